@@ -1,0 +1,1 @@
+"""One module per subcommand: a plain function of keyword arguments returning an exit code."""

@@ -1,0 +1,67 @@
+"""The user-facing error types; each carries the evidence its message is built from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class DagspecError(Exception):
+    """Anything a user can cause: printed as ``dag: error: <message>``, exit 1."""
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with a DAG file, at a place a user can open."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+class SpecError(DagspecError):
+    """The DAG file is invalid; carries every problem found in one pass."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class CycleError(DagspecError):
+    """A dependency cycle; ``cycle`` starts and ends with the same id."""
+
+    def __init__(self, cycle: Sequence[str]) -> None:
+        self.cycle = tuple(cycle)
+        super().__init__("dependency cycle: " + " -> ".join(self.cycle))
+
+
+class GitError(DagspecError):
+    """A git command failed; keeps the command and what it printed."""
+
+    def __init__(self, cmd: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
+        self.cmd = tuple(cmd)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        detail = (self.stderr or self.stdout).strip()
+        text = f"`{' '.join(self.cmd)}` failed with exit code {self.returncode}"
+        if detail:
+            text += ":\n" + "\n".join("    " + line for line in detail.splitlines())
+        return text
+
+
+class StateError(DagspecError):
+    """A run's state file is missing, damaged, from a newer dagspec, or locked."""

@@ -1,0 +1,86 @@
+"""Pure graph logic over plain mappings: cycles, order, waves, readiness and cascades.
+
+A graph here is ``Mapping[node, Sequence[node]]``: each node maps to what it depends on.
+
+The ready rule (the scheduler's only policy): a spec is *ready* when it is pending and
+every one of its dependencies has completed. A spec whose dependency failed, was
+blocked or was left unfinished can never become ready; it is *blocked*, and the block
+cascades to everything downstream of it.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from typing import TypeVar
+
+N = TypeVar("N", bound=Hashable)
+
+
+def find_cycle(graph: Mapping[N, Sequence[N]]) -> list[N] | None:
+    """Return a cycle as ``[a, b, ..., a]`` where each node depends on the next, or None.
+
+    >>> find_cycle({"a": ["b"], "b": ["c"], "c": ["a"]})
+    ['a', 'b', 'c', 'a']
+    """
+    sorter = graphlib.TopologicalSorter(graph)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        # graphlib lists each node as a dependency of the one after it; we read
+        # arrows as "depends on", so reverse it.
+        cycle: list[N] = list(reversed(exc.args[1]))
+        return _rotate_to_first(cycle, list(graph))
+    return None
+
+
+def _rotate_to_first(cycle: list[N], order: list[N]) -> list[N]:
+    """Start the cycle at the node declared first, so messages are stable."""
+    ring = cycle[:-1]
+    start = min(range(len(ring)), key=lambda i: order.index(ring[i]))
+    ring = ring[start:] + ring[:start]
+    return [*ring, ring[0]]
+
+
+def waves(graph: Mapping[N, Sequence[N]]) -> list[list[N]]:
+    """Group nodes into waves: each wave depends only on earlier ones (graph must be acyclic).
+
+    Nodes keep their declaration order inside a wave.
+    """
+    order = {node: i for i, node in enumerate(graph)}
+    sorter = graphlib.TopologicalSorter(graph)
+    sorter.prepare()
+    result: list[list[N]] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready(), key=order.__getitem__)
+        result.append(ready)
+        sorter.done(*ready)
+    return result
+
+
+def topological_order(graph: Mapping[N, Sequence[N]]) -> list[N]:
+    """Every node after all it depends on, declaration order breaking ties."""
+    return [node for wave in waves(graph) for node in wave]
+
+
+def ready(
+    graph: Mapping[N, Sequence[N]], pending: Collection[N], completed: Collection[N]
+) -> list[N]:
+    """The pending nodes whose dependencies have all completed, in declaration order."""
+    return [n for n in graph if n in pending and all(d in completed for d in graph[n])]
+
+
+def downstream(graph: Mapping[N, Sequence[N]], roots: Iterable[N]) -> list[N]:
+    """Every node that depends, directly or not, on one of ``roots`` (roots excluded)."""
+    dependents: dict[N, list[N]] = {n: [] for n in graph}
+    for node, deps in graph.items():
+        for dep in deps:
+            dependents.setdefault(dep, []).append(node)
+    seen: set[N] = set()
+    stack = list(roots)
+    while stack:
+        for child in dependents.get(stack.pop(), []):
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return [n for n in graph if n in seen]

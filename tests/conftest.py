@@ -1,0 +1,76 @@
+"""Shared fixtures: real git repositories in tmp dirs, an isolated HOME, the CLI in-process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git for a test's own set-up and checks (the code under test has dagspec.git)."""
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes to the real HOME, inherits GIT_* variables or colour settings."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Test\n\temail = test@example.com\n"
+        "[init]\n\tdefaultBranch = main\n"
+        "[commit]\n\tgpgsign = false\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in list(os.environ):
+        if name.startswith(("GIT_", "FAKE_AUTOSPEC_", "AUTOSPEC_")) and name != "GIT_CONFIG_NOSYSTEM":
+            monkeypatch.delenv(name)
+    for name in ("NO_COLOR", "FORCE_COLOR", "DAGSPEC_AUTOSPEC", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real repository on branch ``main`` with one commit; the current directory."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "README.md").write_text("demo\n")
+    git(repo, "add", "README.md")
+    git(repo, "commit", "-q", "-m", "initial")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+@pytest.fixture
+def write_dag(git_repo: Path) -> Callable[..., Path]:
+    """Write a DAG file (text) into the repository and return its path."""
+
+    def write(text: str, name: str = "dag.yaml") -> Path:
+        path = git_repo / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., int]]:
+    """Call ``dagspec.cli.main`` in-process, as the user would type the arguments."""
+    from dagspec.cli import main
+
+    def run(*args: str | os.PathLike[str]) -> int:
+        return main([os.fspath(a) for a in args])
+
+    yield run

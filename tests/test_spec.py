@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dagspec.errors import SpecError
+from dagspec.spec import load_dag, parse_duration
+from tests.conftest import FIXTURES
+
+DAGS = FIXTURES / "dags"
+
+
+def test_full_form_is_structured_with_defaults_and_effective_dependencies() -> None:
+    dag = load_dag(DAGS / "example.yaml")
+    assert dag.name == "Q1 Features"
+    assert dag.execution.max_parallel == 4
+    assert dag.execution.timeout == 7200
+    assert [layer.id for layer in dag.layers] == ["L0", "L1"]
+    auth = dag.features["060-user-auth"]
+    assert auth.layer == "L1"
+    assert auth.timeout == 45 * 60
+    l0 = ("050-error-handling", "051-config-loading", "052-structured-logging")
+    assert dag.deps["060-user-auth"] == l0
+    assert dag.deps["061-rate-limiting"] == ("060-user-auth", *l0)
+    assert dag.deps["052-structured-logging"] == ("050-error-handling",)
+
+
+def test_short_form_takes_its_name_from_the_file() -> None:
+    dag = load_dag(DAGS / "short-form.yaml")
+    assert dag.name == "short-form"
+    assert dag.schema_version == "1.0"
+    assert dag.execution.max_parallel is None
+    assert dag.deps["003-greeting-log"] == ("001-hello", "002-goodbye")
+
+
+def test_block_and_flow_lists_are_the_same() -> None:
+    assert load_dag(DAGS / "linear.yaml").deps["third"] == ("second",)
+
+
+def test_the_model_is_frozen() -> None:
+    dag = load_dag(DAGS / "diamond.yaml")
+    with pytest.raises(AttributeError):
+        dag.name = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("45m", 2700), ("2h", 7200), ("1h30m", 5400), ("1h0m5s", 3605)],
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "h", "1d", "-1h", "1.5h", "30m1h"])
+def test_not_durations(text: str) -> None:
+    assert parse_duration(text) is None
+
+
+def test_every_problem_of_a_file_is_reported_in_one_pass(tmp_path: Path) -> None:
+    path = tmp_path / "dag.yaml"
+    path.write_text(
+        "execution:\n"
+        "  max_parallel: 0\n"
+        "layers:\n"
+        "  - id: L0\n"
+        "    features:\n"
+        "      - id: a\n"
+        "        descripton: x\n"
+        "      - id: b\n"
+        "        description: y\n"
+        "        depends_on: [zz]\n"
+        "  - id: L1\n"
+        "    features: []\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_dag(path)
+    assert [(p.line, p.message.split(":")[0]) for p in info.value.problems] == [
+        (2, "max_parallel is 0"),
+        (7, "unknown key 'descripton' in feature 'a' (did you mean 'description'?); allowed keys"),
+        (10, "feature 'b' depends on 'zz', which is not defined"),
+        (12, "layer 'L1' has no features"),
+    ]
+
+
+def test_a_dependency_on_a_damaged_feature_is_not_reported_twice(tmp_path: Path) -> None:
+    path = tmp_path / "dag.yaml"
+    path.write_text(
+        "layers:\n  - id: L0\n    features:\n"
+        "      - id: a\n        color: red\n"
+        "      - id: b\n        description: y\n        depends_on: [a]\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_dag(path)
+    assert len(info.value.problems) == 1
+    assert "unknown key 'color'" in info.value.problems[0].message
+
+
+def test_the_line_of_a_flow_list_item_is_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "dag.yaml"
+    path.write_text(
+        "layers:\n  - id: L0\n    features:\n      - id: a\n        description: x\n"
+        "      - id: b\n        description: y\n\n\n        depends_on: [a, nope]\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_dag(path)
+    assert info.value.problems[0].line == 10

@@ -1,0 +1,234 @@
+"""``dag validate``: every broken file gets one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dagspec.cli import main
+from tests.conftest import FIXTURES
+
+BAD = FIXTURES / "dags" / "bad"
+
+# Each broken fixture, the line its error names (None: the whole file) and the message.
+EXPECTED: dict[str, tuple[int | None, str]] = {
+    "anchor-alias.yaml": (5, "anchors and aliases (& and *) are not allowed"),
+    "bad-duration-unit.yaml": (6, "timeout of feature 'a' is '3d', not a duration"),
+    "bad-duration.yaml": (2, "execution.timeout is '5', not a duration: write it like 90s"),
+    "binary-garbage.yaml": (1, "binary data (NUL bytes): not a DAG file"),
+    "cycle-features.yaml": (4, "dependency cycle: a -> c -> b -> a"),
+    "cycle-layers.yaml": (2, "layer dependency cycle: L0 -> L1 -> L0"),
+    "cycle-through-layer.yaml": (4, "dependency cycle: a -> b -> layer L0 -> a"),
+    "duplicate-feature-id.yaml": (6, "duplicate feature id 'a' (first defined at line 4)"),
+    "duplicate-key.yaml": (6, "duplicate key 'description' found: each key may appear once"),
+    "duplicate-layer-id.yaml": (6, "duplicate layer id 'L0' (first defined at line 2)"),
+    "empty-features.yaml": (3, "layer 'L0' has no features: add at least one"),
+    "empty-layers.yaml": (1, "'layers' is empty: add at least one layer"),
+    "empty.yaml": (None, "the file is empty: a DAG file needs at least a 'layers:' list"),
+    "feature-depends-on-layer.yaml": (10, "feature 'b' depends on 'L0', which is a layer"),
+    "feature-without-id.yaml": (4, "the feature at line 4 has no 'id': it is required"),
+    "id-101-chars.yaml": (4, f"feature id '{'a' * 101}' is 101 characters long: at most 100"),
+    "id-dotdot.yaml": (4, "feature id 'a..b' contains '..'"),
+    "id-leading-dash.yaml": (4, "feature id '-a' is not valid: use letters, digits"),
+    "id-lock-suffix.yaml": (4, "feature id 'a.lock' ends with '.' or '.lock'"),
+    "id-slash.yaml": (4, "feature id 'a/b' is not valid"),
+    "invalid-utf8.yaml": (3, "not valid UTF-8: save the file as UTF-8"),
+    "layer-depends-on-feature.yaml": (7, "layer 'L1' depends on 'a', which is a feature"),
+    "layers-not-a-list.yaml": (1, "'layers' of the file should be a list, found 'everything'"),
+    "max-parallel-zero.yaml": (2, "max_parallel is 0: it must be 1 or more"),
+    "missing-dependency.yaml": (8, "feature 'b' depends on 'aa', which is not defined (did you"),
+    "misspelt-key.yaml": (5, "unknown key 'descripton' in feature 'a' (did you mean"),
+    "no-description-no-spec.yaml": (4, "feature '070-undescribed' has no description"),
+    "no-layers.yaml": (1, "the file has no 'layers': it is required"),
+    "on-conflict-agent.yaml": (2, "on_conflict 'agent' is not supported: use 'manual'"),
+    "only-comments.yaml": (None, "the file is empty"),
+    "self-dependency.yaml": (6, "feature 'a' depends on itself: remove 'a'"),
+    "syntax-error.yaml": (4, "not valid YAML: expected ',' or ']'"),
+    "tab-indent.yaml": (2, "a tab character where YAML needs spaces: indent with spaces"),
+    "tag.yaml": (5, "tags (!!str, !foo) are not allowed"),
+    "top-level-list.yaml": (1, "expected a mapping at the top, with a 'layers:' list"),
+    "unknown-schema-version.yaml": (1, "unknown schema_version '2.0': this dagspec reads '1.0'"),
+    "unknown-top-key.yaml": (1, "unknown key 'version' in the file (did you mean 'schema_ver"),
+    "wrong-type.yaml": (2, "'max_parallel' of execution should be a whole number, found 'many'"),
+    "zero-duration.yaml": (2, "execution.timeout is '0s', which is zero"),
+}
+
+
+def test_every_bad_fixture_has_an_expected_message() -> None:
+    assert sorted(p.name for p in BAD.iterdir()) == sorted(EXPECTED)
+    assert len(EXPECTED) >= 30
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_file_is_rejected_with_one_line_naming_file_and_line(
+    name: str, git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(BAD / name, git_repo / name)
+    assert run_cli("validate", name) == 1
+    out, err = capsys.readouterr()
+    line, message = EXPECTED[name]
+    where = name if line is None else f"{name}:{line}"
+    assert out == ""
+    assert err == f"dag: error: {where}: {message}" + err.split(message, 1)[1]
+    assert err.count("\n") == 1
+
+
+def test_a_5_mb_file_is_refused_without_parsing(
+    tmp_path: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text("# padding\n" * 500_000 + "layers: []\n")
+    assert run_cli("validate", path) == 1
+    assert capsys.readouterr().err == f"dag: error: {path}: larger than 1024 KiB: not a DAG file\n"
+
+
+def test_missing_file_and_directory(
+    tmp_path: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("validate", tmp_path / "nope.yaml") == 1
+    assert run_cli("validate", tmp_path) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"dag: error: {tmp_path / 'nope.yaml'}: no such file",
+        f"dag: error: {tmp_path}: is a directory, not a DAG file",
+    ]
+
+
+def test_good_file_in_a_repository(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(FIXTURES / "dags" / "example.yaml", git_repo / "dag.yaml")
+    assert run_cli("validate", "dag.yaml") == 0
+    assert capsys.readouterr().out == "OK: 6 features in 2 layers\n"
+
+
+def test_a_written_spec_stands_in_for_a_description(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(BAD / "no-description-no-spec.yaml", git_repo / "dag.yaml")
+    spec = git_repo / "specs" / "070-undescribed" / "spec.yaml"
+    spec.parent.mkdir(parents=True)
+    spec.write_text("feature: {}\n")
+    assert run_cli("validate", "dag.yaml") == 0
+    assert capsys.readouterr().out == "OK: 1 features in 1 layers\n"
+
+
+def test_outside_a_repository_the_spec_check_is_skipped_with_a_note(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(BAD / "no-description-no-spec.yaml", tmp_path / "dag.yaml")
+    assert run_cli("validate", "dag.yaml") == 0
+    assert capsys.readouterr().out == (
+        "note: dag.yaml is not in a git repository: specs/ was not checked\n"
+        "OK: 1 features in 1 layers\n"
+    )
+
+
+def test_repo_option_names_where_specs_are(
+    tmp_path: Path,
+    git_repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(BAD / "no-description-no-spec.yaml", tmp_path / "dag.yaml")
+    assert run_cli("validate", "dag.yaml", "--repo", git_repo) == 1
+    assert "has no description" in capsys.readouterr().err
+
+
+def test_json_valid_and_invalid(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(FIXTURES / "dags" / "diamond.yaml", git_repo / "good.yaml")
+    shutil.copy(BAD / "missing-dependency.yaml", git_repo / "bad.yaml")
+    assert run_cli("validate", "good.yaml", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "valid": True,
+        "errors": [],
+        "features": 4,
+        "layers": 1,
+    }
+    assert run_cli("validate", "bad.yaml", "--json") == 1
+    out, err = capsys.readouterr()
+    assert err == ""
+    report = json.loads(out)
+    assert report["valid"] is False
+    assert report["features"] == report["layers"] == 0
+    assert report["errors"] == [
+        {
+            "file": "bad.yaml",
+            "line": 8,
+            "message": "feature 'b' depends on 'aa', which is not defined (did you mean 'a'?)",
+        }
+    ]
+
+
+def test_usage_errors_exit_2(run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli() == 2
+    assert run_cli("validate") == 2
+    assert run_cli("frobnicate") == 2
+    assert "usage: dag" in capsys.readouterr().err
+
+
+def _mutations() -> st.SearchStrategy[tuple[str, int, str]]:
+    edits = st.sampled_from(["delete", "duplicate", "insert", "truncate", "indent", "dedent"])
+    tokens = st.sampled_from([*":-[]{}#&*!|>'\"\t \n%@`,?", "id: ", "a", "L0", "\ufeff", "\x00"])
+    junk = st.lists(tokens, max_size=6).map("".join)
+    return st.tuples(edits, st.integers(min_value=0, max_value=10_000), junk)
+
+
+VALID_TEXTS = [p.read_text() for p in sorted((FIXTURES / "dags").glob("*.yaml"))]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=st.sampled_from(VALID_TEXTS), edits=st.lists(_mutations(), min_size=1, max_size=3))
+def test_mutated_valid_files_never_crash(
+    tmp_path_factory: pytest.TempPathFactory, base: str, edits: list[tuple[str, int, str]]
+) -> None:
+    text = base
+    for kind, where, junk in edits:
+        text = _mutate(text, kind, where, junk)
+    path = tmp_path_factory.mktemp("mutant") / "dag.yaml"
+    path.write_text(text)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["validate", str(path), "--repo", str(path.parent)])
+    assert code in (0, 1)
+    if code == 0:
+        assert out.getvalue().startswith("OK: ")
+    else:
+        lines = err.getvalue().splitlines()
+        assert lines
+        assert all(line.startswith(f"dag: error: {path}") for line in lines), lines
+
+
+def _mutate(text: str, kind: str, where: int, junk: str) -> str:
+    lines = text.splitlines(keepends=True)
+    i = where % max(len(lines), 1)
+    if kind == "delete" and lines:
+        del lines[i]
+    elif kind == "duplicate" and lines:
+        lines.insert(i, lines[i])
+    elif kind == "insert":
+        pos = where % (len(text) + 1)
+        return text[:pos] + junk + text[pos:]
+    elif kind == "truncate":
+        return text[: where % (len(text) + 1)]
+    elif kind == "indent" and lines:
+        lines[i] = "  " + lines[i]
+    elif kind == "dedent" and lines:
+        lines[i] = lines[i][2:]
+    return "".join(lines)
