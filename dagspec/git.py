@@ -77,3 +77,67 @@ def lines(text: str) -> list[str]:
 def nul_split(text: str) -> list[str]:
     """Split ``-z`` output."""
     return [item for item in text.split("\0") if item]
+
+
+# --- refs and commits -------------------------------------------------------------------
+
+
+def rev_parse(repo: Path, rev: str) -> str | None:
+    """The commit ``rev`` names, or None when it names nothing."""
+    try:
+        return run(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
+    except GitError:
+        return None
+
+
+def current_branch(worktree: Path) -> str | None:
+    """The branch checked out in ``worktree``; None on a detached HEAD."""
+    name = run(worktree, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
+    return name or None
+
+
+def branch_exists(repo: Path, branch: str) -> bool:
+    return ok(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}")
+
+
+def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
+    return ok(repo, "merge-base", "--is-ancestor", ancestor, descendant)
+
+
+def is_clean(worktree: Path) -> bool:
+    """No staged or unstaged changes to tracked files (untracked files do not count)."""
+    return run(worktree, "status", "--porcelain", "--untracked-files=no").strip() == ""
+
+
+# --- worktrees ----------------------------------------------------------------------------
+
+
+def add_worktree(repo: Path, path: Path, branch: str, start: str) -> None:
+    """A new worktree at ``path`` on a new branch ``branch`` starting at ``start``."""
+    run(repo, "worktree", "add", "--quiet", "-b", branch, str(path), start)
+
+
+def add_worktree_existing(repo: Path, path: Path, branch: str) -> None:
+    """A worktree at ``path`` on the existing ``branch`` (recreating a deleted worktree)."""
+    run(repo, "worktree", "add", "--quiet", str(path), branch)
+
+
+def remove_worktree(repo: Path, path: Path, *, force: bool = False) -> None:
+    run(repo, "worktree", "remove", *(["--force"] if force else []), str(path))
+
+
+def worktrees(repo: Path) -> dict[Path, str | None]:
+    """Every worktree of the repository and its branch (None when detached)."""
+    result: dict[Path, str | None] = {}
+    path: Path | None = None
+    for field in nul_split(run(repo, "worktree", "list", "--porcelain", "-z")):
+        if field.startswith("worktree "):
+            path = Path(field.removeprefix("worktree "))
+            result[path] = None
+        elif field.startswith("branch ") and path is not None:
+            result[path] = field.removeprefix("branch refs/heads/")
+    return result
+
+
+def delete_branch(repo: Path, branch: str, *, force: bool = False) -> None:
+    run(repo, "branch", "-D" if force else "-d", "--quiet", branch)

@@ -1,0 +1,90 @@
+"""Names and places: run ids, state and log paths, worktree paths and branch names.
+
+Everything a run writes lives under ``<repo>/.autospec/state/dag-runs/`` (DESIGN §4)
+except the worktrees, which live under the worktree root (default: the repository's
+parent directory, as ``wt-<spec-id>``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import attrs
+
+from dagspec.errors import DagspecError
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+
+
+@attrs.frozen
+class RunPaths:
+    """Where one run keeps its files."""
+
+    repo: Path
+    run_id: str
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.repo / ".autospec" / "state" / "dag-runs"
+
+    @property
+    def state_file(self) -> Path:
+        return self.runs_dir / f"{self.run_id}.yaml"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.run_id
+
+    @property
+    def lock_file(self) -> Path:
+        return self.run_dir / "lock"
+
+    @property
+    def dag_copy(self) -> Path:
+        """The DAG file as it was when the run started; resume and retry continue it."""
+        return self.run_dir / "dag.yaml"
+
+    def log_file(self, spec_id: str) -> Path:
+        return self.run_dir / "logs" / f"{spec_id}.log"
+
+    def autospec_state_dir(self, spec_id: str) -> Path:
+        """Each agent's own ``AUTOSPEC_STATE_DIR``: autospec's global one is shared and raced."""
+        return self.run_dir / "autospec-state" / spec_id
+
+
+def runs_dir(repo: Path) -> Path:
+    return RunPaths(repo, "x").runs_dir
+
+
+def worktree_path(root: Path, spec_id: str) -> Path:
+    return root / f"wt-{spec_id}"
+
+
+def branch_name(run_id: str, spec_id: str) -> str:
+    return f"dag/{run_id}/{spec_id}"
+
+
+def merged_branch(run_id: str) -> str:
+    """Where a merge result waits when the user's checkout of the base branch is dirty."""
+    return f"dag/{run_id}/merged"
+
+
+def slug(text: str) -> str:
+    """``"Q1 Features"`` -> ``"q1-features"``; never empty."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60].strip("-") or "dag"
+
+
+def new_run_id(dag_name: str, now: datetime) -> str:
+    return f"{slug(dag_name)}-{now:%Y%m%d-%H%M%S}"
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id becomes a file name and part of branch names: keep it to safe characters."""
+    if not _RUN_ID.match(run_id) or ".." in run_id or run_id.endswith((".", ".lock")):
+        raise DagspecError(
+            f"run id '{run_id}' is not valid: use at most 100 letters, digits, '.', '_' "
+            "and '-', starting with a letter or digit"
+        )
+    return run_id
