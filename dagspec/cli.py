@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -280,6 +278,9 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
 
 def _report_bug(exc: BaseException) -> int:
     """An unexpected exception is a bug: keep the traceback in a file, point to it."""
+    import tempfile
+    import traceback
+
     fd, name = tempfile.mkstemp(prefix="dag-crash-", suffix=".log")
     with os.fdopen(fd, "w") as log:
         log.write(f"dag {__version__}, argv {sys.argv!r}\n")
@@ -294,9 +295,15 @@ def _report_bug(exc: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``dag`` command and return its exit code (never raises for user errors)."""
+    args_given = sys.argv[1:] if argv is None else list(argv)
+    if args_given == ["--version"]:
+        # Answered before building the parser of every command: scripts and hooks call
+        # this to probe for dag, and it should cost little more than starting Python.
+        print(f"dag {__version__}")
+        return 0
     parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(args_given)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else 0
     try:

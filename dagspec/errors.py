@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import attrs
+from typing import NamedTuple
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -16,9 +15,12 @@ class DagspecError(Exception):
     """Anything a user can cause: printed as ``dag: error: <message>``, exit 1."""
 
 
-@attrs.frozen
-class Problem:
-    """One thing wrong with a DAG file, at a place a user can open."""
+class Problem(NamedTuple):
+    """One thing wrong with a DAG file, at a place a user can open.
+
+    (A NamedTuple, not attrs: ``cli`` imports this module, and ``dag --version`` must
+    start without importing attrs.)
+    """
 
     file: str
     line: int | None

@@ -1,0 +1,83 @@
+"""The built ``dag.pyz``: it starts on a bare Python, is reproducible, and ships only code."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from dagspec import __version__
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def _build(output: Path) -> Path:
+    argv = [sys.executable, str(ROOT / "build_zipapp.py"), "--output", str(output)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return output
+
+
+@pytest.fixture(scope="module")
+def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real build per module: a build takes seconds."""
+    return _build(tmp_path_factory.mktemp("build") / "dag.pyz")
+
+
+@pytest.fixture(scope="module")
+def names(pyz: Path) -> list[str]:
+    with zipfile.ZipFile(pyz) as archive:
+        return archive.namelist()
+
+
+def test_version_on_a_bare_python_from_elsewhere(pyz: Path, tmp_path: Path) -> None:
+    elsewhere, home = tmp_path / "elsewhere", tmp_path / "empty-home"
+    elsewhere.mkdir()
+    home.mkdir()
+    argv = [sys.executable, "-I", "-S", str(pyz), "--version"]
+    env = {"PATH": os.environ["PATH"], "HOME": str(home)}
+    done = subprocess.run(argv, cwd=elsewhere, env=env, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"dag {__version__}\n", "")
+    assert list(home.iterdir()) == []
+
+
+def test_a_second_build_is_byte_identical(pyz: Path, tmp_path: Path) -> None:
+    again = _build(tmp_path / "dag.pyz")
+    assert again.read_bytes() == pyz.read_bytes()
+
+
+def test_starts_with_the_shebang_and_is_executable(pyz: Path) -> None:
+    assert pyz.read_bytes().startswith(b"#!/usr/bin/env python3\n")
+    assert stat.S_IMODE(pyz.stat().st_mode) == 0o755
+
+
+def test_ships_no_compiled_extensions_tests_or_caches(names: list[str]) -> None:
+    assert [n for n in names if n.endswith((".so", ".pyd", ".dylib"))] == []
+    parts = {part for name in names for part in PurePosixPath(name).parts[:-1]}
+    assert parts.isdisjoint({"_tests", "tests", "__pycache__", "bin"})
+    assert [n for n in names if n.endswith(".dist-info/RECORD")] == []
+    assert "__main__.py" in names
+    assert "trio/__init__.py" in names
+
+
+def test_every_dagspec_module_has_its_bytecode_beside_it(names: list[str]) -> None:
+    sources = [n for n in names if n.startswith("dagspec/") and n.endswith(".py")]
+    assert "dagspec/cli.py" in sources
+    assert [s for s in sources if s + "c" not in names] == []
+
+
+def test_entries_are_sorted_with_one_timestamp_and_fixed_modes(pyz: Path) -> None:
+    with zipfile.ZipFile(pyz) as archive:
+        infos = archive.infolist()
+    keys = [PurePosixPath(info.filename).parts for info in infos]
+    assert keys == sorted(keys)
+    assert len({info.date_time for info in infos}) == 1
+    modes = {info.filename: stat.S_IMODE(info.external_attr >> 16) for info in infos}
+    assert {modes[n] for n in modes if n.endswith("/")} == {0o755}
+    assert {modes[n] for n in modes if not n.endswith("/")} == {0o644}
