@@ -81,3 +81,25 @@ def test_entries_are_sorted_with_one_timestamp_and_fixed_modes(pyz: Path) -> Non
     modes = {info.filename: stat.S_IMODE(info.external_attr >> 16) for info in infos}
     assert {modes[n] for n in modes if n.endswith("/")} == {0o755}
     assert {modes[n] for n in modes if not n.endswith("/")} == {0o644}
+
+
+def _run_pyz(pyz: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-I", "-S", str(pyz), *args]
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def test_validates_a_good_file(pyz: Path) -> None:
+    done = _run_pyz(pyz, "validate", "fixtures/dags/diamond.yaml", cwd=ROOT)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "OK: 4 features in 1 layers\n", "")
+
+
+def test_rejects_every_broken_fixture_with_one_line_and_no_traceback(pyz: Path) -> None:
+    bad = sorted((ROOT / "fixtures" / "dags" / "bad").iterdir())
+    assert len(bad) >= 30
+    for path in bad:
+        done = _run_pyz(pyz, "validate", str(path.relative_to(ROOT)), cwd=ROOT)
+        assert done.returncode == 1, path.name
+        assert done.stdout == ""
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1, done.stderr
+        assert lines[0].startswith(f"dag: error: {path.relative_to(ROOT)}"), lines[0]
