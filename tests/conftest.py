@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_autospec_fixture import fake_autospec  # noqa: F401  (registers the fixture)
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 
 
 def git(cwd: Path, *args: str) -> str:
     """Run git for a test's own set-up and checks (the code under test has dagspec.git)."""
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    )
+    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
     return done.stdout
 
 
@@ -33,7 +33,10 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for name in list(os.environ):
-        if name.startswith(("GIT_", "FAKE_AUTOSPEC_", "AUTOSPEC_")) and name != "GIT_CONFIG_NOSYSTEM":
+        if (
+            name.startswith(("GIT_", "FAKE_AUTOSPEC_", "AUTOSPEC_"))
+            and name != "GIT_CONFIG_NOSYSTEM"
+        ):
             monkeypatch.delenv(name)
     for name in ("NO_COLOR", "FORCE_COLOR", "DAGSPEC_AUTOSPEC", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
