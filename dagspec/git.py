@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from dagspec.errors import GitError
 
@@ -141,3 +142,201 @@ def worktrees(repo: Path) -> dict[Path, str | None]:
 
 def delete_branch(repo: Path, branch: str, *, force: bool = False) -> None:
     run(repo, "branch", "-D" if force else "-d", "--quiet", branch)
+
+
+# --- cleanup ------------------------------------------------------------------------------
+
+
+def uncommitted(worktree: Path) -> list[str]:
+    """What removing ``worktree`` would lose: ``XY path`` per changed or untracked file
+    (ignored files are not listed; a rename is listed once, under its new path)."""
+    out = nul_split(run(worktree, "status", "--porcelain", "-z", "--untracked-files=all"))
+    entries: list[str] = []
+    origin_follows = False
+    for item in out:
+        if not origin_follows:
+            entries.append(item)
+        origin_follows = not origin_follows and item[0] in "RC"
+    return entries
+
+
+def commits_not_on(repo: Path, branch: str, base: str) -> list[str]:
+    """``<short sha> <subject>`` of each commit of ``branch`` that ``base`` does not have."""
+    return lines(run(repo, "log", "--format=%h %s", f"{base}..{branch}", "--"))
+
+
+# --- merging ------------------------------------------------------------------------------
+# Merges are built as objects only (merge-tree + commit-tree) and published by moving a ref,
+# so no index or working tree is ever half-merged; see dagspec/merge.py.
+
+
+class MergeTree(NamedTuple):
+    """The tree a merge of two commits gives, and the files it conflicts in."""
+
+    tree: str
+    conflicts: tuple[str, ...]
+
+
+def merge_tree(repo: Path, ours: str, theirs: str) -> MergeTree:
+    """Merge two commits into a tree object, touching no index, working tree or ref."""
+    args = ("merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", ours, theirs)
+    try:
+        out = run(repo, *args)
+    except GitError as exc:
+        if exc.returncode != 1:  # 1 means "conflicts"; anything else is a real failure
+            raise
+        out = exc.stdout
+    tree, *files = nul_split(out)
+    return MergeTree(tree, tuple(files))
+
+
+def commit_tree(repo: Path, tree: str, parents: Sequence[str], message: str) -> str:
+    """A new commit object of ``tree`` with ``parents`` (no ref moves)."""
+    flags = [arg for parent in parents for arg in ("-p", parent)]
+    return run(repo, "commit-tree", tree, *flags, "-m", message).strip()
+
+
+def update_ref(repo: Path, ref: str, new: str, old: str, *, message: str) -> bool:
+    """Compare-and-swap: move ``ref`` from ``old`` to ``new``; False if it is no longer at
+    ``old`` (someone moved it), and then nothing changed."""
+    try:
+        run(repo, "update-ref", "-m", message, ref, new, old)
+    except GitError:
+        if rev_parse(repo, ref) != old:
+            return False
+        raise
+    return True
+
+
+def set_branch(repo: Path, branch: str, commit: str) -> None:
+    """Create or move ``branch`` to ``commit``; git refuses when it is checked out."""
+    run(repo, "branch", "--force", "--no-track", branch, commit)
+
+
+def fast_forward(worktree: Path, commit: str) -> None:
+    """Fast-forward the branch checked out in ``worktree`` to ``commit``: HEAD, index and
+    files together. git refuses, changing nothing, when that is not a fast-forward or
+    would overwrite local changes or untracked files."""
+    run(worktree, "merge", "--ff-only", "--no-autostash", "--quiet", commit)
+
+
+def tracked_changes(worktree: Path) -> list[str]:
+    """``XY path`` per staged or unstaged change to a tracked file; never writes the index
+    (``--no-optional-locks``), so asking changes nothing."""
+    args = ("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=no")
+    entries: list[str] = []
+    origin_follows = False  # a rename or copy is followed by its origin path
+    for item in nul_split(run(worktree, *args)):
+        if not origin_follows:
+            entries.append(item)
+        origin_follows = not origin_follows and item[0] in "RC"
+    return entries
+
+
+def tree_changes(repo: Path, old: str, new: str) -> list[tuple[str, str]]:
+    """``(status letter, path)`` for every file that differs from commit ``old`` to ``new``."""
+    fields = nul_split(
+        run(repo, "diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new)
+    )
+    return list(zip(fields[::2], fields[1::2], strict=True))
+
+
+def merge_commit_of(repo: Path, commit: str, tip: str, since: str) -> str | None:
+    """The commit on ``tip``'s first-parent line after ``since`` that merged ``commit``."""
+    for line in lines(run(repo, "rev-list", "--first-parent", "--parents", tip, f"^{since}")):
+        sha, *parents = line.split()
+        if commit in parents[1:]:
+            return sha
+    return None
+
+
+def non_merge_commits(repo: Path, tip: str, base: str) -> list[str]:
+    """The commits of ``tip`` that ``base`` lacks, merge commits left out."""
+    return lines(run(repo, "rev-list", "--no-merges", tip, f"^{base}"))
+
+
+# --- engine ---
+# Verbs the run engine uses to prepare a spec's worktree and to put its work on its branch.
+
+
+def merge_branch(worktree: Path, branch: str, message: str) -> list[str]:
+    """Merge ``branch`` into what ``worktree`` has checked out (fast-forward when it can).
+
+    Returns [] on success. On a conflict the merge is aborted, so nothing is left half-merged,
+    and the conflicting files are returned; any other failure raises ``GitError``.
+    """
+    try:
+        run(worktree, "merge", "--quiet", "--no-edit", "-m", message, branch)
+    except GitError:
+        files = conflicted_files(worktree)
+        if not files:
+            raise
+        run(worktree, "merge", "--abort")
+        return files
+    return []
+
+
+def conflicted_files(worktree: Path) -> list[str]:
+    return nul_split(run(worktree, "diff", "--name-only", "--diff-filter=U", "-z"))
+
+
+def commit_all(worktree: Path, message: str) -> bool:
+    """Commit every change and untracked, not ignored file; False when there was nothing.
+
+    ``--no-verify``: the user's commit hooks are for the user's own commits; the agent's
+    work is reviewed when it is merged.
+    """
+    run(worktree, "add", "-A")
+    try:
+        run(worktree, "commit", "--quiet", "--no-verify", "-m", message)
+    except GitError:
+        if ok(worktree, "diff", "--cached", "--quiet"):
+            return False  # nothing was staged: asked only when the commit failed
+        raise
+    return True
+
+
+def checkout_branch_at(worktree: Path, branch: str, commit: str) -> None:
+    """Point ``branch`` at ``commit`` and check it out in ``worktree`` (``checkout -B``)."""
+    run(worktree, "checkout", "--quiet", "-B", branch, commit)
+
+
+def branch_names(repo: Path) -> list[str]:
+    """Every local branch name, and every remote-tracking one without its remote's name."""
+    out = run(repo, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes")
+    return [
+        ref.split("/", 3)[3] if ref.startswith("refs/remotes/") else ref.split("/", 2)[2]
+        for ref in lines(out)
+        if ref.count("/") >= (3 if ref.startswith("refs/remotes/") else 2)
+    ]
+
+
+def untracked_files(worktree: Path, *paths: str) -> list[str]:
+    """Untracked files that are not ignored, under ``paths``, one entry per file."""
+    out = run(worktree, "status", "--porcelain", "-z", "--untracked-files=all", "--", *paths)
+    return [entry[3:] for entry in nul_split(out) if entry.startswith("?? ")]
+
+
+def tracked_files(worktree: Path, path: str) -> list[str]:
+    return nul_split(run(worktree, "ls-files", "-z", "--", path))
+
+
+def tree_dirs(repo: Path, commit: str, path: str) -> list[str]:
+    """Names of the directories directly under ``path`` in ``commit``."""
+    out = run(repo, "ls-tree", "-d", "-z", "--name-only", f"{commit}:{path}", check=False)
+    return nul_split(out)
+
+
+def init_repo(path: Path, branch: str) -> None:
+    """A new repository at ``path`` whose first branch is ``branch`` (for ``dag demo``)."""
+    run(path, "init", "--quiet", "--initial-branch", branch)
+
+
+def set_config(repo: Path, key: str, value: str) -> None:
+    """Set ``key`` in the repository's own configuration."""
+    run(repo, "config", "--local", key, value)
+
+
+def own_commits(repo: Path, tip: str, others: Sequence[str]) -> list[str]:
+    """The non-merge commits of ``tip`` that none of ``others`` has."""
+    return lines(run(repo, "rev-list", "--no-merges", tip, "--not", *others))
