@@ -1,0 +1,200 @@
+"""``dag cleanup``: remove a run's worktrees, and its branches already merged.
+
+It touches only what is provably the run's own: a worktree recorded in the run's state
+that git lists as a worktree of this repository on the run's branch ``dag/<run>/<spec>``,
+and the branches ``dag/<run>/<spec>`` and ``dag/<run>/merged``. Work that would be lost
+(uncommitted files, commits not on the base branch) is kept unless ``--force``, which
+first says what goes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import attrs
+
+from dagspec import git
+from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError
+from dagspec.state import RunState, RunStatus, load, run_lock, save, settle_stale
+from dagspec.workspace import RunPaths, branch_name, check_run_id, merged_branch
+
+# Configuration dagspec copies into each worktree (DESIGN §3); its original stays in the
+# repository, so removing the copy loses nothing.
+COPIED = ("?? .autospec/", "?? .claude/")
+
+
+class Step(NamedTuple):
+    """One removal: a worktree (``spec_id`` set) or a branch, and what it loses."""
+
+    name: str
+    target: str
+    spec_id: str | None
+    lost: tuple[str, ...]
+    loss: str  # "3 uncommitted files", "2 commits not on main"; "" when nothing is lost
+
+
+class Kept(NamedTuple):
+    message: str
+    force_would_remove: bool
+
+
+@attrs.define
+class Plan:
+    """What cleanup removes, keeps, and forgets (recorded worktrees that are not there)."""
+
+    steps: list[Step] = attrs.Factory(list)
+    kept: list[Kept] = attrs.Factory(list)
+    forgotten: list[str] = attrs.Factory(list)
+    notes: list[str] = attrs.Factory(list)
+
+
+def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
+    """Remove what is safe (everything with ``force``); exit 1 if anything was kept."""
+    paths = RunPaths(repo, check_run_id(run_id))
+    _refuse_if_driven(load(paths))
+    with run_lock(paths):
+        state = load(paths)
+        plan = plan_cleanup(repo, state, force=force)
+        _print_losses(plan)
+        cleaned = _carry_out(repo, state, plan)
+        if cleaned != state:
+            save(cleaned, paths.state_file)
+    return _report(run_id, plan, force)
+
+
+def _refuse_if_driven(state: RunState) -> None:
+    if settle_stale(state).status is RunStatus.RUNNING:
+        raise StateError(
+            f"run '{state.run_id}' is being driven by process {state.driver_pid}: wait for "
+            f"it to finish, or stop it, then run `dag cleanup {state.run_id}` again"
+        )
+
+
+def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
+    """Decide, without changing anything, what to remove and what to keep."""
+    plan = Plan()
+    known = {path.resolve(): branch for path, branch in git.worktrees(repo).items()}
+    for spec in state.specs:
+        if spec.worktree is not None:
+            _plan_worktree(plan, repo, known, Path(spec.worktree), spec.id, state, force)
+    removed = {Path(step.target) for step in plan.steps}
+    checked_out = {b: p for p, b in known.items() if b is not None and p not in removed}
+    for spec_id, branch in _branches(state):
+        if git.branch_exists(repo, branch):
+            _plan_branch(plan, repo, state, spec_id, branch, checked_out, force)
+    return plan
+
+
+def _plan_worktree(
+    plan: Plan,
+    repo: Path,
+    known: dict[Path, str | None],
+    path: Path,
+    spec_id: str,
+    state: RunState,
+    force: bool,
+) -> None:
+    ours = branch_name(state.run_id, spec_id)
+    where = path.resolve()
+    if where not in known or where == repo.resolve() or known[where] != ours:
+        plan.forgotten.append(spec_id)
+        if path.exists():
+            plan.notes.append(f"left {path} alone: it is not this run's worktree on {ours}")
+        return
+    lost = tuple(_uncommitted(path))
+    loss = _count(len(lost), "uncommitted file") if lost else ""
+    if lost and not force:
+        plan.kept.append(Kept(f"kept {path.name}: {loss}", True))
+    else:
+        plan.steps.append(Step(path.name, str(where), spec_id, lost, loss))
+
+
+def _uncommitted(worktree: Path) -> list[str]:
+    if not worktree.is_dir():
+        return []
+    return [entry for entry in git.uncommitted(worktree) if not entry.startswith(COPIED)]
+
+
+def _branches(state: RunState) -> list[tuple[str | None, str]]:
+    """The run's own branches: one per spec, and where a blocked merge left its result."""
+    branches: list[tuple[str | None, str]] = [
+        (spec.id, branch_name(state.run_id, spec.id)) for spec in state.specs
+    ]
+    merged = merged_branch(state.run_id)
+    return branches if any(b == merged for _, b in branches) else [*branches, (None, merged)]
+
+
+def _plan_branch(
+    plan: Plan,
+    repo: Path,
+    state: RunState,
+    spec_id: str | None,
+    branch: str,
+    checked_out: dict[str, Path],
+    force: bool,
+) -> None:
+    flagged = spec_id is not None and state.spec(spec_id).merged
+    merged = flagged or git.is_ancestor(repo, branch, state.base_branch)
+    lost = () if merged else tuple(git.commits_not_on(repo, branch, state.base_branch))
+    loss = _count(len(lost), "commit") + f" not on {state.base_branch}" if lost else ""
+    if branch in checked_out:
+        where = f"checked out in {checked_out[branch]}"
+        plan.kept.append(Kept(f"kept {branch}: {', '.join(filter(None, [loss, where]))}", False))
+    elif lost and not force:
+        plan.kept.append(Kept(f"kept {branch}: {loss}", True))
+    else:
+        plan.steps.append(Step(branch, branch, None, lost, loss))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _print_losses(plan: Plan) -> None:
+    """Before ``--force`` removes unsaved work, say exactly what goes."""
+    losing = [step for step in plan.steps if step.lost]
+    if not losing:
+        return
+    print("--force: this work will be lost:")
+    for step in losing:
+        print(f"  {step.name}: {step.loss}")
+        print("".join(f"    {item}\n" for item in step.lost), end="")
+
+
+def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
+    """Remove the planned worktrees and branches, and return the state that records it; what
+    git refuses to remove joins ``plan.kept``."""
+    for step in plan.steps:
+        try:
+            if step.spec_id is not None:
+                git.remove_worktree(repo, Path(step.target), force=True)
+            else:
+                git.delete_branch(repo, step.target, force=True)
+        except GitError as exc:
+            reason = (exc.stderr or exc.stdout).strip().split("\n", 1)[0]
+            plan.kept.append(Kept(f"kept {step.name}: git could not remove it: {reason}", False))
+            continue
+        print(f"removed {step.target}" if step.spec_id else f"deleted branch {step.name}")
+        if step.spec_id is not None:
+            plan.forgotten.append(step.spec_id)
+    for spec_id in plan.forgotten:
+        state = state.with_spec(attrs.evolve(state.spec(spec_id), worktree=None))
+    return state
+
+
+def _report(run_id: str, plan: Plan, force: bool) -> int:
+    for note in plan.notes:
+        print(note)
+    for kept in plan.kept:
+        print(kept.message)
+    if not plan.kept:
+        if not (plan.steps or plan.forgotten):
+            print(f"nothing to clean up for run {run_id}")
+        return EXIT_OK
+    hint = ""
+    if not force and any(k.force_would_remove for k in plan.kept):
+        hint = f": `dag cleanup {run_id} --force` removes them too, and loses that work"
+    print(f"dag: error: {_count(len(plan.kept), 'thing')} kept{hint}", file=sys.stderr)
+    return EXIT_FAILED

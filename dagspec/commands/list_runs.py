@@ -1,0 +1,59 @@
+"""``dag list``: every run of the repository, newest first, with its counts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from dagspec import render
+from dagspec.errors import EXIT_FAILED, EXIT_OK, StateError
+from dagspec.state import RunState, format_time, load, settle_stale, utcnow
+from dagspec.workspace import RunPaths, runs_dir
+
+
+def list_runs(repo: Path, *, as_json: bool, color: bool) -> int:
+    """Print the runs (a table or DESIGN §6's list); exit 1 if a state file is damaged,
+    after naming it and listing every other run."""
+    states, problems = load_runs(repo)
+    states = [settle_stale(s) for s in states]
+    if as_json:
+        print(json.dumps([_as_json(s) for s in states], indent=2))
+    elif states:
+        print(render.runs_table(states, now=utcnow(), width=terminal_width(), color=color), end="")
+    elif not problems:
+        print(f"no runs yet in {repo}: `dag run FILE` starts one")
+    for problem in problems:
+        print(f"dag: error: {problem}", file=sys.stderr)
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def load_runs(repo: Path) -> tuple[list[RunState], list[StateError]]:
+    """Every readable run, newest first, and the error of each state file that is not."""
+    states: list[RunState] = []
+    problems: list[StateError] = []
+    for file in sorted(runs_dir(repo).glob("*.yaml")):
+        try:
+            states.append(load(RunPaths(repo, file.stem)))
+        except StateError as exc:
+            problems.append(exc)
+    states.sort(key=lambda s: (s.started_at, s.run_id), reverse=True)
+    return states, problems
+
+
+def _as_json(state: RunState) -> dict[str, Any]:
+    return {
+        "run_id": state.run_id,
+        "dag_file": state.dag_file,
+        "status": state.status.value,
+        "started_at": format_time(state.started_at),
+        "finished_at": None if state.finished_at is None else format_time(state.finished_at),
+        "counts": state.counts(),
+    }
+
+
+def terminal_width() -> int:
+    """The terminal's width, or 80 when printing to a pipe or a file."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else 80

@@ -1,0 +1,143 @@
+"""``dag status``: one view of every spec of a run, once, as JSON, or watched until it ends.
+
+It only reads the state file (written atomically, DESIGN §4) and never takes the run's
+lock, so it works while another process drives the run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dagspec import render
+from dagspec.commands.list_runs import load_runs, terminal_width
+from dagspec.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, StateError
+from dagspec.state import RunState, RunStatus, load, settle_stale, to_data, utcnow
+from dagspec.workspace import RunPaths, check_run_id
+
+# DESIGN §6, in order; nothing else of the state file (options, pids) is part of the contract.
+RUN_KEYS = (
+    "format",
+    "run_id",
+    "dag_file",
+    "status",
+    "base_branch",
+    "base_commit",
+    "started_at",
+    "finished_at",
+)
+SPEC_KEYS = (
+    "id",
+    "layer",
+    "status",
+    "stage",
+    "tasks_done",
+    "tasks_total",
+    "depends_on",
+    "blocked_by",
+    "worktree",
+    "branch",
+    "spec_dir",
+    "attempts",
+    "exit_code",
+    "started_at",
+    "finished_at",
+    "error",
+    "log",
+    "merged",
+    "merge_commit",
+)
+HOME_AND_CLEAR = "\x1b[H\x1b[2J"
+HIDE_CURSOR = "\x1b[?25l"
+SHOW_CURSOR = "\x1b[?25h"
+TICK = 1.0  # seconds between two reads of the state file under --watch
+
+
+def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color: bool) -> int:
+    """Show a run (default: the newest); exit 0 whatever the run's own status is."""
+    if as_json and watch:
+        print("dag: error: --json and --watch do not go together: choose one", file=sys.stderr)
+        return EXIT_USAGE
+    paths = RunPaths(repo, check_run_id(run_id) if run_id else newest_run(repo))
+    if watch:
+        live = color or sys.stdout.isatty()
+        return _watch(lambda: settle_stale(load(paths)), color=color, live=live)
+    state = settle_stale(load(paths))
+    if as_json:
+        print(json.dumps(as_json_data(state), indent=2))
+        return EXIT_OK
+    print(render.status_table(state, now=utcnow(), width=terminal_width(), color=color), end="")
+    if state.status is not RunStatus.RUNNING:
+        print(f"next: {render.next_command(state)}")
+    return EXIT_OK
+
+
+def newest_run(repo: Path) -> str:
+    """The id of the newest readable run; a damaged file is named on stderr and skipped."""
+    states, problems = load_runs(repo)
+    for problem in problems:
+        print(f"dag: warning: {problem}", file=sys.stderr)
+    if not states:
+        raise StateError(f"no runs yet in {repo}: `dag run FILE` starts one")
+    return states[0].run_id
+
+
+def as_json_data(state: RunState) -> dict[str, Any]:
+    """DESIGN §6's object: exactly its keys, in its order, times in ISO 8601 UTC."""
+    data = to_data(state)
+    run = {key: data[key] for key in RUN_KEYS}
+    run["specs"] = [{key: _plain(spec[key]) for key in SPEC_KEYS} for spec in data["specs"]]
+    return run
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def watch(
+    read: Callable[[], RunState],
+    show: Callable[[RunState], None],
+    wait: Callable[[], None],
+    *,
+    every_tick: bool,
+) -> RunState:
+    """Show the run, then again after each ``wait`` (every time, or only when it changed),
+    until it is no longer running; return its last state.
+
+    The run is read before it is shown, so the last view is of the finished run.
+    """
+    shown: RunState | None = None
+    while True:
+        state = read()
+        if every_tick or state != shown:
+            show(state)
+            shown = state
+        if state.status is not RunStatus.RUNNING:
+            return state
+        wait()
+
+
+def _watch(read: Callable[[], RunState], *, color: bool, live: bool) -> int:
+    """In a terminal, redraw in place; in a pipe, print the table each time it changes."""
+
+    def show(state: RunState) -> None:
+        table = render.status_table(state, now=utcnow(), width=terminal_width(), color=color)
+        sys.stdout.write(HOME_AND_CLEAR + table if live else table + "\n")
+        sys.stdout.flush()
+
+    if live:
+        sys.stdout.write(HIDE_CURSOR)
+    try:
+        final = watch(read, show, lambda: time.sleep(TICK), every_tick=live)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        if live:
+            sys.stdout.write(SHOW_CURSOR)
+            sys.stdout.flush()
+    print(render.summary(final, color=color), end="")
+    return EXIT_OK

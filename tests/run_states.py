@@ -1,0 +1,116 @@
+"""For the tests of the commands that read runs: states built directly, saved where
+``dag`` looks, and the output of a ``dag`` subprocess read with a deadline."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dagspec import state
+from dagspec.state import RunState, RunStatus, SpecState, SpecStatus
+from dagspec.workspace import RunPaths, branch_name
+from tests.conftest import ROOT
+
+T0 = datetime(2026, 11, 24, 10, 15, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    """``T0`` plus ``seconds``: every test clock starts at the same instant."""
+    return datetime.fromtimestamp(T0.timestamp() + seconds, UTC)
+
+
+def spec(spec_id: str, status: SpecStatus = SpecStatus.PENDING, **fields: Any) -> SpecState:
+    return SpecState(id=spec_id, layer=fields.pop("layer", "L0"), status=status, **fields)
+
+
+def run(
+    repo: Path,
+    run_id: str,
+    *specs: SpecState,
+    status: RunStatus = RunStatus.COMPLETED,
+    started_at: datetime = T0,
+    **fields: Any,
+) -> RunState:
+    """A run of ``repo``; a running one is driven by this test process unless told otherwise."""
+    if status is RunStatus.RUNNING:
+        fields.setdefault("driver_pid", os.getpid())
+    return RunState(
+        format=state.FORMAT,
+        run_id=run_id,
+        dag_file="dag.yaml",
+        dag_name="demo",
+        repo=str(repo),
+        status=status,
+        base_branch="main",
+        base_commit="0" * 40,
+        started_at=started_at,
+        specs=specs,
+        **fields,
+    )
+
+
+def save(value: RunState) -> RunPaths:
+    """Write the run's state file where ``dag`` looks for it."""
+    paths = RunPaths(Path(value.repo), value.run_id)
+    state.save(value, paths.state_file)
+    return paths
+
+
+def branch(run_id: str, spec_id: str) -> str:
+    return branch_name(run_id, spec_id)
+
+
+class Output:
+    """What a ``dag`` subprocess printed so far, read with a deadline (never a sleep)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        self.proc = proc
+        self.fd = proc.stdout.fileno()
+        self.data = b""
+
+    def wait_for(self, text: bytes, timeout: float = 20.0) -> None:
+        """Read until ``text`` has appeared (anywhere in the output so far)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {text!r} within {timeout}s in {self.data!r}")
+            if select.select([self.fd], [], [], left)[0]:
+                chunk = os.read(self.fd, 1 << 16)
+                if not chunk:
+                    raise AssertionError(f"the output ended before {text!r}: {self.data!r}")
+                self.data += chunk
+
+    def finish(self, timeout: float = 20.0) -> int:
+        """Read to the end and return the exit code."""
+        deadline = time.monotonic() + timeout
+        while chunk := self._read(deadline):
+            self.data += chunk
+        return self.proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+
+    def _read(self, deadline: float) -> bytes:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+            self.proc.kill()
+            raise AssertionError(f"still running after the deadline: {self.data!r}")
+        return os.read(self.fd, 1 << 16)
+
+
+def start_dag(repo: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``python -m dagspec ARGS`` in ``repo``, stdout a pipe (not a terminal)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "dagspec", *args],
+        cwd=repo,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )

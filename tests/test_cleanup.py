@@ -1,0 +1,283 @@
+"""``dag cleanup``: only the run's own worktrees and branches, and never unsaved work
+unless ``--force``, which first says what goes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dagspec import git as dagspec_git
+from dagspec.state import RunState, RunStatus, SpecStatus, load, run_lock
+from dagspec.workspace import RunPaths
+from tests.conftest import git
+from tests.run_states import branch, run, save, spec
+
+Cli = Callable[..., int]
+
+
+def add_worktree(repo: Path, run_id: str, spec_id: str, commit: str | None = None) -> Path:
+    """A worktree ``wt-<spec>`` next to the repository on ``dag/<run>/<spec>``."""
+    path = repo.parent / f"wt-{spec_id}"
+    git(repo, "worktree", "add", "-q", "-b", branch(run_id, spec_id), str(path), "main")
+    if commit is not None:
+        (path / f"{spec_id}.txt").write_text(f"{commit}\n")
+        git(path, "add", ".")
+        git(path, "commit", "-q", "-m", commit)
+    return path
+
+
+def merge(repo: Path, ref: str) -> None:
+    git(repo, "merge", "-q", "--no-ff", "-m", f"merge {ref}", ref)
+
+
+def worktrees(repo: Path) -> list[str]:
+    listing = git(repo, "worktree", "list", "--porcelain")
+    return sorted(
+        line.split(" ", 1)[1] for line in listing.splitlines() if line.startswith("worktree ")
+    )
+
+
+def branches(repo: Path) -> list[str]:
+    return sorted(git(repo, "branch", "--format=%(refname:short)").split())
+
+
+class Setup:
+    """Run ``r``: ``a`` merged; ``b`` failed with a commit and uncommitted files; ``c``
+    completed with nothing new; ``d`` never started; its merge result branch, merged. Next
+    to it: a worktree of run ``other`` and an unrelated one, which cleanup never touches."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self.a = add_worktree(repo, "r", "a", commit="a work")
+        merge(repo, branch("r", "a"))
+        self.b = add_worktree(repo, "r", "b", commit="b work")
+        (self.b / "b.txt").write_text("changed\n")
+        (self.b / "notes.txt").write_text("mine\n")
+        self.c = add_worktree(repo, "r", "c")
+        (self.c / ".autospec").mkdir()
+        (self.c / ".autospec" / "config.yml").write_text("copied by dagspec\n")
+        git(repo, "branch", "dag/r/merged", "main")
+        self.z = add_worktree(repo, "other", "z", commit="z work")
+        self.elsewhere = repo.parent / "elsewhere"
+        git(repo, "worktree", "add", "-q", "-b", "feature", str(self.elsewhere), "main")
+        self.b_commit = git(self.b, "log", "-1", "--format=%h b work").strip()
+        self.state = save(
+            run(
+                repo,
+                "r",
+                spec("a", SpecStatus.COMPLETED, worktree=str(self.a), merged=True),
+                spec("b", SpecStatus.FAILED, worktree=str(self.b)),
+                spec("c", SpecStatus.COMPLETED, worktree=str(self.c)),
+                spec("d", SpecStatus.BLOCKED),
+                status=RunStatus.FAILED,
+            )
+        )
+
+    def recorded_worktrees(self) -> dict[str, str | None]:
+        return {s.id: s.worktree for s in load(self.state).specs}
+
+
+@pytest.fixture
+def setup(git_repo: Path) -> Setup:
+    return Setup(git_repo)
+
+
+def test_cleanup_removes_what_is_merged_and_keeps_unsaved_work(
+    setup: Setup, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("cleanup", "r") == 1
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"removed {setup.a}\n"
+        f"removed {setup.c}\n"
+        "deleted branch dag/r/a\n"
+        "deleted branch dag/r/c\n"
+        "deleted branch dag/r/merged\n"
+        "kept wt-b: 2 uncommitted files\n"
+        f"kept dag/r/b: 1 commit not on main, checked out in {setup.b}\n"
+    )
+    assert captured.err == (
+        "dag: error: 2 things kept: `dag cleanup r --force` removes them too, and loses that work\n"
+    )
+    repo = setup.repo
+    assert worktrees(repo) == sorted(str(p) for p in (repo, setup.b, setup.z, setup.elsewhere))
+    assert branches(repo) == ["dag/other/z", "dag/r/b", "feature", "main"]
+    assert (setup.b / "notes.txt").read_text() == "mine\n"
+    assert setup.recorded_worktrees() == {"a": None, "b": str(setup.b), "c": None, "d": None}
+
+
+def test_force_says_what_is_lost_then_removes_it(
+    setup: Setup, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("cleanup", "r", "--force") == 0
+    assert capsys.readouterr().out == (
+        "--force: this work will be lost:\n"
+        "  wt-b: 2 uncommitted files\n"
+        "     M b.txt\n"
+        "    ?? notes.txt\n"
+        "  dag/r/b: 1 commit not on main\n"
+        f"    {setup.b_commit}\n"
+        f"removed {setup.a}\n"
+        f"removed {setup.b}\n"
+        f"removed {setup.c}\n"
+        "deleted branch dag/r/a\n"
+        "deleted branch dag/r/b\n"
+        "deleted branch dag/r/c\n"
+        "deleted branch dag/r/merged\n"
+    )
+    repo = setup.repo
+    assert worktrees(repo) == sorted(str(p) for p in (repo, setup.z, setup.elsewhere))
+    assert branches(repo) == ["dag/other/z", "feature", "main"]
+    assert not setup.b.exists()
+    assert set(setup.recorded_worktrees().values()) == {None}
+    assert run_cli("cleanup", "r") == 0
+    assert capsys.readouterr().out == "nothing to clean up for run r\n"
+
+
+def test_an_unmerged_branch_without_worktree_is_kept(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = add_worktree(git_repo, "r", "a", commit="one")
+    (path / "a.txt").write_text("two\n")
+    git(path, "commit", "-qam", "two")
+    git(git_repo, "worktree", "remove", str(path))
+    git(git_repo, "branch", "dag/r/merged", branch("r", "a"))
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    assert run_cli("cleanup", "r") == 1
+    assert capsys.readouterr().out == (
+        "kept dag/r/a: 2 commits not on main\nkept dag/r/merged: 2 commits not on main\n"
+    )
+    assert branches(git_repo) == ["dag/r/a", "dag/r/merged", "main"]
+
+
+def test_what_is_at_a_recorded_path_but_not_the_run_s_is_left_alone(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``wt-<spec>`` does not name the run: another run may have it now."""
+    theirs = add_worktree(git_repo, "other", "x", commit="theirs")
+    plain = git_repo.parent / "plain"
+    plain.mkdir()
+    gone = git_repo.parent / "gone"
+    paths = save(
+        run(
+            git_repo,
+            "r",
+            spec("x", SpecStatus.FAILED, worktree=str(theirs)),
+            spec("y", SpecStatus.FAILED, worktree=str(plain)),
+            spec("z", SpecStatus.FAILED, worktree=str(gone)),
+            spec("main", SpecStatus.FAILED, worktree=str(git_repo)),
+        )
+    )
+    assert run_cli("cleanup", "r") == 0
+    assert capsys.readouterr().out == (
+        f"left {theirs} alone: it is not this run's worktree on dag/r/x\n"
+        f"left {plain} alone: it is not this run's worktree on dag/r/y\n"
+        f"left {git_repo} alone: it is not this run's worktree on dag/r/main\n"
+    )
+    assert worktrees(git_repo) == sorted([str(git_repo), str(theirs)])
+    assert plain.is_dir()
+    assert {s.worktree for s in load(paths).specs} == {None}
+
+
+def test_a_worktree_deleted_by_hand_is_pruned(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = add_worktree(git_repo, "r", "a")
+    shutil.rmtree(path)
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, worktree=str(path))))
+    assert run_cli("cleanup", "r") == 0
+    assert capsys.readouterr().out == f"removed {path}\ndeleted branch dag/r/a\n"
+    assert worktrees(git_repo) == [str(git_repo)]
+
+
+def driven(repo: Path) -> RunState:
+    return run(repo, "r", spec("a", SpecStatus.RUNNING, worktree=str(repo.parent / "wt-a")),
+               status=RunStatus.RUNNING)  # fmt: skip
+
+
+def test_cleanup_refuses_while_the_run_is_driven(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_worktree(git_repo, "r", "a")
+    paths = save(driven(git_repo))
+    before = paths.state_file.read_bytes()
+    assert run_cli("cleanup", "r", "--force") == 1
+    assert capsys.readouterr().err == (
+        f"dag: error: run 'r' is being driven by process {os.getpid()}: wait for it to "
+        "finish, or stop it, then run `dag cleanup r` again\n"
+    )
+    assert paths.state_file.read_bytes() == before
+    assert len(worktrees(git_repo)) == 2
+
+
+def test_cleanup_refuses_while_another_process_holds_the_lock(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_worktree(git_repo, "r", "a")
+    paths = save(
+        run(git_repo, "r", spec("a", SpecStatus.FAILED, worktree=str(git_repo.parent / "wt-a")))
+    )
+    with run_lock(paths):  # a second open file description: flock refuses it too
+        assert run_cli("cleanup", "r", "--force") == 1
+    assert "is being driven by process" in capsys.readouterr().err
+    assert len(worktrees(git_repo)) == 2
+
+
+def test_cleanup_of_a_run_whose_driver_died_goes_ahead(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = add_worktree(git_repo, "r", "a")
+    paths = save(run(git_repo, "r", spec("a", SpecStatus.RUNNING, worktree=str(path)),
+                     status=RunStatus.RUNNING, driver_pid=-1))  # fmt: skip
+    assert run_cli("cleanup", "r") == 0
+    assert capsys.readouterr().out == f"removed {path}\ndeleted branch dag/r/a\n"
+    assert load(paths).status is RunStatus.RUNNING  # what resume reads is not rewritten
+
+
+def test_a_damaged_state_file_is_not_touched(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = RunPaths(git_repo, "r").state_file
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"format: 7\n")
+    assert run_cli("cleanup", "r", "--force") == 1
+    assert capsys.readouterr().err.startswith(f"dag: error: {path} was written by a newer")
+    assert path.read_bytes() == b"format: 7\n"
+
+
+def test_a_worktree_git_refuses_to_remove_is_reported(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = add_worktree(git_repo, "r", "a")
+    git(git_repo, "worktree", "lock", "--reason", "on a USB stick", str(path))
+    paths = save(run(git_repo, "r", spec("a", SpecStatus.FAILED, worktree=str(path))))
+    assert run_cli("cleanup", "r", "--force") == 1
+    captured = capsys.readouterr()
+    worktree_line, branch_line = captured.out.splitlines()  # git's words vary by version
+    assert worktree_line.startswith("kept wt-a: git could not remove it: ")
+    assert "locked" in worktree_line
+    assert branch_line.startswith("kept dag/r/a: git could not remove it: ")
+    assert captured.err == "dag: error: 2 things kept\n"
+    assert load(paths).spec("a").worktree == str(path)
+
+
+def test_uncommitted_lists_each_change_once(git_repo: Path) -> None:
+    git(git_repo, "mv", "README.md", "READ ME.md")
+    (git_repo / "new dir").mkdir()
+    (git_repo / "new dir" / "x.txt").write_text("x\n")
+    (git_repo / ".gitignore").write_text("*.log\n")
+    (git_repo / "ignored.log").write_text("noise\n")
+    assert dagspec_git.uncommitted(git_repo) == [
+        "R  READ ME.md",
+        "?? .gitignore",
+        "?? new dir/x.txt",
+    ]
+    head = git(git_repo, "rev-parse", "--short", "HEAD").strip()
+    git(git_repo, "commit", "-qam", "rename")
+    assert dagspec_git.commits_not_on(git_repo, "main", head) == [
+        git(git_repo, "log", "-1", "--format=%h rename").strip()
+    ]

@@ -1,0 +1,143 @@
+"""``dag list``: every run newest first, its counts, and damaged files named."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dagspec.state import RunStatus, SpecStatus
+from dagspec.workspace import RunPaths
+from tests.run_states import at, run, save, spec
+
+Cli = Callable[..., int]
+
+
+def three_runs(repo: Path) -> None:
+    save(
+        run(
+            repo,
+            "middle",
+            spec("a", SpecStatus.COMPLETED),
+            spec("b", SpecStatus.FAILED),
+            spec("c", SpecStatus.BLOCKED),
+            status=RunStatus.FAILED,
+            started_at=at(3600),
+            finished_at=at(3600 + 125),
+        )
+    )
+    save(run(repo, "oldest", spec("a", SpecStatus.COMPLETED), finished_at=at(30)))
+    save(
+        run(
+            repo,
+            "newest",
+            spec("a", SpecStatus.INTERRUPTED),
+            spec("b"),
+            spec("c"),
+            status=RunStatus.INTERRUPTED,
+            started_at=at(7200),
+            finished_at=at(7300),
+        )
+    )
+
+
+def test_list_is_newest_first_with_counts(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    three_runs(git_repo)
+    assert run_cli("list") == 0
+    assert capsys.readouterr().out == (
+        "RUN     DAG       STATUS         STARTED            TIME   SPECS\n"
+        "newest  dag.yaml  ! interrupted  2026-11-24 12:15Z  1m40s\n"
+        "  ↳ 1 interrupted, 2 pending\n"
+        "middle  dag.yaml  ✗ failed       2026-11-24 11:15Z  2m05s\n"
+        "  ↳ 1 completed, 1 failed, 1 blocked\n"
+        "oldest  dag.yaml  ✓ completed    2026-11-24 10:15Z  30s    1 completed\n"
+    )
+
+
+def test_list_json(git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    three_runs(git_repo)
+    assert run_cli("list", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {
+            "run_id": "newest",
+            "dag_file": "dag.yaml",
+            "status": "interrupted",
+            "started_at": "2026-11-24T12:15:00Z",
+            "finished_at": "2026-11-24T12:16:40Z",
+            "counts": {"interrupted": 1, "pending": 2},
+        },
+        {
+            "run_id": "middle",
+            "dag_file": "dag.yaml",
+            "status": "failed",
+            "started_at": "2026-11-24T11:15:00Z",
+            "finished_at": "2026-11-24T11:17:05Z",
+            "counts": {"completed": 1, "failed": 1, "blocked": 1},
+        },
+        {
+            "run_id": "oldest",
+            "dag_file": "dag.yaml",
+            "status": "completed",
+            "started_at": "2026-11-24T10:15:00Z",
+            "finished_at": "2026-11-24T10:15:30Z",
+            "counts": {"completed": 1},
+        },
+    ]
+
+
+def test_a_running_run_is_listed_as_running_until_its_driver_dies(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = save(run(git_repo, "r", spec("a", SpecStatus.RUNNING), status=RunStatus.RUNNING))
+    assert run_cli("list", "--json") == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["status"], listed["counts"]) == ("running", {"running": 1})
+    save(run(git_repo, "r", spec("a", SpecStatus.RUNNING), status=RunStatus.RUNNING,
+             driver_pid=-1))  # fmt: skip
+    assert run_cli("list") == 0
+    assert "r    dag.yaml  ! interrupted" in capsys.readouterr().out
+    assert run_cli("list", "--json") == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["status"], listed["counts"]) == ("interrupted", {"interrupted": 1})
+    assert 'status: "running"' in state.state_file.read_text()
+
+
+def test_no_runs_is_a_friendly_line(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("list") == 0
+    assert capsys.readouterr().out == f"no runs yet in {git_repo}: `dag run FILE` starts one\n"
+    assert run_cli("list", "--json") == 0
+    assert capsys.readouterr().out == "[]\n"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_damaged_file_is_named_and_the_others_still_listed(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    three_runs(git_repo)
+    damaged = RunPaths(git_repo, "broken").state_file
+    damaged.write_bytes(b"format: 1\nrun_id: broken\n")
+    newer = RunPaths(git_repo, "future").state_file
+    newer.write_bytes(b"format: 9\n")
+    assert run_cli("list", *(["--json"] if as_json else [])) == 1
+    captured = capsys.readouterr()
+    first, second = captured.err.splitlines()
+    assert first.startswith(f"dag: error: {damaged} is damaged (required field missing @ $.")
+    assert first.endswith("; it was left as it is")
+    assert second == (
+        f"dag: error: {newer} was written by a newer dagspec (format 9; this one reads "
+        "format 1): upgrade dagspec to use this run"
+    )
+    listed = (
+        [r["run_id"] for r in json.loads(captured.out)]
+        if as_json
+        else [line.split()[0] for line in captured.out.splitlines()[1:] if line[0] != " "]
+    )
+    assert listed == ["newest", "middle", "oldest"]
+    assert damaged.read_bytes() == b"format: 1\nrun_id: broken\n"
+    assert newer.read_bytes() == b"format: 9\n"

@@ -1,0 +1,148 @@
+"""``dag logs``: a spec's output as it is, and followed while the spec runs."""
+
+from __future__ import annotations
+
+import io
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from dagspec.cli import main
+from dagspec.commands import logs as logs_command
+from dagspec.state import RunStatus, SpecStatus
+from dagspec.workspace import RunPaths
+from tests.run_states import Output, run, save, spec, start_dag
+
+Cli = Callable[..., int]
+
+
+def write_log(repo: Path, run_id: str, spec_id: str, data: bytes, mode: str = "wb") -> Path:
+    log = RunPaths(repo, run_id).log_file(spec_id)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open(mode) as file:
+        file.write(data)
+    return log
+
+
+def test_logs_prints_the_bytes_as_they_are(
+    git_repo: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    save(run(git_repo, "r", spec("a", SpecStatus.FAILED)))
+    data = b"\xe2\x86\x92 Executing: claude\n\x1b[31mred\x1b[0m \xff not utf-8\nno newline"
+    write_log(git_repo, "r", "a", data)
+    assert main(["logs", "r", "a"]) == 0
+    assert capsysbinary.readouterr().out == data
+
+
+def test_an_unknown_spec_lists_the_run_s_specs(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(run(git_repo, "r", spec("a"), spec("b")))
+    assert run_cli("logs", "r", "zz") == 1
+    assert capsys.readouterr().err == ("dag: error: run 'r' has no spec 'zz': its specs are a, b\n")
+    assert run_cli("logs", "nope", "a") == 1
+    assert "no run 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("follow", [[], ["-f"]])
+def test_a_spec_without_output_says_so(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str], follow: list[str]
+) -> None:
+    save(run(git_repo, "r", spec("a", SpecStatus.BLOCKED)))
+    assert run_cli("logs", "r", "a", *follow) == 0
+    assert capsys.readouterr().out == "spec 'a' has no output yet (it is blocked)\n"
+
+
+def test_follow_of_a_finished_spec_prints_the_log_and_returns(
+    git_repo: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    write_log(git_repo, "r", "a", b"all done\n")
+    assert main(["logs", "r", "a", "--follow"]) == 0
+    assert capsysbinary.readouterr().out == b"all done\n"
+
+
+def test_follow_copies_what_was_written_before_the_spec_finished(tmp_path: Path) -> None:
+    """The writer appends, then says it finished; the last round still copies it all."""
+    log = tmp_path / "a.log"
+    out = io.BytesIO()
+    script: Iterator[tuple[bytes, bool]] = iter(
+        [(b"one\n", True), (b"", True), (b"two\n", True), (b"three\n", False)]
+    )
+    pauses: list[int] = []
+
+    def live() -> bool:
+        data, still = next(script)
+        with log.open("ab") as file:
+            file.write(data)
+        return still
+
+    logs_command.follow_log(log, out, live, lambda: pauses.append(len(out.getvalue())))
+    assert out.getvalue() == b"one\ntwo\nthree\n"
+    assert pauses == [4, 4, 8]
+
+
+def test_follow_starts_over_when_the_log_is_rewritten(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(b"attempt 1: a long line of output\n")
+    out = io.BytesIO()
+    offset = logs_command.copy_new(log, 0, out)
+    log.write_bytes(b"attempt 2\n")
+    assert logs_command.copy_new(log, offset, out) == len(b"attempt 2\n")
+    assert out.getvalue() == b"attempt 1: a long line of output\nattempt 2\n"
+    assert logs_command.copy_new(tmp_path / "missing.log", 7, out) == 7
+
+
+@pytest.mark.parametrize(
+    ("run_status", "spec_status", "live"),
+    [
+        (RunStatus.RUNNING, SpecStatus.RUNNING, True),
+        (RunStatus.RUNNING, SpecStatus.PENDING, True),
+        (RunStatus.RUNNING, SpecStatus.COMPLETED, False),
+        (RunStatus.FAILED, SpecStatus.PENDING, False),
+        (RunStatus.INTERRUPTED, SpecStatus.INTERRUPTED, False),
+    ],
+)
+def test_is_live(run_status: RunStatus, spec_status: SpecStatus, live: bool) -> None:
+    state = run(Path("/r"), "r", spec("a", spec_status), status=run_status)
+    assert logs_command.is_live(state, "a") is live
+
+
+@pytest.mark.slow
+def test_follow_ends_when_the_spec_completes(git_repo: Path) -> None:
+    state = run(git_repo, "r", spec("a", SpecStatus.RUNNING), status=RunStatus.RUNNING)
+    save(state)
+    log = write_log(git_repo, "r", "a", b"line 1\n")
+    with start_dag(git_repo, "logs", "r", "a", "-f") as proc:
+        out = Output(proc)
+        out.wait_for(b"line 1\n")
+        write_log(git_repo, "r", "a", b"line 2\n", "ab")
+        out.wait_for(b"line 2\n")
+        write_log(git_repo, "r", "a", b"line 3, written just before the end\n", "ab")
+        save(attrs.evolve(state.with_spec(spec("a", SpecStatus.COMPLETED)),
+                          status=RunStatus.COMPLETED))  # fmt: skip
+        assert out.finish() == 0
+        assert out.data == log.read_bytes()
+        assert proc.stderr is not None and proc.stderr.read() == b""
+
+
+@pytest.mark.slow
+def test_follow_ends_when_the_driver_dies_and_on_ctrl_c(git_repo: Path) -> None:
+    state = run(git_repo, "r", spec("a", SpecStatus.RUNNING), status=RunStatus.RUNNING)
+    save(state)
+    write_log(git_repo, "r", "a", b"working\n")
+    with start_dag(git_repo, "logs", "r", "a", "-f") as proc:
+        out = Output(proc)
+        out.wait_for(b"working\n")
+        save(attrs.evolve(state, driver_pid=-1))
+        assert out.finish() == 0
+    save(state)  # driven again
+    with start_dag(git_repo, "logs", "r", "a", "-f") as proc:
+        out = Output(proc)
+        out.wait_for(b"working\n")
+        proc.send_signal(signal.SIGINT)
+        assert out.finish() == 130
+        assert proc.stderr is not None and proc.stderr.read() == b""
