@@ -176,7 +176,9 @@ def test_json_valid_and_invalid(
     ]
 
 
-def test_usage_errors_exit_2(run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2(
+    run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_cli() == 2
     assert run_cli("validate") == 2
     assert run_cli("frobnicate") == 2

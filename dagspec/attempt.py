@@ -1,0 +1,133 @@
+"""One attempt at a spec, outside its agent: everything before it starts and after it exits.
+
+Before: the spec's worktree made ready (created with its dependencies merged in, or
+reopened), the autospec configuration copied in, the spec directory to continue found, the
+command for the stages still missing chosen, a spec number reserved for a new spec, and the
+agent's environment. After exit 0: the spec's directory found and all its work committed on
+its branch. Synchronous: the scheduler runs these in threads, one at a time (its git lock),
+and passes the run's state in; nothing here changes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from dagspec import autospec, git, worktree
+from dagspec.spec import Dag
+from dagspec.state import RunState, SpecState
+from dagspec.workspace import RunPaths, branch_name, worktree_path
+
+
+@attrs.frozen
+class Prepared:
+    """A spec's worktree made ready, and what to run there."""
+
+    path: Path
+    branch: str
+    call: autospec.Invocation
+    spec_dir: str | None  # the directory name under specs/, when the spec has one
+    number: int  # the spec number reserved for specify, else 0
+
+
+def prepare(
+    run: RunState, spec: SpecState, *, dag: Dag, executable: str, root: Path, floor: int
+) -> Prepared:
+    """Make the spec's worktree ready (under ``root``) and choose the command to run there;
+    a new spec gets a number above ``floor`` (``worktree.reserve_number``)."""
+    repo = Path(run.repo)
+    path = Path(spec.worktree) if spec.worktree else worktree_path(root, spec.id)
+    branch = spec.branch or branch_name(run.run_id, spec.id)
+    if spec.branch is None:
+        refs = _dependency_refs(run, dag.deps[spec.id])
+        worktree.create_worktree(
+            repo, path, branch=branch, base_commit=run.base_commit, dependencies=refs
+        )
+    else:
+        worktree.reopen_worktree(repo, path, branch=branch)
+    worktree.copy_configuration(repo, path)
+    spec_dir = _spec_dir_to_continue(run, spec, path)
+    call = autospec.invocation(
+        executable,
+        description=dag.features[spec.id].description,
+        spec_dir=spec_dir,
+        present=autospec.artifacts_in(path / "specs" / spec_dir) if spec_dir else (),
+    )
+    number = worktree.reserve_number(repo, path, floor) if call.stage == "specify" else 0
+    return Prepared(path, branch, call, spec_dir, number)
+
+
+def _dependency_refs(run: RunState, dependencies: tuple[str, ...]) -> list[str]:
+    """What to merge for each dependency: its branch, or its merge commit once the branch
+    was deleted after being merged."""
+    refs = []
+    for dep in dependencies:
+        branch = branch_name(run.run_id, dep)
+        merged = run.spec(dep).merge_commit
+        refs.append(merged if merged and not git.branch_exists(Path(run.repo), branch) else branch)
+    return refs
+
+
+def _spec_dir_to_continue(run: RunState, spec: SpecState, path: Path) -> str | None:
+    """The name of the spec's directory if it has a spec.yaml: the one recorded, else the
+    feature's own ``specs/<id>/``, else one an earlier attempt made but did not get to
+    record. One that specify left without a spec.yaml is removed (contract §1.6), so that
+    specify starts clean."""
+    name = _dir_name(spec.spec_dir)
+    if name is None and (path / "specs" / spec.id / "spec.yaml").is_file():
+        name = spec.id
+    if name is None:
+        name = worktree.new_spec_dir(path, run.base_commit, _recorded_dirs(run))
+    if name is not None and not (path / "specs" / name / "spec.yaml").is_file():
+        worktree.discard_spec_dir(path, name)
+        return None
+    return name
+
+
+def agent_env(paths: RunPaths, spec_id: str, call: autospec.Invocation) -> dict[str, str]:
+    """The agent's environment: no inherited ``GIT_*`` locators, its own autospec state
+    directory, no prompts, and ``SPECIFY_FEATURE`` only when resuming (contract §1.4)."""
+    state_dir = paths.autospec_state_dir(spec_id)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    env = git.clean_env(
+        {
+            "AUTOSPEC_STATE_DIR": str(state_dir),
+            "AUTOSPEC_SKIP_PERMISSIONS_NOTICE": "1",
+            "AUTOSPEC_YES": "1",
+            **call.env,
+        }
+    )
+    if "SPECIFY_FEATURE" not in call.env:
+        env.pop("SPECIFY_FEATURE", None)
+    return env
+
+
+def collect(run: RunState, spec: SpecState, path: Path, seen: str | None) -> str | None:
+    """After exit 0: the spec's directory name (``seen`` in the output, else the one specify
+    made here), with all the work in the worktree committed on the spec's branch."""
+    name = seen
+    if name is None or not (path / "specs" / name).is_dir():
+        name = worktree.new_spec_dir(path, run.base_commit, _recorded_dirs(run))
+    message = f"dag({run.run_id}): {spec.id}"
+    worktree.collect_work(Path(run.repo), path, branch=spec.branch or "", message=message)
+    return name
+
+
+def highest_number(run: RunState) -> int:
+    """The highest spec number recorded or found in the run's worktrees: an earlier driver
+    may have been killed after a specify made its directory but before recording it, and
+    that number is taken as surely as a recorded one."""
+    names = [s.spec_dir for s in run.specs if s.spec_dir]
+    for specs in (Path(s.worktree) / "specs" for s in run.specs if s.worktree):
+        names += [p.name for p in specs.iterdir()] if specs.is_dir() else []
+    return max(map(worktree.number_of, names), default=0)
+
+
+def _recorded_dirs(run: RunState) -> list[str]:
+    return [name for s in run.specs if (name := _dir_name(s.spec_dir))]
+
+
+def _dir_name(spec_dir: str | None) -> str | None:
+    """``specs/004-auth`` -> ``004-auth``."""
+    return spec_dir.removeprefix("specs/") if spec_dir else None

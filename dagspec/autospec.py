@@ -1,0 +1,233 @@
+"""The autospec contract, seen from outside: the command for a resume point, the banners, tasks.
+
+Pure functions over what autospec leaves behind (reference/autospec-contract.md):
+
+- which stages are still to run, judged from the artifacts in the spec directory (§1.6), and
+  the exact command for them (``-spti "<desc>"`` for a new spec, ``-pti|-ti|-i --spec <dir>``
+  with ``SPECIFY_FEATURE=<dir>`` to resume one);
+- the stage banners and spec-directory lines of its output (§1.3);
+- task progress in ``tasks.yaml``, counted as autospec's ``GetTaskStats`` does (§2.1).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from dagspec.errors import DagspecError
+
+STAGES = ("specify", "plan", "tasks", "implement")
+# The artifact each stage writes; a stage is done when its artifact exists (contract §2.1).
+ARTIFACTS = {"specify": "spec.yaml", "plan": "plan.yaml", "tasks": "tasks.yaml"}
+_FLAGS = {"specify": "-spti", "plan": "-pti", "tasks": "-ti", "implement": "-i"}
+
+
+def first_missing_stage(present: Collection[str]) -> str:
+    """The first stage whose artifact is missing: where autospec must start (contract §1.6).
+
+    >>> first_missing_stage({"spec.yaml"})
+    'plan'
+    """
+    for stage, artifact in ARTIFACTS.items():
+        if artifact not in present:
+            return stage
+    return "implement"
+
+
+def artifacts_in(spec_dir: Path) -> frozenset[str]:
+    """The artifact files present in a spec directory (none when it does not exist)."""
+    return frozenset(name for name in ARTIFACTS.values() if (spec_dir / name).is_file())
+
+
+@attrs.frozen
+class Invocation:
+    """One autospec command: its argv, the variables it needs set, the stage it starts at."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    stage: str
+
+    def shell(self) -> str:
+        """The command as a user would type it (for ``--dry-run``)."""
+        prefix = "".join(f"{k}={shlex.quote(v)} " for k, v in sorted(self.env.items()))
+        return prefix + shlex.join(self.argv)
+
+
+def invocation(
+    executable: str, *, description: str | None, spec_dir: str | None, present: Collection[str]
+) -> Invocation:
+    """The command that runs the stages still missing for one spec.
+
+    ``spec_dir`` is the spec's directory name under ``specs/`` (``004-user-auth``), or None
+    when it has none yet; ``present`` the artifact files found there. A new spec gets
+    ``run -spti -y "<description>"`` (with ``--`` first when the description starts with
+    ``-``); a spec with a ``spec.yaml`` gets ``run -pti|-ti|-i --spec <dir> -y`` and
+    ``SPECIFY_FEATURE=<dir>``, because autospec renders its prompts from that variable, not
+    from ``--spec`` (contract §1.6).
+    """
+    stage = first_missing_stage(present) if spec_dir is not None else "specify"
+    if stage == "specify":
+        if description is None:
+            where = f"specs/{spec_dir}/spec.yaml" if spec_dir else "a spec.yaml"
+            raise DagspecError(f"there is no {where} and the feature has no description")
+        tail = ("--", description) if description.startswith("-") else (description,)
+        return Invocation((executable, "run", "-spti", "-y", *tail), {}, stage)
+    assert spec_dir is not None
+    argv = (executable, "run", _FLAGS[stage], "--spec", spec_dir, "-y")
+    return Invocation(argv, {"SPECIFY_FEATURE": spec_dir}, stage)
+
+
+# --- output ---------------------------------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_STAGE = re.compile(
+    r"\[(?:Stage|Phase) (\d+)/(\d+)\] "
+    r"(constitution|specify|clarify|plan|tasks|checklist|analyze|implement)\.\.\.\Z"
+)
+_PHASE = re.compile(r"\[Phase (\d+)/(\d+)\] (.+)\Z")
+_CREATED = re.compile(r"Created specs/([^/\s]+)/spec\.yaml")
+_SPEC = re.compile(r"Spec: specs/([^/\s]+)/\Z")
+_ERROR = re.compile(r"Error: .+")
+# The lines worth parsing, found in a chunk of raw output without decoding all of it: an
+# agent can print megabytes, and only banners and errors matter to an observer.
+INTERESTING = re.compile(rb"^.*(?:\[Stage |\[Phase |Created specs/|Spec: specs/|Error: ).*$", re.M)
+
+
+@attrs.frozen
+class StageSeen:
+    """``[Stage i/N] <stage>...``: autospec started a stage."""
+
+    stage: str
+
+
+@attrs.frozen
+class PhaseSeen:
+    """``[Phase p/P] <title>``: implement started one phase of tasks.yaml."""
+
+    number: int
+    total: int
+    title: str
+
+
+@attrs.frozen
+class SpecDirSeen:
+    """``Created specs/<dir>/spec.yaml`` or ``Spec: specs/<dir>/``: the spec's directory."""
+
+    name: str
+
+
+@attrs.frozen
+class ErrorSeen:
+    """``Error: <message>`` (on stderr): why a stage failed."""
+
+    text: str
+
+
+Banner = StageSeen | PhaseSeen | SpecDirSeen | ErrorSeen
+
+
+def plain(line: bytes) -> str:
+    """One output line as text for parsing: invalid UTF-8 replaced, colour codes removed."""
+    return _ANSI.sub("", line.decode("utf-8", "replace")).strip()
+
+
+def parse_banner(text: str) -> Banner | None:
+    """What a line of autospec's output tells an observer, if anything (contract §1.3).
+
+    >>> parse_banner("[Stage 2/4] plan...")
+    StageSeen(stage='plan')
+    """
+    if match := _STAGE.match(text):
+        return StageSeen(match[3])
+    if match := _PHASE.match(text):
+        return PhaseSeen(int(match[1]), int(match[2]), match[3])
+    if (match := _CREATED.search(text)) or (match := _SPEC.match(text)):
+        return SpecDirSeen(match[1])
+    if _ERROR.match(text):
+        return ErrorSeen(text)
+    return None
+
+
+# --- tasks.yaml -----------------------------------------------------------------------------
+
+_DONE = frozenset({"completed", "done", "complete"})
+_IN_PROGRESS = frozenset({"in_progress", "inprogress", "in-progress", "wip"})
+
+
+@attrs.frozen
+class TaskStats:
+    """Task counts of a tasks.yaml; ``done`` / ``total`` is the "implement: 5/12" progress."""
+
+    done: int = 0
+    in_progress: int = 0
+    blocked: int = 0
+    pending: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.done + self.in_progress + self.blocked + self.pending
+
+
+def count_statuses(statuses: Collection[str]) -> TaskStats:
+    """Count as autospec's ``GetTaskStats`` does: case-insensitive, unknown means pending."""
+    kinds = [_kind(s.lower()) for s in statuses]
+    return TaskStats(*(kinds.count(k) for k in ("done", "in_progress", "blocked", "pending")))
+
+
+def _kind(status: str) -> str:
+    if status in _DONE:
+        return "done"
+    if status in _IN_PROGRESS:
+        return "in_progress"
+    return "blocked" if status == "blocked" else "pending"
+
+
+def parse_tasks(text: str, *, strict: bool = True) -> TaskStats | None:
+    """The task counts of a tasks.yaml's text; None when it cannot be trusted yet.
+
+    autospec rewrites tasks.yaml non-atomically (truncate, then write), so a reader can see
+    an empty file, half a document that does not parse, or, cut at a line end, one that
+    parses but lacks its last tasks. All three give None so the caller reads again; the
+    last is recognised by fewer tasks than ``summary.total_tasks`` says, or a last task
+    without its ``status`` (``strict``; pass False to accept such a file, e.g. one an agent
+    edited by hand).
+    """
+    data = _load_yaml(text)
+    phases = data.get("phases") if isinstance(data, dict) else None
+    if not isinstance(phases, list):
+        return None
+    tasks = [t for p in phases if isinstance(p, dict) for t in _tasks_of(p)]
+    stats = count_statuses([str(t.get("status", "")) for t in tasks])
+    if strict and (
+        stats.total < (_declared_total(data) or 0) or any("status" not in t for t in tasks)
+    ):
+        return None
+    return stats
+
+
+def _load_yaml(text: str) -> Any:
+    from strictyaml.ruamel import YAML
+    from strictyaml.ruamel.error import YAMLError
+
+    if not text.strip():
+        return None
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except (YAMLError, ValueError, TypeError):
+        return None
+
+
+def _tasks_of(phase: dict[Any, Any]) -> list[dict[Any, Any]]:
+    tasks = phase.get("tasks")
+    return [t for t in tasks if isinstance(t, dict)] if isinstance(tasks, list) else []
+
+
+def _declared_total(data: dict[Any, Any]) -> int | None:
+    summary = data.get("summary")
+    total = summary.get("total_tasks") if isinstance(summary, dict) else None
+    return total if isinstance(total, int) else None

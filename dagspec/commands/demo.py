@@ -1,0 +1,124 @@
+"""``dag demo``: a bundled example DAG run in a throwaway repository, no AI agent needed.
+
+It creates a git repository with an autospec constitution and the example DAG below (six
+features in two layers, with dependencies), writes the simulated autospec of
+``dagspec/demo_autospec.py`` beside it, runs the DAG in parallel with it, merges, and says
+where to look. Nothing outside the demo's directory is touched.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from dagspec import git
+from dagspec.commands.run import run
+from dagspec.errors import DagspecError
+from dagspec.state import RunFlags
+
+RUN_ID = "demo"
+EXAMPLE_DAG = """\
+# The demo DAG: the full form of a DAG file (DESIGN §1).
+schema_version: "1.0"
+dag:
+  name: "Demo service"
+execution:
+  max_parallel: 4
+  timeout: "5m"
+layers:
+  - id: "L0"
+    name: "Foundation"
+    features:
+      - id: "050-error-handling"
+        description: "Consistent error types and messages across the service"
+      - id: "051-config-loading"
+        description: "Load configuration from a file and the environment"
+      - id: "052-structured-logging"
+        description: "Structured JSON logging with request ids"
+        depends_on: ["050-error-handling"]
+  - id: "L1"
+    name: "Features"
+    depends_on: ["L0"]
+    features:
+      - id: "060-user-auth"
+        description: "User authentication with email and password"
+      - id: "061-rate-limiting"
+        description: "Per-user rate limiting of the API"
+        depends_on: ["060-user-auth"]
+      - id: "062-health-endpoint"
+        description: "A health endpoint reporting the service dependencies"
+"""
+CONSTITUTION = """\
+constitution: {project_name: "demo", version: "1.0.0", ratified: "2026-01-01"}
+principles:
+  - {name: "Small steps", id: "PRIN-001", priority: "MUST", description: "One module per spec"}
+"""
+
+
+def demo(*, directory: Path | None, color: bool) -> int:
+    """Run the example in ``directory`` (a new temporary one by default); the run's exit code."""
+    root = _fresh_directory(directory)
+    repo = root / "repo"
+    agent = _write_agent(root / "autospec")
+    _make_repository(repo)
+    print(f"dag demo: a throwaway repository in {repo}, autospec simulated by {agent}\n")
+    code = run(
+        repo / "dag.yaml",
+        repo=repo,
+        flags=RunFlags(parallel=True, autospec=str(agent)),
+        run_id=RUN_ID,
+        dry_run=False,
+        color=color,
+    )
+    print(_where_to_look(repo))
+    return code
+
+
+def _fresh_directory(directory: Path | None) -> Path:
+    if directory is None:
+        return Path(tempfile.mkdtemp(prefix="dag-demo-")).resolve()
+    directory = directory.resolve()
+    if directory.exists() and any(directory.iterdir()):
+        raise DagspecError(f"{directory} is not empty: give `dag demo --dir` a new directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _write_agent(path: Path) -> Path:
+    """The simulated autospec as an executable script for this Python."""
+    source = resources.files("dagspec").joinpath("demo_autospec.py").read_text("utf-8")
+    body = source.split("\n", 1)[1]  # its own shebang line is replaced by this Python's
+    path.write_text(f"#!{sys.executable}\n{body}", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def _make_repository(repo: Path) -> None:
+    repo.mkdir()
+    git.init_repo(repo, "main")
+    git.set_config(repo, "user.name", "dag demo")
+    git.set_config(repo, "user.email", "dag-demo@example.invalid")
+    (repo / "README.md").write_text("# Demo service\n\nBuilt spec by spec by `dag demo`.\n")
+    (repo / ".gitignore").write_text(".autospec/\n")
+    (repo / "dag.yaml").write_text(EXAMPLE_DAG)
+    memory = repo / ".autospec" / "memory"
+    memory.mkdir(parents=True)
+    (memory / "constitution.yaml").write_text(CONSTITUTION)
+    git.commit_all(repo, "Demo service: README and the DAG")
+
+
+def _where_to_look(repo: Path) -> str:
+    sights = [
+        ("git log --oneline --graph", "each spec merged into main, in dependency order"),
+        ("ls specs src", "what the simulated autospec wrote"),
+        (f"dag status {RUN_ID}", "the run, spec by spec"),
+        (f"dag logs {RUN_ID} 060-user-auth", "one spec's output"),
+        (f"cat .autospec/state/dag-runs/{RUN_ID}.yaml", "the run's state file"),
+    ]
+    width = max(len(command) for command, _ in sights)
+    lines = [f"\nThe demo repository is {repo}. Have a look:", f"  cd {repo}"]
+    lines += [f"  {command:<{width}}  {why}" for command, why in sights]
+    lines.append("Nothing outside that directory was touched; delete it when you are done.")
+    return "\n".join(lines)

@@ -1,0 +1,306 @@
+"""A spec's worktree: made ready for autospec before it runs, its work on its branch after.
+
+Synchronous, like ``git``; the scheduler calls these through its one git lock.
+
+Before the agent (DESIGN §3.3):
+
+- ``create_worktree`` makes ``<root>/wt-<spec>`` on ``dag/<run>/<spec>`` from the base commit
+  with the branches of the spec's dependencies merged in (a conflict fails the spec, naming
+  the files, and leaves nothing behind); ``reopen_worktree`` takes up the worktree of an
+  earlier attempt, recreating it from its branch when the directory was deleted;
+- ``copy_configuration`` copies the untracked autospec configuration (``.autospec/`` without
+  ``state/``, ``.claude/``) into it and keeps it out of every commit (see ``_hide``);
+- ``reserve_number`` makes the ``NNN`` that specify will pick distinct from every other spec
+  of the run (see its docstring).
+
+After the agent exited 0, ``collect_work`` commits what it left and moves the work back onto
+the spec's branch when autospec switched to a branch of its own (v0.7.3, contract §1.5).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
+
+from dagspec import git
+from dagspec.errors import DagspecError, GitError
+
+COPIED = (".autospec", ".claude")
+RESERVATION = "reserved-by-dagspec"
+_NUMBERED = re.compile(r"(\d{3,})-")
+_HIDE_ALL = "# written by dagspec: copied for autospec, never committed\n*\n"
+
+
+class WorktreeError(DagspecError):
+    """A spec's worktree cannot be made ready, or its work cannot be put on its branch."""
+
+
+# --- the worktree ---------------------------------------------------------------------------
+
+
+def create_worktree(
+    repo: Path, path: Path, *, branch: str, base_commit: str, dependencies: Sequence[str]
+) -> None:
+    """Create the spec's worktree at ``path`` on a new ``branch`` started at ``base_commit``.
+
+    Each branch of ``dependencies`` is merged in, so the spec sees the code of everything it
+    depends on. If one conflicts, the worktree and the branch are removed again and
+    ``WorktreeError`` names the files: nothing is left half-merged.
+    """
+    _check_free(repo, path, unless_on=branch)
+    try:
+        git.add_worktree(repo, path, branch, base_commit)
+    except GitError:
+        if not git.branch_exists(repo, branch):
+            raise
+        _discard_unfinished_creation(repo, path, branch, [base_commit, *dependencies])
+        git.add_worktree(repo, path, branch, base_commit)
+    try:
+        for dependency in dependencies:
+            _merge_dependency(path, dependency)
+    except BaseException:
+        git.remove_worktree(repo, path, force=True)
+        git.delete_branch(repo, branch, force=True)
+        raise
+
+
+def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: list[str]) -> None:
+    """A driver killed while creating this worktree leaves the branch (and the worktree)
+    behind before it could record them. That leftover holds nothing of its own, only what
+    it was made from and the merges of it (no agent ran there: an agent runs only once the
+    branch is recorded): remove it, so the creation can start again. Any other branch of
+    that name is refused."""
+    tip = git.rev_parse(repo, f"refs/heads/{branch}")
+    if tip is None or git.own_commits(repo, tip, starts):
+        raise WorktreeError(f"branch {branch} exists already: delete it, or use another run id")
+    if path.resolve() in {p.resolve() for p in git.worktrees(repo)}:
+        git.remove_worktree(repo, path, force=True)
+    git.delete_branch(repo, branch, force=True)
+
+
+def _merge_dependency(worktree: Path, branch: str) -> None:
+    conflicts = git.merge_branch(worktree, branch, f"dagspec: bring in {branch}")
+    if conflicts:
+        raise WorktreeError(
+            f"the work of {branch} conflicts with the other dependencies in "
+            f"{', '.join(conflicts)}: merge them by hand, or make one depend on the other"
+        )
+
+
+def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
+    """The worktree of an earlier attempt, recreated from its branch if the directory is gone.
+
+    A deleted branch is an error: the spec's work went with it.
+    """
+    registered = {p.resolve(): b for p, b in git.worktrees(repo).items()}
+    if path.resolve() in registered and path.is_dir():
+        return
+    if not git.branch_exists(repo, branch):
+        raise WorktreeError(
+            f"branch {branch} was deleted, and the spec's work with it: "
+            "start a new run (`dag run`) to do this spec again"
+        )
+    if path.resolve() in registered:  # registered, its directory deleted: forget just it
+        git.remove_worktree(repo, path, force=True)
+    _check_free(repo, path)
+    holder = _holder(repo, branch)
+    if holder is not None:
+        raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
+    git.add_worktree_existing(repo, path, branch)
+
+
+def _holder(repo: Path, branch: str) -> Path | None:
+    """The worktree that has ``branch`` checked out, if any."""
+    return next((p for p, b in git.worktrees(repo).items() if b == branch), None)
+
+
+def _check_free(repo: Path, path: Path, *, unless_on: str | None = None) -> None:
+    """The worktree path must be free: nothing there, or an empty directory (or, with
+    ``unless_on``, the leftover worktree of that branch, which the caller deals with)."""
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return
+    owner = {p.resolve(): b for p, b in git.worktrees(repo).items()}.get(path.resolve())
+    if owner is not None and owner == unless_on:
+        return
+    what = f"the worktree of {owner}" if owner else "something else"
+    raise WorktreeError(
+        f"{path} is already taken by {what}: remove it (`dag cleanup <run>` for an old run's "
+        "worktree), or choose another place with --worktree-root"
+    )
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def copy_configuration(repo: Path, worktree: Path) -> None:
+    """Copy the untracked autospec configuration into the worktree, never to be committed.
+
+    Files the checkout already has are left alone. Every copied file is then hidden from
+    git by a ``.gitignore`` inside the copied tree (``_hide``), so an agent's ``git add -A``
+    cannot commit it. That touches no configuration of the user's repository: a per-worktree
+    ``core.excludesFile`` would need ``extensions.worktreeConfig``, which go-git 5.17 and
+    later refuse to open, autospec included. A copy that cannot be hidden is removed again.
+    """
+    existing = _directories(worktree, COPIED)
+    for name in COPIED:
+        source = repo / name
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(
+                source,
+                worktree / name,
+                symlinks=True,
+                dirs_exist_ok=True,
+                ignore=_skip_state if name == ".autospec" else None,
+                copy_function=_copy_if_absent,
+            )
+    visible = git.untracked_files(worktree, *COPIED)
+    if visible:
+        _hide(worktree, visible, existing)
+        for leftover in git.untracked_files(worktree, *COPIED):
+            (worktree / leftover).unlink()
+
+
+def _skip_state(directory: str, names: list[str]) -> list[str]:
+    return ["state"] if Path(directory).name == ".autospec" and "state" in names else []
+
+
+def _copy_if_absent(source: str, target: str) -> None:
+    if not Path(target).exists() and not Path(target).is_symlink():
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _directories(root: Path, names: Iterable[str]) -> set[str]:
+    """Every directory under ``root/<name>``, as a path relative to ``root``."""
+    found: set[str] = set()
+    for name in names:
+        top = root / name
+        if top.is_dir():
+            found.add(name)
+            found.update(p.relative_to(root).as_posix() for p in top.rglob("*") if p.is_dir())
+    return found
+
+
+def _hide(worktree: Path, visible: Sequence[str], existing: set[str]) -> None:
+    """Write ``.gitignore`` files that hide ``visible`` (copied, untracked files).
+
+    A file inside a directory the checkout did not have is hidden with that whole directory
+    (the topmost new one gets ``*``, which hides its own ``.gitignore`` too); a file beside
+    tracked ones is listed by name in a new ``.gitignore`` there. A directory that already has
+    a ``.gitignore`` is the user's to manage and is not touched.
+    """
+    rules: dict[str, list[str]] = {}
+    for file in visible:
+        path = PurePosixPath(file)
+        new = _topmost_new_directory(path, existing)
+        if new is not None:
+            rules[new] = ["*"]
+        else:
+            rules.setdefault(str(path.parent), ["/.gitignore"]).append(f"/{path.name}")
+    for directory, patterns in rules.items():
+        ignore = worktree / directory / ".gitignore"
+        if patterns == ["*"]:
+            ignore.write_text(_HIDE_ALL)
+        elif not ignore.exists():
+            ignore.write_text(_HIDE_ALL.replace("*\n", "\n".join(patterns) + "\n"))
+
+
+def _topmost_new_directory(file: PurePosixPath, existing: set[str]) -> str | None:
+    for parent in reversed(file.parents[:-1]):
+        if str(parent) not in existing:
+            return str(parent)
+    return None
+
+
+# --- spec numbers and directories ---------------------------------------------------------
+
+
+def reserve_number(repo: Path, worktree: Path, floor: int) -> int:
+    """Make the ``NNN`` that specify picks in ``worktree`` greater than ``floor``; return it.
+
+    autospec numbers a new spec 1 + the highest ``NNN-`` prefix among the directories in
+    ``specs/`` and the local and remote branch names it sees (contract §1.5), so parallel
+    worktrees cut from one commit all pick the same number. The orchestrator hands out
+    numbers in the order it starts specs (``floor`` is the last one given); to steer autospec
+    to number N it creates the empty directory ``specs/<N-1>-reserved-by-dagspec``. N is
+    above every number in ``specs/`` and in branch names, so a version that counts branches
+    (v0.7.3) and one that cannot (v0.10.x in a worktree) both pick N. Nothing of it can be
+    committed: git does not track empty directories.
+    ``release_number`` removes it once the agent has exited.
+    """
+    specs = worktree / "specs"
+    in_specs = max(_numbers(p.name for p in specs.iterdir()) if specs.is_dir() else [], default=0)
+    in_branches = max(_numbers(git.branch_names(repo)), default=0)
+    number = max(in_specs, in_branches, floor) + 1
+    if number - 1 > in_specs:
+        (specs / f"{number - 1:03d}-{RESERVATION}").mkdir(parents=True, exist_ok=True)
+    return number
+
+
+def release_number(worktree: Path) -> None:
+    """Remove the reservation directories (only when empty: anything inside is not ours)."""
+    for placeholder in (worktree / "specs").glob(f"*-{RESERVATION}"):
+        if placeholder.is_dir() and not any(placeholder.iterdir()):
+            placeholder.rmdir()
+
+
+def number_of(name: str | None) -> int:
+    """The ``NNN`` of ``NNN-name`` (or ``specs/NNN-name``); 0 when it has none."""
+    match = _NUMBERED.match(PurePosixPath(name).name) if name else None
+    return int(match[1]) if match else 0
+
+
+def _numbers(names: Iterable[str]) -> list[int]:
+    return [number_of(name) for name in names if _NUMBERED.match(name)]
+
+
+def new_spec_dir(worktree: Path, base_commit: str, known: Iterable[str]) -> str | None:
+    """The spec directory specify made here: one under ``specs/`` that the base commit does
+    not have and no other spec of the run owns (``known``, names); the newest if several."""
+    specs = worktree / "specs"
+    if not specs.is_dir():
+        return None
+    old = {*git.tree_dirs(worktree, base_commit, "specs"), *known}
+    fresh = [
+        p
+        for p in specs.iterdir()
+        if p.is_dir() and p.name not in old and not p.name.endswith(RESERVATION)
+    ]
+    return max(fresh, key=lambda p: p.stat().st_mtime_ns).name if fresh else None
+
+
+def discard_spec_dir(worktree: Path, name: str) -> None:
+    """Remove a spec directory specify left without a ``spec.yaml`` (contract §1.6), unless
+    git tracks something in it: then it is not the agent's to throw away."""
+    path = worktree / "specs" / name
+    if path.is_dir() and not git.tracked_files(worktree, f"specs/{name}"):
+        shutil.rmtree(path)
+
+
+# --- after the agent ------------------------------------------------------------------------
+
+
+def collect_work(repo: Path, worktree: Path, *, branch: str, message: str) -> str | None:
+    """Put all the agent's work on ``branch`` as commits; return a stray branch removed.
+
+    What the agent left uncommitted is committed as ``message``, on whatever is checked out.
+    When autospec switched the worktree to a branch of its own (v0.7.3 creates ``NNN-name``
+    during specify, contract §1.5), that branch descends from ``branch``: ``branch`` is moved
+    to it and checked out again, and the stray branch is deleted.
+    """
+    current = git.current_branch(worktree)
+    git.commit_all(worktree, message)
+    if current == branch:
+        return None
+    head = git.rev_parse(worktree, "HEAD")
+    if head is None or not git.is_ancestor(worktree, branch, head):
+        raise WorktreeError(
+            f"autospec left the work in {worktree} on {current or 'a detached HEAD'}, which "
+            f"does not descend from {branch}: move it there by hand, then `dag resume`"
+        )
+    git.checkout_branch_at(worktree, branch, head)
+    if current is not None and _NUMBERED.match(current):
+        git.delete_branch(worktree, current)
+        return current
+    return None

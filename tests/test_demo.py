@@ -1,0 +1,76 @@
+"""``dag demo``, and the engine end to end through the built ``dag.pyz``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, git
+from tests.engine_support import Project, dag_text
+
+pytest_plugins = ("tests.engine_fixtures",)
+pytestmark = pytest.mark.slow
+
+RunCli = Callable[..., int]
+
+
+def test_the_demo_runs_the_example_and_merges_it(
+    tmp_path: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("demo", "--dir", tmp_path / "demo") == 0
+    repo = tmp_path / "demo" / "repo"
+    out = capsys.readouterr().out
+    assert f"The demo repository is {repo}." in out
+    assert "run demo completed: 6 completed" in out
+    specs = sorted(p.name[:4] for p in (repo / "specs").iterdir())
+    assert specs == ["001-", "002-", "003-", "004-", "005-", "006-"]
+    assert len(list((repo / "src").iterdir())) == 6
+    log = git(repo, "log", "--format=%s", "main")
+    assert log.count("dag(demo): ") == 6
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["autospec", "repo"]
+    assert git(repo, "status", "--porcelain") == ""
+
+
+def test_the_demo_wants_a_new_directory(
+    tmp_path: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("mine\n")
+    assert run_cli("demo", "--dir", tmp_path / "taken") == 1
+    assert "is not empty" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="session")
+def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dist/dag.pyz when it is newer than every source, else a fresh build."""
+    built = ROOT / "dist" / "dag.pyz"
+    sources = [p.stat().st_mtime for p in (ROOT / "dagspec").rglob("*.py")]
+    if built.exists() and built.stat().st_mtime > max(sources):
+        return built
+    output = tmp_path_factory.mktemp("pyz") / "dag.pyz"
+    argv = [sys.executable, str(ROOT / "build_zipapp.py"), "--output", str(output)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return output
+
+
+def test_the_demo_runs_from_the_pyz(pyz: Path, tmp_path: Path) -> None:
+    argv = [sys.executable, str(pyz), "demo", "--dir", str(tmp_path / "demo")]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "run demo completed: 6 completed" in done.stdout
+
+
+def test_a_run_through_the_pyz(pyz: Path, project: Project) -> None:
+    project.write_dag(dag_text("a", ("b", ["a"]), "c"))
+    argv = [sys.executable, str(pyz), "run", "dag.yaml", "--parallel", "--run-id", "r"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=project.repo, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert project.statuses() == dict.fromkeys("abc", "completed")
+    assert all(s.merged for s in project.state().specs)

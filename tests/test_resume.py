@@ -1,0 +1,224 @@
+"""``dag resume`` and ``dag retry``: continuing a run where each spec left off (DESIGN §3)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.engine_support import Project, branches, dag_text, pid_alive, start_dag
+from tests.fake_autospec_fixture import wait_for
+
+pytest_plugins = ("tests.engine_fixtures",)
+pytestmark = pytest.mark.slow
+
+RunCli = Callable[..., int]
+
+
+@pytest.fixture
+def env_log(project: Project, tmp_path: Path) -> Path:
+    """An ``autospec`` that records SPECIFY_FEATURE, then is the fake (``--autospec`` it)."""
+    record = tmp_path / "env.jsonl"
+    wrapper = tmp_path / "bin" / "autospec"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"printf '%s\\n' \"${{SPECIFY_FEATURE-<unset>}}\" >> '{record}'\n"
+        f"exec '{project.fake.path}' \"$@\"\n"
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def specify_features(wrapper: Path) -> list[str]:
+    record = wrapper.parent.parent / "env.jsonl"
+    return record.read_text().splitlines() if record.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("stage", "flag"),
+    [("specify", "-spti"), ("plan", "-pti"), ("tasks", "-ti"), ("implement", "-i")],
+)
+def test_a_failed_spec_resumes_at_its_first_missing_artifact(
+    project: Project, run_cli: RunCli, env_log: Path, stage: str, flag: str
+) -> None:
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": stage}])
+    dag = project.write_dag(dag_text("a", ("b", ["a"])))
+    assert run_cli("run", dag, "--run-id", "r", "--autospec", env_log) == 1
+    assert project.statuses() == {"a": "failed", "b": "blocked"}
+    project.fake.control([])
+    assert run_cli("resume", "r") == 0
+    assert project.statuses() == {"a": "completed", "b": "completed"}
+    spec_dir = Path(project.state().spec("a").spec_dir or "").name
+    second = project.starts("Build a")[1:] or [project.starts()[1]]
+    if flag == "-spti":
+        assert second[0]["argv"] == ["run", "-spti", "-y", "Build a"]
+        assert specify_features(env_log)[:2] == ["<unset>", "<unset>"]
+    else:
+        assert second[0]["argv"] == ["run", flag, "--spec", spec_dir, "-y"]
+        assert specify_features(env_log)[:2] == ["<unset>", spec_dir]
+    assert project.fake.events("prompt_dir_mismatch") == []
+    assert sorted(p.name for p in (project.repo / "specs").iterdir())[0] == spec_dir
+
+
+def test_resume_after_sigint_runs_no_finished_stage_again(
+    project: Project, run_cli: RunCli
+) -> None:
+    project.fake.control([{"match": "^Build b$", "HANG_AT": "implement"}])
+    project.write_dag(dag_text("a", "b", ("c", ["b"])))
+    driver = start_dag(project.repo, "run", "dag.yaml", "--parallel", "--run-id", "r")
+    wait_for(lambda: project.fake.events("hang"), timeout=20, what="b hangs")
+    wait_for(lambda: project.statuses()["a"] == "completed", timeout=20, what="a completes")
+    driver.send_signal(signal.SIGINT)
+    driver.communicate(timeout=30)
+    assert driver.returncode == 130
+    assert project.statuses() == {"a": "completed", "b": "interrupted", "c": "pending"}
+    project.fake.control([])
+    assert run_cli("resume", "r") == 0
+    assert project.statuses() == dict.fromkeys("abc", "completed")
+    assert project.stages("a") == ["specify", "plan", "tasks", "implement"]
+    assert project.stages("b") == ["specify", "plan", "tasks", "implement", "implement"]
+    assert project.stages("c") == ["specify", "plan", "tasks", "implement"]
+
+
+def test_resume_after_sigkill_ends_the_surviving_agent_first(
+    project: Project, run_cli: RunCli
+) -> None:
+    project.fake.control([{"match": "^Build a$", "HANG_AT": "plan"}])
+    project.write_dag(dag_text("a"))
+    driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
+    hang = wait_for_record(project, "hang")
+    driver.send_signal(signal.SIGKILL)
+    driver.communicate(timeout=30)
+    assert pid_alive(hang["pid"])  # its own session: it outlived the driver
+    assert project.state().spec("a").agent_pid == hang["pid"]
+    project.fake.control([])
+    assert run_cli("resume", "r") == 0
+    assert not pid_alive(hang["pid"])
+    assert project.statuses() == {"a": "completed"}
+    # plan.yaml was written when the agent hung in plan: the contract resumes at tasks
+    assert project.stages("a") == ["specify", "plan", "tasks", "implement"]
+
+
+def wait_for_record(project: Project, event: str) -> dict[str, object]:
+    wait_for(lambda: project.fake.events(event), timeout=20, what=event)
+    return project.fake.events(event)[0]
+
+
+def test_a_deleted_worktree_is_recreated_from_its_branch(project: Project, run_cli: RunCli) -> None:
+    project.fake.setenv("COMMIT", "always")
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "tasks"}])
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r") == 1
+    shutil.rmtree(project.worktree("a"))
+    project.fake.control([])
+    assert run_cli("resume", "r") == 0
+    assert project.starts()[-1]["argv"][:2] == ["run", "-ti"]
+
+
+def test_a_deleted_branch_is_a_clear_error(project: Project, run_cli: RunCli) -> None:
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "plan"}])
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r") == 1
+    git(project.repo, "worktree", "remove", "--force", str(project.worktree("a")))
+    git(project.repo, "branch", "-D", "dag/r/a")
+    assert run_cli("resume", "r") == 1
+    assert "branch dag/r/a was deleted" in (project.state().spec("a").error or "")
+
+
+def test_resume_continues_the_recorded_dag_and_says_the_file_changed(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "plan"}])
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r") == 1
+    project.write_dag(dag_text("a", "new"))
+    project.fake.control([])
+    capsys.readouterr()
+    assert run_cli("resume", "r", "--parallel") == 0
+    assert "dag.yaml has changed since run r started" in capsys.readouterr().err
+    assert project.statuses() == {"a": "completed"}
+    assert project.state().options.parallel
+
+
+def test_resume_of_a_finished_run_does_nothing(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r") == 0
+    starts = len(project.starts())
+    assert run_cli("resume", "r") == 0
+    assert len(project.starts()) == starts
+    assert "run r completed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [("resume", "nope"), ("retry", "nope", "a")])
+def test_an_unknown_run_is_refused_and_nothing_is_written(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
+) -> None:
+    assert run_cli(*command) == 1
+    assert "no run 'nope'" in capsys.readouterr().err
+    assert not (project.repo / ".autospec" / "state").exists()
+
+
+# --- retry -----------------------------------------------------------------------------------
+
+
+def test_retry_after_fixing_the_failing_spec(project: Project, run_cli: RunCli) -> None:
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "implement"}])
+    dag = project.write_dag(dag_text("a", ("b", ["a"]), "c"))
+    assert run_cli("run", dag, "--parallel", "--run-id", "r") == 1
+    assert project.statuses() == {"a": "failed", "b": "blocked", "c": "completed"}
+    project.fake.control([])
+    assert run_cli("retry", "r", "a") == 0
+    state = project.state()
+    assert project.statuses() == dict.fromkeys("abc", "completed")
+    assert all(s.merged for s in state.specs)
+    assert state.spec("a").attempts == 2
+    assert project.stages("c") == ["specify", "plan", "tasks", "implement"]
+    assert branches(project.repo) == ["main"]
+
+
+def test_retry_leaves_other_failures_and_what_waits_for_them(
+    project: Project, run_cli: RunCli
+) -> None:
+    project.fake.control([{"match": "^Build [ab]$", "FAIL_AT": "plan"}])
+    dag = project.write_dag(dag_text("a", "b", ("c", ["a"]), ("d", ["b"])))
+    assert run_cli("run", dag, "--run-id", "r", "--no-merge") == 1
+    project.fake.control([{"match": "^Build b$", "FAIL_AT": "plan"}])
+    assert run_cli("retry", "r", "a") == 1
+    assert project.statuses() == {"a": "completed", "b": "failed", "c": "completed", "d": "blocked"}
+    assert project.state().spec("d").blocked_by == ("b",)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("b", "spec 'b' is blocked, not failed; only failed specs are retried: it waits for a"),
+        ("c", "spec 'c' is completed, not failed"),
+        ("x", "run 'r' has no spec 'x'"),
+    ],
+)
+def test_retry_refuses_what_did_not_fail(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], spec: str, message: str
+) -> None:
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "plan"}])
+    dag = project.write_dag(dag_text("a", ("b", ["a"]), "c"))
+    assert run_cli("run", dag, "--run-id", "r", "--no-merge") == 1
+    starts = len(project.starts())
+    assert run_cli("retry", "r", spec) == 1
+    assert message in capsys.readouterr().err
+    assert len(project.starts()) == starts
+
+
+def test_the_state_file_always_names_the_format_first(project: Project, run_cli: RunCli) -> None:
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r", "--no-merge") == 0
+    text = (project.repo / ".autospec" / "state" / "dag-runs" / "r.yaml").read_text()
+    assert text.startswith("format: 1\n")
+    assert json.loads(text.split("\n")[1].split(": ", 1)[1]) == "r"

@@ -1,0 +1,315 @@
+"""A spec's worktree with real git: creation, dependencies, copied configuration, numbers, work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dagspec import worktree
+from dagspec.worktree import WorktreeError
+from tests.conftest import git
+
+
+def head(repo: Path, rev: str = "HEAD") -> str:
+    return git(repo, "rev-parse", rev).strip()
+
+
+def commit_file(where: Path, name: str, text: str, message: str = "work") -> None:
+    (where / name).parent.mkdir(parents=True, exist_ok=True)
+    (where / name).write_text(text)
+    git(where, "add", name)
+    git(where, "commit", "-q", "-m", message)
+
+
+@pytest.fixture
+def make(git_repo: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Create a worktree ``wt-<name>`` on ``dag/r/<name>`` from main, merging ``deps``."""
+
+    def make(name: str, *deps: str) -> Path:
+        path = tmp_path / f"wt-{name}"
+        worktree.create_worktree(
+            git_repo,
+            path,
+            branch=f"dag/r/{name}",
+            base_commit=head(git_repo),
+            dependencies=[f"dag/r/{d}" for d in deps],
+        )
+        return path
+
+    return make
+
+
+def branches(repo: Path) -> list[str]:
+    return git(repo, "branch", "--format=%(refname:short)").split()
+
+
+def test_a_new_worktree_is_on_its_branch_at_the_base(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    path = make("a")
+    assert git(path, "symbolic-ref", "--short", "HEAD").strip() == "dag/r/a"
+    assert head(path) == head(git_repo)
+    assert (path / "README.md").read_text() == "demo\n"
+
+
+def test_dependencies_are_merged_in(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    commit_file(make("a"), "a.txt", "from a\n")
+    commit_file(make("b"), "b.txt", "from b\n")
+    c = make("c", "a", "b")
+    assert (c / "a.txt").read_text() == "from a\n"
+    assert (c / "b.txt").read_text() == "from b\n"
+
+
+def test_a_conflict_between_dependencies_names_the_files_and_leaves_nothing(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    commit_file(make("a"), "same.txt", "a\n")
+    commit_file(make("b"), "same.txt", "b\n")
+    with pytest.raises(WorktreeError, match=r"conflicts .* in same\.txt"):
+        make("c", "a", "b")
+    assert not (tmp_path / "wt-c").exists()
+    assert "dag/r/c" not in branches(git_repo)
+
+
+def test_a_path_taken_by_something_else_is_an_error_naming_it(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "wt-a").mkdir()
+    (tmp_path / "wt-a" / "mine.txt").write_text("user data\n")
+    with pytest.raises(WorktreeError, match=f"{tmp_path / 'wt-a'} is already taken"):
+        make("a")
+    assert (tmp_path / "wt-a" / "mine.txt").read_text() == "user data\n"
+    assert "dag/r/a" not in branches(git_repo)
+
+
+def test_an_empty_directory_is_free(make, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "wt-a").mkdir()
+    assert (make("a") / "README.md").exists()
+
+
+def test_another_runs_worktree_is_named_as_such(git_repo: Path, tmp_path: Path) -> None:
+    git(git_repo, "worktree", "add", "-q", "-b", "dag/old/a", str(tmp_path / "wt-a"))
+    with pytest.raises(WorktreeError, match="taken by the worktree of dag/old/a"):
+        worktree.create_worktree(
+            git_repo, tmp_path / "wt-a", branch="dag/r/a", base_commit="HEAD", dependencies=[]
+        )
+
+
+def test_an_existing_branch_with_work_of_its_own_is_not_taken_over(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    git(git_repo, "checkout", "-q", "-b", "dag/r/a")
+    commit_file(git_repo, "mine.txt", "work\n")
+    git(git_repo, "checkout", "-q", "main")
+    with pytest.raises(WorktreeError, match="branch dag/r/a exists already"):
+        make("a")
+
+
+def test_the_leftover_of_a_killed_creation_is_replaced(
+    git_repo: Path, make, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    commit_file(make("one"), "one.txt", "1\n")
+    commit_file(make("two"), "two.txt", "2\n")
+    git(git_repo, "worktree", "add", "-q", "-b", "dag/r/a", str(tmp_path / "wt-a"))
+    git(tmp_path / "wt-a", "merge", "-q", "dag/r/one")
+    git(tmp_path / "wt-a", "merge", "-q", "--no-edit", "dag/r/two")  # a merge commit
+    path = make("a", "one", "two")  # the driver was killed before recording the branch
+    assert (path / "one.txt").exists() and (path / "two.txt").exists()
+
+
+def test_reopen_keeps_an_existing_worktree(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    path = make("a")
+    (path / "work.txt").write_text("uncommitted\n")
+    worktree.reopen_worktree(git_repo, path, branch="dag/r/a")
+    assert (path / "work.txt").read_text() == "uncommitted\n"
+
+
+def test_reopen_recreates_a_deleted_worktree_from_its_branch(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    path = make("a")
+    commit_file(path, "a.txt", "committed\n")
+    shutil.rmtree(path)
+    worktree.reopen_worktree(git_repo, path, branch="dag/r/a")
+    assert (path / "a.txt").read_text() == "committed\n"
+
+
+def test_reopen_without_the_branch_is_a_clear_error(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    path = make("a")
+    shutil.rmtree(path)
+    git(git_repo, "worktree", "prune")
+    git(git_repo, "branch", "-D", "dag/r/a")
+    with pytest.raises(WorktreeError, match="branch dag/r/a was deleted"):
+        worktree.reopen_worktree(git_repo, path, branch="dag/r/a")
+
+
+# --- copied configuration -------------------------------------------------------------------
+
+
+def user_config(repo: Path) -> None:
+    (repo / ".autospec" / "memory").mkdir(parents=True)
+    (repo / ".autospec" / "memory" / "constitution.yaml").write_text("constitution: {}\n")
+    (repo / ".autospec" / "state" / "dag-runs").mkdir(parents=True)
+    (repo / ".autospec" / "state" / "dag-runs" / "r.yaml").write_text("format: 1\n")
+    (repo / ".claude" / "commands").mkdir(parents=True)
+    (repo / ".claude" / "commands" / "autospec.specify.md").write_text("specify\n")
+
+
+def test_configuration_is_copied_without_state_and_never_committed(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+) -> None:
+    user_config(git_repo)
+    path = make("a")
+    worktree.copy_configuration(git_repo, path)
+    assert (path / ".autospec" / "memory" / "constitution.yaml").read_text() == "constitution: {}\n"
+    assert (path / ".claude" / "commands" / "autospec.specify.md").exists()
+    assert not (path / ".autospec" / "state").exists()
+    (path / ".autospec" / "context").mkdir()
+    (path / ".autospec" / "context" / "phase-1.yaml").write_text("temporary\n")
+    (path / "work.txt").write_text("work\n")
+    git(path, "add", "-A")
+    assert git(path, "diff", "--cached", "--name-only").split() == ["work.txt"]
+    assert git(git_repo, "status", "--porcelain").split() == ["??", ".autospec/", "??", ".claude/"]
+
+
+def test_beside_tracked_configuration_only_the_copies_are_hidden(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+) -> None:
+    user_config(git_repo)
+    (git_repo / ".autospec" / "config.yml").write_text("implement_method: phases\n")
+    git(git_repo, "add", ".autospec/config.yml")
+    git(git_repo, "commit", "-q", "-m", "config")
+    path = make("a")
+    worktree.copy_configuration(git_repo, path)
+    assert (path / ".autospec" / "memory" / "constitution.yaml").exists()
+    (path / ".autospec" / "config.yml").write_text("implement_method: tasks\n")
+    (path / ".autospec" / "notes.md").write_text("the agent's\n")
+    git(path, "add", "-A")
+    staged = git(path, "diff", "--cached", "--name-only").split()
+    assert staged == [".autospec/config.yml", ".autospec/notes.md"]
+
+
+def test_a_copy_that_cannot_be_hidden_is_not_left_there(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+) -> None:
+    (git_repo / ".claude").mkdir()
+    (git_repo / ".claude" / ".gitignore").write_text("*.log\n")
+    git(git_repo, "add", ".claude/.gitignore")
+    git(git_repo, "commit", "-q", "-m", "claude")
+    (git_repo / ".claude" / "settings.json").write_text("{}\n")
+    path = make("a")
+    worktree.copy_configuration(git_repo, path)
+    assert not (path / ".claude" / "settings.json").exists()
+    assert git(path, "status", "--porcelain") == ""
+
+
+def test_copying_again_changes_nothing(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    user_config(git_repo)
+    path = make("a")
+    worktree.copy_configuration(git_repo, path)
+    worktree.copy_configuration(git_repo, path)
+    assert git(path, "status", "--porcelain") == ""
+
+
+# --- numbers ---------------------------------------------------------------------------------
+
+
+def test_numbers_are_handed_out_above_everything_autospec_sees(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+) -> None:
+    commit_file(git_repo, "specs/007-old/spec.yaml", "x\n")
+    git(git_repo, "branch", "009-stray")
+    a, b = make("a"), make("b")
+    assert worktree.reserve_number(git_repo, a, 0) == 10
+    assert worktree.reserve_number(git_repo, b, 10) == 11
+    assert sorted(p.name for p in (b / "specs").iterdir()) == [
+        "007-old",
+        "010-reserved-by-dagspec",
+    ]
+    assert git(b, "status", "--porcelain") == ""
+    worktree.release_number(b)
+    assert sorted(p.name for p in (b / "specs").iterdir()) == ["007-old"]
+
+
+def test_a_reservation_with_something_inside_is_not_removed(make) -> None:  # type: ignore[no-untyped-def]
+    a = make("a")
+    worktree.reserve_number(a.parent / "repo", a, 4)
+    (a / "specs" / "004-reserved-by-dagspec" / "spec.yaml").write_text("x\n")
+    worktree.release_number(a)
+    assert (a / "specs" / "004-reserved-by-dagspec" / "spec.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "number"), [("004-user-auth", 4), ("specs/012-x", 12), ("auth", 0), (None, 0)]
+)
+def test_number_of(name: str | None, number: int) -> None:
+    assert worktree.number_of(name) == number
+
+
+def test_the_new_spec_dir_is_the_one_the_base_and_other_specs_lack(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+) -> None:
+    commit_file(git_repo, "specs/001-old/spec.yaml", "x\n")
+    a = make("a")
+    worktree.reserve_number(git_repo, a, 2)
+    assert worktree.new_spec_dir(a, head(git_repo), known=[]) is None
+    (a / "specs" / "002-dep").mkdir()
+    (a / "specs" / "004-mine").mkdir()
+    assert worktree.new_spec_dir(a, head(git_repo), known=["002-dep"]) == "004-mine"
+
+
+def test_an_untracked_spec_dir_without_spec_is_discarded(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    commit_file(git_repo, "specs/001-old/notes.md", "x\n")
+    a = make("a")
+    (a / "specs" / "002-half").mkdir()
+    (a / "specs" / "002-half" / "draft.md").write_text("x\n")
+    worktree.discard_spec_dir(a, "002-half")
+    worktree.discard_spec_dir(a, "001-old")
+    assert sorted(p.name for p in (a / "specs").iterdir()) == ["001-old"]
+
+
+# --- after the agent ------------------------------------------------------------------------
+
+
+def test_uncommitted_work_is_committed_on_the_spec_branch(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    a = make("a")
+    (a / "new.txt").write_text("new\n")
+    assert worktree.collect_work(git_repo, a, branch="dag/r/a", message="dag(r): a") is None
+    assert git(a, "log", "-1", "--format=%s").strip() == "dag(r): a"
+    assert git(a, "status", "--porcelain") == ""
+
+
+def test_nothing_to_commit_makes_no_commit(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    a = make("a")
+    worktree.collect_work(git_repo, a, branch="dag/r/a", message="dag(r): a")
+    assert head(a) == head(git_repo)
+
+
+def test_work_on_a_stray_branch_comes_back_and_the_branch_goes(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    a = make("a")
+    git(a, "checkout", "-q", "-b", "003-auth")
+    commit_file(a, "specs/003-auth/spec.yaml", "spec\n", "docs(spec): agent's commit")
+    (a / "left.txt").write_text("left over\n")
+    stray = worktree.collect_work(git_repo, a, branch="dag/r/a", message="dag(r): a")
+    assert stray == "003-auth"
+    assert git(a, "symbolic-ref", "--short", "HEAD").strip() == "dag/r/a"
+    log = git(git_repo, "log", "--format=%s", "dag/r/a").splitlines()
+    assert log[:2] == ["dag(r): a", "docs(spec): agent's commit"]
+    assert "003-auth" not in branches(git_repo)
+
+
+def test_work_that_does_not_descend_from_the_branch_is_an_error(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
+    a = make("a")
+    commit_file(a, "x.txt", "x\n")
+    git(a, "checkout", "-q", "-b", "004-elsewhere", head(git_repo))
+    (a / "y.txt").write_text("y\n")
+    with pytest.raises(WorktreeError, match="does not descend from dag/r/a"):
+        worktree.collect_work(git_repo, a, branch="dag/r/a", message="m")
