@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import fcntl
+import functools
 import json
 import os
 import re
@@ -148,7 +149,21 @@ def to_data(state: RunState) -> dict[str, Any]:
 
 
 def dump(state: RunState) -> str:
-    return "\n".join(_emit(to_data(state), 0)) + "\n"
+    """The state file's text. A run saves after every change of one spec, so each spec's
+    block is cached (specs are frozen): a save costs what changed, not the whole run."""
+    header: dict[str, Any] = _converter.unstructure(attrs.evolve(state, specs=()))
+    del header["specs"]
+    lines = _emit(header, 0)
+    if not state.specs:
+        return "\n".join([*lines, "specs: []"]) + "\n"
+    return "\n".join([*lines, "specs:", *map(_spec_block, state.specs)]) + "\n"
+
+
+@functools.lru_cache(maxsize=4096)
+def _spec_block(spec: SpecState) -> str:
+    lines = _emit(_converter.unstructure(spec), 4)
+    lines[0] = f"  - {lines[0].lstrip()}"
+    return "\n".join(lines)
 
 
 def _emit(data: dict[str, Any], indent: int) -> list[str]:
@@ -280,12 +295,18 @@ def load(paths: RunPaths) -> RunState:
     return load_text(text, str(paths.state_file))
 
 
-def list_runs(repo: Path) -> list[RunState]:
-    """Every run of the repository, newest first. Damaged files are skipped by the caller's
-    choice: they raise, so ``dag list`` can name them."""
-    files = sorted(runs_dir(repo).glob("*.yaml"))
-    states = [load(RunPaths(repo, f.stem)) for f in files]
-    return sorted(states, key=lambda s: (s.started_at, s.run_id), reverse=True)
+def list_runs(repo: Path) -> tuple[list[RunState], list[StateError]]:
+    """Every readable run of the repository, newest first, and the error of each state file
+    that is not (so ``dag list`` names a damaged file and still lists the others)."""
+    states: list[RunState] = []
+    problems: list[StateError] = []
+    for file in sorted(runs_dir(repo).glob("*.yaml")):
+        try:
+            states.append(load(RunPaths(repo, file.stem)))
+        except StateError as exc:
+            problems.append(exc)
+    states.sort(key=lambda s: (s.started_at, s.run_id), reverse=True)
+    return states, problems
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import render
-from dagspec.errors import EXIT_FAILED, EXIT_OK, StateError
-from dagspec.state import RunState, format_time, load, settle_stale, utcnow
-from dagspec.workspace import RunPaths, runs_dir
+from dagspec.errors import EXIT_FAILED, EXIT_OK
+from dagspec.state import RunState, format_time, settle_stale, utcnow
+from dagspec.state import list_runs as load_runs
 
 
 def list_runs(repo: Path, *, as_json: bool, color: bool) -> int:
@@ -28,19 +28,6 @@ def list_runs(repo: Path, *, as_json: bool, color: bool) -> int:
     for problem in problems:
         print(f"dag: error: {problem}", file=sys.stderr)
     return EXIT_FAILED if problems else EXIT_OK
-
-
-def load_runs(repo: Path) -> tuple[list[RunState], list[StateError]]:
-    """Every readable run, newest first, and the error of each state file that is not."""
-    states: list[RunState] = []
-    problems: list[StateError] = []
-    for file in sorted(runs_dir(repo).glob("*.yaml")):
-        try:
-            states.append(load(RunPaths(repo, file.stem)))
-        except StateError as exc:
-            problems.append(exc)
-    states.sort(key=lambda s: (s.started_at, s.run_id), reverse=True)
-    return states, problems
 
 
 def _as_json(state: RunState) -> dict[str, Any]:

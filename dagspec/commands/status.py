@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import render
-from dagspec.commands.list_runs import load_runs, terminal_width
+from dagspec.commands.list_runs import terminal_width
 from dagspec.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, StateError
-from dagspec.state import RunState, RunStatus, load, settle_stale, to_data, utcnow
+from dagspec.state import RunState, RunStatus, list_runs, load, settle_stale, to_data, utcnow
 from dagspec.workspace import RunPaths, check_run_id
 
 # DESIGN §6, in order; nothing else of the state file (options, pids) is part of the contract.
@@ -78,7 +78,7 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
 
 def newest_run(repo: Path) -> str:
     """The id of the newest readable run; a damaged file is named on stderr and skipped."""
-    states, problems = load_runs(repo)
+    states, problems = list_runs(repo)
     for problem in problems:
         print(f"dag: warning: {problem}", file=sys.stderr)
     if not states:

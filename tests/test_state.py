@@ -1,0 +1,159 @@
+"""The run's record: round trips, both readers, atomic saves, refusals, and the lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+
+from dagspec.errors import StateError
+from dagspec.state import (
+    RunFlags,
+    RunOptions,
+    RunState,
+    RunStatus,
+    SpecState,
+    SpecStatus,
+    dump,
+    load,
+    load_text,
+    run_lock,
+    save,
+    settle_stale,
+    utcnow,
+)
+from dagspec.workspace import RunPaths
+from tests.conftest import ROOT
+
+
+def _state(n: int = 3, **changes: object) -> RunState:
+    specs = tuple(
+        SpecState(id=f"s{i}", layer="L0", depends_on=("s0",) if i else (), error='a "b"\nc é')
+        for i in range(n)
+    )
+    state = RunState(
+        format=1,
+        run_id="r1",
+        dag_file="dag.yaml",
+        dag_name="demo",
+        repo="/repo",
+        status=RunStatus.RUNNING,
+        base_branch="main",
+        base_commit="0" * 40,
+        started_at=utcnow(),
+        specs=specs,
+    )
+    return attrs.evolve(state, **changes)
+
+
+def test_dump_starts_with_format_and_round_trips_through_both_readers() -> None:
+    state = _state()
+    text = dump(state)
+    assert text.startswith("format: 1\n")
+    assert load_text(text, "f") == state
+    # A person's edit (a comment) leaves the fast path; the YAML reader gives the same.
+    assert load_text(text.replace("format: 1", "format: 1  # edited"), "f") == state
+    empty = _state(0)
+    assert load_text(dump(empty), "f") == empty
+
+
+def test_a_changed_spec_is_written_anew() -> None:
+    state = _state()
+    dump(state)
+    changed = state.with_spec(attrs.evolve(state.spec("s1"), status=SpecStatus.COMPLETED))
+    assert load_text(dump(changed), "f").spec("s1").status is SpecStatus.COMPLETED
+    assert load_text(dump(state), "f").spec("s1").status is SpecStatus.PENDING
+
+
+def test_save_is_atomic_and_keeps_state_out_of_git(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path, "r1")
+    save(_state(), paths.state_file)
+    save(_state(5), paths.state_file)
+    assert load(paths) == _state(5)
+    assert sorted(p.name for p in paths.runs_dir.iterdir()) == [".gitignore", "r1.yaml"]
+    assert "*" in (paths.runs_dir / ".gitignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("format: 2\n", "was written by a newer dagspec (format 2"),
+        ("format: 1\nrun_id: [\n", "is damaged"),
+        ("run_id: x\n", "is damaged: it has no 'format' key"),
+        ("format: 1\nrun_id: x\n", "is damaged (required field missing @ $.dag_file"),
+    ],
+)
+def test_newer_and_damaged_files_are_refused_by_name_and_left_alone(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    paths = RunPaths(tmp_path, "r1")
+    paths.state_file.parent.mkdir(parents=True)
+    paths.state_file.write_text(text)
+    with pytest.raises(StateError, match=r"^" + str(paths.state_file)) as info:
+        load(paths)
+    assert message in str(info.value)
+    assert paths.state_file.read_text() == text
+
+
+def test_a_missing_run_points_to_dag_list(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match=r"no run 'nope' .* `dag list` shows the runs"):
+        load(RunPaths(tmp_path, "nope"))
+
+
+def test_settle_stale_marks_a_dead_drivers_running_specs_interrupted() -> None:
+    state = _state()
+    running = state.with_spec(attrs.evolve(state.spec("s0"), status=SpecStatus.RUNNING))
+    dead = attrs.evolve(running, driver_pid=2**22 + 12345)
+    settled = settle_stale(dead)
+    assert settled.status is RunStatus.INTERRUPTED
+    assert settled.spec("s0").status is SpecStatus.INTERRUPTED
+    assert settled.spec("s1").status is SpecStatus.PENDING
+    alive = attrs.evolve(running, driver_pid=os.getpid())
+    assert settle_stale(alive) == alive
+
+
+def test_flags_win_over_the_dag_which_wins_over_defaults() -> None:
+    assert RunFlags().resolve(RunOptions(), 7).max_parallel == 7
+    assert RunFlags(max_parallel=2).resolve(RunOptions(), 7).max_parallel == 2
+    started = RunOptions(parallel=True, max_parallel=3)
+    assert RunFlags(fail_fast=True).resolve(started) == attrs.evolve(started, fail_fast=True)
+
+
+HOLDER = """
+import sys
+from pathlib import Path
+from dagspec.state import run_lock
+from dagspec.workspace import RunPaths
+with run_lock(RunPaths(Path(sys.argv[1]), "r1")):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.mark.slow
+def test_the_lock_names_its_holder_and_is_taken_over_after_sigkill(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        with (
+            pytest.raises(StateError, match=f"being driven by process {holder.pid}"),
+            run_lock(RunPaths(tmp_path, "r1")),
+        ):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.communicate()
+    with run_lock(RunPaths(tmp_path, "r1")):
+        assert (tmp_path / ".autospec/state/dag-runs/r1/lock").read_text() == f"{os.getpid()}\n"
