@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,21 @@ def git(cwd: Path, *args: str) -> str:
     """Run git for a test's own set-up and checks (the code under test has dagspec.git)."""
     done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
     return done.stdout
+
+
+def start_dag(repo: Path, *args: str, text: bool = True) -> subprocess.Popen[Any]:
+    """``python -m dagspec ARGS`` in ``repo`` as a user would start it: its own process,
+    our environment, stdout and stderr pipes (not a terminal)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "dagspec", *args],
+        cwd=repo,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=text,
+    )
 
 
 @pytest.fixture(autouse=True)

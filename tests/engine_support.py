@@ -7,9 +7,7 @@ modules load with ``pytest_plugins``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +18,8 @@ from typing import Any
 from dagspec import state
 from dagspec.state import RunState
 from dagspec.workspace import RunPaths
-from tests.conftest import ROOT, git
+from tests.conftest import git
+from tests.conftest import start_dag as conftest_start_dag
 from tests.fake_autospec_fixture import FakeAutospec, wait_for
 
 
@@ -151,17 +150,8 @@ class Gatekeeper:
 
 
 def start_dag(repo: Path, *args: str) -> subprocess.Popen[str]:
-    """``python -m dagspec ARGS`` as a user would start it: its own process, our environment."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "dagspec", *args],
-        cwd=repo,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """The dag of conftest, text mode."""
+    return conftest_start_dag(repo, *args)
 
 
 def pid_alive(pid: int) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import select
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 from dagspec import state
 from dagspec.state import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.workspace import RunPaths, branch_name
-from tests.conftest import ROOT
+from tests.conftest import start_dag as conftest_start_dag
 
 T0 = datetime(2026, 11, 24, 10, 15, 0, tzinfo=UTC)
 
@@ -104,13 +103,5 @@ class Output:
 
 
 def start_dag(repo: Path, *args: str) -> subprocess.Popen[bytes]:
-    """``python -m dagspec ARGS`` in ``repo``, stdout a pipe (not a terminal)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "dagspec", *args],
-        cwd=repo,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    """The dag of conftest, bytes mode (output read raw, against a deadline)."""
+    return conftest_start_dag(repo, *args, text=False)
