@@ -105,11 +105,6 @@ def is_ancestor(repo: Path, ancestor: str, descendant: str) -> bool:
     return ok(repo, "merge-base", "--is-ancestor", ancestor, descendant)
 
 
-def is_clean(worktree: Path) -> bool:
-    """No staged or unstaged changes to tracked files (untracked files do not count)."""
-    return run(worktree, "status", "--porcelain", "--untracked-files=no").strip() == ""
-
-
 # --- worktrees ----------------------------------------------------------------------------
 
 

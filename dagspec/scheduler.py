@@ -309,7 +309,7 @@ class _Engine:
                 )
 
     def _root_causes(self, spec_id: str) -> tuple[str, ...]:
-        upstream = _upstream(self.settings.dag.deps, spec_id)
+        upstream = graph.upstream(self.settings.dag.deps, spec_id)
         return tuple(s.id for s in self.state.specs if s.id in upstream and s.status in _DEAD)
 
     # one spec ----------------------------------------------------------------------------
@@ -545,18 +545,6 @@ def _write_header(log: Path, number: int, call: autospec.Invocation) -> None:
     when = state.format_time(state.utcnow())
     with log.open("a", encoding="utf-8") as file:
         file.write(f"=== dagspec: attempt {number}, {when}: {call.shell()}\n")
-
-
-def _upstream(deps: Mapping[str, Iterable[str]], spec_id: str) -> set[str]:
-    """Every spec ``spec_id`` depends on, directly or not."""
-    seen: set[str] = set()
-    stack = list(deps[spec_id])
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(deps[node])
-    return seen
 
 
 def _exit_reason(code: int, stage: str | None, watcher: _Watcher) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import trio
@@ -18,7 +17,7 @@ from dagspec import autospec, git, graph, progress, render, scheduler, state
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, SpecError
 from dagspec.spec import Dag, check_specs, load_dag
 from dagspec.state import RunFlags, RunOptions, RunState, RunStatus, SpecState, SpecStatus
-from dagspec.workspace import RunPaths, check_run_id, new_run_id, runs_dir
+from dagspec.workspace import RunPaths, check_run_id, new_run_id
 
 
 def run(
@@ -112,19 +111,12 @@ def _recorded_spec_dirs(repo: Path) -> dict[str, str]:
     wins), so a later run of the same DAG continues that directory instead of specifying
     the feature again. Unreadable state files are passed over."""
     found: dict[str, str] = {}
-    for run in sorted(_readable_runs(repo), key=lambda r: r.started_at):
+    readable, _ = state.list_runs(repo)
+    for run in reversed(readable):  # oldest first, so the newest run's record wins
         for spec in run.specs:
             if spec.status is SpecStatus.COMPLETED and spec.spec_dir:
                 found[spec.id] = spec.spec_dir
     return found
-
-
-def _readable_runs(repo: Path) -> Iterator[RunState]:
-    for file in runs_dir(repo).glob("*.yaml"):
-        try:
-            yield state.load(RunPaths(repo, file.stem))
-        except DagspecError:
-            continue
 
 
 def _relative(path: Path, repo: Path) -> str:

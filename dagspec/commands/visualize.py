@@ -8,8 +8,6 @@ from dagspec import draw
 from dagspec.errors import EXIT_OK
 from dagspec.spec import load_dag
 
-FORMATS = ("ascii", "mermaid", "dot")
-
 
 def visualize(path: Path, *, fmt: str) -> int:
     """Print the graph of a valid DAG file in ``fmt``; an invalid file is an error."""
