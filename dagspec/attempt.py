@@ -15,8 +15,8 @@ from pathlib import Path
 import attrs
 
 from dagspec import autospec, git, worktree
+from dagspec.lifecycle import RunState, SpecState
 from dagspec.spec import Dag
-from dagspec.state import RunState, SpecState
 from dagspec.workspace import RunPaths, branch_name, worktree_path
 
 
@@ -27,12 +27,52 @@ class Prepared:
     path: Path
     branch: str
     call: autospec.Invocation
+    env: dict[str, str]  # the agent's environment (``agent_env``)
     spec_dir: str | None  # the directory name under specs/, when the spec has one
     number: int  # the spec number reserved for specify, else 0
 
 
+@attrs.frozen
+class GitWorkspace:
+    """The scheduler's worktree port, for real: git worktrees under ``root`` and the
+    autospec ``executable``. The scheduler calls ``highest_number``, ``prepare`` and
+    ``collect`` in a thread, one at a time; ``release`` touches no git."""
+
+    paths: RunPaths
+    dag: Dag
+    executable: str
+    root: Path
+
+    def highest_number(self, run: RunState) -> int:
+        return highest_number(run)
+
+    def prepare(self, run: RunState, spec_id: str, floor: int) -> Prepared:
+        return prepare(
+            run,
+            run.spec(spec_id),
+            dag=self.dag,
+            paths=self.paths,
+            executable=self.executable,
+            root=self.root,
+            floor=floor,
+        )
+
+    def collect(self, run: RunState, spec_id: str, path: Path, seen: str | None) -> str | None:
+        return collect(run, run.spec(spec_id), path, seen)
+
+    def release(self, path: Path) -> None:
+        worktree.release_number(path)
+
+
 def prepare(
-    run: RunState, spec: SpecState, *, dag: Dag, executable: str, root: Path, floor: int
+    run: RunState,
+    spec: SpecState,
+    *,
+    dag: Dag,
+    paths: RunPaths,
+    executable: str,
+    root: Path,
+    floor: int,
 ) -> Prepared:
     """Make the spec's worktree ready (under ``root``) and choose the command to run there;
     a new spec gets a number above ``floor`` (``worktree.reserve_number``)."""
@@ -55,7 +95,7 @@ def prepare(
         present=autospec.artifacts_in(path / "specs" / spec_dir) if spec_dir else (),
     )
     number = worktree.reserve_number(repo, path, floor) if call.stage == "specify" else 0
-    return Prepared(path, branch, call, spec_dir, number)
+    return Prepared(path, branch, call, agent_env(paths, spec.id, call), spec_dir, number)
 
 
 def _dependency_refs(run: RunState, dependencies: tuple[str, ...]) -> list[str]:
@@ -86,11 +126,12 @@ def _spec_dir_to_continue(run: RunState, spec: SpecState, path: Path) -> str | N
 
 
 def agent_env(paths: RunPaths, spec_id: str, call: autospec.Invocation) -> dict[str, str]:
-    """The agent's environment: no inherited ``GIT_*`` locators, its own autospec state
-    directory, no prompts, and ``SPECIFY_FEATURE`` only when resuming (contract §1.4)."""
+    """The agent's environment: no inherited repository locators (``git.agent_env``), its
+    own autospec state directory, no prompts, and ``SPECIFY_FEATURE`` only when resuming
+    (contract §1.4)."""
     state_dir = paths.autospec_state_dir(spec_id)
     state_dir.mkdir(parents=True, exist_ok=True)
-    env = git.clean_env(
+    env = git.agent_env(
         {
             "AUTOSPEC_STATE_DIR": str(state_dir),
             "AUTOSPEC_SKIP_PERMISSIONS_NOTICE": "1",

@@ -11,13 +11,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 from dagspec import __version__
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, DagspecError
-
-if TYPE_CHECKING:
-    from dagspec.state import RunFlags
 
 
 def _duration(text: str) -> float:
@@ -183,9 +180,26 @@ def _use_color(choice: str) -> bool:
     return sys.stdout.isatty()
 
 
-def _run_flags(args: argparse.Namespace) -> RunFlags:
-    from dagspec.state import RunFlags
+class RunFlags(NamedTuple):
+    """The run options given on the command line of ``run``, ``resume`` and ``retry``; None
+    means "not given", so the DAG's ``execution`` (a new run) or the options the run was
+    started with (``resume``, ``retry``) decide. Field names are ``RunOptions``'."""
 
+    parallel: bool | None = None
+    max_parallel: int | None = None
+    timeout: float | None = None
+    fail_fast: bool | None = None
+    merge: bool | None = None
+    keep_worktrees: bool | None = None
+    autospec: str | None = None
+    worktree_root: str | None = None
+
+    def overrides(self) -> dict[str, object]:
+        """The options given, to lay over the defaults."""
+        return {name: value for name, value in self._asdict().items() if value is not None}
+
+
+def _run_flags(args: argparse.Namespace) -> dict[str, object]:
     root = args.worktree_root
     return RunFlags(
         parallel=args.parallel,
@@ -196,7 +210,7 @@ def _run_flags(args: argparse.Namespace) -> RunFlags:
         keep_worktrees=args.keep_worktrees,
         autospec=args.autospec,
         worktree_root=None if root is None else str(root.resolve()),
-    )
+    ).overrides()
 
 
 def _repo(args: argparse.Namespace) -> Path:
@@ -254,7 +268,7 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
         return run(
             args.file,
             repo=_repo(args),
-            flags=_run_flags(args),
+            overrides=_run_flags(args),
             run_id=args.run_id,
             dry_run=args.dry_run,
             color=color,
@@ -262,13 +276,13 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
     if name == "resume":
         from dagspec.commands.resume import resume
 
-        flags = _run_flags(args)
-        return resume(_repo(args), args.run_id, flags=flags, color=color)
+        overrides = _run_flags(args)
+        return resume(_repo(args), args.run_id, overrides=overrides, color=color)
     if name == "retry":
         from dagspec.commands.retry import retry
 
-        flags = _run_flags(args)
-        return retry(_repo(args), args.run_id, args.spec_ids, flags=flags, color=color)
+        overrides = _run_flags(args)
+        return retry(_repo(args), args.run_id, args.spec_ids, overrides=overrides, color=color)
     if name == "demo":
         from dagspec.commands.demo import demo
 

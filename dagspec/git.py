@@ -19,6 +19,39 @@ from dagspec.errors import GitError
 _KEPT = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_CONFIG", "GIT_SSH", "GIT_ASKPASS", "GIT_TERMINAL")
 
 
+# The variables that tie git to one repository and its index, as `git rev-parse
+# --local-env-vars` lists them (git 2.39), plus GIT_NAMESPACE and GIT_QUARANTINE_PATH (set
+# for pre-receive hooks). Set by a hook's git, they would point an agent's git elsewhere.
+REPOSITORY_LOCATORS = frozenset(
+    {
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_IMPLICIT_WORK_TREE",
+        "GIT_GRAFT_FILE",
+        "GIT_INDEX_FILE",
+        "GIT_NO_REPLACE_OBJECTS",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_PREFIX",
+        "GIT_INTERNAL_SUPER_PREFIX",
+        "GIT_SHALLOW_FILE",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_QUARANTINE_PATH",
+    }
+)
+
+
+def agent_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment an agent's own git calls should see: the process environment
+    without ``REPOSITORY_LOCATORS``, everything else kept (``GIT_SSH_COMMAND``, proxies,
+    ``GIT_SSL_CAINFO``: an agent that fetches or pushes needs them), then ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in REPOSITORY_LOCATORS}
+    env.update(extra)
+    return env
+
+
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The process environment without inherited repository-locating ``GIT_*`` variables."""
     env = {

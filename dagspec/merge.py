@@ -25,77 +25,19 @@ How a merge is made, and what it guarantees (DESIGN §5):
 from __future__ import annotations
 
 import contextlib
-import enum
-from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 import attrs
 
-from dagspec import git, graph
-from dagspec.errors import EXIT_FAILED, EXIT_OK, DagspecError, GitError
+from dagspec import git, graph, lifecycle
+from dagspec.errors import DagspecError, GitError
+from dagspec.lifecycle import RunState, SpecState, SpecStatus
+from dagspec.merge_report import LEFT_OFF, MergeReport, Outcome, SpecMerge, names
 from dagspec.spec import Dag
-from dagspec.state import RunState, SpecState, SpecStatus
 from dagspec.workspace import branch_name, merged_branch
 
 ATTEMPTS = 3
 """How many times the merges are built again when the base branch moves under them."""
-
-RUN_CONFIG = (".autospec/", ".claude/")
-"""Untracked configuration a run copies into each worktree; removing it loses nothing."""
-
-
-class Outcome(enum.Enum):
-    """What merging did to one completed spec; ``WOULD_*`` are a dry run's predictions."""
-
-    MERGED = "merged"
-    ALREADY_MERGED = "already merged"
-    CONFLICT = "conflict"
-    BLOCKED = "blocked"
-    MISSING = "branch missing"
-    WOULD_MERGE = "would merge"
-    WOULD_CONFLICT = "would conflict"
-
-
-LEFT_OFF = frozenset({Outcome.CONFLICT, Outcome.BLOCKED, Outcome.MISSING, Outcome.WOULD_CONFLICT})
-"""Outcomes that leave a completed spec off the base branch."""
-
-
-@attrs.frozen
-class SpecMerge:
-    """What happened (or, in a dry run, would happen) to one completed spec."""
-
-    spec_id: str
-    branch: str
-    outcome: Outcome
-    commit: str | None = None  # its merge commit, when known
-    files: tuple[str, ...] = ()  # the conflicting files
-    blocked_by: tuple[str, ...] = ()  # the specs left off that it depends on
-
-
-@attrs.frozen
-class MergeReport:
-    """The result of ``merge_run``, for ``render_report`` and ``merge_exit_code``.
-
-    ``old_tip``/``new_tip`` are the base branch's tip before and after (equal when it did
-    not move). ``parked_on`` names ``dag/<run>/merged`` when the result waits there, and
-    ``parked_because`` says why. ``checkout`` is the checkout of the base branch that was
-    fast-forwarded, if any.
-    """
-
-    run_id: str
-    base_branch: str
-    dry_run: bool
-    specs: tuple[SpecMerge, ...]
-    old_tip: str
-    new_tip: str
-    not_completed: tuple[tuple[str, str], ...] = ()  # (spec id, status) of unfinished specs
-    checkout: str | None = None
-    parked_on: str | None = None
-    parked_because: str | None = None
-
-    @property
-    def base_moved(self) -> bool:
-        return self.new_tip != self.old_tip
 
 
 @attrs.frozen
@@ -145,28 +87,24 @@ def _base_tip(repo: Path, state: RunState) -> str:
 def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
     """Chain one merge commit per mergeable spec on ``tip``, in dependency order.
 
-    A spec is left off when its merge conflicts, its branch is missing, or it depends on a
-    spec left off or not completed; ``left_off`` maps each to the root causes it names.
+    A spec is left off when its merge conflicts, its branch is missing, or it is behind a
+    spec left off or not completed (the lifecycle's cascade rule, ``blocked_by``).
     """
     head = tip
     results: list[SpecMerge] = []
-    left_off: dict[str, tuple[str, ...]] = {
-        s.id: (s.id,) for s in state.specs if s.status is not SpecStatus.COMPLETED and not s.merged
-    }
-    for spec in _in_dependency_order(state):
-        if spec.status is not SpecStatus.COMPLETED and not spec.merged:
-            continue
-        result, head = _merge_one(repo, state, dag, spec, (tip, head), left_off)
-        if result.outcome in LEFT_OFF:
-            left_off[spec.id] = result.blocked_by or (spec.id,)
-        results.append(result)
-    return _Chain(tip, head, tuple(results))
-
-
-def _in_dependency_order(state: RunState) -> list[SpecState]:
     known = {s.id for s in state.specs}
     deps = {s.id: [d for d in s.depends_on if d in known] for s in state.specs}
-    return [state.spec(spec_id) for spec_id in graph.topological_order(deps)]
+    roots = [s.id for s in state.specs if s.status is not SpecStatus.COMPLETED and not s.merged]
+    for spec_id in graph.topological_order(deps):
+        spec = state.spec(spec_id)
+        if spec_id in roots:
+            continue
+        behind = lifecycle.blocked_by(deps, roots).get(spec_id, ())
+        result, head = _merge_one(repo, state, dag, spec, (tip, head), behind)
+        if result.outcome in LEFT_OFF and not result.blocked_by:
+            roots.append(spec_id)
+        results.append(result)
+    return _Chain(tip, head, tuple(results))
 
 
 def _merge_one(
@@ -175,18 +113,18 @@ def _merge_one(
     dag: Dag,
     spec: SpecState,
     base_and_head: tuple[str, str],
-    left_off: dict[str, tuple[str, ...]],
+    behind: tuple[str, ...],
 ) -> tuple[SpecMerge, str]:
     """Merge one spec onto the chain's ``head`` as objects; return the result and the new
     head. A branch the chain already contains (a spec that added nothing of its own) is
-    "already merged" when the base had it, else merged by the commit that brought it."""
+    "already merged" when the base had it, else merged by the commit that brought it.
+    ``behind`` names the specs left off that this one depends on."""
     base, head = base_and_head
     branch = spec.branch or branch_name(state.run_id, spec.id)
     if spec.merged:
         return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED, spec.merge_commit), head
-    roots = tuple(dict.fromkeys(r for d in spec.depends_on for r in left_off.get(d, ())))
-    if roots:
-        return SpecMerge(spec.id, branch, Outcome.BLOCKED, blocked_by=roots), head
+    if behind:
+        return SpecMerge(spec.id, branch, Outcome.BLOCKED, blocked_by=behind), head
     tip = git.rev_parse(repo, f"refs/heads/{branch}")
     if tip is None:
         return SpecMerge(spec.id, branch, Outcome.MISSING), head
@@ -292,10 +230,10 @@ def _unsafe_to_update(checkout: Path, chain: _Chain) -> str | None:
     user's work, or None when it cannot. Asking writes nothing, not even the index."""
     changes = git.tracked_changes(checkout)
     if changes:
-        return f"{checkout} has uncommitted changes ({_names(e[3:] for e in changes)})"
+        return f"{checkout} has uncommitted changes ({names(e[3:] for e in changes)})"
     in_the_way = _untracked_in_the_way(checkout, chain)
     if in_the_way:
-        return f"{checkout} has untracked files the merge would overwrite ({_names(in_the_way)})"
+        return f"{checkout} has untracked files the merge would overwrite ({names(in_the_way)})"
     return None
 
 
@@ -321,12 +259,6 @@ def _exists(path: Path) -> bool:
 def _not_a_dir(path: Path) -> bool:
     """Something is there, and git could not put files under it."""
     return path.is_symlink() or (path.exists() and not path.is_dir())
-
-
-def _names(paths: Iterable[str], limit: int = 5) -> str:
-    items = list(paths)
-    more = f" and {len(items) - limit} more" if len(items) > limit else ""
-    return ", ".join(items[:limit]) + more
 
 
 def _drop_stale_parked(repo: Path, run_id: str, tip: str) -> None:
@@ -379,164 +311,5 @@ def _record(state: RunState, report: MergeReport) -> RunState:
     on_base = (
         {Outcome.ALREADY_MERGED} if report.parked_on else {Outcome.ALREADY_MERGED, Outcome.MERGED}
     )
-    for result in report.specs:
-        spec = state.spec(result.spec_id)
-        if result.outcome in on_base and not spec.merged:
-            state = state.with_spec(attrs.evolve(spec, merged=True, merge_commit=result.commit))
-    return state
-
-
-# --- removing merged specs' worktrees ------------------------------------------------------
-
-
-def remove_merged_worktrees(repo: Path, state: RunState) -> RunState:
-    """Remove the worktree and branch of each merged spec, setting its ``worktree`` to None.
-
-    Only a worktree git lists for this repository, on the spec's own branch, is removed,
-    and only when that loses nothing: no changes to tracked files, and no untracked files
-    but the configuration the run copied in (``RUN_CONFIG``). Any other stays, and stays in
-    the state (``render_cleanup`` names it). A branch is deleted only once the base branch
-    contains it. Failed and blocked specs are not merged, so they keep theirs.
-    """
-    listed = {path.resolve(): branch for path, branch in git.worktrees(repo).items()}
-    base = git.rev_parse(repo, f"refs/heads/{state.base_branch}")
-    for spec in state.specs:
-        branch = spec.branch or branch_name(state.run_id, spec.id)
-        if spec.merged and _remove_worktree(repo, spec.worktree, branch, listed):
-            _delete_merged_branch(repo, branch, base)
-            state = state.with_spec(attrs.evolve(spec, worktree=None))
-    return state
-
-
-def _remove_worktree(
-    repo: Path, worktree: str | None, branch: str, listed: dict[Path, str | None]
-) -> bool:
-    """Remove one spec's worktree if that is safe; True when it is gone."""
-    if worktree is None or Path(worktree).resolve() not in listed:
-        return True
-    path = Path(worktree)
-    if listed[path.resolve()] != branch:
-        return False  # checked out on another branch since: not the run's any more
-    dirt = git.uncommitted(path) if path.is_dir() else []
-    untracked = [entry[3:] for entry in dirt if entry.startswith("??")]
-    if len(untracked) < len(dirt) or not all(p.startswith(RUN_CONFIG) for p in untracked):
-        return False
-    try:
-        git.remove_worktree(repo, path, force=bool(untracked))
-    except GitError:
-        return False  # locked, or changed meanwhile: keep it
-    return True
-
-
-def _delete_merged_branch(repo: Path, branch: str, base: str | None) -> None:
-    tip = git.rev_parse(repo, f"refs/heads/{branch}")
-    if tip is None or base is None or not git.is_ancestor(repo, tip, base):
-        return
-    with contextlib.suppress(GitError):  # checked out somewhere else: leave it
-        git.delete_branch(repo, branch, force=True)
-
-
-# --- rendering ----------------------------------------------------------------------------
-
-
-def merge_exit_code(report: MergeReport) -> int:
-    """1 when a completed spec is (or, in a dry run, would be) left off the base branch: a
-    conflict, a spec depending on one, a missing branch, or the result left on
-    ``dag/<run>/merged``; else 0."""
-    left_off = report.parked_on is not None or any(s.outcome in LEFT_OFF for s in report.specs)
-    return EXIT_FAILED if left_off else EXIT_OK
-
-
-def render_report(report: MergeReport) -> str:
-    """The report as text for a terminal (ending in a newline): one line per spec, then what
-    happened to the base branch, and how to finish by hand where something is left."""
-    dry = " (dry run: nothing is written)" if report.dry_run else ""
-    lines = [f"Run {report.run_id}, merging into {report.base_branch}{dry}:"]
-    width = max((len(s.spec_id) for s in report.specs), default=0)
-    lines += [
-        f"  {_outcome_label(s, report):<15} {s.spec_id:<{width}}  {_detail(s)}".rstrip()
-        for s in report.specs
-    ]
-    lines += [
-        f"  {'not completed':<15} {spec_id:<{width}}  ({status})"
-        for spec_id, status in report.not_completed
-    ]
-    lines += _parked(report) if report.parked_on else [_landing(report)]
-    lines += _conflict_hints(report)
-    return "\n".join(lines) + "\n"
-
-
-def _outcome_label(result: SpecMerge, report: MergeReport) -> str:
-    if result.outcome is Outcome.MERGED and report.parked_on is not None:
-        return "merged (waits)"
-    return result.outcome.value
-
-
-def _detail(result: SpecMerge) -> str:
-    if result.files:
-        return "in " + _names(result.files)
-    if result.blocked_by:
-        return "depends on " + ", ".join(result.blocked_by) + ", left off"
-    if result.outcome is Outcome.MISSING:
-        return f"no branch {result.branch}"
-    if result.outcome is Outcome.WOULD_MERGE or result.commit is None:
-        return ""  # a dry run's commits are on no branch: do not show them
-    return result.commit[:12]
-
-
-def _parked(report: MergeReport) -> list[str]:
-    """Why the result waits on ``dag/<run>/merged``, and how to take it."""
-    if report.dry_run:
-        verb, touched, wait = "would not move", "would be", "would wait"
-    else:
-        verb, touched, wait = "was not moved", "was", "waits"
-    return [
-        f"{report.base_branch} {verb}: {report.parked_because}; nothing of yours {touched} "
-        "touched.",
-        f"The merged result {wait} on {report.parked_on}. To take it, once the checkout is clean:",
-        f"    git merge --ff-only {report.parked_on}",
-    ]
-
-
-def _landing(report: MergeReport) -> str:
-    """Where the result went (or would go)."""
-    base, checkout = report.base_branch, report.checkout
-    if report.dry_run:
-        if not any(s.outcome is Outcome.WOULD_MERGE for s in report.specs):
-            return f"{base} would not move."
-        return f"{base} would move" + (f", and {checkout} be fast-forwarded." if checkout else ".")
-    if report.base_moved:
-        also = f"; {checkout} fast-forwarded" if checkout else ""
-        return f"{base}: {report.old_tip[:12]} -> {report.new_tip[:12]}{also}."
-    if any(s.outcome in LEFT_OFF for s in report.specs):
-        return f"{base} did not move."
-    return f"{base} did not move: nothing new to merge."
-
-
-def _conflict_hints(report: MergeReport) -> list[str]:
-    conflicts = [s for s in report.specs if s.files]
-    if not conflicts:
-        return []
-    return [
-        f"To merge {s.spec_id} by hand: in a clean checkout of {report.base_branch}, "
-        f"`git merge {s.branch}`, resolve, commit; then `dag merge {report.run_id}` "
-        "records it and merges what depends on it."
-        for s in conflicts
-    ]
-
-
-def render_cleanup(before: RunState, after: RunState) -> str:
-    """Which merged specs' worktrees ``remove_merged_worktrees`` removed, and which it kept;
-    one line each, each ending in a newline (empty when there were none)."""
-    lines: list[str] = []
-    for old, new in zip(before.specs, after.specs, strict=True):
-        if not old.merged or old.worktree is None:
-            continue
-        if new.worktree is None:
-            lines.append(f"removed worktree {old.worktree} ({old.id})")
-        else:
-            lines.append(
-                f"kept worktree {old.worktree} ({old.id}): it has changes of its own or is in "
-                f"use; look, then `git worktree remove --force {old.worktree}`"
-            )
-    return "".join(line + "\n" for line in lines)
+    merges = {r.spec_id: r.commit for r in report.specs if r.outcome in on_base}
+    return lifecycle.record_merges(state, merges)

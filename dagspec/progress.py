@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import TextIO
 
 from dagspec import render
-from dagspec.scheduler import Event
-from dagspec.state import RunState, utcnow
+from dagspec.lifecycle import Event, RunState
+from dagspec.state import utcnow
 
 
 def event_line(event: Event, now: datetime) -> str:

@@ -6,12 +6,15 @@ Only commands print. Every function here takes what it shows (``now``, ``width``
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from dagspec.state import RunState, RunStatus, SpecState, SpecStatus
+from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
+from dagspec.records import format_duration as format_duration
 from dagspec.workspace import RunPaths
 
 GAP = "  "
@@ -116,16 +119,6 @@ def count_text(state: RunState) -> str:
     """``2 running, 1 completed, 3 pending``: the busiest statuses first."""
     counts = state.counts()
     return ", ".join(f"{counts[s]} {s}" for s in _COUNT_ORDER if s in counts) or "no specs"
-
-
-def format_duration(seconds: float) -> str:
-    """``45s``, ``12m05s``, ``1h02m``: short, and exact enough to compare at a glance."""
-    total = max(int(seconds), 0)
-    if total < 60:
-        return f"{total}s"
-    if total < 3600:
-        return f"{total // 60}m{total % 60:02d}s"
-    return f"{total // 3600}h{total % 3600 // 60:02d}m"
 
 
 def truncate(text: str, width: int) -> str:
@@ -296,3 +289,8 @@ def _line(segments: Sequence[Segment], width: int, color: bool, *, bold: bool = 
 
 def _paint(text: str, code: str | None, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color and code and text else text
+
+
+def terminal_width() -> int:
+    """The terminal's width, or 80 when printing to a pipe or a file."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else 80

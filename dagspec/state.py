@@ -1,24 +1,26 @@
-"""A run's persistent record: statuses, frozen state values, atomic versioned load/save, the lock.
+"""A run's persistent record on disk: dump, load, atomic save, the list of runs, the lock.
+
+The records themselves (``RunState``, ``SpecState``, the statuses) and every change to them
+are the lifecycle's (``dagspec.lifecycle``); this module only keeps them.
 
 The state file (DESIGN §4) is YAML with ``format: 1`` as its first key. It is written
 atomically (a temporary file in the same directory, fsync, rename) after every
 transition, so a reader, or a ``resume`` after ``kill -9``, never sees half a file.
 
-Every value is written as a JSON scalar inside block YAML, which keeps the file readable
-and lets ``load`` take a fast path for exactly what ``dump`` writes (``dag list`` reads
-every run; ``status --watch`` re-reads once a second). Anything else, such as a file a
-person edited, is read by the full YAML loader.
+Each field of the run is a ``key: <JSON>`` line and each spec one JSON flow mapping on a
+line of its own: still YAML, and read back line by line with ``json.loads`` (``dag list``
+reads every run; ``status --watch`` re-reads once a second). Anything else, such as a file
+a person edited, is read by the full YAML loader; ``_upgrade`` is where older formats
+would be brought up to date.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import fcntl
 import functools
 import json
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -28,103 +30,12 @@ from typing import Any
 import attrs
 import cattrs
 
+from dagspec import lifecycle
 from dagspec.errors import StateError
+from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import RunPaths, runs_dir
 
 FORMAT = 1
-
-
-class SpecStatus(enum.Enum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    BLOCKED = "blocked"
-    INTERRUPTED = "interrupted"
-
-
-class RunStatus(enum.Enum):
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-@attrs.frozen
-class SpecState:
-    """One spec of a run. The fields up to ``merge_commit`` are DESIGN §6's JSON, in order."""
-
-    id: str
-    layer: str
-    status: SpecStatus = SpecStatus.PENDING
-    stage: str | None = None
-    tasks_done: int | None = None
-    tasks_total: int | None = None
-    depends_on: tuple[str, ...] = ()
-    blocked_by: tuple[str, ...] = ()
-    worktree: str | None = None
-    branch: str | None = None
-    spec_dir: str | None = None
-    attempts: int = 0
-    exit_code: int | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    error: str | None = None
-    log: str | None = None
-    merged: bool = False
-    merge_commit: str | None = None
-    # Not in the JSON: the agent's process group, so that a resume after the driver was
-    # killed can stop an agent that outlived it before starting the spec again.
-    agent_pid: int | None = None
-
-
-@attrs.frozen
-class RunOptions:
-    """The options a run was started with; ``resume`` reuses them unless overridden."""
-
-    parallel: bool = False
-    max_parallel: int = 4
-    timeout: float | None = None
-    fail_fast: bool = False
-    merge: bool = True
-    keep_worktrees: bool = False
-    autospec: str | None = None
-    worktree_root: str | None = None
-
-
-@attrs.frozen
-class RunState:
-    format: int
-    run_id: str
-    dag_file: str
-    dag_name: str
-    repo: str
-    status: RunStatus
-    base_branch: str
-    base_commit: str
-    started_at: datetime
-    finished_at: datetime | None = None
-    driver_pid: int | None = None
-    options: RunOptions = RunOptions()
-    specs: tuple[SpecState, ...] = ()
-
-    def spec(self, spec_id: str) -> SpecState:
-        for spec in self.specs:
-            if spec.id == spec_id:
-                return spec
-        raise KeyError(spec_id)
-
-    def with_spec(self, spec: SpecState) -> RunState:
-        """A new state with ``spec`` replacing the spec of the same id."""
-        specs = tuple(spec if s.id == spec.id else s for s in self.specs)
-        return attrs.evolve(self, specs=specs)
-
-    def counts(self) -> dict[str, int]:
-        """How many specs are in each status (statuses with none are left out)."""
-        result: dict[str, int] = {}
-        for spec in self.specs:
-            result[spec.status.value] = result.get(spec.status.value, 0) + 1
-        return result
 
 
 def utcnow() -> datetime:
@@ -149,39 +60,24 @@ def to_data(state: RunState) -> dict[str, Any]:
 
 
 def dump(state: RunState) -> str:
-    """The state file's text. A run saves after every change of one spec, so each spec's
-    block is cached (specs are frozen): a save costs what changed, not the whole run."""
+    """The state file's text: ``format`` first, one ``key: <JSON>`` line per field of the
+    run, then each spec as one JSON flow mapping on a line of its own. JSON is YAML, so the
+    file stays readable YAML, and ``load`` reads it back with ``json.loads`` line by line.
+
+    A run saves after every change of one spec, so each spec's line is cached (specs are
+    frozen): a save costs what changed, not the whole run.
+    """
     header: dict[str, Any] = _converter.unstructure(attrs.evolve(state, specs=()))
     del header["specs"]
-    lines = _emit(header, 0)
+    lines = [f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in header.items()]
     if not state.specs:
         return "\n".join([*lines, "specs: []"]) + "\n"
-    return "\n".join([*lines, "specs:", *map(_spec_block, state.specs)]) + "\n"
+    return "\n".join([*lines, "specs:", *map(_spec_line, state.specs)]) + "\n"
 
 
 @functools.lru_cache(maxsize=4096)
-def _spec_block(spec: SpecState) -> str:
-    lines = _emit(_converter.unstructure(spec), 4)
-    lines[0] = f"  - {lines[0].lstrip()}"
-    return "\n".join(lines)
-
-
-def _emit(data: dict[str, Any], indent: int) -> list[str]:
-    pad = " " * indent
-    out: list[str] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.append(f"{pad}{key}:")
-            out += _emit(value, indent + 2)
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            out.append(f"{pad}{key}:")
-            for item in value:
-                lines = _emit(item, indent + 4)
-                lines[0] = f"{pad}  - {lines[0].lstrip()}"
-                out += lines
-        else:
-            out.append(f"{pad}{key}: {json.dumps(value, ensure_ascii=False)}")
-    return out
+def _spec_line(spec: SpecState) -> str:
+    return "  - " + json.dumps(_converter.unstructure(spec), ensure_ascii=False)
 
 
 def load_text(text: str, label: str) -> RunState:
@@ -191,11 +87,7 @@ def load_text(text: str, label: str) -> RunState:
         data = _yaml_load(text, label)
     if not isinstance(data, dict) or "format" not in data:
         raise StateError(f"{label} is damaged: it has no 'format' key; it was left as it is")
-    if not isinstance(data["format"], int) or data["format"] > FORMAT:
-        raise StateError(
-            f"{label} was written by a newer dagspec (format {data['format']}; this one reads "
-            f"format {FORMAT}): upgrade dagspec to use this run"
-        )
+    data = _upgrade(data, label)
     try:
         return _converter.structure(data, RunState)
     except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
@@ -203,7 +95,22 @@ def load_text(text: str, label: str) -> RunState:
         raise StateError(f"{label} is damaged ({reason}); it was left as it is") from None
 
 
+def _upgrade(data: dict[str, Any], label: str) -> dict[str, Any]:
+    """The place for format upgrades: data of an older known format made current. Only
+    format 1 exists so far; a newer one is refused by name."""
+    version = data["format"]
+    if type(version) is not int or not 1 <= version <= FORMAT:
+        if type(version) is int and version > FORMAT:
+            raise StateError(
+                f"{label} was written by a newer dagspec (format {version}; this one reads "
+                f"format {FORMAT}): upgrade dagspec to use this run"
+            )
+        raise StateError(f"{label} is damaged (format {version!r}); it was left as it is")
+    return data
+
+
 def _yaml_load(text: str, label: str) -> Any:
+    """The full YAML loader, for a state file a person edited."""
     from strictyaml.ruamel import YAML
     from strictyaml.ruamel.error import YAMLError
 
@@ -212,49 +119,26 @@ def _yaml_load(text: str, label: str) -> Any:
     except YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StateError(f"{label} is damaged ({first}); it was left as it is") from None
-
-
-_LINE = re.compile(r"( *)(- )?([A-Za-z_]\w*):(?: (.+))?\Z")
+    except RecursionError:
+        raise StateError(f"{label} is damaged (nested too deeply); it was left as it is") from None
 
 
 def _fast_load(text: str) -> dict[str, Any] | None:
-    """Read exactly what ``_emit`` writes; None for anything else."""
-    rows = []
-    for raw in text.splitlines():
-        match = _LINE.match(raw)
-        if match is None:
-            return None
-        indent = len(match[1]) + (2 if match[2] else 0)
-        rows.append((indent, bool(match[2]), match[3], match[4]))
+    """Read exactly what ``dump`` writes; None for anything else."""
+    data: dict[str, Any] = {}
+    lines = iter(text.splitlines())
     try:
-        data, end = _fast_mapping(rows, 0, 0)
-    except (ValueError, IndexError):
+        for line in lines:
+            key, _, value = line.partition(": ")
+            if line == "specs:":
+                data["specs"] = [json.loads(item.removeprefix("  - ")) for item in lines]
+            elif value and key.isidentifier():
+                data[key] = json.loads(value)
+            else:
+                return None
+    except ValueError:  # json.JSONDecodeError
         return None
-    return data if end == len(rows) else None
-
-
-def _fast_mapping(rows: list[tuple[int, bool, str, str | None]], i: int, indent: int) -> Any:
-    result: dict[str, Any] = {}
-    first = True
-    while i < len(rows) and rows[i][0] == indent and (first or not rows[i][1]):
-        _, _, key, value = rows[i]
-        first = False
-        i += 1
-        if value is not None:
-            result[key] = json.loads(value)
-        elif i < len(rows) and rows[i][1]:
-            result[key], i = _fast_list(rows, i, rows[i][0])
-        else:
-            result[key], i = _fast_mapping(rows, i, rows[i][0])
-    return result, i
-
-
-def _fast_list(rows: list[tuple[int, bool, str, str | None]], i: int, indent: int) -> Any:
-    items = []
-    while i < len(rows) and rows[i][0] == indent and rows[i][1]:
-        item, i = _fast_mapping(rows, i, indent)
-        items.append(item)
-    return items, i
+    return data
 
 
 def save(state: RunState, path: Path) -> None:
@@ -321,18 +205,10 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def settle_stale(state: RunState) -> RunState:
-    """A run marked running whose driver is gone was interrupted (killed, machine slept off):
-    show it, and its running specs, as ``interrupted``."""
-    if state.status is not RunStatus.RUNNING or pid_alive(state.driver_pid):
-        return state
-    specs = tuple(
-        attrs.evolve(s, status=SpecStatus.INTERRUPTED, error=s.error or "the driver died")
-        if s.status is SpecStatus.RUNNING
-        else s
-        for s in state.specs
-    )
-    return attrs.evolve(state, status=RunStatus.INTERRUPTED, specs=specs)
+def settled(run: RunState) -> RunState:
+    """The run as it stands: a run marked running whose driver is gone is interrupted
+    (``lifecycle.settle_stale``)."""
+    return lifecycle.settle_stale(run, driver_alive=pid_alive(run.driver_pid))
 
 
 @contextlib.contextmanager
@@ -359,25 +235,3 @@ def run_lock(paths: RunPaths) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-@attrs.frozen
-class RunFlags:
-    """Run options as given on the command line; None means "not given"."""
-
-    parallel: bool | None = None
-    max_parallel: int | None = None
-    timeout: float | None = None
-    fail_fast: bool | None = None
-    merge: bool | None = None
-    keep_worktrees: bool | None = None
-    autospec: str | None = None
-    worktree_root: str | None = None
-
-    def resolve(self, base: RunOptions, dag_max_parallel: int | None = None) -> RunOptions:
-        """Flags win over ``base`` (a new run's defaults, or the options a resumed run was
-        started with); for a new run, ``execution.max_parallel`` of the DAG comes between."""
-        given = {k: v for k, v in attrs.asdict(self).items() if v is not None}
-        if "max_parallel" not in given and dag_max_parallel is not None:
-            given["max_parallel"] = dag_max_parallel
-        return attrs.evolve(base, **given)

@@ -131,6 +131,17 @@ def _check_free(repo: Path, path: Path, *, unless_on: str | None = None) -> None
     )
 
 
+def unsaved_work(path: Path) -> list[str]:
+    """What removing the worktree at ``path`` would lose: ``XY path`` per changed or
+    untracked file (``git.uncommitted``), the configuration dagspec copied in left out (its
+    original stays in the repository). Empty when ``path`` is not a directory. The one rule
+    for "safe to remove", for ``dag merge --cleanup``, the end of a run and ``dag cleanup``."""
+    if not path.is_dir():
+        return []
+    copied = tuple(f"?? {name}/" for name in COPIED)
+    return [entry for entry in git.uncommitted(path) if not entry.startswith(copied)]
+
+
 # --- configuration ---------------------------------------------------------------------------
 
 

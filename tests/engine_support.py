@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import state
-from dagspec.state import RunState
+from dagspec.lifecycle import RunState
 from dagspec.workspace import RunPaths
 from tests.conftest import git
 from tests.conftest import start_dag as conftest_start_dag

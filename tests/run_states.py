@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import state
-from dagspec.state import RunState, RunStatus, SpecState, SpecStatus
+from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.workspace import RunPaths, branch_name
 from tests.conftest import start_dag as conftest_start_dag
 

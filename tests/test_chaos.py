@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dagspec import state
-from dagspec.state import SpecStatus
+from dagspec.lifecycle import SpecStatus
 from dagspec.workspace import RunPaths
 from tests.conftest import git
 from tests.engine_support import Project, dag_text, start_dag

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from dagspec import git as dagspec_git
-from dagspec.state import RunState, RunStatus, SpecStatus, load, run_lock
+from dagspec.lifecycle import RunState, RunStatus, SpecStatus
+from dagspec.state import load, run_lock
 from dagspec.workspace import RunPaths
 from tests.conftest import git
 from tests.run_states import branch, run, save, spec

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dagspec.state import RunStatus, SpecStatus
+from dagspec.lifecycle import RunStatus, SpecStatus
 from dagspec.workspace import RunPaths
 from tests.run_states import at, run, save, spec
 

@@ -12,7 +12,7 @@ import pytest
 
 from dagspec.cli import main
 from dagspec.commands import logs as logs_command
-from dagspec.state import RunStatus, SpecStatus
+from dagspec.lifecycle import RunStatus, SpecStatus
 from dagspec.workspace import RunPaths
 from tests.run_states import Output, run, save, spec, start_dag
 

@@ -12,19 +12,17 @@ import pytest
 from dagspec import git as dgit
 from dagspec import state as dstate
 from dagspec.errors import DagspecError
-from dagspec.merge import (
+from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
+from dagspec.merge import merge_message, merge_run
+from dagspec.merge_report import (
     MergeReport,
     Outcome,
     SpecMerge,
     merge_exit_code,
-    merge_message,
-    merge_run,
-    remove_merged_worktrees,
-    render_cleanup,
     render_report,
 )
+from dagspec.removal import remove_merged_worktrees, render_cleanup
 from dagspec.spec import Dag, load_dag
-from dagspec.state import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.workspace import RunPaths
 from tests.conftest import git
 

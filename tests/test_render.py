@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dagspec import render
-from dagspec.state import RunState, RunStatus, SpecStatus
+from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from tests.run_states import at, run, spec
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

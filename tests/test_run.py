@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from dagspec.lifecycle import RunOptions
 from dagspec.spec import load_dag
-from dagspec.state import RunOptions
 from tests.conftest import git
 from tests.engine_support import (
     Gatekeeper,
@@ -259,7 +259,7 @@ def test_time_limits_feature_then_flag_then_execution(
     execution: str | None,
     expected: float | None,
 ) -> None:
-    from dagspec.commands.run import spec_timeouts
+    from dagspec.driving import spec_timeouts
     from dagspec.spec import parse_duration
 
     path = tmp_path / "dag.yaml"

@@ -9,9 +9,10 @@ import pytest
 import trio
 import trio.testing
 
-from dagspec import scheduler, state
+from dagspec import agent, ports, scheduler, state
+from dagspec.attempt import GitWorkspace
+from dagspec.lifecycle import Event, RunState, RunStatus, SpecState
 from dagspec.spec import load_dag
-from dagspec.state import RunState, RunStatus, SpecState
 from dagspec.workspace import RunPaths
 from tests.engine_support import Project, dag_text, group_alive, pid_alive
 
@@ -36,7 +37,7 @@ def python(code: str) -> list[str]:
 
 async def run(argv: list[str], tmp_path: Path, lines: list[bytes], **kw: float) -> int:
     pids: list[int] = []
-    code = await scheduler.run_agent(
+    code = await agent.run_agent(
         argv,
         cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin"},
@@ -97,7 +98,7 @@ async def test_cancelling_terms_then_kills_the_whole_group(
     )
     processes: list[trio.Process] = []
     with trio.CancelScope() as scope:
-        await scheduler.run_agent(
+        await agent.run_agent(
             python(code),
             cwd=tmp_path,
             env={"PATH": "/usr/bin:/bin"},
@@ -108,10 +109,19 @@ async def test_cancelling_terms_then_kills_the_whole_group(
     cancelled_at = trio.current_time()
     assert processes[0].returncode == -9  # SIGTERM was ignored
     assert group_alive(processes[0].pid) == []
-    assert cancelled_at >= scheduler.GRACE
+    assert cancelled_at >= agent.GRACE
 
 
 # --- a drive ------------------------------------------------------------------------------
+
+
+async def drive(
+    project: Project, initial: RunState, settings: scheduler.Settings, report: scheduler.Reporter
+) -> RunState:
+    workspace = ports.Threaded(
+        GitWorkspace(settings.paths, settings.dag, str(project.fake.path), project.repo.parent)
+    )
+    return await scheduler.drive(initial, settings, report, workspace=workspace)
 
 
 def drive_settings(project: Project, **kw: object) -> tuple[RunState, scheduler.Settings]:
@@ -133,8 +143,6 @@ def drive_settings(project: Project, **kw: object) -> tuple[RunState, scheduler.
     settings = scheduler.Settings(
         paths=RunPaths(project.repo, "r"),
         dag=dag,
-        autospec=str(project.fake.path),
-        worktree_root=project.repo.parent,
         max_parallel=2,
         **kw,  # type: ignore[arg-type]
     )
@@ -148,8 +156,8 @@ async def test_a_timeout_fails_the_spec_and_kills_its_group(
     autojump_clock.autojump_threshold = 1.0  # a real second idle: the agent hangs by then
     project.fake.control([{"match": "^Build a$", "HANG_AT": "plan", "CHILD": "inherit"}])
     initial, settings = drive_settings(project, timeouts={"a": 1800.0}, poll_interval=1e6)
-    events: list[scheduler.Event] = []
-    final = await scheduler.drive(initial, settings, lambda _, e: events.append(e))
+    events: list[Event] = []
+    final = await drive(project, initial, settings, lambda _, e: events.append(e))
     assert final.status is RunStatus.FAILED
     assert final.spec("a").error == "timed out after 30m00s"
     assert final.spec("b").status.value == "completed"
@@ -157,7 +165,7 @@ async def test_a_timeout_fails_the_spec_and_kills_its_group(
     children = [r["child_pid"] for r in project.fake.events("child")]
     assert [g for g in groups if group_alive(g)] == []
     assert children and not any(pid_alive(c) for c in children)
-    assert scheduler.Event("a", "failed", "timed out after 30m00s") in events
+    assert Event("a", "failed", "timed out after 30m00s") in events
 
 
 @pytest.mark.slow
@@ -167,10 +175,10 @@ async def test_an_agent_ignoring_sigterm_is_killed_after_the_grace_period(
     autojump_clock.autojump_threshold = 1.0  # a real second idle: the agent hangs by then
     project.fake.control([{"match": "^Build a$", "HANG_AT": "plan", "IGNORE_SIGTERM": True}])
     initial, settings = drive_settings(project, timeouts={"a": 60.0}, poll_interval=1e6)
-    final = await scheduler.drive(initial, settings, lambda _, e: None)
+    final = await drive(project, initial, settings, lambda _, e: None)
     assert final.spec("a").error == "timed out after 1m00s"
     assert final.spec("a").exit_code == -9
-    assert trio.current_time() >= 60 + scheduler.GRACE
+    assert trio.current_time() >= 60 + agent.GRACE
 
 
 @pytest.mark.slow
@@ -179,11 +187,11 @@ async def test_progress_is_saved_and_reported(project: Project) -> None:
     kinds: list[tuple[str, str]] = []
     saved: list[str] = []
 
-    def report(current: RunState, event: scheduler.Event) -> None:
+    def report(current: RunState, event: Event) -> None:
         kinds.append((event.spec_id, event.kind))
         saved.append(state.load(settings.paths).spec(event.spec_id).status.value)
 
-    final = await scheduler.drive(initial, settings, report)
+    final = await drive(project, initial, settings, report)
     assert final.status is RunStatus.COMPLETED
     assert [k for s, k in kinds if s == "a" and k != "tasks"] == [
         "started",

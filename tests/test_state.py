@@ -11,22 +11,10 @@ from pathlib import Path
 import attrs
 import pytest
 
+from dagspec.cli import RunFlags
 from dagspec.errors import StateError
-from dagspec.state import (
-    RunFlags,
-    RunOptions,
-    RunState,
-    RunStatus,
-    SpecState,
-    SpecStatus,
-    dump,
-    load,
-    load_text,
-    run_lock,
-    save,
-    settle_stale,
-    utcnow,
-)
+from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
+from dagspec.state import dump, load, load_text, run_lock, save, settled, utcnow
 from dagspec.workspace import RunPaths
 from tests.conftest import ROOT
 
@@ -105,23 +93,23 @@ def test_a_missing_run_points_to_dag_list(tmp_path: Path) -> None:
         load(RunPaths(tmp_path, "nope"))
 
 
-def test_settle_stale_marks_a_dead_drivers_running_specs_interrupted() -> None:
+def test_settled_marks_a_dead_drivers_running_specs_interrupted() -> None:
     state = _state()
     running = state.with_spec(attrs.evolve(state.spec("s0"), status=SpecStatus.RUNNING))
     dead = attrs.evolve(running, driver_pid=2**22 + 12345)
-    settled = settle_stale(dead)
-    assert settled.status is RunStatus.INTERRUPTED
-    assert settled.spec("s0").status is SpecStatus.INTERRUPTED
-    assert settled.spec("s1").status is SpecStatus.PENDING
+    seen = settled(dead)
+    assert seen.status is RunStatus.INTERRUPTED
+    assert seen.spec("s0").status is SpecStatus.INTERRUPTED
+    assert seen.spec("s1").status is SpecStatus.PENDING
     alive = attrs.evolve(running, driver_pid=os.getpid())
-    assert settle_stale(alive) == alive
+    assert settled(alive) == alive
 
 
-def test_flags_win_over_the_dag_which_wins_over_defaults() -> None:
-    assert RunFlags().resolve(RunOptions(), 7).max_parallel == 7
-    assert RunFlags(max_parallel=2).resolve(RunOptions(), 7).max_parallel == 2
-    started = RunOptions(parallel=True, max_parallel=3)
-    assert RunFlags(fail_fast=True).resolve(started) == attrs.evolve(started, fail_fast=True)
+def test_only_the_flags_given_override_the_options() -> None:
+    assert RunFlags().overrides() == {}
+    given = RunFlags(max_parallel=2, merge=False, fail_fast=None).overrides()
+    assert given == {"max_parallel": 2, "merge": False}
+    assert set(RunFlags._fields) == set(attrs.fields_dict(RunOptions))
 
 
 HOLDER = """

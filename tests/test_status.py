@@ -14,7 +14,8 @@ import pytest
 
 from dagspec.commands import status as status_command
 from dagspec.errors import StateError
-from dagspec.state import RunState, RunStatus, SpecStatus, run_lock
+from dagspec.lifecycle import RunState, RunStatus, SpecStatus
+from dagspec.state import run_lock
 from dagspec.workspace import RunPaths
 from tests.conftest import ROOT
 from tests.run_states import Output, at, branch, run, save, spec, start_dag

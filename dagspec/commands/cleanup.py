@@ -15,14 +15,11 @@ from typing import NamedTuple
 
 import attrs
 
-from dagspec import git
+from dagspec import git, lifecycle, worktree
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError
-from dagspec.state import RunState, RunStatus, load, run_lock, save, settle_stale
+from dagspec.lifecycle import RunState, RunStatus
+from dagspec.state import load, run_lock, save, settled
 from dagspec.workspace import RunPaths, branch_name, check_run_id, merged_branch
-
-# Configuration dagspec copies into each worktree (DESIGN §3); its original stays in the
-# repository, so removing the copy loses nothing.
-COPIED = ("?? .autospec/", "?? .claude/")
 
 
 class Step(NamedTuple):
@@ -65,7 +62,7 @@ def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
 
 
 def _refuse_if_driven(state: RunState) -> None:
-    if settle_stale(state).status is RunStatus.RUNNING:
+    if settled(state).status is RunStatus.RUNNING:
         raise StateError(
             f"run '{state.run_id}' is being driven by process {state.driver_pid}: wait for "
             f"it to finish, or stop it, then run `dag cleanup {state.run_id}` again"
@@ -103,18 +100,12 @@ def _plan_worktree(
         if path.exists():
             plan.notes.append(f"left {path} alone: it is not this run's worktree on {ours}")
         return
-    lost = tuple(_uncommitted(path))
+    lost = tuple(worktree.unsaved_work(path))
     loss = _count(len(lost), "uncommitted file") if lost else ""
     if lost and not force:
         plan.kept.append(Kept(f"kept {path.name}: {loss}", True))
     else:
         plan.steps.append(Step(path.name, str(where), spec_id, lost, loss))
-
-
-def _uncommitted(worktree: Path) -> list[str]:
-    if not worktree.is_dir():
-        return []
-    return [entry for entry in git.uncommitted(worktree) if not entry.startswith(COPIED)]
 
 
 def _branches(state: RunState) -> list[tuple[str | None, str]]:
@@ -179,9 +170,7 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
         print(f"removed {step.target}" if step.spec_id else f"deleted branch {step.name}")
         if step.spec_id is not None:
             plan.forgotten.append(step.spec_id)
-    for spec_id in plan.forgotten:
-        state = state.with_spec(attrs.evolve(state.spec(spec_id), worktree=None))
-    return state
+    return lifecycle.forget_worktrees(state, plan.forgotten)
 
 
 def _report(run_id: str, plan: Plan, force: bool) -> int:

@@ -13,10 +13,10 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from dagspec import git
-from dagspec.commands.run import run
+from dagspec import driving, git
 from dagspec.errors import DagspecError
-from dagspec.state import RunFlags
+from dagspec.lifecycle import RunOptions
+from dagspec.spec import load_dag
 
 RUN_ID = "demo"
 EXAMPLE_DAG = """\
@@ -64,13 +64,10 @@ def demo(*, directory: Path | None, color: bool) -> int:
     agent = _write_agent(root / "autospec")
     _make_repository(repo)
     print(f"dag demo: a throwaway repository in {repo}, autospec simulated by {agent}\n")
-    code = run(
-        repo / "dag.yaml",
-        repo=repo,
-        flags=RunFlags(parallel=True, autospec=str(agent)),
-        run_id=RUN_ID,
-        dry_run=False,
-        color=color,
+    dag_file = repo / "dag.yaml"
+    options = RunOptions(parallel=True, autospec=str(agent))
+    code = driving.start(
+        dag_file, repo=repo, dag=load_dag(dag_file), options=options, run_id=RUN_ID, color=color
     )
     print(_where_to_look(repo))
     return code

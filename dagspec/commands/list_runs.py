@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from dagspec import render
 from dagspec.errors import EXIT_FAILED, EXIT_OK
-from dagspec.state import RunState, format_time, settle_stale, utcnow
+from dagspec.lifecycle import RunState
+from dagspec.state import format_time, settled, utcnow
 from dagspec.state import list_runs as load_runs
 
 
@@ -18,11 +18,14 @@ def list_runs(repo: Path, *, as_json: bool, color: bool) -> int:
     """Print the runs (a table or DESIGN §6's list); exit 1 if a state file is damaged,
     after naming it and listing every other run."""
     states, problems = load_runs(repo)
-    states = [settle_stale(s) for s in states]
+    states = [settled(s) for s in states]
     if as_json:
         print(json.dumps([_as_json(s) for s in states], indent=2))
     elif states:
-        print(render.runs_table(states, now=utcnow(), width=terminal_width(), color=color), end="")
+        print(
+            render.runs_table(states, now=utcnow(), width=render.terminal_width(), color=color),
+            end="",
+        )
     elif not problems:
         print(f"no runs yet in {repo}: `dag run FILE` starts one")
     for problem in problems:
@@ -39,8 +42,3 @@ def _as_json(state: RunState) -> dict[str, Any]:
         "finished_at": None if state.finished_at is None else format_time(state.finished_at),
         "counts": state.counts(),
     }
-
-
-def terminal_width() -> int:
-    """The terminal's width, or 80 when printing to a pipe or a file."""
-    return shutil.get_terminal_size().columns if sys.stdout.isatty() else 80

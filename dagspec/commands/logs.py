@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dagspec.errors import EXIT_INTERRUPTED, EXIT_OK, DagspecError
-from dagspec.state import RunState, RunStatus, SpecStatus, load, settle_stale
+from dagspec.lifecycle import RunState, RunStatus, SpecStatus
+from dagspec.state import load, settled
 from dagspec.workspace import RunPaths, check_run_id
 
 POLL = 0.25  # seconds between two looks at the log and the state under --follow
@@ -27,7 +28,7 @@ def logs(repo: Path, run_id: str, spec_id: str, *, follow: bool) -> int:
     state = load(paths)
     _check_spec(state, spec_id)
     log = paths.log_file(spec_id)
-    if not log.exists() and not (follow and is_live(settle_stale(state), spec_id)):
+    if not log.exists() and not (follow and is_live(settled(state), spec_id)):
         print(f"spec '{spec_id}' has no output yet (it is {state.spec(spec_id).status.value})")
         return EXIT_OK
     sys.stdout.flush()
@@ -36,7 +37,7 @@ def logs(repo: Path, run_id: str, spec_id: str, *, follow: bool) -> int:
         copy_new(log, 0, out)
         return EXIT_OK
     try:
-        follow_log(log, out, lambda: is_live(settle_stale(load(paths)), spec_id), _pause)
+        follow_log(log, out, lambda: is_live(settled(load(paths)), spec_id), _pause)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_OK

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import render
-from dagspec.commands.list_runs import terminal_width
 from dagspec.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, StateError
-from dagspec.state import RunState, RunStatus, list_runs, load, settle_stale, to_data, utcnow
+from dagspec.lifecycle import RunState, RunStatus
+from dagspec.state import list_runs, load, settled, to_data, utcnow
 from dagspec.workspace import RunPaths, check_run_id
 
 # DESIGN §6, in order; nothing else of the state file (options, pids) is part of the contract.
@@ -65,12 +65,14 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     paths = RunPaths(repo, check_run_id(run_id) if run_id else newest_run(repo))
     if watch:
         live = color or sys.stdout.isatty()
-        return _watch(lambda: settle_stale(load(paths)), color=color, live=live)
-    state = settle_stale(load(paths))
+        return _watch(lambda: settled(load(paths)), color=color, live=live)
+    state = settled(load(paths))
     if as_json:
         print(json.dumps(as_json_data(state), indent=2))
         return EXIT_OK
-    print(render.status_table(state, now=utcnow(), width=terminal_width(), color=color), end="")
+    print(
+        render.status_table(state, now=utcnow(), width=render.terminal_width(), color=color), end=""
+    )
     if state.status is not RunStatus.RUNNING:
         print(f"next: {render.next_command(state)}")
     return EXIT_OK
@@ -125,7 +127,7 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool) -> int:
     """In a terminal, redraw in place; in a pipe, print the table each time it changes."""
 
     def show(state: RunState) -> None:
-        table = render.status_table(state, now=utcnow(), width=terminal_width(), color=color)
+        table = render.status_table(state, now=utcnow(), width=render.terminal_width(), color=color)
         sys.stdout.write(HOME_AND_CLEAR + table if live else table + "\n")
         sys.stdout.flush()
 

@@ -1,0 +1,254 @@
+"""The one door for agent processes: start one, stream its output, end its process group.
+
+``run_agent`` is what the scheduler calls for each attempt (its ``ports.AgentDoor``; policy
+tests pass a fake with the same signature). The rest is what the door needs: ending a
+process group SIGTERM-then-SIGKILL, ending the agents a killed driver left behind, and
+following an agent's progress (``Watcher``: its banners, and its tasks.yaml read off the
+event loop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+import trio
+
+from dagspec import autospec, ports, procgroup
+from dagspec.ports import GRACE as GRACE
+from dagspec.records import format_duration
+
+_DRAIN = 2.0  # seconds to read what is left in the pipe once the agent's group is gone
+_MAX_LINE = 64 * 1024  # the most of one output line kept for parsing (the log gets it all)
+MAX_TASKS_FILE = 8 * 1024 * 1024  # bytes of tasks.yaml read for progress; larger is skipped
+
+
+async def run_agent(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log: Path,
+    on_start: Callable[[ports.Running], None],
+    on_line: Callable[[bytes], None],
+    grace: float = GRACE,
+) -> int:
+    """Run one agent in its own session; stream its output to ``log``; return its exit code.
+
+    stdout and stderr go to ``log`` as bytes, in the order written, holding nothing in memory
+    but one chunk and the start of one line; ``on_line`` gets each complete line that may be
+    a banner (``autospec.INTERESTING``). stdin is /dev/null: an agent can never read the
+    terminal. Cancelled, it terminates the whole process group (``terminate_group``) and
+    waits for it. Once the agent exits, what is left of its group is ended too, so nothing
+    outlives it. A negative result is death by that signal. ``on_start`` gets the process
+    as soon as it runs (after a cancellation, its ``returncode`` says how it ended).
+    Raises ``OSError`` when the agent cannot be started.
+    """
+    reading = trio.CancelScope(shield=True)
+    with _one_exception():
+        async with trio.open_nursery() as nursery:
+            process: trio.Process = await nursery.start(
+                partial(
+                    trio.run_process,
+                    list(argv),
+                    cwd=cwd,
+                    env=dict(env),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    check=False,
+                    deliver_cancel=partial(terminate_group, grace=grace),
+                )
+            )
+            on_start(process)
+            nursery.start_soon(_end_the_rest, process, reading, grace)
+            assert process.stdout is not None
+            with reading:
+                await _copy_output(process.stdout, log, on_line)
+    assert process.returncode is not None
+    return process.returncode
+
+
+@contextlib.contextmanager
+def _one_exception() -> Iterator[None]:
+    """Unwrap a group holding one exception, so callers of ``run_agent`` see that exception
+    (e.g. the ``OSError`` of an executable that cannot be started), not a nursery's group."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+
+
+async def _copy_output(
+    stream: trio.abc.ReceiveStream, log: Path, on_line: Callable[[bytes], None]
+) -> None:
+    carry = b""
+    with log.open("ab") as sink:
+        async for chunk in stream:
+            sink.write(chunk)
+            sink.flush()  # `dag logs -f` follows the file
+            data = carry + chunk
+            end = data.rfind(b"\n") + 1
+            for match in autospec.INTERESTING.finditer(data, 0, end):
+                on_line(match[0])
+            carry = data[end:][:_MAX_LINE]
+    if autospec.INTERESTING.match(carry):
+        on_line(carry)
+
+
+async def _end_the_rest(process: trio.Process, reading: trio.CancelScope, grace: float) -> None:
+    """Once the agent has exited, end what is left of its group, then stop reading soon.
+
+    A child that shares the agent's stdout keeps the pipe open: without this the reader
+    would wait for an end of file that never comes.
+    """
+    with trio.CancelScope(shield=True):
+        await process.wait()
+        await end_group(process.pid, grace)
+    reading.deadline = trio.current_time() + _DRAIN
+
+
+async def terminate_group(process: trio.Process, *, grace: float = GRACE) -> None:
+    """SIGTERM the agent's whole process group, then SIGKILL it after ``grace`` seconds.
+
+    This is ``trio.run_process``'s ``deliver_cancel``: trio runs it shielded and stops it
+    as soon as the agent itself has exited; ``_end_the_rest`` then ends the rest.
+    """
+    procgroup.signal_group(process.pid, signal.SIGTERM)
+    await trio.sleep(grace)
+    procgroup.signal_group(process.pid, signal.SIGKILL)
+
+
+async def end_group(pgid: int, grace: float, *, marker: str | None = None) -> None:
+    """SIGTERM what lives in group ``pgid`` (with ``marker`` in its environment), wait up to
+    ``grace`` seconds for it to go, then SIGKILL."""
+    if not procgroup.members(pgid, marker=marker):
+        return
+    procgroup.signal_group(pgid, signal.SIGTERM)
+    with trio.move_on_after(grace):
+        while procgroup.members(pgid):  # noqa: ASYNC110 (a process group has no event)
+            await trio.sleep(0.02)
+    procgroup.signal_group(pgid, signal.SIGKILL)
+
+
+async def end_survivors(recorded: Mapping[Path, int | None], grace: float) -> None:
+    """End the agents an earlier, killed driver left running, in parallel. ``recorded``
+    maps each spec's ``AUTOSPEC_STATE_DIR`` to the process group recorded for its agent, if
+    any; an agent is known by that directory in its environment, whether or not the driver
+    lived long enough to record its group."""
+    found = procgroup.groups_by_variable("AUTOSPEC_STATE_DIR")
+    async with trio.open_nursery() as nursery:
+        for state_dir, pgid in recorded.items():
+            groups = set(found.get(str(state_dir), ())) | ({pgid} if pgid else set())
+            for group in groups:
+                marker = f"AUTOSPEC_STATE_DIR={state_dir}"
+                nursery.start_soon(partial(end_group, group, grace, marker=marker))
+
+
+Observe = Callable[..., None]
+"""Called with the facts of ``lifecycle.observe`` (``stage=``, ``spec_dir=``, ``tasks=``)."""
+
+
+class Watcher:
+    """Follows one agent: its banners (stage, spec directory, errors) and its tasks.yaml,
+    reporting each fact to ``observe``; ``last_error`` keeps its last ``Error:`` line."""
+
+    def __init__(self, path: Path, spec_dir: str | None, observe: Observe) -> None:
+        self.path = path
+        self.spec_dir = spec_dir
+        self.observe = observe
+        self.last_error: str | None = None
+        self._seen: tuple[int, int] | None = None
+
+    def line(self, raw: bytes) -> None:
+        """One output line that may be a banner (``run_agent``'s ``on_line``)."""
+        banner = autospec.parse_banner(autospec.plain(raw))
+        if isinstance(banner, autospec.StageSeen):
+            self.observe(stage=banner.stage)
+        elif isinstance(banner, autospec.SpecDirSeen) and banner.name != self.spec_dir:
+            self.spec_dir = banner.name
+            self.observe(spec_dir=f"specs/{banner.name}")
+        elif isinstance(banner, autospec.ErrorSeen):
+            self.last_error = banner.text
+
+    async def poll_tasks(self, interval: float) -> None:
+        """Every ``interval`` seconds, re-read tasks.yaml (in a thread) if it changed."""
+        while True:
+            await trio.sleep(interval)
+            if self.spec_dir is None:
+                continue
+            tasks = self.path / "specs" / self.spec_dir / "tasks.yaml"
+            found = await trio.to_thread.run_sync(read_tasks, tasks, self._seen)
+            if found is not None:
+                stats, self._seen = found
+                self.observe(tasks=(stats.done, stats.total))
+
+
+def read_tasks(
+    tasks: Path, seen: tuple[int, int] | None
+) -> tuple[autospec.TaskStats, tuple[int, int]] | None:
+    """(in a thread) The counts of ``tasks.yaml`` and the file's ``(mtime_ns, size)``, when
+    it changed since ``seen`` and reads whole; None otherwise (missing, unchanged, torn by
+    a rewrite in progress, or over ``MAX_TASKS_FILE`` bytes)."""
+    try:
+        info = tasks.stat()
+    except OSError:
+        return None
+    stamp = (info.st_mtime_ns, info.st_size)
+    if stamp == seen or info.st_size > MAX_TASKS_FILE:
+        return None
+    try:
+        text = tasks.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    stats = autospec.parse_tasks(text)
+    return None if stats is None else (stats, stamp)
+
+
+def final_tasks(worktree: Path, spec_dir: str | None) -> autospec.TaskStats | None:
+    """(in a thread) The counts of ``specs/<spec_dir>/tasks.yaml`` in ``worktree`` once the
+    agent is gone: the file is whole, taken as it is."""
+    if spec_dir is None:
+        return None
+    tasks = worktree / "specs" / spec_dir / "tasks.yaml"
+    try:
+        if tasks.stat().st_size > MAX_TASKS_FILE:
+            return None
+        text = tasks.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return autospec.parse_tasks(text, strict=False)
+
+
+def write_header(log: Path, attempt: int, call: autospec.Invocation, now: datetime) -> None:
+    """Each attempt's output starts with a line saying which attempt and what it ran."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as file:
+        file.write(f"=== dagspec: attempt {attempt}, {now:%Y-%m-%dT%H:%M:%SZ}: {call.shell()}\n")
+
+
+def exit_reason(code: int, stage: str | None, last_error: str | None) -> str:
+    """Why an attempt failed, from its exit code, the stage it was in, and the last
+    ``Error:`` line it printed: ``autospec exited with 1 during plan: <error>``."""
+    if code < 0:
+        try:
+            how = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+    else:
+        how = f"exited with {code}"
+    text = f"autospec {how}" + (f" during {stage}" if stage else "")
+    return text + (f": {last_error}" if last_error else "")
+
+
+def timeout_reason(limit: float) -> str:
+    """Why an attempt that ran past its limit (seconds) failed: ``timed out after 30m00s``."""
+    return f"timed out after {format_duration(limit)}"

@@ -1,0 +1,214 @@
+"""Driving a run, as ``run``, ``resume``, ``retry``, ``merge`` and ``demo`` share it.
+
+``start`` records a new run and executes it; ``execute`` drives a recorded run with the
+scheduler, then merges its completed specs through the same function ``dag merge`` uses
+(``merge_and_report``) and prints the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from dagspec import git, render, state
+from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
+from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
+from dagspec.spec import Dag, load_dag
+from dagspec.workspace import RunPaths
+
+
+def start(
+    path: Path, *, repo: Path, dag: Dag, options: RunOptions, run_id: str, color: bool
+) -> int:
+    """Record a new run of ``dag`` (read from ``path``) and execute it; the exit code.
+    Raises ``DagspecError`` when the base branch, autospec or the run id cannot be used."""
+    base_branch, base_commit = base_of(repo, dag)
+    executable = find_autospec(options.autospec)
+    paths = RunPaths(repo, run_id)
+    with state.run_lock(paths):
+        if paths.state_file.exists():
+            raise DagspecError(f"run '{run_id}' exists already: continue it with `dag resume`")
+        paths.dag_copy.write_bytes(path.read_bytes())
+        initial = RunState(
+            format=state.FORMAT,
+            run_id=run_id,
+            dag_file=_relative(path, repo),
+            dag_name=dag.name,
+            repo=str(repo),
+            status=RunStatus.RUNNING,
+            base_branch=base_branch,
+            base_commit=base_commit,
+            started_at=state.utcnow(),
+            driver_pid=os.getpid(),
+            options=options,
+            specs=_new_specs(repo, dag),
+        )
+        state.save(initial, paths.state_file)
+        print(f"run {run_id}: {len(initial.specs)} specs, {how(options)}", flush=True)
+        return execute(repo, paths, initial, dag, executable=executable, color=color)
+
+
+def base_of(repo: Path, dag: Dag) -> tuple[str, str]:
+    """The branch the run merges into and its commit (DESIGN §3.2)."""
+    branch = dag.execution.base_branch or git.current_branch(repo)
+    if branch is None:
+        raise DagspecError(
+            f"HEAD is detached in {repo}: check out the branch the run should merge into, "
+            "or set execution.base_branch in the DAG file"
+        )
+    commit = git.rev_parse(repo, f"refs/heads/{branch}")
+    if commit is None:
+        raise DagspecError(f"the base branch '{branch}' does not exist in {repo}")
+    return branch, commit
+
+
+def _new_specs(repo: Path, dag: Dag) -> tuple[SpecState, ...]:
+    recorded = recorded_spec_dirs(repo)
+    return tuple(
+        SpecState(
+            id=feature.id,
+            layer=feature.layer,
+            depends_on=dag.deps[feature.id],
+            spec_dir=recorded.get(feature.id),
+        )
+        for feature in dag.features.values()
+    )
+
+
+def recorded_spec_dirs(repo: Path) -> dict[str, str]:
+    """The spec directory earlier runs recorded for each feature they completed (newest run
+    wins), so a later run of the same DAG continues that directory instead of specifying
+    the feature again. Unreadable state files are passed over."""
+    found: dict[str, str] = {}
+    readable, _ = state.list_runs(repo)
+    for run in reversed(readable):  # oldest first, so the newest run's record wins
+        for spec in run.specs:
+            if spec.status is SpecStatus.COMPLETED and spec.spec_dir:
+                found[spec.id] = spec.spec_dir
+    return found
+
+
+def _relative(path: Path, repo: Path) -> str:
+    absolute = path.resolve()
+    return str(absolute.relative_to(repo)) if absolute.is_relative_to(repo) else str(absolute)
+
+
+def how(options: RunOptions) -> str:
+    """``one at a time`` or ``in parallel, at most N at once``."""
+    if not options.parallel:
+        return "one at a time"
+    return f"in parallel, at most {options.max_parallel} at once"
+
+
+def find_autospec(given: str | None) -> str:
+    """The autospec executable: ``--autospec``, else ``$DAGSPEC_AUTOSPEC``, else PATH.
+    Raises ``DagspecError`` naming where the name came from when it is not executable."""
+    from_env = os.environ.get("DAGSPEC_AUTOSPEC")
+    name = given or from_env or "autospec"
+    source = "--autospec" if given else "$DAGSPEC_AUTOSPEC" if from_env else "PATH"
+    if os.sep in name:
+        candidate = Path(name).expanduser().absolute()
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+        found = None
+    else:
+        found = shutil.which(name)
+    if found is None:
+        raise DagspecError(
+            f"the autospec executable '{name}' (from {source}) was not found or is not "
+            "executable: install autospec, or name it with --autospec or $DAGSPEC_AUTOSPEC"
+        )
+    return found
+
+
+def spec_timeouts(dag: Dag, options: RunOptions) -> dict[str, float | None]:
+    """Each spec's time limit in seconds: its feature's ``timeout``, else ``--timeout``,
+    else ``execution.timeout``."""
+    return {
+        f.id: f.timeout or options.timeout or dag.execution.timeout for f in dag.features.values()
+    }
+
+
+def worktree_root(repo: Path, options: RunOptions) -> Path:
+    """Where the run's worktrees go: ``--worktree-root``, else the repository's parent."""
+    return Path(options.worktree_root) if options.worktree_root else repo.parent
+
+
+def recorded_dag(repo: Path, paths: RunPaths, recorded: RunState) -> Dag:
+    """The DAG as it was when the run started; says so when the file has changed since."""
+    dag = load_dag(paths.dag_copy)
+    original = repo / recorded.dag_file
+    try:
+        changed = original.read_bytes() != paths.dag_copy.read_bytes()
+    except OSError:
+        changed = True
+    if changed:
+        print(
+            f"note: {recorded.dag_file} has changed since run {recorded.run_id} started; "
+            "continuing the DAG as it was then (a new `dag run` picks up the changes)",
+            file=sys.stderr,
+        )
+    return dag
+
+
+def execute(
+    repo: Path, paths: RunPaths, initial: RunState, dag: Dag, *, executable: str, color: bool
+) -> int:
+    """Drive the run, then merge and clean up as its options say; print the summary and
+    return the exit code (0 completed and merged, 130 interrupted, else 1)."""
+    import trio
+
+    from dagspec import attempt, ports, progress, scheduler
+
+    options = initial.options
+    settings = scheduler.Settings(
+        paths=paths,
+        dag=dag,
+        max_parallel=options.max_parallel if options.parallel else 1,
+        fail_fast=options.fail_fast,
+        timeouts=spec_timeouts(dag, options),
+    )
+    git_workspace = attempt.GitWorkspace(paths, dag, executable, worktree_root(repo, options))
+    workspace = ports.Threaded(git_workspace)
+    report = progress.reporter(live=sys.stdout.isatty(), color=color)
+    try:
+        final = trio.run(lambda: scheduler.drive(initial, settings, report, workspace=workspace))
+    finally:
+        report.close()
+    code = {RunStatus.COMPLETED: EXIT_OK, RunStatus.INTERRUPTED: EXIT_INTERRUPTED}.get(
+        final.status, EXIT_FAILED
+    )
+    unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in final.specs)
+    if options.merge and final.status is not RunStatus.INTERRUPTED and unmerged:
+        final, merged = merge_and_report(
+            paths, final, dry_run=False, cleanup=not options.keep_worktrees
+        )
+        code = code or merged
+    print(render.summary(final, color=color), end="")
+    return code
+
+
+def merge_and_report(
+    paths: RunPaths, run: RunState, *, dry_run: bool, cleanup: bool
+) -> tuple[RunState, int]:
+    """Merge (``dagspec.merge``), save, print the report, remove merged specs' worktrees if
+    ``cleanup``; the new state and the exit code (1 when a completed spec is left off).
+
+    The caller holds the run's lock (unless ``dry_run``, which writes nothing): ``dag
+    merge`` and the end of ``run``, ``resume`` and ``retry`` all come here.
+    """
+    from dagspec import merge, merge_report, removal
+
+    dag = load_dag(paths.dag_copy)
+    new, report = merge.merge_run(paths.repo, run, dag, dry_run=dry_run)
+    if not dry_run:
+        state.save(new, paths.state_file)
+    print(merge_report.render_report(report), end="")
+    if cleanup and not dry_run:
+        cleaned = removal.remove_merged_worktrees(paths.repo, new)
+        state.save(cleaned, paths.state_file)
+        print(removal.render_cleanup(new, cleaned), end="")
+        new = cleaned
+    return new, merge_report.merge_exit_code(report)

@@ -1,0 +1,325 @@
+"""The run's lifecycle: what can happen to a spec, and when. Pure: no trio, git, files or clock.
+
+The records (``RunState`` with one ``SpecState`` per spec) are frozen; every change is a
+transition, a function from a run to ``(new run, events)`` with the time and the facts
+passed in. The scheduler applies them (saving and reporting each); ``resume``, ``retry``,
+``merge`` and ``cleanup`` use the ones that concern them. Nothing else changes a record.
+
+A spec's statuses::
+
+                  start                 complete
+      pending ───────────▶ running ─────────────────▶ completed ──▶ (merged: True)
+       ▲  │                 │   │
+       │  │ cascade    fail │   │ interrupt (signal, --fail-fast, a driver gone)
+       │  ▼                 ▼   ▼
+       │ blocked          failed  interrupted
+       │  │                 │       │
+       └──┴─────────────────┴───────┘
+          prepare_resume (blocked, failed, interrupted), prepare_retry (the named failed
+          specs and everything blocked)
+
+The ready rule: a spec is *ready* when it is pending and every spec it depends on has
+completed (``ready``). The cascade rule: a pending spec downstream of a failed or
+interrupted spec can never become ready in this drive; it is ``blocked``, its
+``blocked_by`` naming those root causes (``cascade``, through ``graph.downstream``; the
+merge uses the same rule for specs left off behind a conflict, ``blocked_by``).
+
+A run's statuses: ``running`` while a driver drives it; at the end ``completed`` when every
+spec completed, ``interrupted`` after a signal (or when its driver died: ``settle_stale``),
+else ``failed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from dagspec import graph
+from dagspec.records import Event as Event
+from dagspec.records import EventKind as EventKind
+from dagspec.records import RunOptions as RunOptions
+from dagspec.records import RunState as RunState
+from dagspec.records import RunStatus as RunStatus
+from dagspec.records import SpecState as SpecState
+from dagspec.records import SpecStatus as SpecStatus
+
+Deps = Mapping[str, Sequence[str]]
+"""Each spec id mapped to the spec ids it depends on (effective ``depends_on``), in
+declaration order."""
+
+
+DEAD = frozenset({SpecStatus.FAILED, SpecStatus.INTERRUPTED})
+"""Statuses whose dependents cannot start in this drive (the cascade's roots)."""
+
+
+Transition = tuple[RunState, tuple[Event, ...]]
+"""What every transition returns: the new run and what happened, for the reporter."""
+
+
+def _change(run: RunState, spec_id: str, **fields: Any) -> RunState:
+    return run.with_spec(attrs.evolve(run.spec(spec_id), **fields))
+
+
+# --- a drive --------------------------------------------------------------------------------
+
+
+def begin(run: RunState, deps: Deps, *, driver_pid: int) -> Transition:
+    """A driver takes the run: it is ``running`` again, and specs behind dead ones blocked."""
+    run = attrs.evolve(run, status=RunStatus.RUNNING, driver_pid=driver_pid, finished_at=None)
+    return cascade(run, deps)
+
+
+def ready(run: RunState, deps: Deps, *, exclude: Collection[str] = ()) -> list[str]:
+    """The ready rule (module docstring), in declaration order, ``exclude`` left out."""
+    pending = set(run.ids(SpecStatus.PENDING)) - set(exclude)
+    return graph.ready(deps, pending, set(run.ids(SpecStatus.COMPLETED)))
+
+
+def start(
+    run: RunState,
+    spec_id: str,
+    *,
+    now: datetime,
+    worktree: str,
+    branch: str,
+    spec_dir: str | None,
+    stage: str | None,
+    log: str,
+) -> Transition:
+    """The spec's worktree is ready and its agent about to run: a new attempt, ``running``."""
+    spec = run.spec(spec_id)
+    attempt = spec.attempts + 1
+    run = _change(
+        run,
+        spec_id,
+        status=SpecStatus.RUNNING,
+        attempts=attempt,
+        started_at=now,
+        finished_at=None,
+        exit_code=None,
+        error=None,
+        blocked_by=(),
+        worktree=worktree,
+        branch=branch,
+        spec_dir=spec_dir,
+        stage=stage,
+        log=log,
+    )
+    return run, (Event(spec_id, EventKind.STARTED, f"attempt {attempt}"),)
+
+
+def agent_started(run: RunState, spec_id: str, *, pid: int | None) -> Transition:
+    """Record the agent's process group (``None``: it is gone), for a later driver."""
+    if run.spec(spec_id).agent_pid == pid:
+        return run, ()
+    return _change(run, spec_id, agent_pid=pid), ()
+
+
+def observe(
+    run: RunState,
+    spec_id: str,
+    *,
+    stage: str | None = None,
+    spec_dir: str | None = None,
+    tasks: tuple[int, int] | None = None,
+) -> Transition:
+    """What the agent's output or files showed: a stage banner, its spec directory
+    (``specs/<name>``), task counts ``(done, total)``. Facts not given stay as they are. A
+    stage banner is always an event (the stage began); another fact equal to the record is
+    no change and no event."""
+    spec = run.spec(spec_id)
+    fields: dict[str, Any] = {}
+    events: list[Event] = []
+    if stage is not None:
+        events.append(Event(spec_id, EventKind.STAGE, stage))
+        if stage != spec.stage:
+            fields["stage"] = stage
+    if spec_dir is not None and spec_dir != spec.spec_dir:
+        fields["spec_dir"] = spec_dir
+    if tasks is not None and tasks != (spec.tasks_done, spec.tasks_total):
+        fields["tasks_done"], fields["tasks_total"] = tasks
+        events.append(Event(spec_id, EventKind.TASKS, f"{tasks[0]}/{tasks[1]}"))
+    return (_change(run, spec_id, **fields) if fields else run), tuple(events)
+
+
+def complete(
+    run: RunState,
+    spec_id: str,
+    *,
+    now: datetime,
+    spec_dir: str | None,
+    tasks: tuple[int, int] | None,
+) -> Transition:
+    """The agent exited 0 and its work is committed on the spec's branch."""
+    spec = run.spec(spec_id)
+    done, total = tasks if tasks is not None else (spec.tasks_done, spec.tasks_total)
+    run = _change(
+        run,
+        spec_id,
+        status=SpecStatus.COMPLETED,
+        stage=None,
+        exit_code=0,
+        agent_pid=None,
+        finished_at=now,
+        spec_dir=spec_dir,
+        tasks_done=done,
+        tasks_total=total,
+    )
+    return run, (Event(spec_id, EventKind.COMPLETED),)
+
+
+def fail(
+    run: RunState,
+    deps: Deps,
+    spec_id: str,
+    *,
+    now: datetime,
+    reason: str,
+    exit_code: int | None = None,
+) -> Transition:
+    """The attempt failed (a non-zero exit, a timeout, its worktree could not be made):
+    ``failed`` with ``reason``, and the cascade."""
+    run = _change(
+        run,
+        spec_id,
+        status=SpecStatus.FAILED,
+        error=reason,
+        exit_code=exit_code,
+        agent_pid=None,
+        finished_at=now,
+    )
+    run, blocked = cascade(run, deps)
+    return run, (Event(spec_id, EventKind.FAILED, reason), *blocked)
+
+
+def fail_to_start(
+    run: RunState, deps: Deps, spec_id: str, *, now: datetime, reason: str, log: str
+) -> Transition:
+    """An attempt that ended before its agent ran (its worktree could not be prepared)."""
+    spec = run.spec(spec_id)
+    run = _change(run, spec_id, attempts=spec.attempts + 1, started_at=now, log=log, blocked_by=())
+    return fail(run, deps, spec_id, now=now, reason=reason)
+
+
+def interrupt(
+    run: RunState, spec_id: str, *, now: datetime, reason: str = "interrupted"
+) -> Transition:
+    """A running spec stopped before its end (a signal, ``--fail-fast``, a cancelled drive)."""
+    run = _change(
+        run,
+        spec_id,
+        status=SpecStatus.INTERRUPTED,
+        error=reason,
+        finished_at=now,
+        agent_pid=None,
+    )
+    return run, (Event(spec_id, EventKind.INTERRUPTED),)
+
+
+def blocked_by(deps: Deps, roots: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The cascade rule: each spec downstream of ``roots`` and the roots it is behind, in
+    the order of ``roots``. Roots themselves are not included."""
+    result: dict[str, list[str]] = {}
+    for root in roots:
+        for spec_id in graph.downstream(deps, [root]):
+            result.setdefault(spec_id, []).append(root)
+    return {spec_id: tuple(causes) for spec_id, causes in result.items()}
+
+
+def cascade(run: RunState, deps: Deps) -> Transition:
+    """Block each pending spec downstream of a failed or interrupted one."""
+    behind = blocked_by(deps, run.ids(*DEAD))
+    events = []
+    for spec_id in run.ids(SpecStatus.PENDING):
+        if spec_id in behind:
+            causes = behind[spec_id]
+            run = _change(run, spec_id, status=SpecStatus.BLOCKED, blocked_by=causes)
+            events.append(Event(spec_id, EventKind.BLOCKED, ", ".join(causes)))
+    return run, tuple(events)
+
+
+def finish(run: RunState, *, now: datetime, interrupted: bool) -> Transition:
+    """The drive is over: ``completed`` when every spec is, ``interrupted`` after a signal
+    (specs left pending stay pending for ``resume``), else ``failed``."""
+    if interrupted:
+        status = RunStatus.INTERRUPTED
+    elif all(s.status is SpecStatus.COMPLETED for s in run.specs):
+        status = RunStatus.COMPLETED
+    else:
+        status = RunStatus.FAILED
+    return attrs.evolve(run, status=status, finished_at=now), ()
+
+
+# --- after a drive: stale runs, resume, retry ---------------------------------------------------
+
+
+def settle_stale(run: RunState, *, driver_alive: bool) -> RunState:
+    """A run marked running whose driver is gone was interrupted (killed, machine slept):
+    it and its running specs are ``interrupted``. Their ``agent_pid`` is kept, so that the
+    next driver can end an agent that outlived its driver."""
+    if run.status is not RunStatus.RUNNING or driver_alive:
+        return run
+    return attrs.evolve(_orphaned(run), status=RunStatus.INTERRUPTED)
+
+
+def _orphaned(run: RunState) -> RunState:
+    """Specs recorded as running by a driver that is gone are ``interrupted``."""
+    specs = tuple(
+        attrs.evolve(s, status=SpecStatus.INTERRUPTED, error=s.error or "the driver died")
+        if s.status is SpecStatus.RUNNING
+        else s
+        for s in run.specs
+    )
+    return attrs.evolve(run, specs=specs)
+
+
+def _reopen(run: RunState, reset: Iterable[str], options: RunOptions) -> RunState:
+    chosen = set(reset)
+    specs = tuple(
+        attrs.evolve(s, status=SpecStatus.PENDING, blocked_by=(), error=None)
+        if s.id in chosen
+        else s
+        for s in run.specs
+    )
+    return attrs.evolve(
+        run, specs=specs, options=options, status=RunStatus.RUNNING, finished_at=None
+    )
+
+
+def prepare_resume(run: RunState, options: RunOptions) -> RunState:
+    """The run as ``resume`` starts it again (the caller holds the run's lock, so the run is
+    no spec is running any more): every interrupted, failed and blocked spec pending."""
+    run = _orphaned(run)
+    unfinished = (SpecStatus.INTERRUPTED, SpecStatus.FAILED, SpecStatus.BLOCKED)
+    return _reopen(run, run.ids(*unfinished), options)
+
+
+def prepare_retry(run: RunState, spec_ids: Sequence[str], options: RunOptions) -> RunState:
+    """The run as ``retry`` continues it (the caller holds the lock and has called
+    checked that they failed): the named failed specs and every blocked spec pending; the next
+    drive's cascade blocks again whatever still waits for another failed spec."""
+    run = _orphaned(run)
+    return _reopen(run, [*spec_ids, *run.ids(SpecStatus.BLOCKED)], options)
+
+
+# --- merge and cleanup -------------------------------------------------------------------------
+
+
+def record_merges(run: RunState, merges: Mapping[str, str | None]) -> RunState:
+    """Specs whose work is now on the base branch: ``merged``, with the merge commit (None
+    when the base branch had the work already)."""
+    for spec_id, commit in merges.items():
+        spec = run.spec(spec_id)
+        if not spec.merged:
+            run = _change(run, spec_id, merged=True, merge_commit=commit)
+    return run
+
+
+def forget_worktrees(run: RunState, spec_ids: Iterable[str]) -> RunState:
+    """Worktrees removed (or found gone): the specs no longer have one."""
+    for spec_id in spec_ids:
+        run = _change(run, spec_id, worktree=None)
+    return run

@@ -1,0 +1,161 @@
+"""What merging a run did, or in a dry run would do, and how it reads (``dagspec.merge``
+makes it)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+import attrs
+
+from dagspec.errors import EXIT_FAILED, EXIT_OK
+
+
+class Outcome(enum.Enum):
+    """What merging did to one completed spec; ``WOULD_*`` are a dry run's predictions."""
+
+    MERGED = "merged"
+    ALREADY_MERGED = "already merged"
+    CONFLICT = "conflict"
+    BLOCKED = "blocked"
+    MISSING = "branch missing"
+    WOULD_MERGE = "would merge"
+    WOULD_CONFLICT = "would conflict"
+
+
+LEFT_OFF = frozenset({Outcome.CONFLICT, Outcome.BLOCKED, Outcome.MISSING, Outcome.WOULD_CONFLICT})
+"""Outcomes that leave a completed spec off the base branch."""
+
+
+@attrs.frozen
+class SpecMerge:
+    """What happened (or, in a dry run, would happen) to one completed spec."""
+
+    spec_id: str
+    branch: str
+    outcome: Outcome
+    commit: str | None = None  # its merge commit, when known
+    files: tuple[str, ...] = ()  # the conflicting files
+    blocked_by: tuple[str, ...] = ()  # the specs left off that it depends on
+
+
+@attrs.frozen
+class MergeReport:
+    """The result of ``merge_run``, for ``render_report`` and ``merge_exit_code``.
+
+    ``old_tip``/``new_tip`` are the base branch's tip before and after (equal when it did
+    not move). ``parked_on`` names ``dag/<run>/merged`` when the result waits there, and
+    ``parked_because`` says why. ``checkout`` is the checkout of the base branch that was
+    fast-forwarded, if any.
+    """
+
+    run_id: str
+    base_branch: str
+    dry_run: bool
+    specs: tuple[SpecMerge, ...]
+    old_tip: str
+    new_tip: str
+    not_completed: tuple[tuple[str, str], ...] = ()  # (spec id, status) of unfinished specs
+    checkout: str | None = None
+    parked_on: str | None = None
+    parked_because: str | None = None
+
+    @property
+    def base_moved(self) -> bool:
+        return self.new_tip != self.old_tip
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def merge_exit_code(report: MergeReport) -> int:
+    """1 when a completed spec is (or, in a dry run, would be) left off the base branch: a
+    conflict, a spec depending on one, a missing branch, or the result left on
+    ``dag/<run>/merged``; else 0."""
+    left_off = report.parked_on is not None or any(s.outcome in LEFT_OFF for s in report.specs)
+    return EXIT_FAILED if left_off else EXIT_OK
+
+
+def render_report(report: MergeReport) -> str:
+    """The report as text for a terminal (ending in a newline): one line per spec, then what
+    happened to the base branch, and how to finish by hand where something is left."""
+    dry = " (dry run: nothing is written)" if report.dry_run else ""
+    lines = [f"Run {report.run_id}, merging into {report.base_branch}{dry}:"]
+    width = max((len(s.spec_id) for s in report.specs), default=0)
+    lines += [
+        f"  {_outcome_label(s, report):<15} {s.spec_id:<{width}}  {_detail(s)}".rstrip()
+        for s in report.specs
+    ]
+    lines += [
+        f"  {'not completed':<15} {spec_id:<{width}}  ({status})"
+        for spec_id, status in report.not_completed
+    ]
+    lines += _parked(report) if report.parked_on else [_landing(report)]
+    lines += _conflict_hints(report)
+    return "\n".join(lines) + "\n"
+
+
+def _outcome_label(result: SpecMerge, report: MergeReport) -> str:
+    if result.outcome is Outcome.MERGED and report.parked_on is not None:
+        return "merged (waits)"
+    return result.outcome.value
+
+
+def _detail(result: SpecMerge) -> str:
+    if result.files:
+        return "in " + names(result.files)
+    if result.blocked_by:
+        return "depends on " + ", ".join(result.blocked_by) + ", left off"
+    if result.outcome is Outcome.MISSING:
+        return f"no branch {result.branch}"
+    if result.outcome is Outcome.WOULD_MERGE or result.commit is None:
+        return ""  # a dry run's commits are on no branch: do not show them
+    return result.commit[:12]
+
+
+def _parked(report: MergeReport) -> list[str]:
+    """Why the result waits on ``dag/<run>/merged``, and how to take it."""
+    if report.dry_run:
+        verb, touched, wait = "would not move", "would be", "would wait"
+    else:
+        verb, touched, wait = "was not moved", "was", "waits"
+    return [
+        f"{report.base_branch} {verb}: {report.parked_because}; nothing of yours {touched} "
+        "touched.",
+        f"The merged result {wait} on {report.parked_on}. To take it, once the checkout is clean:",
+        f"    git merge --ff-only {report.parked_on}",
+    ]
+
+
+def _landing(report: MergeReport) -> str:
+    """Where the result went (or would go)."""
+    base, checkout = report.base_branch, report.checkout
+    if report.dry_run:
+        if not any(s.outcome is Outcome.WOULD_MERGE for s in report.specs):
+            return f"{base} would not move."
+        return f"{base} would move" + (f", and {checkout} be fast-forwarded." if checkout else ".")
+    if report.base_moved:
+        also = f"; {checkout} fast-forwarded" if checkout else ""
+        return f"{base}: {report.old_tip[:12]} -> {report.new_tip[:12]}{also}."
+    if any(s.outcome in LEFT_OFF for s in report.specs):
+        return f"{base} did not move."
+    return f"{base} did not move: nothing new to merge."
+
+
+def _conflict_hints(report: MergeReport) -> list[str]:
+    conflicts = [s for s in report.specs if s.files]
+    if not conflicts:
+        return []
+    return [
+        f"To merge {s.spec_id} by hand: in a clean checkout of {report.base_branch}, "
+        f"`git merge {s.branch}`, resolve, commit; then `dag merge {report.run_id}` "
+        "records it and merges what depends on it."
+        for s in conflicts
+    ]
+
+
+def names(paths: Iterable[str], limit: int = 5) -> str:
+    """At most ``limit`` paths, comma-separated, then how many more there are."""
+    items = list(paths)
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more

@@ -1,0 +1,97 @@
+"""The scheduler's two ports, so that its policy can be tested without git or agents.
+
+``Workspace``: worktrees and their work (``Threaded(attempt.GitWorkspace(...))`` for real).
+``AgentDoor``: running one agent (``agent.run_agent`` for real).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import attrs
+import trio
+
+from dagspec.attempt import Prepared
+from dagspec.lifecycle import RunState
+
+GRACE = 10.0
+"""Seconds between SIGTERM and SIGKILL when an agent's process group is ended."""
+
+
+class Workspace(Protocol):
+    """The worktree port: what a drive asks of git and the file system. The scheduler calls
+    ``highest_number``, ``prepare`` and ``collect`` one at a time (its git lock); raising
+    ``DagspecError`` fails the spec with its message. ``Threaded`` runs a synchronous one,
+    such as ``attempt.GitWorkspace``, in worker threads."""
+
+    async def highest_number(self, run: RunState) -> int: ...
+
+    async def prepare(self, run: RunState, spec_id: str, floor: int) -> Prepared: ...
+
+    async def collect(
+        self, run: RunState, spec_id: str, path: Path, seen: str | None
+    ) -> str | None: ...
+
+    def release(self, path: Path) -> None: ...
+
+
+class SyncWorkspace(Protocol):
+    """``Workspace`` with plain methods (``attempt.GitWorkspace``)."""
+
+    def highest_number(self, run: RunState) -> int: ...
+
+    def prepare(self, run: RunState, spec_id: str, floor: int) -> Prepared: ...
+
+    def collect(self, run: RunState, spec_id: str, path: Path, seen: str | None) -> str | None: ...
+
+    def release(self, path: Path) -> None: ...
+
+
+@attrs.frozen
+class Threaded:
+    """A ``SyncWorkspace`` as a ``Workspace``: each call in a worker thread, off the loop."""
+
+    inner: SyncWorkspace
+
+    async def highest_number(self, run: RunState) -> int:
+        return await trio.to_thread.run_sync(self.inner.highest_number, run)
+
+    async def prepare(self, run: RunState, spec_id: str, floor: int) -> Prepared:
+        return await trio.to_thread.run_sync(self.inner.prepare, run, spec_id, floor)
+
+    async def collect(
+        self, run: RunState, spec_id: str, path: Path, seen: str | None
+    ) -> str | None:
+        return await trio.to_thread.run_sync(self.inner.collect, run, spec_id, path, seen)
+
+    def release(self, path: Path) -> None:
+        self.inner.release(path)
+
+
+class Running(Protocol):
+    """What ``on_start`` gets: the agent's pid (its process group's id) and, once it has
+    exited, its exit code (negative: killed by that signal). ``trio.Process`` is one."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+
+class AgentDoor(Protocol):
+    """The signature of ``run_agent``, which the scheduler takes as a parameter."""
+
+    async def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        log: Path,
+        on_start: Callable[[Running], None],
+        on_line: Callable[[bytes], None],
+        grace: float = GRACE,
+    ) -> int: ...

@@ -1,0 +1,141 @@
+"""The records of a run: statuses, the frozen run and spec records, options and events.
+
+Pure values; every change to them is a transition of ``dagspec.lifecycle``, which is where
+they are imported from.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+
+class SpecStatus(enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    INTERRUPTED = "interrupted"
+
+
+class RunStatus(enum.Enum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@attrs.frozen
+class SpecState:
+    """One spec of a run. The fields up to ``merge_commit`` are DESIGN §6's JSON, in order."""
+
+    id: str
+    layer: str
+    status: SpecStatus = SpecStatus.PENDING
+    stage: str | None = None
+    tasks_done: int | None = None
+    tasks_total: int | None = None
+    depends_on: tuple[str, ...] = ()
+    blocked_by: tuple[str, ...] = ()
+    worktree: str | None = None
+    branch: str | None = None
+    spec_dir: str | None = None
+    attempts: int = 0
+    exit_code: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    log: str | None = None
+    merged: bool = False
+    merge_commit: str | None = None
+    # Not in the JSON: the agent's process group, so that a resume after the driver was
+    # killed can stop an agent that outlived it before starting the spec again.
+    agent_pid: int | None = None
+
+
+@attrs.frozen
+class RunOptions:
+    """The options a run was started with; ``resume`` reuses them unless overridden."""
+
+    parallel: bool = False
+    max_parallel: int = 4
+    timeout: float | None = None  # seconds
+    fail_fast: bool = False
+    merge: bool = True
+    keep_worktrees: bool = False
+    autospec: str | None = None
+    worktree_root: str | None = None
+
+
+@attrs.frozen
+class RunState:
+    """One run: where it merges to, how it was started, and every spec's record."""
+
+    format: int
+    run_id: str
+    dag_file: str
+    dag_name: str
+    repo: str
+    status: RunStatus
+    base_branch: str
+    base_commit: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    driver_pid: int | None = None
+    options: RunOptions = RunOptions()
+    specs: tuple[SpecState, ...] = ()
+
+    def spec(self, spec_id: str) -> SpecState:
+        """The spec ``spec_id``; ``KeyError`` when the run has none."""
+        for spec in self.specs:
+            if spec.id == spec_id:
+                return spec
+        raise KeyError(spec_id)
+
+    def with_spec(self, spec: SpecState) -> RunState:
+        """A new state with ``spec`` replacing the spec of the same id."""
+        specs = tuple(spec if s.id == spec.id else s for s in self.specs)
+        return attrs.evolve(self, specs=specs)
+
+    def ids(self, *statuses: SpecStatus) -> list[str]:
+        """The ids of the specs in one of ``statuses``, in declaration order."""
+        return [s.id for s in self.specs if s.status in statuses]
+
+    def counts(self) -> dict[str, int]:
+        """How many specs are in each status (statuses with none are left out)."""
+        result: dict[str, int] = {}
+        for spec in self.specs:
+            result[spec.status.value] = result.get(spec.status.value, 0) + 1
+        return result
+
+
+class EventKind(enum.StrEnum):
+    STARTED = "started"
+    STAGE = "stage"
+    TASKS = "tasks"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    INTERRUPTED = "interrupted"
+
+
+@attrs.frozen
+class Event:
+    """Something a spec did, for the progress reporter: ``kind`` and a few words of detail."""
+
+    spec_id: str
+    kind: EventKind
+    detail: str = ""
+
+
+def format_duration(seconds: float) -> str:
+    """``45s``, ``12m05s``, ``1h02m``: short, and exact enough to compare at a glance."""
+    total = max(int(seconds), 0)
+    if total < 60:
+        return f"{total}s"
+    if total < 3600:
+        return f"{total // 60}m{total % 60:02d}s"
+    return f"{total // 3600}h{total % 3600 // 60:02d}m"

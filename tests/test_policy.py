@@ -1,0 +1,290 @@
+"""The scheduling policy, without git or agents: a fake workspace, a fake agent door, trio's
+autojump clock. Ordering, capacity, cascades, fail-fast, timeouts, interrupts and restarts,
+each in milliseconds; the end-to-end suite runs the same engine through real git."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from dagspec import agent, autospec, lifecycle, ports, scheduler, state
+from dagspec.attempt import Prepared
+from dagspec.errors import DagspecError
+from dagspec.lifecycle import Event, RunState, RunStatus, SpecState
+from dagspec.spec import load_dag
+from dagspec.workspace import RunPaths
+from tests.engine_support import dag_text
+
+_PIDS = itertools.count(2**22 + 1)  # above Linux's pid_max: signalling these reaches nobody
+
+
+@dataclass
+class Behaviour:
+    """What the fake agent does for one spec: stages it announces, then sleeps, then exits."""
+
+    seconds: float = 10.0
+    code: int = 0
+    stages: Sequence[str] = ("specify", "plan", "tasks", "implement")
+    error: str | None = None
+
+
+@dataclass
+class _Process:
+    pid: int
+    returncode: int | None = None
+
+
+@dataclass
+class FakeAgents:
+    """The agent door: each call is one spec (the worktree's name), logged with its times."""
+
+    plan: Mapping[str, Behaviour] = field(default_factory=dict)
+    spans: dict[str, list[float]] = field(default_factory=dict)
+    running: set[str] = field(default_factory=set)
+    most_at_once: int = 0
+    all_started: trio.Event = field(default_factory=trio.Event)
+    expect: int = 0
+
+    async def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        log: Path,
+        on_start: Callable[[ports.Running], None],
+        on_line: Callable[[bytes], None],
+        grace: float = agent.GRACE,
+    ) -> int:
+        spec_id, how = cwd.name, self.plan.get(cwd.name, Behaviour())
+        process = _Process(next(_PIDS))
+        on_start(process)
+        self.spans[spec_id] = [trio.current_time()]
+        self.running.add(spec_id)
+        self.most_at_once = max(self.most_at_once, len(self.running))
+        if len(self.spans) == self.expect:
+            self.all_started.set()
+        try:
+            for number, stage in enumerate(how.stages, start=1):
+                on_line(f"[Stage {number}/4] {stage}...".encode())
+            if how.error:
+                on_line(f"Error: {how.error}".encode())
+            await trio.sleep(how.seconds)
+        except trio.Cancelled:
+            process.returncode = -signal.SIGTERM
+            raise
+        finally:
+            self.running.discard(spec_id)
+            self.spans[spec_id].append(trio.current_time())
+        process.returncode = how.code
+        return how.code
+
+
+@dataclass
+class FakeWorkspace:
+    """The worktree port: a directory per spec, no git; ``broken`` specs cannot be prepared."""
+
+    root: Path
+    broken: Mapping[str, str] = field(default_factory=dict)
+
+    async def highest_number(self, run: RunState) -> int:
+        return 0
+
+    async def prepare(self, run: RunState, spec_id: str, floor: int) -> Prepared:
+        if spec_id in self.broken:
+            raise DagspecError(self.broken[spec_id])
+        path = self.root / spec_id
+        path.mkdir(exist_ok=True)
+        call = autospec.Invocation(("autospec", "run", "-spti"), {}, "specify")
+        return Prepared(path, f"dag/r/{spec_id}", call, {}, None, 0)
+
+    async def collect(
+        self, run: RunState, spec_id: str, path: Path, seen: str | None
+    ) -> str | None:
+        return None
+
+    def release(self, path: Path) -> None:
+        pass
+
+
+@dataclass
+class Drive:
+    """One drive of a DAG with the fakes; ``events`` as reported."""
+
+    tmp_path: Path
+    features: Sequence[str | tuple[str, Sequence[str]]]
+    agents: FakeAgents = field(default_factory=FakeAgents)
+    broken: Mapping[str, str] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+
+    async def __call__(self, initial: RunState | None = None, **settings: object) -> RunState:
+        dag_file = self.tmp_path / "dag.yaml"
+        dag_file.write_text(dag_text(*self.features))
+        dag = load_dag(dag_file)
+        run = initial or new_run(self.tmp_path, dag.deps)
+        options = {"max_parallel": 4, "poll_interval": 1e6, **settings}
+        config = scheduler.Settings(paths=RunPaths(self.tmp_path, "r"), dag=dag, **options)  # type: ignore[arg-type]
+        workspace = FakeWorkspace(self.tmp_path / "wt", self.broken)
+        workspace.root.mkdir(exist_ok=True)
+        report: scheduler.Reporter = lambda _, event: self.events.append(event)  # noqa: E731
+        return await scheduler.drive(run, config, report, workspace=workspace, door=self.agents)
+
+    def kinds(self, spec_id: str) -> list[str]:
+        return [e.kind.value for e in self.events if e.spec_id == spec_id]
+
+
+def new_run(tmp_path: Path, deps: Mapping[str, Sequence[str]]) -> RunState:
+    return RunState(
+        format=state.FORMAT,
+        run_id="r",
+        dag_file="dag.yaml",
+        dag_name="t",
+        repo=str(tmp_path),
+        status=RunStatus.RUNNING,
+        base_branch="main",
+        base_commit="0" * 40,
+        started_at=state.utcnow(),
+        specs=tuple(SpecState(id=s, layer="L0", depends_on=tuple(d)) for s, d in deps.items()),
+    )
+
+
+def statuses(run: RunState) -> dict[str, str]:
+    return {s.id: s.status.value for s in run.specs}
+
+
+# --- ordering and capacity -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("features", "limit", "starts"),
+    [
+        (["a", "b", "c"], 1, {"a": 0, "b": 10, "c": 20}),
+        (["a", "b", "c"], 2, {"a": 0, "b": 0, "c": 10}),
+        (["a", ("b", ["a"]), ("c", ["a"])], 4, {"a": 0, "b": 10, "c": 10}),
+        (["a", "b", ("c", ["a", "b"]), ("d", ["c"])], 4, {"a": 0, "b": 0, "c": 10, "d": 20}),
+    ],
+)
+async def test_specs_start_when_ready_and_a_slot_is_free(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    features: list[str | tuple[str, list[str]]],
+    limit: int,
+    starts: dict[str, float],
+) -> None:
+    drive = Drive(tmp_path, features)
+    final = await drive(max_parallel=limit)
+    assert final.status is RunStatus.COMPLETED
+    assert {s: round(span[0]) for s, span in drive.agents.spans.items()} == starts
+    assert drive.agents.most_at_once <= limit
+    assert drive.kinds("a") == ["started", "stage", "stage", "stage", "stage", "completed"]
+
+
+async def test_ready_specs_start_in_declaration_order(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    drive = Drive(tmp_path, ["c", "a", "b"])
+    await drive(max_parallel=1)
+    assert sorted(drive.agents.spans, key=lambda s: drive.agents.spans[s][0]) == ["c", "a", "b"]
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("how", "reason", "code"),
+    [
+        (Behaviour(code=1, stages=("specify", "plan")), "autospec exited with 1 during plan", 1),
+        (
+            Behaviour(code=1, stages=("specify",), error="boom"),
+            "autospec exited with 1 during specify: Error: boom",
+            1,
+        ),
+        (Behaviour(code=-9, stages=()), "autospec was killed by SIGKILL during specify", -9),
+        (Behaviour(seconds=4000), "timed out after 30m00s", -signal.SIGTERM),
+    ],
+)
+async def test_a_failure_is_the_specs_and_cascades_to_what_depends_on_it(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    how: Behaviour,
+    reason: str,
+    code: int,
+) -> None:
+    drive = Drive(tmp_path, ["a", ("b", ["a"]), ("c", ["b"]), "d"], FakeAgents({"a": how}))
+    final = await drive(timeouts={"a": 1800.0})
+    assert statuses(final) == {"a": "failed", "b": "blocked", "c": "blocked", "d": "completed"}
+    assert final.spec("a").error == reason
+    assert final.spec("a").exit_code == code
+    assert final.spec("b").blocked_by == final.spec("c").blocked_by == ("a",)
+    assert final.status is RunStatus.FAILED
+    assert Event("a", lifecycle.EventKind.FAILED, reason) in drive.events
+    assert drive.kinds("c") == ["blocked"]
+    assert state.load(RunPaths(tmp_path, "r")) == final  # every change was saved
+
+
+async def test_a_worktree_that_cannot_be_prepared_fails_only_its_spec(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    drive = Drive(tmp_path, ["a", ("b", ["a"]), "c"], broken={"a": "wt-a is taken"})
+    final = await drive()
+    assert statuses(final) == {"a": "failed", "b": "blocked", "c": "completed"}
+    assert final.spec("a").error == "wt-a is taken"
+    assert final.spec("a").attempts == 1
+    assert "a" not in drive.agents.spans
+
+
+async def test_fail_fast_interrupts_the_others_and_starts_nothing_more(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    agents = FakeAgents({"a": Behaviour(seconds=1, code=1), "b": Behaviour(seconds=100)})
+    drive = Drive(tmp_path, ["a", "b", "c"], agents)
+    final = await drive(max_parallel=2, fail_fast=True)
+    assert statuses(final) == {"a": "failed", "b": "interrupted", "c": "pending"}
+    assert final.status is RunStatus.FAILED
+    assert agents.spans["b"][1] == pytest.approx(1)  # ended at once, not after 100 s
+    assert "c" not in agents.spans
+
+
+async def test_sigint_interrupts_running_specs_and_leaves_pending_ones(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    autojump_clock.autojump_threshold = 5.0  # real seconds: the signal comes in far sooner
+    agents = FakeAgents(expect=2)
+    drive = Drive(tmp_path, ["a", "b", ("c", ["a"])], agents)
+    async with trio.open_nursery() as nursery:
+
+        async def interrupt_once_both_run() -> None:
+            await agents.all_started.wait()
+            os.kill(os.getpid(), signal.SIGINT)
+
+        nursery.start_soon(interrupt_once_both_run)
+        final = await drive(max_parallel=2)
+    assert statuses(final) == {"a": "interrupted", "b": "interrupted", "c": "pending"}
+    assert final.status is RunStatus.INTERRUPTED
+    assert all(span[1] < 10 for span in agents.spans.values())
+
+
+# --- restarts --------------------------------------------------------------------------------
+
+
+async def test_a_resumed_run_restarts_what_did_not_finish_and_nothing_else(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    first = Drive(tmp_path, ["a", ("b", ["a"]), "c"], FakeAgents({"a": Behaviour(code=1)}))
+    failed = await first()
+    assert statuses(failed) == {"a": "failed", "b": "blocked", "c": "completed"}
+    again = lifecycle.prepare_resume(failed, failed.options)
+    assert statuses(again) == {"a": "pending", "b": "pending", "c": "completed"}
+    second = Drive(tmp_path, first.features)
+    final = await second(again)
+    assert final.status is RunStatus.COMPLETED
+    assert set(second.agents.spans) == {"a", "b"}
+    assert final.spec("a").attempts == 2 and final.spec("c").attempts == 1
