@@ -39,14 +39,6 @@ class SpecError(DagspecError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-class CycleError(DagspecError):
-    """A dependency cycle; ``cycle`` starts and ends with the same id."""
-
-    def __init__(self, cycle: Sequence[str]) -> None:
-        self.cycle = tuple(cycle)
-        super().__init__("dependency cycle: " + " -> ".join(self.cycle))
-
-
 class GitError(DagspecError):
     """A git command failed; keeps the command and what it printed."""
 

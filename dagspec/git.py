@@ -188,9 +188,13 @@ def uncommitted(worktree: Path) -> list[str]:
     return entries
 
 
-def commits_not_on(repo: Path, branch: str, base: str) -> list[str]:
-    """``<short sha> <subject>`` of each commit of ``branch`` that ``base`` does not have."""
-    return lines(run(repo, "log", "--format=%h %s", f"{base}..{branch}", "--"))
+def commits_lacking(
+    repo: Path, tip: str, others: Sequence[str], *, merges: bool = True
+) -> list[str]:
+    """``<short sha> <subject>`` of each commit of ``tip`` that none of ``others`` has,
+    newest first; merge commits left out unless ``merges``."""
+    flags = () if merges else ("--no-merges",)
+    return lines(run(repo, "log", "--format=%h %s", *flags, tip, "--not", *others, "--"))
 
 
 # --- merging ------------------------------------------------------------------------------
@@ -278,11 +282,6 @@ def merge_commit_of(repo: Path, commit: str, tip: str, since: str) -> str | None
     return None
 
 
-def non_merge_commits(repo: Path, tip: str, base: str) -> list[str]:
-    """The commits of ``tip`` that ``base`` lacks, merge commits left out."""
-    return lines(run(repo, "rev-list", "--no-merges", tip, f"^{base}"))
-
-
 # --- engine ---
 # Verbs the run engine uses to prepare a spec's worktree and to put its work on its branch.
 
@@ -363,8 +362,3 @@ def init_repo(path: Path, branch: str) -> None:
 def set_config(repo: Path, key: str, value: str) -> None:
     """Set ``key`` in the repository's own configuration."""
     run(repo, "config", "--local", key, value)
-
-
-def own_commits(repo: Path, tip: str, others: Sequence[str]) -> list[str]:
-    """The non-merge commits of ``tip`` that none of ``others`` has."""
-    return lines(run(repo, "rev-list", "--no-merges", tip, "--not", *others))

@@ -208,7 +208,7 @@ def _park(repo: Path, state: RunState, chain: _Chain, reason: str) -> MergeRepor
     """Leave the result on ``dag/<run>/merged``, which must hold nothing else of value."""
     parked = merged_branch(state.run_id)
     previous = git.rev_parse(repo, f"refs/heads/{parked}")
-    if previous is not None and git.non_merge_commits(repo, previous, chain.head):
+    if previous is not None and git.commits_lacking(repo, previous, [chain.head], merges=False):
         raise DagspecError(
             f"{reason}, and the branch {parked}, where the merge result would wait, has "
             f"commits of its own: rename or delete it, then run `dag merge {state.run_id}`"
@@ -266,7 +266,7 @@ def _drop_stale_parked(repo: Path, run_id: str, tip: str) -> None:
     when every commit it has beyond ``tip`` is a merge commit (ours)."""
     parked = merged_branch(run_id)
     head = git.rev_parse(repo, f"refs/heads/{parked}")
-    if head is None or git.non_merge_commits(repo, head, tip):
+    if head is None or git.commits_lacking(repo, head, [tip], merges=False):
         return
     with contextlib.suppress(GitError):  # checked out somewhere: the user's now
         git.delete_branch(repo, parked, force=True)

@@ -73,7 +73,7 @@ def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: li
     branch is recorded): remove it, so the creation can start again. Any other branch of
     that name is refused."""
     tip = git.rev_parse(repo, f"refs/heads/{branch}")
-    if tip is None or git.own_commits(repo, tip, starts):
+    if tip is None or git.commits_lacking(repo, tip, starts, merges=False):
         raise WorktreeError(f"branch {branch} exists already: delete it, or use another run id")
     if path.resolve() in {p.resolve() for p in git.worktrees(repo)}:
         git.remove_worktree(repo, path, force=True)

@@ -279,6 +279,6 @@ def test_uncommitted_lists_each_change_once(git_repo: Path) -> None:
     ]
     head = git(git_repo, "rev-parse", "--short", "HEAD").strip()
     git(git_repo, "commit", "-qam", "rename")
-    assert dagspec_git.commits_not_on(git_repo, "main", head) == [
+    assert dagspec_git.commits_lacking(git_repo, "main", [head]) == [
         git(git_repo, "log", "-1", "--format=%h rename").strip()
     ]

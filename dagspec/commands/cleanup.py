@@ -128,7 +128,7 @@ def _plan_branch(
 ) -> None:
     flagged = spec_id is not None and state.spec(spec_id).merged
     merged = flagged or git.is_ancestor(repo, branch, state.base_branch)
-    lost = () if merged else tuple(git.commits_not_on(repo, branch, state.base_branch))
+    lost = () if merged else tuple(git.commits_lacking(repo, branch, [state.base_branch]))
     loss = _count(len(lost), "commit") + f" not on {state.base_branch}" if lost else ""
     if branch in checked_out:
         where = f"checked out in {checked_out[branch]}"
