@@ -13,7 +13,7 @@ from pathlib import Path
 
 import trio
 
-from dagspec import autospec, git, graph, progress, render, scheduler, state
+from dagspec import autospec, estimates, git, graph, progress, render, scheduler, state
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, SpecError
 from dagspec.spec import Dag, check_specs, load_dag
 from dagspec.state import RunFlags, RunOptions, RunState, RunStatus, SpecState, SpecStatus
@@ -152,6 +152,9 @@ def plan_text(
             call = _planned_call(repo, dag, spec_id, executable, recorded.get(spec_id))
             lines.append(f"  {spec_id}{_plan_notes(dag, spec_id, timeouts[spec_id])}")
             lines.append(f"    {call.shell()}")
+    # Issue 16: the critical path and the estimated time, when earlier runs say how long.
+    slots = options.max_parallel if options.parallel else 1
+    lines += estimates.plan_lines(dag.deps, estimates.load_history(repo), slots)
     return "\n".join(lines) + "\n"
 
 
