@@ -87,7 +87,8 @@ def order_ready(
     ready_ids: Iterable[N], priorities: Mapping[N, float], declaration_order: Sequence[N]
 ) -> list[N]:
     """``ready_ids`` in the order they should start: highest priority first, ties in
-    declaration order. An id without a priority counts as 0."""
+    declaration order. An id without a priority counts as 0; every id must be in
+    ``declaration_order`` (``KeyError`` otherwise)."""
     position = {node: i for i, node in enumerate(declaration_order)}
     return sorted(ready_ids, key=lambda n: (-priorities.get(n, 0.0), position[n]))
 
