@@ -160,7 +160,7 @@ def execute(
     return the exit code (0 completed and merged, 130 interrupted, else 1)."""
     import trio
 
-    from dagspec import attempt, ports, progress, scheduler
+    from dagspec import attempt, estimates, ports, progress, scheduler
 
     options = initial.options
     settings = scheduler.Settings(
@@ -169,6 +169,7 @@ def execute(
         max_parallel=options.max_parallel if options.parallel else 1,
         fail_fast=options.fail_fast,
         timeouts=spec_timeouts(dag, options),
+        history=estimates.load_history(repo),
     )
     git_workspace = attempt.GitWorkspace(paths, dag, executable, worktree_root(repo, options))
     workspace = ports.Threaded(git_workspace)

@@ -1,8 +1,9 @@
 """The async shell of a run: one nursery of specs, one capacity limiter, the lifecycle applied.
 
 Every change to the run is ``apply(lifecycle.<transition>(...))``, which saves the state
-atomically and reports each event; the policy (the ready and cascade rules, what each
-transition records) is ``dagspec.lifecycle``'s. What this module adds is time and processes:
+atomically and reports each event; the policy is ``dagspec.lifecycle``'s and the start
+order ``dagspec.priority``'s. Git and agents are reached through two ports
+(``dagspec.ports``), faked in the policy tests. What this module adds is time and processes:
 
     nursery
     ├── _watch_signals        SIGINT/SIGTERM: stop starting specs, cancel the running ones
@@ -15,17 +16,13 @@ starts any more; (2) the specs' nursery is cancelled, so each running agent's pr
 gets SIGTERM, then SIGKILL after ``grace`` seconds, and is waited for; (3) each spec that was
 running is marked ``interrupted``; (4) the run is marked and saved. A second signal sends
 SIGKILL to every agent group at once.
-
-It reaches git and agents only through its two ports (``dagspec.ports``): the workspace,
-one call at a time, and the agent door; policy tests pass fakes of both.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,7 +30,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from dagspec import agent, lifecycle, ports, procgroup, state
+from dagspec import agent, estimates, lifecycle, ports, priority, procgroup, state
 from dagspec.attempt import Prepared
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, RunState, SpecStatus, Transition
@@ -41,7 +38,7 @@ from dagspec.spec import Dag
 from dagspec.workspace import RunPaths
 
 T = TypeVar("T")
-Reporter = Callable[[RunState, Event], None]
+Reporter = Callable[[RunState, Event], None]  # called after each saved change
 
 
 @attrs.frozen
@@ -55,6 +52,8 @@ class Settings:
     timeouts: Mapping[str, float | None] = attrs.field(factory=dict)  # seconds, per spec
     grace: float = agent.GRACE  # seconds between SIGTERM and SIGKILL
     poll_interval: float = 1.0  # seconds between two looks at an agent's tasks.yaml
+    # Seconds each spec id took in earlier runs (estimates.load_history), for the start order.
+    history: Mapping[str, Sequence[float]] = attrs.field(factory=dict)
 
 
 async def drive(
@@ -88,8 +87,7 @@ class _Engine:
         self.door = door
         self.limiter = trio.CapacityLimiter(settings.max_parallel)
         self.git_lock = trio.Lock()
-        self.stopping = False
-        self.interrupted = False
+        self.stopping = self.interrupted = False
         self.specs_scope = trio.CancelScope()
         self.in_flight = 0
         self.wake = trio.Event()
@@ -121,27 +119,32 @@ class _Engine:
         return self.run
 
     async def _schedule(self) -> None:
-        """Start ready specs one by one, in declaration order, each when a slot is free.
-
-        The loop takes the limiter on the spec's behalf before starting it (trio runs new
-        tasks in no set order, so tasks taking it themselves would start in any order).
+        """Start ready specs one by one, critical path first, each when a slot is free: the
+        spec is chosen once a slot is free (one just ended may have readied a longer chain),
+        and the limiter taken on its behalf before it starts (trio starts tasks in no order).
         """
         started: set[str] = set()
         with self.specs_scope:
             async with trio.open_nursery() as specs:
                 while True:
                     ready = lifecycle.ready(self.run, self.deps, exclude=started)
-                    ready = [] if self.stopping else ready
-                    if ready:
-                        await self.limiter.acquire_on_behalf_of(ready[0])
-                        started.add(ready[0])
+                    if ready and self.limiter.available_tokens and not self.stopping:
+                        spec_id = self._next(ready)
+                        self.limiter.acquire_on_behalf_of_nowait(spec_id)
+                        started.add(spec_id)
                         self.in_flight += 1
-                        specs.start_soon(self._run_spec, ready[0])
+                        specs.start_soon(self._run_spec, spec_id)
                     elif self.in_flight == 0:
                         return
                     else:
                         self.wake = trio.Event()
-                        await self.wake.wait()
+                        await self.wake.wait()  # a spec ended, or a slot came free
+
+    def _next(self, ready: list[str]) -> str:
+        """The ready spec to start now: the longest chain of expected work behind it
+        (``priority.start_order``), declaration order breaking ties."""
+        finished = estimates.finished_durations(self.run)
+        return priority.start_order(self.deps, ready, self.settings.history, finished)[0]
 
     def stop(self) -> None:
         """No more starts; cancel every spec (the module docstring's cancellation order)."""
@@ -232,7 +235,7 @@ class _Engine:
         agent.write_header(log, self.run.spec(spec_id).attempts, ready.call, state.utcnow())
         timeout = self.settings.timeouts.get(spec_id)
         started: list[ports.Running] = []
-        with trio.move_on_after(math.inf if timeout is None else timeout) as timer:
+        with trio.move_on_after(timeout or float("inf")) as timer:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(watcher.poll_tasks, self.settings.poll_interval)
                 try:
@@ -249,8 +252,7 @@ class _Engine:
                     raise DagspecError(f"cannot start {ready.call.argv[0]}: {exc}") from None
                 nursery.cancel_scope.cancel()
         code = started[0].returncode if started else None
-        if started:
-            self.groups.discard(started[0].pid)
+        self.groups.difference_update(p.pid for p in started)
         self.workspace.release(ready.path)  # an empty directory or two: no git, no thread
         if timer.cancelled_caught:
             self._fail(spec_id, agent.timeout_reason(timeout or 0.0), code)
@@ -282,7 +284,7 @@ class _Engine:
             )
         )
 
-    def _observe(self, spec_id: str, **facts: Any) -> None:
+    def _observe(self, spec_id: str, **facts: Any) -> None:  # the Watcher's facts
         self.apply(lifecycle.observe(self.run, spec_id, **facts))
 
     def _fail(self, spec_id: str, reason: str, code: int | None = None) -> None:

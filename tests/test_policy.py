@@ -288,3 +288,24 @@ async def test_a_resumed_run_restarts_what_did_not_finish_and_nothing_else(
     assert final.status is RunStatus.COMPLETED
     assert set(second.agents.spans) == {"a", "b"}
     assert final.spec("a").attempts == 2 and final.spec("c").attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("history", "order"),
+    [
+        ({}, ["a", "b", "x1", "x2", "c"]),  # equal weights: the longest chain first
+        (
+            {"x2": [1000.0], "a": [1.0], "b": [1.0], "c": [1.0], "x1": [1.0]},
+            ["x2", "a", "b", "x1", "c"],
+        ),
+    ],
+)
+async def test_the_spec_with_the_most_work_behind_it_starts_first(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    history: dict[str, list[float]],
+    order: list[str],
+) -> None:
+    drive = Drive(tmp_path, ["x1", "x2", "a", ("b", ["a"]), ("c", ["b"])])
+    await drive(max_parallel=1, history=history)
+    assert sorted(drive.agents.spans, key=lambda s: drive.agents.spans[s][0]) == order

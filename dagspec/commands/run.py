@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from dagspec import autospec, driving, graph, render, state
+from dagspec import autospec, driving, estimates, graph, render, state
 from dagspec.errors import EXIT_OK, DagspecError, SpecError
 from dagspec.lifecycle import RunOptions
 from dagspec.spec import Dag, check_specs, load_dag
@@ -64,6 +64,9 @@ def plan_text(
             call = _planned_call(repo, dag, spec_id, executable, recorded.get(spec_id))
             lines.append(f"  {spec_id}{_plan_notes(dag, spec_id, timeouts[spec_id])}")
             lines.append(f"    {call.shell()}")
+    # Issue 16: the critical path and the estimated time, when earlier runs say how long.
+    slots = options.max_parallel if options.parallel else 1
+    lines += estimates.plan_lines(dag.deps, estimates.load_history(repo), slots)
     return "\n".join(lines) + "\n"
 
 

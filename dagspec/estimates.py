@@ -1,0 +1,73 @@
+"""How long specs are expected to take, read from the record of earlier runs (issue 16).
+
+The record is the run state files (``state.list_runs``): each completed spec keeps the
+``started_at`` and ``finished_at`` of its last attempt. This module only reads those two
+fields, in ``recorded_durations``, so that the state module can be reorganised freely;
+the policy that uses them is ``priority``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from dagspec import priority, render, state
+from dagspec.lifecycle import RunState, SpecStatus
+
+# State files record times to the second, so a spec recorded as taking 0 s took under a
+# second: count it as half of one rather than as no work at all.
+SHORTEST = 0.5
+
+
+def recorded_durations(runs: Iterable[RunState]) -> dict[str, list[float]]:
+    """Seconds each spec id took in the completed attempts recorded in ``runs``.
+
+    Returns ``{spec id: [seconds, ...]}`` in the order of ``runs``; specs that did not
+    complete, or miss a time, are left out.
+    """
+    found: dict[str, list[float]] = {}
+    for run in runs:
+        for spec in run.specs:
+            if spec.status is SpecStatus.COMPLETED and spec.started_at and spec.finished_at:
+                seconds = (spec.finished_at - spec.started_at).total_seconds()
+                found.setdefault(spec.id, []).append(max(seconds, SHORTEST))
+    return found
+
+
+def load_history(repo: Path) -> dict[str, list[float]]:
+    """``recorded_durations`` of every readable run of ``repo`` (damaged files are passed over)."""
+    runs, _ = state.list_runs(repo)
+    return recorded_durations(runs)
+
+
+def finished_durations(current: RunState) -> list[float]:
+    """Seconds each spec the run ``current`` has completed so far took."""
+    return [s for samples in recorded_durations([current]).values() for s in samples]
+
+
+def plan_lines(
+    graph: Mapping[str, Sequence[str]], history: Mapping[str, Sequence[float]], slots: int
+) -> list[str]:
+    """What ``run --dry-run`` says about time: the critical path and the estimated total.
+
+    ``[]`` when no spec of ``graph`` has a recorded duration: an estimate from equal
+    weights would be a number with no unit.
+    """
+    known = [spec_id for spec_id in graph if history.get(spec_id)]
+    if not known:
+        return []
+    durations = priority.expected_durations(graph, history)
+    path = priority.critical_path(graph, durations)
+    longest = sum(durations[spec_id] for spec_id in path)
+    total = priority.estimated_makespan(graph, durations, slots)
+    at_once = "one at a time" if slots == 1 else f"{slots} at once"
+    source = (
+        "every spec"
+        if len(known) == len(graph)
+        else f"{len(known)} of {len(graph)} specs, the others taken as typical"
+    )
+    return [
+        f"critical path ({render.format_duration(longest)}): {' -> '.join(path)}",
+        f"estimated time: {render.format_duration(total)} ({at_once}; "
+        f"from earlier runs of {source})",
+    ]
