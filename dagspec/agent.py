@@ -67,7 +67,8 @@ async def run_agent(
                 )
             )
             on_start(process)
-            nursery.start_soon(_end_the_rest, process, reading, grace)
+            marker = env.get("AUTOSPEC_STATE_DIR")
+            nursery.start_soon(_end_the_rest, process, reading, grace, marker)
             assert process.stdout is not None
             with reading:
                 await _copy_output(process.stdout, log, on_line)
@@ -104,15 +105,19 @@ async def _copy_output(
         on_line(carry)
 
 
-async def _end_the_rest(process: trio.Process, reading: trio.CancelScope, grace: float) -> None:
-    """Once the agent has exited, end what is left of its group, then stop reading soon.
-
-    A child that shares the agent's stdout keeps the pipe open: without this the reader
-    would wait for an end of file that never comes.
+async def _end_the_rest(
+    process: trio.Process, reading: trio.CancelScope, grace: float, state_dir: str | None
+) -> None:
+    """Once the agent has exited, end what is left of its group, and any process that left
+    the group (``setsid``) but carries the agent's ``AUTOSPEC_STATE_DIR``; then stop reading
+    soon. Nothing an agent started outlives it, and a child that shares the agent's stdout
+    would keep the reader waiting for an end of file that never comes.
     """
     with trio.CancelScope(shield=True):
         await process.wait()
         await end_group(process.pid, grace)
+        if state_dir is not None:
+            await end_survivors({Path(state_dir): None}, grace)
     reading.deadline = trio.current_time() + _DRAIN
 
 
@@ -144,7 +149,7 @@ async def end_survivors(recorded: Mapping[Path, int | None], grace: float) -> No
     maps each spec's ``AUTOSPEC_STATE_DIR`` to the process group recorded for its agent, if
     any; an agent is known by that directory in its environment, whether or not the driver
     lived long enough to record its group."""
-    found = procgroup.groups_by_variable("AUTOSPEC_STATE_DIR")
+    found = await trio.to_thread.run_sync(procgroup.groups_by_variable, "AUTOSPEC_STATE_DIR")
     async with trio.open_nursery() as nursery:
         for state_dir, pgid in recorded.items():
             groups = set(found.get(str(state_dir), ())) | ({pgid} if pgid else set())
@@ -159,9 +164,11 @@ Observe = Callable[..., None]
 
 class Watcher:
     """Follows one agent: its banners (stage, spec directory, errors) and its tasks.yaml,
-    reporting each fact to ``observe``; ``last_error`` keeps its last ``Error:`` line."""
+    reporting each fact to ``observe``; ``last_error`` keeps its last ``Error:`` line, and
+    ``keep`` the last whole tasks.yaml read (``attempt.restore_tasks`` puts it back)."""
 
-    def __init__(self, path: Path, spec_dir: str | None, observe: Observe) -> None:
+    def __init__(self, path: Path, spec_dir: str | None, observe: Observe, keep: Path) -> None:
+        self.keep = keep
         self.path = path
         self.spec_dir = spec_dir
         self.observe = observe
@@ -186,18 +193,19 @@ class Watcher:
             if self.spec_dir is None:
                 continue
             tasks = self.path / "specs" / self.spec_dir / "tasks.yaml"
-            found = await trio.to_thread.run_sync(read_tasks, tasks, self._seen)
+            found = await trio.to_thread.run_sync(read_tasks, tasks, self._seen, self.keep)
             if found is not None:
                 stats, self._seen = found
                 self.observe(tasks=(stats.done, stats.total))
 
 
 def read_tasks(
-    tasks: Path, seen: tuple[int, int] | None
+    tasks: Path, seen: tuple[int, int] | None, keep: Path | None = None
 ) -> tuple[autospec.TaskStats, tuple[int, int]] | None:
     """(in a thread) The counts of ``tasks.yaml`` and the file's ``(mtime_ns, size)``, when
     it changed since ``seen`` and reads whole; None otherwise (missing, unchanged, torn by
-    a rewrite in progress, or over ``MAX_TASKS_FILE`` bytes)."""
+    a rewrite in progress, or over ``MAX_TASKS_FILE`` bytes). A whole file is copied to
+    ``keep`` (atomically)."""
     try:
         info = tasks.stat()
     except OSError:
@@ -210,7 +218,18 @@ def read_tasks(
     except OSError:
         return None
     stats = autospec.parse_tasks(text)
-    return None if stats is None else (stats, stamp)
+    if stats is None:
+        return None
+    if keep is not None:
+        _write_atomically(keep, text)
+    return stats, stamp
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
 
 
 def final_tasks(worktree: Path, spec_dir: str | None) -> autospec.TaskStats | None:

@@ -86,43 +86,70 @@ def prepare(
         )
     else:
         worktree.reopen_worktree(repo, path, branch=branch)
+        worktree.remove_stale_locks(path)  # the last attempt's agent is gone (end_survivors)
     worktree.copy_configuration(repo, path)
-    spec_dir = _spec_dir_to_continue(run, spec, path)
+    last_stage = spec.stage if spec.attempts else None
+    spec_dir = _spec_dir_to_continue(run, spec, path, last_stage)
+    present = autospec.artifacts_in(path / "specs" / spec_dir) if spec_dir else frozenset()
+    if spec_dir and "tasks.yaml" in present:
+        restore_tasks(path / "specs" / spec_dir / "tasks.yaml", paths.kept_tasks(spec.id))
     call = autospec.invocation(
         executable,
         description=dag.features[spec.id].description,
         spec_dir=spec_dir,
-        present=autospec.artifacts_in(path / "specs" / spec_dir) if spec_dir else (),
+        present=autospec.trusted(present, last_stage),
     )
     number = worktree.reserve_number(repo, path, floor) if call.stage == "specify" else 0
     return Prepared(path, branch, call, agent_env(paths, spec.id, call), spec_dir, number)
 
 
 def _dependency_refs(run: RunState, dependencies: tuple[str, ...]) -> list[str]:
-    """What to merge for each dependency: its branch, or its merge commit once the branch
-    was deleted after being merged."""
+    """What to merge for each dependency: its branch; once that branch is gone after the
+    merge, its merge commit, or the base branch when the base had its work already (a
+    dependency already on the base branch is simply there)."""
     refs = []
     for dep in dependencies:
         branch = branch_name(run.run_id, dep)
-        merged = run.spec(dep).merge_commit
-        refs.append(merged if merged and not git.branch_exists(Path(run.repo), branch) else branch)
+        spec = run.spec(dep)
+        if spec.merged and not git.branch_exists(Path(run.repo), branch):
+            refs.append(spec.merge_commit or f"refs/heads/{run.base_branch}")
+        else:
+            refs.append(branch)
     return refs
 
 
-def _spec_dir_to_continue(run: RunState, spec: SpecState, path: Path) -> str | None:
+def _spec_dir_to_continue(
+    run: RunState, spec: SpecState, path: Path, last_stage: str | None
+) -> str | None:
     """The name of the spec's directory if it has a spec.yaml: the one recorded, else the
     feature's own ``specs/<id>/``, else one an earlier attempt made but did not get to
-    record. One that specify left without a spec.yaml is removed (contract §1.6), so that
+    record. One that specify left without a spec.yaml, or whose last attempt ended during
+    specify (its spec.yaml is not to be trusted), is removed (contract §1.6), so that
     specify starts clean."""
     name = _dir_name(spec.spec_dir)
     if name is None and (path / "specs" / spec.id / "spec.yaml").is_file():
         name = spec.id
     if name is None:
         name = worktree.new_spec_dir(path, run.base_commit, _recorded_dirs(run))
-    if name is not None and not (path / "specs" / name / "spec.yaml").is_file():
-        worktree.discard_spec_dir(path, name)
+    if name is None:
         return None
-    return name
+    unfinished = last_stage == "specify" or not (path / "specs" / name / "spec.yaml").is_file()
+    if unfinished and worktree.discard_spec_dir(path, name):
+        return None
+    return name if (path / "specs" / name / "spec.yaml").is_file() else None
+
+
+def restore_tasks(tasks: Path, kept: Path) -> None:
+    """Put back the last whole ``tasks.yaml`` dagspec read during the last attempt when the
+    one in the worktree cannot be read whole: autospec rewrites it in place, so a kill
+    during implement can leave it torn, and the resumed implement would fail on it. The
+    tasks already done stay done."""
+    try:
+        torn = autospec.parse_tasks(tasks.read_text(encoding="utf-8", errors="replace")) is None
+        if torn and kept.is_file():
+            tasks.write_bytes(kept.read_bytes())
+    except OSError:
+        pass
 
 
 def agent_env(paths: RunPaths, spec_id: str, call: autospec.Invocation) -> dict[str, str]:

@@ -39,6 +39,22 @@ def first_missing_stage(present: Collection[str]) -> str:
     return "implement"
 
 
+def trusted(present: Collection[str], last_stage: str | None) -> frozenset[str]:
+    """The artifacts to trust after an attempt that ended (failed, was interrupted) during
+    ``last_stage``: only those of the stages before it. That stage's own artifact may be
+    half-written or have failed autospec's checks (a plan that failed validation leaves an
+    invalid ``plan.yaml``), and later ones were made from it; so the restart begins at
+    ``last_stage`` at the latest, never past it because its artifact exists.
+
+    >>> sorted(trusted({"spec.yaml", "plan.yaml"}, "plan"))
+    ['spec.yaml']
+    """
+    if last_stage not in STAGES:
+        return frozenset(present)
+    before = STAGES[: STAGES.index(last_stage)]
+    return frozenset(ARTIFACTS[s] for s in before if s in ARTIFACTS and ARTIFACTS[s] in present)
+
+
 def artifacts_in(spec_dir: Path) -> frozenset[str]:
     """The artifact files present in a spec directory (none when it does not exist)."""
     return frozenset(name for name in ARTIFACTS.values() if (spec_dir / name).is_file())

@@ -192,8 +192,7 @@ class _Engine:
             self.wake.set()
 
     async def _attempt(self, spec_id: str) -> None:
-        """One attempt at a spec: its worktree, its agent, its work collected. The spec
-        becomes ``running`` once its worktree is ready, in the save that records it."""
+        """One attempt: worktree, agent, work collected; ``running`` once its worktree is."""
         log = str(self.settings.paths.log_file(spec_id))
         try:
             ready = await self._git(
@@ -230,7 +229,8 @@ class _Engine:
                 self.apply(lifecycle.interrupt(self.run, spec_id, now=state.utcnow()))
 
     async def _run(self, spec_id: str, ready: Prepared) -> None:
-        watcher = agent.Watcher(ready.path, ready.spec_dir, partial(self._observe, spec_id))
+        keep, observe = self.settings.paths.kept_tasks(spec_id), partial(self._observe, spec_id)
+        watcher = agent.Watcher(ready.path, ready.spec_dir, observe, keep)
         log = self.settings.paths.log_file(spec_id)
         agent.write_header(log, self.run.spec(spec_id).attempts, ready.call, state.utcnow())
         timeout = self.settings.timeouts.get(spec_id)

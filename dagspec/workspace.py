@@ -49,6 +49,11 @@ class RunPaths:
     def log_file(self, spec_id: str) -> Path:
         return self.run_dir / "logs" / f"{spec_id}.log"
 
+    def kept_tasks(self, spec_id: str) -> Path:
+        """The last whole ``tasks.yaml`` of the spec dagspec read, put back if a killed
+        agent leaves the worktree's copy torn."""
+        return self.run_dir / "tasks" / f"{spec_id}.yaml"
+
     def autospec_state_dir(self, spec_id: str) -> Path:
         """Each agent's own ``AUTOSPEC_STATE_DIR``: autospec's global one is shared and raced."""
         return self.run_dir / "autospec-state" / spec_id

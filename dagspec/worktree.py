@@ -281,12 +281,27 @@ def new_spec_dir(worktree: Path, base_commit: str, known: Iterable[str]) -> str 
     return max(fresh, key=lambda p: p.stat().st_mtime_ns).name if fresh else None
 
 
-def discard_spec_dir(worktree: Path, name: str) -> None:
-    """Remove a spec directory specify left without a ``spec.yaml`` (contract §1.6), unless
-    git tracks something in it: then it is not the agent's to throw away."""
+def discard_spec_dir(worktree: Path, name: str) -> bool:
+    """Remove a spec directory specify left unfinished (contract §1.6), unless git tracks
+    something in it: then it is not the agent's to throw away. True when it is gone."""
     path = worktree / "specs" / name
-    if path.is_dir() and not git.tracked_files(worktree, f"specs/{name}"):
-        shutil.rmtree(path)
+    if path.is_dir() and git.tracked_files(worktree, f"specs/{name}"):
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True
+
+
+def remove_stale_locks(worktree: Path) -> None:
+    """Remove the ``index.lock`` a killed agent's git left in the worktree's git directory
+    (git refuses every later write while it exists). Call only once no process of the last
+    attempt is alive. The git directory is named in the worktree's ``.git`` file."""
+    try:
+        pointer = (worktree / ".git").read_text(encoding="utf-8").strip()
+    except OSError:
+        return
+    if pointer.startswith("gitdir: "):
+        gitdir = (worktree / pointer.removeprefix("gitdir: ")).resolve()
+        (gitdir / "index.lock").unlink(missing_ok=True)
 
 
 # --- after the agent ------------------------------------------------------------------------

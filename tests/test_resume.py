@@ -93,6 +93,7 @@ def test_resume_after_sigkill_ends_the_surviving_agent_first(
     project.write_dag(dag_text("a"))
     driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
     hang = wait_for_record(project, "hang")
+    wait_for(lambda: project.state().spec("a").stage == "plan", timeout=20, what="plan saved")
     driver.send_signal(signal.SIGKILL)
     driver.communicate(timeout=30)
     assert pid_alive(hang["pid"])  # its own session: it outlived the driver
@@ -101,8 +102,8 @@ def test_resume_after_sigkill_ends_the_surviving_agent_first(
     assert run_cli("resume", "r") == 0
     assert not pid_alive(hang["pid"])
     assert project.statuses() == {"a": "completed"}
-    # plan.yaml was written when the agent hung in plan: the contract resumes at tasks
-    assert project.stages("a") == ["specify", "plan", "tasks", "implement"]
+    # plan.yaml may be half-written when the agent hung in plan: plan is done again
+    assert project.stages("a") == ["specify", "plan", "plan", "tasks", "implement"]
 
 
 def wait_for_record(project: Project, event: str) -> dict[str, object]:
