@@ -175,9 +175,9 @@ def test_what_is_at_a_recorded_path_but_not_the_run_s_is_left_alone(
     )
     assert run_cli("cleanup", "r") == 0
     assert capsys.readouterr().out == (
-        f"left {theirs} alone: it is not this run's worktree on dag/r/x\n"
-        f"left {plain} alone: it is not this run's worktree on dag/r/y\n"
-        f"left {git_repo} alone: it is not this run's worktree on dag/r/main\n"
+        f"left {theirs} alone: it is not this run's worktree\n"
+        f"left {plain} alone: it is not this run's worktree\n"
+        f"left {git_repo} alone: it is not this run's worktree\n"
     )
     assert worktrees(git_repo) == sorted([str(git_repo), str(theirs)])
     assert plain.is_dir()
@@ -193,6 +193,23 @@ def test_a_worktree_deleted_by_hand_is_pruned(
     assert run_cli("cleanup", "r") == 0
     assert capsys.readouterr().out == f"removed {path}\ndeleted branch dag/r/a\n"
     assert worktrees(git_repo) == [str(git_repo)]
+
+
+def test_a_worktree_autospec_switched_to_its_own_branch_is_still_the_runs(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """v0.7.3's specify checks out ``NNN-name`` in the worktree: cleanup knows it by its
+    recorded path; the stray branch goes when its commits are on the spec's branch."""
+    path = add_worktree(git_repo, "r", "a")
+    git(path, "checkout", "-q", "-b", "001-thing")
+    save(run(git_repo, "r", spec("a", SpecStatus.FAILED, worktree=str(path))))
+    (path / "notes.txt").write_text("unsaved\n")
+    assert run_cli("cleanup", "r") == 1
+    assert "kept" in capsys.readouterr().out
+    assert path.is_dir()
+    assert run_cli("cleanup", "r", "--force") == 0
+    assert worktrees(git_repo) == [str(git_repo)]
+    assert "001-thing" not in branches(git_repo)
 
 
 def driven(repo: Path) -> RunState:

@@ -45,6 +45,8 @@ class Plan:
     kept: list[Kept] = attrs.Factory(list)
     forgotten: list[str] = attrs.Factory(list)
     notes: list[str] = attrs.Factory(list)
+    strays: list[str] = attrs.Factory(list)  # branches autospec switched a worktree to
+    strays_of: dict[str, tuple[str, ...]] = attrs.Factory(dict)  # stray -> spec branches
 
 
 def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
@@ -78,7 +80,8 @@ def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
             _plan_worktree(plan, repo, known, Path(spec.worktree), spec.id, state, force)
     removed = {Path(step.target) for step in plan.steps}
     checked_out = {b: p for p, b in known.items() if b is not None and p not in removed}
-    for spec_id, branch in _branches(state):
+    strays: list[tuple[str | None, str]] = [(None, b) for b in plan.strays]
+    for spec_id, branch in _branches(state) + strays:
         if git.branch_exists(repo, branch):
             _plan_branch(plan, repo, state, spec_id, branch, checked_out, force)
     return plan
@@ -93,13 +96,22 @@ def _plan_worktree(
     state: RunState,
     force: bool,
 ) -> None:
+    """A worktree recorded in the run's state is the run's, whatever branch autospec left
+    it on (v0.7.3 switches to its own ``NNN-name`` branch, which then goes too unless it
+    holds commits found nowhere else), unless it is the main checkout or another run's (on
+    another ``dag/`` branch); one git does not list is only forgotten."""
     ours = branch_name(state.run_id, spec_id)
     where = path.resolve()
-    if where not in known or where == repo.resolve() or known[where] != ours:
+    on = known.get(where)
+    anothers = on is not None and on.startswith("dag/") and on != ours
+    if where not in known or where == repo.resolve() or anothers:
         plan.forgotten.append(spec_id)
         if path.exists():
-            plan.notes.append(f"left {path} alone: it is not this run's worktree on {ours}")
+            plan.notes.append(f"left {path} alone: it is not this run's worktree")
         return
+    if on not in (ours, None):
+        plan.strays.append(str(on))
+        plan.strays_of[str(on)] = (ours,) if git.branch_exists(repo, ours) else ()
     lost = tuple(worktree.unsaved_work(path))
     loss = _count(len(lost), "uncommitted file") if lost else ""
     if lost and not force:
@@ -128,7 +140,9 @@ def _plan_branch(
 ) -> None:
     flagged = spec_id is not None and state.spec(spec_id).merged
     merged = flagged or git.is_ancestor(repo, branch, state.base_branch)
-    lost = () if merged else tuple(git.commits_lacking(repo, branch, [state.base_branch]))
+    # A stray branch's commits count as saved when the spec branch it was forked for has them.
+    elsewhere = [state.base_branch, *(plan.strays_of.get(branch, ()))]
+    lost = () if merged else tuple(git.commits_lacking(repo, branch, elsewhere))
     loss = _count(len(lost), "commit") + f" not on {state.base_branch}" if lost else ""
     if branch in checked_out:
         where = f"checked out in {checked_out[branch]}"
