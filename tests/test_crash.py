@@ -130,3 +130,8 @@ def test_a_bug_inside_the_built_archive_writes_its_log(
     assert "\ngit: git version " in text
     assert 'File "dag.pyz/dagspec/cli.py"' in text  # the archive's code, its source shown
     assert "    return _dispatch(args)\n" in text
+
+
+def test_help_lists_exit_3(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("--help") == 0
+    assert "3 a bug in dagspec" in " ".join(capsys.readouterr().out.split())
