@@ -3,6 +3,7 @@ that holds what a bug report needs (DESIGN §2)."""
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import subprocess
@@ -38,22 +39,35 @@ def crash_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-def test_a_bug_exits_3_with_one_line_naming_the_crash_log(
+@pytest.fixture
+def crash_log(
     git_repo: Path,
     crash_dir: Path,
     run_cli: RunCli,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> Callable[..., str]:
+    """``crash_log(*args)``: run ``dag list ARGS`` with a bug in it; check the exit code and
+    the one line on stderr; return the text of the log that line names."""
     monkeypatch.setattr(list_runs, "list_runs", _bug)
-    assert run_cli("list", "--json") == EXIT_BUG == 3
-    out, err = capsys.readouterr()
-    assert out == ""
-    match = CRASH_LINE.fullmatch(err)
-    assert match, err
-    log = Path(match["log"])
-    assert log.parent == crash_dir
-    text = log.read_text()
+
+    def run(*args: str) -> str:
+        assert run_cli("list", *args) == EXIT_BUG == 3
+        out, err = capsys.readouterr()
+        assert out == ""
+        match = CRASH_LINE.fullmatch(err)
+        assert match, err
+        log = Path(match["log"])
+        assert log.parent == crash_dir
+        return log.read_text()
+
+    return run
+
+
+def test_a_bug_exits_3_with_one_line_naming_the_crash_log(
+    crash_log: Callable[..., str], git_repo: Path
+) -> None:
+    text = crash_log("--json")
     assert text.startswith(f"dag: {__version__}\n")
     assert f"python: {platform.python_version()} ({sys.executable})\n" in text
     assert f"platform: {platform.platform()}\n" in text
@@ -65,21 +79,14 @@ def test_a_bug_exits_3_with_one_line_naming_the_crash_log(
 
 
 def test_without_git_the_log_still_says_so(
-    git_repo: Path,
-    crash_dir: Path,
-    run_cli: RunCli,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    crash_log: Callable[..., str], crash_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def bug_after_git_went(*args: object, **kwargs: object) -> int:
         monkeypatch.setenv("PATH", str(crash_dir))  # the repository was found; now no git
         return _bug()
 
     monkeypatch.setattr(list_runs, "list_runs", bug_after_git_went)
-    assert run_cli("list") == 3
-    match = CRASH_LINE.fullmatch(capsys.readouterr().err)
-    assert match
-    text = Path(match["log"]).read_text()
+    text = crash_log()
     assert "\ngit: unknown (GitError: `git --version` failed with exit code 127:" in text
 
 
@@ -120,7 +127,7 @@ def test_a_bug_inside_the_built_archive_writes_its_log(
     crash_dir = tmp_path / "tmp"
     crash_dir.mkdir()
     argv = [sys.executable, "-I", "-S", "-c", program, "list"]
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(crash_dir)}
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TMPDIR": str(crash_dir)}
     done = subprocess.run(argv, cwd=git_repo, env=env, capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (3, ""), done.stderr
     match = CRASH_LINE.fullmatch(done.stderr)
