@@ -4,6 +4,7 @@ Map of the package (core modules are pure; edge modules do I/O; commands compose
 
 - ``cli``            the argparse surface of every command, dispatch, the one error handler
 - ``errors``         ``DagspecError`` and its subclasses, each carrying its evidence
+- ``crash``          the crash log of a bug in dagspec: versions, arguments, traceback
 - ``spec``           the DAG file: schema, frozen attrs model, ``load_dag()``
 - ``graph``          pure graph logic: cycles, order, waves, the ready rule, cascades
 - ``draw``           ASCII, Mermaid and DOT drawings of a DAG

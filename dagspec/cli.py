@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagspec import __version__
-from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, DagspecError
+from dagspec.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, DagspecError
 
 
 def _duration(text: str) -> float:
@@ -93,7 +93,8 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="dag",
         description="Run many autospec workflows at once: one git worktree per spec, "
         "in dependency order, resumable, merged back safely.",
-        epilog="Exit codes: 0 success, 1 the work failed, 2 bad usage, 130 interrupted.",
+        epilog="Exit codes: 0 success, 1 the work failed, 2 bad usage, 3 a bug in dagspec "
+        "(the message names its crash log), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"dag {__version__}")
     common = argparse.ArgumentParser(add_help=False)
@@ -290,21 +291,23 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
     raise AssertionError(f"unhandled command {name!r}")
 
 
-def _report_bug(exc: BaseException) -> int:
-    """An unexpected exception is a bug: keep the traceback in a file, point to it."""
-    import tempfile
-    import traceback
+def _report_bug(exc: BaseException, argv: Sequence[str]) -> int:
+    """An unexpected exception is a bug: keep the details in a crash log, point to it (exit 3)."""
+    from dagspec import crash
 
-    fd, name = tempfile.mkstemp(prefix="dag-crash-", suffix=".log")
-    with os.fdopen(fd, "w") as log:
-        log.write(f"dag {__version__}, argv {sys.argv!r}\n")
-        log.write("".join(traceback.format_exception(exc)))
+    try:
+        evidence = f"its crash log, {crash.write_log(exc, argv)}"
+    except OSError as log_error:  # no log: the traceback is the only evidence left
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+        evidence = f"the traceback above (no crash log: {log_error})"
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0]
     print(
-        f"dag: error: unexpected {type(exc).__name__}: {exc}\n"
-        f"This is a bug in dagspec; the traceback is in {name}. Please report it.",
+        f"dag: error: a bug in dagspec ({what}): please report it with {evidence}",
         file=sys.stderr,
     )
-    return EXIT_FAILED
+    return EXIT_BUG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -333,4 +336,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return EXIT_FAILED
     except Exception as exc:  # the one place that catches everything: a bug
-        return _report_bug(exc)
+        return _report_bug(exc, args_given)

@@ -8,6 +8,7 @@ from typing import NamedTuple
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BUG = 3  # a bug in dagspec itself; the message names the crash log
 EXIT_INTERRUPTED = 130
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.fake_autospec_fixture import fake_autospec  # noqa: F401  (registers the fixture)
+from tests.pyz_fixture import pyz  # noqa: F401  (registers the fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

@@ -147,6 +147,7 @@ def test_a_file_being_rewritten_is_not_trusted(text: str) -> None:
     assert autospec.parse_tasks(text) is None
 
 
+@pytest.mark.slow
 def test_every_cut_of_a_file_is_rejected_or_counts_no_more_than_the_whole() -> None:
     whole = autospec.parse_tasks(TASKS)
     assert whole is not None

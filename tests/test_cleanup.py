@@ -87,6 +87,7 @@ def setup(git_repo: Path) -> Setup:
     return Setup(git_repo)
 
 
+@pytest.mark.slow
 def test_cleanup_removes_what_is_merged_and_keeps_unsaved_work(
     setup: Setup, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -111,6 +112,7 @@ def test_cleanup_removes_what_is_merged_and_keeps_unsaved_work(
     assert setup.recorded_worktrees() == {"a": None, "b": str(setup.b), "c": None, "d": None}
 
 
+@pytest.mark.slow
 def test_force_says_what_is_lost_then_removes_it(
     setup: Setup, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:

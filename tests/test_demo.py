@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, git
+from tests.conftest import git
 from tests.engine_support import Project, dag_text
 
 pytest_plugins = ("tests.engine_fixtures",)
@@ -43,20 +43,6 @@ def test_the_demo_wants_a_new_directory(
     (tmp_path / "taken" / "file").write_text("mine\n")
     assert run_cli("demo", "--dir", tmp_path / "taken") == 1
     assert "is not empty" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="session")
-def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """dist/dag.pyz when it is newer than every source, else a fresh build."""
-    built = ROOT / "dist" / "dag.pyz"
-    sources = [p.stat().st_mtime for p in (ROOT / "dagspec").rglob("*.py")]
-    if built.exists() and built.stat().st_mtime > max(sources):
-        return built
-    output = tmp_path_factory.mktemp("pyz") / "dag.pyz"
-    argv = [sys.executable, str(ROOT / "build_zipapp.py"), "--output", str(output)]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return output
 
 
 def test_the_demo_runs_from_the_pyz(pyz: Path, tmp_path: Path) -> None:

@@ -125,6 +125,7 @@ def test_version(fake_autospec: FakeAutospec, args: list[str]) -> None:
     assert (result.code, result.out, result.err) == (0, "autospec fake-0.10.4\n", "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message", "usage"),
     [
@@ -175,6 +176,7 @@ def test_command_line_errors(project: Path, args: list[str], message: str, usage
         assert result.err == message
 
 
+@pytest.mark.slow
 def test_missing_constitution_is_refused(git_repo: Path, fake_autospec: FakeAutospec) -> None:
     result = autospec("run", "-spti", DESCRIPTION)
     assert result.code == 1
@@ -185,6 +187,7 @@ def test_missing_constitution_is_refused(git_repo: Path, fake_autospec: FakeAuto
     assert not (git_repo / "specs").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("flags", "missing", "remedy"),
     [("-i", "tasks.yaml", "autospec tasks"), ("-ti", "plan.yaml", "autospec plan")],
@@ -210,6 +213,7 @@ def test_unknown_spec_is_refused(project: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "detected"),
     [
@@ -232,6 +236,7 @@ def test_spec_resolution_and_dry_run(project: Path, args: list[str], detected: s
     assert not (project / "specs" / NAME / "plan.yaml").exists()
 
 
+@pytest.mark.slow
 def test_detection_falls_back_to_the_newest_spec(project: Path) -> None:
     assert autospec("run", "-s", DESCRIPTION).code == 0
     git(project, "checkout", "-q", "main")
@@ -259,6 +264,7 @@ def test_description_after_double_dash_and_full_workflow_prompts(
 # --- the timeline -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_full_run_in_the_main_checkout(project: Path, fake_autospec: FakeAutospec) -> None:
     result = autospec("run", "-spti", DESCRIPTION)
 
@@ -306,6 +312,7 @@ def test_full_run_in_the_main_checkout(project: Path, fake_autospec: FakeAutospe
     assert not list((project / ".autospec" / "context").iterdir())  # removed after each phase
 
 
+@pytest.mark.slow
 def test_artifacts_are_realistic(project: Path) -> None:
     assert autospec("run", "-spti", DESCRIPTION).code == 0
     directory = project / "specs" / NAME
@@ -325,6 +332,7 @@ def test_artifacts_are_realistic(project: Path) -> None:
             assert task["type"] in ("setup", "implementation", "test", "documentation", "refactor")
 
 
+@pytest.mark.slow
 def test_log_records_the_run(project: Path, fake_autospec: FakeAutospec) -> None:
     fake_autospec.setenv("TASKS", 2)
     fake_autospec.setenv("PHASES", 1)
@@ -357,6 +365,7 @@ def test_log_records_the_run(project: Path, fake_autospec: FakeAutospec) -> None
     assert {e["pid"] for e in fake_autospec.events()} == {start["pid"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("where", "mode", "switched", "stdout_line", "stderr_line"),
     [
@@ -386,6 +395,7 @@ def test_branch_modes(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("forced", "expected"),
     [
@@ -427,6 +437,7 @@ def test_short_name_follows_new_feature(
 # --- resuming -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("prepare", "resume", "stages"),
     [
@@ -489,6 +500,7 @@ def test_implement_resumes_at_the_first_unfinished_phase(
     assert "[Phase" not in again.out and "Updated spec.yaml" not in again.out
 
 
+@pytest.mark.slow
 def test_spec_flag_without_specify_feature_misleads_the_agent(
     project: Path, monkeypatch: pytest.MonkeyPatch, fake_autospec: FakeAutospec
 ) -> None:
@@ -511,6 +523,7 @@ def test_spec_flag_without_specify_feature_misleads_the_agent(
     assert (alpha / "plan.yaml").exists()
 
 
+@pytest.mark.slow
 def test_implement_skips_finished_phases(project: Path) -> None:
     assert autospec("run", "-spti", DESCRIPTION).code == 0
     tasks = project / "specs" / NAME / "tasks.yaml"
@@ -539,6 +552,7 @@ TIMEOUT = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fail_at", "kind", "error", "present", "absent"),
     [
@@ -615,6 +629,7 @@ def test_fault_kinds(
     assert [e["kind"] for e in fake_autospec.events("fail")] == [kind]
 
 
+@pytest.mark.slow
 def test_incomplete_phase_leaves_tasks_pending(project: Path, fake_autospec: FakeAutospec) -> None:
     fake_autospec.setenv("FAIL_AT", "implement:T003")
     fake_autospec.setenv("FAIL_KIND", "incomplete-phase")
@@ -628,6 +643,7 @@ def test_incomplete_phase_leaves_tasks_pending(project: Path, fake_autospec: Fak
     assert list(statuses(project).values()) == ["Completed"] * 2 + ["Pending"] * 4
 
 
+@pytest.mark.slow
 def test_validation_is_retried(project: Path, fake_autospec: FakeAutospec) -> None:
     fake_autospec.setenv("FAIL_AT", "plan")
     fake_autospec.setenv("FAIL_KIND", "validation")
@@ -637,6 +653,7 @@ def test_validation_is_retried(project: Path, fake_autospec: FakeAutospec) -> No
     assert "plan stage exhausted retries after 2 total attempts: validation failed" in result.err
 
 
+@pytest.mark.slow
 def test_hang_is_released_by_the_release_file(
     project: Path, fake_autospec: FakeAutospec, tmp_path: Path
 ) -> None:
@@ -652,6 +669,7 @@ def test_hang_is_released_by_the_release_file(
     assert process.wait(timeout=30) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, -15), (signal.SIGINT, -2)])
 def test_hang_dies_by_signal(
     project: Path, fake_autospec: FakeAutospec, tmp_path: Path, signum: int, code: int
@@ -664,6 +682,7 @@ def test_hang_dies_by_signal(
     assert not fake_autospec.events("exit")  # no cleanup, like Go
 
 
+@pytest.mark.slow
 def test_ignore_sigterm_survives_until_sigkill(
     project: Path, fake_autospec: FakeAutospec, tmp_path: Path
 ) -> None:
@@ -694,6 +713,7 @@ def process_group(pid: int) -> int | None:
     return None if fields[0] == "Z" else int(fields[2])
 
 
+@pytest.mark.slow
 def test_child_stays_in_the_process_group(
     project: Path, fake_autospec: FakeAutospec, tmp_path: Path
 ) -> None:
@@ -708,6 +728,7 @@ def test_child_stays_in_the_process_group(
     wait_for(lambda: process_group(child) is None, timeout=10, what=f"child {child} to die")
 
 
+@pytest.mark.slow
 def test_gates_step_the_run(project: Path, fake_autospec: FakeAutospec, tmp_path: Path) -> None:
     gates = fake_autospec.gate_dir
     fake_autospec.setenv("GATES", "specify,plan,tasks,T003,exit")
@@ -787,6 +808,7 @@ def test_odd_output(project: Path, fake_autospec: FakeAutospec) -> None:
     assert len(STAGE_LINE.findall(result.out)) == 4 and result.out.count(f"\n{SEPARATOR}\n") == 4
 
 
+@pytest.mark.slow
 def test_megabytes_of_output(project: Path, fake_autospec: FakeAutospec) -> None:
     fake_autospec.setenv("OUTPUT_LINES", 12000)
     fake_autospec.setenv("LINE_BYTES", 100)
@@ -794,6 +816,7 @@ def test_megabytes_of_output(project: Path, fake_autospec: FakeAutospec) -> None
     assert result.code == 0 and len(result.raw) > 1_000_000
 
 
+@pytest.mark.slow
 def test_touch_and_conflict_files(project: Path, fake_autospec: FakeAutospec) -> None:
     knobs: dict[str, str | int] = {
         "TOUCH": "shared/a.txt,b.txt",
@@ -812,6 +835,7 @@ def test_touch_and_conflict_files(project: Path, fake_autospec: FakeAutospec) ->
 # --- auto-commit --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_auto_commit_commits_untracked_files(
     project: Path, fake_autospec: FakeAutospec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -836,6 +860,7 @@ def test_auto_commit_commits_untracked_files(
     assert [e["message"] for e in fake_autospec.events("commit")] == subjects
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("flags", "env", "config", "forced", "commits"),
     [

@@ -148,6 +148,7 @@ def outcomes(report: MergeReport) -> dict[str, Outcome]:
 # --- clean merges -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_diamond_merges_in_dependency_order_and_fast_forwards_the_checkout(
     git_repo: Path,
 ) -> None:
@@ -204,6 +205,7 @@ def test_base_not_checked_out_anywhere_moves_only_the_ref(git_repo: Path) -> Non
     assert state.spec("a").merge_commit == tip(git_repo)
 
 
+@pytest.mark.slow
 def test_merges_land_on_a_base_the_user_moved_during_the_run(git_repo: Path) -> None:
     paths = make_run(git_repo, DIAMOND)
     user = add_commit(git_repo, {"user.txt": "mine\n"}, "the user's own commit")
@@ -227,6 +229,7 @@ CONFLICTING: Specs = {
 }
 
 
+@pytest.mark.slow
 def test_a_conflict_leaves_that_spec_and_its_dependents_unmerged(git_repo: Path) -> None:
     paths = make_run(git_repo, CONFLICTING)
     state, report = merge_run(git_repo, *load(paths))
@@ -262,6 +265,7 @@ def merge_by_hand(repo: Path, name: str, resolved: Mapping[str, str]) -> str:
     return tip(repo)
 
 
+@pytest.mark.slow
 def test_resolving_a_conflict_by_hand_lets_the_next_merge_finish(git_repo: Path) -> None:
     paths = make_run(git_repo, CONFLICTING)
     state, _ = merge_run(git_repo, *load(paths))
@@ -284,6 +288,7 @@ def test_resolving_a_conflict_by_hand_lets_the_next_merge_finish(git_repo: Path)
 # --- the user's checkout --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_dirty_checkout_is_untouched_and_the_result_waits_on_a_branch(
     git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -309,6 +314,7 @@ def test_a_dirty_checkout_is_untouched_and_the_result_waits_on_a_branch(
     assert not any(s.merged for s in dstate.load(paths).specs)
 
 
+@pytest.mark.slow
 def test_taking_the_waiting_result_by_hand_is_recorded_by_the_next_merge(git_repo: Path) -> None:
     paths = make_run(git_repo, DIAMOND)
     (git_repo / "README.md").write_text("my edit\n")
@@ -395,6 +401,7 @@ def user_commit_on_main(repo: Path, message: str) -> str:
     return sha
 
 
+@pytest.mark.slow
 def test_base_moving_before_the_compare_and_swap_rebuilds_the_merges(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -461,6 +468,7 @@ def test_a_base_that_keeps_moving_is_left_alone_with_a_clear_error(
 # --- dry run, idempotence, later completions ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dry_run_predicts_and_writes_nothing(
     git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -479,6 +487,7 @@ def test_dry_run_predicts_and_writes_nothing(
     assert out.startswith("Run r1, merging into main (dry run: nothing is written):\n")
 
 
+@pytest.mark.slow
 def test_dry_run_of_clean_merges_exits_0_and_predicts_a_waiting_result(git_repo: Path) -> None:
     paths = make_run(git_repo, DIAMOND)
     _, report = merge_run(git_repo, *load(paths), dry_run=True)
@@ -492,6 +501,7 @@ def test_dry_run_of_clean_merges_exits_0_and_predicts_a_waiting_result(git_repo:
     assert not dgit.branch_exists(git_repo, "dag/r1/merged")
 
 
+@pytest.mark.slow
 def test_merging_again_is_a_no_op(
     git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -508,6 +518,7 @@ def test_merging_again_is_a_no_op(
     assert "main did not move: nothing new to merge." in out
 
 
+@pytest.mark.slow
 def test_a_spec_completed_by_a_retry_merges_on_the_next_call(git_repo: Path) -> None:
     specs: Specs = {
         "a": ((), {"a.txt": "a\n"}),
@@ -578,6 +589,7 @@ def add_worktrees(repo: Path, paths: RunPaths, spec_ids: Sequence[str]) -> dict[
     return places
 
 
+@pytest.mark.slow
 def test_remove_merged_worktrees_keeps_unmerged_and_changed_ones(git_repo: Path) -> None:
     paths = make_run(git_repo, CONFLICTING)
     places = add_worktrees(git_repo, paths, "abcd")
@@ -613,6 +625,7 @@ def test_remove_merged_worktrees_forgets_a_worktree_already_gone(git_repo: Path)
 # --- the command ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dag_merge_cleanup_end_to_end(
     git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -195,6 +195,7 @@ def _mutations() -> st.SearchStrategy[tuple[str, int, str]]:
 VALID_TEXTS = [p.read_text() for p in sorted((FIXTURES / "dags").glob("*.yaml"))]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(base=st.sampled_from(VALID_TEXTS), edits=st.lists(_mutations(), min_size=1, max_size=3))
 def test_mutated_valid_files_never_crash(

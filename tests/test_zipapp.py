@@ -12,22 +12,10 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from dagspec import __version__
+from tests.pyz_fixture import build
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def _build(output: Path) -> Path:
-    argv = [sys.executable, str(ROOT / "build_zipapp.py"), "--output", str(output)]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return output
-
-
-@pytest.fixture(scope="module")
-def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real build per module: a build takes seconds."""
-    return _build(tmp_path_factory.mktemp("build") / "dag.pyz")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +36,7 @@ def test_version_on_a_bare_python_from_elsewhere(pyz: Path, tmp_path: Path) -> N
 
 
 def test_a_second_build_is_byte_identical(pyz: Path, tmp_path: Path) -> None:
-    again = _build(tmp_path / "dag.pyz")
+    again = build(tmp_path / "dag.pyz")
     assert again.read_bytes() == pyz.read_bytes()
 
 
