@@ -335,3 +335,9 @@ def set_config(repo: Path, key: str, value: str) -> None:
 def own_commits(repo: Path, tip: str, others: Sequence[str]) -> list[str]:
     """The non-merge commits of ``tip`` that none of ``others`` has."""
     return lines(run(repo, "rev-list", "--no-merges", tip, "--not", *others))
+
+
+def git_dir(worktree: Path) -> Path:
+    """The worktree's own git directory (``.git/worktrees/<name>`` for a linked worktree):
+    a place for private markers that is never committed and goes with the worktree."""
+    return Path(run(worktree, "rev-parse", "--absolute-git-dir").strip())
