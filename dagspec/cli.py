@@ -84,6 +84,13 @@ def _add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None
         help="the autospec executable (default: $DAGSPEC_AUTOSPEC, else autospec on PATH)",
     )
     parser.add_argument(
+        "--notify",
+        metavar="CMD",
+        help="a shell command run when the run ends and when a spec fails, stalls or waits "
+        "for a usage limit; it gets DAG_EVENT, DAG_RUN_ID, DAG_SPEC_ID, DAG_SUMMARY and JSON "
+        "on stdin (default: execution.notify of the DAG)",
+    )
+    parser.add_argument(
         "--worktree-root",
         type=Path,
         metavar="DIR",
@@ -196,6 +203,7 @@ def _run_flags(args: argparse.Namespace) -> RunFlags:
         keep_worktrees=args.keep_worktrees,
         autospec=args.autospec,
         worktree_root=None if root is None else str(root.resolve()),
+        notify=args.notify,
     )
 
 

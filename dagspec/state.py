@@ -90,6 +90,7 @@ class RunOptions:
     keep_worktrees: bool = False
     autospec: str | None = None
     worktree_root: str | None = None
+    notify: str | None = None  # --notify; else the DAG's execution.notify (issue 17)
 
 
 @attrs.frozen
@@ -373,6 +374,7 @@ class RunFlags:
     keep_worktrees: bool | None = None
     autospec: str | None = None
     worktree_root: str | None = None
+    notify: str | None = None
 
     def resolve(self, base: RunOptions, dag_max_parallel: int | None = None) -> RunOptions:
         """Flags win over ``base`` (a new run's defaults, or the options a resumed run was
