@@ -1,7 +1,7 @@
 """The command line: the argparse surface of every command, dispatch, and the one error handler.
 
 Commands are imported inside ``_dispatch`` so that ``--version``, ``--help``,
-``validate``, ``visualize``, ``status`` and ``list`` never import trio.
+``validate``, ``visualize``, ``status``, ``report`` and ``list`` never import trio.
 """
 
 from __future__ import annotations
@@ -149,6 +149,17 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_json_option(p)
     p.add_argument("--watch", action="store_true", help="redraw until the run ends")
 
+    p = command("report", "the report card of a run: per spec and in total")
+    p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the newest run")
+    formats = p.add_mutually_exclusive_group()
+    formats.add_argument(
+        "--json", dest="fmt", action="store_const", const="json", help="print JSON"
+    )
+    formats.add_argument(
+        "--markdown", dest="fmt", action="store_const", const="markdown", help="print Markdown"
+    )
+    p.set_defaults(fmt="text")
+
     p = command("list", "every run of this repository, newest first")
     _add_json_option(p)
 
@@ -234,6 +245,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from dagspec.commands.status import status
 
         return status(_repo(args), args.run_id, as_json=args.json, watch=args.watch, color=color)
+    if name == "report":
+        from dagspec.commands.report import report
+
+        return report(_repo(args), args.run_id, fmt=args.fmt)
     if name == "list":
         from dagspec.commands.list_runs import list_runs
 
