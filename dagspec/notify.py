@@ -17,8 +17,11 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import attrs
 
@@ -131,3 +134,59 @@ def wants_bell(run: RunState, *, terminal: bool) -> bool:
     if not terminal or run.finished_at is None:
         return False
     return (run.finished_at - run.started_at).total_seconds() > BELL_AFTER
+
+
+# --- a run's notifier ---------------------------------------------------------------------
+
+
+class _Event(Protocol):
+    """What the notifier reads of a scheduler event (``kind`` and ``spec_id``)."""
+
+    @property
+    def spec_id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+Reporter = Callable[[RunState, Any], None]
+
+
+class Notifier:
+    """Sends a run's notices in the background, one at a time and in order, so a slow
+    notifier never holds up the run; ``finish`` sends ``run-finished`` and waits for all.
+
+    A run without a notify command gets a notifier that does nothing.
+    """
+
+    def __init__(self, command: str | None, *, cwd: Path, log: Path) -> None:
+        self.command, self.cwd, self.log = command, cwd, log
+        self.warnings: list[str] = []
+        self._pool = ThreadPoolExecutor(max_workers=1) if command else None
+
+    def send(self, notice: Notice) -> None:
+        if self._pool is not None:
+            self._pool.submit(self._send, notice)
+
+    def _send(self, notice: Notice) -> None:
+        assert self.command is not None
+        warning = notify(self.command, notice, cwd=self.cwd, log=self.log)
+        if warning is not None:
+            self.warnings.append(warning)
+
+    def wrap(self, report: Reporter) -> Reporter:
+        """``report``, and a ``spec-failed`` notice for each ``failed`` event."""
+
+        def reporting(run: RunState, event: _Event) -> None:
+            report(run, event)
+            if event.kind == "failed":
+                self.send(spec_failed(run, event.spec_id))
+
+        return reporting
+
+    def finish(self, run: RunState) -> list[str]:
+        """Send ``run-finished``, wait for every notice; the warnings of failed notifiers."""
+        self.send(run_finished(run))
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        return self.warnings

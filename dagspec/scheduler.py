@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from dagspec import attempt, autospec, graph, procgroup, render, state, worktree
+from dagspec import attempt, autospec, graph, procgroup, render, setup, state, worktree
 from dagspec.errors import DagspecError
 from dagspec.spec import Dag
 from dagspec.state import RunState, RunStatus, SpecState, SpecStatus
@@ -352,6 +352,7 @@ class _Engine:
                 stage=ready.call.stage,
                 **started,
             )
+            await self._user_setup(spec_id, ready)  # issue 17: execution.copy / setup
             await self._run(spec_id, ready)
         except DagspecError as exc:
             self._fail(spec_id, str(exc), **started)
@@ -367,6 +368,37 @@ class _Engine:
                     finished_at=state.utcnow(),
                     agent_pid=None,
                 )
+
+    async def _user_setup(self, spec_id: str, ready: attempt.Prepared) -> None:
+        """``execution.copy`` and ``execution.setup`` in the worktree (``dagspec.setup``), in a
+        thread but outside the git lock: an install can take minutes. When cancelled, the
+        setup command's process group is ended like an agent's."""
+        execution = self.settings.dag.execution
+        if not execution.copy and not execution.setup:
+            return
+        env = setup.setup_env(
+            repo=Path(self.state.repo),
+            run_id=self.state.run_id,
+            spec_id=spec_id,
+            worktree=ready.path,
+            branch=ready.branch,
+        )
+        groups: list[int] = []
+        prepare = partial(
+            setup.prepare_worktree,
+            execution,
+            repo=Path(self.state.repo),
+            worktree=ready.path,
+            env=env,
+            log=self.settings.paths.log_file(spec_id),
+            on_start=groups.append,
+        )
+        try:
+            await trio.to_thread.run_sync(prepare, abandon_on_cancel=True)
+        finally:
+            for pgid in groups:
+                with trio.CancelScope(shield=True):
+                    await end_group(pgid, self.settings.grace)
 
     async def _git(self, fn: Callable[..., T], *args: object) -> T:
         """Every git call of a drive goes through here: one at a time, off the event loop

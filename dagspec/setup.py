@@ -20,7 +20,7 @@ from typing import IO
 from dagspec import git, procgroup
 from dagspec.errors import DagspecError
 from dagspec.render import format_duration
-from dagspec.spec import CopyPath
+from dagspec.spec import CopyPath, Execution
 
 SETUP_TIMEOUT = 30 * 60.0  # seconds: an install can be slow, a hang must not hold a slot
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL when the setup command is ended
@@ -30,6 +30,44 @@ _MARKER = "dagspec-setup-done"
 
 class SetupError(DagspecError):
     """``execution.copy`` or ``execution.setup`` failed in a spec's worktree."""
+
+
+def prepare_worktree(
+    execution: Execution,
+    *,
+    repo: Path,
+    worktree: Path,
+    env: dict[str, str],
+    log: Path,
+    on_start: Callable[[int], None] | None = None,
+) -> None:
+    """``execution.copy`` then ``execution.setup`` (if the DAG has them) in ``worktree``.
+
+    ``env``: ``setup_env``. Raises ``SetupError``; see ``copy_paths`` and ``run_setup``.
+    """
+    copy_paths(repo, worktree, execution.copy, log=log)
+    if execution.setup:
+        run_setup(execution.setup, worktree=worktree, env=env, log=log, on_start=on_start)
+
+
+def plan_lines(execution: Execution, *, notify: str | None) -> list[str]:
+    """What ``run --dry-run`` says of the worktree recipe and the notifier (``notify``:
+    ``--notify``, which wins over ``execution.notify``)."""
+    lines = []
+    copied = [c.path for c in execution.copy if not c.symlink]
+    linked = [c.path for c in execution.copy if c.symlink]
+    if copied:
+        lines.append(
+            f"copied into each worktree (gitignored, never committed): {', '.join(copied)}"
+        )
+    if linked:
+        lines.append(f"linked into each worktree: {', '.join(linked)}")
+    if execution.setup:
+        lines.append(f"setup in each new worktree, before its agent: {execution.setup}")
+    command = notify or execution.notify
+    if command:
+        lines.append(f"notify on run end, failed, stalled and waiting specs: {command}")
+    return lines
 
 
 # --- execution.copy ---------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import trio
 
-from dagspec import autospec, git, graph, progress, render, scheduler, state
+from dagspec import autospec, git, graph, notify, progress, render, scheduler, setup, state
+from dagspec import report as report_card
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, SpecError
 from dagspec.spec import Dag, check_specs, load_dag
 from dagspec.state import RunFlags, RunOptions, RunState, RunStatus, SpecState, SpecStatus
@@ -144,6 +145,7 @@ def plan_text(
         f"base: {base_branch} at {base_commit[:12]}; worktrees in {root}/wt-<spec>, "
         f"on branches dag/{run_id}/<spec>",
     ]
+    lines += setup.plan_lines(dag.execution, notify=options.notify)  # issue 17
     timeouts = spec_timeouts(dag, options)
     recorded = _recorded_spec_dirs(repo)
     for number, wave in enumerate(graph.waves(dag.deps), start=1):
@@ -213,8 +215,12 @@ def execute(
         timeouts=spec_timeouts(dag, options),
     )
     report = progress.reporter(live=sys.stdout.isatty(), color=color)
+    # issue 17: notices of failed specs and of the run's end (dagspec.notify)
+    notifier = notify.Notifier(
+        options.notify or dag.execution.notify, cwd=repo, log=paths.run_dir / "notify.log"
+    )
     try:
-        final = trio.run(scheduler.drive, initial, settings, report)
+        final = trio.run(scheduler.drive, initial, settings, notifier.wrap(report))
     finally:
         report.close()
     code = {RunStatus.COMPLETED: EXIT_OK, RunStatus.INTERRUPTED: EXIT_INTERRUPTED}.get(
@@ -223,8 +229,19 @@ def execute(
     if options.merge and final.status is not RunStatus.INTERRUPTED:
         final, merged = _merge(repo, paths, final, dag, keep_worktrees=options.keep_worktrees)
         code = code or merged
+    _end_unattended(final, notifier)  # issue 17: report card, notify, bell
     print(render.summary(final, color=color), end="")
     return code
+
+
+def _end_unattended(final: RunState, notifier: notify.Notifier) -> None:
+    """The report card of the run, its run-finished notice, and a bell on a terminal after
+    a run of over a minute (issue 17)."""
+    print(report_card.render_text(report_card.card(final, now=state.utcnow())), end="")
+    for warning in notifier.finish(final):
+        print(f"dag: warning: {warning}", file=sys.stderr)
+    if notify.wants_bell(final, terminal=sys.stdout.isatty()):
+        print("\a", end="", flush=True)
 
 
 def _merge(
