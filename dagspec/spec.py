@@ -520,7 +520,8 @@ def _dependency_lines(doc: CommentedMap) -> dict[tuple[str, str, str], int]:
         deps = node.get("depends_on")
         if isinstance(deps, CommentedSeq):
             for index, dep in enumerate(deps):
-                lines.setdefault((kind, node["id"], dep), _item_line(deps, index))
+                if isinstance(dep, str):  # anything else was reported as not an id
+                    lines.setdefault((kind, node["id"], dep), _item_line(deps, index))
 
     for layer in _mappings(doc.get("layers")):
         record("layer", layer)

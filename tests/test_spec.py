@@ -159,3 +159,13 @@ def test_bad_setup_and_copy_entries_are_each_reported_at_their_line(tmp_path: Pa
         (9, "'symlink' of the copy entry at line 9 should be true or false, found 'maybe'"),
         (10, "the copy entry at line 10 has no 'path'"),
     ]
+
+
+def test_a_mapping_among_dependencies_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "dag.yaml"
+    path.write_text(
+        "layers:\n  - id: L0\n    features:\n      - id: a\n        description: x\n"
+        "      - id: b\n        description: y\n        depends_on:\n          - a:\n"
+    )
+    with pytest.raises(SpecError, match=r":8: 'depends_on' of feature 'b' should be a list"):
+        load_dag(path)
