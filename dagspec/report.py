@@ -2,15 +2,15 @@
 attempts and merge result, and one line of totals. Pure: ``card`` decides, the ``render_*``
 functions format; ``dag report`` and the end of ``run``/``resume``/``retry`` print them.
 
-Tokens and cost are left out: the run's state does not record them. autospec prints none of
-its own; only Claude Code's output, as autospec's formatter shows it, carries a
-``Cost: $0.1046`` and a ``Tokens: in=… out=…`` line per agent session (Codex and OpenCode
-print neither), so they would have to be summed from the log. They are never guessed.
+Tokens and cost come from the specs' logs (``dagspec.usage``) where the agent reports them
+(Claude Code does; Codex and OpenCode do not); a spec without them shows none, and the
+columns appear only when some spec has them. They are never guessed.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ import attrs
 
 from dagspec.render import format_duration, truncate
 from dagspec.state import RunState, SpecState, SpecStatus, format_time
+from dagspec.usage import AgentUsage
 
 FORMAT = 1
 _HEADER = ("SPEC", "STATUS", "STAGE", "TASKS", "TIME", "ATTEMPTS", "MERGE")
@@ -38,6 +39,7 @@ class SpecLine:
     merge: str  # merged, already-on-base, not-merged, or "" (nothing to merge)
     merge_commit: str | None
     error: str | None
+    usage: AgentUsage | None = None  # tokens and cost, where the agent reported them
 
 
 @attrs.frozen
@@ -50,6 +52,7 @@ class Totals:
     attempts: int
     duration: float | None  # the run's wall-clock time, in seconds
     agent_time: float  # the sum of the specs' durations, in seconds
+    usage: AgentUsage | None = None  # the sum over the specs that reported usage
 
 
 @attrs.frozen
@@ -62,9 +65,11 @@ class Card:
     totals: Totals
 
 
-def card(run: RunState, *, now: datetime) -> Card:
-    """The report card of ``run``; ``now`` times what is still running."""
-    lines = tuple(_spec_line(spec, now) for spec in run.specs)
+def card(run: RunState, *, now: datetime, usage: Mapping[str, AgentUsage] | None = None) -> Card:
+    """The report card of ``run``; ``now`` times what is still running; ``usage`` is what
+    the agents reported, by spec id (``usage.usage_of``)."""
+    reported = usage or {}
+    lines = tuple(_spec_line(spec, now, reported.get(spec.id)) for spec in run.specs)
     end = run.finished_at or now
     totals = Totals(
         specs=len(lines),
@@ -75,11 +80,23 @@ def card(run: RunState, *, now: datetime) -> Card:
         attempts=sum(line.attempts for line in lines),
         duration=(end - run.started_at).total_seconds(),
         agent_time=sum(line.duration or 0.0 for line in lines),
+        usage=_sum(list(reported.values())),
     )
     return Card(run.run_id, run.status.value, run.started_at, run.finished_at, lines, totals)
 
 
-def _spec_line(spec: SpecState, now: datetime) -> SpecLine:
+def _sum(usages: list[AgentUsage]) -> AgentUsage | None:
+    if not usages:
+        return None
+    costs = [u.cost_usd for u in usages if u.cost_usd is not None]
+    return AgentUsage(
+        sum(u.tokens_in for u in usages),
+        sum(u.tokens_out for u in usages),
+        sum(costs) if costs else None,
+    )
+
+
+def _spec_line(spec: SpecState, now: datetime, usage: AgentUsage | None) -> SpecLine:
     end = spec.finished_at or (now if spec.status is SpecStatus.RUNNING else None)
     duration = None
     if spec.started_at is not None and end is not None:
@@ -95,6 +112,7 @@ def _spec_line(spec: SpecState, now: datetime) -> SpecLine:
         merge=_merge_result(spec),
         merge_commit=spec.merge_commit,
         error=(spec.error or "").strip().split("\n", 1)[0] or None,
+        usage=usage,
     )
 
 
@@ -120,7 +138,24 @@ def totals_line(c: Card) -> str:
     if t.duration is not None:
         parts.append(f"{format_duration(t.duration)} wall")
     parts.append(f"{format_duration(t.agent_time)} agent time")
+    if t.usage is not None:
+        parts.append(f"tokens {_tokens(t.usage)}")
+        if t.usage.cost_usd is not None:
+            parts.append(_cost(t.usage))
     return "total: " + ", ".join(parts)
+
+
+def _tokens(usage: AgentUsage | None) -> str:
+    return "" if usage is None else f"{usage.tokens_in} in/{usage.tokens_out} out"
+
+
+def _cost(usage: AgentUsage | None) -> str:
+    return "" if usage is None or usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+
+
+def _header(c: Card) -> tuple[str, ...]:
+    """The columns: TOKENS and COST only when some spec reported them."""
+    return (*_HEADER, "TOKENS", "COST") if c.totals.usage is not None else _HEADER
 
 
 def count_text_of(counts: dict[str, int]) -> str:
@@ -128,8 +163,8 @@ def count_text_of(counts: dict[str, int]) -> str:
     return ", ".join(f"{counts[s.value]} {s.value}" for s in SpecStatus if s.value in counts)
 
 
-def _cells(line: SpecLine) -> tuple[str, ...]:
-    return (
+def _cells(line: SpecLine, c: Card) -> tuple[str, ...]:
+    cells = (
         line.id,
         line.status,
         "done" if line.status == "completed" else line.stage or "",
@@ -138,6 +173,9 @@ def _cells(line: SpecLine) -> tuple[str, ...]:
         str(line.attempts),
         _merge_cell(line),
     )
+    if c.totals.usage is None:
+        return cells
+    return (*cells, _tokens(line.usage), _cost(line.usage))
 
 
 def _merge_cell(line: SpecLine) -> str:
@@ -148,9 +186,10 @@ def _merge_cell(line: SpecLine) -> str:
 
 def render_text(c: Card) -> str:
     """An aligned table (a failed spec's reason under its row), then the totals line."""
-    rows = [_cells(line) for line in c.specs]
-    widths = [max(len(row[i]) for row in [_HEADER, *rows]) for i in range(len(_HEADER))]
-    out = [f"report of run {c.run_id}: {c.status}", _row(_HEADER, widths)]
+    header = _header(c)
+    rows = [_cells(line, c) for line in c.specs]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    out = [f"report of run {c.run_id}: {c.status}", _row(header, widths)]
     for line, row in zip(c.specs, rows, strict=True):
         out.append(_row(row, widths))
         if line.error and line.status != "completed":
@@ -165,7 +204,7 @@ def _row(cells: tuple[str, ...], widths: list[int]) -> str:
 
 def render_markdown(c: Card) -> str:
     """A GitHub-flavoured Markdown table, for a pull request or a chat message."""
-    header = [*_HEADER, "NOTE"]
+    header = [*_header(c), "NOTE"]
     out = [
         f"### dag run `{c.run_id}`: {c.status}",
         "",
@@ -173,7 +212,7 @@ def render_markdown(c: Card) -> str:
         "|" + "|".join(" --- " for _ in header) + "|",
     ]
     for line in c.specs:
-        cells = [*_cells(line), line.error if line.status != "completed" and line.error else ""]
+        cells = [*_cells(line, c), line.error if line.status != "completed" and line.error else ""]
         cells[0] = f"`{cells[0]}`"
         out.append("| " + " | ".join(_md_escape(cell) for cell in cells) + " |")
     out += ["", f"**{totals_line(c)}**"]
@@ -206,6 +245,7 @@ def to_json_data(c: Card) -> dict[str, Any]:
                 "merge": s.merge or None,
                 "merge_commit": s.merge_commit,
                 "error": s.error,
+                **_usage_data(s.usage),
             }
             for s in c.specs
         ],
@@ -218,7 +258,19 @@ def to_json_data(c: Card) -> dict[str, Any]:
             "attempts": t.attempts,
             "duration_seconds": t.duration,
             "agent_seconds": t.agent_time,
+            **_usage_data(t.usage),
         },
+    }
+
+
+def _usage_data(usage: AgentUsage | None) -> dict[str, Any]:
+    """``tokens_in``, ``tokens_out``, ``cost_usd``: null where the agent reported none."""
+    if usage is None:
+        return {"tokens_in": None, "tokens_out": None, "cost_usd": None}
+    return {
+        "tokens_in": usage.tokens_in,
+        "tokens_out": usage.tokens_out,
+        "cost_usd": usage.cost_usd,
     }
 
 

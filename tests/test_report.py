@@ -10,6 +10,7 @@ import pytest
 
 from dagspec import report
 from dagspec.state import RunState, RunStatus, SpecStatus
+from dagspec.usage import AgentUsage, read_usage
 from tests.run_states import T0, at, run, save, spec
 
 MERGE = "c" * 40
@@ -142,6 +143,9 @@ def test_json_against_the_state(tmp_path: Path) -> None:
         "merge": "merged",
         "merge_commit": MERGE,
         "error": None,
+        "tokens_in": None,
+        "tokens_out": None,
+        "cost_usd": None,
     }
     assert data["totals"]["agent_seconds"] == 1174
     assert data["totals"]["duration_seconds"] == 3725
@@ -170,3 +174,35 @@ def test_dag_report_of_an_unknown_run_is_one_error_line(
 
 def test_json_and_markdown_do_not_go_together(run_cli: Callable[..., int]) -> None:
     assert run_cli("report", "--json", "--markdown") == 2
+
+
+def test_reported_usage_gets_its_columns_and_totals(tmp_path: Path) -> None:
+    usage = {
+        "050-errors": AgentUsage(1000, 200, 0.5),
+        "051-config": AgentUsage(10, 2, None),
+    }
+    card = report.card(_finished(tmp_path), now=at(0), usage=usage)
+    text = report.render_text(card)
+    assert text.splitlines()[1].endswith("MERGE              TOKENS           COST")
+    assert "merged cccccccccc  1000 in/200 out  $0.5000" in text
+    assert text.rstrip().endswith("19m34s agent time, tokens 1010 in/202 out, $0.5000")
+    data = report.to_json_data(card)
+    assert data["totals"]["tokens_in"] == 1010
+    assert data["totals"]["cost_usd"] == 0.5
+    assert data["specs"][1]["cost_usd"] is None
+    assert data["specs"][2]["tokens_in"] is None
+
+
+def test_usage_is_read_from_claudes_result_lines_in_a_log(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text(
+        "=== dagspec: attempt 1\n"
+        "┌─ RESULT: SUCCESS\n│ Turns: 3\n│ Cost: $0.1046\n│\n"
+        "│ Tokens: in=2 out=9 cache_read=13368 cache_create=7924\n└─\n"
+        "RESULT: SUCCESS\n  Cost: $0.2000\n  Tokens: in=100 out=50\n"
+        "the agent wrote: Cost: $5 in a README\n"
+    )
+    assert read_usage(log) == AgentUsage(102, 59, 0.3046)
+    log.write_text("[Stage 1/4] specify...\n")
+    assert read_usage(log) is None
+    assert read_usage(tmp_path / "missing.log") is None

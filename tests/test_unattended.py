@@ -69,6 +69,7 @@ def test_setup_makes_what_the_agent_needs_and_nothing_of_it_is_committed(
     pyz: Path, project: Project, tmp_path: Path
 ) -> None:
     dag = _prepare(project, setup=SETUP)
+    project.fake.setenv("TOKENS", True)
     out = tmp_path / "notices"
     out.mkdir()
     notify = RECORDER.format(out=out)
@@ -84,6 +85,8 @@ def test_setup_makes_what_the_agent_needs_and_nothing_of_it_is_committed(
     assert _notices(out)[0][1]["summary"].startswith("run r completed in ")
     assert "report of run r: completed\n" in done.stdout
     assert "total: 2 specs (2 completed), 2 merged, tasks 4/4, 2 attempts" in done.stdout
+    # 2 specs of 4 agent sessions each (specify, plan, tasks, one implement phase)
+    assert "agent time, tokens 8000 in/1600 out, $0.1000\n" in done.stdout
 
 
 def test_a_failing_setup_fails_its_spec_before_the_agent_and_says_why(

@@ -9,6 +9,7 @@ from dagspec import report as card_of
 from dagspec.commands.status import newest_run
 from dagspec.errors import EXIT_OK
 from dagspec.state import load, settle_stale, utcnow
+from dagspec.usage import usage_of
 from dagspec.workspace import RunPaths, check_run_id
 
 RENDERERS = {
@@ -23,5 +24,6 @@ def report(repo: Path, run_id: str | None, *, fmt: str) -> int:
     ``json`` or ``markdown``); exit 0 whatever the run's status (``dag status`` says that)."""
     paths = RunPaths(repo, check_run_id(run_id) if run_id else newest_run(repo))
     run = settle_stale(load(paths))
-    print(RENDERERS[fmt](card_of.card(run, now=utcnow())), end="")
+    card = card_of.card(run, now=utcnow(), usage=usage_of(run))
+    print(RENDERERS[fmt](card), end="")
     return EXIT_OK

@@ -18,6 +18,7 @@ from dagspec import report as report_card
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, SpecError
 from dagspec.spec import Dag, check_specs, load_dag
 from dagspec.state import RunFlags, RunOptions, RunState, RunStatus, SpecState, SpecStatus
+from dagspec.usage import usage_of
 from dagspec.workspace import RunPaths, check_run_id, new_run_id
 
 
@@ -237,7 +238,8 @@ def execute(
 def _end_unattended(final: RunState, notifier: notify.Notifier) -> None:
     """The report card of the run, its run-finished notice, and a bell on a terminal after
     a run of over a minute (issue 17)."""
-    print(report_card.render_text(report_card.card(final, now=state.utcnow())), end="")
+    card = report_card.card(final, now=state.utcnow(), usage=usage_of(final))
+    print(report_card.render_text(card), end="")
     for warning in notifier.finish(final):
         print(f"dag: warning: {warning}", file=sys.stderr)
     if notify.wants_bell(final, terminal=sys.stdout.isatty()):
