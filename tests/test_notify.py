@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -108,3 +109,11 @@ def test_the_bell_rings_on_a_terminal_after_a_long_run(
 def test_a_running_run_never_rings(tmp_path: Path) -> None:
     running = run(tmp_path, "r", status=RunStatus.RUNNING, started_at=datetime.now(UTC))
     assert not notify.wants_bell(running, terminal=True)
+
+
+@pytest.mark.parametrize("command", ["run", "resume", "retry"])
+def test_notify_is_in_the_help_of_every_run_command(
+    command: str, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(command, "--help") == 0
+    assert "--notify CMD" in capsys.readouterr().out
