@@ -140,13 +140,17 @@ def wants_bell(run: RunState, *, terminal: bool) -> bool:
 
 
 class _Event(Protocol):
-    """What the notifier reads of a scheduler event (``kind`` and ``spec_id``)."""
+    """What the notifier reads of a scheduler event (``scheduler.Event``, moving to
+    ``lifecycle``): structural, so the move does not touch this module."""
 
     @property
     def spec_id(self) -> str: ...
 
     @property
     def kind(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
 
 
 Reporter = Callable[[RunState, Any], None]
@@ -175,12 +179,19 @@ class Notifier:
             self.warnings.append(warning)
 
     def wrap(self, report: Reporter) -> Reporter:
-        """``report``, and a ``spec-failed`` notice for each ``failed`` event."""
+        """``report``, and a notice for each scheduler event worth one: ``failed``, and
+        ``stalled`` and ``waiting`` (whose ``detail`` becomes the summary after the spec id,
+        e.g. ``Event(id, "waiting", "claude limit; until 2026-11-24T15:00:00Z")``)."""
 
         def reporting(run: RunState, event: _Event) -> None:
             report(run, event)
             if event.kind == "failed":
                 self.send(spec_failed(run, event.spec_id))
+            elif event.kind in ("stalled", "waiting"):
+                summary = f"{event.spec_id}: {event.detail}" if event.detail else event.spec_id
+                self.send(
+                    Notice(f"spec-{event.kind}", run.run_id, event.spec_id, summary, event.kind)
+                )
 
         return reporting
 

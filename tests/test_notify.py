@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import attrs
 import pytest
 
 from dagspec import notify
@@ -16,7 +17,7 @@ from tests.run_states import T0, at, run, spec
 
 # Writes what it was told, environment and stdin, to a file per call.
 RECORDER = (
-    'n=$(ls "$OUT" | wc -l); '
+    'n=$(ls "$OUT" | grep -c "env$"); '
     'printf "%s|%s|%s|%s|%s\\n" "$DAG_EVENT" "$DAG_RUN_ID" "$DAG_SPEC_ID" "$DAG_STATUS" '
     '"$DAG_SUMMARY" > "$OUT/$n.env"; cat > "$OUT/$n.json"'
 )
@@ -117,3 +118,49 @@ def test_notify_is_in_the_help_of_every_run_command(
 ) -> None:
     assert run_cli(command, "--help") == 0
     assert "--notify CMD" in capsys.readouterr().out
+
+
+@attrs.frozen
+class _Event:
+    spec_id: str
+    kind: str
+    detail: str = ""
+
+
+def test_the_notifier_sends_exactly_the_events_worth_a_notice_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setenv("OUT", str(out))
+    seen: list[str] = []
+    notifier = notify.Notifier(RECORDER, cwd=tmp_path, log=tmp_path / "notify.log")
+    report = notifier.wrap(lambda run, event: seen.append(event.kind))
+    finished = _finished(tmp_path)
+    for event in [
+        _Event("a", "started", "attempt 1"),
+        _Event("a", "stage", "plan"),
+        _Event("a", "tasks", "1/6"),
+        _Event("a", "stalled", "no progress for 30m00s"),
+        _Event("a", "waiting", "claude limit; until 15:00Z"),
+        _Event("a", "completed"),
+        _Event("b", "failed", "exit 1"),
+        _Event("c", "blocked"),
+    ]:
+        report(finished, event)
+    assert notifier.finish(finished) == []
+    assert len(seen) == 8
+    lines = [(out / f"{n}.env").read_text() for n in range(len(list(out.glob("*.env"))))]
+    assert lines == [
+        "spec-stalled|r1|a|stalled|a: no progress for 30m00s\n",
+        "spec-waiting|r1|a|waiting|a: claude limit; until 15:00Z\n",
+        "spec-failed|r1|b|failed|b failed: autospec exited with 1 during plan\n",
+        f"run-finished|r1||failed|{notify.run_finished(finished).summary}\n",
+    ]
+
+
+def test_without_a_command_nothing_is_sent(tmp_path: Path) -> None:
+    notifier = notify.Notifier(None, cwd=tmp_path, log=tmp_path / "notify.log")
+    notifier.wrap(lambda run, event: None)(_finished(tmp_path), _Event("b", "failed"))
+    assert notifier.finish(_finished(tmp_path)) == []
+    assert not (tmp_path / "notify.log").exists()
