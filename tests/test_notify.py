@@ -127,6 +127,7 @@ class _Event:
     detail: str = ""
 
 
+@pytest.mark.slow  # four notifier processes, one after the other
 def test_the_notifier_sends_exactly_the_events_worth_a_notice_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
