@@ -1,7 +1,7 @@
 """The command line: the argparse surface of every command, dispatch, and the one error handler.
 
 Commands are imported inside ``_dispatch`` so that ``--version``, ``--help``,
-``validate``, ``visualize``, ``status`` and ``list`` never import trio.
+``validate``, ``visualize``, ``status``, ``report`` and ``list`` never import trio.
 """
 
 from __future__ import annotations
@@ -81,6 +81,13 @@ def _add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None
         help="the autospec executable (default: $DAGSPEC_AUTOSPEC, else autospec on PATH)",
     )
     parser.add_argument(
+        "--notify",
+        metavar="CMD",
+        help="a shell command run when the run ends and when a spec fails, stalls or waits "
+        "for a usage limit; it gets DAG_EVENT, DAG_RUN_ID, DAG_SPEC_ID, DAG_SUMMARY and JSON "
+        "on stdin (default: execution.notify of the DAG)",
+    )
+    parser.add_argument(
         "--worktree-root",
         type=Path,
         metavar="DIR",
@@ -140,6 +147,17 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_json_option(p)
     p.add_argument("--watch", action="store_true", help="redraw until the run ends")
 
+    p = command("report", "the report card of a run: per spec and in total")
+    p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the newest run")
+    formats = p.add_mutually_exclusive_group()
+    formats.add_argument(
+        "--json", dest="fmt", action="store_const", const="json", help="print JSON"
+    )
+    formats.add_argument(
+        "--markdown", dest="fmt", action="store_const", const="markdown", help="print Markdown"
+    )
+    p.set_defaults(fmt="text")
+
     p = command("list", "every run of this repository, newest first")
     _add_json_option(p)
 
@@ -194,6 +212,7 @@ class RunFlags(NamedTuple):
     keep_worktrees: bool | None = None
     autospec: str | None = None
     worktree_root: str | None = None
+    notify: str | None = None
 
     def overrides(self) -> dict[str, object]:
         """The options given, to lay over the defaults."""
@@ -211,6 +230,7 @@ def _run_flags(args: argparse.Namespace) -> dict[str, object]:
         keep_worktrees=args.keep_worktrees,
         autospec=args.autospec,
         worktree_root=None if root is None else str(root.resolve()),
+        notify=args.notify,
     ).overrides()
 
 
@@ -241,6 +261,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from dagspec.commands.status import status
 
         return status(_repo(args), args.run_id, as_json=args.json, watch=args.watch, color=color)
+    if name == "report":
+        from dagspec.commands.report import report
+
+        return report(_repo(args), args.run_id, fmt=args.fmt)
     if name == "list":
         from dagspec.commands.list_runs import list_runs
 

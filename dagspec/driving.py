@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from dagspec import git, render, state
+from dagspec import git, notify, render, state
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.spec import Dag, load_dag
@@ -174,8 +174,13 @@ def execute(
     git_workspace = attempt.GitWorkspace(paths, dag, executable, worktree_root(repo, options))
     workspace = ports.Threaded(git_workspace)
     report = progress.reporter(live=sys.stdout.isatty(), color=color)
+    # notices of failed specs and of the run's end (dagspec.notify)
+    notifier = notify.Notifier(
+        options.notify or dag.execution.notify, cwd=repo, log=paths.run_dir / "notify.log"
+    )
+    reporter = notifier.wrap(report)
     try:
-        final = trio.run(lambda: scheduler.drive(initial, settings, report, workspace=workspace))
+        final = trio.run(lambda: scheduler.drive(initial, settings, reporter, workspace=workspace))
     finally:
         report.close()
     code = {RunStatus.COMPLETED: EXIT_OK, RunStatus.INTERRUPTED: EXIT_INTERRUPTED}.get(
@@ -187,8 +192,23 @@ def execute(
             paths, final, dry_run=False, cleanup=not options.keep_worktrees
         )
         code = code or merged
+    _end_unattended(final, notifier)
     print(render.summary(final, color=color), end="")
     return code
+
+
+def _end_unattended(final: RunState, notifier: notify.Notifier) -> None:
+    """The report card of the run, its run-finished notice, and a bell on a terminal after
+    a run of over a minute."""
+    from dagspec import report as report_card
+    from dagspec.usage import usage_of
+
+    card = report_card.card(final, now=state.utcnow(), usage=usage_of(final))
+    print(report_card.render_text(card), end="")
+    for warning in notifier.finish(final):
+        print(f"dag: warning: {warning}", file=sys.stderr)
+    if notify.wants_bell(final, terminal=sys.stdout.isatty()):
+        print("\a", end="", flush=True)
 
 
 def merge_and_report(

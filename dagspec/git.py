@@ -362,3 +362,9 @@ def init_repo(path: Path, branch: str) -> None:
 def set_config(repo: Path, key: str, value: str) -> None:
     """Set ``key`` in the repository's own configuration."""
     run(repo, "config", "--local", key, value)
+
+
+def git_dir(worktree: Path) -> Path:
+    """The worktree's own git directory (``.git/worktrees/<name>`` for a linked worktree):
+    a place for private markers that is never committed and goes with the worktree."""
+    return Path(run(worktree, "rev-parse", "--absolute-git-dir").strip())

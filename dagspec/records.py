@@ -68,6 +68,7 @@ class RunOptions:
     keep_worktrees: bool = False
     autospec: str | None = None
     worktree_root: str | None = None
+    notify: str | None = None  # --notify; else the DAG's execution.notify
 
 
 @attrs.frozen

@@ -219,6 +219,7 @@ class _Engine:
             )
         )
         try:
+            await agent.user_setup(self.run, self.settings.dag, spec_id, ready, self.settings.grace)
             await self._run(spec_id, ready)
         except DagspecError as exc:
             self._fail(spec_id, str(exc))

@@ -18,7 +18,7 @@ import difflib
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import attrs
@@ -54,7 +54,11 @@ _SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
         "timeout": ("text", False),
         "base_branch": ("text", False),
         "on_conflict": ("text", False),
+        "setup": ("text", False),
+        "copy": ("copies", False),
+        "notify": ("text", False),
     },
+    "copy": {"path": ("text", True), "symlink": ("bool", False)},
     "layer": {
         "id": ("text", True),
         "name": ("text", False),
@@ -73,7 +77,10 @@ _TYPE_NAMES = {
     "int": "a whole number",
     "ids": "a list of ids",
     "list": "a list",
+    "bool": "true or false",
+    "copies": "a list of paths",
 }
+_BOOLS = {"true": True, "false": False}
 
 
 @attrs.frozen
@@ -98,11 +105,23 @@ class Layer:
 
 
 @attrs.frozen
+class CopyPath:
+    """A gitignored path of the main checkout put into each worktree (issue 17): copied, or
+    with ``symlink`` linked (for large directories such as ``node_modules``)."""
+
+    path: str
+    symlink: bool = False
+
+
+@attrs.frozen
 class Execution:
     max_parallel: int | None = None
     timeout: float | None = None
     base_branch: str | None = None
     on_conflict: str = "manual"
+    setup: str | None = None  # a shell command run in each new worktree before its agent
+    copy: tuple[CopyPath, ...] = ()
+    notify: str | None = None  # a shell command told of run end, failures, stalls, limits
 
 
 @attrs.frozen
@@ -271,6 +290,10 @@ class _Reader:
             return int(value)
         if kind == "text" and isinstance(value, str):
             return value
+        if kind == "bool" and isinstance(value, str) and value.lower() in _BOOLS:
+            return _BOOLS[value.lower()]
+        if kind == "copies" and (value == "" or isinstance(value, CommentedSeq)):
+            return CommentedSeq() if value == "" else value
         if kind == "list" and isinstance(value, CommentedSeq):
             return value
         if (
@@ -302,6 +325,11 @@ class _Reader:
             )
         if "timeout" in values:
             result["timeout"] = self.duration(node, "timeout", "execution.timeout")
+        for key in ("setup", "notify"):
+            if key in values and not values[key].strip():
+                self.add(_key_line(node, key), f"execution.{key} is empty: give a command")
+        if "copy" in values:
+            result["copy"] = self.read_copies(values["copy"])
         if values.get("on_conflict", "manual") != "manual":
             self.add(
                 _key_line(node, "on_conflict"),
@@ -309,6 +337,29 @@ class _Reader:
                 "(conflicting specs are left unmerged and reported)",
             )
         return result
+
+    def read_copies(self, nodes: CommentedSeq) -> list[dict[str, Any]]:
+        """``execution.copy``: each item a path, or ``{path: P, symlink: true}``."""
+        copies: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
+        for index, node in enumerate(nodes):
+            line = _item_line(nodes, index)
+            if isinstance(node, str):
+                item: dict[str, Any] = {"path": node}
+            else:
+                item = self.mapping(node, "copy", f"the copy entry at line {line}", line)
+                if "path" not in item:
+                    continue
+            path = item["path"].strip().rstrip("/")
+            problem = _copy_path_problem(path)
+            if problem:
+                self.add(line, f"execution.copy path '{item['path']}' {problem}")
+            elif path in seen:
+                self.add(line, f"execution.copy lists '{path}' twice (first at line {seen[path]})")
+            else:
+                seen[path] = line
+                copies.append({**item, "path": str(PurePosixPath(path))})
+        return copies
 
     def duration(self, node: CommentedMap, key: str, what: str) -> float | None:
         text, line = node[key], _key_line(node, key)
@@ -469,7 +520,8 @@ def _dependency_lines(doc: CommentedMap) -> dict[tuple[str, str, str], int]:
         deps = node.get("depends_on")
         if isinstance(deps, CommentedSeq):
             for index, dep in enumerate(deps):
-                lines.setdefault((kind, node["id"], dep), _item_line(deps, index))
+                if isinstance(dep, str):  # anything else was reported as not an id
+                    lines.setdefault((kind, node["id"], dep), _item_line(deps, index))
 
     for layer in _mappings(doc.get("layers")):
         record("layer", layer)
@@ -496,6 +548,20 @@ def _id_problem(value: str) -> str | None:
         return "contains '..': ids become directory and branch names"
     if value.endswith((".", ".lock")):
         return "ends with '.' or '.lock', which git refuses in branch names"
+    return None
+
+
+def _copy_path_problem(path: str) -> str | None:
+    """Why a path cannot be copied from the main checkout into worktrees, if it cannot."""
+    parts = PurePosixPath(path).parts
+    if not path or path == ".":
+        return "is empty: name a file or directory of the repository"
+    if path.startswith(("/", "~")) or "\\" in path:
+        return "is not relative: name it relative to the repository's top directory"
+    if ".." in parts:
+        return "contains '..': it must stay inside the repository"
+    if parts[0] == ".git":
+        return "is inside .git: git's own files are never copied"
     return None
 
 

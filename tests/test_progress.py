@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 
+from dagspec.lifecycle import Event
 from dagspec.progress import Lines, event_line
-from dagspec.scheduler import Event
 
 NOON = datetime(2026, 11, 24, 12, 0, 1)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from dagspec.errors import SpecError
-from dagspec.spec import load_dag, parse_duration
+from dagspec.spec import CopyPath, load_dag, parse_duration
 from tests.conftest import FIXTURES
 
 DAGS = FIXTURES / "dags"
@@ -105,3 +105,67 @@ def test_the_line_of_a_flow_list_item_is_its_own(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_dag(path)
     assert info.value.problems[0].line == 10
+
+
+def test_setup_copy_and_notify_are_read_into_the_execution(tmp_path: Path) -> None:
+    path = tmp_path / "dag.yaml"
+    path.write_text(
+        "execution:\n"
+        '  setup: "npm ci"\n'
+        '  notify: "notify-send dag"\n'
+        "  copy:\n"
+        "    - .env\n"
+        '    - "./.vscode/"\n'
+        "    - {path: node_modules, symlink: true}\n"
+        "layers:\n"
+        "  - id: L0\n"
+        "    features: [{id: a, description: x}]\n"
+    )
+    execution = load_dag(path).execution
+    assert execution.setup == "npm ci"
+    assert execution.notify == "notify-send dag"
+    assert execution.copy == (
+        CopyPath(".env"),
+        CopyPath(".vscode"),
+        CopyPath("node_modules", symlink=True),
+    )
+
+
+def test_bad_setup_and_copy_entries_are_each_reported_at_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "dag.yaml"
+    path.write_text(
+        "execution:\n"
+        '  setup: "  "\n'
+        "  copy:\n"
+        "    - /etc/passwd\n"
+        "    - ../x\n"
+        "    - .git/config\n"
+        "    - .env\n"
+        "    - .env/\n"
+        "    - {path: nm, symlink: maybe}\n"
+        "    - {symlink: true}\n"
+        "layers:\n"
+        "  - id: L0\n"
+        "    features: [{id: a, description: x}]\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_dag(path)
+    assert [(p.line, p.message.split(":")[0]) for p in caught.value.problems] == [
+        (2, "execution.setup is empty"),
+        (4, "execution.copy path '/etc/passwd' is not relative"),
+        (5, "execution.copy path '../x' contains '..'"),
+        (6, "execution.copy path '.git/config' is inside .git"),
+        (8, "execution.copy lists '.env' twice (first at line 7)"),
+        (9, "'symlink' of the copy entry at line 9 should be true or false, found 'maybe'"),
+        (10, "the copy entry at line 10 has no 'path'"),
+    ]
+
+
+def test_a_mapping_among_dependencies_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "dag.yaml"
+    path.write_text(
+        "layers:\n  - id: L0\n    features:\n      - id: a\n        description: x\n"
+        "      - id: b\n        description: y\n        depends_on:\n          - a:\n"
+    )
+    with pytest.raises(SpecError, match=r":8: 'depends_on' of feature 'b' should be a list"):
+        load_dag(path)

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from dagspec import autospec, driving, estimates, graph, render, state
+from dagspec import autospec, driving, estimates, graph, render, setup, state
 from dagspec.errors import EXIT_OK, DagspecError, SpecError
 from dagspec.lifecycle import RunOptions
 from dagspec.spec import Dag, check_specs, load_dag
@@ -56,6 +56,7 @@ def plan_text(
         f"base: {base_branch} at {base_commit[:12]}; worktrees in {root}/wt-<spec>, "
         f"on branches dag/{run_id}/<spec>",
     ]
+    lines += setup.plan_lines(dag.execution, notify=options.notify)
     timeouts = driving.spec_timeouts(dag, options)
     recorded = driving.recorded_spec_dirs(repo)
     for number, wave in enumerate(graph.waves(dag.deps), start=1):

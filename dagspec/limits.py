@@ -1,0 +1,260 @@
+"""Usage and rate limits: recognising an agent's "limit reached" message and when to retry.
+
+Seven agents at once hit a provider's limit together; waiting for the reset saves the run
+(issue 17). autospec passes its agent's output through, so a limit shows up as a line of
+the spec's log. ``PATTERNS`` is the one table of the messages of the agents autospec drives
+(Claude Code, Codex CLI, Gemini CLI), each with a real example from the agent's issue
+tracker; ``parse_limit`` gives the first pattern a line matches as a ``LimitHit``.
+
+Agents also print these words in ordinary work (code about rate limits, a quoted error), so
+a hit means something only when the attempt then fails: the scheduler keeps the last hit of
+an attempt and consults it when the agent exits non-zero.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+RATE_BACKOFF = 60.0  # seconds: a per-minute rate limit without a stated reset
+QUOTA_BACKOFF = 15 * 60.0  # seconds: a usage quota without a stated reset
+MAX_BACKOFF = 3600.0  # seconds: back-off doubles on each repeat, up to this
+RESET_MARGIN = 30.0  # seconds after a stated reset, for clocks that differ a little
+
+
+@attrs.frozen
+class LimitHit:
+    """An agent hit a limit. ``reset_at`` (UTC) when the message says when it resets, else
+    ``backoff`` seconds to wait."""
+
+    agent: str
+    pattern: str
+    message: str
+    reset_at: datetime | None = None
+    backoff: float = QUOTA_BACKOFF
+
+    def wait_seconds(self, now: datetime, *, repeat: int = 0) -> float:
+        """Seconds to wait from ``now``: until the reset (plus a margin), else the back-off,
+        doubled for each earlier hit of the same spec (``repeat``), at most ``MAX_BACKOFF``.
+        """
+        if self.reset_at is not None:
+            return max((self.reset_at - now).total_seconds(), 0.0) + RESET_MARGIN
+        return min(self.backoff * 2.0**repeat, MAX_BACKOFF)
+
+
+Reset = Callable[[re.Match[str], datetime], datetime | None]
+
+
+@attrs.frozen
+class LimitPattern:
+    """One agent message: its regex, how to read the reset from a match, the back-off when
+    it states none, and a real example (each is tested)."""
+
+    agent: str
+    name: str
+    regex: re.Pattern[str]
+    reset: Reset | None
+    backoff: float
+    example: str
+
+
+# --- reading reset times ------------------------------------------------------------------
+
+_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap]m)", re.IGNORECASE)
+_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*(day|hour|minute|min|second|sec|s\b|m\b|h\b|d\b)")
+_SPAN_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    """The named IANA zone; None (the machine's local time) when unnamed or unknown."""
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _next_clock(match: re.Match[str], now: datetime) -> datetime | None:
+    """``resets 3pm`` / ``12:50am (Europe/Paris)``: the next such time after ``now``."""
+    clock = _CLOCK.search(match["when"])
+    if clock is None:
+        return None
+    hour = int(clock[1]) % 12 + (12 if clock[3].lower() == "pm" else 0)
+    local = now.astimezone(_zone(match["tz"]))
+    reset = local.replace(hour=hour, minute=int(clock[2] or 0), second=0, microsecond=0)
+    if reset <= local:
+        reset += timedelta(days=1)
+    return reset.astimezone(UTC)
+
+
+def _epoch(match: re.Match[str], now: datetime) -> datetime | None:
+    return datetime.fromtimestamp(int(match["epoch"]), UTC)
+
+
+def _after_span(match: re.Match[str], now: datetime) -> datetime | None:
+    """``try again in 5 days 22 hours 11 minutes``, ``retry in 40.5s``, ``"resets_in_seconds":
+    602705``."""
+    seconds = sum(
+        float(amount) * _SPAN_SECONDS[unit[0]] for amount, unit in _SPAN.findall(match["span"])
+    )
+    return now + timedelta(seconds=seconds) if seconds else None
+
+
+def _date_time(match: re.Match[str], now: datetime) -> datetime | None:
+    """``try again at Jul 5th, 2026 8:19 PM``, in the machine's local time."""
+    text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", match["when"].strip().rstrip("."))
+    try:
+        local = datetime.strptime(text, "%b %d, %Y %I:%M %p")
+    except ValueError:
+        return None
+    return local.astimezone().astimezone(UTC)
+
+
+def _p(
+    agent: str, name: str, regex: str, reset: Reset | None, backoff: float, example: str
+) -> LimitPattern:
+    return LimitPattern(agent, name, re.compile(regex, re.IGNORECASE), reset, backoff, example)
+
+
+_TZ = r"(?:\s*\((?P<tz>[A-Za-z_]+(?:/[A-Za-z_+-]+)*)\))?"
+
+PATTERNS: tuple[LimitPattern, ...] = (
+    _p(
+        "claude",
+        "usage limit with epoch",
+        r"Claude AI usage limit reached\|(?P<epoch>\d{9,11})",
+        _epoch,
+        QUOTA_BACKOFF,
+        "Claude AI usage limit reached|1766502000",
+    ),
+    _p(
+        "claude",
+        "usage limit, will reset at",
+        r"Claude usage limit reached\. Your limit will reset at (?P<when>[\d:]+\s*[ap]m)" + _TZ,
+        _next_clock,
+        QUOTA_BACKOFF,
+        "Claude usage limit reached. Your limit will reset at 9am (America/Chicago).",
+    ),
+    _p(
+        "claude",
+        "hit your limit, resets",
+        r"You['’]ve hit your (?:\w+ )?limit\s*[·∙•-]\s*resets (?P<when>[\w ,:]*?[ap]m)" + _TZ,
+        _next_clock,
+        QUOTA_BACKOFF,
+        "You've hit your session limit · resets 12:50am (America/Los_Angeles)",
+    ),
+    _p(
+        "claude",
+        "N-hour limit reached, resets",
+        r"(?:\d+-hour|weekly|opus|session) limit reached\s*[·∙•-]\s*resets "
+        r"(?P<when>[\w ,:]*?[ap]m)" + _TZ,
+        _next_clock,
+        QUOTA_BACKOFF,
+        "5-hour limit reached ∙ resets 3pm",
+    ),
+    _p(
+        "claude",
+        "API rate_limit_error",
+        r"\brate_limit_error\b|API Error: 429\b",
+        None,
+        RATE_BACKOFF,
+        'API Error: 429 {"type":"error","error":{"type":"rate_limit_error","message":"This '
+        "request would exceed your account's rate limit. Please try again later.\"}}",
+    ),
+    _p(
+        "codex",
+        "usage limit, try again in",
+        r"You['’]ve hit your usage limit\..*try again in (?P<span>[\d\w ,]+)",
+        _after_span,
+        QUOTA_BACKOFF,
+        "■ You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) "
+        "or try again in 5 days 22 hours 11 minutes.",
+    ),
+    _p(
+        "codex",
+        "usage limit, try again at",
+        r"You['’]ve hit your usage limit\..*try again at (?P<when>\w{3} \d+\w*, \d{4} "
+        r"\d+:\d{2} [AP]M)",
+        _date_time,
+        QUOTA_BACKOFF,
+        "You've hit your usage limit. Upgrade to Plus to continue using Codex "
+        "(https://chatgpt.com/explore/plus), or try again at Jul 5th, 2026 8:19 PM.",
+    ),
+    _p(
+        "codex",
+        "usage_limit_reached with resets_in_seconds",
+        r'"usage_limit_reached".*"resets_in_seconds":\s*(?P<span>\d+)',
+        lambda match, now: now + timedelta(seconds=int(match["span"])),
+        QUOTA_BACKOFF,
+        '{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached",'
+        '"plan_type":"free","resets_at":1775317531,"resets_in_seconds":602705}}',
+    ),
+    _p(
+        "codex",
+        "usage limit without a time",
+        r"You['’]ve hit your usage limit",
+        None,
+        QUOTA_BACKOFF,
+        "You've hit your usage limit.",
+    ),
+    _p(
+        "codex",
+        "429 retries exhausted",
+        r"exceeded retry limit, last status: 429\b",
+        None,
+        RATE_BACKOFF,
+        "stream error: exceeded retry limit, last status: 429 Too Many Requests",
+    ),
+    _p(
+        "gemini",
+        "quota with retry delay",
+        r"(?:quota|RESOURCE_EXHAUSTED|exhausted).*Please retry in (?P<span>\d+(?:\.\d+)?s)",
+        _after_span,
+        RATE_BACKOFF,
+        "You exceeded your current quota, please check your plan and billing details. "
+        "Please retry in 40.5s.",
+    ),
+    _p(
+        "gemini",
+        "quota exceeded",
+        r"Quota exceeded for quota metric|You exceeded your current quota",
+        None,
+        QUOTA_BACKOFF,
+        '"message": "Quota exceeded for quota metric \'Gemini 2.5 Pro Requests\' and limit '
+        "'Gemini 2.5 Pro Requests per day per user per tier'",
+    ),
+    _p(
+        "gemini",
+        "resource exhausted",
+        r"\bRESOURCE_EXHAUSTED\b|Resource (?:has been )?exhausted",
+        None,
+        RATE_BACKOFF,
+        "✕ [API Error: Resource has been exhausted (e.g. check quota).]",
+    ),
+)
+
+
+def parse_limit(line: str, *, now: datetime | None = None) -> LimitHit | None:
+    """The limit ``line`` (one line of output, ANSI codes removed) reports, if any.
+
+    ``now`` (aware; default: the current time) anchors relative resets ("in 2 hours",
+    "resets 3pm"). A reset the message states but that cannot be read falls back to the
+    pattern's back-off.
+
+    >>> hit = parse_limit("You've hit your limit · resets 3pm (UTC)",
+    ...                   now=datetime(2026, 1, 1, 14, 0, tzinfo=UTC))
+    >>> hit.agent, hit.reset_at.isoformat()
+    ('claude', '2026-01-01T15:00:00+00:00')
+    """
+    for pattern in PATTERNS:
+        match = pattern.regex.search(line)
+        if match is None:
+            continue
+        reset_at = None
+        if pattern.reset is not None:
+            reset_at = pattern.reset(match, now or datetime.now(UTC))
+        return LimitHit(pattern.agent, pattern.name, line.strip(), reset_at, pattern.backoff)
+    return None

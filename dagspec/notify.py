@@ -1,0 +1,204 @@
+"""Telling the user what needs them (issue 17): ``--notify CMD`` / ``execution.notify``.
+
+The command runs on exactly four events, never per stage or task:
+
+- ``run-finished``: the run ended (completed, failed or interrupted);
+- ``spec-failed``: a spec failed (after its restarts, if any);
+- ``spec-stalled``: a running spec made no progress for the stall timeout;
+- ``spec-waiting``: a spec hit a usage or rate limit and waits for its reset.
+
+It gets the event in its environment (``DAG_EVENT``, ``DAG_RUN_ID``, ``DAG_SPEC_ID`` (empty
+for the run), ``DAG_SUMMARY``, one line) and the same as a JSON object on its stdin
+(``notice_json``). A notification never fails a run: ``notify`` returns a warning instead.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+from dagspec import git, procgroup
+from dagspec.lifecycle import RunState
+from dagspec.limits import LimitHit
+from dagspec.render import count_text, format_duration
+from dagspec.state import format_time
+
+EVENTS = ("run-finished", "spec-failed", "spec-stalled", "spec-waiting")
+NOTIFY_TIMEOUT = 30.0  # seconds; a notifier that hangs is ended and reported
+BELL_AFTER = 60.0  # seconds: a run at least this long rings the terminal bell at its end
+
+
+@attrs.frozen
+class Notice:
+    """One event worth a notification. ``spec_id`` is None for ``run-finished``."""
+
+    event: str
+    run_id: str
+    spec_id: str | None
+    summary: str
+    status: str  # the run's status for run-finished, else the spec's: failed, stalled, waiting
+
+    def __attrs_post_init__(self) -> None:
+        if self.event not in EVENTS:
+            raise ValueError(f"unknown notification event {self.event!r}")
+
+
+def notice_json(notice: Notice) -> str:
+    """``{"event", "run_id", "spec_id", "status", "summary"}`` on one line."""
+    return json.dumps(attrs.asdict(notice), ensure_ascii=False)
+
+
+def notice_env(notice: Notice) -> dict[str, str]:
+    return {
+        "DAG_EVENT": notice.event,
+        "DAG_RUN_ID": notice.run_id,
+        "DAG_SPEC_ID": notice.spec_id or "",
+        "DAG_STATUS": notice.status,
+        "DAG_SUMMARY": notice.summary,
+    }
+
+
+def notify(
+    command: str, notice: Notice, *, cwd: Path, log: Path, timeout: float = NOTIFY_TIMEOUT
+) -> str | None:
+    """Run ``command`` (``/bin/sh -c``, in ``cwd``) for ``notice``; its output goes to ``log``.
+
+    Returns None when it succeeded, else a one-line warning for the user (a failed or hung
+    notifier is reported, never fatal). Blocks up to ``timeout`` seconds (then its process
+    group is killed): the scheduler calls it in a thread.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        out.write(f"=== dagspec: notify {notice.event}: {notice_json(notice)}\n".encode())
+        out.flush()
+        try:
+            process = subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                cwd=cwd,
+                env=git.clean_env(notice_env(notice)),
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return f"the notify command could not start: {exc.strerror}"
+        try:
+            process.communicate((notice_json(notice) + "\n").encode(), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            procgroup.signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+            return f"the notify command took over {format_duration(timeout)} and was ended"
+    if process.returncode != 0:
+        return f"the notify command exited with {process.returncode} (its output: {log})"
+    return None
+
+
+# --- the notices of a run -------------------------------------------------------------------
+
+
+def run_finished(run: RunState) -> Notice:
+    """``run RUN completed in 1h02m: 5 completed``."""
+    took = ""
+    if run.finished_at is not None:
+        took = f" in {format_duration((run.finished_at - run.started_at).total_seconds())}"
+    summary = f"run {run.run_id} {run.status.value}{took}: {count_text(run)}"
+    return Notice("run-finished", run.run_id, None, summary, run.status.value)
+
+
+def spec_failed(run: RunState, spec_id: str) -> Notice:
+    spec = run.spec(spec_id)
+    reason = (spec.error or "").strip().split("\n", 1)[0] or f"exit code {spec.exit_code}"
+    return Notice("spec-failed", run.run_id, spec_id, f"{spec_id} failed: {reason}", "failed")
+
+
+def spec_stalled(run: RunState, spec_id: str, idle: float) -> Notice:
+    summary = f"{spec_id} made no progress for {format_duration(idle)}"
+    return Notice("spec-stalled", run.run_id, spec_id, summary, "stalled")
+
+
+def spec_waiting(run: RunState, spec_id: str, hit: LimitHit, until: datetime) -> Notice:
+    summary = f"{spec_id} hit a {hit.agent} limit; waiting until {format_time(until)}"
+    return Notice("spec-waiting", run.run_id, spec_id, summary, "waiting")
+
+
+def wants_bell(run: RunState, *, terminal: bool) -> bool:
+    """Ring the bell at the end of a run that took over a minute, on a terminal only."""
+    if not terminal or run.finished_at is None:
+        return False
+    return (run.finished_at - run.started_at).total_seconds() > BELL_AFTER
+
+
+# --- a run's notifier ---------------------------------------------------------------------
+
+
+class _Event(Protocol):
+    """What the notifier reads of a scheduler event (``scheduler.Event``, moving to
+    ``lifecycle``): structural, so the move does not touch this module."""
+
+    @property
+    def spec_id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+Reporter = Callable[[RunState, Any], None]
+
+
+class Notifier:
+    """Sends a run's notices in the background, one at a time and in order, so a slow
+    notifier never holds up the run; ``finish`` sends ``run-finished`` and waits for all.
+
+    A run without a notify command gets a notifier that does nothing.
+    """
+
+    def __init__(self, command: str | None, *, cwd: Path, log: Path) -> None:
+        self.command, self.cwd, self.log = command, cwd, log
+        self.warnings: list[str] = []
+        self._pool = ThreadPoolExecutor(max_workers=1) if command else None
+
+    def send(self, notice: Notice) -> None:
+        if self._pool is not None:
+            self._pool.submit(self._send, notice)
+
+    def _send(self, notice: Notice) -> None:
+        assert self.command is not None
+        warning = notify(self.command, notice, cwd=self.cwd, log=self.log)
+        if warning is not None:
+            self.warnings.append(warning)
+
+    def wrap(self, report: Reporter) -> Reporter:
+        """``report``, and a notice for each scheduler event worth one: ``failed``, and
+        ``stalled`` and ``waiting`` (whose ``detail`` becomes the summary after the spec id,
+        e.g. ``Event(id, "waiting", "claude limit; until 2026-11-24T15:00:00Z")``)."""
+
+        def reporting(run: RunState, event: _Event) -> None:
+            report(run, event)
+            if event.kind == "failed":
+                self.send(spec_failed(run, event.spec_id))
+            elif event.kind in ("stalled", "waiting"):
+                summary = f"{event.spec_id}: {event.detail}" if event.detail else event.spec_id
+                self.send(
+                    Notice(f"spec-{event.kind}", run.run_id, event.spec_id, summary, event.kind)
+                )
+
+        return reporting
+
+    def finish(self, run: RunState) -> list[str]:
+        """Send ``run-finished``, wait for every notice; the warnings of failed notifiers."""
+        self.send(run_finished(run))
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        return self.warnings

@@ -1,0 +1,279 @@
+"""The report card of a run (issue 17): per spec its status, stage, tasks, duration,
+attempts and merge result, and one line of totals. Pure: ``card`` decides, the ``render_*``
+functions format; ``dag report`` and the end of ``run``/``resume``/``retry`` print them.
+
+Tokens and cost come from the specs' logs (``dagspec.usage``) where the agent reports them
+(Claude Code does; Codex and OpenCode do not); a spec without them shows none, and the
+columns appear only when some spec has them. They are never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from dagspec.lifecycle import RunState, SpecState, SpecStatus
+from dagspec.render import format_duration, truncate
+from dagspec.state import format_time
+from dagspec.usage import AgentUsage
+
+FORMAT = 1
+_HEADER = ("SPEC", "STATUS", "STAGE", "TASKS", "TIME", "ATTEMPTS", "MERGE")
+NOTE_MAX = 60
+
+
+@attrs.frozen
+class SpecLine:
+    """One spec's row. ``duration`` is of its last attempt, in seconds (running: so far)."""
+
+    id: str
+    status: str
+    stage: str | None
+    tasks_done: int | None
+    tasks_total: int | None
+    duration: float | None
+    attempts: int
+    merge: str  # merged, already-on-base, not-merged, or "" (nothing to merge)
+    merge_commit: str | None
+    error: str | None
+    usage: AgentUsage | None = None  # tokens and cost, where the agent reported them
+
+
+@attrs.frozen
+class Totals:
+    specs: int
+    counts: dict[str, int]
+    merged: int
+    tasks_done: int
+    tasks_total: int
+    attempts: int
+    duration: float | None  # the run's wall-clock time, in seconds
+    agent_time: float  # the sum of the specs' durations, in seconds
+    usage: AgentUsage | None = None  # the sum over the specs that reported usage
+
+
+@attrs.frozen
+class Card:
+    run_id: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    specs: tuple[SpecLine, ...]
+    totals: Totals
+
+
+def card(run: RunState, *, now: datetime, usage: Mapping[str, AgentUsage] | None = None) -> Card:
+    """The report card of ``run``; ``now`` times what is still running; ``usage`` is what
+    the agents reported, by spec id (``usage.usage_of``)."""
+    reported = usage or {}
+    lines = tuple(_spec_line(spec, now, reported.get(spec.id)) for spec in run.specs)
+    end = run.finished_at or now
+    totals = Totals(
+        specs=len(lines),
+        counts=run.counts(),
+        merged=sum(1 for line in lines if line.merge in ("merged", "already-on-base")),
+        tasks_done=sum(line.tasks_done or 0 for line in lines),
+        tasks_total=sum(line.tasks_total or 0 for line in lines),
+        attempts=sum(line.attempts for line in lines),
+        duration=(end - run.started_at).total_seconds(),
+        agent_time=sum(line.duration or 0.0 for line in lines),
+        usage=_sum(list(reported.values())),
+    )
+    return Card(run.run_id, run.status.value, run.started_at, run.finished_at, lines, totals)
+
+
+def _sum(usages: list[AgentUsage]) -> AgentUsage | None:
+    if not usages:
+        return None
+    costs = [u.cost_usd for u in usages if u.cost_usd is not None]
+    return AgentUsage(
+        sum(u.tokens_in for u in usages),
+        sum(u.tokens_out for u in usages),
+        sum(costs) if costs else None,
+    )
+
+
+def _spec_line(spec: SpecState, now: datetime, usage: AgentUsage | None) -> SpecLine:
+    end = spec.finished_at or (now if spec.status is SpecStatus.RUNNING else None)
+    duration = None
+    if spec.started_at is not None and end is not None:
+        duration = max((end - spec.started_at).total_seconds(), 0.0)
+    return SpecLine(
+        id=spec.id,
+        status=spec.status.value,
+        stage=spec.stage,
+        tasks_done=spec.tasks_done,
+        tasks_total=spec.tasks_total,
+        duration=duration,
+        attempts=spec.attempts,
+        merge=_merge_result(spec),
+        merge_commit=spec.merge_commit,
+        error=(spec.error or "").strip().split("\n", 1)[0] or None,
+        usage=usage,
+    )
+
+
+def _merge_result(spec: SpecState) -> str:
+    if spec.merged:
+        return "merged" if spec.merge_commit else "already-on-base"
+    return "not-merged" if spec.status is SpecStatus.COMPLETED else ""
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def totals_line(c: Card) -> str:
+    """``5 specs (3 completed, 2 failed), 3 merged, tasks 30/36, 7 attempts, 1h02m wall,
+    2h10m agent time``."""
+    t = c.totals
+    parts = [
+        f"{t.specs} specs ({count_text_of(t.counts)})",
+        f"{t.merged} merged",
+        f"tasks {t.tasks_done}/{t.tasks_total}",
+        f"{t.attempts} attempts",
+    ]
+    if t.duration is not None:
+        parts.append(f"{format_duration(t.duration)} wall")
+    parts.append(f"{format_duration(t.agent_time)} agent time")
+    if t.usage is not None:
+        parts.append(f"tokens {_tokens(t.usage)}")
+        if t.usage.cost_usd is not None:
+            parts.append(_cost(t.usage))
+    return "total: " + ", ".join(parts)
+
+
+def _tokens(usage: AgentUsage | None) -> str:
+    return "" if usage is None else f"{usage.tokens_in} in/{usage.tokens_out} out"
+
+
+def _cost(usage: AgentUsage | None) -> str:
+    return "" if usage is None or usage.cost_usd is None else f"${usage.cost_usd:.4f}"
+
+
+def _header(c: Card) -> tuple[str, ...]:
+    """The columns: TOKENS and COST only when some spec reported them."""
+    return (*_HEADER, "TOKENS", "COST") if c.totals.usage is not None else _HEADER
+
+
+def count_text_of(counts: dict[str, int]) -> str:
+    """``3 completed, 2 failed``, statuses in their usual order."""
+    return ", ".join(f"{counts[s.value]} {s.value}" for s in SpecStatus if s.value in counts)
+
+
+def _cells(line: SpecLine, c: Card) -> tuple[str, ...]:
+    cells = (
+        line.id,
+        line.status,
+        "done" if line.status == "completed" else line.stage or "",
+        f"{line.tasks_done or 0}/{line.tasks_total}" if line.tasks_total else "",
+        "" if line.duration is None else format_duration(line.duration),
+        str(line.attempts),
+        _merge_cell(line),
+    )
+    if c.totals.usage is None:
+        return cells
+    return (*cells, _tokens(line.usage), _cost(line.usage))
+
+
+def _merge_cell(line: SpecLine) -> str:
+    if line.merge == "merged" and line.merge_commit:
+        return f"merged {line.merge_commit[:10]}"
+    return line.merge.replace("-", " ")
+
+
+def render_text(c: Card) -> str:
+    """An aligned table (a failed spec's reason under its row), then the totals line."""
+    header = _header(c)
+    rows = [_cells(line, c) for line in c.specs]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    out = [f"report of run {c.run_id}: {c.status}", _row(header, widths)]
+    for line, row in zip(c.specs, rows, strict=True):
+        out.append(_row(row, widths))
+        if line.error and line.status != "completed":
+            out.append(f"  ↳ {truncate(line.error, NOTE_MAX)}")
+    out.append(totals_line(c))
+    return "\n".join(out) + "\n"
+
+
+def _row(cells: tuple[str, ...], widths: list[int]) -> str:
+    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+
+def render_markdown(c: Card) -> str:
+    """A GitHub-flavoured Markdown table, for a pull request or a chat message."""
+    header = [*_header(c), "NOTE"]
+    out = [
+        f"### dag run `{c.run_id}`: {c.status}",
+        "",
+        "| " + " | ".join(h.capitalize() for h in header) + " |",
+        "|" + "|".join(" --- " for _ in header) + "|",
+    ]
+    for line in c.specs:
+        cells = [*_cells(line, c), line.error if line.status != "completed" and line.error else ""]
+        cells[0] = f"`{cells[0]}`"
+        out.append("| " + " | ".join(_md_escape(cell) for cell in cells) + " |")
+    out += ["", f"**{totals_line(c)}**"]
+    return "\n".join(out) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def to_json_data(c: Card) -> dict[str, Any]:
+    """``{format, run_id, status, started_at, finished_at, specs: [...], totals: {...}}``;
+    durations in seconds (``duration_seconds``, ``agent_seconds``), times ISO 8601 UTC."""
+    t = c.totals
+    return {
+        "format": FORMAT,
+        "run_id": c.run_id,
+        "status": c.status,
+        "started_at": format_time(c.started_at),
+        "finished_at": None if c.finished_at is None else format_time(c.finished_at),
+        "specs": [
+            {
+                "id": s.id,
+                "status": s.status,
+                "stage": s.stage,
+                "tasks_done": s.tasks_done,
+                "tasks_total": s.tasks_total,
+                "duration_seconds": s.duration,
+                "attempts": s.attempts,
+                "merge": s.merge or None,
+                "merge_commit": s.merge_commit,
+                "error": s.error,
+                **_usage_data(s.usage),
+            }
+            for s in c.specs
+        ],
+        "totals": {
+            "specs": t.specs,
+            "counts": t.counts,
+            "merged": t.merged,
+            "tasks_done": t.tasks_done,
+            "tasks_total": t.tasks_total,
+            "attempts": t.attempts,
+            "duration_seconds": t.duration,
+            "agent_seconds": t.agent_time,
+            **_usage_data(t.usage),
+        },
+    }
+
+
+def _usage_data(usage: AgentUsage | None) -> dict[str, Any]:
+    """``tokens_in``, ``tokens_out``, ``cost_usd``: null where the agent reported none."""
+    if usage is None:
+        return {"tokens_in": None, "tokens_out": None, "cost_usd": None}
+    return {
+        "tokens_in": usage.tokens_in,
+        "tokens_out": usage.tokens_out,
+        "cost_usd": usage.cost_usd,
+    }
+
+
+def render_json(c: Card) -> str:
+    return json.dumps(to_json_data(c), indent=2) + "\n"

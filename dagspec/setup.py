@@ -1,0 +1,246 @@
+"""A new worktree made ready by the user's own recipe (issue 17): ``execution.copy`` puts
+gitignored files of the main checkout into it (``.env``, ``.vscode/``, a symlinked
+``node_modules``), then ``execution.setup`` runs a command there before the agent starts.
+
+Synchronous: the scheduler calls these in a thread, after the worktree exists and before the
+agent starts. Both write what they do to the spec's log. A failure raises ``SetupError``,
+which fails the spec with the reason in its message.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO
+
+from dagspec import git, procgroup
+from dagspec.errors import DagspecError
+from dagspec.render import format_duration
+from dagspec.spec import CopyPath, Execution
+
+SETUP_TIMEOUT = 30 * 60.0  # seconds: an install can be slow, a hang must not hold a slot
+GRACE = 5.0  # seconds between SIGTERM and SIGKILL when the setup command is ended
+TAIL_LINES = 5
+_MARKER = "dagspec-setup-done"
+
+
+class SetupError(DagspecError):
+    """``execution.copy`` or ``execution.setup`` failed in a spec's worktree."""
+
+
+def prepare_worktree(
+    execution: Execution,
+    *,
+    repo: Path,
+    worktree: Path,
+    env: dict[str, str],
+    log: Path,
+    on_start: Callable[[int], None] | None = None,
+) -> None:
+    """``execution.copy`` then ``execution.setup`` (if the DAG has them) in ``worktree``.
+
+    ``env``: ``setup_env``. Raises ``SetupError``; see ``copy_paths`` and ``run_setup``.
+    """
+    copy_paths(repo, worktree, execution.copy, log=log)
+    if execution.setup:
+        run_setup(execution.setup, worktree=worktree, env=env, log=log, on_start=on_start)
+
+
+def plan_lines(execution: Execution, *, notify: str | None) -> list[str]:
+    """What ``run --dry-run`` says of the worktree recipe and the notifier (``notify``:
+    ``--notify``, which wins over ``execution.notify``)."""
+    lines = []
+    copied = [c.path for c in execution.copy if not c.symlink]
+    linked = [c.path for c in execution.copy if c.symlink]
+    if copied:
+        lines.append(
+            f"copied into each worktree (gitignored, never committed): {', '.join(copied)}"
+        )
+    if linked:
+        lines.append(f"linked into each worktree: {', '.join(linked)}")
+    if execution.setup:
+        lines.append(f"setup in each new worktree, before its agent: {execution.setup}")
+    command = notify or execution.notify
+    if command:
+        lines.append(f"notify on run end, failed, stalled and waiting specs: {command}")
+    return lines
+
+
+# --- execution.copy ---------------------------------------------------------------------------
+
+
+def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: Path) -> None:
+    """Copy (or symlink) each path of ``copies`` from ``repo`` into ``worktree``.
+
+    What the worktree has already is never overwritten. A path missing in ``repo`` is passed
+    over with a line in ``log``. A path git would not ignore in the worktree (so an agent's
+    ``git add -A`` would commit it; a symlink is not matched by a ``dir/`` pattern) is
+    removed again and raises ``SetupError``: copies are never committed.
+    """
+    for copy in copies:
+        source, target = repo / copy.path, worktree / copy.path
+        if not source.exists() and not source.is_symlink():
+            _note(log, f"execution.copy: {copy.path} is not in {repo}; nothing copied")
+            continue
+        placed = _place(source, target, symlink=copy.symlink)
+        visible = git.untracked_files(worktree, copy.path)
+        if visible:
+            _remove(placed)
+            raise SetupError(
+                f"execution.copy: {copy.path} is not ignored by git in the worktree "
+                f"({visible[0]} would be committed): add '{copy.path}' to .gitignore "
+                "(without a trailing '/' for a symlink), or remove it from execution.copy"
+            )
+        how = "linked" if copy.symlink else "copied"
+        _note(log, f"execution.copy: {how} {copy.path} ({len(placed)} new)")
+
+
+def _place(source: Path, target: Path, *, symlink: bool) -> list[Path]:
+    """Copy or link ``source`` to ``target``; return every file and directory made."""
+    made: list[Path] = []
+    merging_dirs = not symlink and source.is_dir() and target.is_dir()
+    if (target.exists() or target.is_symlink()) and not merging_dirs:
+        return made
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if symlink:
+        target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+        return [target]
+    if not source.is_dir():
+        shutil.copy2(source, target, follow_symlinks=False)
+        return [target]
+    if not target.exists():
+        made.append(target)
+
+    def copy_if_absent(src: str, dst: str) -> None:
+        if not os.path.lexists(dst):
+            shutil.copy2(src, dst, follow_symlinks=False)
+            made.append(Path(dst))
+
+    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True, copy_function=copy_if_absent)
+    return made
+
+
+def _remove(placed: list[Path]) -> None:
+    for path in placed:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            path.unlink()
+
+
+# --- execution.setup --------------------------------------------------------------------------
+
+
+def run_setup(
+    command: str,
+    *,
+    worktree: Path,
+    env: dict[str, str],
+    log: Path,
+    timeout: float = SETUP_TIMEOUT,
+    on_start: Callable[[int], None] | None = None,
+) -> bool:
+    """Run ``command`` with ``/bin/sh -c`` in ``worktree``, once per worktree.
+
+    ``env`` is added to the environment (``setup_env`` gives the variables a spec's setup
+    sees). Output (stdout and stderr) is appended to ``log``. The command runs in its own
+    process group, whose id goes to ``on_start`` (to end it on an interrupt); after
+    ``timeout`` seconds the group is ended (SIGTERM, then SIGKILL).
+
+    Returns False when this worktree already ran this command successfully (a marker in the
+    worktree's git directory, so a recreated worktree, or one whose setup failed, runs it
+    again), True when it ran now. Raises ``SetupError`` ending with the command's last
+    lines when it exits non-zero or times out.
+    """
+    marker = git.git_dir(worktree) / _MARKER
+    if marker.is_file() and marker.read_text(encoding="utf-8") == command:
+        return False
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        out.write(f"=== dagspec: setup: {command}\n".encode())
+        out.flush()
+        start = out.tell()
+        code = _run(command, worktree, git.clean_env(env), out, timeout, on_start)
+    if code != 0:
+        how = f"timed out after {format_duration(timeout)}" if code is None else _exit_text(code)
+        raise SetupError(f"execution.setup {how}{_tail(log, start)}")
+    marker.write_text(command, encoding="utf-8")
+    return True
+
+
+def setup_env(
+    *, repo: Path, run_id: str, spec_id: str, worktree: Path, branch: str
+) -> dict[str, str]:
+    """The variables a spec's setup command sees."""
+    return {
+        "DAG_RUN_ID": run_id,
+        "DAG_SPEC_ID": spec_id,
+        "DAG_WORKTREE": str(worktree),
+        "DAG_BRANCH": branch,
+        "DAG_REPO": str(repo),
+    }
+
+
+def _run(
+    command: str,
+    worktree: Path,
+    env: dict[str, str],
+    out: IO[bytes],
+    timeout: float,
+    on_start: Callable[[int], None] | None,
+) -> int | None:
+    """The command's exit code (negative: the signal), None when it timed out."""
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", command],
+        cwd=worktree,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    if on_start is not None:
+        on_start(process.pid)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _end(process)
+        return None
+    finally:
+        if process.returncode is None:  # interrupted while waiting: leave nothing behind
+            _end(process)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    procgroup.signal_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(GRACE)
+    except subprocess.TimeoutExpired:
+        procgroup.signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+    procgroup.signal_group(process.pid, signal.SIGKILL)  # stragglers that left the leader
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"failed with exit code {code}"
+
+
+def _tail(log: Path, start: int) -> str:
+    """``: <last lines>`` of what the command wrote to ``log`` after offset ``start``."""
+    with log.open("rb") as file:
+        file.seek(start)
+        text = file.read().decode("utf-8", "replace")
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()][-TAIL_LINES:]
+    return (":\n" + "\n".join("    " + line for line in lines)) if lines else " (no output)"
+
+
+def _note(log: Path, text: str) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as file:
+        file.write(f"=== dagspec: {text}\n")

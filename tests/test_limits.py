@@ -1,0 +1,100 @@
+"""The usage/rate-limit table: one test per pattern, on a real message of its agent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dagspec.limits import MAX_BACKOFF, PATTERNS, QUOTA_BACKOFF, RATE_BACKOFF, parse_limit
+
+NOW = datetime(2026, 7, 4, 13, 30, tzinfo=UTC)  # 08:30 in Chicago, 06:30 in Los Angeles
+
+# Each pattern's expected reading of its own example at NOW (the machine's zone is UTC):
+# a reset time, or None and the back-off.
+EXPECTED: dict[str, datetime | float] = {
+    "usage limit with epoch": datetime.fromtimestamp(1766502000, UTC),
+    "usage limit, will reset at": datetime(2026, 7, 4, 14, 0, tzinfo=UTC),  # 9am CDT
+    "hit your limit, resets": datetime(2026, 7, 5, 7, 50, tzinfo=UTC),  # 12:50am PDT, next day
+    "N-hour limit reached, resets": datetime(2026, 7, 4, 15, 0, tzinfo=UTC),
+    "API rate_limit_error": RATE_BACKOFF,
+    "usage limit, try again in": NOW + timedelta(days=5, hours=22, minutes=11),
+    "usage limit, try again at": datetime(2026, 7, 5, 20, 19, tzinfo=UTC),
+    "usage_limit_reached with resets_in_seconds": NOW + timedelta(seconds=602705),
+    "usage limit without a time": QUOTA_BACKOFF,
+    "429 retries exhausted": RATE_BACKOFF,
+    "quota with retry delay": NOW + timedelta(seconds=40.5),
+    "quota exceeded": QUOTA_BACKOFF,
+    "resource exhausted": RATE_BACKOFF,
+}
+
+
+@pytest.fixture(autouse=True)
+def _machine_in_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_every_pattern_has_an_expected_reading() -> None:
+    assert sorted(p.name for p in PATTERNS) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("pattern", PATTERNS, ids=lambda p: f"{p.agent}: {p.name}")
+def test_each_pattern_reads_its_agents_real_message(pattern: object) -> None:
+    from dagspec.limits import LimitPattern
+
+    assert isinstance(pattern, LimitPattern)
+    hit = parse_limit(pattern.example, now=NOW)
+    assert hit is not None
+    assert (hit.agent, hit.pattern) == (pattern.agent, pattern.name)
+    expected = EXPECTED[pattern.name]
+    if isinstance(expected, datetime):
+        assert hit.reset_at == expected
+    else:
+        assert (hit.reset_at, hit.backoff) == (None, expected)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[Stage 4/4] implement...",
+        "T003: add per-user rate limiting to the API",
+        "Implement usage limit checks (see docs/limits.md)",
+        "Phase 2 complete (4/4 tasks completed)",
+        "",
+    ],
+)
+def test_ordinary_output_is_not_a_limit(line: str) -> None:
+    assert parse_limit(line, now=NOW) is None
+
+
+def test_ansi_free_text_with_a_curly_apostrophe_matches() -> None:
+    hit = parse_limit("You’ve hit your limit · resets 4:50am (Europe/Rome)", now=NOW)
+    assert hit is not None
+    assert hit.reset_at == datetime(2026, 7, 5, 2, 50, tzinfo=UTC)  # 4:50 CEST, next day
+
+
+def test_an_unknown_zone_falls_back_to_the_machines() -> None:
+    hit = parse_limit("You've hit your limit · resets 3pm (Mars/Olympus)", now=NOW)
+    assert hit is not None
+    assert hit.reset_at == datetime(2026, 7, 4, 15, 0, tzinfo=UTC)
+
+
+def test_wait_is_until_the_reset_plus_a_margin_never_negative() -> None:
+    hit = parse_limit("Claude AI usage limit reached|1783172400", now=NOW)  # 2026-07-04 13:40Z
+    assert hit is not None
+    assert hit.wait_seconds(NOW) == 600 + 30
+    assert hit.wait_seconds(NOW + timedelta(hours=1)) == 30
+
+
+def test_back_off_doubles_with_each_repeat_up_to_an_hour() -> None:
+    hit = parse_limit("API Error: 429 rate_limit_error", now=NOW)
+    assert hit is not None
+    waits = [hit.wait_seconds(NOW, repeat=n) for n in range(8)]
+    assert waits[:3] == [RATE_BACKOFF, 2 * RATE_BACKOFF, 4 * RATE_BACKOFF]
+    assert waits[-1] == MAX_BACKOFF

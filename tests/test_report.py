@@ -1,0 +1,208 @@
+"""The report card: numbers from the state file, rendered as text, Markdown and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dagspec import report
+from dagspec.lifecycle import RunState, RunStatus, SpecStatus
+from dagspec.usage import AgentUsage, read_usage
+from tests.run_states import T0, at, run, save, spec
+
+MERGE = "c" * 40
+
+
+def _finished(repo: Path) -> RunState:
+    return run(
+        repo,
+        "q1-20261124",
+        spec(
+            "050-errors",
+            SpecStatus.COMPLETED,
+            tasks_done=6,
+            tasks_total=6,
+            attempts=1,
+            started_at=T0,
+            finished_at=at(754),
+            merged=True,
+            merge_commit=MERGE,
+        ),
+        spec(
+            "051-config",
+            SpecStatus.COMPLETED,
+            tasks_done=4,
+            tasks_total=4,
+            attempts=2,
+            started_at=at(100),
+            finished_at=at(400),
+            merged=True,
+        ),
+        spec(
+            "052-logging",
+            SpecStatus.FAILED,
+            stage="plan",
+            attempts=1,
+            started_at=at(800),
+            finished_at=at(860),
+            error="autospec exited with 1 during plan: plan stage failed\nmore",
+        ),
+        spec("060-auth", SpecStatus.BLOCKED, blocked_by=("052-logging",)),
+        spec(
+            "061-rate",
+            SpecStatus.COMPLETED,
+            tasks_done=3,
+            tasks_total=3,
+            attempts=1,
+            started_at=at(900),
+            finished_at=at(960),
+        ),
+        status=RunStatus.FAILED,
+        finished_at=at(3725),
+    )
+
+
+def test_the_numbers_come_from_the_state(tmp_path: Path) -> None:
+    card = report.card(_finished(tmp_path), now=at(9999))
+    assert [(s.id, s.duration, s.attempts, s.merge) for s in card.specs] == [
+        ("050-errors", 754, 1, "merged"),
+        ("051-config", 300, 2, "already-on-base"),
+        ("052-logging", 60, 1, ""),
+        ("060-auth", None, 0, ""),
+        ("061-rate", 60, 1, "not-merged"),
+    ]
+    assert card.totals == report.Totals(
+        specs=5,
+        counts={"completed": 3, "failed": 1, "blocked": 1},
+        merged=2,
+        tasks_done=13,
+        tasks_total=13,
+        attempts=5,
+        duration=3725,
+        agent_time=754 + 300 + 60 + 60,
+    )
+
+
+def test_a_running_spec_is_timed_until_now(tmp_path: Path) -> None:
+    running = run(
+        tmp_path,
+        "r",
+        spec("a", SpecStatus.RUNNING, stage="implement", attempts=1, started_at=at(10)),
+        status=RunStatus.RUNNING,
+    )
+    card = report.card(running, now=at(70))
+    assert card.specs[0].duration == 60
+    assert card.totals.duration == 70
+
+
+TEXT = """\
+report of run q1-20261124: failed
+SPEC         STATUS     STAGE  TASKS  TIME    ATTEMPTS  MERGE
+050-errors   completed  done   6/6    12m34s  1         merged cccccccccc
+051-config   completed  done   4/4    5m00s   2         already on base
+052-logging  failed     plan          1m00s   1
+  ↳ autospec exited with 1 during plan: plan stage failed
+060-auth     blocked                          0
+061-rate     completed  done   3/3    1m00s   1         not merged
+total: 5 specs (3 completed, 1 failed, 1 blocked), 2 merged, tasks 13/13, 5 attempts, \
+1h02m wall, 19m34s agent time
+"""
+
+
+def test_text(tmp_path: Path) -> None:
+    assert report.render_text(report.card(_finished(tmp_path), now=at(0))) == TEXT
+
+
+def test_markdown(tmp_path: Path) -> None:
+    text = report.render_markdown(report.card(_finished(tmp_path), now=at(0)))
+    lines = text.splitlines()
+    assert lines[0] == "### dag run `q1-20261124`: failed"
+    assert lines[2] == "| Spec | Status | Stage | Tasks | Time | Attempts | Merge | Note |"
+    assert lines[6] == (
+        "| `052-logging` | failed | plan |  | 1m00s | 1 |  | "
+        "autospec exited with 1 during plan: plan stage failed |"
+    )
+    assert lines[-1].startswith("**total: 5 specs (3 completed, 1 failed, 1 blocked)")
+
+
+def test_json_against_the_state(tmp_path: Path) -> None:
+    data = json.loads(report.render_json(report.card(_finished(tmp_path), now=at(0))))
+    assert data["format"] == 1
+    assert data["finished_at"] == "2026-11-24T11:17:05Z"
+    assert data["specs"][0] == {
+        "id": "050-errors",
+        "status": "completed",
+        "stage": None,
+        "tasks_done": 6,
+        "tasks_total": 6,
+        "duration_seconds": 754,
+        "attempts": 1,
+        "merge": "merged",
+        "merge_commit": MERGE,
+        "error": None,
+        "tokens_in": None,
+        "tokens_out": None,
+        "cost_usd": None,
+    }
+    assert data["totals"]["agent_seconds"] == 1174
+    assert data["totals"]["duration_seconds"] == 3725
+
+
+def test_dag_report_reads_the_newest_run_by_default(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(run(git_repo, "older", spec("a", SpecStatus.COMPLETED), started_at=at(-60)))
+    save(_finished(git_repo))
+    assert run_cli("report") == 0
+    assert capsys.readouterr().out == TEXT
+    assert run_cli("report", "older", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["run_id"] == "older"
+    assert run_cli("report", "q1-20261124", "--markdown") == 0
+    assert capsys.readouterr().out.startswith("### dag run `q1-20261124`")
+
+
+def test_dag_report_of_an_unknown_run_is_one_error_line(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("report", "nope") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dag: error: ") and err.count("\n") == 1
+
+
+def test_json_and_markdown_do_not_go_together(run_cli: Callable[..., int]) -> None:
+    assert run_cli("report", "--json", "--markdown") == 2
+
+
+def test_reported_usage_gets_its_columns_and_totals(tmp_path: Path) -> None:
+    usage = {
+        "050-errors": AgentUsage(1000, 200, 0.5),
+        "051-config": AgentUsage(10, 2, None),
+    }
+    card = report.card(_finished(tmp_path), now=at(0), usage=usage)
+    text = report.render_text(card)
+    assert text.splitlines()[1].endswith("MERGE              TOKENS           COST")
+    assert "merged cccccccccc  1000 in/200 out  $0.5000" in text
+    assert text.rstrip().endswith("19m34s agent time, tokens 1010 in/202 out, $0.5000")
+    data = report.to_json_data(card)
+    assert data["totals"]["tokens_in"] == 1010
+    assert data["totals"]["cost_usd"] == 0.5
+    assert data["specs"][1]["cost_usd"] is None
+    assert data["specs"][2]["tokens_in"] is None
+
+
+def test_usage_is_read_from_claudes_result_lines_in_a_log(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text(
+        "=== dagspec: attempt 1\n"
+        "┌─ RESULT: SUCCESS\n│ Turns: 3\n│ Cost: $0.1046\n│\n"
+        "│ Tokens: in=2 out=9 cache_read=13368 cache_create=7924\n└─\n"
+        "RESULT: SUCCESS\n  Cost: $0.2000\n  Tokens: in=100 out=50\n"
+        "the agent wrote: Cost: $5 in a README\n"
+    )
+    assert read_usage(log) == AgentUsage(102, 59, 0.3046)
+    log.write_text("[Stage 1/4] specify...\n")
+    assert read_usage(log) is None
+    assert read_usage(tmp_path / "missing.log") is None

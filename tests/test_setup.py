@@ -1,0 +1,141 @@
+"""execution.copy and execution.setup in real worktrees of real repositories (issue 17)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from dagspec import procgroup
+from dagspec.setup import SetupError, copy_paths, run_setup, setup_env
+from dagspec.spec import CopyPath
+from tests.conftest import git
+
+
+@pytest.fixture
+def worktree(git_repo: Path) -> Path:
+    (git_repo / ".gitignore").write_text(".env\n.vscode/\nnode_modules\ncache/\n")
+    git(git_repo, "add", ".gitignore")
+    git(git_repo, "commit", "-q", "-m", "ignore")
+    path = git_repo.parent / "wt"
+    git(git_repo, "worktree", "add", "-q", "-b", "dag/r/a", str(path))
+    return path
+
+
+def _log(tmp_path: Path) -> Path:
+    return tmp_path / "logs" / "a.log"
+
+
+def test_ignored_files_and_directories_are_copied_and_never_committed(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    (git_repo / ".env").write_text("TOKEN=1\n")
+    (git_repo / ".vscode").mkdir()
+    (git_repo / ".vscode" / "settings.json").write_text("{}\n")
+    copy_paths(git_repo, worktree, [CopyPath(".env"), CopyPath(".vscode")], log=_log(tmp_path))
+    assert (worktree / ".env").read_text() == "TOKEN=1\n"
+    assert (worktree / ".vscode" / "settings.json").is_file()
+    assert git(worktree, "status", "--porcelain") == ""
+    assert "copied .vscode (2 new)" in _log(tmp_path).read_text()
+
+
+def test_what_the_worktree_has_is_never_overwritten(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    (git_repo / ".env").write_text("main\n")
+    (worktree / ".env").write_text("the agent's\n")
+    copy_paths(git_repo, worktree, [CopyPath(".env")], log=_log(tmp_path))
+    assert (worktree / ".env").read_text() == "the agent's\n"
+
+
+def test_a_large_directory_is_symlinked(git_repo: Path, worktree: Path, tmp_path: Path) -> None:
+    (git_repo / "node_modules" / "left-pad").mkdir(parents=True)
+    copy_paths(git_repo, worktree, [CopyPath("node_modules", symlink=True)], log=_log(tmp_path))
+    link = worktree / "node_modules"
+    assert link.is_symlink()
+    assert link.resolve() == (git_repo / "node_modules").resolve()
+    assert git(worktree, "status", "--porcelain") == ""
+
+
+def test_a_symlink_a_dir_pattern_does_not_ignore_is_refused_and_removed(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    (git_repo / "cache").mkdir()
+    with pytest.raises(SetupError, match=r"cache is not ignored .*without a trailing '/'"):
+        copy_paths(git_repo, worktree, [CopyPath("cache", symlink=True)], log=_log(tmp_path))
+    assert not os.path.lexists(worktree / "cache")
+
+
+def test_a_path_git_would_commit_is_refused_and_nothing_is_left(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    (git_repo / "secrets").mkdir()
+    (git_repo / "secrets" / "key").write_text("k\n")
+    with pytest.raises(SetupError, match=r"secrets/key would be committed"):
+        copy_paths(git_repo, worktree, [CopyPath("secrets")], log=_log(tmp_path))
+    assert not (worktree / "secrets").exists()
+
+
+def test_a_missing_path_is_passed_over_with_a_note(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    copy_paths(git_repo, worktree, [CopyPath(".env")], log=_log(tmp_path))
+    assert not (worktree / ".env").exists()
+    assert "execution.copy: .env is not in" in _log(tmp_path).read_text()
+
+
+def _env(git_repo: Path, worktree: Path) -> dict[str, str]:
+    return setup_env(repo=git_repo, run_id="r", spec_id="a", worktree=worktree, branch="dag/r/a")
+
+
+def test_setup_runs_once_in_the_worktree_with_the_spec_in_its_environment(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    command = 'echo "$DAG_RUN_ID $DAG_SPEC_ID $DAG_BRANCH" > .env; pwd; echo to stderr >&2'
+    log = _log(tmp_path)
+    assert run_setup(command, worktree=worktree, env=_env(git_repo, worktree), log=log)
+    assert (worktree / ".env").read_text() == "r a dag/r/a\n"
+    text = log.read_text()
+    assert f"=== dagspec: setup: {command}\n{worktree.resolve()}\nto stderr\n" in text
+    assert not run_setup(command, worktree=worktree, env={}, log=log)
+    assert log.read_text() == text
+    assert git(worktree, "status", "--porcelain") == ""
+
+
+def test_a_failing_setup_ends_with_its_last_lines_and_runs_again_next_time(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    command = "for i in 1 2 3 4 5 6 7; do echo line $i; done; exit 3"
+    with pytest.raises(SetupError) as caught:
+        run_setup(command, worktree=worktree, env={}, log=_log(tmp_path))
+    message = str(caught.value)
+    assert message.startswith("execution.setup failed with exit code 3:\n")
+    assert message.endswith("    line 3\n    line 4\n    line 5\n    line 6\n    line 7")
+    assert run_setup("true", worktree=worktree, env={}, log=_log(tmp_path))
+
+
+@pytest.mark.slow
+def test_a_hanging_setup_is_ended_with_its_process_group(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    groups: list[int] = []
+    with pytest.raises(SetupError, match=r"execution.setup timed out after 0s \(no output\)"):
+        run_setup(
+            "sleep 60 & sleep 60",
+            worktree=worktree,
+            env={},
+            log=_log(tmp_path),
+            timeout=0.2,
+            on_start=groups.append,
+        )
+    assert _group_gone(groups[0])
+
+
+def _group_gone(pgid: int) -> bool:
+    """Whether group ``pgid`` has no live member (SIGKILL takes a moment to land)."""
+    deadline = time.monotonic() + 5
+    while procgroup.members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not procgroup.members(pgid)
