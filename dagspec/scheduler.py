@@ -293,8 +293,17 @@ class _Engine:
                 if self.interrupted:
                     for pgid in self.groups:
                         procgroup.signal_group(pgid, signal.SIGKILL)
+                else:
+                    self._announce_stopping()
                 self.interrupted = True
                 self.stop()
+
+    def _announce_stopping(self) -> None:
+        """Tell a reporter that listens for it that the run is stopping (issue 14): how long
+        it waits, for how many agents, before SIGKILL."""
+        stopping = getattr(self.report, "stopping", None)
+        if stopping is not None:
+            stopping(self.state, self.settings.grace, len(self.groups))
 
     def _cascade(self) -> None:
         """Block each pending spec downstream of a failed or interrupted one."""

@@ -57,7 +57,7 @@ principles:
 """
 
 
-def demo(*, directory: Path | None, color: bool) -> int:
+def demo(*, directory: Path | None, color: bool, live: bool = False) -> int:
     """Run the example in ``directory`` (a new temporary one by default); the run's exit code."""
     root = _fresh_directory(directory)
     repo = root / "repo"
@@ -71,6 +71,7 @@ def demo(*, directory: Path | None, color: bool) -> int:
         run_id=RUN_ID,
         dry_run=False,
         color=color,
+        live=live,
     )
     print(_where_to_look(repo))
     return code

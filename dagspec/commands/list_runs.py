@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from dagspec import render
+from dagspec import render, terminal
 from dagspec.errors import EXIT_FAILED, EXIT_OK
 from dagspec.state import RunState, format_time, settle_stale, utcnow
 from dagspec.state import list_runs as load_runs
@@ -42,5 +41,5 @@ def _as_json(state: RunState) -> dict[str, Any]:
 
 
 def terminal_width() -> int:
-    """The terminal's width, or 80 when printing to a pipe or a file."""
-    return shutil.get_terminal_size().columns if sys.stdout.isatty() else 80
+    """``COLUMNS`` when set, else the terminal's width; a pipe or a file has no limit."""
+    return terminal.width(sys.stdout)

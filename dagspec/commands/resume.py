@@ -20,7 +20,7 @@ from dagspec.workspace import RunPaths, check_run_id
 _RESTARTED = (SpecStatus.RUNNING, SpecStatus.INTERRUPTED, SpecStatus.FAILED, SpecStatus.BLOCKED)
 
 
-def resume(repo: Path, run_id: str, *, flags: RunFlags, color: bool) -> int:
+def resume(repo: Path, run_id: str, *, flags: RunFlags, color: bool, live: bool = False) -> int:
     """Continue run ``run_id`` of ``repo``; return the exit code."""
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
@@ -31,7 +31,7 @@ def resume(repo: Path, run_id: str, *, flags: RunFlags, color: bool) -> int:
         executable = find_autospec(options.autospec)
         initial = restarted(recorded, options)
         print(f"resuming run {run_id}: {_counts(initial)}", flush=True)
-        return execute(repo, paths, initial, dag, executable=executable, color=color)
+        return execute(repo, paths, initial, dag, executable=executable, color=color, live=live)
 
 
 def restarted(recorded: RunState, options: RunOptions) -> RunState:

@@ -15,7 +15,15 @@ from dagspec.state import RunFlags, RunOptions, RunState, RunStatus, SpecStatus
 from dagspec.workspace import RunPaths, check_run_id
 
 
-def retry(repo: Path, run_id: str, spec_ids: Sequence[str], *, flags: RunFlags, color: bool) -> int:
+def retry(
+    repo: Path,
+    run_id: str,
+    spec_ids: Sequence[str],
+    *,
+    flags: RunFlags,
+    color: bool,
+    live: bool = False,
+) -> int:
     """Reset the failed specs ``spec_ids`` of run ``run_id`` and continue the run."""
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
@@ -28,7 +36,7 @@ def retry(repo: Path, run_id: str, spec_ids: Sequence[str], *, flags: RunFlags, 
         executable = find_autospec(options.autospec)
         initial = reset(recorded, spec_ids, options)
         print(f"retrying {', '.join(spec_ids)} of run {run_id}", flush=True)
-        return execute(repo, paths, initial, dag, executable=executable, color=color)
+        return execute(repo, paths, initial, dag, executable=executable, color=color, live=live)
 
 
 def _check_retryable(recorded: RunState, spec_id: str) -> None:

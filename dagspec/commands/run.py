@@ -21,7 +21,14 @@ from dagspec.workspace import RunPaths, check_run_id, new_run_id
 
 
 def run(
-    path: Path, *, repo: Path, flags: RunFlags, run_id: str | None, dry_run: bool, color: bool
+    path: Path,
+    *,
+    repo: Path,
+    flags: RunFlags,
+    run_id: str | None,
+    dry_run: bool,
+    color: bool,
+    live: bool = False,
 ) -> int:
     """Start a new run of the DAG file ``path`` in ``repo``; return the exit code."""
     dag = load_dag(path)
@@ -56,7 +63,7 @@ def run(
         )
         state.save(initial, paths.state_file)
         print(f"run {run_id}: {len(initial.specs)} specs, {_how(options)}", flush=True)
-        return execute(repo, paths, initial, dag, executable=executable, color=color)
+        return execute(repo, paths, initial, dag, executable=executable, color=color, live=live)
 
 
 def base_of(repo: Path, dag: Dag) -> tuple[str, str]:
@@ -199,7 +206,14 @@ def spec_timeouts(dag: Dag, options: RunOptions) -> dict[str, float | None]:
 
 
 def execute(
-    repo: Path, paths: RunPaths, initial: RunState, dag: Dag, *, executable: str, color: bool
+    repo: Path,
+    paths: RunPaths,
+    initial: RunState,
+    dag: Dag,
+    *,
+    executable: str,
+    color: bool,
+    live: bool = False,
 ) -> int:
     """Drive the run, then merge and clean up as its options say; print the summary."""
     options = initial.options
@@ -212,9 +226,9 @@ def execute(
         fail_fast=options.fail_fast,
         timeouts=spec_timeouts(dag, options),
     )
-    report = progress.reporter(live=sys.stdout.isatty(), color=color)
+    report = progress.reporter(live=live, color=color)
     try:
-        final = trio.run(scheduler.drive, initial, settings, report)
+        final = trio.run(_drive_shown, initial, settings, report)
     finally:
         report.close()
     code = {RunStatus.COMPLETED: EXIT_OK, RunStatus.INTERRUPTED: EXIT_INTERRUPTED}.get(
@@ -225,6 +239,17 @@ def execute(
         code = code or merged
     print(render.summary(final, color=color), end="")
     return code
+
+
+async def _drive_shown(
+    initial: RunState, settings: scheduler.Settings, report: progress.Lines | progress.Live
+) -> RunState:
+    """``scheduler.drive`` with the board's heartbeat beside it (issue 14)."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(progress.heartbeat, report)
+        final = await scheduler.drive(initial, settings, report)
+        nursery.cancel_scope.cancel()
+    return final
 
 
 def _merge(
