@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import itertools
 import os
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pyte
 import pytest
@@ -330,6 +332,14 @@ def test_dag_demo_on_a_100x30_terminal(tmp_path: Path) -> None:
     text = "\n".join(term.lines)
     assert "run demo · 6/6 done" in text and "run demo completed: 6 completed" in text
     assert not term.screen.cursor.hidden
+    # the README's picture is made from this same output, by docs/make_board_svg.py
+    spec_ = importlib.util.spec_from_file_location("make_svg", ROOT / "docs/make_board_svg.py")
+    assert spec_ is not None and spec_.loader is not None
+    make_svg = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(make_svg)
+    picture = ElementTree.fromstring(make_svg.svg(make_svg.busiest_frame(done.stdout)))
+    texts = "".join(t.text or "" for t in picture.iter("{http://www.w3.org/2000/svg}text"))
+    assert "run demo ·" in texts and "060-user-auth" in texts
 
 
 @pytest.mark.slow
