@@ -40,7 +40,9 @@ SYMBOL = {
 }
 # Every symbol dagspec prints, and what stands for it where the output cannot encode it
 # (the symbols of nox): ``text.translate(ASCII)``.
-ASCII = str.maketrans({"◦": "o", "▸": ">", "✓": "+", "✗": "x", "⊘": "-", "…": "~", "↳": ">"})
+ASCII = str.maketrans(
+    {"◦": "o", "▸": ">", "✓": "+", "✗": "x", "⊘": "-", "…": "~", "↳": ">", "·": "-", "→": "->"}
+)
 _COLOR = {
     SpecStatus.PENDING: "2",
     SpecStatus.RUNNING: "36",

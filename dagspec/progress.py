@@ -81,7 +81,9 @@ class Live:
         self.board = Board(out or sys.stdout, color=color)
 
     def __call__(self, state: RunState, event: Event) -> None:
-        self.board.show(state, urgent=event.kind not in ("stage", "tasks"))
+        # Progress, and the cascade of a failure (one event per blocked spec), come in
+        # bursts: those redraw at most ten times a second; the heartbeat shows the rest.
+        self.board.show(state, urgent=event.kind not in ("stage", "tasks", "blocked"))
 
     def tick(self) -> None:
         self.board.tick()

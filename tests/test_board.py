@@ -248,9 +248,9 @@ def test_ascii_output_gets_the_symbols_of_nox() -> None:
     stream = io.TextIOWrapper(raw, encoding="ascii")
     assert not terminal.can_encode(stream)
     out = terminal.AsciiFallback(stream)
-    out.write("✓ a ◦ b ▸ c ✗ d ⊘ e ! f … ↳ ⠋ é\n")
+    out.write("✓ a ◦ b ▸ c ✗ d ⊘ e ! f … ↳ ⠋ · é\n")
     out.flush()
-    assert raw.getvalue() == b"+ a o b > c x d - e ! f ~ > | ?\n"
+    assert raw.getvalue() == b"+ a o b > c x d - e ! f ~ > | - ?\n"
 
 
 def test_a_dumb_terminal_gets_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -340,6 +340,20 @@ def test_dag_demo_on_a_100x30_terminal(tmp_path: Path) -> None:
     picture = ElementTree.fromstring(make_svg.svg(make_svg.busiest_frame(done.stdout)))
     texts = "".join(t.text or "" for t in picture.iter("{http://www.w3.org/2000/svg}text"))
     assert "run demo ·" in texts and "060-user-auth" in texts
+
+
+@pytest.mark.slow
+def test_dag_demo_in_ascii_prints_plain_ascii_lines(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dagspec", "demo", "--dir", str(tmp_path / "d")],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "ascii"},
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert b"] [6/6] " in done.stdout and b"run demo completed: 6 completed" in done.stdout
+    assert done.stdout.isascii() and b"\x1b" not in done.stdout
 
 
 @pytest.mark.slow
