@@ -218,6 +218,18 @@ def test_the_board_hides_the_cursor_and_shows_it_again_on_close() -> None:
     assert term.lines[term.screen.cursor.y - 1] == "◦ 105-feature-5  L0     pending"
 
 
+def test_after_the_first_ctrl_c_the_board_says_it_is_stopping() -> None:
+    term, clock = Terminal(100, 30), Clock()
+    shown = start_board(term, clock, 6)
+    shown.stopping(state_at(6, 1), 10.0, 4)
+    lines = [line for line in term.lines if line]
+    start = lines.index("run big · 0/6 done · 0s")
+    assert lines[start + 1] == (
+        "stopping: waiting up to 10 s for 4 agents (Ctrl-C again to kill them now)"
+    )
+    assert [line.split()[3] for line in lines[start + 3 : start + 7]] == ["stopping"] * 4
+
+
 def test_frames_are_in_synchronized_output_brackets() -> None:
     out = io.StringIO()
     shown = terminal.Board(out, color=False, size=lambda: os.terminal_size((80, 24)))
