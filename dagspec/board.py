@@ -1,22 +1,18 @@
 """The live board (issue 14): one frame of a run that fits a terminal of any size.
 
 Pure: a frame is a list of lines computed from the run's state, the time, the terminal's
-size and the column widths fixed for the run. ``dagspec.screen`` puts frames on a terminal.
-
-What stays in view when the specs do not fit, in order of what is given up first
-(``_FOLDS``): completed specs fold into one count, then pending and blocked specs of one
-layer into one line each, then all of them into a count, then the specs that just finished,
-then the failed ones; running specs are the last to go, and only when even they cannot fit.
+size and the column widths fixed for the run. What stays in view when the specs do not fit
+is ``dagspec.fold``'s; the estimate, ``dagspec.estimate``'s; ``dagspec.terminal`` puts
+frames on a terminal.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import attrs
 
+from dagspec import estimate, fold
 from dagspec.render import format_duration, truncate
 from dagspec.state import RunState, RunStatus, SpecState, SpecStatus
 
@@ -26,8 +22,6 @@ LAYER_MAX = 10
 BAR = 6
 TIME = 6  # "12m05s"
 NOTE_MIN = 20  # the bar goes before a note gets fewer columns than this
-JUST_FINISHED = 60.0  # seconds a finished spec keeps its row once space runs out
-RECENT = 3  # at most this many of them
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ASCII_SPINNER = "|/-\\"
 SYMBOL = {
@@ -95,18 +89,6 @@ class View:
     ascii: bool = False  # the output cannot encode braille: an ASCII spinner
 
 
-@attrs.frozen
-class _Line:
-    """One line of the frame's body: a spec's row, or a fold of several specs."""
-
-    status: SpecStatus
-    label: str  # the spec id, or what the fold holds ("16 completed")
-    spec: SpecState | None = None
-    note: str = ""
-    count: int = 1  # how many specs the line stands for
-    reason: bool = False  # the note is an error chain, cut from its start (``cut_reason``)
-
-
 def frame(state: RunState, view: View) -> list[str]:
     """The board: a header, the column titles, then a line per spec or per fold of specs.
 
@@ -115,7 +97,7 @@ def frame(state: RunState, view: View) -> list[str]:
     """
     header = [_header(state, view)] + ([view.stopping] if view.stopping else [])
     room = view.height - len(header) - 1
-    body = _fit(state, view, room)
+    body = fold.fit(state, view.now, room)
     lines = [_cut(line, view.width) for line in header]
     if room >= 1:
         lines.append(_paint(_titles(view), "1", view.color))
@@ -134,7 +116,8 @@ def _header(state: RunState, view: View) -> str:
     failures = [f"{counts[s]} {s}" for s in ("failed", "blocked", "interrupted") if counts.get(s)]
     end = view.now if state.status is RunStatus.RUNNING else state.finished_at or view.now
     elapsed = format_duration((end - state.started_at).total_seconds())
-    left = eta(state, view.now, view.expected) if state.status is RunStatus.RUNNING else None
+    running = state.status is RunStatus.RUNNING
+    left = estimate.eta(state, view.now, view.expected) if running else None
     last = [f"about {format_duration(left)} left"] if left is not None else []
     if state.status is not RunStatus.RUNNING:
         last = [state.status.value]
@@ -155,216 +138,6 @@ def stopping_line(grace: float, agents: int) -> str:
     return (
         f"stopping: waiting up to {grace:g} s for {agents} {noun} (Ctrl-C again to kill them now)"
     )
-
-
-def eta(state: RunState, now: datetime, expected: float | None = None) -> float | None:
-    """Seconds until the run should end, or None before anything is known.
-
-    Each unfinished spec that can still run is expected to take ``expected`` seconds (by
-    default the median duration of the run's completed specs); the run ends no sooner than
-    its longest chain of such work, nor than all of it shared among the parallel slots.
-    """
-    typical = expected if expected is not None else _typical(state)
-    if typical is None:
-        return None
-    left = {s.id: _left(s, now, typical) for s in state.specs if _still_to_run(s)}
-    if not left:
-        return None
-    deps_of = {s.id: s.depends_on for s in state.specs}
-    chain: dict[str, float] = {}
-
-    def finish(spec_id: str) -> float:
-        if spec_id not in chain:
-            deps = [finish(d) for d in deps_of[spec_id] if d in left]
-            chain[spec_id] = left[spec_id] + max(deps, default=0.0)
-        return chain[spec_id]
-
-    slots = state.options.max_parallel if state.options.parallel else 1
-    longest = max((finish(spec_id) for spec_id in left), default=0.0)
-    return max(longest, sum(left.values()) / max(slots, 1))
-
-
-def _typical(state: RunState) -> float | None:
-    durations = [
-        (s.finished_at - s.started_at).total_seconds()
-        for s in state.specs
-        if s.status is SpecStatus.COMPLETED and s.started_at and s.finished_at
-    ]
-    return statistics.median(durations) if durations else None
-
-
-def _still_to_run(spec: SpecState) -> bool:
-    return spec.status in (SpecStatus.PENDING, SpecStatus.RUNNING)
-
-
-def _left(spec: SpecState, now: datetime, typical: float) -> float:
-    if spec.status is SpecStatus.RUNNING and spec.started_at is not None:
-        return max(typical - (now - spec.started_at).total_seconds(), 1.0)
-    return typical
-
-
-# --- what fits --------------------------------------------------------------------------------
-
-
-def _fit(state: RunState, view: View, room: int) -> list[_Line]:
-    """The first arrangement of the specs that fits in ``room`` lines; running specs last
-    to go, cut with a count of those left out only when even they do not fit."""
-    facts = _Facts.of(state)
-    lines = [_spec_line(s, facts) for s in state.specs]
-    for fold in _FOLDS:
-        if len(lines) <= room:
-            return lines
-        lines = fold(lines, state, view)
-    if len(lines) <= room:
-        return lines
-    kept = lines[: max(room - 1, 0)]
-    hidden = len(state.specs) - sum(line.count for line in kept)
-    more = _Line(SpecStatus.RUNNING, f"… and {hidden} more", count=hidden)
-    return [*kept, more] if room > 0 else []
-
-
-@attrs.frozen
-class _Facts:
-    """What notes need to know of the whole run, found once per frame."""
-
-    done: frozenset[str]
-    layer: dict[str, str]
-
-    @classmethod
-    def of(cls, state: RunState) -> _Facts:
-        done = frozenset(s.id for s in state.specs if s.status is SpecStatus.COMPLETED)
-        return cls(done, {s.id: s.layer for s in state.specs})
-
-
-def _spec_line(spec: SpecState, facts: _Facts) -> _Line:
-    reason = spec.status in (SpecStatus.FAILED, SpecStatus.INTERRUPTED)
-    return _Line(spec.status, spec.id, spec, _note(spec, facts), reason=reason)
-
-
-def _fold_completed(lines: list[_Line], state: RunState, view: View) -> list[_Line]:
-    """Completed specs (but those that just finished) into one count, busiest rows first."""
-    recent = _recent(lines, view)
-    old = [ln for ln in lines if ln.status is SpecStatus.COMPLETED and ln not in recent]
-    rest = [ln for ln in lines if ln.status is not SpecStatus.COMPLETED or ln in recent]
-    order = (SpecStatus.RUNNING, SpecStatus.FAILED, SpecStatus.INTERRUPTED, SpecStatus.COMPLETED)
-    ranked = sorted(rest, key=lambda ln: order.index(ln.status) if ln.status in order else 9)
-    return ranked + _count(SpecStatus.COMPLETED, old, "completed")
-
-
-def _fold_layers(lines: list[_Line], state: RunState, view: View) -> list[_Line]:
-    """Pending and blocked specs of one layer into one line each (when there are several)."""
-    groups: dict[tuple[SpecStatus, str], list[SpecState]] = {}
-    for line in lines:
-        if line.spec is not None and line.status in (SpecStatus.PENDING, SpecStatus.BLOCKED):
-            groups.setdefault((line.status, line.spec.layer), []).append(line.spec)
-    result: list[_Line] = []
-    for line in lines:
-        group = groups.get((line.status, line.spec.layer)) if line.spec else None
-        if group is None or len(group) == 1:
-            result.append(line)
-        elif group[0] is line.spec:
-            result.append(_layer_fold(line.status, group, state))
-    return result
-
-
-def _fold_waiting(lines: list[_Line], state: RunState, view: View) -> list[_Line]:
-    """Every pending spec into one count, every blocked spec into another."""
-    kinds = (SpecStatus.PENDING, SpecStatus.BLOCKED)
-    kept = [ln for ln in lines if ln.status not in kinds]
-    for status in kinds:
-        specs = [s for s in state.specs if s.status is status]
-        kept += _count(status, specs, status.value)
-    return kept
-
-
-def _fold_finished(lines: list[_Line], state: RunState, view: View) -> list[_Line]:
-    """The specs that just finished join the count of completed specs."""
-    kept = [ln for ln in lines if ln.status is not SpecStatus.COMPLETED]
-    done = [s for s in state.specs if s.status is SpecStatus.COMPLETED]
-    return _put_last_but_waiting(kept, _count(SpecStatus.COMPLETED, done, "completed"))
-
-
-def _fold_failed(lines: list[_Line], state: RunState, view: View) -> list[_Line]:
-    """Failed and interrupted specs into a count each (``dag status`` has their reasons)."""
-    kinds = (SpecStatus.FAILED, SpecStatus.INTERRUPTED)
-    kept = [ln for ln in lines if ln.status not in kinds]
-    folded: list[_Line] = []
-    for status in kinds:
-        folded += _count(status, [s for s in state.specs if s.status is status], status.value)
-    return _put_last_but_waiting(kept, folded)
-
-
-_FOLDS: Sequence[Callable[[list[_Line], RunState, View], list[_Line]]] = (
-    _fold_completed,
-    _fold_layers,
-    _fold_waiting,
-    _fold_finished,
-    _fold_failed,
-)
-
-
-def _put_last_but_waiting(lines: list[_Line], folded: list[_Line]) -> list[_Line]:
-    """``folded`` after the rows of running specs, before the counts of waiting ones."""
-    waiting = (SpecStatus.PENDING, SpecStatus.BLOCKED, SpecStatus.COMPLETED)
-    head = [ln for ln in lines if ln.status not in waiting]
-    tail = [ln for ln in lines if ln.status in waiting]
-    return head + folded + tail
-
-
-def _count(status: SpecStatus, specs: Sequence[object], word: str) -> list[_Line]:
-    return [_Line(status, f"{len(specs)} {word}", count=len(specs))] if specs else []
-
-
-def _recent(lines: list[_Line], view: View) -> list[_Line]:
-    """The ``RECENT`` completed specs that finished last, less than ``JUST_FINISHED`` ago."""
-    done = [
-        (ln.spec.finished_at, ln)
-        for ln in lines
-        if ln.spec is not None and ln.status is SpecStatus.COMPLETED and ln.spec.finished_at
-    ]
-    done = [(at, ln) for at, ln in done if (view.now - at).total_seconds() < JUST_FINISHED]
-    return [ln for _, ln in sorted(done, key=lambda pair: pair[0])[-RECENT:]]
-
-
-def _layer_fold(status: SpecStatus, specs: list[SpecState], state: RunState) -> _Line:
-    """``12 pending in L1`` with what they wait for: ``waits for layer L0: 5 left``."""
-    layer = specs[0].layer
-    if status is SpecStatus.BLOCKED:
-        causes = sorted({c for s in specs for c in s.blocked_by})
-        label = f"{len(specs)} blocked in {layer}"
-        return _Line(status, label, note=_by(causes), count=len(specs))
-    facts = _Facts.of(state)
-    waiting = sorted({d for s in specs for d in s.depends_on if d not in facts.done})
-    note = _waits(waiting, facts)
-    return _Line(status, f"{len(specs)} pending in {layer}", note=note, count=len(specs))
-
-
-def _note(spec: SpecState, facts: _Facts) -> str:
-    if spec.status is SpecStatus.PENDING:
-        return _waits([d for d in spec.depends_on if d not in facts.done], facts)
-    if spec.status is SpecStatus.BLOCKED:
-        return _by(spec.blocked_by)
-    if spec.status in (SpecStatus.FAILED, SpecStatus.INTERRUPTED):
-        if spec.error:
-            return " ".join(spec.error.split())
-        return "" if spec.exit_code is None else f"exit code {spec.exit_code}"
-    if spec.status is SpecStatus.RUNNING and spec.attempts > 1:
-        return f"attempt {spec.attempts}"
-    return "merged" if spec.merged else ""
-
-
-def _waits(ids: Sequence[str], facts: _Facts) -> str:
-    """``waits for a, b``, or ``waits for layer L0: 5 left`` when they are many of one layer."""
-    if len(ids) <= 2:
-        return "waits for " + ", ".join(ids) if ids else ""
-    layers = {facts.layer[spec_id] for spec_id in ids}
-    if len(layers) == 1:
-        return f"waits for layer {layers.pop()}: {len(ids)} left"
-    return f"waits for {len(ids)} specs"
-
-
-def _by(ids: Sequence[str]) -> str:
-    return "blocked by " + ", ".join(ids) if ids else ""
 
 
 # --- one line ---------------------------------------------------------------------------------
@@ -417,7 +190,7 @@ def _tasks_width(view: View, shape: _Shape) -> int:
     return (view.columns.fraction if shape.fraction else 0) + ((BAR + 3) if shape.bar else 0)
 
 
-def _row(line: _Line, view: View) -> str:
+def _row(line: fold.Line, view: View) -> str:
     """A spec's row, or a fold's: the symbol (a spinner when running), the cells, then the
     note cut to what is left of the line."""
     code = _COLOR[line.status]
