@@ -121,7 +121,7 @@ async def _end_the_rest(
         await process.wait()
         await end_group(process.pid, grace)
         if state_dir is not None:
-            await end_survivors({Path(state_dir): None}, grace)
+            await end_marked({Path(state_dir): None}, grace)
     reading.deadline = trio.current_time() + _DRAIN
 
 
@@ -148,11 +148,17 @@ async def end_group(pgid: int, grace: float, *, marker: str | None = None) -> No
     procgroup.signal_group(pgid, signal.SIGKILL)
 
 
-async def end_survivors(recorded: Mapping[Path, int | None], grace: float) -> None:
-    """End the agents an earlier, killed driver left running, in parallel. ``recorded``
-    maps each spec's ``AUTOSPEC_STATE_DIR`` to the process group recorded for its agent, if
-    any; an agent is known by that directory in its environment, whether or not the driver
-    lived long enough to record its group."""
+async def end_survivors(run: RunState, paths: RunPaths, grace: float) -> None:
+    """End the agents an earlier, killed driver of ``run`` left running, in parallel: an
+    agent is known by its spec's ``AUTOSPEC_STATE_DIR`` in its environment, whether or not
+    the driver lived long enough to record its process group."""
+    where = paths.autospec_state_dir
+    await end_marked({where(s.id): s.agent_pid for s in run.specs}, grace)
+
+
+async def end_marked(recorded: Mapping[Path, int | None], grace: float) -> None:
+    """End, in parallel, the processes that carry each ``AUTOSPEC_STATE_DIR`` of
+    ``recorded`` in their environment, and the process group recorded for it, if any."""
     found = await trio.to_thread.run_sync(procgroup.groups_by_variable, "AUTOSPEC_STATE_DIR")
     async with trio.open_nursery() as nursery:
         for state_dir, pgid in recorded.items():

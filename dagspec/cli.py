@@ -7,9 +7,10 @@ Commands are imported inside ``_dispatch`` so that ``--version``, ``--help``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -80,6 +81,7 @@ def _add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None
         metavar="CMD",
         help="the autospec executable (default: $DAGSPEC_AUTOSPEC, else autospec on PATH)",
     )
+    _add_progress_option(parser)
     parser.add_argument(
         "--notify",
         metavar="CMD",
@@ -92,6 +94,16 @@ def _add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None
         type=Path,
         metavar="DIR",
         help="where worktrees go (default: the repository's parent directory)",
+    )
+
+
+def _add_progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "tty", "plain"),
+        default="auto",
+        help="tty: the live board; plain: a line per event (auto: the board on a terminal, "
+        "unless TERM=dumb)",
     )
 
 
@@ -185,6 +197,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="also remove unmerged work (says what)")
 
     p = command("demo", "run a bundled example in a throwaway repository, no AI agent needed")
+    _add_progress_option(p)
     p.add_argument(
         "--dir", type=Path, metavar="DIR", help="where to create it (default: a new temp dir)"
     )
@@ -197,6 +210,12 @@ def _use_color(choice: str) -> bool:
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
         return False
     return sys.stdout.isatty()
+
+
+def _use_live(choice: str) -> bool:
+    from dagspec.terminal import use_live
+
+    return use_live(choice, sys.stdout)
 
 
 class RunFlags(NamedTuple):
@@ -297,21 +316,25 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
             run_id=args.run_id,
             dry_run=args.dry_run,
             color=color,
+            live=_use_live(args.progress),
         )
     if name == "resume":
         from dagspec.commands.resume import resume
 
-        overrides = _run_flags(args)
-        return resume(_repo(args), args.run_id, overrides=overrides, color=color)
+        overrides, live = _run_flags(args), _use_live(args.progress)
+        return resume(_repo(args), args.run_id, overrides=overrides, color=color, live=live)
     if name == "retry":
         from dagspec.commands.retry import retry
 
-        overrides = _run_flags(args)
-        return retry(_repo(args), args.run_id, args.spec_ids, overrides=overrides, color=color)
+        overrides, live = _run_flags(args), _use_live(args.progress)
+        spec_ids = args.spec_ids
+        return retry(
+            _repo(args), args.run_id, spec_ids, overrides=overrides, color=color, live=live
+        )
     if name == "demo":
         from dagspec.commands.demo import demo
 
-        return demo(directory=args.dir, color=color)
+        return demo(directory=args.dir, color=color, live=_use_live(args.progress))
     raise AssertionError(f"unhandled command {name!r}")
 
 
@@ -334,6 +357,23 @@ def _report_bug(exc: BaseException, argv: Sequence[str]) -> int:
     return EXIT_BUG
 
 
+@contextlib.contextmanager
+def _ascii_fallback() -> Iterator[None]:
+    """Where stdout or stderr cannot encode the symbols (``PYTHONIOENCODING=ascii``), they
+    print as ASCII (issue 14) and any other character as ``?``: output never fails."""
+    from dagspec.terminal import AsciiFallback, can_encode
+
+    saved = sys.stdout, sys.stderr
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not can_encode(stream):
+            setattr(sys, name, AsciiFallback(stream))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``dag`` command and return its exit code (never raises for user errors)."""
     args_given = sys.argv[1:] if argv is None else list(argv)
@@ -347,6 +387,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_given)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else 0
+    with _ascii_fallback():
+        return _handle_errors(args, args_given)
+
+
+def _handle_errors(args: argparse.Namespace, args_given: Sequence[str]) -> int:
+    """The one error handler: a user's error is one line, a bug is a pointer to its log."""
     try:
         return _dispatch(args)
     except DagspecError as exc:

@@ -23,6 +23,9 @@ STOP = {"the", "and", "with", "for", "from", "that", "across", "of", "its", "a",
 
 
 def main(argv: list[str]) -> int:
+    # Like the real (Go) autospec, write UTF-8 whatever PYTHONIOENCODING the user has.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
     if argv[:1] in (["--version"], ["version"]):
         print("autospec demo-0.1")
         return 0

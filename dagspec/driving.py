@@ -20,7 +20,14 @@ from dagspec.workspace import RunPaths
 
 
 def start(
-    path: Path, *, repo: Path, dag: Dag, options: RunOptions, run_id: str, color: bool
+    path: Path,
+    *,
+    repo: Path,
+    dag: Dag,
+    options: RunOptions,
+    run_id: str,
+    color: bool,
+    live: bool = False,
 ) -> int:
     """Record a new run of ``dag`` (read from ``path``) and execute it; the exit code.
     Raises ``DagspecError`` when the base branch, autospec or the run id cannot be used."""
@@ -47,7 +54,7 @@ def start(
         )
         state.save(initial, paths.state_file)
         print(f"run {run_id}: {len(initial.specs)} specs, {how(options)}", flush=True)
-        return execute(repo, paths, initial, dag, executable=executable, color=color)
+        return execute(repo, paths, initial, dag, executable=executable, color=color, live=live)
 
 
 def base_of(repo: Path, dag: Dag) -> tuple[str, str]:
@@ -154,7 +161,14 @@ def recorded_dag(repo: Path, paths: RunPaths, recorded: RunState) -> Dag:
 
 
 def execute(
-    repo: Path, paths: RunPaths, initial: RunState, dag: Dag, *, executable: str, color: bool
+    repo: Path,
+    paths: RunPaths,
+    initial: RunState,
+    dag: Dag,
+    *,
+    executable: str,
+    color: bool,
+    live: bool = False,
 ) -> int:
     """Drive the run, then merge and clean up as its options say; print the summary and
     return the exit code (0 completed and merged, 130 interrupted, else 1)."""
@@ -173,14 +187,25 @@ def execute(
     )
     git_workspace = attempt.GitWorkspace(paths, dag, executable, worktree_root(repo, options))
     workspace = ports.Threaded(git_workspace)
-    report = progress.reporter(live=sys.stdout.isatty(), color=color)
+    report = progress.reporter(live=live, color=color)
     # notices of failed specs and of the run's end (dagspec.notify)
     notifier = notify.Notifier(
         options.notify or dag.execution.notify, cwd=repo, log=paths.run_dir / "notify.log"
     )
     reporter = notifier.wrap(report)
+
+    async def drive_shown() -> RunState:
+        """The drive, with the board's heartbeat beside it."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(progress.heartbeat, report)
+            final = await scheduler.drive(
+                initial, settings, reporter, workspace=workspace, on_stopping=report.stopping
+            )
+            nursery.cancel_scope.cancel()
+        return final
+
     try:
-        final = trio.run(lambda: scheduler.drive(initial, settings, reporter, workspace=workspace))
+        final = trio.run(drive_shown)
     finally:
         report.close()
     code = {RunStatus.COMPLETED: EXIT_OK, RunStatus.INTERRUPTED: EXIT_INTERRUPTED}.get(
@@ -189,7 +214,7 @@ def execute(
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in final.specs)
     if options.merge and final.status is not RunStatus.INTERRUPTED and unmerged:
         final, merged = merge_and_report(
-            paths, final, dry_run=False, cleanup=not options.keep_worktrees
+            paths, final, dry_run=False, cleanup=not options.keep_worktrees, quiet_cleanup=True
         )
         code = code or merged
     _end_unattended(final, notifier)
@@ -212,10 +237,11 @@ def _end_unattended(final: RunState, notifier: notify.Notifier) -> None:
 
 
 def merge_and_report(
-    paths: RunPaths, run: RunState, *, dry_run: bool, cleanup: bool
+    paths: RunPaths, run: RunState, *, dry_run: bool, cleanup: bool, quiet_cleanup: bool = False
 ) -> tuple[RunState, int]:
     """Merge (``dagspec.merge``), save, print the report, remove merged specs' worktrees if
-    ``cleanup``; the new state and the exit code (1 when a completed spec is left off).
+    ``cleanup`` (saying which, unless ``quiet_cleanup``); the new state and the exit code
+    (1 when a completed spec is left off).
 
     The caller holds the run's lock (unless ``dry_run``, which writes nothing): ``dag
     merge`` and the end of ``run``, ``resume`` and ``retry`` all come here.
@@ -230,6 +256,7 @@ def merge_and_report(
     if cleanup and not dry_run:
         cleaned = removal.remove_merged_worktrees(paths.repo, new)
         state.save(cleaned, paths.state_file)
-        print(removal.render_cleanup(new, cleaned), end="")
+        if not quiet_cleanup:
+            print(removal.render_cleanup(new, cleaned), end="")
         new = cleaned
     return new, merge_report.merge_exit_code(report)

@@ -118,6 +118,13 @@ def agent_started(run: RunState, spec_id: str, *, pid: int | None) -> Transition
     return _change(run, spec_id, agent_pid=pid), ()
 
 
+def agents_gone(run: RunState) -> Transition:
+    """Every agent of the run has been ended: no process group is recorded any more."""
+    if all(s.agent_pid is None for s in run.specs):
+        return run, ()
+    return attrs.evolve(run, specs=tuple(attrs.evolve(s, agent_pid=None) for s in run.specs)), ()
+
+
 def observe(
     run: RunState,
     spec_id: str,

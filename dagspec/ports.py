@@ -95,3 +95,11 @@ class AgentDoor(Protocol):
         on_line: Callable[[bytes], None],
         grace: float = GRACE,
     ) -> int: ...
+
+
+OnStopping = Callable[[RunState, float, int], None]
+"""Told of the first SIGINT/SIGTERM: the run, the grace period (seconds), how many agents."""
+
+
+def ignore_stopping(run: RunState, grace: float, agents: int) -> None:
+    """The ``OnStopping`` of a drive that shows nothing."""

@@ -1,29 +1,35 @@
-"""How a run shows its progress: a live table on a terminal, one line per event elsewhere.
+"""How a run shows its progress: the live board on a terminal, one line per event elsewhere.
 
-The scheduler calls a reporter with the new state and the event after every change; what
-is shown is decided by the pure ``event_line`` and ``render.status_table``.
+The scheduler calls a reporter with the new state and the event after every change, and
+``stopping(state, grace, agents)`` after the first Ctrl-C; ``heartbeat`` calls its
+``tick()`` once a second. What is shown is decided by the pure ``event_line`` and
+``dagspec.board``; ``dagspec.terminal`` draws it.
 """
 
 from __future__ import annotations
 
-import shutil
+import signal
 import sys
-import time
 from datetime import datetime
 from typing import TextIO
 
-from dagspec import render
-from dagspec.lifecycle import Event, RunState
-from dagspec.state import utcnow
+import trio
+
+from dagspec.lifecycle import Event, RunState, SpecStatus
+from dagspec.terminal import Board
+
+TICK = 1.0  # seconds between two frames of the board while nothing happens
 
 
-def event_line(event: Event, now: datetime) -> str:
-    """One event as a line: ``[12:00:01] 050-error-handling: plan``.
+def event_line(event: Event, now: datetime, done: int = 0, total: int = 0) -> str:
+    """One event as a line: ``[12:00:01] [3/6] 050-error-handling: plan``, where 3 of the
+    run's 6 specs are completed (the count is left out when ``total`` is 0).
 
-    >>> event_line(Event("a", "failed", "exited with 1"), datetime(2026, 1, 1, 12, 0, 1))
-    '[12:00:01] a: failed: exited with 1'
+    >>> event_line(Event("a", "failed", "exited with 1"), datetime(2026, 1, 1, 12, 0, 1), 1, 2)
+    '[12:00:01] [1/2] a: failed: exited with 1'
     """
-    return f"[{now:%H:%M:%S}] {event.spec_id}: {_what(event)}"
+    count = f" [{done}/{total}]" if total else ""
+    return f"[{now:%H:%M:%S}]{count} {event.spec_id}: {_what(event)}"
 
 
 def _what(event: Event) -> str:
@@ -41,48 +47,63 @@ def _what(event: Event) -> str:
 
 
 class Lines:
-    """One plain line per event (logs, CI, pipes)."""
+    """One plain line per event (logs, CI, pipes, ``TERM=dumb``): never a control sequence."""
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
 
     def __call__(self, state: RunState, event: Event) -> None:
-        print(event_line(event, datetime.now()), file=self.out, flush=True)
+        done = sum(s.status is SpecStatus.COMPLETED for s in state.specs)
+        line = event_line(event, datetime.now(), done, len(state.specs))
+        print(line, file=self.out, flush=True)
+
+    def tick(self) -> None:
+        pass
+
+    def stopping(self, state: RunState, grace: float, agents: int) -> None:
+        noun = "agent" if agents == 1 else "agents"
+        print(
+            f"[{datetime.now():%H:%M:%S}] stopping: waiting up to {grace:g} s for {agents} "
+            f"{noun} (Ctrl-C again to kill them now)",
+            file=self.out,
+            flush=True,
+        )
 
     def close(self) -> None:
         pass
 
 
-class LiveTable:  # pragma: no cover - a terminal redraw loop; the table is tested in render
-    """The status table, redrawn in place at most ten times a second."""
+class Live:
+    """The live board (``terminal.Board``), fed by the scheduler's events."""
 
     def __init__(self, *, color: bool, out: TextIO | None = None) -> None:
-        self.color = color
-        self.out = out or sys.stdout
-        self.height = 0
-        self.drawn_at = 0.0
-        self.state: RunState | None = None
+        self.board = Board(out or sys.stdout, color=color)
 
     def __call__(self, state: RunState, event: Event) -> None:
-        self.state = state
-        if time.monotonic() - self.drawn_at >= 0.1 or event.kind not in ("stage", "tasks"):
-            self._draw()
+        # Progress, and the cascade of a failure (one event per blocked spec), come in
+        # bursts: those redraw at most ten times a second; the heartbeat shows the rest.
+        self.board.show(state, urgent=event.kind not in ("stage", "tasks", "blocked"))
+
+    def tick(self) -> None:
+        self.board.tick()
+
+    def stopping(self, state: RunState, grace: float, agents: int) -> None:
+        self.board.stopping(state, grace, agents)
 
     def close(self) -> None:
-        if self.state is not None:
-            self._draw()
-
-    def _draw(self) -> None:
-        assert self.state is not None
-        width = shutil.get_terminal_size().columns
-        table = render.status_table(self.state, now=utcnow(), width=width, color=self.color)
-        up = f"\x1b[{self.height}F\x1b[J" if self.height else ""
-        self.out.write(up + table)
-        self.out.flush()
-        self.height = table.count("\n")
-        self.drawn_at = time.monotonic()
+        self.board.close()
 
 
-def reporter(*, live: bool, color: bool) -> Lines | LiveTable:
-    """The live table on a terminal, plain lines anywhere else."""
-    return LiveTable(color=color) if live else Lines()
+def reporter(*, live: bool, color: bool, out: TextIO | None = None) -> Lines | Live:
+    """The live board when ``live``, plain lines otherwise."""
+    return Live(color=color, out=out) if live else Lines(out)
+
+
+async def heartbeat(report: Lines | Live, *, interval: float = TICK) -> None:
+    """Tick ``report`` every ``interval`` seconds, and at once when the terminal is resized
+    (SIGWINCH), until cancelled. Start it beside the scheduler, in the same nursery."""
+    with trio.open_signal_receiver(signal.SIGWINCH) as resizes:
+        while True:
+            with trio.move_on_after(interval):
+                await anext(resizes)
+            report.tick()

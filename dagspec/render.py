@@ -6,7 +6,6 @@ Only commands print. Every function here takes what it shows (``now``, ``width``
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -292,5 +291,7 @@ def _paint(text: str, code: str | None, color: bool) -> str:
 
 
 def terminal_width() -> int:
-    """The terminal's width, or 80 when printing to a pipe or a file."""
-    return shutil.get_terminal_size().columns if sys.stdout.isatty() else 80
+    """``COLUMNS`` when set, else the terminal's width; a pipe or a file has no limit."""
+    from dagspec import terminal
+
+    return terminal.width(sys.stdout)

@@ -63,28 +63,29 @@ async def drive(
     *,
     workspace: ports.Workspace,
     door: ports.AgentDoor = agent.run_agent,
+    on_stopping: ports.OnStopping = ports.ignore_stopping,
 ) -> RunState:
-    """Run every pending spec of ``initial`` that becomes ready; return the final state."""
-    return await _Engine(initial, settings, report, workspace, door).drive()
+    """Run every pending spec of ``initial`` that becomes ready; return the final state.
+    ``on_stopping`` hears of the first SIGINT/SIGTERM (the run, the grace period in
+    seconds, how many agents are being stopped)."""
+    engine = _Engine(initial, settings)
+    engine.report, engine.workspace, engine.door = report, workspace, door
+    engine.on_stopping = on_stopping
+    return await engine.drive()
 
 
 class _Engine:
     """One drive of a run. Only the trio thread changes ``run``; threads return values."""
 
-    def __init__(
-        self,
-        initial: RunState,
-        settings: Settings,
-        report: Reporter,
-        workspace: ports.Workspace,
-        door: ports.AgentDoor,
-    ) -> None:
+    report: Reporter
+    workspace: ports.Workspace
+    door: ports.AgentDoor
+    on_stopping: ports.OnStopping
+
+    def __init__(self, initial: RunState, settings: Settings) -> None:
         self.run = initial
         self.deps = settings.dag.deps
         self.settings = settings
-        self.report = report
-        self.workspace = workspace
-        self.door = door
         self.limiter = trio.CapacityLimiter(settings.max_parallel)
         self.git_lock = trio.Lock()
         self.stopping = self.interrupted = False
@@ -157,6 +158,8 @@ class _Engine:
                 if self.interrupted:
                     for pgid in self.groups:
                         procgroup.signal_group(pgid, signal.SIGKILL)
+                else:
+                    self.on_stopping(self.run, self.settings.grace, len(self.groups))
                 self.interrupted = True
                 self.stop()
 
@@ -171,14 +174,9 @@ class _Engine:
     async def _end_survivors(self) -> None:
         """End the agents an earlier, killed driver left running (``agent.end_survivors``)
         before anything else happens in their worktrees or takes their spec numbers."""
-        if not any(spec.attempts for spec in self.run.specs):
-            return  # a new run: no agent of it can be alive
-        where = self.settings.paths.autospec_state_dir
-        await agent.end_survivors(
-            {where(s.id): s.agent_pid for s in self.run.specs}, self.settings.grace
-        )
-        for spec in self.run.specs:
-            self.apply(lifecycle.agent_started(self.run, spec.id, pid=None))
+        if any(spec.attempts for spec in self.run.specs):  # else a new run: none can be alive
+            await agent.end_survivors(self.run, self.settings.paths, self.settings.grace)
+            self.apply(lifecycle.agents_gone(self.run))
 
     # one spec ----------------------------------------------------------------------------
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-from dagspec.lifecycle import Event
+from dagspec.lifecycle import Event, SpecStatus
 from dagspec.progress import Lines, event_line
+from tests.run_states import run, spec
 
 NOON = datetime(2026, 11, 24, 12, 0, 1)
 
@@ -33,9 +35,16 @@ def test_one_line_per_event(event: Event, line: str) -> None:
     assert event_line(event, NOON) == line
 
 
-def test_lines_are_printed_and_flushed() -> None:
+def test_lines_are_printed_and_flushed_with_the_count_of_completed_specs() -> None:
     out = io.StringIO()
     report = Lines(out)
-    report(None, Event("a", "completed"))  # type: ignore[arg-type]
+    state = run(Path("/r"), "r", spec("a", SpecStatus.COMPLETED), spec("b"))
+    report(state, Event("a", "completed"))
+    report.stopping(state, 10.0, 2)
     report.close()
-    assert out.getvalue().endswith("] a: completed\n")
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("] [1/2] a: completed")
+    assert lines[1].endswith(
+        "] stopping: waiting up to 10 s for 2 agents (Ctrl-C again to kill them now)"
+    )
+    assert "\x1b" not in out.getvalue()

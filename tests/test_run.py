@@ -446,6 +446,7 @@ def test_sigint_interrupts_the_run_and_leaves_no_process(project: Project) -> No
     assert [g for g in groups if group_alive(g)] == []
     assert [c for c in children if pid_alive(c)] == []
     assert "dag resume r" in out
+    assert "stopping: waiting up to 10 s for 2 agents (Ctrl-C again to kill them now)" in out
 
 
 def test_a_second_driver_of_the_same_run_is_refused_naming_the_first(

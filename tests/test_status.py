@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -296,10 +295,6 @@ def test_watch_of_a_finished_run_draws_once_in_place_then_the_summary(
         "run r completed: 1 completed\n"
         "next: dag merge r\n"
     )
-    assert run_cli("status", "--watch", "--color", "always") == 0
-    out = capsys.readouterr().out
-    assert out.startswith(status_command.HIDE_CURSOR + status_command.HOME_AND_CLEAR)
-    assert status_command.SHOW_CURSOR + "run r \x1b[32mcompleted\x1b[0m" in out
 
 
 @pytest.mark.slow
@@ -324,18 +319,6 @@ def test_watch_in_a_pipe_follows_the_state_file_to_the_end(git_repo: Path) -> No
         b"next: dag resume r\n"
     )
     assert b"\x1b" not in out.data
-
-
-@pytest.mark.slow
-def test_ctrl_c_leaves_watch_with_130(git_repo: Path) -> None:
-    save(run(git_repo, "r", spec("a", SpecStatus.RUNNING), status=RunStatus.RUNNING))
-    with start_dag(git_repo, "status", "--watch", "--color", "always") as proc:
-        out = Output(proc)
-        out.wait_for(b"run r \x1b[36mrunning")
-        proc.send_signal(signal.SIGINT)
-        assert out.finish() == 130
-        assert out.data.endswith(status_command.SHOW_CURSOR.encode())
-        assert proc.stderr is not None and proc.stderr.read() == b""
 
 
 @pytest.mark.slow

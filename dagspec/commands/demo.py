@@ -57,7 +57,7 @@ principles:
 """
 
 
-def demo(*, directory: Path | None, color: bool) -> int:
+def demo(*, directory: Path | None, color: bool, live: bool = False) -> int:
     """Run the example in ``directory`` (a new temporary one by default); the run's exit code."""
     root = _fresh_directory(directory)
     repo = root / "repo"
@@ -66,8 +66,9 @@ def demo(*, directory: Path | None, color: bool) -> int:
     print(f"dag demo: a throwaway repository in {repo}, autospec simulated by {agent}\n")
     dag_file = repo / "dag.yaml"
     options = RunOptions(parallel=True, autospec=str(agent))
+    dag = load_dag(dag_file)
     code = driving.start(
-        dag_file, repo=repo, dag=load_dag(dag_file), options=options, run_id=RUN_ID, color=color
+        dag_file, repo=repo, dag=dag, options=options, run_id=RUN_ID, color=color, live=live
     )
     print(_where_to_look(repo))
     return code

@@ -16,9 +16,11 @@ from dagspec import driving, lifecycle, state
 from dagspec.workspace import RunPaths, check_run_id
 
 
-def resume(repo: Path, run_id: str, *, overrides: Mapping[str, Any], color: bool) -> int:
+def resume(
+    repo: Path, run_id: str, *, overrides: Mapping[str, Any], color: bool, live: bool = False
+) -> int:
     """Continue run ``run_id`` of ``repo``; return the exit code. ``overrides`` are the run
-    options given on the command line."""
+    options given on the command line; ``live`` shows the board."""
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
     with state.run_lock(paths):
@@ -28,7 +30,9 @@ def resume(repo: Path, run_id: str, *, overrides: Mapping[str, Any], color: bool
         executable = driving.find_autospec(options.autospec)
         initial = lifecycle.prepare_resume(recorded, options)
         print(f"resuming run {run_id}: {_counts(initial)}", flush=True)
-        return driving.execute(repo, paths, initial, dag, executable=executable, color=color)
+        return driving.execute(
+            repo, paths, initial, dag, executable=executable, color=color, live=live
+        )
 
 
 def _counts(initial: lifecycle.RunState) -> str:

@@ -22,6 +22,7 @@ def retry(
     *,
     overrides: Mapping[str, Any],
     color: bool,
+    live: bool = False,
 ) -> int:
     """Reset the failed specs ``spec_ids`` of run ``run_id`` and continue the run."""
     paths = RunPaths(repo, check_run_id(run_id))
@@ -34,7 +35,9 @@ def retry(
         executable = driving.find_autospec(options.autospec)
         initial = lifecycle.prepare_retry(recorded, spec_ids, options)
         print(f"retrying {', '.join(spec_ids)} of run {run_id}", flush=True)
-        return driving.execute(repo, paths, initial, dag, executable=executable, color=color)
+        return driving.execute(
+            repo, paths, initial, dag, executable=executable, color=color, live=live
+        )
 
 
 def check_retryable(run: RunState, spec_ids: Sequence[str]) -> None:

@@ -25,6 +25,7 @@ def run(
     run_id: str | None,
     dry_run: bool,
     color: bool,
+    live: bool = False,
 ) -> int:
     """Start a new run of the DAG file ``path`` in ``repo``; return the exit code.
     ``overrides`` are the run options given on the command line."""
@@ -39,7 +40,9 @@ def run(
         base_branch, base_commit = driving.base_of(repo, dag)
         print(plan_text(repo, dag, options, run_id, base_branch, base_commit), end="")
         return EXIT_OK
-    return driving.start(path, repo=repo, dag=dag, options=options, run_id=run_id, color=color)
+    return driving.start(
+        path, repo=repo, dag=dag, options=options, run_id=run_id, color=color, live=live
+    )
 
 
 # --- dry run --------------------------------------------------------------------------------

@@ -7,13 +7,15 @@ lock, so it works while another process drives the run.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dagspec import render
+from dagspec import render, terminal
 from dagspec.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, StateError
 from dagspec.lifecycle import RunState, RunStatus
 from dagspec.state import list_runs, load, settled, to_data, utcnow
@@ -51,10 +53,8 @@ SPEC_KEYS = (
     "merged",
     "merge_commit",
 )
-HOME_AND_CLEAR = "\x1b[H\x1b[2J"
-HIDE_CURSOR = "\x1b[?25l"
-SHOW_CURSOR = "\x1b[?25h"
 TICK = 1.0  # seconds between two reads of the state file under --watch
+RESIZE_CHECKS = 10  # looks at the terminal's size per TICK
 
 
 def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color: bool) -> int:
@@ -64,7 +64,7 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
         return EXIT_USAGE
     paths = RunPaths(repo, check_run_id(run_id) if run_id else newest_run(repo))
     if watch:
-        live = color or sys.stdout.isatty()
+        live = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
         return _watch(lambda: settled(load(paths)), color=color, live=live)
     state = settled(load(paths))
     if as_json:
@@ -124,22 +124,42 @@ def watch(
 
 
 def _watch(read: Callable[[], RunState], *, color: bool, live: bool) -> int:
-    """In a terminal, redraw in place; in a pipe, print the table each time it changes."""
-
-    def show(state: RunState) -> None:
-        table = render.status_table(state, now=utcnow(), width=render.terminal_width(), color=color)
-        sys.stdout.write(HOME_AND_CLEAR + table if live else table + "\n")
-        sys.stdout.flush()
-
-    if live:
-        sys.stdout.write(HIDE_CURSOR)
+    """In a terminal, the live board of ``dag run`` (issue 14); in a pipe, the table each
+    time it changes."""
+    if not live:
+        final = watch(read, _print_table(color), _wait(None), every_tick=False)
+        print(render.summary(final, color=color), end="")
+        return EXIT_OK
+    shown = terminal.Board(sys.stdout, color=color)
     try:
-        final = watch(read, show, lambda: time.sleep(TICK), every_tick=live)
+        final = watch(read, shown.show, _wait(shown), every_tick=True)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     finally:
-        if live:
-            sys.stdout.write(SHOW_CURSOR)
-            sys.stdout.flush()
+        shown.close()
     print(render.summary(final, color=color), end="")
     return EXIT_OK
+
+
+def _print_table(color: bool) -> Callable[[RunState], None]:
+    def show(state: RunState) -> None:
+        table = render.status_table(state, now=utcnow(), width=render.terminal_width(), color=color)
+        print(table, flush=True)
+
+    return show
+
+
+def _wait(shown: terminal.Board | None) -> Callable[[], None]:
+    """Wait ``TICK`` seconds, or less when the terminal is resized (then the board is
+    redrawn at once)."""
+
+    def wait() -> None:
+        size = shutil.get_terminal_size()
+        for _ in range(RESIZE_CHECKS):
+            time.sleep(TICK / RESIZE_CHECKS)
+            if shown is not None and shutil.get_terminal_size() != size:
+                return
+        if shown is not None:
+            shown.ticks += 1
+
+    return wait

@@ -1,0 +1,286 @@
+"""The live board (issue 14): one frame of a run that fits a terminal of any size.
+
+Pure: a frame is a list of lines computed from the run's state, the time, the terminal's
+size and the column widths fixed for the run. What stays in view when the specs do not fit
+is ``dagspec.fold``'s; the estimate, ``dagspec.estimate``'s; ``dagspec.terminal`` puts
+frames on a terminal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from dagspec import estimate, fold
+from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
+from dagspec.render import format_duration, truncate
+
+GAP = "  "
+ID_MIN = 12  # a spec id is never cut shorter than this (unless the terminal is narrower)
+LAYER_MAX = 10
+BAR = 6
+TIME = 6  # "12m05s"
+NOTE_MIN = 20  # the bar goes before a note gets fewer columns than this
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+ASCII_SPINNER = "|/-\\"
+SYMBOL = {
+    SpecStatus.PENDING: "◦",
+    SpecStatus.RUNNING: "▸",
+    SpecStatus.COMPLETED: "✓",
+    SpecStatus.FAILED: "✗",
+    SpecStatus.BLOCKED: "⊘",
+    SpecStatus.INTERRUPTED: "!",
+}
+# Every symbol dagspec prints, and what stands for it where the output cannot encode it
+# (the symbols of nox): ``text.translate(ASCII)``.
+ASCII = str.maketrans(
+    {"◦": "o", "▸": ">", "✓": "+", "✗": "x", "⊘": "-", "…": "~", "↳": ">", "·": "-", "→": "->"}
+)
+_COLOR = {
+    SpecStatus.PENDING: "2",
+    SpecStatus.RUNNING: "36",
+    SpecStatus.COMPLETED: "32",
+    SpecStatus.FAILED: "31",
+    SpecStatus.BLOCKED: "35",
+    SpecStatus.INTERRUPTED: "33",
+}
+_STATUS = len("interrupted")
+_STAGE = len("implement")
+_FRACTION = len("99/99")
+
+
+@attrs.frozen
+class Columns:
+    """Column widths fixed for a whole run (from its DAG), so rows do not jump between frames.
+
+    ``widen`` only ever grows them (a spec reporting 120 tasks widens the task column once).
+    """
+
+    spec: int
+    layer: int
+    fraction: int = _FRACTION
+
+    @classmethod
+    def of(cls, state: RunState) -> Columns:
+        """The widths every spec of ``state`` fits in."""
+        return cls(
+            spec=max([len("SPEC"), *(len(s.id) for s in state.specs)]),
+            layer=min(max([len("LAYER"), *(len(s.layer) for s in state.specs)]), LAYER_MAX),
+        ).widen(state)
+
+    def widen(self, state: RunState) -> Columns:
+        fractions = [2 * len(str(s.tasks_total)) + 1 for s in state.specs if s.tasks_total]
+        return attrs.evolve(self, fraction=max([self.fraction, *fractions]))
+
+
+@attrs.frozen
+class View:
+    """How a frame is drawn, besides the state: the screen, the time, what the run is doing."""
+
+    width: int  # columns; no line of the frame is wider
+    height: int  # the most lines the frame may have
+    now: datetime
+    columns: Columns
+    color: bool = False
+    tick: int = 0  # which frame of the spinner
+    stopping: str | None = None  # the header's stopping line, once the run is stopping
+    expected: float | None = None  # seconds a spec is expected to take (None: not known yet)
+    ascii: bool = False  # the output cannot encode braille: an ASCII spinner
+
+
+def frame(state: RunState, view: View) -> list[str]:
+    """The board: a header, the column titles, then a line per spec or per fold of specs.
+
+    At most ``view.height`` lines (at least the header when the height is smaller), none
+    wider than ``view.width`` columns.
+    """
+    header = [_header(state, view)] + ([view.stopping] if view.stopping else [])
+    room = view.height - len(header) - 1
+    body = fold.fit(state, view.now, room)
+    lines = [_cut(line, view.width) for line in header]
+    if room >= 1:
+        lines.append(_paint(_titles(view), "1", view.color))
+    lines += [_row(line, view) for line in body]
+    return lines[: max(view.height, 1)]
+
+
+# --- the header -----------------------------------------------------------------------------
+
+
+def _header(state: RunState, view: View) -> str:
+    """``run demo · 3/6 done · 1 failed · 4m12s · about 2m05s left``; on a narrow screen
+    the run id goes first, then the counts of failures, then the estimate."""
+    counts = state.counts()
+    done = f"{counts.get('completed', 0)}/{len(state.specs)} done"
+    failures = [f"{counts[s]} {s}" for s in ("failed", "blocked", "interrupted") if counts.get(s)]
+    end = view.now if state.status is RunStatus.RUNNING else state.finished_at or view.now
+    elapsed = format_duration((end - state.started_at).total_seconds())
+    running = state.status is RunStatus.RUNNING
+    left = estimate.eta(state, view.now, view.expected) if running else None
+    last = [f"about {format_duration(left)} left"] if left is not None else []
+    if state.status is not RunStatus.RUNNING:
+        last = [state.status.value]
+    for parts in (
+        [f"run {state.run_id}", done, *failures, elapsed, *last],
+        [done, *failures, elapsed, *last],
+        [done, elapsed, *last],
+    ):
+        text = " · ".join(parts)
+        if len(text) < view.width:
+            break
+    return text
+
+
+def stopping_line(grace: float, agents: int) -> str:
+    """The header's second line after the first Ctrl-C (issue 14)."""
+    noun = "agent" if agents == 1 else "agents"
+    return (
+        f"stopping: waiting up to {grace:g} s for {agents} {noun} (Ctrl-C again to kill them now)"
+    )
+
+
+# --- one line ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Shape:
+    """Which columns a line has room for at this width, and the spec column's width."""
+
+    spec: int
+    layer: bool
+    stage: bool
+    bar: bool
+    fraction: bool
+
+
+def _shape(view: View) -> _Shape:
+    """Give up, as the width shrinks: the bar (when it would leave a note fewer than
+    ``NOTE_MIN`` columns), then the layer, the stage, the fraction, and last some of the
+    spec id; the symbol, the id, the status and the time stay."""
+    cols = view.columns
+    parts = {"bar": BAR + 3, "layer": cols.layer + 2, "stage": _STAGE + 2}
+    parts["fraction"] = cols.fraction + 2
+    fixed = 2 + _STATUS + 2 + TIME + 2  # symbol, status, time, and their gaps
+    keep = dict.fromkeys(parts, True)
+    spare = {"bar": NOTE_MIN + len(GAP)}
+    for name in ("bar", "layer", "stage", "fraction"):
+        needed = fixed + cols.spec + sum(parts[n] for n in parts if keep[n]) + spare.get(name, 0)
+        if needed <= view.width - 1:
+            break
+        keep[name] = False
+    used = fixed + sum(parts[n] for n in parts if keep[n])
+    spec = max(min(cols.spec, view.width - 1 - used), min(ID_MIN, cols.spec))
+    return _Shape(spec, keep["layer"], keep["stage"], keep["bar"], keep["fraction"])
+
+
+def _titles(view: View) -> str:
+    shape = _shape(view)
+    cells = ["  " + "SPEC".ljust(shape.spec)]
+    cells += ["LAYER".ljust(view.columns.layer)] if shape.layer else []
+    cells += ["STATUS".ljust(_STATUS)]
+    cells += ["STAGE".ljust(_STAGE)] if shape.stage else []
+    tasks = _tasks_width(view, shape)
+    cells += ["TASKS".ljust(tasks)] if tasks else []
+    cells += ["TIME".rjust(TIME)]
+    return _cut(GAP.join(cells).rstrip(), view.width)
+
+
+def _tasks_width(view: View, shape: _Shape) -> int:
+    return (view.columns.fraction if shape.fraction else 0) + ((BAR + 3) if shape.bar else 0)
+
+
+def _row(line: fold.Line, view: View) -> str:
+    """A spec's row, or a fold's: the symbol (a spinner when running), the cells, then the
+    note cut to what is left of the line."""
+    code = _COLOR[line.status]
+    spec = line.spec
+    if spec is None:
+        segments: list[tuple[str, str | None]] = [(SYMBOL[line.status], code), (" ", None)]
+        segments.append((line.label, None))
+    else:
+        segments = _cells(spec, view)
+    used = sum(len(text) for text, _ in segments)
+    room = view.width - 1 - used - len(GAP)
+    if line.note and room >= 8:
+        note = cut_reason(line.note, room) if line.reason else truncate(line.note, room)
+        segments.append((GAP + note, None))
+    while segments and not segments[-1][0].strip():
+        segments.pop()
+    segments[-1] = (segments[-1][0].rstrip(), segments[-1][1])
+    return "".join(_paint(text, c, view.color) if c else text for text, c in segments)
+
+
+def _cells(spec: SpecState, view: View) -> list[tuple[str, str | None]]:
+    shape = _shape(view)
+    code = _COLOR[spec.status]
+    stopping = view.stopping and spec.status is SpecStatus.RUNNING
+    status = "stopping" if stopping else spec.status.value
+    segments: list[tuple[str, str | None]] = [(_symbol(spec, view), code), (" ", None)]
+    cells = [truncate(spec.id, shape.spec).ljust(shape.spec)]
+    cells += [truncate(spec.layer, view.columns.layer).ljust(view.columns.layer)] * shape.layer
+    segments.append((GAP.join(cells) + GAP, None))
+    segments += [(status, code), (" " * (_STATUS - len(status)), None)]
+    cells = [(spec.stage or "").ljust(_STAGE)] * shape.stage
+    cells += [_tasks(spec, view, shape)] if _tasks_width(view, shape) else []
+    cells += [_time(spec, view.now).rjust(TIME)]
+    segments.append((GAP + GAP.join(cells), None))
+    return segments
+
+
+def _symbol(spec: SpecState, view: View) -> str:
+    if spec.status is SpecStatus.RUNNING and not view.stopping:
+        frames = ASCII_SPINNER if view.ascii else SPINNER
+        return frames[view.tick % len(frames)]
+    return SYMBOL[spec.status]
+
+
+def _tasks(spec: SpecState, view: View, shape: _Shape) -> str:
+    fraction = _fraction(spec)
+    cells = [fraction.rjust(view.columns.fraction)] if shape.fraction else []
+    if shape.bar:
+        cells.append(_bar(spec) if fraction else " " * (BAR + 2))
+    return " ".join(cells)
+
+
+def _fraction(spec: SpecState) -> str:
+    return f"{spec.tasks_done or 0}/{spec.tasks_total}" if spec.tasks_total else ""
+
+
+def _bar(spec: SpecState) -> str:
+    total = spec.tasks_total or 0
+    filled = round(BAR * min(spec.tasks_done or 0, total) / total) if total else 0
+    return "[" + "#" * filled + "-" * (BAR - filled) + "]"
+
+
+def _time(spec: SpecState, now: datetime) -> str:
+    """Running: how long so far, ticking; finished: how long it took; else nothing."""
+    if spec.started_at is None:
+        return ""
+    end = now if spec.status is SpecStatus.RUNNING else spec.finished_at
+    return "" if end is None else format_duration((end - spec.started_at).total_seconds())
+
+
+def cut_reason(text: str, width: int) -> str:
+    """``text`` in ``width`` columns, keeping its end: the last clauses of an error chain
+    (``a: b: what went wrong``) usually say what went wrong, so the start goes first.
+
+    >>> cut_reason("autospec exited with 1 during plan: ERROR: no spec.yaml", 24)
+    '…ERROR: no spec.yaml'
+    """
+    if len(text) <= width:
+        return text
+    clauses = text.split(": ")
+    for start in range(1, len(clauses)):
+        tail = ": ".join(clauses[start:])
+        if len(tail) + 1 <= width:
+            return "…" + tail
+    return truncate(clauses[-1], width)
+
+
+def _cut(text: str, width: int) -> str:
+    return truncate(text, max(width - 1, 0)) if "\x1b" not in text else text
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color and text else text

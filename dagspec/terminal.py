@@ -1,0 +1,190 @@
+"""The terminal edge (issue 14): frames drawn in place, sizes, and output that cannot encode.
+
+``Screen`` puts frames on a terminal without ever scrolling one into its history; ``Board``
+is the live board of a run on a ``Screen``, shared by ``dag run`` and ``dag status --watch``.
+Neither imports trio.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TextIO
+
+from dagspec import board
+from dagspec.lifecycle import RunState
+from dagspec.state import utcnow
+
+SYNC_START = "\x1b[?2026h"  # synchronized output: terminals without it ignore the mode
+SYNC_END = "\x1b[?2026l"
+HIDE_CURSOR = "\x1b[?25l"
+SHOW_CURSOR = "\x1b[?25h"
+CLEAR_TO_END_OF_LINE = "\x1b[K"
+CLEAR_BELOW = "\x1b[J"
+HOME_AND_CLEAR = "\x1b[H\x1b[2J"
+UNLIMITED = 100_000  # the width of a pipe: nothing is cut unless COLUMNS says so
+MIN_INTERVAL = 0.1  # seconds between two frames drawn for progress alone
+# The spinner's braille, where it cannot be encoded, turns like nox's ``|/-\``.
+_SPINNER_ASCII = {ord(c): "|/-\\"[i % 4] for i, c in enumerate(board.SPINNER)}
+
+Size = Callable[[], os.terminal_size]
+
+
+def can_encode(stream: TextIO) -> bool:
+    """Whether ``stream`` can print the board's symbols (not under ``PYTHONIOENCODING=ascii``)."""
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        ("".join(board.SYMBOL.values()) + "…↳" + board.SPINNER).encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+class AsciiFallback(io.TextIOBase):
+    """A text stream that writes the symbols as ASCII (``✓`` as ``+``, as nox does) and any
+    other character it cannot encode as ``?``, so that no output ever fails to print."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.encoding_ = getattr(stream, "encoding", None) or "ascii"
+
+    def write(self, text: str) -> int:
+        plain = text.translate(board.ASCII).translate(_SPINNER_ASCII)
+        self.stream.write(plain.encode(self.encoding_, "replace").decode(self.encoding_))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+
+def width(stream: TextIO) -> int:
+    """The columns output may use: ``COLUMNS`` when set, else the terminal's width, else
+    (a pipe, a file) no limit."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return shutil.get_terminal_size().columns if stream.isatty() else UNLIMITED
+
+
+class Screen:
+    """Frames drawn in place at the cursor, line by line (overwrite, clear to end of line),
+    inside synchronized-output brackets, with the cursor hidden until ``close``.
+
+    A frame never has more lines than the screen has rows less one, and the area drawn never
+    shrinks (a shorter frame is padded with blank lines), so after the first frame nothing
+    scrolls into the terminal's history. After a resize the screen is cleared and the frame
+    drawn from its top: a terminal that reflows its lines leaves no fragments either.
+    """
+
+    def __init__(self, out: TextIO, size: Size = shutil.get_terminal_size) -> None:
+        self.out = out
+        self.size = size
+        self.drawn = 0  # lines of the area drawn so far
+        self.shown_at: tuple[int, int] | None = None  # the size of the last frame's screen
+
+    def draw(self, make: Callable[[int, int], list[str]], *, final: bool = False) -> None:
+        """Draw ``make(columns, rows)``; the last one (``final``) unpadded, cursor shown."""
+        columns, rows = self.size()
+        parts = [SYNC_START]
+        if self.shown_at is None:
+            parts.append(HIDE_CURSOR)
+        elif (columns, rows) != self.shown_at:
+            parts.append(HOME_AND_CLEAR)
+            self.drawn = 0
+        elif self.drawn:
+            parts.append("\r" + (f"\x1b[{self.drawn - 1}A" if self.drawn > 1 else ""))
+        lines = make(columns, rows)[: max(rows - 1, 1)]
+        if not final:
+            lines += [""] * (self.drawn - len(lines))
+        parts.append("\r\n".join(line + CLEAR_TO_END_OF_LINE for line in lines))
+        parts.append(CLEAR_BELOW + "\r\n" + SHOW_CURSOR if final else "")
+        parts.append(SYNC_END)
+        self.out.write("".join(parts))
+        self.out.flush()
+        self.drawn = len(lines)
+        self.shown_at = (columns, rows)
+
+
+class Board:
+    """The live board of one run on a ``Screen``: ``show`` on every change, ``tick`` once a
+    second (the times and the spinner move while agents are quiet), ``stopping`` after the
+    first Ctrl-C, ``close`` on every way out (it draws the last frame and shows the cursor).
+    """
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        color: bool,
+        size: Size = shutil.get_terminal_size,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.screen = Screen(out, size)
+        self.color = color
+        self.clock = clock
+        self.state: RunState | None = None
+        self.columns: board.Columns | None = None
+        self.ticks = 0
+        self.stopping_text: str | None = None
+        self.drawn_at = -MIN_INTERVAL
+
+    def show(self, state: RunState, *, urgent: bool = True) -> None:
+        """Draw ``state`` now, or soon if it is only progress (``urgent=False``)."""
+        self.state = state
+        self.columns = (self.columns or board.Columns.of(state)).widen(state)
+        if urgent or time.monotonic() - self.drawn_at >= MIN_INTERVAL:
+            self._draw()
+
+    def tick(self) -> None:
+        """The heartbeat: redraw the last state at the current time, the spinner turned."""
+        self.ticks += 1
+        if self.state is not None:
+            self._draw()
+
+    def stopping(self, state: RunState, grace: float, agents: int) -> None:
+        """The run is stopping: say so in the header, and on each running row."""
+        self.stopping_text = board.stopping_line(grace, agents)
+        self.show(state)
+
+    def close(self) -> None:
+        if self.state is not None:
+            self._draw(final=True)
+
+    def _draw(self, *, final: bool = False) -> None:
+        assert self.state is not None and self.columns is not None
+        state, columns, now = self.state, self.columns, self.clock()
+        stopping = self.stopping_text if state.status.value == "running" else None
+
+        def make(width: int, height: int) -> list[str]:
+            view = board.View(
+                width=width,
+                height=height - 1,
+                now=now,
+                columns=columns,
+                color=self.color,
+                tick=self.ticks,
+                stopping=stopping,
+            )
+            return board.frame(state, view)
+
+        self.screen.draw(make, final=final)
+        self.drawn_at = time.monotonic()
+
+
+def use_live(choice: str, stream: TextIO = sys.stdout) -> bool:
+    """``--progress``: ``tty`` the board, ``plain`` a line per event, ``auto`` the board on a
+    terminal that can move its cursor (not ``TERM=dumb``)."""
+    if choice != "auto":
+        return choice == "tty"
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
