@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
+
+
+def print_error(message: str) -> None:
+    """Print ``message`` to stderr with every line as ``dag: error: <line>``, so that
+    scripts and hooks can pick out each line. The one place that spells the prefix."""
+    lines = [line.rstrip() for line in str(message).strip("\n").splitlines()] or [""]
+    sys.stderr.write("".join(f"dag: error: {line}\n" for line in lines))
+    sys.stderr.flush()
 
 
 class DagspecError(Exception):

@@ -191,7 +191,7 @@ def load_text(text: str, label: str) -> RunState:
         data = _yaml_load(text, label)
     if not isinstance(data, dict) or "format" not in data:
         raise StateError(f"{label} is damaged: it has no 'format' key; it was left as it is")
-    if not isinstance(data["format"], int) or data["format"] > FORMAT:
+    if type(data["format"]) is not int or data["format"] > FORMAT:  # not bool (issue 15)
         raise StateError(
             f"{label} was written by a newer dagspec (format {data['format']}; this one reads "
             f"format {FORMAT}): upgrade dagspec to use this run"
@@ -380,4 +380,6 @@ class RunFlags:
         given = {k: v for k, v in attrs.asdict(self).items() if v is not None}
         if "max_parallel" not in given and dag_max_parallel is not None:
             given["max_parallel"] = dag_max_parallel
+        if "max_parallel" in given:  # a limit implies --parallel (issue 15)
+            given.setdefault("parallel", True)
         return attrs.evolve(base, **given)

@@ -14,8 +14,9 @@ from pathlib import Path
 import trio
 
 from dagspec import autospec, git, graph, progress, render, scheduler, state
-from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, SpecError
-from dagspec.spec import Dag, check_specs, load_dag
+from dagspec.console import dag_command
+from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
+from dagspec.spec import Dag, load_dag
 from dagspec.state import RunFlags, RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.workspace import RunPaths, check_run_id, new_run_id
 
@@ -24,10 +25,7 @@ def run(
     path: Path, *, repo: Path, flags: RunFlags, run_id: str | None, dry_run: bool, color: bool
 ) -> int:
     """Start a new run of the DAG file ``path`` in ``repo``; return the exit code."""
-    dag = load_dag(path)
-    problems = check_specs(dag, repo, str(path))
-    if problems:
-        raise SpecError(problems)
+    dag = load_dag(path, repo=repo)  # every problem, specs/ included, in one pass
     options = flags.resolve(RunOptions(), dag.execution.max_parallel)
     base_branch, base_commit = base_of(repo, dag)
     run_id = check_run_id(run_id or new_run_id(dag.name, state.utcnow()))
@@ -223,7 +221,7 @@ def execute(
     if options.merge and final.status is not RunStatus.INTERRUPTED:
         final, merged = _merge(repo, paths, final, dag, keep_worktrees=options.keep_worktrees)
         code = code or merged
-    print(render.summary(final, color=color), end="")
+    print(render.summary(final, color=color, dag=dag_command()), end="")
     return code
 
 

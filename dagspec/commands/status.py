@@ -15,7 +15,15 @@ from typing import Any
 
 from dagspec import render
 from dagspec.commands.list_runs import terminal_width
-from dagspec.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, StateError
+from dagspec.console import dag_command
+from dagspec.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    StateError,
+    print_error,
+)
 from dagspec.state import RunState, RunStatus, list_runs, load, settle_stale, to_data, utcnow
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -58,9 +66,10 @@ TICK = 1.0  # seconds between two reads of the state file under --watch
 
 
 def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color: bool) -> int:
-    """Show a run (default: the newest); exit 0 whatever the run's own status is."""
+    """Show a run (default: the newest); exit 0 when it completed or is running, 1 when it
+    failed or was interrupted (issue 15: ``dag status && deploy``)."""
     if as_json and watch:
-        print("dag: error: --json and --watch do not go together: choose one", file=sys.stderr)
+        print_error("--json and --watch do not go together: choose one")
         return EXIT_USAGE
     paths = RunPaths(repo, check_run_id(run_id) if run_id else newest_run(repo))
     if watch:
@@ -69,11 +78,17 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     state = settle_stale(load(paths))
     if as_json:
         print(json.dumps(as_json_data(state), indent=2))
-        return EXIT_OK
+        return exit_code(state)
     print(render.status_table(state, now=utcnow(), width=terminal_width(), color=color), end="")
     if state.status is not RunStatus.RUNNING:
-        print(f"next: {render.next_command(state)}")
-    return EXIT_OK
+        print(f"next: {render.next_command(state, dag=dag_command())}")
+    return exit_code(state)
+
+
+def exit_code(state: RunState) -> int:
+    """1 for a run that failed or was interrupted, else 0."""
+    failed = state.status in (RunStatus.FAILED, RunStatus.INTERRUPTED)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def newest_run(repo: Path) -> str:
@@ -139,5 +154,5 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool) -> int:
         if live:
             sys.stdout.write(SHOW_CURSOR)
             sys.stdout.flush()
-    print(render.summary(final, color=color), end="")
-    return EXIT_OK
+    print(render.summary(final, color=color, dag=dag_command()), end="")
+    return exit_code(final)
