@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import render
-from dagspec.errors import EXIT_FAILED, EXIT_OK
+from dagspec.errors import EXIT_FAILED, EXIT_OK, print_error
 from dagspec.state import RunState, format_time, settle_stale, utcnow
 from dagspec.state import list_runs as load_runs
 
@@ -26,7 +26,7 @@ def list_runs(repo: Path, *, as_json: bool, color: bool) -> int:
     elif not problems:
         print(f"no runs yet in {repo}: `dag run FILE` starts one")
     for problem in problems:
-        print(f"dag: error: {problem}", file=sys.stderr)
+        print_error(str(problem))
     return EXIT_FAILED if problems else EXIT_OK
 
 
