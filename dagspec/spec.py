@@ -564,7 +564,8 @@ def _dependency_lines(doc: CommentedMap) -> dict[tuple[str, str, str], int]:
         deps = node.get("depends_on")
         if isinstance(deps, CommentedSeq):
             for index, dep in enumerate(deps):
-                lines.setdefault((kind, node["id"], dep), _item_line(deps, index))
+                if isinstance(dep, str):  # a nested list is reported as a wrong type
+                    lines.setdefault((kind, node["id"], dep), _item_line(deps, index))
 
     for layer in _mappings(doc.get("layers")):
         record("layer", layer)

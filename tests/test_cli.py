@@ -317,3 +317,14 @@ def test_no_git_on_path_says_so(git_repo: Path, tmp_path: Path) -> None:
         1,
         "dag: error: git is not installed or not on PATH: install git 2.38 or newer\n",
     )
+
+
+def test_control_characters_quoted_from_a_file_are_escaped_in_errors(
+    write_dag: Callable[..., Path], run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_dag('layers: "\\x85 \\e[31m red"\n')
+    assert run_cli("validate", "dag.yaml") == 1
+    assert capsys.readouterr().err == (
+        "dag: error: dag.yaml:1: 'layers' of the file should be a list, found "
+        "'\\x85 \\x1b[31m red'\n"
+    )

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from dagspec.cli import main
 from tests.conftest import FIXTURES, ROOT, git
+from tests.structural_mutants import BASES, mutant_texts, to_text
 
 BAD = FIXTURES / "dags" / "bad"
 
@@ -296,3 +297,38 @@ def _mutate(text: str, kind: str, where: int, junk: str) -> str:
     elif kind == "dedent" and lines:
         lines[i] = lines[i][2:]
     return "".join(lines)
+
+
+def test_structural_mutants_start_from_valid_files(tmp_path: Path) -> None:
+    for number, base in enumerate(BASES):
+        for flow in (False, True):
+            path = tmp_path / f"{number}-{flow}.yaml"
+            path.write_text(to_text(base, flow=flow))
+            assert _validate_in_process(path)[0] == 0, path.read_text()
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=mutant_texts())
+def test_structurally_mutated_files_never_crash(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    """Nesting, size and types, not only text (issue 15); the archive gets the same
+    mutants in test_zipapp."""
+    path = tmp_path_factory.mktemp("mutant") / "dag.yaml"
+    path.write_text(text)
+    code, out, err = _validate_in_process(path)
+    assert code in (0, 1)
+    if code == 0:
+        assert out.startswith("OK: ")
+    else:
+        lines = err.splitlines()
+        assert lines
+        assert all(line.startswith(f"dag: error: {path}") for line in lines), lines[:3]
+
+
+def _validate_in_process(path: Path) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["validate", str(path), "--repo", str(path.parent)])
+    return code, out.getvalue(), err.getvalue()
