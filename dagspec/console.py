@@ -4,10 +4,7 @@
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
 import sys
-import zipfile
 from pathlib import Path
 
 
@@ -42,6 +39,10 @@ def dag_command(argv0: str | None = None) -> str:
 
     ``argv0`` is ``sys.argv[0]`` by default.
     """
+    import shlex  # only for hints: every command imports this module, few need these
+    import shutil
+    import zipfile
+
     argv0 = sys.argv[0] if argv0 is None else argv0
     path = Path(argv0)
     on_path = shutil.which(path.name) if path.name and path.name != "__main__.py" else None
@@ -57,6 +58,9 @@ def dag_command(argv0: str | None = None) -> str:
 
 def _python() -> str:
     """``python3`` when that is this interpreter, else its full path."""
+    import shlex
+    import shutil
+
     found = shutil.which("python3")
     if found and _same_file(found, sys.executable):
         return "python3"
