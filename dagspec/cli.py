@@ -55,14 +55,6 @@ def _run_flags(args: argparse.Namespace) -> RunFlags:
     )
 
 
-def _imply_parallel(args: argparse.Namespace) -> None:
-    """``--max-parallel N`` without ``--parallel`` means parallel (issue 15: users expect it;
-    ``--max-parallel 1`` is one at a time). ``execution.max_parallel`` of a DAG implies it too,
-    where the flags resolve (``RunFlags.resolve``)."""
-    if getattr(args, "max_parallel", None) is not None and args.parallel is None:
-        args.parallel = True
-
-
 def _repo(args: argparse.Namespace) -> Path:
     """The repository a command works on: ``--repo``, else the one around the cwd."""
     from dagspec import git
@@ -166,8 +158,6 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
     from dagspec import run_ids
 
     name = args.command
-    if name in ("run", "resume", "retry"):
-        _imply_parallel(args)
     if name == "run":
         from dagspec.commands.run import run
 

@@ -380,6 +380,6 @@ class RunFlags:
         given = {k: v for k, v in attrs.asdict(self).items() if v is not None}
         if "max_parallel" not in given and dag_max_parallel is not None:
             given["max_parallel"] = dag_max_parallel
-        if "max_parallel" in given:  # a limit implies --parallel (issue 15)
+        if "max_parallel" in given:  # a limit, given or from the DAG, implies --parallel (#15)
             given.setdefault("parallel", True)
         return attrs.evolve(base, **given)
