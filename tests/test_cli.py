@@ -328,3 +328,14 @@ def test_control_characters_quoted_from_a_file_are_escaped_in_errors(
         "dag: error: dag.yaml:1: 'layers' of the file should be a list, found "
         "'\\x85 \\x1b[31m red'\n"
     )
+
+
+def test_the_next_command_names_dag_as_it_was_called() -> None:
+    from dagspec import render
+
+    state = run(Path("/r"), "r", spec("a", SpecStatus.INTERRUPTED), status=RunStatus.INTERRUPTED)
+    assert render.next_command(state) == "dag resume r"
+    assert render.next_command(state, dag="python3 /x/dag.pyz") == "python3 /x/dag.pyz resume r"
+    assert render.summary(state, color=False, dag="python3 -m dagspec").endswith(
+        "next: python3 -m dagspec resume r\n"
+    )
