@@ -339,3 +339,14 @@ def test_the_next_command_names_dag_as_it_was_called() -> None:
     assert render.summary(state, color=False, dag="python3 -m dagspec").endswith(
         "next: python3 -m dagspec resume r\n"
     )
+
+
+def test_a_repo_that_is_not_a_directory(
+    tmp_path: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("--repo", tmp_path / "nope", "list") == 1
+    assert capsys.readouterr().err == f"dag: error: --repo {tmp_path / 'nope'}: no such directory\n"
+    assert run_cli("list", "--repo", tmp_path) == 1
+    assert capsys.readouterr().err == (
+        f"dag: error: {tmp_path} is not in a git repository: cd into one, or pass --repo\n"
+    )
