@@ -204,8 +204,14 @@ class Commands:
         self.by_name: dict[str, argparse.ArgumentParser] = {}
         _add_commands(self)
 
-    def add(self, name: str, summary: str, epilog: str | None = None) -> argparse.ArgumentParser:
-        parser = self._sub.add_parser(name, help=summary, description=summary, epilog=epilog)
+    def add(
+        self, name: str, summary: str, epilog: str | None = None, usage: str | None = None
+    ) -> argparse.ArgumentParser:
+        """A command's parser; ``usage`` for positionals argparse cannot draw (an optional
+        run id before other words)."""
+        parser = self._sub.add_parser(
+            name, help=summary, description=summary, epilog=epilog, usage=usage
+        )
         _add_global_options(parser, top=False)
         self.by_name[name] = parser
         return parser
@@ -254,8 +260,14 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=newest)
     _add_run_options(p, resuming=True)
 
-    p = commands.add("retry", "re-run failed specs, then what was blocked behind them")
-    p.add_argument("ids", nargs="+", metavar="[RUN_ID] SPEC_ID", help=f"{newest}")
+    p = commands.add(
+        "retry",
+        "re-run failed specs, then what was blocked behind them",
+        usage="dag retry [-h] [RUN_ID] SPEC_ID... [options]",
+    )
+    p.add_argument(
+        "ids", nargs="+", metavar="ID", help=f"the run's id (optional, {newest}), then specs"
+    )
     _add_run_options(p, resuming=True)
 
     p = commands.add("merge", "merge a run's completed specs into the base branch")
@@ -263,8 +275,17 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument("--dry-run", action="store_true", help="predict each merge, write nothing")
     p.add_argument("--cleanup", action="store_true", help="then remove merged specs' worktrees")
 
-    p = commands.add("logs", "print one spec's output, or every spec's with a 'spec | ' prefix")
-    p.add_argument("ids", nargs="*", metavar="[RUN_ID] [SPEC_ID]", help=f"{newest}; every spec")
+    p = commands.add(
+        "logs",
+        "print one spec's output, or every spec's with a 'spec | ' prefix",
+        usage="dag logs [-h] [RUN_ID] [SPEC_ID] [-f] [--repo DIR] [--color WHEN]",
+    )
+    p.add_argument(
+        "ids",
+        nargs="*",
+        metavar="ID",
+        help=f"RUN_ID ({newest}), then SPEC_ID (default: every spec)",
+    )
     p.add_argument("-f", "--follow", action="store_true", help="keep printing while it runs")
 
     p = commands.add("cleanup", "remove a run's worktrees, and its branches already merged")
