@@ -1,7 +1,8 @@
-"""The command line: the argparse surface of every command, dispatch, and the one error handler.
+"""The command line: dispatch to the commands, and the one error handler.
 
-Commands are imported inside ``_dispatch`` so that ``--version``, ``--help``,
-``validate``, ``visualize``, ``status``, ``report`` and ``list`` never import trio.
+The options themselves are in ``dagspec.parser``. Commands are imported inside
+``_dispatch`` so that ``--version``, ``--help``, ``validate``, ``visualize``, ``status``,
+``report`` and ``list`` never import trio.
 """
 
 from __future__ import annotations
@@ -12,196 +13,20 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from dagspec import __version__
-from dagspec.errors import EXIT_BUG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, DagspecError
-
-
-def _duration(text: str) -> float:
-    from dagspec.spec import parse_duration
-
-    seconds = parse_duration(text)
-    if not seconds:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration: write it like 90s, 45m, 2h")
-    return seconds
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 1 or more")
-    return int(text)
-
-
-def _add_json_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (DESIGN §6 shapes)")
-
-
-def _add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None:
-    """Options shared by run, resume and retry; on resume and retry they override the
-    options the run was started with."""
-    default = " (default: as the run was started)" if resuming else ""
-    parser.add_argument(
-        "--parallel",
-        action="store_true",
-        default=None,
-        help="run specs in parallel" + (default or " (default: one at a time)"),
-    )
-    parser.add_argument(
-        "--max-parallel",
-        type=_positive,
-        metavar="N",
-        help="at most N specs at once with --parallel"
-        + (default or " (default: execution.max_parallel of the DAG, else 4)"),
-    )
-    parser.add_argument(
-        "--timeout", type=_duration, metavar="DUR", help="per-spec time limit, e.g. 45m, 2h"
-    )
-    parser.add_argument(
-        "--fail-fast",
-        action="store_true",
-        default=None,
-        help="stop the run at the first failed spec",
-    )
-    parser.add_argument(
-        "--no-merge",
-        dest="merge",
-        action="store_false",
-        default=None,
-        help="do not merge completed specs into the base branch at the end",
-    )
-    parser.add_argument(
-        "--keep-worktrees",
-        action="store_true",
-        default=None,
-        help="keep the worktrees of merged specs",
-    )
-    parser.add_argument(
-        "--autospec",
-        metavar="CMD",
-        help="the autospec executable (default: $DAGSPEC_AUTOSPEC, else autospec on PATH)",
-    )
-    _add_progress_option(parser)
-    parser.add_argument(
-        "--notify",
-        metavar="CMD",
-        help="a shell command run when the run ends and when a spec fails, stalls or waits "
-        "for a usage limit; it gets DAG_EVENT, DAG_RUN_ID, DAG_SPEC_ID, DAG_SUMMARY and JSON "
-        "on stdin (default: execution.notify of the DAG)",
-    )
-    parser.add_argument(
-        "--worktree-root",
-        type=Path,
-        metavar="DIR",
-        help="where worktrees go (default: the repository's parent directory)",
-    )
-
-
-def _add_progress_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--progress",
-        choices=("auto", "tty", "plain"),
-        default="auto",
-        help="tty: the live board; plain: a line per event (auto: the board on a terminal, "
-        "unless TERM=dumb)",
-    )
-
-
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="dag",
-        description="Run many autospec workflows at once: one git worktree per spec, "
-        "in dependency order, resumable, merged back safely.",
-        epilog="Exit codes: 0 success, 1 the work failed, 2 bad usage, 3 a bug in dagspec "
-        "(the message names its crash log), 130 interrupted.",
-    )
-    parser.add_argument("--version", action="version", version=f"dag {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--repo",
-        type=Path,
-        metavar="DIR",
-        help="the git repository (default: the one containing the current directory)",
-    )
-    common.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour output (auto: on a terminal, unless NO_COLOR is set or TERM=dumb)",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def command(name: str, summary: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=summary, description=summary)
-
-    p = command("validate", "check a DAG file and the repository's specs/")
-    p.add_argument("file", type=Path, help="the DAG file")
-    _add_json_option(p)
-
-    p = command("visualize", "draw the dependency graph")
-    p.add_argument("file", type=Path, help="the DAG file")
-    p.add_argument(
-        "--format",
-        dest="fmt",
-        choices=("ascii", "mermaid", "dot"),
-        default="ascii",
-        help="ascii for a terminal (default), mermaid for GitHub, dot for graphviz",
-    )
-
-    p = command("run", "run every spec of a DAG, then merge the completed ones")
-    p.add_argument("file", type=Path, help="the DAG file")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
-    p.add_argument("--run-id", metavar="ID", help="name the run (default: <dag-name>-<time>)")
-    _add_run_options(p, resuming=False)
-
-    p = command("status", "one view of every spec of a run")
-    p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the newest run")
-    _add_json_option(p)
-    p.add_argument("--watch", action="store_true", help="redraw until the run ends")
-
-    p = command("report", "the report card of a run: per spec and in total")
-    p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the newest run")
-    formats = p.add_mutually_exclusive_group()
-    formats.add_argument(
-        "--json", dest="fmt", action="store_const", const="json", help="print JSON"
-    )
-    formats.add_argument(
-        "--markdown", dest="fmt", action="store_const", const="markdown", help="print Markdown"
-    )
-    p.set_defaults(fmt="text")
-
-    p = command("list", "every run of this repository, newest first")
-    _add_json_option(p)
-
-    p = command("resume", "continue an interrupted or failed run")
-    p.add_argument("run_id", metavar="RUN_ID")
-    _add_run_options(p, resuming=True)
-
-    p = command("retry", "re-run failed specs, then what was blocked behind them")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("spec_ids", nargs="+", metavar="SPEC_ID")
-    _add_run_options(p, resuming=True)
-
-    p = command("merge", "merge a run's completed specs into the base branch")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--dry-run", action="store_true", help="predict each merge, write nothing")
-    p.add_argument("--cleanup", action="store_true", help="then remove merged specs' worktrees")
-
-    p = command("logs", "print one spec's output")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("spec_id", metavar="SPEC_ID")
-    p.add_argument("-f", "--follow", action="store_true", help="keep printing while it runs")
-
-    p = command("cleanup", "remove a run's worktrees, and its branches already merged")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--force", action="store_true", help="also remove unmerged work (says what)")
-
-    p = command("demo", "run a bundled example in a throwaway repository, no AI agent needed")
-    _add_progress_option(p)
-    p.add_argument(
-        "--dir", type=Path, metavar="DIR", help="where to create it (default: a new temp dir)"
-    )
-    return parser
+from dagspec.console import prepare_streams
+from dagspec.errors import (
+    EXIT_BUG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    DagspecError,
+    print_error,
+)
+from dagspec.parser import Commands, parse, suggest
 
 
 def _use_color(choice: str) -> bool:
@@ -233,12 +58,15 @@ class RunFlags(NamedTuple):
     worktree_root: str | None = None
     notify: str | None = None
 
-    def overrides(self) -> dict[str, object]:
-        """The options given, to lay over the defaults."""
-        return {name: value for name, value in self._asdict().items() if value is not None}
+    def overrides(self) -> dict[str, Any]:
+        """The options given, to lay over the defaults; a limit given implies parallel."""
+        given = {name: value for name, value in self._asdict().items() if value is not None}
+        if "max_parallel" in given:
+            given.setdefault("parallel", True)
+        return given
 
 
-def _run_flags(args: argparse.Namespace) -> dict[str, object]:
+def _run_flags(args: argparse.Namespace) -> dict[str, Any]:
     root = args.worktree_root
     return RunFlags(
         parallel=args.parallel,
@@ -258,6 +86,8 @@ def _repo(args: argparse.Namespace) -> Path:
     from dagspec import git
 
     start = args.repo if args.repo is not None else Path.cwd()
+    if args.repo is not None and not start.is_dir():
+        raise DagspecError(f"--repo {args.repo}: no such directory")
     root = git.repo_root(start.resolve())
     if root is None:
         where = f"{args.repo}" if args.repo is not None else "the current directory"
@@ -265,52 +95,105 @@ def _repo(args: argparse.Namespace) -> Path:
     return root
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(commands: Commands, args: argparse.Namespace) -> int:
     color = _use_color(args.color)
     name = args.command
+    if name is None or name == "help":
+        return _help(commands, getattr(args, "topic", None), bare=name is None)
     if name == "validate":
         from dagspec.commands.validate import validate
 
-        return validate(args.file, repo=args.repo, as_json=args.json)
+        return validate(
+            args.file,
+            repo=args.repo,
+            as_json=args.json,
+            quiet=args.quiet,
+            stdin_name=args.stdin_filename,
+        )
     if name == "visualize":
         from dagspec.commands.visualize import visualize
 
         return visualize(args.file, fmt=args.fmt)
-    if name == "status":
-        from dagspec.commands.status import status
-
-        return status(_repo(args), args.run_id, as_json=args.json, watch=args.watch, color=color)
-    if name == "report":
-        from dagspec.commands.report import report
-
-        return report(_repo(args), args.run_id, fmt=args.fmt)
     if name == "list":
         from dagspec.commands.list_runs import list_runs
 
         return list_runs(_repo(args), as_json=args.json, color=color)
+    return _dispatch_run_commands(commands, args, color)
+
+
+def _help(commands: Commands, topic: str | None, *, bare: bool) -> int:
+    """``dag help [COMMAND]``; a bare ``dag`` prints the help too, as a usage error."""
+    if topic is None:
+        text = commands.top.format_help()
+        print(text, end="", file=sys.stderr if bare else sys.stdout)
+        return EXIT_USAGE if bare else EXIT_OK
+    if topic not in commands.by_name:
+        message = f"no command '{topic}'" + suggest(topic, commands.by_name)
+        return _usage_error(commands.by_name["help"], message)
+    print(commands.by_name[topic].format_help(), end="")
+    return EXIT_OK
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    parser.print_usage(sys.stderr)
+    print_error(message)
+    return EXIT_USAGE
+
+
+def _dispatch_run_commands(commands: Commands, args: argparse.Namespace, color: bool) -> int:
+    """The commands about one recorded run; the run id is resolved here (``run_ids``)."""
+    from dagspec import run_ids
+
+    name = args.command
+    if name == "report":
+        from dagspec.commands.report import report
+
+        repo = _repo(args)
+        return report(repo, run_ids.resolve(repo, args.run_id), fmt=args.fmt)
+    if name == "status":
+        from dagspec.commands.status import status
+
+        if args.json and args.watch:
+            message = "--json and --watch do not go together: choose one"
+            return _usage_error(commands.by_name["status"], message)
+        repo = _repo(args)
+        run_id = run_ids.resolve(repo, args.run_id)
+        return status(repo, run_id, as_json=args.json, watch=args.watch, color=color)
     if name == "logs":
         from dagspec.commands.logs import logs
 
-        return logs(_repo(args), args.run_id, args.spec_id, follow=args.follow)
+        repo = _repo(args)
+        run_id, spec_id = run_ids.resolve_logs(repo, args.ids)
+        return logs(repo, run_id, spec_id, follow=args.follow)
     if name == "cleanup":
         from dagspec.commands.cleanup import cleanup
 
-        return cleanup(_repo(args), args.run_id, force=args.force)
+        repo = _repo(args)
+        return cleanup(repo, run_ids.resolve(repo, args.run_id), force=args.force)
     if name == "merge":
         from dagspec.commands.merge import merge
 
-        return merge(_repo(args), args.run_id, dry_run=args.dry_run, cleanup=args.cleanup)
+        repo = _repo(args)
+        if args.run_id is None and not args.dry_run:
+            raise DagspecError(
+                "name the run to merge: `dag merge RUN_ID` (`dag merge --dry-run` "
+                "predicts the newest run's merge, `dag list` shows the runs)"
+            )
+        run_id = run_ids.resolve(repo, args.run_id)
+        return merge(repo, run_id, dry_run=args.dry_run, cleanup=args.cleanup)
     return _dispatch_engine(args, color)
 
 
 def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
     """The commands that drive agents (and so import trio)."""
+    from dagspec import run_ids
+
     name = args.command
     if name == "run":
         from dagspec.commands.run import run
 
         return run(
-            args.file,
+            Path(args.file),
             repo=_repo(args),
             overrides=_run_flags(args),
             run_id=args.run_id,
@@ -321,16 +204,15 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
     if name == "resume":
         from dagspec.commands.resume import resume
 
-        overrides, live = _run_flags(args), _use_live(args.progress)
-        return resume(_repo(args), args.run_id, overrides=overrides, color=color, live=live)
+        overrides, live, repo = _run_flags(args), _use_live(args.progress), _repo(args)
+        run_id = run_ids.resolve(repo, args.run_id)
+        return resume(repo, run_id, overrides=overrides, color=color, live=live)
     if name == "retry":
         from dagspec.commands.retry import retry
 
-        overrides, live = _run_flags(args), _use_live(args.progress)
-        spec_ids = args.spec_ids
-        return retry(
-            _repo(args), args.run_id, spec_ids, overrides=overrides, color=color, live=live
-        )
+        overrides, live, repo = _run_flags(args), _use_live(args.progress), _repo(args)
+        run_id, spec_ids = run_ids.resolve_retry(repo, args.ids)
+        return retry(repo, run_id, spec_ids, overrides=overrides, color=color, live=live)
     if name == "demo":
         from dagspec.commands.demo import demo
 
@@ -350,17 +232,14 @@ def _report_bug(exc: BaseException, argv: Sequence[str]) -> int:
         traceback.print_exception(exc, file=sys.stderr)
         evidence = f"the traceback above (no crash log: {log_error})"
     what = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    print(
-        f"dag: error: a bug in dagspec ({what}): please report it with {evidence}",
-        file=sys.stderr,
-    )
+    print_error(f"a bug in dagspec ({what}): please report it with {evidence}")
     return EXIT_BUG
 
 
 @contextlib.contextmanager
 def _ascii_fallback() -> Iterator[None]:
     """Where stdout or stderr cannot encode the symbols (``PYTHONIOENCODING=ascii``), they
-    print as ASCII (issue 14) and any other character as ``?``: output never fails."""
+    print as ASCII and any other character as ``?``: output never fails."""
     from dagspec.terminal import AsciiFallback, can_encode
 
     saved = sys.stdout, sys.stderr
@@ -374,6 +253,14 @@ def _ascii_fallback() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
+def _with_invocation(message: str) -> str:
+    """Hints say `dag ...`; say instead the form that works when ``dag`` is not it."""
+    from dagspec.console import dag_command
+
+    command = dag_command()
+    return message if command == "dag" else message.replace("`dag ", f"`{command} ")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``dag`` command and return its exit code (never raises for user errors)."""
     args_given = sys.argv[1:] if argv is None else list(argv)
@@ -382,21 +269,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         # this to probe for dag, and it should cost little more than starting Python.
         print(f"dag {__version__}")
         return 0
-    parser = _build_parser()
+    prepare_streams()
     try:
-        args = parser.parse_args(args_given)
+        commands, args = parse(args_given)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else 0
     with _ascii_fallback():
-        return _handle_errors(args, args_given)
+        return _handle_errors(commands, args, args_given)
 
 
-def _handle_errors(args: argparse.Namespace, args_given: Sequence[str]) -> int:
+def _handle_errors(commands: Commands, args: argparse.Namespace, argv: Sequence[str]) -> int:
     """The one error handler: a user's error is one line, a bug is a pointer to its log."""
     try:
-        return _dispatch(args)
+        return _dispatch(commands, args)
     except DagspecError as exc:
-        print(f"dag: error: {exc}", file=sys.stderr)
+        print_error(_with_invocation(str(exc)))
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("dag: interrupted", file=sys.stderr)
@@ -406,4 +293,4 @@ def _handle_errors(args: argparse.Namespace, args_given: Sequence[str]) -> int:
         sys.stderr.close()
         return EXIT_FAILED
     except Exception as exc:  # the one place that catches everything: a bug
-        return _report_bug(exc, args_given)
+        return _report_bug(exc, argv)

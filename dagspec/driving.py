@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from dagspec import git, notify, render, state
+from dagspec.console import dag_command
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.spec import Dag, load_dag
@@ -218,7 +219,7 @@ def execute(
         )
         code = code or merged
     _end_unattended(final, notifier)
-    print(render.summary(final, color=color), end="")
+    print(render.summary(final, color=color, dag=dag_command()), end="")
     return code
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -10,6 +12,23 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BUG = 3  # a bug in dagspec itself; the message names the crash log
 EXIT_INTERRUPTED = 130
+
+
+# Control characters and line separators a message may quote from a user's file: shown
+# escaped, so that they neither act on the terminal nor break the one-line-per-error rule.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(line: str) -> str:
+    return _UNPRINTABLE.sub(lambda match: repr(match[0])[1:-1], line)
+
+
+def print_error(message: str) -> None:
+    """Print ``message`` to stderr with every line as ``dag: error: <line>``, so that
+    scripts and hooks can pick out each line. The one place that spells the prefix."""
+    lines = [_printable(line.rstrip()) for line in str(message).strip("\n").split("\n")]
+    sys.stderr.write("".join(f"dag: error: {line}\n" for line in lines))
+    sys.stderr.flush()
 
 
 class DagspecError(Exception):

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from dagspec.errors import GitError
+from dagspec.errors import DagspecError, GitError
 
 _KEPT = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_CONFIG", "GIT_SSH", "GIT_ASKPASS", "GIT_TERMINAL")
 
@@ -76,7 +76,11 @@ def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
             check=False,
         )
     except FileNotFoundError:
-        raise GitError(cmd, 127, "", "git is not installed or not on PATH") from None
+        # Not a GitError: callers that ask git a question (``ok``, ``repo_root``) must not
+        # read "no git" as "no" ("not in a git repository", issue 15).
+        raise DagspecError(
+            "git is not installed or not on PATH: install git 2.38 or newer"
+        ) from None
     stdout = done.stdout.decode("utf-8", "surrogateescape")
     if check and done.returncode != 0:
         stderr = done.stderr.decode("utf-8", "surrogateescape")

@@ -67,20 +67,25 @@ def status_table(state: RunState, *, now: datetime, width: int, color: bool) -> 
     return "\n".join(lines) + "\n"
 
 
-def summary(state: RunState, *, color: bool) -> str:
-    """The end of a run: counts, failures with their reasons, and the next command to type."""
+def summary(state: RunState, *, color: bool, dag: str = "dag") -> str:
+    """The end of a run: counts, failures with their reasons, and the next command to type
+    (``dag`` is how the user calls dagspec: ``console.dag_command()``)."""
     lines = ["".join(_paint(text, code, color) for text, code in _footer(state))]
     for spec in state.specs:
         if spec.status is SpecStatus.FAILED:
             reason = _first_line(spec.error) or _exit_reason(spec) or "failed"
             lines.append(f"  {_paint('✗', '31', color)} {spec.id}: {reason}")
             lines.append(f"    log: {spec.log or _log_path(state, spec)}")
-    lines.append(f"next: {next_command(state)}")
+    lines.append(f"next: {next_command(state, dag=dag)}")
     return "\n".join(lines) + "\n"
 
 
-def next_command(state: RunState) -> str:
+def next_command(state: RunState, *, dag: str = "dag") -> str:
     """What to type next: look at a running run, resume, retry failures, merge, or look."""
+    return _next_command(state).replace("dag", dag, 1)
+
+
+def _next_command(state: RunState) -> str:
     statuses = {spec.status for spec in state.specs}
     failed = [spec.id for spec in state.specs if spec.status is SpecStatus.FAILED]
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in state.specs)

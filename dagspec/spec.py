@@ -18,8 +18,9 @@ import difflib
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from itertools import accumulate
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import cattrs
@@ -33,6 +34,11 @@ from dagspec import graph
 from dagspec.errors import Problem, SpecError
 
 MAX_BYTES = 1 << 20
+# Deeper flow nesting or indentation than any DAG file needs; the parser recurses per level,
+# and 5000 levels took 8 s to end in a RecursionError (issue 15).
+MAX_NESTING = 64
+MAX_INDENT = 256
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 KNOWN_SCHEMA_VERSIONS = ("1.0",)
 MAX_ID_LENGTH = 100
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -163,45 +169,91 @@ def parse_duration(text: str) -> float | None:
     return float(hours * 3600 + minutes * 60 + seconds)
 
 
-def load_dag(path: Path) -> Dag:
-    """Read and check a DAG file; raise ``SpecError`` with every problem found."""
+class Checked(NamedTuple):
+    """What checking a DAG file found: the DAG when it is valid, every problem, and the
+    features read without a description (with their lines), valid file or not."""
+
+    dag: Dag | None
+    problems: list[Problem]
+    undescribed: list[tuple[str, int]]
+
+
+def load_dag(path: Path, *, repo: Path | None = None) -> Dag:
+    """Read and check a DAG file; raise ``SpecError`` with every problem found, including,
+    when ``repo`` is given, the features with neither a description nor a written spec."""
+    checked = check_file(path)
+    problems = checked.problems
+    if repo is not None:
+        problems = sorted(problems + missing_specs(checked, repo, str(path)), key=_line)
+    if checked.dag is None or problems:
+        raise SpecError(problems)
+    return checked.dag
+
+
+def _line(problem: Problem) -> int:
+    return problem.line or 0
+
+
+def check_file(path: Path) -> Checked:
+    """Check the DAG file at ``path`` (errors name it as given)."""
     label = str(path)
-    text = _read_text(path, label)
-    reader = _Reader(label)
-    data = reader.read(text)
-    if reader.problems or data is None:
-        raise SpecError(sorted(reader.problems, key=lambda p: p.line or 0))
-    data.setdefault("name", path.stem)
-    return _converter.structure(data, Dag)
-
-
-def check_specs(dag: Dag, repo: Path, label: str) -> list[Problem]:
-    """Each feature needs ``specs/<id>/spec.yaml`` in the repository or a description."""
-    return [
-        Problem(
-            label,
-            f.line,
-            f"feature '{f.id}' has no description and there is no specs/{f.id}/spec.yaml: "
-            "add a description, or write the spec first",
-        )
-        for f in dag.features.values()
-        if f.description is None and not (repo / "specs" / f.id / "spec.yaml").is_file()
-    ]
-
-
-def _read_text(path: Path, label: str) -> str:
-    def fail(message: str, line: int | None = None) -> SpecError:
-        return SpecError([Problem(label, line, message)])
-
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise fail("no such file") from None
+        return _failed(label, "no such file")
     except IsADirectoryError:
-        raise fail("is a directory, not a DAG file") from None
+        return _failed(label, "is a directory, not a DAG file")
     except OSError as exc:
-        raise fail(f"cannot read: {exc.strerror}") from None
+        return _failed(label, f"cannot read: {exc.strerror}")
+    return check_bytes(raw, label, path.stem)
+
+
+def check_bytes(raw: bytes, label: str, default_name: str) -> Checked:
+    """Check a DAG file's content; ``label`` names it in problems, ``default_name`` is the
+    DAG's name when it has no ``dag.name``. Every problem is found in one pass: the graph
+    checks run on whatever layers and features could be read."""
+    try:
+        text = _decode(raw, label)
+    except SpecError as exc:
+        return Checked(None, list(exc.problems), [])
+    reader = _Reader(label)
+    data = reader.read(text)
+    problems = sorted(reader.problems, key=lambda p: p.line or 0)
+    if problems or data is None:
+        return Checked(None, problems, reader.undescribed)
+    data.setdefault("name", default_name)
+    return Checked(_converter.structure(data, Dag), [], reader.undescribed)
+
+
+def missing_specs(checked: Checked, repo: Path, label: str) -> list[Problem]:
+    """Each feature read needs ``specs/<id>/spec.yaml`` in the repository or a description."""
+    return [
+        Problem(
+            label,
+            line,
+            f"feature '{spec_id}' has no description and there is no specs/{spec_id}/spec.yaml: "
+            "add a description, or write the spec first",
+        )
+        for spec_id, line in checked.undescribed
+        if not (repo / "specs" / spec_id / "spec.yaml").is_file()
+    ]
+
+
+def check_specs(dag: Dag, repo: Path, label: str) -> list[Problem]:
+    """Each feature needs ``specs/<id>/spec.yaml`` in the repository or a description."""
+    undescribed = [(f.id, f.line) for f in dag.features.values() if f.description is None]
+    return missing_specs(Checked(dag, [], undescribed), repo, label)
+
+
+def _failed(label: str, message: str) -> Checked:
+    return Checked(None, [Problem(label, None, message)], [])
+
+
+def _decode(raw: bytes, label: str) -> str:
+    def fail(message: str, line: int | None = None) -> SpecError:
+        return SpecError([Problem(label, line, message)])
+
     if len(raw) > MAX_BYTES:
         raise fail(f"larger than {MAX_BYTES // 1024} KiB: not a DAG file")
     if b"\0" in raw:
@@ -215,7 +267,22 @@ def _read_text(path: Path, label: str) -> str:
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
         raise fail("the file is empty: a DAG file needs at least a 'layers:' list")
+    too_deep = _too_deep(text)
+    if too_deep:
+        raise fail(too_deep)
     return text.removeprefix("\ufeff")
+
+
+def _too_deep(text: str) -> str | None:
+    """Refuse nesting no DAG file needs, before the parser recurses into it."""
+    brackets = re.sub(r"[^\[\]{}]", "", text)
+    depth = max(accumulate(1 if c in "[{" else -1 for c in brackets), default=0)
+    if depth > MAX_NESTING:
+        return f"nested more than {MAX_NESTING} levels deep: not a DAG file"
+    indent = max((len(ln) - len(ln.lstrip(" ")) for ln in text.splitlines()), default=0)
+    if indent > MAX_INDENT:
+        return f"indented more than {MAX_INDENT} columns: not a DAG file"
+    return None
 
 
 class _Reader:
@@ -227,6 +294,7 @@ class _Reader:
         # ids of layers and features that had problems of their own: a dependency on one
         # of them is not reported again as "not defined".
         self.damaged: set[str] = set()
+        self.undescribed: list[tuple[str, int]] = []
 
     def add(self, line: int | None, message: str) -> None:
         self.problems.append(Problem(self.label, line, message))
@@ -239,6 +307,9 @@ class _Reader:
             doc = ruamel.load(text, Loader=loader)
         except (sy.StrictYAMLError, MarkedYAMLError) as exc:
             self.add(_mark_line(exc), _yaml_message(exc))
+            return None
+        except RecursionError:  # whatever nesting _too_deep let through
+            self.add(None, "nested too deeply: not a DAG file")
             return None
         if not isinstance(doc, CommentedMap):
             self.add(1, "expected a mapping at the top, with a 'layers:' list")
@@ -264,7 +335,11 @@ class _Reader:
             return {}
         schema = _SCHEMA[kind]
         values: dict[str, Any] = {}
+        if getattr(node, "merge", None):
+            self.add(line, f"{what} uses a merge key ('<<:'): write its keys out instead")
         for key in node:
+            if key not in node.lc.data:  # brought in by a merge key, reported above
+                continue
             key_line = _key_line(node, key)
             if key not in schema:
                 hint = _did_you_mean(str(key), schema)
@@ -289,7 +364,15 @@ class _Reader:
         if kind == "int" and isinstance(value, str) and re.fullmatch(r"[-+]?\d+", value):
             return int(value)
         if kind == "text" and isinstance(value, str):
-            return value
+            control = _CONTROL.search(value)
+            if control is None:
+                return value
+            self.add(
+                line,
+                f"{what} contains the control character U+{ord(control[0]):04X}: remove it "
+                "(it would reach terminals and commands as it is)",
+            )
+            return None
         if kind == "bool" and isinstance(value, str) and value.lower() in _BOOLS:
             return _BOOLS[value.lower()]
         if kind == "copies" and (value == "" or isinstance(value, CommentedSeq)):
@@ -402,6 +485,9 @@ class _Reader:
             if feature is None:
                 continue
             feature["layer"] = layer_id
+            if "description" not in feature and feature["id"] not in self.damaged:
+                # (a damaged feature, with a misspelt 'descripton:', is reported once)
+                self.undescribed.append((feature["id"], feature["line"]))
             feature["depends_on"] = list(feature.get("depends_on", []))
             if "timeout" in feature:
                 what = f"timeout of feature '{feature['id']}'"
@@ -437,8 +523,7 @@ class _Reader:
             for dep in feature["depends_on"]:
                 line = dep_lines[("feature", feature["id"], dep)]
                 self.check_dep("feature", feature["id"], dep, line, feature_lines, layer_lines)
-        if not self.problems:
-            self.check_cycles(layers, layer_lines, feature_lines)
+        self.check_cycles(layers, layer_lines, feature_lines)
 
     def check_dep(
         self,
@@ -472,27 +557,37 @@ class _Reader:
         layer_lines: Mapping[str, int],
         feature_lines: Mapping[str, int],
     ) -> None:
-        layer_graph = {layer["id"]: layer["depends_on"] for layer in layers}
+        # Run on whatever could be read (issue 15): edges to ids that do not exist, and
+        # self-edges, were reported by check_dep already.
+        layer_graph = {
+            layer["id"]: [d for d in layer["depends_on"] if d in layer_lines and d != layer["id"]]
+            for layer in layers
+        }
         cycle = graph.find_cycle(layer_graph)
         if cycle:
             self.add(layer_lines[cycle[0]], "layer dependency cycle: " + " -> ".join(cycle))
             return
-        mixed_cycle = graph.find_cycle(_mixed_graph(layers))
+        mixed_cycle = graph.find_cycle(_mixed_graph(layers, set(feature_lines)))
         if mixed_cycle:
             first = next(n for n in mixed_cycle if n[0] == "feature")
             names = [n[1] if n[0] == "feature" else f"layer {n[1]}" for n in mixed_cycle]
             self.add(feature_lines[first[1]], "dependency cycle: " + " -> ".join(names))
 
 
-def _mixed_graph(layers: list[dict[str, Any]]) -> dict[tuple[str, str], list[tuple[str, str]]]:
+def _mixed_graph(
+    layers: list[dict[str, Any]], feature_ids: set[str]
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
     """Features and layers as nodes, so a cycle is printed through the edges that make it:
     a feature depends on its own dependencies and on the layers its layer depends on; a
-    layer depends on its features."""
+    layer depends on its features. Edges to undefined features and self-edges are left out
+    (reported already)."""
     nodes: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    layer_ids = {layer["id"] for layer in layers}
     for layer in layers:
-        inherited = [("layer", dep) for dep in layer["depends_on"]]
+        inherited = [("layer", dep) for dep in layer["depends_on"] if dep in layer_ids]
         for feature in layer["features"]:
-            own = [("feature", dep) for dep in feature["depends_on"]]
+            deps = feature["depends_on"]
+            own = [("feature", d) for d in deps if d in feature_ids and d != feature["id"]]
             nodes[("feature", feature["id"])] = own + inherited
         nodes[("layer", layer["id"])] = [("feature", f["id"]) for f in layer["features"]]
     return nodes
@@ -520,7 +615,7 @@ def _dependency_lines(doc: CommentedMap) -> dict[tuple[str, str, str], int]:
         deps = node.get("depends_on")
         if isinstance(deps, CommentedSeq):
             for index, dep in enumerate(deps):
-                if isinstance(dep, str):  # anything else was reported as not an id
+                if isinstance(dep, str):  # anything else was reported (not an id, wrong type)
                     lines.setdefault((kind, node["id"], dep), _item_line(deps, index))
 
     for layer in _mappings(doc.get("layers")):

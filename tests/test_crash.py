@@ -87,7 +87,7 @@ def test_without_git_the_log_still_says_so(
 
     monkeypatch.setattr(list_runs, "list_runs", bug_after_git_went)
     text = crash_log()
-    assert "\ngit: unknown (GitError: `git --version` failed with exit code 127:" in text
+    assert "\ngit: unknown (DagspecError: git is not installed or not on PATH" in text
 
 
 def test_when_no_log_can_be_written_the_traceback_goes_to_stderr(
@@ -136,7 +136,7 @@ def test_a_bug_inside_the_built_archive_writes_its_log(
     assert text.startswith(f"dag: {__version__}\npython: ")
     assert "\ngit: git version " in text
     assert 'File "dag.pyz/dagspec/cli.py"' in text  # the archive's code, its source shown
-    assert "    return _dispatch(args)\n" in text
+    assert "    return _dispatch(commands, args)\n" in text
 
 
 def test_help_lists_exit_3(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:

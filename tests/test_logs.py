@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import attrs
 import pytest
@@ -146,3 +149,53 @@ def test_follow_ends_when_the_driver_dies_and_on_ctrl_c(git_repo: Path) -> None:
         proc.send_signal(signal.SIGINT)
         assert out.finish() == 130
         assert proc.stderr is not None and proc.stderr.read() == b""
+
+
+def test_every_spec_s_lines_are_interleaved_with_a_prefix(tmp_path: Path) -> None:
+    """Complete lines as they come, each under its spec's name; a last unterminated line
+    once the run has finished."""
+    logs = {"a": tmp_path / "a.log", "long-id": tmp_path / "long-id.log"}
+    out = io.BytesIO()
+    script: Iterator[tuple[str, bytes, bool]] = iter(
+        [("a", b"one\ntw", True), ("long-id", b"x\n", True), ("a", b"o\nend", False)]
+    )
+
+    def live() -> bool:
+        spec_id, data, still = next(script)
+        with logs[spec_id].open("ab") as file:
+            file.write(data)
+        return still
+
+    logs_command.follow_logs(logs, out, live, lambda: None)
+    assert out.getvalue().decode().splitlines() == [
+        "a       | one",
+        "long-id | x",
+        "a       | two",
+        "a       | end",
+    ]
+
+
+def test_logs_of_a_whole_run_without_a_spec(
+    git_repo: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED), spec("b", SpecStatus.FAILED)))
+    write_log(git_repo, "r", "a", b"built a\n")
+    write_log(git_repo, "r", "b", b"b broke\n\xff raw\n")
+    assert main(["logs", "r"]) == 0
+    assert capsysbinary.readouterr().out == b"a | built a\nb | b broke\nb | \xff raw\n"
+
+
+@pytest.mark.slow
+def test_follow_waits_for_a_pending_spec_to_start(git_repo: Path) -> None:
+    state = run(git_repo, "r", spec("a", SpecStatus.PENDING), status=RunStatus.RUNNING)
+    save(state)
+    with start_dag(git_repo, "logs", "a", "-f") as proc:
+        assert proc.stderr is not None
+        err = Output(cast("subprocess.Popen[bytes]", SimpleNamespace(stdout=proc.stderr)))
+        err.wait_for(b"note: waiting for spec 'a' to start (it is pending)\n")
+        write_log(git_repo, "r", "a", b"started\n")
+        save(attrs.evolve(state.with_spec(spec("a", SpecStatus.COMPLETED)),
+                          status=RunStatus.COMPLETED))  # fmt: skip
+        out = Output(proc)
+        assert out.finish() == 0
+        assert out.data == b"started\n"

@@ -48,7 +48,9 @@ def big_run(git_repo: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "args", [("status",), ("status", "--json"), ("logs", "big", "spec-0000")], ids=" ".join
+    "args",
+    [("status", "big"), ("status", "big", "--json"), ("logs", "big", "spec-0000")],
+    ids=" ".join,
 )
 def test_into_head(big_run: Path, args: tuple[str, ...]) -> None:
     read_end, write_end = os.pipe()

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from dagspec.console import dag_command
 from dagspec.lifecycle import RunOptions
 from dagspec.spec import load_dag
-from tests.conftest import git
+from tests.conftest import ROOT, git
 from tests.engine_support import (
     Gatekeeper,
     Project,
@@ -445,7 +446,8 @@ def test_sigint_interrupts_the_run_and_leaves_no_process(project: Project) -> No
     assert children
     assert [g for g in groups if group_alive(g)] == []
     assert [c for c in children if pid_alive(c)] == []
-    assert "dag resume r" in out
+    # hints name dag as it was called: here `python -m dagspec` (console.dag_command)
+    assert dag_command(str(ROOT / "dagspec" / "__main__.py")) + " resume r\n" in out
     assert "stopping: waiting up to 10 s for 2 agents (Ctrl-C again to kill them now)" in out
 
 

@@ -108,7 +108,7 @@ def test_settled_marks_a_dead_drivers_running_specs_interrupted() -> None:
 def test_only_the_flags_given_override_the_options() -> None:
     assert RunFlags().overrides() == {}
     given = RunFlags(max_parallel=2, merge=False, fail_fast=None).overrides()
-    assert given == {"max_parallel": 2, "merge": False}
+    assert given == {"max_parallel": 2, "parallel": True, "merge": False}  # a limit implies it
     assert set(RunFlags._fields) == set(attrs.fields_dict(RunOptions))
 
 

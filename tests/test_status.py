@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 from dagspec.commands import status as status_command
+from dagspec.console import dag_command
 from dagspec.errors import StateError
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.state import run_lock
@@ -20,6 +21,10 @@ from tests.conftest import ROOT
 from tests.run_states import Output, at, branch, run, save, spec, start_dag
 
 Cli = Callable[..., int]
+
+
+# How hints name dag in a `python -m dagspec` subprocess (console.dag_command).
+AS_SUBPROCESS = dag_command(str(ROOT / "dagspec" / "__main__.py")).encode()
 
 
 def dead_pid() -> int:
@@ -163,12 +168,12 @@ def test_a_dead_driver_shows_as_interrupted_and_the_file_is_left_alone(
         driver_pid=dead_pid(),
     )
     before = save(state).state_file.read_bytes()
-    assert run_cli("status", "r", "--json") == 0
+    assert run_cli("status", "r", "--json") == 1
     data = json.loads(capsys.readouterr().out)
     assert data["status"] == "interrupted"
     assert [s["status"] for s in data["specs"]] == ["interrupted", "pending"]
     assert data["specs"][0]["error"] == "the driver died"
-    assert run_cli("status", "r") == 0
+    assert run_cli("status", "r") == 1
     assert "run r interrupted: 1 interrupted, 1 pending\nnext: dag resume r\n" in (
         capsys.readouterr().out
     )
@@ -219,7 +224,7 @@ def test_json_and_watch_do_not_go_together(
 ) -> None:
     save(run(git_repo, "r"))
     assert run_cli("status", "--json", "--watch") == 2
-    assert capsys.readouterr().err == (
+    assert capsys.readouterr().err.endswith(
         "dag: error: --json and --watch do not go together: choose one\n"
     )
 
@@ -310,13 +315,16 @@ def test_watch_in_a_pipe_follows_the_state_file_to_the_end(git_repo: Path) -> No
         out.wait_for(b"plan")
         save(attrs.evolve(state.with_spec(spec("a", SpecStatus.FAILED, error="boom")),
                           status=RunStatus.FAILED))  # fmt: skip
-        assert out.finish() == 0
-        assert proc.stderr is not None and proc.stderr.read() == b""
+        assert out.finish() == 1  # the run failed
+        assert (
+            proc.stderr is not None
+            and proc.stderr.read() == b"note: run r (the newest; name a run to choose another)\n"
+        )
     assert out.data.endswith(
         b"run r failed: 1 failed, 1 pending\n"
         b"  \xe2\x9c\x97 a: boom\n"
         b"    log: " + bytes(RunPaths(git_repo, "r").log_file("a")) + b"\n"
-        b"next: dag resume r\n"
+        b"next: " + AS_SUBPROCESS + b" resume r\n"
     )
     assert b"\x1b" not in out.data
 

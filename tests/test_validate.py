@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dagspec.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT, git
+from tests.structural_mutants import BASES, mutant_texts, to_text
 
 BAD = FIXTURES / "dags" / "bad"
 
@@ -24,9 +28,12 @@ EXPECTED: dict[str, tuple[int | None, str]] = {
     "bad-duration-unit.yaml": (6, "timeout of feature 'a' is '3d', not a duration"),
     "bad-duration.yaml": (2, "execution.timeout is '5', not a duration: write it like 90s"),
     "binary-garbage.yaml": (1, "binary data (NUL bytes): not a DAG file"),
+    "control-character.yaml": (5, "'description' of feature 'a' contains the control character"),
     "cycle-features.yaml": (4, "dependency cycle: a -> c -> b -> a"),
     "cycle-layers.yaml": (2, "layer dependency cycle: L0 -> L1 -> L0"),
     "cycle-through-layer.yaml": (4, "dependency cycle: a -> b -> layer L0 -> a"),
+    "deep-flow-nesting.yaml": (None, "nested more than 64 levels deep: not a DAG file"),
+    "deep-indentation.yaml": (None, "indented more than 256 columns: not a DAG file"),
     "duplicate-feature-id.yaml": (6, "duplicate feature id 'a' (first defined at line 4)"),
     "duplicate-key.yaml": (6, "duplicate key 'description' found: each key may appear once"),
     "duplicate-layer-id.yaml": (6, "duplicate layer id 'L0' (first defined at line 2)"),
@@ -44,6 +51,7 @@ EXPECTED: dict[str, tuple[int | None, str]] = {
     "layer-depends-on-feature.yaml": (7, "layer 'L1' depends on 'a', which is a feature"),
     "layers-not-a-list.yaml": (1, "'layers' of the file should be a list, found 'everything'"),
     "max-parallel-zero.yaml": (2, "max_parallel is 0: it must be 1 or more"),
+    "merge-key.yaml": (2, "layer 'L0' uses a merge key ('<<:'): write its keys out instead"),
     "missing-dependency.yaml": (8, "feature 'b' depends on 'aa', which is not defined (did you"),
     "misspelt-key.yaml": (5, "unknown key 'descripton' in feature 'a' (did you mean"),
     "no-description-no-spec.yaml": (4, "feature '070-undescribed' has no description"),
@@ -176,6 +184,62 @@ def test_json_valid_and_invalid(
     ]
 
 
+def test_every_problem_of_a_file_in_one_pass(
+    write_dag: Callable[..., Path], run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelt key, a missing dependency, a cycle and a feature without a description
+    are found together, not in rounds (issue 15)."""
+    write_dag(
+        "execution:\n  max_paralel: 2\n"
+        "layers:\n  - id: L0\n    features:\n"
+        "      - {id: a, description: x, depends_on: [c, zz]}\n"
+        "      - {id: b, description: x, depends_on: [a]}\n"
+        "      - {id: c, depends_on: [b]}\n"
+    )
+    assert run_cli("validate", "dag.yaml") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "dag: error: dag.yaml:2: unknown key 'max_paralel' in execution (did you mean "
+        "'max_parallel'?); allowed keys: max_parallel, timeout, base_branch, on_conflict, "
+        "setup, copy, notify",
+        "dag: error: dag.yaml:6: feature 'a' depends on 'zz', which is not defined",
+        "dag: error: dag.yaml:6: dependency cycle: a -> c -> b -> a",
+        "dag: error: dag.yaml:8: feature 'c' has no description and there is no "
+        "specs/c/spec.yaml: add a description, or write the spec first",
+    ]
+
+
+def test_quiet_prints_nothing_for_a_valid_file(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(FIXTURES / "dags" / "diamond.yaml", git_repo / "good.yaml")
+    shutil.copy(BAD / "cycle-layers.yaml", git_repo / "bad.yaml")
+    assert run_cli("validate", "--quiet", "good.yaml") == 0
+    assert capsys.readouterr() == ("", "")
+    assert run_cli("validate", "-q", "bad.yaml") == 1
+    assert capsys.readouterr().err.startswith("dag: error: bad.yaml:2: layer dependency cycle")
+
+
+@pytest.mark.slow
+def test_the_staged_version_of_the_file_is_checked_from_stdin(git_repo: Path) -> None:
+    """The README's pre-commit recipe: `git show :dag.yaml | dag validate - ...`."""
+    shutil.copy(BAD / "cycle-layers.yaml", git_repo / "dag.yaml")
+    git(git_repo, "add", "dag.yaml")
+    shutil.copy(FIXTURES / "dags" / "diamond.yaml", git_repo / "dag.yaml")  # not staged
+    recipe = "git show :dag.yaml | dag validate --quiet --stdin-filename dag.yaml -"
+    argv = [
+        "/bin/sh",
+        "-c",
+        recipe.replace("dag validate", f"{sys.executable} -m dagspec validate"),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(argv, cwd=git_repo, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr == "dag: error: dag.yaml:2: layer dependency cycle: L0 -> L1 -> L0\n"
+    git(git_repo, "add", "dag.yaml")
+    done = subprocess.run(argv, cwd=git_repo, env=env, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
 def test_usage_errors_exit_2(
     run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -235,3 +299,38 @@ def _mutate(text: str, kind: str, where: int, junk: str) -> str:
     elif kind == "dedent" and lines:
         lines[i] = lines[i][2:]
     return "".join(lines)
+
+
+def test_structural_mutants_start_from_valid_files(tmp_path: Path) -> None:
+    for number, base in enumerate(BASES):
+        for flow in (False, True):
+            path = tmp_path / f"{number}-{flow}.yaml"
+            path.write_text(to_text(base, flow=flow))
+            assert _validate_in_process(path)[0] == 0, path.read_text()
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=mutant_texts())
+def test_structurally_mutated_files_never_crash(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    """Nesting, size and types, not only text (issue 15); the archive gets the same
+    mutants in test_zipapp."""
+    path = tmp_path_factory.mktemp("mutant") / "dag.yaml"
+    path.write_text(text)
+    code, out, err = _validate_in_process(path)
+    assert code in (0, 1)
+    if code == 0:
+        assert out.startswith("OK: ")
+    else:
+        lines = err.splitlines()
+        assert lines
+        assert all(line.startswith(f"dag: error: {path}") for line in lines), lines[:3]
+
+
+def _validate_in_process(path: Path) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["validate", str(path), "--repo", str(path.parent)])
+    return code, out.getvalue(), err.getvalue()

@@ -10,9 +10,11 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from dagspec import __version__
 from tests.pyz_fixture import build
+from tests.structural_mutants import mutant_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -91,3 +93,37 @@ def test_rejects_every_broken_fixture_with_one_line_and_no_traceback(pyz: Path) 
         lines = done.stderr.splitlines()
         assert len(lines) == 1, done.stderr
         assert lines[0].startswith(f"dag: error: {path.relative_to(ROOT)}"), lines[0]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=mutant_texts())
+def test_the_archive_rejects_structural_mutants_with_dag_error_lines(
+    pyz: Path, tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
+    """The same mutants as test_validate's, through the built archive on a bare Python."""
+    where = tmp_path_factory.mktemp("mutant")
+    (where / "dag.yaml").write_text(text)
+    done = _run_pyz(pyz, "validate", "dag.yaml", cwd=where)
+    assert done.returncode in (0, 1), done.stderr
+    if done.returncode == 0:
+        assert done.stdout.splitlines()[-1].startswith("OK: ")
+    else:
+        lines = done.stderr.splitlines()
+        assert lines
+        assert all(line.startswith("dag: error: dag.yaml") for line in lines), lines[:3]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "last_line"),
+    [
+        (("--color", "never", "validate", "fixtures/dags/diamond.yaml"), 0, "OK: 4 features"),
+        (("stauts",), 2, "dag: error: unknown command 'stauts' (did you mean 'status'?)"),
+        (("validate", "x", "--jsno"), 2, "dag: error: unrecognized arguments: --jsno (did you"),
+    ],
+)
+def test_the_archive_s_command_line_forgives(
+    pyz: Path, args: tuple[str, ...], code: int, last_line: str
+) -> None:
+    done = _run_pyz(pyz, *args, cwd=ROOT)
+    assert done.returncode == code
+    assert (done.stdout + done.stderr).splitlines()[-1].startswith(last_line)

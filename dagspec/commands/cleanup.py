@@ -9,14 +9,13 @@ first says what goes.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import NamedTuple
 
 import attrs
 
 from dagspec import git, lifecycle, worktree
-from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError
+from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, print_error
 from dagspec.lifecycle import RunState, RunStatus
 from dagspec.state import load, run_lock, save, settled
 from dagspec.workspace import RunPaths, branch_name, check_run_id, merged_branch
@@ -199,5 +198,5 @@ def _report(run_id: str, plan: Plan, force: bool) -> int:
     hint = ""
     if not force and any(k.force_would_remove for k in plan.kept):
         hint = f": `dag cleanup {run_id} --force` removes them too, and loses that work"
-    print(f"dag: error: {_count(len(plan.kept), 'thing')} kept{hint}", file=sys.stderr)
+    print_error(f"{_count(len(plan.kept), 'thing')} kept{hint}")
     return EXIT_FAILED

@@ -14,13 +14,14 @@ from importlib import resources
 from pathlib import Path
 
 from dagspec import driving, git
+from dagspec.console import dag_command
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunOptions
 from dagspec.spec import load_dag
 
 RUN_ID = "demo"
 EXAMPLE_DAG = """\
-# The demo DAG: the full form of a DAG file (DESIGN §1).
+# The demo DAG: the full form of a DAG file (see "The DAG file" in dagspec's README).
 schema_version: "1.0"
 dag:
   name: "Demo service"
@@ -78,9 +79,19 @@ def _fresh_directory(directory: Path | None) -> Path:
     if directory is None:
         return Path(tempfile.mkdtemp(prefix="dag-demo-")).resolve()
     directory = directory.resolve()
+    if directory.exists() and not directory.is_dir():
+        raise DagspecError(f"{directory} is not a directory: give `dag demo --dir` a new directory")
     if directory.exists() and any(directory.iterdir()):
         raise DagspecError(f"{directory} is not empty: give `dag demo --dir` a new directory")
-    directory.mkdir(parents=True, exist_ok=True)
+    if not directory.parent.is_dir():
+        raise DagspecError(
+            f"{directory.parent} does not exist: give `dag demo --dir` a new directory in an "
+            "existing one"
+        )
+    try:
+        directory.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise DagspecError(f"cannot create {directory}: {exc.strerror}") from None
     return directory
 
 
@@ -108,11 +119,12 @@ def _make_repository(repo: Path) -> None:
 
 
 def _where_to_look(repo: Path) -> str:
+    dag = dag_command()
     sights = [
         ("git log --oneline --graph", "each spec merged into main, in dependency order"),
         ("ls specs src", "what the simulated autospec wrote"),
-        (f"dag status {RUN_ID}", "the run, spec by spec"),
-        (f"dag logs {RUN_ID} 060-user-auth", "one spec's output"),
+        (f"{dag} status {RUN_ID}", "the run, spec by spec"),
+        (f"{dag} logs {RUN_ID} 060-user-auth", "one spec's output"),
         (f"cat .autospec/state/dag-runs/{RUN_ID}.yaml", "the run's state file"),
     ]
     width = max(len(command) for command, _ in sights)

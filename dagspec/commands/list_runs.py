@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from dagspec import render
-from dagspec.errors import EXIT_FAILED, EXIT_OK
+from dagspec.errors import EXIT_FAILED, EXIT_OK, print_error
 from dagspec.lifecycle import RunState
 from dagspec.state import format_time, settled, utcnow
 from dagspec.state import list_runs as load_runs
@@ -29,7 +28,7 @@ def list_runs(repo: Path, *, as_json: bool, color: bool) -> int:
     elif not problems:
         print(f"no runs yet in {repo}: `dag run FILE` starts one")
     for problem in problems:
-        print(f"dag: error: {problem}", file=sys.stderr)
+        print_error(str(problem))
     return EXIT_FAILED if problems else EXIT_OK
 
 

@@ -1,12 +1,14 @@
-"""``dag logs``: print one spec's output, or follow it while the spec runs.
+"""``dag logs``: print one spec's output, or follow it while the spec runs; or every spec's,
+interleaved line by line with a ``spec | `` prefix.
 
 The log's bytes are copied to stdout as they are (an agent's output need not be UTF-8).
 Following re-reads the state file to know when the spec has finished; like ``status``,
-it never takes the run's lock.
+it never takes the run's lock. Following a spec that has not started waits for it.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from collections.abc import Callable
@@ -22,10 +24,13 @@ POLL = 0.25  # seconds between two looks at the log and the state under --follow
 CHUNK = 1 << 16
 
 
-def logs(repo: Path, run_id: str, spec_id: str, *, follow: bool) -> int:
-    """Print the spec's log; with ``follow``, keep printing until the spec stops running."""
+def logs(repo: Path, run_id: str, spec_id: str | None, *, follow: bool) -> int:
+    """Print the spec's log (every spec's when ``spec_id`` is None); with ``follow``, keep
+    printing until the spec (the run) stops running."""
     paths = RunPaths(repo, check_run_id(run_id))
     state = load(paths)
+    if spec_id is None:
+        return _all_logs(paths, state, follow=follow)
     _check_spec(state, spec_id)
     log = paths.log_file(spec_id)
     if not log.exists() and not (follow and is_live(settled(state), spec_id)):
@@ -33,6 +38,9 @@ def logs(repo: Path, run_id: str, spec_id: str, *, follow: bool) -> int:
         return EXIT_OK
     sys.stdout.flush()
     out = sys.stdout.buffer
+    if follow and not log.exists():
+        status = state.spec(spec_id).status.value
+        print(f"note: waiting for spec '{spec_id}' to start (it is {status})", file=sys.stderr)
     if not follow:
         copy_new(log, 0, out)
         return EXIT_OK
@@ -94,3 +102,46 @@ def copy_new(log: Path, offset: int, out: BinaryIO) -> int:
 
 def _pause() -> None:
     time.sleep(POLL)
+
+
+def _all_logs(paths: RunPaths, state: RunState, *, follow: bool) -> int:
+    sys.stdout.flush()
+    ids = [spec.id for spec in state.specs]
+    live = lambda: settled(load(paths)).status is RunStatus.RUNNING  # noqa: E731
+    try:
+        follow_logs(
+            {spec_id: paths.log_file(spec_id) for spec_id in ids},
+            sys.stdout.buffer,
+            live if follow else lambda: False,
+            _pause,
+        )
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def follow_logs(
+    logs: dict[str, Path], out: BinaryIO, live: Callable[[], bool], pause: Callable[[], None]
+) -> None:
+    """Copy every log's complete lines to ``out`` as they come, each as ``spec | line``,
+    until ``live()`` says the run has finished; then the last, unterminated lines.
+
+    ``live`` is asked before each round, as in ``follow_log``.
+    """
+    width = max(map(len, logs), default=0)
+    prefix = {spec_id: f"{spec_id:<{width}} | ".encode() for spec_id in logs}
+    offsets = dict.fromkeys(logs, 0)
+    partial = dict.fromkeys(logs, b"")
+    while True:
+        still_live = live()
+        for spec_id, log in logs.items():
+            chunk = io.BytesIO()
+            offsets[spec_id] = copy_new(log, offsets[spec_id], chunk)
+            *lines, partial[spec_id] = (partial[spec_id] + chunk.getvalue()).split(b"\n")
+            out.write(b"".join(prefix[spec_id] + line + b"\n" for line in lines))
+        if not still_live:
+            out.write(b"".join(prefix[i] + rest + b"\n" for i, rest in partial.items() if rest))
+            out.flush()
+            return
+        out.flush()
+        pause()

@@ -11,9 +11,9 @@ from typing import Any
 import attrs
 
 from dagspec import autospec, driving, estimates, graph, render, setup, state
-from dagspec.errors import EXIT_OK, DagspecError, SpecError
+from dagspec.errors import EXIT_OK, DagspecError
 from dagspec.lifecycle import RunOptions
-from dagspec.spec import Dag, check_specs, load_dag
+from dagspec.spec import Dag, load_dag
 from dagspec.workspace import check_run_id, new_run_id
 
 
@@ -28,12 +28,11 @@ def run(
     live: bool = False,
 ) -> int:
     """Start a new run of the DAG file ``path`` in ``repo``; return the exit code.
-    ``overrides`` are the run options given on the command line."""
-    dag = load_dag(path)
-    problems = check_specs(dag, repo, str(path))
-    if problems:
-        raise SpecError(problems)
-    defaults = RunOptions(max_parallel=dag.execution.max_parallel or RunOptions().max_parallel)
+    ``overrides`` are the run options given on the command line. A parallel limit, given or
+    from ``execution.max_parallel``, implies ``--parallel`` unless ``parallel`` is given."""
+    dag = load_dag(path, repo=repo)  # every problem, specs/ included, in one pass
+    limit = dag.execution.max_parallel
+    defaults = RunOptions(parallel=limit is not None, max_parallel=limit or 4)
     options = attrs.evolve(defaults, **overrides)
     run_id = check_run_id(run_id or new_run_id(dag.name, state.utcnow()))
     if dry_run:

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import render, terminal
-from dagspec.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, StateError
+from dagspec.console import dag_command
+from dagspec.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    StateError,
+    print_error,
+)
 from dagspec.lifecycle import RunState, RunStatus
 from dagspec.state import list_runs, load, settled, to_data, utcnow
 from dagspec.workspace import RunPaths, check_run_id
@@ -58,9 +66,10 @@ RESIZE_CHECKS = 10  # looks at the terminal's size per TICK
 
 
 def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color: bool) -> int:
-    """Show a run (default: the newest); exit 0 whatever the run's own status is."""
+    """Show a run (default: the newest); exit 0 when it completed or is running, 1 when it
+    failed or was interrupted (issue 15: ``dag status && deploy``)."""
     if as_json and watch:
-        print("dag: error: --json and --watch do not go together: choose one", file=sys.stderr)
+        print_error("--json and --watch do not go together: choose one")
         return EXIT_USAGE
     paths = RunPaths(repo, check_run_id(run_id) if run_id else newest_run(repo))
     if watch:
@@ -69,13 +78,18 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     state = settled(load(paths))
     if as_json:
         print(json.dumps(as_json_data(state), indent=2))
-        return EXIT_OK
-    print(
-        render.status_table(state, now=utcnow(), width=render.terminal_width(), color=color), end=""
-    )
+        return exit_code(state)
+    width = render.terminal_width()
+    print(render.status_table(state, now=utcnow(), width=width, color=color), end="")
     if state.status is not RunStatus.RUNNING:
-        print(f"next: {render.next_command(state)}")
-    return EXIT_OK
+        print(f"next: {render.next_command(state, dag=dag_command())}")
+    return exit_code(state)
+
+
+def exit_code(state: RunState) -> int:
+    """1 for a run that failed or was interrupted, else 0."""
+    failed = state.status in (RunStatus.FAILED, RunStatus.INTERRUPTED)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def newest_run(repo: Path) -> str:
@@ -128,8 +142,8 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool) -> int:
     time it changes."""
     if not live:
         final = watch(read, _print_table(color), _wait(None), every_tick=False)
-        print(render.summary(final, color=color), end="")
-        return EXIT_OK
+        print(render.summary(final, color=color, dag=dag_command()), end="")
+        return exit_code(final)
     shown = terminal.Board(sys.stdout, color=color)
     try:
         final = watch(read, shown.show, _wait(shown), every_tick=True)
@@ -137,8 +151,8 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool) -> int:
         return EXIT_INTERRUPTED
     finally:
         shown.close()
-    print(render.summary(final, color=color), end="")
-    return EXIT_OK
+    print(render.summary(final, color=color, dag=dag_command()), end="")
+    return exit_code(final)
 
 
 def _print_table(color: bool) -> Callable[[RunState], None]:

@@ -7,35 +7,46 @@ import sys
 from pathlib import Path
 
 from dagspec import git
-from dagspec.errors import EXIT_FAILED, EXIT_OK, Problem, SpecError
-from dagspec.spec import Dag, check_specs, load_dag
+from dagspec.errors import EXIT_FAILED, EXIT_OK, Problem, print_error
+from dagspec.spec import MAX_BYTES, Checked, check_bytes, check_file, missing_specs
+
+STDIN = "-"
 
 
-def validate(path: Path, *, repo: Path | None, as_json: bool) -> int:
-    """Print ``OK: N features in M layers``, or every problem (one line each); exit 0 or 1."""
-    problems: list[Problem] = []
-    dag: Dag | None = None
-    try:
-        dag = load_dag(path)
-    except SpecError as exc:
-        problems = list(exc.problems)
-    root = repo if repo is not None else git.repo_root(Path.cwd())
-    if dag is not None and root is not None:
-        problems += check_specs(dag, root, str(path))
-    if as_json:
-        print(json.dumps(_as_json(dag, problems), indent=2))
-    elif problems:
-        for problem in problems:
-            print(f"dag: error: {problem}", file=sys.stderr)
+def validate(
+    file: str, *, repo: Path | None, as_json: bool, quiet: bool, stdin_name: str | None
+) -> int:
+    """Print ``OK: N features in M layers``, or every problem (one line each); exit 0 or 1.
+
+    ``file`` is a path, or ``-`` for standard input (``git show :dag.yaml | dag validate -``),
+    named ``stdin_name`` in messages. Every problem of the file is reported in one pass:
+    the schema, the graph of whatever could be read, and the specs in the repository.
+    ``quiet`` prints nothing for a valid file.
+    """
+    label = (stdin_name or "<stdin>") if file == STDIN else file
+    if file == STDIN:
+        raw = sys.stdin.buffer.read(MAX_BYTES + 1) if sys.stdin is not None else b""
+        checked = check_bytes(raw, label, Path(label).stem)
     else:
-        assert dag is not None
+        checked = check_file(Path(file))
+    root = repo if repo is not None else git.repo_root(Path.cwd())
+    problems = list(checked.problems)
+    if root is not None:
+        problems = sorted(problems + missing_specs(checked, root, label), key=lambda p: p.line or 0)
+    if as_json:
+        print(json.dumps(_as_json(checked, problems), indent=2))
+    elif problems:
+        print_error("\n".join(str(problem) for problem in problems))
+    elif not quiet:
+        assert checked.dag is not None
         if root is None:
-            print(f"note: {path} is not in a git repository: specs/ was not checked")
-        print(f"OK: {len(dag.features)} features in {len(dag.layers)} layers")
+            print(f"note: {label} is not in a git repository: specs/ was not checked")
+        print(f"OK: {len(checked.dag.features)} features in {len(checked.dag.layers)} layers")
     return EXIT_FAILED if problems else EXIT_OK
 
 
-def _as_json(dag: Dag | None, problems: list[Problem]) -> dict[str, object]:
+def _as_json(checked: Checked, problems: list[Problem]) -> dict[str, object]:
+    dag = None if problems else checked.dag
     return {
         "valid": not problems,
         "errors": [{"file": p.file, "line": p.line, "message": p.message} for p in problems],

@@ -1,0 +1,74 @@
+"""The process's edges: standard streams that cannot crash a command, and the exact form of
+``dag`` to print in hints (issue 15)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def prepare_streams() -> None:
+    """Make printing safe whatever the caller gave us.
+
+    A closed standard descriptor (``dag status >&-``) is reopened on ``/dev/null``, so that
+    output is dropped rather than crashing the command, and so that no file dagspec opens
+    later takes descriptor 1 or 2 and receives a child's output. Text that the terminal's
+    encoding cannot show (``PYTHONIOENCODING=latin-1``) is escaped, not an error.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: ``fd``
+            if opened != fd:
+                os.close(opened)
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 (lives as long as the process)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def dag_command(argv0: str | None = None) -> str:
+    """How the user can call this same dagspec again: ``dag`` when that is what runs, else
+    the exact form that does (``python3 /abs/dag.pyz``, ``python3 -m dagspec``).
+
+    ``argv0`` is ``sys.argv[0]`` by default.
+    """
+    import shlex  # only for hints: every command imports this module, few need these
+    import shutil
+    import zipfile
+
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    path = Path(argv0)
+    on_path = shutil.which(path.name) if path.name and path.name != "__main__.py" else None
+    if on_path and _same_file(on_path, argv0):
+        return path.name
+    python = _python()
+    if path.name == "__main__.py" and path.parent.name == "dagspec":
+        return f"{python} -m dagspec"
+    if path.is_file() and zipfile.is_zipfile(path):
+        return f"{python} {shlex.quote(str(path.absolute()))}"
+    return "dag"
+
+
+def _python() -> str:
+    """``python3`` when that is this interpreter, else its full path."""
+    import shlex
+    import shutil
+
+    found = shutil.which("python3")
+    if found and _same_file(found, sys.executable):
+        return "python3"
+    return shlex.quote(sys.executable)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return Path(a).samefile(b)
+    except OSError:
+        return False

@@ -1,0 +1,118 @@
+"""Which run a command means: the id typed (with a did-you-mean for a typo), or the newest.
+
+The newest run is a safe guess for commands that look at a run or continue it (``status``,
+``logs``, ``resume``, ``retry``, ``merge --dry-run``) and the guess is always said; a
+command that deletes (``cleanup``) never guesses (issue 15).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dagspec.errors import DagspecError, StateError
+from dagspec.parser import did_you_mean
+from dagspec.state import list_runs, load
+from dagspec.workspace import RunPaths, check_run_id, runs_dir
+
+
+def known_ids(repo: Path) -> list[str]:
+    """The ids of every recorded run of ``repo`` (readable or not), sorted."""
+    return sorted(file.stem for file in runs_dir(repo).glob("*.yaml"))
+
+
+def exists(repo: Path, run_id: str) -> bool:
+    return RunPaths(repo, run_id).state_file.is_file()
+
+
+def newest(repo: Path) -> str:
+    """The id of the newest readable run, said on stderr; a damaged file is named and skipped.
+
+    Raises:
+        StateError: the repository has no readable run.
+    """
+    states, problems = list_runs(repo)
+    for problem in problems:
+        print(f"dag: warning: {problem}", file=sys.stderr)
+    if not states:
+        raise StateError(f"no runs yet in {repo}: `dag run FILE` starts one")
+    run_id = states[0].run_id
+    print(f"note: run {run_id} (the newest; name a run to choose another)", file=sys.stderr)
+    return run_id
+
+
+def resolve(repo: Path, given: str | None) -> str:
+    """``given`` when it names a run of ``repo``, else the newest run when ``given`` is None.
+
+    Raises:
+        DagspecError: ``given`` is not a valid id; StateError: there is no such run (with
+            the closest recorded id), or no run at all.
+    """
+    if given is None:
+        return newest(repo)
+    check_run_id(given)
+    if not exists(repo, given):
+        hint = did_you_mean(given, known_ids(repo))
+        raise StateError(f"no run '{given}' in {repo}{hint}: `dag list` shows the runs")
+    return given
+
+
+def resolve_logs(repo: Path, words: Sequence[str]) -> tuple[str, str | None]:
+    """``dag logs [RUN_ID] [SPEC_ID]``: the run and the spec (None: every spec).
+
+    One word is a run when a run has that id, else a spec of the newest run.
+    """
+    if len(words) > 2:
+        raise DagspecError(f"too many arguments: {' '.join(words)}: give at most RUN_ID SPEC_ID")
+    if len(words) == 2:
+        return resolve(repo, words[0]), words[1]
+    if not words:
+        return newest(repo), None
+    word = words[0]
+    if _is_run(repo, word):
+        return word, None
+    return _spec_of_newest(repo, word), word
+
+
+def resolve_retry(repo: Path, words: Sequence[str]) -> tuple[str, list[str]]:
+    """``dag retry [RUN_ID] SPEC_ID...``: the run and the specs to retry.
+
+    The first word is the run when a run has that id and specs follow it; otherwise every
+    word is a spec of the newest run.
+    """
+    first, rest = words[0], list(words[1:])
+    if _is_run(repo, first):
+        if not rest:
+            raise DagspecError(
+                f"name the failed specs of run {first} to retry: `dag retry {first} SPEC_ID...`"
+            )
+        return first, rest
+    if rest:  # a misspelt run id is named as such, not as a spec of the newest run
+        try:
+            run_id = _spec_of_newest(repo, first)
+        except DagspecError:
+            return resolve(repo, first), rest
+        return run_id, list(words)
+    return _spec_of_newest(repo, first), [first]
+
+
+def _is_run(repo: Path, word: str) -> bool:
+    try:
+        check_run_id(word)
+    except DagspecError:
+        return False
+    return exists(repo, word)
+
+
+def _spec_of_newest(repo: Path, spec_id: str) -> str:
+    """The newest run, when it has the spec ``spec_id``; else say what ``spec_id`` is not."""
+    run_id = newest(repo)
+    spec_ids = [spec.id for spec in load(RunPaths(repo, run_id)).specs]
+    if spec_id in spec_ids:
+        return run_id
+    hint = did_you_mean(spec_id, [*known_ids(repo), *spec_ids])
+    raise DagspecError(
+        f"'{spec_id}' is neither a run nor a spec of the newest run {run_id}{hint}: "
+        "`dag list` shows the runs, `dag status` the specs"
+    )

@@ -1,0 +1,352 @@
+"""The command line forgives (issue 15): global options anywhere, help, did-you-mean, the
+usage of the command typed, run ids left out, one ``dag: error:`` per line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dagspec.console import dag_command
+from dagspec.lifecycle import RunStatus, SpecStatus
+from tests.conftest import FIXTURES, ROOT
+from tests.run_states import at, run, save, spec
+
+Cli = Callable[..., int]
+DIAMOND = FIXTURES / "dags" / "diamond.yaml"
+
+
+def test_global_options_go_before_or_after_the_command(
+    git_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Cli,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    assert run_cli("--color", "never", "validate", DIAMOND) == 0
+    assert run_cli("--repo", git_repo, "status", "r") == 0
+    assert run_cli("status", "r", "--repo", git_repo) == 0
+    assert run_cli("--repo", git_repo, "--color", "never", "list") == 0
+    out = capsys.readouterr().out
+    assert out.count("run r completed: 1 completed") == 2
+    assert "\x1b[" not in out
+
+
+def test_a_global_option_after_the_command_wins(
+    git_repo: Path, tmp_path: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    assert run_cli("--repo", tmp_path, "status", "r", "--repo", git_repo) == 0
+    assert "run r completed" in capsys.readouterr().out
+
+
+def test_dag_alone_prints_the_help(run_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli() == 2
+    assert run_cli("--color", "never") == 2
+    err = capsys.readouterr().err
+    assert err.count("usage: dag [-h]") == 2
+    assert "dag help COMMAND" in err
+
+
+def test_help_of_a_command(run_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("help", "run") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: dag run ")
+    assert "implies --parallel" in out
+    assert run_cli("help") == 0
+    assert capsys.readouterr().out.startswith("usage: dag [-h]")
+    assert run_cli("help", "stats") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: dag help ")
+    assert err.endswith("dag: error: no command 'stats' (did you mean 'status'?)\n")
+
+
+def test_a_misspelt_command_gets_a_suggestion(
+    run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("--color", "never", "stauts") == 2
+    err = capsys.readouterr().err
+    assert err.endswith("dag: error: unknown command 'stauts' (did you mean 'status'?)\n")
+    assert run_cli("zzz") == 2
+    assert "the commands are validate, visualize, run" in capsys.readouterr().err
+
+
+def test_a_misspelt_option_shows_the_command_s_usage_and_a_suggestion(
+    run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("run", "dag.yaml", "--paralel") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: dag run ")
+    assert err.endswith(
+        "dag: error: unrecognized arguments: --paralel (did you mean '--parallel'?)\n"
+    )
+    assert run_cli("validate") == 2
+    assert capsys.readouterr().err.startswith("usage: dag validate ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--run-id", ""), "argument --run-id: run id '' is not valid"),
+        (("--max-parallel", "0"), "'0' is not a whole number of 1 or more"),
+        (("--max-parallel", "٣"), "'٣' is not a whole number"),
+        (("--timeout", "soon"), "'soon' is not a duration"),
+        (("--worktree-root", "/nonexistent/deep/x"), "nor its parent directory exists"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(
+    git_repo: Path,
+    run_cli: Cli,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    message: str,
+) -> None:
+    assert run_cli("run", DIAMOND, *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: dag run ")
+    assert message in err.splitlines()[-1]
+    assert not Path("/nonexistent").exists()
+
+
+def test_a_run_id_typo_gets_a_suggestion(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(run(git_repo, "first", spec("a")))
+    for command in ("status", "cleanup", "merge", "resume"):
+        assert run_cli(command, "firts") == 1
+        assert capsys.readouterr().err == (
+            f"dag: error: no run 'firts' in {git_repo} (did you mean 'first'?): "
+            "`dag list` shows the runs\n"
+        )
+
+
+def test_the_newest_run_is_taken_and_said_where_one_run_is_meant(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(run(git_repo, "old", spec("a", SpecStatus.COMPLETED), started_at=at(0)))
+    new = save(run(git_repo, "new", spec("b", SpecStatus.COMPLETED), started_at=at(60)))
+    new.dag_copy.parent.mkdir(parents=True, exist_ok=True)
+    new.dag_copy.write_text("layers:\n  - id: L0\n    features:\n      - {id: b, description: x}\n")
+    note = "note: run new (the newest; name a run to choose another)\n"
+    assert run_cli("status") == 0
+    assert capsys.readouterr().err == note
+    assert run_cli("logs", "b") == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == ("spec 'b' has no output yet (it is completed)\n", note)
+    assert run_cli("merge", "--dry-run") == 1  # b's branch is not there
+    out, err = capsys.readouterr()
+    assert (out.splitlines()[0], err) == (
+        "Run new, merging into main (dry run: nothing is written):",
+        note,
+    )
+
+
+def test_commands_that_delete_or_merge_never_guess(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    assert run_cli("cleanup") == 2
+    assert "the following arguments are required: RUN_ID" in capsys.readouterr().err
+    assert run_cli("merge") == 1
+    assert capsys.readouterr().err.startswith("dag: error: name the run to merge: `dag merge")
+
+
+def test_retry_takes_the_newest_run_when_only_specs_are_named(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED), spec("b", SpecStatus.BLOCKED)))
+    assert run_cli("retry", "b") == 1  # the run is found; b is not failed
+    assert "spec 'b' is blocked, not failed" in capsys.readouterr().err
+    assert run_cli("retry", "r") == 1
+    assert "name the failed specs of run r to retry" in capsys.readouterr().err
+    assert run_cli("retry", "zz") == 1
+    assert "'zz' is neither a run nor a spec of the newest run r" in capsys.readouterr().err
+    assert run_cli("retry", "rr", "a") == 1
+    assert "no run 'rr' in" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (RunStatus.COMPLETED, 0),
+        (RunStatus.RUNNING, 0),
+        (RunStatus.FAILED, 1),
+        (RunStatus.INTERRUPTED, 1),
+    ],
+)
+def test_status_exit_code_says_whether_the_run_passed(
+    git_repo: Path, run_cli: Cli, status: RunStatus, code: int
+) -> None:
+    save(run(git_repo, "r", spec("a"), status=status))
+    assert run_cli("status", "r") == code
+    assert run_cli("status", "r", "--json") == code
+
+
+def test_every_line_of_a_multi_problem_error_is_prefixed(
+    write_dag: Callable[..., Path], run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_dag(
+        "layers:\n  - id: L0\n    features:\n"
+        "      - id: a\n        depends_on: [b]\n        descripton: x\n"
+        "      - id: b\n        depends_on: [a]\n"
+    )
+    assert run_cli("run", "dag.yaml") == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "dag: error: dag.yaml:4: dependency cycle: a -> b -> a",
+        "dag: error: dag.yaml:6: unknown key 'descripton' in feature 'a' (did you mean "
+        "'description'?); allowed keys: id, description, depends_on, timeout",
+        "dag: error: dag.yaml:7: feature 'b' has no description and there is no "
+        "specs/b/spec.yaml: add a description, or write the spec first",
+    ]
+
+
+def test_max_parallel_implies_parallel(
+    write_dag: Callable[..., Path], run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = "layers:\n  - id: L0\n    features:\n      - {id: a, description: x}\n"
+    write_dag(body)
+    assert run_cli("run", "dag.yaml", "--dry-run") == 0
+    assert "1 specs, one at a time" in capsys.readouterr().out
+    assert run_cli("run", "dag.yaml", "--dry-run", "--max-parallel", "3") == 0
+    assert "in parallel, at most 3 at once" in capsys.readouterr().out
+    write_dag("execution: {max_parallel: 2}\n" + body)
+    assert run_cli("run", "dag.yaml", "--dry-run") == 0
+    assert "in parallel, at most 2 at once" in capsys.readouterr().out
+    assert run_cli("run", "dag.yaml", "--dry-run", "--max-parallel", "1") == 0
+    assert "in parallel, at most 1 at once" in capsys.readouterr().out
+
+
+def test_a_control_character_in_a_description_is_refused(
+    write_dag: Callable[..., Path], run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_dag('layers:\n  - id: L0\n    features:\n      - {id: a, description: "x\\a\\e"}\n')
+    assert run_cli("run", "dag.yaml", "--dry-run") == 1
+    out, err = capsys.readouterr()
+    assert "\x07" not in out + err
+    assert err == (
+        "dag: error: dag.yaml:4: 'description' of feature 'a' contains the control character "
+        "U+0007: remove it (it would reach terminals and commands as it is)\n"
+    )
+
+
+def test_demo_refuses_a_file_as_its_directory(
+    tmp_path: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "README.md"
+    file.write_text("mine\n")
+    assert run_cli("demo", "--dir", file) == 1
+    assert run_cli("demo", "--dir", tmp_path / "no" / "such") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"dag: error: {file} is not a directory: give `dag demo --dir` a new directory"
+    assert err[1].startswith(f"dag: error: {tmp_path / 'no'} does not exist")
+    assert file.read_text() == "mine\n"
+
+
+def test_a_state_file_with_format_true_is_refused(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = save(run(git_repo, "r", spec("a")))
+    text = paths.state_file.read_text()
+    paths.state_file.write_text(text.replace("format: 1", "format: true", 1))
+    assert run_cli("status", "r") == 1
+    assert "is damaged (format True); it was left as it is" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv0", "expected"),
+    [
+        ("/somewhere/dagspec/__main__.py", "-m dagspec"),
+        (str(ROOT / "README.md"), "dag"),  # not an archive, not on PATH: the documented name
+    ],
+)
+def test_hints_name_the_form_of_dag_that_works(argv0: str, expected: str) -> None:
+    assert dag_command(argv0).endswith(expected)
+
+
+def test_an_archive_on_path_is_called_by_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    archive = tmp_path / "bin" / "dag"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("__main__.py", "")
+    archive.chmod(0o755)
+    assert dag_command(str(archive)).endswith(f" {archive}")
+    monkeypatch.setenv("PATH", f"{archive.parent}{os.pathsep}{os.environ['PATH']}")
+    assert dag_command(str(archive)) == "dag"
+
+
+def _dag(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, shell_redirect: str = ""
+) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    argv = [sys.executable, "-m", "dagspec", *args]
+    if shell_redirect:
+        argv = ["/bin/sh", "-c", f'exec "$@" {shell_redirect}', "sh", *argv]
+    return subprocess.run(argv, cwd=cwd, env=environ, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.slow
+def test_streams_closed_or_narrow_never_crash(git_repo: Path) -> None:
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED), spec("b", SpecStatus.FAILED)))
+    closed = _dag(git_repo, "status", "r", shell_redirect=">&-")
+    assert (closed.returncode, closed.stderr) == (0, "")
+    latin = _dag(git_repo, "status", "r", env={"PYTHONIOENCODING": "latin-1"})
+    assert latin.returncode == 0, latin.stderr
+    assert "\\u2713 completed" in latin.stdout
+    assert "next: " in latin.stdout
+
+
+@pytest.mark.slow
+def test_no_git_on_path_says_so(git_repo: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    done = _dag(git_repo, "status", env={"PATH": str(empty)})
+    assert (done.returncode, done.stderr) == (
+        1,
+        "dag: error: git is not installed or not on PATH: install git 2.38 or newer\n",
+    )
+
+
+def test_control_characters_quoted_from_a_file_are_escaped_in_errors(
+    write_dag: Callable[..., Path], run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_dag('layers: "\\x85 \\e[31m red"\n')
+    assert run_cli("validate", "dag.yaml") == 1
+    assert capsys.readouterr().err == (
+        "dag: error: dag.yaml:1: 'layers' of the file should be a list, found "
+        "'\\x85 \\x1b[31m red'\n"
+    )
+
+
+def test_the_next_command_names_dag_as_it_was_called() -> None:
+    from dagspec import render
+
+    state = run(Path("/r"), "r", spec("a", SpecStatus.INTERRUPTED), status=RunStatus.INTERRUPTED)
+    assert render.next_command(state) == "dag resume r"
+    assert render.next_command(state, dag="python3 /x/dag.pyz") == "python3 /x/dag.pyz resume r"
+    assert render.summary(state, color=False, dag="python3 -m dagspec").endswith(
+        "next: python3 -m dagspec resume r\n"
+    )
+
+
+def test_a_repo_that_is_not_a_directory(
+    tmp_path: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("--repo", tmp_path / "nope", "list") == 1
+    assert capsys.readouterr().err == f"dag: error: --repo {tmp_path / 'nope'}: no such directory\n"
+    assert run_cli("list", "--repo", tmp_path) == 1
+    assert capsys.readouterr().err == (
+        f"dag: error: {tmp_path} is not in a git repository: cd into one, or pass --repo\n"
+    )
