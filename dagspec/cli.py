@@ -87,7 +87,8 @@ def _add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None
         "--worktree-root",
         type=Path,
         metavar="DIR",
-        help="where worktrees go (default: the repository's parent directory)",
+        help="where worktrees go, as DIR/<run-id>/<spec-id> "
+        "(default: <repo>.worktrees beside the repository)",
     )
 
 
@@ -136,6 +137,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
     p.add_argument("--run-id", metavar="ID", help="name the run (default: <dag-name>-<time>)")
     _add_run_options(p, resuming=False)
+
+    p = command("doctor", "check that this repository and machine can run a DAG")
+    p.add_argument("file", type=Path, nargs="?", help="also check this DAG file's run")
+    p.add_argument("--autospec", metavar="CMD", help="the autospec executable to check")
+    p.add_argument("--worktree-root", type=Path, metavar="DIR", help="where worktrees would go")
 
     p = command("status", "one view of every spec of a run")
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the newest run")
@@ -269,6 +275,13 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
 
         flags = _run_flags(args)
         return retry(_repo(args), args.run_id, args.spec_ids, flags=flags, color=color)
+    if name == "doctor":
+        from dagspec.commands.doctor import doctor
+        from dagspec.state import RunFlags
+
+        root = None if args.worktree_root is None else str(args.worktree_root.resolve())
+        flags = RunFlags(autospec=args.autospec, worktree_root=root)
+        return doctor(args.file, repo=_repo(args), flags=flags)
     if name == "demo":
         from dagspec.commands.demo import demo
 

@@ -198,7 +198,7 @@ def _merge_one(
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head
     message = merge_message(state.run_id, spec.id, branch, _description(dag, spec.id))
-    commit = git.commit_tree(repo, merged.tree, (head, tip), message)
+    commit = git.commit_tree(repo, merged.tree, (head, tip), message, sign=git.signs_commits(repo))
     return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, commit), commit
 
 

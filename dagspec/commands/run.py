@@ -7,17 +7,18 @@ scheduler, then merge its completed specs and print the summary.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import trio
 
-from dagspec import autospec, git, graph, progress, render, scheduler, state
+from dagspec import autospec, graph, preflight, progress, render, scheduler, state
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, SpecError
+from dagspec.preflight import base_of
+from dagspec.preflight import find_autospec as find_autospec  # resume, retry use it
 from dagspec.spec import Dag, check_specs, load_dag
 from dagspec.state import RunFlags, RunOptions, RunState, RunStatus, SpecState, SpecStatus
-from dagspec.workspace import RunPaths, check_run_id, new_run_id
+from dagspec.workspace import RunPaths, worktree_root
 
 
 def run(
@@ -29,8 +30,8 @@ def run(
     if problems:
         raise SpecError(problems)
     options = flags.resolve(RunOptions(), dag.execution.max_parallel)
+    run_id = preflight.before_run(repo, dag, options, run_id, dry_run=dry_run)  # issue 12
     base_branch, base_commit = base_of(repo, dag)
-    run_id = check_run_id(run_id or new_run_id(dag.name, state.utcnow()))
     if dry_run:
         print(plan_text(repo, dag, options, run_id, base_branch, base_commit), end="")
         return EXIT_OK
@@ -57,40 +58,6 @@ def run(
         state.save(initial, paths.state_file)
         print(f"run {run_id}: {len(initial.specs)} specs, {_how(options)}", flush=True)
         return execute(repo, paths, initial, dag, executable=executable, color=color)
-
-
-def base_of(repo: Path, dag: Dag) -> tuple[str, str]:
-    """The branch the run merges into and its commit (DESIGN §3.2)."""
-    branch = dag.execution.base_branch or git.current_branch(repo)
-    if branch is None:
-        raise DagspecError(
-            f"HEAD is detached in {repo}: check out the branch the run should merge into, "
-            "or set execution.base_branch in the DAG file"
-        )
-    commit = git.rev_parse(repo, f"refs/heads/{branch}")
-    if commit is None:
-        raise DagspecError(f"the base branch '{branch}' does not exist in {repo}")
-    return branch, commit
-
-
-def find_autospec(given: str | None) -> str:
-    """The autospec executable: ``--autospec``, else ``$DAGSPEC_AUTOSPEC``, else PATH."""
-    from_env = os.environ.get("DAGSPEC_AUTOSPEC")
-    name = given or from_env or "autospec"
-    source = "--autospec" if given else "$DAGSPEC_AUTOSPEC" if from_env else "PATH"
-    if os.sep in name:
-        candidate = Path(name).expanduser().absolute()
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-        found = None
-    else:
-        found = shutil.which(name)
-    if found is None:
-        raise DagspecError(
-            f"the autospec executable '{name}' (from {source}) was not found or is not "
-            "executable: install autospec, or name it with --autospec or $DAGSPEC_AUTOSPEC"
-        )
-    return found
 
 
 def _new_specs(repo: Path, dag: Dag) -> tuple[SpecState, ...]:
@@ -138,10 +105,10 @@ def plan_text(
 ) -> str:
     """What ``run`` would do: the waves of specs and the exact command each would get."""
     executable = _executable_or_name(options.autospec)
-    root = Path(options.worktree_root) if options.worktree_root else repo.parent
+    root = worktree_root(repo, options.worktree_root)
     lines = [
         f"dry run of {run_id}: {len(dag.features)} specs, {_how(options)}",
-        f"base: {base_branch} at {base_commit[:12]}; worktrees in {root}/wt-<spec>, "
+        f"base: {base_branch} at {base_commit[:12]}; worktrees in {root / run_id}/<spec>, "
         f"on branches dag/{run_id}/<spec>",
     ]
     timeouts = spec_timeouts(dag, options)
@@ -207,7 +174,7 @@ def execute(
         paths=paths,
         dag=dag,
         autospec=executable,
-        worktree_root=Path(options.worktree_root) if options.worktree_root else repo.parent,
+        worktree_root=worktree_root(repo, options.worktree_root),
         max_parallel=options.max_parallel if options.parallel else 1,
         fail_fast=options.fail_fast,
         timeouts=spec_timeouts(dag, options),
