@@ -19,7 +19,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from dagspec.errors import GitError
+from dagspec.errors import DagspecError, GitError
+
+# The lowest git that has every command dagspec uses: ``merge-tree --write-tree`` (2.38);
+# ``worktree list -z`` (2.36) and ``init --initial-branch`` (2.28) came before it.
+MIN_GIT = (2, 38)
+MIN_GIT_TEXT = ".".join(map(str, MIN_GIT))
+_USAGE = 129  # git's exit code for an unknown option
 
 _KEPT = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_CONFIG", "GIT_SSH", "GIT_ASKPASS", "GIT_TERMINAL")
 
@@ -73,9 +79,22 @@ def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
         raise GitError(cmd, 127, "", "git is not installed or not on PATH") from None
     stdout = done.stdout.decode("utf-8", "surrogateescape")
     if check and done.returncode != 0:
+        if done.returncode == _USAGE and args != ("--version",):
+            refuse_old_git(cwd)  # an option git does not know: say why, not git's usage text
         stderr = done.stderr.decode("utf-8", "surrogateescape")
         raise GitError(cmd, done.returncode, stdout, stderr)
     return stdout
+
+
+def refuse_old_git(cwd: Path) -> None:
+    """Raise ``DagspecError`` naming the git needed when the one on PATH is older."""
+    found = version(cwd)
+    if found is None or found < MIN_GIT:
+        shown = ".".join(map(str, found)) if found else "of an unknown version"
+        raise DagspecError(
+            f"git {shown} is too old: dagspec needs git {MIN_GIT_TEXT} or newer "
+            "(for `git merge-tree --write-tree`); install a newer git"
+        )
 
 
 def ok(cwd: Path, *args: str) -> bool:

@@ -32,10 +32,7 @@ from dagspec.workspace import (
     worktree_root,
 )
 
-# The lowest git that has every command dagspec uses: ``merge-tree --write-tree`` (2.38);
-# ``worktree list -z`` (2.36) and ``init --initial-branch`` (2.28) came before it.
-MIN_GIT = (2, 38)
-MIN_GIT_TEXT = ".".join(map(str, MIN_GIT))
+MIN_GIT_TEXT = git.MIN_GIT_TEXT
 _VERSION_TIMEOUT = 10.0  # seconds for ``autospec --version`` to answer
 
 
@@ -75,17 +72,13 @@ class PreflightError(DagspecError):
 
 
 def check_git(planned: Planned) -> Problem | None:
-    """git is installed and at least ``MIN_GIT``."""
+    """git is installed and at least ``git.MIN_GIT``."""
     try:
-        found = git.version(planned.repo)
+        git.refuse_old_git(planned.repo)
     except GitError:
         return Problem(f"git was not found: install git {MIN_GIT_TEXT} or newer")
-    if found is None or found < MIN_GIT:
-        shown = ".".join(map(str, found)) if found else "unknown"
-        return Problem(
-            f"git {shown} is too old: dagspec needs git {MIN_GIT_TEXT} or newer "
-            "(for `git merge-tree --write-tree`); install a newer git"
-        )
+    except DagspecError as exc:
+        return Problem(str(exc))
     return None
 
 
@@ -212,19 +205,12 @@ def check_branches(planned: Planned) -> Problem | None:
 
 
 def check_names(planned: Planned) -> Problem | None:
-    """Every feature id makes a branch name git accepts and a path no other id shares on a
-    file system that ignores case."""
+    """No two feature ids share a path or a branch on a file system that ignores case
+    (``validate`` has made sure each is a name git and the file system accept)."""
     if planned.dag is None:
         return None
-    ids = list(planned.dag.features)
-    bad = [i for i in ids if i.endswith((".", ".lock"))]
-    if bad:
-        return Problem(
-            f"feature ids {_names(bad)} cannot be git branch names (they end in '.' or "
-            "'.lock'): rename them in the DAG file"
-        )
     seen: dict[str, str] = {}
-    for spec_id in ids:
+    for spec_id in planned.dag.features:
         other = seen.setdefault(spec_id.casefold(), spec_id)
         if other != spec_id:
             return Problem(
