@@ -328,6 +328,9 @@ def before_run(
     while True:
         planned = Planned(repo, options, dag, run_id)
         found = results(planned)
+        if generated and not dry_run and RunPaths(repo, run_id).run_dir.exists():
+            run_id = _unused_run_id(repo, dag, options)  # a run started meanwhile took it
+            continue
         if dry_run:
             print(render(found), end="")
         problems = [p for _, p in found if p is not None]
