@@ -123,6 +123,23 @@ def check_autospec(planned: Planned) -> Problem | None:
     return None
 
 
+_CONSTITUTIONS = tuple(
+    f"{place}/memory/constitution.{ext}"
+    for place in (".autospec", ".specify")
+    for ext in ("yaml", "yml")
+)
+
+
+def check_constitution(planned: Planned) -> Problem | None:
+    """The repository has the constitution autospec refuses to run without (contract §5)."""
+    if any((planned.repo / name).is_file() for name in _CONSTITUTIONS):
+        return None
+    return Problem(
+        f"{planned.repo} has no autospec constitution ({_CONSTITUTIONS[0]}), and autospec "
+        "refuses to run without one: run `autospec init`, then `autospec constitution`"
+    )
+
+
 def check_base(planned: Planned) -> Problem | None:
     """The base branch exists and has a commit."""
     try:
@@ -272,6 +289,7 @@ CHECKS: tuple[tuple[str, Callable[[Planned], Problem | None]], ...] = (
     ("a committer identity", check_identity),
     ("a working signer, if commit.gpgSign is on", check_signer),
     ("the autospec executable", check_autospec),
+    ("an autospec constitution", check_constitution),
     ("the base branch, with a commit", check_base),
     ("a clean checkout of the base branch", check_checkout),
     ("the worktree root: writable, outside the repository", check_root),

@@ -356,3 +356,21 @@ def test_a_dirty_checkout_is_a_warning_not_a_refusal(project: Project) -> None:
         (False, f"{project.repo} has uncommitted changes on main")
     ]
     assert "wait on dag/r/_merged" in problems[0].message
+
+
+@pytest.mark.parametrize("elsewhere", [None, ".specify/memory/constitution.yml"])
+def test_a_repository_without_a_constitution_is_refused(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    elsewhere: str | None,
+) -> None:
+    (project.repo / ".autospec" / "memory" / "constitution.yaml").unlink()
+    project.write_dag(dag_text("a"))
+    if elsewhere is None:
+        err = refused(project, run_cli, capsys)
+        assert "has no autospec constitution (.autospec/memory/constitution.yaml)" in err
+    else:
+        (project.repo / elsewhere).parent.mkdir(parents=True)
+        (project.repo / elsewhere).write_text("constitution: {}\n")
+        assert run_cli("doctor", "dag.yaml") == 0
