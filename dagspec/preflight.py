@@ -337,7 +337,7 @@ def before_run(
     """Check everything before ``dag run`` records anything; return the run's id.
 
     A run id not given is made from the DAG's name and the time, and is claimed by creating
-    its directory of the run, so two runs started in the same second get two ids
+    the run's directory, so two runs started in the same second get two ids
     (``-2``, ``-3``...). Warnings go to stderr. With ``dry_run`` the results are printed and
     nothing is claimed. Raises ``PreflightError`` with every blocking problem.
     """

@@ -107,6 +107,7 @@ class RunState:
     driver_pid: int | None = None
     options: RunOptions = RunOptions()
     specs: tuple[SpecState, ...] = ()
+    autospec_version: str | None = None  # what `autospec --version` said (issue 12)
 
     def spec(self, spec_id: str) -> SpecState:
         for spec in self.specs:

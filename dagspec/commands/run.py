@@ -54,6 +54,7 @@ def run(
             driver_pid=os.getpid(),
             options=options,
             specs=_new_specs(repo, dag),
+            autospec_version=preflight.autospec_version(executable),
         )
         state.save(initial, paths.state_file)
         print(f"run {run_id}: {len(initial.specs)} specs, {_how(options)}", flush=True)
