@@ -36,6 +36,7 @@ from dagspec.errors import EXIT_FAILED, EXIT_OK, DagspecError, GitError
 from dagspec.spec import Dag
 from dagspec.state import RunState, SpecState, SpecStatus
 from dagspec.workspace import branch_name, merged_branch
+from dagspec.worktree import remove_worktree
 
 ATTEMPTS = 3
 """How many times the merges are built again when the base branch moves under them."""
@@ -422,7 +423,7 @@ def _remove_worktree(
     if len(untracked) < len(dirt) or not all(p.startswith(RUN_CONFIG) for p in untracked):
         return False
     try:
-        git.remove_worktree(repo, path, force=bool(untracked))
+        remove_worktree(repo, path, force=bool(untracked))
     except GitError:
         return False  # locked, or changed meanwhile: keep it
     return True

@@ -19,6 +19,7 @@ the spec's branch when autospec switched to a branch of its own (v0.7.3, contrac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -69,6 +70,14 @@ def create_worktree(
     except BaseException:
         _undo_creation(repo, path, branch)
         raise
+
+
+def remove_worktree(repo: Path, path: Path, *, force: bool) -> None:
+    """Remove a spec's worktree, and its run's directory ``<root>/<run-id>`` once that is
+    empty (``rmdir`` removes nothing else)."""
+    git.remove_worktree(repo, path, force=force)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
 
 
 def _undo_creation(repo: Path, path: Path, branch: str) -> None:

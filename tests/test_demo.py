@@ -37,7 +37,7 @@ def test_the_demo_runs_the_example_and_merges_it(
         "repo",
         "repo.worktrees",
     ]
-    assert list((tmp_path / "demo" / "repo.worktrees" / "demo").iterdir()) == []
+    assert list((tmp_path / "demo" / "repo.worktrees").iterdir()) == []  # run dir removed
     assert git(repo, "status", "--porcelain") == ""
 
 

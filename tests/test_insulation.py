@@ -211,6 +211,7 @@ def test_a_fresh_run_after_a_failed_one_completes(
     assert all(project.state("second").spec(s).merged for s in "abc")
     assert project.state("second").autospec_version == "autospec fake-0.10.4"  # recorded
     assert kept.is_dir() and "dag/first/a" in branches(project.repo)
+    assert not project.worktree("a", "second").parent.exists()  # merged: its run dir went too
 
 
 @pytest.mark.slow

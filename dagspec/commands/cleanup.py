@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import attrs
 
-from dagspec import git
+from dagspec import git, worktree
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError
 from dagspec.state import RunState, RunStatus, load, run_lock, save, settle_stale
 from dagspec.workspace import RunPaths, branch_name, check_run_id, merged_branch
@@ -169,7 +169,7 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
     for step in plan.steps:
         try:
             if step.spec_id is not None:
-                git.remove_worktree(repo, Path(step.target), force=True)
+                worktree.remove_worktree(repo, Path(step.target), force=True)
             else:
                 git.delete_branch(repo, step.target, force=True)
         except GitError as exc:
