@@ -15,10 +15,10 @@ How a merge is made, and what it guarantees (DESIGN §5):
 - **The user's checkout is updated only when that is safe.** When the base branch is
   checked out, the checkout is fast-forwarded (HEAD, index and files together) only if it
   has no changes to tracked files and no untracked file the merge would overwrite.
-  Otherwise nothing of the user's is touched: the result waits on ``dag/<run>/merged``.
+  Otherwise nothing of the user's is touched: the result waits on ``dag/<run>/_merged``.
 - **State says what is on the base branch.** A spec becomes ``merged`` (with its
   ``merge_commit``) only once its merge is on the base branch; while the result waits on
-  ``dag/<run>/merged`` it stays unmerged, and the next ``dag merge`` (or the user's
+  ``dag/<run>/_merged`` it stays unmerged, and the next ``dag merge`` (or the user's
   fast-forward, which the next ``dag merge`` notices) finishes the job.
 """
 
@@ -78,7 +78,7 @@ class MergeReport:
     """The result of ``merge_run``, for ``render_report`` and ``merge_exit_code``.
 
     ``old_tip``/``new_tip`` are the base branch's tip before and after (equal when it did
-    not move). ``parked_on`` names ``dag/<run>/merged`` when the result waits there, and
+    not move). ``parked_on`` names ``dag/<run>/_merged`` when the result waits there, and
     ``parked_because`` says why. ``checkout`` is the checkout of the base branch that was
     fast-forwarded, if any.
     """
@@ -230,7 +230,7 @@ def merge_message(run_id: str, spec_id: str, branch: str, description: str | Non
 
 def _publish(repo: Path, state: RunState, chain: _Chain) -> MergeReport | None:
     """Move the base branch (and its checkout) to the chain's head, or park the head on
-    ``dag/<run>/merged``. None when the base branch moved meanwhile: build again."""
+    ``dag/<run>/_merged``. None when the base branch moved meanwhile: build again."""
     if chain.head == chain.base:
         _drop_stale_parked(repo, state.run_id, chain.base)
         return _report(state, chain)
@@ -268,7 +268,7 @@ def _publish_to_checkout(
 
 
 def _park(repo: Path, state: RunState, chain: _Chain, reason: str) -> MergeReport:
-    """Leave the result on ``dag/<run>/merged``, which must hold nothing else of value."""
+    """Leave the result on ``dag/<run>/_merged``, which must hold nothing else of value."""
     parked = merged_branch(state.run_id)
     previous = git.rev_parse(repo, f"refs/heads/{parked}")
     if previous is not None and git.non_merge_commits(repo, previous, chain.head):
@@ -331,7 +331,7 @@ def _names(paths: Iterable[str], limit: int = 5) -> str:
 
 
 def _drop_stale_parked(repo: Path, run_id: str, tip: str) -> None:
-    """``dag/<run>/merged`` is obsolete once the base branch has all its work: delete it
+    """``dag/<run>/_merged`` is obsolete once the base branch has all its work: delete it
     when every commit it has beyond ``tip`` is a merge commit (ours)."""
     parked = merged_branch(run_id)
     head = git.rev_parse(repo, f"refs/heads/{parked}")
@@ -443,7 +443,7 @@ def _delete_merged_branch(repo: Path, branch: str, base: str | None) -> None:
 def merge_exit_code(report: MergeReport) -> int:
     """1 when a completed spec is (or, in a dry run, would be) left off the base branch: a
     conflict, a spec depending on one, a missing branch, or the result left on
-    ``dag/<run>/merged``; else 0."""
+    ``dag/<run>/_merged``; else 0."""
     left_off = report.parked_on is not None or any(s.outcome in LEFT_OFF for s in report.specs)
     return EXIT_FAILED if left_off else EXIT_OK
 
@@ -486,7 +486,7 @@ def _detail(result: SpecMerge) -> str:
 
 
 def _parked(report: MergeReport) -> list[str]:
-    """Why the result waits on ``dag/<run>/merged``, and how to take it."""
+    """Why the result waits on ``dag/<run>/_merged``, and how to take it."""
     if report.dry_run:
         verb, touched, wait = "would not move", "would be", "would wait"
     else:
