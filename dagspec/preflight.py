@@ -293,19 +293,24 @@ CHECKS: tuple[tuple[str, Callable[[Planned], Problem | None]], ...] = (
     ("the base branch, with a commit", check_base),
     ("a clean checkout of the base branch", check_checkout),
     ("the worktree root: writable, outside the repository", check_root),
-    ("feature ids that make safe names", check_names),
+    ("no two feature ids differing only by case", check_names),
     ("state and spec directories inside the repository", check_places),
     ("a new run id", check_run_free),
     ("worktree paths free", check_paths),
     ("branch names free", check_branches),
 )
 
+_OF_A_RUN = frozenset((check_names, check_run_free, check_paths, check_branches))
+
 
 def results(planned: Planned) -> list[tuple[str, Problem | None]]:
     """Each check's title and its problem (None: passed). Once git is missing or too old,
-    the checks that need it are not made."""
+    the checks that need it are not made; without a DAG and a run id, neither are the
+    checks of a run's ids, paths and branches."""
     found: list[tuple[str, Problem | None]] = []
     for title, check in CHECKS:
+        if check in _OF_A_RUN and (planned.dag is None or planned.run_id is None):
+            continue  # `dag doctor` without a DAG file: nothing to say about them
         found.append((title, check(planned)))
         if check is check_git and found[-1][1] is not None:
             break

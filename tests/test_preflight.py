@@ -335,6 +335,7 @@ def test_doctor_without_a_dag_checks_the_machine_and_the_repository(
     out = capsys.readouterr().out
     assert "  ok       the autospec executable\n" in out
     assert "error" not in out and "warning" not in out
+    assert "worktree paths free" not in out  # a run's checks need its DAG file
     assert run_cli("doctor", "--autospec", "/no/such/autospec") == 1
     assert "  error    the autospec executable '/no/such/autospec'" in capsys.readouterr().out
     assert nothing_written(project)
@@ -345,7 +346,9 @@ def test_doctor_with_a_dag_checks_its_names_too(
 ) -> None:
     project.write_dag(dag_text("x", "X"))
     assert run_cli("doctor", "dag.yaml") == 1
-    assert "  error    feature ids x and X differ only by case" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "  error    feature ids x and X differ only by case" in out
+    assert "  ok       worktree paths free\n" in out
 
 
 def test_a_dirty_checkout_is_a_warning_not_a_refusal(project: Project) -> None:
