@@ -77,7 +77,7 @@ def prepare(
     """Make the spec's worktree ready (under ``root``) and choose the command to run there;
     a new spec gets a number above ``floor`` (``worktree.reserve_number``)."""
     repo = Path(run.repo)
-    path = Path(spec.worktree) if spec.worktree else worktree_path(root, spec.id)
+    path = Path(spec.worktree) if spec.worktree else worktree_path(root, run.run_id, spec.id)
     branch = spec.branch or branch_name(run.run_id, spec.id)
     if spec.branch is None:
         refs = _dependency_refs(run, dag.deps[spec.id])

@@ -213,6 +213,12 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
         overrides, live, repo = _run_flags(args), _use_live(args.progress), _repo(args)
         run_id, spec_ids = run_ids.resolve_retry(repo, args.ids)
         return retry(repo, run_id, spec_ids, overrides=overrides, color=color, live=live)
+    if name == "doctor":
+        from dagspec.commands.doctor import doctor
+
+        root = None if args.worktree_root is None else str(args.worktree_root.resolve())
+        overrides = RunFlags(autospec=args.autospec, worktree_root=root).overrides()
+        return doctor(args.file, repo=_repo(args), overrides=overrides)
     if name == "demo":
         from dagspec.commands.demo import demo
 

@@ -8,11 +8,11 @@ scheduler, then merges its completed specs through the same function ``dag merge
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
-from dagspec import git, notify, render, state
+from dagspec import notify, preflight, render, state
+from dagspec import workspace as places
 from dagspec.console import dag_command
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
@@ -32,8 +32,8 @@ def start(
 ) -> int:
     """Record a new run of ``dag`` (read from ``path``) and execute it; the exit code.
     Raises ``DagspecError`` when the base branch, autospec or the run id cannot be used."""
-    base_branch, base_commit = base_of(repo, dag)
-    executable = find_autospec(options.autospec)
+    base_branch, base_commit = preflight.base_of(repo, dag)
+    executable = preflight.find_autospec(options.autospec)
     paths = RunPaths(repo, run_id)
     with state.run_lock(paths):
         if paths.state_file.exists():
@@ -52,24 +52,11 @@ def start(
             driver_pid=os.getpid(),
             options=options,
             specs=_new_specs(repo, dag),
+            autospec_version=preflight.autospec_version(executable),
         )
         state.save(initial, paths.state_file)
         print(f"run {run_id}: {len(initial.specs)} specs, {how(options)}", flush=True)
         return execute(repo, paths, initial, dag, executable=executable, color=color, live=live)
-
-
-def base_of(repo: Path, dag: Dag) -> tuple[str, str]:
-    """The branch the run merges into and its commit (DESIGN §3.2)."""
-    branch = dag.execution.base_branch or git.current_branch(repo)
-    if branch is None:
-        raise DagspecError(
-            f"HEAD is detached in {repo}: check out the branch the run should merge into, "
-            "or set execution.base_branch in the DAG file"
-        )
-    commit = git.rev_parse(repo, f"refs/heads/{branch}")
-    if commit is None:
-        raise DagspecError(f"the base branch '{branch}' does not exist in {repo}")
-    return branch, commit
 
 
 def _new_specs(repo: Path, dag: Dag) -> tuple[SpecState, ...]:
@@ -110,38 +97,12 @@ def how(options: RunOptions) -> str:
     return f"in parallel, at most {options.max_parallel} at once"
 
 
-def find_autospec(given: str | None) -> str:
-    """The autospec executable: ``--autospec``, else ``$DAGSPEC_AUTOSPEC``, else PATH.
-    Raises ``DagspecError`` naming where the name came from when it is not executable."""
-    from_env = os.environ.get("DAGSPEC_AUTOSPEC")
-    name = given or from_env or "autospec"
-    source = "--autospec" if given else "$DAGSPEC_AUTOSPEC" if from_env else "PATH"
-    if os.sep in name:
-        candidate = Path(name).expanduser().absolute()
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-        found = None
-    else:
-        found = shutil.which(name)
-    if found is None:
-        raise DagspecError(
-            f"the autospec executable '{name}' (from {source}) was not found or is not "
-            "executable: install autospec, or name it with --autospec or $DAGSPEC_AUTOSPEC"
-        )
-    return found
-
-
 def spec_timeouts(dag: Dag, options: RunOptions) -> dict[str, float | None]:
     """Each spec's time limit in seconds: its feature's ``timeout``, else ``--timeout``,
     else ``execution.timeout``."""
     return {
         f.id: f.timeout or options.timeout or dag.execution.timeout for f in dag.features.values()
     }
-
-
-def worktree_root(repo: Path, options: RunOptions) -> Path:
-    """Where the run's worktrees go: ``--worktree-root``, else the repository's parent."""
-    return Path(options.worktree_root) if options.worktree_root else repo.parent
 
 
 def recorded_dag(repo: Path, paths: RunPaths, recorded: RunState) -> Dag:
@@ -186,8 +147,8 @@ def execute(
         timeouts=spec_timeouts(dag, options),
         history=estimates.load_history(repo),
     )
-    git_workspace = attempt.GitWorkspace(paths, dag, executable, worktree_root(repo, options))
-    workspace = ports.Threaded(git_workspace)
+    root = places.worktree_root(repo, options.worktree_root)
+    workspace = ports.Threaded(attempt.GitWorkspace(paths, dag, executable, root))
     report = progress.reporter(live=live, color=color)
     # notices of failed specs and of the run's end (dagspec.notify)
     notifier = notify.Notifier(

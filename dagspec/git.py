@@ -4,10 +4,15 @@ Every call runs with a cleaned environment: the variables git sets for hooks (``
 ``GIT_INDEX_FILE``, ``GIT_WORK_TREE``...) would otherwise point our commands at the
 repository and index of the commit being made, so a ``dag`` run from a hook would read or
 write the wrong place. Identity and configuration variables are kept.
+
+Every call is also insulated (``INSULATION``): dagspec's own git writes are bookkeeping
+(DESIGN §3), so no user hook can veto them and no user setting changes what they do or what
+they print. Agents are not started through here and keep the user's hooks and settings.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -16,7 +21,34 @@ from typing import NamedTuple
 
 from dagspec.errors import DagspecError, GitError
 
+# The lowest git that has every command dagspec uses: ``merge-tree --write-tree`` (2.38);
+# ``worktree list -z`` (2.36) and ``init --initial-branch`` (2.28) came before it.
+MIN_GIT = (2, 38)
+MIN_GIT_TEXT = ".".join(map(str, MIN_GIT))
+_USAGE = 129  # git's exit code for an unknown option
+
 _KEPT = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_CONFIG", "GIT_SSH", "GIT_ASKPASS", "GIT_TERMINAL")
+
+# Settings that win over the user's for every command of dagspec's own (issue 12). Hooks:
+# no commit-msg, pre-commit, post-checkout, reference-transaction... can veto a write.
+# The rest keep the output we parse and the commits we make the same in every repository.
+# Signing is not here: each command that commits says ``-S`` or ``--no-gpg-sign`` itself.
+INSULATION: dict[str, str] = {
+    "core.hooksPath": os.devnull,
+    "color.ui": "false",
+    "log.showSignature": "false",
+    "merge.conflictStyle": "merge",
+    "merge.log": "false",
+    "merge.verifySignatures": "false",
+    "merge.autoStash": "false",
+    "rerere.enabled": "false",
+    "commit.template": "",
+    "commit.cleanup": "strip",
+    "core.editor": "true",
+    "advice.detachedHead": "false",
+    "gc.auto": "0",
+}
+_INSULATION_ARGS = tuple(arg for item in INSULATION.items() for arg in ("-c", "=".join(item)))
 
 
 # The variables that tie git to one repository and its index, as `git rev-parse
@@ -64,11 +96,12 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> str:
-    """Run ``git args`` in ``cwd`` and return stdout; raise ``GitError`` when it fails."""
+    """Run ``git args`` in ``cwd``, insulated, and return stdout; raise ``GitError`` when it
+    fails (the error shows ``git args``, without the insulating options)."""
     cmd = ["git", *args]
     try:
         done = subprocess.run(
-            cmd,
+            ["git", *_INSULATION_ARGS, *args],
             cwd=cwd,
             env=clean_env(env),
             stdin=subprocess.DEVNULL,
@@ -83,9 +116,22 @@ def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
         ) from None
     stdout = done.stdout.decode("utf-8", "surrogateescape")
     if check and done.returncode != 0:
+        if done.returncode == _USAGE and args != ("--version",):
+            refuse_old_git(cwd)  # an option git does not know: say why, not git's usage text
         stderr = done.stderr.decode("utf-8", "surrogateescape")
         raise GitError(cmd, done.returncode, stdout, stderr)
     return stdout
+
+
+def refuse_old_git(cwd: Path) -> None:
+    """Raise ``DagspecError`` naming the git needed when the one on PATH is older."""
+    found = version(cwd)
+    if found is None or found < MIN_GIT:
+        shown = ".".join(map(str, found)) if found else "of an unknown version"
+        raise DagspecError(
+            f"git {shown} is too old: dagspec needs git {MIN_GIT_TEXT} or newer "
+            "(for `git merge-tree --write-tree`); install a newer git"
+        )
 
 
 def ok(cwd: Path, *args: str) -> bool:
@@ -226,10 +272,23 @@ def merge_tree(repo: Path, ours: str, theirs: str) -> MergeTree:
     return MergeTree(tree, tuple(files))
 
 
-def commit_tree(repo: Path, tree: str, parents: Sequence[str], message: str) -> str:
-    """A new commit object of ``tree`` with ``parents`` (no ref moves)."""
+def commit_tree(
+    repo: Path, tree: str, parents: Sequence[str], message: str, *, sign: bool = False
+) -> str:
+    """A new commit object of ``tree`` with ``parents`` (no ref moves); signed with the
+    user's key and format (``user.signingKey``, ``gpg.format``) when ``sign``."""
     flags = [arg for parent in parents for arg in ("-p", parent)]
-    return run(repo, "commit-tree", tree, *flags, "-m", message).strip()
+    return run(repo, "commit-tree", _sign_flag(sign), tree, *flags, "-m", message).strip()
+
+
+def signs_commits(repo: Path) -> bool:
+    """Whether the user's configuration asks for signed commits (``commit.gpgSign``)."""
+    out = run(repo, "config", "--type=bool", "--get", "commit.gpgsign", check=False)
+    return out.strip() == "true"
+
+
+def _sign_flag(sign: bool) -> str:
+    return "--gpg-sign" if sign else "--no-gpg-sign"
 
 
 def update_ref(repo: Path, ref: str, new: str, old: str, *, message: str) -> bool:
@@ -297,7 +356,7 @@ def merge_branch(worktree: Path, branch: str, message: str) -> list[str]:
     and the conflicting files are returned; any other failure raises ``GitError``.
     """
     try:
-        run(worktree, "merge", "--quiet", "--no-edit", "-m", message, branch)
+        run(worktree, "merge", "--ff", "--no-gpg-sign", "--quiet", "-m", message, branch)
     except GitError:
         files = conflicted_files(worktree)
         if not files:
@@ -311,15 +370,15 @@ def conflicted_files(worktree: Path) -> list[str]:
     return nul_split(run(worktree, "diff", "--name-only", "--diff-filter=U", "-z"))
 
 
-def commit_all(worktree: Path, message: str) -> bool:
+def commit_all(worktree: Path, message: str, *, sign: bool = False) -> bool:
     """Commit every change and untracked, not ignored file; False when there was nothing.
 
-    ``--no-verify``: the user's commit hooks are for the user's own commits; the agent's
-    work is reviewed when it is merged.
+    No hook runs: the user's commit hooks are for the user's own commits; the agent's work
+    is reviewed when it is merged. ``sign``: sign it (``-S``), as ``signs_commits`` says.
     """
     run(worktree, "add", "-A")
     try:
-        run(worktree, "commit", "--quiet", "--no-verify", "-m", message)
+        run(worktree, "commit", "--quiet", "--no-verify", _sign_flag(sign), "-m", message)
     except GitError:
         if ok(worktree, "diff", "--cached", "--quiet"):
             return False  # nothing was staged: asked only when the commit failed
@@ -329,7 +388,7 @@ def commit_all(worktree: Path, message: str) -> bool:
 
 def checkout_branch_at(worktree: Path, branch: str, commit: str) -> None:
     """Point ``branch`` at ``commit`` and check it out in ``worktree`` (``checkout -B``)."""
-    run(worktree, "checkout", "--quiet", "-B", branch, commit)
+    run(worktree, "checkout", "--quiet", "--no-recurse-submodules", "-B", branch, commit)
 
 
 def branch_names(repo: Path) -> list[str]:
@@ -372,3 +431,41 @@ def git_dir(worktree: Path) -> Path:
     """The worktree's own git directory (``.git/worktrees/<name>`` for a linked worktree):
     a place for private markers that is never committed and goes with the worktree."""
     return Path(run(worktree, "rev-parse", "--absolute-git-dir").strip())
+
+
+# --- preflight ------------------------------------------------------------------------------
+
+
+def version(cwd: Path) -> tuple[int, ...] | None:
+    """git's version (``(2, 39, 5)``), or None when it cannot be told from ``git --version``
+    ("git version 2.39.3 (Apple Git-146)" gives ``(2, 39, 3)``)."""
+    words = run(cwd, "--version").split()
+    numbers = words[2].split(".") if len(words) > 2 else []
+    digits = [int(n) for n in itertools.takewhile(str.isdigit, numbers)]
+    return tuple(digits) if len(digits) >= 2 else None
+
+
+def identity(repo: Path, who: str) -> str | None:
+    """``Name <email>`` git would record as ``who`` (``AUTHOR`` or ``COMMITTER``), or None
+    when it has none configured and cannot guess one."""
+    try:
+        ident = run(repo, "var", f"GIT_{who}_IDENT").strip()
+    except GitError:
+        return None
+    return ident.rsplit(">", 1)[0] + ">"
+
+
+def try_signing(repo: Path) -> str | None:
+    """Sign a commit object of the empty tree, as dagspec signs its merges; None when it
+    worked, else what git said. Writes only unreachable objects (pruned by ``git gc``)."""
+    tree = run(repo, "mktree").strip()
+    try:
+        commit_tree(repo, tree, (), "dagspec: can git sign here?", sign=True)
+    except GitError as exc:
+        return (exc.stderr or str(exc)).strip()
+    return None
+
+
+def refs(repo: Path, *patterns: str) -> list[str]:
+    """The full names of the refs that match ``patterns`` (``refs/heads/dag/``)."""
+    return lines(run(repo, "for-each-ref", "--format=%(refname)", *patterns))

@@ -15,10 +15,10 @@ How a merge is made, and what it guarantees (DESIGN §5):
 - **The user's checkout is updated only when that is safe.** When the base branch is
   checked out, the checkout is fast-forwarded (HEAD, index and files together) only if it
   has no changes to tracked files and no untracked file the merge would overwrite.
-  Otherwise nothing of the user's is touched: the result waits on ``dag/<run>/merged``.
+  Otherwise nothing of the user's is touched: the result waits on ``dag/<run>/_merged``.
 - **State says what is on the base branch.** A spec becomes ``merged`` (with its
   ``merge_commit``) only once its merge is on the base branch; while the result waits on
-  ``dag/<run>/merged`` it stays unmerged, and the next ``dag merge`` (or the user's
+  ``dag/<run>/_merged`` it stays unmerged, and the next ``dag merge`` (or the user's
   fast-forward, which the next ``dag merge`` notices) finishes the job.
 """
 
@@ -136,7 +136,7 @@ def _merge_one(
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head
     message = merge_message(state.run_id, spec.id, branch, _description(dag, spec.id))
-    commit = git.commit_tree(repo, merged.tree, (head, tip), message)
+    commit = git.commit_tree(repo, merged.tree, (head, tip), message, sign=git.signs_commits(repo))
     return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, commit), commit
 
 
@@ -167,7 +167,7 @@ def merge_message(run_id: str, spec_id: str, branch: str, description: str | Non
 
 def _publish(repo: Path, state: RunState, chain: _Chain) -> MergeReport | None:
     """Move the base branch (and its checkout) to the chain's head, or park the head on
-    ``dag/<run>/merged``. None when the base branch moved meanwhile: build again."""
+    ``dag/<run>/_merged``. None when the base branch moved meanwhile: build again."""
     if chain.head == chain.base:
         _drop_stale_parked(repo, state.run_id, chain.base)
         return _report(state, chain)
@@ -205,7 +205,7 @@ def _publish_to_checkout(
 
 
 def _park(repo: Path, state: RunState, chain: _Chain, reason: str) -> MergeReport:
-    """Leave the result on ``dag/<run>/merged``, which must hold nothing else of value."""
+    """Leave the result on ``dag/<run>/_merged``, which must hold nothing else of value."""
     parked = merged_branch(state.run_id)
     previous = git.rev_parse(repo, f"refs/heads/{parked}")
     if previous is not None and git.commits_lacking(repo, previous, [chain.head], merges=False):
@@ -262,7 +262,7 @@ def _not_a_dir(path: Path) -> bool:
 
 
 def _drop_stale_parked(repo: Path, run_id: str, tip: str) -> None:
-    """``dag/<run>/merged`` is obsolete once the base branch has all its work: delete it
+    """``dag/<run>/_merged`` is obsolete once the base branch has all its work: delete it
     when every commit it has beyond ``tip`` is a merge commit (ours)."""
     parked = merged_branch(run_id)
     head = git.rev_parse(repo, f"refs/heads/{parked}")

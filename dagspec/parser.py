@@ -96,16 +96,9 @@ def _run_id(text: str) -> str:
 
 
 def _worktree_root(text: str) -> Path:
-    """A directory, or a new one whose parent exists: dagspec creates one level, no more
-    (a typo must not make a tree of directories from ``/``)."""
-    path = Path(text).expanduser().absolute()
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"'{text}' is not a directory")
-    if not path.exists() and not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"neither '{text}' nor its parent directory exists: create the parent first"
-        )
-    return path
+    """The path as given, made absolute; what may be there is preflight's to check
+    (``preflight.check_root``), for ``run``, ``run --dry-run`` and ``doctor`` alike."""
+    return Path(text).expanduser().absolute()
 
 
 # --- the commands ----------------------------------------------------------------------------
@@ -164,8 +157,8 @@ def _add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None
         "--worktree-root",
         type=_worktree_root,
         metavar="DIR",
-        help="where worktrees go: an existing directory, or a new one in an existing "
-        "directory (default: the repository's parent directory)",
+        help="where worktrees go, as DIR/<run-id>/<spec-id>: an existing directory, or a new "
+        "one in an existing directory (default: <repo>.worktrees beside the repository)",
     )
     parser.add_argument(
         "--notify",
@@ -327,6 +320,11 @@ def _add_commands(commands: Commands) -> None:
         "--dir", type=Path, metavar="DIR", help="where to create it (default: a new temp dir)"
     )
     add_progress_option(p)
+
+    p = commands.add("doctor", "check that this repository and machine can run a DAG")
+    p.add_argument("file", type=Path, nargs="?", help="also check this DAG file's run")
+    p.add_argument("--autospec", metavar="CMD", help="the autospec executable to check")
+    p.add_argument("--worktree-root", type=Path, metavar="DIR", help="where worktrees would go")
 
     p = commands.add("help", "show the help of a command")
     p.add_argument("topic", nargs="?", metavar="COMMAND")

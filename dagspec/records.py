@@ -88,6 +88,7 @@ class RunState:
     driver_pid: int | None = None
     options: RunOptions = RunOptions()
     specs: tuple[SpecState, ...] = ()
+    autospec_version: str | None = None  # what `autospec --version` said
 
     def spec(self, spec_id: str) -> SpecState:
         """The spec ``spec_id``; ``KeyError`` when the run has none."""

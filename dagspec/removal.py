@@ -44,7 +44,7 @@ def _remove_worktree(
     if listed[path.resolve()] != branch or worktree.unsaved_work(path):
         return False  # on another branch since (not the run's any more), or work to lose
     try:
-        git.remove_worktree(repo, path, force=True)
+        worktree.remove_worktree(repo, path, force=True)
     except GitError:
         return False  # locked, or changed meanwhile: keep it
     return True

@@ -1,8 +1,9 @@
 """Names and places: run ids, state and log paths, worktree paths and branch names.
 
 Everything a run writes lives under ``<repo>/.autospec/state/dag-runs/`` (DESIGN §4)
-except the worktrees, which live under the worktree root (default: the repository's
-parent directory, as ``wt-<spec-id>``).
+except the worktrees, which live under the worktree root as ``<root>/<run-id>/<spec-id>``
+(default root: ``<parent of the repo>/<repo dir name>.worktrees``), so that two runs, or
+two repositories side by side, never share a path.
 """
 
 from __future__ import annotations
@@ -63,8 +64,19 @@ def runs_dir(repo: Path) -> Path:
     return RunPaths(repo, "x").runs_dir
 
 
-def worktree_path(root: Path, spec_id: str) -> Path:
-    return root / f"wt-{spec_id}"
+def default_worktree_root(repo: Path) -> Path:
+    """``<parent>/<repo dir name>.worktrees``: beside the repository, never inside it."""
+    return repo.parent / f"{repo.name}.worktrees"
+
+
+def worktree_root(repo: Path, given: str | None) -> Path:
+    """The root the run's options name, else the default one."""
+    return Path(given) if given else default_worktree_root(repo)
+
+
+def worktree_path(root: Path, run_id: str, spec_id: str) -> Path:
+    """``<root>/<run-id>/<spec-id>``: no other run, and no other repository, has it."""
+    return root / run_id / spec_id
 
 
 def branch_name(run_id: str, spec_id: str) -> str:
@@ -72,8 +84,9 @@ def branch_name(run_id: str, spec_id: str) -> str:
 
 
 def merged_branch(run_id: str) -> str:
-    """Where a merge result waits when the user's checkout of the base branch is dirty."""
-    return f"dag/{run_id}/merged"
+    """Where a merge result waits when the user's checkout of the base branch is dirty;
+    ``_`` cannot start a spec id, so no spec's branch can take this name."""
+    return f"dag/{run_id}/_merged"
 
 
 def slug(text: str) -> str:

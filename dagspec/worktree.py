@@ -4,7 +4,7 @@ Synchronous, like ``git``; the scheduler calls these through its one git lock.
 
 Before the agent (DESIGN §3.3):
 
-- ``create_worktree`` makes ``<root>/wt-<spec>`` on ``dag/<run>/<spec>`` from the base commit
+- ``create_worktree`` makes ``<root>/<run>/<spec>`` on ``dag/<run>/<spec>`` from the base commit
   with the branches of the spec's dependencies merged in (a conflict fails the spec, naming
   the files, and leaves nothing behind); ``reopen_worktree`` takes up the worktree of an
   earlier attempt, recreating it from its branch when the directory was deleted;
@@ -19,6 +19,8 @@ the spec's branch when autospec switched to a branch of its own (v0.7.3, contrac
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 from collections.abc import Iterable, Sequence
@@ -47,23 +49,55 @@ def create_worktree(
 
     Each branch of ``dependencies`` is merged in, so the spec sees the code of everything it
     depends on. If one conflicts, the worktree and the branch are removed again and
-    ``WorktreeError`` names the files: nothing is left half-merged.
+    ``WorktreeError`` names the files: nothing is left half-merged. Anything already at
+    ``path`` (a file, a directory even empty, a symlink even dangling) is refused, never
+    removed or written through; a creation that fails removes only what it made itself.
     """
-    _check_free(repo, path, unless_on=branch)
+    if git.branch_exists(repo, branch):
+        _discard_unfinished_creation(repo, path, branch, [base_commit, *dependencies])
+    _check_free(path)
+    _make_run_directory(path.parent)
     try:
         git.add_worktree(repo, path, branch, base_commit)
     except GitError:
-        if not git.branch_exists(repo, branch):
+        if _holder(repo, branch) != path.resolve() or not (path / ".git").exists():
+            _undo_creation(repo, path, branch)
             raise
-        _discard_unfinished_creation(repo, path, branch, [base_commit, *dependencies])
-        git.add_worktree(repo, path, branch, base_commit)
+        # git reported a failure after the checkout was made (a hook, say): it is made
     try:
         for dependency in dependencies:
             _merge_dependency(path, dependency)
     except BaseException:
-        git.remove_worktree(repo, path, force=True)
-        git.delete_branch(repo, branch, force=True)
+        _undo_creation(repo, path, branch)
         raise
+
+
+def remove_worktree(repo: Path, path: Path, *, force: bool) -> None:
+    """Remove a spec's worktree, and its run's directory ``<root>/<run-id>`` once that is
+    empty (``rmdir`` removes nothing else)."""
+    git.remove_worktree(repo, path, force=force)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
+
+
+def _undo_creation(repo: Path, path: Path, branch: str) -> None:
+    """Remove what this creation made: the branch (it did not exist before) and the worktree
+    registered at ``path`` on it (nothing was there before)."""
+    if _holder(repo, branch) == path.resolve():
+        git.remove_worktree(repo, path, force=True)
+    if git.branch_exists(repo, branch):
+        git.delete_branch(repo, branch, force=True)
+
+
+def _make_run_directory(directory: Path) -> None:
+    """``<root>/<run-id>``, a real directory: never a symlink that would send the worktrees
+    somewhere else."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if directory.is_symlink() or directory.resolve() != directory.parent.resolve() / directory.name:
+        raise WorktreeError(
+            f"{directory} is a symlink, so the worktrees would be written somewhere else: "
+            "move it away, or choose another place with --worktree-root"
+        )
 
 
 def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: list[str]) -> None:
@@ -74,8 +108,14 @@ def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: li
     that name is refused."""
     tip = git.rev_parse(repo, f"refs/heads/{branch}")
     if tip is None or git.commits_lacking(repo, tip, starts, merges=False):
-        raise WorktreeError(f"branch {branch} exists already: delete it, or use another run id")
-    if path.resolve() in {p.resolve() for p in git.worktrees(repo)}:
+        raise WorktreeError(
+            f"branch {branch} exists already and holds commits of its own: "
+            "rename it (`git branch -m`), or start a new run"
+        )
+    holder = _holder(repo, branch)
+    if holder is not None and holder != path.resolve():
+        raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
+    if holder is not None:
         git.remove_worktree(repo, path, force=True)
     git.delete_branch(repo, branch, force=True)
 
@@ -104,7 +144,8 @@ def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
         )
     if path.resolve() in registered:  # registered, its directory deleted: forget just it
         git.remove_worktree(repo, path, force=True)
-    _check_free(repo, path)
+    _check_free(path)
+    _make_run_directory(path.parent)
     holder = _holder(repo, branch)
     if holder is not None:
         raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
@@ -112,23 +153,20 @@ def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
 
 
 def _holder(repo: Path, branch: str) -> Path | None:
-    """The worktree that has ``branch`` checked out, if any."""
-    return next((p for p, b in git.worktrees(repo).items() if b == branch), None)
+    """The worktree that has ``branch`` checked out, if any (resolved)."""
+    return next((p.resolve() for p, b in git.worktrees(repo).items() if b == branch), None)
 
 
-def _check_free(repo: Path, path: Path, *, unless_on: str | None = None) -> None:
-    """The worktree path must be free: nothing there, or an empty directory (or, with
-    ``unless_on``, the leftover worktree of that branch, which the caller deals with)."""
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
-        return
-    owner = {p.resolve(): b for p, b in git.worktrees(repo).items()}.get(path.resolve())
-    if owner is not None and owner == unless_on:
-        return
-    what = f"the worktree of {owner}" if owner else "something else"
-    raise WorktreeError(
-        f"{path} is already taken by {what}: remove it (`dag cleanup <run>` for an old run's "
-        "worktree), or choose another place with --worktree-root"
-    )
+def _check_free(path: Path) -> None:
+    """Nothing may be at the worktree path: not a file, not a directory (even empty), not a
+    symlink (even dangling). It is not this run's to remove, so the message does not say
+    to remove it."""
+    if os.path.lexists(path):
+        raise WorktreeError(
+            f"{path} is already there, where this run's worktree goes: dagspec never writes "
+            "into or removes what it did not make; move it away, or use another "
+            "--worktree-root"
+        )
 
 
 def unsaved_work(path: Path) -> list[str]:
@@ -316,7 +354,7 @@ def collect_work(repo: Path, worktree: Path, *, branch: str, message: str) -> st
     to it and checked out again, and the stray branch is deleted.
     """
     current = git.current_branch(worktree)
-    git.commit_all(worktree, message)
+    git.commit_all(worktree, message, sign=git.signs_commits(repo))
     if current == branch:
         return None
     head = git.rev_parse(worktree, "HEAD")

@@ -95,3 +95,13 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., int]]:
         return main([os.fspath(a) for a in args])
 
     yield run
+
+
+@pytest.fixture
+def runnable(git_repo: Path, fake_autospec: Any) -> Path:  # noqa: F811 (the fixture, by name)
+    """``git_repo`` as ``autospec init`` leaves it, with the stand-in autospec first on
+    PATH: what preflight asks of a run (a dry run included)."""
+    from tests.fake_autospec_fixture import make_autospec_project
+
+    make_autospec_project(git_repo)
+    return git_repo

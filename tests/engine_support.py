@@ -52,8 +52,8 @@ class Project:
     def statuses(self, run_id: str = "r") -> dict[str, str]:
         return {s.id: s.status.value for s in self.state(run_id).specs}
 
-    def worktree(self, spec_id: str) -> Path:
-        return self.repo.parent / f"wt-{spec_id}"
+    def worktree(self, spec_id: str, run_id: str = "r") -> Path:
+        return self.repo.parent / f"{self.repo.name}.worktrees" / run_id / spec_id
 
     def starts(self, spec_description: str | None = None) -> list[dict[str, Any]]:
         """The fake's ``start`` records, optionally of one spec (by its description)."""

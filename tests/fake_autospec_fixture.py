@@ -120,10 +120,13 @@ class FakeAutospec:
         # A line still being appended by a running fake has no newline yet: leave it out.
         lines = self.log_path.read_text(encoding="utf-8").split("\n")[:-1]
         records = [json.loads(line) for line in lines if line.strip()]
+        # dagspec's preflight asks `autospec --version`: that is not an agent at work
+        probes = {r["pid"] for r in records if r["event"] == "start" and r["argv"] == ["--version"]}
         return [
             record
             for record in records
-            if (event is None or record["event"] == event)
+            if record.get("pid") not in probes
+            and (event is None or record["event"] == event)
             and (spec is None or record.get("spec") == spec)
         ]
 

@@ -61,7 +61,7 @@ class Setup:
         self.c = add_worktree(repo, "r", "c")
         (self.c / ".autospec").mkdir()
         (self.c / ".autospec" / "config.yml").write_text("copied by dagspec\n")
-        git(repo, "branch", "dag/r/merged", "main")
+        git(repo, "branch", "dag/r/_merged", "main")
         self.z = add_worktree(repo, "other", "z", commit="z work")
         self.elsewhere = repo.parent / "elsewhere"
         git(repo, "worktree", "add", "-q", "-b", "feature", str(self.elsewhere), "main")
@@ -98,7 +98,7 @@ def test_cleanup_removes_what_is_merged_and_keeps_unsaved_work(
         f"removed {setup.c}\n"
         "deleted branch dag/r/a\n"
         "deleted branch dag/r/c\n"
-        "deleted branch dag/r/merged\n"
+        "deleted branch dag/r/_merged\n"
         "kept wt-b: 2 uncommitted files\n"
         f"kept dag/r/b: 1 commit not on main, checked out in {setup.b}\n"
     )
@@ -130,7 +130,7 @@ def test_force_says_what_is_lost_then_removes_it(
         "deleted branch dag/r/a\n"
         "deleted branch dag/r/b\n"
         "deleted branch dag/r/c\n"
-        "deleted branch dag/r/merged\n"
+        "deleted branch dag/r/_merged\n"
     )
     repo = setup.repo
     assert worktrees(repo) == sorted(str(p) for p in (repo, setup.z, setup.elsewhere))
@@ -148,13 +148,13 @@ def test_an_unmerged_branch_without_worktree_is_kept(
     (path / "a.txt").write_text("two\n")
     git(path, "commit", "-qam", "two")
     git(git_repo, "worktree", "remove", str(path))
-    git(git_repo, "branch", "dag/r/merged", branch("r", "a"))
+    git(git_repo, "branch", "dag/r/_merged", branch("r", "a"))
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
     assert run_cli("cleanup", "r") == 1
     assert capsys.readouterr().out == (
-        "kept dag/r/a: 2 commits not on main\nkept dag/r/merged: 2 commits not on main\n"
+        "kept dag/r/a: 2 commits not on main\nkept dag/r/_merged: 2 commits not on main\n"
     )
-    assert branches(git_repo) == ["dag/r/a", "dag/r/merged", "main"]
+    assert branches(git_repo) == ["dag/r/_merged", "dag/r/a", "main"]
 
 
 def test_what_is_at_a_recorded_path_but_not_the_run_s_is_left_alone(

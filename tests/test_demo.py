@@ -32,7 +32,12 @@ def test_the_demo_runs_the_example_and_merges_it(
     assert len(list((repo / "src").iterdir())) == 6
     log = git(repo, "log", "--format=%s", "main")
     assert log.count("dag(demo): ") == 6
-    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["autospec", "repo"]
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
+        "autospec",
+        "repo",
+        "repo.worktrees",
+    ]
+    assert list((tmp_path / "demo" / "repo.worktrees").iterdir()) == []  # run dir removed
     assert git(repo, "status", "--porcelain") == ""
 
 

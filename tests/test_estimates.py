@@ -91,6 +91,7 @@ layers:
 
 @pytest.mark.slow  # three dry runs in-process: about 0.2 s, more on a busy machine
 def test_dry_run_prints_the_critical_path_when_history_exists(
+    runnable: Path,
     git_repo: Path,
     write_dag: Callable[..., Path],
     run_cli: Callable[..., int],

@@ -305,12 +305,12 @@ def test_a_dirty_checkout_is_untouched_and_the_result_waits_on_a_branch(
     assert (git_repo / "README.md").read_text() == "my edit, more\n"
     refs, *rest = snapshot(git_repo)
     assert rest == list(before[1:])
-    parked = f"refs/heads/dag/r1/merged {tip(git_repo, 'dag/r1/merged')}"
+    parked = f"refs/heads/dag/r1/_merged {tip(git_repo, 'dag/r1/_merged')}"
     assert set(refs.splitlines()) == {*before[0].splitlines(), parked}
     assert tip(git_repo) == main_before
-    assert first_parent_subjects(git_repo, "dag/r1/merged")[0] == "Merge dag/r1/d: d"
+    assert first_parent_subjects(git_repo, "dag/r1/_merged")[0] == "Merge dag/r1/d: d"
     assert "main was not moved" in out and "uncommitted changes (README.md)" in out
-    assert "git merge --ff-only dag/r1/merged" in out
+    assert "git merge --ff-only dag/r1/_merged" in out
     assert not any(s.merged for s in dstate.load(paths).specs)
 
 
@@ -319,16 +319,16 @@ def test_taking_the_waiting_result_by_hand_is_recorded_by_the_next_merge(git_rep
     paths = make_run(git_repo, DIAMOND)
     (git_repo / "README.md").write_text("my edit\n")
     _, report = merge_run(git_repo, *load(paths))
-    assert report.parked_on == "dag/r1/merged"
+    assert report.parked_on == "dag/r1/_merged"
     git(git_repo, "checkout", "--", "README.md")
-    git(git_repo, "merge", "-q", "--ff-only", "dag/r1/merged")
+    git(git_repo, "merge", "-q", "--ff-only", "dag/r1/_merged")
 
     state, report = merge_run(git_repo, *load(paths))
 
     assert outcomes(report) == dict.fromkeys("abcd", Outcome.ALREADY_MERGED)
     assert merge_exit_code(report) == 0
     assert state.spec("d").merge_commit == tip(git_repo)
-    assert not dgit.branch_exists(git_repo, "dag/r1/merged")  # nothing left on it
+    assert not dgit.branch_exists(git_repo, "dag/r1/_merged")  # nothing left on it
 
 
 def test_merging_again_once_the_checkout_is_clean_drops_the_waiting_branch(
@@ -343,7 +343,7 @@ def test_merging_again_once_the_checkout_is_clean_drops_the_waiting_branch(
 
     assert outcomes(report) == {"a": Outcome.MERGED} and report.parked_on is None
     assert state.spec("a").merged
-    assert not dgit.branch_exists(git_repo, "dag/r1/merged")
+    assert not dgit.branch_exists(git_repo, "dag/r1/_merged")
 
 
 @pytest.mark.parametrize(
@@ -372,7 +372,7 @@ def test_untracked_files_the_merge_would_overwrite_are_not_clobbered(
 
     assert (git_repo / named).read_text() == "mine\n"
     assert snapshot(git_repo)[1:] == before[1:]
-    assert report.parked_on == "dag/r1/merged"
+    assert report.parked_on == "dag/r1/_merged"
     assert f"untracked files the merge would overwrite ({named})" in (report.parked_because or "")
     assert merge_exit_code(report) == 1
     assert not state.spec("a").merged
@@ -496,9 +496,9 @@ def test_dry_run_of_clean_merges_exits_0_and_predicts_a_waiting_result(git_repo:
 
     (git_repo / "README.md").write_text("my edit\n")
     _, report = merge_run(git_repo, *load(paths), dry_run=True)
-    assert report.parked_on == "dag/r1/merged" and merge_exit_code(report) == 1
-    assert "The merged result would wait on dag/r1/merged" in render_report(report)
-    assert not dgit.branch_exists(git_repo, "dag/r1/merged")
+    assert report.parked_on == "dag/r1/_merged" and merge_exit_code(report) == 1
+    assert "The merged result would wait on dag/r1/_merged" in render_report(report)
+    assert not dgit.branch_exists(git_repo, "dag/r1/_merged")
 
 
 @pytest.mark.slow
@@ -698,7 +698,7 @@ def test_a_waiting_result_exits_1_and_says_how_to_take_it() -> None:
     report = report_of(
         SpecMerge("x", "dag/r/x", Outcome.MERGED, "3" * 40),
         new_tip="1" * 40,
-        parked_on="dag/r/merged",
+        parked_on="dag/r/_merged",
         parked_because="/repo has uncommitted changes (README.md)",
         checkout=None,
     )
@@ -708,6 +708,6 @@ def test_a_waiting_result_exits_1_and_says_how_to_take_it() -> None:
         "  merged (waits)  x  333333333333\n"
         "main was not moved: /repo has uncommitted changes (README.md); nothing of yours was "
         "touched.\n"
-        "The merged result waits on dag/r/merged. To take it, once the checkout is clean:\n"
-        "    git merge --ff-only dag/r/merged\n"
+        "The merged result waits on dag/r/_merged. To take it, once the checkout is clean:\n"
+        "    git merge --ff-only dag/r/_merged\n"
     )

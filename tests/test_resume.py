@@ -28,6 +28,7 @@ def env_log(project: Project, tmp_path: Path) -> Path:
     wrapper.parent.mkdir()
     wrapper.write_text(
         "#!/bin/sh\n"
+        '[ "$1" = --version ] || '  # dagspec's preflight asks for the version
         f"printf '%s\\n' \"${{SPECIFY_FEATURE-<unset>}}\" >> '{record}'\n"
         f"exec '{project.fake.path}' \"$@\"\n"
     )

@@ -57,6 +57,7 @@ def test_dry_run_prints_waves_and_commands_and_touches_nothing(
     assert not (project.repo / ".autospec" / "state").exists()
     assert branches(project.repo) == ["main"]
     assert project.fake.events() == []
+    assert "preflight:\n  ok       git 2.38 or newer\n" in out
 
 
 def test_a_spec_with_its_own_spec_yaml_is_planned_from_plan(
@@ -413,18 +414,6 @@ def test_a_dependency_conflict_fails_the_spec_naming_the_files(
     assert "shared.txt" in (state.spec("c").error or "")
     assert "dag/r/c" not in branches(project.repo)
     assert not project.worktree("c").exists()
-
-
-def test_a_worktree_path_taken_by_something_else_fails_that_spec_only(
-    project: Project, run_cli: RunCli
-) -> None:
-    project.worktree("a").mkdir()
-    (project.worktree("a") / "mine.txt").write_text("user data\n")
-    dag = project.write_dag(dag_text("a", "b"))
-    assert run_cli("run", dag, "--run-id", "r", "--no-merge") == 1
-    assert project.statuses() == {"a": "failed", "b": "completed"}
-    assert f"{project.worktree('a')} is already taken" in (project.state().spec("a").error or "")
-    assert (project.worktree("a") / "mine.txt").read_text() == "user data\n"
 
 
 # --- processes -------------------------------------------------------------------------------

@@ -24,10 +24,10 @@ def commit_file(where: Path, name: str, text: str, message: str = "work") -> Non
 
 @pytest.fixture
 def make(git_repo: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Create a worktree ``wt-<name>`` on ``dag/r/<name>`` from main, merging ``deps``."""
+    """Create a worktree ``wts/r/<name>`` on ``dag/r/<name>`` from main, merging ``deps``."""
 
     def make(name: str, *deps: str) -> Path:
-        path = tmp_path / f"wt-{name}"
+        path = tmp_path / "wts" / "r" / name
         worktree.create_worktree(
             git_repo,
             path,
@@ -68,34 +68,60 @@ def test_a_conflict_between_dependencies_names_the_files_and_leaves_nothing(
     commit_file(make("b"), "same.txt", "b\n")
     with pytest.raises(WorktreeError, match=r"conflicts .* in same\.txt"):
         make("c", "a", "b")
-    assert not (tmp_path / "wt-c").exists()
+    assert not (tmp_path / "wts" / "r" / "c").exists()
     assert "dag/r/c" not in branches(git_repo)
 
 
-def test_a_path_taken_by_something_else_is_an_error_naming_it(
+@pytest.mark.parametrize(
+    "plant",
+    [
+        pytest.param(lambda p: (p.mkdir(), (p / "mine.txt").write_text("user data\n")), id="dir"),
+        pytest.param(lambda p: p.mkdir(), id="empty-dir"),
+        pytest.param(lambda p: p.write_text("user data\n"), id="file"),
+        pytest.param(lambda p: p.symlink_to(p.parent.parent / "elsewhere"), id="dangling-link"),
+    ],
+)
+def test_anything_at_the_path_is_refused_never_removed_or_written_through(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    plant,  # type: ignore[no-untyped-def]
+) -> None:
+    path = tmp_path / "wts" / "r" / "a"
+    path.parent.mkdir(parents=True)
+    plant(path)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    with pytest.raises(WorktreeError, match=f"{path} is already there") as caught:
+        make("a")
+    assert "remove" not in str(caught.value).split(":", 1)[1].replace("removes", "")
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+    assert not (tmp_path / "wts" / "elsewhere").exists()
+    assert "dag/r/a" not in branches(git_repo)
+
+
+def test_a_symlinked_run_directory_is_not_written_through(
     git_repo: Path,
     make,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "wt-a").mkdir()
-    (tmp_path / "wt-a" / "mine.txt").write_text("user data\n")
-    with pytest.raises(WorktreeError, match=f"{tmp_path / 'wt-a'} is already taken"):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "wts").mkdir()
+    (tmp_path / "wts" / "r").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(WorktreeError, match="is a symlink"):
         make("a")
-    assert (tmp_path / "wt-a" / "mine.txt").read_text() == "user data\n"
+    assert list((tmp_path / "elsewhere").iterdir()) == []
     assert "dag/r/a" not in branches(git_repo)
 
 
-def test_an_empty_directory_is_free(make, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    (tmp_path / "wt-a").mkdir()
-    assert (make("a") / "README.md").exists()
-
-
-def test_another_runs_worktree_is_named_as_such(git_repo: Path, tmp_path: Path) -> None:
-    git(git_repo, "worktree", "add", "-q", "-b", "dag/old/a", str(tmp_path / "wt-a"))
-    with pytest.raises(WorktreeError, match="taken by the worktree of dag/old/a"):
+def test_another_worktree_at_the_path_is_left_alone(git_repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "wts" / "r" / "a"
+    git(git_repo, "worktree", "add", "-q", "-b", "dag/old/a", str(other))
+    with pytest.raises(WorktreeError, match="is already there"):
         worktree.create_worktree(
-            git_repo, tmp_path / "wt-a", branch="dag/r/a", base_commit="HEAD", dependencies=[]
+            git_repo, other, branch="dag/r/a", base_commit="HEAD", dependencies=[]
         )
+    assert git(other, "symbolic-ref", "--short", "HEAD").strip() == "dag/old/a"
+    assert "dag/r/a" not in branches(git_repo)
 
 
 def test_an_existing_branch_with_work_of_its_own_is_not_taken_over(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
@@ -111,9 +137,10 @@ def test_the_leftover_of_a_killed_creation_is_replaced(
 ) -> None:  # type: ignore[no-untyped-def]
     commit_file(make("one"), "one.txt", "1\n")
     commit_file(make("two"), "two.txt", "2\n")
-    git(git_repo, "worktree", "add", "-q", "-b", "dag/r/a", str(tmp_path / "wt-a"))
-    git(tmp_path / "wt-a", "merge", "-q", "dag/r/one")
-    git(tmp_path / "wt-a", "merge", "-q", "--no-edit", "dag/r/two")  # a merge commit
+    leftover = tmp_path / "wts" / "r" / "a"
+    git(git_repo, "worktree", "add", "-q", "-b", "dag/r/a", str(leftover))
+    git(leftover, "merge", "-q", "dag/r/one")
+    git(leftover, "merge", "-q", "--no-edit", "dag/r/two")  # a merge commit
     path = make("a", "one", "two")  # the driver was killed before recording the branch
     assert (path / "one.txt").exists() and (path / "two.txt").exists()
 
@@ -240,7 +267,7 @@ def test_numbers_are_handed_out_above_everything_autospec_sees(
 
 def test_a_reservation_with_something_inside_is_not_removed(make) -> None:  # type: ignore[no-untyped-def]
     a = make("a")
-    worktree.reserve_number(a.parent / "repo", a, 4)
+    worktree.reserve_number(a.parents[2] / "repo", a, 4)
     (a / "specs" / "004-reserved-by-dagspec" / "spec.yaml").write_text("x\n")
     worktree.release_number(a)
     assert (a / "specs" / "004-reserved-by-dagspec" / "spec.yaml").exists()

@@ -127,3 +127,28 @@ def test_the_archive_s_command_line_forgives(
     done = _run_pyz(pyz, *args, cwd=ROOT)
     assert done.returncode == code
     assert (done.stdout + done.stderr).splitlines()[-1].startswith(last_line)
+
+
+def test_refuses_a_run_it_cannot_finish_before_writing_anything(pyz: Path, tmp_path: Path) -> None:
+    """Preflight in the real archive: a fresh machine with no git identity and no autospec."""
+    home, repo = tmp_path / "empty-home", tmp_path / "repo"
+    home.mkdir()
+    repo.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
+    ident = ("-c", "user.name=Set Up", "-c", "user.email=setup@example.com")
+    for args in (
+        ("init", "-q", "-b", "main"),
+        (*ident, "commit", "-q", "--allow-empty", "-m", "x"),
+    ):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+    (repo / "dag.yaml").write_text(
+        'layers:\n  - id: L0\n    features:\n      - id: a\n        description: "A"\n'
+    )
+    argv = [sys.executable, "-I", "-S", str(pyz), "run", "dag.yaml", "--autospec", "/no/autospec"]
+    done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, check=False)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 1 and done.stdout == ""
+    assert all(line.startswith("dag: error: ") for line in lines), done.stderr
+    assert any("git has no author or committer identity" in line for line in lines)
+    assert sorted(p.name for p in repo.iterdir()) == [".git", "dag.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty-home", "repo"]

@@ -2,7 +2,7 @@
 
 It touches only what is provably the run's own: a worktree recorded in the run's state
 that git lists as a worktree of this repository on the run's branch ``dag/<run>/<spec>``,
-and the branches ``dag/<run>/<spec>`` and ``dag/<run>/merged``. Work that would be lost
+and the branches ``dag/<run>/<spec>`` and ``dag/<run>/_merged``. Work that would be lost
 (uncommitted files, commits not on the base branch) is kept unless ``--force``, which
 first says what goes.
 """
@@ -173,7 +173,7 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
     for step in plan.steps:
         try:
             if step.spec_id is not None:
-                git.remove_worktree(repo, Path(step.target), force=True)
+                worktree.remove_worktree(repo, Path(step.target), force=True)
             else:
                 git.delete_branch(repo, step.target, force=True)
         except GitError as exc:

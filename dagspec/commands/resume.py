@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from dagspec import driving, lifecycle, state
+from dagspec import driving, lifecycle, preflight, state
 from dagspec.workspace import RunPaths, check_run_id
 
 
@@ -27,7 +27,7 @@ def resume(
         recorded = state.load(paths)
         dag = driving.recorded_dag(repo, paths, recorded)
         options = attrs.evolve(recorded.options, **overrides)
-        executable = driving.find_autospec(options.autospec)
+        executable = preflight.find_autospec(options.autospec)
         initial = lifecycle.prepare_resume(recorded, options)
         print(f"resuming run {run_id}: {_counts(initial)}", flush=True)
         return driving.execute(

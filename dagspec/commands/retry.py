@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from dagspec import driving, lifecycle, state
+from dagspec import driving, lifecycle, preflight, state
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.workspace import RunPaths, check_run_id
@@ -32,7 +32,7 @@ def retry(
         check_retryable(recorded, spec_ids)
         dag = driving.recorded_dag(repo, paths, recorded)
         options = attrs.evolve(recorded.options, **overrides)
-        executable = driving.find_autospec(options.autospec)
+        executable = preflight.find_autospec(options.autospec)
         initial = lifecycle.prepare_retry(recorded, spec_ids, options)
         print(f"retrying {', '.join(spec_ids)} of run {run_id}", flush=True)
         return driving.execute(

@@ -10,11 +10,11 @@ from typing import Any
 
 import attrs
 
-from dagspec import autospec, driving, estimates, graph, render, setup, state
+from dagspec import autospec, driving, estimates, graph, preflight, render, setup
 from dagspec.errors import EXIT_OK, DagspecError
 from dagspec.lifecycle import RunOptions
 from dagspec.spec import Dag, load_dag
-from dagspec.workspace import check_run_id, new_run_id
+from dagspec.workspace import worktree_root
 
 
 def run(
@@ -29,14 +29,15 @@ def run(
 ) -> int:
     """Start a new run of the DAG file ``path`` in ``repo``; return the exit code.
     ``overrides`` are the run options given on the command line. A parallel limit, given or
-    from ``execution.max_parallel``, implies ``--parallel`` unless ``parallel`` is given."""
+    from ``execution.max_parallel``, implies ``--parallel`` unless ``parallel`` is given.
+    Preflight comes before anything is written (``dagspec.preflight``)."""
     dag = load_dag(path, repo=repo)  # every problem, specs/ included, in one pass
     limit = dag.execution.max_parallel
     defaults = RunOptions(parallel=limit is not None, max_parallel=limit or 4)
     options = attrs.evolve(defaults, **overrides)
-    run_id = check_run_id(run_id or new_run_id(dag.name, state.utcnow()))
+    run_id = preflight.before_run(repo, dag, options, run_id, dry_run=dry_run)
     if dry_run:
-        base_branch, base_commit = driving.base_of(repo, dag)
+        base_branch, base_commit = preflight.base_of(repo, dag)
         print(plan_text(repo, dag, options, run_id, base_branch, base_commit), end="")
         return EXIT_OK
     return driving.start(
@@ -52,10 +53,10 @@ def plan_text(
 ) -> str:
     """What ``run`` would do: the waves of specs and the exact command each would get."""
     executable = _executable_or_name(options.autospec)
-    root = Path(options.worktree_root) if options.worktree_root else repo.parent
+    root = worktree_root(repo, options.worktree_root)
     lines = [
         f"dry run of {run_id}: {len(dag.features)} specs, {driving.how(options)}",
-        f"base: {base_branch} at {base_commit[:12]}; worktrees in {root}/wt-<spec>, "
+        f"base: {base_branch} at {base_commit[:12]}; worktrees in {root / run_id}/<spec>, "
         f"on branches dag/{run_id}/<spec>",
     ]
     lines += setup.plan_lines(dag.execution, notify=options.notify)
@@ -100,6 +101,6 @@ def _planned_call(
 
 def _executable_or_name(given: str | None) -> str:
     try:
-        return driving.find_autospec(given)
+        return preflight.find_autospec(given)
     except DagspecError:
         return given or os.environ.get("DAGSPEC_AUTOSPEC") or "autospec"

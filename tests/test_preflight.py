@@ -1,0 +1,380 @@
+"""Preflight (issue 12): what would stop a run is refused before anything is written.
+
+Each refusal is checked end to end through ``dag run`` in a real repository: exit 1, one
+``dag: error:`` line per problem, and no state file, no worktree, no branch afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dagspec import git as dgit
+from dagspec import preflight
+from dagspec.lifecycle import RunOptions, SpecStatus
+from dagspec.state import utcnow
+from dagspec.workspace import check_run_id, new_run_id
+from tests.conftest import git
+from tests.engine_support import Project, branches, dag_text
+from tests.run_states import run, save, spec
+
+pytest_plugins = ("tests.engine_fixtures",)
+pytestmark = pytest.mark.slow  # each starts git a dozen times and autospec once
+RunCli = Callable[..., int]
+
+
+def nothing_written(project: Project) -> bool:
+    """No run recorded, no worktree root, no branch but main."""
+    root = project.repo.parent / f"{project.repo.name}.worktrees"
+    runs = project.repo / ".autospec" / "state" / "dag-runs"
+    return not runs.exists() and not root.exists() and branches(project.repo) == ["main"]
+
+
+def refused(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], *args: str
+) -> str:
+    """``dag run dag.yaml --run-id r ARGS`` is refused with nothing written; its stderr."""
+    assert run_cli("run", "dag.yaml", "--run-id", "r", *args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dag: error: ") and "Traceback" not in err
+    assert all(line.startswith("dag: error: ") for line in err.splitlines())
+    assert nothing_written(project)
+    return err
+
+
+def old_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shown: str) -> None:
+    """A ``git`` first on PATH that says it is ``shown`` and, like git 2.34, does not know
+    ``merge-tree --write-tree`` or ``worktree list -z``; everything else is the real git."""
+    real = dgit.run(tmp_path, "--exec-path").strip()
+    wrapper = tmp_path / "old-git" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'for a in "$@"; do case "$a" in\n'
+        f"  --version) echo {shlex.quote(shown)}; exit 0;;\n"
+        "  --write-tree|-z) echo \"error: unknown switch '$a'\" >&2; exit 129;;\n"
+        "esac; done\n"
+        f'exec {shlex.quote(real)}/git "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+
+
+# --- git, identity, signer, autospec, base branch --------------------------------------------
+
+
+@pytest.mark.parametrize("shown", ["git version 2.34.1", "git version 2.37.0.windows.1"])
+def test_a_git_older_than_2_38_is_refused_naming_the_version_needed(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    shown: str,
+) -> None:
+    project.write_dag(dag_text("a"))
+    old_git(tmp_path, monkeypatch, shown)
+    err = refused(project, run_cli, capsys)
+    assert "is too old: dagspec needs git 2.38 or newer" in err
+    assert err.count("\n") == 1  # the checks that need git are not made
+
+
+def test_an_old_git_is_named_by_commands_that_do_not_preflight(
+    git_repo: Path,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``dag cleanup`` on git 2.34 died on ``worktree list -z`` with git's usage text."""
+    save(run(git_repo, "r", spec("a", SpecStatus.FAILED)))
+    old_git(tmp_path, monkeypatch, "git version 2.34.1")
+    assert run_cli("cleanup", "r") == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "dag: error: git 2.34.1 is too old: dagspec needs git 2.38 or newer "
+        "(for `git merge-tree --write-tree`); install a newer git\n"
+    )
+
+
+@pytest.mark.parametrize("apple", [True, False])
+def test_versions_are_read_from_what_git_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, apple: bool
+) -> None:
+    shown = "git version 2.39.3 (Apple Git-146)" if apple else "git version 2.45.0.rc1"
+    old_git(tmp_path, monkeypatch, shown)
+    assert dgit.version(tmp_path) == ((2, 39, 3) if apple else (2, 45, 0))
+
+
+@pytest.mark.parametrize("how", ["no config", "useConfigOnly", "no name"])
+def test_no_committer_identity_is_refused(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """A fresh container or CI runner: every agent would run, then dagspec's commit fail."""
+    home = tmp_path / "bare-home"
+    home.mkdir()
+    config = {
+        "no config": "",
+        "useConfigOnly": "[user]\n\tuseConfigOnly = true\n\tname = Someone\n",
+        "no name": "[user]\n\temail = a@example.com\n\tname = \n",
+    }[how]
+    (home / ".gitconfig").write_text(config)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("EMAIL", "") if how == "useConfigOnly" else None
+    project.write_dag(dag_text("a"))
+    err = refused(project, run_cli, capsys)
+    assert "git has no author or committer identity: set one with `git config --global" in err
+
+
+def test_a_signer_that_cannot_sign_is_refused(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    git(project.repo, "config", "commit.gpgsign", "true")
+    git(project.repo, "config", "gpg.format", "ssh")
+    git(project.repo, "config", "user.signingkey", str(tmp_path / "no-such-key"))
+    project.write_dag(dag_text("a"))
+    err = refused(project, run_cli, capsys)
+    assert "commit.gpgSign is on but git cannot sign a commit (" in err
+
+
+@pytest.mark.parametrize("given", ["/no/such/autospec", "README.md"])
+def test_an_autospec_that_is_not_there_or_not_executable_is_refused(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    project.write_dag(dag_text("a"))
+    err = refused(project, run_cli, capsys, "--autospec", given)
+    assert "was not found or is not executable: install autospec" in err
+
+
+def test_an_autospec_that_does_not_answer_its_version_is_refused(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken-autospec"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    project.write_dag(dag_text("a"))
+    err = refused(project, run_cli, capsys, "--autospec", str(broken))
+    assert "--version` failed with exit code 3" in err
+
+
+def test_a_branch_without_a_commit_is_refused(
+    tmp_path: Path,
+    fake_autospec: object,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = tmp_path / "fresh"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    monkeypatch.chdir(repo)
+    (repo / "dag.yaml").write_text(dag_text("a"))
+    assert run_cli("run", "dag.yaml") == 1
+    assert "the branch 'main' has no commit yet: commit something first" in capsys.readouterr().err
+    assert not (repo / ".autospec").exists() and not (tmp_path / "fresh.worktrees").exists()
+
+
+# --- paths ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        pytest.param(lambda p: p.write_text("mine\n"), id="file"),
+        pytest.param(lambda p: p.mkdir(), id="empty-dir"),
+        pytest.param(lambda p: p.symlink_to(p.parent / "nowhere"), id="dangling-link"),
+        pytest.param(lambda p: p.symlink_to(p.parent.parent), id="link-to-dir"),
+    ],
+)
+def test_anything_at_a_planned_worktree_path_is_refused_and_left_alone(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    plant: Callable[[Path], None],
+) -> None:
+    project.write_dag(dag_text("a", "b"))
+    path = project.worktree("b")
+    path.parent.mkdir(parents=True)
+    plant(path)
+    before = sorted(path.parent.iterdir())
+    assert run_cli("run", "dag.yaml", "--run-id", "r") == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"dag: error: {path} already there, where this run's worktrees go: dagspec never "
+        "writes into or removes what it did not make; move it away, or use another "
+        "--worktree-root or --run-id\n"
+    )
+    assert sorted(path.parent.iterdir()) == before and os.path.lexists(path)
+    assert not (project.repo / ".autospec" / "state").exists()
+    assert branches(project.repo) == ["main"]
+
+
+def test_a_symlinked_run_directory_is_refused(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """In a shared, world-writable root another user could plant ``<root>/<run-id>``."""
+    project.write_dag(dag_text("a"))
+    (tmp_path / "theirs").mkdir()
+    root = tmp_path / "shared"
+    root.mkdir()
+    (root / "r").symlink_to(tmp_path / "theirs")
+    err = refused(project, run_cli, capsys, "--worktree-root", str(root))
+    assert f"{root / 'r'} already there" in err
+    assert list((tmp_path / "theirs").iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["wt", ".autospec/wt", "specs/../wt"])
+def test_a_worktree_root_inside_the_repository_is_refused(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    project.write_dag(dag_text("a"))
+    err = refused(project, run_cli, capsys, "--worktree-root", str(project.repo / where))
+    assert "is inside the repository" in err
+    assert not (project.repo / where).exists()
+
+
+def test_a_worktree_root_that_cannot_be_made_is_refused(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("x\n")
+    project.write_dag(dag_text("a"))
+    err = refused(project, run_cli, capsys, "--worktree-root", str(tmp_path / "a-file" / "wt"))
+    assert "cannot be written" in err
+
+
+def test_a_spec_directory_that_leads_outside_the_repository_is_refused(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project.repo / "specs").mkdir(exist_ok=True)
+    (project.repo / "specs" / "a").symlink_to(outside)
+    git(project.repo, "add", "specs/a")
+    git(project.repo, "commit", "-qm", "a committed symlink")
+    project.write_dag(dag_text("a"))
+    err = refused(project, run_cli, capsys)
+    assert "specs/a leads outside the repository through a symlink" in err
+    assert list(outside.iterdir()) == []
+
+
+# --- names ----------------------------------------------------------------------------------
+
+
+def test_ids_differing_only_by_case_are_refused(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write_dag(dag_text("auth", "Auth"))
+    err = refused(project, run_cli, capsys)
+    assert "feature ids auth and Auth differ only by case" in err
+
+
+@pytest.mark.parametrize("taken", ["dag", "dag/r", "dag/r/a"])
+def test_a_branch_in_the_way_of_the_run_s_branches_is_refused(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], taken: str
+) -> None:
+    git(project.repo, "branch", taken)
+    project.write_dag(dag_text("a"))
+    assert run_cli("run", "dag.yaml", "--run-id", "r") == 1
+    err = capsys.readouterr().err
+    assert f"the branch names this run needs are taken ({taken})" in err
+    assert branches(project.repo) == sorted(["main", taken])
+    assert not (project.repo / ".autospec" / "state").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("Données 2026/Q1", "donn-es-2026-q1-"), ("功能", "dag-"), ("../../etc", "etc-")],
+)
+def test_run_ids_from_any_dag_name_are_safe(name: str, expected: str, git_repo: Path) -> None:
+    run_id = new_run_id(name, utcnow())
+    assert run_id.startswith(expected) and check_run_id(run_id) == run_id
+
+
+def test_every_problem_is_reported_in_one_pass(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git(project.repo, "branch", "dag/r/a")
+    project.write_dag(dag_text("a", "A"))
+    assert run_cli("run", "dag.yaml", "--run-id", "r", "--autospec", "/no/such/autospec") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("dag: error: ") for line in err)
+    assert "autospec" in err[0] and "case" in err[1] and "branch names" in err[2]
+
+
+# --- dry run, doctor, warnings --------------------------------------------------------------
+
+
+def test_dry_run_shows_every_check_and_stops_on_a_problem(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write_dag(dag_text("a", "A"))
+    assert run_cli("run", "dag.yaml", "--dry-run", "--run-id", "r") == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines()[:3] == [
+        "preflight:",
+        "  ok       git 2.38 or newer",
+        "  ok       a committer identity",
+    ]
+    assert "  error    feature ids a and A differ only by case" in out
+    assert "differ only by case" in err
+    assert nothing_written(project)
+
+
+def test_doctor_without_a_dag_checks_the_machine_and_the_repository(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("doctor") == 0
+    out = capsys.readouterr().out
+    assert "  ok       the autospec executable\n" in out
+    assert "error" not in out and "warning" not in out
+    assert "worktree paths free" not in out  # a run's checks need its DAG file
+    assert run_cli("doctor", "--autospec", "/no/such/autospec") == 1
+    assert "  error    the autospec executable '/no/such/autospec'" in capsys.readouterr().out
+    assert nothing_written(project)
+
+
+def test_doctor_with_a_dag_checks_its_names_too(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write_dag(dag_text("x", "X"))
+    assert run_cli("doctor", "dag.yaml") == 1
+    out = capsys.readouterr().out
+    assert "  error    feature ids x and X differ only by case" in out
+    assert "  ok       worktree paths free\n" in out
+
+
+def test_a_dirty_checkout_is_a_warning_not_a_refusal(project: Project) -> None:
+    (project.repo / "README.md").write_text("changed\n")
+    planned = preflight.Planned(project.repo, RunOptions(), None, "r")
+    problems = preflight.check_run(planned)
+    assert [(p.blocking, p.message.split(":")[0]) for p in problems] == [
+        (False, f"{project.repo} has uncommitted changes on main")
+    ]
+    assert "wait on dag/r/_merged" in problems[0].message
+
+
+@pytest.mark.parametrize("elsewhere", [None, ".specify/memory/constitution.yml"])
+def test_a_repository_without_a_constitution_is_refused(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    elsewhere: str | None,
+) -> None:
+    (project.repo / ".autospec" / "memory" / "constitution.yaml").unlink()
+    project.write_dag(dag_text("a"))
+    if elsewhere is None:
+        err = refused(project, run_cli, capsys)
+        assert "has no autospec constitution (.autospec/memory/constitution.yaml)" in err
+    else:
+        (project.repo / elsewhere).parent.mkdir(parents=True)
+        (project.repo / elsewhere).write_text("constitution: {}\n")
+        assert run_cli("doctor", "dag.yaml") == 0
