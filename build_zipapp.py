@@ -9,9 +9,9 @@ earliest a zip can hold) and fixed modes, and the bytecode is hash-based, not mt
 
 Each .py has its .pyc beside it (``compileall -b``, unchecked hash), which zipimport loads
 without compiling: about 0.19 s to start instead of 0.53 s. zipimport rejects that .pyc on
-another Python version, so the archive also holds ``__pycache__/<name>.<cache_tag>.pyc`` for
-every other Python 3.11+ the build finds (``python3.N`` on PATH, pyenv's versions; or the
-``--python`` given), which ``dagspec.bytecode`` loads. A Python without its bytecode here
+another Python version, so the archive also holds one pack of bytecode for every other
+Python 3.11+ the build finds (``python3.N`` on PATH, pyenv's versions; or the ``--python``
+given), which ``dagspec.bytecode`` loads. A Python without its bytecode here
 still runs the archive, compiling in memory at every start. The archive's ``__main__.py``
 first checks the Python version, in a syntax every Python parses.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import marshal
 import os
 import platform
 import py_compile
@@ -30,9 +31,12 @@ import sys
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
+
+from dagspec.bytecode import pack_name
 
 ROOT = Path(__file__).resolve().parent
 LOCK = ROOT / "requirements" / "zipapp.txt"
@@ -171,7 +175,8 @@ def other_pythons(requested: Sequence[str] | None) -> list[Python]:
 def _compile(staging: Path, others: Sequence[Python]) -> None:
     # co_filename reads "dag.pyz/dagspec/cli.py" in every build, not the temporary path;
     # the traceback module still finds the source lines, through the module's loader.
-    # The others compile in their own processes meanwhile, into __pycache__/ (PEP 3147).
+    # The others compile in their own processes meanwhile, into __pycache__/ (PEP 3147),
+    # which _pack then gathers.
     argv = ["-I", "-S", "-m", "compileall", "-q", "-o", "0"]
     argv += ["--invalidation-mode", "unchecked-hash", "-s", str(staging), "-p", "dag.pyz"]
     running = [subprocess.Popen([p.executable, *argv, str(staging)]) for p in others]
@@ -189,6 +194,24 @@ def _compile(staging: Path, others: Sequence[Python]) -> None:
         raise BuildError(f"compileall failed (see above) with {', '.join(failed) or 'this python'}")
 
 
+def _pack(staging: Path, others: Sequence[Python]) -> None:
+    """Gather each other Python's ``__pycache__`` files into its one pack entry, whose format
+    ``dagspec.bytecode`` describes (zipimport pays for every entry at every start)."""
+    packs: dict[str, bytes] = {}
+    for python in others:
+        suffix = f".{python.cache_tag}.pyc"
+        bytecode: dict[str, bytes] = {}
+        for pyc in sorted(staging.glob(f"**/__pycache__/*{suffix}")):
+            source = pyc.parent.parent / (pyc.name.removesuffix(suffix) + ".py")
+            bytecode[source.relative_to(staging).as_posix()] = zlib.compress(pyc.read_bytes())
+        packs[pack_name(python.cache_tag)] = marshal.dumps(bytecode, 4)
+    for cache in list(staging.rglob("__pycache__")):
+        shutil.rmtree(cache)
+    for name, data in packs.items():
+        (staging / name).parent.mkdir(exist_ok=True)
+        (staging / name).write_bytes(data)
+
+
 def _write_zip(staging: Path, output: Path, epoch: int) -> None:
     date_time = time.gmtime(epoch)[:6]
     partial = output.with_name(output.name + ".partial")
@@ -201,7 +224,9 @@ def _write_zip(staging: Path, output: Path, epoch: int) -> None:
                 info = zipfile.ZipInfo(name + "/" if is_dir else name, date_time)
                 info.create_system = 3  # Unix, so the modes below are honoured
                 info.external_attr = (0o40755 << 16 | 0x10) if is_dir else (0o100644 << 16)
-                info.compress_type = zipfile.ZIP_STORED if is_dir else zipfile.ZIP_DEFLATED
+                # A pack is read whole at each start, and is compressed module by module.
+                stored = is_dir or name.endswith(".pack")
+                info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
                 archive.writestr(info, b"" if is_dir else path.read_bytes())
     partial.chmod(0o755)
     partial.replace(output)
@@ -231,6 +256,7 @@ def build(output: Path, pythons: Sequence[str] | None = None) -> None:
         names = [f"{p.version} ({p.executable})" for p in others]
         _step(f"compiling bytecode for Python {', '.join([platform.python_version(), *names])}")
         _compile(staging, others)
+        _pack(staging, others)
         _step(f"writing {output}, every entry dated {stamp}")
         _write_zip(staging, output, epoch)
     for python in [sys.executable, *(p.executable for p in others)]:

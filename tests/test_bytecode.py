@@ -1,45 +1,49 @@
-"""``dagspec.bytecode``: the archive's per-interpreter bytecode is loaded, anything else is not."""
+"""``dagspec.bytecode``: the archive's pack for this Python is loaded, anything else is not."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import marshal
 import py_compile
 import sys
 import traceback
 import zipfile
+import zlib
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from dagspec.bytecode import ArchiveImporter, install
+from dagspec.bytecode import ArchiveImporter, install, pack_name, read_pack
 
-TAG = sys.implementation.cache_tag
+TAG = str(sys.implementation.cache_tag)
 SOURCE = 'WHERE = "source"\n\ndef fail():\n    raise ValueError("from the archive")\n'
+UNCHECKED = py_compile.PycInvalidationMode.UNCHECKED_HASH
 
 
-def _pyc(tmp_path: Path, text: str, mode: py_compile.PycInvalidationMode) -> bytes:
+def _pyc(tmp_path: Path, mode: py_compile.PycInvalidationMode = UNCHECKED) -> bytes:
+    """Bytecode that says where it came from: not compiled from the source beside it."""
     source, cfile = tmp_path / "src.py", tmp_path / "src.pyc"
-    source.write_text(text)
+    source.write_text(SOURCE.replace('"source"', '"bytecode"'))
     py_compile.compile(str(source), str(cfile), doraise=True, invalidation_mode=mode)
     return cfile.read_bytes()
 
 
-def _bytecode(tmp_path: Path) -> bytes:
-    """Bytecode that says where it came from: not compiled from the source beside it."""
-    text = SOURCE.replace('"source"', '"bytecode"')
-    return _pyc(tmp_path, text, py_compile.PycInvalidationMode.UNCHECKED_HASH)
-
-
-def _archive(tmp_path: Path, entries: dict[str, bytes]) -> Path:
+def _archive(tmp_path: Path, pack: dict[str, bytes], tag: str = TAG) -> Path:
+    """``pkg`` and ``pkg.mod`` as sources, and ``pack`` (source path -> .pyc) for ``tag``."""
     path = tmp_path / "app.pyz"
+    compressed = {source: zlib.compress(pyc) for source, pyc in pack.items()}
     with zipfile.ZipFile(path, "w") as archive:
-        for name, data in {"pkg/__init__.py": SOURCE.encode(), **entries}.items():
-            archive.writestr(name, data)
+        for name in ("pkg/__init__.py", "pkg/mod.py"):
+            archive.writestr(name, SOURCE)
+        archive.writestr("pkg/early.py", "")
+        archive.writestr(pack_name(tag), marshal.dumps(compressed))
     return path
 
 
-def _load(importer: ArchiveImporter, name: str) -> ModuleType:
+def _load(pyz: Path, inside: str, name: str) -> ModuleType:
+    importer = ArchiveImporter(f"{pyz}/{inside}".rstrip("/"), read_pack(str(pyz), TAG))
     spec = importer.find_spec(name)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -48,43 +52,51 @@ def _load(importer: ArchiveImporter, name: str) -> ModuleType:
 
 
 def test_loads_this_pythons_bytecode_for_a_module_and_a_package(tmp_path: Path) -> None:
-    pyz = _archive(
-        tmp_path,
-        {
-            "pkg/mod.py": SOURCE.encode(),
-            f"pkg/__pycache__/mod.{TAG}.pyc": _bytecode(tmp_path),
-            f"pkg/__pycache__/__init__.{TAG}.pyc": _bytecode(tmp_path),
-        },
-    )
-    assert _load(ArchiveImporter(f"{pyz}/pkg"), "pkg.mod").WHERE == "bytecode"
-    package = _load(ArchiveImporter(str(pyz)), "pkg")
+    pyz = _archive(tmp_path, {"pkg/mod.py": _pyc(tmp_path), "pkg/__init__.py": _pyc(tmp_path)})
+    assert _load(pyz, "pkg", "pkg.mod").WHERE == "bytecode"
+    package = _load(pyz, "", "pkg")
     assert package.WHERE == "bytecode"
     assert package.__file__ == f"{pyz}/pkg/__init__.py"
     assert package.__path__ == [f"{pyz}/pkg"]
 
 
+def _unsuitable(why: str, tmp_path: Path) -> tuple[dict[str, bytes], str]:
+    """A pack (source path -> .pyc) and its tag whose bytecode for pkg/mod.py must not load."""
+    pyc = _pyc(tmp_path)
+    if why == "another Python's magic number":
+        magic = (int.from_bytes(pyc[:2], "little") + 1).to_bytes(2, "little")
+        return {"pkg/mod.py": magic + pyc[2:]}, TAG
+    if why == "checked against a timestamp":
+        return {"pkg/mod.py": _pyc(tmp_path, py_compile.PycInvalidationMode.TIMESTAMP)}, TAG
+    if why == "another Python's pack":
+        return {"pkg/mod.py": pyc}, "cpython-399"
+    return {"pkg/other.py": pyc}, TAG
+
+
 @pytest.mark.parametrize(
     "why",
-    ["another Python's magic number", "checked against a timestamp", "another Python's name"],
+    [
+        "another Python's magic number",
+        "checked against a timestamp",
+        "another Python's pack",
+        "not in the pack",
+    ],
 )
 def test_falls_back_to_the_source_when_the_bytecode_does_not_suit(tmp_path: Path, why: str) -> None:
-    name, data = f"pkg/__pycache__/mod.{TAG}.pyc", _bytecode(tmp_path)
-    if why == "another Python's magic number":
-        data = (int.from_bytes(data[:2], "little") + 1).to_bytes(2, "little") + data[2:]
-    elif why == "checked against a timestamp":
-        data = _pyc(tmp_path, "WHERE = 'bytecode'\n", py_compile.PycInvalidationMode.TIMESTAMP)
-    else:
-        name = "pkg/__pycache__/mod.cpython-399.pyc"
-    pyz = _archive(tmp_path, {"pkg/mod.py": SOURCE.encode(), name: data})
-    assert _load(ArchiveImporter(f"{pyz}/pkg"), "pkg.mod").WHERE == "source"
+    pyz = _archive(tmp_path, *_unsuitable(why, tmp_path))
+    assert _load(pyz, "pkg", "pkg.mod").WHERE == "source"
+
+
+def test_an_unreadable_pack_is_no_pack(tmp_path: Path) -> None:
+    pyz = tmp_path / "app.pyz"
+    with zipfile.ZipFile(pyz, "w") as archive:
+        archive.writestr(pack_name(TAG), b"\x00not marshal")
+    assert read_pack(str(pyz), TAG) == {}
+    assert read_pack(str(pyz), None) == {}
 
 
 def test_a_traceback_shows_the_source_line_from_the_archive(tmp_path: Path) -> None:
-    pyz = _archive(
-        tmp_path,
-        {"pkg/mod.py": SOURCE.encode(), f"pkg/__pycache__/mod.{TAG}.pyc": _bytecode(tmp_path)},
-    )
-    module = _load(ArchiveImporter(f"{pyz}/pkg"), "pkg.mod")
+    module = _load(_archive(tmp_path, {"pkg/mod.py": _pyc(tmp_path)}), "pkg", "pkg.mod")
     with pytest.raises(ValueError) as caught:
         module.fail()
     assert 'raise ValueError("from the archive")' in "".join(traceback.format_tb(caught.tb))
@@ -93,14 +105,7 @@ def test_a_traceback_shows_the_source_line_from_the_archive(tmp_path: Path) -> N
 def test_install_serves_packages_imported_before_it_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pyz = _archive(
-        tmp_path,
-        {
-            "pkg/early.py": b"",
-            "pkg/mod.py": SOURCE.encode(),
-            f"pkg/__pycache__/mod.{TAG}.pyc": _bytecode(tmp_path),
-        },
-    )
+    pyz = _archive(tmp_path, {"pkg/mod.py": _pyc(tmp_path)})
     monkeypatch.setattr(sys, "path", [str(pyz), *sys.path])
     monkeypatch.setattr(sys, "path_hooks", list(sys.path_hooks))
     monkeypatch.setattr(sys, "path_importer_cache", dict(sys.path_importer_cache))

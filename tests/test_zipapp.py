@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from dagspec import __version__
+from dagspec.bytecode import pack_name, read_pack
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -97,9 +98,11 @@ def test_ships_no_compiled_extensions_tests_or_caches(names: list[str]) -> None:
     assert [n for n in names if n.endswith((".so", ".pyd", ".dylib"))] == []
     parts = {part for name in names for part in PurePosixPath(name).parts[:-1]}
     assert parts.isdisjoint({"_tests", "tests", "bin"})
-    cached = [PurePosixPath(n).name for n in names if "/__pycache__/" in n and n[-1] != "/"]
-    tags = {f"cpython-{v.replace('.', '')}" for v in SUPPORTED if PYTHONS[v]}
-    assert {name.split(".")[-2] for name in cached} <= tags - {sys.implementation.cache_tag}
+    others = {f"cpython-{v.replace('.', '')}" for v in SUPPORTED if PYTHONS[v]}
+    packs = {pack_name(tag) for tag in others - {sys.implementation.cache_tag}}
+    assert {n for n in names if "__pycache__" in n} == packs | (
+        {"__pycache__/"} if packs else set()
+    )
     assert [n for n in names if n.endswith(".dist-info/RECORD")] == []
     assert "__main__.py" in names
     assert "trio/__init__.py" in names
@@ -112,15 +115,17 @@ def test_every_dagspec_module_has_its_bytecode_beside_it(names: list[str]) -> No
 
 
 @pytest.mark.parametrize("version", SUPPORTED)
-def test_every_module_has_bytecode_for_each_other_python(names: list[str], version: str) -> None:
+def test_every_module_has_bytecode_for_each_other_python(pyz: Path, version: str) -> None:
     tag = f"cpython-{version.replace('.', '')}"
     if tag == sys.implementation.cache_tag:
         pytest.skip("the building Python's bytecode is beside each source (checked above)")
     _present(version)
-    sources = [PurePosixPath(n) for n in names if n.endswith(".py") and n != "__main__.py"]
-    cached = {str(s.parent / "__pycache__" / f"{s.stem}.{tag}.pyc") for s in sources}
+    with zipfile.ZipFile(pyz) as archive:
+        sources = {n for n in archive.namelist() if n.endswith(".py")}
+        pack = archive.getinfo(pack_name(tag))
+        assert pack.compress_type == zipfile.ZIP_STORED  # read whole at each start
     assert len(sources) > 200
-    assert sorted(cached - set(names)) == []
+    assert set(read_pack(str(pyz), tag)) == sources
 
 
 def _run_with(
