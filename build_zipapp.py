@@ -51,7 +51,7 @@ import sys
 if sys.version_info < (3, 11):
     sys.stderr.write(
         "dag: error: dagspec needs Python 3.11 or newer, and %s is Python %d.%d.%d: "
-        "run dag.pyz with python3.11 or newer\\n"
+        "run it with python3.11 or newer\\n"
         % ((sys.executable or "this interpreter",) + tuple(sys.version_info[:3]))
     )
     sys.exit(1)

@@ -213,10 +213,24 @@ def test_an_older_python_gets_one_line_naming_the_version_needed(
     python = _present(version)
     done = _run_with(python, pyz, "validate", "fixtures/dags/diamond.yaml", cwd=ROOT, home=tmp_path)
     assert (done.returncode, done.stdout) == (1, "")
+    assert re.fullmatch(_too_old_line(python, version), done.stderr), done.stderr
+
+
+@pytest.mark.parametrize("version", [v for v in TOO_OLD if v not in ("2.7", "3.6")])
+def test_python_m_dagspec_on_an_older_python_says_the_same(tmp_path: Path, version: str) -> None:
+    python = _present(version)  # 2.7 and 3.6 cannot parse dagspec/__init__.py at all
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    argv = [python, "-m", "dagspec", "validate", "fixtures/dags/diamond.yaml"]
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert re.fullmatch(_too_old_line(python, version), done.stderr), done.stderr
+
+
+def _too_old_line(python: str, version: str) -> str:
+    """The one line (a regular expression) for ``python`` of ``version`` (X.Y)."""
     needed = "dagspec needs Python 3.11 or newer"
     after = rf"{re.escape(python)} is Python {re.escape(version)}\.\d+"
-    line = rf"dag: error: {needed}, and {after}: run dag\.pyz with python3\.11 or newer\n"
-    assert re.fullmatch(line, done.stderr), done.stderr
+    return rf"dag: error: {needed}, and {after}: run it with python3\.11 or newer\n"
 
 
 def test_entries_are_sorted_with_one_timestamp_and_fixed_modes(pyz: Path) -> None:
