@@ -8,15 +8,21 @@ share one timestamp ($SOURCE_DATE_EPOCH, else the commit time of HEAD, else 1980
 earliest a zip can hold) and fixed modes, and the bytecode is hash-based, not mtime-based.
 
 Each .py has its .pyc beside it (``compileall -b``, unchecked hash), which zipimport loads
-without compiling: about 0.19 s to start instead of 0.53 s. Another Python version rejects
-the .pyc's magic number and zipimport falls back to the .py, so the archive still runs.
+without compiling: about 0.19 s to start instead of 0.53 s. zipimport rejects that .pyc on
+another Python version, so the archive also holds one pack of bytecode for every other
+Python 3.11+ the build finds (``python3.N`` on PATH, pyenv's versions; or the ``--python``
+given), which ``dagspec.bytecode`` loads. A Python without its bytecode here
+still runs the archive, compiling in memory at every start. The archive's ``__main__.py``
+first checks the Python version, in a syntax every Python parses.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import marshal
 import os
+import platform
 import py_compile
 import re
 import shutil
@@ -25,13 +31,39 @@ import sys
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
+
+from dagspec.bytecode import pack_name
 
 ROOT = Path(__file__).resolve().parent
 LOCK = ROOT / "requirements" / "zipapp.txt"
 SHEBANG = b"#!/usr/bin/env python3\n"
-MAIN = "# Written by build_zipapp.py.\nfrom dagspec.cli import main\n\nraise SystemExit(main())\n"
+# Plain syntax up to the version check (pyproject's requires-python), so that any Python,
+# even 2.7, gets there and says which version is needed instead of failing on the code.
+MAIN = """\
+# Written by build_zipapp.py.
+import os
+import sys
+
+if sys.version_info < (3, 11):
+    sys.stderr.write(
+        "dag: error: dagspec needs Python 3.11 or newer, and %s is Python %d.%d.%d: "
+        "run it with python3.11 or newer\\n"
+        % ((sys.executable or "this interpreter",) + tuple(sys.version_info[:3]))
+    )
+    sys.exit(1)
+
+from dagspec.bytecode import install
+
+install(os.path.dirname(__file__))
+
+from dagspec.cli import main
+
+raise SystemExit(main())
+"""
 PRUNED_DIRS = {"__pycache__", "_tests", "tests"}
 # pip writes these per install; they differ between builds and nothing reads them at run
 # time. METADATA and the license files stay: the licenses ask to travel with the code.
@@ -91,9 +123,63 @@ def _prune(staging: Path) -> None:
         raise BuildError(f"compiled extensions cannot run from a zipapp: {', '.join(shared)}")
 
 
-def _compile(staging: Path) -> None:
+class Python(NamedTuple):
+    """An interpreter the archive carries bytecode for."""
+
+    executable: str
+    version: str  # "3.12.1"
+    cache_tag: str  # "cpython-312": the name of its bytecode files, and what they suit
+
+
+# Prints nothing useful on Python 2 (no sys.implementation) and "... False" before 3.11.
+_PROBE = (
+    "import platform, sys; "
+    "print(sys.implementation.cache_tag, platform.python_version(), sys.version_info >= (3, 11))"
+)
+
+
+def _candidates() -> list[str]:
+    """``python3.N`` on PATH, then the ``python3`` of every pyenv version."""
+    on_path = [shutil.which(f"python3.{minor}") for minor in range(11, 40)]
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    return [p for p in on_path if p] + sorted(str(p) for p in pyenv.glob("*/bin/python3"))
+
+
+def _probe(executable: str) -> Python | None:
+    """The Python 3.11+ at ``executable``, or None (missing, broken, older, a pyenv shim
+    for a version that is not selected)."""
+    argv = [executable, "-I", "-S", "-c", _PROBE]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    fields = done.stdout.split()
+    if done.returncode != 0 or len(fields) != 3 or fields[2] != "True":
+        return None
+    return Python(executable, version=fields[1], cache_tag=fields[0])
+
+
+def other_pythons(requested: Sequence[str] | None) -> list[Python]:
+    """One Python 3.11+ per cache tag other than this one's, sorted by tag: the ``requested``
+    executables (each must be one), else every one found."""
+    by_tag: dict[str, Python] = {}
+    for executable in _candidates() if requested is None else requested:
+        python = _probe(executable)
+        if python is None and requested is not None:
+            raise BuildError(f"--python {executable}: not a Python 3.11 or newer that runs")
+        if python is not None and python.cache_tag != sys.implementation.cache_tag:
+            by_tag.setdefault(python.cache_tag, python)
+    return [by_tag[tag] for tag in sorted(by_tag)]
+
+
+def _compile(staging: Path, others: Sequence[Python]) -> None:
     # co_filename reads "dag.pyz/dagspec/cli.py" in every build, not the temporary path;
     # the traceback module still finds the source lines, through the module's loader.
+    # The others compile in their own processes meanwhile, into __pycache__/ (PEP 3147),
+    # which _pack then gathers.
+    argv = ["-I", "-S", "-m", "compileall", "-q", "-o", "0"]
+    argv += ["--invalidation-mode", "unchecked-hash", "-s", str(staging), "-p", "dag.pyz"]
+    running = [subprocess.Popen([p.executable, *argv, str(staging)]) for p in others]
     ok = compileall.compile_dir(
         staging,
         quiet=1,
@@ -103,8 +189,27 @@ def _compile(staging: Path) -> None:
         stripdir=str(staging),
         prependdir="dag.pyz",
     )
-    if not ok:
-        raise BuildError("compileall failed (see above)")
+    failed = [p.executable for p, proc in zip(others, running, strict=True) if proc.wait() != 0]
+    if not ok or failed:
+        raise BuildError(f"compileall failed (see above) with {', '.join(failed) or 'this python'}")
+
+
+def _pack(staging: Path, others: Sequence[Python]) -> None:
+    """Gather each other Python's ``__pycache__`` files into its one pack entry, whose format
+    ``dagspec.bytecode`` describes (zipimport pays for every entry at every start)."""
+    packs: dict[str, bytes] = {}
+    for python in others:
+        suffix = f".{python.cache_tag}.pyc"
+        bytecode: dict[str, bytes] = {}
+        for pyc in sorted(staging.glob(f"**/__pycache__/*{suffix}")):
+            source = pyc.parent.parent / (pyc.name.removesuffix(suffix) + ".py")
+            bytecode[source.relative_to(staging).as_posix()] = zlib.compress(pyc.read_bytes())
+        packs[pack_name(python.cache_tag)] = marshal.dumps(bytecode, 4)
+    for cache in list(staging.rglob("__pycache__")):
+        shutil.rmtree(cache)
+    for name, data in packs.items():
+        (staging / name).parent.mkdir(exist_ok=True)
+        (staging / name).write_bytes(data)
 
 
 def _write_zip(staging: Path, output: Path, epoch: int) -> None:
@@ -119,46 +224,60 @@ def _write_zip(staging: Path, output: Path, epoch: int) -> None:
                 info = zipfile.ZipInfo(name + "/" if is_dir else name, date_time)
                 info.create_system = 3  # Unix, so the modes below are honoured
                 info.external_attr = (0o40755 << 16 | 0x10) if is_dir else (0o100644 << 16)
-                info.compress_type = zipfile.ZIP_STORED if is_dir else zipfile.ZIP_DEFLATED
+                # A pack is read whole at each start, and is compressed module by module.
+                stored = is_dir or name.endswith(".pack")
+                info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
                 archive.writestr(info, b"" if is_dir else path.read_bytes())
     partial.chmod(0o755)
     partial.replace(output)
 
 
-def _smoke_test(output: Path, version: str) -> None:
+def _smoke_test(output: Path, version: str, python: str) -> None:
     with tempfile.TemporaryDirectory() as elsewhere:
-        argv = [sys.executable, "-I", "-S", str(output.resolve()), "--version"]
+        argv = [python, "-I", "-S", str(output.resolve()), "--version"]
         done = subprocess.run(argv, cwd=elsewhere, capture_output=True, text=True, check=False)
     if done.returncode != 0 or done.stdout.strip() != f"dag {version}":
         raise BuildError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
 
 
-def build(output: Path) -> None:
-    """Build the archive at ``output`` and check that it starts."""
+def build(output: Path, pythons: Sequence[str] | None = None) -> None:
+    """Build the archive at ``output`` and check that it starts on every Python it carries
+    bytecode for: this one and ``pythons`` (executables; default: every one found)."""
     version, epoch = _version(), _source_date_epoch()
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
     output.parent.mkdir(parents=True, exist_ok=True)
+    others = other_pythons(pythons)
     with tempfile.TemporaryDirectory(prefix="dag-pyz-") as tmp:
         staging = Path(tmp)
         _step(f"installing {LOCK.relative_to(ROOT)} and dagspec {version}")
         _install(staging)
         _step("pruning tests, caches and per-install metadata")
         _prune(staging)
-        _step("compiling bytecode")
-        _compile(staging)
+        names = [f"{p.version} ({p.executable})" for p in others]
+        _step(f"compiling bytecode for Python {', '.join([platform.python_version(), *names])}")
+        _compile(staging, others)
+        _pack(staging, others)
         _step(f"writing {output}, every entry dated {stamp}")
         _write_zip(staging, output, epoch)
-    _step(f"checking that `{output.name} --version` prints `dag {version}`")
-    _smoke_test(output, version)
+    for python in [sys.executable, *(p.executable for p in others)]:
+        _step(f"checking that `{python} {output.name} --version` prints `dag {version}`")
+        _smoke_test(output, version, python)
     _step(f"built {output}: {output.stat().st_size / 1e6:.2f} MB")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the dag.pyz zipapp.")
     parser.add_argument("--output", type=Path, default=ROOT / "dist" / "dag.pyz")
+    parser.add_argument(
+        "--python",
+        action="append",
+        metavar="PATH",
+        help="also carry bytecode for this Python 3.11+ (repeatable; default: every "
+        "python3.N on PATH and every pyenv version)",
+    )
     args = parser.parse_args(argv)
     try:
-        build(args.output)
+        build(args.output, args.python)
     except (BuildError, subprocess.CalledProcessError) as exc:
         print(f"build_zipapp: error: {exc}", file=sys.stderr)
         return 1

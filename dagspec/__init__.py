@@ -20,6 +20,7 @@ Map of the package (core modules are pure; edge modules do I/O; commands compose
 - ``merge``          merging completed specs into the base branch, away from the checkout
 - ``render``         pure renderers: status table, summary, list of runs
 - ``demo_autospec``  the simulated autospec that ``dag demo`` runs
+- ``bytecode``       ``dag.pyz``'s importer: the archive's bytecode for whichever Python runs it
 - ``commands/``      one module per subcommand
 """
 

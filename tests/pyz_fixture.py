@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,30 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+SUPPORTED = ["3.11", "3.12", "3.13", "3.14"]
+TOO_OLD = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10"]
+
+
+def _python(version: str) -> str | None:
+    """An interpreter of ``version`` on this machine that runs: ``pythonX.Y`` on PATH, else
+    pyenv's (its shims on PATH fail for versions not selected)."""
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    found = [
+        shutil.which(f"python{version}"),
+        *map(str, sorted(pyenv.glob(f"{version}.*/bin/python"))),
+    ]
+    for executable in filter(None, found):
+        probe = [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
+        done = subprocess.run(probe, capture_output=True, text=True, check=False)
+        if done.returncode == 0 and done.stdout.strip() == version:
+            return executable
+    return None
+
+
+# Found once, at collection, with the real HOME (the autouse fixture replaces it per test).
+PYTHONS = {version: _python(version) for version in SUPPORTED + TOO_OLD}
 
 
 def build_key() -> str:
@@ -39,8 +65,12 @@ def build_key() -> str:
 
 
 def build(output: Path) -> Path:
-    """Build ``dag.pyz`` at ``output`` with ``build_zipapp.py``, as a developer would."""
+    """Build ``dag.pyz`` at ``output`` with ``build_zipapp.py``, as a developer would, with
+    bytecode for every supported Python present, named explicitly (not found by the builder,
+    whose search depends on HOME, which tests replace), so that every build holds the same."""
+    others = [p for v in SUPPORTED if (p := PYTHONS[v]) is not None] or [sys.executable]
     argv = [sys.executable, str(ROOT / "build_zipapp.py"), "--output", str(output)]
+    argv += [arg for python in others for arg in ("--python", python)]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return output
