@@ -362,3 +362,19 @@ def init_repo(path: Path, branch: str) -> None:
 def set_config(repo: Path, key: str, value: str) -> None:
     """Set ``key`` in the repository's own configuration."""
     run(repo, "config", "--local", key, value)
+
+
+# --- integration ---
+# Verbs for the run's integration branch (dagspec/integration.py).
+
+
+def first_parent_merges(repo: Path, tip: str, since: str) -> list[tuple[str, str, str]]:
+    """``(commit, first parent, second parent)`` of each two-parent commit on ``tip``'s
+    first-parent line after ``since``, oldest first."""
+    out = run(repo, "rev-list", "--reverse", "--first-parent", "--parents", tip, f"^{since}")
+    merges = []
+    for line in lines(out):
+        sha, *parents = line.split()
+        if len(parents) == 2:
+            merges.append((sha, parents[0], parents[1]))
+    return merges

@@ -25,11 +25,12 @@ How a merge is made, and what it guarantees (DESIGN §5):
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 import attrs
 
-from dagspec import git, graph, lifecycle
+from dagspec import git, graph, integration, lifecycle
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.merge_report import LEFT_OFF, MergeReport, Outcome, SpecMerge, names
@@ -38,6 +39,9 @@ from dagspec.workspace import branch_name, merged_branch
 
 ATTEMPTS = 3
 """How many times the merges are built again when the base branch moves under them."""
+
+Joins = Mapping[tuple[str, str], str]
+"""Join commits of the integration branch by (first parent, spec tip): ``integration.joins``."""
 
 
 @attrs.frozen
@@ -59,6 +63,7 @@ def merge_run(
     """
     for _ in range(ATTEMPTS):
         tip = _base_tip(repo, state)
+        integration.refuse_rewritten(repo, state, tip)
         chain = _build(repo, state, dag, tip)
         if dry_run:
             return state, _predict(repo, state, chain)
@@ -95,16 +100,31 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
     known = {s.id for s in state.specs}
     deps = {s.id: [d for d in s.depends_on if d in known] for s in state.specs}
     roots = [s.id for s in state.specs if s.status is not SpecStatus.COMPLETED and not s.merged]
-    for spec_id in graph.topological_order(deps):
+    joined = integration.joins(repo, state.run_id, state.base_commit)
+    for spec_id in _order(repo, state, deps, joined):
         spec = state.spec(spec_id)
         if spec_id in roots:
             continue
         behind = lifecycle.blocked_by(deps, roots).get(spec_id, ())
-        result, head = _merge_one(repo, state, dag, spec, (tip, head), behind)
+        result, head = _merge_one(repo, state, dag, spec, (tip, head), behind, joined)
         if result.outcome in LEFT_OFF and not result.blocked_by:
             roots.append(spec_id)
         results.append(result)
     return _Chain(tip, head, tuple(results))
+
+
+def _order(repo: Path, state: RunState, deps: dict[str, list[str]], joined: Joins) -> list[str]:
+    """A dependency order with the specs that joined the integration branch first, in the
+    order they joined (itself a dependency order), so that the chain can take their join
+    commits as they are; the others after, in ``graph.topological_order``."""
+    position = {spec_tip: index for index, (_, spec_tip) in enumerate(joined)}
+
+    def joined_at(spec_id: str) -> int:
+        branch = state.spec(spec_id).branch or branch_name(state.run_id, spec_id)
+        spec_tip = git.rev_parse(repo, f"refs/heads/{branch}")
+        return position.get(spec_tip or "", len(position))
+
+    return sorted(graph.topological_order(deps), key=joined_at)
 
 
 def _merge_one(
@@ -114,11 +134,13 @@ def _merge_one(
     spec: SpecState,
     base_and_head: tuple[str, str],
     behind: tuple[str, ...],
+    joined: Joins,
 ) -> tuple[SpecMerge, str]:
     """Merge one spec onto the chain's ``head`` as objects; return the result and the new
     head. A branch the chain already contains (a spec that added nothing of its own) is
     "already merged" when the base had it, else merged by the commit that brought it.
-    ``behind`` names the specs left off that this one depends on."""
+    ``behind`` names the specs left off that this one depends on. When the spec joined the
+    integration branch on top of ``head``, its join commit is the merge (``joined``)."""
     base, head = base_and_head
     branch = spec.branch or branch_name(state.run_id, spec.id)
     if spec.merged:
@@ -132,6 +154,8 @@ def _merge_one(
         commit = _merge_commit_of(repo, tip, head, state.base_commit)
         known = Outcome.ALREADY_MERGED if git.is_ancestor(repo, tip, base) else Outcome.WOULD_MERGE
         return SpecMerge(spec.id, branch, known, commit), head
+    if (head, tip) in joined:
+        return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, joined[head, tip]), joined[head, tip]
     merged = git.merge_tree(repo, head, tip)
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head

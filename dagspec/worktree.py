@@ -4,10 +4,11 @@ Synchronous, like ``git``; the scheduler calls these through its one git lock.
 
 Before the agent (DESIGN §3.3):
 
-- ``create_worktree`` makes ``<root>/wt-<spec>`` on ``dag/<run>/<spec>`` from the base commit
-  with the branches of the spec's dependencies merged in (a conflict fails the spec, naming
-  the files, and leaves nothing behind); ``reopen_worktree`` takes up the worktree of an
-  earlier attempt, recreating it from its branch when the directory was deleted;
+- ``create_worktree`` makes ``<root>/wt-<spec>`` on ``dag/<run>/<spec>`` from a start commit
+  (the base commit, or for a spec with dependencies the tip of the run's integration branch,
+  which holds their merged work: ``dagspec.integration``); ``reopen_worktree`` takes up the
+  worktree of an earlier attempt, recreating it from its branch when the directory was
+  deleted;
 - ``copy_configuration`` copies the untracked autospec configuration (``.autospec/`` without
   ``state/``, ``.claude/``) into it and keeps it out of every commit (see ``_hide``);
 - ``reserve_number`` makes the ``NNN`` that specify will pick distinct from every other spec
@@ -40,53 +41,34 @@ class WorktreeError(DagspecError):
 # --- the worktree ---------------------------------------------------------------------------
 
 
-def create_worktree(
-    repo: Path, path: Path, *, branch: str, base_commit: str, dependencies: Sequence[str]
-) -> None:
-    """Create the spec's worktree at ``path`` on a new ``branch`` started at ``base_commit``.
+def create_worktree(repo: Path, path: Path, *, branch: str, start: str) -> None:
+    """Create the spec's worktree at ``path`` on a new ``branch`` started at ``start``.
 
-    Each branch of ``dependencies`` is merged in, so the spec sees the code of everything it
-    depends on. If one conflicts, the worktree and the branch are removed again and
-    ``WorktreeError`` names the files: nothing is left half-merged.
+    Nothing is merged here: ``start`` already holds whatever the spec depends on, so no
+    commit is made only to combine dependencies. A leftover of a killed creation of the same
+    branch is removed first (``_discard_unfinished_creation``).
     """
     _check_free(repo, path, unless_on=branch)
     try:
-        git.add_worktree(repo, path, branch, base_commit)
+        git.add_worktree(repo, path, branch, start)
     except GitError:
         if not git.branch_exists(repo, branch):
             raise
-        _discard_unfinished_creation(repo, path, branch, [base_commit, *dependencies])
-        git.add_worktree(repo, path, branch, base_commit)
-    try:
-        for dependency in dependencies:
-            _merge_dependency(path, dependency)
-    except BaseException:
-        git.remove_worktree(repo, path, force=True)
-        git.delete_branch(repo, branch, force=True)
-        raise
+        _discard_unfinished_creation(repo, path, branch, [start])
+        git.add_worktree(repo, path, branch, start)
 
 
 def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: list[str]) -> None:
     """A driver killed while creating this worktree leaves the branch (and the worktree)
     behind before it could record them. That leftover holds nothing of its own, only what
-    it was made from and the merges of it (no agent ran there: an agent runs only once the
-    branch is recorded): remove it, so the creation can start again. Any other branch of
-    that name is refused."""
+    it was made from (no agent ran there: an agent runs only once the branch is recorded):
+    remove it, so the creation can start again. Any other branch of that name is refused."""
     tip = git.rev_parse(repo, f"refs/heads/{branch}")
     if tip is None or git.commits_lacking(repo, tip, starts, merges=False):
         raise WorktreeError(f"branch {branch} exists already: delete it, or use another run id")
     if path.resolve() in {p.resolve() for p in git.worktrees(repo)}:
         git.remove_worktree(repo, path, force=True)
     git.delete_branch(repo, branch, force=True)
-
-
-def _merge_dependency(worktree: Path, branch: str) -> None:
-    conflicts = git.merge_branch(worktree, branch, f"dagspec: bring in {branch}")
-    if conflicts:
-        raise WorktreeError(
-            f"the work of {branch} conflicts with the other dependencies in "
-            f"{', '.join(conflicts)}: merge them by hand, or make one depend on the other"
-        )
 
 
 def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:

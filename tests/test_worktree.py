@@ -24,17 +24,11 @@ def commit_file(where: Path, name: str, text: str, message: str = "work") -> Non
 
 @pytest.fixture
 def make(git_repo: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Create a worktree ``wt-<name>`` on ``dag/r/<name>`` from main, merging ``deps``."""
+    """Create a worktree ``wt-<name>`` on ``dag/r/<name>`` from main."""
 
-    def make(name: str, *deps: str) -> Path:
+    def make(name: str) -> Path:
         path = tmp_path / f"wt-{name}"
-        worktree.create_worktree(
-            git_repo,
-            path,
-            branch=f"dag/r/{name}",
-            base_commit=head(git_repo),
-            dependencies=[f"dag/r/{d}" for d in deps],
-        )
+        worktree.create_worktree(git_repo, path, branch=f"dag/r/{name}", start=head(git_repo))
         return path
 
     return make
@@ -49,27 +43,6 @@ def test_a_new_worktree_is_on_its_branch_at_the_base(git_repo: Path, make) -> No
     assert git(path, "symbolic-ref", "--short", "HEAD").strip() == "dag/r/a"
     assert head(path) == head(git_repo)
     assert (path / "README.md").read_text() == "demo\n"
-
-
-def test_dependencies_are_merged_in(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
-    commit_file(make("a"), "a.txt", "from a\n")
-    commit_file(make("b"), "b.txt", "from b\n")
-    c = make("c", "a", "b")
-    assert (c / "a.txt").read_text() == "from a\n"
-    assert (c / "b.txt").read_text() == "from b\n"
-
-
-def test_a_conflict_between_dependencies_names_the_files_and_leaves_nothing(
-    git_repo: Path,
-    make,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
-) -> None:
-    commit_file(make("a"), "same.txt", "a\n")
-    commit_file(make("b"), "same.txt", "b\n")
-    with pytest.raises(WorktreeError, match=r"conflicts .* in same\.txt"):
-        make("c", "a", "b")
-    assert not (tmp_path / "wt-c").exists()
-    assert "dag/r/c" not in branches(git_repo)
 
 
 def test_a_path_taken_by_something_else_is_an_error_naming_it(
@@ -93,9 +66,7 @@ def test_an_empty_directory_is_free(make, tmp_path: Path) -> None:  # type: igno
 def test_another_runs_worktree_is_named_as_such(git_repo: Path, tmp_path: Path) -> None:
     git(git_repo, "worktree", "add", "-q", "-b", "dag/old/a", str(tmp_path / "wt-a"))
     with pytest.raises(WorktreeError, match="taken by the worktree of dag/old/a"):
-        worktree.create_worktree(
-            git_repo, tmp_path / "wt-a", branch="dag/r/a", base_commit="HEAD", dependencies=[]
-        )
+        worktree.create_worktree(git_repo, tmp_path / "wt-a", branch="dag/r/a", start="HEAD")
 
 
 def test_an_existing_branch_with_work_of_its_own_is_not_taken_over(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
@@ -109,13 +80,11 @@ def test_an_existing_branch_with_work_of_its_own_is_not_taken_over(git_repo: Pat
 def test_the_leftover_of_a_killed_creation_is_replaced(
     git_repo: Path, make, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    commit_file(make("one"), "one.txt", "1\n")
-    commit_file(make("two"), "two.txt", "2\n")
     git(git_repo, "worktree", "add", "-q", "-b", "dag/r/a", str(tmp_path / "wt-a"))
-    git(tmp_path / "wt-a", "merge", "-q", "dag/r/one")
-    git(tmp_path / "wt-a", "merge", "-q", "--no-edit", "dag/r/two")  # a merge commit
-    path = make("a", "one", "two")  # the driver was killed before recording the branch
-    assert (path / "one.txt").exists() and (path / "two.txt").exists()
+    (tmp_path / "wt-a" / "half.txt").write_text("left by the killed creation\n")
+    path = make("a")  # the driver was killed before recording the branch
+    assert git(path, "symbolic-ref", "--short", "HEAD").strip() == "dag/r/a"
+    assert not (path / "half.txt").exists()
 
 
 def test_reopen_keeps_an_existing_worktree(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
