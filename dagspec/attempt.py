@@ -63,7 +63,12 @@ class GitWorkspace:
         branch = run.spec(spec_id).branch or branch_name(run.run_id, spec_id)
         message = _message(run, self.dag, spec_id)
         integration.join(
-            Path(run.repo), run.run_id, run.base_commit, branch=branch, message=message
+            Path(run.repo),
+            run.run_id,
+            run.base_commit,
+            spec_id=spec_id,
+            branch=branch,
+            message=message,
         )
         return name
 
@@ -118,6 +123,7 @@ def _start_point(run: RunState, dag: Dag, spec_id: str) -> str:
                 repo,
                 run.run_id,
                 run.base_commit,
+                spec_id=dep,
                 branch=joined.branch,
                 message=_message(run, dag, dep),
             )

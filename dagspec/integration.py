@@ -58,8 +58,11 @@ def tip(repo: Path, run_id: str, base_commit: str) -> str:
     return current
 
 
-def join(repo: Path, run_id: str, base_commit: str, *, branch: str, message: str) -> str | None:
-    """Join ``branch`` to the integration branch as one merge commit named by ``message``.
+def join(
+    repo: Path, run_id: str, base_commit: str, *, spec_id: str, branch: str, message: str
+) -> str | None:
+    """Join spec ``spec_id``'s ``branch`` to the integration branch as one merge commit
+    named by ``message``.
 
     Returns the new merge commit, or None when the integration branch already had the
     branch's tip. Raises ``JoinConflict`` naming the conflicting files (nothing is written
@@ -79,7 +82,7 @@ def join(repo: Path, run_id: str, base_commit: str, *, branch: str, message: str
                 f"its work on {branch} conflicts with the work of the run's specs that "
                 f"completed before it, in {', '.join(merged.conflicts)}: merge "
                 f"{integration_branch(run_id)} into {branch} by hand and commit, then "
-                f"`dag retry {run_id} <spec>`"
+                f"`dag retry {run_id} {spec_id}`"
             )
         commit = git.commit_tree(repo, merged.tree, (head, spec_tip), message)
         if git.update_ref(repo, ref, commit, head, message=f"dag join {branch}"):
