@@ -7,6 +7,11 @@ How a merge is made, and what it guarantees (DESIGN §5):
   ``commit-tree``), chained from the base branch's tip. No index, working tree or ref is
   touched while merging, so nothing can be left half-merged (no ``MERGE_HEAD``, no
   conflict markers).
+- **The integration branch's joins are reused.** Specs are chained in the order they
+  joined ``dag/<run>/_integration`` (``dagspec.integration``), and a join commit whose
+  first parent is the chain's head is taken as it is: when the base branch has not moved,
+  the chain *is* the integration branch, and the base branch moves to its tip.
+- **A rewritten base is never merged into** (``integration.refuse_rewritten``).
 - **Conflicts stay out.** A spec whose merge conflicts is left unmerged, with every spec that
   depends on it (they carry its code); the others still merge.
 - **The base branch moves once**, to the last commit of the chain, by compare-and-swap from
