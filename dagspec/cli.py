@@ -155,6 +155,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--dry-run", action="store_true", help="predict each merge, write nothing")
     p.add_argument("--cleanup", action="store_true", help="then remove merged specs' worktrees")
+    p.add_argument(
+        "--onto-current",
+        action="store_true",
+        help="when the base branch was rewritten, replay each spec's changes onto it as it is",
+    )
 
     p = command("logs", "print one spec's output")
     p.add_argument("run_id", metavar="RUN_ID")
@@ -255,7 +260,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     if name == "merge":
         from dagspec.commands.merge import merge
 
-        return merge(_repo(args), args.run_id, dry_run=args.dry_run, cleanup=args.cleanup)
+        return merge(
+            _repo(args),
+            args.run_id,
+            dry_run=args.dry_run,
+            cleanup=args.cleanup,
+            onto_current=args.onto_current,
+        )
     return _dispatch_engine(args, color)
 
 

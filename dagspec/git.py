@@ -378,3 +378,19 @@ def first_parent_merges(repo: Path, tip: str, since: str) -> list[tuple[str, str
         if len(parents) == 2:
             merges.append((sha, parents[0], parents[1]))
     return merges
+
+
+def merge_base(repo: Path, one: str, other: str) -> str | None:
+    """The best common ancestor of two commits, or None when they have none."""
+    out = run(repo, "merge-base", one, other, check=False).strip()
+    return out or None
+
+
+def replay_tree(repo: Path, start: str, onto: str, tip: str) -> MergeTree:
+    """What ``onto`` becomes with the changes from ``start`` to ``tip`` applied, as a tree
+    (``merge-tree --merge-base``, which git 2.39 lacks: the three trees are merged through
+    parentless stand-in commits, so ``start`` is the merge base whatever the history)."""
+    base = commit_tree(repo, f"{start}^{{tree}}", (), "replay base")
+    ours = commit_tree(repo, f"{onto}^{{tree}}", (base,), "replay onto")
+    theirs = commit_tree(repo, f"{tip}^{{tree}}", (base,), "replay work")
+    return merge_tree(repo, ours, theirs)

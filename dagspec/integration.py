@@ -29,11 +29,13 @@ joined again (a driver killed after the join but before saving the state).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from dagspec import git
+from dagspec import git, graph
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunState
+from dagspec.workspace import branch_name
 
 ATTEMPTS = 3
 """How many times a join is built again when the integration branch moves under it."""
@@ -116,6 +118,25 @@ def drop(repo: Path, run_id: str) -> None:
         git.delete_branch(repo, integration_branch(run_id), force=True)
 
 
+def merge_order(
+    repo: Path,
+    state: RunState,
+    deps: Mapping[str, Sequence[str]],
+    joined: Mapping[tuple[str, str], str],
+) -> list[str]:
+    """A dependency order with the specs that joined the integration branch first, in the
+    order they joined (itself a dependency order), so that the chain can take their join
+    commits as they are; the others after, in ``graph.topological_order``."""
+    position = {spec_tip: index for index, (_, spec_tip) in enumerate(joined)}
+
+    def joined_at(spec_id: str) -> int:
+        branch = state.spec(spec_id).branch or branch_name(state.run_id, spec_id)
+        spec_tip = git.rev_parse(repo, f"refs/heads/{branch}")
+        return position.get(spec_tip or "", len(position))
+
+    return sorted(graph.topological_order(deps), key=joined_at)
+
+
 # --- a rewritten base -----------------------------------------------------------------------
 
 
@@ -123,13 +144,19 @@ class RewrittenBase(DagspecError):
     """The base branch no longer has the run's base commit: merging would undo a rewrite."""
 
 
+def rewritten(repo: Path, state: RunState, tip: str) -> bool:
+    """Whether the base branch, at ``tip``, no longer has the run's base commit."""
+    known = git.rev_parse(repo, state.base_commit) is not None
+    return not known or not git.is_ancestor(repo, state.base_commit, tip)
+
+
 def refuse_rewritten(repo: Path, state: RunState, tip: str) -> None:
     """Raise ``RewrittenBase`` when the run's base commit is not an ancestor of ``tip``:
     every spec branch descends from it, so merging any of them would bring back the commits
     the user removed from the base branch. The message names them."""
+    if not rewritten(repo, state, tip):
+        return
     if git.rev_parse(repo, state.base_commit) is not None:
-        if git.is_ancestor(repo, state.base_commit, tip):
-            return
         lost = git.commits_lacking(repo, state.base_commit, [tip])
     else:
         lost = [state.base_commit[:12]]
@@ -137,7 +164,8 @@ def refuse_rewritten(repo: Path, state: RunState, tip: str) -> None:
     raise RewrittenBase(
         f"the branch {state.base_branch} was rewritten since run {state.run_id} started "
         f"from {state.base_commit[:12]}: merging the run would bring back {len(lost)} "
-        f"commit(s) it no longer has ({shown}); nothing was merged: take each spec's work "
-        f"from its branch dag/{state.run_id}/<spec> by hand (e.g. `git cherry-pick`), or "
-        f"abandon the run (`dag cleanup {state.run_id} --force`) and start a new `dag run`"
+        f"commit(s) it no longer has ({shown}); nothing was merged: run `dag merge "
+        f"{state.run_id} --onto-current` to replay each spec's own changes onto "
+        f"{state.base_branch} as it is now, or abandon the run (`dag cleanup {state.run_id} "
+        "--force`) and start a new `dag run`"
     )

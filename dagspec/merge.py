@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from dagspec import git, graph, integration, lifecycle
+from dagspec import git, integration, lifecycle, replay
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.merge_report import LEFT_OFF, MergeReport, Outcome, SpecMerge, names
@@ -59,17 +59,22 @@ class _Chain:
 
 
 def merge_run(
-    repo: Path, state: RunState, dag: Dag, *, dry_run: bool = False
+    repo: Path, state: RunState, dag: Dag, *, dry_run: bool = False, onto_current: bool = False
 ) -> tuple[RunState, MergeReport]:
     """Merge every completed, not yet merged spec into the base branch (module docstring).
 
     Returns the new state (unchanged for a dry run, which writes no ref, index or file) and
-    a report. Raises ``DagspecError`` when the base branch is gone or keeps moving.
+    a report. Raises ``DagspecError`` when the base branch is gone or keeps moving, and
+    ``integration.RewrittenBase`` when it was rewritten, unless ``onto_current``: then the
+    specs are replayed onto it (``dagspec.replay``).
     """
     for _ in range(ATTEMPTS):
         tip = _base_tip(repo, state)
-        integration.refuse_rewritten(repo, state, tip)
-        chain = _build(repo, state, dag, tip)
+        if onto_current and integration.rewritten(repo, state, tip):
+            chain = _replay(repo, state, dag, tip)
+        else:
+            integration.refuse_rewritten(repo, state, tip)
+            chain = _build(repo, state, dag, tip)
         if dry_run:
             return state, _predict(repo, state, chain)
         report = _publish(repo, state, chain)
@@ -106,7 +111,7 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
     deps = {s.id: [d for d in s.depends_on if d in known] for s in state.specs}
     roots = [s.id for s in state.specs if s.status is not SpecStatus.COMPLETED and not s.merged]
     joined = integration.joins(repo, state.run_id, state.base_commit)
-    for spec_id in _order(repo, state, deps, joined):
+    for spec_id in integration.merge_order(repo, state, deps, joined):
         spec = state.spec(spec_id)
         if spec_id in roots:
             continue
@@ -118,18 +123,13 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
     return _Chain(tip, head, tuple(results))
 
 
-def _order(repo: Path, state: RunState, deps: dict[str, list[str]], joined: Joins) -> list[str]:
-    """A dependency order with the specs that joined the integration branch first, in the
-    order they joined (itself a dependency order), so that the chain can take their join
-    commits as they are; the others after, in ``graph.topological_order``."""
-    position = {spec_tip: index for index, (_, spec_tip) in enumerate(joined)}
-
-    def joined_at(spec_id: str) -> int:
-        branch = state.spec(spec_id).branch or branch_name(state.run_id, spec_id)
-        spec_tip = git.rev_parse(repo, f"refs/heads/{branch}")
-        return position.get(spec_tip or "", len(position))
-
-    return sorted(graph.topological_order(deps), key=joined_at)
+def _replay(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
+    known = {s.id for s in state.specs}
+    deps = {s.id: [d for d in s.depends_on if d in known] for s in state.specs}
+    joined = integration.joins(repo, state.run_id, state.base_commit)
+    order = integration.merge_order(repo, state, deps, joined)
+    head, specs = replay.build(repo, state, dag, tip, order)
+    return _Chain(tip, head, specs)
 
 
 def _merge_one(

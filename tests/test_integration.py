@@ -135,8 +135,39 @@ def test_a_rewritten_base_is_never_merged_into(git_repo: Path) -> None:
         message = str(caught.value)
         assert "main was rewritten" in message
         assert f"{base[:7]} add the deploy key by mistake" in message
-        assert "nothing was merged" in message and "dag cleanup r1 --force" in message
+        assert "nothing was merged" in message and "dag merge r1 --onto-current" in message
         assert "\n" not in message
+    assert snapshot(git_repo) == before
+
+
+def test_onto_current_replays_each_spec_without_the_dropped_commits(git_repo: Path) -> None:
+    add_commit(git_repo, {"secret.txt": "password\n"}, "add the deploy key by mistake")
+    joined_run(git_repo)
+    git(git_repo, "reset", "-q", "--hard", "HEAD~1")
+    add_commit(git_repo, {"user.txt": "rewritten\n"}, "the user's rewrite")
+    rewritten = tip(git_repo)
+    run, dag = load(make_paths(git_repo))
+    new, report = merge_run(git_repo, run, dag, onto_current=True)
+    assert all(s.merged for s in new.specs)
+    first_parent = git(git_repo, "log", "--first-parent", "--format=%s", f"{rewritten}..main")
+    assert first_parent.splitlines() == [f"Merge {branch('b')}: b", f"Merge {branch('a')}: a"]
+    assert "deploy key" not in git(git_repo, "log", "--format=%s", "main")
+    files = git(git_repo, "ls-tree", "-r", "--name-only", "main").split()
+    assert {"a.txt", "b.txt", "user.txt"} <= set(files) and "secret.txt" not in files
+    assert [s.commit for s in report.specs][-1] == tip(git_repo)
+
+
+def test_onto_current_leaves_a_conflicting_spec_off_with_its_dependents(git_repo: Path) -> None:
+    joined_run(git_repo)
+    git(git_repo, "reset", "-q", "--hard", "HEAD~0")
+    git(git_repo, "commit", "-q", "--amend", "-m", "initial, reworded")  # main rewritten
+    add_commit(git_repo, {"a.txt": "the user's a\n"}, "the user's a.txt")
+    before = snapshot(git_repo)
+    run, dag = load(make_paths(git_repo))
+    new, report = merge_run(git_repo, run, dag, onto_current=True)
+    outcomes = {s.spec_id: (s.outcome.value, s.files, s.blocked_by) for s in report.specs}
+    assert outcomes == {"a": ("conflict", ("a.txt",), ()), "b": ("blocked", (), ("a",))}
+    assert not any(s.merged for s in new.specs)
     assert snapshot(git_repo) == before
 
 
@@ -208,6 +239,10 @@ def test_a_rewritten_base_is_refused_by_dag_merge_with_one_line(
     assert "leak the key" in done.stderr and len(done.stderr.splitlines()) == 1
     assert "Traceback" not in done.stderr
     assert git(project.repo, "log", "--format=%s", "main").splitlines() == ["initial"]
+    done = dag_pyz(pyz, project.repo, "merge", "r", "--onto-current")
+    assert done.returncode == 0, done.stderr
+    assert "leak the key" not in git(project.repo, "log", "--format=%s", "main")
+    assert len(first_parent_merges(project.repo, tip(project.repo, "main~1"))) == 1
 
 
 def forty_five() -> str:
