@@ -113,7 +113,9 @@ def join_order(repo: Path, run_id: str, base_commit: str) -> list[str]:
 
 
 def drop(repo: Path, run_id: str) -> None:
-    """Delete the integration branch (once everything on it is on the base branch)."""
+    """Delete the integration branch: once every spec of the run is merged, nothing needs
+    it (``merge.merge_run`` calls this). Until then it stays, for the dependents of specs
+    whose branches were deleted after their merge."""
     if git.branch_exists(repo, integration_branch(run_id)):
         git.delete_branch(repo, integration_branch(run_id), force=True)
 

@@ -79,7 +79,10 @@ def merge_run(
             return state, _predict(repo, state, chain)
         report = _publish(repo, state, chain)
         if report is not None:
-            return _record(state, report), report
+            merged = _record(state, report)
+            if all(s.merged for s in merged.specs):  # the run is over: its joins are done with
+                integration.drop(repo, state.run_id)
+            return merged, report
     raise DagspecError(
         f"the branch {state.base_branch} kept moving while merging run {state.run_id} "
         f"({ATTEMPTS} tries); nothing was changed: run `dag merge {state.run_id}` again"

@@ -16,7 +16,7 @@ from dagspec.integration import JoinConflict, RewrittenBase, integration_branch
 from dagspec.merge import merge_run
 from dagspec.workspace import RunPaths
 from tests.conftest import git
-from tests.engine_support import Project, dag_text
+from tests.engine_support import Project, branches, dag_text
 from tests.test_merge import RUN, add_commit, branch, load, make_run, snapshot, tip
 
 pytest_plugins = ("tests.engine_fixtures",)
@@ -190,6 +190,7 @@ def test_a_diamond_run_adds_one_merge_per_spec_and_no_bring_in(
     assert len(first_parent_merges(project.repo, base)) == 4
     assert len(merges_since(project.repo, base)) == 4  # no duplicate, no combining commit
     assert "bring in" not in git(project.repo, "log", "--format=%s", "main")
+    assert "dag/r/_integration" not in branches(project.repo)  # all merged: done with
     for dep in ("a", "b", "c"):  # d started from a commit with its dependencies' work
         git(project.repo, "merge-base", "--is-ancestor", f"dag/r/{dep}", "dag/r/d")
 
@@ -209,6 +210,7 @@ def test_a_conflict_fails_the_spec_that_causes_it_as_it_completes(
     assert project.starts("Build c") == []  # blocked at once, never started
     assert state.spec("a").merged and not state.spec("b").merged
     assert git(project.repo, "rev-parse", "--verify", "-q", "dag/r/b").strip()  # work kept
+    assert "dag/r/_integration" in branches(project.repo)  # for the retry of b and then c
 
 
 @pytest.fixture(scope="module")
