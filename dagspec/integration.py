@@ -107,11 +107,6 @@ def joins(repo: Path, run_id: str, base_commit: str) -> dict[tuple[str, str], st
     }
 
 
-def join_order(repo: Path, run_id: str, base_commit: str) -> list[str]:
-    """The spec tips in the order they joined."""
-    return [theirs for ours, theirs in joins(repo, run_id, base_commit)]
-
-
 def drop(repo: Path, run_id: str) -> None:
     """Delete the integration branch: once every spec of the run is merged, nothing needs
     it (``merge.merge_run`` calls this). Until then it stays, for the dependents of specs
