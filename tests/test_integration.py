@@ -140,6 +140,7 @@ def test_a_rewritten_base_is_never_merged_into(git_repo: Path) -> None:
     assert snapshot(git_repo) == before
 
 
+@pytest.mark.slow
 def test_onto_current_replays_each_spec_without_the_dropped_commits(git_repo: Path) -> None:
     add_commit(git_repo, {"secret.txt": "password\n"}, "add the deploy key by mistake")
     joined_run(git_repo)
@@ -211,6 +212,8 @@ def test_a_conflict_fails_the_spec_that_causes_it_as_it_completes(
     assert state.spec("a").merged and not state.spec("b").merged
     assert git(project.repo, "rev-parse", "--verify", "-q", "dag/r/b").strip()  # work kept
     assert "dag/r/_integration" in branches(project.repo)  # for the retry of b and then c
+    run_cli("cleanup", "r")  # main has everything the integration branch has: it goes
+    assert branches(project.repo) == ["dag/r/b", "main"]  # b's unmerged work stays
 
 
 @pytest.fixture(scope="module")
@@ -267,4 +270,24 @@ def test_a_45_feature_dag_adds_one_merge_per_spec_through_dag_pyz(
     merges = first_parent_merges(project.repo, base)
     assert sorted(m.split(": ")[-1] for m in merges) == [f"f{i:02d}" for i in range(45)]
     assert len(merges_since(project.repo, base)) == 45
+    assert "bring in" not in git(project.repo, "log", "--format=%s", "main")
+
+
+@pytest.mark.slow
+def test_a_join_conflict_resolved_by_hand_as_the_message_says_then_retried(
+    project: Project, run_cli: RunCli
+) -> None:
+    project.fake.setenv("TOUCH", "shared.txt")
+    dag = project.write_dag(dag_text("a", "b", ("c", ["b"]), ("d", ["a"])))
+    assert run_cli("run", dag, "--run-id", "r") == 1
+    worktree = Path(project.state().spec("b").worktree or "")
+    merged = subprocess.run(
+        ["git", "merge", "-q", "dag/r/_integration"], cwd=worktree, capture_output=True
+    )
+    assert merged.returncode == 1  # the conflict the message named
+    (worktree / "shared.txt").write_text("a and b, reconciled\n")
+    git(worktree, "commit", "-q", "-am", "reconcile b with a")
+    assert run_cli("retry", "r", "b") == 0
+    assert project.statuses() == dict.fromkeys("abcd", "completed")
+    assert all(s.merged for s in project.state().specs)
     assert "bring in" not in git(project.repo, "log", "--format=%s", "main")
