@@ -1,11 +1,12 @@
 """One attempt at a spec, outside its agent: everything before it starts and after it exits.
 
-Before: the spec's worktree made ready (created with its dependencies merged in, or
+Before: the spec's worktree made ready (created where its dependencies' work is, or
 reopened), the autospec configuration copied in, the spec directory to continue found, the
 command for the stages still missing chosen, a spec number reserved for a new spec, and the
-agent's environment. After exit 0: the spec's directory found and all its work committed on
-its branch. Synchronous: the scheduler runs these in threads, one at a time (its git lock),
-and passes the run's state in; nothing here changes it.
+agent's environment. After exit 0: the spec's directory found, all its work committed on its
+branch, and the branch joined to the run's integration branch (``dagspec.integration``).
+Synchronous: the scheduler runs these in threads, one at a time (its git lock), and passes
+the run's state in; nothing here changes it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import autospec, git, worktree
+from dagspec import autospec, git, integration, worktree
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.spec import Dag
 from dagspec.workspace import RunPaths, branch_name, worktree_path
@@ -58,7 +59,18 @@ class GitWorkspace:
         )
 
     def collect(self, run: RunState, spec_id: str, path: Path, seen: str | None) -> str | None:
-        return collect(run, run.spec(spec_id), path, seen)
+        name = collect(run, run.spec(spec_id), path, seen)
+        branch = run.spec(spec_id).branch or branch_name(run.run_id, spec_id)
+        message = _message(run, self.dag, spec_id)
+        integration.join(
+            Path(run.repo),
+            run.run_id,
+            run.base_commit,
+            spec_id=spec_id,
+            branch=branch,
+            message=message,
+        )
+        return name
 
     def release(self, path: Path) -> None:
         worktree.release_number(path)
@@ -80,10 +92,8 @@ def prepare(
     path = Path(spec.worktree) if spec.worktree else worktree_path(root, run.run_id, spec.id)
     branch = spec.branch or branch_name(run.run_id, spec.id)
     if spec.branch is None:
-        refs = _dependency_refs(run, dag.deps[spec.id])
-        worktree.create_worktree(
-            repo, path, branch=branch, base_commit=run.base_commit, dependencies=refs
-        )
+        start = _start_point(run, dag, spec.id)
+        worktree.create_worktree(repo, path, branch=branch, start=start)
     else:
         worktree.reopen_worktree(repo, path, branch=branch)
         worktree.remove_stale_locks(path)  # the last attempt's agent is gone (end_survivors)
@@ -103,19 +113,34 @@ def prepare(
     return Prepared(path, branch, call, agent_env(paths, spec.id, call), spec_dir, number)
 
 
-def _dependency_refs(run: RunState, dependencies: tuple[str, ...]) -> list[str]:
-    """What to merge for each dependency: its branch; once that branch is gone after the
-    merge, its merge commit, or the base branch when the base had its work already (a
-    dependency already on the base branch is simply there)."""
-    refs = []
+def _start_point(run: RunState, dag: Dag, spec_id: str) -> str:
+    """Where a new spec's branch starts: the base commit, or for a spec with dependencies
+    the integration branch's tip, which holds their merged work. A completed dependency
+    not joined yet (completed by a driver killed before it could join) joins first."""
+    dependencies = dag.deps[spec_id]
+    if not dependencies:
+        return run.base_commit
+    repo = Path(run.repo)
     for dep in dependencies:
-        branch = branch_name(run.run_id, dep)
-        spec = run.spec(dep)
-        if spec.merged and not git.branch_exists(Path(run.repo), branch):
-            refs.append(spec.merge_commit or f"refs/heads/{run.base_branch}")
-        else:
-            refs.append(branch)
-    return refs
+        joined = run.spec(dep)
+        if joined.branch and git.branch_exists(repo, joined.branch):
+            integration.join(
+                repo,
+                run.run_id,
+                run.base_commit,
+                spec_id=dep,
+                branch=joined.branch,
+                message=_message(run, dag, dep),
+            )
+    return integration.tip(repo, run.run_id, run.base_commit)
+
+
+def _message(run: RunState, dag: Dag, spec_id: str) -> str:
+    """The join's (and so the base branch's) merge commit message for ``spec_id``."""
+    from dagspec.merge import merge_message
+
+    branch = run.spec(spec_id).branch or branch_name(run.run_id, spec_id)
+    return merge_message(run.run_id, spec_id, branch, dag.features[spec_id].description)
 
 
 def _spec_dir_to_continue(

@@ -180,7 +180,13 @@ def _dispatch_run_commands(commands: Commands, args: argparse.Namespace, color: 
                 "predicts the newest run's merge, `dag list` shows the runs)"
             )
         run_id = run_ids.resolve(repo, args.run_id)
-        return merge(repo, run_id, dry_run=args.dry_run, cleanup=args.cleanup)
+        return merge(
+            repo,
+            run_id,
+            dry_run=args.dry_run,
+            cleanup=args.cleanup,
+            onto_current=args.onto_current,
+        )
     return _dispatch_engine(args, color)
 
 

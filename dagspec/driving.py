@@ -199,11 +199,18 @@ def _end_unattended(final: RunState, notifier: notify.Notifier) -> None:
 
 
 def merge_and_report(
-    paths: RunPaths, run: RunState, *, dry_run: bool, cleanup: bool, quiet_cleanup: bool = False
+    paths: RunPaths,
+    run: RunState,
+    *,
+    dry_run: bool,
+    cleanup: bool,
+    quiet_cleanup: bool = False,
+    onto_current: bool = False,
 ) -> tuple[RunState, int]:
     """Merge (``dagspec.merge``), save, print the report, remove merged specs' worktrees if
     ``cleanup`` (saying which, unless ``quiet_cleanup``); the new state and the exit code
-    (1 when a completed spec is left off).
+    (1 when a completed spec is left off). ``onto_current`` replays the specs onto a
+    rewritten base branch (``dagspec.replay``).
 
     The caller holds the run's lock (unless ``dry_run``, which writes nothing): ``dag
     merge`` and the end of ``run``, ``resume`` and ``retry`` all come here.
@@ -211,7 +218,7 @@ def merge_and_report(
     from dagspec import merge, merge_report, removal
 
     dag = load_dag(paths.dag_copy)
-    new, report = merge.merge_run(paths.repo, run, dag, dry_run=dry_run)
+    new, report = merge.merge_run(paths.repo, run, dag, dry_run=dry_run, onto_current=onto_current)
     if not dry_run:
         state.save(new, paths.state_file)
     print(merge_report.render_report(report), end="")

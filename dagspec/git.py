@@ -349,27 +349,6 @@ def merge_commit_of(repo: Path, commit: str, tip: str, since: str) -> str | None
 # Verbs the run engine uses to prepare a spec's worktree and to put its work on its branch.
 
 
-def merge_branch(worktree: Path, branch: str, message: str) -> list[str]:
-    """Merge ``branch`` into what ``worktree`` has checked out (fast-forward when it can).
-
-    Returns [] on success. On a conflict the merge is aborted, so nothing is left half-merged,
-    and the conflicting files are returned; any other failure raises ``GitError``.
-    """
-    try:
-        run(worktree, "merge", "--ff", "--no-gpg-sign", "--quiet", "-m", message, branch)
-    except GitError:
-        files = conflicted_files(worktree)
-        if not files:
-            raise
-        run(worktree, "merge", "--abort")
-        return files
-    return []
-
-
-def conflicted_files(worktree: Path) -> list[str]:
-    return nul_split(run(worktree, "diff", "--name-only", "--diff-filter=U", "-z"))
-
-
 def commit_all(worktree: Path, message: str, *, sign: bool = False) -> bool:
     """Commit every change and untracked, not ignored file; False when there was nothing.
 
@@ -469,3 +448,35 @@ def try_signing(repo: Path) -> str | None:
 def refs(repo: Path, *patterns: str) -> list[str]:
     """The full names of the refs that match ``patterns`` (``refs/heads/dag/``)."""
     return lines(run(repo, "for-each-ref", "--format=%(refname)", *patterns))
+
+
+# --- integration ---
+# Verbs for the run's integration branch (dagspec/integration.py).
+
+
+def first_parent_merges(repo: Path, tip: str, since: str) -> list[tuple[str, str, str]]:
+    """``(commit, first parent, second parent)`` of each two-parent commit on ``tip``'s
+    first-parent line after ``since``, oldest first."""
+    out = run(repo, "rev-list", "--reverse", "--first-parent", "--parents", tip, f"^{since}")
+    merges = []
+    for line in lines(out):
+        sha, *parents = line.split()
+        if len(parents) == 2:
+            merges.append((sha, parents[0], parents[1]))
+    return merges
+
+
+def merge_base(repo: Path, one: str, other: str) -> str | None:
+    """The best common ancestor of two commits, or None when they have none."""
+    out = run(repo, "merge-base", one, other, check=False).strip()
+    return out or None
+
+
+def replay_tree(repo: Path, start: str, onto: str, tip: str) -> MergeTree:
+    """What ``onto`` becomes with the changes from ``start`` to ``tip`` applied, as a tree
+    (``merge-tree --merge-base``, which git 2.39 lacks: the three trees are merged through
+    parentless stand-in commits, so ``start`` is the merge base whatever the history)."""
+    base = commit_tree(repo, f"{start}^{{tree}}", (), "replay base")
+    ours = commit_tree(repo, f"{onto}^{{tree}}", (base,), "replay onto")
+    theirs = commit_tree(repo, f"{tip}^{{tree}}", (base,), "replay work")
+    return merge_tree(repo, ours, theirs)

@@ -7,6 +7,11 @@ How a merge is made, and what it guarantees (DESIGN §5):
   ``commit-tree``), chained from the base branch's tip. No index, working tree or ref is
   touched while merging, so nothing can be left half-merged (no ``MERGE_HEAD``, no
   conflict markers).
+- **The integration branch's joins are reused.** Specs are chained in the order they
+  joined ``dag/<run>/_integration`` (``dagspec.integration``), and a join commit whose
+  first parent is the chain's head is taken as it is: when the base branch has not moved,
+  the chain *is* the integration branch, and the base branch moves to its tip.
+- **A rewritten base is never merged into** (``integration.refuse_rewritten``).
 - **Conflicts stay out.** A spec whose merge conflicts is left unmerged, with every spec that
   depends on it (they carry its code); the others still merge.
 - **The base branch moves once**, to the last commit of the chain, by compare-and-swap from
@@ -25,11 +30,12 @@ How a merge is made, and what it guarantees (DESIGN §5):
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 import attrs
 
-from dagspec import git, graph, lifecycle
+from dagspec import git, integration, lifecycle, replay
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.merge_report import LEFT_OFF, MergeReport, Outcome, SpecMerge, names
@@ -38,6 +44,9 @@ from dagspec.workspace import branch_name, merged_branch
 
 ATTEMPTS = 3
 """How many times the merges are built again when the base branch moves under them."""
+
+Joins = Mapping[tuple[str, str], str]
+"""Join commits of the integration branch by (first parent, spec tip): ``integration.joins``."""
 
 
 @attrs.frozen
@@ -50,21 +59,30 @@ class _Chain:
 
 
 def merge_run(
-    repo: Path, state: RunState, dag: Dag, *, dry_run: bool = False
+    repo: Path, state: RunState, dag: Dag, *, dry_run: bool = False, onto_current: bool = False
 ) -> tuple[RunState, MergeReport]:
     """Merge every completed, not yet merged spec into the base branch (module docstring).
 
     Returns the new state (unchanged for a dry run, which writes no ref, index or file) and
-    a report. Raises ``DagspecError`` when the base branch is gone or keeps moving.
+    a report. Raises ``DagspecError`` when the base branch is gone or keeps moving, and
+    ``integration.RewrittenBase`` when it was rewritten, unless ``onto_current``: then the
+    specs are replayed onto it (``dagspec.replay``).
     """
     for _ in range(ATTEMPTS):
         tip = _base_tip(repo, state)
-        chain = _build(repo, state, dag, tip)
+        if onto_current and integration.rewritten(repo, state, tip):
+            chain = _replay(repo, state, dag, tip)
+        else:
+            integration.refuse_rewritten(repo, state, tip)
+            chain = _build(repo, state, dag, tip)
         if dry_run:
             return state, _predict(repo, state, chain)
         report = _publish(repo, state, chain)
         if report is not None:
-            return _record(state, report), report
+            merged = _record(state, report)
+            if all(s.merged for s in merged.specs):  # the run is over: its joins are done with
+                integration.drop(repo, state.run_id)
+            return merged, report
     raise DagspecError(
         f"the branch {state.base_branch} kept moving while merging run {state.run_id} "
         f"({ATTEMPTS} tries); nothing was changed: run `dag merge {state.run_id}` again"
@@ -95,16 +113,26 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
     known = {s.id for s in state.specs}
     deps = {s.id: [d for d in s.depends_on if d in known] for s in state.specs}
     roots = [s.id for s in state.specs if s.status is not SpecStatus.COMPLETED and not s.merged]
-    for spec_id in graph.topological_order(deps):
+    joined = integration.joins(repo, state.run_id, state.base_commit)
+    for spec_id in integration.merge_order(repo, state, deps, joined):
         spec = state.spec(spec_id)
         if spec_id in roots:
             continue
         behind = lifecycle.blocked_by(deps, roots).get(spec_id, ())
-        result, head = _merge_one(repo, state, dag, spec, (tip, head), behind)
+        result, head = _merge_one(repo, state, dag, spec, (tip, head), behind, joined)
         if result.outcome in LEFT_OFF and not result.blocked_by:
             roots.append(spec_id)
         results.append(result)
     return _Chain(tip, head, tuple(results))
+
+
+def _replay(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
+    known = {s.id for s in state.specs}
+    deps = {s.id: [d for d in s.depends_on if d in known] for s in state.specs}
+    joined = integration.joins(repo, state.run_id, state.base_commit)
+    order = integration.merge_order(repo, state, deps, joined)
+    head, specs = replay.build(repo, state, dag, tip, order)
+    return _Chain(tip, head, specs)
 
 
 def _merge_one(
@@ -114,11 +142,13 @@ def _merge_one(
     spec: SpecState,
     base_and_head: tuple[str, str],
     behind: tuple[str, ...],
+    joined: Joins,
 ) -> tuple[SpecMerge, str]:
     """Merge one spec onto the chain's ``head`` as objects; return the result and the new
     head. A branch the chain already contains (a spec that added nothing of its own) is
     "already merged" when the base had it, else merged by the commit that brought it.
-    ``behind`` names the specs left off that this one depends on."""
+    ``behind`` names the specs left off that this one depends on. When the spec joined the
+    integration branch on top of ``head``, its join commit is the merge (``joined``)."""
     base, head = base_and_head
     branch = spec.branch or branch_name(state.run_id, spec.id)
     if spec.merged:
@@ -132,6 +162,8 @@ def _merge_one(
         commit = _merge_commit_of(repo, tip, head, state.base_commit)
         known = Outcome.ALREADY_MERGED if git.is_ancestor(repo, tip, base) else Outcome.WOULD_MERGE
         return SpecMerge(spec.id, branch, known, commit), head
+    if (head, tip) in joined:
+        return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, joined[head, tip]), joined[head, tip]
     merged = git.merge_tree(repo, head, tip)
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head

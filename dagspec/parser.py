@@ -297,6 +297,11 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=f"with --dry-run, {newest}")
     p.add_argument("--dry-run", action="store_true", help="predict each merge, write nothing")
     p.add_argument("--cleanup", action="store_true", help="then remove merged specs' worktrees")
+    p.add_argument(
+        "--onto-current",
+        action="store_true",
+        help="when the base branch was rewritten, replay each spec's changes onto it as it is",
+    )
 
     p = commands.add(
         "logs",

@@ -4,10 +4,11 @@ Synchronous, like ``git``; the scheduler calls these through its one git lock.
 
 Before the agent (DESIGN §3.3):
 
-- ``create_worktree`` makes ``<root>/<run>/<spec>`` on ``dag/<run>/<spec>`` from the base commit
-  with the branches of the spec's dependencies merged in (a conflict fails the spec, naming
-  the files, and leaves nothing behind); ``reopen_worktree`` takes up the worktree of an
-  earlier attempt, recreating it from its branch when the directory was deleted;
+- ``create_worktree`` makes ``<root>/<run>/<spec>`` on ``dag/<run>/<spec>`` from a start
+  commit (the base commit, or for a spec with dependencies the tip of the run's integration
+  branch, which holds their merged work: ``dagspec.integration``); ``reopen_worktree`` takes
+  up the worktree of an earlier attempt, recreating it from its branch when the directory
+  was deleted;
 - ``copy_configuration`` copies the untracked autospec configuration (``.autospec/`` without
   ``state/``, ``.claude/``) into it and keeps it out of every commit (see ``_hide``);
 - ``reserve_number`` makes the ``NNN`` that specify will pick distinct from every other spec
@@ -42,34 +43,27 @@ class WorktreeError(DagspecError):
 # --- the worktree ---------------------------------------------------------------------------
 
 
-def create_worktree(
-    repo: Path, path: Path, *, branch: str, base_commit: str, dependencies: Sequence[str]
-) -> None:
-    """Create the spec's worktree at ``path`` on a new ``branch`` started at ``base_commit``.
+def create_worktree(repo: Path, path: Path, *, branch: str, start: str) -> None:
+    """Create the spec's worktree at ``path`` on a new ``branch`` started at ``start``.
 
-    Each branch of ``dependencies`` is merged in, so the spec sees the code of everything it
-    depends on. If one conflicts, the worktree and the branch are removed again and
-    ``WorktreeError`` names the files: nothing is left half-merged. Anything already at
-    ``path`` (a file, a directory even empty, a symlink even dangling) is refused, never
-    removed or written through; a creation that fails removes only what it made itself.
+    Nothing is merged here: ``start`` already holds whatever the spec depends on (the
+    integration branch, ``dagspec.integration``), so no commit is made only to combine
+    dependencies. A leftover of a killed creation of the same branch is removed first
+    (``_discard_unfinished_creation``). Anything already at ``path`` (a file, a directory
+    even empty, a symlink even dangling) is refused, never removed or written through; a
+    creation that fails removes only what it made itself.
     """
     if git.branch_exists(repo, branch):
-        _discard_unfinished_creation(repo, path, branch, [base_commit, *dependencies])
+        _discard_unfinished_creation(repo, path, branch, [start])
     _check_free(path)
     _make_run_directory(path.parent)
     try:
-        git.add_worktree(repo, path, branch, base_commit)
+        git.add_worktree(repo, path, branch, start)
     except GitError:
         if _holder(repo, branch) != path.resolve() or not (path / ".git").exists():
             _undo_creation(repo, path, branch)
             raise
         # git reported a failure after the checkout was made (a hook, say): it is made
-    try:
-        for dependency in dependencies:
-            _merge_dependency(path, dependency)
-    except BaseException:
-        _undo_creation(repo, path, branch)
-        raise
 
 
 def remove_worktree(repo: Path, path: Path, *, force: bool) -> None:
@@ -103,9 +97,8 @@ def _make_run_directory(directory: Path) -> None:
 def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: list[str]) -> None:
     """A driver killed while creating this worktree leaves the branch (and the worktree)
     behind before it could record them. That leftover holds nothing of its own, only what
-    it was made from and the merges of it (no agent ran there: an agent runs only once the
-    branch is recorded): remove it, so the creation can start again. Any other branch of
-    that name is refused."""
+    it was made from (no agent ran there: an agent runs only once the branch is recorded):
+    remove it, so the creation can start again. Any other branch of that name is refused."""
     tip = git.rev_parse(repo, f"refs/heads/{branch}")
     if tip is None or git.commits_lacking(repo, tip, starts, merges=False):
         raise WorktreeError(
@@ -118,15 +111,6 @@ def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: li
     if holder is not None:
         git.remove_worktree(repo, path, force=True)
     git.delete_branch(repo, branch, force=True)
-
-
-def _merge_dependency(worktree: Path, branch: str) -> None:
-    conflicts = git.merge_branch(worktree, branch, f"dagspec: bring in {branch}")
-    if conflicts:
-        raise WorktreeError(
-            f"the work of {branch} conflicts with the other dependencies in "
-            f"{', '.join(conflicts)}: merge them by hand, or make one depend on the other"
-        )
 
 
 def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:

@@ -84,3 +84,9 @@ def test_killed_twenty_times_the_run_still_completes_once(project: Project) -> N
         assert f"fake_impl/{Path(spec.spec_dir or '').name}/T004.txt" in on_main, spec.id
     dirs = [Path(s.spec_dir or "").name[:3] for s in run.specs]
     assert len(set(dirs)) == len(dirs)
+    # Kills fell during joins to the integration branch too: main still gains one merge
+    # commit per spec on its first-parent line, and no commit made to combine dependencies.
+    since = f"{run.base_commit}..main"
+    merged = git(project.repo, "log", "--first-parent", "--format=%s", since).splitlines()
+    assert sorted(m.rsplit(": ", 1)[-1] for m in merged) == sorted(s.id for s in run.specs)
+    assert "bring in" not in git(project.repo, "log", "--format=%s", "main")

@@ -9,11 +9,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 
 from dagspec.console import dag_command
 from dagspec.lifecycle import RunStatus, SpecStatus
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, git
 from tests.run_states import at, run, save, spec
 
 Cli = Callable[..., int]
@@ -138,8 +139,14 @@ def test_a_run_id_typo_gets_a_suggestion(
 def test_the_newest_run_is_taken_and_said_where_one_run_is_meant(
     git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    main = git(git_repo, "rev-parse", "main").strip()  # where the runs started
     save(run(git_repo, "old", spec("a", SpecStatus.COMPLETED), started_at=at(0)))
-    new = save(run(git_repo, "new", spec("b", SpecStatus.COMPLETED), started_at=at(60)))
+    new = save(
+        attrs.evolve(
+            run(git_repo, "new", spec("b", SpecStatus.COMPLETED), started_at=at(60)),
+            base_commit=main,
+        )
+    )
     new.dag_copy.parent.mkdir(parents=True, exist_ok=True)
     new.dag_copy.write_text("layers:\n  - id: L0\n    features:\n      - {id: b, description: x}\n")
     note = "note: run new (the newest; name a run to choose another)\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dagspec import git as dgit
-from dagspec import worktree
+from dagspec import integration, worktree
 from tests.conftest import git
 from tests.engine_support import Project, branches, dag_text, start_dag
 from tests.fake_autospec_fixture import make_autospec_project
@@ -55,14 +55,15 @@ def install_hook(repo: Path, name: str, tmp_path: Path) -> Path:
 
 
 def bring_together(repo: Path, tmp_path: Path, deps: tuple[str, ...] = ("a", "b")) -> Path:
+    """What dagspec writes for a spec ``c`` behind ``deps``: each joins the run's integration
+    branch as a merge commit, and ``c``'s worktree starts from its tip."""
+    base = git(repo, "rev-parse", "main").strip()
+    for dep in deps:
+        message = f"Merge dag/r/{dep}: {dep}\n"
+        integration.join(repo, "r", base, spec_id=dep, branch=f"dag/r/{dep}", message=message)
     path = tmp_path / "wts" / "r" / "c"
-    worktree.create_worktree(
-        repo,
-        path,
-        branch="dag/r/c",
-        base_commit=git(repo, "rev-parse", "main").strip(),
-        dependencies=[f"dag/r/{d}" for d in deps],
-    )
+    start = integration.tip(repo, "r", base)
+    worktree.create_worktree(repo, path, branch="dag/r/c", start=start)
     return path
 
 
@@ -83,7 +84,7 @@ def test_no_user_hook_can_veto_dagspec_s_writes(diamond: Path, tmp_path: Path, h
     marker = install_hook(diamond, hook, tmp_path)
     path = bring_together(diamond, tmp_path)
     assert (path / "a.txt").exists() and (path / "b.txt").exists()
-    assert git(path, "log", "-1", "--format=%s").strip() == "dagspec: bring in dag/r/b"
+    assert git(path, "log", "-1", "--format=%s").strip() == "Merge dag/r/b: b"
     (path / "work.txt").write_text("the agent's work\n")
     assert dgit.commit_all(path, "dag(r): c")
     dgit.set_branch(diamond, "dag/r/_merged", "dag/r/c")
@@ -106,14 +107,15 @@ def test_no_user_setting_changes_dagspec_s_merges(
     diamond: Path, tmp_path: Path, setting: tuple[str, str]
 ) -> None:
     git(diamond, "config", "--global", *setting)
-    one = bring_together(diamond, tmp_path, deps=("a",))  # a fast-forward, whatever merge.ff
-    assert git(one, "rev-parse", "HEAD").strip() == git(diamond, "rev-parse", "dag/r/a").strip()
+    one = bring_together(diamond, tmp_path, deps=("a",))  # a merge, whatever merge.ff
+    parents = git(one, "log", "-1", "--format=%P").split()
+    assert parents[1:] == [git(diamond, "rev-parse", "dag/r/a").strip()]
     git(diamond, "worktree", "remove", str(one))
-    git(diamond, "branch", "-D", "dag/r/c")
+    git(diamond, "branch", "-D", "dag/r/c", "dag/r/_integration")
     both = bring_together(diamond, tmp_path)
     parents = git(both, "log", "-1", "--format=%P").split()
     assert len(parents) == 2 and git(both, "log", "-1", "--format=%B").strip() == (
-        "dagspec: bring in dag/r/b"
+        "Merge dag/r/b: b"
     )
 
 
@@ -128,7 +130,7 @@ def test_a_failed_creation_removes_only_what_it_made(diamond: Path, tmp_path: Pa
     """The dependency conflicts: its branch and worktree go, everything else stays."""
     commit_on(diamond, "dag/r/x", "a.txt", "other content\n")
     git(diamond, "worktree", "add", "-q", str(tmp_path / "wts" / "other" / "a"), "dag/r/a")
-    with pytest.raises(worktree.WorktreeError, match="conflicts"):
+    with pytest.raises(integration.JoinConflict, match="conflicts"):
         bring_together(diamond, tmp_path, deps=("a", "x"))
     assert "dag/r/c" not in branches(diamond)
     assert not (tmp_path / "wts" / "r" / "c").exists()

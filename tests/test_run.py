@@ -274,16 +274,16 @@ def test_time_limits_feature_then_flag_then_execution(
     assert spec_timeouts(load_dag(path), options) == {"a": expected}
 
 
-def test_a_merge_conflict_at_the_end_is_exit_1_and_keeps_the_worktree(
-    project: Project, run_cli: RunCli
-) -> None:
+def test_a_conflict_is_exit_1_and_keeps_the_worktree(project: Project, run_cli: RunCli) -> None:
     project.fake.setenv("TOUCH", "shared.txt")
     dag = project.write_dag(dag_text("a", "b"))
     assert run_cli("run", dag, "--parallel", "--run-id", "r") == 1
     state = project.state()
-    assert project.statuses() == {"a": "completed", "b": "completed"}
-    assert [s.merged for s in state.specs] == [True, False]
-    assert project.worktree("b").exists()
+    assert sorted(project.statuses().values()) == ["completed", "failed"]  # b joins second
+    loser = next(s for s in state.specs if s.status.value == "failed")
+    assert "shared.txt" in (loser.error or "")
+    assert [s.merged for s in state.specs if s is not loser] == [True]
+    assert project.worktree(loser.id).exists()
 
 
 def test_a_description_with_quotes_newlines_and_a_leading_dash_arrives_intact(
@@ -410,8 +410,10 @@ def test_a_dependency_conflict_fails_the_spec_naming_the_files(
     dag = project.write_dag(dag_text("a", "b", ("c", ["a", "b"])))
     assert run_cli("run", dag, "--parallel", "--run-id", "r", "--no-merge") == 1
     state = project.state()
-    assert state.spec("c").status.value == "failed"
-    assert "shared.txt" in (state.spec("c").error or "")
+    failed = [s for s in state.specs if s.status.value == "failed"]
+    assert len(failed) == 1 and failed[0].id in {"a", "b"}  # the second to complete
+    assert "shared.txt" in (failed[0].error or "")
+    assert state.spec("c").status.value == "blocked"
     assert "dag/r/c" not in branches(project.repo)
     assert not project.worktree("c").exists()
 

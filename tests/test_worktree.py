@@ -1,4 +1,4 @@
-"""A spec's worktree with real git: creation, dependencies, copied configuration, numbers, work."""
+"""A spec's worktree with real git: creation, copied configuration, numbers, work."""
 
 from __future__ import annotations
 
@@ -24,17 +24,11 @@ def commit_file(where: Path, name: str, text: str, message: str = "work") -> Non
 
 @pytest.fixture
 def make(git_repo: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Create a worktree ``wts/r/<name>`` on ``dag/r/<name>`` from main, merging ``deps``."""
+    """Create a worktree ``wts/r/<name>`` on ``dag/r/<name>`` from main."""
 
-    def make(name: str, *deps: str) -> Path:
+    def make(name: str) -> Path:
         path = tmp_path / "wts" / "r" / name
-        worktree.create_worktree(
-            git_repo,
-            path,
-            branch=f"dag/r/{name}",
-            base_commit=head(git_repo),
-            dependencies=[f"dag/r/{d}" for d in deps],
-        )
+        worktree.create_worktree(git_repo, path, branch=f"dag/r/{name}", start=head(git_repo))
         return path
 
     return make
@@ -49,27 +43,6 @@ def test_a_new_worktree_is_on_its_branch_at_the_base(git_repo: Path, make) -> No
     assert git(path, "symbolic-ref", "--short", "HEAD").strip() == "dag/r/a"
     assert head(path) == head(git_repo)
     assert (path / "README.md").read_text() == "demo\n"
-
-
-def test_dependencies_are_merged_in(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
-    commit_file(make("a"), "a.txt", "from a\n")
-    commit_file(make("b"), "b.txt", "from b\n")
-    c = make("c", "a", "b")
-    assert (c / "a.txt").read_text() == "from a\n"
-    assert (c / "b.txt").read_text() == "from b\n"
-
-
-def test_a_conflict_between_dependencies_names_the_files_and_leaves_nothing(
-    git_repo: Path,
-    make,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
-) -> None:
-    commit_file(make("a"), "same.txt", "a\n")
-    commit_file(make("b"), "same.txt", "b\n")
-    with pytest.raises(WorktreeError, match=r"conflicts .* in same\.txt"):
-        make("c", "a", "b")
-    assert not (tmp_path / "wts" / "r" / "c").exists()
-    assert "dag/r/c" not in branches(git_repo)
 
 
 @pytest.mark.parametrize(
@@ -117,9 +90,7 @@ def test_another_worktree_at_the_path_is_left_alone(git_repo: Path, tmp_path: Pa
     other = tmp_path / "wts" / "r" / "a"
     git(git_repo, "worktree", "add", "-q", "-b", "dag/old/a", str(other))
     with pytest.raises(WorktreeError, match="is already there"):
-        worktree.create_worktree(
-            git_repo, other, branch="dag/r/a", base_commit="HEAD", dependencies=[]
-        )
+        worktree.create_worktree(git_repo, other, branch="dag/r/a", start="HEAD")
     assert git(other, "symbolic-ref", "--short", "HEAD").strip() == "dag/old/a"
     assert "dag/r/a" not in branches(git_repo)
 
@@ -135,14 +106,13 @@ def test_an_existing_branch_with_work_of_its_own_is_not_taken_over(git_repo: Pat
 def test_the_leftover_of_a_killed_creation_is_replaced(
     git_repo: Path, make, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    commit_file(make("one"), "one.txt", "1\n")
-    commit_file(make("two"), "two.txt", "2\n")
     leftover = tmp_path / "wts" / "r" / "a"
+    leftover.parent.mkdir(parents=True)
     git(git_repo, "worktree", "add", "-q", "-b", "dag/r/a", str(leftover))
-    git(leftover, "merge", "-q", "dag/r/one")
-    git(leftover, "merge", "-q", "--no-edit", "dag/r/two")  # a merge commit
-    path = make("a", "one", "two")  # the driver was killed before recording the branch
-    assert (path / "one.txt").exists() and (path / "two.txt").exists()
+    (leftover / "half.txt").write_text("left by the killed creation\n")
+    path = make("a")  # the driver was killed before recording the branch
+    assert git(path, "symbolic-ref", "--short", "HEAD").strip() == "dag/r/a"
+    assert not (path / "half.txt").exists()
 
 
 def test_reopen_keeps_an_existing_worktree(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]

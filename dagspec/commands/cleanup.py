@@ -2,9 +2,9 @@
 
 It touches only what is provably the run's own: a worktree recorded in the run's state
 that git lists as a worktree of this repository on the run's branch ``dag/<run>/<spec>``,
-and the branches ``dag/<run>/<spec>`` and ``dag/<run>/_merged``. Work that would be lost
-(uncommitted files, commits not on the base branch) is kept unless ``--force``, which
-first says what goes.
+and the branches ``dag/<run>/<spec>``, ``dag/<run>/_merged`` and ``dag/<run>/_integration``.
+Work that would be lost (uncommitted files, commits not on the base branch) is kept unless
+``--force``, which first says what goes.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import attrs
 
 from dagspec import git, lifecycle, worktree
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, print_error
+from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus
 from dagspec.state import load, run_lock, save, settled
 from dagspec.workspace import RunPaths, branch_name, check_run_id, merged_branch
@@ -124,8 +125,8 @@ def _branches(state: RunState) -> list[tuple[str | None, str]]:
     branches: list[tuple[str | None, str]] = [
         (spec.id, branch_name(state.run_id, spec.id)) for spec in state.specs
     ]
-    merged = merged_branch(state.run_id)
-    return branches if any(b == merged for _, b in branches) else [*branches, (None, merged)]
+    extra = [merged_branch(state.run_id), integration_branch(state.run_id)]
+    return [*branches, *((None, b) for b in extra if all(b != ours for _, ours in branches))]
 
 
 def _plan_branch(

@@ -9,10 +9,13 @@ from dagspec.state import load, run_lock, settled
 from dagspec.workspace import RunPaths, check_run_id
 
 
-def merge(repo: Path, run_id: str, *, dry_run: bool, cleanup: bool) -> int:
+def merge(
+    repo: Path, run_id: str, *, dry_run: bool, cleanup: bool, onto_current: bool = False
+) -> int:
     """Merge (or with ``dry_run`` predict, writing nothing) and print the report; with
-    ``cleanup``, then remove the merged specs' worktrees. Exit 1 when a completed spec is
-    left off the base branch.
+    ``cleanup``, then remove the merged specs' worktrees; with ``onto_current``, replay the
+    specs onto a rewritten base branch (``dagspec.replay``). Exit 1 when a completed spec
+    is left off the base branch.
 
     A dry run takes no lock: it writes nothing, so it cannot disturb a process driving the
     run, and it may be asked while one does (as ``dag status`` may).
@@ -20,9 +23,13 @@ def merge(repo: Path, run_id: str, *, dry_run: bool, cleanup: bool) -> int:
     paths = RunPaths(repo, check_run_id(run_id))
     run = load(paths)  # a missing run is refused before the lock creates its directory
     if dry_run:
-        _, code = driving.merge_and_report(paths, run, dry_run=True, cleanup=False)
+        _, code = driving.merge_and_report(
+            paths, run, dry_run=True, cleanup=False, onto_current=onto_current
+        )
         return code
     with run_lock(paths):
         run = settled(load(paths))
-        _, code = driving.merge_and_report(paths, run, dry_run=False, cleanup=cleanup)
+        _, code = driving.merge_and_report(
+            paths, run, dry_run=False, cleanup=cleanup, onto_current=onto_current
+        )
     return code

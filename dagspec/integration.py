@@ -1,0 +1,169 @@
+"""The run's integration branch: every completed spec joined, in the order they completed.
+
+``dag/<run>/_integration`` (a name no spec id can take: ids start with a letter or digit)
+starts at the run's base commit. When a spec's agent has exited 0 and its work is committed
+on its branch, the spec *joins*: one ``--no-ff`` merge commit of its branch, made of objects
+only (``merge-tree --write-tree`` then ``commit-tree``) and published by compare-and-swap of
+the branch. A spec starts only once its dependencies completed, so the join order is a
+dependency order, and the branch's first-parent history is one merge commit per spec.
+
+What it is for (DESIGN §3.3, §5):
+
+- **Dependents start from it.** A spec with dependencies gets its worktree at the
+  integration branch's tip, which holds the merged work of everything it depends on. No
+  commit is made only to combine dependencies, so none can reach the base branch.
+- **Conflicts show at once.** A spec whose work conflicts with the work joined before it
+  fails as it completes (``JoinConflict``, naming the files), so its dependents are blocked
+  then, not at the end. Its work stays committed on its branch.
+- **The final merge reuses it.** ``dagspec.merge`` chains one merge per spec onto the base
+  branch in join order and takes each join commit as it is when it fits (same first parent,
+  same spec tip), so when the base branch has not moved the merge is a compare-and-swap of
+  the base branch to this branch's tip.
+
+``refuse_rewritten`` guards the final merge: a base branch that no longer has the run's
+base commit (the user rewrote it during the run) is never merged into (DESIGN §5).
+
+Joining is idempotent: a spec whose branch tip the integration branch already has is not
+joined again (a driver killed after the join but before saving the state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from dagspec import git, graph
+from dagspec.errors import DagspecError
+from dagspec.lifecycle import RunState
+from dagspec.workspace import branch_name
+
+ATTEMPTS = 3
+"""How many times a join is built again when the integration branch moves under it."""
+
+
+class JoinConflict(DagspecError):
+    """A spec's work conflicts with the work of the specs joined before it."""
+
+
+def integration_branch(run_id: str) -> str:
+    """``dag/<run>/_integration``."""
+    return f"dag/{run_id}/_integration"
+
+
+def tip(repo: Path, run_id: str, base_commit: str) -> str:
+    """The integration branch's tip; created at ``base_commit`` when it does not exist."""
+    ref = f"refs/heads/{integration_branch(run_id)}"
+    current = git.rev_parse(repo, ref)
+    if current is None:
+        git.set_branch(repo, integration_branch(run_id), base_commit)
+        current = base_commit
+    return current
+
+
+def join(
+    repo: Path, run_id: str, base_commit: str, *, spec_id: str, branch: str, message: str
+) -> str | None:
+    """Join spec ``spec_id``'s ``branch`` to the integration branch as one merge commit
+    named by ``message``.
+
+    Returns the new merge commit, or None when the integration branch already had the
+    branch's tip. Raises ``JoinConflict`` naming the conflicting files (nothing is written
+    then), ``DagspecError`` when ``branch`` is gone or the integration branch keeps moving.
+    """
+    spec_tip = git.rev_parse(repo, f"refs/heads/{branch}")
+    if spec_tip is None:
+        raise DagspecError(f"the branch {branch} is gone: the spec's work cannot be joined")
+    ref = f"refs/heads/{integration_branch(run_id)}"
+    for _ in range(ATTEMPTS):
+        head = tip(repo, run_id, base_commit)
+        if git.is_ancestor(repo, spec_tip, head):
+            return None
+        merged = git.merge_tree(repo, head, spec_tip)
+        if merged.conflicts:
+            raise JoinConflict(
+                f"its work on {branch} conflicts with the work of the run's specs that "
+                f"completed before it, in {', '.join(merged.conflicts)}: merge "
+                f"{integration_branch(run_id)} into {branch} by hand and commit, then "
+                f"`dag retry {run_id} {spec_id}`"
+            )
+        sign = git.signs_commits(repo)  # joins become the base branch's merges: sign them
+        commit = git.commit_tree(repo, merged.tree, (head, spec_tip), message, sign=sign)
+        if git.update_ref(repo, ref, commit, head, message=f"dag join {branch}"):
+            return commit
+    raise DagspecError(
+        f"the branch {integration_branch(run_id)} kept moving while joining {branch}: "
+        f"run `dag resume {run_id}`"
+    )
+
+
+def joins(repo: Path, run_id: str, base_commit: str) -> dict[tuple[str, str], str]:
+    """Each join commit of the run, keyed by ``(first parent, spec tip)``; empty when the
+    integration branch or the base commit is gone."""
+    head = git.rev_parse(repo, f"refs/heads/{integration_branch(run_id)}")
+    if head is None or git.rev_parse(repo, base_commit) is None:
+        return {}
+    return {
+        (ours, theirs): sha
+        for sha, ours, theirs in git.first_parent_merges(repo, head, base_commit)
+    }
+
+
+def drop(repo: Path, run_id: str) -> None:
+    """Delete the integration branch: once every spec of the run is merged, nothing needs
+    it (``merge.merge_run`` calls this). Until then it stays, for the dependents of specs
+    whose branches were deleted after their merge."""
+    if git.branch_exists(repo, integration_branch(run_id)):
+        git.delete_branch(repo, integration_branch(run_id), force=True)
+
+
+def merge_order(
+    repo: Path,
+    state: RunState,
+    deps: Mapping[str, Sequence[str]],
+    joined: Mapping[tuple[str, str], str],
+) -> list[str]:
+    """A dependency order with the specs that joined the integration branch first, in the
+    order they joined (itself a dependency order), so that the chain can take their join
+    commits as they are; the others after, in ``graph.topological_order``."""
+    position = {spec_tip: index for index, (_, spec_tip) in enumerate(joined)}
+
+    def joined_at(spec_id: str) -> int:
+        branch = state.spec(spec_id).branch or branch_name(state.run_id, spec_id)
+        spec_tip = git.rev_parse(repo, f"refs/heads/{branch}")
+        return position.get(spec_tip or "", len(position))
+
+    return sorted(graph.topological_order(deps), key=joined_at)
+
+
+# --- a rewritten base -----------------------------------------------------------------------
+
+
+class RewrittenBase(DagspecError):
+    """The base branch no longer has the run's base commit: merging would undo a rewrite."""
+
+
+def rewritten(repo: Path, state: RunState, tip: str) -> bool:
+    """Whether the base branch, at ``tip``, no longer has the run's base commit."""
+    known = git.rev_parse(repo, state.base_commit) is not None
+    return not known or not git.is_ancestor(repo, state.base_commit, tip)
+
+
+def refuse_rewritten(repo: Path, state: RunState, tip: str) -> None:
+    """Raise ``RewrittenBase`` when the run's base commit is not an ancestor of ``tip``:
+    every spec branch descends from it, so merging any of them would bring back the commits
+    the user removed from the base branch. The message names them."""
+    if not rewritten(repo, state, tip):
+        return
+    if git.rev_parse(repo, state.base_commit) is not None:
+        lost = git.commits_lacking(repo, state.base_commit, [tip])
+    else:
+        lost = [state.base_commit[:12]]
+    shown = "; ".join(lost[:5]) + (f"; and {len(lost) - 5} more" if len(lost) > 5 else "")
+    raise RewrittenBase(
+        f"the branch {state.base_branch} was rewritten since run {state.run_id} started "
+        f"from {state.base_commit[:12]}: merging the run would bring back {len(lost)} "
+        f"commit(s) it no longer has ({shown}); nothing was merged: run `dag merge "
+        f"{state.run_id} --onto-current` to replay each spec's own changes onto "
+        f"{state.base_branch} as it is now, or abandon the run (`dag cleanup {state.run_id} "
+        "--force`) and start a new `dag run`"
+    )
