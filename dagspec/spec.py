@@ -31,6 +31,7 @@ from strictyaml.ruamel.error import MarkedYAMLError
 
 from dagspec import graph
 from dagspec.errors import Problem, SpecError
+from dagspec.faults import argument_problem
 
 MAX_BYTES = 1 << 20
 KNOWN_SCHEMA_VERSIONS = ("1.0",)
@@ -157,8 +158,9 @@ def load_dag(path: Path) -> Dag:
 
 
 def check_specs(dag: Dag, repo: Path, label: str) -> list[Problem]:
-    """Each feature needs ``specs/<id>/spec.yaml`` in the repository or a description."""
-    return [
+    """Each feature needs ``specs/<id>/spec.yaml`` in the repository or a description, and
+    a description autospec can be given (``faults.argument_problem``)."""
+    return _unpassable_descriptions(dag, label) + [
         Problem(
             label,
             f.line,
@@ -167,6 +169,16 @@ def check_specs(dag: Dag, repo: Path, label: str) -> list[Problem]:
         )
         for f in dag.features.values()
         if f.description is None and not (repo / "specs" / f.id / "spec.yaml").is_file()
+    ]
+
+
+def _unpassable_descriptions(dag: Dag, label: str) -> list[Problem]:
+    """Descriptions no process can be given (issue 11): refused here, not by a crash later."""
+    found = [(f, argument_problem(f.description or "")) for f in dag.features.values()]
+    return [
+        Problem(label, f.line, f"the description of feature '{f.id}' {why}")
+        for f, why in found
+        if why
     ]
 
 

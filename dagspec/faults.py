@@ -1,0 +1,125 @@
+"""Fault isolation (issue 11): what a fault ends, and how it is told.
+
+A fault while preparing, running or collecting one spec is that spec's failure
+(``spec_reason`` turns it into the one line the state records); a fault of the run itself
+(its state cannot be saved) stops the run in order (``RunFault``); a closed or broken
+stdout never stops anything (``Quiet``, ``say``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from dagspec import state
+from dagspec.errors import DagspecError
+from dagspec.lifecycle import Event, RunState
+
+MAX_ARGUMENT = 128 * 1024
+"""Bytes the Linux kernel passes in one argument, its NUL terminator included
+(``MAX_ARG_STRLEN``); a longer description can never reach autospec (E2BIG)."""
+
+
+class RunFault(DagspecError):
+    """The run itself cannot go on (its state cannot be saved): the drive stops as an
+    interrupt and the command exits 1 with this message."""
+
+
+def raise_for_run(fault: str | None) -> None:
+    """Raise ``RunFault(fault)`` when the drive recorded a fault of the run itself."""
+    if fault is not None:
+        raise RunFault(fault)
+
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside ``exc``, however deep in exception groups (a nursery wraps
+    what its tasks raise); ``[exc]`` when it is not a group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
+
+
+def spec_reason(exc: BaseException) -> str:
+    """One line saying why a spec's attempt ended with ``exc``.
+
+    >>> spec_reason(ExceptionGroup("x", [OSError(7, "Argument list too long")]))
+    'OSError: [Errno 7] Argument list too long'
+    """
+    first = leaves(exc)[0]
+    kind = type(first).__name__
+    text = str(first) if isinstance(first, DagspecError) else f"{kind}: {first}"
+    return " ".join(text.split()) or kind
+
+
+def argument_problem(text: str) -> str | None:
+    """Why ``text`` cannot be one argument of a process on Linux, or None when it can."""
+    if "\0" in text:
+        return "contains a NUL character, which no program can be given: remove it"
+    size = len(text.encode("utf-8", errors="surrogateescape")) + 1
+    if size > MAX_ARGUMENT:
+        limit = MAX_ARGUMENT // 1024
+        return f"is {size - 1} bytes, over the {limit} KiB a program can be given: shorten it"
+    return None
+
+
+def silence_stdout() -> None:
+    """Send whatever is still to be printed to /dev/null: the reader of stdout is gone
+    (``dag run | head -1``), and the run must finish without it. Also spares Python's own
+    flush at exit from a second broken pipe."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # stdout may be None
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def say(text: str) -> None:
+    """Print ``text`` to stdout; when stdout is closed or broken, drop it and go quiet."""
+    try:
+        print(text, end="", flush=True)
+    except (OSError, ValueError):
+        silence_stdout()
+
+
+class Quiet:
+    """A progress reporter that goes quiet for good once its output fails (a broken pipe,
+    a closed terminal, a full disk under a redirect): output is not a lifeline."""
+
+    def __init__(self, inner: Callable[[RunState, Event], None], close: Callable[[], None]) -> None:
+        self.inner = inner
+        self._close = close
+        self.quiet = False
+
+    def __call__(self, state: RunState, event: Event) -> None:
+        if self.quiet:
+            return
+        try:
+            self.inner(state, event)
+        except (OSError, ValueError):
+            self.quiet = True
+            silence_stdout()
+
+    def close(self) -> None:
+        if self.quiet:
+            return
+        try:
+            self._close()
+        except (OSError, ValueError):
+            self.quiet = True
+            silence_stdout()
+
+
+def save(run: RunState, path: Path) -> str | None:
+    """``state.save``; None when saved, else why not (a full disk, a removed directory),
+    as a ``dag: error:`` message that says what to do."""
+    try:
+        state.save(run, path)
+    except OSError as exc:
+        return (
+            f"cannot save the state of run {run.run_id} to {path} ({exc.strerror or exc}): "
+            f"the run was stopped; make room or restore the directory, then "
+            f"`dag resume {run.run_id}`"
+        )
+    return None
