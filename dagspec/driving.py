@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from dagspec import git, render, state
+from dagspec import faults, git, render, state
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.spec import Dag, load_dag
@@ -46,7 +46,7 @@ def start(
             specs=_new_specs(repo, dag),
         )
         state.save(initial, paths.state_file)
-        print(f"run {run_id}: {len(initial.specs)} specs, {how(options)}", flush=True)
+        faults.say(f"run {run_id}: {len(initial.specs)} specs, {how(options)}\n")
         return execute(repo, paths, initial, dag, executable=executable, color=color)
 
 
@@ -172,7 +172,8 @@ def execute(
     )
     git_workspace = attempt.GitWorkspace(paths, dag, executable, worktree_root(repo, options))
     workspace = ports.Threaded(git_workspace)
-    report = progress.reporter(live=sys.stdout.isatty(), color=color)
+    shown = progress.reporter(live=sys.stdout is not None and sys.stdout.isatty(), color=color)
+    report = faults.Quiet(shown, shown.close)  # output is not a lifeline (issue 11)
     try:
         final = trio.run(lambda: scheduler.drive(initial, settings, report, workspace=workspace))
     finally:
@@ -186,7 +187,7 @@ def execute(
             paths, final, dry_run=False, cleanup=not options.keep_worktrees
         )
         code = code or merged
-    print(render.summary(final, color=color), end="")
+    faults.say(render.summary(final, color=color))
     return code
 
 
@@ -205,10 +206,10 @@ def merge_and_report(
     new, report = merge.merge_run(paths.repo, run, dag, dry_run=dry_run)
     if not dry_run:
         state.save(new, paths.state_file)
-    print(merge_report.render_report(report), end="")
+    faults.say(merge_report.render_report(report))
     if cleanup and not dry_run:
         cleaned = removal.remove_merged_worktrees(paths.repo, new)
         state.save(cleaned, paths.state_file)
-        print(removal.render_cleanup(new, cleaned), end="")
+        faults.say(removal.render_cleanup(new, cleaned))
         new = cleaned
     return new, merge_report.merge_exit_code(report)

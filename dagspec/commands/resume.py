@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from dagspec import driving, lifecycle, state
+from dagspec import driving, faults, lifecycle, state
 from dagspec.workspace import RunPaths, check_run_id
 
 
@@ -27,7 +27,7 @@ def resume(repo: Path, run_id: str, *, overrides: Mapping[str, Any], color: bool
         options = attrs.evolve(recorded.options, **overrides)
         executable = driving.find_autospec(options.autospec)
         initial = lifecycle.prepare_resume(recorded, options)
-        print(f"resuming run {run_id}: {_counts(initial)}", flush=True)
+        faults.say(f"resuming run {run_id}: {_counts(initial)}\n")
         return driving.execute(repo, paths, initial, dag, executable=executable, color=color)
 
 
