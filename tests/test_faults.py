@@ -6,11 +6,14 @@ end in ``test_faults_real.py``."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -161,3 +164,51 @@ def test_save_reports_a_failure_instead_of_raising(tmp_path: Path) -> None:
     assert message is not None and "\n" not in message and "`dag resume r`" in message
     assert faults.save(run, RunPaths(tmp_path, "r").state_file) is None
     assert state.load(RunPaths(tmp_path, "r")) == run
+
+
+# --- identity of runs and locks ------------------------------------------------------------------
+
+
+def test_a_state_file_copied_under_another_name_is_not_that_run(tmp_path: Path) -> None:
+    original = RunPaths(tmp_path, "r")
+    state.save(new_run(tmp_path, {"a": ()}), original.state_file)
+    copy = RunPaths(tmp_path, "copy")
+    copy.state_file.write_bytes(original.state_file.read_bytes())
+    with pytest.raises(DagspecError, match=r"records run 'r', not 'copy'"):
+        state.load(copy)
+    runs, problems = state.list_runs(tmp_path)
+    assert [r.run_id for r in runs] == ["r"] and len(problems) == 1
+
+
+def test_the_lock_stays_exclusive_when_its_file_is_deleted(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path, "r")
+    with state.run_lock(paths):
+        paths.lock_file.unlink()
+        with pytest.raises(DagspecError, match="is being driven by process"), state.run_lock(paths):
+            pass
+    with state.run_lock(paths):
+        pass
+
+
+@pytest.mark.slow
+def test_a_recorded_driver_pid_is_believed_only_while_it_holds_the_run(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path, "r")
+    paths.run_dir.mkdir(parents=True)
+    holds = "import os, sys; os.open(sys.argv[1], os.O_RDONLY); print(flush=True); input()"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", holds, str(paths.run_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    stranger = subprocess.Popen(["sleep", "60"])  # a live pid that is no driver (a reused pid)
+    try:
+        assert driver.stdout is not None and driver.stdout.readline() == b"\n"
+        run = attrs.evolve(new_run(tmp_path, {"a": ()}), driver_pid=driver.pid)
+        assert state.settled(run).status is RunStatus.RUNNING
+        reused = attrs.evolve(run, driver_pid=stranger.pid)
+        assert state.settled(reused).status is RunStatus.INTERRUPTED
+    finally:
+        stranger.kill()
+        driver.kill()
+        stranger.wait()
+        driver.communicate()
