@@ -182,7 +182,9 @@ def execute(
         final.status, EXIT_FAILED
     )
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in final.specs)
-    if options.merge and final.status is not RunStatus.INTERRUPTED and unmerged:
+    # merged specs' worktrees that a driver killed during their removal left (issue 11)
+    left = not options.keep_worktrees and any(s.merged and s.worktree for s in final.specs)
+    if options.merge and final.status is not RunStatus.INTERRUPTED and (unmerged or left):
         final, merged = merge_and_report(
             paths, final, dry_run=False, cleanup=not options.keep_worktrees
         )
@@ -203,13 +205,14 @@ def merge_and_report(
     from dagspec import merge, merge_report, removal
 
     dag = load_dag(paths.dag_copy)
-    new, report = merge.merge_run(paths.repo, run, dag, dry_run=dry_run)
-    if not dry_run:
-        state.save(new, paths.state_file)
-    faults.say(merge_report.render_report(report))
-    if cleanup and not dry_run:
-        cleaned = removal.remove_merged_worktrees(paths.repo, new)
-        state.save(cleaned, paths.state_file)
-        faults.say(removal.render_cleanup(new, cleaned))
-        new = cleaned
+    with faults.signals_deferred():  # merged, removed and recorded whole (issue 11)
+        new, report = merge.merge_run(paths.repo, run, dag, dry_run=dry_run)
+        if not dry_run:
+            state.save(new, paths.state_file)
+        faults.say(merge_report.render_report(report))
+        if cleanup and not dry_run:
+            cleaned = removal.remove_merged_worktrees(paths.repo, new)
+            state.save(cleaned, paths.state_file)
+            faults.say(removal.render_cleanup(new, cleaned))
+            new = cleaned
     return new, merge_report.merge_exit_code(report)

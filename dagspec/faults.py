@@ -3,15 +3,18 @@
 A fault while preparing, running or collecting one spec is that spec's failure
 (``spec_reason`` turns it into the one line the state records); a fault of the run itself
 (its state cannot be saved) stops the run in order (``RunFault``); a closed or broken
-stdout never stops anything (``Quiet``, ``say``).
+stdout never stops anything (``Quiet``, ``say``); a signal never cuts a merge in half
+(``signals_deferred``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dagspec import state
@@ -123,3 +126,31 @@ def save(run: RunState, path: Path) -> str | None:
             f"`dag resume {run.run_id}`"
         )
     return None
+
+
+DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block is done, then act on them as an
+    interrupt (``KeyboardInterrupt``: exit 130): a step that moves the user's checkout and
+    records it (the merge, the removal of merged worktrees) is never cut in half. git runs
+    in its own process group (``git.run``), so a terminal's Ctrl-C reaches only dagspec.
+    Outside the main thread, where no handler can be set, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {number: signal.signal(number, _record(caught)) for number in DEFERRED}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _record(caught: list[int]) -> Callable[[int, object], None]:
+    return lambda number, _frame: caught.append(number)

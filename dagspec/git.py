@@ -74,6 +74,7 @@ def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
             stdin=subprocess.DEVNULL,
             capture_output=True,
             check=False,
+            process_group=0,  # a terminal's Ctrl-C reaches dagspec, never git mid-checkout
         )
     except FileNotFoundError:
         raise GitError(cmd, 127, "", "git is not installed or not on PATH") from None

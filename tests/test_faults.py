@@ -5,7 +5,9 @@ end in ``test_faults_real.py``."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -212,3 +214,29 @@ def test_a_recorded_driver_pid_is_believed_only_while_it_holds_the_run(tmp_path:
         driver.kill()
         stranger.wait()
         driver.communicate()
+
+
+# --- signals around the merge ----------------------------------------------------------------
+
+
+def test_signals_during_a_merge_step_wait_for_its_end_then_interrupt(git_repo: Path) -> None:
+    from dagspec import git
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), faults.signals_deferred():
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        assert git.run(git_repo, "rev-parse", "HEAD")  # runs to its end regardless
+        finished = True
+    assert finished
+    assert signal.getsignal(signal.SIGTERM) is before
+    with faults.signals_deferred():
+        pass  # no signal: no interrupt
+
+
+def test_git_runs_in_its_own_process_group(git_repo: Path) -> None:
+    """So a terminal's Ctrl-C, sent to dagspec's group, cannot kill git mid-checkout."""
+    from dagspec import git
+
+    out = git.run(git_repo, "-c", "alias.pgid=!cut -d' ' -f5 /proc/self/stat", "pgid")
+    assert int(out) != os.getpgrp()

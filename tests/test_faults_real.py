@@ -148,3 +148,23 @@ def test_a_reader_that_goes_away_does_not_stop_the_run(project: Project) -> None
     assert driver.stderr == ""
     assert project.state().status.value == "completed"
     assert all(s.merged for s in project.state().specs)
+
+
+def test_resume_removes_what_a_driver_killed_during_the_removal_left(
+    project: Project, run_cli: RunCli
+) -> None:
+    import attrs
+
+    from dagspec import state
+
+    project.write_dag(dag_text("a", "b"))
+    assert run_cli("run", "dag.yaml", "--run-id", "r", "--keep-worktrees") == 0
+    # As a SIGKILL between the merge and the removal leaves it: merged, worktrees kept.
+    paths = RunPaths(project.repo, "r")
+    recorded = project.state()
+    options = attrs.evolve(recorded.options, keep_worktrees=False)
+    state.save(attrs.evolve(recorded, options=options), paths.state_file)
+    assert all(s.merged and s.worktree for s in recorded.specs)
+    assert run_cli("resume", "r") == 0
+    assert all(s.worktree is None for s in project.state().specs)
+    assert not any(Path(s.worktree).exists() for s in recorded.specs if s.worktree)
