@@ -144,6 +144,13 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = command("resume", "continue an interrupted or failed run")
     p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument(
+        "--dag",
+        type=Path,
+        metavar="FILE",
+        help="continue with this DAG file from now on: the run's features and dependencies, "
+        "with descriptions or time limits fixed",
+    )
     _add_run_options(p, resuming=True)
 
     p = command("retry", "re-run failed specs, then what was blocked behind them")
@@ -277,7 +284,7 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
         from dagspec.commands.resume import resume
 
         overrides = _run_flags(args)
-        return resume(_repo(args), args.run_id, overrides=overrides, color=color)
+        return resume(_repo(args), args.run_id, overrides=overrides, color=color, dag_file=args.dag)
     if name == "retry":
         from dagspec.commands.retry import retry
 

@@ -168,3 +168,24 @@ def test_resume_removes_what_a_driver_killed_during_the_removal_left(
     assert run_cli("resume", "r") == 0
     assert all(s.worktree is None for s in project.state().specs)
     assert not any(Path(s.worktree).exists() for s in recorded.specs if s.worktree)
+
+
+def test_a_run_stuck_on_a_description_resumes_once_the_dag_is_fixed(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = 'layers:\n  - id: L0\n    features:\n      - id: a\n        description: "{}"\n'
+    dag_file = project.write_dag(text.format("a\\0b") + '      - id: b\n        description: "b"\n')
+    options = RunOptions(parallel=True)
+    dag = load_dag(dag_file)
+    assert driving.start(dag_file, repo=project.repo, dag=dag, options=options, run_id="r",
+                         color=False) == 1  # fmt: skip
+    assert project.statuses() == {"a": "failed", "b": "completed"}
+    assert run_cli("resume", "r") == 1  # the recorded DAG: the same fault again
+    capsys.readouterr()
+    project.write_dag(text.format("Build a"))  # a feature missing: refused
+    assert run_cli("resume", "r", "--dag", "dag.yaml") == 1
+    assert "changes the features or dependencies of run r" in capsys.readouterr().err
+    project.write_dag(text.format("Build a") + '      - id: b\n        description: "b"\n')
+    assert run_cli("resume", "r", "--dag", "dag.yaml") == 0
+    assert project.statuses() == {"a": "completed", "b": "completed"}
+    assert all(s.merged for s in project.state().specs)

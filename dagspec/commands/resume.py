@@ -12,18 +12,29 @@ from typing import Any
 
 import attrs
 
-from dagspec import driving, faults, lifecycle, state
+from dagspec import amend, driving, faults, lifecycle, state
 from dagspec.workspace import RunPaths, check_run_id
 
 
-def resume(repo: Path, run_id: str, *, overrides: Mapping[str, Any], color: bool) -> int:
+def resume(
+    repo: Path,
+    run_id: str,
+    *,
+    overrides: Mapping[str, Any],
+    color: bool,
+    dag_file: Path | None = None,
+) -> int:
     """Continue run ``run_id`` of ``repo``; return the exit code. ``overrides`` are the run
-    options given on the command line."""
+    options given on the command line; ``dag_file`` (``--dag``) replaces the run's DAG
+    (``amend.adopt``)."""
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
     with state.run_lock(paths):
         recorded = state.load(paths)
-        dag = driving.recorded_dag(repo, paths, recorded)
+        if dag_file is None:
+            dag = driving.recorded_dag(repo, paths, recorded)
+        else:
+            dag = amend.adopt(repo, paths, recorded, dag_file)
         options = attrs.evolve(recorded.options, **overrides)
         executable = driving.find_autospec(options.autospec)
         initial = lifecycle.prepare_resume(recorded, options)
