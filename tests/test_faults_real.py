@@ -189,3 +189,15 @@ def test_a_run_stuck_on_a_description_resumes_once_the_dag_is_fixed(
     assert run_cli("resume", "r", "--dag", "dag.yaml") == 0
     assert project.statuses() == {"a": "completed", "b": "completed"}
     assert all(s.merged for s in project.state().specs)
+
+
+def test_sigterm_is_acted_on_while_a_large_tasks_file_is_read(project: Project) -> None:
+    project.fake.setenv("TASKS", 1500)
+    project.fake.setenv("HANG_AT", "implement")
+    project.write_dag(dag_text("a"))
+    driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
+    wait_for(lambda: project.fake.events("hang"), timeout=60, what="the hang at implement")
+    driver.send_signal(signal.SIGTERM)
+    out, err = driver.communicate(timeout=10)  # the grace period
+    assert driver.returncode == 130, out + err
+    assert project.statuses() == {"a": "interrupted"}
