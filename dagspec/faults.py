@@ -10,6 +10,7 @@ stdout never stops anything (``Quiet``, ``say``); a signal never cuts a merge in
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -114,17 +115,31 @@ class Quiet:
             silence_stdout()
 
 
+_SPARE: list[int] = []  # one descriptor kept back, so a save survives EMFILE (issue 11)
+
+
 def save(run: RunState, path: Path) -> str | None:
     """``state.save``; None when saved, else why not (a full disk, a removed directory),
-    as a ``dag: error:`` message that says what to do."""
+    as a ``dag: error:`` message that says what to do. When every file descriptor is taken
+    (by agents' pipes and logs), the one kept back is given up for the save and taken back
+    after it."""
     try:
-        state.save(run, path)
+        try:
+            state.save(run, path)
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE) or not _SPARE:
+                raise
+            os.close(_SPARE.pop())
+            state.save(run, path)
     except OSError as exc:
         return (
             f"cannot save the state of run {run.run_id} to {path} ({exc.strerror or exc}): "
             f"the run was stopped; make room or restore the directory, then "
             f"`dag resume {run.run_id}`"
         )
+    if not _SPARE:
+        with contextlib.suppress(OSError):
+            _SPARE.append(os.open(os.devnull, os.O_RDONLY))
     return None
 
 

@@ -93,8 +93,8 @@ def _limit_files(count: int) -> Callable[[], None]:
 
 
 def test_too_few_file_descriptors_fail_specs_not_the_run(project: Project) -> None:
-    project.write_dag(dag_text(*(f"s{n:02}" for n in range(16))))
-    argv = ["run", "dag.yaml", "--run-id", "r", "--parallel", "--max-parallel", "16"]
+    project.write_dag(dag_text(*(f"s{n:02}" for n in range(12))))
+    argv = ["run", "dag.yaml", "--run-id", "r", "--parallel", "--max-parallel", "12"]
     driver = subprocess.run(
         [sys.executable, "-m", "dagspec", *argv, "--no-merge"],
         cwd=project.repo,
@@ -102,7 +102,7 @@ def test_too_few_file_descriptors_fail_specs_not_the_run(project: Project) -> No
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        preexec_fn=_limit_files(40),
+        preexec_fn=_limit_files(22),
         timeout=120,
         check=False,
     )
@@ -111,6 +111,9 @@ def test_too_few_file_descriptors_fail_specs_not_the_run(project: Project) -> No
     assert final.status.value in ("completed", "failed"), driver.stderr
     assert {s.status.value for s in final.specs} <= {"completed", "failed"}
     assert driver.returncode == (0 if final.status.value == "completed" else 1)
+    errors = [s.error or "" for s in final.specs if s.status.value == "failed"]
+    assert all("Too many open files" in error for error in errors), errors
+    assert len(errors) < len(final.specs)  # the others completed
 
 
 def test_sighup_is_an_interrupt(project: Project) -> None:
