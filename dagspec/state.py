@@ -249,6 +249,7 @@ def run_lock(paths: RunPaths) -> Iterator[None]:
     refusal.
     """
     paths.run_dir.mkdir(parents=True, exist_ok=True)
+    _ignore_in_git(paths.run_dir.parent)  # before the run's first file (issue 11)
     fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     held = os.open(paths.run_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:

@@ -55,8 +55,8 @@ def _dag(project: Project, *args: str, autospec: Path) -> subprocess.Popen[bytes
         cwd=project.repo,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -83,8 +83,8 @@ def test_a_signal_at_any_moment_loses_nothing_and_resume_converges(
         os.killpg(driver.pid, signal.SIGINT)
     else:
         driver.send_signal(SIGNALS[how])
-    _, err = driver.communicate(timeout=120)
-    assert b"bug" not in err, err.decode()
+    out, _ = driver.communicate(timeout=120)
+    assert b"bug" not in out, out.decode()
     _settled_checkout(project.repo)
     head = git(project.repo, "rev-parse", "HEAD").strip()
     assert git(project.repo, "status", "--porcelain", "--untracked-files=all") == ""
@@ -95,10 +95,10 @@ def test_a_signal_at_any_moment_loses_nothing_and_resume_converges(
         started = RunPaths(project.repo, "r").state_file.exists()
         args = ("resume", "r") if started else ("run", "dag.yaml", "--run-id", "r")
         again = _dag(project, *args, autospec=autospec)
-        _, err = again.communicate(timeout=180)
+        out, _ = again.communicate(timeout=180)
         if again.returncode == 0:
             break
-    assert again.returncode == 0, err.decode()
+    assert again.returncode == 0, out.decode()
     assert project.statuses() == {"a": "completed", "b": "completed", "c": "completed"}
     assert all(s.merged and s.worktree is None for s in project.state().specs)
     subjects = git(project.repo, "log", "--first-parent", "--format=%s", f"{before}..main")
