@@ -203,7 +203,13 @@ class Watcher:
             if self.spec_dir is None:
                 continue
             tasks = self.path / "specs" / self.spec_dir / "tasks.yaml"
-            found = await trio.to_thread.run_sync(read_tasks, tasks, self._seen, self.keep)
+            found = await trio.to_thread.run_sync(
+                read_tasks,
+                tasks,
+                self._seen,
+                self.keep,
+                abandon_on_cancel=True,  # a read: never waited for
+            )
             if found is not None:
                 stats, self._seen = found
                 self.observe(tasks=(stats.done, stats.total))

@@ -212,7 +212,7 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
 
         overrides, live, repo = _run_flags(args), _use_live(args.progress), _repo(args)
         run_id = run_ids.resolve(repo, args.run_id)
-        return resume(repo, run_id, overrides=overrides, color=color, live=live)
+        return resume(repo, run_id, overrides=overrides, color=color, live=live, dag_file=args.dag)
     if name == "retry":
         from dagspec.commands.retry import retry
 

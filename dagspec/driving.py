@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from dagspec import notify, preflight, render, state
+from dagspec import faults, notify, preflight, render, state
 from dagspec import workspace as places
 from dagspec.console import dag_command
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
@@ -55,7 +55,7 @@ def start(
             autospec_version=preflight.autospec_version(executable),
         )
         state.save(initial, paths.state_file)
-        print(f"run {run_id}: {len(initial.specs)} specs, {how(options)}", flush=True)
+        faults.say(f"run {run_id}: {len(initial.specs)} specs, {how(options)}\n")
         return execute(repo, paths, initial, dag, executable=executable, color=color, live=live)
 
 
@@ -149,7 +149,7 @@ def execute(
     )
     root = places.worktree_root(repo, options.worktree_root)
     workspace = ports.Threaded(attempt.GitWorkspace(paths, dag, executable, root))
-    report = progress.reporter(live=live, color=color)
+    report = faults.Quiet(progress.reporter(live=live, color=color))  # not a lifeline
     # notices of failed specs and of the run's end (dagspec.notify)
     notifier = notify.Notifier(
         options.notify or dag.execution.notify, cwd=repo, log=paths.run_dir / "notify.log"
@@ -174,13 +174,20 @@ def execute(
         final.status, EXIT_FAILED
     )
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in final.specs)
-    if options.merge and final.status is not RunStatus.INTERRUPTED and unmerged:
+    # merged specs' worktrees that a driver killed during their removal left (issue 11)
+    left = not options.keep_worktrees and any(s.merged and s.worktree for s in final.specs)
+    if options.merge and final.status is not RunStatus.INTERRUPTED and (unmerged or left):
         final, merged = merge_and_report(
-            paths, final, dry_run=False, cleanup=not options.keep_worktrees, quiet_cleanup=True
+            paths,
+            final,
+            dry_run=False,
+            cleanup=not options.keep_worktrees,
+            quiet_cleanup=True,
+            dag=dag,
         )
         code = code or merged
     _end_unattended(final, notifier)
-    print(render.summary(final, color=color, dag=dag_command()), end="")
+    faults.say(render.summary(final, color=color, dag=dag_command()))
     return code
 
 
@@ -191,7 +198,7 @@ def _end_unattended(final: RunState, notifier: notify.Notifier) -> None:
     from dagspec.usage import usage_of
 
     card = report_card.card(final, now=state.utcnow(), usage=usage_of(final))
-    print(report_card.render_text(card), end="")
+    faults.say(report_card.render_text(card))
     for warning in notifier.finish(final):
         print(f"dag: warning: {warning}", file=sys.stderr)
     if notify.wants_bell(final, terminal=sys.stdout.isatty()):
@@ -206,6 +213,7 @@ def merge_and_report(
     cleanup: bool,
     quiet_cleanup: bool = False,
     onto_current: bool = False,
+    dag: Dag | None = None,
 ) -> tuple[RunState, int]:
     """Merge (``dagspec.merge``), save, print the report, remove merged specs' worktrees if
     ``cleanup`` (saying which, unless ``quiet_cleanup``); the new state and the exit code
@@ -217,15 +225,17 @@ def merge_and_report(
     """
     from dagspec import merge, merge_report, removal
 
-    dag = load_dag(paths.dag_copy)
-    new, report = merge.merge_run(paths.repo, run, dag, dry_run=dry_run, onto_current=onto_current)
-    if not dry_run:
-        state.save(new, paths.state_file)
-    print(merge_report.render_report(report), end="")
-    if cleanup and not dry_run:
-        cleaned = removal.remove_merged_worktrees(paths.repo, new)
-        state.save(cleaned, paths.state_file)
-        if not quiet_cleanup:
-            print(removal.render_cleanup(new, cleaned), end="")
-        new = cleaned
+    dag = dag or load_dag(paths.dag_copy)
+    with faults.signals_deferred():  # merged, removed and recorded whole
+        merged = merge.merge_run(paths.repo, run, dag, dry_run=dry_run, onto_current=onto_current)
+        new, report = merged
+        if not dry_run:
+            state.save(new, paths.state_file)
+        faults.say(merge_report.render_report(report))
+        if cleanup and not dry_run:
+            cleaned = removal.remove_merged_worktrees(paths.repo, new)
+            state.save(cleaned, paths.state_file)
+            if not quiet_cleanup:
+                faults.say(removal.render_cleanup(new, cleaned))
+            new = cleaned
     return new, merge_report.merge_exit_code(report)

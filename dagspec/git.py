@@ -107,6 +107,7 @@ def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
             stdin=subprocess.DEVNULL,
             capture_output=True,
             check=False,
+            process_group=0,  # a terminal's Ctrl-C reaches dagspec, never git mid-checkout
         )
     except FileNotFoundError:
         # Not a GitError: callers that ask git a question (``ok``, ``repo_root``) must not

@@ -282,6 +282,13 @@ def _add_commands(commands: Commands) -> None:
     p = commands.add("resume", "continue an interrupted or failed run")
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=newest)
     _add_run_options(p, resuming=True)
+    p.add_argument(
+        "--dag",
+        type=Path,
+        metavar="FILE",
+        help="continue with this DAG file instead of the recorded one: a fixed description, "
+        "with the same features and dependencies",
+    )
 
     p = commands.add(
         "retry",

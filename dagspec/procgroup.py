@@ -15,7 +15,10 @@ _STAT = re.compile(rb"\) (\S) (-?\d+) (-?\d+)")
 
 
 def signal_group(pgid: int, signum: int) -> None:
-    """Send ``signum`` to every process of group ``pgid``; nothing if the group is gone."""
+    """Send ``signum`` to every process of group ``pgid``; nothing if the group is gone, and
+    never to dagspec's own group (an agent always has a group of its own)."""
+    if pgid <= 1 or pgid == os.getpgrp():
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
 

@@ -15,6 +15,7 @@ from typing import TextIO
 
 import trio
 
+from dagspec.faults import Quiet
 from dagspec.lifecycle import Event, RunState, SpecStatus
 from dagspec.terminal import Board
 
@@ -99,7 +100,7 @@ def reporter(*, live: bool, color: bool, out: TextIO | None = None) -> Lines | L
     return Live(color=color, out=out) if live else Lines(out)
 
 
-async def heartbeat(report: Lines | Live, *, interval: float = TICK) -> None:
+async def heartbeat(report: Lines | Live | Quiet, *, interval: float = TICK) -> None:
     """Tick ``report`` every ``interval`` seconds, and at once when the terminal is resized
     (SIGWINCH), until cancelled. Start it beside the scheduler, in the same nursery."""
     with trio.open_signal_receiver(signal.SIGWINCH) as resizes:

@@ -6,16 +6,16 @@ order ``dagspec.priority``'s. Git and agents are reached through two ports
 (``dagspec.ports``), faked in the policy tests. What this module adds is time and processes:
 
     nursery
-    ├── _watch_signals        SIGINT/SIGTERM: stop starting specs, cancel the running ones
+    ├── _watch_signals        SIGINT/SIGTERM/SIGHUP: stop starting specs, cancel the running ones
     └── _schedule             starts each ready spec when a slot is free
         └── _run_spec (each)  limiter → workspace.prepare (git lock) → the agent door →
                               workspace.collect (git lock)
 
-The cancellation order, on SIGINT/SIGTERM or on a failure under ``fail_fast``: (1) no spec
-starts any more; (2) the specs' nursery is cancelled, so each running agent's process group
-gets SIGTERM, then SIGKILL after ``grace`` seconds, and is waited for; (3) each spec that was
-running is marked ``interrupted``; (4) the run is marked and saved. A second signal sends
-SIGKILL to every agent group at once.
+The cancellation order, on SIGINT/SIGTERM/SIGHUP, a fault of the run itself (its state
+cannot be saved) or a failure under ``fail_fast``: (1) no spec starts any more; (2) the
+specs' nursery is cancelled, so each running agent's process group gets SIGTERM, then SIGKILL
+after ``grace`` seconds, and is waited for; (3) each spec that was running is marked
+``interrupted``; (4) the run is marked and saved. A second signal SIGKILLs every agent group.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from dagspec import agent, estimates, lifecycle, ports, priority, procgroup, state
+from dagspec import agent, estimates, faults, lifecycle, ports, priority, procgroup, state
 from dagspec.attempt import Prepared
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, RunState, SpecStatus, Transition
@@ -94,13 +94,15 @@ class _Engine:
         self.wake = trio.Event()
         self.groups: set[int] = set()
         self.last_number = 0  # the highest spec number given out
+        self.fault: str | None = None  # why the run itself could not go on (issue 11)
 
     def apply(self, transition: Transition) -> None:
         """Take the transition's new state: save it, then report each of its events."""
         new, events = transition
         if new is not self.run:
             self.run = new
-            state.save(new, self.settings.paths.state_file)
+            if fault := faults.save(new, self.settings.paths.state_file):
+                self.stop(fault)  # a fault of the run itself, not of a spec (issue 11)
         for event in events:
             self.report(new, event)
 
@@ -116,7 +118,9 @@ class _Engine:
             nursery.cancel_scope.cancel()
         if not self.stopping:
             self.apply(lifecycle.cascade(self.run, self.deps))
-        self.apply(lifecycle.finish(self.run, now=state.utcnow(), interrupted=self.interrupted))
+        stopped = self.interrupted or self.fault is not None
+        self.apply(lifecycle.finish(self.run, now=state.utcnow(), interrupted=stopped))
+        faults.raise_for_run(self.fault)
         return self.run
 
     async def _schedule(self) -> None:
@@ -147,13 +151,14 @@ class _Engine:
         finished = estimates.finished_durations(self.run)
         return priority.start_order(self.deps, ready, self.settings.history, finished)[0]
 
-    def stop(self) -> None:
+    def stop(self, fault: str | None = None) -> None:
         """No more starts; cancel every spec (the module docstring's cancellation order)."""
+        self.fault = self.fault or fault
         self.stopping = True
         self.specs_scope.cancel()
 
     async def _watch_signals(self) -> None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
             async for _ in signals:
                 if self.interrupted:
                     for pgid in self.groups:
@@ -164,10 +169,8 @@ class _Engine:
                 self.stop()
 
     async def _git(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Every call to the workspace goes through here, one at a time (concurrent ``git
-        worktree add`` in one repository contend for the same locks). ``call`` is made once
-        the lock is held, so that it sees the run (and the spec numbers given out) as they
-        are then, not as they were when it queued."""
+        """Every call to the workspace, one at a time (concurrent ``git worktree add`` contend
+        for the repository's locks), made once the lock is held: it sees the run as it is then."""
         async with self.git_lock:
             return await call()
 
@@ -196,8 +199,8 @@ class _Engine:
             ready = await self._git(
                 lambda: self.workspace.prepare(self.run, spec_id, self.last_number)
             )
-        except DagspecError as exc:
-            now, why = state.utcnow(), str(exc)
+        except Exception as exc:  # the fault boundary is the spec (issue 11)
+            now, why = state.utcnow(), faults.spec_reason(exc)
             self._failed(
                 lifecycle.fail_to_start(self.run, self.deps, spec_id, now=now, reason=why, log=log)
             )
@@ -219,11 +222,10 @@ class _Engine:
         try:
             await agent.user_setup(self.run, self.settings.dag, spec_id, ready, self.settings.grace)
             await self._run(spec_id, ready)
-        except DagspecError as exc:
-            self._fail(spec_id, str(exc))
+        except Exception as exc:  # anything of this spec's, however a nursery wrapped it
+            self._fail(spec_id, faults.spec_reason(exc))
         finally:
-            # Still running after the attempt: it was cancelled (however the Cancelled came
-            # wrapped), or a bug cut it short. Either way it did not finish.
+            # Still running after the attempt: cancelled, however the Cancelled came wrapped.
             if self.run.spec(spec_id).status is SpecStatus.RUNNING:
                 self.apply(lifecycle.interrupt(self.run, spec_id, now=state.utcnow()))
 

@@ -32,6 +32,7 @@ from strictyaml.ruamel.error import MarkedYAMLError
 
 from dagspec import graph
 from dagspec.errors import Problem, SpecError
+from dagspec.faults import argument_problem
 
 MAX_BYTES = 1 << 20
 # Deeper flow nesting or indentation than any DAG file needs; the parser recurses per level,
@@ -365,13 +366,16 @@ class _Reader:
             return int(value)
         if kind == "text" and isinstance(value, str):
             control = _CONTROL.search(value)
-            if control is None:
+            too_long = argument_problem(value) if control is None else None
+            if control is None and too_long is None:
                 return value
-            self.add(
-                line,
-                f"{what} contains the control character U+{ord(control[0]):04X}: remove it "
-                "(it would reach terminals and commands as it is)",
+            why = (
+                f"contains the control character U+{ord(control[0]):04X}: remove it "
+                "(it would reach terminals and commands as it is)"
+                if control
+                else str(too_long)
             )
+            self.add(line, f"{what} {why}")
             return None
         if kind == "bool" and isinstance(value, str) and value.lower() in _BOOLS:
             return _BOOLS[value.lower()]

@@ -176,7 +176,13 @@ def load(paths: RunPaths) -> RunState:
         raise StateError(
             f"{paths.state_file} is damaged (not UTF-8); it was left as it is"
         ) from None
-    return load_text(text, str(paths.state_file))
+    run = load_text(text, str(paths.state_file))
+    if run.run_id != paths.run_id:  # a copy under another name is not that run (issue 11)
+        raise StateError(
+            f"{paths.state_file} records run '{run.run_id}', not '{paths.run_id}': a state file "
+            "copied or renamed is not a run; give it back its own name or remove it"
+        )
+    return run
 
 
 def list_runs(repo: Path) -> tuple[list[RunState], list[StateError]]:
@@ -208,22 +214,47 @@ def pid_alive(pid: int | None) -> bool:
 def settled(run: RunState) -> RunState:
     """The run as it stands: a run marked running whose driver is gone is interrupted
     (``lifecycle.settle_stale``)."""
-    return lifecycle.settle_stale(run, driver_alive=pid_alive(run.driver_pid))
+    return lifecycle.settle_stale(run, driver_alive=driver_alive(run))
+
+
+def driver_alive(run: RunState) -> bool:
+    """Whether the recorded driver still drives ``run``: its pid alone may have been reused
+    by any process, so it is believed only while that process holds the run's directory
+    open, as ``run_lock`` does (issue 11). Without /proc to look, a live pid is believed."""
+    if not pid_alive(run.driver_pid):
+        return False
+    run_dir = RunPaths(Path(run.repo), run.run_id).run_dir
+    if str(run_dir) in _HELD:
+        return False  # this process holds the lock: no other driver can
+    try:
+        target = run_dir.stat()
+        links = list(Path(f"/proc/{run.driver_pid}/fd").iterdir())
+    except OSError:
+        return True
+    for link in links:
+        with contextlib.suppress(OSError):
+            found = link.stat()
+            if (found.st_dev, found.st_ino) == (target.st_dev, target.st_ino):
+                return True
+    return False
 
 
 @contextlib.contextmanager
 def run_lock(paths: RunPaths) -> Iterator[None]:
     """Hold the run's lock while driving it (``run``, ``resume``, ``retry``, ``merge``).
 
-    The lock is an ``flock`` on ``<run>/lock``, so the kernel releases it when its holder
-    dies, even by SIGKILL, and the next driver takes it over; the file holds the pid only
-    to name the holder in the refusal.
+    The lock is an ``flock`` on the run's directory ``<run>/``, so the kernel releases it
+    when its holder dies, even by SIGKILL, and the next driver takes it over; deleting a file
+    cannot break it (issue 11). ``<run>/lock`` holds the pid only to name the holder in the
+    refusal.
     """
     paths.run_dir.mkdir(parents=True, exist_ok=True)
+    _ignore_in_git(paths.run_dir.parent)  # before the run's first file (issue 11)
     fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    held = os.open(paths.run_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
             raise StateError(
@@ -232,6 +263,14 @@ def run_lock(paths: RunPaths) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
+        _HELD.add(str(paths.run_dir))
+        try:
+            yield
+        finally:
+            _HELD.discard(str(paths.run_dir))
     finally:
+        os.close(held)
         os.close(fd)
+
+
+_HELD: set[str] = set()  # the run directories whose lock this process holds

@@ -11,6 +11,7 @@ guessed. The log holds every attempt, so the sums are what the spec cost in all.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import attrs
@@ -32,15 +33,23 @@ class AgentUsage:
 
 
 def read_usage(log: Path) -> AgentUsage | None:
-    """The usage reported in ``log``; None when it reports none (or does not exist)."""
+    """The usage reported in ``log``; None when it reports none, does not exist or is not
+    a regular file (a log a user pointed at a device is never read to its end). Read line
+    by line: an agent's log can be gigabytes."""
     try:
-        text = log.read_text(encoding="utf-8", errors="replace")
+        if not log.is_file():
+            return None
+        with log.open(encoding="utf-8", errors="replace") as file:
+            return _usage_in(file)
     except OSError:
         return None
+
+
+def _usage_in(lines: Iterable[str]) -> AgentUsage | None:
     tokens_in = tokens_out = 0
     cost: float | None = None
     seen = False
-    for line in text.splitlines():
+    for line in lines:
         line = line.strip()
         if match := _TOKENS.match(line):
             tokens_in, tokens_out = tokens_in + int(match[1]), tokens_out + int(match[2])

@@ -55,10 +55,25 @@ def run(
 
 
 def save(value: RunState) -> RunPaths:
-    """Write the run's state file where ``dag`` looks for it."""
+    """Write the run's state file where ``dag`` looks for it. A run driven by this test
+    process is held open by it, as a driver holds its run (``state.driver_alive``)."""
     paths = RunPaths(Path(value.repo), value.run_id)
     state.save(value, paths.state_file)
+    if value.status is RunStatus.RUNNING and value.driver_pid == os.getpid():
+        _drive(paths.run_dir)
     return paths
+
+
+_DRIVEN: dict[Path, int] = {}  # run directories this test process holds open, as a driver
+
+
+def _drive(run_dir: Path) -> None:
+    if run_dir in _DRIVEN:
+        return
+    while len(_DRIVEN) >= 16:  # earlier tests' runs: let them go
+        os.close(_DRIVEN.pop(next(iter(_DRIVEN))))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _DRIVEN[run_dir] = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
 
 
 def branch(run_id: str, spec_id: str) -> str:

@@ -100,10 +100,11 @@ def test_a_failing_setup_fails_its_spec_before_the_agent_and_says_why(
     assert done.returncode == 1
     assert project.statuses() == {"a": "failed", "b": "blocked"}
     error = project.state().spec("a").error or ""
-    assert error == "execution.setup failed with exit code 7:\n    cannot reach the registry"
+    assert error == "execution.setup failed with exit code 7: cannot reach the registry"
     assert project.starts() == []  # no agent started
     assert [env for env, _ in _notices(out)] == ["spec-failed a", "run-finished"]
-    assert _notices(out)[0][1]["summary"] == "a failed: execution.setup failed with exit code 7:"
+    summary = "a failed: execution.setup failed with exit code 7: cannot reach the registry"
+    assert _notices(out)[0][1]["summary"] == summary
 
     report = _dag(pyz, project.repo, "report", "r", "--json")
     assert report.returncode == 0, report.stderr

@@ -12,24 +12,34 @@ from typing import Any
 
 import attrs
 
-from dagspec import driving, lifecycle, preflight, state
+from dagspec import amend, driving, faults, lifecycle, preflight, state
 from dagspec.workspace import RunPaths, check_run_id
 
 
 def resume(
-    repo: Path, run_id: str, *, overrides: Mapping[str, Any], color: bool, live: bool = False
+    repo: Path,
+    run_id: str,
+    *,
+    overrides: Mapping[str, Any],
+    color: bool,
+    live: bool = False,
+    dag_file: Path | None = None,
 ) -> int:
     """Continue run ``run_id`` of ``repo``; return the exit code. ``overrides`` are the run
-    options given on the command line; ``live`` shows the board."""
+    options given on the command line; ``live`` shows the board; ``dag_file`` (``--dag``)
+    replaces the run's DAG (``amend.adopt``)."""
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
     with state.run_lock(paths):
         recorded = state.load(paths)
-        dag = driving.recorded_dag(repo, paths, recorded)
+        if dag_file is None:
+            dag = driving.recorded_dag(repo, paths, recorded)
+        else:
+            dag = amend.adopt(repo, paths, recorded, dag_file)
         options = attrs.evolve(recorded.options, **overrides)
         executable = preflight.find_autospec(options.autospec)
         initial = lifecycle.prepare_resume(recorded, options)
-        print(f"resuming run {run_id}: {_counts(initial)}", flush=True)
+        faults.say(f"resuming run {run_id}: {_counts(initial)}\n")
         return driving.execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live
         )

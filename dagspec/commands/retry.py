@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from dagspec import driving, lifecycle, preflight, state
+from dagspec import driving, faults, lifecycle, preflight, state
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.workspace import RunPaths, check_run_id
@@ -34,7 +34,7 @@ def retry(
         options = attrs.evolve(recorded.options, **overrides)
         executable = preflight.find_autospec(options.autospec)
         initial = lifecycle.prepare_retry(recorded, spec_ids, options)
-        print(f"retrying {', '.join(spec_ids)} of run {run_id}", flush=True)
+        faults.say(f"retrying {', '.join(spec_ids)} of run {run_id}\n")
         return driving.execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live
         )

@@ -1,0 +1,178 @@
+"""Fault isolation (issue 11): what a fault ends, and how it is told.
+
+A fault while preparing, running or collecting one spec is that spec's failure
+(``spec_reason`` turns it into the one line the state records); a fault of the run itself
+(its state cannot be saved) stops the run in order (``RunFault``); a closed or broken
+stdout never stops anything (``Quiet``, ``say``); a signal never cuts a merge in half
+(``signals_deferred``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from dagspec import state
+from dagspec.errors import DagspecError
+from dagspec.lifecycle import Event, RunState
+
+MAX_ARGUMENT = 128 * 1024
+"""Bytes the Linux kernel passes in one argument, its NUL terminator included
+(``MAX_ARG_STRLEN``); a longer description can never reach autospec (E2BIG)."""
+
+
+class RunFault(DagspecError):
+    """The run itself cannot go on (its state cannot be saved): the drive stops as an
+    interrupt and the command exits 1 with this message."""
+
+
+def raise_for_run(fault: str | None) -> None:
+    """Raise ``RunFault(fault)`` when the drive recorded a fault of the run itself."""
+    if fault is not None:
+        raise RunFault(fault)
+
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside ``exc``, however deep in exception groups (a nursery wraps
+    what its tasks raise); ``[exc]`` when it is not a group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
+
+
+def spec_reason(exc: BaseException) -> str:
+    """One line saying why a spec's attempt ended with ``exc``.
+
+    >>> spec_reason(ExceptionGroup("x", [OSError(7, "Argument list too long")]))
+    'OSError: [Errno 7] Argument list too long'
+    """
+    first = leaves(exc)[0]
+    kind = type(first).__name__
+    text = str(first) if isinstance(first, DagspecError) else f"{kind}: {first}"
+    return " ".join(text.split()) or kind
+
+
+def argument_problem(text: str) -> str | None:
+    """Why ``text`` cannot be one argument of a process on Linux, or None when it can."""
+    if "\0" in text:
+        return "contains a NUL character, which no program can be given: remove it"
+    size = len(text.encode("utf-8", errors="surrogatepass")) + 1
+    if size > MAX_ARGUMENT:
+        limit = MAX_ARGUMENT // 1024
+        return f"is {size - 1} bytes, over the {limit} KiB a program can be given: shorten it"
+    return None
+
+
+def silence_stdout() -> None:
+    """Send whatever is still to be printed to /dev/null: the reader of stdout is gone
+    (``dag run | head -1``), and the run must finish without it. Also spares Python's own
+    flush at exit from a second broken pipe."""
+    broken: Any = sys.stdout
+    sys.stdout = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115 (for the process)
+    if broken is not None and broken is sys.__stdout__:  # the process's own file descriptor
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)  # sys.__stdout__ is descriptor 1
+            os.close(devnull)
+
+
+def say(text: str) -> None:
+    """Print ``text`` to stdout; when stdout is closed or broken, drop it and go quiet."""
+    try:
+        print(text, end="", flush=True)
+    except (OSError, ValueError):
+        silence_stdout()
+
+
+class Quiet:
+    """A progress reporter (``progress.Lines`` or ``progress.Live``) that goes quiet for
+    good once its output fails (a broken pipe, a closed terminal, a full disk under a
+    redirect): output is not a lifeline."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.quiet = False
+
+    def _guard(self, call: Callable[[], None]) -> None:
+        if self.quiet:
+            return
+        try:
+            call()
+        except (OSError, ValueError):
+            self.quiet = True
+            silence_stdout()
+
+    def __call__(self, state: RunState, event: Event) -> None:
+        self._guard(lambda: self.inner(state, event))
+
+    def tick(self) -> None:
+        self._guard(self.inner.tick)
+
+    def stopping(self, state: RunState, grace: float, agents: int) -> None:
+        self._guard(lambda: self.inner.stopping(state, grace, agents))
+
+    def close(self) -> None:
+        self._guard(self.inner.close)
+
+
+_SPARE: list[int] = []  # one descriptor kept back, so a save survives EMFILE (issue 11)
+
+
+def save(run: RunState, path: Path) -> str | None:
+    """``state.save``; None when saved, else why not (a full disk, a removed directory),
+    as a ``dag: error:`` message that says what to do. When every file descriptor is taken
+    (by agents' pipes and logs), the one kept back is given up for the save and taken back
+    after it."""
+    try:
+        try:
+            state.save(run, path)
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE) or not _SPARE:
+                raise
+            os.close(_SPARE.pop())
+            state.save(run, path)
+    except OSError as exc:
+        return (
+            f"cannot save the state of run {run.run_id} to {path} ({exc.strerror or exc}): "
+            f"the run was stopped; make room or restore the directory, then "
+            f"`dag resume {run.run_id}`"
+        )
+    if not _SPARE:
+        with contextlib.suppress(OSError):
+            _SPARE.append(os.open(os.devnull, os.O_RDONLY))
+    return None
+
+
+DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block is done, then act on them as an
+    interrupt (``KeyboardInterrupt``: exit 130): a step that moves the user's checkout and
+    records it (the merge, the removal of merged worktrees) is never cut in half. git runs
+    in its own process group (``git.run``), so a terminal's Ctrl-C reaches only dagspec.
+    Outside the main thread, where no handler can be set, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {number: signal.signal(number, _record(caught)) for number in DEFERRED}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _record(caught: list[int]) -> Callable[[int, object], None]:
+    return lambda number, _frame: caught.append(number)

@@ -1,0 +1,242 @@
+"""Fault isolation (issue 11): a spec's fault is that spec's failure; a fault of the run
+stops the run in order; output is not a lifeline. The boundary with the policy fakes here;
+real faults (exec errors, E2BIG, a NUL byte, ENOSPC, EMFILE, SIGHUP, a broken pipe) end to
+end in ``test_faults_real.py``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from dagspec import faults, state
+from dagspec.attempt import Prepared
+from dagspec.errors import DagspecError, GitError
+from dagspec.lifecycle import Event, RunState, RunStatus
+from dagspec.records import EventKind
+from dagspec.workspace import RunPaths
+from tests.test_policy import Behaviour, Drive, FakeAgents, FakeWorkspace, new_run, statuses
+
+
+@dataclass
+class FaultyAgents(FakeAgents):
+    """``FakeAgents`` whose door raises ``faults[spec]`` from inside a nursery, as
+    ``trio.run_process`` does when an executable cannot be started (so it comes wrapped)."""
+
+    faults: Mapping[str, Exception] = field(default_factory=dict)
+    on_start_of: Mapping[str, Any] = field(default_factory=dict)
+
+    async def __call__(self, argv: Sequence[str], *, cwd: Path, **kwargs: Any) -> int:
+        if cwd.name in self.on_start_of:
+            await self.on_start_of[cwd.name]()
+        if cwd.name in self.faults:
+            async with trio.open_nursery():
+                raise self.faults[cwd.name]
+        return await super().__call__(argv, cwd=cwd, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (ValueError("embedded null byte"), "ValueError: embedded null byte"),
+        (OSError(7, "Argument list too long"), "OSError: [Errno 7] Argument list too long"),
+        (OSError(24, "Too many open files"), "OSError: [Errno 24] Too many open files"),
+        (RuntimeError("anything\nat all"), "RuntimeError: anything at all"),
+    ],
+)
+async def test_any_fault_of_a_running_spec_fails_that_spec_only(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, fault: Exception, reason: str
+) -> None:
+    agents = FaultyAgents(faults={"a": fault})
+    drive = Drive(tmp_path, ["a", ("b", ["a"]), "c"], agents)
+    final = await drive()
+    assert statuses(final) == {"a": "failed", "b": "blocked", "c": "completed"}
+    assert final.spec("a").error == reason
+    assert final.status is RunStatus.FAILED
+    assert Event("a", EventKind.FAILED, reason) in drive.events
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        PermissionError(13, "Permission denied"),
+        GitError(["git", "worktree", "add"], 128, "", "fatal: one\nfatal: two"),
+    ],
+)
+async def test_a_fault_while_preparing_fails_that_spec_in_one_line(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: Exception,
+) -> None:
+    prepare = FakeWorkspace.prepare
+
+    async def failing(self: FakeWorkspace, run: RunState, spec_id: str, floor: int) -> Prepared:
+        if spec_id == "a":
+            raise fault
+        return await prepare(self, run, spec_id, floor)
+
+    monkeypatch.setattr(FakeWorkspace, "prepare", failing)
+    final = await Drive(tmp_path, ["a", ("b", ["a"]), "c"])()
+    assert statuses(final) == {"a": "failed", "b": "blocked", "c": "completed"}
+    error = final.spec("a").error
+    assert error is not None and "\n" not in error
+
+
+async def test_a_state_that_cannot_be_saved_stops_the_run_in_order(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    state_dir = RunPaths(tmp_path, "r").state_file.parent
+
+    async def break_the_state_directory() -> None:
+        while "b" not in agents.spans:  # b runs first (trio starts tasks in any order)
+            await trio.lowlevel.checkpoint()
+        shutil.rmtree(state_dir)
+        state_dir.write_text("not a directory")  # every later save fails
+
+    agents = FaultyAgents(
+        {"b": Behaviour(seconds=100)}, on_start_of={"a": break_the_state_directory}
+    )
+    drive = Drive(tmp_path, ["b", "a", "c"], agents)
+    with pytest.raises(faults.RunFault, match=r"cannot save the state of run r .*dag resume r"):
+        await drive(max_parallel=2)
+    assert agents.spans["b"][1] < 100  # the running agent was ended, not waited for
+    assert "c" not in agents.spans  # nothing more started
+    state_dir.unlink()
+
+
+# --- pure pieces -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Build a", None),
+        ("x" * (faults.MAX_ARGUMENT - 1), None),
+        ("x" * faults.MAX_ARGUMENT, "over the 128 KiB"),
+        ("a\0b", "NUL"),
+    ],
+)
+def test_argument_problem(text: str, problem: str | None) -> None:
+    found = faults.argument_problem(text)
+    assert found == problem if problem is None else problem in (found or "")
+
+
+def test_spec_reason_unwraps_groups_and_keeps_user_messages() -> None:
+    nested = BaseExceptionGroup("x", [ExceptionGroup("y", [DagspecError("wt-a\nis taken")])])
+    assert faults.spec_reason(nested) == "wt-a is taken"
+
+
+@pytest.mark.slow  # strictyaml takes a while over a 128 KiB line
+def test_a_description_the_kernel_cannot_pass_is_refused_by_validate(
+    git_repo: Path, run_cli: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    big = "x" * faults.MAX_ARGUMENT
+    (git_repo / "dag.yaml").write_text(
+        "layers:\n  - id: L0\n    features:\n"
+        '      - id: a\n        description: "a\\0b"\n'
+        f"      - id: b\n        description: {big}\n"
+        "      - id: c\n        description: fine\n"
+    )
+    assert run_cli("validate", git_repo / "dag.yaml", "--repo", git_repo) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2
+    assert err[0].startswith(f"dag: error: {git_repo / 'dag.yaml'}:5: ")
+    assert "feature 'a'" in err[0] and "U+0000" in err[0]
+    assert "feature 'b'" in err[1] and "128 KiB" in err[1]
+    assert run_cli("run", git_repo / "dag.yaml", "--repo", git_repo) == 1
+    assert not (git_repo / ".autospec" / "state").exists()
+
+
+def test_save_reports_a_failure_instead_of_raising(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    run = new_run(tmp_path, {"a": ()})
+    message = faults.save(run, tmp_path / "file" / "r.yaml")
+    assert message is not None and "\n" not in message and "`dag resume r`" in message
+    assert faults.save(run, RunPaths(tmp_path, "r").state_file) is None
+    assert state.load(RunPaths(tmp_path, "r")) == run
+
+
+# --- identity of runs and locks ------------------------------------------------------------------
+
+
+def test_a_state_file_copied_under_another_name_is_not_that_run(tmp_path: Path) -> None:
+    original = RunPaths(tmp_path, "r")
+    state.save(new_run(tmp_path, {"a": ()}), original.state_file)
+    copy = RunPaths(tmp_path, "copy")
+    copy.state_file.write_bytes(original.state_file.read_bytes())
+    with pytest.raises(DagspecError, match=r"records run 'r', not 'copy'"):
+        state.load(copy)
+    runs, problems = state.list_runs(tmp_path)
+    assert [r.run_id for r in runs] == ["r"] and len(problems) == 1
+
+
+def test_the_lock_stays_exclusive_when_its_file_is_deleted(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path, "r")
+    with state.run_lock(paths):
+        paths.lock_file.unlink()
+        with pytest.raises(DagspecError, match="is being driven by process"), state.run_lock(paths):
+            pass
+    with state.run_lock(paths):
+        pass
+
+
+@pytest.mark.slow
+def test_a_recorded_driver_pid_is_believed_only_while_it_holds_the_run(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path, "r")
+    paths.run_dir.mkdir(parents=True)
+    holds = "import os, sys; os.open(sys.argv[1], os.O_RDONLY); print(flush=True); input()"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", holds, str(paths.run_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    stranger = subprocess.Popen(["sleep", "60"])  # a live pid that is no driver (a reused pid)
+    try:
+        assert driver.stdout is not None and driver.stdout.readline() == b"\n"
+        run = attrs.evolve(new_run(tmp_path, {"a": ()}), driver_pid=driver.pid)
+        assert state.settled(run).status is RunStatus.RUNNING
+        reused = attrs.evolve(run, driver_pid=stranger.pid)
+        assert state.settled(reused).status is RunStatus.INTERRUPTED
+    finally:
+        stranger.kill()
+        driver.kill()
+        stranger.wait()
+        driver.communicate()
+
+
+# --- signals around the merge ----------------------------------------------------------------
+
+
+def test_signals_during_a_merge_step_wait_for_its_end_then_interrupt(git_repo: Path) -> None:
+    from dagspec import git
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), faults.signals_deferred():
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+        assert git.run(git_repo, "rev-parse", "HEAD")  # runs to its end regardless
+        finished = True
+    assert finished
+    assert signal.getsignal(signal.SIGTERM) is before
+    with faults.signals_deferred():
+        pass  # no signal: no interrupt
+
+
+def test_git_runs_in_its_own_process_group(git_repo: Path) -> None:
+    """So a terminal's Ctrl-C, sent to dagspec's group, cannot kill git mid-checkout."""
+    from dagspec import git
+
+    out = git.run(git_repo, "-c", "alias.pgid=!cut -d' ' -f5 /proc/self/stat", "pgid")
+    assert int(out) != os.getpgrp()
