@@ -1,6 +1,6 @@
 """The crash log: what a bug report needs, written to a file when dagspec itself fails.
 
-An exception that is not a ``DagspecError`` is a bug in dagspec (DESIGN §2, exit 3). The user
+An exception that is not a ``DagspecError`` is a bug in dagspec (README, Commands, exit 3). The user
 sees one ``dag: error:`` line pointing here; the file holds the versions of everything the
 bug may depend on, the command line and the traceback.
 """

@@ -6,8 +6,9 @@ repository and index of the commit being made, so a ``dag`` run from a hook woul
 write the wrong place. Identity and configuration variables are kept.
 
 Every call is also insulated (``INSULATION``): dagspec's own git writes are bookkeeping
-(DESIGN §3), so no user hook can veto them and no user setting changes what they do or what
-they print. Agents are not started through here and keep the user's hooks and settings.
+(README, How a run works), so no user hook can veto them and no user setting changes what
+they do or what they print. Agents are not started through here and keep the user's hooks
+and settings.
 """
 
 from __future__ import annotations

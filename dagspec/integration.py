@@ -7,7 +7,7 @@ only (``merge-tree --write-tree`` then ``commit-tree``) and published by compare
 the branch. A spec starts only once its dependencies completed, so the join order is a
 dependency order, and the branch's first-parent history is one merge commit per spec.
 
-What it is for (DESIGN §3.3, §5):
+What it is for (README, How a run works, §5):
 
 - **Dependents start from it.** A spec with dependencies gets its worktree at the
   integration branch's tip, which holds the merged work of everything it depends on. No
@@ -21,7 +21,7 @@ What it is for (DESIGN §3.3, §5):
   the base branch to this branch's tip.
 
 ``refuse_rewritten`` guards the final merge: a base branch that no longer has the run's
-base commit (the user rewrote it during the run) is never merged into (DESIGN §5).
+base commit (the user rewrote it during the run) is never merged into (README, Merging).
 
 Joining is idempotent: a spec whose branch tip the integration branch already has is not
 joined again (a driver killed after the join but before saving the state).

@@ -1,6 +1,6 @@
 """Merging a run's completed specs into the base branch, away from the user's checkout.
 
-How a merge is made, and what it guarantees (DESIGN §5):
+How a merge is made, and what it guarantees (README, Merging):
 
 - **Built away from any checkout.** Each completed spec, in dependency order, becomes one
   ``--no-ff`` merge commit made of objects only (``merge-tree --write-tree`` then

@@ -1,6 +1,6 @@
 """Preflight: everything that can be checked before a run is recorded and an agent starts.
 
-DESIGN §3 step 1b. A run that cannot finish should fail in a second, not after hours of
+README, How a run works. A run that cannot finish should fail in a second, not after hours of
 agent time: each check is a small function of the ``Planned`` run that returns a
 ``Problem`` (or None), with a message that says how to fix it. ``check_run`` runs them all;
 ``dag run`` refuses to start on any blocking problem, before it writes anything (no state
@@ -404,7 +404,7 @@ def _names(items: Iterable[str]) -> str:
 
 
 def base_of(repo: Path, dag: Dag | None) -> tuple[str, str]:
-    """The branch the run merges into and its commit (DESIGN §3.2)."""
+    """The branch the run merges into and its commit (README, How a run works)."""
     given = dag.execution.base_branch if dag is not None else None
     branch = given or git.current_branch(repo)
     if branch is None:

@@ -4,7 +4,7 @@ A graph is ``Mapping[node, Sequence[node]]`` as in ``graph``: each node maps to 
 depends on, and the mapping's order is the declaration order. Durations are expected
 seconds per node (any non-negative number; only their ratios matter for the order).
 
-The policy (DESIGN §3 step 3, issue 16): a spec's *priority* is the longest chain of
+The policy (README, How a run works, issue 16): a spec's *priority* is the longest chain of
 expected work from it to the end of the graph, its own duration included. When a slot is
 free the ready spec with the highest priority starts; equal priorities start in
 declaration order. With equal durations this is "most work behind it first". It is
@@ -99,7 +99,7 @@ def start_order(
     history: Mapping[N, Sequence[float]],
     finished_this_run: Sequence[float] = (),
 ) -> list[N]:
-    """The ready specs in the order the scheduler starts them (DESIGN §3 step 3).
+    """The ready specs in the order the scheduler starts them (README, How a run works).
 
     ``history`` and ``finished_this_run`` are ``expected_durations``'s; the result is
     ``order_ready`` under ``priorities``. Costs O(specs + edges): compute it when a slot

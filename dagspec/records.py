@@ -30,7 +30,8 @@ class RunStatus(enum.Enum):
 
 @attrs.frozen
 class SpecState:
-    """One spec of a run. The fields up to ``merge_commit`` are DESIGN §6's JSON, in order."""
+    """One spec of a run. The fields up to ``merge_commit`` are those of ``dag status
+    --json`` (README, JSON), in order."""
 
     id: str
     layer: str

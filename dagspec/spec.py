@@ -1,6 +1,6 @@
 """The DAG file: strictyaml schema, frozen attrs model, private cattrs converter, ``load_dag()``.
 
-Loading checks every rule of DESIGN §1 and reports every problem of a file in one pass,
+Loading checks every rule of README, The DAG file and reports every problem of a file in one pass,
 each with the file and the line a user should open. The text is parsed by strictyaml's
 loader, which refuses tags, anchors, aliases and duplicate keys and keeps ruamel's line
 records; the structure is then checked against ``_SCHEMA`` by a small walker, and the ids
@@ -148,7 +148,7 @@ class Dag:
     @functools.cached_property
     def deps(self) -> dict[str, tuple[str, ...]]:
         """Effective dependencies: a feature's own plus every feature of the layers its layer
-        depends on (DESIGN §1), without duplicates, in declaration order."""
+        depends on (README, The DAG file), without duplicates, in declaration order."""
         members = {layer.id: [f.id for f in layer.features] for layer in self.layers}
         result: dict[str, tuple[str, ...]] = {}
         for layer in self.layers:

@@ -3,7 +3,7 @@
 The records themselves (``RunState``, ``SpecState``, the statuses) and every change to them
 are the lifecycle's (``dagspec.lifecycle``); this module only keeps them.
 
-The state file (DESIGN §4) is YAML with ``format: 1`` as its first key. It is written
+The state file (README, Files on disk) is YAML with ``format: 1`` as its first key. It is written
 atomically (a temporary file in the same directory, fsync, rename) after every
 transition, so a reader, or a ``resume`` after ``kill -9``, never sees half a file.
 

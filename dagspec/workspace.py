@@ -1,6 +1,6 @@
 """Names and places: run ids, state and log paths, worktree paths and branch names.
 
-Everything a run writes lives under ``<repo>/.autospec/state/dag-runs/`` (DESIGN §4)
+Everything a run writes lives under ``<repo>/.autospec/state/dag-runs/`` (README, Files on disk)
 except the worktrees, which live under the worktree root as ``<root>/<run-id>/<spec-id>``
 (default root: ``<parent of the repo>/<repo dir name>.worktrees``), so that two runs, or
 two repositories side by side, never share a path.

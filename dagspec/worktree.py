@@ -2,7 +2,7 @@
 
 Synchronous, like ``git``; the scheduler calls these through its one git lock.
 
-Before the agent (DESIGN §3.3):
+Before the agent (README, How a run works):
 
 - ``create_worktree`` makes ``<root>/<run>/<spec>`` on ``dag/<run>/<spec>`` from a start
   commit (the base commit, or for a spec with dependencies the tip of the run's integration

@@ -1,5 +1,5 @@
 """A bug in dagspec itself: exit 3, one ``dag: error:`` line naming the crash log, and a log
-that holds what a bug report needs (DESIGN §2)."""
+that holds what a bug report needs (README, Commands)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The run's integration branch and the final merge built on it (DESIGN §3.3, §5): real git
-in tmp repositories, and whole runs of the fake autospec in-process and through dag.pyz."""
+"""The run's integration branch and the final merge built on it (README, How a run works
+and Merging): real git in tmp repositories, and whole runs of the fake autospec
+in-process and through dag.pyz."""
 
 from __future__ import annotations
 

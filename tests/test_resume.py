@@ -1,4 +1,5 @@
-"""``dag resume`` and ``dag retry``: continuing a run where each spec left off (DESIGN §3)."""
+"""``dag resume`` and ``dag retry``: continuing a run where each spec left off (README,
+How a run works)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``dag run`` end to end: real git, real processes, the fake autospec (DESIGN §3)."""
+"""``dag run`` end to end: real git, real processes, the fake autospec (README, How a run works)."""
 
 from __future__ import annotations
 

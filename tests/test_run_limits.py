@@ -1,4 +1,5 @@
-"""What ends an agent early, end to end: ``--timeout``, and a second Ctrl-C (DESIGN §3.4-5)."""
+"""What ends an agent early, end to end: ``--timeout``, and a second Ctrl-C (README,
+How a run works)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ pytest_plugins = ("tests.engine_fixtures",)
 pytestmark = pytest.mark.slow  # real agents, and a real second of waiting for the timeout
 
 RunCli = Callable[..., int]
-GRACE = 10.0  # DESIGN §3.5: SIGTERM, then SIGKILL after a 10 s grace period
+GRACE = 10.0  # README, How a run works: SIGTERM, then SIGKILL after a 10 s grace period
 
 
 def test_the_timeout_flag_fails_a_spec_that_runs_longer(

@@ -14,8 +14,8 @@ from dagspec.state import list_runs as load_runs
 
 
 def list_runs(repo: Path, *, as_json: bool, color: bool) -> int:
-    """Print the runs (a table or DESIGN §6's list); exit 1 if a state file is damaged,
-    after naming it and listing every other run."""
+    """Print the runs (a table, or the JSON list of README, JSON); exit 1 if a state file
+    is damaged, after naming it and listing every other run."""
     states, problems = load_runs(repo)
     states = [settled(s) for s in states]
     if as_json:

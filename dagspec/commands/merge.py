@@ -1,4 +1,4 @@
-"""``dag merge RUN_ID``: merge a run's completed specs into the base branch (DESIGN §5)."""
+"""``dag merge RUN_ID``: merge a run's completed specs into the base branch (README, Merging)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``dag resume``: continue an interrupted or failed run where each spec left off (DESIGN §3).
+"""``dag resume``: continue an interrupted or failed run where each spec left off (README,
+How a run works).
 
 Completed specs are never run again; the rest is ``lifecycle.prepare_resume``. The run's
 options are reused, flags given to ``resume`` win.

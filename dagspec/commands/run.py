@@ -1,5 +1,5 @@
-"""``dag run``: check a DAG, then record a new run of it and drive it (DESIGN §3), or with
-``--dry-run`` print the plan and touch nothing."""
+"""``dag run``: check a DAG, then record a new run of it and drive it (README, How a run
+works), or with ``--dry-run`` print the plan and touch nothing."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``dag status``: one view of every spec of a run, once, as JSON, or watched until it ends.
 
-It only reads the state file (written atomically, DESIGN §4) and never takes the run's
+It only reads the state file (written atomically, README, Files on disk) and never takes the run's
 lock, so it works while another process drives the run.
 """
 
@@ -29,7 +29,7 @@ from dagspec.lifecycle import RunState, RunStatus
 from dagspec.state import list_runs, load, settled, to_data, utcnow
 from dagspec.workspace import RunPaths, check_run_id
 
-# DESIGN §6, in order; nothing else of the state file (options, pids) is part of the contract.
+# README, JSON, in order; nothing else of the state file (options, pids) is part of the contract.
 RUN_KEYS = (
     "format",
     "run_id",
@@ -103,7 +103,7 @@ def newest_run(repo: Path) -> str:
 
 
 def as_json_data(state: RunState) -> dict[str, Any]:
-    """DESIGN §6's object: exactly its keys, in its order, times in ISO 8601 UTC."""
+    """The object of README, JSON: exactly its keys, in its order, times in ISO 8601 UTC."""
     data = to_data(state)
     run = {key: data[key] for key in RUN_KEYS}
     run["specs"] = [{key: _plain(spec[key]) for key in SPEC_KEYS} for spec in data["specs"]]
