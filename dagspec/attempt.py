@@ -91,7 +91,9 @@ def prepare(
     repo = Path(run.repo)
     path = Path(spec.worktree) if spec.worktree else worktree_path(root, run.run_id, spec.id)
     branch = spec.branch or branch_name(run.run_id, spec.id)
-    if spec.branch is None:
+    if spec.branch is None or not _reopenable(repo, path, branch):
+        # New, or its branch is gone with no worktree holding it (`dag cleanup` removes a
+        # branch without commits of its own): nothing of it is left, so it starts afresh.
         start = _start_point(run, dag, spec.id)
         worktree.create_worktree(repo, path, branch=branch, start=start)
     else:
@@ -111,6 +113,12 @@ def prepare(
     )
     number = worktree.reserve_number(repo, path, floor) if call.stage == "specify" else 0
     return Prepared(path, branch, call, agent_env(paths, spec.id, call), spec_dir, number)
+
+
+def _reopenable(repo: Path, path: Path, branch: str) -> bool:
+    """Whether an earlier attempt left something to go on with: its branch, or its
+    worktree (``reopen_worktree`` then says what is wrong)."""
+    return path.exists() or git.branch_exists(repo, branch)
 
 
 def _start_point(run: RunState, dag: Dag, spec_id: str) -> str:

@@ -29,6 +29,7 @@ def start(
     run_id: str,
     color: bool,
     live: bool = False,
+    hint: str | None = None,
 ) -> int:
     """Record a new run of ``dag`` (read from ``path``) and execute it; the exit code.
     Raises ``DagspecError`` when the base branch, autospec or the run id cannot be used."""
@@ -56,7 +57,9 @@ def start(
         )
         state.save(initial, paths.state_file)
         faults.say(f"run {run_id}: {len(initial.specs)} specs, {how(options)}\n")
-        return execute(repo, paths, initial, dag, executable=executable, color=color, live=live)
+        return execute(
+            repo, paths, initial, dag, executable=executable, color=color, live=live, hint=hint
+        )
 
 
 def _new_specs(repo: Path, dag: Dag) -> tuple[SpecState, ...]:
@@ -131,6 +134,7 @@ def execute(
     executable: str,
     color: bool,
     live: bool = False,
+    hint: str | None = None,
 ) -> int:
     """Drive the run, then merge and clean up as its options say; print the summary and
     return the exit code (0 completed and merged, 130 interrupted, else 1)."""
@@ -187,7 +191,7 @@ def execute(
         )
         code = code or merged
     _end_unattended(final, notifier)
-    faults.say(render.summary(final, color=color, dag=dag_command()))
+    faults.say(render.summary(final, color=color, dag=hint or dag_command()))
     return code
 
 

@@ -127,3 +127,18 @@ def test_a_torn_tasks_file_is_put_back_before_implement_goes_on(
     resumed = project.fake.events("start")[-1]["pid"]
     redone = [r for r in project.fake.events("task") if r["pid"] == resumed]
     assert {r["task"] for r in redone} == {"T003", "T004"}  # the two done stay done
+
+
+def test_a_spec_whose_empty_branch_cleanup_removed_starts_afresh_on_resume(
+    project: Project, run_cli: RunCli
+) -> None:
+    """``dag cleanup`` of an interrupted run removes a branch without commits of its own;
+    resume then has nothing of that spec to go on with, and starts it again."""
+    project.fake.control([{"match": "^Build b$", "FAIL_AT": "specify"}])
+    dag = project.write_dag(dag_text("a", "b"))
+    assert run_cli("run", dag, "--run-id", "r", "--no-merge") == 1
+    assert run_cli("cleanup", "r", "--force") == 0
+    assert "dag/r/b" not in git(project.repo, "branch")
+    project.fake.control([])
+    assert run_cli("retry", "r", "b") == 0
+    assert project.statuses() == {"a": "completed", "b": "completed"}

@@ -68,8 +68,16 @@ def demo(*, directory: Path | None, color: bool, live: bool = False) -> int:
     dag_file = repo / "dag.yaml"
     options = RunOptions(parallel=True, autospec=str(agent))
     dag = load_dag(dag_file)
+    hint = f"{dag_command()} --repo {repo}"  # the next: line works from where the user is
     code = driving.start(
-        dag_file, repo=repo, dag=dag, options=options, run_id=RUN_ID, color=color, live=live
+        dag_file,
+        repo=repo,
+        dag=dag,
+        options=options,
+        run_id=RUN_ID,
+        color=color,
+        live=live,
+        hint=hint,
     )
     print(_where_to_look(repo))
     return code
