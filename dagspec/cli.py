@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -232,6 +233,10 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
     raise AssertionError(f"unhandled command {name!r}")
 
 
+# Writing the output failed for a reason of the place it goes to (`dag list > /dev/full`).
+_OUTPUT_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+
+
 def _report_bug(exc: BaseException, argv: Sequence[str]) -> int:
     """An unexpected exception is a bug: keep the details in a crash log, point to it (exit 3)."""
     from dagspec import crash
@@ -303,6 +308,11 @@ def _handle_errors(commands: Commands, args: argparse.Namespace, argv: Sequence[
     except BrokenPipeError:
         # `dag status | head`: the reader left; nothing more to say.
         sys.stderr.close()
+        return EXIT_FAILED
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRORS:
+            return _report_bug(exc, argv)
+        print_error(f"cannot write the output: {exc.strerror}: free some space, or write elsewhere")
         return EXIT_FAILED
     except Exception as exc:  # the one place that catches everything: a bug
         return _report_bug(exc, argv)

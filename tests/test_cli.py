@@ -367,3 +367,29 @@ def test_a_repo_that_is_not_a_directory(
     assert capsys.readouterr().err == (
         f"dag: error: {tmp_path} is not in a git repository: cd into one, or pass --repo\n"
     )
+
+
+def test_output_to_a_full_disk_is_an_error_line_not_a_bug(git_repo: Path) -> None:
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    with Path("/dev/full").open("w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "dagspec", "list"],
+            cwd=git_repo,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("dag: error: cannot write the output: No space left")
+
+
+def test_resuming_a_completed_run_changes_nothing(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    before = paths.state_file.read_bytes()
+    assert run_cli("resume", "r") == 0
+    assert "nothing to resume" in capsys.readouterr().out
+    assert paths.state_file.read_bytes() == before

@@ -14,6 +14,8 @@ from typing import Any
 import attrs
 
 from dagspec import amend, driving, faults, lifecycle, preflight, state
+from dagspec.errors import EXIT_OK
+from dagspec.lifecycle import SpecStatus
 from dagspec.workspace import RunPaths, check_run_id
 
 
@@ -33,6 +35,12 @@ def resume(
     state.load(paths)  # an unknown run is refused before its lock file is made
     with state.run_lock(paths):
         recorded = state.load(paths)
+        if all(spec.status is SpecStatus.COMPLETED for spec in recorded.specs):
+            faults.say(
+                f"run {run_id} has completed every spec: nothing to resume"
+                f" (`dag merge {run_id}` merges what is not merged yet)\n"
+            )
+            return EXIT_OK
         if dag_file is None:
             dag = driving.recorded_dag(repo, paths, recorded)
         else:
