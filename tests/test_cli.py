@@ -388,7 +388,7 @@ def test_output_to_a_full_disk_is_an_error_line_not_a_bug(git_repo: Path) -> Non
 def test_resuming_a_completed_run_changes_nothing(
     git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    paths = save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    paths = save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, merged=True)))
     before = paths.state_file.read_bytes()
     assert run_cli("resume", "r") == 0
     assert "nothing to resume" in capsys.readouterr().out

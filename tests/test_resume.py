@@ -124,14 +124,20 @@ def test_a_deleted_worktree_is_recreated_from_its_branch(project: Project, run_c
     assert project.starts()[-1]["argv"][:2] == ["run", "-ti"]
 
 
-def test_a_deleted_branch_is_a_clear_error(project: Project, run_cli: RunCli) -> None:
+def test_a_spec_whose_worktree_and_branch_were_deleted_starts_afresh(
+    project: Project, run_cli: RunCli
+) -> None:
+    """Nothing of it is left to go on with: resume does it again from specify, rather than
+    fail it for good (which left only a retry that failed the same way)."""
     project.fake.control([{"match": "^Build a$", "FAIL_AT": "plan"}])
     dag = project.write_dag(dag_text("a"))
     assert run_cli("run", dag, "--run-id", "r") == 1
     git(project.repo, "worktree", "remove", "--force", str(project.worktree("a")))
     git(project.repo, "branch", "-D", "dag/r/a")
-    assert run_cli("resume", "r") == 1
-    assert "branch dag/r/a was deleted" in (project.state().spec("a").error or "")
+    project.fake.control([])
+    assert run_cli("resume", "r") == 0
+    assert project.statuses() == {"a": "completed"}
+    assert project.starts()[-1]["argv"][:2] == ["run", "-spti"]
 
 
 def test_resume_continues_the_recorded_dag_and_says_the_file_changed(

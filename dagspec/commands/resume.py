@@ -35,7 +35,7 @@ def resume(
     state.load(paths)  # an unknown run is refused before its lock file is made
     with state.run_lock(paths):
         recorded = state.load(paths)
-        if all(spec.status is SpecStatus.COMPLETED for spec in recorded.specs):
+        if _nothing_left(recorded):
             faults.say(
                 f"run {run_id} has completed every spec: nothing to resume"
                 f" (`dag merge {run_id}` merges what is not merged yet)\n"
@@ -57,3 +57,10 @@ def resume(
 def _counts(initial: lifecycle.RunState) -> str:
     counts = initial.counts()
     return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def _nothing_left(run: lifecycle.RunState) -> bool:
+    """Every spec completed and merged, and no merged spec's worktree left to remove: a
+    resume would only rewrite the run's times."""
+    done = all(s.status is SpecStatus.COMPLETED and s.merged for s in run.specs)
+    return done and (run.options.keep_worktrees or all(s.worktree is None for s in run.specs))
