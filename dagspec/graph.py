@@ -84,15 +84,3 @@ def downstream(graph: Mapping[N, Sequence[N]], roots: Iterable[N]) -> list[N]:
                 seen.add(child)
                 stack.append(child)
     return [n for n in graph if n in seen]
-
-
-def upstream(graph: Mapping[N, Sequence[N]], node: N) -> set[N]:
-    """Every node ``node`` depends on, directly or not (``node`` excluded)."""
-    seen: set[N] = set()
-    stack = list(graph[node])
-    while stack:
-        dep = stack.pop()
-        if dep not in seen:
-            seen.add(dep)
-            stack.extend(graph[dep])
-    return seen

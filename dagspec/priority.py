@@ -21,9 +21,8 @@ ninja's critical-path scheduling (``EdgePriorityQueue`` ordered by
 from __future__ import annotations
 
 import heapq
-import math
 import statistics
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from dagspec import graph as graphs
@@ -146,30 +145,6 @@ def estimated_makespan(
     (the critical-path policy); pass ``{}`` for declaration order. ``slots`` must be >= 1.
     """
     return max(simulate(graph, durations, slots, ranks).values(), default=0.0)
-
-
-def estimated_remaining(
-    graph: Mapping[N, Sequence[N]],
-    durations: Mapping[N, float],
-    slots: int,
-    done: Collection[N],
-    elapsed: Mapping[N, float],
-) -> float:
-    """Seconds until a run in progress ends, for the board's ETA.
-
-    Args:
-        graph, durations, slots: as for ``estimated_makespan``.
-        done: specs that will not run again (completed, failed, blocked).
-        elapsed: seconds each running spec has run so far; a spec past its expected
-            duration is taken to end now.
-
-    The running specs keep their slots; the rest start in the critical-path order.
-    """
-    rest = {n: [d for d in deps if d not in done] for n, deps in graph.items() if n not in done}
-    left = {n: max(durations.get(n, EQUAL_WEIGHT) - elapsed.get(n, 0.0), 0.0) for n in rest}
-    ranks = priorities(rest, left)
-    ranks.update({n: math.inf for n in elapsed if n in rest})  # they are on their slots
-    return estimated_makespan(rest, left, max(slots, len(elapsed)), ranks)
 
 
 def simulate(

@@ -45,9 +45,3 @@ def test_downstream_cascades_transitively_and_excludes_roots() -> None:
     assert graph.downstream(DIAMOND, ["b"]) == ["d"]
     assert graph.downstream(DIAMOND, ["a"]) == ["b", "c", "d"]
     assert graph.downstream(DIAMOND, ["d"]) == []
-
-
-def test_upstream_is_everything_a_node_depends_on() -> None:
-    assert graph.upstream(DIAMOND, "d") == {"a", "b", "c"}
-    assert graph.upstream(DIAMOND, "b") == {"a"}
-    assert graph.upstream(DIAMOND, "a") == set()

@@ -149,23 +149,3 @@ def test_start_order_is_what_the_scheduler_calls(
     history: dict[str, list[float]], finished: list[float], expected: list[str]
 ) -> None:
     assert priority.start_order(FILLERS_FIRST, ["x1", "x2", "a"], history, finished) == expected
-
-
-@pytest.mark.parametrize(
-    ("done", "elapsed", "slots", "expected"),
-    [
-        (set(), {}, 2, 3),  # not started: the whole estimate
-        ({"a"}, {}, 2, 2),
-        ({"a"}, {"b": 0.25}, 2, 2),  # b, then x2 (declared before c), then c
-        ({"a", "b", "x2"}, {"c": 0.5, "x1": 5}, 2, 0.5),  # x1 overran: taken to end now
-        ({"x1", "x2", "a", "b", "c"}, {}, 2, 0),
-        # two fillers running on both slots: the chain waits for a slot
-        ({"a"}, {"x1": 0.5, "x2": 0.5}, 2, 2.5),
-        # what is done no longer holds its dependents back
-        ({"x1", "x2", "a"}, {}, 1, 2),
-    ],
-)
-def test_estimated_remaining_keeps_running_specs_on_their_slots(
-    done: set[str], elapsed: dict[str, float], slots: int, expected: float
-) -> None:
-    assert priority.estimated_remaining(FILLERS_FIRST, {}, slots, done, elapsed) == expected
