@@ -15,7 +15,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import autospec, git, integration, worktree
+from dagspec import autospec, git, git_env, integration, worktree
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.spec import Dag
 from dagspec.workspace import RunPaths, branch_name, worktree_path
@@ -186,12 +186,12 @@ def restore_tasks(tasks: Path, kept: Path) -> None:
 
 
 def agent_env(paths: RunPaths, spec_id: str, call: autospec.Invocation) -> dict[str, str]:
-    """The agent's environment: no inherited repository locators (``git.agent_env``), its
+    """The agent's environment: no inherited repository locators (``git_env.agent_env``), its
     own autospec state directory, no prompts, and ``SPECIFY_FEATURE`` only when resuming
     (contract §1.4)."""
     state_dir = paths.autospec_state_dir(spec_id)
     state_dir.mkdir(parents=True, exist_ok=True)
-    env = git.agent_env(
+    env = git_env.agent_env(
         {
             "AUTOSPEC_STATE_DIR": str(state_dir),
             "AUTOSPEC_SKIP_PERMISSIONS_NOTICE": "1",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 EXIT_OK = 0
@@ -29,6 +29,14 @@ def print_error(message: str) -> None:
     lines = [_printable(line.rstrip()) for line in str(message).strip("\n").split("\n")]
     sys.stderr.write("".join(f"dag: error: {line}\n" for line in lines))
     sys.stderr.flush()
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, else ``""``."""
+    import difflib  # here: `dag --version` imports this module and must start fast
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class DagspecError(Exception):

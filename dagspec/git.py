@@ -1,99 +1,25 @@
-"""git, as small named verbs over one subprocess helper.
+"""git, as small named verbs over one subprocess helper, :func:`run`.
 
-Every call runs with a cleaned environment: the variables git sets for hooks (``GIT_DIR``,
-``GIT_INDEX_FILE``, ``GIT_WORK_TREE``...) would otherwise point our commands at the
-repository and index of the commit being made, so a ``dag`` run from a hook would read or
-write the wrong place. Identity and configuration variables are kept.
-
-Every call is also insulated (``INSULATION``): dagspec's own git writes are bookkeeping
-(README, How a run works), so no user hook can veto them and no user setting changes what
-they do or what they print. Agents are not started through here and keep the user's hooks
-and settings.
+Every call runs with a cleaned environment and insulated from the user's hooks and settings
+(:mod:`dagspec.git_env`): dagspec's own git writes are bookkeeping (README, How a run
+works). The merge verbs are in :mod:`dagspec.git_merge`.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from dagspec.errors import DagspecError, GitError
+from dagspec.git_env import INSULATION_ARGS, clean_env
 
 # The lowest git that has every command dagspec uses: ``merge-tree --write-tree`` (2.38);
 # ``worktree list -z`` (2.36) and ``init --initial-branch`` (2.28) came before it.
 MIN_GIT = (2, 38)
 MIN_GIT_TEXT = ".".join(map(str, MIN_GIT))
 _USAGE = 129  # git's exit code for an unknown option
-
-_KEPT = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_CONFIG", "GIT_SSH", "GIT_ASKPASS", "GIT_TERMINAL")
-
-# Settings that win over the user's for every command of dagspec's own (issue 12). Hooks:
-# no commit-msg, pre-commit, post-checkout, reference-transaction... can veto a write.
-# The rest keep the output we parse and the commits we make the same in every repository.
-# Signing is not here: each command that commits says ``-S`` or ``--no-gpg-sign`` itself.
-INSULATION: dict[str, str] = {
-    "core.hooksPath": os.devnull,
-    "color.ui": "false",
-    "log.showSignature": "false",
-    "merge.conflictStyle": "merge",
-    "merge.log": "false",
-    "merge.verifySignatures": "false",
-    "merge.autoStash": "false",
-    "rerere.enabled": "false",
-    "commit.template": "",
-    "commit.cleanup": "strip",
-    "core.editor": "true",
-    "advice.detachedHead": "false",
-    "gc.auto": "0",
-}
-_INSULATION_ARGS = tuple(arg for item in INSULATION.items() for arg in ("-c", "=".join(item)))
-
-
-# The variables that tie git to one repository and its index, as `git rev-parse
-# --local-env-vars` lists them (git 2.39), plus GIT_NAMESPACE and GIT_QUARANTINE_PATH (set
-# for pre-receive hooks). Set by a hook's git, they would point an agent's git elsewhere.
-REPOSITORY_LOCATORS = frozenset(
-    {
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_IMPLICIT_WORK_TREE",
-        "GIT_GRAFT_FILE",
-        "GIT_INDEX_FILE",
-        "GIT_NO_REPLACE_OBJECTS",
-        "GIT_REPLACE_REF_BASE",
-        "GIT_PREFIX",
-        "GIT_INTERNAL_SUPER_PREFIX",
-        "GIT_SHALLOW_FILE",
-        "GIT_COMMON_DIR",
-        "GIT_NAMESPACE",
-        "GIT_QUARANTINE_PATH",
-    }
-)
-
-
-def agent_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """The environment an agent's own git calls should see: the process environment
-    without ``REPOSITORY_LOCATORS``, everything else kept (``GIT_SSH_COMMAND``, proxies,
-    ``GIT_SSL_CAINFO``: an agent that fetches or pushes needs them), then ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k not in REPOSITORY_LOCATORS}
-    env.update(extra)
-    return env
-
-
-def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The process environment without inherited repository-locating ``GIT_*`` variables."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GIT_") or name.startswith(_KEPT)
-    }
-    env.update(extra or {})
-    return env
 
 
 def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> str:
@@ -102,7 +28,7 @@ def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
     cmd = ["git", *args]
     try:
         done = subprocess.run(
-            ["git", *_INSULATION_ARGS, *args],
+            ["git", *INSULATION_ARGS, *args],
             cwd=cwd,
             env=clean_env(env),
             stdin=subprocess.DEVNULL,
@@ -249,31 +175,6 @@ def commits_lacking(
     return lines(run(repo, "log", "--format=%h %s", *flags, tip, "--not", *others, "--"))
 
 
-# --- merging ------------------------------------------------------------------------------
-# Merges are built as objects only (merge-tree + commit-tree) and published by moving a ref,
-# so no index or working tree is ever half-merged; see dagspec/merge.py.
-
-
-class MergeTree(NamedTuple):
-    """The tree a merge of two commits gives, and the files it conflicts in."""
-
-    tree: str
-    conflicts: tuple[str, ...]
-
-
-def merge_tree(repo: Path, ours: str, theirs: str) -> MergeTree:
-    """Merge two commits into a tree object, touching no index, working tree or ref."""
-    args = ("merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", ours, theirs)
-    try:
-        out = run(repo, *args)
-    except GitError as exc:
-        if exc.returncode != 1:  # 1 means "conflicts"; anything else is a real failure
-            raise
-        out = exc.stdout
-    tree, *files = nul_split(out)
-    return MergeTree(tree, tuple(files))
-
-
 def commit_tree(
     repo: Path, tree: str, parents: Sequence[str], message: str, *, sign: bool = False
 ) -> str:
@@ -293,30 +194,6 @@ def _sign_flag(sign: bool) -> str:
     return "--gpg-sign" if sign else "--no-gpg-sign"
 
 
-def update_ref(repo: Path, ref: str, new: str, old: str, *, message: str) -> bool:
-    """Compare-and-swap: move ``ref`` from ``old`` to ``new``; False if it is no longer at
-    ``old`` (someone moved it), and then nothing changed."""
-    try:
-        run(repo, "update-ref", "-m", message, ref, new, old)
-    except GitError:
-        if rev_parse(repo, ref) != old:
-            return False
-        raise
-    return True
-
-
-def set_branch(repo: Path, branch: str, commit: str) -> None:
-    """Create or move ``branch`` to ``commit``; git refuses when it is checked out."""
-    run(repo, "branch", "--force", "--no-track", branch, commit)
-
-
-def fast_forward(worktree: Path, commit: str) -> None:
-    """Fast-forward the branch checked out in ``worktree`` to ``commit``: HEAD, index and
-    files together. git refuses, changing nothing, when that is not a fast-forward or
-    would overwrite local changes or untracked files."""
-    run(worktree, "merge", "--ff-only", "--no-autostash", "--quiet", commit)
-
-
 def tracked_changes(worktree: Path) -> list[str]:
     """``XY path`` per staged or unstaged change to a tracked file; never writes the index
     (``--no-optional-locks``), so asking changes nothing."""
@@ -330,24 +207,7 @@ def tracked_changes(worktree: Path) -> list[str]:
     return entries
 
 
-def tree_changes(repo: Path, old: str, new: str) -> list[tuple[str, str]]:
-    """``(status letter, path)`` for every file that differs from commit ``old`` to ``new``."""
-    fields = nul_split(
-        run(repo, "diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new)
-    )
-    return list(zip(fields[::2], fields[1::2], strict=True))
-
-
-def merge_commit_of(repo: Path, commit: str, tip: str, since: str) -> str | None:
-    """The commit on ``tip``'s first-parent line after ``since`` that merged ``commit``."""
-    for line in lines(run(repo, "rev-list", "--first-parent", "--parents", tip, f"^{since}")):
-        sha, *parents = line.split()
-        if commit in parents[1:]:
-            return sha
-    return None
-
-
-# --- engine ---
+# --- commits and worktree preparation ---
 # Verbs the run engine uses to prepare a spec's worktree and to put its work on its branch.
 
 
@@ -450,35 +310,3 @@ def try_signing(repo: Path) -> str | None:
 def refs(repo: Path, *patterns: str) -> list[str]:
     """The full names of the refs that match ``patterns`` (``refs/heads/dag/``)."""
     return lines(run(repo, "for-each-ref", "--format=%(refname)", *patterns))
-
-
-# --- integration ---
-# Verbs for the run's integration branch (dagspec/integration.py).
-
-
-def first_parent_merges(repo: Path, tip: str, since: str) -> list[tuple[str, str, str]]:
-    """``(commit, first parent, second parent)`` of each two-parent commit on ``tip``'s
-    first-parent line after ``since``, oldest first."""
-    out = run(repo, "rev-list", "--reverse", "--first-parent", "--parents", tip, f"^{since}")
-    merges = []
-    for line in lines(out):
-        sha, *parents = line.split()
-        if len(parents) == 2:
-            merges.append((sha, parents[0], parents[1]))
-    return merges
-
-
-def merge_base(repo: Path, one: str, other: str) -> str | None:
-    """The best common ancestor of two commits, or None when they have none."""
-    out = run(repo, "merge-base", one, other, check=False).strip()
-    return out or None
-
-
-def replay_tree(repo: Path, start: str, onto: str, tip: str) -> MergeTree:
-    """What ``onto`` becomes with the changes from ``start`` to ``tip`` applied, as a tree
-    (``merge-tree --merge-base``, which git 2.39 lacks: the three trees are merged through
-    parentless stand-in commits, so ``start`` is the merge base whatever the history)."""
-    base = commit_tree(repo, f"{start}^{{tree}}", (), "replay base")
-    ours = commit_tree(repo, f"{onto}^{{tree}}", (base,), "replay onto")
-    theirs = commit_tree(repo, f"{tip}^{{tree}}", (base,), "replay work")
-    return merge_tree(repo, ours, theirs)

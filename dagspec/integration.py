@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from dagspec import git, graph
+from dagspec import git, git_merge, graph
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunState
 from dagspec.workspace import branch_name
@@ -55,7 +55,7 @@ def tip(repo: Path, run_id: str, base_commit: str) -> str:
     ref = f"refs/heads/{integration_branch(run_id)}"
     current = git.rev_parse(repo, ref)
     if current is None:
-        git.set_branch(repo, integration_branch(run_id), base_commit)
+        git_merge.set_branch(repo, integration_branch(run_id), base_commit)
         current = base_commit
     return current
 
@@ -78,7 +78,7 @@ def join(
         head = tip(repo, run_id, base_commit)
         if git.is_ancestor(repo, spec_tip, head):
             return None
-        merged = git.merge_tree(repo, head, spec_tip)
+        merged = git_merge.merge_tree(repo, head, spec_tip)
         if merged.conflicts:
             raise JoinConflict(
                 f"its work on {branch} conflicts with the work of the run's specs that "
@@ -88,7 +88,7 @@ def join(
             )
         sign = git.signs_commits(repo)  # joins become the base branch's merges: sign them
         commit = git.commit_tree(repo, merged.tree, (head, spec_tip), message, sign=sign)
-        if git.update_ref(repo, ref, commit, head, message=f"dag join {branch}"):
+        if git_merge.update_ref(repo, ref, commit, head, message=f"dag join {branch}"):
             return commit
     raise DagspecError(
         f"the branch {integration_branch(run_id)} kept moving while joining {branch}: "
@@ -104,7 +104,7 @@ def joins(repo: Path, run_id: str, base_commit: str) -> dict[tuple[str, str], st
         return {}
     return {
         (ours, theirs): sha
-        for sha, ours, theirs in git.first_parent_merges(repo, head, base_commit)
+        for sha, ours, theirs in git_merge.first_parent_merges(repo, head, base_commit)
     }
 
 

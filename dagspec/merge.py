@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from dagspec import git, integration, lifecycle, replay
+from dagspec import git, git_merge, integration, lifecycle, replay
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.merge_report import LEFT_OFF, MergeReport, Outcome, SpecMerge, names
@@ -164,7 +164,7 @@ def _merge_one(
         return SpecMerge(spec.id, branch, known, commit), head
     if (head, tip) in joined:
         return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, joined[head, tip]), joined[head, tip]
-    merged = git.merge_tree(repo, head, tip)
+    merged = git_merge.merge_tree(repo, head, tip)
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head
     message = merge_message(state.run_id, spec.id, branch, _description(dag, spec.id))
@@ -176,7 +176,7 @@ def _merge_commit_of(repo: Path, commit: str, head: str, since: str) -> str | No
     """The commit that merged ``commit`` into ``head`` since the run began, if one did."""
     if git.rev_parse(repo, since) is None:  # the run's base commit is gone (history rewritten)
         return None
-    return git.merge_commit_of(repo, commit, head, since)
+    return git_merge.merge_commit_of(repo, commit, head, since)
 
 
 def _description(dag: Dag, spec_id: str) -> str | None:
@@ -207,7 +207,9 @@ def _publish(repo: Path, state: RunState, chain: _Chain) -> MergeReport | None:
     if checkout is not None:
         return _publish_to_checkout(repo, state, chain, checkout)
     ref = f"refs/heads/{state.base_branch}"
-    if not git.update_ref(repo, ref, chain.head, chain.base, message=f"dag merge {state.run_id}"):
+    if not git_merge.update_ref(
+        repo, ref, chain.head, chain.base, message=f"dag merge {state.run_id}"
+    ):
         return None
     _drop_stale_parked(repo, state.run_id, chain.head)
     return attrs.evolve(_report(state, chain), new_tip=chain.head)
@@ -224,7 +226,7 @@ def _publish_to_checkout(
     reason = _unsafe_to_update(checkout, chain)
     if reason is None:
         try:
-            git.fast_forward(checkout, chain.head)
+            git_merge.fast_forward(checkout, chain.head)
         except GitError as exc:
             if _base_tip(repo, state) != chain.base:
                 return None  # the user committed meanwhile, and git changed nothing
@@ -245,7 +247,7 @@ def _park(repo: Path, state: RunState, chain: _Chain, reason: str) -> MergeRepor
             f"{reason}, and the branch {parked}, where the merge result would wait, has "
             f"commits of its own: rename or delete it, then run `dag merge {state.run_id}`"
         )
-    git.set_branch(repo, parked, chain.head)
+    git_merge.set_branch(repo, parked, chain.head)
     return attrs.evolve(_report(state, chain), parked_on=parked, parked_because=reason)
 
 
@@ -272,7 +274,7 @@ def _unsafe_to_update(checkout: Path, chain: _Chain) -> str | None:
 def _untracked_in_the_way(checkout: Path, chain: _Chain) -> list[str]:
     """Paths the merge adds that exist untracked in ``checkout``, or whose parent exists
     there as an untracked file. Ignored files count: git would overwrite them silently."""
-    changes = git.tree_changes(checkout, chain.base, chain.head)
+    changes = git_merge.tree_changes(checkout, chain.base, chain.head)
     removed = {path for status, path in changes if status == "D"}
     hits: set[str] = set()
     for path in (path for status, path in changes if status == "A"):

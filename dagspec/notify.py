@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from dagspec import git, procgroup
+from dagspec import git_env, procgroup
 from dagspec.lifecycle import RunState
 from dagspec.limits import LimitHit
 from dagspec.render import count_text, format_duration
@@ -83,7 +83,7 @@ def notify(
             process = subprocess.Popen(
                 ["/bin/sh", "-c", command],
                 cwd=cwd,
-                env=git.clean_env(notice_env(notice)),
+                env=git_env.clean_env(notice_env(notice)),
                 stdin=subprocess.PIPE,
                 stdout=out,
                 stderr=subprocess.STDOUT,

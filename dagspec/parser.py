@@ -10,14 +10,13 @@ line, with a did-you-mean for a misspelt command or option (issue 15).
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from dagspec import __version__
-from dagspec.errors import EXIT_USAGE, print_error
+from dagspec.errors import EXIT_USAGE, did_you_mean, print_error
 
 GLOBAL_OPTIONS_WITH_VALUES = ("--repo", "--color")
 COLOR_CHOICES = ("auto", "always", "never")
@@ -30,12 +29,6 @@ class Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print_error(message)
         raise SystemExit(EXIT_USAGE)
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices``, else ``""``."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def suggest(word: str, names: Iterable[str]) -> str:
@@ -71,7 +64,7 @@ def unknown_options_message(parser: argparse.ArgumentParser, extras: Sequence[st
 
 
 def _duration(text: str) -> float:
-    from dagspec.spec import parse_duration
+    from dagspec.records import parse_duration
 
     seconds = parse_duration(text)
     if not seconds:

@@ -5,7 +5,7 @@ the base branch during the run (dropped a commit that leaked a secret, say), mer
 spec branch would bring the dropped commits back (``integration.refuse_rewritten``).
 Replaying takes each spec's own changes instead of its history: the difference between
 the commit it started from and its tip, applied to the chain's head
-(``git.replay_tree``). Each spec then lands as two commits made of objects only: its
+(``git_merge.replay_tree``). Each spec then lands as two commits made of objects only: its
 replayed work (one commit on the chain's head) and a ``--no-ff`` merge of it named as
 ``merge.merge_message`` names every spec's merge, so the base branch's first-parent history
 still gains exactly one merge commit per spec, and none of the dropped commits.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagspec import git, integration, lifecycle
+from dagspec import git, git_merge, integration, lifecycle
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.merge_report import Outcome, SpecMerge
 from dagspec.spec import Dag
@@ -54,8 +54,8 @@ def build(
             results.append(SpecMerge(spec_id, branch, outcome, blocked_by=behind))
             roots += [] if behind else [spec_id]
             continue
-        start = git.merge_base(repo, spec_tip, started_at.get(spec_tip, state.base_commit))
-        replayed = git.replay_tree(repo, start or state.base_commit, head, spec_tip)
+        start = git_merge.merge_base(repo, spec_tip, started_at.get(spec_tip, state.base_commit))
+        replayed = git_merge.replay_tree(repo, start or state.base_commit, head, spec_tip)
         if replayed.conflicts:
             results.append(
                 SpecMerge(spec_id, branch, Outcome.WOULD_CONFLICT, files=replayed.conflicts)

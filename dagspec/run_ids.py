@@ -11,8 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagspec.errors import DagspecError, StateError
-from dagspec.parser import did_you_mean
+from dagspec.errors import DagspecError, StateError, did_you_mean
 from dagspec.state import list_runs, load
 from dagspec.workspace import RunPaths, check_run_id, runs_dir
 

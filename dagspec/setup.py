@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
-from dagspec import git, procgroup
+from dagspec import git, git_env, procgroup
 from dagspec.errors import DagspecError
 from dagspec.render import format_duration
 from dagspec.spec import CopyPath, Execution
@@ -164,7 +164,7 @@ def run_setup(
         out.write(f"=== dagspec: setup: {command}\n".encode())
         out.flush()
         start = out.tell()
-        code = _run(command, worktree, git.clean_env(env), out, timeout, on_start)
+        code = _run(command, worktree, git_env.clean_env(env), out, timeout, on_start)
     if code != 0:
         how = f"timed out after {format_duration(timeout)}" if code is None else _exit_text(code)
         raise SetupError(f"execution.setup {how}{_tail(log, start)}")

@@ -10,6 +10,7 @@ import attrs
 import pytest
 
 from dagspec import git as dgit
+from dagspec import git_merge
 from dagspec import state as dstate
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
@@ -407,14 +408,14 @@ def test_base_moving_before_the_compare_and_swap_rebuilds_the_merges(
 ) -> None:
     paths = make_run(git_repo, DIAMOND)
     git(git_repo, "checkout", "-q", "--detach")
-    real, calls = dgit.update_ref, []
+    real, calls = git_merge.update_ref, []
 
     def racing(repo: Path, ref: str, new: str, old: str, *, message: str) -> bool:
         if not calls:
             calls.append(user_commit_on_main(repo, "pushed meanwhile"))
         return real(repo, ref, new, old, message=message)
 
-    monkeypatch.setattr(dgit, "update_ref", racing)
+    monkeypatch.setattr(git_merge, "update_ref", racing)
     state, report = merge_run(git_repo, *load(paths))
 
     assert dgit.is_ancestor(git_repo, calls[0], tip(git_repo))
@@ -427,14 +428,14 @@ def test_a_commit_in_the_checkout_before_the_fast_forward_is_kept(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
-    real, calls = dgit.fast_forward, []
+    real, calls = git_merge.fast_forward, []
 
     def racing(worktree: Path, commit: str) -> None:
         if not calls:
             calls.append(add_commit(worktree, {"user.txt": "mine\n"}, "committed meanwhile"))
         real(worktree, commit)
 
-    monkeypatch.setattr(dgit, "fast_forward", racing)
+    monkeypatch.setattr(git_merge, "fast_forward", racing)
     state, _ = merge_run(git_repo, *load(paths))
 
     assert first_parent_subjects(git_repo) == [
@@ -452,13 +453,13 @@ def test_a_base_that_keeps_moving_is_left_alone_with_a_clear_error(
 ) -> None:
     paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
     git(git_repo, "checkout", "-q", "--detach")
-    real, pushed = dgit.update_ref, []
+    real, pushed = git_merge.update_ref, []
 
     def always_racing(repo: Path, ref: str, new: str, old: str, *, message: str) -> bool:
         pushed.append(user_commit_on_main(repo, f"push {len(pushed)}"))
         return real(repo, ref, new, old, message=message)
 
-    monkeypatch.setattr(dgit, "update_ref", always_racing)
+    monkeypatch.setattr(git_merge, "update_ref", always_racing)
     with pytest.raises(DagspecError, match="kept moving while merging run r1"):
         merge_run(git_repo, *load(paths))
     assert tip(git_repo) == pushed[-1]

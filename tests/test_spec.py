@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from dagspec.errors import SpecError
-from dagspec.spec import CopyPath, load_dag, parse_duration
+from dagspec.records import parse_duration
+from dagspec.spec import CopyPath, load_dag
 from tests.conftest import FIXTURES
 
 DAGS = FIXTURES / "dags"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import attrs
 
 from dagspec import driving, faults, lifecycle, preflight, state
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, did_you_mean
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -46,8 +45,7 @@ def check_retryable(run: RunState, spec_ids: Sequence[str]) -> None:
     ids = [s.id for s in run.specs]
     for spec_id in spec_ids:
         if spec_id not in ids:
-            close = difflib.get_close_matches(spec_id, ids, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f": it has {', '.join(ids)}"
+            hint = did_you_mean(spec_id, ids) or f": it has {', '.join(ids)}"
             raise DagspecError(f"run '{run.run_id}' has no spec '{spec_id}'{hint}")
         spec = run.spec(spec_id)
         if spec.status is SpecStatus.FAILED:

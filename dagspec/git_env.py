@@ -1,0 +1,80 @@
+"""The environment of every git process dagspec starts, and of its agents.
+
+dagspec's own git calls run with a cleaned environment (``clean_env``: the variables git
+sets for hooks, ``GIT_DIR``, ``GIT_INDEX_FILE``, ``GIT_WORK_TREE``..., would point them at
+the repository and index of the commit being made) and insulated (``INSULATION``: no user
+hook or setting changes what they do or print). Agents get ``agent_env``: the user's hooks
+and settings kept, only the repository locators removed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+_KEPT = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_CONFIG", "GIT_SSH", "GIT_ASKPASS", "GIT_TERMINAL")
+
+# Settings that win over the user's for every command of dagspec's own (issue 12). Hooks:
+# no commit-msg, pre-commit, post-checkout, reference-transaction... can veto a write.
+# The rest keep the output we parse and the commits we make the same in every repository.
+# Signing is not here: each command that commits says ``-S`` or ``--no-gpg-sign`` itself.
+INSULATION: dict[str, str] = {
+    "core.hooksPath": os.devnull,
+    "color.ui": "false",
+    "log.showSignature": "false",
+    "merge.conflictStyle": "merge",
+    "merge.log": "false",
+    "merge.verifySignatures": "false",
+    "merge.autoStash": "false",
+    "rerere.enabled": "false",
+    "commit.template": "",
+    "commit.cleanup": "strip",
+    "core.editor": "true",
+    "advice.detachedHead": "false",
+    "gc.auto": "0",
+}
+INSULATION_ARGS = tuple(arg for item in INSULATION.items() for arg in ("-c", "=".join(item)))
+
+
+# The variables that tie git to one repository and its index, as `git rev-parse
+# --local-env-vars` lists them (git 2.39), plus GIT_NAMESPACE and GIT_QUARANTINE_PATH (set
+# for pre-receive hooks). Set by a hook's git, they would point an agent's git elsewhere.
+REPOSITORY_LOCATORS = frozenset(
+    {
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_IMPLICIT_WORK_TREE",
+        "GIT_GRAFT_FILE",
+        "GIT_INDEX_FILE",
+        "GIT_NO_REPLACE_OBJECTS",
+        "GIT_REPLACE_REF_BASE",
+        "GIT_PREFIX",
+        "GIT_INTERNAL_SUPER_PREFIX",
+        "GIT_SHALLOW_FILE",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+        "GIT_QUARANTINE_PATH",
+    }
+)
+
+
+def agent_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment an agent's own git calls should see: the process environment
+    without ``REPOSITORY_LOCATORS``, everything else kept (``GIT_SSH_COMMAND``, proxies,
+    ``GIT_SSL_CAINFO``: an agent that fetches or pushes needs them), then ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in REPOSITORY_LOCATORS}
+    env.update(extra)
+    return env
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment without inherited repository-locating ``GIT_*`` variables."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("GIT_") or name.startswith(_KEPT)
+    }
+    env.update(extra or {})
+    return env

@@ -1,0 +1,105 @@
+"""git's merge verbs: merges built as objects only and published by moving a ref.
+
+A merge is made with ``merge-tree --write-tree`` and ``commit-tree`` and published with a
+compare-and-swap ``update-ref``, so no index or working tree is ever half-merged (see
+:mod:`dagspec.merge`); the verbs for the run's integration branch
+(:mod:`dagspec.integration`, :mod:`dagspec.replay`) are here too. Each runs through
+:func:`dagspec.git.run`, cleaned and insulated like every git call of dagspec's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from dagspec.errors import GitError
+from dagspec.git import commit_tree, lines, nul_split, rev_parse, run
+
+
+class MergeTree(NamedTuple):
+    """The tree a merge of two commits gives, and the files it conflicts in."""
+
+    tree: str
+    conflicts: tuple[str, ...]
+
+
+def merge_tree(repo: Path, ours: str, theirs: str) -> MergeTree:
+    """Merge two commits into a tree object, touching no index, working tree or ref."""
+    args = ("merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", ours, theirs)
+    try:
+        out = run(repo, *args)
+    except GitError as exc:
+        if exc.returncode != 1:  # 1 means "conflicts"; anything else is a real failure
+            raise
+        out = exc.stdout
+    tree, *files = nul_split(out)
+    return MergeTree(tree, tuple(files))
+
+
+def update_ref(repo: Path, ref: str, new: str, old: str, *, message: str) -> bool:
+    """Compare-and-swap: move ``ref`` from ``old`` to ``new``; False if it is no longer at
+    ``old`` (someone moved it), and then nothing changed."""
+    try:
+        run(repo, "update-ref", "-m", message, ref, new, old)
+    except GitError:
+        if rev_parse(repo, ref) != old:
+            return False
+        raise
+    return True
+
+
+def set_branch(repo: Path, branch: str, commit: str) -> None:
+    """Create or move ``branch`` to ``commit``; git refuses when it is checked out."""
+    run(repo, "branch", "--force", "--no-track", branch, commit)
+
+
+def fast_forward(worktree: Path, commit: str) -> None:
+    """Fast-forward the branch checked out in ``worktree`` to ``commit``: HEAD, index and
+    files together. git refuses, changing nothing, when that is not a fast-forward or
+    would overwrite local changes or untracked files."""
+    run(worktree, "merge", "--ff-only", "--no-autostash", "--quiet", commit)
+
+
+def tree_changes(repo: Path, old: str, new: str) -> list[tuple[str, str]]:
+    """``(status letter, path)`` for every file that differs from commit ``old`` to ``new``."""
+    fields = nul_split(
+        run(repo, "diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new)
+    )
+    return list(zip(fields[::2], fields[1::2], strict=True))
+
+
+def merge_commit_of(repo: Path, commit: str, tip: str, since: str) -> str | None:
+    """The commit on ``tip``'s first-parent line after ``since`` that merged ``commit``."""
+    for line in lines(run(repo, "rev-list", "--first-parent", "--parents", tip, f"^{since}")):
+        sha, *parents = line.split()
+        if commit in parents[1:]:
+            return sha
+    return None
+
+
+def first_parent_merges(repo: Path, tip: str, since: str) -> list[tuple[str, str, str]]:
+    """``(commit, first parent, second parent)`` of each two-parent commit on ``tip``'s
+    first-parent line after ``since``, oldest first."""
+    out = run(repo, "rev-list", "--reverse", "--first-parent", "--parents", tip, f"^{since}")
+    merges = []
+    for line in lines(out):
+        sha, *parents = line.split()
+        if len(parents) == 2:
+            merges.append((sha, parents[0], parents[1]))
+    return merges
+
+
+def merge_base(repo: Path, one: str, other: str) -> str | None:
+    """The best common ancestor of two commits, or None when they have none."""
+    out = run(repo, "merge-base", one, other, check=False).strip()
+    return out or None
+
+
+def replay_tree(repo: Path, start: str, onto: str, tip: str) -> MergeTree:
+    """What ``onto`` becomes with the changes from ``start`` to ``tip`` applied, as a tree
+    (``merge-tree --merge-base``, which git 2.39 lacks: the three trees are merged through
+    parentless stand-in commits, so ``start`` is the merge base whatever the history)."""
+    base = commit_tree(repo, f"{start}^{{tree}}", (), "replay base")
+    ours = commit_tree(repo, f"{onto}^{{tree}}", (base,), "replay onto")
+    theirs = commit_tree(repo, f"{tip}^{{tree}}", (base,), "replay work")
+    return merge_tree(repo, ours, theirs)
