@@ -15,7 +15,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import autospec, git, git_env, integration, worktree
+from dagspec import autospec, git, git_env, integration, spec_dirs, worktree
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.spec import Dag
 from dagspec.workspace import RunPaths, branch_name, worktree_path
@@ -73,7 +73,7 @@ class GitWorkspace:
         return name
 
     def release(self, path: Path) -> None:
-        worktree.release_number(path)
+        spec_dirs.release_number(path)
 
 
 def prepare(
@@ -87,7 +87,7 @@ def prepare(
     floor: int,
 ) -> Prepared:
     """Make the spec's worktree ready (under ``root``) and choose the command to run there;
-    a new spec gets a number above ``floor`` (``worktree.reserve_number``)."""
+    a new spec gets a number above ``floor`` (``spec_dirs.reserve_number``)."""
     repo = Path(run.repo)
     path = Path(spec.worktree) if spec.worktree else worktree_path(root, run.run_id, spec.id)
     branch = spec.branch or branch_name(run.run_id, spec.id)
@@ -111,7 +111,7 @@ def prepare(
         spec_dir=spec_dir,
         present=autospec.trusted(present, last_stage),
     )
-    number = worktree.reserve_number(repo, path, floor) if call.stage == "specify" else 0
+    number = spec_dirs.reserve_number(repo, path, floor) if call.stage == "specify" else 0
     return Prepared(path, branch, call, agent_env(paths, spec.id, call), spec_dir, number)
 
 
@@ -163,11 +163,11 @@ def _spec_dir_to_continue(
     if name is None and (path / "specs" / spec.id / "spec.yaml").is_file():
         name = spec.id
     if name is None:
-        name = worktree.new_spec_dir(path, run.base_commit, _recorded_dirs(run))
+        name = spec_dirs.new_spec_dir(path, run.base_commit, _recorded_dirs(run))
     if name is None:
         return None
     unfinished = last_stage == "specify" or not (path / "specs" / name / "spec.yaml").is_file()
-    if unfinished and worktree.discard_spec_dir(path, name):
+    if unfinished and spec_dirs.discard_spec_dir(path, name):
         return None
     return name if (path / "specs" / name / "spec.yaml").is_file() else None
 
@@ -209,7 +209,7 @@ def collect(run: RunState, spec: SpecState, path: Path, seen: str | None) -> str
     made here), with all the work in the worktree committed on the spec's branch."""
     name = seen
     if name is None or not (path / "specs" / name).is_dir():
-        name = worktree.new_spec_dir(path, run.base_commit, _recorded_dirs(run))
+        name = spec_dirs.new_spec_dir(path, run.base_commit, _recorded_dirs(run))
     message = f"dag({run.run_id}): {spec.id}"
     worktree.collect_work(Path(run.repo), path, branch=spec.branch or "", message=message)
     return name
@@ -222,7 +222,7 @@ def highest_number(run: RunState) -> int:
     names = [s.spec_dir for s in run.specs if s.spec_dir]
     for specs in (Path(s.worktree) / "specs" for s in run.specs if s.worktree):
         names += [p.name for p in specs.iterdir()] if specs.is_dir() else []
-    return max(map(worktree.number_of, names), default=0)
+    return max(map(spec_dirs.number_of, names), default=0)
 
 
 def _recorded_dirs(run: RunState) -> list[str]:

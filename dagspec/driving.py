@@ -11,10 +11,11 @@ import os
 import sys
 from pathlib import Path
 
-from dagspec import faults, notify, preflight, render, state
+from dagspec import checks, faults, notify, render, state
 from dagspec import workspace as places
 from dagspec.console import dag_command
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
+from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.spec import Dag, load_dag
 from dagspec.workspace import RunPaths
@@ -33,8 +34,8 @@ def start(
 ) -> int:
     """Record a new run of ``dag`` (read from ``path``) and execute it; the exit code.
     Raises ``DagspecError`` when the base branch, autospec or the run id cannot be used."""
-    base_branch, base_commit = preflight.base_of(repo, dag)
-    executable = preflight.find_autospec(options.autospec)
+    base_branch, base_commit = checks.base_of(repo, dag)
+    executable = find_autospec(options.autospec)
     paths = RunPaths(repo, run_id)
     with state.run_lock(paths):
         if paths.state_file.exists():
@@ -53,7 +54,7 @@ def start(
             driver_pid=os.getpid(),
             options=options,
             specs=_new_specs(repo, dag),
-            autospec_version=preflight.autospec_version(executable),
+            autospec_version=autospec_version(executable),
         )
         state.save(initial, paths.state_file)
         faults.say(f"run {run_id}: {len(initial.specs)} specs, {how(options)}\n")

@@ -15,11 +15,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from dagspec import __version__
+from dagspec import __version__, options
 from dagspec.errors import EXIT_USAGE, did_you_mean, print_error
 
 GLOBAL_OPTIONS_WITH_VALUES = ("--repo", "--color")
-COLOR_CHOICES = ("auto", "always", "never")
 
 
 class Parser(argparse.ArgumentParser):
@@ -60,135 +59,7 @@ def unknown_options_message(parser: argparse.ArgumentParser, extras: Sequence[st
     return "unrecognized arguments: " + ", ".join(w + h for w, h in zip(extras, hints, strict=True))
 
 
-# --- option values ---------------------------------------------------------------------------
-
-
-def _duration(text: str) -> float:
-    from dagspec.records import parse_duration
-
-    seconds = parse_duration(text)
-    if not seconds:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration: write it like 90s, 45m, 2h")
-    return seconds
-
-
-def _positive(text: str) -> int:
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of 1 or more")
-    return int(text)
-
-
-def _run_id(text: str) -> str:
-    from dagspec.errors import DagspecError
-    from dagspec.workspace import check_run_id
-
-    try:
-        return check_run_id(text)
-    except DagspecError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _worktree_root(text: str) -> Path:
-    """The path as given, made absolute; what may be there is preflight's to check
-    (``preflight.check_root``), for ``run``, ``run --dry-run`` and ``doctor`` alike."""
-    return Path(text).expanduser().absolute()
-
-
 # --- the commands ----------------------------------------------------------------------------
-
-
-def _add_json_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON (shapes in the README)")
-
-
-def _add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None:
-    """Options shared by run, resume and retry; on resume and retry they override the
-    options the run was started with."""
-    default = " (default: as the run was started)" if resuming else ""
-    parser.add_argument(
-        "--parallel",
-        action="store_true",
-        default=None,
-        help="run specs in parallel" + (default or " (default: one at a time)"),
-    )
-    parser.add_argument(
-        "--max-parallel",
-        type=_positive,
-        metavar="N",
-        help="run at most N specs at once; implies --parallel (so does execution.max_parallel "
-        "of the DAG; --max-parallel 1 runs one at a time)"
-        + (default or " (default: execution.max_parallel, else 4)"),
-    )
-    parser.add_argument(
-        "--timeout", type=_duration, metavar="DUR", help="per-spec time limit, e.g. 45m, 2h"
-    )
-    parser.add_argument(
-        "--fail-fast",
-        action="store_true",
-        default=None,
-        help="stop the run at the first failed spec",
-    )
-    parser.add_argument(
-        "--no-merge",
-        dest="merge",
-        action="store_false",
-        default=None,
-        help="do not merge completed specs into the base branch at the end",
-    )
-    parser.add_argument(
-        "--keep-worktrees",
-        action="store_true",
-        default=None,
-        help="keep the worktrees of merged specs",
-    )
-    parser.add_argument(
-        "--autospec",
-        metavar="CMD",
-        help="the autospec executable (default: $DAGSPEC_AUTOSPEC, else autospec on PATH)",
-    )
-    parser.add_argument(
-        "--worktree-root",
-        type=_worktree_root,
-        metavar="DIR",
-        help="where worktrees go, as DIR/<run-id>/<spec-id>: an existing directory, or a new "
-        "one in an existing directory (default: <repo>.worktrees beside the repository)",
-    )
-    parser.add_argument(
-        "--notify",
-        metavar="CMD",
-        help="a shell command run when the run ends and when a spec fails; it gets DAG_EVENT, "
-        "DAG_RUN_ID, DAG_SPEC_ID, DAG_STATUS, DAG_SUMMARY and the same as JSON on stdin "
-        "(default: execution.notify of the DAG)",
-    )
-    add_progress_option(parser)
-
-
-def add_progress_option(parser: argparse.ArgumentParser) -> None:
-    """``--progress``: the live board, plain lines, or the board on a capable terminal."""
-    parser.add_argument(
-        "--progress",
-        choices=("auto", "tty", "plain"),
-        default="auto",
-        help="tty: the live board; plain: a line per event (auto: the board on a terminal, "
-        "unless TERM=dumb)",
-    )
-
-
-def _add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """``--repo`` and ``--color``; a command's copy has no default (see the module doc)."""
-    parser.add_argument(
-        "--repo",
-        type=Path,
-        metavar="DIR",
-        default=None if top else argparse.SUPPRESS,
-        help="the git repository (default: the one containing the current directory)",
-    )
-    parser.add_argument(
-        "--color",
-        choices=COLOR_CHOICES,
-        default="auto" if top else argparse.SUPPRESS,
-        help="colour output (auto: on a terminal, unless NO_COLOR is set or TERM=dumb)",
-    )
 
 
 class Commands:
@@ -204,7 +75,7 @@ class Commands:
             "130 interrupted.",
         )
         self.top.add_argument("--version", action="version", version=f"dag {__version__}")
-        _add_global_options(self.top, top=True)
+        options.add_global_options(self.top, top=True)
         self._sub = self.top.add_subparsers(dest="command", metavar="COMMAND")
         self.by_name: dict[str, argparse.ArgumentParser] = {}
         _add_commands(self)
@@ -217,7 +88,7 @@ class Commands:
         parser = self._sub.add_parser(
             name, help=summary, description=summary, epilog=epilog, usage=usage
         )
-        _add_global_options(parser, top=False)
+        options.add_global_options(parser, top=False)
         self.by_name[name] = parser
         return parser
 
@@ -227,7 +98,7 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument("file", help="the DAG file; '-' reads it from standard input")
     p.add_argument("--stdin-filename", metavar="NAME", help="the name errors give to '-'")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing when it is valid")
-    _add_json_option(p)
+    options.add_json_option(p)
 
     p = commands.add("visualize", "draw the dependency graph")
     p.add_argument("file", type=Path, help="the DAG file")
@@ -243,9 +114,12 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument("file", type=Path, help="the DAG file")
     p.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
     p.add_argument(
-        "--run-id", type=_run_id, metavar="ID", help="name the run (default: <dag-name>-<time>)"
+        "--run-id",
+        type=options.run_id,
+        metavar="ID",
+        help="name the run (default: <dag-name>-<time>)",
     )
-    _add_run_options(p, resuming=False)
+    options.add_run_options(p, resuming=False)
 
     newest = "default: the newest run"
     p = commands.add(
@@ -255,7 +129,7 @@ def _add_commands(commands: Commands) -> None:
         "or was interrupted, so `dag status && deploy` works.",
     )
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=newest)
-    _add_json_option(p)
+    options.add_json_option(p)
     p.add_argument("--watch", action="store_true", help="redraw until the run ends")
 
     p = commands.add("report", "the report card of a run: per spec and in total")
@@ -270,11 +144,11 @@ def _add_commands(commands: Commands) -> None:
     p.set_defaults(fmt="text")
 
     p = commands.add("list", "every run of this repository, newest first")
-    _add_json_option(p)
+    options.add_json_option(p)
 
     p = commands.add("resume", "continue an interrupted or failed run")
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=newest)
-    _add_run_options(p, resuming=True)
+    options.add_run_options(p, resuming=True)
     p.add_argument(
         "--dag",
         type=Path,
@@ -291,7 +165,7 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument(
         "ids", nargs="+", metavar="ID", help=f"the run's id (optional, {newest}), then specs"
     )
-    _add_run_options(p, resuming=True)
+    options.add_run_options(p, resuming=True)
 
     p = commands.add("merge", "merge a run's completed specs into the base branch")
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=f"with --dry-run, {newest}")
@@ -324,7 +198,7 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument(
         "--dir", type=Path, metavar="DIR", help="where to create it (default: a new temp dir)"
     )
-    add_progress_option(p)
+    options.add_progress_option(p)
 
     p = commands.add("doctor", "check that this repository and machine can run a DAG")
     p.add_argument("file", type=Path, nargs="?", help="also check this DAG file's run")

@@ -7,13 +7,14 @@ command that deletes (``cleanup``) never guesses (issue 15).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from dagspec.errors import DagspecError, StateError, did_you_mean
-from dagspec.state import list_runs, load
-from dagspec.workspace import RunPaths, check_run_id, runs_dir
+from dagspec.state import list_runs, load, utcnow
+from dagspec.workspace import RunPaths, check_run_id, new_run_id, runs_dir, worktree_root
 
 
 def known_ids(repo: Path) -> list[str]:
@@ -115,3 +116,27 @@ def _spec_of_newest(repo: Path, spec_id: str) -> str:
         f"'{spec_id}' is neither a run nor a spec of the newest run {run_id}{hint}: "
         "`dag list` shows the runs, `dag status` the specs"
     )
+
+
+# --- a new run's id ---
+
+
+def unused(repo: Path, dag_name: str, given_root: str | None) -> str:
+    """``<dag-name-slug>-<YYYYMMDD-HHMMSS>``, with ``-2``, ``-3``... when a run has it."""
+    base = new_run_id(dag_name, utcnow())
+    root = worktree_root(repo, given_root)
+    for candidate in (base, *(f"{base}-{n}" for n in range(2, 1000))):
+        paths = RunPaths(repo, candidate)
+        if not any(os.path.lexists(p) for p in (paths.state_file, paths.run_dir, root / candidate)):
+            return candidate
+    raise DagspecError(f"every run id {base}-N is taken: name the run with --run-id")
+
+
+def claim(paths: RunPaths) -> bool:
+    """Create the run's directory; False when another process created it first."""
+    paths.runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        paths.run_dir.mkdir()
+    except FileExistsError:
+        return False
+    return True

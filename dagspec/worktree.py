@@ -11,8 +11,8 @@ Before the agent (README, How a run works):
   was deleted;
 - ``copy_configuration`` copies the untracked autospec configuration (``.autospec/`` without
   ``state/``, ``.claude/``) into it and keeps it out of every commit (see ``_hide``);
-- ``reserve_number`` makes the ``NNN`` that specify will pick distinct from every other spec
-  of the run (see its docstring).
+- ``spec_dirs.reserve_number`` makes the ``NNN`` that specify will pick distinct from every
+  other spec of the run (see its docstring).
 
 After the agent exited 0, ``collect_work`` commits what it left and moves the work back onto
 the spec's branch when autospec switched to a branch of its own (v0.7.3, contract §1.5).
@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
-from dagspec import git
+from dagspec import git, spec_dirs
 from dagspec.errors import DagspecError, GitError
 
 COPIED = (".autospec", ".claude")
-RESERVATION = "reserved-by-dagspec"
-_NUMBERED = re.compile(r"(\d{3,})-")
 _HIDE_ALL = "# written by dagspec: copied for autospec, never committed\n*\n"
 
 
@@ -246,73 +243,6 @@ def _topmost_new_directory(file: PurePosixPath, existing: set[str]) -> str | Non
     return None
 
 
-# --- spec numbers and directories ---------------------------------------------------------
-
-
-def reserve_number(repo: Path, worktree: Path, floor: int) -> int:
-    """Make the ``NNN`` that specify picks in ``worktree`` greater than ``floor``; return it.
-
-    autospec numbers a new spec 1 + the highest ``NNN-`` prefix among the directories in
-    ``specs/`` and the local and remote branch names it sees (contract §1.5), so parallel
-    worktrees cut from one commit all pick the same number. The orchestrator hands out
-    numbers in the order it starts specs (``floor`` is the last one given); to steer autospec
-    to number N it creates the empty directory ``specs/<N-1>-reserved-by-dagspec``. N is
-    above every number in ``specs/`` and in branch names, so a version that counts branches
-    (v0.7.3) and one that cannot (v0.10.x in a worktree) both pick N. Nothing of it can be
-    committed: git does not track empty directories.
-    ``release_number`` removes it once the agent has exited.
-    """
-    specs = worktree / "specs"
-    in_specs = max(_numbers(p.name for p in specs.iterdir()) if specs.is_dir() else [], default=0)
-    in_branches = max(_numbers(git.branch_names(repo)), default=0)
-    number = max(in_specs, in_branches, floor) + 1
-    if number - 1 > in_specs:
-        (specs / f"{number - 1:03d}-{RESERVATION}").mkdir(parents=True, exist_ok=True)
-    return number
-
-
-def release_number(worktree: Path) -> None:
-    """Remove the reservation directories (only when empty: anything inside is not ours)."""
-    for placeholder in (worktree / "specs").glob(f"*-{RESERVATION}"):
-        if placeholder.is_dir() and not any(placeholder.iterdir()):
-            placeholder.rmdir()
-
-
-def number_of(name: str | None) -> int:
-    """The ``NNN`` of ``NNN-name`` (or ``specs/NNN-name``); 0 when it has none."""
-    match = _NUMBERED.match(PurePosixPath(name).name) if name else None
-    return int(match[1]) if match else 0
-
-
-def _numbers(names: Iterable[str]) -> list[int]:
-    return [number_of(name) for name in names if _NUMBERED.match(name)]
-
-
-def new_spec_dir(worktree: Path, base_commit: str, known: Iterable[str]) -> str | None:
-    """The spec directory specify made here: one under ``specs/`` that the base commit does
-    not have and no other spec of the run owns (``known``, names); the newest if several."""
-    specs = worktree / "specs"
-    if not specs.is_dir():
-        return None
-    old = {*git.tree_dirs(worktree, base_commit, "specs"), *known}
-    fresh = [
-        p
-        for p in specs.iterdir()
-        if p.is_dir() and p.name not in old and not p.name.endswith(RESERVATION)
-    ]
-    return max(fresh, key=lambda p: p.stat().st_mtime_ns).name if fresh else None
-
-
-def discard_spec_dir(worktree: Path, name: str) -> bool:
-    """Remove a spec directory specify left unfinished (contract §1.6), unless git tracks
-    something in it: then it is not the agent's to throw away. True when it is gone."""
-    path = worktree / "specs" / name
-    if path.is_dir() and git.tracked_files(worktree, f"specs/{name}"):
-        return False
-    shutil.rmtree(path, ignore_errors=True)
-    return True
-
-
 def remove_stale_locks(worktree: Path) -> None:
     """Remove the ``index.lock`` a killed agent's git left in the worktree's git directory
     (git refuses every later write while it exists). Call only once no process of the last
@@ -348,7 +278,7 @@ def collect_work(repo: Path, worktree: Path, *, branch: str, message: str) -> st
             f"does not descend from {branch}: move it there by hand, then `dag resume`"
         )
     git.checkout_branch_at(worktree, branch, head)
-    if current is not None and _NUMBERED.match(current):
+    if current is not None and spec_dirs.is_numbered(current):
         git.delete_branch(worktree, current)
         return current
     return None

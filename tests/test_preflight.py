@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from dagspec import checks, preflight
 from dagspec import git as dgit
-from dagspec import preflight
 from dagspec.lifecycle import RunOptions, SpecStatus
 from dagspec.state import utcnow
 from dagspec.workspace import check_run_id, new_run_id
@@ -354,7 +354,7 @@ def test_doctor_with_a_dag_checks_its_names_too(
 
 def test_a_dirty_checkout_is_a_warning_not_a_refusal(project: Project) -> None:
     (project.repo / "README.md").write_text("changed\n")
-    planned = preflight.Planned(project.repo, RunOptions(), None, "r")
+    planned = checks.Planned(project.repo, RunOptions(), None, "r")
     problems = preflight.check_run(planned)
     assert [(p.blocking, p.message.split(":")[0]) for p in problems] == [
         (False, f"{project.repo} has uncommitted changes on main")

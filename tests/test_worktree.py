@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dagspec import worktree
+from dagspec import spec_dirs, worktree
 from dagspec.worktree import WorktreeError
 from tests.conftest import git
 
@@ -224,22 +224,22 @@ def test_numbers_are_handed_out_above_everything_autospec_sees(
     commit_file(git_repo, "specs/007-old/spec.yaml", "x\n")
     git(git_repo, "branch", "009-stray")
     a, b = make("a"), make("b")
-    assert worktree.reserve_number(git_repo, a, 0) == 10
-    assert worktree.reserve_number(git_repo, b, 10) == 11
+    assert spec_dirs.reserve_number(git_repo, a, 0) == 10
+    assert spec_dirs.reserve_number(git_repo, b, 10) == 11
     assert sorted(p.name for p in (b / "specs").iterdir()) == [
         "007-old",
         "010-reserved-by-dagspec",
     ]
     assert git(b, "status", "--porcelain") == ""
-    worktree.release_number(b)
+    spec_dirs.release_number(b)
     assert sorted(p.name for p in (b / "specs").iterdir()) == ["007-old"]
 
 
 def test_a_reservation_with_something_inside_is_not_removed(make) -> None:  # type: ignore[no-untyped-def]
     a = make("a")
-    worktree.reserve_number(a.parents[2] / "repo", a, 4)
+    spec_dirs.reserve_number(a.parents[2] / "repo", a, 4)
     (a / "specs" / "004-reserved-by-dagspec" / "spec.yaml").write_text("x\n")
-    worktree.release_number(a)
+    spec_dirs.release_number(a)
     assert (a / "specs" / "004-reserved-by-dagspec" / "spec.yaml").exists()
 
 
@@ -247,7 +247,7 @@ def test_a_reservation_with_something_inside_is_not_removed(make) -> None:  # ty
     ("name", "number"), [("004-user-auth", 4), ("specs/012-x", 12), ("auth", 0), (None, 0)]
 )
 def test_number_of(name: str | None, number: int) -> None:
-    assert worktree.number_of(name) == number
+    assert spec_dirs.number_of(name) == number
 
 
 def test_the_new_spec_dir_is_the_one_the_base_and_other_specs_lack(
@@ -256,11 +256,11 @@ def test_the_new_spec_dir_is_the_one_the_base_and_other_specs_lack(
 ) -> None:
     commit_file(git_repo, "specs/001-old/spec.yaml", "x\n")
     a = make("a")
-    worktree.reserve_number(git_repo, a, 2)
-    assert worktree.new_spec_dir(a, head(git_repo), known=[]) is None
+    spec_dirs.reserve_number(git_repo, a, 2)
+    assert spec_dirs.new_spec_dir(a, head(git_repo), known=[]) is None
     (a / "specs" / "002-dep").mkdir()
     (a / "specs" / "004-mine").mkdir()
-    assert worktree.new_spec_dir(a, head(git_repo), known=["002-dep"]) == "004-mine"
+    assert spec_dirs.new_spec_dir(a, head(git_repo), known=["002-dep"]) == "004-mine"
 
 
 def test_an_untracked_spec_dir_without_spec_is_discarded(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
@@ -268,8 +268,8 @@ def test_an_untracked_spec_dir_without_spec_is_discarded(git_repo: Path, make) -
     a = make("a")
     (a / "specs" / "002-half").mkdir()
     (a / "specs" / "002-half" / "draft.md").write_text("x\n")
-    worktree.discard_spec_dir(a, "002-half")
-    worktree.discard_spec_dir(a, "001-old")
+    spec_dirs.discard_spec_dir(a, "002-half")
+    spec_dirs.discard_spec_dir(a, "001-old")
     assert sorted(p.name for p in (a / "specs").iterdir()) == ["001-old"]
 
 

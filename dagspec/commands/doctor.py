@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from dagspec import preflight
+from dagspec import checks, preflight
 from dagspec.errors import EXIT_FAILED, EXIT_OK
 from dagspec.lifecycle import RunOptions
 from dagspec.spec import load_dag
@@ -26,6 +26,6 @@ def doctor(path: Path | None, *, repo: Path, overrides: Mapping[str, Any]) -> in
     dag = load_dag(path, repo=repo) if path is not None else None
     options = attrs.evolve(RunOptions(), **overrides)
     run_id = new_run_id(dag.name, utcnow()) if dag else None
-    found = preflight.results(preflight.Planned(repo, options, dag, run_id))
+    found = preflight.results(checks.Planned(repo, options, dag, run_id))
     print(preflight.render(found), end="")
     return EXIT_FAILED if any(p is not None and p.blocking for _, p in found) else EXIT_OK

@@ -13,8 +13,9 @@ from typing import Any
 
 import attrs
 
-from dagspec import amend, driving, faults, lifecycle, preflight, state
+from dagspec import amend, driving, faults, lifecycle, state
 from dagspec.errors import EXIT_OK
+from dagspec.executable import find_autospec
 from dagspec.lifecycle import SpecStatus
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -46,7 +47,7 @@ def resume(
         else:
             dag = amend.adopt(repo, paths, recorded, dag_file)
         options = attrs.evolve(recorded.options, **overrides)
-        executable = preflight.find_autospec(options.autospec)
+        executable = find_autospec(options.autospec)
         initial = lifecycle.prepare_resume(recorded, options)
         faults.say(f"resuming run {run_id}: {_counts(initial)}\n")
         return driving.execute(

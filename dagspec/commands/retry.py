@@ -8,8 +8,9 @@ from typing import Any
 
 import attrs
 
-from dagspec import driving, faults, lifecycle, preflight, state
+from dagspec import driving, faults, lifecycle, state
 from dagspec.errors import DagspecError, did_you_mean
+from dagspec.executable import find_autospec
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -31,7 +32,7 @@ def retry(
         check_retryable(recorded, spec_ids)
         dag = driving.recorded_dag(repo, paths, recorded)
         options = attrs.evolve(recorded.options, **overrides)
-        executable = preflight.find_autospec(options.autospec)
+        executable = find_autospec(options.autospec)
         initial = lifecycle.prepare_retry(recorded, spec_ids, options)
         faults.say(f"retrying {', '.join(spec_ids)} of run {run_id}\n")
         return driving.execute(

@@ -10,8 +10,9 @@ from typing import Any
 
 import attrs
 
-from dagspec import autospec, driving, estimates, graph, preflight, render, setup
+from dagspec import autospec, checks, driving, estimates, graph, preflight, render, setup
 from dagspec.errors import EXIT_OK, DagspecError
+from dagspec.executable import find_autospec
 from dagspec.lifecycle import RunOptions
 from dagspec.spec import Dag, load_dag
 from dagspec.workspace import worktree_root
@@ -37,7 +38,7 @@ def run(
     options = attrs.evolve(defaults, **overrides)
     run_id = preflight.before_run(repo, dag, options, run_id, dry_run=dry_run)
     if dry_run:
-        base_branch, base_commit = preflight.base_of(repo, dag)
+        base_branch, base_commit = checks.base_of(repo, dag)
         print(plan_text(repo, dag, options, run_id, base_branch, base_commit), end="")
         return EXIT_OK
     return driving.start(
@@ -101,6 +102,6 @@ def _planned_call(
 
 def _executable_or_name(given: str | None) -> str:
     try:
-        return preflight.find_autospec(given)
+        return find_autospec(given)
     except DagspecError:
         return given or os.environ.get("DAGSPEC_AUTOSPEC") or "autospec"

@@ -1,0 +1,299 @@
+"""The checks made before a run: each a small function of the ``Planned`` run that returns
+a ``Problem`` (or None), with a message that says how to fix it.
+
+:mod:`dagspec.preflight` runs them in order (README, How a run works) and says what they
+found; ``dag doctor`` and ``run --dry-run`` show every result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import attrs
+
+from dagspec import git, state
+from dagspec.errors import DagspecError, GitError
+from dagspec.executable import autospec_version, find_autospec
+from dagspec.lifecycle import RunOptions, RunStatus
+from dagspec.spec import Dag
+from dagspec.workspace import (
+    RunPaths,
+    merged_branch,
+    runs_dir,
+    worktree_path,
+    worktree_root,
+)
+
+MIN_GIT_TEXT = git.MIN_GIT_TEXT
+
+
+@attrs.frozen
+class Problem:
+    """Something that would make the run fail; a warning (``blocking=False``) does not stop
+    it. ``message`` says what is wrong and what to do, in one line."""
+
+    message: str
+    blocking: bool = True
+
+
+@attrs.frozen
+class Planned:
+    """The run the checks are about. Without ``dag`` (``dag doctor`` alone) only what does
+    not depend on a DAG file is checked."""
+
+    repo: Path
+    options: RunOptions
+    dag: Dag | None = None
+    run_id: str | None = None
+
+    @property
+    def root(self) -> Path:
+        return worktree_root(self.repo, self.options.worktree_root)
+
+
+# --- the checks -----------------------------------------------------------------------------
+
+
+def check_git(planned: Planned) -> Problem | None:
+    """git is installed and at least ``git.MIN_GIT``."""
+    try:
+        git.refuse_old_git(planned.repo)
+    except GitError:
+        return Problem(f"git was not found: install git {MIN_GIT_TEXT} or newer")
+    except DagspecError as exc:
+        return Problem(str(exc))
+    return None
+
+
+def check_identity(planned: Planned) -> Problem | None:
+    """git knows who commits: dagspec commits each spec's work and its merges."""
+    missing = [
+        who.lower() for who in ("AUTHOR", "COMMITTER") if not git.identity(planned.repo, who)
+    ]
+    if not missing:
+        return None
+    return Problem(
+        f"git has no {' or '.join(missing)} identity: set one with "
+        '`git config --global user.name "Your Name"` and '
+        "`git config --global user.email you@example.com`"
+    )
+
+
+def check_signer(planned: Planned) -> Problem | None:
+    """When ``commit.gpgSign`` is on, git can sign: dagspec signs its merges like the user."""
+    if not git.signs_commits(planned.repo):
+        return None
+    said = git.try_signing(planned.repo)
+    if said is None:
+        return None
+    first = said.splitlines()[0] if said else "no reason given"
+    return Problem(
+        f"commit.gpgSign is on but git cannot sign a commit ({first}): fix user.signingKey "
+        "and gpg.format (try `git commit --allow-empty -S -m test`), or turn commit.gpgSign off"
+    )
+
+
+def check_autospec(planned: Planned) -> Problem | None:
+    """The autospec executable is there and answers ``--version``."""
+    try:
+        executable = find_autospec(planned.options.autospec)
+    except DagspecError as exc:
+        return Problem(str(exc))
+    try:
+        autospec_version(executable)
+    except DagspecError as exc:
+        return Problem(str(exc))
+    return None
+
+
+_CONSTITUTIONS = tuple(
+    f"{place}/memory/constitution.{ext}"
+    for place in (".autospec", ".specify")
+    for ext in ("yaml", "yml")
+)
+
+
+def check_constitution(planned: Planned) -> Problem | None:
+    """The repository has the constitution autospec refuses to run without (contract §5)."""
+    if any((planned.repo / name).is_file() for name in _CONSTITUTIONS):
+        return None
+    return Problem(
+        f"{planned.repo} has no autospec constitution ({_CONSTITUTIONS[0]}), and autospec "
+        "refuses to run without one: run `autospec init`, then `autospec constitution`"
+    )
+
+
+def check_base(planned: Planned) -> Problem | None:
+    """The base branch exists and has a commit."""
+    try:
+        base_of(planned.repo, planned.dag)
+    except DagspecError as exc:
+        return Problem(str(exc))
+    return None
+
+
+def check_checkout(planned: Planned) -> Problem | None:
+    """A warning when the base branch's checkout has uncommitted changes: the merge at the
+    end would then leave its result on ``dag/<run>/_merged`` instead."""
+    try:
+        branch, _ = base_of(planned.repo, planned.dag)
+    except DagspecError:
+        return None  # check_base says why
+    for path, checked_out in git.worktrees(planned.repo).items():
+        if checked_out == branch and path.is_dir() and git.tracked_changes(path):
+            return Problem(
+                f"{path} has uncommitted changes on {branch}: commit or stash them before the "
+                f"run ends, or its result will wait on {merged_branch(planned.run_id or '<run>')}",
+                blocking=False,
+            )
+    return None
+
+
+def check_root(planned: Planned) -> Problem | None:
+    """The worktree root is a writable directory (or can be made one) outside the repository."""
+    root = planned.root
+    resolved = root.resolve()
+    if resolved.is_relative_to(planned.repo.resolve()):
+        return Problem(
+            f"the worktree root {root} is inside the repository {planned.repo}: "
+            "choose a place outside it with --worktree-root"
+        )
+    if not root.exists() and not root.parent.exists():
+        return Problem(
+            f"neither the worktree root {root} nor its parent directory exists: create the "
+            "parent first (dagspec makes one level of directory, no more)"
+        )
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return Problem(
+            f"the worktree root {root} cannot be written ({existing} is not a writable "
+            "directory): make it writable, or choose another with --worktree-root"
+        )
+    return None
+
+
+def check_paths(planned: Planned) -> Problem | None:
+    """Nothing is at the run's worktree paths: dagspec never removes or writes through it."""
+    if planned.dag is None or planned.run_id is None or _recorded(planned):
+        return None
+    run_dir = planned.root / planned.run_id
+    taken = [run_dir] if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()) else []
+    taken += [
+        path
+        for spec_id in planned.dag.features
+        if os.path.lexists(path := worktree_path(planned.root, planned.run_id, spec_id))
+    ]
+    if not taken:
+        return None
+    return Problem(
+        f"{_names(map(str, taken))} already there, where this run's worktrees go: dagspec "
+        "never writes into or removes what it did not make; move it away, or use another "
+        "--worktree-root or --run-id"
+    )
+
+
+def check_branches(planned: Planned) -> Problem | None:
+    """No branch is in the way of ``dag/<run>/<spec>``: neither one of those names nor a
+    branch named like one of their parents (git keeps refs as files)."""
+    if planned.dag is None or planned.run_id is None or _recorded(planned):
+        return None
+    prefix = f"refs/heads/dag/{planned.run_id}"
+    found = git.refs(planned.repo, "refs/heads/dag")
+    clash = [r for r in found if r in ("refs/heads/dag", prefix) or r.startswith(prefix + "/")]
+    if not clash:
+        return None
+    names = _names(ref.removeprefix("refs/heads/") for ref in clash)
+    return Problem(
+        f"the branch names this run needs are taken ({names}): rename those branches "
+        "(`git branch -m`), or choose another --run-id"
+    )
+
+
+def check_names(planned: Planned) -> Problem | None:
+    """No two feature ids share a path or a branch on a file system that ignores case
+    (``validate`` has made sure each is a name git and the file system accept)."""
+    if planned.dag is None:
+        return None
+    seen: dict[str, str] = {}
+    for spec_id in planned.dag.features:
+        other = seen.setdefault(spec_id.casefold(), spec_id)
+        if other != spec_id:
+            return Problem(
+                f"feature ids {other} and {spec_id} differ only by case, so they would share "
+                "a directory and a branch on many file systems: rename one in the DAG file"
+            )
+    return None
+
+
+def check_places(planned: Planned) -> Problem | None:
+    """The places dagspec writes in the repository (the run's state, ``specs/<id>``) do not
+    lead, through a symlink, outside it."""
+    repo = planned.repo.resolve()
+    places = [runs_dir(planned.repo)]
+    if planned.dag is not None:
+        places += [planned.repo / "specs" / spec_id for spec_id in planned.dag.features]
+    outside = [p for p in places if not p.resolve().is_relative_to(repo)]
+    if not outside:
+        return None
+    return Problem(
+        f"{_names(str(p.relative_to(planned.repo)) for p in outside)} leads outside the "
+        f"repository through a symlink ({outside[0].resolve()}): dagspec writes there; "
+        "replace the symlink with a directory"
+    )
+
+
+def check_run_free(planned: Planned) -> Problem | None:
+    """A run of this id does not exist already; the message says what can be done with the
+    one that does (wait for it, resume it, or pick another id), by its status."""
+    if not _recorded(planned):
+        return None
+    run_id = planned.run_id
+    try:
+        recorded = state.settled(state.load(RunPaths(planned.repo, run_id or "")))
+    except DagspecError:
+        return Problem(f"run '{run_id}' exists already: choose another --run-id")
+    status, pid = recorded.status, recorded.driver_pid
+    if status is RunStatus.RUNNING:
+        return Problem(
+            f"run '{run_id}' is being driven by process {pid}: wait for it to finish, "
+            "or choose another --run-id"
+        )
+    if status in (RunStatus.FAILED, RunStatus.INTERRUPTED):
+        return Problem(
+            f"run '{run_id}' exists already and did not finish: continue it with "
+            f"`dag resume {run_id}`, or choose another --run-id"
+        )
+    return Problem(f"run '{run_id}' exists already: choose another --run-id")
+
+
+def _recorded(planned: Planned) -> bool:
+    """Whether the planned run id names a recorded run (then its paths and branches are
+    that run's, and only ``check_run_free`` speaks of them)."""
+    return planned.run_id is not None and RunPaths(planned.repo, planned.run_id).state_file.exists()
+
+
+def _names(items: Iterable[str]) -> str:
+    listed = list(items)
+    return ", ".join(listed[:3]) + (f" and {len(listed) - 3} more" if len(listed) > 3 else "")
+
+
+def base_of(repo: Path, dag: Dag | None) -> tuple[str, str]:
+    """The branch the run merges into and its commit (README, How a run works)."""
+    given = dag.execution.base_branch if dag is not None else None
+    branch = given or git.current_branch(repo)
+    if branch is None:
+        raise DagspecError(
+            f"HEAD is detached in {repo}: check out the branch the run should merge into, "
+            "or set execution.base_branch in the DAG file"
+        )
+    commit = git.rev_parse(repo, f"refs/heads/{branch}")
+    if commit is None and branch == given:
+        raise DagspecError(f"the base branch '{branch}' does not exist in {repo}")
+    if commit is None:
+        raise DagspecError(
+            f"the branch '{branch}' has no commit yet: commit something first "
+            "(the run's worktrees start from it)"
+        )
+    return branch, commit

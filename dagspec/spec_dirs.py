@@ -1,0 +1,86 @@
+"""Spec numbers and spec directories: the ``NNN-name`` directories autospec makes in ``specs/``.
+
+autospec numbers a new spec from what it sees (contract §1.5); dagspec steers it so that
+parallel specs get distinct numbers, and finds the directory specify made afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from dagspec import git
+
+RESERVATION = "reserved-by-dagspec"
+_NUMBERED = re.compile(r"(\d{3,})-")
+
+
+def reserve_number(repo: Path, worktree: Path, floor: int) -> int:
+    """Make the ``NNN`` that specify picks in ``worktree`` greater than ``floor``; return it.
+
+    autospec numbers a new spec 1 + the highest ``NNN-`` prefix among the directories in
+    ``specs/`` and the local and remote branch names it sees (contract §1.5), so parallel
+    worktrees cut from one commit all pick the same number. The orchestrator hands out
+    numbers in the order it starts specs (``floor`` is the last one given); to steer autospec
+    to number N it creates the empty directory ``specs/<N-1>-reserved-by-dagspec``. N is
+    above every number in ``specs/`` and in branch names, so a version that counts branches
+    (v0.7.3) and one that cannot (v0.10.x in a worktree) both pick N. Nothing of it can be
+    committed: git does not track empty directories.
+    ``release_number`` removes it once the agent has exited.
+    """
+    specs = worktree / "specs"
+    in_specs = max(_numbers(p.name for p in specs.iterdir()) if specs.is_dir() else [], default=0)
+    in_branches = max(_numbers(git.branch_names(repo)), default=0)
+    number = max(in_specs, in_branches, floor) + 1
+    if number - 1 > in_specs:
+        (specs / f"{number - 1:03d}-{RESERVATION}").mkdir(parents=True, exist_ok=True)
+    return number
+
+
+def release_number(worktree: Path) -> None:
+    """Remove the reservation directories (only when empty: anything inside is not ours)."""
+    for placeholder in (worktree / "specs").glob(f"*-{RESERVATION}"):
+        if placeholder.is_dir() and not any(placeholder.iterdir()):
+            placeholder.rmdir()
+
+
+def is_numbered(name: str) -> bool:
+    """Whether ``name`` starts like autospec's spec directories and branches: ``NNN-``."""
+    return _NUMBERED.match(name) is not None
+
+
+def number_of(name: str | None) -> int:
+    """The ``NNN`` of ``NNN-name`` (or ``specs/NNN-name``); 0 when it has none."""
+    match = _NUMBERED.match(PurePosixPath(name).name) if name else None
+    return int(match[1]) if match else 0
+
+
+def _numbers(names: Iterable[str]) -> list[int]:
+    return [number_of(name) for name in names if _NUMBERED.match(name)]
+
+
+def new_spec_dir(worktree: Path, base_commit: str, known: Iterable[str]) -> str | None:
+    """The spec directory specify made here: one under ``specs/`` that the base commit does
+    not have and no other spec of the run owns (``known``, names); the newest if several."""
+    specs = worktree / "specs"
+    if not specs.is_dir():
+        return None
+    old = {*git.tree_dirs(worktree, base_commit, "specs"), *known}
+    fresh = [
+        p
+        for p in specs.iterdir()
+        if p.is_dir() and p.name not in old and not p.name.endswith(RESERVATION)
+    ]
+    return max(fresh, key=lambda p: p.stat().st_mtime_ns).name if fresh else None
+
+
+def discard_spec_dir(worktree: Path, name: str) -> bool:
+    """Remove a spec directory specify left unfinished (contract §1.6), unless git tracks
+    something in it: then it is not the agent's to throw away. True when it is gone."""
+    path = worktree / "specs" / name
+    if path.is_dir() and git.tracked_files(worktree, f"specs/{name}"):
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True
