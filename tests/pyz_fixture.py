@@ -11,6 +11,7 @@ pytest-xdist's "Making session-scoped fixtures execute only once").
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
@@ -30,7 +31,7 @@ TOO_OLD = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10"]
 def _python(version: str) -> str | None:
     """An interpreter of ``version`` on this machine that runs: ``pythonX.Y`` on PATH, else
     pyenv's (its shims on PATH fail for versions not selected)."""
-    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    pyenv = Path(_PYENV_ROOT or _HOME / ".pyenv") / "versions"
     found = [
         shutil.which(f"python{version}"),
         *map(str, sorted(pyenv.glob(f"{version}.*/bin/python"))),
@@ -43,8 +44,16 @@ def _python(version: str) -> str | None:
     return None
 
 
-# Found once, at collection, with the real HOME (the autouse fixture replaces it per test).
-PYTHONS = {version: _python(version) for version in SUPPORTED + TOO_OLD}
+# Read at import, before the autouse fixture replaces HOME for each test.
+_HOME = Path.home()
+_PYENV_ROOT = os.environ.get("PYENV_ROOT")
+
+
+@functools.cache
+def pythons() -> dict[str, str | None]:
+    """Each version's interpreter, or None; probed on first use (it starts about a dozen
+    interpreters, which every test process would otherwise pay for at import)."""
+    return {version: _python(version) for version in SUPPORTED + TOO_OLD}
 
 
 def build_key() -> str:
@@ -68,7 +77,7 @@ def build(output: Path) -> Path:
     """Build ``dag.pyz`` at ``output`` with ``build_zipapp.py``, as a developer would, with
     bytecode for every supported Python present, named explicitly (not found by the builder,
     whose search depends on HOME, which tests replace), so that every build holds the same."""
-    others = [p for v in SUPPORTED if (p := PYTHONS[v]) is not None] or [sys.executable]
+    others = [p for v in SUPPORTED if (p := pythons()[v]) is not None] or [sys.executable]
     argv = [sys.executable, str(ROOT / "build_zipapp.py"), "--output", str(output)]
     argv += [arg for python in others for arg in ("--python", python)]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 
 from dagspec import __version__
 from dagspec.bytecode import pack_name, read_pack
-from tests.pyz_fixture import PYTHONS, SUPPORTED, TOO_OLD, build
+from tests.pyz_fixture import SUPPORTED, TOO_OLD, build, pythons
 from tests.structural_mutants import mutant_texts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,9 +24,9 @@ pytestmark = pytest.mark.slow
 
 
 def _present(version: str) -> str:
-    if PYTHONS[version] is None:
+    if pythons()[version] is None:
         pytest.skip(f"no Python {version} on this machine")
-    return str(PYTHONS[version])
+    return str(pythons()[version])
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_ships_no_compiled_extensions_tests_or_caches(names: list[str]) -> None:
     assert [n for n in names if n.endswith((".so", ".pyd", ".dylib"))] == []
     parts = {part for name in names for part in PurePosixPath(name).parts[:-1]}
     assert parts.isdisjoint({"_tests", "tests", "bin"})
-    others = {f"cpython-{v.replace('.', '')}" for v in SUPPORTED if PYTHONS[v]}
+    others = {f"cpython-{v.replace('.', '')}" for v in SUPPORTED if pythons()[v]}
     packs = {pack_name(tag) for tag in others - {sys.implementation.cache_tag}}
     assert {n for n in names if "__pycache__" in n} == packs | (
         {"__pycache__/"} if packs else set()
@@ -96,7 +96,7 @@ def _run_with(
     """Run the archive as a user would, with an empty HOME and cache; ``-I`` only where the
     Python knows it (3.4+)."""
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
-    isolated = [] if PYTHONS["2.7"] == python else ["-I"]
+    isolated = [] if pythons()["2.7"] == python else ["-I"]
     argv = [python, *isolated, "-S", str(pyz), *args]
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
