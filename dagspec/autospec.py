@@ -1,6 +1,6 @@
 """The autospec contract, seen from outside: the command for a resume point, the banners, tasks.
 
-Pure functions over what autospec leaves behind (reference/autospec-contract.md):
+Pure functions over what autospec leaves behind (docs/autospec-contract.md):
 
 - which stages are still to run, judged from the artifacts in the spec directory (§1.6), and
   the exact command for them (``-spti "<desc>"`` for a new spec, ``-pti|-ti|-i --spec <dir>``

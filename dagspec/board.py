@@ -2,17 +2,18 @@
 
 Pure: a frame is a list of lines computed from the run's state, the time, the terminal's
 size and the column widths fixed for the run. What stays in view when the specs do not fit
-is ``dagspec.fold``'s; the estimate, ``dagspec.estimate``'s; ``dagspec.terminal`` puts
+is ``dagspec.fold``'s; the estimate, ``dagspec.estimates``'s; ``dagspec.terminal`` puts
 frames on a terminal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import attrs
 
-from dagspec import estimate, fold
+from dagspec import estimates, fold
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.render import format_duration, truncate
 
@@ -85,7 +86,8 @@ class View:
     color: bool = False
     tick: int = 0  # which frame of the spinner
     stopping: str | None = None  # the header's stopping line, once the run is stopping
-    expected: float | None = None  # seconds a spec is expected to take (None: not known yet)
+    # seconds each spec id took in earlier runs, for the estimate (``estimates.eta``)
+    history: Mapping[str, Sequence[float]] = attrs.field(factory=dict)
     ascii: bool = False  # the output cannot encode braille: an ASCII spinner
 
 
@@ -117,7 +119,7 @@ def _header(state: RunState, view: View) -> str:
     end = view.now if state.status is RunStatus.RUNNING else state.finished_at or view.now
     elapsed = format_duration((end - state.started_at).total_seconds())
     running = state.status is RunStatus.RUNNING
-    left = estimate.eta(state, view.now, view.expected) if running else None
+    left = estimates.eta(state, view.now, view.history) if running else None
     last = [f"about {format_duration(left)} left"] if left is not None else []
     if state.status is not RunStatus.RUNNING:
         last = [state.status.value]

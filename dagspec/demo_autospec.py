@@ -3,7 +3,7 @@
 
 ``dag demo`` writes this file's text as an executable script into the demo's directory
 and runs the demo DAG with it. It keeps the outside of ``autospec run`` that dagspec reads
-(reference/autospec-contract.md): the stage banners, ``specs/NNN-name/`` numbered from the
+(docs/autospec-contract.md): the stage banners, ``specs/NNN-name/`` numbered from the
 directories it sees, ``spec.yaml``, ``plan.yaml`` and ``tasks.yaml``, task statuses updated
 as it implements, and resuming with ``-pti|-ti|-i --spec <dir>``. Its "implementation" is a
 small Python module per spec under ``src/``. Standard library only.

@@ -154,7 +154,8 @@ def execute(
     )
     root = places.worktree_root(repo, options.worktree_root)
     workspace = ports.Threaded(attempt.GitWorkspace(paths, dag, executable, root))
-    report = faults.Quiet(progress.reporter(live=live, color=color))  # not a lifeline
+    live_report = progress.reporter(live=live, color=color, history=settings.history)
+    report = faults.Quiet(live_report)  # not a lifeline
     # notices of failed specs and of the run's end (dagspec.notify)
     notifier = notify.Notifier(
         options.notify or dag.execution.notify, cwd=repo, log=paths.run_dir / "notify.log"

@@ -1,14 +1,16 @@
-"""How long specs are expected to take, read from the record of earlier runs (issue 16).
+"""How long specs are expected to take, and how long a run has left (issues 14 and 16).
 
 The record is the run state files (``state.list_runs``): each completed spec keeps the
 ``started_at`` and ``finished_at`` of its last attempt. This module only reads those two
-fields, in ``recorded_durations``, so that the state module can be reorganised freely;
-the policy that uses them is ``priority``.
+fields, in ``recorded_durations``, so that the state module can be reorganised freely.
+Expected durations come from ``priority.expected_durations``, the same numbers the
+scheduler orders specs by, ``run --dry-run`` plans with and the board's ``eta`` counts down.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from dagspec import priority, render, state
@@ -71,3 +73,33 @@ def plan_lines(
         f"estimated time: {render.format_duration(total)} ({at_once}; "
         f"from earlier runs of {source})",
     ]
+
+
+def eta(
+    run: RunState, now: datetime, history: Mapping[str, Sequence[float]] | None = None
+) -> float | None:
+    """Seconds until ``run`` should end, or None while nothing is known (no spec of it has
+    a recorded duration, in ``history`` or among what it has finished).
+
+    Each spec still to run is expected to take its ``priority.expected_durations``, a
+    running one that less what it has run already (at least a second); the run ends no
+    sooner than its longest chain of such work, nor than all of it shared among its slots
+    (``priority.lower_bound``).
+    """
+    history = history or {}
+    finished = finished_durations(run)
+    if not finished and not any(history.get(s.id) for s in run.specs):
+        return None
+    expected = priority.expected_durations([s.id for s in run.specs], history, finished)
+    left: dict[str, float] = {}
+    for spec in run.specs:
+        if spec.status is SpecStatus.PENDING:
+            left[spec.id] = expected[spec.id]
+        elif spec.status is SpecStatus.RUNNING and spec.started_at is not None:
+            ran = (now - spec.started_at).total_seconds()
+            left[spec.id] = max(expected[spec.id] - ran, 1.0)
+    if not left:
+        return None
+    graph = {s.id: [d for d in s.depends_on if d in left] for s in run.specs if s.id in left}
+    slots = run.options.max_parallel if run.options.parallel else 1
+    return priority.lower_bound(graph, left, max(slots, 1))

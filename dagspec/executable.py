@@ -1,6 +1,6 @@
 """The autospec executable: where it is, and which version it is.
 
-The contract differs between autospec versions (reference/autospec-contract.md), so a run
+The contract differs between autospec versions (docs/autospec-contract.md), so a run
 records the version it was started with.
 """
 

@@ -1,11 +1,8 @@
-"""Pure graph logic over plain mappings: cycles, order, waves, readiness and cascades.
+"""Pure graph logic over plain mappings: cycles, order, waves, what lies downstream.
 
 A graph here is ``Mapping[node, Sequence[node]]``: each node maps to what it depends on.
-
-The ready rule (the scheduler's only policy): a spec is *ready* when it is pending and
-every one of its dependencies has completed. A spec whose dependency failed, was
-blocked or was left unfinished can never become ready; it is *blocked*, and the block
-cascades to everything downstream of it.
+The rules built on it (a spec is *ready* when every dependency completed; what is
+downstream of a failed one is *blocked*) are in ``dagspec.lifecycle``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ only (``merge-tree --write-tree`` then ``commit-tree``) and published by compare
 the branch. A spec starts only once its dependencies completed, so the join order is a
 dependency order, and the branch's first-parent history is one merge commit per spec.
 
-What it is for (README, How a run works, §5):
+What it is for (README, How a run works, steps 3 and 6):
 
 - **Dependents start from it.** A spec with dependencies gets its worktree at the
   integration branch's tip, which holds the merged work of everything it depends on. No

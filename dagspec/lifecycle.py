@@ -237,14 +237,17 @@ def blocked_by(deps: Deps, roots: Iterable[str]) -> dict[str, tuple[str, ...]]:
 
 
 def cascade(run: RunState, deps: Deps) -> Transition:
-    """Block each pending spec downstream of a failed or interrupted one."""
+    """Block each pending spec downstream of a failed or interrupted one; a spec blocked
+    already gets the roots that failed since added to its ``blocked_by``."""
     behind = blocked_by(deps, run.ids(*DEAD))
     events = []
-    for spec_id in run.ids(SpecStatus.PENDING):
-        if spec_id in behind:
-            causes = behind[spec_id]
-            run = _change(run, spec_id, status=SpecStatus.BLOCKED, blocked_by=causes)
+    for spec_id in run.ids(SpecStatus.PENDING, SpecStatus.BLOCKED):
+        causes = behind.get(spec_id)
+        if causes is None or causes == run.spec(spec_id).blocked_by:
+            continue
+        if run.spec(spec_id).status is SpecStatus.PENDING:
             events.append(Event(spec_id, EventKind.BLOCKED, ", ".join(causes)))
+        run = _change(run, spec_id, status=SpecStatus.BLOCKED, blocked_by=causes)
     return run, tuple(events)
 
 
@@ -297,17 +300,17 @@ def _reopen(run: RunState, reset: Iterable[str], options: RunOptions) -> RunStat
 
 
 def prepare_resume(run: RunState, options: RunOptions) -> RunState:
-    """The run as ``resume`` starts it again (the caller holds the run's lock, so the run is
-    no spec is running any more): every interrupted, failed and blocked spec pending."""
+    """The run as ``resume`` starts it again (the caller holds the run's lock, so no spec
+    of it is running any more): every interrupted, failed and blocked spec pending."""
     run = _orphaned(run)
     unfinished = (SpecStatus.INTERRUPTED, SpecStatus.FAILED, SpecStatus.BLOCKED)
     return _reopen(run, run.ids(*unfinished), options)
 
 
 def prepare_retry(run: RunState, spec_ids: Sequence[str], options: RunOptions) -> RunState:
-    """The run as ``retry`` continues it (the caller holds the lock and has called
-    checked that they failed): the named failed specs and every blocked spec pending; the next
-    drive's cascade blocks again whatever still waits for another failed spec."""
+    """The run as ``retry`` continues it (the caller holds the lock and has checked that
+    the named specs failed): those specs and every blocked spec pending; the next drive's
+    cascade blocks again whatever still waits for another failed spec."""
     run = _orphaned(run)
     return _reopen(run, [*spec_ids, *run.ids(SpecStatus.BLOCKED)], options)
 

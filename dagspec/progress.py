@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 
@@ -77,8 +78,14 @@ class Lines:
 class Live:
     """The live board (``terminal.Board``), fed by the scheduler's events."""
 
-    def __init__(self, *, color: bool, out: TextIO | None = None) -> None:
-        self.board = Board(out or sys.stdout, color=color)
+    def __init__(
+        self,
+        *,
+        color: bool,
+        out: TextIO | None = None,
+        history: Mapping[str, Sequence[float]] | None = None,
+    ) -> None:
+        self.board = Board(out or sys.stdout, color=color, history=history)
 
     def __call__(self, state: RunState, event: Event) -> None:
         # Progress, and the cascade of a failure (one event per blocked spec), come in
@@ -95,9 +102,16 @@ class Live:
         self.board.close()
 
 
-def reporter(*, live: bool, color: bool, out: TextIO | None = None) -> Lines | Live:
-    """The live board when ``live``, plain lines otherwise."""
-    return Live(color=color, out=out) if live else Lines(out)
+def reporter(
+    *,
+    live: bool,
+    color: bool,
+    out: TextIO | None = None,
+    history: Mapping[str, Sequence[float]] | None = None,
+) -> Lines | Live:
+    """The live board when ``live`` (its estimate from ``history``, seconds per spec id in
+    earlier runs), plain lines otherwise."""
+    return Live(color=color, out=out, history=history) if live else Lines(out)
 
 
 async def heartbeat(report: Lines | Live | Quiet, *, interval: float = TICK) -> None:

@@ -8,7 +8,8 @@ order ``dagspec.priority``'s. Git and agents are reached through two ports
     nursery
     ├── _watch_signals        SIGINT/SIGTERM/SIGHUP: stop starting specs, cancel the running ones
     └── _schedule             starts each ready spec when a slot is free
-        └── _run_spec (each)  limiter → workspace.prepare (git lock) → the agent door →
+        └── _run_spec (each)  limiter → workspace.prepare (git lock) → agent.user_setup
+                              (execution.copy and setup, no lock) → the agent door →
                               workspace.collect (git lock)
 
 The cancellation order, on SIGINT/SIGTERM/SIGHUP, a fault of the run itself (its state

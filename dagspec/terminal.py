@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 
@@ -129,8 +129,10 @@ class Board:
         color: bool,
         size: Size = shutil.get_terminal_size,
         clock: Callable[[], datetime] = utcnow,
+        history: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         self.screen = Screen(out, size)
+        self.history = history or {}
         self.color = color
         self.clock = clock
         self.state: RunState | None = None
@@ -175,6 +177,7 @@ class Board:
                 color=self.color,
                 tick=self.ticks,
                 stopping=stopping,
+                history=self.history,
             )
             return board.frame(state, view)
 

@@ -17,7 +17,7 @@ import pyte
 import pytest
 import trio
 
-from dagspec import board, estimate, progress, terminal
+from dagspec import board, estimates, progress, terminal
 from dagspec.board import Columns, View
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from tests.board_support import (
@@ -117,12 +117,23 @@ def test_reasons_are_cut_at_the_start_of_a_clause(text: str, width: int, cut: st
 
 
 def test_the_estimate_follows_the_longest_chain_and_the_slots() -> None:
-    assert estimate.eta(state_at(6, 0), at(0)) is None  # nothing has finished yet
+    assert estimates.eta(state_at(6, 0), at(0)) is None  # nothing has finished yet
     # 6 specs of 3 s, 4 at once: after the first 4, 2 run (1 s in) -> 2 s left
-    assert estimate.eta(state_at(6, 4), at(4)) == 2.0
+    assert estimates.eta(state_at(6, 4), at(4)) == 2.0
     # 41 specs of 3 s left (4 of them started) shared by 4 slots: more than any chain
-    assert estimate.eta(state_at(45, 3), at(3)) == (41 * 3 - 4 * 0) / 4
-    assert estimate.eta(state_at(6, end_of(6)), at(end_of(6))) is None
+    assert estimates.eta(state_at(45, 3), at(3)) == (41 * 3 - 4 * 0) / 4
+    assert estimates.eta(state_at(6, end_of(6)), at(end_of(6))) is None
+
+
+def test_the_estimate_uses_earlier_runs_before_anything_has_finished() -> None:
+    # The scheduler's expected durations (priority.expected_durations), not a second rule:
+    # a spec with a history weighs its median; the others weigh the median of the known.
+    first, *others = [spec_id(i) for i in range(6)]
+    history = {first: [20.0, 40.0]}  # 30 s; the other five count as 30 s too
+    # 4 running, each 1 s in; 2 waiting; 4 slots: 6 x 30 - 4 x 1 s of work, over 4 slots
+    assert estimates.eta(state_at(6, 1), at(1), history) == (6 * 30 - 4) / 4
+    history |= {other: [3.0] for other in others}  # 30 s for the first, 3 s for the rest
+    assert estimates.eta(state_at(6, 1), at(1), history) == 29.0  # the first's own chain
 
 
 def test_stopping_says_so_in_the_header_and_on_each_running_row() -> None:

@@ -1,4 +1,4 @@
-"""The fake autospec keeps the real one's observable contract (autospec-contract.md §6).
+"""The fake autospec keeps the real one's observable contract (docs/autospec-contract.md §6).
 
 Real git repositories, real processes. Ordering is forced with gates, RELEASE_FILE and log
 events, never with sleeps.

@@ -309,3 +309,18 @@ async def test_the_spec_with_the_most_work_behind_it_starts_first(
     drive = Drive(tmp_path, ["x1", "x2", "a", ("b", ["a"]), ("c", ["b"])])
     await drive(max_parallel=1, history=history)
     assert sorted(drive.agents.spans, key=lambda s: drive.agents.spans[s][0]) == order
+
+
+async def test_a_retry_reblocks_what_still_waits_for_another_failed_spec(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    fails = {"a": Behaviour(code=1), "x": Behaviour(seconds=20, code=1)}  # a fails first
+    first = Drive(tmp_path, ["a", "x", ("b", ["a"]), ("c", ["a", "x"])], FakeAgents(fails))
+    failed = await first()
+    assert failed.spec("c").blocked_by == ("a", "x")  # x, failing later, is named too
+    again = lifecycle.prepare_retry(failed, ["a"], failed.options)
+    second = Drive(tmp_path, first.features, FakeAgents({"x": Behaviour(code=1)}))
+    final = await second(again)
+    assert statuses(final) == {"a": "completed", "x": "failed", "b": "completed", "c": "blocked"}
+    assert final.spec("c").blocked_by == ("x",)
+    assert set(second.agents.spans) == {"a", "b"}  # x was not retried, c never started

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dagspec import render, terminal
+from dagspec import estimates, render, terminal
 from dagspec.console import dag_command
 from dagspec.errors import (
     EXIT_FAILED,
@@ -74,7 +74,7 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     paths = RunPaths(repo, check_run_id(run_id) if run_id else newest_run(repo))
     if watch:
         live = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
-        return _watch(lambda: settled(load(paths)), color=color, live=live)
+        return _watch(lambda: settled(load(paths)), color=color, live=live, repo=repo)
     state = settled(load(paths))
     if as_json:
         print(json.dumps(as_json_data(state), indent=2))
@@ -137,14 +137,14 @@ def watch(
         wait()
 
 
-def _watch(read: Callable[[], RunState], *, color: bool, live: bool) -> int:
+def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path) -> int:
     """In a terminal, the live board of ``dag run`` (issue 14); in a pipe, the table each
     time it changes."""
     if not live:
         final = watch(read, _print_table(color), _wait(None), every_tick=False)
         print(render.summary(final, color=color, dag=dag_command()), end="")
         return exit_code(final)
-    shown = terminal.Board(sys.stdout, color=color)
+    shown = terminal.Board(sys.stdout, color=color, history=estimates.load_history(repo))
     try:
         final = watch(read, shown.show, _wait(shown), every_tick=True)
     except KeyboardInterrupt:
