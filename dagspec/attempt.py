@@ -15,7 +15,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import autospec, git, git_env, integration, spec_dirs, worktree
+from dagspec import autospec, compat, git, git_env, integration, spec_dirs, worktree
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.spec import Dag
 from dagspec.workspace import RunPaths, branch_name, worktree_path
@@ -91,6 +91,10 @@ def prepare(
     repo = Path(run.repo)
     path = Path(spec.worktree) if spec.worktree else worktree_path(root, run.run_id, spec.id)
     branch = spec.branch or branch_name(run.run_id, spec.id)
+    if spec.branch is not None:  # autospec < 0.10.4 may have left it on its own branch
+        compat.take_back(
+            repo, path, branch=branch, spec_dir=spec.spec_dir, base_commit=run.base_commit
+        )
     if spec.branch is None or not _reopenable(repo, path, branch):
         # New, or its branch is gone with no worktree holding it (`dag cleanup` removes a
         # branch without commits of its own): nothing of it is left, so it starts afresh.
@@ -105,12 +109,16 @@ def prepare(
     present = autospec.artifacts_in(path / "specs" / spec_dir) if spec_dir else frozenset()
     if spec_dir and "tasks.yaml" in present:
         restore_tasks(path / "specs" / spec_dir / "tasks.yaml", paths.kept_tasks(spec.id))
+    spec_flag = autospec.spec_flag_works(run.autospec_version)
     call = autospec.invocation(
         executable,
         description=dag.features[spec.id].description,
         spec_dir=spec_dir,
         present=autospec.trusted(present, last_stage),
+        spec_flag=spec_flag,
     )
+    if spec_dir and not spec_flag and call.stage != "specify":
+        compat.make_newest(path / "specs", spec_dir)  # what autospec goes on without --spec
     number = spec_dirs.reserve_number(repo, path, floor) if call.stage == "specify" else 0
     return Prepared(path, branch, call, agent_env(paths, spec.id, call), spec_dir, number)
 

@@ -4,7 +4,8 @@ Pure functions over what autospec leaves behind (docs/autospec-contract.md):
 
 - which stages are still to run, judged from the artifacts in the spec directory (§1.6), and
   the exact command for them (``-spti "<desc>"`` for a new spec, ``-pti|-ti|-i --spec <dir>``
-  with ``SPECIFY_FEATURE=<dir>`` to resume one);
+  with ``SPECIFY_FEATURE=<dir>`` to resume one; without ``--spec`` below 0.10.4, whose
+  ``--spec`` is broken: ``spec_flag_works``);
 - the stage banners and spec-directory lines of its output (§1.3);
 - task progress in ``tasks.yaml``, counted as autospec's ``GetTaskStats`` does (§2.1).
 """
@@ -25,6 +26,11 @@ STAGES = ("specify", "plan", "tasks", "implement")
 # The artifact each stage writes; a stage is done when its artifact exists (contract §2.1).
 ARTIFACTS = {"specify": "spec.yaml", "plan": "plan.yaml", "tasks": "tasks.yaml"}
 _FLAGS = {"specify": "-spti", "plan": "-pti", "tasks": "-ti", "implement": "-i"}
+# The first version whose `run --spec X` works: upstream v0.7.3 looks for the artifacts in
+# `specs/-X/` (it joins an empty number and X), so a continuation fails after the agent
+# worked (issue 13); the fork at 8c81903 (= v0.10.4) finds `specs/X/`.
+SPEC_FLAG_SINCE = (0, 10, 4)
+_VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 
 
 def first_missing_stage(present: Collection[str]) -> str:
@@ -60,6 +66,25 @@ def artifacts_in(spec_dir: Path) -> frozenset[str]:
     return frozenset(name for name in ARTIFACTS.values() if (spec_dir / name).is_file())
 
 
+def version_of(said: str | None) -> tuple[int, ...] | None:
+    """The version in what ``autospec --version`` printed (``autospec version v0.7.3``,
+    ``autospec fake-0.10.4``); None when it names none (a ``dev`` build).
+
+    >>> version_of("autospec version v0.7.3")
+    (0, 7, 3)
+    """
+    match = _VERSION.search(said or "")
+    return tuple(int(n) for n in match.groups(default="0")) if match else None
+
+
+def spec_flag_works(said: str | None) -> bool:
+    """Whether ``run --spec <dir>`` finds ``specs/<dir>/`` in the autospec that said
+    ``said`` to ``--version``: from 0.10.4 on, and in a build that names no version (a
+    ``dev`` build is taken to be recent)."""
+    version = version_of(said)
+    return version is None or version >= SPEC_FLAG_SINCE
+
+
 @attrs.frozen
 class Invocation:
     """One autospec command: its argv, the variables it needs set, the stage it starts at."""
@@ -75,7 +100,12 @@ class Invocation:
 
 
 def invocation(
-    executable: str, *, description: str | None, spec_dir: str | None, present: Collection[str]
+    executable: str,
+    *,
+    description: str | None,
+    spec_dir: str | None,
+    present: Collection[str],
+    spec_flag: bool = True,
 ) -> Invocation:
     """The command that runs the stages still missing for one spec.
 
@@ -84,7 +114,9 @@ def invocation(
     ``run -spti -y "<description>"`` (with ``--`` first when the description starts with
     ``-``); a spec with a ``spec.yaml`` gets ``run -pti|-ti|-i --spec <dir> -y`` and
     ``SPECIFY_FEATURE=<dir>``, because autospec renders its prompts from that variable, not
-    from ``--spec`` (contract §1.6).
+    from ``--spec`` (contract §1.6). Without ``spec_flag`` (``spec_flag_works``) ``--spec``
+    is left out: autospec then takes the spec of its ``NNN-name`` branch, else the most
+    recently modified ``specs/*-*`` directory, so the caller makes ``spec_dir`` that one.
     """
     stage = first_missing_stage(present) if spec_dir is not None else "specify"
     if stage == "specify":
@@ -94,7 +126,8 @@ def invocation(
         tail = ("--", description) if description.startswith("-") else (description,)
         return Invocation((executable, "run", "-spti", "-y", *tail), {}, stage)
     assert spec_dir is not None
-    argv = (executable, "run", _FLAGS[stage], "--spec", spec_dir, "-y")
+    target = ("--spec", spec_dir) if spec_flag else ()
+    argv = (executable, "run", _FLAGS[stage], *target, "-y")
     return Invocation(argv, {"SPECIFY_FEATURE": spec_dir}, stage)
 
 

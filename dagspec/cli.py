@@ -85,8 +85,9 @@ def _run_flags(args: argparse.Namespace) -> dict[str, Any]:
 def _repo(args: argparse.Namespace) -> Path:
     """The repository a command works on: ``--repo``, else the one around the cwd."""
     from dagspec import git
+    from dagspec.workspace import current_directory
 
-    start = args.repo if args.repo is not None else Path.cwd()
+    start = args.repo if args.repo is not None else current_directory()
     if args.repo is not None and not start.is_dir():
         raise DagspecError(f"--repo {args.repo}: no such directory")
     root = git.repo_root(start.resolve())

@@ -36,12 +36,11 @@ def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
             check=False,
             process_group=0,  # a terminal's Ctrl-C reaches dagspec, never git mid-checkout
         )
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         # Not a GitError: callers that ask git a question (``ok``, ``repo_root``) must not
-        # read "no git" as "no" ("not in a git repository", issue 15).
-        raise DagspecError(
-            "git is not installed or not on PATH: install git 2.38 or newer"
-        ) from None
+        # read "no git" as "no" ("not in a git repository", issue 15). subprocess raises
+        # the same error for a missing ``cwd`` as for a missing git (issue 13).
+        raise _not_started(cwd) from None
     stdout = done.stdout.decode("utf-8", "surrogateescape")
     if check and done.returncode != 0:
         if done.returncode == _USAGE and args != ("--version",):
@@ -49,6 +48,16 @@ def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
         stderr = done.stderr.decode("utf-8", "surrogateescape")
         raise GitError(cmd, done.returncode, stdout, stderr)
     return stdout
+
+
+def _not_started(cwd: Path) -> DagspecError:
+    """Why git could not be started in ``cwd``: the directory is gone, or git is."""
+    if not cwd.is_dir():
+        return DagspecError(
+            f"{cwd} is gone (moved or deleted?), so git cannot run there: if the repository "
+            "was moved, run dag from where it is now"
+        )
+    return DagspecError("git is not installed or not on PATH: install git 2.38 or newer")
 
 
 def refuse_old_git(cwd: Path) -> None:
@@ -144,6 +153,12 @@ def worktrees(repo: Path) -> dict[Path, str | None]:
         elif field.startswith("branch ") and path is not None:
             result[path] = field.removeprefix("branch refs/heads/")
     return result
+
+
+def repair_worktrees(repo: Path, paths: Sequence[Path]) -> None:
+    """Mend the links between the repository and its linked worktrees at ``paths`` after
+    either moved (``git worktree repair``, git 2.29 or newer)."""
+    run(repo, "worktree", "repair", *map(str, paths))
 
 
 def delete_branch(repo: Path, branch: str, *, force: bool = False) -> None:

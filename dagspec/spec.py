@@ -22,6 +22,7 @@ import strictyaml.ruamel as ruamel
 from strictyaml.parser import StrictYAMLLoader
 from strictyaml.ruamel.error import MarkedYAMLError
 
+from dagspec import spec_dirs
 from dagspec.errors import Problem, SpecError
 from dagspec.schema import Reader
 
@@ -164,8 +165,10 @@ def check_bytes(raw: bytes, label: str, default_name: str) -> Checked:
 
 
 def missing_specs(checked: Checked, repo: Path, label: str) -> list[Problem]:
-    """Each feature read needs ``specs/<id>/spec.yaml`` in the repository or a description."""
-    return [
+    """Each feature read needs ``specs/<id>/spec.yaml`` in the repository or a description;
+    one that goes on from ``specs/<id>/`` needs a name autospec can read (``spec_dirs``)."""
+    read = [(f.id, f.line) for f in checked.dag.features.values()] if checked.dag else []
+    return spec_dirs.unreadable(read or checked.undescribed, repo, label) + [
         Problem(
             label,
             line,

@@ -2,6 +2,7 @@
 
 autospec numbers a new spec from what it sees (contract §1.5); dagspec steers it so that
 parallel specs get distinct numbers, and finds the directory specify made afterwards.
+autospec also reads a spec directory's number back from its name (``unreadable``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from dagspec import git
+from dagspec.errors import Problem
 
 RESERVATION = "reserved-by-dagspec"
 _NUMBERED = re.compile(r"(\d{3,})-")
+_READABLE = re.compile(r"\d{3}-.")  # autospec's ^(\d{3})-(.+)$
 
 
 def reserve_number(repo: Path, worktree: Path, floor: int) -> int:
@@ -84,3 +87,33 @@ def discard_spec_dir(worktree: Path, name: str) -> bool:
         return False
     shutil.rmtree(path, ignore_errors=True)
     return True
+
+
+def unreadable(features: Iterable[tuple[str, int]], repo: Path, label: str) -> list[Problem]:
+    """A problem (file ``label``, the feature's line) for each feature ``(id, line)`` whose
+    ``specs/<id>/spec.yaml`` exists in ``repo`` under a name autospec cannot read.
+
+    Such a feature is continued in that directory (README, The DAG file), and autospec reads
+    a spec directory's number from its name: its lookup of ``--spec`` and its detection of
+    the current spec take ``^(\\d{3})-(.+)$`` apart and stop with ``could not parse spec
+    directory name`` otherwise (upstream ``internal/spec/spec.go``: ``GetSpecMetadata``,
+    ``DetectCurrentSpec``). Found when the DAG is checked, before any agent worked on it.
+    """
+    specs = repo / "specs"
+    bad = [
+        (spec_id, line)
+        for spec_id, line in features
+        if not _READABLE.match(spec_id) and (specs / spec_id / "spec.yaml").is_file()
+    ]
+    number = 1 + max((number_of(p.name) for p in specs.iterdir()), default=0) if bad else 0
+    return [
+        Problem(
+            label,
+            line,
+            f"feature '{spec_id}' goes on from specs/{spec_id}/, a name autospec cannot read "
+            f"(a spec directory's name starts with its number, NNN-): rename the directory and "
+            f"the feature, e.g. to {number + n:03d}-{spec_id}, or remove specs/{spec_id}/ "
+            "to have the feature specified afresh",
+        )
+        for n, (spec_id, line) in enumerate(bad)
+    ]

@@ -60,6 +60,18 @@ class RunPaths:
         return self.run_dir / "autospec-state" / spec_id
 
 
+def current_directory() -> Path:
+    """The current directory; ``DagspecError`` when it was deleted (or moved) under the
+    shell that started dag, where ``os.getcwd`` fails."""
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        raise DagspecError(
+            "the current directory no longer exists (deleted or moved): cd into your "
+            "repository, or pass --repo DIR"
+        ) from None
+
+
 def runs_dir(repo: Path) -> Path:
     return RunPaths(repo, "x").runs_dir
 

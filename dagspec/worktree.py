@@ -128,7 +128,9 @@ def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
     _check_free(path)
     _make_run_directory(path.parent)
     holder = _holder(repo, branch)
-    if holder is not None:
+    if holder is not None and not holder.exists():  # its directory moved or deleted
+        git.remove_worktree(repo, holder, force=True)
+    elif holder is not None:
         raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
     git.add_worktree_existing(repo, path, branch)
 

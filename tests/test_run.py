@@ -60,14 +60,28 @@ def test_dry_run_prints_waves_and_commands_and_touches_nothing(
     assert "preflight:\n  ok       git 2.38 or newer\n" in out
 
 
+@pytest.mark.parametrize(
+    ("version", "command"),
+    [
+        ("0.10.4", "/autospec run -pti --spec 001-a -y"),
+        ("0.7.3", "/autospec run -pti -y"),  # its --spec is broken
+    ],
+)
 def test_a_spec_with_its_own_spec_yaml_is_planned_from_plan(
-    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    version: str,
+    command: str,
 ) -> None:
-    (project.repo / "specs" / "a").mkdir(parents=True)
-    (project.repo / "specs" / "a" / "spec.yaml").write_text("feature: {}\n")
-    dag = project.write_dag(dag_text("a"))
+    project.fake.setenv("VERSION", version)
+    (project.repo / "specs" / "001-a").mkdir(parents=True)
+    (project.repo / "specs" / "001-a" / "spec.yaml").write_text("feature: {}\n")
+    dag = project.write_dag(dag_text("001-a"))
     assert run_cli("run", dag, "--dry-run") == 0
-    assert "SPECIFY_FEATURE=a " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "    SPECIFY_FEATURE=001-a " in out
+    assert f"{command}\n" in out
 
 
 def test_a_missing_autospec_is_an_error_before_anything_starts(

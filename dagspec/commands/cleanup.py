@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import attrs
 
-from dagspec import git, lifecycle, worktree
+from dagspec import git, lifecycle, relocate, worktree
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, print_error
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus
@@ -54,7 +54,7 @@ def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
     paths = RunPaths(repo, check_run_id(run_id))
     _refuse_if_driven(load(paths))
     with run_lock(paths):
-        state = load(paths)
+        state = relocate.arrive(paths, load(paths))
         plan = plan_cleanup(repo, state, force=force)
         _print_losses(plan)
         cleaned = _carry_out(repo, state, plan)

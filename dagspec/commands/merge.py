@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagspec import driving
+from dagspec import driving, relocate
 from dagspec.state import load, run_lock, settled
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -28,7 +28,7 @@ def merge(
         )
         return code
     with run_lock(paths):
-        run = settled(load(paths))
+        run = settled(relocate.arrive(paths, load(paths)))
         _, code = driving.merge_and_report(
             paths, run, dry_run=False, cleanup=cleanup, onto_current=onto_current
         )

@@ -13,9 +13,9 @@ from typing import Any
 
 import attrs
 
-from dagspec import amend, driving, faults, lifecycle, state
+from dagspec import amend, driving, faults, lifecycle, relocate, state
 from dagspec.errors import EXIT_OK
-from dagspec.executable import find_autospec
+from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import SpecStatus
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -35,7 +35,7 @@ def resume(
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
     with state.run_lock(paths):
-        recorded = state.load(paths)
+        recorded = relocate.arrive(paths, state.load(paths))
         if _nothing_left(recorded):
             faults.say(
                 f"run {run_id} has completed every spec: nothing to resume"
@@ -49,6 +49,8 @@ def resume(
         options = attrs.evolve(recorded.options, **overrides)
         executable = find_autospec(options.autospec)
         initial = lifecycle.prepare_resume(recorded, options)
+        # the autospec that runs now decides how it is called (`autospec.spec_flag_works`)
+        initial = attrs.evolve(initial, autospec_version=autospec_version(executable))
         faults.say(f"resuming run {run_id}: {_counts(initial)}\n")
         return driving.execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live

@@ -8,9 +8,9 @@ from typing import Any
 
 import attrs
 
-from dagspec import driving, faults, lifecycle, state
+from dagspec import driving, faults, lifecycle, relocate, state
 from dagspec.errors import DagspecError, did_you_mean
-from dagspec.executable import find_autospec
+from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -28,12 +28,14 @@ def retry(
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
     with state.run_lock(paths):
-        recorded = state.load(paths)
+        recorded = relocate.arrive(paths, state.load(paths))
         check_retryable(recorded, spec_ids)
         dag = driving.recorded_dag(repo, paths, recorded)
         options = attrs.evolve(recorded.options, **overrides)
         executable = find_autospec(options.autospec)
         initial = lifecycle.prepare_retry(recorded, spec_ids, options)
+        # the autospec that runs now decides how it is called (`autospec.spec_flag_works`)
+        initial = attrs.evolve(initial, autospec_version=autospec_version(executable))
         faults.say(f"retrying {', '.join(spec_ids)} of run {run_id}\n")
         return driving.execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live

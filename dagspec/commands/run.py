@@ -12,7 +12,7 @@ import attrs
 
 from dagspec import autospec, checks, driving, estimates, graph, preflight, render, setup
 from dagspec.errors import EXIT_OK, DagspecError
-from dagspec.executable import find_autospec
+from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions
 from dagspec.spec import Dag, load_dag
 from dagspec.workspace import worktree_root
@@ -63,10 +63,11 @@ def plan_text(
     lines += setup.plan_lines(dag.execution, notify=options.notify)
     timeouts = driving.spec_timeouts(dag, options)
     recorded = driving.recorded_spec_dirs(repo)
+    spec_flag = autospec.spec_flag_works(_version_or_none(executable))
     for number, wave in enumerate(graph.waves(dag.deps), start=1):
         lines.append(f"wave {number}:")
         for spec_id in wave:
-            call = _planned_call(repo, dag, spec_id, executable, recorded.get(spec_id))
+            call = _planned_call(repo, dag, spec_id, executable, recorded.get(spec_id), spec_flag)
             lines.append(f"  {spec_id}{_plan_notes(dag, spec_id, timeouts[spec_id])}")
             lines.append(f"    {call.shell()}")
     # Issue 16: the critical path and the estimated time, when earlier runs say how long.
@@ -85,7 +86,7 @@ def _plan_notes(dag: Dag, spec_id: str, timeout: float | None) -> str:
 
 
 def _planned_call(
-    repo: Path, dag: Dag, spec_id: str, executable: str, recorded: str | None
+    repo: Path, dag: Dag, spec_id: str, executable: str, recorded: str | None, spec_flag: bool
 ) -> autospec.Invocation:
     """The command a spec would get, judged from the checkout: the directory an earlier
     run recorded for it, else its own ``specs/<id>/``, else a new spec."""
@@ -96,8 +97,16 @@ def _planned_call(
     description = dag.features[spec_id].description
     spec_dir = name if "spec.yaml" in present else None
     return autospec.invocation(
-        executable, description=description, spec_dir=spec_dir, present=present
+        executable, description=description, spec_dir=spec_dir, present=present, spec_flag=spec_flag
     )
+
+
+def _version_or_none(executable: str) -> str | None:
+    """What the autospec says to ``--version``; None when it cannot (preflight says why)."""
+    try:
+        return autospec_version(executable)
+    except DagspecError:
+        return None
 
 
 def _executable_or_name(given: str | None) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from dagspec import git
 from dagspec.errors import EXIT_FAILED, EXIT_OK, Problem, print_error
 from dagspec.spec import MAX_BYTES, Checked, check_bytes, check_file, missing_specs
+from dagspec.workspace import current_directory
 
 STDIN = "-"
 
@@ -29,7 +30,7 @@ def validate(
         checked = check_bytes(raw, label, Path(label).stem)
     else:
         checked = check_file(Path(file))
-    root = repo if repo is not None else git.repo_root(Path.cwd())
+    root = repo if repo is not None else git.repo_root(current_directory())
     problems = list(checked.problems)
     if root is not None:
         problems = sorted(problems + missing_specs(checked, root, label), key=lambda p: p.line or 0)
