@@ -15,18 +15,22 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git
-from tests.fake_autospec_fixture import FakeAutospec
+from tests.fake_autospec_fixture import FakeAutospec, make_autospec_project
 from tests.test_fake_autospec import (
     DESCRIPTION,
     NAME,
     add_worktree,
     autospec,
     branch,
-    project,  # noqa: F401  (the fixture, by name)
     statuses,
 )
 
-pytestmark = pytest.mark.usefixtures("project")
+
+@pytest.fixture
+def project(git_repo: Path, fake_autospec: FakeAutospec) -> Path:
+    """The git_repo with a constitution, and the fake on PATH."""
+    make_autospec_project(git_repo)
+    return git_repo
 
 
 @pytest.fixture

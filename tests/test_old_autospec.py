@@ -71,9 +71,7 @@ def test_a_run_through_dag_pyz(old: Project, pyz: Path) -> None:
         assert implemented(old.repo, spec_dir(old, spec)) == ALL_TASKS
 
 
-def test_an_interrupted_spec_goes_on_without_the_spec_flag(
-    old: Project, run_cli: RunCli
-) -> None:
+def test_an_interrupted_spec_goes_on_without_the_spec_flag(old: Project, run_cli: RunCli) -> None:
     old.fake.control([{"match": "^Build b$", "HANG_AT": "implement:T004"}])
     old.write_dag(dag_text("a", ("b", ["a"])))
     driver = start_dag(old.repo, "run", "dag.yaml", "--run-id", "r")
