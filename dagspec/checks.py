@@ -102,7 +102,7 @@ def check_autospec(planned: Planned) -> Problem | None:
     except DagspecError as exc:
         return Problem(str(exc))
     try:
-        autospec_version(executable)
+        autospec_version(executable, cwd=planned.repo)
     except DagspecError as exc:
         return Problem(str(exc))
     return None

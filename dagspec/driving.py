@@ -54,7 +54,7 @@ def start(
             driver_pid=os.getpid(),
             options=options,
             specs=_new_specs(repo, dag),
-            autospec_version=autospec_version(executable),
+            autospec_version=autospec_version(executable, cwd=repo),
         )
         state.save(initial, paths.state_file)
         faults.say(f"run {run_id}: {len(initial.specs)} specs, {how(options)}\n")

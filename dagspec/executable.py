@@ -34,12 +34,14 @@ def find_autospec(given: str | None) -> str:
     return found
 
 
-def autospec_version(executable: str) -> str:
-    """The first line ``autospec --version`` prints (``autospec 0.10.4``); the contract
-    differs between versions. Raises ``DagspecError`` when it does not answer."""
+def autospec_version(executable: str, *, cwd: Path | None = None) -> str:
+    """The first line ``autospec --version`` prints (``autospec 0.10.4``), asked in ``cwd``
+    (the repository: dag's own directory may be gone); the contract differs between
+    versions. Raises ``DagspecError`` when it does not answer."""
     try:
         done = subprocess.run(
             [executable, "--version"],
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             timeout=_VERSION_TIMEOUT,

@@ -129,6 +129,31 @@ def test_a_written_spec_stands_in_for_a_description(
     assert capsys.readouterr().out == "OK: 1 features in 1 layers\n"
 
 
+def test_a_spec_directory_autospec_cannot_read_is_named_with_file_and_line(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A feature goes on from its specs/<id>/; autospec reads the number from that name
+    (GetSpecMetadata), so one without NNN- would fail only after the agent ran (issue 13)."""
+    for name in ("hello", "007-older", "010-fine"):
+        (git_repo / "specs" / name).mkdir(parents=True)
+        (git_repo / "specs" / name / "spec.yaml").write_text("feature: {}\n")
+    (git_repo / "dag.yaml").write_text(
+        "layers:\n  - id: L0\n    features:\n"
+        '      - {id: "010-fine"}\n'
+        '      - {id: hello, description: "Say hello"}\n'
+        '      - {id: bye, description: "Say bye"}\n'  # no specs/bye/: specified afresh
+    )
+    assert run_cli("validate", "dag.yaml") == 1
+    assert capsys.readouterr().err == (
+        "dag: error: dag.yaml:5: feature 'hello' goes on from specs/hello/, a name autospec "
+        "cannot read (a spec directory's name starts with its number, NNN-): rename the "
+        "directory and the feature, e.g. to 011-hello, or remove specs/hello/ to have the "
+        "feature specified afresh\n"
+    )
+    assert run_cli("run", "dag.yaml", "--dry-run") == 1  # refused before anything runs
+    assert "dag.yaml:5: feature 'hello' goes on from specs/hello/" in capsys.readouterr().err
+
+
 def test_outside_a_repository_the_spec_check_is_skipped_with_a_note(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

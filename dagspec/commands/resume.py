@@ -50,7 +50,8 @@ def resume(
         executable = find_autospec(options.autospec)
         initial = lifecycle.prepare_resume(recorded, options)
         # the autospec that runs now decides how it is called (`autospec.spec_flag_works`)
-        initial = attrs.evolve(initial, autospec_version=autospec_version(executable))
+        version = autospec_version(executable, cwd=repo)
+        initial = attrs.evolve(initial, autospec_version=version)
         faults.say(f"resuming run {run_id}: {_counts(initial)}\n")
         return driving.execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live

@@ -35,7 +35,8 @@ def retry(
         executable = find_autospec(options.autospec)
         initial = lifecycle.prepare_retry(recorded, spec_ids, options)
         # the autospec that runs now decides how it is called (`autospec.spec_flag_works`)
-        initial = attrs.evolve(initial, autospec_version=autospec_version(executable))
+        version = autospec_version(executable, cwd=repo)
+        initial = attrs.evolve(initial, autospec_version=version)
         faults.say(f"retrying {', '.join(spec_ids)} of run {run_id}\n")
         return driving.execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live

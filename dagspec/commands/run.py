@@ -63,7 +63,7 @@ def plan_text(
     lines += setup.plan_lines(dag.execution, notify=options.notify)
     timeouts = driving.spec_timeouts(dag, options)
     recorded = driving.recorded_spec_dirs(repo)
-    spec_flag = autospec.spec_flag_works(_version_or_none(executable))
+    spec_flag = autospec.spec_flag_works(_version_or_none(executable, repo))
     for number, wave in enumerate(graph.waves(dag.deps), start=1):
         lines.append(f"wave {number}:")
         for spec_id in wave:
@@ -101,10 +101,10 @@ def _planned_call(
     )
 
 
-def _version_or_none(executable: str) -> str | None:
+def _version_or_none(executable: str, repo: Path) -> str | None:
     """What the autospec says to ``--version``; None when it cannot (preflight says why)."""
     try:
-        return autospec_version(executable)
+        return autospec_version(executable, cwd=repo)
     except DagspecError:
         return None
 
