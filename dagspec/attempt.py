@@ -92,9 +92,7 @@ def prepare(
     path = Path(spec.worktree) if spec.worktree else worktree_path(root, run.run_id, spec.id)
     branch = spec.branch or branch_name(run.run_id, spec.id)
     if spec.branch is not None:  # autospec < 0.10.4 may have left it on its own branch
-        compat.take_back(
-            repo, path, branch=branch, spec_dir=spec.spec_dir, base_commit=run.base_commit
-        )
+        compat.take_back(repo, path, branch=branch, base_commit=run.base_commit)
     if spec.branch is None or not _reopenable(repo, path, branch):
         # New, or its branch is gone with no worktree holding it (`dag cleanup` removes a
         # branch without commits of its own): nothing of it is left, so it starts afresh.

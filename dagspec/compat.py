@@ -6,8 +6,8 @@ issue 13):
 - its specify checks out a branch of its own, ``NNN-name``, even in a linked worktree, so
   the worktree of a spec that failed or was interrupted is left on that branch, with
   whatever the agent committed: ``take_back`` brings the spec's branch to it before the spec
-  restarts, whether the worktree is still there or was deleted (``dag cleanup``, by hand),
-  so that work is continued, collected and merged like any other;
+  restarts or its worktree is cleaned up, even when the directory was deleted by hand, so
+  that work is continued, collected and merged like any other;
 - its ``run --spec X`` looks for ``specs/-X/``, so a spec is continued without ``--spec``
   (``autospec.spec_flag_works``), and autospec then takes the spec of its ``NNN-name``
   branch, else the most recently modified ``specs/*-*`` directory: ``make_newest`` makes
@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from dagspec import git, git_merge
 
@@ -37,50 +37,51 @@ def make_newest(specs: Path, name: str) -> None:
     os.utime(specs / name, ns=(stamp, stamp))
 
 
-def take_back(
-    repo: Path, path: Path, *, branch: str, spec_dir: str | None, base_commit: str
-) -> str | None:
-    """Before the spec restarts: if autospec left its work on a branch of its own, move the
-    spec's ``branch`` there (creating it if ``dag cleanup`` removed it) and delete that
-    branch; return its name, or None when there was none.
+def take_back(repo: Path, path: Path, *, branch: str, base_commit: str) -> str | None:
+    """Before the spec restarts (or its worktree is cleaned up): if autospec left the
+    worktree at ``path`` on a branch of its own, move the spec's ``branch`` there (creating
+    it if it was removed) and delete that branch; return its name, or None when there was
+    none.
 
-    With the worktree at ``path`` still there, autospec's branch is the one it has checked
-    out (kept as it is, uncommitted files and all, only renamed back). With the worktree
-    gone, it is the branch named after the spec's directory ``spec_dir`` (``specs/NNN-x``:
-    specify names both alike). Either way only a branch that descends from ``branch`` (or,
-    without it, from the run's ``base_commit``) is taken, so no commit is ever left behind.
+    autospec's branch is the one git has registered for that worktree, so it is known even
+    when the directory was deleted by hand (git keeps the registration, "prunable"); the
+    worktree is kept as it is, uncommitted files and all, only its branch renamed back. Only
+    an ``NNN-name`` branch that holds every commit of ``branch`` (of the run's
+    ``base_commit`` when ``branch`` is gone) is taken, so no commit is ever left behind.
     """
-    registered = {p.resolve(): b for p, b in git.worktrees(repo).items()}
-    if path.resolve() in registered and path.is_dir():
-        own = registered[path.resolve()]
-        tip = git.rev_parse(path, "HEAD")
-        if not _own(own) or not _descends(repo, tip, branch, base_commit):
-            return None
-        git.checkout_branch_at(path, branch, str(tip))
+    where, own = _registration(repo, path)
+    if where is None or own is None or own == branch or not _OWN_BRANCH.match(own):
+        return None
+    tip = git.rev_parse(repo, f"refs/heads/{own}")
+    if tip is None or not _descends(repo, tip, branch, base_commit):
+        return None
+    if where.exists():
+        git.checkout_branch_at(path, branch, tip)
     else:
-        own = PurePosixPath(spec_dir).name if spec_dir else None
-        tip = git.rev_parse(repo, f"refs/heads/{own}") if own else None
-        if not _own(own) or not _descends(repo, tip, branch, base_commit):
-            return None
-        for gone in (p for p, b in registered.items() if b in (own, branch) and not p.exists()):
-            git.remove_worktree(repo, gone, force=True)  # a registration whose directory is gone
-        if any(b in (own, branch) for p, b in git.worktrees(repo).items()):
+        git.remove_worktree(repo, where, force=True)  # a registration whose directory is gone
+        if any(b == branch for b in git.worktrees(repo).values()):
             return None  # checked out somewhere else: not ours to move
-        git_merge.set_branch(repo, branch, str(tip))
-    assert own is not None
+        git_merge.set_branch(repo, branch, tip)
     git.delete_branch(repo, own, force=True)  # its commits are all on `branch` now
     return own
 
 
-def _own(name: str | None) -> bool:
-    """Whether ``name`` is a branch autospec's specify makes (``NNN-name``)."""
-    return name is not None and _OWN_BRANCH.match(name) is not None
+def _registration(repo: Path, path: Path) -> tuple[Path | None, str | None]:
+    """The worktree git has registered at ``path`` and its branch: at that very place, or,
+    with its directory gone, one at the same ``<run-id>/<spec-id>`` (the repository was
+    moved since)."""
+    registered = git.worktrees(repo)
+    for where, on in registered.items():
+        if where.resolve() == path.resolve() and path.is_dir():
+            return where, on
+    for where, on in registered.items():
+        if not where.exists() and where.parts[-2:] == path.parts[-2:]:
+            return where, on
+    return None, None
 
 
-def _descends(repo: Path, tip: str | None, branch: str, base_commit: str) -> bool:
+def _descends(repo: Path, tip: str, branch: str, base_commit: str) -> bool:
     """Whether ``tip`` holds every commit of ``branch`` (of the run's base commit when
     ``branch`` is gone): a branch grown from the spec's, whose taking loses nothing."""
-    if tip is None:
-        return False
     start = f"refs/heads/{branch}" if git.branch_exists(repo, branch) else base_commit
     return git.is_ancestor(repo, start, tip)

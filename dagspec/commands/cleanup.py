@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import attrs
 
-from dagspec import git, lifecycle, relocate, worktree
+from dagspec import compat, git, lifecycle, relocate, worktree
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, print_error
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus
@@ -55,6 +55,7 @@ def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
     _refuse_if_driven(load(paths))
     with run_lock(paths):
         state = relocate.arrive(paths, load(paths))
+        _take_back(repo, state)
         plan = plan_cleanup(repo, state, force=force)
         _print_losses(plan)
         cleaned = _carry_out(repo, state, plan)
@@ -69,6 +70,16 @@ def _refuse_if_driven(state: RunState) -> None:
             f"run '{state.run_id}' is being driven by process {state.driver_pid}: wait for "
             f"it to finish, or stop it, then run `dag cleanup {state.run_id}` again"
         )
+
+
+def _take_back(repo: Path, state: RunState) -> None:
+    """An autospec below 0.10.4 leaves a failed spec's worktree on a branch of its own
+    (``NNN-name``): its work goes back on the spec's branch first (``compat.take_back``), so
+    what is kept, or lost with ``--force``, is judged there, and a retry finds it."""
+    for spec in state.specs:
+        if spec.worktree is not None:
+            ours, base = branch_name(state.run_id, spec.id), state.base_commit
+            compat.take_back(repo, Path(spec.worktree), branch=ours, base_commit=base)
 
 
 def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
