@@ -61,10 +61,14 @@ def test_dry_run_prints_waves_and_commands_and_touches_nothing(
 
 
 @pytest.mark.parametrize(
-    ("version", "command"),
+    ("version", "said", "command"),
     [
-        ("0.10.4", "/autospec run -pti --spec 001-a -y"),
-        ("0.7.3", "/autospec run -pti -y"),  # its --spec is broken
+        ("0.10.4", "autospec fake-0.10.4\n", "/autospec run -pti --spec 001-a -y"),
+        (
+            "0.7.3",
+            "autospec fake-0.7.3 (below 0.10.4: a spec goes on without --spec)\n",
+            "/autospec run -pti -y",  # its --spec is broken
+        ),
     ],
 )
 def test_a_spec_with_its_own_spec_yaml_is_planned_from_plan(
@@ -72,6 +76,7 @@ def test_a_spec_with_its_own_spec_yaml_is_planned_from_plan(
     run_cli: RunCli,
     capsys: pytest.CaptureFixture[str],
     version: str,
+    said: str,
     command: str,
 ) -> None:
     project.fake.setenv("VERSION", version)
@@ -81,6 +86,7 @@ def test_a_spec_with_its_own_spec_yaml_is_planned_from_plan(
     assert run_cli("run", dag, "--dry-run") == 0
     out = capsys.readouterr().out
     assert "    SPECIFY_FEATURE=001-a " in out
+    assert f"\nautospec: {said}" in out
     assert f"{command}\n" in out
 
 

@@ -63,7 +63,11 @@ def plan_text(
     lines += setup.plan_lines(dag.execution, notify=options.notify)
     timeouts = driving.spec_timeouts(dag, options)
     recorded = driving.recorded_spec_dirs(repo)
-    spec_flag = autospec.spec_flag_works(_version_or_none(executable, repo))
+    version = _version_or_none(executable, repo)
+    spec_flag = autospec.spec_flag_works(version)
+    if version is not None:
+        below = "" if spec_flag else " (below 0.10.4: a spec goes on without --spec)"
+        lines.append(f"autospec: {version}{below}")
     for number, wave in enumerate(graph.waves(dag.deps), start=1):
         lines.append(f"wave {number}:")
         for spec_id in wave:
