@@ -13,12 +13,14 @@ from datetime import datetime
 
 import attrs
 
-from dagspec import estimates, fold
+from dagspec import estimates, fit, fold
+from dagspec.fit import truncate
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
-from dagspec.render import format_duration, truncate
+from dagspec.render import format_duration
+from dagspec.words import counted
 
 GAP = "  "
-ID_MIN = 12  # a spec id is never cut shorter than this (unless the terminal is narrower)
+ID_MIN = fit.SPEC_MIN  # a spec id is cut shorter only when nothing else is left to give up
 LAYER_MAX = 10
 BAR = 6
 TIME = 6  # "12m05s"
@@ -102,7 +104,7 @@ def frame(state: RunState, view: View) -> list[str]:
     body = fold.fit(state, view.now, room)
     lines = [_cut(line, view.width) for line in header]
     if room >= 1:
-        lines.append(_paint(_titles(view), "1", view.color))
+        lines.append(_cut(_titles(view), view.width, color=view.color, bold=True))
     lines += [_row(line, view) for line in body]
     return lines[: max(view.height, 1)]
 
@@ -136,65 +138,52 @@ def _header(state: RunState, view: View) -> str:
 
 def stopping_line(grace: float, agents: int) -> str:
     """The header's second line after the first Ctrl-C (issue 14)."""
-    noun = "agent" if agents == 1 else "agents"
     return (
-        f"stopping: waiting up to {grace:g} s for {agents} {noun} (Ctrl-C again to kill them now)"
+        f"stopping: waiting up to {grace:g} s for {counted(agents, 'agent')} "
+        "(Ctrl-C again to kill them now)"
     )
 
 
 # --- one line ---------------------------------------------------------------------------------
 
 
-@attrs.frozen
-class _Shape:
-    """Which columns a line has room for at this width, and the spec column's width."""
-
-    spec: int
-    layer: bool
-    stage: bool
-    bar: bool
-    fraction: bool
-
-
-def _shape(view: View) -> _Shape:
-    """Give up, as the width shrinks: the bar (when it would leave a note fewer than
-    ``NOTE_MIN`` columns), then the layer, the stage, the fraction, and last some of the
-    spec id; the symbol, the id, the status and the time stay."""
+def _shape(view: View) -> dict[str, int]:
+    """The width each column keeps at this width, in ``fit.GIVE_UP``'s order (the bar first,
+    when it would leave a note fewer than ``NOTE_MIN`` columns; the symbol and the time stay)."""
     cols = view.columns
-    parts = {"bar": BAR + 3, "layer": cols.layer + 2, "stage": _STAGE + 2}
-    parts["fraction"] = cols.fraction + 2
-    fixed = 2 + _STATUS + 2 + TIME + 2  # symbol, status, time, and their gaps
-    keep = dict.fromkeys(parts, True)
-    spare = {"bar": NOTE_MIN + len(GAP)}
-    for name in ("bar", "layer", "stage", "fraction"):
-        needed = fixed + cols.spec + sum(parts[n] for n in parts if keep[n]) + spare.get(name, 0)
-        if needed <= view.width - 1:
-            break
-        keep[name] = False
-    used = fixed + sum(parts[n] for n in parts if keep[n])
-    spec = max(min(cols.spec, view.width - 1 - used), min(ID_MIN, cols.spec))
-    return _Shape(spec, keep["layer"], keep["stage"], keep["bar"], keep["fraction"])
+    columns = {
+        "symbol": fit.Column(1, 0),
+        "spec": fit.Column(cols.spec, 1),
+        "layer": fit.Column(cols.layer),
+        "status": fit.Column(_STATUS),
+        "stage": fit.Column(_STAGE),
+        "fraction": fit.Column(cols.fraction),
+        "bar": fit.Column(BAR + 2, 1),
+        "time": fit.Column(TIME),
+        "note": fit.Column(NOTE_MIN),
+    }
+    return fit.widths(columns, view.width - 1)
 
 
 def _titles(view: View) -> str:
     shape = _shape(view)
-    cells = ["  " + "SPEC".ljust(shape.spec)]
-    cells += ["LAYER".ljust(view.columns.layer)] if shape.layer else []
-    cells += ["STATUS".ljust(_STATUS)]
-    cells += ["STAGE".ljust(_STAGE)] if shape.stage else []
-    tasks = _tasks_width(view, shape)
+    cells = ["  " + "SPEC".ljust(shape["spec"])]
+    cells += ["LAYER".ljust(shape["layer"])] if shape["layer"] else []
+    cells += ["STATUS".ljust(_STATUS)] if shape["status"] else []
+    cells += ["STAGE".ljust(_STAGE)] if shape["stage"] else []
+    tasks = _tasks_width(shape)
     cells += ["TASKS".ljust(tasks)] if tasks else []
     cells += ["TIME".rjust(TIME)]
-    return _cut(GAP.join(cells).rstrip(), view.width)
+    return GAP.join(cells).rstrip()
 
 
-def _tasks_width(view: View, shape: _Shape) -> int:
-    return (view.columns.fraction if shape.fraction else 0) + ((BAR + 3) if shape.bar else 0)
+def _tasks_width(shape: dict[str, int]) -> int:
+    return shape["fraction"] + ((shape["bar"] + 1) if shape["bar"] else 0)
 
 
 def _row(line: fold.Line, view: View) -> str:
     """A spec's row, or a fold's: the symbol (a spinner when running), the cells, then the
-    note cut to what is left of the line."""
+    note cut to what is left of the line; cut to the width whatever is left."""
     code = _COLOR[line.status]
     spec = line.spec
     if spec is None:
@@ -202,15 +191,12 @@ def _row(line: fold.Line, view: View) -> str:
         segments.append((line.label, None))
     else:
         segments = _cells(spec, view)
-    used = sum(len(text) for text, _ in segments)
+    used = sum(fit.width_of(text) for text, _ in segments)
     room = view.width - 1 - used - len(GAP)
     if line.note and room >= 8:
         note = cut_reason(line.note, room) if line.reason else truncate(line.note, room)
         segments.append((GAP + note, None))
-    while segments and not segments[-1][0].strip():
-        segments.pop()
-    segments[-1] = (segments[-1][0].rstrip(), segments[-1][1])
-    return "".join(_paint(text, c, view.color) if c else text for text, c in segments)
+    return fit.line(segments, view.width - 1, view.color)
 
 
 def _cells(spec: SpecState, view: View) -> list[tuple[str, str | None]]:
@@ -219,12 +205,14 @@ def _cells(spec: SpecState, view: View) -> list[tuple[str, str | None]]:
     stopping = view.stopping and spec.status is SpecStatus.RUNNING
     status = "stopping" if stopping else spec.status.value
     segments: list[tuple[str, str | None]] = [(_symbol(spec, view), code), (" ", None)]
-    cells = [truncate(spec.id, shape.spec).ljust(shape.spec)]
-    cells += [truncate(spec.layer, view.columns.layer).ljust(view.columns.layer)] * shape.layer
-    segments.append((GAP.join(cells) + GAP, None))
-    segments += [(status, code), (" " * (_STATUS - len(status)), None)]
-    cells = [(spec.stage or "").ljust(_STAGE)] * shape.stage
-    cells += [_tasks(spec, view, shape)] if _tasks_width(view, shape) else []
+    cells = [truncate(spec.id, shape["spec"]).ljust(shape["spec"])]
+    if shape["layer"]:
+        cells.append(truncate(spec.layer, shape["layer"]).ljust(shape["layer"]))
+    segments.append((GAP.join(cells), None))
+    if shape["status"]:
+        segments += [(GAP, None), (status, code), (" " * (_STATUS - len(status)), None)]
+    cells = [(spec.stage or "").ljust(_STAGE)] * bool(shape["stage"])
+    cells += [_tasks(spec, view, shape)] if _tasks_width(shape) else []
     cells += [_time(spec, view.now).rjust(TIME)]
     segments.append((GAP + GAP.join(cells), None))
     return segments
@@ -237,10 +225,10 @@ def _symbol(spec: SpecState, view: View) -> str:
     return SYMBOL[spec.status]
 
 
-def _tasks(spec: SpecState, view: View, shape: _Shape) -> str:
+def _tasks(spec: SpecState, view: View, shape: dict[str, int]) -> str:
     fraction = _fraction(spec)
-    cells = [fraction.rjust(view.columns.fraction)] if shape.fraction else []
-    if shape.bar:
+    cells = [fraction.rjust(view.columns.fraction)] if shape["fraction"] else []
+    if shape["bar"]:
         cells.append(_bar(spec) if fraction else " " * (BAR + 2))
     return " ".join(cells)
 
@@ -280,9 +268,6 @@ def cut_reason(text: str, width: int) -> str:
     return truncate(clauses[-1], width)
 
 
-def _cut(text: str, width: int) -> str:
-    return truncate(text, max(width - 1, 0)) if "\x1b" not in text else text
-
-
-def _paint(text: str, code: str, color: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if color and text else text
+def _cut(text: str, width: int, *, color: bool = False, bold: bool = False) -> str:
+    """A line of the board: never reaching the last column (where a terminal may wrap)."""
+    return fit.line([(text, None)], max(width - 1, 0), color, bold=bold)

@@ -6,6 +6,7 @@ import textwrap
 
 from dagspec import graph
 from dagspec.spec import Dag, Feature, Layer
+from dagspec.words import counted
 
 WIDTH = 80
 
@@ -18,8 +19,9 @@ def ascii_dag(dag: Dag, *, width: int = WIDTH) -> str:
     """
     longest = len(graph.waves(dag.deps))
     out = [
-        f"{dag.name}: {len(dag.features)} features in {len(dag.layers)} layers "
-        f"(the longest chain of dependencies is {longest} specs)"
+        f"{dag.name}: {counted(len(dag.features), 'feature')} in "
+        f"{counted(len(dag.layers), 'layer')} "
+        f"(the longest chain of dependencies is {counted(longest, 'spec')})"
     ]
     for layer in _layers_in_order(dag):
         out.append("")

@@ -18,6 +18,7 @@ from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.spec import Dag, load_dag
+from dagspec.words import counted
 from dagspec.workspace import RunPaths
 
 
@@ -57,7 +58,7 @@ def start(
             autospec_version=autospec_version(executable, cwd=repo),
         )
         state.save(initial, paths.state_file)
-        faults.say(f"run {run_id}: {len(initial.specs)} specs, {how(options)}\n")
+        faults.say(f"run {run_id}: {counted(len(initial.specs), 'spec')}, {how(options)}\n")
         return execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live, hint=hint
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dagspec import priority, render, state
 from dagspec.lifecycle import RunState, SpecStatus
+from dagspec.words import counted
 
 # State files record times to the second, so a spec recorded as taking 0 s took under a
 # second: count it as half of one rather than as no work at all.
@@ -66,7 +67,7 @@ def plan_lines(
     source = (
         "every spec"
         if len(known) == len(graph)
-        else f"{len(known)} of {len(graph)} specs, the others taken as typical"
+        else f"{len(known)} of {counted(len(graph), 'spec')}, the others taken as typical"
     )
     return [
         f"critical path ({render.format_duration(longest)}): {' -> '.join(path)}",

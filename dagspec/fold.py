@@ -15,6 +15,7 @@ from datetime import datetime
 import attrs
 
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
+from dagspec.words import counted
 
 JUST_FINISHED = 60.0  # seconds a finished spec keeps its row once space runs out
 RECENT = 3  # at most this many of them
@@ -187,7 +188,7 @@ def _waits(ids: Sequence[str], facts: _Facts) -> str:
     layers = {facts.layer[spec_id] for spec_id in ids}
     if len(layers) == 1:
         return f"waits for layer {layers.pop()}: {len(ids)} left"
-    return f"waits for {len(ids)} specs"
+    return f"waits for {counted(len(ids), 'spec')}"
 
 
 def _by(ids: Sequence[str]) -> str:

@@ -19,6 +19,7 @@ import trio
 from dagspec.faults import Quiet
 from dagspec.lifecycle import Event, RunState, SpecStatus
 from dagspec.terminal import Board
+from dagspec.words import counted
 
 TICK = 1.0  # seconds between two frames of the board while nothing happens
 
@@ -63,10 +64,9 @@ class Lines:
         pass
 
     def stopping(self, state: RunState, grace: float, agents: int) -> None:
-        noun = "agent" if agents == 1 else "agents"
         print(
-            f"[{datetime.now():%H:%M:%S}] stopping: waiting up to {grace:g} s for {agents} "
-            f"{noun} (Ctrl-C again to kill them now)",
+            f"[{datetime.now():%H:%M:%S}] stopping: waiting up to {grace:g} s for "
+            f"{counted(agents, 'agent')} (Ctrl-C again to kill them now)",
             file=self.out,
             flush=True,
         )

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from dagspec import fit
+from dagspec.fit import truncate as truncate
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.records import format_duration as format_duration
 from dagspec.workspace import RunPaths
@@ -32,12 +34,10 @@ _LOOK: dict[str, tuple[str, str]] = {
     "interrupted": ("!", "33"),
 }
 _COUNT_ORDER = ("running", "completed", "failed", "blocked", "interrupted", "pending")
-_HEADER = ("SPEC", "LAYER", "STATUS", "STAGE", "TASKS", "TIME")
 # Notes that are nice to have ("merged", "attempt 2") never take a line of their own.
 _INLINE_ONLY = (SpecStatus.COMPLETED, SpecStatus.RUNNING)
 # Specs that only ``resume`` starts again (it restarts the failed ones too).
 _RESUMABLE = {SpecStatus.INTERRUPTED, SpecStatus.PENDING}
-_STATUS_COLUMN = 2  # in both tables: SPEC LAYER STATUS, RUN DAG STATUS
 
 Segment = tuple[str, str | None]  # text and the ANSI code it is painted with
 
@@ -57,32 +57,49 @@ def status_table(state: RunState, *, now: datetime, width: int, color: bool) -> 
     long ids are cut with an ellipsis, and a note too long for the room left at the end of
     its row goes on a line of its own under it (unless it only says "merged" or "attempt N").
     """
-    cells = _spec_cells(state, now)
+    parts = [_spec_parts(spec, now) for spec in state.specs]
+    fraction = max((len(p["fraction"]) for p in parts), default=0)
+    kept = fit.widths(_columns(parts, fraction), width)
     rows = [
-        _Row(row, spec.status.value, _note(spec, state), spec.status not in _INLINE_ONLY)
-        for spec, row in zip(state.specs, cells, strict=True)
+        _Row(
+            _fitted(p, kept, fraction),
+            s.status.value,
+            _note(s, state),
+            s.status not in _INLINE_ONLY,
+        )
+        for s, p in zip(state.specs, parts, strict=True)
     ]
-    lines = _grid(_HEADER, "NOTE", rows, _layout(_HEADER, cells, width), width, color)
-    lines += [_line(segments, width, color) for segments in _footer_lines(state, width)]
+    header = _fitted(_HEADER_PARTS, kept, fraction)
+    widths = _fitted_widths(kept)
+    lines = _grid(header, "NOTE", rows, widths, width, color, paint=1 + bool(kept["layer"]))
+    lines += [fit.line(segments, width, color) for segments in _footer_lines(state, width)]
     return "\n".join(lines) + "\n"
 
 
-def summary(state: RunState, *, color: bool, dag: str = "dag") -> str:
+def summary(state: RunState, *, color: bool, dag: str = "dag", after: str | None = None) -> str:
     """The end of a run: counts, failures with their reasons, and the next command to type
-    (``dag`` is how the user calls dagspec: ``console.dag_command()``)."""
+    (``dag`` is how the user calls dagspec: ``console.dag_command()``; ``after``: the
+    command just run, never suggested again)."""
     lines = ["".join(_paint(text, code, color) for text, code in _footer(state))]
     for spec in state.specs:
         if spec.status is SpecStatus.FAILED:
             reason = _first_line(spec.error) or _exit_reason(spec) or "failed"
             lines.append(f"  {_paint('✗', '31', color)} {spec.id}: {reason}")
             lines.append(f"    log: {spec.log or _log_path(state, spec)}")
-    lines.append(f"next: {next_command(state, dag=dag)}")
+    lines.append(f"next: {next_command(state, dag=dag, after=after)}")
     return "\n".join(lines) + "\n"
 
 
-def next_command(state: RunState, *, dag: str = "dag") -> str:
-    """What to type next: look at a running run, resume, retry failures, merge, or look."""
-    return _next_command(state).replace("dag", dag, 1)
+def next_command(state: RunState, *, dag: str = "dag", after: str | None = None) -> str:
+    """What to type next: look at a running run, resume, retry failures, merge, remove
+    worktrees left, or look; never ``dag <after>``, the command just run (``status``: a
+    finished run's next look is its report card)."""
+    command = _next_command(state)
+    if after and command.startswith(f"dag {after} "):
+        command = (
+            f"dag report {state.run_id}" if after == "status" else f"dag status {state.run_id}"
+        )
+    return command.replace("dag", dag, 1)
 
 
 def _next_command(state: RunState) -> str:
@@ -97,6 +114,8 @@ def _next_command(state: RunState) -> str:
         return f"dag retry {state.run_id} {' '.join(failed)}"
     if unmerged:
         return f"dag merge {state.run_id}"
+    if any(spec.worktree for spec in state.specs):  # kept: --keep-worktrees
+        return f"dag cleanup {state.run_id}"
     return f"dag status {state.run_id}"
 
 
@@ -115,7 +134,10 @@ def runs_table(states: Sequence[RunState], *, now: datetime, width: int, color: 
     ]
     rows = [_Row(row, s.status.value, count_text(s)) for s, row in zip(states, cells, strict=True)]
     return (
-        "\n".join(_grid(header, "SPECS", rows, _layout(header, cells, width), width, color)) + "\n"
+        "\n".join(
+            _grid(header, "SPECS", rows, _layout(header, cells, width), width, color, paint=2)
+        )
+        + "\n"
     )
 
 
@@ -125,34 +147,71 @@ def count_text(state: RunState) -> str:
     return ", ".join(f"{counts[s]} {s}" for s in _COUNT_ORDER if s in counts) or "no specs"
 
 
-def truncate(text: str, width: int) -> str:
-    """``text`` cut to ``width`` columns, its last one an ellipsis when something was cut."""
-    if len(text) <= width:
-        return text
-    if len(text.rstrip()) <= width:
-        return text[:width]
-    return text[: width - 1] + "…" if width > 0 else ""
-
-
 # --- the cells of a row -------------------------------------------------------------------
 
 
-def _spec_cells(state: RunState, now: datetime) -> list[tuple[str, ...]]:
-    fractions = [
-        f"{s.tasks_done or 0}/{s.tasks_total}" if s.tasks_total else "" for s in state.specs
-    ]
-    frac_width = max((len(f) for f in fractions), default=0)
-    return [
-        (
-            spec.id,
-            truncate(spec.layer, LAYER_MAX),
-            _status_text(spec.status.value),
-            spec.stage or "",
-            f"{fraction:>{frac_width}} {_bar(spec)}" if fraction else "",
-            _spec_time(spec, now),
-        )
-        for spec, fraction in zip(state.specs, fractions, strict=True)
-    ]
+def _spec_parts(spec: SpecState, now: datetime) -> dict[str, str]:
+    """The parts of a spec's row, by ``fit`` column name."""
+    fraction = f"{spec.tasks_done or 0}/{spec.tasks_total}" if spec.tasks_total else ""
+    return {
+        "spec": spec.id,
+        "layer": truncate(spec.layer, LAYER_MAX),
+        "symbol": _LOOK[spec.status.value][0],
+        "status": spec.status.value,
+        "stage": spec.stage or "",
+        "fraction": fraction,
+        "bar": _bar(spec) if fraction else "",
+        "time": _spec_time(spec, now),
+    }
+
+
+# The header's parts: "STATUS" stands over the symbol and the status word, "TASKS" over the
+# fraction and the bar; without the word (a very narrow table) the column has no title.
+_HEADER_PARTS = {"spec": "SPEC", "layer": "LAYER", "symbol": "STATUS", "status": "",
+                 "stage": "STAGE", "fraction": "TASKS", "bar": "", "time": "TIME"}  # fmt: skip
+
+
+def _columns(parts: Sequence[dict[str, str]], fraction: int) -> dict[str, fit.Column]:
+    """The table's columns at their natural widths (their widest cell or title), in parts
+    that ``fit.widths`` can give up one by one: the symbol and the word of the status, the
+    fraction and the bar of the tasks."""
+
+    def widest(name: str, least: int) -> int:
+        return max([least, *(len(p[name]) for p in parts)])
+
+    tasks = max(len("TASKS"), fraction)
+    with_bar = max(len("TASKS"), fraction + 1 + BAR + 2) if fraction else tasks
+    return {
+        "spec": fit.Column(widest("spec", len("SPEC")), 0),
+        "layer": fit.Column(widest("layer", len("LAYER"))),
+        "symbol": fit.Column(1),
+        "status": fit.Column(widest("status", len("STATUS") - 2), 1),
+        "stage": fit.Column(widest("stage", len("STAGE"))),
+        "fraction": fit.Column(tasks),
+        "bar": fit.Column(with_bar - tasks, 0),
+        "time": fit.Column(widest("time", len("TIME"))),
+    }
+
+
+def _fitted(parts: dict[str, str], kept: dict[str, int], fraction: int) -> list[str]:
+    """The cells of a row (or of the header) with the columns ``kept`` has room for."""
+    status = parts["symbol"] + (" " + parts["status"] if kept["status"] else "")
+    if parts is _HEADER_PARTS:
+        status = "STATUS" if kept["status"] else ""
+    tasks = parts["fraction"]
+    if parts is not _HEADER_PARTS and tasks:
+        tasks = tasks.rjust(fraction) + (" " + parts["bar"] if kept["bar"] else "")
+    cells = [parts["spec"]] + [parts["layer"]] * bool(kept["layer"]) + [status]
+    cells += [parts["stage"]] * bool(kept["stage"]) + [tasks] * bool(kept["fraction"])
+    return [*cells, parts["time"]]
+
+
+def _fitted_widths(kept: dict[str, int]) -> list[int]:
+    status = 1 + (1 + kept["status"] if kept["status"] else 0)
+    widths = [kept["spec"]] + [kept["layer"]] * bool(kept["layer"]) + [status]
+    widths += [kept["stage"]] * bool(kept["stage"])
+    widths += [kept["fraction"] + kept["bar"]] * bool(kept["fraction"])
+    return [*widths, kept["time"]]
 
 
 def _status_text(status: str) -> str:
@@ -245,54 +304,40 @@ def _grid(
     widths: Sequence[int],
     width: int,
     color: bool,
+    *,
+    paint: int,
 ) -> list[str]:
-    """The header and a line per row. A row's note ends its line when it fits there, else
-    it goes on a line of its own under the row (when the row allows it)."""
+    """The header and a line per row, the cells at index ``paint`` painted in the colour of
+    the row's status. A row's note ends its line when it fits there, else it goes on a line
+    of its own under the row (when the row allows it)."""
     room = width - sum(widths) - len(GAP) * len(widths)
-    title = [note_title] if any(0 < len(row.note) <= room for row in rows) else []
-    lines = [_line(_cells([*header, *title], widths, None), width, color, bold=True)]
+    title = [note_title] if any(0 < fit.width_of(row.note) <= room for row in rows) else []
+    lines = [fit.line(_cells([*header, *title], widths, None, paint), width, color, bold=True)]
     for row in rows:
-        inline = len(row.note) <= room
+        inline = fit.width_of(row.note) <= room
         cells = [*row.cells, row.note] if inline else row.cells
-        lines.append(_line(_cells(cells, widths, row.status), width, color))
+        lines.append(fit.line(_cells(cells, widths, row.status, paint), width, color))
         if row.note and not inline and row.note_may_wrap:
-            lines.append(_line([("  ↳ " + row.note, None)], width, color))
+            lines.append(fit.line([("  ↳ " + row.note, None)], width, color))
     return lines
 
 
-def _cells(cells: Sequence[str], widths: Sequence[int], status: str | None) -> list[Segment]:
+def _cells(
+    cells: Sequence[str], widths: Sequence[int], status: str | None, paint: int
+) -> list[Segment]:
     """Cells padded to ``widths`` (a cell past them, the note, is left as it is) and the gaps
-    between them; the status cell is painted in the colour of ``status``."""
+    between them; the cell at ``paint`` is painted in the colour of ``status``."""
     segments: list[Segment] = []
     for index, text in enumerate(cells):
         cell = truncate(text, widths[index]) if index < len(widths) else text
-        code = _LOOK[status][1] if status and index == _STATUS_COLUMN else None
+        code = _LOOK[status][1] if status and index == paint else None
         pad = widths[index] - len(cell) if index < len(widths) else 0
         segments += [(GAP, None)] if segments else []
         segments += [(cell, code), (" " * pad, None)]
     return segments
 
 
-def _line(segments: Sequence[Segment], width: int, color: bool, *, bold: bool = False) -> str:
-    """Join segments, cut at ``width`` columns, trailing blanks dropped, colour if asked."""
-    kept: list[Segment] = []
-    used = 0
-    for text, code in segments:
-        piece = truncate(text, width - used)
-        kept.append((piece, code))
-        used += len(piece)
-        if len(piece) < len(text):
-            break
-    while kept and not kept[-1][0].strip():
-        kept.pop()
-    if kept:
-        kept[-1] = (kept[-1][0].rstrip(), kept[-1][1])
-    line = "".join(_paint(text, code, color) for text, code in kept)
-    return _paint(line, "1", color) if bold and line else line
-
-
-def _paint(text: str, code: str | None, color: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if color and code and text else text
+_paint = fit.paint
 
 
 def terminal_width() -> int:

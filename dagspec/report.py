@@ -20,6 +20,7 @@ from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.render import format_duration, truncate
 from dagspec.state import format_time
 from dagspec.usage import AgentUsage
+from dagspec.words import counted
 
 FORMAT = 1
 _HEADER = ("SPEC", "STATUS", "STAGE", "TASKS", "TIME", "ATTEMPTS", "MERGE")
@@ -131,10 +132,10 @@ def totals_line(c: Card) -> str:
     2h10m agent time``."""
     t = c.totals
     parts = [
-        f"{t.specs} specs ({count_text_of(t.counts)})",
+        f"{counted(t.specs, 'spec')} ({count_text_of(t.counts)})",
         f"{t.merged} merged",
         f"tasks {t.tasks_done}/{t.tasks_total}",
-        f"{t.attempts} attempts",
+        counted(t.attempts, "attempt"),
     ]
     if t.duration is not None:
         parts.append(f"{format_duration(t.duration)} wall")

@@ -31,7 +31,7 @@ def test_global_options_go_before_or_after_the_command(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, merged=True)))
     assert run_cli("--color", "never", "validate", DIAMOND) == 0
     assert run_cli("--repo", git_repo, "status", "r") == 0
     assert run_cli("status", "r", "--repo", git_repo) == 0
@@ -44,7 +44,7 @@ def test_global_options_go_before_or_after_the_command(
 def test_a_global_option_after_the_command_wins(
     git_repo: Path, tmp_path: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, merged=True)))
     assert run_cli("--repo", tmp_path, "status", "r", "--repo", git_repo) == 0
     assert "run r completed" in capsys.readouterr().out
 
@@ -150,7 +150,7 @@ def test_the_newest_run_is_taken_and_said_where_one_run_is_meant(
     new.dag_copy.parent.mkdir(parents=True, exist_ok=True)
     new.dag_copy.write_text("layers:\n  - id: L0\n    features:\n      - {id: b, description: x}\n")
     note = "note: run new (the newest; name a run to choose another)\n"
-    assert run_cli("status") == 0
+    assert run_cli("status") == 1  # b is not merged yet
     assert capsys.readouterr().err == note
     assert run_cli("logs", "b") == 0
     out, err = capsys.readouterr()
@@ -232,7 +232,7 @@ def test_max_parallel_implies_parallel(
     body = "layers:\n  - id: L0\n    features:\n      - {id: a, description: x}\n"
     write_dag(body)
     assert run_cli("run", "dag.yaml", "--dry-run") == 0
-    assert "1 specs, one at a time" in capsys.readouterr().out
+    assert "1 spec, one at a time" in capsys.readouterr().out
     assert run_cli("run", "dag.yaml", "--dry-run", "--max-parallel", "3") == 0
     assert "in parallel, at most 3 at once" in capsys.readouterr().out
     write_dag("execution: {max_parallel: 2}\n" + body)

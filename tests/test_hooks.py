@@ -94,4 +94,4 @@ def test_the_hook_environment_does_not_leak_into_git_calls(
         text=True,
         check=False,
     )
-    assert (done.returncode, done.stdout) == (0, "OK: 1 features in 1 layers\n"), done.stderr
+    assert (done.returncode, done.stdout) == (0, "OK: 1 feature in 1 layer\n"), done.stderr

@@ -37,7 +37,7 @@ def dead_pid() -> int:
 def test_status_shows_the_newest_run_by_default(
     git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    save(run(git_repo, "old", spec("a", SpecStatus.COMPLETED), started_at=at(0)))
+    save(run(git_repo, "old", spec("a", SpecStatus.COMPLETED, merged=True), started_at=at(0)))
     save(run(git_repo, "new", spec("b", SpecStatus.FAILED, error="boom"), started_at=at(60)))
     assert run_cli("status") == 0
     out = capsys.readouterr().out
@@ -291,7 +291,7 @@ def test_watch_of_a_finished_run_draws_once_in_place_then_the_summary(
     git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
-    assert run_cli("status", "--watch", "--color", "never") == 0
+    assert run_cli("status", "--watch", "--color", "never") == 1  # its merge is left to do
     assert capsys.readouterr().out == (
         "SPEC  LAYER  STATUS       STAGE  TASKS  TIME\n"
         "a     L0     ✓ completed\n"

@@ -126,7 +126,7 @@ def test_a_written_spec_stands_in_for_a_description(
     spec.parent.mkdir(parents=True)
     spec.write_text("feature: {}\n")
     assert run_cli("validate", "dag.yaml") == 0
-    assert capsys.readouterr().out == "OK: 1 features in 1 layers\n"
+    assert capsys.readouterr().out == "OK: 1 feature in 1 layer\n"
 
 
 def test_a_spec_directory_autospec_cannot_read_is_named_with_file_and_line(
@@ -165,7 +165,7 @@ def test_outside_a_repository_the_spec_check_is_skipped_with_a_note(
     assert run_cli("validate", "dag.yaml") == 0
     assert capsys.readouterr().out == (
         "note: dag.yaml is not in a git repository: specs/ was not checked\n"
-        "OK: 1 features in 1 layers\n"
+        "OK: 1 feature in 1 layer\n"
     )
 
 

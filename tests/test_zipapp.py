@@ -127,7 +127,7 @@ def test_runs_on_each_python_from_a_read_only_place(
     )
     assert (validated.returncode, validated.stdout, validated.stderr) == (
         0,
-        "OK: 4 features in 1 layers\n",
+        "OK: 4 features in 1 layer\n",
         "",
     )
     assert [p.name for p in shelf.iterdir()] == ["dag.pyz"]
@@ -213,7 +213,7 @@ def _run_pyz(pyz: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[st
 
 def test_validates_a_good_file(pyz: Path) -> None:
     done = _run_pyz(pyz, "validate", "fixtures/dags/diamond.yaml", cwd=ROOT)
-    assert (done.returncode, done.stdout, done.stderr) == (0, "OK: 4 features in 1 layers\n", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, "OK: 4 features in 1 layer\n", "")
 
 
 def test_rejects_every_broken_fixture_with_one_line_and_no_traceback(pyz: Path) -> None:

@@ -19,6 +19,7 @@ from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, print_err
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus
 from dagspec.state import load, run_lock, save, settled
+from dagspec.words import counted
 from dagspec.workspace import RunPaths, branch_name, check_run_id, merged_branch
 
 
@@ -124,7 +125,7 @@ def _plan_worktree(
         plan.strays.append(str(on))
         plan.strays_of[str(on)] = (ours,) if git.branch_exists(repo, ours) else ()
     lost = tuple(worktree.unsaved_work(path))
-    loss = _count(len(lost), "uncommitted file") if lost else ""
+    loss = counted(len(lost), "uncommitted file") if lost else ""
     if lost and not force:
         plan.kept.append(Kept(f"kept {path.name}: {loss}", True))
     else:
@@ -154,7 +155,7 @@ def _plan_branch(
     # A stray branch's commits count as saved when the spec branch it was forked for has them.
     elsewhere = [state.base_branch, *(plan.strays_of.get(branch, ()))]
     lost = () if merged else tuple(git.commits_lacking(repo, branch, elsewhere))
-    loss = _count(len(lost), "commit") + f" not on {state.base_branch}" if lost else ""
+    loss = counted(len(lost), "commit") + f" not on {state.base_branch}" if lost else ""
     if branch in checked_out:
         where = f"checked out in {checked_out[branch]}"
         plan.kept.append(Kept(f"kept {branch}: {', '.join(filter(None, [loss, where]))}", False))
@@ -162,10 +163,6 @@ def _plan_branch(
         plan.kept.append(Kept(f"kept {branch}: {loss}", True))
     else:
         plan.steps.append(Step(branch, branch, None, lost, loss))
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _print_losses(plan: Plan) -> None:
@@ -210,5 +207,5 @@ def _report(run_id: str, plan: Plan, force: bool) -> int:
     hint = ""
     if not force and any(k.force_would_remove for k in plan.kept):
         hint = f": `dag cleanup {run_id} --force` removes them too, and loses that work"
-    print_error(f"{_count(len(plan.kept), 'thing')} kept{hint}")
+    print_error(f"{counted(len(plan.kept), 'thing')} kept{hint}")
     return EXIT_FAILED

@@ -15,6 +15,7 @@ from dagspec.errors import EXIT_OK, DagspecError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions
 from dagspec.spec import Dag, load_dag
+from dagspec.words import counted
 from dagspec.workspace import worktree_root
 
 
@@ -56,7 +57,7 @@ def plan_text(
     executable = _executable_or_name(options.autospec)
     root = worktree_root(repo, options.worktree_root)
     lines = [
-        f"dry run of {run_id}: {len(dag.features)} specs, {driving.how(options)}",
+        f"dry run of {run_id}: {counted(len(dag.features), 'spec')}, {driving.how(options)}",
         f"base: {base_branch} at {base_commit[:12]}; worktrees in {root / run_id}/<spec>, "
         f"on branches dag/{run_id}/<spec>",
     ]

@@ -25,7 +25,7 @@ from dagspec.errors import (
     StateError,
     print_error,
 )
-from dagspec.lifecycle import RunState, RunStatus
+from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.state import list_runs, load, settled, to_data, utcnow
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -66,8 +66,8 @@ RESIZE_CHECKS = 10  # looks at the terminal's size per TICK
 
 
 def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color: bool) -> int:
-    """Show a run (default: the newest); exit 0 when it completed or is running, 1 when it
-    failed or was interrupted (issue 15: ``dag status && deploy``)."""
+    """Show a run (default: the newest); exit 1 when it needs you (``exit_code``), else 0
+    (issue 15: ``dag status && deploy``)."""
     if as_json and watch:
         print_error("--json and --watch do not go together: choose one")
         return EXIT_USAGE
@@ -82,14 +82,26 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     width = render.terminal_width()
     print(render.status_table(state, now=utcnow(), width=width, color=color), end="")
     if state.status is not RunStatus.RUNNING:
-        print(f"next: {render.next_command(state, dag=dag_command())}")
+        print(f"next: {render.next_command(state, dag=dag_command(), after='status')}")
     return exit_code(state)
 
 
 def exit_code(state: RunState) -> int:
-    """1 for a run that failed or was interrupted, else 0."""
+    """1 when the run needs you, as ``dag run`` would have ended: it failed or was
+    interrupted, or it finished with completed work left off the base branch (a conflict at
+    the merge, a spec depending on one, the result waiting on ``dag/<run>/_merged``, a merge
+    that never ran); else 0: completed and merged, still running, or completed under
+    ``--no-merge``, which leaves the merge to you on purpose (``dag run`` exits 0 there too).
+    """
     failed = state.status in (RunStatus.FAILED, RunStatus.INTERRUPTED)
-    return EXIT_FAILED if failed else EXIT_OK
+    return EXIT_FAILED if failed or left_off(state) else EXIT_OK
+
+
+def left_off(state: RunState) -> bool:
+    """Whether a finished run that was to merge has completed specs not on the base branch."""
+    if state.status is RunStatus.RUNNING or not state.options.merge:
+        return False
+    return any(s.status is SpecStatus.COMPLETED and not s.merged for s in state.specs)
 
 
 def newest_run(repo: Path) -> str:
@@ -142,7 +154,7 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path)
     time it changes."""
     if not live:
         final = watch(read, _print_table(color), _wait(None), every_tick=False)
-        print(render.summary(final, color=color, dag=dag_command()), end="")
+        print(render.summary(final, color=color, dag=dag_command(), after="status"), end="")
         return exit_code(final)
     shown = terminal.Board(sys.stdout, color=color, history=estimates.load_history(repo))
     try:
@@ -151,7 +163,7 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path)
         return EXIT_INTERRUPTED
     finally:
         shown.close()
-    print(render.summary(final, color=color, dag=dag_command()), end="")
+    print(render.summary(final, color=color, dag=dag_command(), after="status"), end="")
     return exit_code(final)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from dagspec import git
 from dagspec.errors import EXIT_FAILED, EXIT_OK, Problem, print_error
 from dagspec.spec import MAX_BYTES, Checked, check_bytes, check_file, missing_specs
+from dagspec.words import counted
 from dagspec.workspace import current_directory
 
 STDIN = "-"
@@ -42,7 +43,8 @@ def validate(
         assert checked.dag is not None
         if root is None:
             print(f"note: {label} is not in a git repository: specs/ was not checked")
-        print(f"OK: {len(checked.dag.features)} features in {len(checked.dag.layers)} layers")
+        features, layers = len(checked.dag.features), len(checked.dag.layers)
+        print(f"OK: {counted(features, 'feature')} in {counted(layers, 'layer')}")
     return EXIT_FAILED if problems else EXIT_OK
 
 

@@ -1,0 +1,142 @@
+"""What ``dag status`` says a run needs (leftovers of issues 12 and 15): its exit code agrees
+with the one ``dag run`` ended with, its ``next:`` line never repeats the command just typed,
+and every count in a message reads right for one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dagspec import board, render
+from dagspec.lifecycle import RunOptions, RunStatus, SpecStatus
+from tests.conftest import git
+from tests.engine_support import Project, dag_text
+from tests.run_states import run, save, spec
+
+pytest_plugins = ("tests.engine_fixtures",)
+
+RunCli = Callable[..., int]
+
+
+# --- the exit code of status: 1 when the run needs you, as run said -------------------------
+
+
+@pytest.mark.slow
+def test_work_left_off_the_base_branch_is_exit_1_for_run_and_status_alike(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag = project.write_dag(dag_text("a", ("b", ["a"])))
+    (project.repo / "README.md").write_text("my edit\n")  # dirty: the result waits on a branch
+    assert run_cli("run", dag, "--run-id", "r") == 1
+    capsys.readouterr()
+    assert run_cli("status", "r") == 1
+    assert run_cli("status", "r", "--json") == 1
+    git(project.repo, "checkout", "--", "README.md")
+    assert run_cli("merge", "r") == 0
+    assert run_cli("status", "r") == 0
+
+
+@pytest.mark.slow
+def test_no_merge_asked_for_is_exit_0_for_run_and_status_alike(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r", "--no-merge") == 0
+    assert run_cli("status", "r") == 0
+    assert capsys.readouterr().out.endswith("next: dag merge r\n")
+
+
+@pytest.mark.parametrize(
+    ("statuses", "merged", "merge", "code"),
+    [
+        ([SpecStatus.COMPLETED], True, True, 0),
+        ([SpecStatus.COMPLETED], False, True, 1),  # the merge never ran, or left it off
+        ([SpecStatus.COMPLETED, SpecStatus.COMPLETED], False, False, 0),  # --no-merge
+        ([SpecStatus.COMPLETED, SpecStatus.BLOCKED], False, True, 1),
+    ],
+)
+def test_status_exit_code_of_a_finished_run(
+    git_repo: Path,
+    run_cli: RunCli,
+    statuses: list[SpecStatus],
+    merged: bool,
+    merge: bool,
+    code: int,
+) -> None:
+    specs = [spec(f"s{i}", s, merged=merged and s is SpecStatus.COMPLETED)
+             for i, s in enumerate(statuses)]  # fmt: skip
+    save(run(git_repo, "r", *specs, options=RunOptions(merge=merge)))
+    assert run_cli("status", "r") == code
+
+
+# --- next: never the command just run -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "specs", "worktree"),
+    [
+        (RunStatus.COMPLETED, [SpecStatus.COMPLETED], None),
+        (RunStatus.COMPLETED, [SpecStatus.COMPLETED], "/elsewhere/r/s0"),  # --keep-worktrees
+        (RunStatus.FAILED, [SpecStatus.COMPLETED, SpecStatus.FAILED], None),
+        (RunStatus.INTERRUPTED, [SpecStatus.PENDING], None),
+    ],
+)
+@pytest.mark.parametrize("args", [("status", "r"), ("status",), ("status", "r", "--watch")])
+def test_the_next_line_of_status_never_says_status(
+    git_repo: Path,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    status: RunStatus,
+    specs: list[SpecStatus],
+    worktree: str | None,
+    args: tuple[str, ...],
+) -> None:
+    made = [spec(f"s{i}", s, merged=s is SpecStatus.COMPLETED, worktree=worktree)
+            for i, s in enumerate(specs)]  # fmt: skip
+    save(run(git_repo, "r", *made, status=status))
+    run_cli(*args)
+    hint = capsys.readouterr().out.splitlines()[-1]
+    assert hint.startswith("next: dag ") and not hint.startswith("next: dag status")
+
+
+def test_a_finished_run_suggests_its_report_after_status_and_status_after_run() -> None:
+    done = run(Path("/r"), "r", spec("a", SpecStatus.COMPLETED, merged=True))
+    assert render.next_command(done, after="status") == "dag report r"
+    assert render.next_command(done) == "dag status r"
+    kept = run(Path("/r"), "r", spec("a", SpecStatus.COMPLETED, merged=True, worktree="/w"))
+    assert render.next_command(kept, after="status") == "dag cleanup r"
+
+
+# --- counts of one -------------------------------------------------------------------------
+
+
+def test_counts_of_one_read_right(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("validate", dag) == 0
+    assert capsys.readouterr().out.endswith("OK: 1 feature in 1 layer\n")
+    assert run_cli("visualize", dag) == 0
+    assert "1 feature in 1 layer (the longest chain of dependencies is 1 spec)" in (
+        capsys.readouterr().out
+    )
+    assert run_cli("run", dag, "--dry-run", "--run-id", "r") == 0
+    assert "dry run of r: 1 spec, one at a time" in capsys.readouterr().out
+    assert "for 1 agent (" in board.stopping_line(10.0, 1)
+    for out in (board.stopping_line(10.0, 2),):
+        assert "for 2 agents (" in out
+
+
+@pytest.mark.slow
+def test_a_run_of_one_spec_reads_right(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r") == 0
+    out = capsys.readouterr().out
+    assert "run r: 1 spec, one at a time" in out
+    assert "1 spec (1 completed), 1 merged" in out and ", 1 attempt," in out
+    for wrong in ("1 specs", "1 attempts", "1 features", "1 layers", "1 agents"):
+        assert wrong not in out
