@@ -199,3 +199,33 @@ def test_follow_waits_for_a_pending_spec_to_start(git_repo: Path) -> None:
         out = Output(proc)
         assert out.finish() == 0
         assert out.data == b"started\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["r", "api-servr"], "run 'r' has no spec 'api-servr' (did you mean 'api-server'?)"),
+        (["api-servr"], "a spec of the newest run r (did you mean 'api-server'?)"),
+        (
+            ["r", "API-SERVER", "-f"],
+            "run 'r' has no spec 'API-SERVER' (did you mean 'api-server'?)",
+        ),
+        (["r", "zz"], "run 'r' has no spec 'zz': its specs are api-server, db-schema"),
+    ],
+)
+def test_an_unknown_spec_gets_a_did_you_mean(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str], args: list[str], error: str
+) -> None:
+    save(run(git_repo, "r", spec("api-server"), spec("db-schema")))
+    assert run_cli("logs", *args) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith("dag: error: ") and error in err
+
+
+def test_retry_of_an_unknown_spec_says_the_same(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(run(git_repo, "r", spec("api-server", SpecStatus.FAILED), status=RunStatus.FAILED))
+    assert run_cli("retry", "r", "api-servr") == 1
+    err = capsys.readouterr().err
+    assert err == "dag: error: run 'r' has no spec 'api-servr' (did you mean 'api-server'?)\n"

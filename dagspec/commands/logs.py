@@ -18,6 +18,7 @@ from typing import BinaryIO
 from dagspec.errors import EXIT_INTERRUPTED, EXIT_OK, DagspecError
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.state import load, settled
+from dagspec.words import no_such_spec
 from dagspec.workspace import RunPaths, check_run_id
 
 POLL = 0.25  # seconds between two looks at the log and the state under --follow
@@ -54,9 +55,7 @@ def logs(repo: Path, run_id: str, spec_id: str | None, *, follow: bool) -> int:
 def _check_spec(state: RunState, spec_id: str) -> None:
     ids = [spec.id for spec in state.specs]
     if spec_id not in ids:
-        raise DagspecError(
-            f"run '{state.run_id}' has no spec '{spec_id}': its specs are {', '.join(ids)}"
-        )
+        raise DagspecError(no_such_spec(state.run_id, spec_id, ids))
 
 
 def is_live(state: RunState, spec_id: str) -> bool:

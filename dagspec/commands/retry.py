@@ -9,9 +9,10 @@ from typing import Any
 import attrs
 
 from dagspec import driving, faults, lifecycle, relocate, state
-from dagspec.errors import DagspecError, did_you_mean
+from dagspec.errors import DagspecError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunState, SpecStatus
+from dagspec.words import no_such_spec
 from dagspec.workspace import RunPaths, check_run_id
 
 
@@ -49,8 +50,7 @@ def check_retryable(run: RunState, spec_ids: Sequence[str]) -> None:
     ids = [s.id for s in run.specs]
     for spec_id in spec_ids:
         if spec_id not in ids:
-            hint = did_you_mean(spec_id, ids) or f": it has {', '.join(ids)}"
-            raise DagspecError(f"run '{run.run_id}' has no spec '{spec_id}'{hint}")
+            raise DagspecError(no_such_spec(run.run_id, spec_id, ids))
         spec = run.spec(spec_id)
         if spec.status is SpecStatus.FAILED:
             continue
