@@ -118,15 +118,25 @@ def _mixed_graph(
 
 def _first_lines(problems: Problems, items: list[dict[str, Any]], kind: str) -> dict[str, int]:
     lines: dict[str, int] = {}
+    folded: dict[str, str] = {}  # feature ids by casefold: `run` refuses ids equal but for case
     for item in items:
+        other = folded.get(item["id"].casefold()) if kind == "feature" else None
         if item["id"] in lines:
             problems.add(
                 item["line"],
                 f"duplicate {kind} id '{item['id']}' (first defined at line "
                 f"{lines[item['id']]}): ids must be unique",
             )
+        elif other is not None:
+            problems.add(
+                item["line"],
+                f"feature id '{item['id']}' differs from '{other}' (line {lines[other]}) only "
+                "by case, so they would share a directory and a branch on many file systems: "
+                "rename one",
+            )
         else:
             lines[item["id"]] = item["line"]
+            folded[item["id"].casefold()] = item["id"]
     return lines
 
 

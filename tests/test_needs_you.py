@@ -140,3 +140,42 @@ def test_a_run_of_one_spec_reads_right(
     assert "1 spec (1 completed), 1 merged" in out and ", 1 attempt," in out
     for wrong in ("1 specs", "1 attempts", "1 features", "1 layers", "1 agents"):
         assert wrong not in out
+
+
+# --- validate refuses what run refuses --------------------------------------------------------
+
+CASES = {
+    "one layer": ("      - {id: api, description: x}\n      - {id: API, description: y}\n", 5),
+    "across layers": (
+        "      - {id: Api-Server, description: x}\n  - id: L1\n    features:\n"
+        "      - {id: api-server, description: y}\n",
+        7,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_ids_equal_but_for_case_are_refused_by_validate_and_run_alike(
+    runnable: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    features, line = CASES[name]
+    (runnable / "dag.yaml").write_text("layers:\n  - id: L0\n    features:\n" + features)
+    for args in (["validate"], ["run", "--dry-run"], ["run"]):
+        assert run_cli(*args, runnable / "dag.yaml") == 1, args
+        err = capsys.readouterr().err
+        assert err.startswith(f"dag: error: {runnable / 'dag.yaml'}:{line}: feature id ") or (
+            err.startswith(f"dag: error: dag.yaml:{line}: feature id ")
+        ), err
+        assert "only by case" in err and err.count("\n") == 1
+    assert not (runnable / ".autospec" / "state" / "dag-runs").exists()
+
+
+def test_layer_ids_equal_but_for_case_are_accepted_by_both(
+    runnable: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (runnable / "dag.yaml").write_text(
+        "layers:\n  - id: L0\n    features:\n      - {id: a, description: x}\n"
+        "  - id: l0\n    features:\n      - {id: b, description: y}\n"
+    )
+    assert run_cli("validate", runnable / "dag.yaml") == 0
+    assert run_cli("run", "--dry-run", runnable / "dag.yaml") == 0
