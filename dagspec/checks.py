@@ -13,7 +13,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, state
+from dagspec import git, own_worktrees, state
 from dagspec.errors import DagspecError, GitError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunStatus
@@ -196,12 +196,17 @@ def check_paths(planned: Planned) -> Problem | None:
 
 def check_branches(planned: Planned) -> Problem | None:
     """No branch is in the way of ``dag/<run>/<spec>``: neither one of those names nor a
-    branch named like one of their parents (git keeps refs as files)."""
-    if planned.dag is None or planned.run_id is None or _recorded(planned):
+    branch named like one of their parents (git keeps refs as files). A branch ``dag`` is in
+    the way of every run, recorded or not, whatever its id: only renaming it helps."""
+    if planned.dag is None or planned.run_id is None:
+        return None
+    found = git.refs(planned.repo, "refs/heads/dag")
+    if "refs/heads/dag" in found:
+        return _branch_named_dag(planned)
+    if _recorded(planned):
         return None
     prefix = f"refs/heads/dag/{planned.run_id}"
-    found = git.refs(planned.repo, "refs/heads/dag")
-    clash = [r for r in found if r in ("refs/heads/dag", prefix) or r.startswith(prefix + "/")]
+    clash = [r for r in found if r == prefix or r.startswith(prefix + "/")]
     if not clash:
         return None
     names = _names(ref.removeprefix("refs/heads/") for ref in clash)
@@ -209,6 +214,28 @@ def check_branches(planned: Planned) -> Problem | None:
         f"the branch names this run needs are taken ({names}): rename those branches "
         "(`git branch -m`), or choose another --run-id"
     )
+
+
+def _branch_named_dag(planned: Planned) -> Problem:
+    """git cannot hold a branch ``dag`` beside the branches ``dag/<run>/<spec>`` (refs are
+    files, and ``refs/heads/dag`` cannot be a file and a directory), so no run id helps."""
+    try:
+        base = base_of(planned.repo, planned.dag)[0] == "dag"
+    except DagspecError:
+        base = False
+    what = "your base branch 'dag'" if base else "a branch named 'dag'"
+    named = base and planned.dag is not None and planned.dag.execution.base_branch == "dag"
+    then = " and set `execution.base_branch: dag-base` in the DAG file" if named else ""
+    return Problem(
+        f"{what} is in the way of dagspec's branches dag/<run>/<spec> (git cannot have a "
+        f"branch 'dag' and branches under 'dag/'): rename it, `git branch -m dag dag-base`{then}"
+    )
+
+
+def check_main_checkout(planned: Planned) -> Problem | None:
+    """The repository is not a worktree of another run (``dagspec.own_worktrees``)."""
+    why = own_worktrees.refusal(planned.repo)
+    return None if why is None else Problem(why)
 
 
 def check_names(planned: Planned) -> Problem | None:

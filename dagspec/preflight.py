@@ -24,6 +24,7 @@ from dagspec.checks import (
     check_constitution,
     check_git,
     check_identity,
+    check_main_checkout,
     check_names,
     check_paths,
     check_places,
@@ -53,6 +54,7 @@ class PreflightError(DagspecError):
 
 CHECKS: tuple[tuple[str, Callable[[Planned], Problem | None]], ...] = (
     (f"git {MIN_GIT_TEXT} or newer", check_git),
+    ("not inside another run's worktree", check_main_checkout),
     ("a committer identity", check_identity),
     ("a working signer, if commit.gpgSign is on", check_signer),
     ("the autospec executable", check_autospec),

@@ -1,0 +1,102 @@
+"""Runs start from the main checkout, and a branch named ``dag`` is named in preflight with
+what to do (leftovers of issue 12): real git, the fake autospec, through ``main``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.engine_support import Project, dag_text
+
+pytest_plugins = ("tests.engine_fixtures",)
+
+RunCli = Callable[..., int]
+
+
+def kept_worktree(project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> Path:
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r1", "--no-merge", "--keep-worktrees") == 0
+    capsys.readouterr()
+    return project.worktree("a", "r1")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["cwd", "--repo", "unrecorded"])
+def test_a_run_inside_another_run_s_worktree_is_refused(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    inside = kept_worktree(project, run_cli, capsys)
+    (inside / "inner.yaml").write_text(dag_text("b"))
+    if how == "unrecorded":  # the record is gone: the branch dag/r1/a still says whose it is
+        for record in (project.repo / ".autospec" / "state" / "dag-runs").glob("r1.yaml"):
+            record.unlink()
+    monkeypatch.chdir(inside if how != "--repo" else project.repo.parent)
+    where = ["--repo", str(inside)] if how == "--repo" else []
+    refusal = (
+        f"{inside.resolve()} is the worktree of spec a of run r1: start runs from "
+        f"the main checkout, `cd {project.repo}` (or `dag --repo {project.repo} run ...`)"
+    )
+    inner = str(inside / "inner.yaml")
+    for args in (["run", inner], ["run", inner, "--dry-run"]):
+        assert run_cli(*where, *args) == 1, args
+        assert f"dag: error: {refusal}\n" in capsys.readouterr().err
+    assert run_cli(*where, "doctor") == 1
+    assert f"error    {refusal}" in capsys.readouterr().out
+    assert not (inside / ".autospec" / "state" / "dag-runs").exists()
+
+
+def test_a_worktree_of_the_user_s_own_is_fine(
+    runnable: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = runnable.parent / "feature-wt"
+    git(runnable, "worktree", "add", "-q", "-b", "feature", str(other))
+    run_cli("--repo", other, "doctor")
+    assert "  ok       not inside another run's worktree\n" in capsys.readouterr().out
+
+
+# --- a branch named dag ----------------------------------------------------------------------
+
+DAG_BRANCH = (
+    "is in the way of dagspec's branches dag/<run>/<spec> (git cannot have a branch 'dag' and "
+    "branches under 'dag/'): rename it, `git branch -m dag dag-base`"
+)
+
+
+@pytest.mark.parametrize("which", ["base", "other", "named in the DAG"])
+def test_a_branch_named_dag_is_refused_in_preflight_with_what_to_do(
+    runnable: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    extra = "execution:\n  base_branch: dag\n" if which == "named in the DAG" else ""
+    (runnable / "dag.yaml").write_text(extra + dag_text("a"))
+    if which == "other":
+        git(runnable, "branch", "dag")
+    else:
+        git(runnable, "branch", "-m", "main", "dag")
+    for args in (["run", "dag.yaml", "--run-id", "r2"], ["run", "dag.yaml", "--dry-run"]):
+        assert run_cli(*args) == 1
+        err = capsys.readouterr().err
+        what = "a branch named 'dag'" if which == "other" else "your base branch 'dag'"
+        assert f"dag: error: {what} {DAG_BRANCH}" in err
+        assert ("execution.base_branch: dag-base" in err) == (which == "named in the DAG")
+        assert "--run-id" not in err  # another run id cannot help
+    assert not (runnable / ".autospec" / "state" / "dag-runs" / "r2.yaml").exists()
+    git(runnable, "branch", "-m", "dag", "dag-base")
+    if which != "other":
+        (runnable / "dag.yaml").write_text(dag_text("a"))
+    assert run_cli("run", "dag.yaml", "--dry-run") == 0
+
+
+def test_doctor_names_a_branch_named_dag_too(
+    runnable: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (runnable / "dag.yaml").write_text(dag_text("a"))
+    git(runnable, "branch", "dag")
+    assert run_cli("doctor", "dag.yaml") == 1
+    assert f"a branch named 'dag' {DAG_BRANCH}" in capsys.readouterr().out
