@@ -125,8 +125,10 @@ def _add_commands(commands: Commands) -> None:
     p = commands.add(
         "status",
         "one view of every spec of a run",
-        epilog="Exit status: 0 when the run completed or is still running, 1 when it failed "
-        "or was interrupted, so `dag status && deploy` works.",
+        epilog="Exit status: 1 when the run needs you, as `dag run` would have ended: it "
+        "failed or was interrupted, or completed work was left off the base branch; else 0 "
+        "(completed and merged, still running, or completed under --no-merge), so "
+        "`dag status && deploy` works.",
     )
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=newest)
     options.add_json_option(p)
