@@ -238,22 +238,6 @@ def check_main_checkout(planned: Planned) -> Problem | None:
     return None if why is None else Problem(why)
 
 
-def check_names(planned: Planned) -> Problem | None:
-    """No two feature ids share a path or a branch on a file system that ignores case
-    (``validate`` has made sure each is a name git and the file system accept)."""
-    if planned.dag is None:
-        return None
-    seen: dict[str, str] = {}
-    for spec_id in planned.dag.features:
-        other = seen.setdefault(spec_id.casefold(), spec_id)
-        if other != spec_id:
-            return Problem(
-                f"feature ids {other} and {spec_id} differ only by case, so they would share "
-                "a directory and a branch on many file systems: rename one in the DAG file"
-            )
-    return None
-
-
 def check_places(planned: Planned) -> Problem | None:
     """The places dagspec writes in the repository (the run's state, ``specs/<id>``) do not
     lead, through a symlink, outside it."""

@@ -118,7 +118,9 @@ def _mixed_graph(
 
 def _first_lines(problems: Problems, items: list[dict[str, Any]], kind: str) -> dict[str, int]:
     lines: dict[str, int] = {}
-    folded: dict[str, str] = {}  # feature ids by casefold: `run` refuses ids equal but for case
+    # feature ids by casefold: ids equal but for case share a directory and a branch on a
+    # file system that ignores case (macOS, Windows), so no file with them can run anywhere
+    folded: dict[str, str] = {}
     for item in items:
         other = folded.get(item["id"].casefold()) if kind == "feature" else None
         if item["id"] in lines:

@@ -25,7 +25,6 @@ from dagspec.checks import (
     check_git,
     check_identity,
     check_main_checkout,
-    check_names,
     check_paths,
     check_places,
     check_root,
@@ -54,22 +53,21 @@ class PreflightError(DagspecError):
 
 CHECKS: tuple[tuple[str, Callable[[Planned], Problem | None]], ...] = (
     (f"git {MIN_GIT_TEXT} or newer", check_git),
-    ("not inside another run's worktree", check_main_checkout),
     ("a committer identity", check_identity),
     ("a working signer, if commit.gpgSign is on", check_signer),
     ("the autospec executable", check_autospec),
     ("an autospec constitution", check_constitution),
     ("the base branch, with a commit", check_base),
     ("a clean checkout of the base branch", check_checkout),
+    ("not inside another run's worktree", check_main_checkout),
     ("the worktree root: writable, outside the repository", check_root),
-    ("no two feature ids differing only by case", check_names),
     ("state and spec directories inside the repository", check_places),
     ("a new run id", check_run_free),
     ("worktree paths free", check_paths),
     ("branch names free", check_branches),
 )
 
-_OF_A_RUN = frozenset((check_names, check_run_free, check_paths, check_branches))
+_OF_A_RUN = frozenset((check_run_free, check_paths, check_branches))
 
 
 def results(planned: Planned) -> list[tuple[str, Problem | None]]:

@@ -306,7 +306,14 @@ def test_piped_status_cuts_nothing_unless_columns_asks(
 
 @pytest.mark.slow
 def test_status_in_ascii_prints_the_fallbacks(git_repo: Path) -> None:
-    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED), spec("b", SpecStatus.FAILED)))
+    save(
+        run(
+            git_repo,
+            "r",
+            spec("a", SpecStatus.COMPLETED, merged=True),
+            spec("b", SpecStatus.FAILED),
+        )
+    )
     done = subprocess.run(
         [sys.executable, "-m", "dagspec", "status"],
         cwd=git_repo,

@@ -316,7 +316,14 @@ def _dag(
 
 @pytest.mark.slow
 def test_streams_closed_or_narrow_never_crash(git_repo: Path) -> None:
-    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED), spec("b", SpecStatus.FAILED)))
+    save(
+        run(
+            git_repo,
+            "r",
+            spec("a", SpecStatus.COMPLETED, merged=True),
+            spec("b", SpecStatus.FAILED),
+        )
+    )
     closed = _dag(git_repo, "status", "r", shell_redirect=">&-")
     assert (closed.returncode, closed.stderr) == (0, "")
     latin = _dag(git_repo, "status", "r", env={"PYTHONIOENCODING": "latin-1"})

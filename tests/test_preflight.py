@@ -274,18 +274,25 @@ def test_ids_differing_only_by_case_are_refused(
 ) -> None:
     project.write_dag(dag_text("auth", "Auth"))
     err = refused(project, run_cli, capsys)
-    assert "feature ids auth and Auth differ only by case" in err
+    assert "feature id 'Auth' differs from 'auth' (line " in err and "only by case" in err
 
 
-@pytest.mark.parametrize("taken", ["dag", "dag/r", "dag/r/a"])
+@pytest.mark.parametrize(
+    ("taken", "said"),
+    [
+        ("dag", "a branch named 'dag' is in the way of dagspec's branches dag/<run>/<spec>"),
+        ("dag/r", "the branch names this run needs are taken (dag/r)"),
+        ("dag/r/a", "the branch names this run needs are taken (dag/r/a)"),
+    ],
+)
 def test_a_branch_in_the_way_of_the_run_s_branches_is_refused(
-    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], taken: str
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], taken: str, said: str
 ) -> None:
     git(project.repo, "branch", taken)
     project.write_dag(dag_text("a"))
     assert run_cli("run", "dag.yaml", "--run-id", "r") == 1
     err = capsys.readouterr().err
-    assert f"the branch names this run needs are taken ({taken})" in err
+    assert said in err
     assert branches(project.repo) == sorted(["main", taken])
     assert not (project.repo / ".autospec" / "state").exists()
 
@@ -303,11 +310,12 @@ def test_every_problem_is_reported_in_one_pass(
     project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     git(project.repo, "branch", "dag/r/a")
-    project.write_dag(dag_text("a", "A"))
+    project.write_dag(dag_text("a"))
+    (project.repo.parent / f"{project.repo.name}.worktrees" / "r" / "a").mkdir(parents=True)
     assert run_cli("run", "dag.yaml", "--run-id", "r", "--autospec", "/no/such/autospec") == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and all(line.startswith("dag: error: ") for line in err)
-    assert "autospec" in err[0] and "case" in err[1] and "branch names" in err[2]
+    assert "autospec" in err[0] and "already there" in err[1] and "branch names" in err[2]
 
 
 # --- dry run, doctor, warnings --------------------------------------------------------------
@@ -316,7 +324,8 @@ def test_every_problem_is_reported_in_one_pass(
 def test_dry_run_shows_every_check_and_stops_on_a_problem(
     project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project.write_dag(dag_text("a", "A"))
+    project.write_dag(dag_text("a"))
+    git(project.repo, "branch", "dag/r")
     assert run_cli("run", "dag.yaml", "--dry-run", "--run-id", "r") == 1
     out, err = capsys.readouterr()
     assert out.splitlines()[:3] == [
@@ -324,8 +333,9 @@ def test_dry_run_shows_every_check_and_stops_on_a_problem(
         "  ok       git 2.38 or newer",
         "  ok       a committer identity",
     ]
-    assert "  error    feature ids a and A differ only by case" in out
-    assert "differ only by case" in err
+    assert "  error    the branch names this run needs are taken (dag/r)" in out
+    assert "the branch names this run needs are taken" in err
+    git(project.repo, "branch", "-D", "dag/r")
     assert nothing_written(project)
 
 
@@ -345,11 +355,17 @@ def test_doctor_without_a_dag_checks_the_machine_and_the_repository(
 def test_doctor_with_a_dag_checks_its_names_too(
     project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project.write_dag(dag_text("x", "X"))
+    project.write_dag(dag_text("x"))
+    git(project.repo, "branch", "dag")
     assert run_cli("doctor", "dag.yaml") == 1
     out = capsys.readouterr().out
-    assert "  error    feature ids x and X differ only by case" in out
+    assert "  error    a branch named 'dag' is in the way of dagspec's branches" in out
     assert "  ok       worktree paths free\n" in out
+    project.write_dag(dag_text("x", "X"))  # what the DAG file's checks refuse: file and line
+    assert run_cli("doctor", "dag.yaml") == 1
+    assert "dag.yaml:8: feature id 'X' differs from 'x' (line 6) only by case" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_dirty_checkout_is_a_warning_not_a_refusal(project: Project) -> None:

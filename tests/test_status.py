@@ -331,7 +331,7 @@ def test_watch_in_a_pipe_follows_the_state_file_to_the_end(git_repo: Path) -> No
 
 @pytest.mark.slow
 def test_status_list_and_logs_never_import_trio(git_repo: Path) -> None:
-    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, merged=True)))
     RunPaths(git_repo, "r").log_file("a").parent.mkdir(parents=True)
     RunPaths(git_repo, "r").log_file("a").write_text("hello\n")
     code = (
