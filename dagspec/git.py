@@ -289,6 +289,16 @@ def git_dir(worktree: Path) -> Path:
     return Path(run(worktree, "rev-parse", "--absolute-git-dir").strip())
 
 
+def common_dir(repo: Path) -> Path | None:
+    """The repository's shared git directory (``--git-common-dir``): the main checkout's
+    ``.git`` even from a linked worktree (git-worktree(1)); None when git cannot tell."""
+    try:
+        out = run(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").strip()
+    except GitError:
+        return None
+    return Path(out) if out else None
+
+
 # --- preflight ------------------------------------------------------------------------------
 
 

@@ -12,18 +12,16 @@ from pathlib import Path
 
 from dagspec import git, state
 from dagspec.console import dag_command
-from dagspec.errors import GitError
 
 
 def main_checkout(repo: Path) -> Path | None:
     """The main checkout of the repository whose linked worktree ``repo`` is; None when
     ``repo`` is the main checkout itself (or the repository is bare)."""
-    try:
-        common = git.run(repo, "rev-parse", "--path-format=absolute", "--git-common-dir")
-    except GitError:
+    common = git.common_dir(repo)
+    if common is None:
         return None
-    main = Path(common.strip()).parent
-    if not common.strip() or main.resolve() == repo.resolve() or not (main / ".git").exists():
+    main = common.parent
+    if main.resolve() == repo.resolve() or not (main / ".git").exists():
         return None
     return main
 
