@@ -5,8 +5,11 @@ reopened), the autospec configuration copied in, the spec directory to continue 
 command for the stages still missing chosen, a spec number reserved for a new spec, and the
 agent's environment. After exit 0: the spec's directory found, all its work committed on its
 branch, and the branch joined to the run's integration branch (``dagspec.integration``).
-Synchronous: the scheduler runs these in threads, one at a time (its git lock), and passes
-the run's state in; nothing here changes it.
+Synchronous: the scheduler runs these in threads, several specs' at once, and passes the
+run's state in; nothing here changes it. What must be serial is, under the drive's
+``Bookkeeping.serial`` lock, and what the drive knows already is not asked of git again
+(``dagspec.bookkeeping``): a new spec without dependencies costs three git processes here
+(``worktree add``; ``add -A`` and ``commit``) and three for its join.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import attrs
 
 from dagspec import autospec, compat, git, git_env, integration, spec_dirs, worktree
+from dagspec.bookkeeping import Bookkeeping
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.spec import Dag
 from dagspec.workspace import RunPaths, branch_name, worktree_path
@@ -33,19 +37,28 @@ class Prepared:
     number: int  # the spec number reserved for specify, else 0
 
 
-@attrs.frozen
+@attrs.define
 class GitWorkspace:
     """The scheduler's worktree port, for real: git worktrees under ``root`` and the
-    autospec ``executable``. The scheduler calls ``highest_number``, ``prepare`` and
-    ``collect`` in a thread, one at a time; ``release`` touches no git."""
+    autospec ``executable``. The scheduler calls ``highest_number`` first, once a drive
+    (it reads the drive's ``Bookkeeping``), then ``prepare`` and ``collect`` in threads,
+    for several specs at once; ``release`` touches no git."""
 
     paths: RunPaths
     dag: Dag
     executable: str
     root: Path
+    book: Bookkeeping | None = None
 
     def highest_number(self, run: RunState) -> int:
-        return highest_number(run)
+        self.book = Bookkeeping.load(Path(run.repo), run.run_id)
+        return max(highest_number(run), self.book.floor)
+
+    def _book(self, run: RunState) -> Bookkeeping:
+        if self.book is None:  # called without ``highest_number``: a drive of its own
+            self.highest_number(run)
+        assert self.book is not None
+        return self.book
 
     def prepare(self, run: RunState, spec_id: str, floor: int) -> Prepared:
         return prepare(
@@ -56,24 +69,51 @@ class GitWorkspace:
             executable=self.executable,
             root=self.root,
             floor=floor,
+            book=self._book(run),
         )
 
     def collect(self, run: RunState, spec_id: str, path: Path, seen: str | None) -> str | None:
-        name = collect(run, run.spec(spec_id), path, seen)
+        book = self._book(run)
+        name, committed = collect(run, run.spec(spec_id), path, seen, book)
         branch = run.spec(spec_id).branch or branch_name(run.run_id, spec_id)
-        message = _message(run, self.dag, spec_id)
-        integration.join(
-            Path(run.repo),
-            run.run_id,
-            run.base_commit,
-            spec_id=spec_id,
-            branch=branch,
-            message=message,
-        )
+        repo, message = Path(run.repo), _message(run, self.dag, spec_id)
+        with book.serial:
+            if committed:  # a commit made just now: the integration branch cannot have it
+                book.integration = integration.join_new_work(
+                    repo,
+                    run.run_id,
+                    run.base_commit,
+                    head=book.integration,
+                    spec_id=spec_id,
+                    branch=branch,
+                    message=message,
+                    sign=book.sign,
+                )
+            else:
+                _join(run, book, spec_id, branch, message)
+            book.joined.add(spec_id)
         return name
 
     def release(self, path: Path) -> None:
         spec_dirs.release_number(path)
+
+
+def _join(run: RunState, book: Bookkeeping, spec_id: str, branch: str, message: str) -> None:
+    """Join a spec whose branch has no commit made just now (the agent committed its work
+    itself, or left none), asking git what the integration branch has."""
+    repo = Path(run.repo)
+    joined = integration.join(
+        repo,
+        run.run_id,
+        run.base_commit,
+        spec_id=spec_id,
+        branch=branch,
+        message=message,
+        sign=book.sign,
+    )
+    book.integration = joined or git.rev_parse(
+        repo, f"refs/heads/{integration.integration_branch(run.run_id)}"
+    )
 
 
 def prepare(
@@ -85,25 +125,33 @@ def prepare(
     executable: str,
     root: Path,
     floor: int,
+    book: Bookkeeping,
 ) -> Prepared:
     """Make the spec's worktree ready (under ``root``) and choose the command to run there;
     a new spec gets a number above ``floor`` (``spec_dirs.reserve_number``)."""
     repo = Path(run.repo)
     path = Path(spec.worktree) if spec.worktree else worktree_path(root, run.run_id, spec.id)
     branch = spec.branch or branch_name(run.run_id, spec.id)
-    if spec.branch is not None:  # autospec < 0.10.4 may have left it on its own branch
-        compat.take_back(repo, path, branch=branch, base_commit=run.base_commit)
-    if spec.branch is None or not _reopenable(repo, path, branch):
-        # New, or its branch is gone with no worktree holding it (`dag cleanup` removes a
-        # branch without commits of its own): nothing of it is left, so it starts afresh.
-        start = _start_point(run, dag, spec.id)
-        worktree.create_worktree(repo, path, branch=branch, start=start)
-    else:
-        worktree.reopen_worktree(repo, path, branch=branch)
-        worktree.remove_stale_locks(path)  # the last attempt's agent is gone (end_survivors)
+    with book.serial:
+        # autospec < 0.10.4 may have left it on its own branch; taken back, the spec's
+        # branch may be one the drive did not know of
+        taken = spec.branch is not None and compat.take_back(
+            repo, path, branch=branch, base_commit=run.base_commit
+        )
+        if taken:
+            book.branches[branch] = git.rev_parse(repo, f"refs/heads/{branch}") or ""
+        if spec.branch is None or not _reopenable(path, branch, book):
+            # New, or its branch is gone with no worktree holding it (`dag cleanup` removes
+            # a branch without commits of its own): nothing of it is left; it starts afresh.
+            start = _start_point(run, dag, spec.id, book)
+            exists = branch in book.branches
+            worktree.create_worktree(repo, path, branch=branch, start=start, exists=exists)
+        else:
+            worktree.reopen_worktree(repo, path, branch=branch)
+            worktree.remove_stale_locks(path)  # the last attempt's agent is gone
     worktree.copy_configuration(repo, path)
     last_stage = spec.stage if spec.attempts else None
-    spec_dir = _spec_dir_to_continue(run, spec, path, last_stage)
+    spec_dir = _spec_dir_to_continue(run, spec, path, last_stage, book)
     present = autospec.artifacts_in(path / "specs" / spec_dir) if spec_dir else frozenset()
     if spec_dir and "tasks.yaml" in present:
         restore_tasks(path / "specs" / spec_dir / "tasks.yaml", paths.kept_tasks(spec.id))
@@ -117,36 +165,34 @@ def prepare(
     )
     if spec_dir and not spec_flag and call.stage != "specify":
         compat.make_newest(path / "specs", spec_dir)  # what autospec goes on without --spec
-    number = spec_dirs.reserve_number(repo, path, floor) if call.stage == "specify" else 0
+    number = 0
+    if call.stage == "specify":
+        with book.serial:  # numbers are handed out one at a time
+            number = book.next_number(spec_dirs.highest_in_specs(path), floor)
+            spec_dirs.place_reservation(path, number)
     return Prepared(path, branch, call, agent_env(paths, spec.id, call), spec_dir, number)
 
 
-def _reopenable(repo: Path, path: Path, branch: str) -> bool:
+def _reopenable(path: Path, branch: str, book: Bookkeeping) -> bool:
     """Whether an earlier attempt left something to go on with: its branch, or its
     worktree (``reopen_worktree`` then says what is wrong)."""
-    return path.exists() or git.branch_exists(repo, branch)
+    return path.exists() or branch in book.branches
 
 
-def _start_point(run: RunState, dag: Dag, spec_id: str) -> str:
+def _start_point(run: RunState, dag: Dag, spec_id: str, book: Bookkeeping) -> str:
     """Where a new spec's branch starts: the base commit, or for a spec with dependencies
     the integration branch's tip, which holds their merged work. A completed dependency
-    not joined yet (completed by a driver killed before it could join) joins first."""
+    not joined by this drive (completed by a driver killed before it could join) joins
+    first, if its branch is there. Call with ``book.serial`` held."""
     dependencies = dag.deps[spec_id]
     if not dependencies:
         return run.base_commit
-    repo = Path(run.repo)
     for dep in dependencies:
         joined = run.spec(dep)
-        if joined.branch and git.branch_exists(repo, joined.branch):
-            integration.join(
-                repo,
-                run.run_id,
-                run.base_commit,
-                spec_id=dep,
-                branch=joined.branch,
-                message=_message(run, dag, dep),
-            )
-    return integration.tip(repo, run.run_id, run.base_commit)
+        if dep not in book.joined and joined.branch and joined.branch in book.branches:
+            _join(run, book, dep, joined.branch, _message(run, dag, dep))
+            book.joined.add(dep)
+    return book.integration or run.base_commit
 
 
 def _message(run: RunState, dag: Dag, spec_id: str) -> str:
@@ -158,7 +204,7 @@ def _message(run: RunState, dag: Dag, spec_id: str) -> str:
 
 
 def _spec_dir_to_continue(
-    run: RunState, spec: SpecState, path: Path, last_stage: str | None
+    run: RunState, spec: SpecState, path: Path, last_stage: str | None, book: Bookkeeping
 ) -> str | None:
     """The name of the spec's directory if it has a spec.yaml: the one recorded, else the
     feature's own ``specs/<id>/``, else one an earlier attempt made but did not get to
@@ -169,7 +215,8 @@ def _spec_dir_to_continue(
     if name is None and (path / "specs" / spec.id / "spec.yaml").is_file():
         name = spec.id
     if name is None:
-        name = spec_dirs.new_spec_dir(path, run.base_commit, _recorded_dirs(run))
+        base_dirs = book.base_dirs(path, run.base_commit)
+        name = spec_dirs.new_spec_dir(path, run.base_commit, _recorded_dirs(run), base_dirs)
     if name is None:
         return None
     unfinished = last_stage == "specify" or not (path / "specs" / name / "spec.yaml").is_file()
@@ -210,15 +257,22 @@ def agent_env(paths: RunPaths, spec_id: str, call: autospec.Invocation) -> dict[
     return env
 
 
-def collect(run: RunState, spec: SpecState, path: Path, seen: str | None) -> str | None:
+def collect(
+    run: RunState, spec: SpecState, path: Path, seen: str | None, book: Bookkeeping
+) -> tuple[str | None, bool]:
     """After exit 0: the spec's directory name (``seen`` in the output, else the one specify
-    made here), with all the work in the worktree committed on the spec's branch."""
+    made here), with all the work in the worktree committed on the spec's branch; and
+    whether a commit was made just now (``worktree.Collected``)."""
     name = seen
     if name is None or not (path / "specs" / name).is_dir():
-        name = spec_dirs.new_spec_dir(path, run.base_commit, _recorded_dirs(run))
+        base_dirs = book.base_dirs(path, run.base_commit)
+        name = spec_dirs.new_spec_dir(path, run.base_commit, _recorded_dirs(run), base_dirs)
     message = f"dag({run.run_id}): {spec.id}"
-    worktree.collect_work(Path(run.repo), path, branch=spec.branch or "", message=message)
-    return name
+    branch = spec.branch or ""
+    done = worktree.collect_work(
+        Path(run.repo), path, branch=branch, message=message, sign=book.sign
+    )
+    return name, done.committed
 
 
 def highest_number(run: RunState) -> int:

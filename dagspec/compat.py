@@ -13,7 +13,8 @@ issue 13):
   branch, else the most recently modified ``specs/*-*`` directory: ``make_newest`` makes
   the spec's directory that one.
 
-Synchronous, like ``git``; ``attempt.prepare`` calls both under the scheduler's git lock.
+Synchronous, like ``git``; ``attempt.prepare`` calls both, ``take_back`` under the drive's
+``Bookkeeping.serial`` lock.
 """
 
 from __future__ import annotations

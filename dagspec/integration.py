@@ -32,7 +32,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from dagspec import git, git_merge, graph
+import attrs
+
+from dagspec import git, git_batch, git_merge, graph
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunState
 from dagspec.workspace import branch_name
@@ -61,10 +63,17 @@ def tip(repo: Path, run_id: str, base_commit: str) -> str:
 
 
 def join(
-    repo: Path, run_id: str, base_commit: str, *, spec_id: str, branch: str, message: str
+    repo: Path,
+    run_id: str,
+    base_commit: str,
+    *,
+    spec_id: str,
+    branch: str,
+    message: str,
+    sign: bool | None = None,
 ) -> str | None:
     """Join spec ``spec_id``'s ``branch`` to the integration branch as one merge commit
-    named by ``message``.
+    named by ``message``, signed when ``sign`` (None: as ``git.signs_commits`` says).
 
     Returns the new merge commit, or None when the integration branch already had the
     branch's tip. Raises ``JoinConflict`` naming the conflicting files (nothing is written
@@ -78,22 +87,63 @@ def join(
         head = tip(repo, run_id, base_commit)
         if git.is_ancestor(repo, spec_tip, head):
             return None
-        merged = git_merge.merge_tree(repo, head, spec_tip)
-        if merged.conflicts:
-            raise JoinConflict(
-                f"its work on {branch} conflicts with the work of the run's specs that "
-                f"completed before it, in {', '.join(merged.conflicts)}: merge "
-                f"{integration_branch(run_id)} into {branch} by hand and commit, then "
-                f"`dag retry {run_id} {spec_id}`"
-            )
-        sign = git.signs_commits(repo)  # joins become the base branch's merges: sign them
-        commit = git.commit_tree(repo, merged.tree, (head, spec_tip), message, sign=sign)
+        sign = git.signs_commits(repo) if sign is None else sign
+        commit = _merge(repo, run_id, spec_id, (head, spec_tip), branch, message, sign)
         if git_merge.update_ref(repo, ref, commit, head, message=f"dag join {branch}"):
             return commit
     raise DagspecError(
         f"the branch {integration_branch(run_id)} kept moving while joining {branch}: "
         f"run `dag resume {run_id}`"
     )
+
+
+def join_new_work(
+    repo: Path,
+    run_id: str,
+    base_commit: str,
+    *,
+    head: str | None,
+    spec_id: str,
+    branch: str,
+    message: str,
+    sign: bool,
+) -> str:
+    """``join`` for a spec whose branch has a commit made just now (so the integration
+    branch cannot have it yet), onto ``head``, the integration branch's tip as the caller
+    knows it (None: the branch does not exist yet; it is created at ``base_commit``).
+    Three git processes: the merge, its commit, the compare-and-swap; when the branch is
+    not at ``head`` after all, ``join`` does it again, asking git. Returns the new tip;
+    raises as ``join``."""
+    ref = f"refs/heads/{integration_branch(run_id)}"
+    parents = (head or base_commit, f"refs/heads/{branch}")
+    commit = _merge(repo, run_id, spec_id, parents, branch, message, sign)
+    if git_merge.update_ref(repo, ref, commit, head or "", message=f"dag join {branch}"):
+        return commit
+    joined = join(
+        repo, run_id, base_commit, spec_id=spec_id, branch=branch, message=message, sign=sign
+    )
+    return joined or tip(repo, run_id, base_commit)
+
+
+def _merge(
+    repo: Path,
+    run_id: str,
+    spec_id: str,
+    parents: tuple[str, str],
+    branch: str,
+    message: str,
+    sign: bool,
+) -> str:
+    """The join's merge commit of ``parents`` (integration tip, spec tip), as objects."""
+    merged = git_merge.merge_tree(repo, *parents)
+    if merged.conflicts:
+        raise JoinConflict(
+            f"its work on {branch} conflicts with the work of the run's specs that "
+            f"completed before it, in {', '.join(merged.conflicts)}: merge "
+            f"{integration_branch(run_id)} into {branch} by hand and commit, then "
+            f"`dag retry {run_id} {spec_id}`"
+        )
+    return git.commit_tree(repo, merged.tree, parents, message, sign=sign)
 
 
 def joins(repo: Path, run_id: str, base_commit: str) -> dict[tuple[str, str], str]:
@@ -117,22 +167,54 @@ def drop(repo: Path, run_id: str) -> None:
 
 
 def merge_order(
-    repo: Path,
-    state: RunState,
     deps: Mapping[str, Sequence[str]],
     joined: Mapping[tuple[str, str], str],
+    tips: Mapping[str, str | None],
 ) -> list[str]:
     """A dependency order with the specs that joined the integration branch first, in the
     order they joined (itself a dependency order), so that the chain can take their join
-    commits as they are; the others after, in ``graph.topological_order``."""
+    commits as they are; the others after, in ``graph.topological_order``. ``tips``: each
+    spec's branch tip (``spec_tips``)."""
     position = {spec_tip: index for index, (_, spec_tip) in enumerate(joined)}
 
     def joined_at(spec_id: str) -> int:
-        branch = state.spec(spec_id).branch or branch_name(state.run_id, spec_id)
-        spec_tip = git.rev_parse(repo, f"refs/heads/{branch}")
-        return position.get(spec_tip or "", len(position))
+        return position.get(tips.get(spec_id) or "", len(position))
 
     return sorted(graph.topological_order(deps), key=joined_at)
+
+
+def spec_tips(repo: Path, state: RunState) -> dict[str, str | None]:
+    """Each spec's branch tip (None: no such branch), read in one ``git for-each-ref`` of
+    the run's branches (a branch recorded under another name is asked for alone)."""
+    prefix = f"refs/heads/dag/{state.run_id}/"
+    listed = git_batch.branch_tips(repo, prefix)
+    tips: dict[str, str | None] = {}
+    for spec in state.specs:
+        ref = f"refs/heads/{spec.branch or branch_name(state.run_id, spec.id)}"
+        tips[spec.id] = listed.get(ref) if ref.startswith(prefix) else git.rev_parse(repo, ref)
+    return tips
+
+
+@attrs.define
+class MergeFacts:
+    """What building ``dagspec.merge``'s chain asks git once, not once per spec (issue
+    16): the joins, every spec's branch tip, and (once a merge commit is made) whether to
+    sign it."""
+
+    joins: Mapping[tuple[str, str], str]  # ``joins``
+    tips: Mapping[str, str | None]
+    repo: Path
+    signs: bool | None = None
+
+    @classmethod
+    def read(cls, repo: Path, state: RunState) -> MergeFacts:
+        made = joins(repo, state.run_id, state.base_commit)
+        return cls(made, spec_tips(repo, state), repo)
+
+    def sign(self) -> bool:
+        if self.signs is None:
+            self.signs = git.signs_commits(self.repo)
+        return self.signs
 
 
 # --- a rewritten base -----------------------------------------------------------------------

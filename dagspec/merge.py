@@ -30,7 +30,6 @@ How a merge is made, and what it guarantees (README, Merging):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 import attrs
@@ -44,9 +43,6 @@ from dagspec.workspace import branch_name, merged_branch
 
 ATTEMPTS = 3
 """How many times the merges are built again when the base branch moves under them."""
-
-Joins = Mapping[tuple[str, str], str]
-"""Join commits of the integration branch by (first parent, spec tip): ``integration.joins``."""
 
 
 @attrs.frozen
@@ -113,13 +109,13 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
     known = {s.id for s in state.specs}
     deps = {s.id: [d for d in s.depends_on if d in known] for s in state.specs}
     roots = [s.id for s in state.specs if s.status is not SpecStatus.COMPLETED and not s.merged]
-    joined = integration.joins(repo, state.run_id, state.base_commit)
-    for spec_id in integration.merge_order(repo, state, deps, joined):
+    facts = integration.MergeFacts.read(repo, state)
+    for spec_id in integration.merge_order(deps, facts.joins, facts.tips):
         spec = state.spec(spec_id)
         if spec_id in roots:
             continue
         behind = lifecycle.blocked_by(deps, roots).get(spec_id, ())
-        result, head = _merge_one(repo, state, dag, spec, (tip, head), behind, joined)
+        result, head = _merge_one(repo, state, dag, spec, (tip, head), behind, facts)
         if result.outcome in LEFT_OFF and not result.blocked_by:
             roots.append(spec_id)
         results.append(result)
@@ -130,7 +126,7 @@ def _replay(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
     known = {s.id for s in state.specs}
     deps = {s.id: [d for d in s.depends_on if d in known] for s in state.specs}
     joined = integration.joins(repo, state.run_id, state.base_commit)
-    order = integration.merge_order(repo, state, deps, joined)
+    order = integration.merge_order(deps, joined, integration.spec_tips(repo, state))
     head, specs = replay.build(repo, state, dag, tip, order)
     return _Chain(tip, head, specs)
 
@@ -142,33 +138,36 @@ def _merge_one(
     spec: SpecState,
     base_and_head: tuple[str, str],
     behind: tuple[str, ...],
-    joined: Joins,
+    known: integration.MergeFacts,
 ) -> tuple[SpecMerge, str]:
     """Merge one spec onto the chain's ``head`` as objects; return the result and the new
     head. A branch the chain already contains (a spec that added nothing of its own) is
     "already merged" when the base had it, else merged by the commit that brought it.
     ``behind`` names the specs left off that this one depends on. When the spec joined the
-    integration branch on top of ``head``, its join commit is the merge (``joined``)."""
+    integration branch on top of ``head``, its join commit is the merge (``known.joins``):
+    that join was made only because ``head`` lacked the branch's tip, so it is taken without
+    asking git again."""
     base, head = base_and_head
     branch = spec.branch or branch_name(state.run_id, spec.id)
     if spec.merged:
         return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED, spec.merge_commit), head
     if behind:
         return SpecMerge(spec.id, branch, Outcome.BLOCKED, blocked_by=behind), head
-    tip = git.rev_parse(repo, f"refs/heads/{branch}")
+    tip = known.tips.get(spec.id)
     if tip is None:
         return SpecMerge(spec.id, branch, Outcome.MISSING), head
+    if (head, tip) in known.joins:
+        join = known.joins[head, tip]
+        return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, join), join
     if git.is_ancestor(repo, tip, head):
         commit = _merge_commit_of(repo, tip, head, state.base_commit)
-        known = Outcome.ALREADY_MERGED if git.is_ancestor(repo, tip, base) else Outcome.WOULD_MERGE
-        return SpecMerge(spec.id, branch, known, commit), head
-    if (head, tip) in joined:
-        return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, joined[head, tip]), joined[head, tip]
+        had = Outcome.ALREADY_MERGED if git.is_ancestor(repo, tip, base) else Outcome.WOULD_MERGE
+        return SpecMerge(spec.id, branch, had, commit), head
     merged = git_merge.merge_tree(repo, head, tip)
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head
     message = merge_message(state.run_id, spec.id, branch, _description(dag, spec.id))
-    commit = git.commit_tree(repo, merged.tree, (head, tip), message, sign=git.signs_commits(repo))
+    commit = git.commit_tree(repo, merged.tree, (head, tip), message, sign=known.sign())
     return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, commit), commit
 
 

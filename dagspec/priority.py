@@ -108,6 +108,25 @@ def start_order(
     return order_ready(ready_ids, priorities(graph, durations), list(graph))
 
 
+def next_to_start(
+    graph: Mapping[N, Sequence[N]],
+    ready_ids: Sequence[N],
+    soon_ids: Sequence[N],
+    history: Mapping[N, Sequence[float]],
+    finished_this_run: Sequence[float] = (),
+) -> N | None:
+    """The ready spec to start in a free slot, or None to wait for a better one.
+
+    ``soon_ids`` are the specs that will be ready once the specs whose agents have exited
+    are committed (issue 16: a slot is free as soon as its agent exits, before that). When
+    the first of ``ready_ids + soon_ids`` in ``start_order`` is one of those, the slot waits
+    the moment it takes (no agent runs in it meanwhile) rather than give a shorter chain the
+    start; otherwise the best ready spec starts at once.
+    """
+    order = start_order(graph, [*ready_ids, *soon_ids], history, finished_this_run)
+    return order[0] if order and order[0] in ready_ids else None
+
+
 def critical_path(graph: Mapping[N, Sequence[N]], durations: Mapping[N, float]) -> list[N]:
     """The longest chain of expected work, first node to last (``[]`` for an empty graph).
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from dagspec import git, lifecycle, worktree
+from dagspec import git, git_batch, lifecycle, worktree
 from dagspec.errors import GitError
-from dagspec.lifecycle import RunState
+from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import branch_name
 
 
@@ -22,40 +22,60 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> RunState:
     and only when that loses nothing (``worktree.unsaved_work``). Any other stays, and stays
     in the state (``render_cleanup`` names it). A branch is deleted only once the base
     branch contains it. Failed and blocked specs are not merged, so they keep theirs.
+
+    Batched (issue 16): one ``git worktree list``, then ``git worktree remove`` of the clean
+    worktrees several at a time (git's own check that nothing would be lost; only one that
+    git refuses is looked at further), one ``for-each-ref --merged`` and one ``git branch
+    -D`` for all the branches.
     """
     listed = {path.resolve(): branch for path, branch in git.worktrees(repo).items()}
-    base = git.rev_parse(repo, f"refs/heads/{run.base_branch}")
-    removed = []
-    for spec in run.specs:
-        branch = spec.branch or branch_name(run.run_id, spec.id)
-        if spec.merged and _remove_worktree(repo, spec.worktree, branch, listed):
-            _delete_merged_branch(repo, branch, base)
-            removed.append(spec.id)
+    merged = [s for s in run.specs if s.merged]
+    owned = {s.id: _owned(s, run, listed) for s in merged}
+    paths = [path for path in owned.values() if path is not None]
+    done = git_batch.remove_clean_worktrees(repo, paths)
+    for path in (p for p, gone in done.items() if not gone):
+        done[path] = _remove_refused(repo, path)
+    for parent in {path.parent for path in paths}:
+        with contextlib.suppress(OSError):
+            parent.rmdir()  # the run's directory, once it is empty
+    gone = {spec_id for spec_id, path in owned.items() if path is not None and done[path]}
+    unlisted = {
+        s.id for s in merged if s.worktree is None or Path(s.worktree).resolve() not in listed
+    }
+    removed = [s.id for s in merged if s.id in gone | unlisted]
+    _delete_merged_branches(repo, run, removed)
     return lifecycle.forget_worktrees(run, removed)
 
 
-def _remove_worktree(
-    repo: Path, recorded: str | None, branch: str, listed: dict[Path, str | None]
-) -> bool:
-    """Remove one spec's worktree if that is safe; True when it is gone."""
-    if recorded is None or Path(recorded).resolve() not in listed:
-        return True
-    path = Path(recorded)
-    if listed[path.resolve()] != branch or worktree.unsaved_work(path):
-        return False  # on another branch since (not the run's any more), or work to lose
+def _owned(spec: SpecState, run: RunState, listed: dict[Path, str | None]) -> Path | None:
+    """The spec's worktree when git lists it on the spec's own branch: the one to remove."""
+    if spec.worktree is None or Path(spec.worktree).resolve() not in listed:
+        return None
+    branch = spec.branch or branch_name(run.run_id, spec.id)
+    return Path(spec.worktree) if listed[Path(spec.worktree).resolve()] == branch else None
+
+
+def _remove_refused(repo: Path, path: Path) -> bool:
+    """A worktree ``git worktree remove`` refused: removed when all it has that git sees
+    is the configuration dagspec copied in (``worktree.unsaved_work``); True when gone."""
+    if worktree.unsaved_work(path):
+        return False  # work to lose
     try:
-        worktree.remove_worktree(repo, path, force=True)
+        git.remove_worktree(repo, path, force=True)
     except GitError:
         return False  # locked, or changed meanwhile: keep it
     return True
 
 
-def _delete_merged_branch(repo: Path, branch: str, base: str | None) -> None:
-    tip = git.rev_parse(repo, f"refs/heads/{branch}")
-    if tip is None or base is None or not git.is_ancestor(repo, tip, base):
-        return
-    with contextlib.suppress(GitError):  # checked out somewhere else: leave it
-        git.delete_branch(repo, branch, force=True)
+def _delete_merged_branches(repo: Path, run: RunState, removed: list[str]) -> None:
+    """Delete the branches of the ``removed`` specs that the base branch contains."""
+    prefix = f"refs/heads/dag/{run.run_id}/"
+    try:
+        contained = git_batch.contained_in(repo, f"refs/heads/{run.base_branch}", prefix)
+    except GitError:
+        return  # no base branch: nothing is known to be merged
+    branches = [run.spec(i).branch or branch_name(run.run_id, i) for i in removed]
+    git_batch.delete_branches(repo, [b for b in branches if f"refs/heads/{b}" in contained])
 
 
 def render_cleanup(before: RunState, after: RunState) -> str:

@@ -8,9 +8,14 @@ order ``dagspec.priority``'s. Git and agents are reached through two ports
     nursery
     ├── _watch_signals        SIGINT/SIGTERM/SIGHUP: stop starting specs, cancel the running ones
     └── _schedule             starts each ready spec when a slot is free
-        └── _run_spec (each)  limiter → workspace.prepare (git lock) → agent.user_setup
-                              (execution.copy and setup, no lock) → the agent door →
-                              workspace.collect (git lock)
+        └── _run_spec (each)  limiter → workspace.prepare → agent.user_setup (execution.copy
+                              and setup) → the agent door → slot freed → workspace.collect
+
+A slot is an agent's: it is taken before the spec's worktree is prepared and given back as
+soon as the agent exits, so the next ready spec starts while this one's work is committed
+and joined (issue 16). The spec stays ``running`` until then, and what depends on it waits
+for that. The workspace serialises what must be serial itself (``dagspec.bookkeeping``):
+the drive holds no lock around it.
 
 The cancellation order, on SIGINT/SIGTERM/SIGHUP, a fault of the run itself (its state
 cannot be saved) or a failure under ``fail_fast``: (1) no spec starts any more; (2) the
@@ -23,22 +28,21 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import trio
 
-from dagspec import agent, estimates, faults, lifecycle, ports, priority, procgroup, state
+from dagspec import agent, estimates, faults, graph, lifecycle, ports, priority, procgroup, state
 from dagspec.attempt import Prepared
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, RunState, SpecStatus, Transition
 from dagspec.spec import Dag
 from dagspec.workspace import RunPaths
 
-T = TypeVar("T")
 Reporter = Callable[[RunState, Event], None]  # called after each saved change
 
 
@@ -88,10 +92,11 @@ class _Engine:
         self.deps = settings.dag.deps
         self.settings = settings
         self.limiter = trio.CapacityLimiter(settings.max_parallel)
-        self.git_lock = trio.Lock()
         self.stopping = self.interrupted = False
         self.specs_scope = trio.CancelScope()
         self.in_flight = 0
+        self.slots: set[str] = set()  # the specs holding a slot: their agents are not done
+        self.collecting: set[str] = set()  # agents exited 0, work being committed and joined
         self.wake = trio.Event()
         self.groups: set[int] = set()
         self.last_number = 0  # the highest spec number given out
@@ -112,7 +117,7 @@ class _Engine:
     async def drive(self) -> RunState:
         self.apply(lifecycle.begin(self.run, self.deps, driver_pid=os.getpid()))
         await self._end_survivors()
-        self.last_number = await self._git(lambda: self.workspace.highest_number(self.run))
+        self.last_number = await self.workspace.highest_number(self.run)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch_signals)
             await self._schedule()
@@ -133,10 +138,12 @@ class _Engine:
         with self.specs_scope:
             async with trio.open_nursery() as specs:
                 while True:
-                    ready = lifecycle.ready(self.run, self.deps, exclude=started)
-                    if ready and self.limiter.available_tokens and not self.stopping:
-                        spec_id = self._next(ready)
+                    spec_id = None
+                    if self.limiter.available_tokens and not self.stopping:
+                        spec_id = self._next(started)
+                    if spec_id is not None:
                         self.limiter.acquire_on_behalf_of_nowait(spec_id)
+                        self.slots.add(spec_id)
                         started.add(spec_id)
                         self.in_flight += 1
                         specs.start_soon(self._run_spec, spec_id)
@@ -146,11 +153,19 @@ class _Engine:
                         self.wake = trio.Event()
                         await self.wake.wait()  # a spec ended, or a slot came free
 
-    def _next(self, ready: list[str]) -> str:
+    def _next(self, started: set[str]) -> str | None:
         """The ready spec to start now: the longest chain of expected work behind it
-        (``priority.start_order``), declaration order breaking ties."""
+        (``priority.next_to_start``), declaration order breaking ties; None when none is
+        ready, or when the best will be once the specs being collected have completed."""
+        ready = lifecycle.ready(self.run, self.deps, exclude=started)
+        if not ready:
+            return None
+        done = {*self.run.ids(SpecStatus.COMPLETED), *self.collecting}
+        pending = set(self.run.ids(SpecStatus.PENDING)) - started
+        soon = [s for s in graph.ready(self.deps, pending, done) if s not in ready]
         finished = estimates.finished_durations(self.run)
-        return priority.start_order(self.deps, ready, self.settings.history, finished)[0]
+        history = self.settings.history
+        return priority.next_to_start(self.deps, ready, soon, history, finished)
 
     def stop(self, fault: str | None = None) -> None:
         """No more starts; cancel every spec (the module docstring's cancellation order)."""
@@ -169,12 +184,6 @@ class _Engine:
                 self.interrupted = True
                 self.stop()
 
-    async def _git(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Every call to the workspace, one at a time (concurrent ``git worktree add`` contend
-        for the repository's locks), made once the lock is held: it sees the run as it is then."""
-        async with self.git_lock:
-            return await call()
-
     async def _end_survivors(self) -> None:
         """End the agents an earlier, killed driver left running (``agent.end_survivors``)
         before anything else happens in their worktrees or takes their spec numbers."""
@@ -185,21 +194,26 @@ class _Engine:
     # one spec ----------------------------------------------------------------------------
 
     async def _run_spec(self, spec_id: str) -> None:
-        """One spec, holding the slot ``_schedule`` took for it."""
+        """One spec, holding the slot ``_schedule`` took for it until its agent exits."""
         try:
             await self._attempt(spec_id)
         finally:
-            self.limiter.release_on_behalf_of(spec_id)
+            self._free_slot(spec_id)
             self.in_flight -= 1
+            self.wake.set()
+
+    def _free_slot(self, spec_id: str) -> None:
+        """Give the spec's slot back (once), and wake ``_schedule`` to fill it."""
+        if spec_id in self.slots:
+            self.slots.discard(spec_id)
+            self.limiter.release_on_behalf_of(spec_id)
             self.wake.set()
 
     async def _attempt(self, spec_id: str) -> None:
         """One attempt: worktree, agent, work collected; ``running`` once its worktree is."""
         log = str(self.settings.paths.log_file(spec_id))
         try:
-            ready = await self._git(
-                lambda: self.workspace.prepare(self.run, spec_id, self.last_number)
-            )
+            ready = await self.workspace.prepare(self.run, spec_id, self.last_number)
         except Exception as exc:  # the fault boundary is the spec (issue 11)
             now, why = state.utcnow(), faults.spec_reason(exc)
             self._failed(
@@ -256,6 +270,7 @@ class _Engine:
         code = started[0].returncode if started else None
         self.groups.difference_update(p.pid for p in started)
         self.workspace.release(ready.path)  # an empty directory or two: no git, no thread
+        self._free_slot(spec_id)  # the agent is gone: the next spec need not wait for its commit
         if timer.cancelled_caught:
             self._fail(spec_id, agent.timeout_reason(timeout or 0.0), code)
         elif code != 0:
@@ -270,12 +285,14 @@ class _Engine:
         self.apply(lifecycle.agent_started(self.run, spec_id, pid=process.pid))
 
     async def _complete(self, spec_id: str, path: Path, watcher: agent.Watcher) -> None:
-        with trio.CancelScope(shield=True):  # half-collected work would be worse than late
-            seen = watcher.spec_dir
-            spec_dir = await self._git(
-                lambda: self.workspace.collect(self.run, spec_id, path, seen)
-            )
-            stats = await trio.to_thread.run_sync(agent.final_tasks, path, spec_dir)
+        self.collecting.add(spec_id)
+        try:
+            with trio.CancelScope(shield=True):  # half-collected work would be worse than late
+                seen = watcher.spec_dir
+                spec_dir = await self.workspace.collect(self.run, spec_id, path, seen)
+                stats = await trio.to_thread.run_sync(agent.final_tasks, path, spec_dir)
+        finally:
+            self.collecting.discard(spec_id)
         self.apply(
             lifecycle.complete(
                 self.run,

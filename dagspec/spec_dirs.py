@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 from dagspec import git
@@ -33,13 +33,22 @@ def reserve_number(repo: Path, worktree: Path, floor: int) -> int:
     committed: git does not track empty directories.
     ``release_number`` removes it once the agent has exited.
     """
-    specs = worktree / "specs"
-    in_specs = max(_numbers(p.name for p in specs.iterdir()) if specs.is_dir() else [], default=0)
-    in_branches = max(_numbers(git.branch_names(repo)), default=0)
-    number = max(in_specs, in_branches, floor) + 1
-    if number - 1 > in_specs:
-        (specs / f"{number - 1:03d}-{RESERVATION}").mkdir(parents=True, exist_ok=True)
+    number = max(highest_in_specs(worktree), *_numbers(git.branch_names(repo)), floor) + 1
+    place_reservation(worktree, number)
     return number
+
+
+def highest_in_specs(worktree: Path) -> int:
+    """The highest ``NNN`` among the directories in the worktree's ``specs/`` (0: none)."""
+    specs = worktree / "specs"
+    return max(_numbers(p.name for p in specs.iterdir()) if specs.is_dir() else [], default=0)
+
+
+def place_reservation(worktree: Path, number: int) -> None:
+    """Steer specify in ``worktree`` to ``number`` (``reserve_number``): the empty directory
+    ``specs/<number-1>-reserved-by-dagspec``, unless ``specs/`` has that number already."""
+    if number - 1 > highest_in_specs(worktree):
+        (worktree / "specs" / f"{number - 1:03d}-{RESERVATION}").mkdir(parents=True, exist_ok=True)
 
 
 def release_number(worktree: Path) -> None:
@@ -64,13 +73,21 @@ def _numbers(names: Iterable[str]) -> list[int]:
     return [number_of(name) for name in names if _NUMBERED.match(name)]
 
 
-def new_spec_dir(worktree: Path, base_commit: str, known: Iterable[str]) -> str | None:
+def new_spec_dir(
+    worktree: Path,
+    base_commit: str,
+    known: Iterable[str],
+    base_dirs: Callable[[], Iterable[str]] | None = None,
+) -> str | None:
     """The spec directory specify made here: one under ``specs/`` that the base commit does
-    not have and no other spec of the run owns (``known``, names); the newest if several."""
+    not have and no other spec of the run owns (``known``, names); the newest if several.
+    ``base_dirs`` gives the base commit's directories when the caller knows them
+    (``Bookkeeping.base_dirs``); else git is asked."""
     specs = worktree / "specs"
     if not specs.is_dir():
         return None
-    old = {*git.tree_dirs(worktree, base_commit, "specs"), *known}
+    in_base = base_dirs() if base_dirs else git.tree_dirs(worktree, base_commit, "specs")
+    old = {*in_base, *known}
     fresh = [
         p
         for p in specs.iterdir()

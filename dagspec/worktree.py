@@ -25,8 +25,9 @@ import os
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
-from dagspec import git, spec_dirs
+from dagspec import git, git_batch, spec_dirs
 from dagspec.errors import DagspecError, GitError
 
 COPIED = (".autospec", ".claude")
@@ -40,7 +41,9 @@ class WorktreeError(DagspecError):
 # --- the worktree ---------------------------------------------------------------------------
 
 
-def create_worktree(repo: Path, path: Path, *, branch: str, start: str) -> None:
+def create_worktree(
+    repo: Path, path: Path, *, branch: str, start: str, exists: bool | None = None
+) -> None:
     """Create the spec's worktree at ``path`` on a new ``branch`` started at ``start``.
 
     Nothing is merged here: ``start`` already holds whatever the spec depends on (the
@@ -48,9 +51,10 @@ def create_worktree(repo: Path, path: Path, *, branch: str, start: str) -> None:
     dependencies. A leftover of a killed creation of the same branch is removed first
     (``_discard_unfinished_creation``). Anything already at ``path`` (a file, a directory
     even empty, a symlink even dangling) is refused, never removed or written through; a
-    creation that fails removes only what it made itself.
+    creation that fails removes only what it made itself. ``exists``: whether ``branch``
+    exists, when the caller knows (``Bookkeeping.branches``); else git is asked.
     """
-    if git.branch_exists(repo, branch):
+    if git.branch_exists(repo, branch) if exists is None else exists:
         _discard_unfinished_creation(repo, path, branch, [start])
     _check_free(path)
     _make_run_directory(path.parent)
@@ -174,6 +178,10 @@ def copy_configuration(repo: Path, worktree: Path) -> None:
     cannot commit it. That touches no configuration of the user's repository: a per-worktree
     ``core.excludesFile`` would need ``extensions.worktreeConfig``, which go-git 5.17 and
     later refuse to open, autospec included. A copy that cannot be hidden is removed again.
+
+    git is asked which copies it sees only for a directory the checkout already had: one it
+    did not have gets a ``*`` that hides all of it, whatever the user's own ignore rules say
+    (the deepest ``.gitignore`` wins), so nothing is left to ask (issue 16).
     """
     existing = _directories(worktree, COPIED)
     for name in COPIED:
@@ -187,10 +195,14 @@ def copy_configuration(repo: Path, worktree: Path) -> None:
                 ignore=_skip_state if name == ".autospec" else None,
                 copy_function=_copy_if_absent,
             )
-    visible = git.untracked_files(worktree, *COPIED)
+    fresh = [n for n in COPIED if n not in existing and (worktree / n).is_dir()]
+    for name in fresh:
+        (worktree / name / ".gitignore").write_text(_HIDE_ALL)
+    beside = [name for name in COPIED if name in existing]
+    visible = git.untracked_files(worktree, *beside) if beside else []
     if visible:
         _hide(worktree, visible, existing)
-        for leftover in git.untracked_files(worktree, *COPIED):
+        for leftover in git.untracked_files(worktree, *beside):
             (worktree / leftover).unlink()
 
 
@@ -261,18 +273,32 @@ def remove_stale_locks(worktree: Path) -> None:
 # --- after the agent ------------------------------------------------------------------------
 
 
-def collect_work(repo: Path, worktree: Path, *, branch: str, message: str) -> str | None:
-    """Put all the agent's work on ``branch`` as commits; return a stray branch removed.
+class Collected(NamedTuple):
+    """What ``collect_work`` did: the stray branch it removed, and whether it committed."""
 
-    What the agent left uncommitted is committed as ``message``, on whatever is checked out.
+    stray: str | None
+    committed: bool  # a commit was made just now (so no other branch can have it yet)
+
+
+def collect_work(
+    repo: Path, worktree: Path, *, branch: str, message: str, sign: bool | None = None
+) -> Collected:
+    """Put all the agent's work on ``branch`` as commits.
+
+    What the agent left uncommitted is committed as ``message``, on whatever is checked out,
+    signed when ``sign`` (None: as the user's configuration says, ``git.signs_commits``).
     When autospec switched the worktree to a branch of its own (v0.7.3 creates ``NNN-name``
     during specify, contract §1.5), that branch descends from ``branch``: ``branch`` is moved
-    to it and checked out again, and the stray branch is deleted.
+    to it and checked out again, and the stray branch is deleted. Three git processes when
+    the work is on ``branch`` (``git_batch.head_branch`` reads which branch it is on).
     """
-    current = git.current_branch(worktree)
-    git.commit_all(worktree, message, sign=git.signs_commits(repo))
+    current = git_batch.head_branch(worktree)
+    if current != branch:
+        current = git.current_branch(worktree)
+    sign = git.signs_commits(repo) if sign is None else sign
+    committed = git.commit_all(worktree, message, sign=sign)
     if current == branch:
-        return None
+        return Collected(None, committed)
     head = git.rev_parse(worktree, "HEAD")
     if head is None or not git.is_ancestor(worktree, branch, head):
         raise WorktreeError(
@@ -282,5 +308,5 @@ def collect_work(repo: Path, worktree: Path, *, branch: str, message: str) -> st
     git.checkout_branch_at(worktree, branch, head)
     if current is not None and spec_dirs.is_numbered(current):
         git.delete_branch(worktree, current)
-        return current
-    return None
+        return Collected(current, committed)
+    return Collected(None, committed)

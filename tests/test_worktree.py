@@ -279,14 +279,16 @@ def test_an_untracked_spec_dir_without_spec_is_discarded(git_repo: Path, make) -
 def test_uncommitted_work_is_committed_on_the_spec_branch(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
     a = make("a")
     (a / "new.txt").write_text("new\n")
-    assert worktree.collect_work(git_repo, a, branch="dag/r/a", message="dag(r): a") is None
+    done = worktree.collect_work(git_repo, a, branch="dag/r/a", message="dag(r): a")
+    assert done == worktree.Collected(stray=None, committed=True)
     assert git(a, "log", "-1", "--format=%s").strip() == "dag(r): a"
     assert git(a, "status", "--porcelain") == ""
 
 
 def test_nothing_to_commit_makes_no_commit(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
     a = make("a")
-    worktree.collect_work(git_repo, a, branch="dag/r/a", message="dag(r): a")
+    done = worktree.collect_work(git_repo, a, branch="dag/r/a", message="dag(r): a")
+    assert done == worktree.Collected(stray=None, committed=False)
     assert head(a) == head(git_repo)
 
 
@@ -295,8 +297,8 @@ def test_work_on_a_stray_branch_comes_back_and_the_branch_goes(git_repo: Path, m
     git(a, "checkout", "-q", "-b", "003-auth")
     commit_file(a, "specs/003-auth/spec.yaml", "spec\n", "docs(spec): agent's commit")
     (a / "left.txt").write_text("left over\n")
-    stray = worktree.collect_work(git_repo, a, branch="dag/r/a", message="dag(r): a")
-    assert stray == "003-auth"
+    done = worktree.collect_work(git_repo, a, branch="dag/r/a", message="dag(r): a")
+    assert done == worktree.Collected(stray="003-auth", committed=True)
     assert git(a, "symbolic-ref", "--short", "HEAD").strip() == "dag/r/a"
     log = git(git_repo, "log", "--format=%s", "dag/r/a").splitlines()
     assert log[:2] == ["dag(r): a", "docs(spec): agent's commit"]

@@ -1,0 +1,86 @@
+"""A drive's git bookkeeping: what it knows of the repository, so that git is asked each
+question once (issue 16), and the one lock over what must be serial.
+
+Read when the drive begins (``Bookkeeping.load``, two git processes): whether the user's
+configuration asks for signed commits (``commit.gpgSign``), every branch name (autospec
+numbers a new spec above the ``NNN-`` of every branch it sees, contract §1.5), and the tips
+of the run's own branches ``dag/<run>/...``, the integration branch's among them. The drive
+then keeps it up to date itself: it is the only writer of the run's branches while it holds
+the run's lock (README, Files on disk), so what it set is what is there. It records the
+integration branch's tip after each join, the specs whose work that branch has, and the
+spec numbers it handed out.
+
+``serial`` is held around what must not run concurrently in one repository: ``git worktree
+add`` (concurrent ones read each other's half-made administrative directories and fail,
+git 2.39), every change of the integration branch, and handing out a spec number.
+Everything else of a spec's bookkeeping (copying the configuration, committing its work in
+its own worktree, which writes only that worktree's index and its own branch) runs
+unlocked, beside other specs' agents and bookkeeping.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+
+from dagspec import git, git_batch, spec_dirs
+from dagspec.integration import integration_branch
+
+
+@attrs.define
+class Bookkeeping:
+    """What one drive knows of its repository (module docstring). ``branches``: the run's
+    branches when the drive began, ``{name: tip}``; ``integration``: the integration
+    branch's tip as this drive last saw or set it, None while it does not exist;
+    ``joined``: the specs whose work it has; ``floor``: the highest spec number seen in a
+    branch name or handed out."""
+
+    repo: Path
+    sign: bool
+    branches: dict[str, str]
+    integration: str | None
+    floor: int
+    joined: set[str] = attrs.field(factory=set)
+    serial: threading.Lock = attrs.field(factory=threading.Lock)
+    _base_dirs: dict[str, list[str]] = attrs.field(factory=dict)
+
+    @classmethod
+    def load(cls, repo: Path, run_id: str) -> Bookkeeping:
+        """Ask git once for what the drive of run ``run_id`` needs to know."""
+        tips = git_batch.branch_tips(repo, "refs/heads", "refs/remotes")
+        prefix = f"refs/heads/dag/{run_id}/"
+        own = {
+            ref.removeprefix("refs/heads/"): sha
+            for ref, sha in tips.items()
+            if ref.startswith(prefix)
+        }
+        names = git_batch.short_names(tips)
+        numbers = [spec_dirs.number_of(n) for n in names if spec_dirs.is_numbered(n)]
+        return cls(
+            repo=repo,
+            sign=git.signs_commits(repo),
+            branches=own,
+            integration=own.get(integration_branch(run_id)),
+            floor=max(numbers, default=0),
+        )
+
+    def base_dirs(self, worktree: Path, commit: str) -> Callable[[], list[str]]:
+        """The directories under ``specs/`` in ``commit`` (the run's base commit), asked of
+        git at most once a drive (a commit's tree never changes), when first needed."""
+
+        def ask() -> list[str]:
+            if commit not in self._base_dirs:
+                self._base_dirs[commit] = git.tree_dirs(worktree, commit, "specs")
+            return self._base_dirs[commit]
+
+        return ask
+
+    def next_number(self, in_specs: int, floor: int) -> int:
+        """The spec number to hand out: above ``in_specs`` (the worktree's own ``specs/``),
+        the caller's ``floor``, every branch name and every number handed out before.
+        Call with ``serial`` held."""
+        self.floor = max(self.floor, in_specs, floor) + 1
+        return self.floor

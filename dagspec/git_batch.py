@@ -1,0 +1,98 @@
+"""git verbs that answer for many refs or worktrees in one process (issue 16).
+
+A run asks these once (when a drive begins, at the end of a run) instead of one question
+per spec: every branch and its tip in one ``for-each-ref``, the branches a commit contains
+in another, the merged specs' branches deleted in one ``git branch -D``. ``head_branch``
+answers from the worktree's own ``HEAD`` file, with no process at all, when it can. Each
+runs through :func:`dagspec.git.run`, cleaned and insulated like every git call of
+dagspec's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from dagspec.errors import GitError
+from dagspec.git import lines, run
+
+REMOVERS = 4
+"""How many ``git worktree remove`` run at once (each one deletes its own worktree's files)."""
+
+
+def branch_tips(repo: Path, *patterns: str) -> dict[str, str]:
+    """``{full ref name: commit}`` of every ref matching ``patterns`` (``refs/heads``,
+    ``refs/heads/dag/<run>/``...), in one ``git for-each-ref``."""
+    out = run(repo, "for-each-ref", "--format=%(objectname) %(refname)", *patterns)
+    return {ref: sha for sha, ref in (line.split(" ", 1) for line in lines(out))}
+
+
+def short_names(refs: Iterable[str]) -> list[str]:
+    """Branch names as autospec sees them: ``refs/heads/x`` is ``x``, and a remote-tracking
+    ``refs/remotes/origin/x`` is ``x`` too (``git.branch_names``' rule)."""
+    names = []
+    for ref in refs:
+        if ref.startswith("refs/heads/") and ref.count("/") >= 2:
+            names.append(ref.split("/", 2)[2])
+        elif ref.startswith("refs/remotes/") and ref.count("/") >= 3:
+            names.append(ref.split("/", 3)[3])
+    return names
+
+
+def contained_in(repo: Path, commit: str, prefix: str) -> set[str]:
+    """The full names of the refs under ``prefix`` (``refs/heads/dag/<run>/``) whose tip
+    ``commit`` contains (``for-each-ref --merged``), in one process."""
+    out = run(repo, "for-each-ref", f"--merged={commit}", "--format=%(refname)", prefix)
+    return set(lines(out))
+
+
+def delete_branches(repo: Path, branches: Sequence[str]) -> bool:
+    """``git branch -D`` of all ``branches`` at once; git deletes each one it can (not one
+    checked out in a worktree) and says which it could not. False when one is left."""
+    if not branches:
+        return True
+    try:
+        run(repo, "branch", "-D", "--quiet", *branches)
+    except GitError:
+        return False
+    return True
+
+
+def remove_clean_worktrees(repo: Path, paths: Sequence[Path]) -> dict[Path, bool]:
+    """``git worktree remove`` (without ``--force``) of each path, ``REMOVERS`` at a time;
+    ``{path: removed}``. git removes a worktree only when it is clean: no change to a tracked
+    file and no untracked file that is not ignored (``git worktree remove``'s own check, the
+    same as ``git status --porcelain``), and not locked; the others stay, untouched."""
+
+    def remove(path: Path) -> bool:
+        try:
+            run(repo, "worktree", "remove", str(path))
+        except GitError:
+            return False
+        return True
+
+    if len(paths) <= 1:
+        return {path: remove(path) for path in paths}
+    with ThreadPoolExecutor(max_workers=REMOVERS) as pool:
+        return dict(zip(paths, pool.map(remove, paths), strict=True))
+
+
+def head_branch(worktree: Path) -> str | None:
+    """The branch checked out in ``worktree`` as its ``HEAD`` file says (``ref:
+    refs/heads/<branch>``), read without starting git; None when the file does not say
+    (a detached HEAD, or a repository whose refs are in a reftable, where the file is a
+    stub naming ``.invalid``): then ask ``git.current_branch``."""
+    dot_git = worktree / ".git"
+    try:
+        if dot_git.is_dir():
+            gitdir = dot_git
+        else:
+            gitdir = worktree / dot_git.read_text(encoding="utf-8").strip().removeprefix("gitdir: ")
+        head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not head.startswith("ref: refs/heads/"):
+        return None
+    name = head.removeprefix("ref: refs/heads/")
+    return None if name == ".invalid" else name
