@@ -94,6 +94,7 @@ class FakeWorkspace:
 
     root: Path
     broken: Mapping[str, str] = field(default_factory=dict)
+    commit_gate: trio.Event | None = None  # when given, committing a spec's work waits for it
 
     async def highest_number(self, run: RunState) -> int:
         return 0
@@ -109,6 +110,9 @@ class FakeWorkspace:
     async def collect(
         self, run: RunState, spec_id: str, path: Path, seen: str | None
     ) -> str | None:
+        if self.commit_gate is not None:
+            with trio.move_on_after(1000):  # a gate never opened shows as 1000 s of waiting
+                await self.commit_gate.wait()
         return None
 
     def release(self, path: Path) -> None:
@@ -124,6 +128,7 @@ class Drive:
     agents: FakeAgents = field(default_factory=FakeAgents)
     broken: Mapping[str, str] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    commit_gate: trio.Event | None = None
 
     async def __call__(self, initial: RunState | None = None, **settings: object) -> RunState:
         dag_file = self.tmp_path / "dag.yaml"
@@ -132,7 +137,7 @@ class Drive:
         run = initial or new_run(self.tmp_path, dag.deps)
         options = {"max_parallel": 4, "poll_interval": 1e6, **settings}
         config = scheduler.Settings(paths=RunPaths(self.tmp_path, "r"), dag=dag, **options)  # type: ignore[arg-type]
-        workspace = FakeWorkspace(self.tmp_path / "wt", self.broken)
+        workspace = FakeWorkspace(self.tmp_path / "wt", self.broken, self.commit_gate)
         workspace.root.mkdir(exist_ok=True)
         report: scheduler.Reporter = lambda _, event: self.events.append(event)  # noqa: E731
         return await scheduler.drive(run, config, report, workspace=workspace, door=self.agents)
@@ -193,6 +198,33 @@ async def test_ready_specs_start_in_declaration_order(
     drive = Drive(tmp_path, ["c", "a", "b"])
     await drive(max_parallel=1)
     assert sorted(drive.agents.spans, key=lambda s: drive.agents.spans[s][0]) == ["c", "a", "b"]
+
+
+async def test_a_slot_is_free_when_its_agent_exits_not_once_its_work_is_committed(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """One slot, two independent specs, and committing a's work takes until b's agent has
+    started (issue 16): b starts the moment a's agent exits; a completes after that."""
+    agents = FakeAgents(expect=2)
+    drive = Drive(tmp_path, ["a", "b"], agents, commit_gate=agents.all_started)
+    final = await drive(max_parallel=1)
+    assert final.status is RunStatus.COMPLETED
+    assert agents.spans == {"a": [0.0, 10.0], "b": [10.0, 20.0]}
+    assert agents.most_at_once == 1
+    kinds = [(e.spec_id, e.kind.value) for e in drive.events if e.kind.value != "stage"]
+    assert kinds.index(("b", "started")) < kinds.index(("a", "completed"))
+
+
+async def test_a_spec_whose_dependency_is_being_committed_waits_for_it_when_it_is_the_best(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The freed slot is not given to a shorter chain while the longest one's next spec
+    waits only for its dependency's commit (``priority.next_to_start``): x, ready from the
+    start, would take the slot a's agent freed before b is ready."""
+    drive = Drive(tmp_path, ["x", "a", ("b", ["a"]), ("c", ["b"])])
+    await drive(max_parallel=1)
+    order = sorted(drive.agents.spans, key=lambda s: drive.agents.spans[s][0])
+    assert order == ["a", "b", "x", "c"]  # c and x tie: declaration order
 
 
 # --- failures ----------------------------------------------------------------------------------

@@ -149,3 +149,19 @@ def test_start_order_is_what_the_scheduler_calls(
     history: dict[str, list[float]], finished: list[float], expected: list[str]
 ) -> None:
     assert priority.start_order(FILLERS_FIRST, ["x1", "x2", "a"], history, finished) == expected
+
+
+@pytest.mark.parametrize(
+    ("ready", "soon", "expected"),
+    [
+        (["x1", "x2"], [], "x1"),  # nothing being committed: the best ready spec
+        (["x1", "x2"], ["b"], None),  # b (behind a's commit) has the longest chain: wait
+        (["x1", "a"], ["b"], "a"),  # a ready spec outranks what is about to be ready
+        ([], ["b"], None),
+        ([], [], None),
+    ],
+)
+def test_a_free_slot_waits_only_for_a_better_spec_about_to_be_ready(
+    ready: list[str], soon: list[str], expected: str | None
+) -> None:
+    assert priority.next_to_start(FILLERS_FIRST, ready, soon, {}) == expected

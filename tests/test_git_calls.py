@@ -1,0 +1,109 @@
+"""How many git processes a run starts per spec (issue 16 item 2), counted for real.
+
+A ``git`` wrapper script first on PATH logs each call's argv to a file, then execs the real
+git (its variables are not named ``GIT_*``: dagspec removes those from git's environment).
+dagspec's own calls are told from the stand-in autospec's by the options every one of them
+starts with (``git_env.INSULATION_ARGS``).
+
+The rule: a run of N plain specs (independent, new, the stand-in autospec leaving its work
+uncommitted) costs ``fixed + N * per_spec`` git processes, where ``fixed`` is the per-run
+work (preflight, reading what the drive needs to know, the merge's reads and the base
+branch's fast-forward, the batched branch deletion). So ``per_spec = (total(2N) -
+total(N)) / N``, including the spec's merge and the removal of its worktree, and ``fixed =
+total(N) - N * per_spec``. Both are counted through the built ``dag.pyz``, one spec at a
+time and four at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dagspec.git_env import INSULATION_ARGS
+from tests.engine_support import Project
+
+pytest_plugins = ("tests.engine_fixtures",)
+
+WRAPPER = """#!/bin/sh
+{ for arg in "$@"; do printf '%s\\037' "$arg"; done; printf '\\036'; } >> "$CALLS_LOG_OF_GIT"
+exec "$REAL_GIT_FOR_TESTS" "$@"
+"""
+
+# The floor of a plain spec: its worktree, its work committed, its join (which the merge
+# reuses: the base branch moves once, to the integration branch's tip), its removal.
+PER_SPEC = collections.Counter(
+    {
+        "worktree add": 1,
+        "add -A": 1,
+        "commit": 1,
+        "merge-tree": 1,
+        "commit-tree": 1,
+        "update-ref": 1,
+        "worktree remove": 1,
+    }
+)
+
+
+def _verb(argv: list[str]) -> str:
+    """``worktree add`` / ``add -A`` / ``commit``...: the command, and its first word when
+    it has subcommands."""
+    if argv[0] in ("worktree", "add"):
+        return " ".join(argv[:2])
+    return argv[0]
+
+
+def dagspec_calls(
+    pyz: Path, project: Project, tmp_path: Path, count: int, *flags: str
+) -> list[str]:
+    """The verbs of the git processes dagspec starts for a run of ``count`` plain specs, in
+    a copy of ``project``'s repository of its own (so each run starts from the same one)."""
+    repo = tmp_path / f"run-{count}" / "repo"
+    shutil.copytree(project.repo, repo, symlinks=True)
+    real = shutil.which("git")
+    assert real is not None
+    wrapper_dir = tmp_path / f"git-wrapper-{count}"
+    wrapper_dir.mkdir()
+    (wrapper_dir / "git").write_text(WRAPPER)
+    (wrapper_dir / "git").chmod(0o755)
+    log = tmp_path / f"git-calls-{count}"
+    lines = ["layers:", "  - id: L0", "    features:"]
+    lines += [f'      - {{id: s{i}, description: "Build s{i}"}}' for i in range(count)]
+    dag = repo / "dag.yaml"
+    dag.write_text("\n".join(lines) + "\n")
+    env = {
+        **os.environ,
+        "PATH": f"{wrapper_dir}{os.pathsep}{os.environ['PATH']}",
+        "CALLS_LOG_OF_GIT": str(log),
+        "REAL_GIT_FOR_TESTS": real,
+    }
+    argv = [sys.executable, str(pyz), "run", str(dag), *flags]
+    done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    records = [r.split("\x1f")[:-1] for r in log.read_text().split("\x1e") if r]
+    prefix = list(INSULATION_ARGS)
+    return [_verb(r[len(prefix) :]) for r in records if r[: len(prefix)] == prefix]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags", [(), ("--parallel", "--max-parallel", "4")])
+def test_a_plain_spec_costs_seven_git_processes_including_its_merge(
+    project: Project, pyz: Path, tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    project.fake.setenv("STEP_SECONDS", 0)
+    small, large = 3, 6
+    few = dagspec_calls(pyz, project, tmp_path, small, *flags)
+    many = dagspec_calls(pyz, project, tmp_path, large, *flags)
+    per_spec = (len(many) - len(few)) / (large - small)
+    fixed = len(few) - small * per_spec
+    difference = collections.Counter(many)
+    difference.subtract(collections.Counter(few))
+    assert +difference == collections.Counter({v: n * (large - small) for v, n in PER_SPEC.items()})
+    assert per_spec == 7
+    print(f"git processes: {per_spec:.0f} per spec, {fixed:.0f} per run ({flags or 'sequential'})")
+    assert fixed <= 40, collections.Counter(few)
