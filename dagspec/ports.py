@@ -22,9 +22,11 @@ GRACE = 10.0
 
 class Workspace(Protocol):
     """The worktree port: what a drive asks of git and the file system. The scheduler calls
-    ``highest_number``, ``prepare`` and ``collect`` one at a time (its git lock); raising
-    ``DagspecError`` fails the spec with its message. ``Threaded`` runs a synchronous one,
-    such as ``attempt.GitWorkspace``, in worker threads."""
+    ``highest_number`` once, first, then ``prepare`` and ``collect`` for several specs at
+    once (a spec's ``collect`` runs beside the next spec's ``prepare`` and agent): the
+    workspace serialises what must be serial itself. Raising ``DagspecError`` fails the
+    spec with its message. ``Threaded`` runs a synchronous one, such as
+    ``attempt.GitWorkspace``, in worker threads."""
 
     async def highest_number(self, run: RunState) -> int: ...
 
