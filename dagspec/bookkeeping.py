@@ -46,6 +46,7 @@ class Bookkeeping:
     joined: set[str] = attrs.field(factory=set)
     serial: threading.Lock = attrs.field(factory=threading.Lock)
     _base_dirs: dict[str, list[str]] = attrs.field(factory=dict)
+    _asking: threading.Lock = attrs.field(factory=threading.Lock)  # one ``ls-tree``, not two
 
     @classmethod
     def load(cls, repo: Path, run_id: str) -> Bookkeeping:
@@ -72,9 +73,10 @@ class Bookkeeping:
         git at most once a drive (a commit's tree never changes), when first needed."""
 
         def ask() -> list[str]:
-            if commit not in self._base_dirs:
-                self._base_dirs[commit] = git.tree_dirs(worktree, commit, "specs")
-            return self._base_dirs[commit]
+            with self._asking:
+                if commit not in self._base_dirs:
+                    self._base_dirs[commit] = git.tree_dirs(worktree, commit, "specs")
+                return self._base_dirs[commit]
 
         return ask
 
