@@ -291,7 +291,7 @@ def timeout_reason(limit: float) -> str:
 
 async def user_setup(run: RunState, dag: Dag, spec_id: str, ready: Prepared, grace: float) -> None:
     """``execution.copy`` and ``execution.setup`` in the spec's new worktree
-    (``dagspec.setup``), in a thread outside the git lock (an install can take minutes);
+    (``dagspec.setup``), in a thread, holding no lock (an install can take minutes);
     its output goes to the spec's log. Cancelled, the setup command's process group is
     ended like an agent's. Raises ``setup.SetupError`` when it fails."""
     execution = dag.execution

@@ -31,7 +31,9 @@ def reserve_number(repo: Path, worktree: Path, floor: int) -> int:
     above every number in ``specs/`` and in branch names, so a version that counts branches
     (v0.7.3) and one that cannot (v0.10.x in a worktree) both pick N. Nothing of it can be
     committed: git does not track empty directories.
-    ``release_number`` removes it once the agent has exited.
+    ``release_number`` removes it once the agent has exited. A drive reads the branch
+    names once instead (``Bookkeeping``) and uses ``highest_in_specs`` and
+    ``place_reservation``.
     """
     number = max(highest_in_specs(worktree), *_numbers(git.branch_names(repo)), floor) + 1
     place_reservation(worktree, number)
