@@ -103,7 +103,8 @@ def test_a_plain_spec_costs_seven_git_processes_including_its_merge(
     fixed = len(few) - small * per_spec
     difference = collections.Counter(many)
     difference.subtract(collections.Counter(few))
-    assert +difference == collections.Counter({v: n * (large - small) for v, n in PER_SPEC.items()})
+    expected = collections.Counter({v: n * (large - small) for v, n in PER_SPEC.items()})
+    assert +difference == expected, (collections.Counter(few), collections.Counter(many))
     assert per_spec == 7
     print(f"git processes: {per_spec:.0f} per spec, {fixed:.0f} per run ({flags or 'sequential'})")
     assert fixed <= 40, collections.Counter(few)
