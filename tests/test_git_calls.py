@@ -1,6 +1,7 @@
 """How many git processes a run starts per spec (issue 16 item 2), counted for real.
 
-A ``git`` wrapper script first on PATH logs each call's argv to a file, then execs the real
+A ``git`` wrapper script first on PATH writes each call's argv to a file of its own (calls
+run concurrently), then execs the real
 git (its variables are not named ``GIT_*``: dagspec removes those from git's environment).
 dagspec's own calls are told from the stand-in autospec's by the options every one of them
 starts with (``git_env.INSULATION_ARGS``).
@@ -30,8 +31,10 @@ from tests.engine_support import Project
 
 pytest_plugins = ("tests.engine_fixtures",)
 
+# One file per call: records appended to one file by concurrent gits would interleave.
 WRAPPER = """#!/bin/sh
-{ for arg in "$@"; do printf '%s\\037' "$arg"; done; printf '\\036'; } >> "$CALLS_LOG_OF_GIT"
+record="$(mktemp "$CALLS_LOG_OF_GIT/call.XXXXXXXX")"
+for arg in "$@"; do printf '%s\\037' "$arg"; done > "$record"
 exec "$REAL_GIT_FOR_TESTS" "$@"
 """
 
@@ -72,6 +75,7 @@ def dagspec_calls(
     (wrapper_dir / "git").write_text(WRAPPER)
     (wrapper_dir / "git").chmod(0o755)
     log = tmp_path / f"git-calls-{count}"
+    log.mkdir()
     lines = ["layers:", "  - id: L0", "    features:"]
     lines += [f'      - {{id: s{i}, description: "Build s{i}"}}' for i in range(count)]
     dag = repo / "dag.yaml"
@@ -85,7 +89,7 @@ def dagspec_calls(
     argv = [sys.executable, str(pyz), "run", str(dag), *flags]
     done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    records = [r.split("\x1f")[:-1] for r in log.read_text().split("\x1e") if r]
+    records = [call.read_text().split("\x1f")[:-1] for call in log.iterdir()]
     prefix = list(INSULATION_ARGS)
     return [_verb(r[len(prefix) :]) for r in records if r[: len(prefix)] == prefix]
 
