@@ -34,11 +34,23 @@ SYMBOL = {
     SpecStatus.FAILED: "✗",
     SpecStatus.BLOCKED: "⊘",
     SpecStatus.INTERRUPTED: "!",
+    SpecStatus.WAITING: "◷",
 }
 # Every symbol dagspec prints, and what stands for it where the output cannot encode it
 # (the symbols of nox): ``text.translate(ASCII)``.
 ASCII = str.maketrans(
-    {"◦": "o", "▸": ">", "✓": "+", "✗": "x", "⊘": "-", "…": "~", "↳": ">", "·": "-", "→": "->"}
+    {
+        "◦": "o",
+        "▸": ">",
+        "◷": "=",
+        "✓": "+",
+        "✗": "x",
+        "⊘": "-",
+        "…": "~",
+        "↳": ">",
+        "·": "-",
+        "→": "->",
+    }
 )
 _COLOR = {
     SpecStatus.PENDING: "2",
@@ -47,6 +59,7 @@ _COLOR = {
     SpecStatus.FAILED: "31",
     SpecStatus.BLOCKED: "35",
     SpecStatus.INTERRUPTED: "33",
+    SpecStatus.WAITING: "33",
 }
 _STATUS = len("interrupted")
 _STAGE = len("implement")
@@ -201,9 +214,9 @@ def _row(line: fold.Line, view: View) -> str:
 
 def _cells(spec: SpecState, view: View) -> list[tuple[str, str | None]]:
     shape = _shape(view)
-    code = _COLOR[spec.status]
     stopping = view.stopping and spec.status is SpecStatus.RUNNING
-    status = "stopping" if stopping else spec.status.value
+    status = "stopping" if stopping else spec.shown_status  # "stalled" (issue 17)
+    code = _COLOR[SpecStatus.INTERRUPTED] if status == "stalled" else _COLOR[spec.status]
     segments: list[tuple[str, str | None]] = [(_symbol(spec, view), code), (" ", None)]
     cells = [truncate(spec.id, shape["spec"]).ljust(shape["spec"])]
     if shape["layer"]:

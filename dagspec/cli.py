@@ -52,6 +52,7 @@ class RunFlags(NamedTuple):
     parallel: bool | None = None
     max_parallel: int | None = None
     timeout: float | None = None
+    stall_timeout: float | None = None
     fail_fast: bool | None = None
     merge: bool | None = None
     keep_worktrees: bool | None = None
@@ -73,6 +74,7 @@ def _run_flags(args: argparse.Namespace) -> dict[str, Any]:
         parallel=args.parallel,
         max_parallel=args.max_parallel,
         timeout=args.timeout,
+        stall_timeout=args.stall_timeout,
         fail_fast=args.fail_fast,
         merge=args.merge,
         keep_worktrees=args.keep_worktrees,

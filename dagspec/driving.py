@@ -151,6 +151,7 @@ def execute(
         max_parallel=options.max_parallel if options.parallel else 1,
         fail_fast=options.fail_fast,
         timeouts=spec_timeouts(dag, options),
+        stall_timeout=options.stall_timeout or dag.execution.stall_timeout,
         history=estimates.load_history(repo),
     )
     root = places.worktree_root(repo, options.worktree_root)

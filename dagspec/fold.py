@@ -14,6 +14,7 @@ from datetime import datetime
 
 import attrs
 
+from dagspec import unattended
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.words import counted
 
@@ -73,7 +74,13 @@ def _fold_completed(lines: list[Line], state: RunState, now: datetime) -> list[L
     recent = _recent(lines, now)
     old = [ln for ln in lines if ln.status is SpecStatus.COMPLETED and ln not in recent]
     rest = [ln for ln in lines if ln.status is not SpecStatus.COMPLETED or ln in recent]
-    order = (SpecStatus.RUNNING, SpecStatus.FAILED, SpecStatus.INTERRUPTED, SpecStatus.COMPLETED)
+    order = (
+        SpecStatus.RUNNING,
+        SpecStatus.WAITING,
+        SpecStatus.FAILED,
+        SpecStatus.INTERRUPTED,
+        SpecStatus.COMPLETED,
+    )
     ranked = sorted(rest, key=lambda ln: order.index(ln.status) if ln.status in order else 9)
     return ranked + _count(SpecStatus.COMPLETED, old, "completed")
 
@@ -167,6 +174,8 @@ def _layer_fold(status: SpecStatus, specs: list[SpecState], state: RunState) -> 
 
 
 def _note(spec: SpecState, facts: _Facts) -> str:
+    if (condition := unattended.note(spec)) is not None:
+        return condition
     if spec.status is SpecStatus.PENDING:
         return _waits([d for d in spec.depends_on if d not in facts.done], facts)
     if spec.status is SpecStatus.BLOCKED:

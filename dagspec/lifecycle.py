@@ -7,16 +7,22 @@ passed in. The scheduler applies them (saving and reporting each); ``resume``, `
 
 A spec's statuses::
 
-                  start                 complete
-      pending ───────────▶ running ─────────────────▶ completed ──▶ (merged: True)
-       ▲  │                 │   │
-       │  │ cascade    fail │   │ interrupt (signal, --fail-fast, a driver gone)
-       │  ▼                 ▼   ▼
-       │ blocked          failed  interrupted
-       │  │                 │       │
-       └──┴─────────────────┴───────┘
+                    start                 complete
+      pending ─────────────▶ running ───────────────▶ completed ──▶ (merged: True)
+       ▲ │ ▲ ▲                │ │ │ │
+       │ │ │ └────────────────┘ │ │ │ end_stall, the first: it starts again at its stage
+       │ │ │       wake         │ │ │
+       │ │ └──── waiting ◀──────┘ │ │ limit_hit: until the reset (or a back-off)
+       │ │ cascade     fail, end_stall (the second), limit_hit (the cap)
+       │ ▼                        ▼ ▼ interrupt (a signal, --fail-fast, a driver gone)
+       │ blocked             failed  interrupted
+       │  │                     │       │
+       └──┴─────────────────────┴───────┘
           prepare_resume (blocked, failed, interrupted), prepare_retry (the named failed
           specs and everything blocked)
+
+A running spec without progress for the stall timeout is shown ``stalled`` and still
+runs. The stall and limit transitions are ``dagspec.unattended``'s (issue 17).
 
 The ready rule: a spec is *ready* when it is pending and every spec it depends on has
 completed (``ready``). The cascade rule: a pending spec downstream of a failed or
@@ -102,6 +108,8 @@ def start(
         exit_code=None,
         error=None,
         blocked_by=(),
+        stalled_since=None,
+        waiting_until=None,
         worktree=worktree,
         branch=branch,
         spec_dir=spec_dir,
@@ -170,6 +178,8 @@ def complete(
         stage=None,
         exit_code=0,
         agent_pid=None,
+        stalled_since=None,
+        limit_hits=0,
         finished_at=now,
         spec_dir=spec_dir,
         tasks_done=done,
@@ -196,6 +206,7 @@ def fail(
         error=reason,
         exit_code=exit_code,
         agent_pid=None,
+        stalled_since=None,
         finished_at=now,
     )
     run, blocked = cascade(run, deps)
@@ -222,6 +233,7 @@ def interrupt(
         error=reason,
         finished_at=now,
         agent_pid=None,
+        stalled_since=None,
     )
     return run, (Event(spec_id, EventKind.INTERRUPTED),)
 
@@ -286,10 +298,13 @@ def _orphaned(run: RunState) -> RunState:
     return attrs.evolve(run, specs=specs)
 
 
+_FRESH: dict[str, Any] = {"stall_restarts": 0, "limit_hits": 0, "waiting_until": None}
+
+
 def _reopen(run: RunState, reset: Iterable[str], options: RunOptions) -> RunState:
     chosen = set(reset)
     specs = tuple(
-        attrs.evolve(s, status=SpecStatus.PENDING, blocked_by=(), error=None)
+        attrs.evolve(s, status=SpecStatus.PENDING, blocked_by=(), error=None, **_FRESH)
         if s.id in chosen
         else s
         for s in run.specs
@@ -301,7 +316,8 @@ def _reopen(run: RunState, reset: Iterable[str], options: RunOptions) -> RunStat
 
 def prepare_resume(run: RunState, options: RunOptions) -> RunState:
     """The run as ``resume`` starts it again (the caller holds the run's lock, so no spec
-    of it is running any more): every interrupted, failed and blocked spec pending."""
+    of it is running any more): every interrupted, failed and blocked spec pending, with a
+    fresh budget of stall restarts and limit hits; a waiting spec keeps waiting."""
     run = _orphaned(run)
     unfinished = (SpecStatus.INTERRUPTED, SpecStatus.FAILED, SpecStatus.BLOCKED)
     return _reopen(run, run.ids(*unfinished), options)

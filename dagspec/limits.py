@@ -24,6 +24,9 @@ RATE_BACKOFF = 60.0  # seconds: a per-minute rate limit without a stated reset
 QUOTA_BACKOFF = 15 * 60.0  # seconds: a usage quota without a stated reset
 MAX_BACKOFF = 3600.0  # seconds: back-off doubles on each repeat, up to this
 RESET_MARGIN = 30.0  # seconds after a stated reset, for clocks that differ a little
+# Words every pattern's message has (tested): the agent's door passes the lines that have
+# one to ``parse_limit``, without decoding the megabytes an agent can print.
+CUES = rb"(?i:limit|quota|exhausted|\b429\b)"
 
 
 @attrs.frozen

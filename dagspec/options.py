@@ -75,6 +75,14 @@ def add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None:
         "--timeout", type=duration, metavar="DUR", help="per-spec time limit, e.g. 45m, 2h"
     )
     parser.add_argument(
+        "--stall-timeout",
+        type=duration,
+        metavar="DUR",
+        help="a running spec with no progress (output, spec files, commits) for DUR is shown "
+        "stalled; after another DUR it is restarted once at its stage, then failed "
+        "(default: execution.stall_timeout, else no watchdog)",
+    )
+    parser.add_argument(
         "--fail-fast",
         action="store_true",
         default=None,

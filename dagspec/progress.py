@@ -42,10 +42,12 @@ def _what(event: Event) -> str:
         return f"implement {event.detail} tasks"
     if event.kind == "started":
         return "started" if event.detail in ("", "attempt 1") else f"started ({event.detail})"
-    if event.kind in ("failed",):
+    if event.kind == "failed":
         return f"failed: {event.detail}"
     if event.kind == "blocked":
         return f"blocked by {event.detail}"
+    if event.kind in ("stalled", "restarting", "waiting") and event.detail:
+        return f"{event.kind}: {event.detail}"
     return event.kind
 
 

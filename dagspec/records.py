@@ -20,6 +20,7 @@ class SpecStatus(enum.Enum):
     FAILED = "failed"
     BLOCKED = "blocked"
     INTERRUPTED = "interrupted"
+    WAITING = "waiting"  # hit a usage limit: no agent, no slot, until ``waiting_until``
 
 
 class RunStatus(enum.Enum):
@@ -31,8 +32,9 @@ class RunStatus(enum.Enum):
 
 @attrs.frozen
 class SpecState:
-    """One spec of a run. The fields up to ``merge_commit`` are those of ``dag status
-    --json`` (README, JSON), in order."""
+    """One spec of a run. The fields up to ``waiting_until`` are those of ``dag status
+    --json`` (README, JSON), in order. A running spec with ``stalled_since`` set is shown as
+    ``stalled`` (``shown_status``): it still holds its slot and may still recover."""
 
     id: str
     layer: str
@@ -53,9 +55,23 @@ class SpecState:
     log: str | None = None
     merged: bool = False
     merge_commit: str | None = None
+    stalled_since: datetime | None = None  # running, no progress seen since (issue 17)
+    waiting_until: datetime | None = None  # waiting: when it starts again (UTC)
     # Not in the JSON: the agent's process group, so that a resume after the driver was
     # killed can stop an agent that outlived it before starting the spec again.
     agent_pid: int | None = None
+    # Not in the JSON: attempts ended for a stall since the spec last (re)opened, and the
+    # usage limits its attempts hit in a row (``dagspec.unattended``).
+    stall_restarts: int = 0
+    limit_hits: int = 0
+
+    @property
+    def shown_status(self) -> str:
+        """The status to show: ``stalled`` for a running spec that made no progress for the
+        stall timeout, else the status's name."""
+        if self.status is SpecStatus.RUNNING and self.stalled_since is not None:
+            return "stalled"
+        return self.status.value
 
 
 @attrs.frozen
@@ -65,6 +81,7 @@ class RunOptions:
     parallel: bool = False
     max_parallel: int = 4
     timeout: float | None = None  # seconds
+    stall_timeout: float | None = None  # seconds; --stall-timeout, else execution.stall_timeout
     fail_fast: bool = False
     merge: bool = True
     keep_worktrees: bool = False
@@ -124,6 +141,9 @@ class EventKind(enum.StrEnum):
     FAILED = "failed"
     BLOCKED = "blocked"
     INTERRUPTED = "interrupted"
+    STALLED = "stalled"  # detail: "no progress for 5m00s"
+    RESTARTING = "restarting"  # ended for a stall, starting again; detail says why
+    WAITING = "waiting"  # detail: "<agent> limit; until <time>"
 
 
 @attrs.frozen

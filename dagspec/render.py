@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from dagspec import fit
+from dagspec import fit, unattended
 from dagspec.fit import truncate as truncate
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.records import format_duration as format_duration
@@ -32,12 +32,14 @@ _LOOK: dict[str, tuple[str, str]] = {
     "failed": ("✗", "31"),
     "blocked": ("⊘", "35"),
     "interrupted": ("!", "33"),
+    "waiting": ("◷", "33"),  # for a usage limit's reset (issue 17)
+    "stalled": ("▸", "33"),  # running, without progress for the stall timeout
 }
-_COUNT_ORDER = ("running", "completed", "failed", "blocked", "interrupted", "pending")
+_COUNT_ORDER = ("running", "waiting", "completed", "failed", "blocked", "interrupted", "pending")
 # Notes that are nice to have ("merged", "attempt 2") never take a line of their own.
 _INLINE_ONLY = (SpecStatus.COMPLETED, SpecStatus.RUNNING)
 # Specs that only ``resume`` starts again (it restarts the failed ones too).
-_RESUMABLE = {SpecStatus.INTERRUPTED, SpecStatus.PENDING}
+_RESUMABLE = {SpecStatus.INTERRUPTED, SpecStatus.PENDING, SpecStatus.WAITING}
 
 Segment = tuple[str, str | None]  # text and the ANSI code it is painted with
 
@@ -63,7 +65,7 @@ def status_table(state: RunState, *, now: datetime, width: int, color: bool) -> 
     rows = [
         _Row(
             _fitted(p, kept, fraction),
-            s.status.value,
+            s.shown_status,
             _note(s, state),
             s.status not in _INLINE_ONLY,
         )
@@ -156,8 +158,8 @@ def _spec_parts(spec: SpecState, now: datetime) -> dict[str, str]:
     return {
         "spec": spec.id,
         "layer": truncate(spec.layer, LAYER_MAX),
-        "symbol": _LOOK[spec.status.value][0],
-        "status": spec.status.value,
+        "symbol": _LOOK[spec.shown_status][0],
+        "status": spec.shown_status,
         "stage": spec.stage or "",
         "fraction": fraction,
         "bar": _bar(spec) if fraction else "",
@@ -241,7 +243,10 @@ def _run_time(state: RunState, now: datetime) -> str:
 
 
 def _note(spec: SpecState, state: RunState) -> str:
-    """What a pending spec waits for, what blocks a blocked one, why one failed."""
+    """What a pending spec waits for, what blocks a blocked one, why one failed, until when
+    one waits for a usage limit, since when one is stalled."""
+    if (condition := unattended.note(spec)) is not None:
+        return condition
     if spec.status is SpecStatus.PENDING:
         done = {s.id for s in state.specs if s.status is SpecStatus.COMPLETED}
         waiting = [dep for dep in spec.depends_on if dep not in done]

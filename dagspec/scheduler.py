@@ -9,7 +9,7 @@ order ``dagspec.priority``'s. Git and agents are reached through two ports
     ├── _watch_signals        SIGINT/SIGTERM/SIGHUP: stop starting specs, cancel the running ones
     └── _schedule             starts each ready spec when a slot is free
         └── _run_spec (each)  limiter → workspace.prepare → agent.user_setup (execution.copy
-                              and setup) → the agent door → slot freed → workspace.collect
+                              and setup) → the agent door (and watchdog) → slot freed → collect
 
 A slot is an agent's: it is taken before the spec's worktree is prepared and given back as
 soon as the agent exits, so the next ready spec starts while this one's work is committed
@@ -39,8 +39,10 @@ import trio
 from dagspec import agent, estimates, faults, graph, lifecycle, ports, priority, procgroup, state
 from dagspec.attempt import Prepared
 from dagspec.errors import DagspecError
-from dagspec.lifecycle import Event, RunState, SpecStatus, Transition
+from dagspec.lifecycle import Event, EventKind, RunState, SpecStatus, Transition
 from dagspec.spec import Dag
+from dagspec.unattended import end_stall, limit, limit_hit, stall_news, wake
+from dagspec.watchdog import for_attempt
 from dagspec.workspace import RunPaths
 
 Reporter = Callable[[RunState, Event], None]  # called after each saved change
@@ -55,6 +57,7 @@ class Settings:
     max_parallel: int  # 1 when the run is sequential
     fail_fast: bool = False
     timeouts: Mapping[str, float | None] = attrs.field(factory=dict)  # seconds, per spec
+    stall_timeout: float | None = None  # seconds without progress before a spec is stalled
     grace: float = agent.GRACE  # seconds between SIGTERM and SIGKILL
     poll_interval: float = 1.0  # seconds between two looks at an agent's tasks.yaml
     # Seconds each spec id took in earlier runs (estimates.load_history), for the start order.
@@ -91,10 +94,11 @@ class _Engine:
         self.run = initial
         self.deps = settings.dag.deps
         self.settings = settings
-        self.limiter = trio.CapacityLimiter(settings.max_parallel)
+        self.limiter = trio.CapacityLimiter(limit(settings.max_parallel, initial))
         self.stopping = self.interrupted = False
         self.specs_scope = trio.CancelScope()
         self.in_flight = 0
+        self.started: set[str] = set()  # specs of this drive not to start (again) now
         self.slots: set[str] = set()  # the specs holding a slot: their agents are not done
         self.collecting: set[str] = set()  # agents exited 0, work being committed and joined
         self.wake = trio.Event()
@@ -107,6 +111,7 @@ class _Engine:
         new, events = transition
         if new is not self.run:
             self.run = new
+            self.limiter.total_tokens = limit(self.settings.max_parallel, new)
             if fault := faults.save(new, self.settings.paths.state_file):
                 self.stop(fault)  # a fault of the run itself, not of a spec (issue 11)
         for event in events:
@@ -134,17 +139,19 @@ class _Engine:
         spec is chosen once a slot is free (one just ended may have readied a longer chain),
         and the limiter taken on its behalf before it starts (trio starts tasks in no order).
         """
-        started: set[str] = set()
         with self.specs_scope:
             async with trio.open_nursery() as specs:
+                for waiting in self.run.ids(SpecStatus.WAITING):  # a wait of an earlier drive
+                    self.in_flight += 1
+                    specs.start_soon(partial(self._run_spec, waiting, attempt=False))
                 while True:
                     spec_id = None
-                    if self.limiter.available_tokens and not self.stopping:
-                        spec_id = self._next(started)
+                    if self.limiter.available_tokens > 0 and not self.stopping:
+                        spec_id = self._next(self.started)
                     if spec_id is not None:
                         self.limiter.acquire_on_behalf_of_nowait(spec_id)
                         self.slots.add(spec_id)
-                        started.add(spec_id)
+                        self.started.add(spec_id)
                         self.in_flight += 1
                         specs.start_soon(self._run_spec, spec_id)
                     elif self.in_flight == 0:
@@ -193,14 +200,25 @@ class _Engine:
 
     # one spec ----------------------------------------------------------------------------
 
-    async def _run_spec(self, spec_id: str) -> None:
-        """One spec, holding the slot ``_schedule`` took for it until its agent exits."""
+    async def _run_spec(self, spec_id: str, *, attempt: bool = True) -> None:
+        """One spec: an attempt holding its slot until its agent exits; then any wait."""
         try:
-            await self._attempt(spec_id)
+            if attempt:
+                await self._attempt(spec_id)  # a wait comes after the agent: its slot is free
+            await self._wait_out(spec_id)
         finally:
             self._free_slot(spec_id)
             self.in_flight -= 1
             self.wake.set()
+
+    async def _wait_out(self, spec_id: str) -> None:
+        """Wait out a waiting spec's reset (``dagspec.unattended``); pending, it may start."""
+        until = self.run.spec(spec_id).waiting_until
+        if self.run.spec(spec_id).status is SpecStatus.WAITING and until is not None:
+            await trio.sleep(max((until - state.utcnow()).total_seconds(), 0.0))
+            self.apply(wake(self.run, spec_id))
+        if self.run.spec(spec_id).status is SpecStatus.PENDING:
+            self.started.discard(spec_id)
 
     def _free_slot(self, spec_id: str) -> None:
         """Give the spec's slot back (once), and wake ``_schedule`` to fill it."""
@@ -250,10 +268,17 @@ class _Engine:
         log = self.settings.paths.log_file(spec_id)
         agent.write_header(log, self.run.spec(spec_id).attempts, ready.call, state.utcnow())
         timeout = self.settings.timeouts.get(spec_id)
+
+        def news(idle: float | None) -> None:  # the watchdog's (unattended.stall_news)
+            self.apply(stall_news(self.run, spec_id, idle=idle, now=state.utcnow()))
+
+        dog = for_attempt(self.settings.stall_timeout, log, ready.path, watcher, news)
         started: list[ports.Running] = []
         with trio.move_on_after(timeout or float("inf")) as timer:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(watcher.poll_tasks, self.settings.poll_interval)
+                if dog is not None:
+                    nursery.start_soon(dog.watch, nursery.cancel_scope)
                 try:
                     await self.door(
                         ready.call.argv,
@@ -271,8 +296,13 @@ class _Engine:
         self.groups.difference_update(p.pid for p in started)
         self.workspace.release(ready.path)  # an empty directory or two: no git, no thread
         self._free_slot(spec_id)  # the agent is gone: the next spec need not wait for its commit
+        now = state.utcnow()
         if timer.cancelled_caught:
             self._fail(spec_id, agent.timeout_reason(timeout or 0.0), code)
+        elif dog is not None and dog.ended:
+            self._failed(end_stall(self.run, self.deps, spec_id, now=now, idle=dog.idle))
+        elif code != 0 and (hit := watcher.last_limit) is not None:
+            self._failed(limit_hit(self.run, self.deps, spec_id, now=now, hit=hit))
         elif code != 0:
             stage = self.run.spec(spec_id).stage
             self._fail(spec_id, agent.exit_reason(code or 0, stage, watcher.last_error), code)
@@ -313,6 +343,7 @@ class _Engine:
         )
 
     def _failed(self, transition: Transition) -> None:
+        """Apply an attempt's end; under ``fail_fast`` a failure (not a restart) stops."""
         self.apply(transition)
-        if self.settings.fail_fast:
+        if self.settings.fail_fast and any(e.kind is EventKind.FAILED for e in transition[1]):
             self.stop()

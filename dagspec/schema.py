@@ -42,6 +42,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
     "execution": {
         "max_parallel": ("int", False),
         "timeout": ("text", False),
+        "stall_timeout": ("text", False),
         "base_branch": ("text", False),
         "on_conflict": ("text", False),
         "setup": ("text", False),
@@ -188,8 +189,9 @@ class Reader:
                 _key_line(node, "max_parallel"),
                 f"max_parallel is {values['max_parallel']}: it must be 1 or more",
             )
-        if "timeout" in values:
-            result["timeout"] = self.duration(node, "timeout", "execution.timeout")
+        for key in ("timeout", "stall_timeout"):
+            if key in values:
+                result[key] = self.duration(node, key, f"execution.{key}")
         for key in ("setup", "notify"):
             if key in values and not values[key].strip():
                 self.add(_key_line(node, key), f"execution.{key} is empty: give a command")

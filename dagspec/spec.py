@@ -67,6 +67,7 @@ class CopyPath:
 class Execution:
     max_parallel: int | None = None
     timeout: float | None = None
+    stall_timeout: float | None = None  # seconds without progress before a spec is stalled
     base_branch: str | None = None
     on_conflict: str = "manual"
     setup: str | None = None  # a shell command run in each new worktree before its agent

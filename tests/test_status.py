@@ -126,6 +126,8 @@ def test_json_is_exactly_the_design_shape(
                 "log": "/abs/logs/050-error-handling.log",
                 "merged": False,
                 "merge_commit": None,
+                "stalled_since": None,
+                "waiting_until": None,
             },
             {
                 "id": "060-api",
@@ -147,6 +149,8 @@ def test_json_is_exactly_the_design_shape(
                 "log": None,
                 "merged": False,
                 "merge_commit": None,
+                "stalled_since": None,
+                "waiting_until": None,
             },
         ],
     }

@@ -224,8 +224,8 @@ def test_every_problem_of_a_file_in_one_pass(
     assert run_cli("validate", "dag.yaml") == 1
     assert capsys.readouterr().err.splitlines() == [
         "dag: error: dag.yaml:2: unknown key 'max_paralel' in execution (did you mean "
-        "'max_parallel'?); allowed keys: max_parallel, timeout, base_branch, on_conflict, "
-        "setup, copy, notify",
+        "'max_parallel'?); allowed keys: max_parallel, timeout, stall_timeout, base_branch, "
+        "on_conflict, setup, copy, notify",
         "dag: error: dag.yaml:6: feature 'a' depends on 'zz', which is not defined",
         "dag: error: dag.yaml:6: dependency cycle: a -> c -> b -> a",
         "dag: error: dag.yaml:8: feature 'c' has no description and there is no "

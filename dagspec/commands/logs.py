@@ -61,7 +61,8 @@ def _check_spec(state: RunState, spec_id: str) -> None:
 def is_live(state: RunState, spec_id: str) -> bool:
     """Whether the spec may still write to its log: it runs, or waits in a driven run."""
     status = state.spec(spec_id).status
-    waiting = status is SpecStatus.PENDING and state.status is RunStatus.RUNNING
+    later = (SpecStatus.PENDING, SpecStatus.WAITING)  # it starts again later in this drive
+    waiting = status in later and state.status is RunStatus.RUNNING
     return status is SpecStatus.RUNNING or waiting
 
 

@@ -62,6 +62,7 @@ def plan_text(
         f"on branches dag/{run_id}/<spec>",
     ]
     lines += setup.plan_lines(dag.execution, notify=options.notify)
+    lines += _stall_lines(options.stall_timeout or dag.execution.stall_timeout)
     timeouts = driving.spec_timeouts(dag, options)
     recorded = driving.recorded_spec_dirs(repo)
     version = _version_or_none(executable, repo)
@@ -79,6 +80,17 @@ def plan_text(
     slots = options.max_parallel if options.parallel else 1
     lines += estimates.plan_lines(dag.deps, estimates.load_history(repo), slots)
     return "\n".join(lines) + "\n"
+
+
+def _stall_lines(stall: float | None) -> list[str]:
+    """The stall watchdog, when there is one (``dagspec.unattended``)."""
+    if stall is None:
+        return []
+    once, twice = render.format_duration(stall), render.format_duration(2 * stall)
+    return [
+        f"stall watchdog: a spec with no progress for {once} is shown stalled; at {twice} "
+        "it is restarted once at its stage, then failed"
+    ]
 
 
 def _plan_notes(dag: Dag, spec_id: str, timeout: float | None) -> str:

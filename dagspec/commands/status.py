@@ -60,6 +60,8 @@ SPEC_KEYS = (
     "log",
     "merged",
     "merge_commit",
+    "stalled_since",
+    "waiting_until",
 )
 TICK = 1.0  # seconds between two reads of the state file under --watch
 RESIZE_CHECKS = 10  # looks at the terminal's size per TICK
