@@ -1,0 +1,412 @@
+"""A run left alone (issue 17): the stall and usage-limit transitions, table by table, then
+the scheduler applying them with a scripted agent door and trio's autojump clock."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from dagspec import agent, lifecycle, ports, scheduler, state, unattended, watchdog
+from dagspec.lifecycle import Event, EventKind, RunState, RunStatus, SpecState, SpecStatus
+from dagspec.limits import PATTERNS, LimitHit, parse_limit
+from dagspec.spec import load_dag
+from dagspec.workspace import RunPaths
+from tests.conftest import git
+from tests.engine_support import dag_text
+from tests.test_policy import FakeWorkspace, new_run, statuses
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+DEPS = {"a": (), "b": ("a",)}
+RATE = "API Error: 429 rate_limit_error"  # claude, no stated reset: the 60 s back-off
+_PIDS = itertools.count(2**22 + 1)  # above Linux's pid_max: signalling these reaches nobody
+
+
+def _run(**fields: object) -> RunState:
+    run = RunState(
+        format=1,
+        run_id="r",
+        dag_file="d.yaml",
+        dag_name="d",
+        repo="/r",
+        status=RunStatus.RUNNING,
+        base_branch="main",
+        base_commit="0" * 40,
+        started_at=NOW,
+        specs=(SpecState("a", "L0"), SpecState("b", "L0", depends_on=("a",))),
+    )
+    a = attrs.evolve(run.spec("a"), status=SpecStatus.RUNNING, stage="plan", attempts=1)
+    return run.with_spec(attrs.evolve(a, **fields))
+
+
+# --- the transitions ----------------------------------------------------------------------------
+
+
+def test_a_stall_shows_once_and_progress_clears_it() -> None:
+    since = NOW - timedelta(minutes=5)
+    run, events = unattended.stall(_run(), "a", since=since, now=NOW)
+    assert run.spec("a").stalled_since == since
+    assert run.spec("a").status is SpecStatus.RUNNING
+    assert run.spec("a").shown_status == "stalled"
+    assert events == (Event("a", EventKind.STALLED, "no progress for 5m00s"),)
+    assert unattended.stall(run, "a", since=since, now=NOW) == (run, ())  # once
+    moved, events = unattended.stall_news(run, "a", idle=None, now=NOW)
+    assert moved.spec("a").stalled_since is None and events == ()
+    assert moved.spec("a").shown_status == "running"
+    assert unattended.unstall(moved, "a") == (moved, ())
+
+
+def test_a_stall_of_a_spec_no_longer_running_changes_nothing() -> None:
+    run = _run(status=SpecStatus.COMPLETED)
+    assert unattended.stall(run, "a", since=NOW, now=NOW) == (run, ())
+
+
+@pytest.mark.parametrize(
+    ("restarts", "status", "kind", "reason"),
+    [
+        (0, SpecStatus.PENDING, EventKind.RESTARTING, "no progress for 10 min; starting at plan"),
+        (1, SpecStatus.FAILED, EventKind.FAILED, "no progress for 10 min"),
+    ],
+)
+def test_the_first_stall_restarts_the_spec_at_its_stage_and_the_second_fails_it(
+    restarts: int, status: SpecStatus, kind: EventKind, reason: str
+) -> None:
+    run = _run(stall_restarts=restarts, stalled_since=NOW, limit_hits=2)
+    run, events = unattended.end_stall(run, DEPS, "a", now=NOW, idle=600.0, exit_code=-15)
+    spec = run.spec("a")
+    assert (spec.status, spec.stalled_since, spec.exit_code) == (status, None, -15)
+    assert events[0] == Event("a", kind, reason)
+    assert spec.stage == "plan"  # where the restart starts
+    if status is SpecStatus.FAILED:
+        assert spec.error == reason
+        assert run.spec("b").status is SpecStatus.BLOCKED  # the cascade
+    else:
+        assert (spec.stall_restarts, spec.limit_hits) == (1, 0)
+        assert run.spec("b").status is SpecStatus.PENDING
+
+
+@pytest.mark.parametrize(
+    ("idle", "text"), [(2.0, "no progress for 2s"), (59.9, "no progress for 59s"), (601, "10 min")]
+)
+def test_the_reason_names_minutes_from_a_minute_on(idle: float, text: str) -> None:
+    run, _ = unattended.end_stall(_run(stall_restarts=1), DEPS, "a", now=NOW, idle=idle)
+    assert run.spec("a").error is not None and run.spec("a").error.endswith(text)
+
+
+@pytest.mark.parametrize(
+    ("hits", "hit", "until"),
+    [
+        (0, parse_limit(RATE, now=NOW), NOW + timedelta(seconds=60)),
+        (2, parse_limit(RATE, now=NOW), NOW + timedelta(seconds=240)),  # doubled per repeat
+        (
+            0,
+            parse_limit("You've hit your limit · resets 3pm (UTC)", now=NOW),
+            datetime(2026, 11, 24, 15, 0, 30, tzinfo=UTC),  # the reset, and a margin
+        ),
+    ],
+)
+def test_a_limit_makes_the_spec_wait_until_the_reset_or_a_back_off(
+    hits: int, hit: LimitHit | None, until: datetime
+) -> None:
+    assert hit is not None
+    run, events = unattended.limit_hit(
+        _run(limit_hits=hits), DEPS, "a", now=NOW, hit=hit, exit_code=1
+    )
+    spec = run.spec("a")
+    assert (spec.status, spec.waiting_until, spec.limit_hits) == (
+        SpecStatus.WAITING,
+        until,
+        hits + 1,
+    )
+    assert spec.error == f"claude limit: {hit.message}"
+    when = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert events == (Event("a", EventKind.WAITING, f"hit a claude limit; until {when}"),)
+    assert run.spec("b").status is SpecStatus.PENDING  # it waits; nothing is blocked
+    assert unattended.note(spec) == f"until {until:%Y-%m-%d %H:%M}Z: {spec.error}"
+    woken, _ = unattended.wake(run, "a")
+    assert (woken.spec("a").status, woken.spec("a").waiting_until) == (SpecStatus.PENDING, None)
+    assert woken.spec("a").stage == "plan"
+
+
+def test_the_fifth_limit_in_a_row_fails_the_spec() -> None:
+    hit = parse_limit(RATE, now=NOW)
+    assert hit is not None and unattended.MAX_LIMIT_HITS == 5
+    run, events = unattended.limit_hit(_run(limit_hits=4), DEPS, "a", now=NOW, hit=hit)
+    assert run.spec("a").status is SpecStatus.FAILED
+    assert run.spec("a").error == f"hit a claude usage limit 5 times in a row: {RATE}"
+    assert [e.kind for e in events] == [EventKind.FAILED, EventKind.BLOCKED]
+
+
+@pytest.mark.parametrize(("limit", "waiting", "expected"), [(4, 0, 4), (4, 1, 3), (2, 2, 1)])
+def test_each_wait_lowers_the_parallel_limit_by_one_never_below_one(
+    limit: int, waiting: int, expected: int
+) -> None:
+    run = _run(status=SpecStatus.WAITING if waiting else SpecStatus.PENDING)
+    if waiting > 1:
+        run = run.with_spec(attrs.evolve(run.spec("b"), status=SpecStatus.WAITING))
+    assert unattended.limit(limit, run) == expected
+
+
+def test_resume_keeps_a_wait_and_gives_failed_specs_a_fresh_budget() -> None:
+    run = _run(status=SpecStatus.WAITING, waiting_until=NOW, limit_hits=2)
+    run = run.with_spec(attrs.evolve(run.spec("b"), status=SpecStatus.FAILED, stall_restarts=1))
+    again = lifecycle.prepare_resume(run, run.options)
+    assert again.spec("a") == run.spec("a")
+    assert (again.spec("b").status, again.spec("b").stall_restarts) == (SpecStatus.PENDING, 0)
+
+
+def test_every_limit_message_reaches_the_watcher_through_the_doors_filter() -> None:
+    for pattern in PATTERNS:
+        line = f"│ {pattern.example}".encode()
+        assert agent.WATCHED.fullmatch(line), pattern.name
+    assert agent.WATCHED.search(b"[Stage 2/4] plan...")
+    assert not agent.WATCHED.search(b"writing src/app.py")
+
+
+# --- progress, as the watchdog reads it -------------------------------------------------------
+
+
+def test_progress_is_log_output_a_spec_file_or_a_commit(git_repo: Path) -> None:
+    worktree = git_repo.parent / "wt"
+    git(git_repo, "worktree", "add", "-q", "-b", "work", str(worktree))
+    log = git_repo.parent / "a.log"
+    log.write_text("header\n")
+    (worktree / "specs" / "001-a").mkdir(parents=True)
+
+    def stamp(spec_dir: str | None = "001-a") -> watchdog.Stamp:
+        return watchdog.progress_stamp(log, worktree, spec_dir)
+
+    steps: list[Callable[[], object]] = [
+        lambda: log.write_text("header\noutput\n"),
+        lambda: (worktree / "specs" / "001-a" / "tasks.yaml").write_text("tasks: []\n"),
+        lambda: git(worktree, "commit", "-q", "--allow-empty", "-m", "work"),
+    ]
+    for step in steps:
+        before = stamp()
+        step()
+        assert stamp() != before
+    assert stamp() == stamp()
+    before = stamp(None)
+    (worktree / "specs" / "002-b").mkdir()  # specify made a directory
+    assert stamp(None) != before
+
+
+# --- the scheduler, with a scripted agent -------------------------------------------------------
+
+
+@dataclass
+class Attempt:
+    """One attempt of the scripted agent: ``beats`` output lines ``beat`` seconds apart, then
+    ``silent`` seconds of nothing, then ``lines`` and exit ``code``."""
+
+    beats: int = 0
+    beat: float = 30.0
+    silent: float = 10.0
+    lines: Sequence[str] = ()
+    code: int = 0
+
+
+@dataclass
+class Scripted:
+    """The agent door: each spec's attempts in turn (the last one repeats)."""
+
+    plan: Mapping[str, Sequence[Attempt]] = field(default_factory=dict)
+    spans: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    async def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        log: Path,
+        on_start: Callable[[ports.Running], None],
+        on_line: Callable[[bytes], None],
+        grace: float = agent.GRACE,
+    ) -> int:
+        spans = self.spans.setdefault(cwd.name, [])
+        attempts = self.plan.get(cwd.name, [Attempt()])
+        how = attempts[min(len(spans), len(attempts) - 1)]
+        process = _Process(next(_PIDS))
+        on_start(process)
+        began = trio.current_time()
+        try:
+            for _ in range(how.beats):
+                await trio.sleep(how.beat)
+                with log.open("a") as out:
+                    out.write("working\n")
+            await trio.sleep(how.silent)
+        except trio.Cancelled:
+            process.returncode = -signal.SIGTERM
+            raise
+        finally:
+            spans.append((began, trio.current_time()))
+        for line in how.lines:
+            on_line(line.encode())
+        process.returncode = how.code
+        return how.code
+
+
+@dataclass
+class _Process:
+    pid: int
+    returncode: int | None = None
+
+
+async def _drive(
+    tmp_path: Path,
+    features: Sequence[str | tuple[str, Sequence[str]]],
+    agents: Scripted,
+    events: list[Event],
+    initial: RunState | None = None,
+    **settings: object,
+) -> RunState:
+    dag_file = tmp_path / "dag.yaml"
+    dag_file.write_text(dag_text(*features))
+    dag = load_dag(dag_file)
+    options = {"max_parallel": 4, "poll_interval": 1e6, **settings}
+    config = scheduler.Settings(paths=RunPaths(tmp_path, "r"), dag=dag, **options)  # type: ignore[arg-type]
+    workspace = FakeWorkspace(tmp_path / "wt")
+    workspace.root.mkdir(exist_ok=True)
+    run = initial or new_run(tmp_path, dag.deps)
+    report: scheduler.Reporter = lambda _, event: events.append(event)  # noqa: E731
+    return await scheduler.drive(run, config, report, workspace=workspace, door=agents)
+
+
+def _kinds(events: list[Event], spec_id: str) -> list[str]:
+    return [e.kind.value for e in events if e.spec_id == spec_id and e.kind.value != "stage"]
+
+
+async def test_a_silent_agent_is_stalled_then_restarted_once_then_failed(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    agents, events = Scripted({"a": [Attempt(silent=1e6)]}), []
+    final = await _drive(tmp_path, ["a", ("b", ["a"]), "c"], agents, events, stall_timeout=60.0)
+    assert statuses(final) == {"a": "failed", "b": "blocked", "c": "completed"}
+    assert final.spec("a").error == "no progress for 2 min"
+    assert final.spec("a").attempts == 2
+    assert _kinds(events, "a") == [
+        "started", "stalled", "restarting", "started", "stalled", "failed"
+    ]  # fmt: skip
+    # Shown stalled after one timeout, ended after two (checked every 15 s); restarted at once.
+    assert [(round(s), round(e)) for s, e in agents.spans["a"]] == [(0, 120), (120, 240)]
+
+
+async def test_an_agent_that_moves_again_is_no_longer_stalled(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    agents, events = Scripted({"a": [Attempt(beats=3, beat=90.0, silent=0)]}), []
+    final = await _drive(tmp_path, ["a"], agents, events, stall_timeout=60.0)
+    assert final.spec("a").status is SpecStatus.COMPLETED and final.spec("a").attempts == 1
+    # Stalled in each pause of 90 s, and each time cleared by the next line of output (a
+    # stall of a spec already stalled is no event).
+    assert _kinds(events, "a") == ["started", "stalled", "stalled", "stalled", "completed"]
+    assert final.spec("a").stalled_since is None
+
+
+async def test_steady_output_never_stalls(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    agents, events = Scripted({"a": [Attempt(beats=20, beat=30.0, silent=0)]}), []
+    final = await _drive(tmp_path, ["a"], agents, events, stall_timeout=60.0)
+    assert final.status is RunStatus.COMPLETED
+    assert _kinds(events, "a") == ["started", "completed"]
+
+
+async def test_without_a_stall_timeout_a_silent_agent_runs_on(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    agents, events = Scripted({"a": [Attempt(silent=10_000)]}), []
+    final = await _drive(tmp_path, ["a"], agents, events)
+    assert final.status is RunStatus.COMPLETED
+    assert _kinds(events, "a") == ["started", "completed"]
+
+
+async def test_a_limit_waits_for_its_back_off_then_the_spec_starts_again(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    limited = Attempt(silent=1, lines=[RATE], code=1)
+    agents, events = Scripted({"a": [limited, Attempt()]}), []
+    final = await _drive(tmp_path, ["a", ("b", ["a"])], agents, events)
+    assert statuses(final) == {"a": "completed", "b": "completed"}
+    assert _kinds(events, "a") == ["started", "waiting", "started", "completed"]
+    assert [round(s) for s, _ in agents.spans["a"]] == [0, 61]  # the 60 s back-off
+    assert final.spec("a").attempts == 2 and final.spec("a").limit_hits == 0
+
+
+async def test_a_failure_without_a_limit_message_is_a_failure(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    agents, events = Scripted({"a": [Attempt(lines=["Error: boom"], code=1)]}), []
+    final = await _drive(tmp_path, ["a"], agents, events)
+    assert final.spec("a").status is SpecStatus.FAILED
+    assert "waiting" not in _kinds(events, "a")
+
+
+async def test_repeated_limits_back_off_doubling_and_the_fifth_fails(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    agents, events = Scripted({"a": [Attempt(silent=0, lines=[RATE], code=1)]}), []
+    final = await _drive(tmp_path, ["a"], agents, events)
+    assert final.spec("a").status is SpecStatus.FAILED
+    assert final.spec("a").error == f"hit a claude usage limit 5 times in a row: {RATE}"
+    assert [round(s) for s, _ in agents.spans["a"]] == [0, 60, 180, 420, 900]
+
+
+async def test_a_wait_lowers_the_parallel_limit_until_it_ends(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    limited = Attempt(silent=1, lines=[RATE], code=1)
+    long = [Attempt(silent=100)]
+    agents = Scripted({"a": [limited, Attempt(silent=100)], "b": long, "c": long, "d": long})
+    final = await _drive(tmp_path, ["a", "b", "c", "d"], agents, [], max_parallel=3)
+    assert final.status is RunStatus.COMPLETED
+    # a waits from 1 to 61: two slots, both taken by b and c, so d does not start at 1.
+    starts = sorted(round(s) for spans in agents.spans.values() for s, _ in spans)
+    assert starts == [0, 0, 0, 61, 100]
+
+
+async def test_ctrl_c_during_a_wait_keeps_it_for_resume(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    autojump_clock.autojump_threshold = 5.0  # real seconds: the signal comes in far sooner
+    limited = Attempt(silent=0, lines=["Claude AI usage limit reached|9999999999"], code=1)
+    agents, events = Scripted({"a": [limited, Attempt()]}), []
+    waiting = trio.Event()
+
+    async def interrupt_once_waiting() -> None:
+        await waiting.wait()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    class Watch(list[Event]):
+        def append(self, event: Event) -> None:
+            super().append(event)
+            if event.kind is EventKind.WAITING:
+                waiting.set()
+
+    seen = Watch()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(interrupt_once_waiting)
+        final = await _drive(tmp_path, ["a", ("b", ["a"])], agents, seen)
+    assert final.status is RunStatus.INTERRUPTED
+    assert statuses(final) == {"a": "waiting", "b": "pending"}
+    until = final.spec("a").waiting_until
+    assert until == datetime.fromtimestamp(9999999999 + 30, UTC)
+    assert state.load(RunPaths(tmp_path, "r")).spec("a").waiting_until == until
+    # resume: still waiting, then at the reset it starts again, and b after it
+    autojump_clock.autojump_threshold = 0.0
+    again = lifecycle.prepare_resume(final, final.options)
+    assert again.spec("a").status is SpecStatus.WAITING
+    again = again.with_spec(attrs.evolve(again.spec("a"), waiting_until=state.utcnow()))
+    final = await _drive(tmp_path, ["a", ("b", ["a"])], agents, events, initial=again)
+    assert statuses(final) == {"a": "completed", "b": "completed"}
+    assert len(agents.spans["a"]) == 2
