@@ -24,6 +24,8 @@ RATE_BACKOFF = 60.0  # seconds: a per-minute rate limit without a stated reset
 QUOTA_BACKOFF = 15 * 60.0  # seconds: a usage quota without a stated reset
 MAX_BACKOFF = 3600.0  # seconds: back-off doubles on each repeat, up to this
 RESET_MARGIN = 30.0  # seconds after a stated reset, for clocks that differ a little
+# A reset stated as a span from now ("retry in 40.5s") is read on this machine's clock, so
+# the margin is only the message's precision: its smallest unit, at most RESET_MARGIN.
 # Words every pattern's message has (tested): the agent's door passes the lines that have
 # one to ``parse_limit``, without decoding the megabytes an agent can print.
 CUES = rb"(?i:limit|quota|exhausted|\b429\b)"
@@ -31,21 +33,22 @@ CUES = rb"(?i:limit|quota|exhausted|\b429\b)"
 
 @attrs.frozen
 class LimitHit:
-    """An agent hit a limit. ``reset_at`` (UTC) when the message says when it resets, else
-    ``backoff`` seconds to wait."""
+    """An agent hit a limit. ``reset_at`` (UTC) when the message says when it resets (then
+    ``margin`` seconds more are waited), else ``backoff`` seconds to wait."""
 
     agent: str
     pattern: str
     message: str
     reset_at: datetime | None = None
     backoff: float = QUOTA_BACKOFF
+    margin: float = RESET_MARGIN
 
     def wait_seconds(self, now: datetime, *, repeat: int = 0) -> float:
         """Seconds to wait from ``now``: until the reset (plus a margin), else the back-off,
         doubled for each earlier hit of the same spec (``repeat``), at most ``MAX_BACKOFF``.
         """
         if self.reset_at is not None:
-            return max((self.reset_at - now).total_seconds(), 0.0) + RESET_MARGIN
+            return max((self.reset_at - now).total_seconds(), 0.0) + self.margin
         return min(self.backoff * 2.0**repeat, MAX_BACKOFF)
 
 
@@ -104,6 +107,17 @@ def _after_span(match: re.Match[str], now: datetime) -> datetime | None:
         float(amount) * _SPAN_SECONDS[unit[0]] for amount, unit in _SPAN.findall(match["span"])
     )
     return now + timedelta(seconds=seconds) if seconds else None
+
+
+def _in_seconds(match: re.Match[str], now: datetime) -> datetime | None:
+    return now + timedelta(seconds=int(match["span"]))
+
+
+def _span_margin(match: re.Match[str]) -> float:
+    """The precision of a span (``in 5 days 22 hours 11 minutes``: a minute), at most
+    ``RESET_MARGIN``; a second for one in plain seconds."""
+    units = [_SPAN_SECONDS[unit[0]] for _, unit in _SPAN.findall(match["span"])]
+    return min(min(units, default=1), RESET_MARGIN)
 
 
 def _date_time(match: re.Match[str], now: datetime) -> datetime | None:
@@ -190,7 +204,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "codex",
         "usage_limit_reached with resets_in_seconds",
         r'"usage_limit_reached".*"resets_in_seconds":\s*(?P<span>\d+)',
-        lambda match, now: now + timedelta(seconds=int(match["span"])),
+        _in_seconds,
         QUOTA_BACKOFF,
         '{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached",'
         '"plan_type":"free","resets_at":1775317531,"resets_in_seconds":602705}}',
@@ -256,8 +270,11 @@ def parse_limit(line: str, *, now: datetime | None = None) -> LimitHit | None:
         match = pattern.regex.search(line)
         if match is None:
             continue
-        reset_at = None
+        reset_at, margin = None, RESET_MARGIN
         if pattern.reset is not None:
             reset_at = pattern.reset(match, now or datetime.now(UTC))
-        return LimitHit(pattern.agent, pattern.name, line.strip(), reset_at, pattern.backoff)
+        if pattern.reset in (_after_span, _in_seconds):
+            margin = _span_margin(match)
+        hit = (pattern.agent, pattern.name, line.strip(), reset_at, pattern.backoff, margin)
+        return LimitHit(*hit)
     return None

@@ -98,3 +98,18 @@ def test_back_off_doubles_with_each_repeat_up_to_an_hour() -> None:
     waits = [hit.wait_seconds(NOW, repeat=n) for n in range(8)]
     assert waits[:3] == [RATE_BACKOFF, 2 * RATE_BACKOFF, 4 * RATE_BACKOFF]
     assert waits[-1] == MAX_BACKOFF
+
+
+@pytest.mark.parametrize(
+    ("line", "margin"),
+    [
+        ("You exceeded your current quota. Please retry in 40.5s.", 1.0),
+        ('"usage_limit_reached","resets_in_seconds": 600', 1.0),
+        ("You've hit your usage limit. Try again in 2 hours 11 minutes.", 30.0),
+        ("Claude AI usage limit reached|1783172400", 30.0),
+    ],
+)
+def test_a_span_from_now_needs_only_its_own_precision_as_margin(line: str, margin: float) -> None:
+    hit = parse_limit(line, now=NOW)
+    assert hit is not None and hit.reset_at is not None
+    assert hit.wait_seconds(NOW) == (hit.reset_at - NOW).total_seconds() + margin

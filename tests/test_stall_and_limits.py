@@ -4,6 +4,7 @@ the scheduler applying them with a scripted agent door and trio's autojump clock
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ from dagspec.lifecycle import Event, EventKind, RunState, RunStatus, SpecState, 
 from dagspec.limits import PATTERNS, LimitHit, parse_limit
 from dagspec.spec import load_dag
 from dagspec.workspace import RunPaths
+from tests import run_states
 from tests.conftest import git
 from tests.engine_support import dag_text
 from tests.test_policy import FakeWorkspace, new_run, statuses
@@ -410,3 +412,82 @@ async def test_ctrl_c_during_a_wait_keeps_it_for_resume(
     final = await _drive(tmp_path, ["a", ("b", ["a"])], agents, events, initial=again)
     assert statuses(final) == {"a": "completed", "b": "completed"}
     assert len(agents.spans["a"]) == 2
+
+
+# --- the DAG file, the command line, and what status shows ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "flags", "line"),
+    [
+        (
+            "execution:\n  stall_timeout: 10m",
+            (),
+            "no progress for 10m00s is shown stalled; at 20m00s",
+        ),
+        ("execution:\n  stall_timeout: 10m", ("--stall-timeout", "1s"), "no progress for 1s is"),
+        ("", ("--stall-timeout", "90s"), "no progress for 1m30s is shown stalled; at 3m00s"),
+    ],
+)
+def test_dry_run_shows_the_stall_watchdog_and_the_flag_wins(
+    runnable: Path,
+    run_cli: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+    extra: str,
+    flags: tuple[str, ...],
+    line: str,
+) -> None:
+    dag = runnable / "dag.yaml"
+    dag.write_text(dag_text("a", extra=extra))
+    assert run_cli("run", dag, "--dry-run", *flags) == 0
+    out = capsys.readouterr().out
+    assert f"stall watchdog: a spec with {line}" in out
+
+
+def test_no_stall_timeout_no_watchdog_in_the_plan(
+    runnable: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag = runnable / "dag.yaml"
+    dag.write_text(dag_text("a"))
+    assert run_cli("run", dag, "--dry-run") == 0
+    assert "stall watchdog" not in capsys.readouterr().out
+
+
+def test_a_stall_timeout_that_is_not_a_duration_is_refused_with_its_line(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag = git_repo / "dag.yaml"
+    dag.write_text(dag_text("a", extra='execution:\n  stall_timeout: "soon"'))
+    assert run_cli("validate", dag) == 1
+    assert capsys.readouterr().err == (
+        f"dag: error: {dag}:4: execution.stall_timeout is 'soon', not a duration: write it "
+        "like 90s, 45m, 2h or 1h30m\n"
+    )
+
+
+def test_status_shows_stalled_and_waiting_specs_and_when(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stalled = run_states.spec(
+        "a", SpecStatus.RUNNING, started_at=run_states.at(0), stalled_since=run_states.at(60)
+    )
+    waiting = run_states.spec(
+        "b",
+        SpecStatus.WAITING,
+        waiting_until=datetime(2026, 11, 24, 15, 0, tzinfo=UTC),
+        error="claude limit: You've hit your limit",
+    )
+    run_states.save(run_states.run(git_repo, "r", stalled, waiting, status=RunStatus.RUNNING))
+    assert run_cli("status", "r", "--json") == 0
+    specs = json.loads(capsys.readouterr().out)["specs"]
+    assert [(s["status"], s["stalled_since"], s["waiting_until"]) for s in specs] == [
+        ("running", state.format_time(run_states.at(60)), None),
+        ("waiting", None, "2026-11-24T15:00:00Z"),
+    ]
+    run_cli("status", "r")
+    rows = capsys.readouterr().out.splitlines()
+    a_row = next(row for row in rows if row.startswith("a "))
+    b_row = next(row for row in rows if row.startswith("b "))
+    assert "stalled" in a_row
+    assert f"no progress since {run_states.at(60):%H:%M:%S}Z" in a_row
+    assert "waiting" in b_row and "until 2026-11-24 15:00Z" in b_row

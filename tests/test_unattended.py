@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, git
-from tests.engine_support import Project, dag_text
+from tests.conftest import git
+from tests.engine_support import Project, dag_text, pid_alive
 
 pytest_plugins = ("tests.engine_fixtures",)
 pytestmark = pytest.mark.slow
@@ -23,15 +23,6 @@ RECORDER = (
     'n=$(ls "{out}" | grep -c "env$"); echo "$DAG_EVENT $DAG_SPEC_ID" > "{out}/$n.env"; '
     'cat > "{out}/$n.json"'
 )
-
-
-@pytest.fixture(scope="module")
-def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("build") / "dag.pyz"
-    argv = [sys.executable, str(ROOT / "build_zipapp.py"), "--output", str(output)]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return output
 
 
 def _dag(pyz: Path, repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -126,3 +117,70 @@ def test_dry_run_shows_the_recipe(pyz: Path, project: Project) -> None:
     assert "notify on run end, failed, stalled and waiting specs: notify-send dag\n" in (
         done.stdout
     )
+
+
+# --- item 2: the stall watchdog; item 3: usage limits --------------------------------------------
+
+
+def test_a_silent_agent_is_restarted_once_at_its_stage_then_failed(
+    pyz: Path, project: Project, tmp_path: Path
+) -> None:
+    project.fake.setenv("HANG_AT", "plan")  # silent there until a signal comes
+    out = tmp_path / "notices"
+    out.mkdir()
+    dag = project.write_dag(dag_text("a", ("b", ["a"]), extra="execution:\n  stall_timeout: 1s"))
+    done = _dag(
+        pyz, project.repo, "run", str(dag), "--run-id", "r", "--notify", RECORDER.format(out=out)
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    state = project.state()
+    assert project.statuses() == {"a": "failed", "b": "blocked"}
+    assert state.spec("a").error == "no progress for 2s"
+    assert state.spec("a").attempts == 2
+    assert project.stages("a") == ["specify", "plan", "plan"]  # restarted at its stage
+    assert "-pti" in project.starts()[1]["argv"]
+    assert "a: stalled: no progress for 1s" in done.stdout
+    assert "a: restarting: no progress for 2s; starting at plan" in done.stdout
+    assert [env for env, _ in _notices(out)] == [
+        "spec-stalled a", "spec-stalled a", "spec-failed a", "run-finished"
+    ]  # fmt: skip
+    stalled = _notices(out)[0][1]
+    assert (stalled["status"], stalled["summary"]) == ("stalled", "a: no progress for 1s")
+    assert not [r for r in project.fake.events("exit")]  # both ended by dagspec's signal
+    assert not [pid for r in project.starts() if pid_alive(pid := r["pid"])]
+
+
+def test_a_usage_limit_waits_for_its_reset_then_the_spec_starts_again(
+    pyz: Path, project: Project, tmp_path: Path
+) -> None:
+    limit = {"FAIL_AT": "plan", "FAIL_KIND": "limit", "LIMIT_AGENT": "gemini", "LIMIT_RESET": 1}
+    project.fake.control([limit])
+    project.fake.setenv("GATES", "plan")
+    out = tmp_path / "notices"
+    out.mkdir()
+    dag = project.write_dag(dag_text("a"))
+    argv = [sys.executable, str(pyz), "run", str(dag), "--run-id", "r"]
+    argv += ["--notify", RECORDER.format(out=out)]
+    gates = project.fake.gate_dir
+    with subprocess.Popen(
+        argv, cwd=project.repo, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True
+    ) as dag_run:
+        try:
+            gates.release(gates.wait_any("plan", timeout=60), "plan")  # the first attempt
+            project.fake.wait_event("limit", timeout=60)
+            second = gates.wait_any("plan", timeout=60)  # after the wait: the limit is gone
+            project.fake.control([])
+            gates.release(second, "plan")
+            stdout, _ = dag_run.communicate(timeout=120)
+        finally:
+            dag_run.kill()  # nothing, when it ended: a test that fails must not hang
+    assert dag_run.returncode == 0, stdout
+    state = project.state()
+    assert project.statuses() == {"a": "completed"}
+    assert (state.spec("a").attempts, state.spec("a").limit_hits) == (2, 0)
+    assert project.stages("a") == ["specify", "plan", "plan", "tasks", "implement"]
+    assert "a: waiting: hit a gemini limit; until " in stdout
+    assert [env for env, _ in _notices(out)] == ["spec-waiting a", "run-finished"]
+    waiting = _notices(out)[0][1]
+    assert waiting["status"] == "waiting"
+    assert waiting["summary"].startswith("a: hit a gemini limit; until ")
