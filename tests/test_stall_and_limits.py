@@ -491,3 +491,15 @@ def test_status_shows_stalled_and_waiting_specs_and_when(
     assert "stalled" in a_row
     assert f"no progress since {run_states.at(60):%H:%M:%S}Z" in a_row
     assert "waiting" in b_row and "until 2026-11-24 15:00Z" in b_row
+
+
+def test_retry_of_a_waiting_spec_says_resume_goes_on_with_it(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    waiting = run_states.spec("a", SpecStatus.WAITING, waiting_until=run_states.at(600))
+    run_states.save(run_states.run(git_repo, "r", waiting, status=RunStatus.INTERRUPTED))
+    assert run_cli("retry", "r", "a") == 1
+    assert capsys.readouterr().err == (
+        "dag: error: spec 'a' is waiting, not failed; only failed specs are retried: it waits "
+        "for a usage limit; `dag resume r` goes on\n"
+    )

@@ -60,6 +60,7 @@ def check_retryable(run: RunState, spec_ids: Sequence[str]) -> None:
             SpecStatus.PENDING: f"`dag resume {run.run_id}` runs it",
             SpecStatus.COMPLETED: "its work is done",
             SpecStatus.RUNNING: "it is running",
+            SpecStatus.WAITING: f"it waits for a usage limit; `dag resume {run.run_id}` goes on",
         }[spec.status]
         raise DagspecError(
             f"spec '{spec_id}' is {spec.status.value}, not failed; only failed specs are "
