@@ -9,7 +9,7 @@ A spec's statuses::
 
                     start                 complete
       pending ─────────────▶ running ───────────────▶ completed ──▶ (merged: True)
-       ▲ │ ▲ ▲                │ │ │ │
+       ▲ │ ▲ ▲                │ │ │ │ stall, unstall: shown stalled, still running
        │ │ │ └────────────────┘ │ │ │ end_stall, the first: it starts again at its stage
        │ │ │       wake         │ │ │
        │ │ └──── waiting ◀──────┘ │ │ limit_hit: until the reset (or a back-off)
@@ -19,10 +19,7 @@ A spec's statuses::
        │  │                     │       │
        └──┴─────────────────────┴───────┘
           prepare_resume (blocked, failed, interrupted), prepare_retry (the named failed
-          specs and everything blocked)
-
-A running spec without progress for the stall timeout is shown ``stalled`` and still
-runs. The stall and limit transitions are ``dagspec.unattended``'s (issue 17).
+          specs and everything blocked); stalls and limits: ``dagspec.unattended`` (#17)
 
 The ready rule: a spec is *ready* when it is pending and every spec it depends on has
 completed (``ready``). The cascade rule: a pending spec downstream of a failed or
