@@ -28,7 +28,7 @@ RESET_MARGIN = 30.0  # seconds after a stated reset, for clocks that differ a li
 # the margin is only the message's precision: its smallest unit, at most RESET_MARGIN.
 # Words every pattern's message has (tested): the agent's door passes the lines that have
 # one to ``parse_limit``, without decoding the megabytes an agent can print.
-CUES = rb"(?i:limit|quota|exhausted|\b429\b)"
+CUES = rb"(?i:limit|quota|exhausted)"
 
 
 @attrs.frozen
