@@ -66,7 +66,7 @@ def status_table(state: RunState, *, now: datetime, width: int, color: bool) -> 
         _Row(
             _fitted(p, kept, fraction),
             s.shown_status,
-            _note(s, state),
+            unattended.note(s) or _note(s, state),  # until when it waits, since when stalled
             s.status not in _INLINE_ONLY,
         )
         for s, p in zip(state.specs, parts, strict=True)
@@ -243,10 +243,7 @@ def _run_time(state: RunState, now: datetime) -> str:
 
 
 def _note(spec: SpecState, state: RunState) -> str:
-    """What a pending spec waits for, what blocks a blocked one, why one failed, until when
-    one waits for a usage limit, since when one is stalled."""
-    if (condition := unattended.note(spec)) is not None:
-        return condition
+    """What a pending spec waits for, what blocks a blocked one, why one failed."""
     if spec.status is SpecStatus.PENDING:
         done = {s.id for s in state.specs if s.status is SpecStatus.COMPLETED}
         waiting = [dep for dep in spec.depends_on if dep not in done]
