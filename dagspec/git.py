@@ -22,9 +22,29 @@ MIN_GIT_TEXT = ".".join(map(str, MIN_GIT))
 _USAGE = 129  # git's exit code for an unknown option
 
 
-def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> str:
+def run(
+    cwd: Path,
+    *args: str,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    keep_fds: Sequence[int] = (),
+) -> str:
     """Run ``git args`` in ``cwd``, insulated, and return stdout; raise ``GitError`` when it
-    fails (the error shows ``git args``, without the insulating options)."""
+    fails (the error shows ``git args``, without the insulating options). ``keep_fds`` are
+    descriptors git inherits (a lock it must hold while it works: :mod:`dagspec.checkout`)."""
+    return run_bytes(cwd, *args, check=check, env=env, keep_fds=keep_fds).decode(
+        "utf-8", "surrogateescape"
+    )
+
+
+def run_bytes(
+    cwd: Path,
+    *args: str,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    keep_fds: Sequence[int] = (),
+) -> bytes:
+    """:func:`run`, with stdout as bytes (a file's content)."""
     cmd = ["git", *args]
     try:
         done = subprocess.run(
@@ -35,19 +55,20 @@ def run(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None
             capture_output=True,
             check=False,
             process_group=0,  # a terminal's Ctrl-C reaches dagspec, never git mid-checkout
+            pass_fds=tuple(keep_fds),
         )
     except (FileNotFoundError, NotADirectoryError):
         # Not a GitError: callers that ask git a question (``ok``, ``repo_root``) must not
         # read "no git" as "no" ("not in a git repository", issue 15). subprocess raises
         # the same error for a missing ``cwd`` as for a missing git (issue 13).
         raise _not_started(cwd) from None
-    stdout = done.stdout.decode("utf-8", "surrogateescape")
     if check and done.returncode != 0:
         if done.returncode == _USAGE and args != ("--version",):
             refuse_old_git(cwd)  # an option git does not know: say why, not git's usage text
+        stdout = done.stdout.decode("utf-8", "surrogateescape")
         stderr = done.stderr.decode("utf-8", "surrogateescape")
         raise GitError(cmd, done.returncode, stdout, stderr)
-    return stdout
+    return done.stdout
 
 
 def _not_started(cwd: Path) -> DagspecError:

@@ -9,6 +9,7 @@ compare-and-swap ``update-ref``, so no index or working tree is ever half-merged
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -53,11 +54,14 @@ def set_branch(repo: Path, branch: str, commit: str) -> None:
     run(repo, "branch", "--force", "--no-track", branch, commit)
 
 
-def fast_forward(worktree: Path, commit: str) -> None:
+def fast_forward(worktree: Path, commit: str, *, keep_fds: Sequence[int] = ()) -> None:
     """Fast-forward the branch checked out in ``worktree`` to ``commit``: HEAD, index and
     files together. git refuses, changing nothing, when that is not a fast-forward or
-    would overwrite local changes or untracked files."""
-    run(worktree, "merge", "--ff-only", "--no-autostash", "--quiet", commit)
+    would overwrite local changes or untracked files. git writes the files and the index
+    first and moves the branch last (``builtin/merge.c``: ``checkout_fast_forward``, then
+    ``finish``), so a git killed midway leaves the branch where it was: the journal of
+    :mod:`dagspec.checkout` finishes or undoes it. ``keep_fds``: ``dagspec.git.run``."""
+    run(worktree, "merge", "--ff-only", "--no-autostash", "--quiet", commit, keep_fds=keep_fds)
 
 
 def tree_changes(repo: Path, old: str, new: str) -> list[tuple[str, str]]:

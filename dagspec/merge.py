@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from dagspec import git, git_merge, integration, lifecycle, replay
+from dagspec import checkout_move, git, git_merge, integration, lifecycle, replay
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.merge_report import LEFT_OFF, MergeReport, Outcome, SpecMerge, names
@@ -220,12 +220,13 @@ def _publish_to_checkout(
     """Fast-forward the checkout of the base branch when that is safe, else park.
 
     The fast-forward is the checkout's compare-and-swap: git moves the branch (with HEAD,
-    index and files) only when its tip is still an ancestor of the chain's head.
+    index and files) only when its tip is still an ancestor of the chain's head (journaled).
     """
     reason = _unsafe_to_update(checkout, chain)
     if reason is None:
+        move = (str(checkout), state.base_branch, chain.base, chain.head, state.run_id)
         try:
-            git_merge.fast_forward(checkout, chain.head)
+            checkout_move.fast_forward(repo, checkout_move.Move(*move))
         except GitError as exc:
             if _base_tip(repo, state) != chain.base:
                 return None  # the user committed meanwhile, and git changed nothing

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -430,10 +431,10 @@ def test_a_commit_in_the_checkout_before_the_fast_forward_is_kept(
     paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
     real, calls = git_merge.fast_forward, []
 
-    def racing(worktree: Path, commit: str) -> None:
+    def racing(worktree: Path, commit: str, **options: Any) -> None:
         if not calls:
             calls.append(add_commit(worktree, {"user.txt": "mine\n"}, "committed meanwhile"))
-        real(worktree, commit)
+        real(worktree, commit, **options)
 
     monkeypatch.setattr(git_merge, "fast_forward", racing)
     state, _ = merge_run(git_repo, *load(paths))

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import attrs
 
-from dagspec import compat, git, lifecycle, relocate, worktree
+from dagspec import checkout_move, compat, git, lifecycle, relocate, worktree
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, print_error
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus
@@ -54,6 +54,7 @@ def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
     """Remove what is safe (everything with ``force``); exit 1 if anything was kept."""
     paths = RunPaths(repo, check_run_id(run_id))
     _refuse_if_driven(load(paths))
+    checkout_move.finish_interrupted(repo)
     with run_lock(paths):
         state = relocate.arrive(paths, load(paths))
         _take_back(repo, state)

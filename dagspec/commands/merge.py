@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagspec import driving, relocate
+from dagspec import checkout_move, driving, relocate
 from dagspec.state import load, run_lock, settled
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -27,6 +27,7 @@ def merge(
             paths, run, dry_run=True, cleanup=False, onto_current=onto_current
         )
         return code
+    checkout_move.finish_interrupted(repo)
     with run_lock(paths):
         run = settled(relocate.arrive(paths, load(paths)))
         _, code = driving.merge_and_report(

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from dagspec import amend, driving, faults, lifecycle, relocate, state
+from dagspec import amend, checkout_move, driving, faults, lifecycle, relocate, state
 from dagspec.errors import EXIT_OK
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import SpecStatus
@@ -34,6 +34,7 @@ def resume(
     replaces the run's DAG (``amend.adopt``)."""
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
+    checkout_move.finish_interrupted(repo)
     with state.run_lock(paths):
         recorded = relocate.arrive(paths, state.load(paths))
         if _nothing_left(recorded):

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from dagspec import driving, faults, lifecycle, relocate, state
+from dagspec import checkout_move, driving, faults, lifecycle, relocate, state
 from dagspec.errors import DagspecError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunState, SpecStatus
@@ -28,6 +28,7 @@ def retry(
     """Reset the failed specs ``spec_ids`` of run ``run_id`` and continue the run."""
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
+    checkout_move.finish_interrupted(repo)
     with state.run_lock(paths):
         recorded = relocate.arrive(paths, state.load(paths))
         check_retryable(recorded, spec_ids)

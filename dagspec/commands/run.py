@@ -10,7 +10,17 @@ from typing import Any
 
 import attrs
 
-from dagspec import autospec, checks, driving, estimates, graph, preflight, render, setup
+from dagspec import (
+    autospec,
+    checkout_move,
+    checks,
+    driving,
+    estimates,
+    graph,
+    preflight,
+    render,
+    setup,
+)
 from dagspec.errors import EXIT_OK, DagspecError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions
@@ -37,6 +47,8 @@ def run(
     limit = dag.execution.max_parallel
     defaults = RunOptions(parallel=limit is not None, max_parallel=limit or 4)
     options = attrs.evolve(defaults, **overrides)
+    if not dry_run:
+        checkout_move.finish_interrupted(repo)  # before preflight looks at the checkout
     run_id = preflight.before_run(repo, dag, options, run_id, dry_run=dry_run)
     if dry_run:
         base_branch, base_commit = checks.base_of(repo, dag)

@@ -1,0 +1,86 @@
+"""git's verbs for looking at a checkout's index and files, and putting files back.
+
+:mod:`dagspec.checkout` uses them to finish or undo a fast-forward of the user's checkout
+that a killed git left half done. Each runs through :func:`dagspec.git.run`, cleaned and
+insulated like every git call of dagspec's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from dagspec.errors import GitError
+from dagspec.git import nul_split, run, run_bytes
+
+GITLINK = "160000"
+"""The mode of a submodule's entry: a commit, never a file git writes."""
+
+
+class Change(NamedTuple):
+    """One path that differs between two commits, as ``git diff-tree --raw`` gives it:
+    modes are octal strings (``"000000"`` on the side where the path does not exist), blobs
+    are object names (all zeros on that side)."""
+
+    status: str  # A added, D deleted, M modified, T type changed
+    path: str
+    old_mode: str
+    new_mode: str
+    old_blob: str
+    new_blob: str
+
+
+def changes(repo: Path, old: str, new: str) -> list[Change]:
+    """Every file that differs from commit ``old`` to ``new``, renames as delete and add."""
+    fields = nul_split(run(repo, "diff-tree", "-r", "-z", "--no-renames", "--raw", old, new))
+    found = []
+    for header, path in zip(fields[::2], fields[1::2], strict=True):
+        old_mode, new_mode, old_blob, new_blob, status = header.lstrip(":").split(" ")
+        found.append(Change(status[0], path, old_mode, new_mode, old_blob, new_blob))
+    return found
+
+
+def index_entries(worktree: Path) -> dict[str, tuple[str, str]]:
+    """``path -> (mode, blob)`` of every entry of the worktree's index (stage 0 only:
+    ``git ls-files --stage`` prints ``mode blob stage<TAB>path``)."""
+    entries: dict[str, tuple[str, str]] = {}
+    for item in nul_split(run(worktree, "ls-files", "--stage", "-z")):
+        info, path = item.split("\t", 1)
+        mode, blob, stage = info.split(" ")
+        if stage == "0":
+            entries[path] = (mode, blob)
+    return entries
+
+
+def index_matches(worktree: Path, commit: str) -> bool:
+    """Whether the worktree's index holds exactly the tree of ``commit``
+    (``git diff-index --cached --quiet``: exit 0 when equal, 1 when not)."""
+    try:
+        run(worktree, "diff-index", "--cached", "--quiet", commit, "--")
+    except GitError as exc:
+        if exc.returncode == 1:
+            return False
+        raise
+    return True
+
+
+def checked_out(worktree: Path, commit: str, path: str) -> bytes:
+    """The bytes git writes for ``path`` of ``commit`` in this worktree: the blob after its
+    smudge filter and end-of-line conversion (``git cat-file --filters``, git 2.11)."""
+    return run_bytes(worktree, "cat-file", "--filters", f"{commit}:{path}")
+
+
+def restore_from_index(worktree: Path, paths: Sequence[str]) -> None:
+    """Write ``paths`` from the index to the worktree, recording their new stat data
+    (``git checkout-index -u``); a file that exists is left as it is (no ``--force``)."""
+    for start in range(0, len(paths), 500):  # keep each command line short
+        run(worktree, "checkout-index", "-q", "-u", "--", *paths[start : start + 500])
+
+
+def two_tree_update(worktree: Path, current: str, target: str) -> None:
+    """Take the worktree's index and files from commit ``current`` to ``target``, leaving
+    HEAD alone: ``git read-tree -m -u`` does "a fast-forward (i.e. 2-way) merge" and "-u
+    ... update[s] the files in the work tree with the result" (git-read-tree(1)); it
+    refuses, changing nothing, when that would lose a local change or an untracked file."""
+    run(worktree, "read-tree", "-m", "-u", current, target)
