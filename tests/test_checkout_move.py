@@ -1,0 +1,198 @@
+"""The fast-forward of the user's checkout is finished or undone, never left half done
+(issue 11): git itself killed midway (SIGKILL at a filter gate, SIGXFSZ in the middle of a
+50 MB file), ``dag`` killed while its git goes on, a branch git could not move. Each time
+the next ``dag`` command completes or undoes it, and the user's own files stay as they are."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dagspec import checkout_move
+from dagspec.workspace import RunPaths, runs_dir
+from tests.conftest import ROOT, git
+from tests.git_gates import FilterGate, wait_gone
+from tests.run_states import Output
+from tests.test_merge import RUN, branch, make_run, tip
+
+pytestmark = pytest.mark.slow  # a 50 MB file; real processes killed (``test_checkout_undo``
+# has the fast cases)
+
+BIG = 50 * 1024 * 1024  # bytes: the size of the file of issue 11
+CUT = 15 * 1024 * 1024  # where git is stopped writing it
+
+
+def _write(repo: Path, files: dict[str, bytes | None]) -> None:
+    for name, data in files.items():
+        if data is None:
+            git(repo, "rm", "-q", name)
+        else:
+            (repo / name).write_bytes(data)
+            git(repo, "add", name)
+
+
+@pytest.fixture
+def moving(git_repo: Path, tmp_path: Path) -> Iterator[tuple[Path, FilterGate]]:
+    """A completed run ``r1`` whose merge fast-forwards main by: a deleted file, files
+    written before the gated one (``0-early.txt``), the gated ``0-gate.txt``, a 50 MB file,
+    a changed ``notes.txt`` and ``z-late.txt``: git writes them in that order."""
+    _write(git_repo, {".gitattributes": b"0-gate.txt filter=gate\n", "gone.txt": b"old\n"})
+    _write(git_repo, {"notes.txt": b"old notes\n"})
+    git(git_repo, "commit", "-qm", "the user's files")
+    make_run(git_repo, {"a": ((), {"0-early.txt": "early\n"})})
+    git(git_repo, "checkout", "-q", branch("a"))
+    big = os.urandom(BIG // 2).hex().encode()
+    work = {"gone.txt": None, "0-gate.txt": b"gated\n", "a-big.bin": big}
+    _write(git_repo, {**work, "notes.txt": b"new notes\n", "z-late.txt": b"late\n"})
+    git(git_repo, "commit", "-qm", "work of a")
+    git(git_repo, "checkout", "-q", "main")
+    (git_repo / "mine.txt").write_text("the user's, untracked\n")
+    yield git_repo, FilterGate(git_repo, tmp_path / "gate")
+
+
+def _merge(repo: Path) -> Output:
+    """``dag merge r1`` in a process of its own, stderr and stdout together."""
+    return Output(
+        subprocess.Popen(
+            [sys.executable, "-m", "dagspec", "merge", RUN],
+            cwd=repo,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+    )
+
+
+def _killed(merging: Output) -> None:
+    merging.proc.kill()
+    merging.proc.communicate()
+
+
+def _finish(merging: Output) -> int:
+    """Its exit code, once it has printed everything."""
+    code = merging.finish(timeout=60)
+    assert merging.proc.stdout is not None
+    merging.proc.stdout.close()
+    return code
+
+
+def _kill_at_gate(repo: Path, gate: FilterGate, *, git_too: bool) -> Output:
+    """``dag merge`` held inside its fast-forward, then killed (with its git if ``git_too``)."""
+    merging = _merge(repo)
+    group = gate.git_group()
+    _killed(merging)
+    if git_too:
+        os.killpg(group, signal.SIGKILL)
+        wait_gone(group)
+    return merging
+
+
+def _status(repo: Path) -> str:
+    return git(repo, "status", "--porcelain", "--untracked-files=all")
+
+
+def test_git_killed_mid_checkout_is_undone_and_the_users_edits_kept(
+    moving: tuple[Path, FilterGate],
+) -> None:
+    repo, gate = moving
+    before = tip(repo)
+    _kill_at_gate(repo, gate, git_too=True)
+    assert (repo / "0-early.txt").exists() and not (repo / "gone.txt").exists()
+    assert (repo / ".git" / "index.lock").exists()  # half done, as issue 11 found it
+    (repo / "notes.txt").write_text("the user's edit, after the crash\n")
+
+    again = _merge(repo)
+    assert _finish(again) == 1  # the checkout has the user's edit: the result waits
+    assert b"undid the interrupted update" in again.data, again.data
+    assert tip(repo) == before and tip(repo, f"dag/{RUN}/_merged") != before
+    assert (repo / "notes.txt").read_text() == "the user's edit, after the crash\n"
+    assert (repo / "gone.txt").read_text() == "old\n"
+    assert _status(repo) == " M notes.txt\n?? mine.txt\n"
+    assert not (runs_dir(repo) / checkout_move.JOURNAL).exists()
+
+
+def test_a_truncated_large_file_is_removed_and_the_next_merge_completes(
+    moving: tuple[Path, FilterGate],
+) -> None:
+    repo, gate = moving
+    merging = _merge(repo)
+    group = gate.git_group()
+    resource.prlimit(group, resource.RLIMIT_FSIZE, (CUT, CUT))  # git dies of SIGXFSZ there
+    resource.prlimit(group, resource.RLIMIT_CORE, (0, 0))  # and leaves no core file
+    _killed(merging)
+    assert gate.release()
+    wait_gone(group)
+    assert (repo / "a-big.bin").stat().st_size == CUT  # the truncated piece of issue 11
+    assert "?? a-big.bin" in _status(repo)
+
+    again = _merge(repo)
+    assert _finish(again) == 0, again.data
+    assert b"undid the interrupted update" in again.data
+    assert (repo / "a-big.bin").read_bytes() == git_blob(repo, "main:a-big.bin")
+    assert _status(repo) == "?? mine.txt\n"
+    subjects = git(repo, "log", "--first-parent", "--format=%s", "main").splitlines()
+    assert subjects.count(f"Merge {branch('a')}: a") == 1
+
+
+def git_blob(repo: Path, rev: str) -> bytes:
+    return subprocess.run(["git", "cat-file", "blob", rev], cwd=repo, capture_output=True).stdout
+
+
+def test_a_killed_dag_s_git_finishes_and_the_next_command_waits_for_it(
+    moving: tuple[Path, FilterGate],
+) -> None:
+    repo, gate = moving
+    _kill_at_gate(repo, gate, git_too=False)  # its git holds on, at the gate
+    again = _merge(repo)
+    again.wait_for(b"waiting for git to finish updating the checkout")
+    assert gate.release()
+    assert _finish(again) == 0, again.data
+    assert _status(repo) == "?? mine.txt\n"
+    assert (repo / "a-big.bin").stat().st_size == BIG
+    subjects = git(repo, "log", "--first-parent", "--format=%s", "main").splitlines()
+    assert subjects.count(f"Merge {branch('a')}: a") == 1
+
+
+def test_files_and_index_written_but_the_branch_not_moved_is_finished(
+    moving: tuple[Path, FilterGate],
+) -> None:
+    """git writes every file and the index, then cannot move the branch (a stale lock of
+    it); the next command, once the lock is gone, moves it."""
+    repo, gate = moving
+    _kill_at_gate(repo, gate, git_too=False)
+    ref_lock = repo / ".git" / "refs" / "heads" / "main.lock"
+    ref_lock.write_text("")
+    group = gate.git_group()
+    assert gate.release()
+    wait_gone(group)
+    assert git(repo, "diff", "--cached", "--name-only") != ""  # index moved, branch not
+    ref_lock.unlink()
+
+    again = _merge(repo)
+    assert _finish(again) == 0, again.data
+    assert b"finished the update" in again.data
+    assert _status(repo) == "?? mine.txt\n"
+    subjects = git(repo, "log", "--first-parent", "--format=%s", "main").splitlines()
+    assert subjects.count(f"Merge {branch('a')}: a") == 1
+
+
+def test_a_branch_git_cannot_move_leaves_the_checkout_as_it_was(
+    moving: tuple[Path, FilterGate],
+) -> None:
+    repo, gate = moving
+    gate.release()  # nothing held: the filter passes through from the start
+    (gate.dir / "taken").mkdir()
+    before, status = tip(repo), _status(repo)
+    (repo / ".git" / "refs" / "heads" / "main.lock").write_text("")
+    merging = _merge(repo)
+    assert _finish(merging) == 1
+    assert tip(repo) == before and _status(repo) == status
+    assert not (RunPaths(repo, RUN).runs_dir / checkout_move.JOURNAL).exists()
