@@ -42,16 +42,25 @@ class _Gate:
         return int((self.dir / "reached").read_text())
 
     def release(self) -> bool:
-        """Let the held process go on; False when none waits (it was killed)."""
-        try:
-            fd = os.open(self.dir / "fifo", os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:
-                raise
-            return False
-        os.write(fd, b"go\n")
-        os.close(fd)
-        return True
+        """Let the held process go on; False when none waits (it was killed). The held
+        process notes its pid just before it opens the FIFO: wait for that open."""
+        held = self.wait()
+        opened: list[int] = []
+
+        def try_open() -> bool:
+            try:
+                opened.append(os.open(self.dir / "fifo", os.O_WRONLY | os.O_NONBLOCK))
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:
+                    raise
+                return not pid_alive(held)
+            return True
+
+        wait_for(try_open, timeout=60, what=f"the gate {self.dir.name} to be waited on")
+        for fd in opened:
+            os.write(fd, b"go\n")
+            os.close(fd)
+        return bool(opened)
 
     def git_group(self) -> int:
         """The process group of the held process: its git's pid."""
@@ -75,6 +84,7 @@ class CommandGate(_Gate):
 
     def __init__(self, directory: Path, words: str) -> None:
         super().__init__(directory)
+        self.words = words
         real = shutil.which("git")
         (directory / "bin").mkdir()
         wrapper = directory / "bin" / "git"

@@ -188,8 +188,7 @@ def test_a_branch_git_cannot_move_leaves_the_checkout_as_it_was(
     moving: tuple[Path, FilterGate],
 ) -> None:
     repo, gate = moving
-    gate.release()  # nothing held: the filter passes through from the start
-    (gate.dir / "taken").mkdir()
+    (gate.dir / "taken").mkdir()  # nothing held: the filter passes through from the start
     before, status = tip(repo), _status(repo)
     (repo / ".git" / "refs" / "heads" / "main.lock").write_text("")
     merging = _merge(repo)
