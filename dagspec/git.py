@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dagspec.errors import DagspecError, GitError
-from dagspec.git_env import INSULATION_ARGS, clean_env
+from dagspec.git_env import INSULATION_ARGS, clean_env, output_to, read_back
 
 # The lowest git that has every command dagspec uses: ``merge-tree --write-tree`` (2.38);
 # ``worktree list -z`` (2.36) and ``init --initial-branch`` (2.28) came before it.
@@ -31,7 +31,7 @@ def run(
 ) -> str:
     """Run ``git args`` in ``cwd``, insulated, and return stdout; raise ``GitError`` when it
     fails (the error shows ``git args``, without the insulating options). ``keep_fds`` are
-    descriptors git inherits (a lock it must hold while it works: :mod:`dagspec.checkout`)."""
+    descriptors git inherits (a lock it must hold while it works: :mod:`dagspec.checkout_move`)."""
     return run_bytes(cwd, *args, check=check, env=env, keep_fds=keep_fds).decode(
         "utf-8", "surrogateescape"
     )
@@ -44,19 +44,26 @@ def run_bytes(
     env: Mapping[str, str] | None = None,
     keep_fds: Sequence[int] = (),
 ) -> bytes:
-    """:func:`run`, with stdout as bytes (a file's content)."""
+    """:func:`run`, with stdout as bytes (a file's content). With ``keep_fds`` (a git that
+    must finish what it starts even if dagspec is killed), git writes its output to files,
+    not pipes: with a pipe whose reader is gone, git dies of SIGPIPE at its next line (a
+    checkout prints "Updating files" after two seconds even to a pipe)."""
     cmd = ["git", *args]
     try:
-        done = subprocess.run(
-            ["git", *INSULATION_ARGS, *args],
-            cwd=cwd,
-            env=clean_env(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            check=False,
-            process_group=0,  # a terminal's Ctrl-C reaches dagspec, never git mid-checkout
-            pass_fds=tuple(keep_fds),
-        )
+        with output_to(outlive=bool(keep_fds)) as (out, err):
+            done = subprocess.run(
+                ["git", *INSULATION_ARGS, *args],
+                cwd=cwd,
+                env=clean_env(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                check=False,
+                process_group=0,  # a terminal's Ctrl-C reaches dagspec, never git mid-checkout
+                pass_fds=tuple(keep_fds),
+            )
+            if not isinstance(out, int):
+                done.stdout, done.stderr = read_back(out), read_back(err)
     except (FileNotFoundError, NotADirectoryError):
         # Not a GitError: callers that ask git a question (``ok``, ``repo_root``) must not
         # read "no git" as "no" ("not in a git repository", issue 15). subprocess raises

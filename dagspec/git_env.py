@@ -4,13 +4,19 @@ dagspec's own git calls run with a cleaned environment (``clean_env``: the varia
 sets for hooks, ``GIT_DIR``, ``GIT_INDEX_FILE``, ``GIT_WORK_TREE``..., would point them at
 the repository and index of the commit being made) and insulated (``INSULATION``: no user
 hook or setting changes what they do or print). Agents get ``agent_env``: the user's hooks
-and settings kept, only the repository locators removed.
+and settings kept, only the repository locators removed. A git that must finish its work
+even if dagspec is killed (the fast-forward of the checkout) writes its output to files
+(``output_to``), never to a pipe that would break under it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 _KEPT = ("GIT_AUTHOR_", "GIT_COMMITTER_", "GIT_CONFIG", "GIT_SSH", "GIT_ASKPASS", "GIT_TERMINAL")
 
@@ -78,3 +84,21 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     }
     env.update(extra or {})
     return env
+
+
+@contextlib.contextmanager
+def output_to(*, outlive: bool) -> Iterator[tuple[Any, Any]]:
+    """Where git's stdout and stderr go: pipes, or files when git must ``outlive`` dagspec
+    (a pipe whose reader is gone kills git with SIGPIPE at its next write)."""
+    if not outlive:
+        yield subprocess.PIPE, subprocess.PIPE
+        return
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        yield out, err
+
+
+def read_back(file: Any) -> bytes:
+    """All that was written to a file of :func:`output_to`."""
+    file.seek(0)
+    data: bytes = file.read()
+    return data
