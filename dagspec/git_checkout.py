@@ -72,8 +72,10 @@ def checked_out(worktree: Path, commit: str, path: str) -> bytes:
 
 
 def restore_from_index(worktree: Path, paths: Sequence[str]) -> None:
-    """Write ``paths`` from the index to the worktree, recording their new stat data
-    (``git checkout-index -u``); a file that exists is left as it is (no ``--force``)."""
+    """Write ``paths`` from the index to the worktree, recording their new stat data: git
+    checkout-index "will copy all files listed from the index to the working directory (not
+    overwriting existing files)", and ``-u`` updates "stat information for the checked out
+    entries in the index file" (git-checkout-index(1))."""
     for start in range(0, len(paths), 500):  # keep each command line short
         run(worktree, "checkout-index", "-q", "-u", "--", *paths[start : start + 500])
 
