@@ -13,6 +13,7 @@ shows nothing dagspec wrote, and resume converges with every spec merged exactly
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import random
@@ -20,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,6 +114,20 @@ def _settled_checkout(repo: Path, moment: CommandGate | float) -> None:
     wait_for(lambda: not (repo / ".git" / "index.lock").exists(), timeout=60, what="index.lock")
 
 
+@contextlib.contextmanager
+def _ended(driver: subprocess.Popen[bytes], moment: CommandGate | float) -> Iterator[None]:
+    """However the block ends, nothing of the trial is left running: a held git is let go,
+    a driver still running is killed."""
+    try:
+        yield
+    finally:
+        if isinstance(moment, CommandGate) and moment.reached():
+            moment.release()
+        if driver.poll() is None:
+            driver.kill()
+            driver.communicate()
+
+
 @pytest.mark.parametrize("trial", range(TRIALS))
 @pytest.mark.parametrize("how", list(SIGNALS))
 def test_a_signal_at_any_moment_loses_nothing_and_resume_converges(
@@ -127,16 +143,17 @@ def test_a_signal_at_any_moment_loses_nothing_and_resume_converges(
     gated = moment.path if isinstance(moment, CommandGate) else None
     args = ("run", "dag.yaml", "--run-id", "r", "--parallel")
     driver = _dag(project, *args, autospec=autospec, path=gated)
-    _wait_for_moment(driver, moment)
-    if driver.poll() is not None:
-        pass  # it ended before the moment came: nothing to interrupt
-    elif how == "int-group":
-        os.killpg(driver.pid, signal.SIGINT)
-    else:
-        driver.send_signal(SIGNALS[how])
-    if isinstance(moment, CommandGate) and moment.reached() and how != "kill":
-        moment.release()  # a deferred signal waits for the step it came in: let it end
-    out, _ = driver.communicate(timeout=120)
+    with _ended(driver, moment):
+        _wait_for_moment(driver, moment)
+        if driver.poll() is not None:
+            pass  # it ended before the moment came: nothing to interrupt
+        elif how == "int-group":
+            os.killpg(driver.pid, signal.SIGINT)
+        else:
+            driver.send_signal(SIGNALS[how])
+        if isinstance(moment, CommandGate) and moment.reached() and how != "kill":
+            moment.release()  # a deferred signal waits for the step it came in: let it end
+        out, _ = driver.communicate(timeout=120)
     assert b"bug" not in out, out.decode()
     _settled_checkout(project.repo, moment)
     head = git(project.repo, "rev-parse", "HEAD").strip()
