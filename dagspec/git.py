@@ -29,12 +29,10 @@ def run(
     env: Mapping[str, str] | None = None,
     keep_fds: Sequence[int] = (),
 ) -> str:
-    """Run ``git args`` in ``cwd``, insulated, and return stdout; raise ``GitError`` when it
-    fails (the error shows ``git args``, without the insulating options). ``keep_fds`` are
-    descriptors git inherits (a lock it must hold while it works: :mod:`dagspec.checkout_move`)."""
-    return run_bytes(cwd, *args, check=check, env=env, keep_fds=keep_fds).decode(
-        "utf-8", "surrogateescape"
-    )
+    """Run ``git args`` in ``cwd``, insulated; its stdout, or ``GitError`` when it fails
+    (showing ``git args`` without the insulating options). ``keep_fds``: :func:`run_bytes`."""
+    out = run_bytes(cwd, *args, check=check, env=env, keep_fds=keep_fds)
+    return out.decode("utf-8", "surrogateescape")
 
 
 def run_bytes(
@@ -44,11 +42,9 @@ def run_bytes(
     env: Mapping[str, str] | None = None,
     keep_fds: Sequence[int] = (),
 ) -> bytes:
-    """:func:`run`, with stdout as bytes (a file's content). With ``keep_fds`` (a git that
-    must finish what it starts even if dagspec is killed), git writes its output to files,
-    not pipes: with a pipe whose reader is gone, git dies of SIGPIPE at its next line (a
-    checkout prints "Updating files" after two seconds even to a pipe)."""
-    cmd = ["git", *args]
+    """:func:`run`, stdout as bytes. ``keep_fds`` (a lock git holds while it works) also sends
+    git's output to files, not pipes: a pipe whose reader was killed kills git by SIGPIPE at
+    its next line ("Updating files", printed after 2 s even to a pipe: ``checkout_move``)."""
     try:
         with output_to(outlive=bool(keep_fds)) as (out, err):
             done = subprocess.run(
@@ -62,8 +58,7 @@ def run_bytes(
                 process_group=0,  # a terminal's Ctrl-C reaches dagspec, never git mid-checkout
                 pass_fds=tuple(keep_fds),
             )
-            if not isinstance(out, int):
-                done.stdout, done.stderr = read_back(out), read_back(err)
+            read_back(done, out, err)
     except (FileNotFoundError, NotADirectoryError):
         # Not a GitError: callers that ask git a question (``ok``, ``repo_root``) must not
         # read "no git" as "no" ("not in a git repository", issue 15). subprocess raises
@@ -72,9 +67,8 @@ def run_bytes(
     if check and done.returncode != 0:
         if done.returncode == _USAGE and args != ("--version",):
             refuse_old_git(cwd)  # an option git does not know: say why, not git's usage text
-        stdout = done.stdout.decode("utf-8", "surrogateescape")
-        stderr = done.stderr.decode("utf-8", "surrogateescape")
-        raise GitError(cmd, done.returncode, stdout, stderr)
+        stdout, stderr = (o.decode(errors="surrogateescape") for o in (done.stdout, done.stderr))
+        raise GitError(["git", *args], done.returncode, stdout, stderr)
     return done.stdout
 
 

@@ -97,8 +97,9 @@ def output_to(*, outlive: bool) -> Iterator[tuple[Any, Any]]:
         yield out, err
 
 
-def read_back(file: Any) -> bytes:
-    """All that was written to a file of :func:`output_to`."""
-    file.seek(0)
-    data: bytes = file.read()
-    return data
+def read_back(done: subprocess.CompletedProcess[bytes], out: Any, err: Any) -> None:
+    """Put what git wrote to the files of :func:`output_to` in ``done`` (pipes: nothing to)."""
+    for name, file in (("stdout", out), ("stderr", err)):
+        if not isinstance(file, int):
+            file.seek(0)
+            setattr(done, name, file.read())

@@ -220,8 +220,7 @@ def _publish_to_checkout(
     """Fast-forward the checkout of the base branch when that is safe, else park.
 
     The fast-forward is the checkout's compare-and-swap: git moves the branch (with HEAD,
-    index and files) only when its tip is still an ancestor of the chain's head (journaled).
-    """
+    index and files) only when its tip is still an ancestor of the chain's head (journaled)."""
     reason = _unsafe_to_update(checkout, chain)
     if reason is None:
         move = (str(checkout), state.base_branch, chain.base, chain.head, state.run_id)
