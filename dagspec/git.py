@@ -29,22 +29,11 @@ def run(
     env: Mapping[str, str] | None = None,
     keep_fds: Sequence[int] = (),
 ) -> str:
-    """Run ``git args`` in ``cwd``, insulated; its stdout, or ``GitError`` when it fails
-    (showing ``git args`` without the insulating options). ``keep_fds``: :func:`run_bytes`."""
-    out = run_bytes(cwd, *args, check=check, env=env, keep_fds=keep_fds)
-    return out.decode("utf-8", "surrogateescape")
-
-
-def run_bytes(
-    cwd: Path,
-    *args: str,
-    check: bool = True,
-    env: Mapping[str, str] | None = None,
-    keep_fds: Sequence[int] = (),
-) -> bytes:
-    """:func:`run`, stdout as bytes. ``keep_fds`` (a lock git holds while it works) also sends
-    git's output to files, not pipes: a pipe whose reader was killed kills git by SIGPIPE at
-    its next line ("Updating files", printed after 2 s even to a pipe: ``checkout_move``)."""
+    """Run ``git args`` in ``cwd``, insulated, and return stdout; raise ``GitError`` when it
+    fails (the error shows ``git args``, without the insulating options). With ``keep_fds`` (a
+    lock git holds: ``checkout_move``), git's output goes to files: a pipe whose reader was
+    killed kills git by SIGPIPE at its next line ("Updating files", after 2 s, even to a pipe)."""
+    cmd = ["git", *args]
     try:
         with output_to(outlive=bool(keep_fds)) as (out, err):
             done = subprocess.run(
@@ -64,12 +53,13 @@ def run_bytes(
         # read "no git" as "no" ("not in a git repository", issue 15). subprocess raises
         # the same error for a missing ``cwd`` as for a missing git (issue 13).
         raise _not_started(cwd) from None
+    stdout = done.stdout.decode("utf-8", "surrogateescape")
     if check and done.returncode != 0:
         if done.returncode == _USAGE and args != ("--version",):
             refuse_old_git(cwd)  # an option git does not know: say why, not git's usage text
-        stdout, stderr = (o.decode(errors="surrogateescape") for o in (done.stdout, done.stderr))
-        raise GitError(["git", *args], done.returncode, stdout, stderr)
-    return done.stdout
+        stderr = done.stderr.decode("utf-8", "surrogateescape")
+        raise GitError(cmd, done.returncode, stdout, stderr)
+    return stdout
 
 
 def _not_started(cwd: Path) -> DagspecError:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagspec.errors import GitError
-from dagspec.git import nul_split, run, run_bytes
+from dagspec.git import nul_split, run
 
 GITLINK = "160000"
 """The mode of a submodule's entry: a commit, never a file git writes."""
@@ -67,8 +67,10 @@ def index_matches(worktree: Path, commit: str) -> bool:
 
 def checked_out(worktree: Path, commit: str, path: str) -> bytes:
     """The bytes git writes for ``path`` of ``commit`` in this worktree: the blob after its
-    smudge filter and end-of-line conversion (``git cat-file --filters``, git 2.11)."""
-    return run_bytes(worktree, "cat-file", "--filters", f"{commit}:{path}")
+    smudge filter and end-of-line conversion (``git cat-file --filters``, git 2.11). ``run``
+    decodes with ``surrogateescape``, which encodes back to the very same bytes."""
+    text = run(worktree, "cat-file", "--filters", f"{commit}:{path}")
+    return text.encode("utf-8", "surrogateescape")
 
 
 def restore_from_index(worktree: Path, paths: Sequence[str]) -> None:
