@@ -22,10 +22,10 @@ import trio
 
 from dagspec import autospec, limits, ports, procgroup, setup
 from dagspec.attempt import Prepared
+from dagspec.dagfile import Dag
 from dagspec.lifecycle import RunState
 from dagspec.ports import GRACE as GRACE
 from dagspec.records import format_duration
-from dagspec.spec import Dag
 from dagspec.workspace import RunPaths
 
 _DRAIN = 2.0  # seconds to read what is left in the pipe once the agent's group is gone

@@ -13,9 +13,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from dagspec.dagfile import Dag, check_specs, load_dag
 from dagspec.errors import DagspecError, SpecError
 from dagspec.lifecycle import RunState
-from dagspec.spec import Dag, check_specs, load_dag
 from dagspec.workspace import RunPaths
 
 

@@ -20,8 +20,8 @@ import attrs
 
 from dagspec import autospec, compat, git, git_env, integration, spec_dirs, worktree
 from dagspec.bookkeeping import Bookkeeping
+from dagspec.dagfile import Dag
 from dagspec.lifecycle import RunState, SpecState
-from dagspec.spec import Dag
 from dagspec.workspace import RunPaths, branch_name, worktree_path
 
 

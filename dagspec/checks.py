@@ -14,10 +14,10 @@ from pathlib import Path
 import attrs
 
 from dagspec import git, own_worktrees, state
+from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError, GitError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunStatus
-from dagspec.spec import Dag
 from dagspec.workspace import (
     RunPaths,
     merged_branch,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from dagspec import graph
-from dagspec.spec import Dag, Feature, Layer
+from dagspec.dagfile import Dag, Feature, Layer
 from dagspec.words import counted
 
 WIDTH = 80

@@ -14,10 +14,10 @@ from pathlib import Path
 from dagspec import checks, faults, notify, render, state
 from dagspec import workspace as places
 from dagspec.console import dag_command
+from dagspec.dagfile import Dag, load_dag
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
-from dagspec.spec import Dag, load_dag
 from dagspec.words import counted
 from dagspec.workspace import RunPaths
 
@@ -65,7 +65,7 @@ def start(
 
 
 def _new_specs(repo: Path, dag: Dag) -> tuple[SpecState, ...]:
-    recorded = recorded_spec_dirs(repo)
+    recorded = recorded_spec_dirs(repo, dag)
     return tuple(
         SpecState(
             id=feature.id,
@@ -77,16 +77,32 @@ def _new_specs(repo: Path, dag: Dag) -> tuple[SpecState, ...]:
     )
 
 
-def recorded_spec_dirs(repo: Path) -> dict[str, str]:
-    """The spec directory earlier runs recorded for each feature they completed (newest run
-    wins), so a later run of the same DAG continues that directory instead of specifying
-    the feature again. Unreadable state files are passed over."""
+def recorded_spec_dirs(repo: Path, dag: Dag) -> dict[str, str]:
+    """The spec directory an earlier run recorded for each feature of ``dag`` it completed
+    as the same feature (same id and same description, as its copy of the DAG file says),
+    newest run first, so running a DAG again continues that directory instead of
+    specifying the feature a second time. A feature with a new description is new work.
+    Unreadable state files and DAG copies are passed over."""
     found: dict[str, str] = {}
     readable, _ = state.list_runs(repo)
     for run in reversed(readable):  # oldest first, so the newest run's record wins
-        for spec in run.specs:
-            if spec.status is SpecStatus.COMPLETED and spec.spec_dir:
-                found[spec.id] = spec.spec_dir
+        done = {
+            s.id: s.spec_dir
+            for s in run.specs
+            if s.status is SpecStatus.COMPLETED and s.spec_dir and s.id in dag.features
+        }
+        if not done:
+            continue
+        try:
+            then = load_dag(RunPaths(repo, run.run_id).dag_copy).features
+        except DagspecError:
+            continue
+        for spec_id, spec_dir in done.items():
+            same = (
+                spec_id in then and then[spec_id].description == dag.features[spec_id].description
+            )
+            if same and spec_dir:
+                found[spec_id] = spec_dir
     return found
 
 

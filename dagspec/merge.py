@@ -35,10 +35,10 @@ from pathlib import Path, PurePosixPath
 import attrs
 
 from dagspec import checkout_move, git, git_merge, integration, lifecycle, replay
+from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.merge_report import LEFT_OFF, MergeReport, Outcome, SpecMerge, names
-from dagspec.spec import Dag
 from dagspec.workspace import branch_name, merged_branch
 
 ATTEMPTS = 3

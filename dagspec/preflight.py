@@ -31,9 +31,9 @@ from dagspec.checks import (
     check_run_free,
     check_signer,
 )
+from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunOptions
-from dagspec.spec import Dag
 from dagspec.workspace import (
     RunPaths,
     check_run_id,

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dagspec import git, git_merge, integration, lifecycle
+from dagspec.dagfile import Dag
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.merge_report import Outcome, SpecMerge
-from dagspec.spec import Dag
 from dagspec.workspace import branch_name
 
 

@@ -38,9 +38,9 @@ import trio
 
 from dagspec import agent, estimates, faults, graph, lifecycle, ports, priority, procgroup, state
 from dagspec.attempt import Prepared
+from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, EventKind, RunState, SpecStatus, Transition
-from dagspec.spec import Dag
 from dagspec.unattended import end_stall, limit, limit_hit, stall_news, wake
 from dagspec.watchdog import for_attempt
 from dagspec.workspace import RunPaths

@@ -1,6 +1,6 @@
 """The DAG file's schema, and the walker that checks a parsed document against it.
 
-:class:`Reader` walks a document parsed by :func:`dagspec.spec.parse` against ``_SCHEMA``,
+:class:`Reader` walks a document parsed by :func:`dagspec.dagfile.parse` against ``_SCHEMA``,
 using the lines ruamel recorded while parsing, and collects every problem with its line and
 the plain data that passed.
 

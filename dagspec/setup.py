@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import IO
 
 from dagspec import git, git_env, procgroup
+from dagspec.dagfile import CopyPath, Execution
 from dagspec.errors import DagspecError
 from dagspec.render import format_duration
-from dagspec.spec import CopyPath, Execution
 
 SETUP_TIMEOUT = 30 * 60.0  # seconds: an install can be slow, a hang must not hold a slot
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL when the setup command is ended

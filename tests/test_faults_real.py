@@ -16,8 +16,8 @@ import attrs
 import pytest
 
 from dagspec import driving, faults
+from dagspec.dagfile import Dag, load_dag
 from dagspec.lifecycle import RunOptions
-from dagspec.spec import Dag, load_dag
 from dagspec.workspace import RunPaths
 from tests.conftest import ROOT
 from tests.engine_support import Project, dag_text, group_alive, start_dag

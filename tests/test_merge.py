@@ -13,6 +13,7 @@ import pytest
 from dagspec import git as dgit
 from dagspec import git_merge
 from dagspec import state as dstate
+from dagspec.dagfile import Dag, load_dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.merge import merge_message, merge_run
@@ -24,7 +25,6 @@ from dagspec.merge_report import (
     render_report,
 )
 from dagspec.removal import remove_merged_worktrees, render_cleanup
-from dagspec.spec import Dag, load_dag
 from dagspec.workspace import RunPaths
 from tests.conftest import git
 

@@ -17,9 +17,9 @@ import trio.testing
 
 from dagspec import agent, autospec, lifecycle, ports, scheduler, state
 from dagspec.attempt import Prepared
+from dagspec.dagfile import load_dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, RunState, RunStatus, SpecState
-from dagspec.spec import load_dag
 from dagspec.workspace import RunPaths
 from tests.engine_support import dag_text
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from dagspec.console import dag_command
+from dagspec.dagfile import load_dag
 from dagspec.lifecycle import RunOptions
-from dagspec.spec import load_dag
 from tests.conftest import ROOT, git
 from tests.engine_support import (
     Gatekeeper,
@@ -502,7 +502,20 @@ def test_a_later_run_of_the_same_dag_continues_the_recorded_directory(
     assert project.starts()[-1]["argv"][:3] == ["run", "-i", "--spec"]
     capsys.readouterr()
     assert run_cli("run", dag, "--dry-run") == 0
-    assert f"run -i --spec {Path(first or '').name} -y" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"run -i --spec {Path(first or '').name} -y" in out
+    assert f"goes on with {first}, which an earlier run completed" in out
+
+
+def test_a_feature_of_the_same_id_but_another_description_is_new_work(
+    project: Project, run_cli: RunCli
+) -> None:
+    # Another DAG, or the same one edited: an id alone does not make it the same feature.
+    assert run_cli("run", project.write_dag(dag_text("a")), "--run-id", "r1") == 0
+    other = project.write_dag(dag_text("a").replace('"Build a"', '"Billing with invoices"'))
+    assert run_cli("run", other, "--run-id", "r2") == 0
+    assert project.starts()[-1]["argv"][:2] == ["run", "-spti"]
+    assert project.state("r2").spec("a").spec_dir != project.state("r1").spec("a").spec_dir
 
 
 def test_output_is_streamed_to_the_log_whole(project: Project, run_cli: RunCli) -> None:

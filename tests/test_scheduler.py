@@ -11,8 +11,8 @@ import trio.testing
 
 from dagspec import agent, ports, scheduler, state
 from dagspec.attempt import GitWorkspace
+from dagspec.dagfile import load_dag
 from dagspec.lifecycle import Event, RunState, RunStatus, SpecState
-from dagspec.spec import load_dag
 from dagspec.workspace import RunPaths
 from tests.engine_support import Project, dag_text, group_alive, pid_alive
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from dagspec import procgroup
+from dagspec.dagfile import CopyPath
 from dagspec.setup import SetupError, copy_paths, run_setup, setup_env
-from dagspec.spec import CopyPath
 from tests.conftest import git
 
 

@@ -18,9 +18,9 @@ import trio
 import trio.testing
 
 from dagspec import agent, lifecycle, ports, scheduler, state, unattended, watchdog
+from dagspec.dagfile import load_dag
 from dagspec.lifecycle import Event, EventKind, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.limits import PATTERNS, LimitHit, parse_limit
-from dagspec.spec import load_dag
 from dagspec.workspace import RunPaths
 from tests import run_states
 from tests.conftest import git

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from dagspec import driving, git
 from dagspec.console import dag_command
+from dagspec.dagfile import load_dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunOptions
-from dagspec.spec import load_dag
 
 RUN_ID = "demo"
 EXAMPLE_DAG = """\

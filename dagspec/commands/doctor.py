@@ -9,9 +9,9 @@ from typing import Any
 import attrs
 
 from dagspec import checks, preflight
+from dagspec.dagfile import load_dag
 from dagspec.errors import EXIT_FAILED, EXIT_OK
 from dagspec.lifecycle import RunOptions
-from dagspec.spec import load_dag
 from dagspec.state import utcnow
 from dagspec.workspace import new_run_id
 

@@ -21,10 +21,10 @@ from dagspec import (
     render,
     setup,
 )
+from dagspec.dagfile import Dag, load_dag
 from dagspec.errors import EXIT_OK, DagspecError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions
-from dagspec.spec import Dag, load_dag
 from dagspec.words import counted
 from dagspec.workspace import worktree_root
 
@@ -76,7 +76,7 @@ def plan_text(
     lines += setup.plan_lines(dag.execution, notify=options.notify)
     lines += _stall_lines(options.stall_timeout or dag.execution.stall_timeout)
     timeouts = driving.spec_timeouts(dag, options)
-    recorded = driving.recorded_spec_dirs(repo)
+    recorded = driving.recorded_spec_dirs(repo, dag)
     version = _version_or_none(executable, repo)
     spec_flag = autospec.spec_flag_works(version)
     if version is not None:
@@ -86,7 +86,8 @@ def plan_text(
         lines.append(f"wave {number}:")
         for spec_id in wave:
             call = _planned_call(repo, dag, spec_id, executable, recorded.get(spec_id), spec_flag)
-            lines.append(f"  {spec_id}{_plan_notes(dag, spec_id, timeouts[spec_id])}")
+            notes = _plan_notes(dag, spec_id, timeouts[spec_id], recorded.get(spec_id))
+            lines.append(f"  {spec_id}{notes}")
             lines.append(f"    {call.shell()}")
     # Issue 16: the critical path and the estimated time, when earlier runs say how long.
     slots = options.max_parallel if options.parallel else 1
@@ -105,12 +106,14 @@ def _stall_lines(stall: float | None) -> list[str]:
     ]
 
 
-def _plan_notes(dag: Dag, spec_id: str, timeout: float | None) -> str:
+def _plan_notes(dag: Dag, spec_id: str, timeout: float | None, continued: str | None) -> str:
     notes = []
     if dag.deps[spec_id]:
         notes.append("after " + ", ".join(dag.deps[spec_id]))
     if timeout is not None:
         notes.append(f"time limit {render.format_duration(timeout)}")
+    if continued is not None:
+        notes.append(f"goes on with {continued}, which an earlier run completed")
     return f" ({'; '.join(notes)})" if notes else ""
 
 

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from dagspec import git
+from dagspec.dagfile import MAX_BYTES, Checked, check_bytes, check_file, missing_specs
 from dagspec.errors import EXIT_FAILED, EXIT_OK, Problem, print_error
-from dagspec.spec import MAX_BYTES, Checked, check_bytes, check_file, missing_specs
 from dagspec.words import counted
 from dagspec.workspace import current_directory
 

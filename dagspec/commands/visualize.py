@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dagspec import draw
+from dagspec.dagfile import load_dag
 from dagspec.errors import EXIT_OK
-from dagspec.spec import load_dag
 
 
 def visualize(path: Path, *, fmt: str) -> int:

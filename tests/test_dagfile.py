@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from dagspec.dagfile import CopyPath, load_dag
 from dagspec.errors import SpecError
 from dagspec.records import parse_duration
-from dagspec.spec import CopyPath, load_dag
 from tests.conftest import FIXTURES
 
 DAGS = FIXTURES / "dags"
