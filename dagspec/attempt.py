@@ -154,7 +154,9 @@ def prepare(
     spec_dir = _spec_dir_to_continue(run, spec, path, last_stage, book)
     present = autospec.artifacts_in(path / "specs" / spec_dir) if spec_dir else frozenset()
     if spec_dir and "tasks.yaml" in present:
-        restore_tasks(path / "specs" / spec_dir / "tasks.yaml", paths.kept_tasks(spec.id))
+        tasks = path / "specs" / spec_dir / "tasks.yaml"
+        if not restore_tasks(tasks, paths.kept_tasks(spec.id)):
+            present -= {"tasks.yaml"}  # torn with no whole copy: made again, not trusted
     spec_flag = autospec.spec_flag_works(run.autospec_version)
     call = autospec.invocation(
         executable,
@@ -225,17 +227,22 @@ def _spec_dir_to_continue(
     return name if (path / "specs" / name / "spec.yaml").is_file() else None
 
 
-def restore_tasks(tasks: Path, kept: Path) -> None:
+def restore_tasks(tasks: Path, kept: Path) -> bool:
     """Put back the last whole ``tasks.yaml`` dagspec read during the last attempt when the
     one in the worktree cannot be read whole: autospec rewrites it in place, so a kill
-    during implement can leave it torn, and the resumed implement would fail on it. The
-    tasks already done stay done."""
+    during implement can leave it torn, and the resumed implement would fail on it, or
+    take a file cut at a line end for the whole list. The tasks already done stay done.
+
+    Returns whether ``tasks.yaml`` is whole now; False (torn, and no whole copy was ever
+    read) means the tasks stage must run again."""
     try:
         torn = autospec.parse_tasks(tasks.read_text(encoding="utf-8", errors="replace")) is None
         if torn and kept.is_file():
             tasks.write_bytes(kept.read_bytes())
+            return True
     except OSError:
-        pass
+        return False
+    return not torn
 
 
 def agent_env(paths: RunPaths, spec_id: str, call: autospec.Invocation) -> dict[str, str]:

@@ -129,6 +129,31 @@ def test_a_torn_tasks_file_is_put_back_before_implement_goes_on(
     assert {r["task"] for r in redone} == {"T003", "T004"}  # the two done stay done
 
 
+def test_a_torn_tasks_file_without_a_whole_copy_is_made_again(
+    project: Project, run_cli: RunCli
+) -> None:
+    """No whole tasks.yaml was ever read (the kill came before the watcher's first poll):
+    the torn file is not trusted, so the restart runs the tasks stage again (``-ti``) and
+    every task is built, rather than the half that the cut file still lists."""
+    project.fake.setenv("TASKS", 4)
+    project.fake.control([{"match": "^Build a$", "HANG_AT": "implement:T003"}])
+    project.write_dag(dag_text("a"))
+    driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
+    wait_for(lambda: tasks_done(project) >= 2, timeout=30, what="2 tasks done")
+    driver.send_signal(signal.SIGKILL)
+    driver.communicate(timeout=30)
+    spec = project.state().spec("a")
+    tasks = Path(spec.worktree or "") / (spec.spec_dir or "") / "tasks.yaml"
+    lines = tasks.read_text().splitlines(keepends=True)
+    tasks.write_text("".join(lines[: len(lines) // 2]))  # cut at a line end: it parses
+    (project.repo / ".autospec/state/dag-runs/r/tasks/a.yaml").unlink()  # no whole copy
+    project.fake.control([])
+    before = len(project.fake.events("start"))
+    assert run_cli("resume", "r") == 0
+    assert project.fake.events("start")[before]["argv"][:2] == ["run", "-ti"]
+    assert project.state().spec("a").tasks_done == 4
+
+
 def test_a_spec_whose_empty_branch_cleanup_removed_starts_afresh_on_resume(
     project: Project, run_cli: RunCli
 ) -> None:
