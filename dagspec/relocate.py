@@ -22,7 +22,7 @@ import attrs
 from dagspec import git, state
 from dagspec.errors import StateError
 from dagspec.lifecycle import RunState
-from dagspec.workspace import RunPaths, default_worktree_root
+from dagspec.workspace import RunPaths, branch_name, default_worktree_root
 
 
 def arrive(paths: RunPaths, run: RunState) -> RunState:
@@ -47,8 +47,20 @@ def arrive(paths: RunPaths, run: RunState) -> RunState:
     found = [Path(s.worktree) for s in moved.specs if s.worktree and Path(s.worktree).is_dir()]
     if found:
         git.repair_worktrees(repo, found)
+    _forget_dead(repo, run)
     state.save(moved, paths.state_file)
     return moved
+
+
+def _forget_dead(repo: Path, run: RunState) -> None:
+    """Drop git's registrations of this run's worktrees whose directory is gone (deleted
+    before or after the move): one left would hold its branch as checked out, so neither
+    the end of the run nor ``cleanup`` could delete that branch. ``git worktree remove``
+    of a missing directory removes only the registration."""
+    ours = {branch_name(run.run_id, s.id) for s in run.specs}
+    for path, branch in git.worktrees(repo).items():
+        if branch in ours and not path.exists():
+            git.remove_worktree(repo, path)
 
 
 def _same_directory(one: Path, other: Path) -> bool:

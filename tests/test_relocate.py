@@ -84,6 +84,24 @@ def test_cleanup_after_the_repository_was_moved_takes_its_worktrees(
     assert git(moved, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
+@pytest.mark.slow
+def test_a_completed_specs_worktree_deleted_before_the_move_leaves_no_branch_behind(
+    project: Project, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """git keeps a registration of the deleted worktree at the old place, which holds its
+    branch as checked out: it is dropped when the run arrives in the new place, so the
+    merge and cleanup can delete the branch."""
+    assert run_cli("run", project.write_dag(dag_text("a", "b")), "--run-id", "r", "--no-merge") == 0
+    moved = tmp_path / "renamed"
+    project.repo.rename(moved)
+    (tmp_path / "repo.worktrees").rename(tmp_path / "renamed.worktrees")
+    shutil.rmtree(tmp_path / "renamed.worktrees" / "r" / "a")
+    assert run_cli("--repo", moved, "merge", "r") == 0
+    assert run_cli("--repo", moved, "cleanup", "r") == 0
+    assert "prunable" not in git(moved, "worktree", "list", "--porcelain")
+    assert sorted(git(moved, "branch", "--format=%(refname:short)").split()) == ["main"]
+
+
 def test_a_copy_is_refused_and_the_original_left_alone(
     project: Project, run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
