@@ -90,6 +90,14 @@ def _repo(args: argparse.Namespace) -> Path:
     from dagspec.workspace import current_directory
 
     start = args.repo if args.repo is not None else current_directory()
+    if not start.is_absolute():
+        try:
+            start = current_directory() / start
+        except DagspecError:
+            raise DagspecError(
+                f"--repo {args.repo} is relative to the current directory, which no longer "
+                "exists (deleted or moved): give the repository's absolute path"
+            ) from None
     if args.repo is not None and not start.is_dir():
         raise DagspecError(f"--repo {args.repo}: no such directory")
     root = git.repo_root(start.resolve())

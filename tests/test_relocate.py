@@ -147,6 +147,13 @@ def test_dag_from_a_deleted_directory(project: Project, run_cli: RunCli, tmp_pat
         "dag: error: the current directory no longer exists (deleted or moved): cd into your "
         "repository, or pass --repo DIR\n",
     )
+    relative = os.path.relpath(project.repo, tmp_path / "gone")
+    done = dag_from_a_deleted_directory(tmp_path, "--repo", relative, "status", "r")
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"dag: error: --repo {relative} is relative to the current directory, which no "
+        "longer exists (deleted or moved): give the repository's absolute path\n",
+    )
     done = dag_from_a_deleted_directory(tmp_path, "--repo", str(project.repo), "resume", "r")
     assert done.returncode == 0, done.stderr
     assert project.statuses() == {"a": "completed"}
