@@ -169,7 +169,7 @@ def prepare(
         compat.make_newest(path / "specs", spec_dir)  # what autospec goes on without --spec
     number = 0
     if call.stage == "specify":
-        with book.serial:  # numbers are handed out one at a time
+        with book.numbering:  # one at a time, but not behind another's worktree add
             number = book.next_number(spec_dirs.highest_in_specs(path), floor)
             spec_dirs.place_reservation(path, number)
     return Prepared(path, branch, call, agent_env(paths, spec.id, call), spec_dir, number)

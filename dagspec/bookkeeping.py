@@ -12,8 +12,9 @@ spec numbers it handed out.
 
 ``serial`` is held around what must not run concurrently in one repository: ``git worktree
 add`` (concurrent ones read each other's half-made administrative directories and fail,
-git 2.39), every change of the integration branch, and handing out a spec number.
-Everything else of a spec's bookkeeping (copying the configuration, committing its work in
+git 2.39) and every change of the integration branch. Handing out a spec number has its
+own lock, ``numbering``: a spec whose worktree is ready never waits for another's
+``worktree add`` (seconds in a large repository) to get its number. Everything else of a spec's bookkeeping (copying the configuration, committing its work in
 its own worktree, which writes only that worktree's index and its own branch) runs
 unlocked, beside other specs' agents and bookkeeping.
 """
@@ -45,6 +46,7 @@ class Bookkeeping:
     floor: int
     joined: set[str] = attrs.field(factory=set)
     serial: threading.Lock = attrs.field(factory=threading.Lock)
+    numbering: threading.Lock = attrs.field(factory=threading.Lock)
     _base_dirs: dict[str, list[str]] = attrs.field(factory=dict)
     _asking: threading.Lock = attrs.field(factory=threading.Lock)  # one ``ls-tree``, not two
 
@@ -83,6 +85,6 @@ class Bookkeeping:
     def next_number(self, in_specs: int, floor: int) -> int:
         """The spec number to hand out: above ``in_specs`` (the worktree's own ``specs/``),
         the caller's ``floor``, every branch name and every number handed out before.
-        Call with ``serial`` held."""
+        Call with ``numbering`` held."""
         self.floor = max(self.floor, in_specs, floor) + 1
         return self.floor
