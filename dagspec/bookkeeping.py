@@ -14,9 +14,10 @@ spec numbers it handed out.
 add`` (concurrent ones read each other's half-made administrative directories and fail,
 git 2.39) and every change of the integration branch. Handing out a spec number has its
 own lock, ``numbering``: a spec whose worktree is ready never waits for another's
-``worktree add`` (seconds in a large repository) to get its number. Everything else of a spec's bookkeeping (copying the configuration, committing its work in
-its own worktree, which writes only that worktree's index and its own branch) runs
-unlocked, beside other specs' agents and bookkeeping.
+``worktree add`` (seconds in a large repository) to get its number. Everything else of a
+spec's bookkeeping (copying the configuration, committing its work in its own worktree,
+which writes only that worktree's index and its own branch) runs unlocked, beside other
+specs' agents and bookkeeping.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ small Python module per spec under ``src/``. Standard library only.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -27,7 +28,7 @@ def main(argv: list[str]) -> int:
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
     if argv[:1] in (["--version"], ["version"]):
-        print("autospec demo-0.1")
+        print("autospec 0.10.4 (simulated by dag demo)")  # the contract it keeps
         return 0
     if argv[:1] != ["run"] or not set(argv) & set(FLAGS):
         print("Error: the demo autospec only knows `run -spti|-pti|-ti|-i`", file=sys.stderr)
@@ -38,6 +39,8 @@ def main(argv: list[str]) -> int:
     stages = next(FLAGS[a] for a in argv if a in FLAGS)
     rest = [a for a in argv[1:] if a not in FLAGS and a not in ("-y", "--")]
     name = rest[rest.index("--spec") + 1] if "--spec" in rest else None
+    if name is None and stages[0] != "specify":  # going on without --spec (contract §1.4)
+        name = os.environ.get("SPECIFY_FEATURE")
     description = rest[-1] if name is None else _description(name)
     for number, stage in enumerate(stages, start=1):
         print(f"[Stage {number}/{len(stages)}] {stage}...", flush=True)

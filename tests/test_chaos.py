@@ -46,7 +46,9 @@ def test_killed_twenty_times_the_run_still_completes_once(project: Project) -> N
     (plus a random moment), so the kills fall all through the run whatever the machine's
     speed: during worktree creation, stages and collection; once every spec is completed,
     a random moment of the merge."""
-    project.fake.setenv("STEP_SECONDS", "0.01")
+    # Steps slow enough that the kills, a few steps apart, cannot all miss the run on a
+    # fast engine: at 0.01 s a loaded machine saw the run end after 11 kills.
+    project.fake.setenv("STEP_SECONDS", "0.05")
     project.fake.setenv("TASKS", 6)
     project.write_dag(dag_text(*SPECS))
     rng = random.Random(SEED)

@@ -41,6 +41,26 @@ def test_the_demo_runs_the_example_and_merges_it(
     assert git(repo, "status", "--porcelain") == ""
 
 
+def test_the_demo_autospec_goes_on_with_a_spec_like_the_real_one(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its --version names the contract it keeps (0.10.4, so dagspec passes --spec), and it
+    goes on without --spec too: a second run of the demo DAG continues every spec."""
+    assert run_cli("demo", "--dir", tmp_path / "demo") == 0
+    repo = tmp_path / "demo" / "repo"
+    monkeypatch.setenv("DAGSPEC_AUTOSPEC", str(tmp_path / "demo" / "autospec"))
+    assert run_cli("--repo", repo, "run", repo / "dag.yaml", "--run-id", "again") == 0
+    said = subprocess.run(
+        [str(tmp_path / "demo" / "autospec"), "run", "-i", "-y"],
+        cwd=repo,
+        env={**os.environ, "SPECIFY_FEATURE": min(p.name for p in (repo / "specs").iterdir())},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert said.returncode == 0, said.stderr
+
+
 def test_the_demo_wants_a_new_directory(
     tmp_path: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
