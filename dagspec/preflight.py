@@ -34,6 +34,7 @@ from dagspec.checks import (
 from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunOptions
+from dagspec.setup import check_copies
 from dagspec.workspace import (
     RunPaths,
     check_run_id,
@@ -60,6 +61,7 @@ CHECKS: tuple[tuple[str, Callable[[Planned], Problem | None]], ...] = (
     ("the base branch, with a commit", check_base),
     ("a clean checkout of the base branch", check_checkout),
     ("not inside another run's worktree", check_main_checkout),
+    ("execution.copy paths ignored by git, not tracked", check_copies),
     ("the worktree root: writable, outside the repository", check_root),
     ("state and spec directories inside the repository", check_places),
     ("a new run id", check_run_free),

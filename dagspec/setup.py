@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from dagspec import git, git_env, procgroup
+from dagspec.checks import Planned, Problem
 from dagspec.dagfile import CopyPath, Execution
 from dagspec.errors import DagspecError
 from dagspec.render import format_duration
@@ -71,6 +72,26 @@ def plan_lines(execution: Execution, *, notify: str | None) -> list[str]:
 
 
 # --- execution.copy ---------------------------------------------------------------------------
+
+
+def check_copies(planned: Planned) -> Problem | None:
+    """Each ``execution.copy`` path can be copied: not tracked by git (each worktree has it
+    already), and ignored by git in your checkout (or a worktree's ``git add -A`` would
+    commit the copy, and every spec would fail at its start). A symlinked path is judged in
+    the worktree, where a ``dir/`` pattern does not match it (``copy_paths``)."""
+    copies = planned.dag.execution.copy if planned.dag is not None else ()
+    for copy in copies:
+        if git.tracked_files(planned.repo, copy.path):
+            return Problem(
+                f"execution.copy: {copy.path} is tracked by git, so each worktree has it "
+                "already: remove it from execution.copy"
+            )
+        if not copy.symlink and git.untracked_files(planned.repo, copy.path):
+            return Problem(
+                f"execution.copy: {copy.path} is not ignored by git, so a copy would be "
+                f"committed: add '{copy.path}' to .gitignore, or remove it from execution.copy"
+            )
+    return None
 
 
 def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from dagspec import checks, preflight
 from dagspec import git as dgit
+from dagspec.dagfile import load_dag
 from dagspec.lifecycle import RunOptions, SpecStatus
 from dagspec.state import utcnow
 from dagspec.workspace import check_run_id, new_run_id
@@ -264,6 +265,41 @@ def test_a_spec_directory_that_leads_outside_the_repository_is_refused(
     err = refused(project, run_cli, capsys)
     assert "specs/a leads outside the repository through a symlink" in err
     assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("notes.txt", "notes.txt is not ignored by git, so a copy would be committed"),
+        ("tools/", "tools is not ignored by git"),
+        ("README.md", "README.md is tracked by git, so each worktree has it already"),
+    ],
+)
+def test_an_execution_copy_path_that_would_be_committed_is_refused_before_the_run(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    path: str,
+    said: str,
+) -> None:
+    """Every spec would fail at its start (``setup.copy_paths``); say so before any starts."""
+    (project.repo / "notes.txt").write_text("mine\n")
+    (project.repo / "tools").mkdir()
+    (project.repo / "tools" / "x.sh").write_text("echo\n")
+    (project.repo / "README.md").write_text("readme\n")
+    git(project.repo, "add", "README.md")
+    git(project.repo, "commit", "-qm", "readme")
+    project.write_dag(dag_text("a", extra=f'execution:\n  copy: ["{path}"]'))
+    assert said in refused(project, run_cli, capsys)
+
+
+def test_an_ignored_execution_copy_path_passes(project: Project) -> None:
+    (project.repo / ".env").write_text("SECRET=1\n")
+    (project.repo / ".gitignore").write_text(".env\n")
+    project.write_dag(dag_text("a", extra='execution:\n  copy: [".env"]'))
+    planned = checks.Planned(project.repo, RunOptions(), load_dag(project.repo / "dag.yaml"))
+    found = dict(preflight.results(planned))
+    assert found["execution.copy paths ignored by git, not tracked"] is None
 
 
 # --- names ----------------------------------------------------------------------------------
