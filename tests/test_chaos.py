@@ -65,6 +65,7 @@ def test_killed_twenty_times_the_run_still_completes_once(project: Project) -> N
             wait_for_steps(project, driver, seen + rng.randint(1, 5))
             time.sleep(rng.uniform(0, 0.05))
         if driver.poll() is not None:
+            driver.communicate()  # its pipes closed, not left to the garbage collector
             break  # it got to the end before this kill
         driver.send_signal(signal.SIGKILL)
         driver.communicate(timeout=30)
