@@ -116,7 +116,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None:
     parser.add_argument(
         "--notify",
         metavar="CMD",
-        help="a shell command run when the run ends and when a spec fails; it gets DAG_EVENT, "
+        help="a shell command run when the run ends and when a spec fails, stalls or waits for "
+        "a usage limit; it gets DAG_EVENT, "
         "DAG_RUN_ID, DAG_SPEC_ID, DAG_STATUS, DAG_SUMMARY and the same as JSON on stdin "
         "(default: execution.notify of the DAG)",
     )
