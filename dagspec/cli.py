@@ -186,11 +186,14 @@ def _dispatch_run_commands(commands: Commands, args: argparse.Namespace, color: 
         from dagspec.commands.merge import merge
 
         repo = _repo(args)
-        if args.run_id is None and not args.dry_run:
-            raise DagspecError(
-                "name the run to merge: `dag merge RUN_ID` (`dag merge --dry-run` "
-                "predicts the newest run's merge, `dag list` shows the runs)"
+        if args.run_id is None and not args.dry_run:  # a usage error: merge never guesses
+            print_error(
+                _with_invocation(
+                    "name the run to merge: `dag merge RUN_ID` (`dag merge --dry-run` "
+                    "predicts the newest run's merge, `dag list` shows the runs)"
+                )
             )
+            return EXIT_USAGE
         run_id = run_ids.resolve(repo, args.run_id)
         return merge(
             repo,

@@ -169,7 +169,7 @@ def test_commands_that_delete_or_merge_never_guess(
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
     assert run_cli("cleanup") == 2
     assert "the following arguments are required: RUN_ID" in capsys.readouterr().err
-    assert run_cli("merge") == 1
+    assert run_cli("merge") == 2  # a usage error, as a missing argument is for cleanup
     assert capsys.readouterr().err.startswith("dag: error: name the run to merge: `dag merge")
 
 
