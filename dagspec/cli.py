@@ -188,10 +188,8 @@ def _dispatch_run_commands(commands: Commands, args: argparse.Namespace, color: 
         repo = _repo(args)
         if args.run_id is None and not args.dry_run:  # a usage error: merge never guesses
             print_error(
-                _with_invocation(
-                    "name the run to merge: `dag merge RUN_ID` (`dag merge --dry-run` "
-                    "predicts the newest run's merge, `dag list` shows the runs)"
-                )
+                "name the run to merge: `dag merge RUN_ID` (`dag merge --dry-run` "
+                "predicts the newest run's merge, `dag list` shows the runs)"
             )
             return EXIT_USAGE
         run_id = run_ids.resolve(repo, args.run_id)
@@ -284,14 +282,6 @@ def _ascii_fallback() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
-def _with_invocation(message: str) -> str:
-    """Hints say `dag ...`; say instead the form that works when ``dag`` is not it."""
-    from dagspec.console import dag_command
-
-    command = dag_command()
-    return message if command == "dag" else message.replace("`dag ", f"`{command} ")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``dag`` command and return its exit code (never raises for user errors)."""
     args_given = sys.argv[1:] if argv is None else list(argv)
@@ -314,7 +304,7 @@ def _handle_errors(commands: Commands, args: argparse.Namespace, argv: Sequence[
     try:
         return _dispatch(commands, args)
     except DagspecError as exc:
-        print_error(_with_invocation(str(exc)))
+        print_error(str(exc))
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("dag: interrupted", file=sys.stderr)

@@ -354,6 +354,22 @@ def test_control_characters_quoted_from_a_file_are_escaped_in_errors(
     )
 
 
+def test_every_error_line_names_dag_as_it_was_called(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not only a ``DagspecError``'s: the lines commands print themselves (``cleanup``'s
+    "kept" line) go through ``print_error`` too."""
+    from dagspec.errors import print_error
+
+    monkeypatch.setattr(sys, "argv", ["/somewhere/dagspec/__main__.py", "cleanup", "r"])
+    print_error("2 things kept: `dag cleanup r --force` removes them too")
+    err = capsys.readouterr().err
+    assert (
+        err == f"dag: error: 2 things kept: `{dag_command()} cleanup r --force` removes them too\n"
+    )
+    assert "-m dagspec cleanup r --force" in err
+
+
 def test_the_next_command_names_dag_as_it_was_called() -> None:
     from dagspec import render
 
