@@ -15,10 +15,11 @@ for the run), ``DAG_SUMMARY``, one line) and the same as a JSON object on its st
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,9 +31,12 @@ from dagspec.lifecycle import RunState
 from dagspec.limits import LimitHit
 from dagspec.render import count_text, format_duration
 from dagspec.state import format_time
+from dagspec.words import counted
 
 EVENTS = ("run-finished", "spec-failed", "spec-stalled", "spec-waiting")
 NOTIFY_TIMEOUT = 30.0  # seconds; a notifier that hangs is ended and reported
+MAX_SUMMARY = 1000  # characters of a notice's summary
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
 BELL_AFTER = 60.0  # seconds: a run at least this long rings the terminal bell at its end
 
 
@@ -49,6 +53,12 @@ class Notice:
     def __attrs_post_init__(self) -> None:
         if self.event not in EVENTS:
             raise ValueError(f"unknown notification event {self.event!r}")
+        # One printable line of bounded size: an environment variable cannot hold a NUL,
+        # and a reason quoting 20 MB of setup output would not fit the kernel's limit.
+        line = _UNPRINTABLE.sub("?", " ".join(self.summary.split()))
+        if len(line) > MAX_SUMMARY:
+            line = line[: MAX_SUMMARY - 1] + "…"
+        object.__setattr__(self, "summary", line)
 
 
 def notice_json(notice: Notice) -> str:
@@ -67,7 +77,13 @@ def notice_env(notice: Notice) -> dict[str, str]:
 
 
 def notify(
-    command: str, notice: Notice, *, cwd: Path, log: Path, timeout: float = NOTIFY_TIMEOUT
+    command: str,
+    notice: Notice,
+    *,
+    cwd: Path,
+    log: Path,
+    timeout: float = NOTIFY_TIMEOUT,
+    started: Callable[[int], None] | None = None,
 ) -> str | None:
     """Run ``command`` (``/bin/sh -c``, in ``cwd``) for ``notice``; its output goes to ``log``.
 
@@ -91,6 +107,8 @@ def notify(
             )
         except OSError as exc:
             return f"the notify command could not start: {exc.strerror}"
+        if started is not None:
+            started(process.pid)  # its process group's id (a session of its own)
         try:
             process.communicate((notice_json(notice) + "\n").encode(), timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -159,7 +177,8 @@ Reporter = Callable[[RunState, Any], None]
 
 class Notifier:
     """Sends a run's notices in the background, one at a time and in order, so a slow
-    notifier never holds up the run; ``finish`` sends ``run-finished`` and waits for all.
+    notifier never holds up the run; ``finish`` sends ``run-finished`` and waits for them,
+    at most ``NOTIFY_TIMEOUT`` seconds in all (a Ctrl-C ends the wait at once).
 
     A run without a notify command gets a notifier that does nothing.
     """
@@ -168,16 +187,22 @@ class Notifier:
         self.command, self.cwd, self.log = command, cwd, log
         self.warnings: list[str] = []
         self._pool = ThreadPoolExecutor(max_workers=1) if command else None
+        self._sent: list[Future[None]] = []
+        self._group: int | None = None  # the process group of the notifier running now
 
     def send(self, notice: Notice) -> None:
         if self._pool is not None:
-            self._pool.submit(self._send, notice)
+            self._sent.append(self._pool.submit(self._send, notice))
 
     def _send(self, notice: Notice) -> None:
         assert self.command is not None
-        warning = notify(self.command, notice, cwd=self.cwd, log=self.log)
+        warning = notify(self.command, notice, cwd=self.cwd, log=self.log, started=self._started)
+        self._group = None
         if warning is not None:
             self.warnings.append(warning)
+
+    def _started(self, group: int) -> None:
+        self._group = group
 
     def wrap(self, report: Reporter) -> Reporter:
         """``report``, and a notice for each scheduler event worth one: ``failed``, and
@@ -197,8 +222,30 @@ class Notifier:
         return reporting
 
     def finish(self, run: RunState) -> list[str]:
-        """Send ``run-finished``, wait for every notice; the warnings of failed notifiers."""
+        """Send ``run-finished`` and wait for every notice, at most ``NOTIFY_TIMEOUT``
+        seconds in all: what is not sent by then is given up (the notifier running is
+        ended) and said in a warning. The warnings of failed notifiers."""
         self.send(run_finished(run))
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        if self._pool is None:
+            return self.warnings
+        try:
+            _, late = wait(self._sent, timeout=NOTIFY_TIMEOUT)
+        except KeyboardInterrupt:
+            self._give_up()
+            raise
+        if late:
+            self._give_up()
+            self.warnings.append(
+                f"gave up {counted(len(late), 'notice')} after "
+                f"{format_duration(NOTIFY_TIMEOUT)}: the notify command is too slow"
+            )
+        self._pool.shutdown(wait=True)
         return self.warnings
+
+    def _give_up(self) -> None:
+        """Drop the notices not started, end the one running."""
+        assert self._pool is not None
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        group = self._group
+        if group is not None:
+            procgroup.signal_group(group, signal.SIGKILL)

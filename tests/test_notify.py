@@ -165,3 +165,34 @@ def test_without_a_command_nothing_is_sent(tmp_path: Path) -> None:
     notifier.wrap(lambda run, event: None)(_finished(tmp_path), _Event("b", "failed"))
     assert notifier.finish(_finished(tmp_path)) == []
     assert not (tmp_path / "notify.log").exists()
+
+
+def test_a_summary_is_one_printable_line_of_bounded_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An environment variable cannot hold a NUL, and 20 MB would not fit the kernel's
+    limit: either way the notice was lost (issue 17)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setenv("OUT", str(out))
+    reason = "setup failed: before\x00after\x1b[2J\x07\n" + "x" * 20_000_000
+    notice = notify.Notice("spec-failed", "r1", "a", reason, "failed")
+    assert notify.notify(RECORDER, notice, cwd=tmp_path, log=tmp_path / "n.log") is None
+    said = (out / "0.env").read_text().split("|")[4]
+    assert (
+        said.startswith("setup failed: before?after?[2J?") and len(said) <= notify.MAX_SUMMARY + 1
+    )
+
+
+@pytest.mark.slow
+def test_the_end_of_a_run_waits_for_a_hanging_notifier_once_not_per_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notify, "NOTIFY_TIMEOUT", 0.5)
+    notifier = notify.Notifier("sleep 60", cwd=tmp_path, log=tmp_path / "notify.log")
+    report = notifier.wrap(lambda run, event: None)
+    for kind, spec_id in [("failed", "a"), ("failed", "b"), ("stalled", "a")]:
+        report(_finished(tmp_path), _Event(spec_id, kind, "exit 1"))
+    warnings = notifier.finish(_finished(tmp_path))
+    assert "gave up 4 notices after 0s: the notify command is too slow" in warnings
+    assert any(w.startswith("the notify command exited with -9") for w in warnings)  # ended
