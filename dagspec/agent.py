@@ -10,7 +10,6 @@ event loop).
 from __future__ import annotations
 
 import contextlib
-import re
 import signal
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import trio
 
-from dagspec import autospec, limits, ports, procgroup, setup
+from dagspec import autospec, ports, procgroup, setup
 from dagspec.attempt import Prepared
 from dagspec.dagfile import Dag
 from dagspec.lifecycle import RunState
@@ -31,8 +30,9 @@ from dagspec.workspace import RunPaths
 _DRAIN = 2.0  # seconds to read what is left in the pipe once the agent's group is gone
 _MAX_LINE = 64 * 1024  # the most of one output line kept for parsing (the log gets it all)
 MAX_TASKS_FILE = 8 * 1024 * 1024  # bytes of tasks.yaml read for progress; larger is skipped
-# The lines the Watcher parses: autospec's banners and errors, and usage-limit messages.
-WATCHED = re.compile(autospec.INTERESTING.pattern + rb"|^.*" + limits.CUES + rb".*$", re.M)
+# The lines the Watcher parses: autospec's banners and errors (a usage limit is read from the
+# end of the log once the agent has exited: ``limits.limit_at_end``).
+WATCHED = autospec.INTERESTING
 
 
 async def run_agent(
@@ -49,7 +49,7 @@ async def run_agent(
 
     stdout and stderr go to ``log`` as bytes, in the order written, holding nothing in memory
     but one chunk and the start of one line; ``on_line`` gets each complete line that may be
-    a banner or a limit message (``WATCHED``). stdin is /dev/null: an agent can never read the
+    a banner or an error (``WATCHED``). stdin is /dev/null: an agent can never read the
     terminal. Cancelled, it terminates the whole process group (``terminate_group``) and
     waits for it. Once the agent exits, what is left of its group is ended too, so nothing
     outlives it. A negative result is death by that signal. ``on_start`` gets the process
@@ -177,9 +177,8 @@ Observe = Callable[..., None]
 
 class Watcher:
     """Follows one agent: its banners (stage, spec directory, errors) and its tasks.yaml,
-    reporting each fact to ``observe``; ``last_error`` keeps its last ``Error:`` line,
-    ``last_limit`` the last usage limit it reported (``limits.parse_limit``), and ``keep``
-    the last whole tasks.yaml read (``attempt.restore_tasks`` puts it back)."""
+    reporting each fact to ``observe``; ``last_error`` keeps its last ``Error:`` line, and
+    ``keep`` the last whole tasks.yaml read (``attempt.restore_tasks`` puts it back)."""
 
     def __init__(self, path: Path, spec_dir: str | None, observe: Observe, keep: Path) -> None:
         self.keep = keep
@@ -187,13 +186,11 @@ class Watcher:
         self.spec_dir = spec_dir
         self.observe = observe
         self.last_error: str | None = None
-        self.last_limit: limits.LimitHit | None = None
         self._seen: tuple[int, int] | None = None
 
     def line(self, raw: bytes) -> None:
         """One output line that may be a banner or a limit (``run_agent``'s ``on_line``)."""
         text = autospec.plain(raw)
-        self.last_limit = limits.parse_limit(text) or self.last_limit
         banner = autospec.parse_banner(text)
         if isinstance(banner, autospec.StageSeen):
             self.observe(stage=banner.stage)

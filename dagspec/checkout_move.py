@@ -67,16 +67,23 @@ _converter = cattrs.Converter(forbid_extra_keys=True)
 def fast_forward(repo: Path, move: Move) -> None:
     """Fast-forward ``move.checkout`` to ``move.new``, journaled (module docstring).
 
-    Raises ``GitError`` when git refuses (not a fast-forward, local changes in the way);
-    then whatever git did is undone first, so the checkout is as it was.
+    Raises ``GitError`` when git refuses (not a fast-forward, local changes in the way):
+    git checks before it writes files, and the files in the way may be the user's own,
+    saved a moment ago, so no file is undone then. A git that wrote files and index but
+    could not move the branch is settled (branch moved, or files and index put back
+    together). Only a git killed by a signal (the OOM killer) leaves files cut short, and
+    that move is settled like a journaled one (its stale ``index.lock`` removed).
     """
     with _move_lock(repo) as lock:
         _settle_journal(repo)  # a move an earlier dag left cut short comes first
         _write_journal(repo, move)
         try:
             git_merge.fast_forward(Path(move.checkout), move.new, keep_fds=(lock,))
-        except GitError:
-            _settle(move)  # git refused (nothing written) or failed midway (a full disk)
+        except GitError as exc:
+            killed = exc.returncode < 0  # midway: what it left is judged from the facts
+            if killed:
+                _drop_stale_index_lock(Path(move.checkout), _journal(repo).stat().st_mtime)
+            _settle(move, undo_files=killed)
             _journal(repo).unlink(missing_ok=True)
             raise
         _journal(repo).unlink(missing_ok=True)
@@ -111,9 +118,10 @@ def _settle_journal(repo: Path) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
-def _settle(move: Move) -> str | None:
+def _settle(move: Move, *, undo_files: bool = True) -> str | None:
     """Bring the checkout to one side of ``move`` (module docstring); what was done, or None
-    when the move had been completed."""
+    when the move had been completed (or its files were not to be undone: ``undo_files``
+    False, after a git that exited on its own)."""
     checkout = Path(move.checkout)
     if not checkout.is_dir():
         return None  # the checkout is gone: nothing of it to repair
@@ -129,7 +137,7 @@ def _settle(move: Move) -> str | None:
                 return f"finished the update of {where} to {move.new[:12]} that was interrupted"
         git_checkout.two_tree_update(checkout, move.new, move.old)  # back with the branch
         return f"undid the update of {where} to {move.new[:12]}: its branch could not move"
-    if checkout_undo.undo(checkout, move.old, move.new):
+    if undo_files and checkout_undo.undo(checkout, move.old, move.new):
         return (
             f"undid the interrupted update of {where} to {move.new[:12]}; "
             f"`dag merge {move.run_id}` does it again"

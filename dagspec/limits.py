@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -28,7 +29,6 @@ RESET_MARGIN = 30.0  # seconds after a stated reset, for clocks that differ a li
 # the margin is only the message's precision: its smallest unit, at most RESET_MARGIN.
 # Words every pattern's message has (tested): the agent's door passes the lines that have
 # one to ``parse_limit``, without decoding the megabytes an agent can print.
-CUES = rb"(?i:limit|quota|exhausted)"
 
 
 @attrs.frozen
@@ -278,3 +278,25 @@ def parse_limit(line: str, *, now: datetime | None = None) -> LimitHit | None:
         hit = (pattern.agent, pattern.name, line.strip(), reset_at, pattern.backoff, margin)
         return LimitHit(*hit)
     return None
+
+
+TAIL_LINES = 25  # the last lines of an attempt's log where a limit counts as its cause
+_TAIL_BYTES = 16 * 1024
+
+
+def limit_at_end(
+    log: Path, plain: Callable[[bytes], str], *, now: datetime | None = None
+) -> LimitHit | None:
+    """The last limit in the last ``TAIL_LINES`` lines of an attempt's log: a limit is why
+    an attempt failed only when the agent ended on it. Agents quote these messages in
+    ordinary work too ("implementing retry for 429 rate_limit_error"); one early in the
+    log is chatter, and the attempt's failure is its own. ``plain`` strips a line's
+    terminal codes (``autospec.plain``)."""
+    try:
+        with log.open("rb") as file:
+            file.seek(max(file.seek(0, 2) - _TAIL_BYTES, 0))
+            tail = file.read().splitlines()[-TAIL_LINES:]
+    except OSError:
+        return None
+    hits = [hit for raw in tail if (hit := parse_limit(plain(raw), now=now)) is not None]
+    return hits[-1] if hits else None

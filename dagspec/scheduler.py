@@ -38,9 +38,11 @@ import trio
 
 from dagspec import agent, estimates, faults, graph, lifecycle, ports, priority, procgroup, state
 from dagspec.attempt import Prepared
+from dagspec.autospec import plain
 from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, EventKind, RunState, SpecStatus, Transition
+from dagspec.limits import limit_at_end
 from dagspec.unattended import end_stall, limit, limit_hit, stall_news, wake
 from dagspec.watchdog import for_attempt
 from dagspec.workspace import RunPaths
@@ -301,7 +303,7 @@ class _Engine:
             self._fail(spec_id, agent.timeout_reason(timeout or 0.0), code)
         elif dog is not None and dog.ended:
             self._failed(end_stall(self.run, self.deps, spec_id, now=now, idle=dog.idle))
-        elif code != 0 and (hit := watcher.last_limit) is not None:
+        elif code != 0 and (hit := limit_at_end(log, plain)) is not None:
             self._failed(limit_hit(self.run, self.deps, spec_id, now=now, hit=hit))
         elif code != 0:
             stage = self.run.spec(spec_id).stage

@@ -449,6 +449,26 @@ def test_a_commit_in_the_checkout_before_the_fast_forward_is_kept(
     assert state.spec("a").merged
 
 
+def test_an_edit_saved_during_a_refused_fast_forward_is_kept(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git refuses (local changes would be overwritten) and writes nothing; the user's edit
+    is a start of what the spec wrote, which once looked like a half-written file to undo
+    (issue 11): nothing of the checkout is touched."""
+    add_commit(git_repo, {"notes.txt": "a\n"}, "notes")
+    paths = make_run(git_repo, {"a": ((), {"notes.txt": "a\nb\nc\n"})})
+    real = git_merge.fast_forward
+
+    def saving(worktree: Path, commit: str, **options: Any) -> None:
+        (worktree / "notes.txt").write_text("a\nb\n")  # the user saves, just then
+        real(worktree, commit, **options)
+
+    monkeypatch.setattr(git_merge, "fast_forward", saving)
+    state, _ = merge_run(git_repo, *load(paths))
+    assert (git_repo / "notes.txt").read_text() == "a\nb\n"
+    assert not state.spec("a").merged
+
+
 def test_a_base_that_keeps_moving_is_left_alone_with_a_clear_error(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,17 @@ import pytest
 import trio
 import trio.testing
 
-from dagspec import agent, lifecycle, ports, scheduler, state, unattended, watchdog
+from dagspec import (
+    agent,
+    autospec,
+    lifecycle,
+    limits,
+    ports,
+    scheduler,
+    state,
+    unattended,
+    watchdog,
+)
 from dagspec.dagfile import load_dag
 from dagspec.lifecycle import Event, EventKind, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.limits import PATTERNS, LimitHit, parse_limit
@@ -166,12 +176,18 @@ def test_resume_keeps_a_wait_and_gives_failed_specs_a_fresh_budget() -> None:
     assert (again.spec("b").status, again.spec("b").stall_restarts) == (SpecStatus.PENDING, 0)
 
 
-def test_every_limit_message_reaches_the_watcher_through_the_doors_filter() -> None:
+def test_a_limit_counts_only_when_the_attempt_ended_on_it(tmp_path: Path) -> None:
+    """Every pattern is found at the end of a log, terminal codes and all; the same words
+    early in an attempt, before its real failure, are chatter (issue 17)."""
+    log = tmp_path / "a.log"
     for pattern in PATTERNS:
-        line = f"│ {pattern.example}".encode()
-        assert agent.WATCHED.fullmatch(line), pattern.name
-    assert agent.WATCHED.search(b"[Stage 2/4] plan...")
-    assert not agent.WATCHED.search(b"writing src/app.py")
+        log.write_bytes(b"[Stage 4/4] implement...\n\x1b[31m" + pattern.example.encode() + b"\n")
+        hit = limits.limit_at_end(log, autospec.plain, now=NOW)
+        assert hit is not None and hit.pattern == pattern.name, pattern.name
+    chatter = b"Implementing retry for API Error: 429 rate_limit_error responses\n"
+    work = b"".join(f"wrote src/file{n}.py\n".encode() for n in range(limits.TAIL_LINES))
+    log.write_bytes(chatter + work + b"Error: 3 of 10 tests failed\n")
+    assert limits.limit_at_end(log, autospec.plain, now=NOW) is None
 
 
 # --- progress, as the watchdog reads it -------------------------------------------------------
