@@ -181,13 +181,21 @@ def execute(
     reporter = notifier.wrap(report)
 
     async def drive_shown() -> RunState:
-        """The drive, with the board's heartbeat beside it."""
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(progress.heartbeat, report)
-            final = await scheduler.drive(
-                initial, settings, reporter, workspace=workspace, on_stopping=report.stopping
-            )
-            nursery.cancel_scope.cancel()
+        """The drive, with the board's heartbeat beside it. A fault of the run itself
+        (``faults.RunFault``: its state cannot be saved) comes out of the nursery as itself,
+        not wrapped in an exception group, so the command says it and exits 1."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(progress.heartbeat, report)
+                final = await scheduler.drive(
+                    initial, settings, reporter, workspace=workspace, on_stopping=report.stopping
+                )
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            ours = [e for e in faults.leaves(group) if isinstance(e, DagspecError)]
+            if not ours:
+                raise
+            raise ours[0] from None
         return final
 
     try:

@@ -228,3 +228,23 @@ def test_sigterm_is_acted_on_while_a_large_tasks_file_is_read(project: Project) 
     out, err = driver.communicate(timeout=10)  # the grace period
     assert driver.returncode == 130, out + err
     assert project.statuses() == {"a": "interrupted"}
+
+
+def test_a_run_fault_is_one_error_line_not_a_bug(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Raised in the drive, beside the board's heartbeat, a ``RunFault`` came out of that
+    nursery wrapped in an exception group, and the command called it a bug (exit 3)."""
+    from dagspec import faults, scheduler
+
+    async def unsaveable(*args: object, **kwargs: object) -> None:
+        raise faults.RunFault("cannot save the state of run r: make room, then `dag resume r`")
+
+    monkeypatch.setattr(scheduler, "drive", unsaveable)
+    project.write_dag(dag_text("a"))
+    assert run_cli("run", "dag.yaml", "--run-id", "r") == 1
+    err = capsys.readouterr().err
+    assert err == "dag: error: cannot save the state of run r: make room, then `dag resume r`\n"
