@@ -24,6 +24,9 @@ from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, RunState
 
 MAX_ARGUMENT = 128 * 1024
+# A DAG value may be a merge commit's message with a line of dagspec's around it (the
+# spec and run ids: under 1 KiB), passed to git as one argument.
+MAX_TEXT = MAX_ARGUMENT - 1024
 """Bytes the Linux kernel passes in one argument, its NUL terminator included
 (``MAX_ARG_STRLEN``); a longer description can never reach autospec (E2BIG)."""
 
@@ -60,13 +63,17 @@ def spec_reason(exc: BaseException) -> str:
 
 
 def argument_problem(text: str) -> str | None:
-    """Why ``text`` cannot be one argument of a process on Linux, or None when it can."""
+    """Why ``text`` cannot be one argument of a process on Linux, with room for what dagspec
+    adds around it in a commit message (``MAX_TEXT``), or None when it can."""
     if "\0" in text:
         return "contains a NUL character, which no program can be given: remove it"
     size = len(text.encode("utf-8", errors="surrogatepass")) + 1
-    if size > MAX_ARGUMENT:
-        limit = MAX_ARGUMENT // 1024
-        return f"is {size - 1} bytes, over the {limit} KiB a program can be given: shorten it"
+    if size > MAX_TEXT:
+        return (
+            f"is {size - 1} bytes, over the {MAX_TEXT // 1024} KiB it can be (a program is "
+            f"given {MAX_ARGUMENT // 1024} KiB at most, and dagspec's commit messages add to "
+            "it): shorten it"
+        )
     return None
 
 

@@ -123,8 +123,8 @@ async def test_a_state_that_cannot_be_saved_stops_the_run_in_order(
     ("text", "problem"),
     [
         ("Build a", None),
-        ("x" * (faults.MAX_ARGUMENT - 1), None),
-        ("x" * faults.MAX_ARGUMENT, "over the 128 KiB"),
+        ("x" * (faults.MAX_TEXT - 1), None),
+        ("x" * faults.MAX_TEXT, "over the 127 KiB it can be"),
         ("a\0b", "NUL"),
     ],
 )
@@ -142,7 +142,7 @@ def test_spec_reason_unwraps_groups_and_keeps_user_messages() -> None:
 def test_a_description_the_kernel_cannot_pass_is_refused_by_validate(
     git_repo: Path, run_cli: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    big = "x" * faults.MAX_ARGUMENT
+    big = "x" * (faults.MAX_ARGUMENT - 1)  # one argument, but not with a merge line around it
     (git_repo / "dag.yaml").write_text(
         "layers:\n  - id: L0\n    features:\n"
         '      - id: a\n        description: "a\\0b"\n'
@@ -154,7 +154,7 @@ def test_a_description_the_kernel_cannot_pass_is_refused_by_validate(
     assert len(err) == 2
     assert err[0].startswith(f"dag: error: {git_repo / 'dag.yaml'}:5: ")
     assert "feature 'a'" in err[0] and "U+0000" in err[0]
-    assert "feature 'b'" in err[1] and "128 KiB" in err[1]
+    assert "feature 'b'" in err[1] and "127 KiB" in err[1]
     assert run_cli("run", git_repo / "dag.yaml", "--repo", git_repo) == 1
     assert not (git_repo / ".autospec" / "state").exists()
 
