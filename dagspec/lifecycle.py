@@ -287,7 +287,9 @@ def settle_stale(run: RunState, *, driver_alive: bool) -> RunState:
 def _orphaned(run: RunState) -> RunState:
     """Specs recorded as running by a driver that is gone are ``interrupted``."""
     specs = tuple(
-        attrs.evolve(s, status=SpecStatus.INTERRUPTED, error=s.error or "the driver died")
+        attrs.evolve(
+            s, status=SpecStatus.INTERRUPTED, error=s.error or "the driver died", stalled_since=None
+        )
         if s.status is SpecStatus.RUNNING
         else s
         for s in run.specs

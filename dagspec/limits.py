@@ -13,6 +13,7 @@ an attempt and consults it when the agent exits non-zero.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -24,6 +25,7 @@ import attrs
 RATE_BACKOFF = 60.0  # seconds: a per-minute rate limit without a stated reset
 QUOTA_BACKOFF = 15 * 60.0  # seconds: a usage quota without a stated reset
 MAX_BACKOFF = 3600.0  # seconds: back-off doubles on each repeat, up to this
+FARTHEST = timedelta(days=8)  # a stated reset further away is misread: the back-off instead
 RESET_MARGIN = 30.0  # seconds after a stated reset, for clocks that differ a little
 # A reset stated as a span from now ("retry in 40.5s") is read on this machine's clock, so
 # the margin is only the message's precision: its smallest unit, at most RESET_MARGIN.
@@ -270,9 +272,12 @@ def parse_limit(line: str, *, now: datetime | None = None) -> LimitHit | None:
         match = pattern.regex.search(line)
         if match is None:
             continue
-        reset_at, margin = None, RESET_MARGIN
+        reset_at, margin, now = None, RESET_MARGIN, now or datetime.now(UTC)
         if pattern.reset is not None:
-            reset_at = pattern.reset(match, now or datetime.now(UTC))
+            with contextlib.suppress(OverflowError, ValueError, OSError):  # out of range
+                reset_at = pattern.reset(match, now)
+        if reset_at is not None and reset_at > now + FARTHEST:
+            reset_at = None  # not a reset any agent states (weekly limits are the longest)
         if pattern.reset in (_after_span, _in_seconds):
             margin = _span_margin(match)
         hit = (pattern.agent, pattern.name, line.strip(), reset_at, pattern.backoff, margin)

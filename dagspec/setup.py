@@ -10,6 +10,7 @@ which fails the spec with the reason in its message.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,8 @@ from dagspec.render import format_duration
 SETUP_TIMEOUT = 30 * 60.0  # seconds: an install can be slow, a hang must not hold a slot
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL when the setup command is ended
 TAIL_LINES = 5
+TAIL_WIDTH = 200  # characters of each line of it
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _MARKER = "dagspec-setup-done"
 
 
@@ -253,11 +256,14 @@ def _exit_text(code: int) -> str:
 
 
 def _tail(log: Path, start: int) -> str:
-    """``: <last lines>`` of what the command wrote to ``log`` after offset ``start``."""
+    """``: <last lines>`` of what the command wrote to ``log`` after offset ``start``: at
+    most ``TAIL_LINES`` lines of ``TAIL_WIDTH`` characters from its last 64 KiB, control
+    characters shown as ``?`` (the reason reaches terminals, the state file, notices)."""
     with log.open("rb") as file:
-        file.seek(start)
+        file.seek(max(start, file.seek(0, 2) - 64 * 1024))
         text = file.read().decode("utf-8", "replace")
     lines = [line.rstrip() for line in text.splitlines() if line.strip()][-TAIL_LINES:]
+    lines = [_CONTROL.sub("?", line)[:TAIL_WIDTH] for line in lines]
     return (":\n" + "\n".join("    " + line for line in lines)) if lines else " (no output)"
 
 

@@ -113,3 +113,15 @@ def test_a_span_from_now_needs_only_its_own_precision_as_margin(line: str, margi
     hit = parse_limit(line, now=NOW)
     assert hit is not None and hit.reset_at is not None
     assert hit.wait_seconds(NOW) == (hit.reset_at - NOW).total_seconds() + margin
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Claude AI usage limit reached|99999999999",  # the year 5138: misread, or a typo
+        "Claude AI usage limit reached|1766502000123",  # milliseconds: out of range
+    ],
+)
+def test_a_reset_no_agent_would_state_falls_back_to_the_back_off(line: str) -> None:
+    hit = parse_limit(line, now=NOW)
+    assert hit is not None and hit.reset_at is None and hit.wait_seconds(NOW) == hit.backoff

@@ -116,6 +116,19 @@ def test_a_failing_setup_ends_with_its_last_lines_and_runs_again_next_time(
     assert run_setup("true", worktree=worktree, env={}, log=_log(tmp_path))
 
 
+def test_a_failing_setups_last_lines_are_printable_and_short(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    """They become the spec's reason, shown on terminals and kept in the state file."""
+    huge = "head -c 3000000 /dev/zero | tr '\\0' x; echo"
+    command = huge + r'; printf "before\000after\033[2J\007\n"; exit 1'
+    with pytest.raises(SetupError) as caught:
+        run_setup(command, worktree=worktree, env={}, log=_log(tmp_path))
+    first, second = str(caught.value).splitlines()[1:]
+    assert first == "    " + "x" * 200
+    assert second == "    before?after?[2J?"
+
+
 @pytest.mark.slow
 def test_a_hanging_setup_is_ended_with_its_process_group(
     git_repo: Path, worktree: Path, tmp_path: Path

@@ -168,6 +168,13 @@ def test_each_wait_lowers_the_parallel_limit_by_one_never_below_one(
     assert unattended.limit(limit, run) == expected
 
 
+def test_a_spec_stalled_when_its_driver_died_is_interrupted_not_stalled() -> None:
+    run = _run(status=SpecStatus.RUNNING, stalled_since=NOW)
+    settled = lifecycle.settle_stale(run, driver_alive=False)
+    assert settled.spec("a").status is SpecStatus.INTERRUPTED
+    assert settled.spec("a").stalled_since is None
+
+
 def test_resume_keeps_a_wait_and_gives_failed_specs_a_fresh_budget() -> None:
     run = _run(status=SpecStatus.WAITING, waiting_until=NOW, limit_hits=2)
     run = run.with_spec(attrs.evolve(run.spec("b"), status=SpecStatus.FAILED, stall_restarts=1))
