@@ -275,8 +275,10 @@ class Scripted:
             raise
         finally:
             spans.append((began, trio.current_time()))
-        for line in how.lines:
-            on_line(line.encode())
+        with log.open("a") as out:  # as the real door does: every line goes to the log
+            for line in how.lines:
+                out.write(line + "\n")
+                on_line(line.encode())
         process.returncode = how.code
         return how.code
 
@@ -406,7 +408,8 @@ async def test_ctrl_c_during_a_wait_keeps_it_for_resume(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     autojump_clock.autojump_threshold = 5.0  # real seconds: the signal comes in far sooner
-    limited = Attempt(silent=0, lines=["Claude AI usage limit reached|9999999999"], code=1)
+    reset = int(state.utcnow().timestamp()) + 6 * 3600  # in six hours: far beyond the test
+    limited = Attempt(silent=0, lines=[f"Claude AI usage limit reached|{reset}"], code=1)
     agents, events = Scripted({"a": [limited, Attempt()]}), []
     waiting = trio.Event()
 
@@ -427,7 +430,7 @@ async def test_ctrl_c_during_a_wait_keeps_it_for_resume(
     assert final.status is RunStatus.INTERRUPTED
     assert statuses(final) == {"a": "waiting", "b": "pending"}
     until = final.spec("a").waiting_until
-    assert until == datetime.fromtimestamp(9999999999 + 30, UTC)
+    assert until == datetime.fromtimestamp(reset + 30, UTC)
     assert state.load(RunPaths(tmp_path, "r")).spec("a").waiting_until == until
     # resume: still waiting, then at the reset it starts again, and b after it
     autojump_clock.autojump_threshold = 0.0
