@@ -17,6 +17,7 @@ would be brought up to date.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import json
@@ -142,7 +143,18 @@ def _fast_load(text: str) -> dict[str, Any] | None:
 
 
 def save(state: RunState, path: Path) -> None:
-    """Write atomically: temporary file in the same directory, fsync, rename."""
+    """Write atomically: temporary file in the same directory, fsync, rename.
+
+    Raises ``OSError`` (``ESTALE``) instead when this process holds the run's lock
+    (``run_lock``) and the run's directory it locked was moved or deleted meanwhile: a
+    second driver could then lock a new one, so this one must stop (issue 11)."""
+    run_dir = path.parent / path.name.removesuffix(".yaml")
+    held = _HELD.get(str(run_dir))
+    if held is not None and not _same_directory(held, run_dir):
+        raise OSError(
+            errno.ESTALE,
+            f"{run_dir} was moved or deleted while the run was driven, so its lock is lost",
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     _ignore_in_git(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -263,14 +275,24 @@ def run_lock(paths: RunPaths) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        _HELD.add(str(paths.run_dir))
+        _HELD[str(paths.run_dir)] = held
         try:
             yield
         finally:
-            _HELD.discard(str(paths.run_dir))
+            _HELD.pop(str(paths.run_dir), None)
     finally:
         os.close(held)
         os.close(fd)
 
 
-_HELD: set[str] = set()  # the run directories whose lock this process holds
+_HELD: dict[str, int] = {}  # the run directories whose lock this process holds: their fds
+
+
+def _same_directory(held: int, run_dir: Path) -> bool:
+    """Whether the directory open as ``held`` is still the one at ``run_dir``."""
+    try:
+        now = run_dir.stat()
+    except OSError:
+        return False
+    then = os.fstat(held)
+    return (now.st_dev, now.st_ino) == (then.st_dev, then.st_ino)

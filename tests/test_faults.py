@@ -240,3 +240,16 @@ def test_git_runs_in_its_own_process_group(git_repo: Path) -> None:
 
     out = git.run(git_repo, "-c", "alias.pgid=!cut -d' ' -f5 /proc/self/stat", "pgid")
     assert int(out) != os.getpgrp()
+
+
+def test_a_run_directory_moved_while_driven_stops_the_saves(tmp_path: Path) -> None:
+    """Renaming (or deleting) the locked directory would let a second driver lock a new one:
+    the first one's next save fails instead, and the run stops in order (issue 11)."""
+    paths = RunPaths(tmp_path, "r")
+    run = new_run(tmp_path, {"a": []})
+    with state.run_lock(paths):
+        state.save(run, paths.state_file)  # the lock is this directory's: saves go on
+        paths.run_dir.rename(paths.run_dir.with_name("r.moved"))
+        with pytest.raises(OSError, match="moved or deleted while the run was driven"):
+            state.save(run, paths.state_file)
+        assert faults.save(run, paths.state_file) is not None  # a message, not a raise
