@@ -90,6 +90,7 @@ def test_nothing_an_agent_started_outlives_its_spec(
     wrapper = tmp_path / "autospec"
     wrapper.write_text(
         "#!/bin/sh\n"
+        '[ "$1" = run ] || exec ' + f'{project.fake.path} "$@"\n'  # --version: no daemon
         f"setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {pid_file}\n"
         f'exec {project.fake.path} "$@"\n'
     )
