@@ -15,7 +15,6 @@ for the run), ``DAG_SUMMARY``, one line) and the same as a JSON object on its st
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 import attrs
 
 from dagspec import git_env, procgroup
+from dagspec.fit import printable
 from dagspec.lifecycle import RunState
 from dagspec.limits import LimitHit
 from dagspec.render import count_text, format_duration
@@ -36,7 +36,6 @@ from dagspec.words import counted
 EVENTS = ("run-finished", "spec-failed", "spec-stalled", "spec-waiting")
 NOTIFY_TIMEOUT = 30.0  # seconds; a notifier that hangs is ended and reported
 MAX_SUMMARY = 1000  # characters of a notice's summary
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
 BELL_AFTER = 60.0  # seconds: a run at least this long rings the terminal bell at its end
 
 
@@ -55,7 +54,7 @@ class Notice:
             raise ValueError(f"unknown notification event {self.event!r}")
         # One printable line of bounded size: an environment variable cannot hold a NUL,
         # and a reason quoting 20 MB of setup output would not fit the kernel's limit.
-        line = _UNPRINTABLE.sub("?", " ".join(self.summary.split()))
+        line = printable(" ".join(self.summary.split()))
         if len(line) > MAX_SUMMARY:
             line = line[: MAX_SUMMARY - 1] + "…"
         object.__setattr__(self, "summary", line)

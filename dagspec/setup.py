@@ -10,7 +10,6 @@ which fails the spec with the reason in its message.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -22,13 +21,13 @@ from dagspec import git, git_env, procgroup
 from dagspec.checks import Planned, Problem
 from dagspec.dagfile import CopyPath, Execution
 from dagspec.errors import DagspecError
+from dagspec.fit import printable
 from dagspec.render import format_duration
 
 SETUP_TIMEOUT = 30 * 60.0  # seconds: an install can be slow, a hang must not hold a slot
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL when the setup command is ended
 TAIL_LINES = 5
 TAIL_WIDTH = 200  # characters of each line of it
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _MARKER = "dagspec-setup-done"
 
 
@@ -263,7 +262,7 @@ def _tail(log: Path, start: int) -> str:
         file.seek(max(start, file.seek(0, 2) - 64 * 1024))
         text = file.read().decode("utf-8", "replace")
     lines = [line.rstrip() for line in text.splitlines() if line.strip()][-TAIL_LINES:]
-    lines = [_CONTROL.sub("?", line)[:TAIL_WIDTH] for line in lines]
+    lines = [printable(line.expandtabs(4))[:TAIL_WIDTH] for line in lines]
     return (":\n" + "\n".join("    " + line for line in lines)) if lines else " (no output)"
 
 

@@ -108,9 +108,9 @@ def tasks_done(project: Project) -> int:
         return 0
 
 
-def test_a_torn_tasks_file_is_put_back_before_implement_goes_on(
-    project: Project, run_cli: RunCli
-) -> None:
+def killed_after_two_of_four_tasks(project: Project) -> Path:
+    """Run r of one spec a with 4 tasks; SIGKILL the driver once 2 are done (the agent is
+    held at T003). The path of a's tasks.yaml."""
     project.fake.setenv("TASKS", 4)
     project.fake.control([{"match": "^Build a$", "HANG_AT": "implement:T003"}])
     project.write_dag(dag_text("a"))
@@ -120,6 +120,13 @@ def test_a_torn_tasks_file_is_put_back_before_implement_goes_on(
     driver.communicate(timeout=30)
     spec = project.state().spec("a")
     tasks = Path(spec.worktree or "") / (spec.spec_dir or "") / "tasks.yaml"
+    return tasks
+
+
+def test_a_torn_tasks_file_is_put_back_before_implement_goes_on(
+    project: Project, run_cli: RunCli
+) -> None:
+    tasks = killed_after_two_of_four_tasks(project)
     whole = tasks.read_bytes()
     tasks.write_bytes(whole[: len(whole) // 2])  # what a kill mid-rewrite leaves
     project.fake.control([])
@@ -136,15 +143,7 @@ def test_a_torn_tasks_file_without_a_whole_copy_is_made_again(
     """No whole tasks.yaml was ever read (the kill came before the watcher's first poll):
     the torn file is not trusted, so the restart runs the tasks stage again (``-ti``) and
     every task is built, rather than the half that the cut file still lists."""
-    project.fake.setenv("TASKS", 4)
-    project.fake.control([{"match": "^Build a$", "HANG_AT": "implement:T003"}])
-    project.write_dag(dag_text("a"))
-    driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
-    wait_for(lambda: tasks_done(project) >= 2, timeout=30, what="2 tasks done")
-    driver.send_signal(signal.SIGKILL)
-    driver.communicate(timeout=30)
-    spec = project.state().spec("a")
-    tasks = Path(spec.worktree or "") / (spec.spec_dir or "") / "tasks.yaml"
+    tasks = killed_after_two_of_four_tasks(project)
     lines = tasks.read_text().splitlines(keepends=True)
     tasks.write_text("".join(lines[: len(lines) // 2]))  # cut at a line end: it parses
     (project.repo / ".autospec/state/dag-runs/r/tasks/a.yaml").unlink()  # no whole copy
