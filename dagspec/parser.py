@@ -127,7 +127,8 @@ def _add_commands(commands: Commands) -> None:
         "one view of every spec of a run",
         epilog="Exit status: 1 when the run needs you, as `dag run` would have ended: it "
         "failed or was interrupted, or completed work was left off the base branch; else 0 "
-        "(completed and merged, still running, or completed under --no-merge), so "
+        "(completed and merged, still running, or completed under --no-merge with no "
+        "`dag merge` asked since), so "
         "`dag status && deploy` works.",
     )
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=newest)

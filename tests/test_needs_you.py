@@ -48,6 +48,22 @@ def test_no_merge_asked_for_is_exit_0_for_run_and_status_alike(
     assert capsys.readouterr().out.endswith("next: dag merge r\n")
 
 
+@pytest.mark.slow
+def test_a_merge_asked_for_later_and_left_waiting_is_exit_1(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r", "--no-merge") == 0
+    (project.repo / "README.md").write_text("my edit\n")  # dirty: the result waits on a branch
+    assert run_cli("merge", "r") == 1
+    capsys.readouterr()
+    assert run_cli("status", "r") == 1  # asked for, and not on the base branch
+    assert capsys.readouterr().out.endswith("next: dag merge r\n")
+    git(project.repo, "checkout", "--", "README.md")
+    assert run_cli("merge", "r") == 0
+    assert run_cli("status", "r") == 0
+
+
 @pytest.mark.parametrize(
     ("statuses", "merged", "merge", "code"),
     [

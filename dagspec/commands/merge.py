@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
+
 from dagspec import checkout_move, driving, relocate
 from dagspec.state import load, run_lock, settled
 from dagspec.workspace import RunPaths, check_run_id
@@ -30,6 +32,7 @@ def merge(
     checkout_move.finish_interrupted(repo)
     with run_lock(paths):
         run = settled(relocate.arrive(paths, load(paths)))
+        run = attrs.evolve(run, options=attrs.evolve(run.options, merge=True))
         _, code = driving.merge_and_report(
             paths, run, dry_run=False, cleanup=cleanup, onto_current=onto_current
         )
