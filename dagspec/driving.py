@@ -15,7 +15,7 @@ from dagspec import checks, faults, notify, render, state
 from dagspec import workspace as places
 from dagspec.console import dag_command
 from dagspec.dagfile import Dag, load_dag
-from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError
+from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, as_typed
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.words import counted
@@ -136,8 +136,10 @@ def recorded_dag(repo: Path, paths: RunPaths, recorded: RunState) -> Dag:
         changed = True
     if changed:
         print(
-            f"note: {recorded.dag_file} has changed since run {recorded.run_id} started; "
-            "continuing the DAG as it was then (a new `dag run` picks up the changes)",
+            as_typed(
+                f"note: {recorded.dag_file} has changed since run {recorded.run_id} started; "
+                "continuing the DAG as it was then (a new `dag run` picks up the changes)"
+            ),
             file=sys.stderr,
         )
     return dag

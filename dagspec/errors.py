@@ -23,7 +23,7 @@ def _printable(line: str) -> str:
     return _UNPRINTABLE.sub(lambda match: repr(match[0])[1:-1], line)
 
 
-def _as_typed(message: str) -> str:
+def as_typed(message: str) -> str:
     """Hints say `dag ...`; say instead the form that works when ``dag`` is not it
     (``python3 /abs/dag.pyz``: ``console.dag_command``)."""
     if "`dag " not in message:
@@ -37,7 +37,7 @@ def _as_typed(message: str) -> str:
 def print_error(message: str) -> None:
     """Print ``message`` to stderr with every line as ``dag: error: <line>``, so that
     scripts and hooks can pick out each line. The one place that spells the prefix."""
-    lines = [_printable(line.rstrip()) for line in _as_typed(str(message)).strip("\n").split("\n")]
+    lines = [_printable(line.rstrip()) for line in as_typed(str(message)).strip("\n").split("\n")]
     sys.stderr.write("".join(f"dag: error: {line}\n" for line in lines))
     sys.stderr.flush()
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import state
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, as_typed
 from dagspec.lifecycle import Event, RunState
 
 MAX_ARGUMENT = 128 * 1024
@@ -91,9 +91,10 @@ def silence_stdout() -> None:
 
 
 def say(text: str) -> None:
-    """Print ``text`` to stdout; when stdout is closed or broken, drop it and go quiet."""
+    """Print ``text`` to stdout, its `dag ...` hints in the form the user typed
+    (``errors.as_typed``); when stdout is closed or broken, drop it and go quiet."""
     try:
-        print(text, end="", flush=True)
+        print(as_typed(text), end="", flush=True)
     except (OSError, ValueError):
         silence_stdout()
 

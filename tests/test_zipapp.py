@@ -285,3 +285,20 @@ def test_refuses_a_run_it_cannot_finish_before_writing_anything(pyz: Path, tmp_p
     assert any("git has no author or committer identity" in line for line in lines)
     assert sorted(p.name for p in repo.iterdir()) == [".git", "dag.yaml"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty-home", "repo"]
+
+
+def test_every_hint_says_the_archive_as_it_was_called(pyz: Path, git_repo: Path) -> None:
+    """Hints on stdout (not only errors) name `python3 /abs/dag.pyz`, since `dag` is not on
+    PATH: the empty list's, then resume's of a run with nothing left."""
+    from dagspec.lifecycle import SpecStatus
+    from tests.run_states import run, save, spec
+
+    def said(*args: str) -> str:
+        argv = [sys.executable, str(pyz), *args]
+        return subprocess.run(argv, cwd=git_repo, capture_output=True, text=True).stdout
+
+    out = said("list")
+    assert f"{pyz} run FILE` starts one" in out and "`dag " not in out, out
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, merged=True)))
+    out = said("resume", "r")
+    assert f"{pyz} merge r` merges" in out and "`dag " not in out, out

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import attrs
 
 from dagspec import checkout_move, compat, git, lifecycle, relocate, worktree
-from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, print_error
+from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, as_typed, print_error
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus
 from dagspec.state import load, run_lock, save, settled
@@ -198,9 +198,9 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
 
 def _report(run_id: str, plan: Plan, force: bool) -> int:
     for note in plan.notes:
-        print(note)
+        print(as_typed(note))
     for kept in plan.kept:
-        print(kept.message)
+        print(as_typed(kept.message))
     if not plan.kept:
         if not (plan.steps or plan.forgotten):
             print(f"nothing to clean up for run {run_id}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import render
-from dagspec.errors import EXIT_FAILED, EXIT_OK, print_error
+from dagspec.errors import EXIT_FAILED, EXIT_OK, as_typed, print_error
 from dagspec.lifecycle import RunState
 from dagspec.state import format_time, settled, utcnow
 from dagspec.state import list_runs as load_runs
@@ -26,7 +26,7 @@ def list_runs(repo: Path, *, as_json: bool, color: bool) -> int:
             end="",
         )
     elif not problems:
-        print(f"no runs yet in {repo}: `dag run FILE` starts one")
+        print(as_typed(f"no runs yet in {repo}: `dag run FILE` starts one"))
     for problem in problems:
         print_error(str(problem))
     return EXIT_FAILED if problems else EXIT_OK
