@@ -52,6 +52,16 @@ def arrive(paths: RunPaths, run: RunState) -> RunState:
     return moved
 
 
+def seen_from(repo: Path, run: RunState) -> RunState:
+    """``run`` as a reader in ``repo`` should show it (``dag status``, ``dag report``): its
+    paths re-based when its recorded repository is gone, as ``arrive`` would record them on
+    the next ``resume``; nothing is written or mended."""
+    recorded = Path(run.repo)
+    if recorded == repo or recorded.exists():
+        return run
+    return rebase(run, repo)
+
+
 def _forget_dead(repo: Path, run: RunState) -> None:
     """Drop git's registrations of this run's worktrees whose directory is gone (deleted
     before or after the move): one left would hold its branch as checked out, so neither

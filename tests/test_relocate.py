@@ -4,6 +4,7 @@ autospec, real moves of real directories."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from dagspec import git as dagspec_git
 from dagspec.errors import DagspecError
+from dagspec.workspace import RunPaths
 from tests.conftest import ROOT, git
 from tests.engine_support import Project, dag_text
 
@@ -100,6 +102,24 @@ def test_a_completed_specs_worktree_deleted_before_the_move_leaves_no_branch_beh
     assert run_cli("--repo", moved, "cleanup", "r") == 0
     assert "prunable" not in git(moved, "worktree", "list", "--porcelain")
     assert sorted(git(moved, "branch", "--format=%(refname:short)").split()) == ["main"]
+
+
+def test_status_of_a_moved_run_shows_where_things_are_now_and_writes_nothing(
+    project: Project, run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "plan"}])
+    assert run_cli("run", project.write_dag(dag_text("a")), "--run-id", "r") == 1
+    moved = tmp_path / "renamed"
+    project.repo.rename(moved)
+    (tmp_path / "repo.worktrees").rename(tmp_path / "renamed.worktrees")
+    state_file = RunPaths(moved, "r").state_file
+    before = state_file.read_bytes()
+    capsys.readouterr()
+    assert run_cli("--repo", moved, "status", "r", "--json") == 1
+    (spec,) = json.loads(capsys.readouterr().out)["specs"]
+    assert spec["worktree"] == str(tmp_path / "renamed.worktrees" / "r" / "a")
+    assert spec["log"].startswith(f"{moved}/")
+    assert state_file.read_bytes() == before
 
 
 def test_a_copy_is_refused_and_the_original_left_alone(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dagspec import relocate
 from dagspec import report as card_of
 from dagspec.commands.status import newest_run
 from dagspec.errors import EXIT_OK
@@ -23,7 +24,7 @@ def report(repo: Path, run_id: str | None, *, fmt: str) -> int:
     """Print the report card of ``run_id`` (default: the newest run) in ``fmt`` (``text``,
     ``json`` or ``markdown``); exit 0 whatever the run's status (``dag status`` says that)."""
     paths = RunPaths(repo, check_run_id(run_id) if run_id else newest_run(repo))
-    run = settled(load(paths))
+    run = settled(relocate.seen_from(paths.repo, load(paths)))
     card = card_of.card(run, now=utcnow(), usage=usage_of(run))
     print(RENDERERS[fmt](card), end="")
     return EXIT_OK

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dagspec import estimates, render, terminal
+from dagspec import estimates, relocate, render, terminal
 from dagspec.console import dag_command
 from dagspec.errors import (
     EXIT_FAILED,
@@ -76,8 +76,8 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     paths = RunPaths(repo, check_run_id(run_id) if run_id else newest_run(repo))
     if watch:
         live = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
-        return _watch(lambda: settled(load(paths)), color=color, live=live, repo=repo)
-    state = settled(load(paths))
+        return _watch(lambda: _seen(paths), color=color, live=live, repo=repo)
+    state = _seen(paths)
     if as_json:
         print(json.dumps(as_json_data(state), indent=2))
         return exit_code(state)
@@ -86,6 +86,11 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     if state.status is not RunStatus.RUNNING:
         print(f"next: {render.next_command(state, dag=dag_command(), after='status')}")
     return exit_code(state)
+
+
+def _seen(paths: RunPaths) -> RunState:
+    """The run as it is now, its paths as they are now (a moved repository: ``relocate``)."""
+    return settled(relocate.seen_from(paths.repo, load(paths)))
 
 
 def exit_code(state: RunState) -> int:
