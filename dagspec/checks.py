@@ -13,7 +13,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, own_worktrees, state
+from dagspec import git, git_merge, own_worktrees, state
 from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError, GitError
 from dagspec.executable import autospec_version, find_autospec
@@ -142,7 +142,7 @@ def check_checkout(planned: Planned) -> Problem | None:
     except DagspecError:
         return None  # check_base says why
     for path, checked_out in git.worktrees(planned.repo).items():
-        if checked_out == branch and path.is_dir() and git.tracked_changes(path):
+        if checked_out == branch and path.is_dir() and git_merge.tracked_changes(path):
             return Problem(
                 f"{path} has uncommitted changes on {branch}: commit or stash them before the "
                 f"run ends, or its result will wait on {merged_branch(planned.run_id or '<run>')}",

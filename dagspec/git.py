@@ -221,19 +221,6 @@ def _sign_flag(sign: bool) -> str:
     return "--gpg-sign" if sign else "--no-gpg-sign"
 
 
-def tracked_changes(worktree: Path) -> list[str]:
-    """``XY path`` per staged or unstaged change to a tracked file; never writes the index
-    (``--no-optional-locks``), so asking changes nothing."""
-    args = ("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=no")
-    entries: list[str] = []
-    origin_follows = False  # a rename or copy is followed by its origin path
-    for item in nul_split(run(worktree, *args)):
-        if not origin_follows:
-            entries.append(item)
-        origin_follows = not origin_follows and item[0] in "RC"
-    return entries
-
-
 # --- commits and worktree preparation ---
 # Verbs the run engine uses to prepare a spec's worktree and to put its work on its branch.
 

@@ -4,7 +4,8 @@ A merge is made with ``merge-tree --write-tree`` and ``commit-tree`` and publish
 compare-and-swap ``update-ref``, so no index or working tree is ever half-merged (see
 :mod:`dagspec.merge`); the verbs for the run's integration branch
 (:mod:`dagspec.integration`, :mod:`dagspec.replay`) are here too. Each runs through
-:func:`dagspec.git.run`, cleaned and insulated like every git call of dagspec's.
+:func:`dagspec.git.run`, cleaned and insulated like every git call of dagspec's. Whether
+the user's checkout may be fast-forwarded is asked here too (``tracked_changes``).
 """
 
 from __future__ import annotations
@@ -107,3 +108,19 @@ def replay_tree(repo: Path, start: str, onto: str, tip: str) -> MergeTree:
     ours = commit_tree(repo, f"{onto}^{{tree}}", (base,), "replay onto")
     theirs = commit_tree(repo, f"{tip}^{{tree}}", (base,), "replay work")
     return merge_tree(repo, ours, theirs)
+
+
+def tracked_changes(worktree: Path) -> list[str]:
+    """``XY path`` per staged or unstaged change to a tracked file; never writes the index
+    (``--no-optional-locks``), so asking changes nothing. Edits and untracked files inside
+    a submodule are not changes of this checkout (``--ignore-submodules=dirty``): no
+    checkout or fast-forward of it touches them (git-submodule(1)); a submodule checked out
+    at another commit is one."""
+    args = ("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=no")
+    entries: list[str] = []
+    origin_follows = False  # a rename or copy is followed by its origin path
+    for item in nul_split(run(worktree, *args, "--ignore-submodules=dirty")):
+        if not origin_follows:
+            entries.append(item)
+        origin_follows = not origin_follows and item[0] in "RC"
+    return entries

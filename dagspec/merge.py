@@ -261,7 +261,7 @@ def _checkout_of(repo: Path, branch: str) -> Path | None:
 def _unsafe_to_update(checkout: Path, chain: _Chain) -> str | None:
     """Why fast-forwarding ``checkout`` from the chain's base to its head could lose the
     user's work, or None when it cannot. Asking writes nothing, not even the index."""
-    changes = git.tracked_changes(checkout)
+    changes = git_merge.tracked_changes(checkout)
     if changes:
         return f"{checkout} has uncommitted changes ({names(e[3:] for e in changes)})"
     in_the_way = _untracked_in_the_way(checkout, chain)
