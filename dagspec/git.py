@@ -8,6 +8,7 @@ works). The merge verbs are in :mod:`dagspec.git_merge`.
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -58,6 +59,8 @@ def run(
         if done.returncode == _USAGE and args != ("--version",):
             refuse_old_git(cwd)  # an option git does not know: say why, not git's usage text
         stderr = done.stderr.decode("utf-8", "surrogateescape")
+        if untrusted := _DUBIOUS.search(stderr):
+            raise _not_trusted(untrusted[1])
         raise GitError(cmd, done.returncode, stdout, stderr)
     return stdout
 
@@ -70,6 +73,17 @@ def _not_started(cwd: Path) -> DagspecError:
             "was moved, run dag from where it is now"
         )
     return DagspecError("git is not installed or not on PATH: install git 2.38 or newer")
+
+
+# git 2.35.2+ refuses a repository another user owns (git-config(1), safe.directory).
+_DUBIOUS = re.compile(r"detected dubious ownership in repository at '(.*)'")
+
+
+def _not_trusted(path: str) -> DagspecError:
+    return DagspecError(
+        f"git refuses to work in {path}: another user owns it (git's safe.directory check); "
+        f"if you trust it, run `git config --global --add safe.directory {path}`, then try again"
+    )
 
 
 def refuse_old_git(cwd: Path) -> None:

@@ -416,3 +416,30 @@ def test_resuming_a_completed_run_changes_nothing(
     assert run_cli("resume", "r") == 0
     assert "nothing to resume" in capsys.readouterr().out
     assert paths.state_file.read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a repository to another user needs root")
+@pytest.mark.parametrize("command", [("list",), ("doctor",), ("run", "dag.yaml")])
+def test_a_repository_another_user_owns_says_what_git_wants(
+    git_repo: Path, command: tuple[str, ...]
+) -> None:
+    """git refuses it (safe.directory): not "not in a git repository", and nothing written."""
+    (git_repo / "dag.yaml").write_text(
+        'layers:\n  - id: L0\n    features:\n      - id: a\n        description: "A"\n'
+    )
+    for path in (git_repo, *git_repo.rglob("*")):
+        os.lchown(path, 65534, 65534)
+    done = subprocess.run(
+        [sys.executable, "-m", "dagspec", *command],
+        cwd=git_repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"dag: error: git refuses to work in {git_repo}: another user owns it (git's "
+        "safe.directory check); if you trust it, run `git config --global --add "
+        f"safe.directory {git_repo}`, then try again\n"
+    )
+    assert sorted(p.name for p in git_repo.iterdir()) == [".git", "README.md", "dag.yaml"]
