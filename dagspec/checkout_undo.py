@@ -1,14 +1,24 @@
 """Undoing what a killed git left of a fast-forward from one commit to another.
 
 git updates a checkout file by file (each one removed, then written from the start), and
-writes the index and the branch only after every file (:mod:`dagspec.checkout`). Killed
+writes the index and the branch only after every file (:mod:`dagspec.checkout_move`). Killed
 midway, it leaves, for each path that differs between the two commits, one of: the old
 file untouched; no file (removed, not written yet); or a file holding the start of the new
 content, possibly all of it. :func:`undo` takes each back to the old file, and removes
-nothing that is not provably git's: a file is git's only when its bytes are a prefix of
-what git writes for the new commit (:func:`dagspec.git_checkout.checked_out`) and not the
-old content, and only where the index still holds the old commit's entry (an added path:
-no entry at all), so a file the user changed or staged since is never touched.
+nothing that may be the user's. A file is git's when the index still holds the old
+commit's entry for its path (an added path: no entry at all) and either
+
+- it is byte for byte, kind and mode, what git writes for the new commit
+  (:func:`dagspec.git_checkout.checked_out`): removing it loses nothing, the bytes are the
+  new commit's and the next move writes them again; or
+- it holds a shorter start of that content (git cut short while writing it), and it was
+  last modified inside the *window* in which git was writing: after the move's journal and
+  no later than the moment git and its ``dag`` were both gone (:mod:`dagspec.checkout_move`
+  records it). A user's edit made after that moment, even one that leaves a start of the
+  new content (an emptied file, a cut tail), is outside the window.
+
+Everything else that differs from the old commit is the user's: it is left as it is and
+named in :attr:`Undone.left`.
 """
 
 from __future__ import annotations
@@ -18,38 +28,52 @@ import os
 import stat
 from pathlib import Path
 
+import attrs
+
 from dagspec import git_checkout
 from dagspec.git_checkout import GITLINK, Change
 
 
-def undo(checkout: Path, old: str, new: str) -> bool:
-    """Take ``checkout`` back from a partial fast-forward to ``new`` to commit ``old``;
-    True when anything was changed. The index is not touched: git had not written it."""
+@attrs.frozen
+class Undone:
+    """What :func:`undo` did: ``changed``, whether any file was removed or written back;
+    ``left``, the paths (repository-relative, in git's order) that differ
+    from the old commit and were left alone as possibly the user's."""
+
+    changed: bool
+    left: tuple[str, ...]
+
+
+def undo(checkout: Path, old: str, new: str, window: tuple[int, int] | None) -> Undone:
+    """Take ``checkout`` back from a partial fast-forward to ``new`` to commit ``old``.
+
+    ``window``: ``(start, end)`` modification times in ns (``st_mtime_ns``) between which
+    git was writing files; None when the end is not known, and then no file cut short is
+    taken as git's. The index is not touched: git had not written it."""
     index = git_checkout.index_entries(checkout)
     removed: list[str] = []
     restore: list[str] = []
-    changed = False
+    left: list[str] = []
     for change in git_checkout.changes(checkout, old, new):
         if GITLINK in (change.old_mode, change.new_mode):
             continue  # a submodule: git writes no file for it
-        if index.get(change.path) != _old_entry(change):
-            continue  # the user's since: staged, or added
         path = checkout / change.path
-        if not _exists(path):
+        if index.get(change.path) != _old_entry(change):
+            left.append(change.path)  # the user's since: staged, or added
+        elif not _exists(path):
             restore += [] if change.status == "A" else [change.path]
-        elif change.status == "D":
-            continue  # still there: git had not reached it
-        elif _written_by_git(checkout, change, (old, new)):
+        elif _is_old(checkout, change, old):
+            continue  # git had not reached it
+        elif change.status != "D" and _written_by_git(checkout, change, new, window):
             path.unlink()
             removed.append(change.path)
             restore += [] if change.status == "A" else [change.path]
-        elif change.old_blob == change.new_blob and _has_mode(path, change.new_mode):
-            path.chmod(0o755 if change.old_mode == "100755" else 0o644)
-            changed = True  # a mode-only change git had made: made again by the next move
+        else:
+            left.append(change.path)
     for name in removed:
         _remove_empty_parents(checkout, name)
     git_checkout.restore_from_index(checkout, restore)
-    return bool(changed or removed or restore)
+    return Undone(bool(removed or restore), tuple(left))
 
 
 def _old_entry(change: Change) -> tuple[str, str] | None:
@@ -57,23 +81,34 @@ def _old_entry(change: Change) -> tuple[str, str] | None:
     return None if change.status == "A" else (change.old_mode, change.old_blob)
 
 
-def _written_by_git(checkout: Path, change: Change, commits: tuple[str, str]) -> bool:
-    """Whether the file at ``change.path`` holds a start of what git writes for it in the
-    new commit, and is not what the old commit has there (a file git had not reached)."""
-    old, new = commits
+def _is_old(checkout: Path, change: Change, old: str) -> bool:
+    """Whether the file at ``change.path`` is what the old commit has there."""
+    if change.status == "A":
+        return False
+    path = checkout / change.path
+    if not _same_kind(path, change.old_mode) or _content(path) is None:
+        return False
+    if change.old_mode != "120000" and not _has_mode(path, change.old_mode):
+        return False
+    return _content(path) == git_checkout.checked_out(checkout, old, change.path)
+
+
+def _written_by_git(
+    checkout: Path, change: Change, new: str, window: tuple[int, int] | None
+) -> bool:
+    """Whether the file at ``change.path`` is git's (module docstring): all of what git
+    writes for it in the new commit, or a start of it last modified inside ``window``."""
     path = checkout / change.path
     held = _content(path)
-    if held is None:
-        return False  # a directory, or a file that changed kind: not git's partial write
+    if held is None or not _same_kind(path, change.new_mode):
+        return False  # a directory, or a file that changed kind: not git's write
     wanted = git_checkout.checked_out(checkout, new, change.path)
-    is_link = change.new_mode == "120000"  # a symbolic link is made whole or not at all
-    if path.is_symlink() != is_link or not wanted.startswith(held) or (is_link and held != wanted):
-        return False
-    if change.status == "A":
-        return True
-    return held != git_checkout.checked_out(checkout, old, change.path) or not _same_kind(
-        path, change.old_mode
-    )
+    if held == wanted:
+        return change.new_mode == "120000" or _has_mode(path, change.new_mode)
+    if change.new_mode == "120000" or not wanted.startswith(held) or window is None:
+        return False  # a symbolic link is made whole or not at all
+    start, end = window
+    return start <= path.lstat().st_mtime_ns <= end
 
 
 def _content(path: Path) -> bytes | None:

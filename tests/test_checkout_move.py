@@ -18,6 +18,7 @@ import pytest
 from dagspec import checkout_move
 from dagspec.workspace import RunPaths, runs_dir
 from tests.conftest import ROOT, git
+from tests.fake_autospec_fixture import wait_for
 from tests.git_gates import FilterGate, wait_gone
 from tests.run_states import Output
 from tests.test_merge import RUN, branch, make_run, tip
@@ -115,11 +116,45 @@ def test_git_killed_mid_checkout_is_undone_and_the_users_edits_kept(
     again = _merge(repo)
     assert _finish(again) == 1  # the checkout has the user's edit: the result waits
     assert b"undid the interrupted update" in again.data, again.data
+    assert b"left 1 file of " in again.data and b": notes.txt\n" in again.data
     assert tip(repo) == before and tip(repo, f"dag/{RUN}/_merged") != before
     assert (repo / "notes.txt").read_text() == "the user's edit, after the crash\n"
     assert (repo / "gone.txt").read_text() == "old\n"
     assert _status(repo) == " M notes.txt\n?? mine.txt\n"
     assert not (runs_dir(repo) / checkout_move.JOURNAL).exists()
+
+
+def _after_the_window(repo: Path) -> None:
+    """Once the end marker has closed the window (dag and its git both gone), until the
+    file system's clock has moved past it: what is written now is written after."""
+    ended = runs_dir(repo) / checkout_move.ENDED
+    wait_for(ended.exists, timeout=60, what="the end marker")
+    probe = repo.parent / "clock-probe"
+    wait_for(
+        lambda: probe.write_bytes(b"") == 0 and probe.stat().st_mtime_ns > ended.stat().st_mtime_ns,
+        timeout=10,
+        what="the clock to move on",
+    )
+
+
+def test_an_edit_that_leaves_a_start_of_the_new_content_is_kept(
+    moving: tuple[Path, FilterGate],
+) -> None:
+    """The user empties a file git had written whole before it was killed: the file now
+    looks like one git began and was cut short, but it was changed after git was gone."""
+    repo, gate = moving
+    _kill_at_gate(repo, gate, git_too=True)
+    _after_the_window(repo)
+    assert (repo / "0-early.txt").read_text() == "early\n"
+    (repo / "0-early.txt").write_text("")
+
+    again = _merge(repo)
+    assert _finish(again) == 1, again.data  # the user's file is in the way of the move
+    assert b"left 1 file of " in again.data and b": 0-early.txt\n" in again.data, again.data
+    assert (repo / "0-early.txt").read_text() == ""
+    assert (repo / "gone.txt").read_text() == "old\n"  # what git did remove came back
+    assert _status(repo) == "?? 0-early.txt\n?? mine.txt\n"
+    assert not (runs_dir(repo) / checkout_move.ENDED).exists()
 
 
 def test_a_truncated_large_file_is_removed_and_the_next_merge_completes(
