@@ -18,7 +18,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import autospec, compat, git, git_env, integration, spec_dirs, worktree
+from dagspec import autospec, compat, copies, git, git_env, integration, spec_dirs, worktree
 from dagspec.bookkeeping import Bookkeeping
 from dagspec.dagfile import Dag
 from dagspec.lifecycle import RunState, SpecState
@@ -149,7 +149,8 @@ def prepare(
         else:
             worktree.reopen_worktree(repo, path, branch=branch)
             worktree.remove_stale_locks(path)  # the last attempt's agent is gone
-    worktree.copy_configuration(repo, path)
+    skipped = worktree.copy_configuration(repo, path)
+    copies.note_skipped(paths.log_file(spec.id), skipped, "configuration")
     last_stage = spec.stage if spec.attempts else None
     spec_dir = _spec_dir_to_continue(run, spec, path, last_stage, book)
     present = autospec.artifacts_in(path / "specs" / spec_dir) if spec_dir else frozenset()

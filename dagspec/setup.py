@@ -19,6 +19,7 @@ from typing import IO
 
 from dagspec import git, git_env, procgroup
 from dagspec.checks import Planned, Problem
+from dagspec.copies import copy_file, copy_tree, note_skipped
 from dagspec.dagfile import CopyPath, Execution
 from dagspec.errors import DagspecError
 from dagspec.fit import printable
@@ -109,7 +110,9 @@ def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: P
         if not source.exists() and not source.is_symlink():
             _note(log, f"execution.copy: {copy.path} is not in {repo}; nothing copied")
             continue
-        placed = _place(source, target, symlink=copy.symlink)
+        skipped: list[str] = []
+        placed = _place(source, target, symlink=copy.symlink, skipped=skipped)
+        note_skipped(log, skipped, "execution.copy")
         visible = git.untracked_files(worktree, copy.path)
         if visible:
             _remove(placed)
@@ -122,8 +125,9 @@ def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: P
         _note(log, f"execution.copy: {how} {copy.path} ({len(placed)} new)")
 
 
-def _place(source: Path, target: Path, *, symlink: bool) -> list[Path]:
-    """Copy or link ``source`` to ``target``; return every file and directory made."""
+def _place(source: Path, target: Path, *, symlink: bool, skipped: list[str]) -> list[Path]:
+    """Copy or link ``source`` to ``target``; return every file and directory made (special
+    files are added to ``skipped``: ``dagspec.copies``)."""
     made: list[Path] = []
     merging_dirs = not symlink and source.is_dir() and target.is_dir()
     if (target.exists() or target.is_symlink()) and not merging_dirs:
@@ -133,18 +137,10 @@ def _place(source: Path, target: Path, *, symlink: bool) -> list[Path]:
         target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
         return [target]
     if not source.is_dir():
-        shutil.copy2(source, target, follow_symlinks=False)
-        return [target]
+        return [target] if copy_file(source, target, skipped=skipped) else []
     if not target.exists():
         made.append(target)
-
-    def copy_if_absent(src: str, dst: str) -> None:
-        if not os.path.lexists(dst):
-            shutil.copy2(src, dst, follow_symlinks=False)
-            made.append(Path(dst))
-
-    shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True, copy_function=copy_if_absent)
-    return made
+    return made + copy_tree(source, target, skipped=skipped)
 
 
 def _remove(placed: list[Path]) -> None:

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from dagspec import git, git_batch, spec_dirs
+from dagspec import copies, git, git_batch, spec_dirs
 from dagspec.errors import DagspecError, GitError
 
 COPIED = (".autospec", ".claude")
@@ -171,8 +170,10 @@ def unsaved_work(path: Path) -> list[str]:
 # --- configuration ---------------------------------------------------------------------------
 
 
-def copy_configuration(repo: Path, worktree: Path) -> None:
-    """Copy the untracked autospec configuration into the worktree, never to be committed.
+def copy_configuration(repo: Path, worktree: Path) -> list[str]:
+    """Copy the untracked autospec configuration into the worktree, never to be committed;
+    the special files skipped (``dagspec.copies``: FIFOs, sockets, device nodes), each as
+    ``"PATH: KIND"``. Raises ``CopyError`` (one line) when a file cannot be copied.
 
     Files the checkout already has are left alone. Every copied file is then hidden from
     git by a ``.gitignore`` inside the copied tree (``_hide``), so an agent's ``git add -A``
@@ -185,17 +186,12 @@ def copy_configuration(repo: Path, worktree: Path) -> None:
     (the deepest ``.gitignore`` wins), so nothing is left to ask (issue 16).
     """
     existing = _directories(worktree, COPIED)
+    skipped: list[str] = []
     for name in COPIED:
         source = repo / name
         if source.is_dir() and not source.is_symlink():
-            shutil.copytree(
-                source,
-                worktree / name,
-                symlinks=True,
-                dirs_exist_ok=True,
-                ignore=_skip_state if name == ".autospec" else None,
-                copy_function=_copy_if_absent,
-            )
+            ignore = _skip_state if name == ".autospec" else None
+            copies.copy_tree(source, worktree / name, skipped=skipped, ignore=ignore)
     fresh = [n for n in COPIED if n not in existing and (worktree / n).is_dir()]
     for name in fresh:
         (worktree / name / ".gitignore").write_text(_HIDE_ALL)
@@ -205,15 +201,11 @@ def copy_configuration(repo: Path, worktree: Path) -> None:
         _hide(worktree, visible, existing)
         for leftover in git.untracked_files(worktree, *beside):
             (worktree / leftover).unlink()
+    return skipped
 
 
 def _skip_state(directory: str, names: list[str]) -> list[str]:
     return ["state"] if Path(directory).name == ".autospec" and "state" in names else []
-
-
-def _copy_if_absent(source: str, target: str) -> None:
-    if not Path(target).exists() and not Path(target).is_symlink():
-        shutil.copy2(source, target, follow_symlinks=False)
 
 
 def _directories(root: Path, names: Iterable[str]) -> set[str]:
