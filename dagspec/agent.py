@@ -22,6 +22,8 @@ import trio
 from dagspec import autospec, ports, procgroup, setup
 from dagspec.attempt import Prepared
 from dagspec.dagfile import Dag
+from dagspec.errors import DagspecError
+from dagspec.executable import start_failure
 from dagspec.lifecycle import RunState
 from dagspec.ports import GRACE as GRACE
 from dagspec.records import format_duration
@@ -54,31 +56,40 @@ async def run_agent(
     waits for it. Once the agent exits, what is left of its group is ended too, so nothing
     outlives it. A negative result is death by that signal. ``on_start`` gets the process
     as soon as it runs (after a cancellation, its ``returncode`` says how it ended).
-    Raises ``OSError`` when the agent cannot be started.
+    Raises ``DagspecError`` saying why when the agent cannot be started
+    (``executable.start_failure``: a script's missing ``#!`` interpreter, not "No such
+    file"), ``OSError`` for a fault after it started.
     """
     reading = trio.CancelScope(shield=True)
-    with _one_exception():
-        async with trio.open_nursery() as nursery:
-            process: trio.Process = await nursery.start(
-                partial(
-                    trio.run_process,
-                    list(argv),
-                    cwd=cwd,
-                    env=dict(env),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    check=False,
-                    deliver_cancel=partial(terminate_group, grace=grace),
+    started = False
+    try:
+        with _one_exception():
+            async with trio.open_nursery() as nursery:
+                process: trio.Process = await nursery.start(
+                    partial(
+                        trio.run_process,
+                        list(argv),
+                        cwd=cwd,
+                        env=dict(env),
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        check=False,
+                        deliver_cancel=partial(terminate_group, grace=grace),
+                    )
                 )
-            )
-            on_start(process)
-            marker = env.get("AUTOSPEC_STATE_DIR")
-            nursery.start_soon(_end_the_rest, process, reading, grace, marker)
-            assert process.stdout is not None
-            with reading:
-                await _copy_output(process.stdout, log, on_line)
+                started = True
+                on_start(process)
+                marker = env.get("AUTOSPEC_STATE_DIR")
+                nursery.start_soon(_end_the_rest, process, reading, grace, marker)
+                assert process.stdout is not None
+                with reading:
+                    await _copy_output(process.stdout, log, on_line)
+    except OSError as exc:
+        if started:
+            raise
+        raise DagspecError(start_failure(argv[0], exc, path=env.get("PATH"), cwd=cwd)) from None
     assert process.returncode is not None
     return process.returncode
 
