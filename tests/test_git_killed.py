@@ -1,0 +1,83 @@
+"""git itself killed in the middle of moving the user's checkout, inside a real ``dag run``
+(issue 11): the run's final ``git merge --ff-only`` is held by a smudge filter after it has
+written the files before the held one and taken ``index.lock``, and then SIGKILLed, with its
+driver alive (the OOM killer's choice) or killed first. Afterwards no stale ``index.lock``
+is left, the checkout is as it was or fully moved, git status shows nothing dagspec wrote,
+and ``resume`` converges with every spec merged once."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from dagspec import checkout_move
+from dagspec.workspace import runs_dir
+from tests.conftest import git
+from tests.engine_support import Project, dag_text
+from tests.git_gates import FilterGate, wait_gone
+from tests.test_chaos_signals import BIG, _dag, _wrapper
+
+pytest_plugins = ("tests.engine_fixtures",)
+pytestmark = pytest.mark.slow  # three agents writing 8 MB each, a run and a resume
+
+
+def _status(repo: Path) -> str:
+    return git(repo, "status", "--porcelain", "--untracked-files=all")
+
+
+@pytest.mark.parametrize("driver_too", [False, True], ids=["git-only", "driver-then-git"])
+def test_git_killed_mid_checkout_leaves_no_lock_and_resume_converges(
+    project: Project, tmp_path: Path, driver_too: bool
+) -> None:
+    autospec = _wrapper(tmp_path)
+    project.write_dag(dag_text("a", "b", ("c", ["a"])))
+    git(project.repo, "add", "-A")
+    git(project.repo, "commit", "-qm", "the DAG and autospec's set-up")
+    repo, before = project.repo, git(project.repo, "rev-parse", "HEAD").strip()
+    # git writes big-a.bin, then holds at big-b.bin: only the checkout of the user's main
+    # has it (each spec's worktree starts without it), and only in the final merge.
+    gate = FilterGate(repo, tmp_path / "gate")
+    (repo / ".git" / "info" / "attributes").write_text("big-b.bin filter=gate\n")
+    smudge = gate.dir / "smudge"  # held in the user's checkout only, not in b's worktree
+    held = smudge.read_text().replace("#!/bin/sh\n", f'#!/bin/sh\n[ "$PWD" = "{repo}" ] &&\n', 1)
+    smudge.write_text(held)
+
+    driver = _dag(project, "run", "dag.yaml", "--run-id", "r", "--parallel", autospec=autospec)
+    try:
+        group = gate.git_group()  # git's process group: git and its filter
+        assert (repo / "big-a.bin").stat().st_size == BIG  # git has begun writing files
+        assert (repo / ".git" / "index.lock").exists()
+        if driver_too:
+            driver.kill()
+        os.killpg(group, signal.SIGKILL)
+        wait_gone(group)
+        out, _ = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.communicate()
+    assert b"bug" not in out, out.decode()
+    if not driver_too:  # the driver saw its git killed, and settled at once
+        assert driver.returncode == 1, out.decode()
+        assert b"undid the interrupted update" in out, out.decode()
+        assert not (repo / ".git" / "index.lock").exists()
+        assert git(repo, "rev-parse", "HEAD").strip() == before
+        assert _status(repo) == ""  # byte for byte as it was: nothing of git's is left
+
+    again = _dag(project, "resume", "r", autospec=autospec)
+    out, _ = again.communicate(timeout=180)
+    assert again.returncode == 0, out.decode()
+    if driver_too:
+        assert b"undid the interrupted update" in out, out.decode()
+    assert not (repo / ".git" / "index.lock").exists()
+    assert not (runs_dir(repo) / checkout_move.JOURNAL).exists()
+    assert project.statuses() == {"a": "completed", "b": "completed", "c": "completed"}
+    assert all(s.merged and s.worktree is None for s in project.state().specs)
+    assert _status(repo) == ""
+    subjects = git(repo, "log", "--first-parent", "--format=%s", f"{before}..main").splitlines()
+    for spec_id in ("a", "b", "c"):
+        assert subjects.count(f"Merge dag/r/{spec_id}: {spec_id}") == 1, subjects
+        assert (repo / f"big-{spec_id}.bin").stat().st_size == BIG
