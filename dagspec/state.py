@@ -22,6 +22,7 @@ import fcntl
 import functools
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ import cattrs
 from dagspec import lifecycle
 from dagspec.errors import StateError
 from dagspec.lifecycle import RunState, SpecState
-from dagspec.workspace import RunPaths, runs_dir
+from dagspec.workspace import RunPaths, branch_name, runs_dir
 
 FORMAT = 1
 
@@ -194,7 +195,27 @@ def load(paths: RunPaths) -> RunState:
             f"{paths.state_file} records run '{run.run_id}', not '{paths.run_id}': a state file "
             "copied or renamed is not a run; give it back its own name or remove it"
         )
+    foreign = _foreign_places(run)
+    if foreign:  # a copy whose run id was edited to its new name (issue 11)
+        raise StateError(
+            f"{paths.state_file} records {foreign}: a state file copied from another run "
+            f"is not run '{run.run_id}'; remove it"
+        )
     return run
+
+
+def _foreign_places(run: RunState) -> str | None:
+    """The first branch or worktree the state records that is another run's: a branch not
+    ``dag/<run>/<spec>``, a worktree ``<root>/<other run>/<spec>`` of a run this repository
+    has (``dagspec.workspace``); else None."""
+    for spec in run.specs:
+        if spec.branch is not None and spec.branch != branch_name(run.run_id, spec.id):
+            return f"the branch {spec.branch} for spec '{spec.id}'"
+        place = Path(spec.worktree) if spec.worktree else None
+        other = place.parent.name if place is not None else run.run_id
+        if other != run.run_id and (runs_dir(Path(run.repo)) / f"{other}.yaml").exists():
+            return f"the worktree {place} (of run '{other}') for spec '{spec.id}'"
+    return None
 
 
 def list_runs(repo: Path) -> tuple[list[RunState], list[StateError]]:
@@ -230,17 +251,42 @@ def settled(run: RunState) -> RunState:
 
 
 def driver_alive(run: RunState) -> bool:
-    """Whether the recorded driver still drives ``run``: its pid alone may have been reused
-    by any process, so it is believed only while that process holds the run's directory
-    open, as ``run_lock`` does (issue 11). Without /proc to look, a live pid is believed."""
+    """Whether the recorded driver still drives ``run``. Its pid alone may have been reused
+    by any process, and a state file can be copied with its run id edited, so the pid is
+    believed only while that process holds the lock of this run's own directory (a real
+    directory, never a link to another run's): ``/proc/locks`` lists each ``flock`` with its
+    holder's pid and the inode locked (proc(5)). Without it, holding the directory open is
+    asked of ``/proc/PID/fd``; without /proc at all, a live pid is believed (issue 11)."""
     if not pid_alive(run.driver_pid):
         return False
     run_dir = RunPaths(Path(run.repo), run.run_id).run_dir
     if str(run_dir) in _HELD:
         return False  # this process holds the lock: no other driver can
     try:
-        target = run_dir.stat()
-        links = list(Path(f"/proc/{run.driver_pid}/fd").iterdir())
+        target = run_dir.lstat()
+    except OSError:
+        return False  # no directory: no driver of this run
+    if not stat.S_ISDIR(target.st_mode):
+        return False
+    try:
+        locks = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return _holds_open(run.driver_pid, target)
+    held = (str(run.driver_pid), str(target.st_ino))
+    for line in locks.splitlines():
+        fields = line.split()  # 1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> <start> <end>
+        # the inode alone: overlay file systems may show another device number there
+        if fields[1:4] == ["FLOCK", "ADVISORY", "WRITE"] and len(fields) >= 6:
+            found = (fields[4], fields[5].rsplit(":", 1)[-1])
+            if found == held:
+                return True
+    return False
+
+
+def _holds_open(pid: int | None, target: os.stat_result) -> bool:
+    """Whether process ``pid`` has the file ``target`` open (True when it cannot be told)."""
+    try:
+        links = list(Path(f"/proc/{pid}/fd").iterdir())
     except OSError:
         return True
     for link in links:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import select
 import subprocess
@@ -56,7 +57,7 @@ def run(
 
 def save(value: RunState) -> RunPaths:
     """Write the run's state file where ``dag`` looks for it. A run driven by this test
-    process is held open by it, as a driver holds its run (``state.driver_alive``)."""
+    process is locked by it, as a driver locks its run (``state.driver_alive``)."""
     paths = RunPaths(Path(value.repo), value.run_id)
     state.save(value, paths.state_file)
     if value.status is RunStatus.RUNNING and value.driver_pid == os.getpid():
@@ -74,6 +75,7 @@ def _drive(run_dir: Path) -> None:
         os.close(_DRIVEN.pop(next(iter(_DRIVEN))))
     run_dir.mkdir(parents=True, exist_ok=True)
     _DRIVEN[run_dir] = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(_DRIVEN[run_dir], fcntl.LOCK_EX)  # as ``state.run_lock`` does
 
 
 def branch(run_id: str, spec_id: str) -> str:

@@ -196,7 +196,10 @@ def test_the_lock_stays_exclusive_when_its_file_is_deleted(tmp_path: Path) -> No
 def test_a_recorded_driver_pid_is_believed_only_while_it_holds_the_run(tmp_path: Path) -> None:
     paths = RunPaths(tmp_path, "r")
     paths.run_dir.mkdir(parents=True)
-    holds = "import os, sys; os.open(sys.argv[1], os.O_RDONLY); print(flush=True); input()"
+    holds = (
+        "import fcntl, os, sys; fcntl.flock(os.open(sys.argv[1], os.O_RDONLY), fcntl.LOCK_EX); "
+        "print(flush=True); input()"
+    )
     driver = subprocess.Popen(
         [sys.executable, "-c", holds, str(paths.run_dir)],
         stdin=subprocess.PIPE,

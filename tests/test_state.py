@@ -16,6 +16,7 @@ from dagspec.errors import StateError
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.state import dump, load, load_text, run_lock, save, settled, utcnow
 from dagspec.workspace import RunPaths
+from tests import run_states
 from tests.conftest import ROOT
 
 
@@ -93,8 +94,8 @@ def test_a_missing_run_points_to_dag_list(tmp_path: Path) -> None:
         load(RunPaths(tmp_path, "nope"))
 
 
-def test_settled_marks_a_dead_drivers_running_specs_interrupted() -> None:
-    state = _state()
+def test_settled_marks_a_dead_drivers_running_specs_interrupted(tmp_path: Path) -> None:
+    state = _state(repo=str(tmp_path))
     running = state.with_spec(attrs.evolve(state.spec("s0"), status=SpecStatus.RUNNING))
     dead = attrs.evolve(running, driver_pid=2**22 + 12345)
     seen = settled(dead)
@@ -102,6 +103,8 @@ def test_settled_marks_a_dead_drivers_running_specs_interrupted() -> None:
     assert seen.spec("s0").status is SpecStatus.INTERRUPTED
     assert seen.spec("s1").status is SpecStatus.PENDING
     alive = attrs.evolve(running, driver_pid=os.getpid())
+    assert settled(alive).status is RunStatus.INTERRUPTED  # its directory is not locked
+    run_states.save(alive)  # locked by this process, as by a driver
     assert settled(alive) == alive
 
 
