@@ -163,6 +163,7 @@ def _merge_one(
         commit = _merge_commit_of(repo, tip, head, state.base_commit)
         had = Outcome.ALREADY_MERGED if git.is_ancestor(repo, tip, base) else Outcome.WOULD_MERGE
         return SpecMerge(spec.id, branch, had, commit), head
+    tip = replay.own_work(repo, known, tip, head)  # the base moved: its own commits replayed
     merged = git_merge.merge_tree(repo, head, tip)
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head

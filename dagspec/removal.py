@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from dagspec import git, git_batch, lifecycle, worktree
+from dagspec import git, git_batch, lifecycle, replay, worktree
 from dagspec.errors import GitError
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import branch_name
@@ -74,8 +74,23 @@ def _delete_merged_branches(repo: Path, run: RunState, removed: list[str]) -> No
         contained = git_batch.contained_in(repo, f"refs/heads/{run.base_branch}", prefix)
     except GitError:
         return  # no base branch: nothing is known to be merged
-    branches = [run.spec(i).branch or branch_name(run.run_id, i) for i in removed]
-    git_batch.delete_branches(repo, [b for b in branches if f"refs/heads/{b}" in contained])
+    branches = {i: run.spec(i).branch or branch_name(run.run_id, i) for i in removed}
+    done = [
+        b
+        for i, b in branches.items()
+        if f"refs/heads/{b}" in contained or _replayed(repo, run, i, b)
+    ]
+    git_batch.delete_branches(repo, done)
+
+
+def _replayed(repo: Path, run: RunState, spec_id: str, branch: str) -> bool:
+    """Whether the spec's merge on the base branch replayed this branch's tip (the base
+    had moved: ``replay.rebase``), which the base then has in content, not in history."""
+    merge_commit = run.spec(spec_id).merge_commit
+    if merge_commit is None:
+        return False
+    tip = git.rev_parse(repo, f"refs/heads/{branch}")
+    return tip is not None and replay.replayed_tip(repo, merge_commit) == tip
 
 
 def render_cleanup(before: RunState, after: RunState) -> str:

@@ -12,6 +12,13 @@ still gains exactly one merge commit per spec, and none of the dropped commits.
 
 The conflict rules are the merge's: a spec whose changes conflict is left off, with the
 specs that depend on it; the others are replayed.
+
+:func:`rebase` serves the ordinary merge when the base branch moved during the run: a
+dependent spec started from the integration branch, so its history holds its dependencies'
+join commits; merged as it is onto the new tip, where each dependency got a merge of its
+own, the second-parent history would hold each dependency's merge twice. Its own commits
+are replayed one by one onto the chain's head instead (what ``git rebase`` does, made of
+objects only), each keeping its message and author.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 
 from dagspec import git, git_merge, integration, lifecycle
 from dagspec.dagfile import Dag
+from dagspec.git_merge import MergeTree
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.merge_report import Outcome, SpecMerge
 from dagspec.workspace import branch_name
@@ -71,3 +79,59 @@ def build(
         head = git.commit_tree(repo, replayed.tree, (head, work), message, sign=sign)
         results.append(SpecMerge(spec_id, branch, Outcome.WOULD_MERGE, head))
     return head, tuple(results)
+
+
+REPLAYED_FROM = "(replayed from commit {})"
+"""The last line of a commit :func:`rebase` made: the commit it replays."""
+
+
+def replayed_tip(repo: Path, merge_commit: str) -> str | None:
+    """The spec tip whose commits were replayed into ``merge_commit`` (its second parent's
+    last line, :data:`REPLAYED_FROM`); None when it merged the spec's branch as it was."""
+    message = git.run(repo, "log", "-1", "--format=%B", f"{merge_commit}^2", check=False)
+    last = (message.strip().splitlines() or [""])[-1]
+    prefix, suffix = REPLAYED_FROM.split("{}")
+    if last.startswith(prefix) and last.endswith(suffix):
+        return last[len(prefix) : -len(suffix)]
+    return None
+
+
+def rebase(
+    repo: Path, start: str, onto: str, tip: str, *, sign: bool
+) -> tuple[str | None, tuple[str, ...]]:
+    """Replay the commits ``start..tip`` (a spec's own, oldest first) onto ``onto``; the new
+    tip, or None and the conflicting files. None and no files when the range holds a merge
+    commit (the agent merged something): then nothing is replayed. Writes objects only.
+    Each commit keeps its message and author (``GIT_AUTHOR_*``, git-commit-tree(1)), and
+    names the commit it replays (:data:`REPLAYED_FROM`, as ``git cherry-pick -x`` does), so
+    that the spec's branch is known to be merged and can be deleted (``dagspec.removal``)."""
+    fields = "%H%x00%P%x00%an%x00%ae%x00%ad%x00%B%x01"
+    log = git.run(repo, "log", "--reverse", "--date=raw", f"--format={fields}", f"{start}..{tip}")
+    head = onto
+    for record in filter(None, (r.lstrip("\n") for r in log.split("\x01"))):
+        commit, parents, name, email, date, message = record.split("\x00", 5)
+        if len(parents.split()) != 1:
+            return None, ()
+        replayed: MergeTree = git_merge.replay_tree(repo, parents, head, commit)
+        if replayed.conflicts:
+            return None, replayed.conflicts
+        author = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date}
+        sign_flag = "--gpg-sign" if sign else "--no-gpg-sign"
+        noted = f"{message.rstrip()}\n\n{REPLAYED_FROM.format(commit)}\n"
+        args = ("commit-tree", sign_flag, replayed.tree, "-p", head, "-m", noted)
+        head = git.run(repo, *args, env=author).strip()
+    return head, ()
+
+
+def own_work(repo: Path, known: integration.MergeFacts, tip: str, head: str) -> str:
+    """The commit to merge onto the chain's ``head`` for a spec whose branch is at ``tip``:
+    ``tip`` itself, unless the spec started from an integration commit that ``head`` lacks
+    (the base branch moved during the run); then its own commits replayed onto ``head``
+    (:func:`rebase`). When they cannot all be replayed (one conflicts on the way, or one is
+    a merge), ``tip``: a duplicated merge in the history is better than a spec left off."""
+    before = {theirs: ours for ours, theirs in known.joins}.get(tip)
+    start = git_merge.merge_base(repo, tip, before) if before else None
+    if start is None or git.is_ancestor(repo, start, head):
+        return tip
+    rebased, _ = rebase(repo, start, head, tip, sign=known.sign())
+    return rebased or tip

@@ -15,6 +15,7 @@ from dagspec import integration
 from dagspec.errors import DagspecError
 from dagspec.integration import JoinConflict, RewrittenBase, integration_branch
 from dagspec.merge import merge_run
+from dagspec.removal import remove_merged_worktrees
 from dagspec.workspace import RunPaths
 from tests.conftest import git
 from tests.engine_support import Project, branches, dag_text
@@ -109,7 +110,7 @@ def test_a_moved_base_gets_one_merge_per_spec_on_its_new_tip(git_repo: Path) -> 
     base, _ = joined_run(git_repo)
     add_commit(git_repo, {"user.txt": "meanwhile\n"}, "the user's own commit")
     run, dag = load(make_paths(git_repo))
-    merge_run(git_repo, run, dag)
+    merged, _ = merge_run(git_repo, run, dag)
     first_parent = git(git_repo, "log", "--first-parent", "--format=%s", f"{base}..main")
     assert first_parent.splitlines() == [
         f"Merge {branch('b')}: b",
@@ -118,6 +119,16 @@ def test_a_moved_base_gets_one_merge_per_spec_on_its_new_tip(git_repo: Path) -> 
     ]
     assert (git_repo / "a.txt").exists() and (git_repo / "b.txt").exists()  # fast-forwarded
     assert "bring in" not in git(git_repo, "log", "--format=%s", "main")
+    # b started from a's join: its own commit is replayed onto a's new merge, so no merge
+    # of a (nor b's commit) is in the history twice (issue 11), whatever parent is followed
+    assert merges_since(git_repo, base) == [f"Merge {branch('b')}: b", f"Merge {branch('a')}: a"]
+    subjects = git(git_repo, "log", "--format=%s", "main", f"^{base}").splitlines()
+    assert subjects.count("work of b") == 1 and subjects.count("work of a") == 1
+    replayed = git(git_repo, "log", "-1", "--format=%B", "main^2").strip().splitlines()
+    assert replayed[0] == "work of b"
+    assert replayed[-1] == f"(replayed from commit {tip(git_repo, branch('b'))})"
+    remove_merged_worktrees(git_repo, merged)  # b's branch was replayed, so it is merged
+    assert not [b for b in branches(git_repo) if b in (branch("a"), branch("b"))]
 
 
 def make_paths(repo: Path) -> RunPaths:
