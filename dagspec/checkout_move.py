@@ -121,6 +121,7 @@ def fast_forward(repo: Path, move: Move) -> None:
                 _drop_stale_index_lock(Path(move.checkout), start)
             _report(_settle(move, (start, _mark_end(repo)) if killed else None, killed))
             _journal(repo).unlink(missing_ok=True)
+            (runs_dir(repo) / ENDED).unlink(missing_ok=True)
             raise
         _journal(repo).unlink(missing_ok=True)
 

@@ -64,6 +64,7 @@ def test_git_killed_mid_checkout_leaves_no_lock_and_resume_converges(
         assert driver.returncode == 1, out.decode()
         assert b"undid the interrupted update" in out, out.decode()
         assert not (repo / ".git" / "index.lock").exists()
+        assert not (runs_dir(repo) / checkout_move.ENDED).exists()
         assert git(repo, "rev-parse", "HEAD").strip() == before
         assert _status(repo) == ""  # byte for byte as it was: nothing of git's is left
 
