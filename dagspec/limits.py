@@ -98,6 +98,38 @@ def _next_clock(match: re.Match[str], now: datetime) -> datetime | None:
     return reset.astimezone(UTC)
 
 
+_MONTH_NAMES = (
+    "january february march april may june july august september october november december"
+).split()
+
+
+def _month(word: str) -> int | None:
+    """``Dec``, ``Dec.``, ``Sept``, ``December`` -> 12; None for a word no month starts."""
+    word = word.lower().rstrip(".")
+    for number, name in enumerate(_MONTH_NAMES, 1):
+        if len(word) >= 3 and name.startswith(word):
+            return number
+    return None
+
+
+def _dated_clock(match: re.Match[str], now: datetime) -> datetime | None:
+    """``resets Dec 5, 5pm`` / ``Jul 27 at 4:30am (Asia/Calcutta)``: that day and time, in
+    the year that puts it after ``now`` (a date already past is next year's: ``Jan 2`` read
+    on Dec 30). An unknown month or day is unreadable (None: the back-off)."""
+    month, clock = _month(match["month"]), _CLOCK.search(match["when"])
+    if month is None or clock is None:
+        return None
+    hour = int(clock[1]) % 12 + (12 if clock[3].lower() == "pm" else 0)
+    zone = _zone(match["tz"])
+    year = now.astimezone(zone).year
+    for candidate in (year, year + 1):
+        local = datetime(candidate, month, int(match["day"]), hour, int(clock[2] or 0))
+        reset = local.replace(tzinfo=zone) if zone is not None else local.astimezone()
+        if reset > now:
+            return reset.astimezone(UTC)
+    return None
+
+
 def _epoch(match: re.Match[str], now: datetime) -> datetime | None:
     return datetime.fromtimestamp(int(match["epoch"]), UTC)
 
@@ -139,6 +171,11 @@ def _p(
 
 
 _TZ = r"(?:\s*\((?P<tz>[A-Za-z_]+(?:/[A-Za-z_+-]+)*)\))?"
+_CLOCK_TEXT = r"(?P<when>\d{1,2}(?::\d{2})?\s*[ap]m)"
+# ``Dec 5, 5pm``, ``Sep 15 at 7pm``, ``December 5th, 5:30pm``: Claude's weekly limits
+_DATE_TEXT = r"(?P<month>[A-Za-z]{3,9}\.?) (?P<day>\d{1,2})(?:st|nd|rd|th)?,?(?: at)? "
+_HIT = r"You['’]ve hit your (?:\w+ )?limit\s*[·∙•-]\s*resets "
+_REACHED = r"(?:\d+-hour|weekly|opus|session) limit reached\s*[·∙•-]\s*resets "
 
 PATTERNS: tuple[LimitPattern, ...] = (
     _p(
@@ -159,20 +196,44 @@ PATTERNS: tuple[LimitPattern, ...] = (
     ),
     _p(
         "claude",
+        "hit your limit, resets on a date",
+        _HIT + _DATE_TEXT + _CLOCK_TEXT + _TZ,
+        _dated_clock,
+        QUOTA_BACKOFF,
+        "You've hit your weekly limit · resets Jul 27 at 4:30am (Asia/Calcutta)",
+    ),
+    _p(
+        "claude",
         "hit your limit, resets",
-        r"You['’]ve hit your (?:\w+ )?limit\s*[·∙•-]\s*resets (?P<when>[\w ,:]*?[ap]m)" + _TZ,
+        _HIT + _CLOCK_TEXT + _TZ,
         _next_clock,
         QUOTA_BACKOFF,
         "You've hit your session limit · resets 12:50am (America/Los_Angeles)",
     ),
     _p(
         "claude",
+        "N-hour limit reached, resets on a date",
+        _REACHED + _DATE_TEXT + _CLOCK_TEXT + _TZ,
+        _dated_clock,
+        QUOTA_BACKOFF,
+        "Weekly limit reached ∙ resets Jul 9, 10am",
+    ),
+    _p(
+        "claude",
         "N-hour limit reached, resets",
-        r"(?:\d+-hour|weekly|opus|session) limit reached\s*[·∙•-]\s*resets "
-        r"(?P<when>[\w ,:]*?[ap]m)" + _TZ,
+        _REACHED + _CLOCK_TEXT + _TZ,
         _next_clock,
         QUOTA_BACKOFF,
         "5-hour limit reached ∙ resets 3pm",
+    ),
+    _p(  # a date or time this dagspec cannot read: never read as a time today
+        "claude",
+        "limit, resets at an unreadable time",
+        r"(?:You['’]ve hit your (?:\w+ )?limit|(?:\d+-hour|weekly|opus|session) limit "
+        r"reached)\s*[·∙•-]\s*resets\b",
+        None,
+        QUOTA_BACKOFF,
+        "You've hit your weekly limit · resets 5 déc. à 17h",
     ),
     _p(
         "claude",

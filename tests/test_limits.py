@@ -17,6 +17,9 @@ NOW = datetime(2026, 7, 4, 13, 30, tzinfo=UTC)  # 08:30 in Chicago, 06:30 in Los
 EXPECTED: dict[str, datetime | float] = {
     "usage limit with epoch": datetime.fromtimestamp(1766502000, UTC),
     "usage limit, will reset at": datetime(2026, 7, 4, 14, 0, tzinfo=UTC),  # 9am CDT
+    "hit your limit, resets on a date": datetime(2026, 7, 26, 23, 0, tzinfo=UTC),  # 4:30 IST
+    "N-hour limit reached, resets on a date": datetime(2026, 7, 9, 10, 0, tzinfo=UTC),
+    "limit, resets at an unreadable time": QUOTA_BACKOFF,
     "hit your limit, resets": datetime(2026, 7, 5, 7, 50, tzinfo=UTC),  # 12:50am PDT, next day
     "N-hour limit reached, resets": datetime(2026, 7, 4, 15, 0, tzinfo=UTC),
     "API rate_limit_error": RATE_BACKOFF,
@@ -29,6 +32,10 @@ EXPECTED: dict[str, datetime | float] = {
     "quota exceeded": QUOTA_BACKOFF,
     "resource exhausted": RATE_BACKOFF,
 }
+
+
+# The day a pattern's example was seen, where NOW is too far from the date it states.
+SEEN = {"hit your limit, resets on a date": datetime(2026, 7, 24, 9, 0, tzinfo=UTC)}
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +56,7 @@ def test_each_pattern_reads_its_agents_real_message(pattern: object) -> None:
     from dagspec.limits import LimitPattern
 
     assert isinstance(pattern, LimitPattern)
-    hit = parse_limit(pattern.example, now=NOW)
+    hit = parse_limit(pattern.example, now=SEEN.get(pattern.name, NOW))
     assert hit is not None
     assert (hit.agent, hit.pattern) == (pattern.agent, pattern.name)
     expected = EXPECTED[pattern.name]
@@ -125,3 +132,64 @@ def test_a_span_from_now_needs_only_its_own_precision_as_margin(line: str, margi
 def test_a_reset_no_agent_would_state_falls_back_to_the_back_off(line: str) -> None:
     hit = parse_limit(line, now=NOW)
     assert hit is not None and hit.reset_at is None and hit.wait_seconds(NOW) == hit.backoff
+
+
+@pytest.mark.parametrize(
+    ("line", "now", "expected"),
+    [
+        # Claude's weekly limits state a date: the date is kept, not read as today
+        ("You've hit your weekly limit · resets Jul 9, 5pm", NOW, datetime(2026, 7, 9, 17)),
+        ("You've hit your weekly limit · resets Jul 9 at 5pm", NOW, datetime(2026, 7, 9, 17)),
+        (
+            "You've hit your weekly limit · resets July 9, 5:30pm (Europe/Paris)",
+            NOW,
+            datetime(2026, 7, 9, 15, 30),  # CEST is UTC+2
+        ),
+        ("Weekly limit reached ∙ resets Jul 5th, 9am", NOW, datetime(2026, 7, 5, 9)),
+        (
+            "Opus weekly limit reached · resets Sept 1, 12am",
+            datetime(2026, 8, 28, tzinfo=UTC),
+            datetime(2026, 9, 1, 0),
+        ),
+        # a date already past this year is next year's: "Jan 2" read on Dec 30
+        (
+            "You've hit your weekly limit · resets Jan 2, 5pm",
+            datetime(2026, 12, 30, 9, tzinfo=UTC),
+            datetime(2027, 1, 2, 17),
+        ),
+        (
+            "You've hit your weekly limit · resets Dec 31 at 11pm (America/New_York)",
+            datetime(2026, 12, 30, 9, tzinfo=UTC),
+            datetime(2027, 1, 1, 4),  # EST is UTC-5
+        ),
+    ],
+)
+def test_a_reset_with_a_date_is_that_day(line: str, now: datetime, expected: datetime) -> None:
+    hit = parse_limit(line, now=now)
+    assert hit is not None
+    assert hit.reset_at == expected.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "You've hit your weekly limit · resets Dec 5, 5pm",  # 5 months off: misread
+        "You've hit your weekly limit · resets Jul 3, 5pm",  # yesterday: next year's
+        "You've hit your weekly limit · resets Feb 30, 5pm",  # no such day
+        "You've hit your weekly limit · resets Smarch 5, 5pm",  # no such month
+        "You've hit your weekly limit · resets tomorrow",
+    ],
+)
+def test_a_dated_reset_past_the_cap_or_unreadable_is_the_back_off(line: str) -> None:
+    hit = parse_limit(line, now=NOW)
+    assert hit is not None and hit.pattern.startswith(("hit your", "limit,"))
+    assert (hit.reset_at, hit.wait_seconds(NOW)) == (None, QUOTA_BACKOFF)
+
+
+def test_only_the_table_reads_resets() -> None:
+    """The table is the one place: every reading goes through a pattern of it."""
+    import dagspec.limits as limits
+
+    readers = {p.reset for p in PATTERNS if p.reset is not None}
+    own = {v for k, v in vars(limits).items() if k.startswith("_") and callable(v)}
+    assert readers <= own
