@@ -100,6 +100,7 @@ def start(
         spec_id,
         status=SpecStatus.RUNNING,
         attempts=attempt,
+        earlier_seconds=spec.agent_seconds(now),
         started_at=now,
         finished_at=None,
         exit_code=None,

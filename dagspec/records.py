@@ -64,6 +64,20 @@ class SpecState:
     # usage limits its attempts hit in a row (``dagspec.unattended``).
     stall_restarts: int = 0
     limit_hits: int = 0
+    # Not in the JSON: the seconds of every attempt before the last (``agent_seconds``).
+    earlier_seconds: float = 0.0
+
+    def attempt_seconds(self, now: datetime) -> float | None:
+        """Seconds of the last attempt, from its start to its end (to ``now`` while it
+        runs); None when it has no recorded start or end."""
+        end = self.finished_at or (now if self.status is SpecStatus.RUNNING else None)
+        if self.started_at is None or end is None:
+            return None
+        return max((end - self.started_at).total_seconds(), 0.0)
+
+    def agent_seconds(self, now: datetime) -> float:
+        """Seconds all its attempts ran: the earlier ones' and the last one's."""
+        return self.earlier_seconds + (self.attempt_seconds(now) or 0.0)
 
     @property
     def shown_status(self) -> str:

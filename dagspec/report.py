@@ -29,7 +29,8 @@ NOTE_MAX = 60
 
 @attrs.frozen
 class SpecLine:
-    """One spec's row. ``duration`` is of its last attempt, in seconds (running: so far)."""
+    """One spec's row. ``duration`` is of its last attempt, ``agent_time`` of all its
+    attempts (``SpecState.agent_seconds``), in seconds (running: so far)."""
 
     id: str
     status: str
@@ -42,6 +43,7 @@ class SpecLine:
     merge_commit: str | None
     error: str | None
     usage: AgentUsage | None = None  # tokens and cost, where the agent reported them
+    agent_time: float = 0.0
 
 
 @attrs.frozen
@@ -53,7 +55,7 @@ class Totals:
     tasks_total: int
     attempts: int
     duration: float | None  # the run's wall-clock time, in seconds
-    agent_time: float  # the sum of the specs' durations, in seconds
+    agent_time: float  # every attempt of every spec, in seconds
     usage: AgentUsage | None = None  # the sum over the specs that reported usage
 
 
@@ -81,7 +83,7 @@ def card(run: RunState, *, now: datetime, usage: Mapping[str, AgentUsage] | None
         tasks_total=sum(line.tasks_total or 0 for line in lines),
         attempts=sum(line.attempts for line in lines),
         duration=(end - run.started_at).total_seconds(),
-        agent_time=sum(line.duration or 0.0 for line in lines),
+        agent_time=sum(line.agent_time for line in lines),
         usage=_sum(list(reported.values())),
     )
     return Card(run.run_id, run.status.value, run.started_at, run.finished_at, lines, totals)
@@ -99,17 +101,14 @@ def _sum(usages: list[AgentUsage]) -> AgentUsage | None:
 
 
 def _spec_line(spec: SpecState, now: datetime, usage: AgentUsage | None) -> SpecLine:
-    end = spec.finished_at or (now if spec.status is SpecStatus.RUNNING else None)
-    duration = None
-    if spec.started_at is not None and end is not None:
-        duration = max((end - spec.started_at).total_seconds(), 0.0)
     return SpecLine(
         id=spec.id,
         status=spec.status.value,
         stage=spec.stage,
         tasks_done=spec.tasks_done,
         tasks_total=spec.tasks_total,
-        duration=duration,
+        duration=spec.attempt_seconds(now),
+        agent_time=spec.agent_seconds(now),
         attempts=spec.attempts,
         merge=_merge_result(spec),
         merge_commit=spec.merge_commit,
@@ -243,6 +242,7 @@ def to_json_data(c: Card) -> dict[str, Any]:
                 "tasks_done": s.tasks_done,
                 "tasks_total": s.tasks_total,
                 "duration_seconds": s.duration,
+                "agent_seconds": s.agent_time,
                 "attempts": s.attempts,
                 "merge": s.merge or None,
                 "merge_commit": s.merge_commit,

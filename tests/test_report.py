@@ -6,9 +6,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 
-from dagspec import report
+from dagspec import report, state
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.usage import AgentUsage, read_usage
 from tests.run_states import T0, at, run, save, spec
@@ -86,6 +87,35 @@ def test_the_numbers_come_from_the_state(tmp_path: Path) -> None:
     )
 
 
+def test_agent_time_counts_every_attempt_of_every_spec(tmp_path: Path) -> None:
+    """The state keeps the seconds of the attempts before the last (``earlier_seconds``);
+    the card's agent time is those and the last attempt's, per spec and in all."""
+    finished = _finished(tmp_path)
+    config = attrs.evolve(finished.spec("051-config"), earlier_seconds=120.0)
+    card = report.card(finished.with_spec(config), now=at(9999))
+    assert [(s.id, s.duration, s.agent_time) for s in card.specs][1] == ("051-config", 300, 420)
+    assert card.totals.agent_time == 754 + 420 + 60 + 60
+    data = json.loads(report.render_json(card))
+    assert data["specs"][1]["agent_seconds"] == 420
+    assert data["totals"]["agent_seconds"] == 754 + 420 + 60 + 60
+
+
+def test_each_new_attempt_adds_the_last_ones_time() -> None:
+    """``lifecycle.start`` banks the attempt that ended: two attempts of 300 s and 60 s, with
+    a wait between them that is nobody's agent time."""
+    from dagspec import lifecycle
+
+    one = run(Path("/r"), "r", spec("a", SpecStatus.PENDING))
+    where = {"worktree": "/w", "branch": "b", "spec_dir": None, "stage": "plan", "log": "l"}
+    one, _ = lifecycle.start(one, "a", now=at(0), **where)
+    one, _ = lifecycle.fail(one, {"a": ()}, "a", now=at(300), reason="x")
+    one = lifecycle.prepare_retry(one, ["a"], one.options)
+    one, _ = lifecycle.start(one, "a", now=at(1000), **where)
+    assert one.spec("a").earlier_seconds == 300
+    assert report.card(one, now=at(1060)).totals.agent_time == 360
+    assert state.load_text(state.dump(one), "state").spec("a").earlier_seconds == 300
+
+
 def test_a_running_spec_is_timed_until_now(tmp_path: Path) -> None:
     running = run(
         tmp_path,
@@ -139,6 +169,7 @@ def test_json_against_the_state(tmp_path: Path) -> None:
         "tasks_done": 6,
         "tasks_total": 6,
         "duration_seconds": 754,
+        "agent_seconds": 754,
         "attempts": 1,
         "merge": "merged",
         "merge_commit": MERGE,

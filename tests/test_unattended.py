@@ -184,3 +184,11 @@ def test_a_usage_limit_waits_for_its_reset_then_the_spec_starts_again(
     waiting = _notices(out)[0][1]
     assert waiting["status"] == "waiting"
     assert waiting["summary"].startswith("a: hit a gemini limit; until ")
+    # the report's agent time is both attempts', as the state file has them (#17)
+    report = json.loads(_dag(pyz, project.repo, "report", "r", "--json").stdout)
+    spec = state.spec("a")
+    assert spec.started_at is not None and spec.finished_at is not None
+    last = (spec.finished_at - spec.started_at).total_seconds()
+    assert spec.earlier_seconds > 0  # the first attempt, until its limit
+    assert report["specs"][0]["duration_seconds"] == pytest.approx(last)
+    assert report["totals"]["agent_seconds"] == pytest.approx(spec.earlier_seconds + last)
