@@ -12,6 +12,7 @@ is stalled; for twice the timeout, the attempt is ended (the policy is
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -89,27 +90,43 @@ class Watchdog:
     seconds, ``news(None)`` when a stalled one moves again, and after twice ``timeout``
     it cancels ``scope`` (ending the agent like a timeout) with ``ended`` set and ``idle``
     the seconds without progress. ``stamp`` is called on the event loop: a few ``stat``
-    calls, and so trio's autojump clock can drive the policy tests."""
+    calls, and so trio's autojump clock can drive the policy tests.
+
+    Accuracy: it looks every quarter of ``timeout`` (at most ``MAX_CHECK`` seconds), and
+    dates a change it sees by the newest modification time among the files that changed
+    (``wall``: the clock of those times, ``time.time``), not by the look that saw it; it
+    then sleeps until exactly one ``timeout`` after that. So a stall is noticed within the
+    file system's timestamp precision of the configured period, and only when progress
+    shows as a file gone (no time to read) within one look. No polling besides the looks.
+    """
 
     def __init__(
-        self, timeout: float, stamp: Callable[[], Stamp], news: Callable[[float | None], None]
+        self,
+        timeout: float,
+        stamp: Callable[[], Stamp],
+        news: Callable[[float | None], None],
+        wall: Callable[[], float] = time.time,
     ) -> None:
-        self.timeout, self.stamp, self.news = timeout, stamp, news
+        self.timeout, self.stamp, self.news, self.wall = timeout, stamp, news, wall
         self.ended = False
         self.idle = 0.0
 
     async def watch(self, scope: trio.CancelScope) -> None:
         every = min(self.timeout / 4, MAX_CHECK)
         seen, since, stalled = self.stamp(), trio.current_time(), False
+        looked = since
         while True:
-            await trio.sleep(every)
+            due = since + self.timeout * (2 if stalled else 1)
+            await trio.sleep_until(min(looked + every, due))
             now, stamp = trio.current_time(), self.stamp()
             if stamp != seen:
-                seen, since = stamp, now
+                since = min(max(self._changed_at(seen, stamp, now), looked), now)
+                seen, looked = stamp, now
                 if stalled:
                     stalled = False
                     self.news(None)
                 continue
+            looked = now
             self.idle = now - since
             if self.idle >= 2 * self.timeout:
                 self.ended = True
@@ -118,3 +135,12 @@ class Watchdog:
             if self.idle >= self.timeout and not stalled:
                 stalled = True
                 self.news(self.idle)
+
+    def _changed_at(self, seen: Stamp, stamp: Stamp, now: float) -> float:
+        """When (on trio's clock, whose time is ``now``) the newest file of ``stamp`` that
+        is not as it was in ``seen`` was modified; ``now`` when none is (a file gone)."""
+        changed = set(stamp) - set(seen)
+        if not changed:
+            return now
+        newest = max(mtime_ns for _, mtime_ns, _ in changed) / 1e9
+        return now - (self.wall() - newest)
