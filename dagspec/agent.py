@@ -19,9 +19,7 @@ from pathlib import Path
 
 import trio
 
-from dagspec import autospec, ports, procgroup, setup
-from dagspec.attempt import Prepared
-from dagspec.dagfile import Dag
+from dagspec import autospec, ports, procgroup
 from dagspec.errors import DagspecError
 from dagspec.executable import start_failure
 from dagspec.lifecycle import RunState
@@ -302,33 +300,3 @@ def exit_reason(code: int, stage: str | None, last_error: str | None) -> str:
 def timeout_reason(limit: float) -> str:
     """Why an attempt that ran past its limit (seconds) failed: ``timed out after 30m00s``."""
     return f"timed out after {format_duration(limit)}"
-
-
-async def user_setup(run: RunState, dag: Dag, spec_id: str, ready: Prepared, grace: float) -> None:
-    """``execution.copy`` and ``execution.setup`` in the spec's new worktree
-    (``dagspec.setup``), in a thread, holding no lock (an install can take minutes);
-    its output goes to the spec's log. Cancelled, the setup command's process group is
-    ended like an agent's. Raises ``setup.SetupError`` when it fails."""
-    execution = dag.execution
-    if not execution.copy and not execution.setup:
-        return
-    repo = Path(run.repo)
-    env = setup.setup_env(
-        repo=repo, run_id=run.run_id, spec_id=spec_id, worktree=ready.path, branch=ready.branch
-    )
-    groups: list[int] = []
-    prepare = partial(
-        setup.prepare_worktree,
-        execution,
-        repo=repo,
-        worktree=ready.path,
-        env=env,
-        log=RunPaths(repo, run.run_id).log_file(spec_id),
-        on_start=groups.append,
-    )
-    try:
-        await trio.to_thread.run_sync(prepare, abandon_on_cancel=True)
-    finally:
-        for pgid in groups:
-            with trio.CancelScope(shield=True):
-                await end_group(pgid, grace)

@@ -98,9 +98,8 @@ def _next_clock(match: re.Match[str], now: datetime) -> datetime | None:
     return reset.astimezone(UTC)
 
 
-_MONTH_NAMES = (
-    "january february march april may june july august september october november december"
-).split()
+_MONTH_NAMES: tuple[str, ...] = ("january", "february", "march", "april", "may", "june")
+_MONTH_NAMES += ("july", "august", "september", "october", "november", "december")
 
 
 def _month(word: str) -> int | None:

@@ -8,8 +8,9 @@ order ``dagspec.priority``'s. Git and agents are reached through two ports
     nursery
     ├── _watch_signals        SIGINT/SIGTERM/SIGHUP: stop starting specs, cancel the running ones
     └── _schedule             starts each ready spec when a slot is free
-        └── _run_spec (each)  limiter → workspace.prepare → agent.user_setup (execution.copy
-                              and setup) → the agent door (and watchdog) → slot freed → collect
+        └── _run_spec (each)  limiter → workspace.prepare → under the spec's timeout and
+                              watchdog: setup.user_setup (execution.copy and setup), the
+                              agent door → slot freed → collect
 
 A slot is an agent's: it is taken before the spec's worktree is prepared and given back as
 soon as the agent exits, so the next ready spec starts while this one's work is committed
@@ -36,7 +37,18 @@ from typing import Any
 import attrs
 import trio
 
-from dagspec import agent, estimates, faults, graph, lifecycle, ports, priority, procgroup, state
+from dagspec import (
+    agent,
+    estimates,
+    faults,
+    graph,
+    lifecycle,
+    ports,
+    priority,
+    procgroup,
+    setup,
+    state,
+)
 from dagspec.attempt import Prepared
 from dagspec.autospec import plain
 from dagspec.dagfile import Dag
@@ -255,7 +267,6 @@ class _Engine:
             )
         )
         try:
-            await agent.user_setup(self.run, self.settings.dag, spec_id, ready, self.settings.grace)
             await self._run(spec_id, ready)
         except Exception as exc:  # anything of this spec's, however a nursery wrapped it
             self._fail(spec_id, faults.spec_reason(exc))
@@ -268,8 +279,7 @@ class _Engine:
         keep, observe = self.settings.paths.kept_tasks(spec_id), partial(self._observe, spec_id)
         watcher = agent.Watcher(ready.path, ready.spec_dir, observe, keep)
         log = self.settings.paths.log_file(spec_id)
-        agent.write_header(log, self.run.spec(spec_id).attempts, ready.call, state.utcnow())
-        timeout = self.settings.timeouts.get(spec_id)
+        timeout, grace = self.settings.timeouts.get(spec_id), self.settings.grace
 
         def news(idle: float | None) -> None:  # the watchdog's (unattended.stall_news)
             self.apply(stall_news(self.run, spec_id, idle=idle, now=state.utcnow()))
@@ -281,6 +291,11 @@ class _Engine:
                 nursery.start_soon(watcher.poll_tasks, self.settings.poll_interval)
                 if dog is not None:
                     nursery.start_soon(dog.watch, nursery.cancel_scope)
+                # the spec's timeout and the watchdog cover execution.setup too (issue 17)
+                own = None if timeout or dog else setup.SETUP_TIMEOUT
+                dag = self.settings.dag
+                await setup.user_setup(self.run, dag, spec_id, ready, grace, limit=own)
+                agent.write_header(log, self.run.spec(spec_id).attempts, ready.call, state.utcnow())
                 try:
                     await self.door(
                         ready.call.argv,
@@ -289,7 +304,7 @@ class _Engine:
                         log=log,
                         on_start=partial(self._started, spec_id, started),
                         on_line=watcher.line,
-                        grace=self.settings.grace,
+                        grace=grace,
                     )
                 except OSError as exc:
                     raise DagspecError(f"cannot start {ready.call.argv[0]}: {exc}") from None
@@ -300,7 +315,8 @@ class _Engine:
         self._free_slot(spec_id)  # the agent is gone: the next spec need not wait for its commit
         now = state.utcnow()
         if timer.cancelled_caught:
-            self._fail(spec_id, agent.timeout_reason(timeout or 0.0), code)
+            where = "" if started else " (in execution.setup)"
+            self._fail(spec_id, agent.timeout_reason(timeout or 0.0) + where, code)
         elif dog is not None and dog.ended:
             self._failed(end_stall(self.run, self.deps, spec_id, now=now, idle=dog.idle))
         elif code != 0 and (hit := limit_at_end(log, plain)) is not None:

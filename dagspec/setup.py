@@ -2,8 +2,9 @@
 gitignored files of the main checkout into it (``.env``, ``.vscode/``, a symlinked
 ``node_modules``), then ``execution.setup`` runs a command there before the agent starts.
 
-Synchronous: the scheduler calls these in a thread, after the worktree exists and before the
-agent starts. Both write what they do to the spec's log. A failure raises ``SetupError``,
+``user_setup`` is what the scheduler awaits, inside the attempt: the spec's timeout and the
+stall watchdog cover it as they cover the agent (its output goes to the spec's log, which
+is progress). The rest is synchronous, run in a thread. A failure raises ``SetupError``,
 which fails the spec with the reason in its message.
 """
 
@@ -13,19 +14,28 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import IO
 
+import trio
+
 from dagspec import git, git_env, procgroup
+from dagspec.agent import end_group
+from dagspec.attempt import Prepared
 from dagspec.checks import Planned, Problem
 from dagspec.copies import copy_file, copy_tree, note_skipped
-from dagspec.dagfile import CopyPath, Execution
+from dagspec.dagfile import CopyPath, Dag, Execution
 from dagspec.errors import DagspecError
 from dagspec.fit import printable
+from dagspec.lifecycle import RunState
 from dagspec.render import format_duration
+from dagspec.workspace import RunPaths
 
-SETUP_TIMEOUT = 30 * 60.0  # seconds: an install can be slow, a hang must not hold a slot
+# seconds: a setup's own limit when neither the spec's timeout nor a stall timeout covers it
+SETUP_TIMEOUT = 30 * 60.0
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL when the setup command is ended
 TAIL_LINES = 5
 TAIL_WIDTH = 200  # characters of each line of it
@@ -36,6 +46,52 @@ class SetupError(DagspecError):
     """``execution.copy`` or ``execution.setup`` failed in a spec's worktree."""
 
 
+async def user_setup(
+    run: RunState,
+    dag: Dag,
+    spec_id: str,
+    ready: Prepared,
+    grace: float,
+    *,
+    limit: float | None = SETUP_TIMEOUT,
+) -> None:
+    """``execution.copy`` and ``execution.setup`` in the spec's new worktree, in a thread,
+    holding no lock (an install can take minutes); output goes to the spec's log.
+    ``limit``: the setup command's own time limit in seconds (None: none; the caller's
+    timeout and watchdog cover it). Cancelled, the setup command's process group is ended
+    like an agent's (SIGTERM, SIGKILL after ``grace`` seconds), also when the thread starts
+    it only after the cancellation. Raises ``SetupError`` when it fails."""
+    execution = dag.execution
+    if not execution.copy and not execution.setup:
+        return
+    repo = Path(run.repo)
+    env = setup_env(
+        repo=repo, run_id=run.run_id, spec_id=spec_id, worktree=ready.path, branch=ready.branch
+    )
+    groups: list[int] = []
+    lock, abandoned = threading.Lock(), threading.Event()
+
+    def started(pgid: int) -> None:  # in the thread
+        with lock:
+            groups.append(pgid)
+            if abandoned.is_set():  # cancelled before it started: end it at once
+                procgroup.signal_group(pgid, signal.SIGKILL)
+
+    log = RunPaths(repo, run.run_id).log_file(spec_id)
+    prepare = partial(prepare_worktree, execution, repo=repo, worktree=ready.path, env=env, log=log)
+    try:
+        await trio.to_thread.run_sync(
+            partial(prepare, on_start=started, limit=limit), abandon_on_cancel=True
+        )
+    finally:
+        with lock:
+            abandoned.set()
+            ended = list(groups)
+        for pgid in ended:
+            with trio.CancelScope(shield=True):
+                await end_group(pgid, grace)
+
+
 def prepare_worktree(
     execution: Execution,
     *,
@@ -44,6 +100,7 @@ def prepare_worktree(
     env: dict[str, str],
     log: Path,
     on_start: Callable[[int], None] | None = None,
+    limit: float | None = SETUP_TIMEOUT,
 ) -> None:
     """``execution.copy`` then ``execution.setup`` (if the DAG has them) in ``worktree``.
 
@@ -51,7 +108,9 @@ def prepare_worktree(
     """
     copy_paths(repo, worktree, execution.copy, log=log)
     if execution.setup:
-        run_setup(execution.setup, worktree=worktree, env=env, log=log, on_start=on_start)
+        run_setup(
+            execution.setup, worktree=worktree, env=env, log=log, on_start=on_start, timeout=limit
+        )
 
 
 def plan_lines(execution: Execution, *, notify: str | None) -> list[str]:
@@ -160,7 +219,7 @@ def run_setup(
     worktree: Path,
     env: dict[str, str],
     log: Path,
-    timeout: float = SETUP_TIMEOUT,
+    timeout: float | None = SETUP_TIMEOUT,
     on_start: Callable[[int], None] | None = None,
 ) -> bool:
     """Run ``command`` with ``/bin/sh -c`` in ``worktree``, once per worktree.
@@ -168,7 +227,7 @@ def run_setup(
     ``env`` is added to the environment (``setup_env`` gives the variables a spec's setup
     sees). Output (stdout and stderr) is appended to ``log``. The command runs in its own
     process group, whose id goes to ``on_start`` (to end it on an interrupt); after
-    ``timeout`` seconds the group is ended (SIGTERM, then SIGKILL).
+    ``timeout`` seconds (None: no limit) the group is ended (SIGTERM, then SIGKILL).
 
     Returns False when this worktree already ran this command successfully (a marker in the
     worktree's git directory, so a recreated worktree, or one whose setup failed, runs it
@@ -185,7 +244,7 @@ def run_setup(
         start = out.tell()
         code = _run(command, worktree, git_env.clean_env(env), out, timeout, on_start)
     if code != 0:
-        how = f"timed out after {format_duration(timeout)}" if code is None else _exit_text(code)
+        how = _exit_text(code) if code is not None else f"timed out after {_limit(timeout)}"
         raise SetupError(f"execution.setup {how}{_tail(log, start)}")
     marker.write_text(command, encoding="utf-8")
     return True
@@ -209,7 +268,7 @@ def _run(
     worktree: Path,
     env: dict[str, str],
     out: IO[bytes],
-    timeout: float,
+    timeout: float | None,
     on_start: Callable[[int], None] | None,
 ) -> int | None:
     """The command's exit code (negative: the signal), None when it timed out."""
@@ -242,6 +301,10 @@ def _end(process: subprocess.Popen[bytes]) -> None:
         procgroup.signal_group(process.pid, signal.SIGKILL)
         process.wait()
     procgroup.signal_group(process.pid, signal.SIGKILL)  # stragglers that left the leader
+
+
+def _limit(timeout: float | None) -> str:
+    return format_duration(timeout or 0.0)
 
 
 def _exit_text(code: int) -> str:

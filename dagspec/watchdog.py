@@ -116,7 +116,7 @@ class Watchdog:
         seen, since, stalled = self.stamp(), trio.current_time(), False
         looked = since
         while True:
-            due = since + self.timeout * (2 if stalled else 1)
+            due = since + self.timeout * (2 if stalled else 1)  # the same sums as below
             await trio.sleep_until(min(looked + every, due))
             now, stamp = trio.current_time(), self.stamp()
             if stamp != seen:
@@ -126,13 +126,14 @@ class Watchdog:
                     stalled = False
                     self.news(None)
                 continue
-            looked = now
-            self.idle = now - since
-            if self.idle >= 2 * self.timeout:
+            looked, self.idle = now, now - since
+            # against the very deadlines slept until: ``now - since`` can fall a rounding
+            # error short of the timeout at its deadline, and the loop would never sleep
+            if now >= since + self.timeout * 2:
                 self.ended = True
                 scope.cancel()
                 return
-            if self.idle >= self.timeout and not stalled:
+            if now >= since + self.timeout and not stalled:
                 stalled = True
                 self.news(self.idle)
 

@@ -295,10 +295,11 @@ async def _drive(
     agents: Scripted,
     events: list[Event],
     initial: RunState | None = None,
+    extra: str = "",
     **settings: object,
 ) -> RunState:
     dag_file = tmp_path / "dag.yaml"
-    dag_file.write_text(dag_text(*features))
+    dag_file.write_text(dag_text(*features, extra=extra))
     dag = load_dag(dag_file)
     options = {"max_parallel": 4, "poll_interval": 1e6, **settings}
     config = scheduler.Settings(paths=RunPaths(tmp_path, "r"), dag=dag, **options)  # type: ignore[arg-type]

@@ -23,15 +23,16 @@ class Agent:
 
     def stamp(self) -> Stamp:
         self.looks += 1
+        assert self.looks < 10_000, "the watchdog looks in a loop"
         return tuple((name, mtime, 1) for name, mtime in sorted(self.files.items()))
 
     def heard(self, idle: float | None) -> None:
         self.news.append((trio.current_time(), idle))
 
 
-async def _watch(agent: Agent, timeout: float) -> tuple[Watchdog, float]:
+async def _watch(agent: Agent, period: float) -> tuple[Watchdog, float]:
     """Run a watchdog until it ends the attempt; the time it did."""
-    dog = Watchdog(timeout, agent.stamp, agent.heard, wall=trio.current_time)
+    dog = Watchdog(period, agent.stamp, agent.heard, wall=trio.current_time)
     with trio.CancelScope() as scope:
         await dog.watch(scope)
     return dog, trio.current_time()
@@ -94,3 +95,23 @@ async def test_a_change_without_a_time_counts_from_the_look_that_saw_it(
         nursery.start_soon(work)
         await _watch(agent, 60.0)
     assert round(agent.news[0][0], 2) == 70.0  # seen at the look at 10 s
+
+
+async def test_a_deadline_a_rounding_error_short_of_the_timeout_is_still_reached(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """(250.006 + 60) - 250.006 < 60 in floating point: judged by ``idle >= timeout``, the
+    watchdog woke at its deadline, found it not yet due, and slept until it again, forever."""
+    agent = Agent()
+    async with trio.open_nursery() as nursery:
+
+        async def work() -> None:
+            for _ in range(5):  # busy until 250.006
+                await trio.sleep(50.0012)
+                agent.touch()
+
+        nursery.start_soon(work)
+        _, ended = await _watch(agent, 60.0)
+    assert agent.looks < 100
+    assert [round(at, 3) for at, _ in agent.news] == [310.006]
+    assert round(ended, 3) == 370.006
