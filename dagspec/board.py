@@ -13,7 +13,7 @@ from datetime import datetime
 
 import attrs
 
-from dagspec import estimates, fit, fold
+from dagspec import estimates, fit, fold, unattended
 from dagspec.fit import truncate
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.render import format_duration
@@ -112,7 +112,8 @@ def frame(state: RunState, view: View) -> list[str]:
     At most ``view.height`` lines (at least the header when the height is smaller), none
     wider than ``view.width`` columns.
     """
-    header = [_header(state, view)] + ([view.stopping] if view.stopping else [])
+    hint = view.stopping or unattended.early_start_hint(state)  # one line: how to go on
+    header = [_header(state, view)] + ([hint] if hint else [])
     room = view.height - len(header) - 1
     body = fold.fit(state, view.now, room)
     lines = [_cut(line, view.width) for line in header]

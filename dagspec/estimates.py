@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from dagspec import priority, render, state
+from dagspec import graph, lifecycle, priority, render, state
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.words import counted
 
@@ -104,3 +104,23 @@ def eta(
     graph = {s.id: [d for d in s.depends_on if d in left] for s in run.specs if s.id in left}
     slots = run.options.max_parallel if run.options.parallel else 1
     return priority.lower_bound(graph, left, max(slots, 1))
+
+
+def next_to_start(
+    run: RunState,
+    deps: Mapping[str, Sequence[str]],
+    started: set[str],
+    collecting: set[str],
+    history: Mapping[str, Sequence[float]],
+) -> str | None:
+    """The ready spec to start now: the longest chain of expected work behind it
+    (``priority.next_to_start``), declaration order breaking ties; None when none is ready
+    (``started``: specs of this drive not to start now), or when the best will be once the
+    specs being ``collecting`` (their work committed and joined) have completed."""
+    ready = lifecycle.ready(run, deps, exclude=started)
+    if not ready:
+        return None
+    done = {*run.ids(SpecStatus.COMPLETED), *collecting}
+    pending = set(run.ids(SpecStatus.PENDING)) - started
+    soon = [s for s in graph.ready(deps, pending, done) if s not in ready]
+    return priority.next_to_start(deps, ready, soon, history, finished_durations(run))

@@ -8,9 +8,8 @@ order ``dagspec.priority``'s. Git and agents are reached through two ports
     nursery
     ├── _watch_signals        SIGINT/SIGTERM/SIGHUP: stop starting specs, cancel the running ones
     └── _schedule             starts each ready spec when a slot is free
-        └── _run_spec (each)  limiter → workspace.prepare → under the spec's timeout and
-                              watchdog: setup.user_setup (execution.copy and setup), the
-                              agent door → slot freed → collect
+        └── _run_spec (each)  limiter → workspace.prepare → setup.user_setup, agent door
+                              (both under the timeout and watchdog) → slot freed → collect
 
 A slot is an agent's: it is taken before the spec's worktree is prepared and given back as
 soon as the agent exits, so the next ready spec starts while this one's work is committed
@@ -37,25 +36,16 @@ from typing import Any
 import attrs
 import trio
 
-from dagspec import (
-    agent,
-    estimates,
-    faults,
-    graph,
-    lifecycle,
-    ports,
-    priority,
-    procgroup,
-    setup,
-    state,
-)
+from dagspec import agent, estimates, faults, lifecycle, ports, procgroup, state
 from dagspec.attempt import Prepared
 from dagspec.autospec import plain
 from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, EventKind, RunState, SpecStatus, Transition
 from dagspec.limits import limit_at_end
+from dagspec.setup import SETUP_TIMEOUT, user_setup
 from dagspec.unattended import end_stall, limit, limit_hit, stall_news, wake
+from dagspec.waits import Waits
 from dagspec.watchdog import for_attempt
 from dagspec.workspace import RunPaths
 
@@ -119,6 +109,7 @@ class _Engine:
         self.groups: set[int] = set()
         self.last_number = 0  # the highest spec number given out
         self.fault: str | None = None  # why the run itself could not go on (issue 11)
+        self.waits = Waits(settings.paths)
 
     def apply(self, transition: Transition) -> None:
         """Take the transition's new state: save it, then report each of its events."""
@@ -139,6 +130,7 @@ class _Engine:
         self.last_number = await self.workspace.highest_number(self.run)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._watch_signals)
+            nursery.start_soon(self.waits.listen)
             await self._schedule()
             nursery.cancel_scope.cancel()
         if not self.stopping:
@@ -175,18 +167,9 @@ class _Engine:
                         await self.wake.wait()  # a spec ended, or a slot came free
 
     def _next(self, started: set[str]) -> str | None:
-        """The ready spec to start now: the longest chain of expected work behind it
-        (``priority.next_to_start``), declaration order breaking ties; None when none is
-        ready, or when the best will be once the specs being collected have completed."""
-        ready = lifecycle.ready(self.run, self.deps, exclude=started)
-        if not ready:
-            return None
-        done = {*self.run.ids(SpecStatus.COMPLETED), *self.collecting}
-        pending = set(self.run.ids(SpecStatus.PENDING)) - started
-        soon = [s for s in graph.ready(self.deps, pending, done) if s not in ready]
-        finished = estimates.finished_durations(self.run)
+        """The ready spec to start now (``estimates.next_to_start``), or None."""
         history = self.settings.history
-        return priority.next_to_start(self.deps, ready, soon, history, finished)
+        return estimates.next_to_start(self.run, self.deps, started, self.collecting, history)
 
     def stop(self, fault: str | None = None) -> None:
         """No more starts; cancel every spec (the module docstring's cancellation order)."""
@@ -226,11 +209,11 @@ class _Engine:
             self.wake.set()
 
     async def _wait_out(self, spec_id: str) -> None:
-        """Wait out a waiting spec's reset (``dagspec.unattended``); pending, it may start."""
+        """Wait out a spec's reset, or until ``dag retry`` asks (``dagspec.waits``)."""
         until = self.run.spec(spec_id).waiting_until
         if self.run.spec(spec_id).status is SpecStatus.WAITING and until is not None:
-            await trio.sleep(max((until - state.utcnow()).total_seconds(), 0.0))
-            self.apply(wake(self.run, spec_id))
+            early = await self.waits.sleep(spec_id, until, state.utcnow())
+            self.apply(wake(self.run, spec_id, early=early))
         if self.run.spec(spec_id).status is SpecStatus.PENDING:
             self.started.discard(spec_id)
 
@@ -292,9 +275,9 @@ class _Engine:
                 if dog is not None:
                     nursery.start_soon(dog.watch, nursery.cancel_scope)
                 # the spec's timeout and the watchdog cover execution.setup too (issue 17)
-                own = None if timeout or dog else setup.SETUP_TIMEOUT
+                own = None if timeout or dog else SETUP_TIMEOUT
                 dag = self.settings.dag
-                await setup.user_setup(self.run, dag, spec_id, ready, grace, limit=own)
+                await user_setup(self.run, dag, spec_id, ready, grace, limit=own)
                 agent.write_header(log, self.run.spec(spec_id).attempts, ready.call, state.utcnow())
                 try:
                     await self.door(

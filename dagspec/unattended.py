@@ -144,11 +144,31 @@ def limit_hit(
     return run, (Event(spec_id, EventKind.WAITING, f"hit a {hit.agent} limit; until {when}"),)
 
 
-def wake(run: RunState, spec_id: str) -> Transition:
-    """A waiting spec's time is up: pending, to start at its recorded stage."""
-    if run.spec(spec_id).status is not SpecStatus.WAITING:
+def wake(run: RunState, spec_id: str, *, early: bool = False) -> Transition:
+    """A waiting spec's time is up, or (``early``) ``dag retry`` asked for it now: pending,
+    to start at its recorded stage; an early start is a ``restarting`` event."""
+    spec = run.spec(spec_id)
+    if spec.status is not SpecStatus.WAITING:
         return run, ()
-    return _change(run, spec_id, status=SpecStatus.PENDING, waiting_until=None), ()
+    run = _change(run, spec_id, status=SpecStatus.PENDING, waiting_until=None)
+    if not early:
+        return run, ()
+    where = f"at {spec.stage}" if spec.stage else "again"
+    return run, (Event(spec_id, EventKind.RESTARTING, f"asked by dag retry; starting {where}"),)
+
+
+def early_start_hint(run: RunState, *, dag: str = "dag") -> str | None:
+    """The one line telling how to start the waiting specs now, if any wait:
+    ``a waits for a usage limit until 2026-12-05 17:00Z: `dag retry r a` starts it now``."""
+    waiting = [s for s in run.specs if s.status is SpecStatus.WAITING]
+    if not waiting:
+        return None
+    ids = " ".join(s.id for s in waiting)
+    until = max(s.waiting_until or datetime.min.replace(tzinfo=UTC) for s in waiting)
+    who = f"{waiting[0].id} waits" if len(waiting) == 1 else f"{len(waiting)} specs wait"
+    when = f" until {until.astimezone(UTC):%Y-%m-%d %H:%M}Z" if until.year > 1 else ""
+    them = "it" if len(waiting) == 1 else "them"
+    return f"{who} for a usage limit{when}: `{dag} retry {run.run_id} {ids}` starts {them} now"
 
 
 def limit(max_parallel: int, run: RunState) -> int:

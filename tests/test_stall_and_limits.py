@@ -524,13 +524,75 @@ def test_status_shows_stalled_and_waiting_specs_and_when(
     assert "until 2026-11-24 15:00Z: claude limit: You've hit your limit" in out
 
 
-def test_retry_of_a_waiting_spec_says_resume_goes_on_with_it(
+def test_retry_takes_a_waiting_spec_and_starts_it_at_its_stage() -> None:
+    """No driver holds the run: ``retry`` reopens a waiting spec as it does a failed one."""
+    from dagspec.commands.retry import check_retryable
+
+    run = _run(status=SpecStatus.WAITING, waiting_until=NOW + timedelta(days=3), limit_hits=2)
+    check_retryable(run, ["a"])  # no error
+    again = lifecycle.prepare_retry(run, ["a"], run.options)
+    a = again.spec("a")
+    assert (a.status, a.stage, a.waiting_until, a.limit_hits) == (
+        SpecStatus.PENDING,
+        "plan",
+        None,
+        0,
+    )
+
+
+def test_status_says_how_to_start_a_waiting_spec_now(
     git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    waiting = run_states.spec("a", SpecStatus.WAITING, waiting_until=run_states.at(600))
+    until = datetime(2026, 12, 5, 17, 0, tzinfo=UTC)
+    waiting = run_states.spec("a", SpecStatus.WAITING, waiting_until=until, stage="plan")
     run_states.save(run_states.run(git_repo, "r", waiting, status=RunStatus.INTERRUPTED))
-    assert run_cli("retry", "r", "a") == 1
-    assert capsys.readouterr().err == (
-        "dag: error: spec 'a' is waiting, not failed; only failed specs are retried: it waits "
-        "for a usage limit; `dag resume r` goes on\n"
+    run_cli("status", "r")
+    hints = [line for line in capsys.readouterr().out.splitlines() if line.startswith("hint:")]
+    assert len(hints) == 1
+    assert hints[0].startswith("hint: a waits for a usage limit until 2026-12-05 17:00Z: `")
+    assert hints[0].endswith(" retry r a` starts it now")
+
+
+def test_the_hint_names_every_waiting_spec_and_the_latest_reset() -> None:
+    two = _run(status=SpecStatus.WAITING, waiting_until=NOW)
+    b = attrs.evolve(two.spec("b"), status=SpecStatus.WAITING, waiting_until=NOW + timedelta(1))
+    hint = unattended.early_start_hint(two.with_spec(b))
+    assert hint == (
+        "2 specs wait for a usage limit until 2026-11-25 12:00Z: `dag retry r a b` starts them now"
     )
+    assert unattended.early_start_hint(_run()) is None
+
+
+@pytest.mark.slow
+async def test_a_request_from_retry_ends_a_wait_now(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """``dag retry`` of a spec its live driver holds waiting: a request file and SIGURG (sent
+    here to this process, which is the driver), and the spec starts at once at its stage."""
+    from dagspec import waits
+
+    autojump_clock.autojump_threshold = 5.0  # real seconds: the signal comes far sooner
+    reset = int(state.utcnow().timestamp()) + 3 * 86400  # in three days
+    limited = Attempt(silent=0, lines=[f"Claude AI usage limit reached|{reset}"], code=1)
+    agents = Scripted({"a": [limited, Attempt(silent=0)]})
+    waiting = trio.Event()
+
+    class Watch(list[Event]):
+        def append(self, event: Event) -> None:
+            super().append(event)
+            if event.kind is EventKind.WAITING:
+                waiting.set()
+
+    async def retry_once_waiting() -> None:
+        await waiting.wait()
+        waits.request(RunPaths(tmp_path, "r"), ["a"], os.getpid())
+
+    seen = Watch()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(retry_once_waiting)
+        final = await _drive(tmp_path, ["a", ("b", ["a"])], agents, seen)
+    assert statuses(final) == {"a": "completed", "b": "completed"}
+    assert [s for s, _ in agents.spans["a"]][1] < 60  # not three days later
+    restarted = [e.detail for e in seen if e.kind is EventKind.RESTARTING]
+    assert restarted == ["asked by dag retry; starting at specify"]
+    assert waits.requested(RunPaths(tmp_path, "r")) == []  # taken

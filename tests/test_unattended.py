@@ -4,13 +4,19 @@ setup the agent needs, notifications of exactly the run's events, the report car
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dagspec import waits
+from dagspec.workspace import RunPaths
 from tests.conftest import git
 from tests.engine_support import Project, dag_text, pid_alive
 
@@ -217,3 +223,83 @@ def test_a_usage_limit_waits_for_its_reset_then_the_spec_starts_again(
     waiting = _notices(out)[0][1]
     assert waiting["status"] == "waiting"
     assert waiting["summary"].startswith("a: hit a gemini limit; until ")
+
+
+def _wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Until ``check()`` holds (a state written by another process), at most ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"no {what} in {timeout} s"
+        time.sleep(0.05)
+
+
+def _waiting(project: Project) -> bool:
+    path = RunPaths(project.repo, "r").state_file
+    return path.exists() and project.statuses().get("a") == "waiting"
+
+
+@pytest.mark.parametrize("driver", ["run", "resume", None])
+def test_a_weekly_limit_waits_days_and_retry_starts_it_now(
+    pyz: Path, project: Project, driver: str | None
+) -> None:
+    """Claude's weekly limit states a date three days off: the spec waits until that day,
+    not today; `dag status` says how to start it now; `dag retry r a` does, through the
+    live driver (`run`, or a `resume` of the interrupted run), or with no driver, itself."""
+    days = 3 * 86400
+    limit = {"FAIL_AT": "plan", "FAIL_KIND": "limit", "LIMIT_AGENT": "claude-weekly"}
+    project.fake.control([{**limit, "LIMIT_RESET": days}])
+    dag = project.write_dag(dag_text("a", ("b", ["a"])))
+    argv = [sys.executable, str(pyz), "run", str(dag), "--run-id", "r"]
+    first = subprocess.Popen(
+        argv,
+        cwd=project.repo,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    live = first
+    try:
+        _wait_for(lambda: _waiting(project) or first.poll() is not None, "waiting spec")
+        assert first.poll() is None, first.communicate()[0]
+        until = project.state().spec("a").waiting_until
+        assert until is not None
+        ahead = (until - datetime.now(UTC)).total_seconds()
+        assert days - 120 < ahead < days + 60  # that day (to the minute, plus the margin)
+        project.fake.control([])  # the limit is gone: the next attempt goes through
+        status = _dag(pyz, project.repo, "status", "r")
+        assert "retry r a` starts it now\n" in status.stdout
+        if driver != "run":
+            first.send_signal(signal.SIGINT)  # the wait survives; the run is interrupted
+            assert first.wait(timeout=60) == 130
+            assert project.statuses() == {"a": "waiting", "b": "pending"}
+        if driver == "resume":
+            live = subprocess.Popen(
+                [sys.executable, str(pyz), "resume", "r"],
+                cwd=project.repo,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            _wait_for(lambda: waits.lock_holder(RunPaths(project.repo, "r")) == live.pid, "lock")
+        retry = _dag(pyz, project.repo, "retry", "r", "a")
+        assert retry.returncode == 0, retry.stdout + retry.stderr
+        if driver is None:
+            assert "retrying a of run r" in retry.stdout
+        else:
+            assert retry.stdout.startswith(
+                f"started a of run r now: its driver (process {live.pid})"
+            )
+            out, _ = live.communicate(timeout=120)
+            assert live.returncode == 0, out
+            assert "a: restarting: asked by dag retry; starting at plan" in out
+    finally:
+        for process in {first.pid: first, live.pid: live}.values():
+            process.kill()  # nothing, when it ended: a test that fails must not hang
+            process.communicate()
+    assert project.statuses() == {"a": "completed", "b": "completed"}
+    assert project.stages("a") == ["specify", "plan", "plan", "tasks", "implement"]
+    assert not (project.repo / ".autospec/state/dag-runs/r/wake").exists() or not list(
+        (project.repo / ".autospec/state/dag-runs/r/wake").iterdir()
+    )

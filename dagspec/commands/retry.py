@@ -1,14 +1,17 @@
-"""``dag retry``: re-run failed specs of a run, then whatever was blocked behind them."""
+"""``dag retry``: re-run failed specs of a run, then whatever was blocked behind them; or
+start specs waiting for a usage limit now (``dagspec.waits``: when a live driver holds the
+run, the request goes to it)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from dagspec import checkout_move, driving, faults, lifecycle, relocate, state
+from dagspec import checkout_move, driving, faults, lifecycle, relocate, state, waits
 from dagspec.errors import DagspecError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunState, SpecStatus
@@ -25,9 +28,12 @@ def retry(
     color: bool,
     live: bool = False,
 ) -> int:
-    """Reset the failed specs ``spec_ids`` of run ``run_id`` and continue the run."""
+    """Reset the failed (or waiting) specs ``spec_ids`` of run ``run_id`` and continue the
+    run; waiting specs of a run a live driver holds are handed to that driver instead."""
     paths = RunPaths(repo, check_run_id(run_id))
-    state.load(paths)  # an unknown run is refused before its lock file is made
+    recorded = state.load(paths)  # an unknown run is refused before its lock file is made
+    if (handed := _hand_to_driver(paths, recorded, spec_ids)) is not None:
+        return handed
     checkout_move.finish_interrupted(repo)
     with state.run_lock(paths):
         recorded = relocate.arrive(paths, state.load(paths))
@@ -45,15 +51,53 @@ def retry(
         )
 
 
+ANSWER = 5.0  # seconds a live driver gets to take a request before `retry` says it has not
+
+
+def _hand_to_driver(paths: RunPaths, recorded: RunState, spec_ids: Sequence[str]) -> int | None:
+    """When every named spec is waiting and a live driver holds the run: ask it to start
+    them now (``waits.request``), say what happened, and return the exit code; else None
+    (no driver: ``retry`` drives the run itself, after its usual checks)."""
+    known = {s.id: s for s in recorded.specs}
+    if not spec_ids or any(
+        i not in known or known[i].status is not SpecStatus.WAITING for i in spec_ids
+    ):
+        return None
+    driver = waits.lock_holder(paths)
+    if driver is None:
+        return None
+    waits.request(paths, spec_ids, driver)
+    names, run_id = ", ".join(spec_ids), recorded.run_id
+    deadline = time.monotonic() + ANSWER
+    while set(spec_ids) & set(waits.requested(paths)):  # the driver removes what it took
+        if time.monotonic() > deadline or waits.lock_holder(paths) != driver:
+            break
+        time.sleep(0.05)
+    else:
+        faults.say(
+            f"started {names} of run {run_id} now: its driver (process {driver}) restarts "
+            f"{'it' if len(spec_ids) == 1 else 'them'} at the recorded stage\n"
+        )
+        return 0
+    if waits.lock_holder(paths) == driver:
+        raise DagspecError(
+            f"run '{run_id}' is driven by process {driver}, which has not taken the request "
+            f"to start {names} now in {ANSWER:g} s; it takes it when its next wait begins, "
+            f"or stop it (kill {driver}) and `dag retry {run_id} {' '.join(spec_ids)}` again"
+        )
+    waits.withdraw(paths, spec_ids)
+    return None  # the driver ended meanwhile: retry drives the run itself
+
+
 def check_retryable(run: RunState, spec_ids: Sequence[str]) -> None:
-    """Raise ``DagspecError`` for a named spec that the run lacks or that has not failed,
-    saying what to do instead."""
+    """Raise ``DagspecError`` for a named spec that the run lacks or that has neither
+    failed nor waits for a usage limit, saying what to do instead."""
     ids = [s.id for s in run.specs]
     for spec_id in spec_ids:
         if spec_id not in ids:
             raise DagspecError(no_such_spec(run.run_id, spec_id, ids))
         spec = run.spec(spec_id)
-        if spec.status is SpecStatus.FAILED:
+        if spec.status in (SpecStatus.FAILED, SpecStatus.WAITING):
             continue
         hint = {
             SpecStatus.BLOCKED: f"it waits for {', '.join(spec.blocked_by)}: retry that instead",
@@ -61,9 +105,8 @@ def check_retryable(run: RunState, spec_ids: Sequence[str]) -> None:
             SpecStatus.PENDING: f"`dag resume {run.run_id}` runs it",
             SpecStatus.COMPLETED: "its work is done",
             SpecStatus.RUNNING: "it is running",
-            SpecStatus.WAITING: f"it waits for a usage limit; `dag resume {run.run_id}` goes on",
         }[spec.status]
         raise DagspecError(
-            f"spec '{spec_id}' is {spec.status.value}, not failed; only failed specs are "
-            f"retried: {hint}"
+            f"spec '{spec_id}' is {spec.status.value}, not failed; only failed specs (and "
+            f"specs waiting for a usage limit) are retried: {hint}"
         )

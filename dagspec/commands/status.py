@@ -27,6 +27,7 @@ from dagspec.errors import (
 )
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.state import list_runs, load, settled, to_data, utcnow
+from dagspec.unattended import early_start_hint
 from dagspec.workspace import RunPaths, check_run_id
 
 # README, JSON, in order; nothing else of the state file (options, pids) is part of the contract.
@@ -83,6 +84,8 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
         return exit_code(state)
     width = render.terminal_width()
     print(render.status_table(state, now=utcnow(), width=width, color=color), end="")
+    if (hint := early_start_hint(state, dag=dag_command())) is not None:
+        print(f"hint: {hint}")
     if state.status is not RunStatus.RUNNING:
         print(f"next: {render.next_command(state, dag=dag_command(), after='status')}")
     return exit_code(state)
