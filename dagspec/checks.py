@@ -18,6 +18,7 @@ from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError, GitError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunStatus
+from dagspec.programs import program_problem
 from dagspec.workspace import (
     RunPaths,
     merged_branch,
@@ -253,6 +254,14 @@ def check_places(planned: Planned) -> Problem | None:
         f"repository through a symlink ({outside[0].resolve()}): dagspec writes there; "
         "replace the symlink with a directory"
     )
+
+
+def check_notify(planned: Planned) -> Problem | None:
+    """``--notify CMD`` starts a program that exists (``execution.notify`` is the DAG
+    file's, checked with its line: ``dagfile.missing_programs``)."""
+    command = planned.options.notify
+    problem = program_problem(command, repo=planned.repo) if command else None
+    return Problem(f"--notify {problem}") if problem else None
 
 
 def check_run_free(planned: Planned) -> Problem | None:

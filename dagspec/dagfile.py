@@ -73,6 +73,9 @@ class Execution:
     setup: str | None = None  # a shell command run in each new worktree before its agent
     copy: tuple[CopyPath, ...] = ()
     notify: str | None = None  # a shell command told of run end, failures, stalls, limits
+    # the lines of the two commands in the DAG file (0: not given), for their problems
+    setup_line: int = attrs.field(default=0, eq=False)
+    notify_line: int = attrs.field(default=0, eq=False)
 
 
 @attrs.frozen
@@ -120,7 +123,8 @@ def load_dag(path: Path, *, repo: Path | None = None) -> Dag:
     checked = check_file(path)
     problems = checked.problems
     if repo is not None:
-        problems = sorted(problems + missing_specs(checked, repo, str(path)), key=_line)
+        found = missing_specs(checked, repo, str(path)) + missing_programs(checked, repo, str(path))
+        problems = sorted(problems + found, key=_line)
     if checked.dag is None or problems:
         raise SpecError(problems)
     return checked.dag
@@ -179,6 +183,22 @@ def missing_specs(checked: Checked, repo: Path, label: str) -> list[Problem]:
         for spec_id, line in checked.undescribed
         if not (repo / "specs" / spec_id / "spec.yaml").is_file()
     ]
+
+
+def missing_programs(checked: Checked, repo: Path, label: str) -> list[Problem]:
+    """``execution.setup`` and ``execution.notify`` each start a program that exists
+    (``programs.program_problem``: the rule for shell expressions)."""
+    from dagspec.programs import program_problem
+
+    execution = checked.dag.execution if checked.dag else Execution()
+    problems = []
+    for key, command, line in (
+        ("setup", execution.setup, execution.setup_line),
+        ("notify", execution.notify, execution.notify_line),
+    ):
+        if command and (problem := program_problem(command, repo=repo)) is not None:
+            problems.append(Problem(label, line or None, f"execution.{key} {problem}"))
+    return problems
 
 
 def check_specs(dag: Dag, repo: Path, label: str) -> list[Problem]:

@@ -195,6 +195,8 @@ class Reader:
         for key in ("setup", "notify"):
             if key in values and not values[key].strip():
                 self.add(_key_line(node, key), f"execution.{key} is empty: give a command")
+            if key in values:
+                result[f"{key}_line"] = _key_line(node, key)
         if "copy" in values:
             result["copy"] = self.read_copies(values["copy"])
         if values.get("on_conflict", "manual") != "manual":

@@ -136,11 +136,11 @@ def test_a_hanging_setup_is_stalled_or_timed_out_like_an_agent(
 
 def test_dry_run_shows_the_recipe(pyz: Path, project: Project) -> None:
     dag = _prepare(project, setup=SETUP)
-    done = _dag(pyz, project.repo, "run", str(dag), "--dry-run", "--notify", "notify-send dag")
+    done = _dag(pyz, project.repo, "run", str(dag), "--dry-run", "--notify", "tee -a notices.log")
     assert done.returncode == 0, done.stderr
     assert "copied into each worktree (gitignored, never committed): .env\n" in done.stdout
     assert f"setup in each new worktree, before its agent: {SETUP}\n" in done.stdout
-    assert "notify on run end, failed, stalled and waiting specs: notify-send dag\n" in (
+    assert "notify on run end, failed, stalled and waiting specs: tee -a notices.log\n" in (
         done.stdout
     )
 

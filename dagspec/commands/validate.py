@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from dagspec import git
-from dagspec.dagfile import MAX_BYTES, Checked, check_bytes, check_file, missing_specs
+from dagspec.dagfile import (
+    MAX_BYTES,
+    Checked,
+    check_bytes,
+    check_file,
+    missing_programs,
+    missing_specs,
+)
 from dagspec.errors import EXIT_FAILED, EXIT_OK, Problem, print_error
 from dagspec.words import counted
 from dagspec.workspace import current_directory
@@ -34,7 +41,8 @@ def validate(
     root = repo if repo is not None else git.repo_root(current_directory())
     problems = list(checked.problems)
     if root is not None:
-        problems = sorted(problems + missing_specs(checked, root, label), key=lambda p: p.line or 0)
+        found = missing_specs(checked, root, label) + missing_programs(checked, root, label)
+        problems = sorted(problems + found, key=lambda p: p.line or 0)
     if as_json:
         print(json.dumps(_as_json(checked, problems), indent=2))
     elif problems:

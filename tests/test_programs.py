@@ -1,0 +1,98 @@
+"""A command the DAG file or ``--notify`` gives must start a program that exists: checked by
+``dag validate`` and before ``dag run``, with the file and line, not hours into the run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dagspec.programs import program_problem
+from tests.engine_support import dag_text
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "git status",  # on PATH
+        "sh -c 'exit 0'",
+        "cd web && npm ci",  # a builtin first: the shell's to run
+        "FOO=1 nosuchtool",  # an assignment first
+        "$TOOL --flag",  # a variable
+        "~/bin/nosuchtool",  # the shell expands ~
+        "(nosuchtool)",  # a subshell
+        "if true; then nosuchtool; fi",
+        "./scripts/setup.sh --fast",  # executable, in the repository
+        "   # a comment only",
+    ],
+)
+def test_commands_that_can_start_or_are_the_shells_pass(command: str, tmp_path: Path) -> None:
+    script = tmp_path / "scripts" / "setup.sh"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    assert program_problem(command, repo=tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [
+        ("5", "runs '5', which is not on PATH: install it"),
+        ("notify-sendd 'done'", "runs 'notify-sendd', which is not on PATH"),
+        ("./scripts/missing.sh", "runs ./scripts/missing.sh, which is not a file in "),
+        ("scripts/plain.sh", "runs scripts/plain.sh, which is not executable: `chmod +x "),
+        ("echo 'unclosed", "is not a shell command (No closing quotation): close its quotes"),
+    ],
+)
+def test_commands_that_cannot_start_say_what_to_do(
+    command: str, problem: str, tmp_path: Path
+) -> None:
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "plain.sh").write_text("echo hi\n")
+    found = program_problem(command, repo=tmp_path)
+    assert found is not None and found.startswith(problem), found
+
+
+@pytest.mark.parametrize("key", ["setup", "notify"])
+def test_validate_names_the_key_and_its_line(
+    key: str, git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (git_repo / "dag.yaml").write_text(dag_text("a", extra=f"execution:\n  {key}: 5"))
+    assert run_cli("validate", "dag.yaml") == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"dag: error: dag.yaml:4: execution.{key} runs '5', which is not on PATH: install it, "
+        "give its path, or write the command you meant (it runs as `sh -c COMMAND`)\n"
+    )
+
+
+def test_run_refuses_before_it_starts(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (git_repo / "dag.yaml").write_text(dag_text("a", extra="execution:\n  setup: nosuchtool"))
+    assert run_cli("run", "dag.yaml", "--run-id", "r") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dag: error: dag.yaml:4: execution.setup runs 'nosuchtool', which")
+    assert err.count("\n") == 1
+    assert not (git_repo / ".autospec" / "state" / "dag-runs" / "r.yaml").exists()
+
+
+@pytest.mark.slow
+def test_notify_flag_is_checked_by_preflight_through_the_archive(pyz: Path, git_repo: Path) -> None:
+    (git_repo / "dag.yaml").write_text(dag_text("a"))
+    done = subprocess.run(
+        [sys.executable, str(pyz), "run", "dag.yaml", "--dry-run", "--notify", "5"],
+        cwd=git_repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("dag: error:")]
+    assert (  # among the other problems preflight finds in this bare repository
+        "dag: error: --notify runs '5', which is not on PATH: install it, give its path, or "
+        "write the command you meant (it runs as `sh -c COMMAND`)"
+    ) in errors
