@@ -424,3 +424,16 @@ def test_ctrl_c_leaves_watch_with_130_and_the_cursor_shown(git_repo: Path) -> No
         proc.stderr.close()
     assert terminal.HIDE_CURSOR.encode() in seen
     assert seen.rstrip(b"\r\n").endswith(terminal.SHOW_CURSOR.encode() + terminal.SYNC_END.encode())
+
+
+def test_a_waiting_spec_gets_one_hint_line_saying_how_to_start_it_now() -> None:
+    from datetime import timedelta
+
+    until = at(0) + timedelta(days=3)
+    waiting = spec("a", SpecStatus.WAITING, waiting_until=until, stage="plan")
+    state = run(Path("/r"), "r", waiting, spec("b", SpecStatus.PENDING))
+    lines = board.frame(state, view(state))
+    hints = [line for line in lines if "starts it now" in line]
+    assert hints == [f"a waits for a usage limit until {until:%Y-%m-%d %H:%M}Z: `dag retry r a` "
+                     "starts it now"]  # fmt: skip
+    assert lines.index(hints[0]) == 1  # under the header, where a Ctrl-C's stopping line goes
