@@ -93,8 +93,7 @@ def start(
     log: str,
 ) -> Transition:
     """The spec's worktree is ready and its agent about to run: a new attempt, ``running``."""
-    spec = run.spec(spec_id)
-    attempt = spec.attempts + 1
+    spec, attempt = run.spec(spec_id), run.spec(spec_id).attempts + 1
     run = _change(
         run,
         spec_id,

@@ -16,17 +16,18 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
+
+from dagspec import reset_times
+from dagspec.reset_times import RESET_MARGIN
 
 RATE_BACKOFF = 60.0  # seconds: a per-minute rate limit without a stated reset
 QUOTA_BACKOFF = 15 * 60.0  # seconds: a usage quota without a stated reset
 MAX_BACKOFF = 3600.0  # seconds: back-off doubles on each repeat, up to this
 FARTHEST = timedelta(days=8)  # a stated reset further away is misread: the back-off instead
-RESET_MARGIN = 30.0  # seconds after a stated reset, for clocks that differ a little
 # A reset stated as a span from now ("retry in 40.5s") is read on this machine's clock, so
 # the margin is only the message's precision: its smallest unit, at most RESET_MARGIN.
 # Words every pattern's message has (tested): the agent's door passes the lines that have
@@ -70,99 +71,6 @@ class LimitPattern:
     example: str
 
 
-# --- reading reset times ------------------------------------------------------------------
-
-_CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap]m)", re.IGNORECASE)
-_SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*(day|hour|minute|min|second|sec|s\b|m\b|h\b|d\b)")
-_SPAN_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-def _zone(name: str | None) -> tzinfo | None:
-    """The named IANA zone; None (the machine's local time) when unnamed or unknown."""
-    try:
-        return ZoneInfo(name) if name else None
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def _next_clock(match: re.Match[str], now: datetime) -> datetime | None:
-    """``resets 3pm`` / ``12:50am (Europe/Paris)``: the next such time after ``now``."""
-    clock = _CLOCK.search(match["when"])
-    if clock is None:
-        return None
-    hour = int(clock[1]) % 12 + (12 if clock[3].lower() == "pm" else 0)
-    local = now.astimezone(_zone(match["tz"]))
-    reset = local.replace(hour=hour, minute=int(clock[2] or 0), second=0, microsecond=0)
-    if reset <= local:
-        reset += timedelta(days=1)
-    return reset.astimezone(UTC)
-
-
-_MONTH_NAMES: tuple[str, ...] = ("january", "february", "march", "april", "may", "june")
-_MONTH_NAMES += ("july", "august", "september", "october", "november", "december")
-
-
-def _month(word: str) -> int | None:
-    """``Dec``, ``Dec.``, ``Sept``, ``December`` -> 12; None for a word no month starts."""
-    word = word.lower().rstrip(".")
-    for number, name in enumerate(_MONTH_NAMES, 1):
-        if len(word) >= 3 and name.startswith(word):
-            return number
-    return None
-
-
-def _dated_clock(match: re.Match[str], now: datetime) -> datetime | None:
-    """``resets Dec 5, 5pm`` / ``Jul 27 at 4:30am (Asia/Calcutta)``: that day and time, in
-    the year that puts it after ``now`` (a date already past is next year's: ``Jan 2`` read
-    on Dec 30). An unknown month or day is unreadable (None: the back-off)."""
-    month, clock = _month(match["month"]), _CLOCK.search(match["when"])
-    if month is None or clock is None:
-        return None
-    hour = int(clock[1]) % 12 + (12 if clock[3].lower() == "pm" else 0)
-    zone = _zone(match["tz"])
-    year = now.astimezone(zone).year
-    for candidate in (year, year + 1):
-        local = datetime(candidate, month, int(match["day"]), hour, int(clock[2] or 0))
-        reset = local.replace(tzinfo=zone) if zone is not None else local.astimezone()
-        if reset > now:
-            return reset.astimezone(UTC)
-    return None
-
-
-def _epoch(match: re.Match[str], now: datetime) -> datetime | None:
-    return datetime.fromtimestamp(int(match["epoch"]), UTC)
-
-
-def _after_span(match: re.Match[str], now: datetime) -> datetime | None:
-    """``try again in 5 days 22 hours 11 minutes``, ``retry in 40.5s``, ``"resets_in_seconds":
-    602705``."""
-    seconds = sum(
-        float(amount) * _SPAN_SECONDS[unit[0]] for amount, unit in _SPAN.findall(match["span"])
-    )
-    return now + timedelta(seconds=seconds) if seconds else None
-
-
-def _in_seconds(match: re.Match[str], now: datetime) -> datetime | None:
-    return now + timedelta(seconds=int(match["span"]))
-
-
-def _span_margin(match: re.Match[str]) -> float:
-    """The precision of a span (``in 5 days 22 hours 11 minutes``: a minute), at most
-    ``RESET_MARGIN``; a second for one in plain seconds."""
-    units = [_SPAN_SECONDS[unit[0]] for _, unit in _SPAN.findall(match["span"])]
-    return min(min(units, default=1), RESET_MARGIN)
-
-
-def _date_time(match: re.Match[str], now: datetime) -> datetime | None:
-    """``try again at Jul 5th, 2026 8:19 PM``, in the machine's local time."""
-    text = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", match["when"].strip().rstrip("."))
-    try:
-        local = datetime.strptime(text, "%b %d, %Y %I:%M %p")
-    except ValueError:
-        return None
-    return local.astimezone().astimezone(UTC)
-
-
 def _p(
     agent: str, name: str, regex: str, reset: Reset | None, backoff: float, example: str
 ) -> LimitPattern:
@@ -181,7 +89,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "claude",
         "usage limit with epoch",
         r"Claude AI usage limit reached\|(?P<epoch>\d{9,11})",
-        _epoch,
+        reset_times.epoch,
         QUOTA_BACKOFF,
         "Claude AI usage limit reached|1766502000",
     ),
@@ -189,7 +97,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "claude",
         "usage limit, will reset at",
         r"Claude usage limit reached\. Your limit will reset at (?P<when>[\d:]+\s*[ap]m)" + _TZ,
-        _next_clock,
+        reset_times.next_clock,
         QUOTA_BACKOFF,
         "Claude usage limit reached. Your limit will reset at 9am (America/Chicago).",
     ),
@@ -197,7 +105,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "claude",
         "hit your limit, resets on a date",
         _HIT + _DATE_TEXT + _CLOCK_TEXT + _TZ,
-        _dated_clock,
+        reset_times.dated_clock,
         QUOTA_BACKOFF,
         "You've hit your weekly limit · resets Jul 27 at 4:30am (Asia/Calcutta)",
     ),
@@ -205,7 +113,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "claude",
         "hit your limit, resets",
         _HIT + _CLOCK_TEXT + _TZ,
-        _next_clock,
+        reset_times.next_clock,
         QUOTA_BACKOFF,
         "You've hit your session limit · resets 12:50am (America/Los_Angeles)",
     ),
@@ -213,7 +121,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "claude",
         "N-hour limit reached, resets on a date",
         _REACHED + _DATE_TEXT + _CLOCK_TEXT + _TZ,
-        _dated_clock,
+        reset_times.dated_clock,
         QUOTA_BACKOFF,
         "Weekly limit reached ∙ resets Jul 9, 10am",
     ),
@@ -221,7 +129,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "claude",
         "N-hour limit reached, resets",
         _REACHED + _CLOCK_TEXT + _TZ,
-        _next_clock,
+        reset_times.next_clock,
         QUOTA_BACKOFF,
         "5-hour limit reached ∙ resets 3pm",
     ),
@@ -247,7 +155,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "codex",
         "usage limit, try again in",
         r"You['’]ve hit your usage limit\..*try again in (?P<span>[\d\w ,]+)",
-        _after_span,
+        reset_times.after_span,
         QUOTA_BACKOFF,
         "■ You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) "
         "or try again in 5 days 22 hours 11 minutes.",
@@ -257,7 +165,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "usage limit, try again at",
         r"You['’]ve hit your usage limit\..*try again at (?P<when>\w{3} \d+\w*, \d{4} "
         r"\d+:\d{2} [AP]M)",
-        _date_time,
+        reset_times.date_time,
         QUOTA_BACKOFF,
         "You've hit your usage limit. Upgrade to Plus to continue using Codex "
         "(https://chatgpt.com/explore/plus), or try again at Jul 5th, 2026 8:19 PM.",
@@ -266,7 +174,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "codex",
         "usage_limit_reached with resets_in_seconds",
         r'"usage_limit_reached".*"resets_in_seconds":\s*(?P<span>\d+)',
-        _in_seconds,
+        reset_times.in_seconds,
         QUOTA_BACKOFF,
         '{"error":{"type":"usage_limit_reached","message":"The usage limit has been reached",'
         '"plan_type":"free","resets_at":1775317531,"resets_in_seconds":602705}}',
@@ -291,7 +199,7 @@ PATTERNS: tuple[LimitPattern, ...] = (
         "gemini",
         "quota with retry delay",
         r"(?:quota|RESOURCE_EXHAUSTED|exhausted).*Please retry in (?P<span>\d+(?:\.\d+)?s)",
-        _after_span,
+        reset_times.after_span,
         RATE_BACKOFF,
         "You exceeded your current quota, please check your plan and billing details. "
         "Please retry in 40.5s.",
@@ -338,8 +246,8 @@ def parse_limit(line: str, *, now: datetime | None = None) -> LimitHit | None:
                 reset_at = pattern.reset(match, now)
         if reset_at is not None and reset_at > now + FARTHEST:
             reset_at = None  # not a reset any agent states (weekly limits are the longest)
-        if pattern.reset in (_after_span, _in_seconds):
-            margin = _span_margin(match)
+        if pattern.reset in (reset_times.after_span, reset_times.in_seconds):
+            margin = reset_times.span_margin(match)
         hit = (pattern.agent, pattern.name, line.strip(), reset_at, pattern.backoff, margin)
         return LimitHit(*hit)
     return None
