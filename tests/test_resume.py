@@ -208,7 +208,11 @@ def test_retry_leaves_other_failures_and_what_waits_for_them(
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("b", "spec 'b' is blocked, not failed; only failed specs are retried: it waits for a"),
+        (
+            "b",
+            "spec 'b' is blocked, not failed; only failed specs (and specs waiting for a usage "
+            "limit) are retried: it waits for a",
+        ),
         ("c", "spec 'c' is completed, not failed"),
         ("x", "run 'r' has no spec 'x'"),
     ],
