@@ -14,7 +14,7 @@ from pathlib import Path
 from dagspec import checks, faults, notify, render, state
 from dagspec import workspace as places
 from dagspec.console import dag_command
-from dagspec.dagfile import Dag, load_dag
+from dagspec.dagfile import Dag, check_bytes, load_dag
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, as_typed
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
@@ -82,28 +82,55 @@ def recorded_spec_dirs(repo: Path, dag: Dag) -> dict[str, str]:
     as the same feature (same id and same description, as its copy of the DAG file says),
     newest run first, so running a DAG again continues that directory instead of
     specifying the feature a second time. A feature with a new description is new work.
-    Unreadable state files and DAG copies are passed over."""
+    Unreadable state files and DAG copies are passed over.
+
+    Cheap with hundreds of earlier runs (issue 16): runs are read newest first and the
+    search ends once every feature has its record; a DAG copy is parsed once per distinct
+    content (a DAG run again and again leaves identical copies)."""
     found: dict[str, str] = {}
+    parsed: dict[bytes, dict[str, str | None] | None] = {}
     readable, _ = state.list_runs(repo)
-    for run in reversed(readable):  # oldest first, so the newest run's record wins
+    for run in readable:  # newest first, so the newest run's record wins
         done = {
             s.id: s.spec_dir
             for s in run.specs
-            if s.status is SpecStatus.COMPLETED and s.spec_dir and s.id in dag.features
+            if s.status is SpecStatus.COMPLETED
+            and s.spec_dir
+            and s.id in dag.features
+            and s.id not in found
         }
         if not done:
             continue
-        try:
-            then = load_dag(RunPaths(repo, run.run_id).dag_copy).features
-        except DagspecError:
+        then = _descriptions(RunPaths(repo, run.run_id).dag_copy, parsed)
+        if then is None:
             continue
         for spec_id, spec_dir in done.items():
-            same = (
-                spec_id in then and then[spec_id].description == dag.features[spec_id].description
-            )
-            if same and spec_dir:
+            if spec_id in then and then[spec_id] == dag.features[spec_id].description:
                 found[spec_id] = spec_dir
+        if len(found) == len(dag.features):
+            break
     return found
+
+
+def _descriptions(
+    copy: Path, parsed: dict[bytes, dict[str, str | None] | None]
+) -> dict[str, str | None] | None:
+    """Each feature's description in a run's copy of its DAG file (None: unreadable or
+    invalid), parsed once per distinct content (``parsed`` keeps them)."""
+    try:
+        raw = copy.read_bytes()
+    except OSError:
+        return None
+    if raw not in parsed:
+        checked = check_bytes(raw, str(copy), copy.stem)
+        valid = checked.dag is not None and not checked.problems
+        features = checked.dag.features if checked.dag is not None and valid else None
+        parsed[raw] = (
+            {spec_id: f.description for spec_id, f in features.items()}
+            if features is not None
+            else None
+        )
+    return parsed[raw]
 
 
 def _relative(path: Path, repo: Path) -> str:
