@@ -56,6 +56,10 @@ if sys.version_info < (3, 11):
     )
     sys.exit(1)
 
+if sys.argv[1:] == ["--version"]:  # scripts probe for dag: answer before importing anything
+    sys.stdout.write("dag {version}\\n")
+    sys.exit(0)
+
 from dagspec.bytecode import install
 
 install(os.path.dirname(__file__))
@@ -106,7 +110,8 @@ def _install(staging: Path) -> None:
     subprocess.run([*pip, *locked], check=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "dagspec", staging / "dagspec", ignore=ignore)
-    (staging / "__main__.py").write_text(MAIN, encoding="utf-8")
+    main = MAIN.replace("{version}", _version())
+    (staging / "__main__.py").write_text(main, encoding="utf-8")
 
 
 def _prune(staging: Path) -> None:
@@ -233,11 +238,16 @@ def _write_zip(staging: Path, output: Path, epoch: int) -> None:
 
 
 def _smoke_test(output: Path, version: str, python: str) -> None:
-    with tempfile.TemporaryDirectory() as elsewhere:
-        argv = [python, "-I", "-S", str(output.resolve()), "--version"]
-        done = subprocess.run(argv, cwd=elsewhere, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or done.stdout.strip() != f"dag {version}":
-        raise BuildError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    """``--version`` (answered by ``__main__.py`` alone) and ``--help`` (which imports the
+    command line through the archive's bytecode) both work from another directory."""
+    for arg, expected in (("--version", f"dag {version}\n"), ("--help", "usage: dag")):
+        with tempfile.TemporaryDirectory() as elsewhere:
+            argv = [python, "-I", "-S", str(output.resolve()), arg]
+            done = subprocess.run(argv, cwd=elsewhere, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not done.stdout.startswith(expected):
+            raise BuildError(
+                f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+            )
 
 
 def build(output: Path, pythons: Sequence[str] | None = None) -> None:
@@ -260,7 +270,7 @@ def build(output: Path, pythons: Sequence[str] | None = None) -> None:
         _step(f"writing {output}, every entry dated {stamp}")
         _write_zip(staging, output, epoch)
     for python in [sys.executable, *(p.executable for p in others)]:
-        _step(f"checking that `{python} {output.name} --version` prints `dag {version}`")
+        _step(f"checking that `{python} {output.name}` answers --version and --help")
         _smoke_test(output, version, python)
     _step(f"built {output}: {output.stat().st_size / 1e6:.2f} MB")
 
