@@ -1,7 +1,9 @@
-"""The scheduler's two ports, so that its policy can be tested without git or agents.
+"""The scheduler's two ports, so that its policy can be tested without git or agents, and
+its settings.
 
 ``Workspace``: worktrees and their work (``Threaded(attempt.GitWorkspace(...))`` for real).
 ``AgentDoor``: running one agent (``agent.run_agent`` for real).
+``Settings``: what a drive needs that does not change during it (``scheduler.drive``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import attrs
 import trio
 
 from dagspec.attempt import Prepared
+from dagspec.dagfile import Dag
 from dagspec.lifecycle import RunState
+from dagspec.workspace import RunPaths
 
 GRACE = 10.0
 """Seconds between SIGTERM and SIGKILL when an agent's process group is ended."""
@@ -105,3 +109,19 @@ OnStopping = Callable[[RunState, float, int], None]
 
 def ignore_stopping(run: RunState, grace: float, agents: int) -> None:
     """The ``OnStopping`` of a drive that shows nothing."""
+
+
+@attrs.frozen
+class Settings:
+    """Everything the scheduler needs that does not change during a drive."""
+
+    paths: RunPaths
+    dag: Dag
+    max_parallel: int  # 1 when the run is sequential
+    fail_fast: bool = False
+    timeouts: Mapping[str, float | None] = attrs.field(factory=dict)  # seconds, per spec
+    stall_timeout: float | None = None  # seconds without progress before a spec is stalled
+    grace: float = GRACE  # seconds between SIGTERM and SIGKILL
+    poll_interval: float = 1.0  # seconds between two looks at an agent's tasks.yaml
+    # Seconds each spec id took in earlier runs (estimates.load_history), for the start order.
+    history: Mapping[str, Sequence[float]] = attrs.field(factory=dict)

@@ -14,8 +14,10 @@ order ``dagspec.priority``'s. Git and agents are reached through two ports
 A slot is an agent's: it is taken before the spec's worktree is prepared and given back as
 soon as the agent exits, so the next ready spec starts while this one's work is committed
 and joined (issue 16). The spec stays ``running`` until then, and what depends on it waits
-for that. The workspace serialises what must be serial itself (``dagspec.bookkeeping``):
-the drive holds no lock around it.
+for that. While every slot is busy, the worktree of the spec to start next is prepared
+ahead (``dagspec.ahead``), so a freed slot need not wait for a ``git worktree add``. The
+workspace serialises what must be serial itself (``dagspec.bookkeeping``): the drive holds
+no lock around it.
 
 The cancellation order, on SIGINT/SIGTERM/SIGHUP, a fault of the run itself (its state
 cannot be saved) or a failure under ``fail_fast``: (1) no spec starts any more; (2) the
@@ -28,44 +30,27 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import attrs
 import trio
 
 from dagspec import agent, estimates, faults, lifecycle, ports, procgroup, state
+from dagspec.ahead import Ahead
 from dagspec.attempt import Prepared
 from dagspec.autospec import plain
-from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, EventKind, RunState, SpecStatus, Transition
 from dagspec.limits import limit_at_end
+from dagspec.ports import Settings as Settings  # the drive's settings live with its ports
 from dagspec.setup import SETUP_TIMEOUT, user_setup
 from dagspec.unattended import end_stall, limit, limit_hit, stall_news, wake
 from dagspec.waits import Waits
 from dagspec.watchdog import for_attempt
-from dagspec.workspace import RunPaths
 
 Reporter = Callable[[RunState, Event], None]  # called after each saved change
-
-
-@attrs.frozen
-class Settings:
-    """Everything the scheduler needs that does not change during a drive."""
-
-    paths: RunPaths
-    dag: Dag
-    max_parallel: int  # 1 when the run is sequential
-    fail_fast: bool = False
-    timeouts: Mapping[str, float | None] = attrs.field(factory=dict)  # seconds, per spec
-    stall_timeout: float | None = None  # seconds without progress before a spec is stalled
-    grace: float = agent.GRACE  # seconds between SIGTERM and SIGKILL
-    poll_interval: float = 1.0  # seconds between two looks at an agent's tasks.yaml
-    # Seconds each spec id took in earlier runs (estimates.load_history), for the start order.
-    history: Mapping[str, Sequence[float]] = attrs.field(factory=dict)
 
 
 async def drive(
@@ -110,6 +95,8 @@ class _Engine:
         self.last_number = 0  # the highest spec number given out
         self.fault: str | None = None  # why the run itself could not go on (issue 11)
         self.waits = Waits(settings.paths)
+        # the next spec's worktree, made while every slot is busy (``dagspec.ahead``)
+        self.ahead = Ahead({s.id for s in initial.specs if not (s.attempts or s.worktree)})
 
     def apply(self, transition: Transition) -> None:
         """Take the transition's new state: save it, then report each of its events."""
@@ -163,6 +150,8 @@ class _Engine:
                     elif self.in_flight == 0:
                         return
                     else:
+                        if not (self.stopping or self.limiter.available_tokens or self.ahead):
+                            self.ahead.consider(specs, self._next(self.started), self._prepare)
                         self.wake = trio.Event()
                         await self.wake.wait()  # a spec ended, or a slot came free
 
@@ -170,6 +159,9 @@ class _Engine:
         """The ready spec to start now (``estimates.next_to_start``), or None."""
         history = self.settings.history
         return estimates.next_to_start(self.run, self.deps, started, self.collecting, history)
+
+    async def _prepare(self, spec_id: str) -> Prepared:
+        return await self.workspace.prepare(self.run, spec_id, self.last_number)
 
     def stop(self, fault: str | None = None) -> None:
         """No more starts; cancel every spec (the module docstring's cancellation order)."""
@@ -228,7 +220,7 @@ class _Engine:
         """One attempt: worktree, agent, work collected; ``running`` once its worktree is."""
         log = str(self.settings.paths.log_file(spec_id))
         try:
-            ready = await self.workspace.prepare(self.run, spec_id, self.last_number)
+            ready = await self.ahead.take(spec_id) or await self._prepare(spec_id)
         except Exception as exc:  # the fault boundary is the spec (issue 11)
             now, why = state.utcnow(), faults.spec_reason(exc)
             self._failed(

@@ -96,7 +96,7 @@ def load_text(text: str, label: str) -> RunState:
     data = _upgrade(data, label)
     try:
         return _quick.structure(data, RunState)
-    except Exception:  # noqa: BLE001  (whatever it was, the detailed pass below says it)
+    except Exception:  # whatever it was, the detailed pass below says what and where
         pass
     try:
         return _converter.structure(data, RunState)

@@ -95,11 +95,15 @@ class FakeWorkspace:
     root: Path
     broken: Mapping[str, str] = field(default_factory=dict)
     commit_gate: trio.Event | None = None  # when given, committing a spec's work waits for it
+    prepare_seconds: float = 0.0  # how long making a worktree takes
+    prepared: dict[str, float] = field(default_factory=dict)  # when each was made ready
 
     async def highest_number(self, run: RunState) -> int:
         return 0
 
     async def prepare(self, run: RunState, spec_id: str, floor: int) -> Prepared:
+        await trio.sleep(self.prepare_seconds)
+        self.prepared[spec_id] = trio.current_time()
         if spec_id in self.broken:
             raise DagspecError(self.broken[spec_id])
         path = self.root / spec_id
@@ -129,6 +133,8 @@ class Drive:
     broken: Mapping[str, str] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     commit_gate: trio.Event | None = None
+    prepare_seconds: float = 0.0
+    workspace: FakeWorkspace | None = None  # the last drive's
 
     async def __call__(self, initial: RunState | None = None, **settings: object) -> RunState:
         dag_file = self.tmp_path / "dag.yaml"
@@ -137,7 +143,10 @@ class Drive:
         run = initial or new_run(self.tmp_path, dag.deps)
         options = {"max_parallel": 4, "poll_interval": 1e6, **settings}
         config = scheduler.Settings(paths=RunPaths(self.tmp_path, "r"), dag=dag, **options)  # type: ignore[arg-type]
-        workspace = FakeWorkspace(self.tmp_path / "wt", self.broken, self.commit_gate)
+        workspace = FakeWorkspace(
+            self.tmp_path / "wt", self.broken, self.commit_gate, self.prepare_seconds
+        )
+        self.workspace = workspace
         workspace.root.mkdir(exist_ok=True)
         report: scheduler.Reporter = lambda _, event: self.events.append(event)  # noqa: E731
         return await scheduler.drive(run, config, report, workspace=workspace, door=self.agents)
@@ -225,6 +234,47 @@ async def test_a_spec_whose_dependency_is_being_committed_waits_for_it_when_it_i
     await drive(max_parallel=1)
     order = sorted(drive.agents.spans, key=lambda s: drive.agents.spans[s][0])
     assert order == ["a", "b", "x", "c"]  # c and x tie: declaration order
+
+
+async def test_the_next_worktree_is_made_while_every_slot_is_busy(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Issue 16: with one slot, b's worktree is made while a holds the slot (beside a's own,
+    from 0 to 3 s), so b's agent starts the moment a's exits, not 3 s later; c's is made
+    once b has taken its worktree."""
+    drive = Drive(tmp_path, ["a", "b", "c"], prepare_seconds=3.0)
+    final = await drive(max_parallel=1)
+    assert final.status is RunStatus.COMPLETED
+    assert {s: span[0] for s, span in drive.agents.spans.items()} == {
+        "a": 3.0,
+        "b": 13.0,
+        "c": 23.0,
+    }
+    assert drive.workspace is not None
+    assert drive.workspace.prepared == {"a": 3.0, "b": 3.0, "c": 16.0}
+
+
+async def test_a_worktree_made_ahead_for_a_spec_that_never_starts_leaves_it_pending(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """a fails under fail-fast while b's worktree is made ahead: b never starts, and nothing
+    of it is recorded (the next drive starts it afresh)."""
+    agents = FakeAgents(plan={"a": Behaviour(code=1)})
+    drive = Drive(tmp_path, ["a", "b"], agents, prepare_seconds=1.0)
+    final = await drive(max_parallel=1, fail_fast=True)
+    assert list(agents.spans) == ["a"]
+    assert drive.workspace is not None and "b" in drive.workspace.prepared
+    b = final.spec("b")
+    assert (b.status.value, b.worktree, b.branch, b.attempts) == ("pending", None, None, 0)
+
+
+async def test_a_failure_to_make_a_worktree_ahead_is_the_spec_s_when_it_starts(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    drive = Drive(tmp_path, ["a", "b"], broken={"b": "no room"}, prepare_seconds=1.0)
+    final = await drive(max_parallel=1)
+    assert statuses(final) == {"a": "completed", "b": "failed"}
+    assert "no room" in (final.spec("b").error or "")
 
 
 # --- failures ----------------------------------------------------------------------------------

@@ -1,0 +1,75 @@
+"""A worktree prepared ahead: the next spec's, made while every slot is busy (issue 16).
+
+With fewer slots than ready specs, a slot that comes free used to wait for the next spec's
+``git worktree add`` before its agent could start. The scheduler (``dagspec.scheduler``)
+now prepares the spec most likely to start next (its own choice, ``_next``) while the
+slots are busy, at most one at a time, and a spec chosen when a slot is free takes its
+worktree from here if it is one. Only a spec never attempted is prepared ahead: nothing of
+it is recorded yet, so nothing recorded changes. One prepared and then not started (the
+run was stopped) is what a driver killed between ``worktree add`` and the save of
+``running`` leaves, and the next drive discards it the same way
+(``worktree.create_worktree``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import attrs
+import trio
+
+from dagspec.attempt import Prepared
+
+
+@attrs.define
+class _Result:
+    done: trio.Event = attrs.field(factory=trio.Event)
+    value: Prepared | None = None
+    error: Exception | None = None
+
+
+@attrs.define
+class Ahead:
+    """The specs being prepared or prepared ahead, by id."""
+
+    fresh: set[str]  # the specs never attempted (no attempt, branch or worktree recorded)
+    results: dict[str, _Result] = attrs.field(factory=dict)
+
+    def __bool__(self) -> bool:
+        """Whether a spec is prepared or being prepared ahead, not yet taken."""
+        return bool(self.results)
+
+    def consider(
+        self,
+        nursery: trio.Nursery,
+        spec_id: str | None,
+        prepare: Callable[[str], Awaitable[Prepared]],
+    ) -> None:
+        """Call while every slot is busy, with the spec the scheduler would start next:
+        prepare it in a task of ``nursery`` if it was never attempted (``fresh``); its
+        failure is kept for ``take``."""
+        if spec_id is None or spec_id not in self.fresh:
+            return
+        result = self.results[spec_id] = _Result()
+
+        async def make() -> None:
+            try:
+                result.value = await prepare(spec_id)
+            except Exception as exc:  # the spec's to fail when it starts (issue 11)
+                result.error = exc
+            finally:
+                result.done.set()
+
+        nursery.start_soon(make)
+
+    async def take(self, spec_id: str) -> Prepared | None:
+        """The spec's worktree prepared ahead (waiting for it if it is being made), or None
+        when it was not; raises what preparing it raised."""
+        self.fresh.discard(spec_id)  # attempted from now on
+        result = self.results.pop(spec_id, None)
+        if result is None:
+            return None
+        await result.done.wait()
+        if result.error is not None:
+            raise result.error
+        return result.value
