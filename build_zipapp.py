@@ -65,8 +65,9 @@ from dagspec.bytecode import install
 install(os.path.dirname(__file__))
 
 from dagspec.cli import main
+from dagspec.console import end_process
 
-raise SystemExit(main())
+end_process(main())
 """
 PRUNED_DIRS = {"__pycache__", "_tests", "tests"}
 # pip writes these per install; they differ between builds and nothing reads them at run

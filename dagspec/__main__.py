@@ -11,5 +11,6 @@ if sys.version_info < (3, 11):  # noqa: UP036  (3.7 to 3.10 get here; say so, as
     )
 
 from dagspec.cli import main
+from dagspec.console import end_process
 
-raise SystemExit(main())
+end_process(main())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 
 def prepare_streams() -> None:
@@ -31,6 +32,21 @@ def prepare_streams() -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
+
+
+def end_process(code: int) -> NoReturn:
+    """End the process with ``code`` once the standard streams are flushed, without
+    Python's teardown of every module and object (issue 16: about 0.1 s after each ``dag
+    run``, more on a loaded machine; nothing of dagspec's runs at exit). For the entry
+    points only, after ``cli.main`` has returned. A stream that cannot be flushed (its
+    reader has gone) makes a successful command exit 1, as a broken pipe does earlier."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None and not stream.closed:
+                stream.flush()
+        except (OSError, ValueError):
+            code = code or 1
+    os._exit(code)
 
 
 def dag_command(argv0: str | None = None) -> str:
