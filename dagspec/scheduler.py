@@ -305,7 +305,9 @@ class _Engine:
     def _started(self, spec_id: str, started: list[ports.Running], process: ports.Running) -> None:
         started.append(process)
         self.groups.add(process.pid)
-        self.apply(lifecycle.agent_started(self.run, spec_id, pid=process.pid))
+        # Saved with the next change, not on its own (one fsync less a spec, issue 16): a
+        # successor finds an agent its killed driver left by its environment anyway.
+        self.run, _ = lifecycle.agent_started(self.run, spec_id, pid=process.pid)
 
     async def _complete(self, spec_id: str, path: Path, watcher: agent.Watcher) -> None:
         self.collecting.add(spec_id)
