@@ -6,9 +6,9 @@ now prepares the spec most likely to start next (its own choice, ``_next``) whil
 slots are busy, at most one at a time, and a spec chosen when a slot is free takes its
 worktree from here if it is one. Only a spec never attempted is prepared ahead: nothing of
 it is recorded yet, so nothing recorded changes. One prepared and then not started (the
-run was stopped) is what a driver killed between ``worktree add`` and the save of
-``running`` leaves, and the next drive discards it the same way
-(``worktree.create_worktree``).
+run was stopped) is removed, with its branch, when the drive ends; a driver killed
+meanwhile leaves what one killed between ``worktree add`` and the save of ``running``
+leaves, which the next drive discards the same way (``worktree.create_worktree``).
 """
 
 from __future__ import annotations
@@ -61,6 +61,13 @@ class Ahead:
                 result.done.set()
 
         nursery.start_soon(make)
+
+    def leftovers(self) -> list[Prepared]:
+        """The worktrees prepared ahead and never taken (the run stopped first), now
+        forgotten: the caller removes them (``Workspace.discard``)."""
+        made = [r.value for r in self.results.values() if r.value is not None]
+        self.results.clear()
+        return made
 
     async def take(self, spec_id: str) -> Prepared | None:
         """The spec's worktree prepared ahead (waiting for it if it is being made), or None

@@ -97,6 +97,14 @@ class GitWorkspace:
     def release(self, path: Path) -> None:
         spec_dirs.release_number(path)
 
+    def discard(self, run: RunState, ready: Prepared) -> None:
+        """Remove a worktree made ahead and never used, and its branch: git's own, fresh from
+        the base, with nothing of an agent's in it (``dagspec.ahead``)."""
+        repo = Path(run.repo)
+        with self._book(run).serial:
+            git.remove_worktree(repo, ready.path, force=True)
+            git.delete_branch(repo, ready.branch, force=True)
+
 
 def _join(run: RunState, book: Bookkeeping, spec_id: str, branch: str, message: str) -> None:
     """Join a spec whose branch has no commit made just now (the agent committed its work

@@ -42,6 +42,8 @@ class Workspace(Protocol):
 
     def release(self, path: Path) -> None: ...
 
+    async def discard(self, run: RunState, ready: Prepared) -> None: ...
+
 
 class SyncWorkspace(Protocol):
     """``Workspace`` with plain methods (``attempt.GitWorkspace``)."""
@@ -53,6 +55,8 @@ class SyncWorkspace(Protocol):
     def collect(self, run: RunState, spec_id: str, path: Path, seen: str | None) -> str | None: ...
 
     def release(self, path: Path) -> None: ...
+
+    def discard(self, run: RunState, ready: Prepared) -> None: ...
 
 
 @attrs.frozen
@@ -74,6 +78,9 @@ class Threaded:
 
     def release(self, path: Path) -> None:
         self.inner.release(path)
+
+    async def discard(self, run: RunState, ready: Prepared) -> None:
+        await trio.to_thread.run_sync(self.inner.discard, run, ready)
 
 
 class Running(Protocol):

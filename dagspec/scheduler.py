@@ -28,6 +28,7 @@ after ``grace`` seconds, and is waited for; (3) each spec that was running is ma
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -119,6 +120,10 @@ class _Engine:
             nursery.start_soon(self._watch_signals)
             nursery.start_soon(self.waits.listen)
             await self._schedule()
+            with trio.CancelScope(shield=True):  # never started: nothing of an agent's in it
+                for ready in self.ahead.leftovers():
+                    with contextlib.suppress(DagspecError):  # else the next drive does it
+                        await self.workspace.discard(self.run, ready)
             nursery.cancel_scope.cancel()
         if not self.stopping:
             self.apply(lifecycle.cascade(self.run, self.deps))

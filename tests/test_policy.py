@@ -97,6 +97,7 @@ class FakeWorkspace:
     commit_gate: trio.Event | None = None  # when given, committing a spec's work waits for it
     prepare_seconds: float = 0.0  # how long making a worktree takes
     prepared: dict[str, float] = field(default_factory=dict)  # when each was made ready
+    discarded: list[str] = field(default_factory=list)  # made ahead and never started
 
     async def highest_number(self, run: RunState) -> int:
         return 0
@@ -121,6 +122,9 @@ class FakeWorkspace:
 
     def release(self, path: Path) -> None:
         pass
+
+    async def discard(self, run: RunState, ready: Prepared) -> None:
+        self.discarded.append(ready.path.name)
 
 
 @dataclass
@@ -257,13 +261,14 @@ async def test_the_next_worktree_is_made_while_every_slot_is_busy(
 async def test_a_worktree_made_ahead_for_a_spec_that_never_starts_leaves_it_pending(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """a fails under fail-fast while b's worktree is made ahead: b never starts, and nothing
-    of it is recorded (the next drive starts it afresh)."""
+    """a fails under fail-fast while b's worktree is made ahead: b never starts, nothing of
+    it is recorded, and its worktree is discarded as the drive ends."""
     agents = FakeAgents(plan={"a": Behaviour(code=1)})
     drive = Drive(tmp_path, ["a", "b"], agents, prepare_seconds=1.0)
     final = await drive(max_parallel=1, fail_fast=True)
     assert list(agents.spans) == ["a"]
     assert drive.workspace is not None and "b" in drive.workspace.prepared
+    assert drive.workspace.discarded == ["b"]
     b = final.spec("b")
     assert (b.status.value, b.worktree, b.branch, b.attempts) == ("pending", None, None, 0)
 

@@ -237,18 +237,19 @@ def test_the_state_file_always_names_the_format_first(project: Project, run_cli:
     assert json.loads(text.split("\n")[1].split(": ", 1)[1]) == "r"
 
 
-def test_a_worktree_made_ahead_for_a_spec_a_stop_kept_from_starting_is_made_again(
+def test_a_worktree_made_ahead_for_a_spec_a_stop_kept_from_starting_is_removed(
     project: Project, run_cli: RunCli
 ) -> None:
     """One at a time, b's worktree is made while a runs (issue 16); a fails under
-    --fail-fast, so b never starts and stays pending with nothing recorded. The next drive
-    discards what was made ahead, as after a driver killed during `worktree add`."""
+    --fail-fast, so b never starts and stays pending with nothing recorded, and what was
+    made ahead is removed with its branch: nothing is left that cleanup would not know."""
     project.fake.control([{"match": "^Build a$", "FAIL_AT": "plan"}])
     dag = project.write_dag(dag_text("a", "b"))
     assert run_cli("run", dag, "--max-parallel", "1", "--fail-fast", "--run-id", "r") == 1
     b = project.state().spec("b")
     assert (b.status.value, b.attempts, b.worktree, b.branch) == ("pending", 0, None, None)
-    assert "dag/r/b" in branches(project.repo)  # made ahead, not recorded
+    assert branches(project.repo) == ["dag/r/a", "main"]  # b's, made ahead, is gone
+    assert not project.worktree("b").exists()
     project.fake.control([])
     assert run_cli("resume", "r") == 0
     assert project.statuses() == {"a": "completed", "b": "completed"}
