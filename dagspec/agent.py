@@ -283,9 +283,12 @@ def write_header(log: Path, attempt: int, call: autospec.Invocation, now: dateti
         file.write(f"=== dagspec: attempt {attempt}, {now:%Y-%m-%dT%H:%M:%SZ}: {call.shell()}\n")
 
 
-def exit_reason(code: int, stage: str | None, last_error: str | None) -> str:
+def exit_reason(
+    code: int, stage: str | None, last_error: str | None, *, worktree: Path | None = None
+) -> str:
     """Why an attempt failed, from its exit code, the stage it was in, and the last
-    ``Error:`` line it printed: ``autospec exited with 1 during plan: <error>``."""
+    ``Error:`` line it printed: ``autospec exited with 1 during plan: <error>``; first of
+    all, when its ``worktree`` is gone, that it was deleted under it."""
     if code < 0:
         try:
             how = f"was killed by {signal.Signals(-code).name}"
@@ -294,6 +297,8 @@ def exit_reason(code: int, stage: str | None, last_error: str | None) -> str:
     else:
         how = f"exited with {code}"
     text = f"autospec {how}" + (f" during {stage}" if stage else "")
+    if worktree is not None and not worktree.is_dir():
+        return f"its worktree {worktree} was deleted while autospec ran ({text})"
     return text + (f": {last_error}" if last_error else "")
 
 

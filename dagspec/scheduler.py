@@ -303,7 +303,8 @@ class _Engine:
             self._failed(limit_hit(self.run, self.deps, spec_id, now=now, hit=hit))
         elif code != 0:
             stage = self.run.spec(spec_id).stage
-            self._fail(spec_id, agent.exit_reason(code or 0, stage, watcher.last_error), code)
+            why = agent.exit_reason(code or 0, stage, watcher.last_error, worktree=ready.path)
+            self._fail(spec_id, why, code)
         else:
             await self._complete(spec_id, ready.path, watcher)
 

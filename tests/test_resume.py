@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git
-from tests.engine_support import Project, branches, dag_text, pid_alive, start_dag
+from tests.engine_support import Gatekeeper, Project, branches, dag_text, pid_alive, start_dag
 from tests.fake_autospec_fixture import wait_for
 
 pytest_plugins = ("tests.engine_fixtures",)
@@ -122,6 +122,25 @@ def test_a_deleted_worktree_is_recreated_from_its_branch(project: Project, run_c
     project.fake.control([])
     assert run_cli("resume", "r") == 0
     assert project.starts()[-1]["argv"][:2] == ["run", "-ti"]
+
+
+def test_a_worktree_deleted_under_its_agent_is_the_reason_and_retry_mends_it(
+    project: Project, gates: Gatekeeper, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``rm -rf`` of a running spec's worktree: the agent fails in a directory that is gone,
+    and the reason says what happened, not only autospec's exit code."""
+    project.fake.control([{"match": "^Build a$", "GATES": "plan"}])
+    worktree = project.worktree("a")
+    gates.hold("plan", 1, then=lambda: shutil.rmtree(worktree))
+    dag = project.write_dag(dag_text("a", "b"))
+    assert run_cli("run", dag, "--parallel", "--run-id", "r") == 1
+    gates.check()
+    assert project.statuses() == {"a": "failed", "b": "completed"}
+    error = project.state().spec("a").error or ""
+    assert error.startswith(f"its worktree {worktree} was deleted while autospec ran (autospec ")
+    project.fake.control([])
+    assert run_cli("retry", "r", "a") == 0
+    assert project.statuses() == {"a": "completed", "b": "completed"}
 
 
 def test_a_spec_whose_worktree_and_branch_were_deleted_starts_afresh(
