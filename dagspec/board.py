@@ -151,7 +151,10 @@ def _header(state: RunState, view: View) -> str:
 
 
 def stopping_line(grace: float, agents: int) -> str:
-    """The header's second line after the first Ctrl-C (issue 14)."""
+    """The header's second line after the first Ctrl-C (issue 14); with no agent running
+    (every spec waiting or being collected) there is nothing to wait for."""
+    if not agents:
+        return "stopping: no agent is running"
     return (
         f"stopping: waiting up to {grace:g} s for {counted(agents, 'agent')} "
         "(Ctrl-C again to kill them now)"

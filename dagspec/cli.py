@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from dagspec import __version__
+from dagspec import __version__, console
 from dagspec.console import prepare_streams
 from dagspec.errors import (
     EXIT_BUG,
@@ -104,7 +104,15 @@ def _repo(args: argparse.Namespace) -> Path:
     if root is None:
         where = f"{args.repo}" if args.repo is not None else "the current directory"
         raise DagspecError(f"{where} is not in a git repository: cd into one, or pass --repo")
+    console.remember_repo(root, _cwd() if args.repo is not None else root)
     return root
+
+
+def _cwd() -> Path | None:
+    try:
+        return Path.cwd().resolve()
+    except OSError:
+        return None
 
 
 def _dispatch(commands: Commands, args: argparse.Namespace) -> int:
@@ -181,6 +189,11 @@ def _dispatch_run_commands(commands: Commands, args: argparse.Namespace, color: 
         from dagspec.commands.cleanup import cleanup
 
         repo = _repo(args)
+        if args.run_id is None:  # a usage error: cleanup deletes, so it never guesses
+            print_error(
+                "name the run to clean up: `dag cleanup RUN_ID` (`dag list` shows the runs)"
+            )
+            return EXIT_USAGE
         return cleanup(repo, run_ids.resolve(repo, args.run_id), force=args.force)
     if name == "merge":
         from dagspec.commands.merge import merge

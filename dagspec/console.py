@@ -49,12 +49,32 @@ def end_process(code: int) -> NoReturn:
     os._exit(code)
 
 
+_elsewhere: list[str] = []
+"""``--repo PATH`` when the command was given a repository that is not around the current
+directory (``remember_repo``): hints must name it too, or they would fail where typed."""
+
+
+def remember_repo(root: Path, cwd: Path | None) -> None:
+    """Note the repository ``root`` a command works on, for ``dag_command``'s hints, unless
+    ``cwd`` (None: gone) is inside it (each command calls this, once it knows ``root``)."""
+    import shlex
+
+    inside = cwd is not None and (cwd == root or root in cwd.parents)
+    _elsewhere[:] = [] if inside else [f"--repo {shlex.quote(str(root))}"]
+
+
 def dag_command(argv0: str | None = None) -> str:
     """How the user can call this same dagspec again: ``dag`` when that is what runs, else
-    the exact form that does (``python3 /abs/dag.pyz``, ``python3 -m dagspec``).
+    the exact form that does (``python3 /abs/dag.pyz``, ``python3 -m dagspec``); followed
+    by ``--repo PATH`` when that is needed from where the user is (``remember_repo``).
 
     ``argv0`` is ``sys.argv[0]`` by default.
     """
+    return " ".join([_invoked(argv0), *_elsewhere])
+
+
+def _invoked(argv0: str | None) -> str:
+    """``dag_command`` without ``--repo``."""
     import shlex  # only for hints: every command imports this module, few need these
     import shutil
     import zipfile

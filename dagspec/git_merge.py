@@ -124,3 +124,11 @@ def tracked_changes(worktree: Path) -> list[str]:
             entries.append(item)
         origin_follows = not origin_follows and item[0] in "RC"
     return entries
+
+
+def commits_not_applied(repo: Path, head: str, tip: str) -> list[str]:
+    """``<short sha> <subject>`` of each commit of ``head`` that ``tip`` has neither itself
+    nor as a commit making the same change (a replay, a cherry-pick): merge commits left out.
+    Equivalence is git's patch id (git-log(1), ``--cherry-pick``)."""
+    args = ("--format=%h %s", "--no-merges", "--cherry-pick", "--right-only")
+    return lines(run(repo, "log", *args, f"{tip}...{head}", "--"))

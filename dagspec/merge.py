@@ -242,7 +242,7 @@ def _park(repo: Path, state: RunState, chain: _Chain, reason: str) -> MergeRepor
     """Leave the result on ``dag/<run>/_merged``, which must hold nothing else of value."""
     parked = merged_branch(state.run_id)
     previous = git.rev_parse(repo, f"refs/heads/{parked}")
-    if previous is not None and git.commits_lacking(repo, previous, [chain.head], merges=False):
+    if previous is not None and git_merge.commits_not_applied(repo, previous, chain.head):
         raise DagspecError(
             f"{reason}, and the branch {parked}, where the merge result would wait, has "
             f"commits of its own: rename or delete it, then run `dag merge {state.run_id}`"
@@ -297,10 +297,11 @@ def _not_a_dir(path: Path) -> bool:
 
 def _drop_stale_parked(repo: Path, run_id: str, tip: str) -> None:
     """``dag/<run>/_merged`` is obsolete once the base branch has all its work: delete it
-    when every commit it has beyond ``tip`` is a merge commit (ours)."""
+    when every commit it has beyond ``tip`` is a merge commit (ours), or one whose change
+    ``tip`` has (a spec's commit replayed onto a base branch that moved)."""
     parked = merged_branch(run_id)
     head = git.rev_parse(repo, f"refs/heads/{parked}")
-    if head is None or git.commits_lacking(repo, head, [tip], merges=False):
+    if head is None or git_merge.commits_not_applied(repo, head, tip):
         return
     with contextlib.suppress(GitError):  # checked out somewhere: the user's now
         git.delete_branch(repo, parked, force=True)

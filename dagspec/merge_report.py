@@ -122,8 +122,9 @@ def _parked(report: MergeReport) -> list[str]:
     return [
         f"{report.base_branch} {verb}: {report.parked_because}; nothing of yours {touched} "
         "touched.",
-        f"The merged result {wait} on {report.parked_on}. To take it, once the checkout is clean:",
-        f"    git merge --ff-only {report.parked_on}",
+        f"The merged result {wait} on {report.parked_on}. Once the checkout is clean, take it "
+        f"with `dag merge {report.run_id}` (or `git merge --ff-only {report.parked_on}`, "
+        "which the next `dag merge` records).",
     ]
 
 

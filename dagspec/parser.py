@@ -195,7 +195,7 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing while it runs")
 
     p = commands.add("cleanup", "remove a run's worktrees, and its branches already merged")
-    p.add_argument("run_id", metavar="RUN_ID", help="always named: cleanup deletes")
+    p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="always named: cleanup deletes")
     p.add_argument("--force", action="store_true", help="also remove unmerged work (says what)")
 
     p = commands.add("demo", "run a bundled example in a throwaway repository, no AI agent needed")

@@ -63,7 +63,7 @@ CHECKS: tuple[tuple[str, Callable[[Planned], Problem | None]], ...] = (
     ("a clean checkout of the base branch", check_checkout),
     ("not inside another run's worktree", check_main_checkout),
     ("execution.copy paths ignored by git, not tracked", check_copies),
-    ("the --notify command's program", check_notify),
+    ("the program of --notify, if given", check_notify),
     ("the worktree root: writable, outside the repository", check_root),
     ("state and spec directories inside the repository", check_places),
     ("a new run id", check_run_free),

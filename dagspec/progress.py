@@ -16,10 +16,10 @@ from typing import TextIO
 
 import trio
 
+from dagspec.board import stopping_line
 from dagspec.faults import Quiet
 from dagspec.lifecycle import Event, RunState, SpecStatus
 from dagspec.terminal import Board
-from dagspec.words import counted
 
 TICK = 1.0  # seconds between two frames of the board while nothing happens
 
@@ -67,10 +67,7 @@ class Lines:
 
     def stopping(self, state: RunState, grace: float, agents: int) -> None:
         print(
-            f"[{datetime.now():%H:%M:%S}] stopping: waiting up to {grace:g} s for "
-            f"{counted(agents, 'agent')} (Ctrl-C again to kill them now)",
-            file=self.out,
-            flush=True,
+            f"[{datetime.now():%H:%M:%S}] {stopping_line(grace, agents)}", file=self.out, flush=True
         )
 
     def close(self) -> None:

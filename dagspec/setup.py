@@ -140,8 +140,10 @@ def check_copies(planned: Planned) -> Problem | None:
     """Each ``execution.copy`` path can be copied: not tracked by git (each worktree has it
     already), and ignored by git in your checkout (or a worktree's ``git add -A`` would
     commit the copy, and every spec would fail at its start). A symlinked path is judged in
-    the worktree, where a ``dir/`` pattern does not match it (``copy_paths``)."""
+    the worktree, where a ``dir/`` pattern does not match it (``copy_paths``). A path that
+    is not there is a warning (a typo, or one that only some checkouts have)."""
     copies = planned.dag.execution.copy if planned.dag is not None else ()
+    missing = [c.path for c in copies if not _exists(planned.repo / c.path)]
     for copy in copies:
         if git.tracked_files(planned.repo, copy.path):
             return Problem(
@@ -153,7 +155,17 @@ def check_copies(planned: Planned) -> Problem | None:
                 f"execution.copy: {copy.path} is not ignored by git, so a copy would be "
                 f"committed: add '{copy.path}' to .gitignore, or remove it from execution.copy"
             )
+    if missing:
+        return Problem(
+            f"execution.copy: {', '.join(missing)} not in {planned.repo}: nothing of "
+            "it will be copied (a typo?)",
+            blocking=False,
+        )
     return None
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
 
 
 def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: Path) -> None:

@@ -167,9 +167,11 @@ def test_commands_that_delete_or_merge_never_guess(
     git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
-    assert run_cli("cleanup") == 2
-    assert "the following arguments are required: RUN_ID" in capsys.readouterr().err
-    assert run_cli("merge") == 2  # a usage error, as a missing argument is for cleanup
+    assert run_cli("cleanup") == 2  # a usage error, as a missing argument is
+    assert capsys.readouterr().err == (
+        "dag: error: name the run to clean up: `dag cleanup RUN_ID` (`dag list` shows the runs)\n"
+    )
+    assert run_cli("merge") == 2
     assert capsys.readouterr().err.startswith("dag: error: name the run to merge: `dag merge")
 
 
@@ -443,3 +445,22 @@ def test_a_repository_another_user_owns_says_what_git_wants(
         f"safe.directory {git_repo}`, then try again\n"
     )
     assert sorted(p.name for p in git_repo.iterdir()) == [".git", "README.md", "dag.yaml"]
+
+
+def test_hints_name_the_repository_given_by_repo_when_elsewhere(
+    git_repo: Path,
+    run_cli: Cli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From outside the repository, `next:` must work where it is typed."""
+    save(run(git_repo, "r", spec("a", SpecStatus.FAILED), status=RunStatus.FAILED))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert run_cli("--repo", str(git_repo), "status", "r") == 1
+    assert capsys.readouterr().out.endswith(f"next: dag --repo {git_repo} retry r a\n")
+    monkeypatch.chdir(git_repo)
+    assert run_cli("status", "r") == 1
+    assert capsys.readouterr().out.endswith("next: dag retry r a\n")

@@ -265,3 +265,28 @@ def test_a_feature_named_merged_with_a_dirty_checkout_parks_the_result(
     assert "git merge --ff-only dag/r/_merged" in out
     assert {"dag/r/merged", "dag/r/_merged"} <= set(branches(project.repo))
     assert (project.repo / "README.md").read_text() == "my own change\n"
+
+
+@pytest.mark.slow
+def test_a_parked_result_taken_after_the_base_moved_leaves_nothing_to_clean_up(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Parked, then the user commits on main: `dag merge` builds the merges again on the new
+    tip (b's commits replayed, as it sits on a's join) and fast-forwards; the old
+    `_merged` is obsolete (its changes are all on main) and goes, and cleanup has nothing
+    it would call lost."""
+    project.write_dag(dag_text("a", ("b", ["a"])))
+    git(project.repo, "add", "dag.yaml")
+    git(project.repo, "commit", "-qm", "the DAG")
+    (project.repo / "README.md").write_text("my own change\n")
+    assert run_cli("run", "dag.yaml", "--run-id", "r", "--keep-worktrees") == 1
+    git(project.repo, "commit", "-qam", "my own commit")
+    assert run_cli("merge", "r", "--cleanup") == 0
+    assert "dag/r/_merged" not in branches(project.repo)
+    capsys.readouterr()
+    assert run_cli("cleanup", "r") == 0
+    assert "kept" not in capsys.readouterr().out
+    assert branches(project.repo) == ["main"]
+    subjects = git(project.repo, "log", "--format=%s", "main").splitlines()
+    merges = [s.split(":")[0] for s in subjects if s.startswith("Merge dag/r/")]
+    assert sorted(merges) == ["Merge dag/r/a", "Merge dag/r/b"]

@@ -730,6 +730,7 @@ def test_a_waiting_result_exits_1_and_says_how_to_take_it() -> None:
         "  merged (waits)  x  333333333333\n"
         "main was not moved: /repo has uncommitted changes (README.md); nothing of yours was "
         "touched.\n"
-        "The merged result waits on dag/r/_merged. To take it, once the checkout is clean:\n"
-        "    git merge --ff-only dag/r/_merged\n"
+        "The merged result waits on dag/r/_merged. Once the checkout is clean, take it with "
+        "`dag merge r` (or `git merge --ff-only dag/r/_merged`, which the next `dag merge` "
+        "records).\n"
     )

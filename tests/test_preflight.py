@@ -302,6 +302,19 @@ def test_an_ignored_execution_copy_path_passes(project: Project) -> None:
     assert found["execution.copy paths ignored by git, not tracked"] is None
 
 
+def test_an_execution_copy_path_that_is_not_there_is_a_warning(project: Project) -> None:
+    """A typo (``.evn``) would only show as a line in each spec's log, hours later."""
+    (project.repo / ".env").write_text("SECRET=1\n")
+    (project.repo / ".gitignore").write_text(".env\n")
+    project.write_dag(dag_text("a", extra='execution:\n  copy: [".env", ".evn"]'))
+    planned = checks.Planned(project.repo, RunOptions(), load_dag(project.repo / "dag.yaml"))
+    problem = dict(preflight.results(planned))["execution.copy paths ignored by git, not tracked"]
+    assert problem is not None and not problem.blocking
+    assert problem.message == (
+        f"execution.copy: .evn not in {project.repo}: nothing of it will be copied (a typo?)"
+    )
+
+
 # --- names ----------------------------------------------------------------------------------
 
 

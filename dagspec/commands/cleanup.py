@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import attrs
 
-from dagspec import checkout_move, compat, git, lifecycle, relocate, worktree
+from dagspec import checkout_move, compat, git, git_merge, lifecycle, relocate, worktree
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, as_typed, print_error
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus
@@ -155,7 +155,12 @@ def _plan_branch(
     merged = flagged or git.is_ancestor(repo, branch, state.base_branch)
     # A stray branch's commits count as saved when the spec branch it was forked for has them.
     elsewhere = [state.base_branch, *(plan.strays_of.get(branch, ()))]
-    lost = () if merged else tuple(git.commits_lacking(repo, branch, elsewhere))
+    if merged:
+        lost: tuple[str, ...] = ()
+    elif spec_id is None:  # _merged, _integration: dagspec's merges of the specs' work
+        lost = tuple(git_merge.commits_not_applied(repo, branch, state.base_branch))
+    else:
+        lost = tuple(git.commits_lacking(repo, branch, elsewhere))
     loss = counted(len(lost), "commit") + f" not on {state.base_branch}" if lost else ""
     if branch in checked_out:
         where = f"checked out in {checked_out[branch]}"
