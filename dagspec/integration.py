@@ -205,6 +205,7 @@ class MergeFacts:
     tips: Mapping[str, str | None]
     repo: Path
     signs: bool | None = None
+    replayed: Mapping[str, str] = attrs.field(factory=dict)  # ``replay.merged_replays``
 
     @classmethod
     def read(cls, repo: Path, state: RunState) -> MergeFacts:

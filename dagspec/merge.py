@@ -110,6 +110,7 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
     deps = {s.id: [d for d in s.depends_on if d in known] for s in state.specs}
     roots = [s.id for s in state.specs if s.status is not SpecStatus.COMPLETED and not s.merged]
     facts = integration.MergeFacts.read(repo, state)
+    facts.replayed = replay.merged_replays(repo, tip, state.base_commit)  # the base has them
     for spec_id in integration.merge_order(deps, facts.joins, facts.tips):
         spec = state.spec(spec_id)
         if spec_id in roots:
@@ -143,10 +144,8 @@ def _merge_one(
     """Merge one spec onto the chain's ``head`` as objects; return the result and the new
     head. A branch the chain already contains (a spec that added nothing of its own) is
     "already merged" when the base had it, else merged by the commit that brought it.
-    ``behind`` names the specs left off that this one depends on. When the spec joined the
-    integration branch on top of ``head``, its join commit is the merge (``known.joins``):
-    that join was made only because ``head`` lacked the branch's tip, so it is taken without
-    asking git again."""
+    ``behind`` names the specs left off that this one depends on. A join on top of ``head``
+    is the merge (``known.joins``): it was made only because ``head`` lacked the tip."""
     base, head = base_and_head
     branch = spec.branch or branch_name(state.run_id, spec.id)
     if spec.merged:
@@ -156,6 +155,8 @@ def _merge_one(
     tip = known.tips.get(spec.id)
     if tip is None:
         return SpecMerge(spec.id, branch, Outcome.MISSING), head
+    if tip in known.replayed:  # a driver killed before recording it merged it (replayed)
+        return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED, known.replayed[tip]), head
     if (head, tip) in known.joins:
         join = known.joins[head, tip]
         return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, join), join

@@ -47,6 +47,7 @@ def build(
     deps = {s.id: [d for d in s.depends_on if d in order] for s in state.specs}
     roots = [s.id for s in state.specs if s.status is not SpecStatus.COMPLETED and not s.merged]
     head, results = tip, []
+    merged = merged_replays(repo, tip, state.base_commit)  # a killed driver published them
     for spec_id in order:
         spec = state.spec(spec_id)
         branch = spec.branch or branch_name(state.run_id, spec_id)
@@ -54,8 +55,9 @@ def build(
         spec_tip = git.rev_parse(repo, f"refs/heads/{branch}")
         if spec_id in roots:
             continue
-        if spec.merged:
-            results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED, spec.merge_commit))
+        if spec.merged or spec_tip in merged:
+            commit = spec.merge_commit if spec.merged else merged[spec_tip or ""]
+            results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED, commit))
             continue
         if behind or spec_tip is None:
             outcome = Outcome.BLOCKED if behind else Outcome.MISSING
@@ -72,7 +74,7 @@ def build(
             continue
         sign = git.signs_commits(repo)  # both land on the base branch
         work = git.commit_tree(
-            repo, replayed.tree, (head,), f"dag({state.run_id}): {spec_id}, replayed\n", sign=sign
+            repo, replayed.tree, (head,), f"dag({state.run_id}): {spec_id}, replayed\n\n{REPLAYED_FROM.format(spec_tip)}\n", sign=sign
         )
         description = dag.features[spec_id].description if spec_id in dag.features else None
         message = merge_message(state.run_id, spec_id, branch, description)
@@ -85,15 +87,40 @@ REPLAYED_FROM = "(replayed from commit {})"
 """The last line of a commit :func:`rebase` made: the commit it replays."""
 
 
-def replayed_tip(repo: Path, merge_commit: str) -> str | None:
-    """The spec tip whose commits were replayed into ``merge_commit`` (its second parent's
-    last line, :data:`REPLAYED_FROM`); None when it merged the spec's branch as it was."""
-    message = git.run(repo, "log", "-1", "--format=%B", f"{merge_commit}^2", check=False)
+def merged_replays(repo: Path, tip: str, since: str) -> dict[str, str]:
+    """Each spec tip that a merge commit on ``tip``'s first-parent line after ``since``
+    merged as a replay (its second parent ends with :data:`REPLAYED_FROM`), mapped to that
+    merge commit: the specs a driver killed after publishing them merged already, which the
+    base branch has in content, not in history. Two git processes; empty when ``since`` is
+    gone."""
+    if git.rev_parse(repo, since) is None:
+        return {}
+    merges = {theirs: sha for sha, _, theirs in git_merge.first_parent_merges(repo, tip, since)}
+    if not merges:
+        return {}
+    log = git.run(repo, "log", "--no-walk=unsorted", "--format=%H%x00%B%x01", *merges)
+    found: dict[str, str] = {}
+    for record in filter(None, (r.strip("\n") for r in log.split("\x01"))):
+        commit, message = record.split("\x00", 1)
+        replayed = _replayed_from(message)
+        if replayed is not None:
+            found.setdefault(replayed, merges[commit])
+    return found
+
+
+def _replayed_from(message: str) -> str | None:
     last = (message.strip().splitlines() or [""])[-1]
     prefix, suffix = REPLAYED_FROM.split("{}")
     if last.startswith(prefix) and last.endswith(suffix):
         return last[len(prefix) : -len(suffix)]
     return None
+
+
+def replayed_tip(repo: Path, merge_commit: str) -> str | None:
+    """The spec tip whose commits were replayed into ``merge_commit`` (its second parent's
+    last line, :data:`REPLAYED_FROM`); None when it merged the spec's branch as it was."""
+    message = git.run(repo, "log", "-1", "--format=%B", f"{merge_commit}^2", check=False)
+    return _replayed_from(message)
 
 
 def rebase(

@@ -16,7 +16,7 @@ import pytest
 from dagspec import checkout_move
 from dagspec.workspace import runs_dir
 from tests.conftest import git
-from tests.engine_support import Project, dag_text
+from tests.engine_support import Project, branches, dag_text
 from tests.git_gates import FilterGate, wait_gone
 from tests.test_chaos_signals import BIG, _dag, _wrapper
 
@@ -82,3 +82,59 @@ def test_git_killed_mid_checkout_leaves_no_lock_and_resume_converges(
     for spec_id in ("a", "b", "c"):
         assert subjects.count(f"Merge dag/r/{spec_id}: {spec_id}") == 1, subjects
         assert (repo / f"big-{spec_id}.bin").stat().st_size == BIG
+
+
+def test_driver_killed_once_a_moved_base_was_fast_forwarded_merges_nothing_twice(
+    project: Project, tmp_path: Path
+) -> None:
+    """The base branch moved during the run, so b, c and d are replayed onto the chain (not
+    ancestors of it); the driver is SIGKILLed while its git is held in the fast-forward, and
+    git then finishes alone: the base has every merge, the state none. ``resume`` records
+    them as merged and merges nothing twice (issue 11)."""
+    repo = project.repo
+    wrapper = tmp_path / "autospec-moves-base"
+    # a's agent commits on the user's main, so the base branch moves during the run
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'"{_wrapper(tmp_path)}" "$@" || exit $?\n'
+        f'[ "$1" = run ] && [ "$(basename "$PWD")" = a ] && '
+        f'env -u GIT_DIR -u GIT_WORK_TREE -u GIT_INDEX_FILE git -C "{repo}" '
+        "commit -q --allow-empty -m 'the user commits meanwhile'\n"
+        "exit 0\n"
+    )
+    wrapper.chmod(0o755)
+    project.write_dag(dag_text("a", ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "the DAG and autospec's set-up")
+    before = git(repo, "rev-parse", "HEAD").strip()
+    gate = FilterGate(repo, tmp_path / "gate")
+    (repo / ".git" / "info" / "attributes").write_text("big-d.bin filter=gate\n")
+    smudge = gate.dir / "smudge"  # held in the user's checkout only, not in d's worktree
+    held = smudge.read_text().replace("#!/bin/sh\n", f'#!/bin/sh\n[ "$PWD" = "{repo}" ] &&\n', 1)
+    smudge.write_text(held)
+
+    driver = _dag(project, "run", "dag.yaml", "--run-id", "r", "--parallel", autospec=wrapper)
+    try:
+        group = gate.git_group()
+        driver.kill()
+        driver.communicate(timeout=60)
+        assert gate.release()  # git goes on alone, in its own process group, and finishes
+        wait_gone(group)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.communicate()
+    subjects = git(repo, "log", "--first-parent", "--format=%s", f"{before}..main").splitlines()
+    assert len([s for s in subjects if s.startswith("Merge ")]) == 4, subjects
+    assert not any(s.merged for s in project.state().specs)  # the driver recorded nothing
+
+    again = _dag(project, "resume", "r", autospec=wrapper)
+    out, _ = again.communicate(timeout=180)
+    assert again.returncode == 0, out.decode()
+    subjects = git(repo, "log", "--first-parent", "--format=%s", f"{before}..main").splitlines()
+    for spec_id in ("a", "b", "c", "d"):
+        assert subjects.count(f"Merge dag/r/{spec_id}: {spec_id}") == 1, subjects
+    assert len(git(repo, "log", "--merges", "--format=%s", f"{before}..main").splitlines()) == 4
+    assert all(s.merged and s.worktree is None for s in project.state().specs)
+    assert not [b for b in branches(repo) if b.startswith("dag/r/")], branches(repo)
+    assert _status(repo) == ""

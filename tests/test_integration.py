@@ -127,6 +127,8 @@ def test_a_moved_base_gets_one_merge_per_spec_on_its_new_tip(git_repo: Path) -> 
     replayed = git(git_repo, "log", "-1", "--format=%B", "main^2").strip().splitlines()
     assert replayed[0] == "work of b"
     assert replayed[-1] == f"(replayed from commit {tip(git_repo, branch('b'))})"
+    published = tip(git_repo)  # a driver killed before saving ``merged`` merges nothing again
+    assert merge_run(git_repo, run, dag)[0] == merged and tip(git_repo) == published
     remove_merged_worktrees(git_repo, merged)  # b's branch was replayed, so it is merged
     assert not [b for b in branches(git_repo) if b in (branch("a"), branch("b"))]
 
@@ -168,6 +170,13 @@ def test_onto_current_replays_each_spec_without_the_dropped_commits(git_repo: Pa
     files = git(git_repo, "ls-tree", "-r", "--name-only", "main").split()
     assert {"a.txt", "b.txt", "user.txt"} <= set(files) and "secret.txt" not in files
     assert [s.commit for s in report.specs][-1] == tip(git_repo)
+    # a driver killed before saving ``new``: the next merge finds the replays on main
+    published = tip(git_repo)
+    again, report = merge_run(git_repo, run, dag, onto_current=True)
+    assert tip(git_repo) == published
+    assert [(s.merged, s.merge_commit) for s in again.specs] == [
+        (s.merged, s.merge_commit) for s in new.specs
+    ]
 
 
 def test_onto_current_leaves_a_conflicting_spec_off_with_its_dependents(git_repo: Path) -> None:
