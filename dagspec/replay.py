@@ -73,9 +73,8 @@ def build(
             roots.append(spec_id)
             continue
         sign = git.signs_commits(repo)  # both land on the base branch
-        work = git.commit_tree(
-            repo, replayed.tree, (head,), f"dag({state.run_id}): {spec_id}, replayed\n\n{REPLAYED_FROM.format(spec_tip)}\n", sign=sign
-        )
+        noted = f"dag({state.run_id}): {spec_id}, replayed\n\n{REPLAYED_FROM.format(spec_tip)}\n"
+        work = git.commit_tree(repo, replayed.tree, (head,), noted, sign=sign)
         description = dag.features[spec_id].description if spec_id in dag.features else None
         message = merge_message(state.run_id, spec_id, branch, description)
         head = git.commit_tree(repo, replayed.tree, (head, work), message, sign=sign)
