@@ -41,60 +41,15 @@ taken as git's, and such a file is left and named.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
-import os
 import secrets
-import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import attrs
-import cattrs
-
-from dagspec import checkout_undo, git, git_checkout, git_merge, words
+from dagspec import checkout_journal, checkout_undo, git, git_checkout, git_merge, words
+from dagspec.checkout_journal import ENDED, JOURNAL, LOCK, Move, Undoing
 from dagspec.errors import DagspecError, GitError
-from dagspec.workspace import runs_dir
 
-JOURNAL = "checkout-move.json"
-LOCK = "checkout-move.lock"
-ENDED = "checkout-move.ended"
-
-_MARKER = """\
-import fcntl, json, os, sys
-lock, journal, ended, token = sys.argv[1:]
-fcntl.flock(os.open(lock, os.O_RDWR), fcntl.LOCK_EX)
-try:
-    with open(journal, encoding="utf-8") as file:
-        cut_short = json.load(file).get("token") == token
-except (OSError, ValueError):
-    cut_short = False
-if cut_short:
-    with open(ended + ".tmp", "w", encoding="utf-8") as file:
-        file.write(token)
-    os.replace(ended + ".tmp", ended)
-"""
-"""The end marker (module docstring, step 3): stdlib only, run with ``python -I -S``."""
-
-_markers: list[subprocess.Popen[bytes]] = []
-"""The end markers started, kept from the garbage collector (which warns of a running one)."""
-
-
-@attrs.frozen
-class Move:
-    """One fast-forward of a checkout: ``branch``, checked out in ``checkout``, from commit
-    ``old`` to commit ``new``, by run ``run_id``."""
-
-    checkout: str
-    branch: str
-    old: str
-    new: str
-    run_id: str
-
-
-_converter = cattrs.Converter(forbid_extra_keys=True)
+__all__ = ["ENDED", "JOURNAL", "LOCK", "Move", "fast_forward", "finish_interrupted"]
 
 
 def fast_forward(repo: Path, move: Move) -> None:
@@ -107,53 +62,60 @@ def fast_forward(repo: Path, move: Move) -> None:
     together). Only a git killed by a signal (the OOM killer) leaves files cut short, and
     that move is settled like a journaled one (its stale ``index.lock`` removed).
     """
-    with _move_lock(repo) as lock:
-        _settle_journal(repo)  # a move an earlier dag left cut short comes first
+    with checkout_journal.move_lock(repo) as lock:
+        _settle_journal(repo, lock)  # a move an earlier dag left cut short comes first
         token = secrets.token_hex(8)
-        _write_journal(repo, move, token)
-        _start_end_marker(repo, token)
+        checkout_journal.write(repo, move, token)
+        checkout_journal.start_end_marker(repo, token)
         try:
             git_merge.fast_forward(Path(move.checkout), move.new, keep_fds=(lock,))
         except GitError as exc:
             killed = exc.returncode < 0  # midway: what it left is judged from the facts
-            start = _journal(repo).stat().st_mtime_ns
+            start = checkout_journal.path(repo).stat().st_mtime_ns
             if killed:
                 _drop_stale_index_lock(Path(move.checkout), start)
-            _report(_settle(move, (start, _mark_end(repo)) if killed else None, killed))
-            _journal(repo).unlink(missing_ok=True)
-            (runs_dir(repo) / ENDED).unlink(missing_ok=True)
+            window = (start, checkout_journal.mark_end(repo)) if killed else None
+            _report(_settle(repo, lock, move, Undoing(window), undo_files=killed))
+            checkout_journal.drop(repo)
             raise
-        _journal(repo).unlink(missing_ok=True)
+        checkout_journal.path(repo).unlink(missing_ok=True)
 
 
 def finish_interrupted(repo: Path) -> None:
-    """Finish or undo a move of a checkout that a killed ``dag`` or git left half done, and
-    say which on stderr; nothing (one ``stat``) when there is none. Waits while the git of
-    a killed ``dag`` still works on it."""
-    if not _journal(repo).exists():
+    """Finish or undo a move of a checkout that a killed ``dag`` or git left half done (or
+    an undo of one that was killed in turn), and say which on stderr; nothing (one
+    ``stat``) when there is none. Waits while the git of a killed ``dag`` still works on
+    it."""
+    if not checkout_journal.path(repo).exists():
         return
-    with _move_lock(repo):
-        _settle_journal(repo)
+    with checkout_journal.move_lock(repo) as lock:
+        _settle_journal(repo, lock)
 
 
-def _settle_journal(repo: Path) -> None:
-    """With the move lock held: settle the journaled move, if any, and drop its journal."""
-    found = _read_journal(repo)
-    if found is None:
+def _settle_journal(repo: Path, lock: int) -> None:
+    """With the move lock (``lock``) held: settle the journaled move, if any, and drop its
+    journal. A journal whose undo had begun says when git wrote the move's files; the
+    window of that killed undo is added to the earlier ones."""
+    entry = checkout_journal.read(repo)
+    if entry is None:
         return
-    move, token = found
-    start = _journal(repo).stat().st_mtime_ns
+    move, start = entry.move, entry.written
     _drop_stale_index_lock(Path(move.checkout), start)
+    current = checkout_journal.window(repo, start, entry.token)
+    if entry.undoing is None:
+        undoing = Undoing(current)
+    else:
+        ended = (current,) if current is not None else ()
+        undoing = Undoing(entry.undoing.window, entry.undoing.undone + ended)
     try:
-        notes = _settle(move, _window(repo, start, token))
+        notes = _settle(repo, lock, move, undoing)
     except GitError as exc:
         raise DagspecError(
             f"an interrupted update of {move.checkout} to {move.new[:12]} could not be "
             f"finished or undone ({(exc.stderr or str(exc)).strip()}): fix what git says "
-            f"there, then delete {_journal(repo)}"
+            f"there, then delete {checkout_journal.path(repo)}"
         ) from None
-    _journal(repo).unlink(missing_ok=True)
-    (runs_dir(repo) / ENDED).unlink(missing_ok=True)
+    checkout_journal.drop(repo)
     _report(notes)
 
 
@@ -162,11 +124,15 @@ def _report(notes: list[str]) -> None:
         print(f"note: {note}", file=sys.stderr)
 
 
-def _settle(move: Move, window: tuple[int, int] | None, undo_files: bool = True) -> list[str]:
+def _settle(
+    repo: Path, lock: int, move: Move, undoing: Undoing, *, undo_files: bool = True
+) -> list[str]:
     """Bring the checkout to one side of ``move`` (module docstring); one line for each
     thing done or left, none when the move had been completed (or its files were not to
-    be undone: ``undo_files`` False, after a git that exited on its own). ``window``:
-    :func:`dagspec.checkout_undo.undo`."""
+    be undone: ``undo_files`` False, after a git that exited on its own). ``undoing``: the
+    windows for :func:`dagspec.checkout_undo.undo`. Before it undoes a file, the journal is
+    marked (``checkout_journal.Undoing``) under a new token with an end marker of its own,
+    so that an undo killed midway is finished by the next command."""
     checkout = Path(move.checkout)
     if not checkout.is_dir():
         return []  # the checkout is gone: nothing of it to repair
@@ -184,7 +150,12 @@ def _settle(move: Move, window: tuple[int, int] | None, undo_files: bool = True)
         return [f"undid the update of {where} to {move.new[:12]}: its branch could not move"]
     if not undo_files:
         return []
-    undone = checkout_undo.undo(checkout, move.old, move.new, window)
+    token = secrets.token_hex(8)
+    checkout_journal.write(repo, move, token, undoing)
+    checkout_journal.start_end_marker(repo, token)
+    undone = checkout_undo.undo(
+        checkout, *(move.old, move.new, undoing.window), undoing=undoing.undone, keep_fds=(lock,)
+    )
     notes = []
     if undone.changed:
         notes.append(
@@ -200,51 +171,6 @@ def _settle(move: Move, window: tuple[int, int] | None, undo_files: bool = True)
     return notes
 
 
-def _window(repo: Path, start: int, token: str | None) -> tuple[int, int] | None:
-    """``(start, end)`` of the time git was writing (module docstring), in ns; None when
-    its end is not known."""
-    ended = runs_dir(repo) / ENDED
-    with contextlib.suppress(OSError):
-        if token is not None and ended.read_text(encoding="utf-8") == token:
-            return start, ended.stat().st_mtime_ns
-    boot = _boot_time_ns()
-    return (start, boot) if boot is not None and boot > start else None
-
-
-def _boot_time_ns() -> int | None:
-    """When the machine started (``btime`` in ``/proc/stat``, proc(5)), in ns."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/stat").read_text(encoding="ascii").splitlines():
-            if line.startswith("btime "):
-                return int(line.split()[1]) * 1_000_000_000
-    return None
-
-
-def _start_end_marker(repo: Path, token: str) -> None:
-    """Start the end marker of the move ``token`` (module docstring, step 3); it is not
-    waited for: it ends once the move lock is free. Without it the window has no end,
-    and a file cut short is left, not undone."""
-    where = runs_dir(repo)
-    args = [str(where / LOCK), str(_journal(repo)), str(where / ENDED), token]
-    _markers[:] = [marker for marker in _markers if marker.poll() is None]  # reap ended ones
-    with contextlib.suppress(OSError):
-        marker = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _MARKER, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # outlives a killed ``dag`` and its git
-        )
-        _markers.append(marker)
-
-
-def _mark_end(repo: Path) -> int:
-    """Close the window now (git was seen killed): the marker's modification time, in ns."""
-    ended = runs_dir(repo) / ENDED
-    ended.write_text("", encoding="utf-8")
-    return ended.stat().st_mtime_ns
-
-
 def _drop_stale_index_lock(checkout: Path, since: int) -> None:
     """A git killed while writing the index leaves ``index.lock``, and every later git that
     writes the index refuses ("Another git process seems to be running"). Called with the
@@ -256,55 +182,3 @@ def _drop_stale_index_lock(checkout: Path, since: int) -> None:
     with contextlib.suppress(FileNotFoundError):
         if lock.stat().st_mtime_ns >= since:
             lock.unlink()
-
-
-# --- the journal and its lock ---------------------------------------------------------------
-
-
-def _journal(repo: Path) -> Path:
-    return runs_dir(repo) / JOURNAL
-
-
-@contextlib.contextmanager
-def _move_lock(repo: Path) -> Iterator[int]:
-    """Hold the move lock; yield its descriptor, for git to inherit. Says so on stderr when
-    it has to wait (a killed ``dag``'s git is still updating the checkout)."""
-    runs_dir(repo).mkdir(parents=True, exist_ok=True)
-    fd = os.open(runs_dir(repo) / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print("note: waiting for git to finish updating the checkout", file=sys.stderr)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def _write_journal(repo: Path, move: Move, token: str) -> None:
-    """Write the journal whole: temporary file in the same directory, fsync, rename."""
-    target = _journal(repo)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump({"format": 2, "token": token, **_converter.unstructure(move)}, file)
-            file.flush()
-            os.fsync(file.fileno())
-        Path(tmp).replace(target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _read_journal(repo: Path) -> tuple[Move, str | None] | None:
-    """The journaled move and its token (None in a journal of format 1, which had none);
-    None when there is none, or it is not one this version wrote (then it is left alone: a
-    newer dagspec's, or not dagspec's)."""
-    try:
-        data = json.loads(_journal(repo).read_text(encoding="utf-8"))
-        if data.pop("format", None) not in (1, 2):
-            return None
-        token = data.pop("token", None)
-        return _converter.structure(data, Move), token if isinstance(token, str) else None
-    except (OSError, ValueError, cattrs.BaseValidationError):
-        return None

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -44,12 +45,24 @@ class Undone:
     left: tuple[str, ...]
 
 
-def undo(checkout: Path, old: str, new: str, window: tuple[int, int] | None) -> Undone:
+def undo(
+    checkout: Path,
+    old: str,
+    new: str,
+    window: tuple[int, int] | None,
+    *,
+    undoing: Sequence[tuple[int, int]] = (),
+    keep_fds: Sequence[int] = (),
+) -> Undone:
     """Take ``checkout`` back from a partial fast-forward to ``new`` to commit ``old``.
 
     ``window``: ``(start, end)`` modification times in ns (``st_mtime_ns``) between which
     git was writing files; None when the end is not known, and then no file cut short is
-    taken as git's. The index is not touched: git had not written it."""
+    taken as git's. ``undoing``: the windows of earlier undos of the same move that were
+    killed; a start of the *old* content last modified inside one is the piece their
+    ``git checkout-index`` cut short, and is written again. ``keep_fds``: the move lock,
+    held by ``git checkout-index`` too (``dagspec.git.run``). The index is not touched:
+    git had not written it."""
     index = git_checkout.index_entries(checkout)
     removed: list[str] = []
     restore: list[str] = []
@@ -64,7 +77,9 @@ def undo(checkout: Path, old: str, new: str, window: tuple[int, int] | None) -> 
             restore += [] if change.status == "A" else [change.path]
         elif _is_old(checkout, change, old):
             continue  # git had not reached it
-        elif change.status != "D" and _written_by_git(checkout, change, new, window):
+        elif (change.status != "D" and _written_by_git(checkout, change, new, window)) or (
+            _cut_short_by_undo(checkout, change, old, undoing)
+        ):
             path.unlink()
             removed.append(change.path)
             restore += [] if change.status == "A" else [change.path]
@@ -72,7 +87,7 @@ def undo(checkout: Path, old: str, new: str, window: tuple[int, int] | None) -> 
             left.append(change.path)
     for name in removed:
         _remove_empty_parents(checkout, name)
-    git_checkout.restore_from_index(checkout, restore)
+    git_checkout.restore_from_index(checkout, restore, keep_fds=keep_fds)
     return Undone(bool(removed or restore), tuple(left))
 
 
@@ -109,6 +124,23 @@ def _written_by_git(
         return False  # a symbolic link is made whole or not at all
     start, end = window
     return start <= path.lstat().st_mtime_ns <= end
+
+
+def _cut_short_by_undo(
+    checkout: Path, change: Change, old: str, undoing: Sequence[tuple[int, int]]
+) -> bool:
+    """Whether the file at ``change.path`` is a start of the old commit's content that an
+    earlier, killed undo was writing (last modified inside one of ``undoing``)."""
+    path = checkout / change.path
+    if change.status == "A" or not undoing or change.old_mode == "120000":
+        return False
+    held = _content(path)
+    if held is None or path.is_symlink():
+        return False
+    if not git_checkout.checked_out(checkout, old, change.path).startswith(held):
+        return False
+    modified = path.lstat().st_mtime_ns
+    return any(start <= modified <= end for start, end in undoing)
 
 
 def _content(path: Path) -> bytes | None:

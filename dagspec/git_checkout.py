@@ -73,13 +73,16 @@ def checked_out(worktree: Path, commit: str, path: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def restore_from_index(worktree: Path, paths: Sequence[str]) -> None:
+def restore_from_index(
+    worktree: Path, paths: Sequence[str], *, keep_fds: Sequence[int] = ()
+) -> None:
     """Write ``paths`` from the index to the worktree, recording their new stat data: git
     checkout-index "will copy all files listed from the index to the working directory (not
     overwriting existing files)", and ``-u`` updates "stat information for the checked out
-    entries in the index file" (git-checkout-index(1))."""
+    entries in the index file" (git-checkout-index(1)). ``keep_fds``: ``dagspec.git.run``."""
     for start in range(0, len(paths), 500):  # keep each command line short
-        run(worktree, "checkout-index", "-q", "-u", "--", *paths[start : start + 500])
+        batch = paths[start : start + 500]
+        run(worktree, "checkout-index", "-q", "-u", "--", *batch, keep_fds=keep_fds)
 
 
 def two_tree_update(worktree: Path, current: str, target: str) -> None:

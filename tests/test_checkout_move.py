@@ -19,7 +19,7 @@ from dagspec import checkout_move
 from dagspec.workspace import RunPaths, runs_dir
 from tests.conftest import ROOT, git
 from tests.fake_autospec_fixture import wait_for
-from tests.git_gates import FilterGate, wait_gone
+from tests.git_gates import CommandGate, FilterGate, wait_gone
 from tests.run_states import Output
 from tests.test_merge import RUN, branch, make_run, tip
 
@@ -61,13 +61,17 @@ def moving(git_repo: Path, tmp_path: Path) -> Iterator[tuple[Path, FilterGate]]:
         gate.release()
 
 
-def _merge(repo: Path) -> Output:
-    """``dag merge r1`` in a process of its own, stderr and stdout together."""
+def _merge(repo: Path, path: str | None = None) -> Output:
+    """``dag merge r1`` in a process of its own, stderr and stdout together; with ``path``
+    first on PATH (a gate's ``git``)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if path is not None:
+        env["PATH"] = f"{path}{os.pathsep}{env['PATH']}"
     return Output(
         subprocess.Popen(
             [sys.executable, "-m", "dagspec", "merge", RUN],
             cwd=repo,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -122,6 +126,32 @@ def test_git_killed_mid_checkout_is_undone_and_the_users_edits_kept(
     assert (repo / "gone.txt").read_text() == "old\n"
     assert _status(repo) == " M notes.txt\n?? mine.txt\n"
     assert not (runs_dir(repo) / checkout_move.JOURNAL).exists()
+
+
+def test_an_undo_killed_midway_is_finished_by_the_next_command(
+    moving: tuple[Path, FilterGate], tmp_path: Path
+) -> None:
+    """The undo of a killed move is killed in turn, with its ``git checkout-index`` midway
+    through writing ``gone.txt`` back: the next command finishes the undo (issue 11)."""
+    repo, gate = moving
+    _kill_at_gate(repo, gate, git_too=True)
+    assert not (repo / "gone.txt").exists()  # git removed it: the undo writes it back
+    held = CommandGate(tmp_path / "undo-gate", "checkout-index")
+    undoing = _merge(repo, path=held.path)
+    group = held.git_group()
+    _killed(undoing)
+    (repo / "gone.txt").write_bytes(b"ol")  # as far as checkout-index got: a start of it
+    os.killpg(group, signal.SIGKILL)
+    wait_gone(group)
+    assert (runs_dir(repo) / checkout_move.JOURNAL).exists()  # the undo is not done yet
+
+    again = _merge(repo)
+    assert _finish(again) == 0, again.data
+    assert b"undid the interrupted update" in again.data and b"left" not in again.data
+    assert _status(repo) == "?? mine.txt\n"
+    assert not (runs_dir(repo) / checkout_move.JOURNAL).exists()
+    subjects = git(repo, "log", "--first-parent", "--format=%s", "main").splitlines()
+    assert subjects.count(f"Merge {branch('a')}: a") == 1
 
 
 def _after_the_window(repo: Path) -> None:
