@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -197,3 +197,32 @@ def _boot_time_ns() -> int | None:
             if line.startswith("btime "):
                 return int(line.split()[1]) * 1_000_000_000
     return None
+
+
+# --- what an undo left ------------------------------------------------------------------------
+
+LEFT = "checkout-move.left"
+"""The paths an undo left as possibly the user's (``checkout_move``), until a move succeeds."""
+
+
+def note_left(repo: Path, checkout: Path, paths: Sequence[str]) -> None:
+    """Remember that an undo left ``paths`` (repository-relative) in ``checkout``."""
+    with contextlib.suppress(OSError):  # a note for a message: never worth failing over
+        data = {"checkout": str(checkout), "paths": sorted({*left_behind(repo, checkout), *paths})}
+        (runs_dir(repo) / LEFT).write_text(json.dumps(data), encoding="utf-8")
+
+
+def left_behind(repo: Path, checkout: Path) -> frozenset[str]:
+    """The paths an undo left in ``checkout`` since its last completed move."""
+    try:
+        data = json.loads((runs_dir(repo) / LEFT).read_text(encoding="utf-8"))
+        if data["checkout"] == str(checkout):
+            return frozenset(p for p in data["paths"] if isinstance(p, str))
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    return frozenset()
+
+
+def forget_left(repo: Path) -> None:
+    """A move completed: what an earlier undo left is the user's business now."""
+    (runs_dir(repo) / LEFT).unlink(missing_ok=True)

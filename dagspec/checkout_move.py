@@ -79,6 +79,7 @@ def fast_forward(repo: Path, move: Move) -> None:
             checkout_journal.drop(repo)
             raise
         checkout_journal.path(repo).unlink(missing_ok=True)
+        checkout_journal.forget_left(repo)
 
 
 def finish_interrupted(repo: Path) -> None:
@@ -163,6 +164,7 @@ def _settle(
             f"`dag merge {move.run_id}` does it again"
         )
     if undone.left:
+        checkout_journal.note_left(repo, checkout, undone.left)
         shown = ", ".join(undone.left[:5]) + (", ..." if len(undone.left) > 5 else "")
         notes.append(
             f"left {words.counted(len(undone.left), 'file')} of {where} as found: changed "

@@ -30,15 +30,16 @@ How a merge is made, and what it guarantees (README, Merging):
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path, PurePosixPath
+import signal
+from pathlib import Path
 
 import attrs
 
-from dagspec import checkout_move, git, git_merge, integration, lifecycle, replay
+from dagspec import checkout_move, checkout_safety, git, git_merge, integration, lifecycle, replay
 from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
-from dagspec.merge_report import LEFT_OFF, MergeReport, Outcome, SpecMerge, names
+from dagspec.merge_report import LEFT_OFF, MergeReport, Outcome, SpecMerge
 from dagspec.workspace import branch_name, merged_branch
 
 ATTEMPTS = 3
@@ -223,7 +224,7 @@ def _publish_to_checkout(
 
     The fast-forward is the checkout's compare-and-swap: git moves the branch (with HEAD,
     index and files) only when its tip is still an ancestor of the chain's head (journaled)."""
-    reason = _unsafe_to_update(checkout, chain)
+    reason = _unsafe_to_update(repo, checkout, chain)
     if reason is None:
         move = (str(checkout), state.base_branch, chain.base, chain.head, state.run_id)
         try:
@@ -231,6 +232,8 @@ def _publish_to_checkout(
         except GitError as exc:
             if _base_tip(repo, state) != chain.base:
                 return None  # the user committed meanwhile, and git changed nothing
+            if exc.returncode < 0:  # killed midway, and settled: the checkout is as it was
+                return _park(repo, state, chain, *_killed(repo, state, checkout, chain, exc))
             reason = f"fast-forwarding it failed: {(exc.stderr or str(exc)).strip()}"
     if reason is not None:
         return _park(repo, state, chain, reason)
@@ -239,7 +242,25 @@ def _publish_to_checkout(
     return attrs.evolve(report, new_tip=chain.head, checkout=str(checkout))
 
 
-def _park(repo: Path, state: RunState, chain: _Chain, reason: str) -> MergeReport:
+def _killed(
+    repo: Path, state: RunState, checkout: Path, chain: _Chain, exc: GitError
+) -> tuple[str, bool]:
+    """Why the result waits when git was killed during the update (its signal), and
+    whether the checkout is clean again, so that ``dag merge`` does it again."""
+    name = signal.Signals(-exc.returncode).name if -exc.returncode in _SIGNALS else "a signal"
+    why = f"git was killed by {name} during the update of {checkout}; it was undone"
+    left = _unsafe_to_update(repo, checkout, chain)
+    if left is None:
+        return f"{why}; `dag merge {state.run_id}` does it again", True
+    return f"{why}, but {left}", False
+
+
+_SIGNALS = {int(s) for s in signal.Signals}
+
+
+def _park(
+    repo: Path, state: RunState, chain: _Chain, reason: str, again: bool = False
+) -> MergeReport:
     """Leave the result on ``dag/<run>/_merged``, which must hold nothing else of value."""
     parked = merged_branch(state.run_id)
     previous = git.rev_parse(repo, f"refs/heads/{parked}")
@@ -249,7 +270,8 @@ def _park(repo: Path, state: RunState, chain: _Chain, reason: str) -> MergeRepor
             f"commits of its own: rename or delete it, then run `dag merge {state.run_id}`"
         )
     git_merge.set_branch(repo, parked, chain.head)
-    return attrs.evolve(_report(state, chain), parked_on=parked, parked_because=reason)
+    report = _report(state, chain)
+    return attrs.evolve(report, parked_on=parked, parked_because=reason, merge_again=again)
 
 
 def _checkout_of(repo: Path, branch: str) -> Path | None:
@@ -260,40 +282,8 @@ def _checkout_of(repo: Path, branch: str) -> Path | None:
     return None
 
 
-def _unsafe_to_update(checkout: Path, chain: _Chain) -> str | None:
-    """Why fast-forwarding ``checkout`` from the chain's base to its head could lose the
-    user's work, or None when it cannot. Asking writes nothing, not even the index."""
-    changes = git_merge.tracked_changes(checkout)
-    if changes:
-        return f"{checkout} has uncommitted changes ({names(e[3:] for e in changes)})"
-    in_the_way = _untracked_in_the_way(checkout, chain)
-    if in_the_way:
-        return f"{checkout} has untracked files the merge would overwrite ({names(in_the_way)})"
-    return None
-
-
-def _untracked_in_the_way(checkout: Path, chain: _Chain) -> list[str]:
-    """Paths the merge adds that exist untracked in ``checkout``, or whose parent exists
-    there as an untracked file. Ignored files count: git would overwrite them silently."""
-    changes = git_merge.tree_changes(checkout, chain.base, chain.head)
-    removed = {path for status, path in changes if status == "D"}
-    hits: set[str] = set()
-    for path in (path for status, path in changes if status == "A"):
-        if _exists(checkout / path):
-            hits.add(path)
-        for parent in map(str, PurePosixPath(path).parents):
-            if parent != "." and parent not in removed and _not_a_dir(checkout / parent):
-                hits.add(parent)
-    return sorted(hits)
-
-
-def _exists(path: Path) -> bool:
-    return path.is_symlink() or path.exists()
-
-
-def _not_a_dir(path: Path) -> bool:
-    """Something is there, and git could not put files under it."""
-    return path.is_symlink() or (path.exists() and not path.is_dir())
+def _unsafe_to_update(repo: Path, checkout: Path, chain: _Chain) -> str | None:
+    return checkout_safety.unsafe_to_update(repo, checkout, chain.base, chain.head)
 
 
 def _drop_stale_parked(repo: Path, run_id: str, tip: str) -> None:
@@ -317,7 +307,7 @@ def _predict(repo: Path, state: RunState, chain: _Chain) -> MergeReport:
     checkout = _checkout_of(repo, state.base_branch)
     if chain.head == chain.base or checkout is None:
         return report
-    reason = _unsafe_to_update(checkout, chain)
+    reason = _unsafe_to_update(repo, checkout, chain)
     if reason is None:
         return attrs.evolve(report, checkout=str(checkout))
     return attrs.evolve(report, parked_on=merged_branch(state.run_id), parked_because=reason)

@@ -59,6 +59,7 @@ class MergeReport:
     checkout: str | None = None
     parked_on: str | None = None
     parked_because: str | None = None
+    merge_again: bool = False  # the checkout is clean again: ``dag merge`` takes the result
 
     @property
     def base_moved(self) -> bool:
@@ -119,6 +120,11 @@ def _parked(report: MergeReport) -> list[str]:
         verb, touched, wait = "would not move", "would be", "would wait"
     else:
         verb, touched, wait = "was not moved", "was", "waits"
+    if report.merge_again:
+        return [
+            f"{report.base_branch} {verb}: {report.parked_because}.",
+            f"The merged result {wait} on {report.parked_on}.",
+        ]
     return [
         f"{report.base_branch} {verb}: {report.parked_because}; nothing of yours {touched} "
         "touched.",

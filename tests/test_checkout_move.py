@@ -5,6 +5,7 @@ the next ``dag`` command completes or undoes it, and the user's own files stay a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -208,6 +209,51 @@ def test_a_truncated_large_file_is_removed_and_the_next_merge_completes(
     assert _status(repo) == "?? mine.txt\n"
     subjects = git(repo, "log", "--first-parent", "--format=%s", "main").splitlines()
     assert subjects.count(f"Merge {branch('a')}: a") == 1
+
+
+def _end_markers(repo: Path) -> list[int]:
+    """The pids of the end markers of moves in ``repo`` (they wait on its move lock)."""
+    lock = str(runs_dir(repo) / checkout_move.LOCK).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and lock in (entry / "cmdline").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_piece_left_when_everything_was_killed_is_named_as_dagspec_s(
+    moving: tuple[Path, FilterGate],
+) -> None:
+    """dag, its git and the end marker all killed (a cgroup-wide kill): the window has no
+    end, so the piece git cut short cannot be told from a user's file and is left; every
+    later merge says an interrupted update left it, and what to do (issue 11)."""
+    repo, gate = moving
+    merging = _merge(repo)
+    group = gate.git_group()
+    resource.prlimit(group, resource.RLIMIT_FSIZE, (CUT, CUT))  # git dies of SIGXFSZ there
+    resource.prlimit(group, resource.RLIMIT_CORE, (0, 0))
+    markers = _end_markers(repo)
+    assert markers
+    for pid in markers:
+        os.kill(pid, signal.SIGKILL)
+    _killed(merging)
+    assert gate.release()
+    wait_gone(group)
+    assert (repo / "a-big.bin").stat().st_size == CUT
+
+    for _ in range(2):
+        again = _merge(repo)
+        assert _finish(again) == 1, again.data
+        assert (
+            b"untracked files the merge would overwrite (a-big.bin); a-big.bin was left by an "
+            b"interrupted update of dagspec's: delete it if not yours"
+        ) in again.data, again.data
+    (repo / "a-big.bin").unlink()
+    again = _merge(repo)
+    assert _finish(again) == 0, again.data
+    assert _status(repo) == "?? mine.txt\n"
+    assert not (runs_dir(repo) / "checkout-move.left").exists()
 
 
 def git_blob(repo: Path, rev: str) -> bytes:

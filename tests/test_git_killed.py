@@ -8,6 +8,7 @@ and ``resume`` converges with every spec merged once."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -63,6 +64,10 @@ def test_git_killed_mid_checkout_leaves_no_lock_and_resume_converges(
     if not driver_too:  # the driver saw its git killed, and settled at once
         assert driver.returncode == 1, out.decode()
         assert b"undid the interrupted update" in out, out.decode()
+        said = f"git was killed by SIGKILL during the update of {repo}; it was undone; `"
+        assert re.search(re.escape(said) + ".* merge r` does it again", out.decode()), out
+        assert b"The merged result waits on dag/r/_merged.\n" in out
+        assert b"exit code -9" not in out and b"once the checkout is clean" not in out
         assert not (repo / ".git" / "index.lock").exists()
         assert not (runs_dir(repo) / checkout_move.ENDED).exists()
         assert git(repo, "rev-parse", "HEAD").strip() == before

@@ -1,0 +1,67 @@
+"""Whether fast-forwarding the user's checkout of the base branch could lose their work, and
+why not, in words that say what to do (README, Merging).
+
+Asking writes nothing, not even the index. A path in the way that an interrupted update
+of dagspec's own left behind (``checkout_journal.left_behind``: a piece a killed git cut
+short, which could not be told from a user's edit) is named as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path, PurePosixPath
+
+from dagspec import checkout_journal, git_merge
+from dagspec.merge_report import names
+
+
+def unsafe_to_update(repo: Path, checkout: Path, old: str, new: str) -> str | None:
+    """Why fast-forwarding ``checkout`` from commit ``old`` to ``new`` could lose the user's
+    work, or None when it cannot."""
+    changes = [e[3:] for e in git_merge.tracked_changes(checkout)]
+    if changes:
+        why = f"{checkout} has uncommitted changes ({names(changes)})"
+        return why + _left_by_dagspec(repo, checkout, changes)
+    in_the_way = untracked_in_the_way(checkout, old, new)
+    if in_the_way:
+        why = f"{checkout} has untracked files the merge would overwrite ({names(in_the_way)})"
+        return why + _left_by_dagspec(repo, checkout, in_the_way)
+    return None
+
+
+def _left_by_dagspec(repo: Path, checkout: Path, paths: Collection[str]) -> str:
+    """``; P was left by an interrupted update: delete it if it is not yours`` for the
+    ``paths`` an interrupted update left in ``checkout``; empty when none was."""
+    left = [p for p in paths if p in checkout_journal.left_behind(repo, checkout)]
+    if not left:
+        return ""
+    verb = "was" if len(left) == 1 else "were"
+    return (
+        f"; {names(left)} {verb} left by an interrupted update of dagspec's: delete "
+        f"{'it' if len(left) == 1 else 'them'} if not yours"
+    )
+
+
+def untracked_in_the_way(checkout: Path, old: str, new: str) -> list[str]:
+    """Paths the move from ``old`` to ``new`` adds that exist untracked in ``checkout``, or
+    whose parent exists there as an untracked file. Ignored files count: git would
+    overwrite them silently."""
+    changes = git_merge.tree_changes(checkout, old, new)
+    removed = {path for status, path in changes if status == "D"}
+    hits: set[str] = set()
+    for path in (path for status, path in changes if status == "A"):
+        if _exists(checkout / path):
+            hits.add(path)
+        for parent in map(str, PurePosixPath(path).parents):
+            if parent != "." and parent not in removed and _not_a_dir(checkout / parent):
+                hits.add(parent)
+    return sorted(hits)
+
+
+def _exists(path: Path) -> bool:
+    return path.is_symlink() or path.exists()
+
+
+def _not_a_dir(path: Path) -> bool:
+    """Something is there, and git could not put files under it."""
+    return path.is_symlink() or (path.exists() and not path.is_dir())
