@@ -35,7 +35,7 @@ import cattrs
 from dagspec import lifecycle
 from dagspec.errors import StateError
 from dagspec.lifecycle import RunState, SpecState
-from dagspec.workspace import RunPaths, branch_name, runs_dir
+from dagspec.workspace import RunPaths, branch_name, runs_dir, worktree_root
 
 FORMAT = 1
 
@@ -211,15 +211,20 @@ def load(paths: RunPaths) -> RunState:
 
 def _foreign_places(run: RunState) -> str | None:
     """The first branch or worktree the state records that is another run's: a branch not
-    ``dag/<run>/<spec>``, a worktree ``<root>/<other run>/<spec>`` of a run this repository
-    has (``dagspec.workspace``); else None."""
+    ``dag/<run>/<spec>``; a worktree that is, or through a link leads to, one of a run this
+    repository has (``dagspec.workspace``), or that a link leads out of this run's
+    worktrees; else None."""
+    root = worktree_root(Path(run.repo), run.options.worktree_root).resolve() / run.run_id
     for spec in run.specs:
         if spec.branch is not None and spec.branch != branch_name(run.run_id, spec.id):
             return f"the branch {spec.branch} for spec '{spec.id}'"
-        place = Path(spec.worktree) if spec.worktree else None
-        other = place.parent.name if place is not None else run.run_id
+        place = Path(spec.worktree or root / spec.id)
+        real, other = place.resolve(), place.resolve().parent.name  # links followed
+        shown = place if real == Path(os.path.normpath(place)) else f"{place} (a link to {real})"
         if other != run.run_id and (runs_dir(Path(run.repo)) / f"{other}.yaml").exists():
-            return f"the worktree {place} (of run '{other}') for spec '{spec.id}'"
+            return f"the worktree {shown} (of run '{other}') for spec '{spec.id}'"
+        if shown != place and real.parent != root:
+            return f"the worktree {shown}, outside its worktrees {root}, for spec '{spec.id}'"
     return None
 
 

@@ -37,7 +37,7 @@ def _dag(repo: Path, *args: str) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("run_dir", ["none", "symlink", "copied"])
+@pytest.mark.parametrize("run_dir", ["none", "symlink", "copied", "worktrees-linked"])
 def test_a_copied_state_file_with_its_run_id_edited_never_acts_on_the_original(
     project: Project, run_dir: str
 ) -> None:
@@ -56,6 +56,11 @@ def test_a_copied_state_file_with_its_run_id_edited_never_acts_on_the_original(
         copy.state_file.write_text(text)
         if run_dir == "symlink":  # even the copy's run directory leads to the original's
             copy.run_dir.symlink_to(original.run_dir.name)
+        elif run_dir == "worktrees-linked":  # its own names, its worktrees a link to r1's
+            text = text.replace("/r1/", "/r2/")
+            copy.state_file.write_text(text)
+            root = Path(state.load(original).specs[0].worktree or "").parent.parent
+            (root / "r2").symlink_to("r1")
         elif run_dir == "copied":
             copy.run_dir.mkdir()
             (copy.run_dir / "lock").write_text(f"{driver.pid}\n")

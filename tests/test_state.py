@@ -148,3 +148,23 @@ def test_the_lock_names_its_holder_and_is_taken_over_after_sigkill(tmp_path: Pat
         holder.communicate()
     with run_lock(RunPaths(tmp_path, "r1")):
         assert (tmp_path / ".autospec/state/dag-runs/r1/lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_a_worktree_that_links_out_of_the_runs_worktrees_is_refused(tmp_path: Path) -> None:
+    """A forged state whose worktree is a link to somewhere else is not loaded (issue 11):
+    agents would run, and cleanup remove, there."""
+    repo = tmp_path / "repo"
+    paths = RunPaths(repo, "r1")
+    elsewhere = tmp_path / "someone-elses"
+    elsewhere.mkdir()
+    place = tmp_path / "repo.worktrees" / "r1" / "s0"
+    place.parent.mkdir(parents=True)
+    place.symlink_to(elsewhere)
+    state = _state(1, repo=str(repo))
+    state = state.with_spec(attrs.evolve(state.spec("s0"), worktree=str(place)))
+    paths.state_file.parent.mkdir(parents=True)
+    paths.state_file.write_text(dump(state))
+    with pytest.raises(StateError, match=f"a link to {elsewhere}\\), outside its worktrees"):
+        load(paths)
+    place.unlink()  # as recorded, not there: nothing to be misled by
+    assert load(paths).spec("s0").worktree == str(place)
