@@ -1,4 +1,5 @@
-"""A run's persistent record on disk: dump, load, atomic save, the list of runs, the lock.
+"""A run's persistent record on disk: dump, load, atomic save, the list of runs (its lock:
+``dagspec.driver_lock``).
 
 The records themselves (``RunState``, ``SpecState``, the statuses) and every change to them
 are the lifecycle's (``dagspec.lifecycle``); this module only keeps them.
@@ -18,13 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import functools
 import json
 import os
-import stat
 import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,10 +30,13 @@ from typing import Any
 import attrs
 import cattrs
 
-from dagspec import lifecycle
+from dagspec import driver_lock, lifecycle
+from dagspec.driver_lock import driver_alive as driver_alive  # the lock's, kept here for callers
+from dagspec.driver_lock import pid_alive as pid_alive
+from dagspec.driver_lock import run_lock as run_lock
 from dagspec.errors import StateError
 from dagspec.lifecycle import RunState, SpecState
-from dagspec.workspace import RunPaths, branch_name, runs_dir, worktree_root
+from dagspec.workspace import RunPaths, branch_name, ignore_in_git, runs_dir, worktree_root
 
 FORMAT = 1
 
@@ -153,14 +154,13 @@ def save(state: RunState, path: Path) -> None:
     (``run_lock``) and the run's directory it locked was moved or deleted meanwhile: a
     second driver could then lock a new one, so this one must stop (issue 11)."""
     run_dir = path.parent / path.name.removesuffix(".yaml")
-    held = _HELD.get(str(run_dir))
-    if held is not None and not _same_directory(held, run_dir):
+    if driver_lock.lost(run_dir):
         raise OSError(
             errno.ESTALE,
             f"{run_dir} was moved or deleted while the run was driven, so its lock is lost",
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    _ignore_in_git(path.parent)
+    ignore_in_git(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:
@@ -171,13 +171,6 @@ def save(state: RunState, path: Path) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()
-
-
-def _ignore_in_git(directory: Path) -> None:
-    """Runs' files are never part of the user's commits, even after ``git add -A``."""
-    ignore = directory / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# written by dagspec: run state and logs stay out of git\n*\n")
 
 
 def load(paths: RunPaths) -> RunState:
@@ -242,114 +235,10 @@ def list_runs(repo: Path) -> tuple[list[RunState], list[StateError]]:
     return states, problems
 
 
-def pid_alive(pid: int | None) -> bool:
-    if pid is None or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def settled(run: RunState) -> RunState:
     """The run as it stands: a run marked running whose driver is gone is interrupted
     (``lifecycle.settle_stale``)."""
     return lifecycle.settle_stale(run, driver_alive=driver_alive(run))
 
 
-def driver_alive(run: RunState) -> bool:
-    """Whether the recorded driver still drives ``run``. Its pid alone may have been reused
-    by any process, and a state file can be copied with its run id edited, so the pid is
-    believed only while that process holds the lock of this run's own directory (a real
-    directory, never a link to another run's): ``/proc/locks`` lists each ``flock`` with its
-    holder's pid and the inode locked (proc(5)). Without it, holding the directory open is
-    asked of ``/proc/PID/fd``; without /proc at all, a live pid is believed (issue 11)."""
-    if not pid_alive(run.driver_pid):
-        return False
-    run_dir = RunPaths(Path(run.repo), run.run_id).run_dir
-    if str(run_dir) in _HELD:
-        return False  # this process holds the lock: no other driver can
-    try:
-        target = run_dir.lstat()
-    except OSError:
-        return False  # no directory: no driver of this run
-    if not stat.S_ISDIR(target.st_mode):
-        return False
-    try:
-        locks = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return _holds_open(run.driver_pid, target)
-    held = (str(run.driver_pid), str(target.st_ino))
-    for line in locks.splitlines():
-        fields = line.split()  # 1: FLOCK ADVISORY WRITE <pid> <maj:min:inode> <start> <end>
-        # the inode alone: overlay file systems may show another device number there
-        if fields[1:4] == ["FLOCK", "ADVISORY", "WRITE"] and len(fields) >= 6:
-            found = (fields[4], fields[5].rsplit(":", 1)[-1])
-            if found == held:
-                return True
-    return False
-
-
-def _holds_open(pid: int | None, target: os.stat_result) -> bool:
-    """Whether process ``pid`` has the file ``target`` open (True when it cannot be told)."""
-    try:
-        links = list(Path(f"/proc/{pid}/fd").iterdir())
-    except OSError:
-        return True
-    for link in links:
-        with contextlib.suppress(OSError):
-            found = link.stat()
-            if (found.st_dev, found.st_ino) == (target.st_dev, target.st_ino):
-                return True
-    return False
-
-
-@contextlib.contextmanager
-def run_lock(paths: RunPaths) -> Iterator[None]:
-    """Hold the run's lock while driving it (``run``, ``resume``, ``retry``, ``merge``).
-
-    The lock is an ``flock`` on the run's directory ``<run>/``, so the kernel releases it
-    when its holder dies, even by SIGKILL, and the next driver takes it over; deleting a file
-    cannot break it (issue 11). ``<run>/lock`` holds the pid only to name the holder in the
-    refusal.
-    """
-    paths.run_dir.mkdir(parents=True, exist_ok=True)
-    _ignore_in_git(paths.run_dir.parent)  # before the run's first file (issue 11)
-    fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
-    held = os.open(paths.run_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        try:
-            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            raise StateError(
-                f"run '{paths.run_id}' is being driven by process {holder}: wait for it to "
-                f"finish, or stop it (kill {holder}) and try again"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        _HELD[str(paths.run_dir)] = held
-        try:
-            yield
-        finally:
-            _HELD.pop(str(paths.run_dir), None)
-    finally:
-        os.close(held)
-        os.close(fd)
-
-
 _KNOWN: dict[str, tuple[str, RunState]] = {}  # each state file's last text, and its run
-_HELD: dict[str, int] = {}  # the run directories whose lock this process holds: their fds
-
-
-def _same_directory(held: int, run_dir: Path) -> bool:
-    """Whether the directory open as ``held`` is still the one at ``run_dir``."""
-    try:
-        now = run_dir.stat()
-    except OSError:
-        return False
-    then = os.fstat(held)
-    return (now.st_dev, now.st_ino) == (then.st_dev, then.st_ino)

@@ -118,3 +118,10 @@ def check_run_id(run_id: str) -> str:
             "and '-', starting with a letter or digit"
         )
     return run_id
+
+
+def ignore_in_git(directory: Path) -> None:
+    """Runs' files are never part of the user's commits, even after ``git add -A``."""
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# written by dagspec: run state and logs stay out of git\n*\n")

@@ -168,3 +168,30 @@ def test_a_worktree_that_links_out_of_the_runs_worktrees_is_refused(tmp_path: Pa
         load(paths)
     place.unlink()  # as recorded, not there: nothing to be misled by
     assert load(paths).spec("s0").worktree == str(place)
+
+
+@pytest.mark.slow
+def test_a_deleted_lock_file_still_names_the_driver(tmp_path: Path) -> None:
+    """``<run>/lock`` deleted during a run: the refusal names the holder from /proc/locks,
+    never ``process unknown`` (issue 11)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        (tmp_path / ".autospec/state/dag-runs/r1/lock").unlink()
+        with pytest.raises(StateError) as info, run_lock(RunPaths(tmp_path, "r1")):
+            pass
+        said = str(info.value)
+        if Path("/proc/locks").exists():
+            assert f"being driven by process {holder.pid}: " in said
+            assert f"(kill {holder.pid})" in said
+        assert "unknown" not in said
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.communicate()
