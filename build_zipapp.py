@@ -60,12 +60,16 @@ if sys.argv[1:] == ["--version"]:  # scripts probe for dag: answer before import
     sys.stdout.write("dag {version}\\n")
     sys.exit(0)
 
-from dagspec.bytecode import install
+try:
+    from dagspec.bytecode import install
 
-install(os.path.dirname(__file__))
+    install(os.path.dirname(__file__))
 
-from dagspec.cli import main
-from dagspec.console import end_process
+    from dagspec.cli import main
+    from dagspec.console import end_process
+except KeyboardInterrupt:  # Ctrl-C while starting: nothing was done
+    sys.stderr.write("dag: interrupted\\n")
+    sys.exit(130)
 
 end_process(main())
 """

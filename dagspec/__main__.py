@@ -10,7 +10,11 @@ if sys.version_info < (3, 11):  # noqa: UP036  (3.7 to 3.10 get here; say so, as
         f"{sys.version.split()[0]}: run it with python3.11 or newer"
     )
 
-from dagspec.cli import main
-from dagspec.console import end_process
+try:
+    from dagspec.cli import main
+    from dagspec.console import end_process
+except KeyboardInterrupt:  # Ctrl-C while starting: nothing was done
+    sys.stderr.write("dag: interrupted\n")
+    raise SystemExit(130) from None
 
 end_process(main())

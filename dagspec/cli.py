@@ -308,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands, args = parse(args_given)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else 0
+    except KeyboardInterrupt:  # Ctrl-C before the command began: nothing was done
+        print("dag: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     with _ascii_fallback():
         return _handle_errors(commands, args, args_given)
 

@@ -57,9 +57,23 @@ def spec_reason(exc: BaseException) -> str:
     'OSError: [Errno 7] Argument list too long'
     """
     first = leaves(exc)[0]
+    if isinstance(first, OSError) and first.errno in (errno.EMFILE, errno.ENFILE):
+        return _too_many_open_files(first)
     kind = type(first).__name__
     text = str(first) if isinstance(first, DagspecError) else f"{kind}: {first}"
     return " ".join(text.split()) or kind
+
+
+def _too_many_open_files(exc: OSError) -> str:
+    """EMFILE (this process's limit) or ENFILE (the system's), and what to do about it."""
+    opened = f"opening {exc.filename}" if exc.filename else "opening a file or pipe for it"
+    limit = "the open-file limit (ulimit -n)"
+    if exc.errno == errno.ENFILE:
+        limit = "the system's open-file limit (fs.file-max)"
+    return (
+        f"too many open files while {opened} ({errno.errorcode[exc.errno or errno.EMFILE]}): "
+        f"raise {limit} or lower --max-parallel, then `dag retry`"
+    )
 
 
 def argument_problem(text: str) -> str | None:
@@ -67,12 +81,12 @@ def argument_problem(text: str) -> str | None:
     adds around it in a commit message (``MAX_TEXT``), or None when it can."""
     if "\0" in text:
         return "contains a NUL character, which no program can be given: remove it"
-    size = len(text.encode("utf-8", errors="surrogatepass")) + 1
+    size = len(text.encode("utf-8", errors="surrogatepass"))  # MAX_TEXT has room for NUL
     if size > MAX_TEXT:
         return (
-            f"is {size - 1} bytes, over the {MAX_TEXT // 1024} KiB it can be (a program is "
-            f"given {MAX_ARGUMENT // 1024} KiB at most, and dagspec's commit messages add to "
-            "it): shorten it"
+            f"is {size} bytes, over the {MAX_TEXT // 1024} KiB ({MAX_TEXT} bytes) it can be "
+            f"(a program is given {MAX_ARGUMENT // 1024} KiB at most, and dagspec's commit "
+            "messages add to it): shorten it"
         )
     return None
 

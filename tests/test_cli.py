@@ -464,3 +464,34 @@ def test_hints_name_the_repository_given_by_repo_when_elsewhere(
     monkeypatch.chdir(git_repo)
     assert run_cli("status", "r") == 1
     assert capsys.readouterr().out.endswith("next: dag retry r a\n")
+
+
+_INTERRUPT_AT_PARSE = """\
+import argparse, os, signal
+
+real = argparse.ArgumentParser.parse_known_args
+
+
+def interrupted(self, *args, **kwargs):  # a real SIGINT, delivered as parsing begins
+    os.kill(os.getpid(), signal.SIGINT)
+    return real(self, *args, **kwargs)
+
+
+argparse.ArgumentParser.parse_known_args = interrupted
+"""
+
+
+def test_ctrl_c_while_the_arguments_are_parsed_is_one_line_and_130(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(_INTERRUPT_AT_PARSE)
+    done = subprocess.run(
+        [sys.executable, "-m", "dagspec", "list"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "dag: interrupted\n"
+    assert done.stdout == ""

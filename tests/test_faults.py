@@ -5,6 +5,7 @@ end in ``test_faults_real.py``."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -51,7 +52,11 @@ class FaultyAgents(FakeAgents):
     [
         (ValueError("embedded null byte"), "ValueError: embedded null byte"),
         (OSError(7, "Argument list too long"), "OSError: [Errno 7] Argument list too long"),
-        (OSError(24, "Too many open files"), "OSError: [Errno 24] Too many open files"),
+        (
+            OSError(24, "Too many open files"),
+            "too many open files while opening a file or pipe for it (EMFILE): raise the "
+            "open-file limit (ulimit -n) or lower --max-parallel, then `dag retry`",
+        ),
         (RuntimeError("anything\nat all"), "RuntimeError: anything at all"),
     ],
 )
@@ -123,8 +128,8 @@ async def test_a_state_that_cannot_be_saved_stops_the_run_in_order(
     ("text", "problem"),
     [
         ("Build a", None),
-        ("x" * (faults.MAX_TEXT - 1), None),
-        ("x" * faults.MAX_TEXT, "over the 127 KiB it can be"),
+        ("x" * faults.MAX_TEXT, None),  # exactly 127 KiB: what the message says it can be
+        ("x" * (faults.MAX_TEXT + 1), "is 130049 bytes, over the 127 KiB (130048 bytes) it"),
         ("a\0b", "NUL"),
     ],
 )
@@ -256,3 +261,16 @@ def test_a_run_directory_moved_while_driven_stops_the_saves(tmp_path: Path) -> N
         with pytest.raises(OSError, match="moved or deleted while the run was driven"):
             state.save(run, paths.state_file)
         assert faults.save(run, paths.state_file) is not None  # a message, not a raise
+
+
+@pytest.mark.parametrize(
+    ("exc", "said"),
+    [
+        (OSError(errno.EMFILE, "Too many open files"), "opening a file or pipe for it (EMFILE)"),
+        (OSError(errno.EMFILE, "Too many open files", "/r/a.log"), "opening /r/a.log (EMFILE)"),
+    ],
+)
+def test_too_many_open_files_says_what_to_do(exc: OSError, said: str) -> None:
+    reason = faults.spec_reason(ExceptionGroup("nursery", [exc]))
+    assert reason.startswith("too many open files while " + said)
+    assert "raise the open-file limit (ulimit -n) or lower --max-parallel" in reason
