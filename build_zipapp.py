@@ -57,8 +57,13 @@ if sys.version_info < (3, 11):
     sys.exit(1)
 
 if sys.argv[1:] == ["--version"]:  # scripts probe for dag: answer before importing anything
-    sys.stdout.write("dag {version}\\n")
-    sys.exit(0)
+    try:  # as cli does: a closed stdout drops it; a full disk says so; a gone reader, quiet
+        os.write(1, b"dag {version}\\n")
+    except OSError as exc:
+        if exc.errno == 28:  # ENOSPC
+            os.write(2, b"dag: error: cannot write the output: No space left on device\\n")
+        os._exit(0 if exc.errno == 9 else 1)  # EBADF: stdout closed
+    os._exit(0)
 
 try:
     from dagspec.bytecode import install

@@ -257,19 +257,25 @@ TAIL_LINES = 25  # the last lines of an attempt's log where a limit counts as it
 _TAIL_BYTES = 16 * 1024
 
 
+_ATTEMPT_HEADER = b"=== dagspec: attempt "  # agent.write_header's first words
+
+
 def limit_at_end(
     log: Path, plain: Callable[[bytes], str], *, now: datetime | None = None
 ) -> LimitHit | None:
     """The last limit in the last ``TAIL_LINES`` lines of an attempt's log: a limit is why
     an attempt failed only when the agent ended on it. Agents quote these messages in
     ordinary work too ("implementing retry for 429 rate_limit_error"); one early in the
-    log is chatter, and the attempt's failure is its own. ``plain`` strips a line's
-    terminal codes (``autospec.plain``)."""
+    log is chatter, and the attempt's failure is its own. Only the last attempt's lines
+    count (after its ``=== dagspec: attempt`` header): an earlier attempt's limit is not
+    why this one failed. ``plain`` strips a line's terminal codes (``autospec.plain``)."""
     try:
         with log.open("rb") as file:
             file.seek(max(file.seek(0, 2) - _TAIL_BYTES, 0))
-            tail = file.read().splitlines()[-TAIL_LINES:]
+            lines = file.read().splitlines()
     except OSError:
         return None
+    starts = [i for i, line in enumerate(lines) if line.startswith(_ATTEMPT_HEADER)]
+    tail = lines[starts[-1] + 1 if starts else 0 :][-TAIL_LINES:]
     hits = [hit for raw in tail if (hit := parse_limit(plain(raw), now=now)) is not None]
     return hits[-1] if hits else None

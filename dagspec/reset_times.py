@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 RESET_MARGIN = 30.0  # seconds after a stated reset, for clocks that differ a little
+JUST_PASSED = timedelta(hours=1)  # a clock reset this recent is the one just passed
 
 _CLOCK = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap]m)", re.IGNORECASE)
 _SPAN = re.compile(r"(\d+(?:\.\d+)?)\s*(day|hour|minute|min|second|sec|s\b|m\b|h\b|d\b)")
@@ -27,14 +28,16 @@ def _zone(name: str | None) -> tzinfo | None:
 
 
 def next_clock(match: re.Match[str], now: datetime) -> datetime | None:
-    """``resets 3pm`` / ``12:50am (Europe/Paris)``: the next such time after ``now``."""
+    """``resets 3pm`` / ``12:50am (Europe/Paris)``: the next such time after ``now``, or
+    one up to ``JUST_PASSED`` before it (the message was printed a little before the agent
+    exited and it was read: the limit has reset, not tomorrow's)."""
     clock = _CLOCK.search(match["when"])
     if clock is None:
         return None
     hour = int(clock[1]) % 12 + (12 if clock[3].lower() == "pm" else 0)
     local = now.astimezone(_zone(match["tz"]))
     reset = local.replace(hour=hour, minute=int(clock[2] or 0), second=0, microsecond=0)
-    if reset <= local:
+    if reset <= local - JUST_PASSED:
         reset += timedelta(days=1)
     return reset.astimezone(UTC)
 

@@ -92,6 +92,22 @@ def test_an_unknown_zone_falls_back_to_the_machines() -> None:
     assert hit.reset_at == datetime(2026, 7, 4, 15, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("You've hit your limit · resets 1:30pm (UTC)", datetime(2026, 7, 4, 13, 30, tzinfo=UTC)),
+        ("You've hit your limit · resets 1pm (UTC)", datetime(2026, 7, 4, 13, 0, tzinfo=UTC)),
+        ("You've hit your limit · resets 12:29pm (UTC)", datetime(2026, 7, 5, 12, 29, tzinfo=UTC)),
+    ],
+)
+def test_a_clock_reset_just_passed_is_not_tomorrow_s(line: str, expected: datetime) -> None:
+    """Read when the agent exits, a minute or more after it printed: a reset within the
+    hour before now has happened (the wait is the margin), not one a day away."""
+    hit = parse_limit(line, now=NOW)
+    assert hit is not None and hit.reset_at == expected
+    assert hit.wait_seconds(NOW) <= 30 or expected > NOW
+
+
 def test_wait_is_until_the_reset_plus_a_margin_never_negative() -> None:
     hit = parse_limit("Claude AI usage limit reached|1783172400", now=NOW)  # 2026-07-04 13:40Z
     assert hit is not None

@@ -197,6 +197,19 @@ def test_a_limit_counts_only_when_the_attempt_ended_on_it(tmp_path: Path) -> Non
     assert limits.limit_at_end(log, autospec.plain, now=NOW) is None
 
 
+def test_an_earlier_attempt_s_limit_is_not_this_attempt_s(tmp_path: Path) -> None:
+    """All attempts share a log: attempt 2 failing fast for its own reason, a few lines
+    after attempt 1's limit message, failed; it is not waiting for that limit again."""
+    log = tmp_path / "a.log"
+    first = b"=== dagspec: attempt 1, 2026-11-30T10:00:00Z: autospec run -spti 'x'\n"
+    second = b"=== dagspec: attempt 2, 2026-11-30T11:00:00Z: autospec run --plan 'x'\n"
+    limit = PATTERNS[0].example.encode() + b"\n"
+    log.write_bytes(first + limit + second + b"Error: go build ./... failed\n")
+    assert limits.limit_at_end(log, autospec.plain, now=NOW) is None
+    log.write_bytes(first + b"Error: first\n" + second + limit)
+    assert limits.limit_at_end(log, autospec.plain, now=NOW) is not None
+
+
 # --- progress, as the watchdog reads it -------------------------------------------------------
 
 

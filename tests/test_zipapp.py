@@ -302,3 +302,15 @@ def test_every_hint_says_the_archive_as_it_was_called(pyz: Path, git_repo: Path)
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, merged=True)))
     out = said("resume", "r")
     assert f"{pyz} merge r` merges" in out and "`dag " not in out, out
+
+
+def test_version_with_nowhere_to_write_is_one_line_or_quiet(pyz: Path) -> None:
+    """The archive answers --version before importing dagspec; it keeps cli's rules: a
+    closed stdout drops it (exit 0), a full disk is one line (exit 1), no traceback."""
+    argv = [sys.executable, str(pyz), "--version"]
+    with Path("/dev/full").open("w") as full:
+        done = subprocess.run(argv, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 1
+    assert done.stderr == "dag: error: cannot write the output: No space left on device\n"
+    shut = subprocess.run(argv, stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.close(1))
+    assert (shut.returncode, shut.stderr) == (0, "")
