@@ -63,14 +63,15 @@ def remember_repo(root: Path, cwd: Path | None) -> None:
     _elsewhere[:] = [] if inside else [f"--repo {shlex.quote(str(root))}"]
 
 
-def dag_command(argv0: str | None = None) -> str:
+def dag_command(argv0: str | None = None, *, repo: bool = True) -> str:
     """How the user can call this same dagspec again: ``dag`` when that is what runs, else
     the exact form that does (``python3 /abs/dag.pyz``, ``python3 -m dagspec``); followed
     by ``--repo PATH`` when that is needed from where the user is (``remember_repo``).
 
-    ``argv0`` is ``sys.argv[0]`` by default.
+    ``argv0`` is ``sys.argv[0]`` by default; ``repo`` False leaves ``--repo`` out (for a
+    hint that names its own).
     """
-    return " ".join([_invoked(argv0), *_elsewhere])
+    return " ".join([_invoked(argv0), *(_elsewhere if repo else ())])
 
 
 def _invoked(argv0: str | None) -> str:

@@ -28,10 +28,12 @@ def as_typed(message: str) -> str:
     (``python3 /abs/dag.pyz``: ``console.dag_command``)."""
     if "`dag " not in message:
         return message
+    import re
+
     from dagspec.console import dag_command  # only on this path: errors is imported early
 
-    command = dag_command()
-    return message if command == "dag" else message.replace("`dag ", f"`{command} ")
+    forms = {"": dag_command(), "--repo ": dag_command(repo=False)}  # a hint's own --repo wins
+    return re.sub(r"`dag (--repo )?", lambda m: f"`{forms[m[1] or '']} {m[1] or ''}", message)
 
 
 def print_error(message: str) -> None:

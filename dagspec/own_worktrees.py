@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from dagspec import git, state
-from dagspec.console import dag_command
 
 
 def main_checkout(repo: Path) -> Path | None:
@@ -51,5 +50,5 @@ def refusal(repo: Path) -> str | None:
     run_id, spec_id = owner
     return (
         f"{here} is the worktree of spec {spec_id} of run {run_id}: start runs from the main "
-        f"checkout, `cd {main}` (or `{dag_command()} --repo {main} run ...`)"
+        f"checkout, `cd {main}` (or `dag --repo {main} run ...`)"
     )

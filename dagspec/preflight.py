@@ -33,7 +33,7 @@ from dagspec.checks import (
     check_signer,
 )
 from dagspec.dagfile import Dag
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, as_typed
 from dagspec.lifecycle import RunOptions
 from dagspec.setup import check_copies
 from dagspec.workspace import (
@@ -128,7 +128,7 @@ def before_run(
             )  # a run started meanwhile took it
             continue
         if dry_run:
-            print(render(found), end="")
+            print(as_typed(render(found)), end="")
         problems = [p for _, p in found if p is not None]
         blocking = [p for p in problems if p.blocking]
         if blocking:

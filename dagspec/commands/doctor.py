@@ -10,7 +10,7 @@ import attrs
 
 from dagspec import checks, preflight
 from dagspec.dagfile import load_dag
-from dagspec.errors import EXIT_FAILED, EXIT_OK
+from dagspec.errors import EXIT_FAILED, EXIT_OK, as_typed
 from dagspec.lifecycle import RunOptions
 from dagspec.state import utcnow
 from dagspec.workspace import new_run_id
@@ -27,5 +27,5 @@ def doctor(path: Path | None, *, repo: Path, overrides: Mapping[str, Any]) -> in
     options = attrs.evolve(RunOptions(), **overrides)
     run_id = new_run_id(dag.name, utcnow()) if dag else None
     found = preflight.results(checks.Planned(repo, options, dag, run_id))
-    print(preflight.render(found), end="")
+    print(as_typed(preflight.render(found)), end="")
     return EXIT_FAILED if any(p is not None and p.blocking for _, p in found) else EXIT_OK
