@@ -2,7 +2,9 @@
 
 It touches only what is provably the run's own: a worktree recorded in the run's state
 that git lists as a worktree of this repository on the run's branch ``dag/<run>/<spec>``,
-and the branches ``dag/<run>/<spec>``, ``dag/<run>/_merged`` and ``dag/<run>/_integration``.
+one git lists on such a branch that the state does not record (a driver killed between
+``git worktree add`` and the save of the state left it, as ``dagspec.ahead`` says), and
+the branches ``dag/<run>/<spec>``, ``dag/<run>/_merged`` and ``dag/<run>/_integration``.
 Work that would be lost (uncommitted files, commits not on the base branch) is kept unless
 ``--force``, which first says what goes.
 """
@@ -13,8 +15,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 import attrs
+import trio
 
-from dagspec import checkout_move, compat, git, git_merge, lifecycle, relocate, worktree
+from dagspec import agent, checkout_move, compat, git, git_merge, lifecycle, relocate, worktree
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, as_typed, print_error
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus
@@ -56,7 +59,7 @@ def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
     _refuse_if_driven(load(paths))
     checkout_move.finish_interrupted(repo)
     with run_lock(paths):
-        state = relocate.arrive(paths, load(paths))
+        state = _end_survivors(paths, relocate.arrive(paths, load(paths)))
         _take_back(repo, state)
         plan = plan_cleanup(repo, state, force=force)
         _print_losses(plan)
@@ -72,6 +75,18 @@ def _refuse_if_driven(state: RunState) -> None:
             f"run '{state.run_id}' is being driven by process {state.driver_pid}: wait for "
             f"it to finish, or stop it, then run `dag cleanup {state.run_id}` again"
         )
+
+
+def _end_survivors(paths: RunPaths, state: RunState) -> RunState:
+    """End the agents a killed driver left running (``agent.end_survivors``, as a drive
+    does first) before their worktrees are judged or removed; the state that records it."""
+    if not any(spec.attempts for spec in state.specs):  # no agent was ever started
+        return state
+    trio.run(agent.end_survivors, state, paths, agent.GRACE)
+    ended, _ = lifecycle.agents_gone(state)
+    if ended != state:
+        save(ended, paths.state_file)
+    return ended
 
 
 def _take_back(repo: Path, state: RunState) -> None:
@@ -91,6 +106,7 @@ def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
     for spec in state.specs:
         if spec.worktree is not None:
             _plan_worktree(plan, repo, known, Path(spec.worktree), spec.id, state, force)
+    _plan_unrecorded(plan, repo, known, state, force)
     removed = {Path(step.target) for step in plan.steps}
     checked_out = {b: p for p, b in known.items() if b is not None and p not in removed}
     strays: list[tuple[str | None, str]] = [(None, b) for b in plan.strays]
@@ -133,6 +149,40 @@ def _plan_worktree(
         plan.steps.append(Step(path.name, str(where), spec_id, lost, loss))
 
 
+def _plan_unrecorded(
+    plan: Plan, repo: Path, known: dict[Path, str | None], state: RunState, force: bool
+) -> None:
+    """A worktree git lists on a spec's branch ``dag/<run>/<spec>`` that the state does not
+    record: a driver killed between ``git worktree add`` and the save of the state made it
+    (the worktree prepared ahead, ``dagspec.ahead``, or any spec's). It is the run's; what
+    it holds (uncommitted files, commits neither the base nor the integration branch has)
+    is kept unless ``force``."""
+    recorded = {Path(s.worktree).resolve() for s in state.specs if s.worktree is not None}
+    ids = {branch_name(state.run_id, spec.id): spec.id for spec in state.specs}
+    starts = [
+        state.base_branch,
+        state.base_commit,
+        f"refs/heads/{integration_branch(state.run_id)}",
+    ]
+    starts = [start for start in starts if git.rev_parse(repo, start) is not None]
+    for path, on in known.items():
+        if on not in ids or path in recorded or path == repo.resolve():
+            continue
+        files = tuple(worktree.unsaved_work(path))
+        commits = git.commits_lacking(repo, f"refs/heads/{on}", starts)
+        held = counted(len(files), "uncommitted file") if files else ""
+        lost = ", ".join(filter(None, [held, _commits(len(commits), state)]))
+        if lost and not force:
+            plan.kept.append(Kept(f"kept {path}: {lost}, not recorded in the run", True))
+            continue
+        # its commits, if any, are its branch's to lose (``_plan_branch``)
+        plan.steps.append(Step(path.name, str(path), ids[on], files, held))
+
+
+def _commits(count: int, state: RunState) -> str:
+    return counted(count, "commit") + f" not on {state.base_branch}" if count else ""
+
+
 def _branches(state: RunState) -> list[tuple[str | None, str]]:
     """The run's own branches: one per spec, and where a blocked merge left its result."""
     branches: list[tuple[str | None, str]] = [
@@ -161,7 +211,7 @@ def _plan_branch(
         lost = tuple(git_merge.commits_not_applied(repo, branch, state.base_branch))
     else:
         lost = tuple(git.commits_lacking(repo, branch, elsewhere))
-    loss = counted(len(lost), "commit") + f" not on {state.base_branch}" if lost else ""
+    loss = _commits(len(lost), state)
     if branch in checked_out:
         where = f"checked out in {checked_out[branch]}"
         plan.kept.append(Kept(f"kept {branch}: {', '.join(filter(None, [loss, where]))}", False))
@@ -196,7 +246,8 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
             plan.kept.append(Kept(f"kept {step.name}: git could not remove it: {reason}", False))
             continue
         print(f"removed {step.target}" if step.spec_id else f"deleted branch {step.name}")
-        if step.spec_id is not None:
+        recorded = step.spec_id and state.spec(step.spec_id).worktree  # else unrecorded
+        if step.spec_id and recorded and Path(recorded).resolve() == Path(step.target):
             plan.forgotten.append(step.spec_id)
     return lifecycle.forget_worktrees(state, plan.forgotten)
 
