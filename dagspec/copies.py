@@ -112,8 +112,12 @@ def copy_tree(
         extra = f" (and {more} more)" if more else ""
         match = _ERRNO.match(str(first[2]))
         reason = match["reason"] if match else str(first[2])
-        denied = match is not None and int(match["errno"]) in _DENIED
-        raise CopyError(f"cannot copy {first[0]}{extra}: {reason}: {_hint(denied)}") from None
+        code = int(match["errno"]) if match else None
+        if code in _TOO_MANY:
+            raise _error(first[0], OSError(code, reason, first[0])) from None
+        raise CopyError(
+            f"cannot copy {first[0]}{extra}: {reason}: {_hint(code in _DENIED)}"
+        ) from None
     except OSError as exc:
         raise _error(exc.filename or str(source), exc) from None
     return made
@@ -124,11 +128,16 @@ _ERRNO = re.compile(r"\[Errno (?P<errno>\d+)\] (?P<reason>[^:]+)")
 
 
 def _error(path: str, exc: OSError) -> CopyError:
+    if exc.errno in _TOO_MANY:  # the run's limit, not this file's fault: say what to do
+        from dagspec.faults import too_many_open_files
+
+        return CopyError(too_many_open_files(OSError(exc.errno, exc.strerror, path)))
     reason = " ".join((exc.strerror or str(exc)).split())
     return CopyError(f"cannot copy {path}: {reason}: {_hint(exc.errno in _DENIED)}")
 
 
 _DENIED = (errno.EACCES, errno.EPERM)
+_TOO_MANY = (errno.EMFILE, errno.ENFILE)
 
 
 def _hint(denied: bool) -> str:

@@ -58,13 +58,13 @@ def spec_reason(exc: BaseException) -> str:
     """
     first = leaves(exc)[0]
     if isinstance(first, OSError) and first.errno in (errno.EMFILE, errno.ENFILE):
-        return _too_many_open_files(first)
+        return too_many_open_files(first)
     kind = type(first).__name__
     text = str(first) if isinstance(first, DagspecError) else f"{kind}: {first}"
     return " ".join(text.split()) or kind
 
 
-def _too_many_open_files(exc: OSError) -> str:
+def too_many_open_files(exc: OSError) -> str:
     """EMFILE (this process's limit) or ENFILE (the system's), and what to do about it."""
     opened = f"opening {exc.filename}" if exc.filename else "opening a file or pipe for it"
     limit = "the open-file limit (ulimit -n)"
