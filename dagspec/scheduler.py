@@ -170,8 +170,8 @@ class _Engine:
 
     def stop(self, fault: str | None = None) -> None:
         """No more starts; cancel every spec (the module docstring's cancellation order)."""
-        self.fault = self.fault or fault
-        self.stopping = True
+        self.fault, self.stopping = self.fault or fault, True
+        self.waits.stop()  # a `dag retry` asking from now on is told the run is stopping
         self.specs_scope.cancel()
 
     async def _watch_signals(self) -> None:

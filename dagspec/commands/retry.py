@@ -69,24 +69,42 @@ def _hand_to_driver(paths: RunPaths, recorded: RunState, spec_ids: Sequence[str]
     waits.request(paths, spec_ids, driver)
     names, run_id = ", ".join(spec_ids), recorded.run_id
     deadline = time.monotonic() + ANSWER
-    while set(spec_ids) & set(waits.requested(paths)):  # the driver removes what it took
+    answers = dict.fromkeys(spec_ids, None)
+    while None in answers.values():  # the driver answers each request it acted on
+        answers = {i: waits.answered(paths, i) for i in spec_ids}
         if time.monotonic() > deadline or waits.lock_holder(paths) != driver:
             break
         time.sleep(0.05)
-    else:
+    waits.withdraw(paths, spec_ids)  # what it has not taken stays untaken
+    answers = {i: waits.answered(paths, i, remove=True) for i in spec_ids}
+    them = "it" if len(spec_ids) == 1 else "them"
+    if all(a == waits.STARTED for a in answers.values()):
         faults.say(
             f"started {names} of run {run_id} now: its driver (process {driver}) restarts "
-            f"{'it' if len(spec_ids) == 1 else 'them'} at the recorded stage\n"
+            f"{them} at the recorded stage\n"
         )
         return 0
+    started = [i for i, a in answers.items() if a == waits.STARTED]
+    done = f" (it started {', '.join(started)})" if started else ""
+    rest = " ".join(i for i in spec_ids if i not in started)
+    if waits.STOPPING in answers.values():
+        raise DagspecError(
+            f"run '{run_id}' is stopping: its driver (process {driver}) was asked to stop and "
+            f"starts nothing now{done}; once it has ended, `dag retry {run_id} {rest}` starts "
+            f"{them} (or `dag resume {run_id}` waits out the reset)"
+        )
     if waits.lock_holder(paths) == driver:
         raise DagspecError(
-            f"run '{run_id}' is driven by process {driver}, which has not taken the request "
-            f"to start {names} now in {ANSWER:g} s; it takes it when its next wait begins, "
-            f"or stop it (kill {driver}) and `dag retry {run_id} {' '.join(spec_ids)}` again"
+            f"run '{run_id}' is driven by process {driver}, which has not answered the request "
+            f"to start {names} now in {ANSWER:g} s{done}; `dag retry {run_id} {rest}` again, "
+            f"or stop it (kill {driver}) and retry then"
         )
-    waits.withdraw(paths, spec_ids)
-    return None  # the driver ended meanwhile: retry drives the run itself
+    if started:
+        raise DagspecError(
+            f"run '{run_id}': its driver (process {driver}) started {', '.join(started)} and "
+            f"ended; `dag retry {run_id} {rest}` starts the rest"
+        )
+    return None  # the driver ended meanwhile, taking nothing: retry drives the run itself
 
 
 def check_retryable(run: RunState, spec_ids: Sequence[str]) -> None:
