@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from pathlib import Path
@@ -114,6 +115,9 @@ def notify(
             procgroup.signal_group(process.pid, signal.SIGKILL)
             process.wait()
             return f"the notify command took over {format_duration(timeout)} and was ended"
+    if process.returncode < 0:
+        name = signal.Signals(-process.returncode).name
+        return f"the notify command was killed by {name} (its output: {log})"
     if process.returncode != 0:
         return f"the notify command exited with {process.returncode} (its output: {log})"
     return None
@@ -177,7 +181,9 @@ Reporter = Callable[[RunState, Any], None]
 class Notifier:
     """Sends a run's notices in the background, one at a time and in order, so a slow
     notifier never holds up the run; ``finish`` sends ``run-finished`` and waits for them,
-    at most ``NOTIFY_TIMEOUT`` seconds in all (a Ctrl-C ends the wait at once).
+    at most ``NOTIFY_TIMEOUT`` seconds in all (a Ctrl-C ends the wait at once). The spec
+    notices still queued get the first half of that; what is not sent by then is given up,
+    so ``run-finished`` always has the other half.
 
     A run without a notify command gets a notifier that does nothing.
     """
@@ -188,6 +194,9 @@ class Notifier:
         self._pool = ThreadPoolExecutor(max_workers=1) if command else None
         self._sent: list[Future[None]] = []
         self._group: int | None = None  # the process group of the notifier running now
+        self._spec_group: int | None = None  # the same, when it sends a spec's notice
+        self._ended: set[int] = set()  # the groups this notifier ended: given up, said once
+        self._cut: set[bool] = set()  # given up: spec notices (True), run-finished (False)
 
     def send(self, notice: Notice) -> None:
         if self._pool is not None:
@@ -195,13 +204,26 @@ class Notifier:
 
     def _send(self, notice: Notice) -> None:
         assert self.command is not None
-        warning = notify(self.command, notice, cwd=self.cwd, log=self.log, started=self._started)
-        self._group = None
-        if warning is not None:
+        spec = notice.event != "run-finished"
+        if spec in self._cut:
+            return  # given up already: counted in the warning that says so
+        groups: list[int] = []
+
+        def started(group: int) -> None:
+            groups.append(group)
+            self._group = group
+            self._spec_group = group if spec else None
+            if spec in self._cut:  # given up while it was starting
+                self._end(group)
+
+        warning = notify(self.command, notice, cwd=self.cwd, log=self.log, started=started)
+        self._group = self._spec_group = None
+        if warning is not None and not self._ended.intersection(groups):
             self.warnings.append(warning)
 
-    def _started(self, group: int) -> None:
-        self._group = group
+    def _end(self, group: int) -> None:
+        self._ended.add(group)
+        procgroup.signal_group(group, signal.SIGKILL)
 
     def wrap(self, report: Reporter) -> Reporter:
         """``report``, and a notice for each scheduler event worth one: ``failed``, and
@@ -222,29 +244,42 @@ class Notifier:
 
     def finish(self, run: RunState) -> list[str]:
         """Send ``run-finished`` and wait for every notice, at most ``NOTIFY_TIMEOUT``
-        seconds in all: what is not sent by then is given up (the notifier running is
-        ended) and said in a warning. The warnings of failed notifiers."""
+        seconds in all, of which the spec notices before it get half: what is not sent by
+        then is given up (the notifier running is ended) and said in one warning. The
+        warnings of failed notifiers."""
+        spec_notices = list(self._sent)
         self.send(run_finished(run))
         if self._pool is None:
             return self.warnings
+        budget, begun = NOTIFY_TIMEOUT, time.monotonic()
         try:
-            _, late = wait(self._sent, timeout=NOTIFY_TIMEOUT)
+            _, late = wait(spec_notices, timeout=budget / 2)
+            self._cut.add(True)  # before the group is read: one that starts now ends itself
+            given_up = self._give_up(late, self._spec_group) if late else 0
+            left = max(budget - (time.monotonic() - begun), 0.0)
+            _, late = wait(self._sent[-1:], timeout=left)
+            self._cut.add(False)
+            given_up += self._give_up(late, self._group) if late else 0
         except KeyboardInterrupt:
-            self._give_up()
+            self._cut.update((True, False))
+            self._give_up(self._sent, self._group)
             raise
-        if late:
-            self._give_up()
+        if given_up:
             self.warnings.append(
-                f"gave up {counted(len(late), 'notice')} after "
-                f"{format_duration(NOTIFY_TIMEOUT)}: the notify command is too slow"
+                f"gave up {counted(given_up, 'notice')} after "
+                f"{format_duration(budget)}: the notify command is too slow"
             )
         self._pool.shutdown(wait=True)
         return self.warnings
 
-    def _give_up(self) -> None:
-        """Drop the notices not started, end the one running."""
-        assert self._pool is not None
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        group = self._group
-        if group is not None:
-            procgroup.signal_group(group, signal.SIGKILL)
+    def _give_up(self, late: Iterable[Future[None]], running: int | None) -> int:
+        """Drop the notices of ``late`` not started, end the one running (of process group
+        ``running``, read before: one of ``late``'s); how many that is."""
+        late = [f for f in late if not f.done()]
+        dropped = sum(f.cancel() for f in late)
+        if dropped < len(late) and running is not None:
+            self._end(running)
+        if self._sent[-1] in late:  # run-finished too: nothing more will start
+            assert self._pool is not None
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        return len(late)
