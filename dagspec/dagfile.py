@@ -196,7 +196,11 @@ def missing_programs(checked: Checked, repo: Path, label: str) -> list[Problem]:
         ("setup", execution.setup, execution.setup_line),
         ("notify", execution.notify, execution.notify_line),
     ):
-        if command and (problem := program_problem(command, repo=repo)) is not None:
+        copied = [c.path for c in execution.copy]
+        problem = command and program_problem(
+            command, repo=repo, worktree=key == "setup", copied=copied
+        )
+        if problem:
             problems.append(Problem(label, line or None, f"execution.{key} {problem}"))
     return problems
 

@@ -96,3 +96,12 @@ def head_branch(worktree: Path) -> str | None:
         return None
     name = head.removeprefix("ref: refs/heads/")
     return None if name == ".invalid" else name
+
+
+def tree_modes(repo: Path, commit: str, paths: Sequence[str]) -> dict[str, str]:
+    """``{path: mode}`` (``100644``, ``100755``, ``120000``...) of the ``paths`` (relative
+    to ``repo``, normalised) that ``commit``'s tree holds, in one ``git ls-tree``; empty
+    when ``commit`` is not there (a repository with no commit yet)."""
+    out = run(repo, "ls-tree", "-z", commit, "--", *paths, check=False)
+    entries = (item.split("\t", 1) for item in out.split("\0") if "\t" in item)
+    return {name: meta.split(" ", 1)[0] for meta, name in entries}

@@ -16,7 +16,11 @@ import os
 import re
 import shlex
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+
+from dagspec.errors import DagspecError
+from dagspec.git_batch import tree_modes
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./+-]+")
 # POSIX special and regular builtins and reserved words, and the common builtins of dash
@@ -29,9 +33,14 @@ SHELL_WORDS = frozenset(
 )
 
 
-def program_problem(command: str, *, repo: Path) -> str | None:
+def program_problem(
+    command: str, *, repo: Path, worktree: bool = False, copied: Sequence[str] = ()
+) -> str | None:
     """What is wrong with ``command``'s program, with what to do, or None (it can start, or
-    the shell decides). ``repo``: where a relative path is looked for."""
+    the shell decides). ``repo``: where a relative path is looked for. ``worktree``: the
+    command runs in a spec's new worktree (``execution.setup``), which holds only what is
+    committed (``git worktree add``) and the ``copied`` paths (``execution.copy``), so a
+    relative path must be committed at ``HEAD`` with mode 100755 (``git ls-tree``)."""
     try:
         words = shlex.split(command, comments=True)
     except ValueError as exc:  # an unclosed quote: sh -c would refuse it too
@@ -46,9 +55,49 @@ def program_problem(command: str, *, repo: Path) -> str | None:
                 "write the command you meant (it runs as `sh -c COMMAND`)"
             )
         return None
-    path = Path(program) if Path(program).is_absolute() else repo / program
+    relative = not Path(program).is_absolute()
+    path = repo / program if relative else Path(program)
+    if not path.exists():
+        where = f" in {repo}" if relative else ""
+        return f"runs {program}: no such file{where}: give the right path"
     if not path.is_file():
-        return f"runs {program}, which is not a file in {repo}: give the right path"
+        return f"runs {program}, which is not a file: give the program's path"
+    if worktree and relative and not _copied(repo, path, copied):
+        return _committed_problem(repo, program)
     if not os.access(path, os.X_OK):
         return f"runs {program}, which is not executable: `chmod +x {program}`"
     return None
+
+
+def _copied(repo: Path, path: Path, copied: Sequence[str]) -> bool:
+    """``path`` is one of the ``copied`` paths or inside one."""
+    return any(path.resolve().is_relative_to((repo / c).resolve()) for c in copied)
+
+
+def _committed_problem(repo: Path, program: str) -> str | None:
+    """What keeps ``program`` (in ``repo``) from running in a new worktree: not committed,
+    or committed without its executable bit."""
+    name = os.path.normpath(program)
+    if name.startswith("../"):
+        return None  # outside the checkout: the worktree's neighbour is another directory
+    modes = tree_modes(repo, "HEAD", [name])
+    mode = modes.get(name)
+    if mode is None:
+        return (
+            f"runs {program}, which is not committed, and a worktree holds only committed "
+            f"files: `git add {name}` and commit it, or list it in execution.copy"
+        )
+    if mode not in ("100755", "120000"):  # a symlink's target is judged when it runs
+        return (
+            f"runs {program}, which is not executable in git (mode {mode} at HEAD), so it "
+            f"is not in a worktree: `git update-index --chmod=+x {name}` and commit it"
+        )
+    return None
+
+
+def check_notify_flag(command: str | None, *, repo: Path) -> None:
+    """``--notify CMD`` of ``resume`` or ``retry`` (``run`` checks it in preflight) can
+    start; raises ``DagspecError`` saying what is wrong and what to do."""
+    problem = program_problem(command, repo=repo) if command else None
+    if problem:
+        raise DagspecError(f"--notify {problem}")

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from dagspec.lifecycle import RunStatus, SpecStatus
 from dagspec.programs import program_problem
+from tests.conftest import git
 from tests.engine_support import dag_text
+from tests.run_states import run, save, spec
 
 
 @pytest.mark.parametrize(
@@ -42,7 +45,9 @@ def test_commands_that_can_start_or_are_the_shells_pass(command: str, tmp_path: 
     [
         ("5", "runs '5', which is not on PATH: install it"),
         ("notify-sendd 'done'", "runs 'notify-sendd', which is not on PATH"),
-        ("./scripts/missing.sh", "runs ./scripts/missing.sh, which is not a file in "),
+        ("./scripts/missing.sh", "runs ./scripts/missing.sh: no such file in "),
+        ("/nonexistent/x", "runs /nonexistent/x: no such file: give the right path"),
+        ("./scripts", "runs ./scripts, which is not a file: give the program's path"),
         ("scripts/plain.sh", "runs scripts/plain.sh, which is not executable: `chmod +x "),
         ("echo 'unclosed", "is not a shell command (No closing quotation): close its quotes"),
     ],
@@ -96,3 +101,72 @@ def test_notify_flag_is_checked_by_preflight_through_the_archive(pyz: Path, git_
         "dag: error: --notify runs '5', which is not on PATH: install it, give its path, or "
         "write the command you meant (it runs as `sh -c COMMAND`)"
     ) in errors
+
+
+def _script(repo: Path, name: str, *, mode: int = 0o755) -> None:
+    (repo / name).write_text("#!/bin/sh\nmkdir -p vendor\n")
+    (repo / name).chmod(mode)
+
+
+@pytest.mark.parametrize(
+    ("prepare", "problem"),
+    [
+        # a worktree holds only committed files: the script is not there
+        ("untracked", "runs ./setup.sh, which is not committed, and a worktree holds only "),
+        ("staged", "runs ./setup.sh, which is not committed, and a worktree holds only "),
+        # `chmod +x` in the checkout, never committed: mode 100644 in every worktree
+        ("chmod", "runs ./setup.sh, which is not executable in git (mode 100644 at HEAD)"),
+    ],
+)
+def test_a_setup_script_must_be_committed_and_executable_in_git(
+    prepare: str,
+    problem: str,
+    git_repo: Path,
+    run_cli: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if prepare == "chmod":
+        _script(git_repo, "setup.sh", mode=0o644)
+        git(git_repo, "add", "setup.sh")
+        git(git_repo, "commit", "-q", "-m", "setup")
+        (git_repo / "setup.sh").chmod(0o755)
+    else:
+        _script(git_repo, "setup.sh")
+        if prepare == "staged":
+            git(git_repo, "add", "setup.sh")
+    (git_repo / "dag.yaml").write_text(dag_text("a", extra="execution:\n  setup: ./setup.sh"))
+    assert run_cli("validate", "dag.yaml") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dag: error: dag.yaml:4: execution.setup {problem}"), err
+    hint = "`git update-index --chmod=+x setup.sh`" if prepare == "chmod" else "`git add setup.sh`"
+    assert f"{hint} and commit it" in err
+
+
+def test_a_committed_executable_or_copied_setup_script_passes(
+    git_repo: Path, run_cli: Callable[..., int]
+) -> None:
+    _script(git_repo, "setup.sh")
+    git(git_repo, "add", "setup.sh")
+    git(git_repo, "commit", "-q", "-m", "setup")
+    (git_repo / "local").mkdir()
+    _script(git_repo, "local/mine.sh")
+    (git_repo / ".gitignore").write_text("local/\n")
+    for setup in ("./setup.sh", "local/mine.sh"):
+        extra = f"execution:\n  setup: {setup}\n  copy: [local]"
+        (git_repo / "dag.yaml").write_text(dag_text("a", extra=extra))
+        assert run_cli("validate", "dag.yaml") == 0, setup
+
+
+@pytest.mark.parametrize("command", ["resume", "retry"])
+def test_notify_flag_is_checked_by_resume_and_retry(
+    command: str,
+    git_repo: Path,
+    run_cli: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    save(run(git_repo, "r", spec("a", SpecStatus.FAILED), status=RunStatus.FAILED))
+    args = [command, "r", *(["a"] if command == "retry" else []), "--notify", "nosuchtool"]
+    assert run_cli(*args) == 1
+    assert capsys.readouterr().err.startswith(
+        "dag: error: --notify runs 'nosuchtool', which is not on PATH"
+    )

@@ -17,6 +17,7 @@ from dagspec import amend, checkout_move, driving, faults, lifecycle, relocate, 
 from dagspec.errors import EXIT_OK
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import SpecStatus
+from dagspec.programs import check_notify_flag
 from dagspec.workspace import RunPaths, check_run_id
 
 
@@ -34,6 +35,7 @@ def resume(
     replaces the run's DAG (``amend.adopt``)."""
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
+    check_notify_flag(overrides.get("notify"), repo=repo)
     checkout_move.finish_interrupted(repo)
     with state.run_lock(paths):
         recorded = relocate.arrive(paths, state.load(paths))

@@ -15,6 +15,7 @@ from dagspec import checkout_move, driving, faults, lifecycle, relocate, state, 
 from dagspec.errors import DagspecError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunState, SpecStatus
+from dagspec.programs import check_notify_flag
 from dagspec.words import no_such_spec
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -32,6 +33,10 @@ def retry(
     run; waiting specs of a run a live driver holds are handed to that driver instead."""
     paths = RunPaths(repo, check_run_id(run_id))
     recorded = state.load(paths)  # an unknown run is refused before its lock file is made
+    check_notify_flag(overrides.get("notify"), repo=repo)
+    ids = [s.id for s in recorded.specs]
+    for unknown in (i for i in spec_ids if i not in ids):  # before "being driven by" a driver
+        raise DagspecError(no_such_spec(run_id, unknown, ids))
     if (handed := _hand_to_driver(paths, recorded, spec_ids)) is not None:
         return handed
     checkout_move.finish_interrupted(repo)
