@@ -93,6 +93,9 @@ def test_a_request_nobody_made_now_does_not_start_a_spec(project: Project) -> No
         wait_for(lambda: waits.lock_holder(paths) == driver.pid, timeout=30, what="the lock")
         (wake / "b").write_text(f"{driver.pid} 999999999\n")  # its retry is gone
         assert project.statuses()["a"] == "waiting"
+        unknown = _dag(project.repo, "retry", "r", "zz")  # named, not "being driven by"
+        assert unknown.returncode == 1
+        assert unknown.stderr.startswith("dag: error: run 'r' has no spec 'zz'"), unknown.stderr
         retry = _dag(project.repo, "retry", "r", "a")
         assert retry.returncode == 0, retry.stdout + retry.stderr
         started = f"started a of run r now: its driver (process {driver.pid})"
