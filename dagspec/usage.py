@@ -11,8 +11,9 @@ guessed. The log holds every attempt, so the sums are what the spec cost in all.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import attrs
 
@@ -35,14 +36,29 @@ class AgentUsage:
 def read_usage(log: Path) -> AgentUsage | None:
     """The usage reported in ``log``; None when it reports none, does not exist or is not
     a regular file (a log a user pointed at a device is never read to its end). Read line
-    by line: an agent's log can be gigabytes."""
+    by line, each line bounded (``bounded_lines``): an agent's log can be gigabytes, and so
+    can one line of it."""
     try:
         if not log.is_file():
             return None
-        with log.open(encoding="utf-8", errors="replace") as file:
-            return _usage_in(file)
+        with log.open("rb") as file:
+            return _usage_in(bounded_lines(file))
     except OSError:
         return None
+
+
+MAX_LINE = 64 * 1024  # bytes of a line kept; a usage line is under 200
+
+
+def bounded_lines(file: BinaryIO, limit: int = MAX_LINE) -> Iterator[str]:
+    """The lines of ``file``, each cut to ``limit`` bytes (the rest of a longer one is read
+    past in chunks of that size, never held: a setup's progress bar, or ``yes``, writes
+    one line of gigabytes), decoded as UTF-8 with errors replaced."""
+    while line := file.readline(limit):
+        if not line.endswith(b"\n"):
+            while (more := file.readline(limit)) and not more.endswith(b"\n"):
+                pass
+        yield line.decode("utf-8", "replace")
 
 
 def _usage_in(lines: Iterable[str]) -> AgentUsage | None:

@@ -237,3 +237,25 @@ def test_usage_is_read_from_claudes_result_lines_in_a_log(tmp_path: Path) -> Non
     log.write_text("[Stage 1/4] specify...\n")
     assert read_usage(log) is None
     assert read_usage(tmp_path / "missing.log") is None
+
+
+def test_one_line_of_many_megabytes_is_read_past_in_bounded_memory(tmp_path: Path) -> None:
+    """A setup's output with no newline (`head -c 1G /dev/zero | tr '\\0' y`, a progress bar
+    of its own) is one line of gigabytes in the spec's log: the report card reads past it,
+    holding at most a chunk, and still finds the usage after it."""
+    import tracemalloc
+
+    log = tmp_path / "a.log"
+    with log.open("wb") as file:
+        file.write(b"=== dagspec: setup: npm ci\n")
+        for _ in range(40):
+            file.write(b"y" * 1024 * 1024)  # 40 MiB, no newline
+        file.write(b"\nRESULT: SUCCESS\n  Cost: $0.2000\n  Tokens: in=100 out=50\n")
+    tracemalloc.start()
+    try:
+        usage = read_usage(log)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert usage == AgentUsage(100, 50, 0.2)
+    assert peak < 1024 * 1024  # bytes: the 40 MiB line is never held
