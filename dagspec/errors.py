@@ -98,5 +98,9 @@ class GitError(DagspecError):
         return text
 
 
+class SetupError(DagspecError):
+    """``execution.copy`` or ``execution.setup`` failed in a spec's worktree."""
+
+
 class StateError(DagspecError):
     """A run's state file is missing, damaged, from a newer dagspec, or locked."""

@@ -35,7 +35,7 @@ from dagspec.checks import (
 from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError, as_typed
 from dagspec.lifecycle import RunOptions
-from dagspec.setup import check_copies
+from dagspec.user_copies import check_copies
 from dagspec.workspace import (
     RunPaths,
     check_run_id,

@@ -1,6 +1,7 @@
 """A new worktree made ready by the user's own recipe (issue 17): ``execution.copy`` puts
 gitignored files of the main checkout into it (``.env``, ``.vscode/``, a symlinked
-``node_modules``), then ``execution.setup`` runs a command there before the agent starts.
+``node_modules``), then ``execution.setup`` runs a command there before the agent starts
+(the copying: ``dagspec.user_copies``).
 
 ``user_setup`` is what the scheduler awaits, inside the attempt: the spec's timeout and the
 stall watchdog cover it as they cover the agent (its output goes to the spec's log, which
@@ -10,12 +11,10 @@ which fails the spec with the reason in its message.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import IO
@@ -25,13 +24,12 @@ import trio
 from dagspec import git, git_env, procgroup
 from dagspec.agent import end_group
 from dagspec.attempt import Prepared
-from dagspec.checks import Planned, Problem
-from dagspec.copies import copy_file, copy_tree, note_skipped
-from dagspec.dagfile import CopyPath, Dag, Execution
-from dagspec.errors import DagspecError
+from dagspec.dagfile import Dag, Execution
+from dagspec.errors import SetupError as SetupError
 from dagspec.fit import printable
 from dagspec.lifecycle import RunState
 from dagspec.render import format_duration
+from dagspec.user_copies import copy_paths
 from dagspec.workspace import RunPaths
 
 # seconds: a setup's own limit when neither the spec's timeout nor a stall timeout covers it
@@ -40,10 +38,6 @@ GRACE = 5.0  # seconds between SIGTERM and SIGKILL when the setup command is end
 TAIL_LINES = 5
 TAIL_WIDTH = 200  # characters of each line of it
 _MARKER = "dagspec-setup-done"
-
-
-class SetupError(DagspecError):
-    """``execution.copy`` or ``execution.setup`` failed in a spec's worktree."""
 
 
 async def user_setup(
@@ -131,95 +125,6 @@ def plan_lines(execution: Execution, *, notify: str | None) -> list[str]:
     if command:
         lines.append(f"notify on run end, failed, stalled and waiting specs: {command}")
     return lines
-
-
-# --- execution.copy ---------------------------------------------------------------------------
-
-
-def check_copies(planned: Planned) -> Problem | None:
-    """Each ``execution.copy`` path can be copied: not tracked by git (each worktree has it
-    already), and ignored by git in your checkout (or a worktree's ``git add -A`` would
-    commit the copy, and every spec would fail at its start). A symlinked path is judged in
-    the worktree, where a ``dir/`` pattern does not match it (``copy_paths``). A path that
-    is not there is a warning (a typo, or one that only some checkouts have)."""
-    copies = planned.dag.execution.copy if planned.dag is not None else ()
-    missing = [c.path for c in copies if not _exists(planned.repo / c.path)]
-    for copy in copies:
-        if git.tracked_files(planned.repo, copy.path):
-            return Problem(
-                f"execution.copy: {copy.path} is tracked by git, so each worktree has it "
-                "already: remove it from execution.copy"
-            )
-        if not copy.symlink and git.untracked_files(planned.repo, copy.path):
-            return Problem(
-                f"execution.copy: {copy.path} is not ignored by git, so a copy would be "
-                f"committed: add '{copy.path}' to .gitignore, or remove it from execution.copy"
-            )
-    if missing:
-        return Problem(
-            f"execution.copy: {', '.join(missing)} not in {planned.repo}: nothing of "
-            "it will be copied (a typo?)",
-            blocking=False,
-        )
-    return None
-
-
-def _exists(path: Path) -> bool:
-    return path.exists() or path.is_symlink()
-
-
-def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: Path) -> None:
-    """Copy (or symlink) each path of ``copies`` from ``repo`` into ``worktree``.
-
-    What the worktree has already is never overwritten. A path missing in ``repo`` is passed
-    over with a line in ``log``. A path git would not ignore in the worktree (so an agent's
-    ``git add -A`` would commit it; a symlink is not matched by a ``dir/`` pattern) is
-    removed again and raises ``SetupError``: copies are never committed.
-    """
-    for copy in copies:
-        source, target = repo / copy.path, worktree / copy.path
-        if not source.exists() and not source.is_symlink():
-            _note(log, f"execution.copy: {copy.path} is not in {repo}; nothing copied")
-            continue
-        skipped: list[str] = []
-        placed = _place(source, target, symlink=copy.symlink, skipped=skipped)
-        note_skipped(log, skipped, "execution.copy")
-        visible = git.untracked_files(worktree, copy.path)
-        if visible:
-            _remove(placed)
-            raise SetupError(
-                f"execution.copy: {copy.path} is not ignored by git in the worktree "
-                f"({visible[0]} would be committed): add '{copy.path}' to .gitignore "
-                "(without a trailing '/' for a symlink), or remove it from execution.copy"
-            )
-        how = "linked" if copy.symlink else "copied"
-        _note(log, f"execution.copy: {how} {copy.path} ({len(placed)} new)")
-
-
-def _place(source: Path, target: Path, *, symlink: bool, skipped: list[str]) -> list[Path]:
-    """Copy or link ``source`` to ``target``; return every file and directory made (special
-    files are added to ``skipped``: ``dagspec.copies``)."""
-    made: list[Path] = []
-    merging_dirs = not symlink and source.is_dir() and target.is_dir()
-    if (target.exists() or target.is_symlink()) and not merging_dirs:
-        return made
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if symlink:
-        target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
-        return [target]
-    if not source.is_dir():
-        return [target] if copy_file(source, target, skipped=skipped) else []
-    if not target.exists():
-        made.append(target)
-    return made + copy_tree(source, target, skipped=skipped)
-
-
-def _remove(placed: list[Path]) -> None:
-    for path in placed:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        elif os.path.lexists(path):
-            path.unlink()
 
 
 # --- execution.setup --------------------------------------------------------------------------
@@ -335,9 +240,3 @@ def _tail(log: Path, start: int) -> str:
     lines = [line.rstrip() for line in text.splitlines() if line.strip()][-TAIL_LINES:]
     lines = [printable(line.expandtabs(4))[:TAIL_WIDTH] for line in lines]
     return (":\n" + "\n".join("    " + line for line in lines)) if lines else " (no output)"
-
-
-def _note(log: Path, text: str) -> None:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as file:
-        file.write(f"=== dagspec: {text}\n")

@@ -302,6 +302,49 @@ def test_an_ignored_execution_copy_path_passes(project: Project) -> None:
     assert found["execution.copy paths ignored by git, not tracked"] is None
 
 
+@pytest.mark.parametrize(
+    ("ignore", "refused"),
+    [
+        ("node_modules/\n", True),  # the directory is ignored; a link named so is not
+        ("node_modules\n", False),
+        ("/node_modules\n", False),
+        ("*_modules\n", False),
+        ("web/\n", False),  # the link lies inside an ignored directory: ignored too
+    ],
+)
+def test_a_linked_copy_is_judged_as_the_link_the_worktree_gets(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    ignore: str,
+    refused: bool,
+) -> None:
+    """``{path: node_modules, symlink: true}`` with ``node_modules/`` in .gitignore: a
+    worktree's link is not a directory, so every spec would fail at its start with "not
+    ignored by git in the worktree"; preflight and ``--dry-run`` say so first."""
+    nested = ignore == "web/\n"
+    where = "web/node_modules" if nested else "node_modules"
+    (project.repo / where).mkdir(parents=True)
+    (project.repo / where / "x.js").write_text("x\n")
+    (project.repo / ".gitignore").write_text(ignore)
+    copy = f'execution:\n  copy: [{{path: "{where}", symlink: true}}]'
+    project.write_dag(dag_text("a", extra=copy))
+    planned = checks.Planned(project.repo, RunOptions(), load_dag(project.repo / "dag.yaml"))
+    problem = dict(preflight.results(planned))["execution.copy paths ignored by git, not tracked"]
+    if not refused:
+        assert problem is None
+        return
+    assert problem is not None and problem.blocking
+    assert problem.message == (
+        "execution.copy: node_modules is linked (symlink: true), and git does not ignore a "
+        "link named node_modules (a pattern ending in '/' matches only a directory), so every "
+        "spec would fail at its start: write 'node_modules' without a trailing '/' in "
+        ".gitignore, or remove symlink: true"
+    )
+    assert run_cli("run", "dag.yaml", "--dry-run") == 1
+    assert "dag: error: execution.copy: node_modules is linked" in capsys.readouterr().err
+
+
 def test_an_execution_copy_path_that_is_not_there_is_a_warning(project: Project) -> None:
     """A typo (``.evn``) would only show as a line in each spec's log, hours later."""
     (project.repo / ".env").write_text("SECRET=1\n")
