@@ -23,7 +23,10 @@ stops (Ctrl-C) leaves it waiting with its ``waiting_until`` for the next (``resu
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+
+import attrs
 
 from dagspec.lifecycle import (
     Deps,
@@ -186,3 +189,17 @@ def note(spec: SpecState) -> str | None:
     if spec.status is SpecStatus.RUNNING and spec.stalled_since is not None:
         return f"no progress since {spec.stalled_since.astimezone(UTC):%H:%M:%S}Z"
     return None
+
+
+def bank_killed(run: RunState, last_seen: Mapping[str, datetime]) -> RunState:
+    """Specs a killed driver (``kill -9``) left ``running``: each attempt ended when it was
+    last seen alive (``last_seen``, by spec id: its log's last write), so its time counts in
+    ``agent_seconds`` as a stopped attempt's does; the specs stay ``running`` until the next
+    drive settles them (``lifecycle.prepare_resume``, ``prepare_retry``)."""
+    specs = tuple(
+        attrs.evolve(s, finished_at=last_seen[s.id])
+        if s.status is SpecStatus.RUNNING and s.finished_at is None and s.id in last_seen
+        else s
+        for s in run.specs
+    )
+    return attrs.evolve(run, specs=specs)

@@ -4,6 +4,7 @@ How a run works)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 from collections.abc import Callable
@@ -106,6 +107,62 @@ def test_resume_after_sigkill_ends_the_surviving_agent_first(
     assert project.statuses() == {"a": "completed"}
     # plan.yaml may be half-written when the agent hung in plan: plan is done again
     assert project.stages("a") == ["specify", "plan", "plan", "tasks", "implement"]
+
+
+@pytest.mark.parametrize("command", ["resume", "retry"])
+def test_the_time_of_an_attempt_whose_driver_was_killed_is_kept(
+    project: Project, run_cli: RunCli, command: str
+) -> None:
+    """kill -9 of the driver: its running attempt ended when the spec was last seen alive
+    (its log's last write), and that time counts in the state file and the report, as a
+    Ctrl-C's does; not zero. ``retry`` of another, failed spec settles it the same way."""
+    from datetime import UTC, datetime, timedelta
+
+    import attrs
+
+    from dagspec import state
+    from dagspec.workspace import RunPaths
+
+    failing = {"match": "^Build a$", "FAIL_AT": "plan"}
+    project.fake.control([failing, {"match": "^Build b$", "HANG_AT": "plan"}])
+    project.write_dag(dag_text("a", "b"))
+    driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r", "--parallel")
+    wait_for_record(project, "hang")
+    ready = {"a": "failed", "b": "running"}
+    wait_for(lambda: project.statuses() == ready, timeout=20, what="a failed, b running")
+    wait_for(lambda: project.state().spec("b").stage == "plan", timeout=20, what="plan saved")
+    driver.send_signal(signal.SIGKILL)
+    driver.communicate(timeout=30)
+    # b's attempt began an hour ago, and its log was last written 40 minutes later
+    b = project.state().spec("b")
+    assert b.finished_at is None and b.log is not None
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    paths = RunPaths(project.repo, "r")
+    state.save(project.state().with_spec(attrs.evolve(b, started_at=started)), paths.state_file)
+    last = started + timedelta(minutes=40)
+    os.utime(b.log, (last.timestamp(), last.timestamp()))
+    project.fake.control([])
+    code = run_cli(command, "r", *(["a"] if command == "retry" else []))
+    assert code == (1 if command == "retry" else 0)  # retry leaves b interrupted
+    b = project.state().spec("b")
+    if command == "retry":  # b is not retried: interrupted, its attempt ended then
+        assert (b.status.value, b.finished_at) == ("interrupted", last)
+        assert b.agent_seconds(datetime.now(UTC)) == 40 * 60
+    else:
+        assert (b.status.value, b.attempts) == ("completed", 2)
+        assert b.earlier_seconds == 40 * 60  # the killed attempt: start to last sign of life
+    card = json.loads(_report_json(project, run_cli))
+    assert [s["agent_seconds"] >= 40 * 60 for s in card["specs"]] == [False, True]
+
+
+def _report_json(project: Project, run_cli: RunCli) -> str:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert run_cli("report", "r", "--json") == 0
+    return out.getvalue()
 
 
 def wait_for_record(project: Project, event: str) -> dict[str, object]:

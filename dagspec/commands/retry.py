@@ -41,7 +41,7 @@ def retry(
         return handed
     checkout_move.finish_interrupted(repo)
     with state.run_lock(paths):
-        recorded = relocate.arrive(paths, state.load(paths))
+        recorded = driving.bank_killed(paths, relocate.arrive(paths, state.load(paths)))
         check_retryable(recorded, spec_ids)
         dag = driving.recorded_dag(repo, paths, recorded)
         options = attrs.evolve(recorded.options, **overrides)
