@@ -63,7 +63,7 @@ CHECKS: tuple[tuple[str, Callable[[Planned], Problem | None]], ...] = (
     ("a clean checkout of the base branch", check_checkout),
     ("not inside another run's worktree", check_main_checkout),
     ("execution.copy paths ignored by git, not tracked", check_copies),
-    ("the program of --notify, if given", check_notify),
+    ("the program of --notify", check_notify),
     ("the worktree root: writable, outside the repository", check_root),
     ("state and spec directories inside the repository", check_places),
     ("a new run id", check_run_free),
@@ -77,11 +77,13 @@ _OF_A_RUN = frozenset((check_run_free, check_paths, check_branches))
 def results(planned: Planned) -> list[tuple[str, Problem | None]]:
     """Each check's title and its problem (None: passed). Once git is missing or too old,
     the checks that need it are not made; without a DAG and a run id, neither are the
-    checks of a run's ids, paths and branches."""
+    checks of a run's ids, paths and branches; without ``--notify``, its check."""
     found: list[tuple[str, Problem | None]] = []
     for title, check in CHECKS:
         if check in _OF_A_RUN and (planned.dag is None or planned.run_id is None):
             continue  # `dag doctor` without a DAG file: nothing to say about them
+        if check is check_notify and not planned.options.notify:
+            continue  # none given: no line that seems to say one was checked
         found.append((title, check(planned)))
         if check is check_git and found[-1][1] is not None:
             break

@@ -9,7 +9,9 @@ columns appear only when some spec has them. They are never guessed.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -214,14 +216,22 @@ def render_markdown(c: Card) -> str:
     ]
     for line in c.specs:
         cells = [*_cells(line, c), line.error if line.status != "completed" and line.error else ""]
-        cells[0] = f"`{cells[0]}`"
-        out.append("| " + " | ".join(_md_escape(cell) for cell in cells) + " |")
+        spec = f"`{cells[0]}`"  # an id is letters, digits and ._- (``schema._ID``): as it is
+        out.append("| " + " | ".join([spec, *map(_md_escape, cells[1:])]) + " |")
     out += ["", f"**{totals_line(c)}**"]
     return "\n".join(out) + "\n"
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    """``text`` as it reads, inside one cell of a GFM table: HTML's ``&<>`` as entities
+    (no tag of an error message is rendered), Markdown's punctuation and ``|`` (which ends
+    a cell) after a backslash, a backslash too (``\\|`` would end the cell), and a line
+    break as ``<br>``."""
+    escaped = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return "<br>".join(escaped.splitlines())
 
 
 def to_json_data(c: Card) -> dict[str, Any]:

@@ -46,8 +46,8 @@ from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, EventKind, RunState, SpecStatus, Transition
 from dagspec.limits import limit_at_end
 from dagspec.ports import Settings as Settings  # the drive's settings live with its ports
-from dagspec.setup import SETUP_TIMEOUT, user_setup
-from dagspec.unattended import end_stall, limit, limit_hit, stall_news, wake
+from dagspec.setup import SETUP_TIMEOUT, note_ended, user_setup
+from dagspec.unattended import end_stall, idle_text, limit, limit_hit, stall_news, wake
 from dagspec.waits import Waits
 from dagspec.watchdog import for_attempt
 
@@ -186,8 +186,7 @@ class _Engine:
                 self.stop()
 
     async def _end_survivors(self) -> None:
-        """End the agents an earlier, killed driver left running (``agent.end_survivors``)
-        before anything else happens in their worktrees or takes their spec numbers."""
+        """End the agents a killed driver left (``agent.end_survivors``) before anything."""
         if any(spec.attempts for spec in self.run.specs):  # else a new run: none can be alive
             await agent.end_survivors(self.run, self.settings.paths, self.settings.grace)
             self.apply(lifecycle.agents_gone(self.run))
@@ -293,12 +292,13 @@ class _Engine:
         self.groups.difference_update(p.pid for p in started)
         self.workspace.release(ready.path)  # an empty directory or two: no git, no thread
         self._free_slot(spec_id)  # the agent is gone: the next spec need not wait for its commit
-        now = state.utcnow()
+        now, where = state.utcnow(), "" if started else " (in execution.setup)"
         if timer.cancelled_caught:
-            where = "" if started else " (in execution.setup)"
-            self._fail(spec_id, agent.timeout_reason(timeout or 0.0) + where, code)
+            self._fail(spec_id, note_ended(log, agent.timeout_reason(timeout or 0.0), where), code)
         elif dog is not None and dog.ended:
-            self._failed(end_stall(self.run, self.deps, spec_id, now=now, idle=dog.idle))
+            note_ended(log, f"no progress for {idle_text(dog.idle)}", where)
+            stalled = end_stall(self.run, self.deps, spec_id, now=now, idle=dog.idle, where=where)
+            self._failed(stalled)
         elif code != 0 and (hit := limit_at_end(log, plain)) is not None:
             self._failed(limit_hit(self.run, self.deps, spec_id, now=now, hit=hit))
         elif code != 0:
@@ -311,8 +311,8 @@ class _Engine:
     def _started(self, spec_id: str, started: list[ports.Running], process: ports.Running) -> None:
         started.append(process)
         self.groups.add(process.pid)
-        # Saved with the next change, not on its own (one fsync less a spec, issue 16): a
-        # successor finds an agent its killed driver left by its environment anyway.
+        # Saved with the next change (one fsync less a spec, issue 16): a successor finds
+        # an agent its killed driver left by its environment anyway.
         self.run, _ = lifecycle.agent_started(self.run, spec_id, pid=process.pid)
 
     async def _complete(self, spec_id: str, path: Path, watcher: agent.Watcher) -> None:

@@ -240,3 +240,14 @@ def _tail(log: Path, start: int) -> str:
     lines = [line.rstrip() for line in text.splitlines() if line.strip()][-TAIL_LINES:]
     lines = [printable(line.expandtabs(4))[:TAIL_WIDTH] for line in lines]
     return (":\n" + "\n".join("    " + line for line in lines)) if lines else " (no output)"
+
+
+def note_ended(log: Path, reason: str, where: str) -> str:
+    """``reason`` an attempt was ended for (a timeout, a stall) followed by ``where``; when
+    it was ended in its setup (``where`` not empty), its log says so too, after the setup's
+    output."""
+    if where:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as file:
+            file.write(f"\n=== dagspec: execution.setup ended: {reason}\n")
+    return reason + where

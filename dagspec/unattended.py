@@ -88,12 +88,14 @@ def end_stall(
     now: datetime,
     idle: float,
     exit_code: int | None = None,
+    where: str = "",
 ) -> Transition:
     """The agent of a spec without progress for ``idle`` seconds (two stall timeouts) was
     ended: pending again, to start at its recorded stage (a ``restarting`` event), unless it
-    was restarted for a stall ``MAX_STALL_RESTARTS`` times already; then ``failed``."""
+    was restarted for a stall ``MAX_STALL_RESTARTS`` times already; then ``failed``.
+    ``where``: said after the reason (`` (in execution.setup)``: the setup was ended)."""
     spec = run.spec(spec_id)
-    reason = f"no progress for {idle_text(idle)}"
+    reason = f"no progress for {idle_text(idle)}{where}"
     if spec.stall_restarts >= MAX_STALL_RESTARTS:
         return fail(run, deps, spec_id, now=now, reason=reason, exit_code=exit_code)
     run = _change(

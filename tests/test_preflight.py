@@ -427,8 +427,17 @@ def test_dry_run_shows_every_check_and_stops_on_a_problem(
     ]
     assert "  error    the branch names this run needs are taken (dag/r)" in out
     assert "the branch names this run needs are taken" in err
+    assert "--notify" not in out  # none given: nothing of it checked, nothing said
     git(project.repo, "branch", "-D", "dag/r")
     assert nothing_written(project)
+
+
+def test_dry_run_says_the_notify_program_was_checked_only_when_given(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write_dag(dag_text("a"))
+    assert run_cli("run", "dag.yaml", "--dry-run", "--run-id", "r", "--notify", "true") == 0
+    assert "  ok       the program of --notify\n" in capsys.readouterr().out
 
 
 def test_doctor_without_a_dag_checks_the_machine_and_the_repository(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,6 +157,23 @@ def test_markdown(tmp_path: Path) -> None:
         "autospec exited with 1 during plan: plan stage failed |"
     )
     assert lines[-1].startswith("**total: 5 specs (3 completed, 1 failed, 1 blocked)")
+
+
+def test_markdown_shows_a_reason_as_it_reads_in_one_cell(tmp_path: Path) -> None:
+    """A reason quoting a setup's output: its pipes (escaped or not) stay in the cell, its
+    HTML is text, its Markdown is not applied."""
+    finished = _finished(tmp_path)
+    why = "setup failed:    a|b c\\|d <img src=x onerror=alert(1)> *no* _em_ `x` [l](u) &amp;"
+    logging = attrs.evolve(finished.spec("052-logging"), error=why)
+    text = report.render_markdown(report.card(finished.with_spec(logging), now=at(0)))
+    row = text.splitlines()[6]
+    assert row.endswith(
+        " | setup failed:    a\\|b c\\\\\\|d &lt;img src=x onerror=alert(1)&gt; \\*no\\* "
+        "\\_em\\_ \\`x\\` \\[l\\](u) &amp;amp; |"
+    )
+    assert row.startswith("| `052-logging` | failed |")
+    unescaped = re.findall(r"(?<!\\)(?:\\\\)*\|", row)  # pipes after an even run of \
+    assert len(unescaped) == 9  # 8 cells
 
 
 def test_json_against_the_state(tmp_path: Path) -> None:

@@ -51,8 +51,10 @@ async def test_a_setup_without_output_is_stalled_like_an_agent(
         _repo(tmp_path), ["a", "b"], agents, events, extra=_setup(HANG), stall_timeout=60.0
     )
     assert statuses(final) == {"a": "failed", "b": "failed"}
-    assert final.spec("a").error == "no progress for 2 min"
+    assert final.spec("a").error == "no progress for 2 min (in execution.setup)"
     assert final.spec("a").attempts == 2  # restarted once, at its stage, setup again
+    log = await trio.Path(final.spec("a").log or "").read_text()
+    assert log.count("\n=== dagspec: execution.setup ended: no progress for 2 min\n") == 2
     kinds = [e.kind.value for e in events if e.spec_id == "a"]
     # (the setup's own header in the log is progress: on this clock it may come after a look)
     assert kinds[0] == "started" and kinds[-2:] == ["stalled", "failed"]
@@ -70,6 +72,9 @@ async def test_the_specs_timeout_covers_its_setup(
     )
     assert statuses(final) == {"a": "failed"}
     assert final.spec("a").error == "timed out after 5m00s (in execution.setup)"
+    log = await trio.Path(final.spec("a").log or "").read_text()
+    # (the setup's thread, abandoned, may write its header after: on this clock it had no time)
+    assert "\n=== dagspec: execution.setup ended: timed out after 5m00s\n" in log
     assert agents.spans == {}
     assert _all_ended(tmp_path) == []
 
