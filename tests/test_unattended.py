@@ -117,7 +117,7 @@ def test_a_failing_setup_fails_its_spec_before_the_agent_and_says_why(
 @pytest.mark.parametrize(
     ("flags", "extra", "error"),
     [
-        (("--stall-timeout", "1s"), "", "no progress for 2s"),
+        (("--stall-timeout", "1s"), "", "no progress for 2s (in execution.setup)"),
         (("--timeout", "2s"), "", "timed out after 2s (in execution.setup)"),
     ],
 )
