@@ -31,6 +31,7 @@ from pathlib import Path
 
 import trio
 
+from dagspec.driver_lock import pid_alive
 from dagspec.workspace import RunPaths
 
 WAKE_SIGNAL = signal.SIGURG
@@ -93,7 +94,7 @@ class Waits:
                 driver, retry = map(int, path.read_text(encoding="ascii").split())
             except (OSError, ValueError, UnicodeDecodeError):
                 driver = retry = 0
-            if driver == os.getpid() and _alive(retry):
+            if driver == os.getpid() and pid_alive(retry):
                 live.append(spec_id)
             else:
                 with contextlib.suppress(OSError):
@@ -118,18 +119,6 @@ def _answer(paths: RunPaths, spec_id: str, answer: str) -> bool:
         (wake_dir(paths) / spec_id).rename(directory / spec_id)
     except OSError:
         return False
-    return True
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
