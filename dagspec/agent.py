@@ -21,7 +21,7 @@ import trio
 
 from dagspec import autospec, ports, procgroup
 from dagspec.errors import DagspecError
-from dagspec.executable import start_failure
+from dagspec.executable import start_failure as start_failure
 from dagspec.lifecycle import RunState
 from dagspec.ports import GRACE as GRACE
 from dagspec.records import format_duration

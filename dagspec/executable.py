@@ -75,6 +75,10 @@ def start_failure(
     both for a missing file and for a script whose ``#!`` interpreter is missing
     (execve(2): "the interpreter of a script ... does not exist"), and ENOEXEC for a file it
     cannot run: the script's first line says which it was."""
+    if exc.errno in (errno.EMFILE, errno.ENFILE):  # the run's limit: say what to do
+        from dagspec.faults import too_many_open_files
+
+        return too_many_open_files(OSError(exc.errno, exc.strerror, program))
     if cwd is not None and not cwd.is_dir():
         return f"{program} could not be started: its directory {cwd} is gone"
     found = program if os.sep in program else shutil.which(program, path=path)

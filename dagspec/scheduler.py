@@ -286,7 +286,7 @@ class _Engine:
                         grace=grace,
                     )
                 except OSError as exc:
-                    raise DagspecError(f"cannot start {ready.call.argv[0]}: {exc}") from None
+                    raise DagspecError(agent.start_failure(ready.call.argv[0], exc)) from None
                 nursery.cancel_scope.cancel()
         code = started[0].returncode if started else None
         self.groups.difference_update(p.pid for p in started)
