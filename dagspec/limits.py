@@ -248,9 +248,18 @@ def parse_limit(line: str, *, now: datetime | None = None) -> LimitHit | None:
             reset_at = None  # not a reset any agent states (weekly limits are the longest)
         if pattern.reset in (reset_times.after_span, reset_times.in_seconds):
             margin = reset_times.span_margin(match)
-        hit = (pattern.agent, pattern.name, line.strip(), reset_at, pattern.backoff, margin)
+        hit = (pattern.agent, pattern.name, _shown(line), reset_at, pattern.backoff, margin)
         return LimitHit(*hit)
     return None
+
+
+def _shown(line: str) -> str:
+    """The message as a reason shows it: without a formatter's frame (``│ ``) and the epoch
+    Claude appends for programs (``...reached|1796064819``; the reason says the reset)."""
+    return _EPOCH_SUFFIX.sub("", line.strip().strip("│┃|").strip())
+
+
+_EPOCH_SUFFIX = re.compile(r"\|\d{9,}$")
 
 
 TAIL_LINES = 25  # the last lines of an attempt's log where a limit counts as its cause

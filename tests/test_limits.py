@@ -209,3 +209,10 @@ def test_only_the_table_reads_resets() -> None:
     readers = {p.reset for p in PATTERNS if p.reset is not None}
     assert readers <= {v for v in vars(reset_times).values() if callable(v)}
     assert {r.__name__ for r in readers} >= {"dated_clock", "next_clock"}
+
+
+def test_a_reason_shows_the_message_without_its_frame_or_epoch() -> None:
+    hit = parse_limit("│ Claude AI usage limit reached|1796064819", now=NOW)
+    assert hit is not None and hit.message == "Claude AI usage limit reached"
+    hit = parse_limit("  You've hit your limit · resets 3pm (UTC)  ", now=NOW)
+    assert hit is not None and hit.message == "You've hit your limit · resets 3pm (UTC)"
