@@ -28,7 +28,7 @@ import attrs
 
 from dagspec import git_env, procgroup
 from dagspec.fit import printable
-from dagspec.lifecycle import RunState
+from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.limits import LimitHit
 from dagspec.render import count_text, format_duration
 from dagspec.state import format_time
@@ -127,11 +127,16 @@ def notify(
 
 
 def run_finished(run: RunState) -> Notice:
-    """``run RUN completed in 1h02m: 5 completed``."""
+    """``run RUN completed in 1h02m: 5 completed``; a completed run whose work is not all
+    on the base branch yet (a conflict, a result waiting on ``dag/<run>/_merged``) says so,
+    as its exit code 1 does."""
     took = ""
     if run.finished_at is not None:
         took = f" in {format_duration((run.finished_at - run.started_at).total_seconds())}"
     summary = f"run {run.run_id} {run.status.value}{took}: {count_text(run)}"
+    unmerged = [s for s in run.specs if s.status is SpecStatus.COMPLETED and not s.merged]
+    if run.status is RunStatus.COMPLETED and run.options.merge and unmerged:
+        summary += f"; {counted(len(unmerged), 'spec')} not on {run.base_branch} yet"
     return Notice("run-finished", run.run_id, None, summary, run.status.value)
 
 

@@ -81,6 +81,16 @@ def test_an_unknown_event_is_a_bug() -> None:
         notify.Notice("stage-done", "r", "a", "x", "running")
 
 
+def test_run_finished_says_when_completed_work_is_not_on_the_base_branch(tmp_path: Path) -> None:
+    """The run completed, but exits 1: its result waits on dag/<run>/_merged."""
+    waiting = run(tmp_path, "r1", spec("a", SpecStatus.COMPLETED), finished_at=at(60))
+    assert notify.run_finished(waiting).summary == (
+        "run r1 completed in 1m00s: 1 completed; 1 spec not on main yet"
+    )
+    merged = run(tmp_path, "r1", spec("a", SpecStatus.COMPLETED, merged=True), finished_at=at(60))
+    assert notify.run_finished(merged).summary == "run r1 completed in 1m00s: 1 completed"
+
+
 def test_a_failing_notifier_is_a_warning_with_its_output_in_the_log(tmp_path: Path) -> None:
     notice = notify.run_finished(_finished(tmp_path))
     log = tmp_path / "notify.log"
