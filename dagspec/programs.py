@@ -74,9 +74,10 @@ def _copied(repo: Path, path: Path, copied: Sequence[str]) -> bool:
     return any(path.resolve().is_relative_to((repo / c).resolve()) for c in copied)
 
 
-def _committed_problem(repo: Path, program: str) -> str | None:
+def _committed_problem(repo: Path, program: str, links: int = 8) -> str | None:
     """What keeps ``program`` (in ``repo``) from running in a new worktree: not committed,
-    or committed without its executable bit."""
+    or committed without its executable bit; a committed symbolic link is judged by what
+    it leads to inside the checkout (``links``: how many more to follow)."""
     name = os.path.normpath(program)
     if name.startswith("../"):
         return None  # outside the checkout: the worktree's neighbour is another directory
@@ -87,7 +88,16 @@ def _committed_problem(repo: Path, program: str) -> str | None:
             f"runs {program}, which is not committed, and a worktree holds only committed "
             f"files: `git add {name}` and commit it, or list it in execution.copy"
         )
-    if mode not in ("100755", "120000"):  # a symlink's target is judged when it runs
+    if mode == "120000":
+        link = (repo / name).readlink()
+        if link.is_absolute() or not links:
+            return None  # outside the checkout: there for the worktree as it is here
+        target = os.path.normpath(Path(name).parent / link)
+        problem = _committed_problem(repo, target, links - 1)
+        if problem is None:
+            return None
+        return f"runs {program}, a link to {target}, which {problem.split(', which ', 1)[-1]}"
+    if mode != "100755":
         return (
             f"runs {program}, which is not executable in git (mode {mode} at HEAD), so it "
             f"is not in a worktree: `git update-index --chmod=+x {name}` and commit it"

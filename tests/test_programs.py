@@ -142,6 +142,22 @@ def test_a_setup_script_must_be_committed_and_executable_in_git(
     assert f"{hint} and commit it" in err
 
 
+def test_a_committed_link_is_judged_by_the_script_it_leads_to(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A link committed without its script: the worktree gets a dangling link."""
+    _script(git_repo, "real.sh")
+    (git_repo / "setup.sh").symlink_to("real.sh")
+    git(git_repo, "add", "setup.sh")
+    git(git_repo, "commit", "-q", "-m", "the link only")
+    (git_repo / "dag.yaml").write_text(dag_text("a", extra="execution:\n  setup: ./setup.sh"))
+    assert run_cli("validate", "dag.yaml") == 1
+    assert "setup.sh, a link to real.sh, which is not committed" in capsys.readouterr().err
+    git(git_repo, "add", "real.sh")
+    git(git_repo, "commit", "-q", "-m", "and its script")
+    assert run_cli("validate", "dag.yaml") == 0
+
+
 def test_a_committed_executable_or_copied_setup_script_passes(
     git_repo: Path, run_cli: Callable[..., int]
 ) -> None:
