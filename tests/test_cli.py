@@ -495,3 +495,16 @@ def test_ctrl_c_while_the_arguments_are_parsed_is_one_line_and_130(tmp_path: Pat
     assert done.returncode == 130, done.stderr
     assert done.stderr == "dag: interrupted\n"
     assert done.stdout == ""
+
+
+def test_retry_of_a_spec_whose_driver_was_killed_says_interrupted_not_running(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gone = subprocess.Popen(["true"])  # a pid that has exited: the killed driver's
+    gone.wait()
+    running = spec("b", SpecStatus.RUNNING, attempts=1)
+    save(run(git_repo, "r", running, status=RunStatus.RUNNING, driver_pid=gone.pid))
+    assert run_cli("retry", "r", "b") == 1
+    err = capsys.readouterr().err
+    assert "spec 'b' is interrupted, not failed" in err
+    assert "`dag resume r` continues it" in err

@@ -289,7 +289,7 @@ def test_a_weekly_limit_waits_days_and_retry_starts_it_now(
             assert "retrying a of run r" in retry.stdout
         else:
             assert retry.stdout.startswith(
-                f"started a of run r now: its driver (process {live.pid})"
+                f"ended the wait of a of run r: its driver (process {live.pid})"
             )
             out, _ = live.communicate(timeout=120)
             assert live.returncode == 0, out

@@ -98,7 +98,7 @@ def test_a_request_nobody_made_now_does_not_start_a_spec(project: Project) -> No
         assert unknown.stderr.startswith("dag: error: run 'r' has no spec 'zz'"), unknown.stderr
         retry = _dag(project.repo, "retry", "r", "a")
         assert retry.returncode == 0, retry.stdout + retry.stderr
-        started = f"started a of run r now: its driver (process {driver.pid})"
+        started = f"ended the wait of a of run r: its driver (process {driver.pid})"
         assert retry.stdout.startswith(started)
         out, err = driver.communicate(timeout=60)
     finally:

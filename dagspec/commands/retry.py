@@ -42,7 +42,7 @@ def retry(
     checkout_move.finish_interrupted(repo)
     with state.run_lock(paths):
         recorded = driving.bank_killed(paths, relocate.arrive(paths, state.load(paths)))
-        check_retryable(recorded, spec_ids)
+        check_retryable(state.settled(recorded), spec_ids)  # a killed driver's: interrupted
         dag = driving.recorded_dag(repo, paths, recorded)
         options = attrs.evolve(recorded.options, **overrides)
         executable = find_autospec(options.autospec)
@@ -85,8 +85,8 @@ def _hand_to_driver(paths: RunPaths, recorded: RunState, spec_ids: Sequence[str]
     them = "it" if len(spec_ids) == 1 else "them"
     if all(a == waits.STARTED for a in answers.values()):
         faults.say(
-            f"started {names} of run {run_id} now: its driver (process {driver}) restarts "
-            f"{them} at the recorded stage\n"
+            f"ended the wait of {names} of run {run_id}: its driver (process {driver}) "
+            f"restarts {them} at the recorded stage as soon as a slot is free\n"
         )
         return 0
     started = [i for i, a in answers.items() if a == waits.STARTED]
