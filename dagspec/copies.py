@@ -20,7 +20,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, too_many_open_files
 
 
 class CopyError(DagspecError):
@@ -113,8 +113,8 @@ def copy_tree(
         match = _ERRNO.match(str(first[2]))
         reason = match["reason"] if match else str(first[2])
         code = int(match["errno"]) if match else None
-        if code in _TOO_MANY:
-            raise _error(first[0], OSError(code, reason, first[0])) from None
+        if too_many := too_many_open_files(OSError(code, reason), first[0]):
+            raise CopyError(too_many) from None
         raise CopyError(
             f"cannot copy {first[0]}{extra}: {reason}: {_hint(code in _DENIED)}"
         ) from None
@@ -128,16 +128,13 @@ _ERRNO = re.compile(r"\[Errno (?P<errno>\d+)\] (?P<reason>[^:]+)")
 
 
 def _error(path: str, exc: OSError) -> CopyError:
-    if exc.errno in _TOO_MANY:  # the run's limit, not this file's fault: say what to do
-        from dagspec.faults import too_many_open_files
-
-        return CopyError(too_many_open_files(OSError(exc.errno, exc.strerror, path)))
+    if too_many := too_many_open_files(exc, path):  # the run's limit, not this file's
+        return CopyError(too_many)
     reason = " ".join((exc.strerror or str(exc)).split())
     return CopyError(f"cannot copy {path}: {reason}: {_hint(exc.errno in _DENIED)}")
 
 
 _DENIED = (errno.EACCES, errno.EPERM)
-_TOO_MANY = (errno.EMFILE, errno.ENFILE)
 
 
 def _hint(denied: bool) -> str:

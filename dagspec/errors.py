@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -12,6 +13,23 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BUG = 3  # a bug in dagspec itself; the message names the crash log
 EXIT_INTERRUPTED = 130
+
+
+def too_many_open_files(exc: OSError, opened: str | None = None) -> str | None:
+    """What to do when ``exc`` is EMFILE (this process's open-file limit) or ENFILE (the
+    system's), opening ``opened`` (default: the error's file name); None for any other
+    error. The run's limit, not the file's fault: every place that opens says the same."""
+    if exc.errno not in (errno.EMFILE, errno.ENFILE):
+        return None
+    name = opened or exc.filename
+    what = f"opening {name}" if name else "opening a file or pipe for it"
+    limit = "the open-file limit (ulimit -n)"
+    if exc.errno == errno.ENFILE:
+        limit = "the system's open-file limit (fs.file-max)"
+    return (
+        f"too many open files while {what} ({errno.errorcode[exc.errno]}): "
+        f"raise {limit} or lower --max-parallel, then `dag retry`"
+    )
 
 
 # Control characters and line separators a message may quote from a user's file: shown

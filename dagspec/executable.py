@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, too_many_open_files
 
 _VERSION_TIMEOUT = 10.0  # seconds for ``autospec --version`` to answer
 
@@ -75,10 +75,8 @@ def start_failure(
     both for a missing file and for a script whose ``#!`` interpreter is missing
     (execve(2): "the interpreter of a script ... does not exist"), and ENOEXEC for a file it
     cannot run: the script's first line says which it was."""
-    if exc.errno in (errno.EMFILE, errno.ENFILE):  # the run's limit: say what to do
-        from dagspec.faults import too_many_open_files
-
-        return too_many_open_files(OSError(exc.errno, exc.strerror, program))
+    if too_many := too_many_open_files(exc, program):
+        return too_many
     if cwd is not None and not cwd.is_dir():
         return f"{program} could not be started: its directory {cwd} is gone"
     found = program if os.sep in program else shutil.which(program, path=path)

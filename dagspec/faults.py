@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import state
-from dagspec.errors import DagspecError, as_typed
+from dagspec.errors import DagspecError, as_typed, too_many_open_files
 from dagspec.lifecycle import Event, RunState
 
 MAX_ARGUMENT = 128 * 1024
@@ -57,23 +57,11 @@ def spec_reason(exc: BaseException) -> str:
     'OSError: [Errno 7] Argument list too long'
     """
     first = leaves(exc)[0]
-    if isinstance(first, OSError) and first.errno in (errno.EMFILE, errno.ENFILE):
-        return too_many_open_files(first)
+    if isinstance(first, OSError) and (too_many := too_many_open_files(first)):
+        return too_many
     kind = type(first).__name__
     text = str(first) if isinstance(first, DagspecError) else f"{kind}: {first}"
     return " ".join(text.split()) or kind
-
-
-def too_many_open_files(exc: OSError) -> str:
-    """EMFILE (this process's limit) or ENFILE (the system's), and what to do about it."""
-    opened = f"opening {exc.filename}" if exc.filename else "opening a file or pipe for it"
-    limit = "the open-file limit (ulimit -n)"
-    if exc.errno == errno.ENFILE:
-        limit = "the system's open-file limit (fs.file-max)"
-    return (
-        f"too many open files while {opened} ({errno.errorcode[exc.errno or errno.EMFILE]}): "
-        f"raise {limit} or lower --max-parallel, then `dag retry`"
-    )
 
 
 def argument_problem(text: str) -> str | None:
