@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -126,8 +128,9 @@ with run_lock(RunPaths(Path(sys.argv[1]), "r1")):
 """
 
 
-@pytest.mark.slow
-def test_the_lock_names_its_holder_and_is_taken_over_after_sigkill(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def lock_held_elsewhere(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding run r1's lock, SIGKILLed at the end."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(tmp_path)],
         cwd=ROOT,
@@ -138,14 +141,20 @@ def test_the_lock_names_its_holder_and_is_taken_over_after_sigkill(tmp_path: Pat
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == "held\n"
-        with (
-            pytest.raises(StateError, match=f"being driven by process {holder.pid}"),
-            run_lock(RunPaths(tmp_path, "r1")),
-        ):
-            pass
+        yield holder
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.communicate()
+
+
+@pytest.mark.slow
+def test_the_lock_names_its_holder_and_is_taken_over_after_sigkill(tmp_path: Path) -> None:
+    with (
+        lock_held_elsewhere(tmp_path) as holder,
+        pytest.raises(StateError, match=f"being driven by process {holder.pid}"),
+        run_lock(RunPaths(tmp_path, "r1")),
+    ):
+        pass
     with run_lock(RunPaths(tmp_path, "r1")):
         assert (tmp_path / ".autospec/state/dag-runs/r1/lock").read_text() == f"{os.getpid()}\n"
 
@@ -174,24 +183,12 @@ def test_a_worktree_that_links_out_of_the_runs_worktrees_is_refused(tmp_path: Pa
 def test_a_deleted_lock_file_still_names_the_driver(tmp_path: Path) -> None:
     """``<run>/lock`` deleted during a run: the refusal names the holder from /proc/locks,
     never ``process unknown`` (issue 11)."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(tmp_path)],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "held\n"
+    with lock_held_elsewhere(tmp_path) as holder:
         (tmp_path / ".autospec/state/dag-runs/r1/lock").unlink()
         with pytest.raises(StateError) as info, run_lock(RunPaths(tmp_path, "r1")):
             pass
-        said = str(info.value)
-        if Path("/proc/locks").exists():
-            assert f"being driven by process {holder.pid}: " in said
-            assert f"(kill {holder.pid})" in said
-        assert "unknown" not in said
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.communicate()
+    said = str(info.value)
+    if Path("/proc/locks").exists():
+        assert f"being driven by process {holder.pid}: " in said
+        assert f"(kill {holder.pid})" in said
+    assert "unknown" not in said
