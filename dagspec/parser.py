@@ -162,8 +162,9 @@ def _add_commands(commands: Commands) -> None:
 
     p = commands.add(
         "retry",
-        "re-run failed specs, then what was blocked behind them; start specs waiting for a "
-        "usage limit now (through the run's driver, when one is running)",
+        "re-run failed specs, then what was blocked behind them; end the wait of specs "
+        "waiting for a usage limit, so they start once a slot is free (through the run's "
+        "driver, when one is running)",
         usage="dag retry [-h] [RUN_ID] SPEC_ID... [options]",
     )
     p.add_argument(
