@@ -8,6 +8,7 @@ short, which could not be told from a user's edit) is named as such.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 
@@ -50,16 +51,12 @@ def untracked_in_the_way(checkout: Path, old: str, new: str) -> list[str]:
     removed = {path for status, path in changes if status == "D"}
     hits: set[str] = set()
     for path in (path for status, path in changes if status == "A"):
-        if _exists(checkout / path):
+        if os.path.lexists(checkout / path):
             hits.add(path)
         for parent in map(str, PurePosixPath(path).parents):
             if parent != "." and parent not in removed and _not_a_dir(checkout / parent):
                 hits.add(parent)
     return sorted(hits)
-
-
-def _exists(path: Path) -> bool:
-    return path.is_symlink() or path.exists()
 
 
 def _not_a_dir(path: Path) -> bool:

@@ -73,7 +73,7 @@ def undo(
         path = checkout / change.path
         if index.get(change.path) != _old_entry(change):
             left.append(change.path)  # the user's since: staged, or added
-        elif not _exists(path):
+        elif not os.path.lexists(path):
             restore += [] if change.status == "A" else [change.path]
         elif _is_old(checkout, change, old):
             continue  # git had not reached it
@@ -150,10 +150,6 @@ def _content(path: Path) -> bytes | None:
     if path.is_file():
         return path.read_bytes()
     return None
-
-
-def _exists(path: Path) -> bool:
-    return path.is_symlink() or path.exists()
 
 
 def _same_kind(path: Path, mode: str) -> bool:

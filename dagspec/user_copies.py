@@ -32,7 +32,7 @@ def check_copies(planned: Planned) -> Problem | None:
     a link, as the worktree will (``ignored_as_link``). A path that is not there is a
     warning (a typo, or one that only some checkouts have)."""
     copies = planned.dag.execution.copy if planned.dag is not None else ()
-    missing = [c.path for c in copies if not _exists(planned.repo / c.path)]
+    missing = [c.path for c in copies if not os.path.lexists(planned.repo / c.path)]
     for copy in copies:
         if copy.symlink and not ignored_as_link(planned.repo, copy.path):
             return Problem(
@@ -85,10 +85,6 @@ def ignored_as_link(repo: Path, path: str) -> bool:
         return git.ok(root, *where, "check-ignore", "--no-index", "-q", "--", path)
 
 
-def _exists(path: Path) -> bool:
-    return path.exists() or path.is_symlink()
-
-
 def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: Path) -> None:
     """Copy (or symlink) each path of ``copies`` from ``repo`` into ``worktree``.
 
@@ -99,7 +95,7 @@ def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: P
     """
     for copy in copies:
         source, target = repo / copy.path, worktree / copy.path
-        if not source.exists() and not source.is_symlink():
+        if not os.path.lexists(source):
             _note(log, f"execution.copy: {copy.path} is not in {repo}; nothing copied")
             continue
         skipped: list[str] = []
