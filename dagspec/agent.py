@@ -20,11 +20,11 @@ from pathlib import Path
 import trio
 
 from dagspec import autospec, ports, procgroup
+from dagspec.durations import format_duration
 from dagspec.errors import DagspecError
 from dagspec.executable import start_failure as start_failure
 from dagspec.lifecycle import RunState
 from dagspec.ports import GRACE as GRACE
-from dagspec.records import format_duration
 from dagspec.workspace import RunPaths
 
 _DRAIN = 2.0  # seconds to read what is left in the pipe once the agent's group is gone

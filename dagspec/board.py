@@ -17,6 +17,7 @@ from dagspec import estimates, fit, fold, unattended
 from dagspec.fit import truncate
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.render import format_duration
+from dagspec.symbols import ASCII_SPINNER, SPINNER
 from dagspec.words import counted
 
 GAP = "  "
@@ -25,8 +26,6 @@ LAYER_MAX = 10
 BAR = 6
 TIME = 6  # "12m05s"
 NOTE_MIN = 20  # the bar goes before a note gets fewer columns than this
-SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-ASCII_SPINNER = "|/-\\"
 SYMBOL = {
     SpecStatus.PENDING: "◦",
     SpecStatus.RUNNING: "▸",
@@ -36,22 +35,6 @@ SYMBOL = {
     SpecStatus.INTERRUPTED: "!",
     SpecStatus.WAITING: "◷",
 }
-# Every symbol dagspec prints, and what stands for it where the output cannot encode it
-# (the symbols of nox): ``text.translate(ASCII)``.
-ASCII = str.maketrans(
-    {
-        "◦": "o",
-        "▸": ">",
-        "◷": "=",
-        "✓": "+",
-        "✗": "x",
-        "⊘": "-",
-        "…": "~",
-        "↳": ">",
-        "·": "-",
-        "→": "->",
-    }
-)
 _COLOR = {
     SpecStatus.PENDING: "2",
     SpecStatus.RUNNING: "36",

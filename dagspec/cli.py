@@ -28,6 +28,7 @@ from dagspec.errors import (
     print_error,
 )
 from dagspec.parser import Commands, parse, suggest
+from dagspec.symbols import AsciiFallback, can_encode
 
 
 def _use_color(choice: str) -> bool:
@@ -282,8 +283,6 @@ def _report_bug(exc: BaseException, argv: Sequence[str]) -> int:
 def _ascii_fallback() -> Iterator[None]:
     """Where stdout or stderr cannot encode the symbols (``PYTHONIOENCODING=ascii``), they
     print as ASCII and any other character as ``?``: output never fails."""
-    from dagspec.terminal import AsciiFallback, can_encode
-
     saved = sys.stdout, sys.stderr
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)

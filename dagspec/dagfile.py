@@ -18,11 +18,9 @@ from typing import NamedTuple
 import attrs
 import cattrs
 import strictyaml as sy
-import strictyaml.ruamel as ruamel
-from strictyaml.parser import StrictYAMLLoader
 from strictyaml.ruamel.error import MarkedYAMLError
 
-from dagspec import spec_dirs
+from dagspec import spec_dirs, yaml_load
 from dagspec.errors import Problem, SpecError
 from dagspec.schema import Reader
 
@@ -239,11 +237,10 @@ def _decode(raw: bytes, label: str) -> str:
 
 
 def parse(text: str, label: str) -> object:
-    """Parse with strictyaml's loader, which refuses tags, anchors, aliases and duplicate
-    keys and keeps ruamel's line records. Raises ``SpecError`` with the line of the fault."""
-    loader = type("_Loader", (StrictYAMLLoader,), {"label": label, "allow_flow_style": True})
+    """Parse as strictyaml does (``yaml_load``): tags, anchors, aliases and duplicate keys
+    refused, ruamel's line records kept. Raises ``SpecError`` with the line of the fault."""
     try:
-        return ruamel.load(text, Loader=loader)
+        return yaml_load.load(text)
     except (sy.StrictYAMLError, MarkedYAMLError) as exc:
         raise SpecError([Problem(label, _mark_line(exc), _yaml_message(exc))]) from None
     except RecursionError:  # whatever nesting _too_deep let through

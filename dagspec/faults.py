@@ -23,13 +23,6 @@ from dagspec import state
 from dagspec.errors import DagspecError, as_typed, too_many_open_files
 from dagspec.lifecycle import Event, RunState
 
-MAX_ARGUMENT = 128 * 1024
-# A DAG value may be a merge commit's message with a line of dagspec's around it (the
-# spec and run ids: under 1 KiB), passed to git as one argument.
-MAX_TEXT = MAX_ARGUMENT - 1024
-"""Bytes the Linux kernel passes in one argument, its NUL terminator included
-(``MAX_ARG_STRLEN``); a longer description can never reach autospec (E2BIG)."""
-
 
 class RunFault(DagspecError):
     """The run itself cannot go on (its state cannot be saved): the drive stops as an
@@ -62,21 +55,6 @@ def spec_reason(exc: BaseException) -> str:
     kind = type(first).__name__
     text = str(first) if isinstance(first, DagspecError) else f"{kind}: {first}"
     return " ".join(text.split()) or kind
-
-
-def argument_problem(text: str) -> str | None:
-    """Why ``text`` cannot be one argument of a process on Linux, with room for what dagspec
-    adds around it in a commit message (``MAX_TEXT``), or None when it can."""
-    if "\0" in text:
-        return "contains a NUL character, which no program can be given: remove it"
-    size = len(text.encode("utf-8", errors="surrogatepass"))  # MAX_TEXT has room for NUL
-    if size > MAX_TEXT:
-        return (
-            f"is {size} bytes, over the {MAX_TEXT // 1024} KiB ({MAX_TEXT} bytes) it can be "
-            f"(a program is given {MAX_ARGUMENT // 1024} KiB at most, and dagspec's commit "
-            "messages add to it): shorten it"
-        )
-    return None
 
 
 def silence_stdout() -> None:

@@ -11,7 +11,6 @@ dagspec's.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dagspec.errors import GitError
@@ -74,6 +73,8 @@ def remove_clean_worktrees(repo: Path, paths: Sequence[Path]) -> dict[Path, bool
 
     if len(paths) <= 1:
         return {path: remove(path) for path in paths}
+    from concurrent.futures import ThreadPoolExecutor  # only the end of a run needs threads
+
     with ThreadPoolExecutor(max_workers=REMOVERS) as pool:
         return dict(zip(paths, pool.map(remove, paths), strict=True))
 

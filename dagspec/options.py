@@ -16,7 +16,7 @@ COLOR_CHOICES = ("auto", "always", "never")
 
 
 def duration(text: str) -> float:
-    from dagspec.records import parse_duration
+    from dagspec.durations import parse_duration
 
     seconds = parse_duration(text)
     if not seconds:

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagspec import fit, unattended
+from dagspec.durations import format_duration as format_duration
 from dagspec.fit import truncate as truncate
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
-from dagspec.records import format_duration as format_duration
 from dagspec.workspace import RunPaths
 
 GAP = "  "

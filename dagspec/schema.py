@@ -18,10 +18,10 @@ from typing import Any
 
 from strictyaml.ruamel.comments import CommentedMap, CommentedSeq
 
+from dagspec.arguments import argument_problem
 from dagspec.dependencies import check_graph, item_line
+from dagspec.durations import parse_duration
 from dagspec.errors import Problem, did_you_mean
-from dagspec.faults import argument_problem
-from dagspec.records import parse_duration
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 KNOWN_SCHEMA_VERSIONS = ("1.0",)

@@ -1,4 +1,4 @@
-"""The terminal edge (issue 14): frames drawn in place, sizes, and output that cannot encode.
+"""The terminal edge (issue 14): frames drawn in place and sizes.
 
 ``Screen`` puts frames on a terminal without ever scrolling one into its history; ``Board``
 is the live board of a run on a ``Screen``, shared by ``dag run`` and ``dag status --watch``.
@@ -7,7 +7,6 @@ Neither imports trio.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import sys
@@ -29,43 +28,8 @@ CLEAR_BELOW = "\x1b[J"
 HOME_AND_CLEAR = "\x1b[H\x1b[2J"
 UNLIMITED = 100_000  # the width of a pipe: nothing is cut unless COLUMNS says so
 MIN_INTERVAL = 0.1  # seconds between two frames drawn for progress alone
-# The spinner's braille, where it cannot be encoded, turns like nox's ``|/-\``.
-_SPINNER_ASCII = {ord(c): "|/-\\"[i % 4] for i, c in enumerate(board.SPINNER)}
 
 Size = Callable[[], os.terminal_size]
-
-
-def can_encode(stream: TextIO) -> bool:
-    """Whether ``stream`` can print the board's symbols (not under ``PYTHONIOENCODING=ascii``)."""
-    encoding = getattr(stream, "encoding", None) or "ascii"
-    try:
-        ("".join(board.SYMBOL.values()) + "…↳" + board.SPINNER).encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
-
-
-class AsciiFallback(io.TextIOBase):
-    """A text stream that writes the symbols as ASCII (``✓`` as ``+``, as nox does) and any
-    other character it cannot encode as ``?``, so that no output ever fails to print."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.encoding_ = getattr(stream, "encoding", None) or "ascii"
-
-    def write(self, text: str) -> int:
-        plain = text.translate(board.ASCII).translate(_SPINNER_ASCII)
-        self.stream.write(plain.encode(self.encoding_, "replace").decode(self.encoding_))
-        return len(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def isatty(self) -> bool:
-        return self.stream.isatty()
-
-    def fileno(self) -> int:
-        return self.stream.fileno()
 
 
 def width(stream: TextIO) -> int:

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
+from dagspec.durations import format_duration
 from dagspec.lifecycle import (
     Deps,
     Event,
@@ -40,7 +41,6 @@ from dagspec.lifecycle import (
     fail,
 )
 from dagspec.limits import LimitHit
-from dagspec.records import format_duration
 
 MAX_STALL_RESTARTS = 1
 """How many times a stalled spec is ended and started again before a stall fails it."""

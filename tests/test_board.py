@@ -17,7 +17,7 @@ import pyte
 import pytest
 import trio
 
-from dagspec import board, estimates, progress, terminal
+from dagspec import board, estimates, progress, symbols, terminal
 from dagspec.board import Columns, View
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from tests.board_support import (
@@ -269,11 +269,20 @@ def test_plain_progress_never_moves_the_cursor() -> None:
 def test_ascii_output_gets_the_symbols_of_nox() -> None:
     raw = io.BytesIO()
     stream = io.TextIOWrapper(raw, encoding="ascii")
-    assert not terminal.can_encode(stream)
-    out = terminal.AsciiFallback(stream)
+    assert not symbols.can_encode(stream)
+    out = symbols.AsciiFallback(stream)
     out.write("✓ a ◦ b ▸ c ✗ d ⊘ e ! f … ↳ ⠋ · é\n")
     out.flush()
     assert raw.getvalue() == b"+ a o b > c x d - e ! f ~ > | - ?\n"
+
+
+def test_every_status_symbol_has_an_ascii_stand_in() -> None:
+    raw = io.BytesIO()
+    out = symbols.AsciiFallback(io.TextIOWrapper(raw, encoding="ascii"))
+    out.write("".join(board.SYMBOL.values()))
+    out.flush()
+    assert b"?" not in raw.getvalue()
+    assert len(raw.getvalue()) == len(board.SYMBOL)
 
 
 def test_a_dumb_terminal_gets_plain_lines(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from dagspec.dagfile import CopyPath, load_dag
+from dagspec.durations import parse_duration
 from dagspec.errors import SpecError
-from dagspec.records import parse_duration
 from tests.conftest import FIXTURES
 
 DAGS = FIXTURES / "dags"

@@ -21,7 +21,7 @@ import pytest
 import trio
 import trio.testing
 
-from dagspec import faults, state
+from dagspec import arguments, faults, state
 from dagspec.attempt import Prepared
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import Event, RunState, RunStatus
@@ -128,13 +128,13 @@ async def test_a_state_that_cannot_be_saved_stops_the_run_in_order(
     ("text", "problem"),
     [
         ("Build a", None),
-        ("x" * faults.MAX_TEXT, None),  # exactly 127 KiB: what the message says it can be
-        ("x" * (faults.MAX_TEXT + 1), "is 130049 bytes, over the 127 KiB (130048 bytes) it"),
+        ("x" * arguments.MAX_TEXT, None),  # exactly 127 KiB: what the message says it can be
+        ("x" * (arguments.MAX_TEXT + 1), "is 130049 bytes, over the 127 KiB (130048 bytes) it"),
         ("a\0b", "NUL"),
     ],
 )
 def test_argument_problem(text: str, problem: str | None) -> None:
-    found = faults.argument_problem(text)
+    found = arguments.argument_problem(text)
     assert found == problem if problem is None else problem in (found or "")
 
 
@@ -147,7 +147,7 @@ def test_spec_reason_unwraps_groups_and_keeps_user_messages() -> None:
 def test_a_description_the_kernel_cannot_pass_is_refused_by_validate(
     git_repo: Path, run_cli: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    big = "x" * (faults.MAX_ARGUMENT - 1)  # one argument, but not with a merge line around it
+    big = "x" * (arguments.MAX_ARGUMENT - 1)  # one argument, but not with a merge line around it
     (git_repo / "dag.yaml").write_text(
         "layers:\n  - id: L0\n    features:\n"
         '      - id: a\n        description: "a\\0b"\n'

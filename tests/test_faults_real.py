@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from dagspec import driving, faults
+from dagspec import arguments, driving
 from dagspec.dagfile import Dag, load_dag
 from dagspec.lifecycle import RunOptions
 from dagspec.workspace import RunPaths
@@ -70,7 +70,7 @@ def test_descriptions_the_kernel_refuses_fail_their_specs_and_the_others_complet
         '      - id: after\n        description: "Build after"\n        depends_on: ["big"]\n'
         '      - id: ok\n        description: "Build ok"\n'
     )
-    dag = with_descriptions(load_dag(dag_file), big="x" * faults.MAX_ARGUMENT, nul="a\0b")
+    dag = with_descriptions(load_dag(dag_file), big="x" * arguments.MAX_ARGUMENT, nul="a\0b")
     options = RunOptions(parallel=True)
     code = driving.start(
         dag_file, repo=project.repo, dag=dag, options=options, run_id="r", color=False

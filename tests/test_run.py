@@ -282,7 +282,7 @@ def test_time_limits_feature_then_flag_then_execution(
     expected: float | None,
 ) -> None:
     from dagspec.driving import spec_timeouts
-    from dagspec.records import parse_duration
+    from dagspec.durations import parse_duration
 
     path = tmp_path / "dag.yaml"
     path.write_text(
