@@ -1,14 +1,17 @@
-"""A worktree prepared ahead: the next spec's, made while every slot is busy (issue 16).
+"""Worktrees prepared ahead: the next specs', made while every slot is busy (issue 16).
 
 With fewer slots than ready specs, a slot that comes free used to wait for the next spec's
 ``git worktree add`` before its agent could start. The scheduler (``dagspec.scheduler``)
-now prepares the spec most likely to start next (its own choice, ``_next``) while the
-slots are busy, at most one at a time, and a spec chosen when a slot is free takes its
-worktree from here if it is one. Only a spec never attempted is prepared ahead: nothing of
-it is recorded yet, so nothing recorded changes. One prepared and then not started (the
-run was stopped) is removed, with its branch, when the drive ends; a driver killed
-meanwhile leaves what one killed between ``worktree add`` and the save of ``running``
-leaves, which the next drive discards the same way (``worktree.create_worktree``).
+now prepares the specs most likely to start next (its own choice, ``_next``) while the
+slots are busy: one at a time, never while a spec holding a slot waits for its own (they
+share git's serial lock, ``dagspec.bookkeeping``), and at most one per slot, so that
+agents ending together all start their successors at once. A spec chosen when a slot is
+free takes its worktree from here if it is one. Only a spec never attempted is prepared
+ahead: nothing of it is recorded yet, so nothing recorded changes. One prepared and then
+not started (the run was stopped) is removed, with its branch, when the drive ends; a
+driver killed meanwhile leaves what one killed between ``worktree add`` and the save of
+``running`` leaves, which the next drive discards the same way
+(``worktree.create_worktree``).
 """
 
 from __future__ import annotations
@@ -35,19 +38,30 @@ class Ahead:
     fresh: set[str]  # the specs never attempted (no attempt, branch or worktree recorded)
     results: dict[str, _Result] = attrs.field(factory=dict)
 
-    def __bool__(self) -> bool:
-        """Whether a spec is prepared or being prepared ahead, not yet taken."""
-        return bool(self.results)
+    def __len__(self) -> int:
+        """How many specs are prepared or being prepared ahead, not yet taken."""
+        return len(self.results)
+
+    @property
+    def ids(self) -> set[str]:
+        """The specs prepared or being prepared ahead."""
+        return set(self.results)
+
+    @property
+    def making(self) -> bool:
+        """Whether a worktree is being made ahead now."""
+        return any(not r.done.is_set() for r in self.results.values())
 
     def consider(
         self,
         nursery: trio.Nursery,
         spec_id: str | None,
         prepare: Callable[[str], Awaitable[Prepared]],
+        made: Callable[[], None],
     ) -> None:
         """Call while every slot is busy, with the spec the scheduler would start next:
-        prepare it in a task of ``nursery`` if it was never attempted (``fresh``); its
-        failure is kept for ``take``."""
+        prepare it in a task of ``nursery`` if it was never attempted (``fresh``), then call
+        ``made``; its failure is kept for ``take``."""
         if spec_id is None or spec_id not in self.fresh:
             return
         result = self.results[spec_id] = _Result()
@@ -59,6 +73,7 @@ class Ahead:
                 result.error = exc
             finally:
                 result.done.set()
+                made()
 
         nursery.start_soon(make)
 

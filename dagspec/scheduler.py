@@ -14,7 +14,7 @@ order ``dagspec.priority``'s. Git and agents are reached through two ports
 A slot is an agent's: it is taken before the spec's worktree is prepared and given back as
 soon as the agent exits, so the next ready spec starts while this one's work is committed
 and joined (issue 16). The spec stays ``running`` until then, and what depends on it waits
-for that. While every slot is busy, the worktree of the spec to start next is prepared
+for that. While every slot is busy, the worktrees of the specs to start next are prepared
 ahead (``dagspec.ahead``), so a freed slot need not wait for a ``git worktree add``. The
 workspace serialises what must be serial itself (``dagspec.bookkeeping``): the drive holds
 no lock around it.
@@ -96,8 +96,9 @@ class _Engine:
         self.last_number = 0  # the highest spec number given out
         self.fault: str | None = None  # why the run itself could not go on (issue 11)
         self.waits = Waits(settings.paths)
-        # the next spec's worktree, made while every slot is busy (``dagspec.ahead``)
+        # the next specs' worktrees, made while every slot is busy (``dagspec.ahead``)
         self.ahead = Ahead({s.id for s in initial.specs if not (s.attempts or s.worktree)})
+        self.preparing = 0  # specs holding a slot whose worktree is not ready yet
 
     def apply(self, transition: Transition) -> None:
         """Take the transition's new state: save it, then report each of its events."""
@@ -151,14 +152,26 @@ class _Engine:
                         self.slots.add(spec_id)
                         self.started.add(spec_id)
                         self.in_flight += 1
+                        self.preparing += 1  # until its worktree is ready (``_attempt``)
                         specs.start_soon(self._run_spec, spec_id)
                     elif self.in_flight == 0:
                         return
                     else:
-                        if not (self.stopping or self.limiter.available_tokens or self.ahead):
-                            self.ahead.consider(specs, self._next(self.started), self._prepare)
+                        self._prepare_ahead(specs)
                         self.wake = trio.Event()
                         await self.wake.wait()  # a spec ended, or a slot came free
+
+    def _prepare_ahead(self, nursery: trio.Nursery) -> None:
+        """While every slot is busy, make the next spec's worktree (``dagspec.ahead``): one
+        at a time, after those of the specs holding a slot, at most one per slot."""
+        busy = self.stopping or self.limiter.available_tokens or self.preparing
+        if busy or self.ahead.making or len(self.ahead) >= self.limiter.total_tokens:
+            return
+        spec_id = self._next(self.started | self.ahead.ids)
+        self.ahead.consider(nursery, spec_id, self._prepare, made=self.wake_up)
+
+    def wake_up(self) -> None:
+        self.wake.set()
 
     def _next(self, started: set[str]) -> str | None:
         """The ready spec to start now (``estimates.next_to_start``), or None."""
@@ -231,6 +244,9 @@ class _Engine:
                 lifecycle.fail_to_start(self.run, self.deps, spec_id, now=now, reason=why, log=log)
             )
             return
+        finally:
+            self.preparing -= 1
+            self.wake.set()  # worktrees may be made ahead now
         self.last_number = max(self.last_number, ready.number)
         spec_dir = f"specs/{ready.spec_dir}" if ready.spec_dir else None
         self.apply(

@@ -243,9 +243,9 @@ async def test_a_spec_whose_dependency_is_being_committed_waits_for_it_when_it_i
 async def test_the_next_worktree_is_made_while_every_slot_is_busy(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """Issue 16: with one slot, b's worktree is made while a holds the slot (beside a's own,
-    from 0 to 3 s), so b's agent starts the moment a's exits, not 3 s later; c's is made
-    once b has taken its worktree."""
+    """Issue 16: with one slot, b's worktree is made while a holds the slot (once a's own
+    is ready, from 3 to 6 s: they would share git's serial lock), so b's agent starts the
+    moment a's exits, not 3 s later; c's is made once b has taken its worktree."""
     drive = Drive(tmp_path, ["a", "b", "c"], prepare_seconds=3.0)
     final = await drive(max_parallel=1)
     assert final.status is RunStatus.COMPLETED
@@ -255,7 +255,27 @@ async def test_the_next_worktree_is_made_while_every_slot_is_busy(
         "c": 23.0,
     }
     assert drive.workspace is not None
-    assert drive.workspace.prepared == {"a": 3.0, "b": 3.0, "c": 16.0}
+    assert drive.workspace.prepared == {"a": 3.0, "b": 6.0, "c": 16.0}
+
+
+async def test_agents_ending_together_all_start_their_successors_at_once(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """With two slots, the worktrees of the next two specs are made ahead (one at a time,
+    after the slot holders' own), so when a and b end together c and d start at once."""
+    drive = Drive(tmp_path, ["a", "b", "c", "d", "e", "f"], prepare_seconds=1.0)
+    await drive(max_parallel=2)
+    starts = {s: span[0] for s, span in drive.agents.spans.items()}
+    assert starts == {"a": 1.0, "b": 1.0, "c": 11.0, "d": 11.0, "e": 21.0, "f": 21.0}
+    assert drive.workspace is not None
+    assert drive.workspace.prepared == {
+        "a": 1.0,
+        "b": 1.0,
+        "c": 2.0,
+        "d": 3.0,
+        "e": 12.0,
+        "f": 13.0,
+    }
 
 
 async def test_a_worktree_made_ahead_for_a_spec_that_never_starts_leaves_it_pending(
