@@ -48,10 +48,27 @@ class Planned:
     options: RunOptions
     dag: Dag | None = None
     run_id: str | None = None
+    _bases: list[tuple[str, str]] = attrs.field(factory=list, eq=False, repr=False)
+    _agents: list[tuple[str, str]] = attrs.field(factory=list, eq=False, repr=False)
 
     @property
     def root(self) -> Path:
         return worktree_root(self.repo, self.options.worktree_root)
+
+    def base(self) -> tuple[str, str]:
+        """``base_of`` the planned run, asked of git once (several checks and the run need
+        it). Raises ``DagspecError`` as ``base_of`` does, each time."""
+        if not self._bases:
+            self._bases.append(base_of(self.repo, self.dag))
+        return self._bases[0]
+
+    def autospec(self) -> tuple[str, str]:
+        """The autospec executable and the first line of its ``--version``, asked once.
+        Raises ``DagspecError`` when it is not there or does not answer, each time."""
+        if not self._agents:
+            executable = find_autospec(self.options.autospec)
+            self._agents.append((executable, autospec_version(executable, cwd=self.repo)))
+        return self._agents[0]
 
 
 # --- the checks -----------------------------------------------------------------------------
@@ -99,11 +116,7 @@ def check_signer(planned: Planned) -> Problem | None:
 def check_autospec(planned: Planned) -> Problem | None:
     """The autospec executable is there and answers ``--version``."""
     try:
-        executable = find_autospec(planned.options.autospec)
-    except DagspecError as exc:
-        return Problem(str(exc))
-    try:
-        autospec_version(executable, cwd=planned.repo)
+        planned.autospec()
     except DagspecError as exc:
         return Problem(str(exc))
     return None
@@ -129,7 +142,7 @@ def check_constitution(planned: Planned) -> Problem | None:
 def check_base(planned: Planned) -> Problem | None:
     """The base branch exists and has a commit."""
     try:
-        base_of(planned.repo, planned.dag)
+        planned.base()
     except DagspecError as exc:
         return Problem(str(exc))
     return None
@@ -139,7 +152,7 @@ def check_checkout(planned: Planned) -> Problem | None:
     """A warning when the base branch's checkout has uncommitted changes: the merge at the
     end would then leave its result on ``dag/<run>/_merged`` instead."""
     try:
-        branch, _ = base_of(planned.repo, planned.dag)
+        branch, _ = planned.base()
     except DagspecError:
         return None  # check_base says why
     for path, checked_out in git.worktrees(planned.repo).items():
@@ -221,7 +234,7 @@ def _branch_named_dag(planned: Planned) -> Problem:
     """git cannot hold a branch ``dag`` beside the branches ``dag/<run>/<spec>`` (refs are
     files, and ``refs/heads/dag`` cannot be a file and a directory), so no run id helps."""
     try:
-        base = base_of(planned.repo, planned.dag)[0] == "dag"
+        base = planned.base()[0] == "dag"
     except DagspecError:
         base = False
     what = "your base branch 'dag'" if base else "a branch named 'dag'"

@@ -12,32 +12,29 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dagspec import checks, faults, notify, render, state, unattended
+from dagspec import faults, notify, render, state, unattended
 from dagspec import workspace as places
+from dagspec.checks import Planned
 from dagspec.console import dag_command
 from dagspec.dagfile import Dag, check_bytes, load_dag
 from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, as_typed
-from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.words import counted
 from dagspec.workspace import RunPaths
 
 
 def start(
-    path: Path,
-    *,
-    repo: Path,
-    dag: Dag,
-    options: RunOptions,
-    run_id: str,
-    color: bool,
-    live: bool = False,
-    hint: str | None = None,
+    path: Path, planned: Planned, *, color: bool, live: bool = False, hint: str | None = None
 ) -> int:
-    """Record a new run of ``dag`` (read from ``path``) and execute it; the exit code.
-    Raises ``DagspecError`` when the base branch, autospec or the run id cannot be used."""
-    base_branch, base_commit = checks.base_of(repo, dag)
-    executable = find_autospec(options.autospec)
+    """Record a new run of ``planned`` (its DAG read from ``path``, its run id set) and
+    execute it; the exit code. Its base branch and autospec are what preflight found
+    (``Planned.base``, ``Planned.autospec``). Raises ``DagspecError`` when they or the run
+    id cannot be used."""
+    repo, dag, options, run_id = planned.repo, planned.dag, planned.options, planned.run_id
+    if dag is None or run_id is None:
+        raise ValueError("a run is started with its DAG and run id")
+    base_branch, base_commit = planned.base()
+    executable, version = planned.autospec()
     paths = RunPaths(repo, run_id)
     with state.run_lock(paths):
         if paths.state_file.exists():
@@ -56,7 +53,7 @@ def start(
             driver_pid=os.getpid(),
             options=options,
             specs=_new_specs(repo, dag),
-            autospec_version=autospec_version(executable, cwd=repo),
+            autospec_version=version,
         )
         state.save(initial, paths.state_file)
         faults.say(f"run {run_id}: {counted(len(initial.specs), 'spec')}, {how(options)}\n")

@@ -111,8 +111,9 @@ def render(found: Sequence[tuple[str, Problem | None]]) -> str:
 
 def before_run(
     repo: Path, dag: Dag, options: RunOptions, run_id: str | None, *, dry_run: bool
-) -> str:
-    """Check everything before ``dag run`` records anything; return the run's id.
+) -> Planned:
+    """Check everything before ``dag run`` records anything; return the run checked, its
+    ``run_id`` set.
 
     A run id not given is made from the DAG's name and the time, and is claimed by creating
     the run's directory, so two runs started in the same second get two ids
@@ -142,4 +143,4 @@ def before_run(
         )  # another run took it meanwhile
     for problem in problems:
         print(f"dag: warning: {problem.message}", file=sys.stderr)
-    return run_id
+    return planned

@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from dagspec import arguments, driving
+from dagspec import arguments, checks, driving
 from dagspec.dagfile import Dag, load_dag
 from dagspec.lifecycle import RunOptions
 from dagspec.workspace import RunPaths
@@ -72,9 +72,8 @@ def test_descriptions_the_kernel_refuses_fail_their_specs_and_the_others_complet
     )
     dag = with_descriptions(load_dag(dag_file), big="x" * arguments.MAX_ARGUMENT, nul="a\0b")
     options = RunOptions(parallel=True)
-    code = driving.start(
-        dag_file, repo=project.repo, dag=dag, options=options, run_id="r", color=False
-    )
+    planned = checks.Planned(project.repo, options, dag, "r")
+    code = driving.start(dag_file, planned, color=False)
     assert code == 1
     assert project.statuses() == {
         "big": "failed",
@@ -207,8 +206,8 @@ def test_a_run_stuck_on_a_description_resumes_once_the_dag_is_fixed(
         ),
         a="a\0b",
     )
-    assert driving.start(dag_file, repo=project.repo, dag=dag, options=options, run_id="r",
-                         color=False) == 1  # fmt: skip
+    planned = checks.Planned(project.repo, options, dag, "r")
+    assert driving.start(dag_file, planned, color=False) == 1
     assert project.statuses() == {"a": "failed", "b": "completed"}
     assert run_cli("resume", "r") == 1  # the recorded DAG: the same fault again
     capsys.readouterr()

@@ -13,7 +13,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from dagspec import driving, git
+from dagspec import checks, driving, git
 from dagspec.console import dag_command
 from dagspec.dagfile import load_dag
 from dagspec.errors import DagspecError
@@ -69,16 +69,8 @@ def demo(*, directory: Path | None, color: bool, live: bool = False) -> int:
     options = RunOptions(parallel=True, autospec=str(agent))
     dag = load_dag(dag_file)
     hint = f"{dag_command()} --repo {repo}"  # the next: line works from where the user is
-    code = driving.start(
-        dag_file,
-        repo=repo,
-        dag=dag,
-        options=options,
-        run_id=RUN_ID,
-        color=color,
-        live=live,
-        hint=hint,
-    )
+    planned = checks.Planned(repo, options, dag, RUN_ID)
+    code = driving.start(dag_file, planned, color=color, live=live, hint=hint)
     print(_where_to_look(repo))
     return code
 

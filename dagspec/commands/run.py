@@ -13,7 +13,6 @@ import attrs
 from dagspec import (
     autospec,
     checkout_move,
-    checks,
     driving,
     estimates,
     graph,
@@ -49,14 +48,12 @@ def run(
     options = attrs.evolve(defaults, **overrides)
     if not dry_run:
         checkout_move.finish_interrupted(repo)  # before preflight looks at the checkout
-    run_id = preflight.before_run(repo, dag, options, run_id, dry_run=dry_run)
+    planned = preflight.before_run(repo, dag, options, run_id, dry_run=dry_run)
     if dry_run:
-        base_branch, base_commit = checks.base_of(repo, dag)
-        print(plan_text(repo, dag, options, run_id, base_branch, base_commit), end="")
+        run_id, base = planned.run_id or "", planned.base()  # both checked
+        print(plan_text(repo, dag, options, run_id, *base), end="")
         return EXIT_OK
-    return driving.start(
-        path, repo=repo, dag=dag, options=options, run_id=run_id, color=color, live=live
-    )
+    return driving.start(path, planned, color=color, live=live)
 
 
 # --- dry run --------------------------------------------------------------------------------
