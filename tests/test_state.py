@@ -179,6 +179,30 @@ def test_a_worktree_that_links_out_of_the_runs_worktrees_is_refused(tmp_path: Pa
     assert load(paths).spec("s0").worktree == str(place)
 
 
+@pytest.mark.parametrize("linked", ["the spec's place", "the run's worktrees"])
+def test_a_place_not_recorded_yet_that_links_away_is_refused(tmp_path: Path, linked: str) -> None:
+    """No worktree recorded, but the place the drive would make it is a link: to somewhere
+    else, or (the run's worktrees directory itself a link) into another run's."""
+    repo, root = tmp_path / "repo", tmp_path / "repo.worktrees"
+    for run_id in ("r1", "r2"):
+        paths = RunPaths(repo, run_id)
+        paths.state_file.parent.mkdir(parents=True, exist_ok=True)
+        paths.state_file.write_text(dump(_state(1, repo=str(repo), run_id=run_id)))
+    root.mkdir()
+    if linked == "the spec's place":
+        (tmp_path / "elsewhere").mkdir()
+        (root / "r2").mkdir()
+        (root / "r2" / "s0").symlink_to(tmp_path / "elsewhere")
+        match = "outside its worktrees"
+    else:
+        (root / "r1").mkdir()
+        (root / "r2").symlink_to("r1")
+        match = "of run 'r1'"
+    with pytest.raises(StateError, match=match):
+        load(RunPaths(repo, "r2"))
+    assert load(RunPaths(repo, "r1")).run_id == "r1"
+
+
 @pytest.mark.slow
 def test_a_deleted_lock_file_still_names_the_driver(tmp_path: Path) -> None:
     """``<run>/lock`` deleted during a run: the refusal names the holder from /proc/locks,
