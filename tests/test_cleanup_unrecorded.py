@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,5 +107,55 @@ def test_cleanup_after_a_killed_driver_ends_its_agents_and_removes_everything(
             os.killpg(agent, signal.SIGKILL)  # the fake leads its own group
     assert "dag/r/b" not in git(project.repo, "worktree", "list")
     assert run_cli("cleanup", "r", "--force") == 0
+    assert worktrees(project.repo) == [str(project.repo)]
+    assert branches(project.repo) == ["main"]
+
+
+def _made_ahead(project: Project, run_id: str, hangs: int) -> Callable[[], bool]:
+    """Whether ``hangs`` agents hang, and c's and d's worktrees of ``run_id`` are made."""
+
+    def made() -> bool:
+        listing = ["git", "worktree", "list", "--porcelain"]  # fails while one is half-made
+        done = subprocess.run(listing, cwd=project.repo, capture_output=True, text=True)
+        listed = done.stdout if done.returncode == 0 else ""
+        ahead = all(f"dag/{run_id}/{spec_id}\n" in listed for spec_id in ("c", "d"))
+        return len(project.fake.events("hang")) == hangs and ahead
+
+    return made
+
+
+@pytest.mark.slow
+def test_worktrees_made_ahead_for_each_slot_are_removed_when_the_run_stops_or_is_killed(
+    project: Project, run_cli: Cli
+) -> None:
+    """Issue 16: with two slots busy, c's and d's worktrees are made ahead. SIGINT: the
+    drive removes both, they stay pending with nothing recorded. SIGKILL in the same place
+    (a second run): cleanup removes what the killed driver made ahead."""
+    project.fake.control([{"match": "^Build [ab]$", "HANG_AT": "plan"}])
+    project.write_dag(dag_text("a", "b", "c", "d"))
+    args = ("run", "dag.yaml", "--parallel", "--max-parallel", "2", "--run-id")
+    driver = start_dag(project.repo, *args, "r")
+    try:
+        wait_for(_made_ahead(project, "r", 2), timeout=30, what="a and b hanging, c and d made")
+    finally:
+        driver.send_signal(signal.SIGINT)
+        driver.communicate(timeout=60)
+    assert driver.returncode == 130
+    statuses = {"a": "interrupted", "b": "interrupted", "c": "pending", "d": "pending"}
+    assert project.statuses() == statuses
+    for spec_id in ("c", "d"):
+        assert project.state().spec(spec_id).attempts == 0
+        assert not project.worktree(spec_id).exists()
+    assert branches(project.repo) == ["dag/r/a", "dag/r/b", "main"]
+    assert run_cli("cleanup", "r", "--force") == 0
+
+    driver = start_dag(project.repo, *args, "r2")
+    try:
+        wait_for(_made_ahead(project, "r2", 4), timeout=30, what="the same in run r2")
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.communicate(timeout=30)
+    assert project.state("r2").spec("c").worktree is None  # made, not recorded
+    assert run_cli("cleanup", "r2", "--force") == 0
     assert worktrees(project.repo) == [str(project.repo)]
     assert branches(project.repo) == ["main"]
