@@ -111,8 +111,11 @@ def test_cleanup_after_a_killed_driver_ends_its_agents_and_removes_everything(
     assert branches(project.repo) == ["main"]
 
 
-def _made_ahead(project: Project, run_id: str, hangs: int) -> Callable[[], bool]:
-    """Whether ``hangs`` agents hang, and c's and d's worktrees of ``run_id`` are made."""
+def _stopped_once_made_ahead(project: Project, run_id: str, hangs: int, sig: int) -> int:
+    """Start a run of a, b, c, d with two slots, send ``sig`` once ``hangs`` agents hang and
+    c's and d's worktrees are made; the driver's exit code."""
+    args = ("run", "dag.yaml", "--parallel", "--max-parallel", "2", "--run-id", run_id)
+    driver = start_dag(project.repo, *args)
 
     def made() -> bool:
         listing = ["git", "worktree", "list", "--porcelain"]  # fails while one is half-made
@@ -121,7 +124,12 @@ def _made_ahead(project: Project, run_id: str, hangs: int) -> Callable[[], bool]
         ahead = all(f"dag/{run_id}/{spec_id}\n" in listed for spec_id in ("c", "d"))
         return len(project.fake.events("hang")) == hangs and ahead
 
-    return made
+    try:
+        wait_for(made, timeout=30, what=f"{hangs} agents hanging, c and d made ahead")
+    finally:
+        driver.send_signal(sig)
+        driver.communicate(timeout=60)
+    return driver.returncode
 
 
 @pytest.mark.slow
@@ -133,14 +141,7 @@ def test_worktrees_made_ahead_for_each_slot_are_removed_when_the_run_stops_or_is
     (a second run): cleanup removes what the killed driver made ahead."""
     project.fake.control([{"match": "^Build [ab]$", "HANG_AT": "plan"}])
     project.write_dag(dag_text("a", "b", "c", "d"))
-    args = ("run", "dag.yaml", "--parallel", "--max-parallel", "2", "--run-id")
-    driver = start_dag(project.repo, *args, "r")
-    try:
-        wait_for(_made_ahead(project, "r", 2), timeout=30, what="a and b hanging, c and d made")
-    finally:
-        driver.send_signal(signal.SIGINT)
-        driver.communicate(timeout=60)
-    assert driver.returncode == 130
+    assert _stopped_once_made_ahead(project, "r", 2, signal.SIGINT) == 130
     statuses = {"a": "interrupted", "b": "interrupted", "c": "pending", "d": "pending"}
     assert project.statuses() == statuses
     for spec_id in ("c", "d"):
@@ -149,12 +150,7 @@ def test_worktrees_made_ahead_for_each_slot_are_removed_when_the_run_stops_or_is
     assert branches(project.repo) == ["dag/r/a", "dag/r/b", "main"]
     assert run_cli("cleanup", "r", "--force") == 0
 
-    driver = start_dag(project.repo, *args, "r2")
-    try:
-        wait_for(_made_ahead(project, "r2", 4), timeout=30, what="the same in run r2")
-    finally:
-        driver.send_signal(signal.SIGKILL)
-        driver.communicate(timeout=30)
+    assert _stopped_once_made_ahead(project, "r2", 4, signal.SIGKILL) == -signal.SIGKILL
     assert project.state("r2").spec("c").worktree is None  # made, not recorded
     assert run_cli("cleanup", "r2", "--force") == 0
     assert worktrees(project.repo) == [str(project.repo)]
