@@ -59,6 +59,7 @@ class CopyPath:
 
     path: str
     symlink: bool = False
+    line: int = attrs.field(default=0, eq=False)  # its line in the DAG file, for its problems
 
 
 @attrs.frozen

@@ -227,7 +227,7 @@ class Reader:
                 self.add(line, f"execution.copy lists '{path}' twice (first at line {seen[path]})")
             else:
                 seen[path] = line
-                copies.append({**item, "path": str(PurePosixPath(path))})
+                copies.append({**item, "path": str(PurePosixPath(path)), "line": line})
         return copies
 
     def duration(self, node: CommentedMap, key: str, what: str) -> float | None:

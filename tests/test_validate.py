@@ -191,6 +191,7 @@ def test_json_valid_and_invalid(
     assert json.loads(capsys.readouterr().out) == {
         "valid": True,
         "errors": [],
+        "warnings": [],
         "features": 4,
         "layers": 1,
     }

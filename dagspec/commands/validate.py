@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from dagspec import git
+from dagspec.copy_checks import dag_file_problems
 from dagspec.dagfile import (
     MAX_BYTES,
     Checked,
@@ -30,7 +31,8 @@ def validate(
     ``file`` is a path, or ``-`` for standard input (``git show :dag.yaml | dag validate -``),
     named ``stdin_name`` in messages. Every problem of the file is reported in one pass:
     the schema, the graph of whatever could be read, and the specs in the repository.
-    ``quiet`` prints nothing for a valid file.
+    ``quiet`` prints nothing for a valid file but its warnings (on stderr): what preflight
+    would only warn of, such as an ``execution.copy`` path that is not there.
     """
     label = (stdin_name or "<stdin>") if file == STDIN else file
     if file == STDIN:
@@ -40,14 +42,19 @@ def validate(
         checked = check_file(Path(file))
     root = repo if repo is not None else git.repo_root(current_directory())
     problems = list(checked.problems)
+    warnings: list[Problem] = []  # each printed as a `dag: warning:` line; the file is OK
     if root is not None:
         found = missing_specs(checked, root, label) + missing_programs(checked, root, label)
-        problems = sorted(problems + found, key=lambda p: p.line or 0)
+        copies, warnings = dag_file_problems(checked, root, label)
+        problems = sorted(problems + found + copies, key=lambda p: p.line or 0)
     if as_json:
-        print(json.dumps(_as_json(checked, problems), indent=2))
-    elif problems:
+        print(json.dumps(_as_json(checked, problems, warnings), indent=2))
+        return EXIT_FAILED if problems else EXIT_OK
+    if problems:
         print_error("\n".join(str(problem) for problem in problems))
-    elif not quiet:
+    for warning in warnings:
+        print(f"dag: warning: {warning}", file=sys.stderr)
+    if not problems and not quiet:
         assert checked.dag is not None
         if root is None:
             print(f"note: {label} is not in a git repository: specs/ was not checked")
@@ -56,11 +63,14 @@ def validate(
     return EXIT_FAILED if problems else EXIT_OK
 
 
-def _as_json(checked: Checked, problems: list[Problem]) -> dict[str, object]:
+def _as_json(
+    checked: Checked, problems: list[Problem], warnings: list[Problem]
+) -> dict[str, object]:
     dag = None if problems else checked.dag
     return {
         "valid": not problems,
         "errors": [{"file": p.file, "line": p.line, "message": p.message} for p in problems],
+        "warnings": [{"file": p.file, "line": p.line, "message": p.message} for p in warnings],
         "features": len(dag.features) if dag else 0,
         "layers": len(dag.layers) if dag else 0,
     }

@@ -1,0 +1,118 @@
+"""Whether each ``execution.copy`` path (issue 17) can be put into a worktree and never be
+committed: one rule, asked of git in the main checkout, that preflight applies before a run
+(``user_copies.check_copies``) and ``dag validate`` applies to the DAG file
+(``dag_file_problems``), so that validate never says OK to what ``dag run`` refuses.
+
+A linked path is a symbolic link in the worktree, and git matches a ``dir/`` pattern only
+against a directory: ``node_modules/`` in ``.gitignore`` ignores the checkout's directory
+but not the worktree's link (gitignore(5), "If there is a separator at the end of the
+pattern then the pattern will only match directories"). So a linked path is judged as a
+link (``ignored_as_link``), not as what it is in the checkout.
+
+This module is on ``dag validate``'s path: it imports no more than validate has already.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from dagspec import git
+from dagspec.dagfile import Checked, CopyPath
+from dagspec.errors import Problem
+
+
+class CopyProblem(NamedTuple):
+    """What is wrong with one ``execution.copy`` entry: a one-line ``message`` that says what
+    to do; not ``blocking``, a warning (the path is not there: nothing will be copied)."""
+
+    copy: CopyPath
+    message: str
+    blocking: bool
+
+
+def copy_problems(repo: Path, copies: Sequence[CopyPath]) -> list[CopyProblem]:
+    """At most one problem per entry of ``copies``, in their order; ``repo`` is the top of
+    the main checkout. Blocking: a linked path git would not ignore as a link; a tracked path
+    (each worktree has it already); a copied path git does not ignore (a worktree's
+    ``git add -A`` would commit the copy, so every spec would fail at its start). A warning:
+    a path that is not there (a typo, or one only some checkouts have).
+
+    Raises ``GitError`` when ``repo`` is not a git checkout.
+    """
+    found = []
+    for copy in copies:
+        problem = _blocking(repo, copy)
+        if problem is not None:
+            found.append(CopyProblem(copy, problem, True))
+        elif not os.path.lexists(repo / copy.path):
+            said = f"execution.copy: {copy.path} not in {repo}: nothing of it will be copied"
+            found.append(CopyProblem(copy, f"{said} (a typo?)", False))
+    return found
+
+
+def _blocking(repo: Path, copy: CopyPath) -> str | None:
+    if copy.symlink and not ignored_as_link(repo, copy.path):
+        return (
+            f"execution.copy: {copy.path} is linked (symlink: true), and git does not "
+            f"ignore a link named {copy.path} (a pattern ending in '/' matches only a "
+            f"directory), so every spec would fail at its start: write '{copy.path}' "
+            "without a trailing '/' in .gitignore, or remove symlink: true"
+        )
+    if git.tracked_files(repo, copy.path):
+        return (
+            f"execution.copy: {copy.path} is tracked by git, so each worktree has it "
+            "already: remove it from execution.copy"
+        )
+    if not copy.symlink and git.untracked_files(repo, copy.path):
+        return (
+            f"execution.copy: {copy.path} is not ignored by git, so a copy would be "
+            f"committed: add '{copy.path}' to .gitignore, or remove it from execution.copy"
+        )
+    return None
+
+
+def dag_file_problems(
+    checked: Checked, start: Path, label: str
+) -> tuple[list[Problem], list[Problem]]:
+    """``dag validate``'s view of ``copy_problems``: ``(errors, warnings)``, each a
+    ``Problem`` of ``label`` at its entry's line. ``start`` is the repository validate was
+    given or found; the top of its checkout is asked of git (nothing is checked outside one,
+    and git is not asked at all for a DAG without ``execution.copy``)."""
+    copies = checked.dag.execution.copy if checked.dag is not None else ()
+    top = git.repo_root(start) if copies else None
+    errors: list[Problem] = []
+    warnings: list[Problem] = []
+    for problem in copy_problems(top, copies) if top is not None else ():
+        found = Problem(label, problem.copy.line or None, problem.message)
+        (errors if problem.blocking else warnings).append(found)
+    return errors, warnings
+
+
+def ignored_as_link(repo: Path, path: str) -> bool:
+    """Whether git would ignore ``path`` (relative to ``repo``, the top of its checkout) when
+    it is a symbolic link, as ``user_copies.copy_paths`` makes it in a worktree:
+    ``git check-ignore`` in a scratch work tree holding only the ``.gitignore`` files on the
+    way to ``path`` and a link at ``path`` (git looks at what a path is in the work tree, not
+    at the pattern alone), with the repository's own git directory (``info/exclude``) and
+    configuration (``core.excludesFile``)."""
+    common = git.common_dir(repo)
+    if common is None:
+        return True  # not a repository: preflight says so on its own
+    parts = Path(path).parts
+    with tempfile.TemporaryDirectory(prefix="dagspec-ignore-") as scratch:
+        root = Path(scratch)
+        for depth in range(len(parts)):
+            rules = repo.joinpath(*parts[:depth], ".gitignore")
+            if rules.is_file():
+                (root / rules.relative_to(repo)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(rules, root / rules.relative_to(repo))
+        link = root / path
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(scratch)  # what it points to is not git's concern
+        where = (f"--git-dir={common}", f"--work-tree={root}")
+        return git.ok(root, *where, "check-ignore", "--no-index", "-q", "--", path)
