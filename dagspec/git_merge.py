@@ -129,6 +129,35 @@ def tracked_changes(worktree: Path) -> list[str]:
 def commits_not_applied(repo: Path, head: str, tip: str) -> list[str]:
     """``<short sha> <subject>`` of each commit of ``head`` that ``tip`` has neither itself
     nor as a commit making the same change (a replay, a cherry-pick): merge commits left out.
-    Equivalence is git's patch id (git-log(1), ``--cherry-pick``)."""
+    Equivalence is git's patch id (git-log(1), ``--cherry-pick``), commit by commit, so a
+    squash merge is not seen: ``changes_not_on`` sees it."""
     args = ("--format=%h %s", "--no-merges", "--cherry-pick", "--right-only")
     return lines(run(repo, "log", *args, f"{tip}...{head}", "--"))
+
+
+def changes_not_on(repo: Path, head: str, tip: str) -> list[str]:
+    """``commits_not_applied``, or none when ``tip`` has every change of ``head`` in one
+    piece (``adds_nothing``: a squash merge, or several commits squashed by a rebase)."""
+    missing = commits_not_applied(repo, head, tip)
+    return [] if missing and adds_nothing(repo, tip, head) else missing
+
+
+def adds_nothing(repo: Path, base: str, branch: str) -> bool:
+    """Whether merging ``branch`` into ``base`` would change nothing: every change
+    ``branch`` made since their merge base is on ``base`` already, however it got there (a
+    merge, a squash merge, a rebase, a cherry-pick, the same edit by hand), and none of them
+    was undone on ``base`` since. Judged by git's own merge: ``merge-tree --write-tree``
+    gives ``base``'s tree, without a conflict. False when git cannot merge them (one does
+    not exist, no common history): then nothing is known to be on ``base``."""
+    if rev_parse(repo, base) is None or rev_parse(repo, branch) is None:
+        return False  # merge-tree says so with exit 1 and no output, as for a conflict
+    try:
+        merged = merge_tree(repo, base, branch)
+    except GitError:
+        return False
+    return not merged.conflicts and merged.tree == tree_of(repo, base)
+
+
+def tree_of(repo: Path, commit: str) -> str:
+    """The tree object of ``commit``."""
+    return run(repo, "rev-parse", "--verify", "--quiet", f"{commit}^{{tree}}").strip()

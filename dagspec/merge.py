@@ -144,7 +144,9 @@ def _merge_one(
 ) -> tuple[SpecMerge, str]:
     """Merge one spec onto the chain's ``head`` as objects; return the result and the new
     head. A branch the chain already contains (a spec that added nothing of its own) is
-    "already merged" when the base had it, else merged by the commit that brought it.
+    "already merged" when the base had it, else merged by the commit that brought it. A
+    branch whose merge would change nothing is "already merged" when that is so on the base
+    (``git_merge.adds_nothing``: the user squash-merged it, or ``dag/<run>/_merged``).
     ``behind`` names the specs left off that this one depends on. A join on top of ``head``
     is the merge (``known.joins``): it was made only because ``head`` lacked the tip."""
     base, head = base_and_head
@@ -165,12 +167,14 @@ def _merge_one(
         commit = _merge_commit_of(repo, tip, head, state.base_commit)
         had = Outcome.ALREADY_MERGED if git.is_ancestor(repo, tip, base) else Outcome.WOULD_MERGE
         return SpecMerge(spec.id, branch, had, commit), head
-    tip = replay.own_work(repo, known, tip, head)  # the base moved: its own commits replayed
-    merged = git_merge.merge_tree(repo, head, tip)
+    work = replay.own_work(repo, known, tip, head)  # the base moved: its own commits replayed
+    merged = git_merge.merge_tree(repo, head, work)
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head
+    if merged.tree == git_merge.tree_of(repo, head) and git_merge.adds_nothing(repo, base, tip):
+        return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED), head  # squash-merged, say
     message = merge_message(state.run_id, spec.id, branch, _description(dag, spec.id))
-    commit = git.commit_tree(repo, merged.tree, (head, tip), message, sign=known.sign())
+    commit = git.commit_tree(repo, merged.tree, (head, work), message, sign=known.sign())
     return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, commit), commit
 
 
@@ -264,7 +268,7 @@ def _park(
     """Leave the result on ``dag/<run>/_merged``, which must hold nothing else of value."""
     parked = merged_branch(state.run_id)
     previous = git.rev_parse(repo, f"refs/heads/{parked}")
-    if previous is not None and git_merge.commits_not_applied(repo, previous, chain.head):
+    if previous is not None and git_merge.changes_not_on(repo, previous, chain.head):
         raise DagspecError(
             f"{reason}, and the branch {parked}, where the merge result would wait, has "
             f"commits of its own: rename or delete it, then run `dag merge {state.run_id}`"
@@ -289,10 +293,11 @@ def _unsafe_to_update(repo: Path, checkout: Path, chain: _Chain) -> str | None:
 def _drop_stale_parked(repo: Path, run_id: str, tip: str) -> None:
     """``dag/<run>/_merged`` is obsolete once the base branch has all its work: delete it
     when every commit it has beyond ``tip`` is a merge commit (ours), or one whose change
-    ``tip`` has (a spec's commit replayed onto a base branch that moved)."""
+    ``tip`` has (a spec's commit replayed onto a base branch that moved), or when ``tip``
+    has all their changes together (the user squash-merged it): ``changes_not_on``."""
     parked = merged_branch(run_id)
     head = git.rev_parse(repo, f"refs/heads/{parked}")
-    if head is None or git_merge.commits_not_applied(repo, head, tip):
+    if head is None or git_merge.changes_not_on(repo, head, tip):
         return
     with contextlib.suppress(GitError):  # checked out somewhere: the user's now
         git.delete_branch(repo, parked, force=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from dagspec import git, git_batch, lifecycle, replay, worktree
+from dagspec import git, git_batch, git_merge, lifecycle, replay, worktree
 from dagspec.errors import GitError
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import branch_name
@@ -21,7 +21,8 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> RunState:
     Only a worktree git lists for this repository, on the spec's own branch, is removed,
     and only when that loses nothing (``worktree.unsaved_work``). Any other stays, and stays
     in the state (``render_cleanup`` names it). A branch is deleted only once the base
-    branch contains it. Failed and blocked specs are not merged, so they keep theirs.
+    branch contains it, or all its changes (``_delete_merged_branches``). Failed and
+    blocked specs are not merged, so they keep theirs.
 
     Batched (issue 16): one ``git worktree list``, then ``git worktree remove`` of the clean
     worktrees several at a time (git's own check that nothing would be lost; only one that
@@ -68,7 +69,8 @@ def _remove_refused(repo: Path, path: Path) -> bool:
 
 
 def _delete_merged_branches(repo: Path, run: RunState, removed: list[str]) -> None:
-    """Delete the branches of the ``removed`` specs that the base branch contains."""
+    """Delete the branches of the ``removed`` specs that the base branch contains, in
+    history or in content (a replay, a squash merge: ``git_merge.adds_nothing``)."""
     prefix = f"refs/heads/dag/{run.run_id}/"
     try:
         contained = git_batch.contained_in(repo, f"refs/heads/{run.base_branch}", prefix)
@@ -78,7 +80,9 @@ def _delete_merged_branches(repo: Path, run: RunState, removed: list[str]) -> No
     done = [
         b
         for i, b in branches.items()
-        if f"refs/heads/{b}" in contained or _replayed(repo, run, i, b)
+        if f"refs/heads/{b}" in contained
+        or _replayed(repo, run, i, b)
+        or git_merge.adds_nothing(repo, f"refs/heads/{run.base_branch}", f"refs/heads/{b}")
     ]
     git_batch.delete_branches(repo, done)
 

@@ -208,9 +208,11 @@ def _plan_branch(
     if merged:
         lost: tuple[str, ...] = ()
     elif spec_id is None:  # _merged, _integration: dagspec's merges of the specs' work
-        lost = tuple(git_merge.commits_not_applied(repo, branch, state.base_branch))
+        lost = tuple(git_merge.changes_not_on(repo, branch, state.base_branch))
     else:
         lost = tuple(git.commits_lacking(repo, branch, elsewhere))
+        if lost and git_merge.adds_nothing(repo, state.base_branch, branch):
+            lost = ()  # every change is on the base branch: squash-merged, say
     loss = _commits(len(lost), state)
     if branch in checked_out:
         where = f"checked out in {checked_out[branch]}"
