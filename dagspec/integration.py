@@ -198,14 +198,15 @@ def spec_tips(repo: Path, state: RunState) -> dict[str, str | None]:
 @attrs.define
 class MergeFacts:
     """What building ``dagspec.merge``'s chain asks git once, not once per spec (issue
-    16): the joins, every spec's branch tip, and (once a merge commit is made) whether to
-    sign it."""
+    16): the joins, every spec's branch tip, (once a merge commit is made) whether to sign
+    it, and the tree of each commit of the chain (known as it is made)."""
 
     joins: Mapping[tuple[str, str], str]  # ``joins``
     tips: Mapping[str, str | None]
     repo: Path
     signs: bool | None = None
     replayed: Mapping[str, str] = attrs.field(factory=dict)  # ``replay.merged_replays``
+    trees: dict[str, str] = attrs.field(factory=dict)  # commit: its tree
 
     @classmethod
     def read(cls, repo: Path, state: RunState) -> MergeFacts:
@@ -216,6 +217,12 @@ class MergeFacts:
         if self.signs is None:
             self.signs = git.signs_commits(self.repo)
         return self.signs
+
+    def tree(self, commit: str) -> str:
+        """The tree object of ``commit``, asked of git only for one the chain did not make."""
+        if commit not in self.trees:
+            self.trees[commit] = git_merge.tree_of(self.repo, commit)
+        return self.trees[commit]
 
 
 # --- a rewritten base -----------------------------------------------------------------------

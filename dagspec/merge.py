@@ -171,10 +171,11 @@ def _merge_one(
     merged = git_merge.merge_tree(repo, head, work)
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head
-    if merged.tree == git_merge.tree_of(repo, head) and git_merge.adds_nothing(repo, base, tip):
+    if merged.tree == known.tree(head) and git_merge.adds_nothing(repo, base, tip):
         return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED), head  # squash-merged, say
     message = merge_message(state.run_id, spec.id, branch, _description(dag, spec.id))
     commit = git.commit_tree(repo, merged.tree, (head, work), message, sign=known.sign())
+    known.trees[commit] = merged.tree
     return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, commit), commit
 
 
