@@ -182,7 +182,7 @@ def execute(
     hint: str | None = None,
 ) -> int:
     """Drive the run, then merge and clean up as its options say; print the summary and
-    return the exit code (0 completed and merged, 130 interrupted, else 1)."""
+    return the exit code (0 completed and merged, 130 stopped by a signal, else 1)."""
     import trio
 
     from dagspec import attempt, estimates, ports, progress, scheduler
@@ -206,6 +206,11 @@ def execute(
         options.notify or dag.execution.notify, cwd=repo, log=paths.run_dir / "notify.log"
     )
     reporter = notifier.wrap(report)
+    signalled: list[int] = []  # this drive was stopped by SIGINT/SIGTERM/SIGHUP: exit 130
+
+    def stopping(run: RunState, grace: float, agents: int) -> None:
+        signalled.append(agents)
+        report.stopping(run, grace, agents)
 
     async def drive_shown() -> RunState:
         """The drive, with the board's heartbeat beside it. A fault of the run itself
@@ -215,7 +220,7 @@ def execute(
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(progress.heartbeat, report)
                 final = await scheduler.drive(
-                    initial, settings, reporter, workspace=workspace, on_stopping=report.stopping
+                    initial, settings, reporter, workspace=workspace, on_stopping=stopping
                 )
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
@@ -229,13 +234,14 @@ def execute(
         final = trio.run(drive_shown)
     finally:
         report.close()
-    code = {RunStatus.COMPLETED: EXIT_OK, RunStatus.INTERRUPTED: EXIT_INTERRUPTED}.get(
-        final.status, EXIT_FAILED
-    )
+    # A run can end interrupted without a signal (a spec `retry` left interrupted): then 1,
+    # and its completed specs are merged, as they are when a spec failed.
+    code = EXIT_OK if final.status is RunStatus.COMPLETED else EXIT_FAILED
+    code = EXIT_INTERRUPTED if signalled else code
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in final.specs)
     # merged specs' worktrees that a driver killed during their removal left (issue 11)
     left = not options.keep_worktrees and any(s.merged and s.worktree for s in final.specs)
-    if options.merge and final.status is not RunStatus.INTERRUPTED and (unmerged or left):
+    if options.merge and not signalled and (unmerged or left):
         final, merged = merge_and_report(
             paths,
             final,

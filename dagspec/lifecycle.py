@@ -27,9 +27,10 @@ interrupted spec can never become ready in this drive; it is ``blocked``, its
 ``blocked_by`` naming those root causes (``cascade``, through ``graph.downstream``; the
 merge uses the same rule for specs left off behind a conflict, ``blocked_by``).
 
-A run's statuses: ``running`` while a driver drives it; at the end ``completed`` when every
-spec completed, ``interrupted`` after a signal (or when its driver died: ``settle_stale``),
-else ``failed``.
+A run's statuses: ``running`` while a driver drives it; at the end ``interrupted`` after a
+signal (or when its driver died: ``settle_stale``), else ``completed`` when every spec
+completed, ``failed`` when a spec failed, else ``interrupted``: a run is failed only when a
+spec is.
 """
 
 from __future__ import annotations
@@ -261,14 +262,17 @@ def cascade(run: RunState, deps: Deps) -> Transition:
 
 
 def finish(run: RunState, *, now: datetime, interrupted: bool) -> Transition:
-    """The drive is over: ``completed`` when every spec is, ``interrupted`` after a signal
-    (specs left pending stay pending for ``resume``), else ``failed``."""
+    """The drive is over: ``interrupted`` after a signal (pending specs stay pending for
+    ``resume``), else ``completed`` when every spec is, ``failed`` when one failed, else
+    ``interrupted`` (a spec a ``retry`` of others left interrupted, and none failed)."""
     if interrupted:
         status = RunStatus.INTERRUPTED
+    elif run.ids(SpecStatus.FAILED):
+        status = RunStatus.FAILED
     elif all(s.status is SpecStatus.COMPLETED for s in run.specs):
         status = RunStatus.COMPLETED
     else:
-        status = RunStatus.FAILED
+        status = RunStatus.INTERRUPTED
     return attrs.evolve(run, status=status, finished_at=now), ()
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -19,7 +20,7 @@ from dagspec import agent, autospec, lifecycle, ports, scheduler, state
 from dagspec.attempt import Prepared
 from dagspec.dagfile import load_dag
 from dagspec.errors import DagspecError
-from dagspec.lifecycle import Event, RunState, RunStatus, SpecState
+from dagspec.lifecycle import Event, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.workspace import RunPaths
 from tests.engine_support import dag_text
 
@@ -395,6 +396,33 @@ async def test_a_resumed_run_restarts_what_did_not_finish_and_nothing_else(
     assert final.status is RunStatus.COMPLETED
     assert set(second.agents.spans) == {"a", "b"}
     assert final.spec("a").attempts == 2 and final.spec("c").attempts == 1
+
+
+@pytest.mark.parametrize("left", ["interrupted", "running"])  # running: its driver was killed
+@pytest.mark.parametrize(
+    ("again", "status"),
+    [(Behaviour(), RunStatus.INTERRUPTED), (Behaviour(code=1), RunStatus.FAILED)],
+)
+async def test_a_retry_that_leaves_a_spec_interrupted_ends_interrupted_unless_one_failed(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    left: str,
+    again: Behaviour,
+    status: RunStatus,
+) -> None:
+    """A run is failed only when a spec is: b, interrupted (by a signal, or by its driver's
+    death) and not retried, and c behind it make the run interrupted, for ``resume``."""
+    features = ["a", "b", ("c", ["b"])]
+    first = Drive(tmp_path, features, FakeAgents({"a": Behaviour(code=1)}))
+    recorded = await first()
+    b = attrs.evolve(recorded.spec("b"), status=SpecStatus(left))
+    c = attrs.evolve(recorded.spec("c"), status=SpecStatus.PENDING)
+    recorded = recorded.with_spec(b).with_spec(c)
+    retried = lifecycle.prepare_retry(recorded, ["a"], recorded.options)
+    final = await Drive(tmp_path, features, FakeAgents({"a": again}))(retried)
+    assert statuses(final)["b"] == "interrupted"
+    assert final.spec("c").blocked_by == ("b",)
+    assert final.status is status
 
 
 @pytest.mark.parametrize(

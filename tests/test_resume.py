@@ -281,6 +281,54 @@ def test_retry_leaves_other_failures_and_what_waits_for_them(
     assert project.state().spec("d").blocked_by == ("b",)
 
 
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=str)
+def test_a_retry_that_leaves_a_spec_interrupted_is_an_interrupted_run_everywhere(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    how: signal.Signals,
+) -> None:
+    """b was interrupted (its driver signalled, or killed) and a failed; a retry of a that
+    succeeds leaves b interrupted and none failed: the run is interrupted, not failed, in
+    the retry's summary and notice, `dag status`, `report` and `list`, with and without
+    --json. The retry was not signalled: exit 1, and a is merged as after a failure."""
+    project.fake.control(
+        [{"match": "^Build a$", "FAIL_AT": "plan"}, {"match": "^Build b$", "HANG_AT": "plan"}]
+    )
+    project.write_dag(dag_text("a", "b", ("c", ["b"])))
+    driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r", "--parallel")
+    wait_for_record(project, "hang")
+    ready = {"a": "failed", "b": "running", "c": "pending"}
+    wait_for(lambda: project.statuses() == ready, timeout=20, what="a failed, b running")
+    driver.send_signal(how)
+    driver.communicate(timeout=30)
+    project.fake.control([])
+    notices = tmp_path / "notices"
+    capsys.readouterr()
+    notify = f'echo "$DAG_EVENT $DAG_STATUS" >> {notices}'
+    assert run_cli("retry", "r", "a", "--notify", notify) == 1
+    retried = capsys.readouterr().out
+    assert project.statuses() == {"a": "completed", "b": "interrupted", "c": "blocked"}
+    assert project.state().spec("a").merged
+    assert "report of run r: interrupted" in retried
+    assert "run r interrupted: 1 completed, 1 blocked, 1 interrupted" in retried
+    assert retried.endswith("next: dag resume r\n")
+    assert notices.read_text().splitlines()[-1] == "run-finished interrupted"
+    assert run_cli("status", "r") == 1
+    assert "run r interrupted: " in capsys.readouterr().out
+    shown = {}
+    for command in (["status", "r", "--json"], ["report", "r", "--json"], ["list", "--json"]):
+        run_cli(*command)
+        data = json.loads(capsys.readouterr().out)
+        shown[command[0]] = (data[0] if command[0] == "list" else data)["status"]
+    assert shown == dict.fromkeys(["status", "report", "list"], "interrupted")
+    assert run_cli("report", "r") == 0
+    assert "report of run r: interrupted" in capsys.readouterr().out
+    assert run_cli("list") == 0
+    assert "! interrupted" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
