@@ -86,8 +86,10 @@ def _run_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _repo(args: argparse.Namespace) -> Path:
-    """The repository a command works on: ``--repo``, else the one around the cwd."""
-    from dagspec import git
+    """The repository a command works on: ``--repo``, else the one around the cwd; for a
+    command about recorded runs typed in a run's worktree, its main checkout, where they
+    are (``own_worktrees.runs_home``)."""
+    from dagspec import git, own_worktrees
     from dagspec.workspace import current_directory
 
     start = args.repo if args.repo is not None else current_directory()
@@ -105,8 +107,9 @@ def _repo(args: argparse.Namespace) -> Path:
     if root is None:
         where = f"{args.repo}" if args.repo is not None else "the current directory"
         raise DagspecError(f"{where} is not in a git repository: cd into one, or pass --repo")
-    console.remember_repo(root, _cwd() if args.repo is not None else root)
-    return root
+    home = own_worktrees.runs_home(root, args.command)
+    console.remember_repo(home, _cwd() if args.repo is not None else root)
+    return home
 
 
 def _cwd() -> Path | None:

@@ -3,6 +3,7 @@ what to do (leftovers of issue 12): real git, the fake autospec, through ``main`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,41 @@ def test_a_run_inside_another_run_s_worktree_is_refused(
     assert not (inside / ".autospec" / "state" / "dag-runs").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["cwd", "subdirectory", "--repo"])
+def test_commands_about_runs_in_a_run_s_worktree_mean_the_main_checkout_s_runs(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """The runs are recorded in the main checkout: status, list, report and logs read them
+    from a run's worktree (their hints name the main checkout, or they would fail where
+    typed); the commands that change a run, which may remove the worktree they are typed
+    in, say where to type them."""
+    inside = kept_worktree(project, run_cli, capsys)
+    (inside / "sub").mkdir()
+    monkeypatch.chdir(inside / "sub" if how == "subdirectory" else inside)
+    where = ["--repo", str(inside)] if how == "--repo" else []
+    for args in (["status"], ["report"], ["list"], ["logs", "r1", "a"], ["status", "--json"]):
+        assert run_cli(*where, *args) == 0, args
+        out = capsys.readouterr().out
+        assert "r1" in out or "=== dagspec: attempt 1" in out, (args, out)
+    assert run_cli(*where, "status", "r1") == 0
+    assert f"next: dag --repo {project.repo} merge r1\n" in capsys.readouterr().out
+    assert run_cli(*where, "report", "r1", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["specs"][0]["id"] == "a"
+    for command in ("resume", "retry", "merge", "cleanup"):
+        assert run_cli(*where, command, "r1", *(["a"] if command == "retry" else [])) == 1
+        assert capsys.readouterr().err == (
+            f"dag: error: {inside.resolve()} is the worktree of spec a of run r1, which "
+            f"{command} may remove or recreate: run it from the main checkout, "
+            f"`cd {project.repo}` (or `dag --repo {project.repo} {command} ...`)\n"
+        )
+    assert inside.is_dir() and project.statuses("r1") == {"a": "completed"}
+
+
 def test_a_worktree_of_the_user_s_own_is_fine(
     runnable: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -59,6 +95,8 @@ def test_a_worktree_of_the_user_s_own_is_fine(
     git(runnable, "worktree", "add", "-q", "-b", "feature", str(other))
     run_cli("--repo", other, "doctor")
     assert "  ok       not inside another run's worktree\n" in capsys.readouterr().out
+    assert run_cli("--repo", other, "status") == 1  # its runs are its own: none yet
+    assert f"no runs yet in {other.resolve()}" in capsys.readouterr().err
 
 
 # --- a branch named dag ----------------------------------------------------------------------
