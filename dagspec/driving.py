@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-from dagspec import faults, notify, render, state, unattended
+from dagspec import faults, notify, render, state
 from dagspec import workspace as places
 from dagspec.checks import Planned
 from dagspec.console import dag_command
@@ -307,17 +306,7 @@ def merge_and_report(
 
 
 def bank_killed(paths: RunPaths, run: RunState) -> RunState:
-    """``run`` with the attempts a killed driver left ``running`` ended when each was last
-    seen alive: its log's modification time (the driver writes every line of the agent's
-    output there; no later than now, no earlier than the attempt's start). Only for a run
-    whose lock the caller holds: its recorded driver is gone."""
-    now, seen = state.utcnow(), {}
-    for spec in run.specs:
-        if spec.status is not SpecStatus.RUNNING or spec.started_at is None:
-            continue
-        try:
-            mtime = Path(spec.log or paths.log_file(spec.id)).stat().st_mtime
-        except OSError:
-            continue
-        seen[spec.id] = min(max(datetime.fromtimestamp(mtime, UTC), spec.started_at), now)
-    return unattended.bank_killed(run, seen)
+    """``run`` with the attempts a killed driver left ``running`` ended at their logs' last
+    writes (``state.ended_at_last_write``). Only for a run whose lock the caller holds: its
+    recorded driver is gone."""
+    return state.ended_at_last_write(run, paths)

@@ -214,9 +214,18 @@ def fail(
 def fail_to_start(
     run: RunState, deps: Deps, spec_id: str, *, now: datetime, reason: str, log: str
 ) -> Transition:
-    """An attempt that ended before its agent ran (its worktree could not be prepared)."""
+    """An attempt that ended before its agent ran (its worktree could not be prepared); the
+    last attempt's time is kept, as ``start`` keeps it."""
     spec = run.spec(spec_id)
-    run = _change(run, spec_id, attempts=spec.attempts + 1, started_at=now, log=log, blocked_by=())
+    run = _change(
+        run,
+        spec_id,
+        attempts=spec.attempts + 1,
+        earlier_seconds=spec.agent_seconds(now),
+        started_at=now,
+        log=log,
+        blocked_by=(),
+    )
     return fail(run, deps, spec_id, now=now, reason=reason)
 
 

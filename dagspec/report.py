@@ -172,13 +172,20 @@ def _cells(line: SpecLine, c: Card) -> tuple[str, ...]:
         line.status,
         "done" if line.status == "completed" else line.stage or "",
         f"{line.tasks_done or 0}/{line.tasks_total}" if line.tasks_total else "",
-        "" if line.duration is None else format_duration(line.duration),
+        _time(line),
         str(line.attempts),
         _merge_cell(line),
     )
     if c.totals.usage is None:
         return cells
     return (*cells, _tokens(line.usage), _cost(line.usage))
+
+
+def _time(line: SpecLine) -> str:
+    """The TIME column: the spec's agent time, by the totals' rule (every attempt; one a
+    killed driver left, to its log's last write), so the column adds up to the total."""
+    started = line.duration is not None or line.agent_time
+    return format_duration(line.agent_time) if started else ""
 
 
 def _merge_cell(line: SpecLine) -> str:

@@ -241,8 +241,31 @@ def list_runs(repo: Path) -> tuple[list[RunState], list[StateError]]:
 
 def settled(run: RunState) -> RunState:
     """The run as it stands: a run marked running whose driver is gone is interrupted
-    (``lifecycle.settle_stale``)."""
-    return lifecycle.settle_stale(run, driver_alive=driver_alive(run))
+    (``lifecycle.settle_stale``), each attempt it left running ended at its log's last
+    write (``ended_at_last_write``), as ``resume`` and ``retry`` will record it."""
+    if run.status is not lifecycle.RunStatus.RUNNING or driver_alive(run):
+        return run
+    return lifecycle.settle_stale(ended_at_last_write(run), driver_alive=False)
+
+
+def ended_at_last_write(run: RunState, paths: RunPaths | None = None) -> RunState:
+    """``run`` with the attempts a killed driver left ``running`` ended when each was last
+    seen alive: its log's modification time (the driver writes every line of the agent's
+    output there; no later than now, no earlier than the attempt's start). Only for a run
+    whose driver is gone; ``paths``: where its logs are (default: where it was recorded)."""
+    from dagspec import unattended
+
+    now, seen = utcnow(), {}
+    paths = paths or RunPaths(Path(run.repo), run.run_id)
+    for spec in run.specs:
+        if spec.status is not lifecycle.SpecStatus.RUNNING or spec.started_at is None:
+            continue
+        try:
+            mtime = Path(spec.log or paths.log_file(spec.id)).stat().st_mtime
+        except OSError:
+            continue
+        seen[spec.id] = min(max(datetime.fromtimestamp(mtime, UTC), spec.started_at), now)
+    return unattended.bank_killed(run, seen)
 
 
 _KNOWN: dict[str, tuple[str, RunState]] = {}  # each state file's last text, and its run

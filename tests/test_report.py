@@ -117,6 +117,39 @@ def test_each_new_attempt_adds_the_last_ones_time() -> None:
     assert state.load_text(state.dump(one), "state").spec("a").earlier_seconds == 300
 
 
+def test_an_attempt_that_never_ran_keeps_the_last_ones_time() -> None:
+    """``lifecycle.fail_to_start`` (its worktree could not be made) banks the attempt
+    before it, as ``start`` does: it is neither lost from the total nor from the row."""
+    from dagspec import lifecycle
+
+    one = run(Path("/r"), "r", spec("a", SpecStatus.PENDING))
+    where = {"worktree": "/w", "branch": "b", "spec_dir": None, "stage": "plan", "log": "l"}
+    one, _ = lifecycle.start(one, "a", now=at(0), **where)
+    one, _ = lifecycle.fail(one, {"a": ()}, "a", now=at(300), reason="x")
+    one = lifecycle.prepare_retry(one, ["a"], one.options)
+    one, _ = lifecycle.fail_to_start(one, {"a": ()}, "a", now=at(1000), reason="y", log="l")
+    card = report.card(one, now=at(2000))
+    assert (card.specs[0].agent_time, card.totals.agent_time) == (300, 300)
+    assert "  5m00s  2\n" in report.render_text(card)
+
+
+def test_the_time_column_is_each_spec_s_agent_time_and_adds_up_to_the_total(
+    tmp_path: Path,
+) -> None:
+    """TIME follows the totals' rule: every attempt of the spec (a killed driver's, to its
+    log's last write, banked in ``earlier_seconds`` by ``resume``), not only its last one
+    (which ``--json`` keeps as ``duration_seconds``)."""
+    finished = _finished(tmp_path)
+    config = attrs.evolve(finished.spec("051-config"), earlier_seconds=2400.0)
+    card = report.card(finished.with_spec(config), now=at(0))
+    text = report.render_text(card)
+    assert "051-config   completed  done   4/4    45m00s  2         already on base" in text
+    times = re.findall(r"  (\d+m\d\ds) +\d+(?:  |$)", text, re.MULTILINE)
+    assert times == ["12m34s", "45m00s", "1m00s", "1m00s"]
+    assert text.rstrip().endswith(", 59m34s agent time")  # 12m34s + 45m + 1m + 1m
+    assert json.loads(report.render_json(card))["specs"][1]["duration_seconds"] == 300
+
+
 def test_a_running_spec_is_timed_until_now(tmp_path: Path) -> None:
     running = run(
         tmp_path,

@@ -141,6 +141,10 @@ def test_the_time_of_an_attempt_whose_driver_was_killed_is_kept(
     state.save(project.state().with_spec(attrs.evolve(b, started_at=started)), paths.state_file)
     last = started + timedelta(minutes=40)
     os.utime(b.log, (last.timestamp(), last.timestamp()))
+    # before any driver takes the run again, its readers time the attempt the same way
+    card = json.loads(_report_json(project, run_cli))
+    assert card["specs"][1]["duration_seconds"] == card["specs"][1]["agent_seconds"] == 2400
+    assert _time_of(project, run_cli, "b") == "40m00s"
     project.fake.control([])
     code = run_cli(command, "r", *(["a"] if command == "retry" else []))
     assert code == (1 if command == "retry" else 0)  # retry leaves b interrupted
@@ -153,6 +157,22 @@ def test_the_time_of_an_attempt_whose_driver_was_killed_is_kept(
         assert b.earlier_seconds == 40 * 60  # the killed attempt: start to last sign of life
     card = json.loads(_report_json(project, run_cli))
     assert [s["agent_seconds"] >= 40 * 60 for s in card["specs"]] == [False, True]
+    # the row of b counts the killed attempt as the total does, even under a new attempt
+    assert _time_of(project, run_cli, "b").startswith("40m0")
+
+
+def _time_of(project: Project, run_cli: RunCli, spec_id: str) -> str:
+    """The TIME cell of ``spec_id``'s row in the text report."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert run_cli("report", "r") == 0
+    lines = out.getvalue().splitlines()
+    header = lines[1]
+    row = next(line for line in lines if line.startswith(f"{spec_id} "))
+    return row[header.index("TIME") :].split()[0]
 
 
 def _report_json(project: Project, run_cli: RunCli) -> str:
