@@ -271,13 +271,16 @@ def branch_names(repo: Path) -> list[str]:
 
 
 def untracked_files(worktree: Path, *paths: str) -> list[str]:
-    """Untracked files that are not ignored, under ``paths``, one entry per file."""
-    out = run(worktree, "status", "--porcelain", "-z", "--untracked-files=all", "--", *paths)
+    """Untracked files that are not ignored, under ``paths`` (file names, not patterns: a
+    ``[`` or ``*`` in one is itself), one entry per file."""
+    args = ("status", "--porcelain", "-z", "--untracked-files=all", "--", *paths)
+    out = run(worktree, "--literal-pathspecs", *args)
     return [entry[3:] for entry in nul_split(out) if entry.startswith("?? ")]
 
 
 def tracked_files(worktree: Path, path: str) -> list[str]:
-    return nul_split(run(worktree, "ls-files", "-z", "--", path))
+    """Tracked files at or under ``path`` (a file name, not a pattern)."""
+    return nul_split(run(worktree, "--literal-pathspecs", "ls-files", "-z", "--", path))
 
 
 def tree_dirs(repo: Path, commit: str, path: str) -> list[str]:

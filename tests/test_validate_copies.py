@@ -86,6 +86,22 @@ def test_validate_refuses_the_copies_preflight_refuses(
     assert out == ""
 
 
+@pytest.mark.parametrize("name", ["config[1].env", "config?.env", "*.env", ":!README.md"])
+def test_a_copy_path_is_a_file_name_not_a_pattern(
+    git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """A ``[``, ``?``, ``*`` or ``:`` in a copy path is part of the name: the tracked
+    ``config1.env`` or ``README.md`` that a pattern would match is not the path given."""
+    (git_repo / "config1.env").write_text("tracked\n")
+    git(git_repo, "add", "config1.env")
+    git(git_repo, "commit", "-qm", "config1")
+    _write(git_repo, "*.env\n:*\n", f"'{name}'")
+    (git_repo / name).write_text("mine\n")  # ignored by *.env or :*
+    assert _preflight(git_repo) is None
+    assert run_cli("validate", "dag.yaml") == 0
+    assert capsys.readouterr() == ("OK: 1 feature in 1 layer\n", "")
+
+
 def test_a_copy_path_that_is_not_there_is_a_warning(
     git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
