@@ -56,6 +56,16 @@ def copy_problems(repo: Path, copies: Sequence[CopyPath]) -> list[CopyProblem]:
 
 
 def _blocking(repo: Path, copy: CopyPath) -> str | None:
+    parts = Path(copy.path).parts
+    through = next(
+        (Path(*parts[:n]) for n in range(1, len(parts)) if repo.joinpath(*parts[:n]).is_symlink()),
+        None,
+    )
+    if through is not None:  # a worktree has the link too: nothing can be put under it
+        return (
+            f"execution.copy: {copy.path} is under {through}, a symbolic link, so it cannot "
+            f"be put into a worktree: name the path {through} leads to instead"
+        )
     if copy.symlink and not ignored_as_link(repo, copy.path):
         return (
             f"execution.copy: {copy.path} is linked (symlink: true), and git does not "

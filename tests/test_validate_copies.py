@@ -102,6 +102,25 @@ def test_a_copy_path_is_a_file_name_not_a_pattern(
     assert capsys.readouterr() == ("OK: 1 feature in 1 layer\n", "")
 
 
+@pytest.mark.parametrize("tracked", [True, False])
+def test_a_copy_path_under_a_symbolic_link_is_refused(
+    git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str], tracked: bool
+) -> None:
+    """``linkdir/f.env`` with ``linkdir`` a link (committed, so each worktree has it, or
+    not): a run failed every spec with a bare FileExistsError; refused before, naming it."""
+    (git_repo / "real").mkdir()
+    (git_repo / "real" / "f.env").write_text("SECRET=1\n")
+    (git_repo / "linkdir").symlink_to("real")
+    if tracked:
+        git(git_repo, "add", "linkdir")
+    _write(git_repo, "*.env\n" + ("" if tracked else "linkdir\n"), "linkdir/f.env")
+    found = _preflight(git_repo)
+    assert found is not None and found.blocking
+    assert "linkdir/f.env is under linkdir, a symbolic link" in found.message
+    assert run_cli("validate", "dag.yaml") == 1
+    assert capsys.readouterr().err == f"dag: error: dag.yaml:3: {found.message}\n"
+
+
 def test_a_copy_path_that_is_not_there_is_a_warning(
     git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
