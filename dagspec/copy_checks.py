@@ -83,7 +83,29 @@ def _blocking(repo: Path, copy: CopyPath) -> str | None:
             f"execution.copy: {copy.path} is not ignored by git, so a copy would be "
             f"committed: add '{copy.path}' to .gitignore, or remove it from execution.copy"
         )
+    rules = uncommitted_rules(repo, copy.path)
+    if rules is not None:
+        return (
+            f"execution.copy: {copy.path} is ignored by {rules}, which is not committed, and "
+            f"each worktree gets the committed one, so a copy would be committed: commit {rules}"
+        )
     return None
+
+
+def uncommitted_rules(repo: Path, path: str) -> str | None:
+    """The rule of the checkout's ``.gitignore`` files that ignores ``path``
+    (``dir/.gitignore:LINE``) when the committed file (``HEAD``) lacks it: a worktree,
+    checked out from a commit, does not have it. None when the rule is committed, or is
+    git's own (``info/exclude``, ``core.excludesFile``: every worktree's)."""
+    said = git.run(repo, "check-ignore", "-v", "--no-index", "--", path, check=False)
+    source, _, rest = said.partition(":")
+    line, _, pattern = rest.partition("\t")[0].partition(":")
+    if not source.endswith(".gitignore") or Path(source).is_absolute() or not line.isdigit():
+        return None
+    committed = git.run(repo, "show", f"HEAD:{source}", check=False)
+    if pattern in (rule.rstrip() for rule in committed.splitlines()):
+        return None
+    return f"{source}:{line}"
 
 
 def dag_file_problems(

@@ -121,6 +121,39 @@ def test_a_copy_path_under_a_symbolic_link_is_refused(
     assert capsys.readouterr().err == f"dag: error: dag.yaml:3: {found.message}\n"
 
 
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("uncommitted", ".env is ignored by .gitignore:2, which is not committed"),
+        ("committed, then edited", None),
+        ("info/exclude", None),
+    ],
+)
+def test_a_copy_ignored_only_by_an_uncommitted_rule_is_refused(
+    git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str], where: str, said: str
+) -> None:
+    """Each worktree gets the committed .gitignore: a rule the user has not committed does
+    not ignore the copy there, and every spec failed at its start saying to add it."""
+    _write(git_repo, "node_modules/\n", ".env")
+    (git_repo / ".env").write_text("SECRET=1\n")
+    if where == "info/exclude":
+        (git_repo / ".git" / "info").mkdir(exist_ok=True)
+        (git_repo / ".git" / "info" / "exclude").write_text(".env\n")
+    else:
+        (git_repo / ".gitignore").write_text("node_modules/\n.env\n")
+    if where == "committed, then edited":
+        git(git_repo, "commit", "-qam", "ignore .env")
+        (git_repo / ".gitignore").write_text("node_modules/\n.env\n*.log\n")
+    found = _preflight(git_repo)
+    code = run_cli("validate", "dag.yaml")
+    err = capsys.readouterr().err
+    if said is None:
+        assert found is None and (code, err) == (0, "")
+        return
+    assert found is not None and found.blocking and said in found.message
+    assert (code, err) == (1, f"dag: error: dag.yaml:3: {found.message}\n")
+
+
 def test_a_copy_path_that_is_not_there_is_a_warning(
     git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
