@@ -293,9 +293,16 @@ def test_an_execution_copy_path_that_would_be_committed_is_refused_before_the_ru
     assert said in refused(project, run_cli, capsys)
 
 
+def _ignore(project: Project, rules: str) -> None:
+    """Commit ``rules`` as .gitignore: each worktree has the committed rules only."""
+    (project.repo / ".gitignore").write_text(rules)
+    git(project.repo, "add", ".gitignore")
+    git(project.repo, "commit", "-qm", "ignore")
+
+
 def test_an_ignored_execution_copy_path_passes(project: Project) -> None:
     (project.repo / ".env").write_text("SECRET=1\n")
-    (project.repo / ".gitignore").write_text(".env\n")
+    _ignore(project, ".env\n")
     project.write_dag(dag_text("a", extra='execution:\n  copy: [".env"]'))
     planned = checks.Planned(project.repo, RunOptions(), load_dag(project.repo / "dag.yaml"))
     found = dict(preflight.results(planned))
@@ -326,7 +333,7 @@ def test_a_linked_copy_is_judged_as_the_link_the_worktree_gets(
     where = "web/node_modules" if nested else "node_modules"
     (project.repo / where).mkdir(parents=True)
     (project.repo / where / "x.js").write_text("x\n")
-    (project.repo / ".gitignore").write_text(ignore)
+    _ignore(project, ignore)
     copy = f'execution:\n  copy: [{{path: "{where}", symlink: true}}]'
     project.write_dag(dag_text("a", extra=copy))
     planned = checks.Planned(project.repo, RunOptions(), load_dag(project.repo / "dag.yaml"))
@@ -348,7 +355,7 @@ def test_a_linked_copy_is_judged_as_the_link_the_worktree_gets(
 def test_an_execution_copy_path_that_is_not_there_is_a_warning(project: Project) -> None:
     """A typo (``.evn``) would only show as a line in each spec's log, hours later."""
     (project.repo / ".env").write_text("SECRET=1\n")
-    (project.repo / ".gitignore").write_text(".env\n")
+    _ignore(project, ".env\n")
     project.write_dag(dag_text("a", extra='execution:\n  copy: [".env", ".evn"]'))
     planned = checks.Planned(project.repo, RunOptions(), load_dag(project.repo / "dag.yaml"))
     problem = dict(preflight.results(planned))["execution.copy paths ignored by git, not tracked"]

@@ -167,6 +167,8 @@ def test_a_committed_executable_or_copied_setup_script_passes(
     (git_repo / "local").mkdir()
     _script(git_repo, "local/mine.sh")
     (git_repo / ".gitignore").write_text("local/\n")
+    git(git_repo, "add", ".gitignore")  # each worktree has the committed rules only
+    git(git_repo, "commit", "-q", "-m", "ignore local/")
     for setup in ("./setup.sh", "local/mine.sh"):
         extra = f"execution:\n  setup: {setup}\n  copy: [local]"
         (git_repo / "dag.yaml").write_text(dag_text("a", extra=extra))
