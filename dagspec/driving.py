@@ -241,15 +241,18 @@ def execute(
     # merged specs' worktrees that a driver killed during their removal left (issue 11)
     left = not options.keep_worktrees and any(s.merged and s.worktree for s in final.specs)
     if options.merge and not signalled and (unmerged or left):
-        final, merged = merge_and_report(
-            paths,
-            final,
-            dry_run=False,
-            cleanup=not options.keep_worktrees,
-            quiet_cleanup=True,
-            dag=dag,
-        )
-        code = code or merged
+        try:
+            final, merged = merge_and_report(
+                paths,
+                final,
+                dry_run=False,
+                cleanup=not options.keep_worktrees,
+                quiet_cleanup=True,
+                dag=dag,
+            )
+            code = code or merged
+        except KeyboardInterrupt:  # a signal during the merge, which it let finish whole
+            final, code = state.load(paths), EXIT_INTERRUPTED  # still reported and told
     _end_unattended(final, notifier)
     faults.say(render.summary(final, color=color, dag=hint or dag_command()))
     return code

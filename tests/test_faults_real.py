@@ -250,3 +250,35 @@ def test_a_run_fault_is_one_error_line_not_a_bug(
     assert run_cli("run", "dag.yaml", "--run-id", "r") == 1
     err = capsys.readouterr().err
     assert err == "dag: error: cannot save the state of run r: make room, then `dag resume r`\n"
+
+
+def test_a_signal_during_the_final_merge_still_reports_the_run(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while the end of the run merges: the merge finishes whole (it is never cut
+    in half), and then the report card, the summary and the run-finished notice still
+    come before exit 130; before, the run ended at `dag: interrupted` without them."""
+    from dagspec import merge
+
+    real = merge.merge_run
+
+    def signalled(*args: object, **kwargs: object) -> object:
+        os.kill(os.getpid(), signal.SIGTERM)  # held until the merge is recorded
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(merge, "merge_run", signalled)
+    told = tmp_path / "told"
+    dag = project.write_dag(dag_text("a", "b"))
+    notify = f'echo "$DAG_EVENT $DAG_STATUS" >> {told}'
+    assert run_cli("run", str(dag), "--run-id", "r", "--notify", notify) == 130
+    out = capsys.readouterr().out
+    assert "Run r, merging into main:" in out
+    assert "report of run r: completed" in out
+    assert out.endswith("run r completed: 2 completed\nnext: dag status r\n")
+    assert told.read_text().splitlines()[-1] == "run-finished completed"
+    assert project.state().status.value == "completed"
+    assert all(s.merged for s in project.state().specs)
