@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dagspec import __version__, console
 from dagspec.console import prepare_streams
@@ -29,6 +29,9 @@ from dagspec.errors import (
 )
 from dagspec.parser import Commands, parse, suggest
 from dagspec.symbols import AsciiFallback, can_encode
+
+if TYPE_CHECKING:
+    from dagspec.own_worktrees import Home
 
 
 def _use_color(choice: str) -> bool:
@@ -86,9 +89,14 @@ def _run_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _repo(args: argparse.Namespace) -> Path:
+    """The repository a command works on (``_home``)."""
+    return _home(args).repo
+
+
+def _home(args: argparse.Namespace) -> Home:
     """The repository a command works on: ``--repo``, else the one around the cwd; for a
-    command about recorded runs typed in a run's worktree, its main checkout, where they
-    are (``own_worktrees.runs_home``)."""
+    command about recorded runs typed in a run's worktree, the checkout that records the
+    run, and that run (``own_worktrees.runs_home``)."""
     from dagspec import git, own_worktrees
     from dagspec.workspace import current_directory
 
@@ -108,7 +116,7 @@ def _repo(args: argparse.Namespace) -> Path:
         where = f"{args.repo}" if args.repo is not None else "the current directory"
         raise DagspecError(f"{where} is not in a git repository: cd into one, or pass --repo")
     home = own_worktrees.runs_home(root, args.command)
-    console.remember_repo(home, _cwd() if args.repo is not None else root)
+    console.remember_repo(home.repo, _cwd() if args.repo is not None else root)
     return home
 
 

@@ -2,11 +2,11 @@
 
 A run started inside another run's worktree would record its state in that worktree's
 ``.autospec/state/``, and the other run's ``cleanup`` would remove it with the worktree: runs
-start from the main checkout. The commands that only read runs (``READING``) look there
-from a run's worktree, where its runs are recorded; those that change a run, which may
-remove or recreate the worktree they are typed in, are sent there. git gives a linked
-worktree its own ``--git-dir`` under the main repository's ``--git-common-dir``
-(git-worktree(1)), whose parent is the main checkout.
+start from a checkout of the user's (the main one, or a linked worktree of their own). The
+commands that only read runs (``READING``) look, from a run's worktree, in the checkout
+that records that run (one of those ``git worktree list`` names) and mean that run; those
+that change a run, which may remove or recreate the worktree they are typed in, are sent
+there.
 """
 
 from __future__ import annotations
@@ -15,80 +15,116 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagspec import git, state
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, GitError
+from dagspec.workspace import RunPaths, runs_dir
 
 READING = frozenset({"status", "list", "report", "logs"})
-"""The commands that only read the runs: from a run's worktree, they read the main checkout's."""
+"""The commands that only read the runs: from a run's worktree, they read its run's checkout's."""
 CHANGING = frozenset({"resume", "retry", "merge", "cleanup"})
 """The commands that change a recorded run: from a run's worktree, they are refused."""
 
 
 class Owner(NamedTuple):
-    """The run and spec whose worktree a checkout is, and the main checkout of both."""
+    """The run and spec whose worktree a checkout is; ``home``, the checkout that records
+    the run (None when none does: its record is gone); ``elsewhere``, where to type what
+    cannot be typed in it (``home``, else the main checkout; None when there is none)."""
 
-    main: Path
+    home: Path | None
+    elsewhere: Path | None
     run_id: str
     spec_id: str
 
+    def where(self) -> str:
+        """``the main checkout``, or ``the checkout run <id> was started from``."""
+        if self.elsewhere is None or (self.elsewhere / ".git").is_dir():
+            return "the main checkout"
+        return f"the checkout run {self.run_id} was started from"
 
-def main_checkout(repo: Path) -> Path | None:
-    """The main checkout of the repository whose linked worktree ``repo`` is; None when
-    ``repo`` is the main checkout itself (or the repository is bare)."""
-    if not (repo / ".git").is_file():  # a main checkout's .git is a directory: no git asked
-        return None
-    common = git.common_dir(repo)
-    if common is None:
-        return None
-    main = common.parent
-    if main.resolve() == repo.resolve() or not (main / ".git").exists():
-        return None
-    return main
+
+class Home(NamedTuple):
+    """Where a command typed in a checkout finds its runs, and the run it means when none
+    is named (the run whose worktree the checkout is; None: the newest)."""
+
+    repo: Path
+    run_id: str | None
 
 
 def owner(repo: Path) -> Owner | None:
-    """The run and spec whose worktree ``repo`` is (recorded in a run of its main checkout,
-    or on a ``dag/<run>/<spec>`` branch); None for a main checkout or a worktree of the
-    user's own."""
-    main = main_checkout(repo)
-    if main is None:
+    """The run and spec whose worktree ``repo`` is (on a ``dag/<run>/<spec>`` branch, or
+    recorded as a spec's worktree by a run of another checkout), and the checkout of the
+    repository that records that run: each checkout ``git worktree list`` names is looked
+    at, the main one first. None for a main checkout or a worktree of the user's own."""
+    if not (repo / ".git").is_file():  # a main checkout's .git is a directory: no git asked
         return None
     here = repo.resolve()
-    runs, _ = state.list_runs(main)
-    for run in runs:
-        for spec in run.specs:
-            if spec.worktree and Path(spec.worktree).resolve() == here:
-                return Owner(main, run.run_id, spec.id)
+    try:
+        others = [c for c in _checkouts(repo) if c.resolve() != here]
+    except GitError:
+        return None
     branch = git.current_branch(repo) or ""
     if branch.count("/") >= 2 and branch.startswith("dag/"):
-        return Owner(main, branch.split("/")[1], branch.split("/", 2)[2])
+        run_id, spec_id = branch.split("/")[1], branch.split("/", 2)[2]
+        homes = [c for c in others if (runs_dir(c) / f"{run_id}.yaml").is_file()]
+        home = next((c for c in homes if _records(c, run_id, here)), None)
+        home = home or (homes[0] if homes else None)
+        return Owner(home, home or next(iter(others), None), run_id, spec_id)
+    for checkout in others:
+        runs, _ = state.list_runs(checkout)
+        for run in runs:
+            for spec in run.specs:
+                if spec.worktree and Path(spec.worktree).resolve() == here:
+                    return Owner(checkout, checkout, run.run_id, spec.id)
     return None
 
 
+def _checkouts(repo: Path) -> list[Path]:
+    """Every checkout of the repository, as ``git worktree list`` names them: the main one
+    first (a bare repository, which has none, is left out)."""
+    found: list[Path] = []
+    for field in git.nul_split(git.run(repo, "worktree", "list", "--porcelain", "-z")):
+        if field.startswith("worktree "):
+            found.append(Path(field.removeprefix("worktree ")))
+        elif field == "bare" and found:
+            found.pop()
+    return found
+
+
+def _records(checkout: Path, run_id: str, worktree: Path) -> bool:
+    """Whether run ``run_id`` of ``checkout`` records ``worktree`` as a spec's."""
+    try:
+        run = state.load(RunPaths(checkout, run_id))
+    except DagspecError:
+        return False
+    return any(s.worktree and Path(s.worktree).resolve() == worktree for s in run.specs)
+
+
 def refusal(repo: Path) -> str | None:
-    """Why a run cannot start in ``repo``, when it is a worktree of a run of its main
-    checkout; else None."""
+    """Why a run cannot start in ``repo``, when it is a worktree of a run; else None."""
     found = owner(repo)
     if found is None:
         return None
+    why = f"{repo.resolve()} is the worktree of spec {found.spec_id} of run {found.run_id}"
+    if found.elsewhere is None:
+        return f"{why}: start runs from a checkout of your own"
     return (
-        f"{repo.resolve()} is the worktree of spec {found.spec_id} of run {found.run_id}: "
-        f"start runs from the main checkout, `cd {found.main}` (or `dag --repo {found.main} "
-        "run ...`)"
+        f"{why}: start runs from {found.where()}, `cd {found.elsewhere}` (or `dag --repo "
+        f"{found.elsewhere} run ...`)"
     )
 
 
-def runs_home(repo: Path, command: str) -> Path:
-    """The repository whose recorded runs ``command`` means when typed in ``repo``: the
-    main checkout for a ``READING`` command in a run's worktree, else ``repo``. Raises
-    ``DagspecError`` for a ``CHANGING`` command there (it may remove or recreate the
-    worktree it is typed in)."""
+def runs_home(repo: Path, command: str) -> Home:
+    """Where ``command`` typed in ``repo`` finds the runs, and which it means by default:
+    for a ``READING`` command in a run's worktree, the checkout that records the run, and
+    that run; else ``repo`` and the newest. Raises ``DagspecError`` for a ``CHANGING``
+    command there (it may remove or recreate the worktree it is typed in). A run's worktree
+    whose run no checkout records is a checkout like any other."""
     found = owner(repo) if command in READING | CHANGING else None
-    if found is None:
-        return repo
+    if found is None or found.home is None:
+        return Home(repo, None)
     if command in READING:
-        return found.main
+        return Home(found.home, found.run_id)
     raise DagspecError(
         f"{repo.resolve()} is the worktree of spec {found.spec_id} of run {found.run_id}, "
-        f"which {command} may remove or recreate: run it from the main checkout, "
-        f"`cd {found.main}` (or `dag --repo {found.main} {command} ...`)"
+        f"which {command} may remove or recreate: run it from {found.where()}, "
+        f"`cd {found.home}` (or `dag --repo {found.home} {command} ...`)"
     )

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import git
 from tests.engine_support import Project, dag_text
+from tests.fake_autospec_fixture import make_autospec_project
 
 pytest_plugins = ("tests.engine_fixtures",)
 
@@ -86,6 +87,69 @@ def test_commands_about_runs_in_a_run_s_worktree_mean_the_main_checkout_s_runs(
             f"`cd {project.repo}` (or `dag --repo {project.repo} {command} ...`)\n"
         )
     assert inside.is_dir() and project.statuses("r1") == {"a": "completed"}
+
+
+def run_in_another_checkout(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], how: str
+) -> Path:
+    """A run ``wrun`` started from a checkout other than git's main one (the user's linked
+    worktree, or a bare repository's worktree), with another run ``r1`` in the main
+    checkout; the checkout it is recorded in."""
+    assert run_cli("run", project.write_dag(dag_text("a")), "--run-id", "r1", "--no-merge") == 0
+    if how == "linked":
+        checkout = project.repo.parent / "w6"
+        git(project.repo, "worktree", "add", "-q", "-b", "feat", str(checkout))
+    else:
+        bare = project.repo.parent / "bare7"
+        git(project.repo.parent, "clone", "-q", "--bare", str(project.repo), str(bare / ".git"))
+        checkout = project.repo.parent / "w7"
+        git(bare / ".git", "worktree", "add", "-q", str(checkout), "main")
+    make_autospec_project(checkout)
+    dag = checkout / "w.yaml"
+    dag.write_text(dag_text("a"))
+    args = ("run", dag, "--run-id", "wrun", "--no-merge", "--keep-worktrees")
+    assert run_cli("--repo", checkout, *args) == 0
+    capsys.readouterr()
+    return checkout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["linked", "bare"])
+def test_commands_about_runs_in_a_run_s_worktree_mean_the_checkout_that_records_it(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """A run started from a worktree of the user's own is recorded there, not in git's main
+    checkout: its worktrees' commands read it there, and say to cd there."""
+    checkout = run_in_another_checkout(project, run_cli, capsys, how)
+    inside = checkout.parent / f"{checkout.name}.worktrees" / "wrun" / "a"
+    monkeypatch.chdir(inside)
+    assert run_cli("status", "wrun") == 0
+    assert f"next: dag --repo {checkout} merge wrun\n" in capsys.readouterr().out
+    assert run_cli("list") == 0
+    out = capsys.readouterr().out
+    assert "wrun" in out and "r1" not in out
+    assert run_cli("report", "wrun", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["run_id"] == "wrun"
+    assert run_cli("retry", "wrun", "a") == 1
+    assert capsys.readouterr().err == (
+        f"dag: error: {inside.resolve()} is the worktree of spec a of run wrun, which "
+        f"retry may remove or recreate: run it from the checkout run wrun was started "
+        f"from, `cd {checkout}` (or `dag --repo {checkout} retry ...`)\n"
+    )
+    (inside / "inner.yaml").write_text(dag_text("b"))
+    assert run_cli("run", "inner.yaml") == 1
+    assert capsys.readouterr().err == (
+        f"dag: error: {inside.resolve()} is the worktree of spec a of run wrun: start runs "
+        f"from the checkout run wrun was started from, `cd {checkout}` (or `dag --repo "
+        f"{checkout} run ...`)\n"
+    )
+    (checkout / ".autospec" / "state" / "dag-runs" / "wrun.yaml").unlink()  # no one records it
+    assert run_cli("status", "wrun") == 1  # as in any checkout: its own runs, none
+    assert f"no run 'wrun' in {inside.resolve()}" in capsys.readouterr().err
 
 
 def test_a_worktree_of_the_user_s_own_is_fine(
