@@ -180,22 +180,22 @@ def _dispatch_run_commands(commands: Commands, args: argparse.Namespace, color: 
     if name == "report":
         from dagspec.commands.report import report
 
-        repo = _repo(args)
-        return report(repo, run_ids.resolve(repo, args.run_id), fmt=args.fmt)
+        repo, own = _home(args)
+        return report(repo, run_ids.resolve(repo, args.run_id, own), fmt=args.fmt)
     if name == "status":
         from dagspec.commands.status import status
 
         if args.json and args.watch:
             message = "--json and --watch do not go together: choose one"
             return _usage_error(commands.by_name["status"], message)
-        repo = _repo(args)
-        run_id = run_ids.resolve(repo, args.run_id)
+        repo, own = _home(args)
+        run_id = run_ids.resolve(repo, args.run_id, own)
         return status(repo, run_id, as_json=args.json, watch=args.watch, color=color)
     if name == "logs":
         from dagspec.commands.logs import logs
 
-        repo = _repo(args)
-        run_id, spec_id = run_ids.resolve_logs(repo, args.ids)
+        repo, own = _home(args)
+        run_id, spec_id = run_ids.resolve_logs(repo, args.ids, own)
         return logs(repo, run_id, spec_id, follow=args.follow)
     if name == "cleanup":
         from dagspec.commands.cleanup import cleanup

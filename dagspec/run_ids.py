@@ -1,4 +1,5 @@
-"""Which run a command means: the id typed (with a did-you-mean for a typo), or the newest.
+"""Which run a command means: the id typed (with a did-you-mean for a typo), else the run
+of the worktree it is typed in, or the newest.
 
 The newest run is a safe guess for commands that look at a run or continue it (``status``,
 ``logs``, ``resume``, ``retry``, ``merge --dry-run``) and the guess is always said; a
@@ -42,15 +43,25 @@ def newest(repo: Path) -> str:
     return run_id
 
 
-def resolve(repo: Path, given: str | None) -> str:
-    """``given`` when it names a run of ``repo``, else the newest run when ``given`` is None.
+def own(run_id: str) -> str:
+    """``run_id``, the run of the worktree the command is typed in, said on stderr."""
+    print(
+        f"note: run {run_id} (the run of this worktree; name a run to choose another)",
+        file=sys.stderr,
+    )
+    return run_id
+
+
+def resolve(repo: Path, given: str | None, default: str | None = None) -> str:
+    """``given`` when it names a run of ``repo``; when ``given`` is None, ``default`` (the
+    run whose worktree the command is typed in: ``own_worktrees.Home``), else the newest.
 
     Raises:
         DagspecError: ``given`` is not a valid id; StateError: there is no such run (with
             the closest recorded id), or no run at all.
     """
     if given is None:
-        return newest(repo)
+        return own(default) if default is not None else newest(repo)
     check_run_id(given)
     if not exists(repo, given):
         hint = did_you_mean(given, known_ids(repo))
@@ -58,21 +69,24 @@ def resolve(repo: Path, given: str | None) -> str:
     return given
 
 
-def resolve_logs(repo: Path, words: Sequence[str]) -> tuple[str, str | None]:
+def resolve_logs(
+    repo: Path, words: Sequence[str], default: str | None = None
+) -> tuple[str, str | None]:
     """``dag logs [RUN_ID] [SPEC_ID]``: the run and the spec (None: every spec).
 
-    One word is a run when a run has that id, else a spec of the newest run.
+    One word is a run when a run has that id, else a spec of the run meant by default
+    (``default``, else the newest: ``resolve``).
     """
     if len(words) > 2:
         raise DagspecError(f"too many arguments: {' '.join(words)}: give at most RUN_ID SPEC_ID")
     if len(words) == 2:
         return resolve(repo, words[0]), words[1]
     if not words:
-        return newest(repo), None
+        return resolve(repo, None, default), None
     word = words[0]
     if _is_run(repo, word):
         return word, None
-    return _spec_of_newest(repo, word), word
+    return _spec_of_newest(repo, word, default), word
 
 
 def resolve_retry(repo: Path, words: Sequence[str]) -> tuple[str, list[str]]:
@@ -105,15 +119,17 @@ def _is_run(repo: Path, word: str) -> bool:
     return exists(repo, word)
 
 
-def _spec_of_newest(repo: Path, spec_id: str) -> str:
-    """The newest run, when it has the spec ``spec_id``; else say what ``spec_id`` is not."""
-    run_id = newest(repo)
+def _spec_of_newest(repo: Path, spec_id: str, default: str | None = None) -> str:
+    """The run meant by default (``default``, else the newest), when it has the spec
+    ``spec_id``; else say what ``spec_id`` is not."""
+    run_id = resolve(repo, None, default)
     spec_ids = [spec.id for spec in load(RunPaths(repo, run_id)).specs]
     if spec_id in spec_ids:
         return run_id
     hint = did_you_mean(spec_id, [*known_ids(repo), *spec_ids])
+    which = f"run {run_id}" if default is not None else f"the newest run {run_id}"
     raise DagspecError(
-        f"'{spec_id}' is neither a run nor a spec of the newest run {run_id}{hint}: "
+        f"'{spec_id}' is neither a run nor a spec of {which}{hint}: "
         "`dag list` shows the runs, `dag status` the specs"
     )
 

@@ -89,6 +89,39 @@ def test_commands_about_runs_in_a_run_s_worktree_mean_the_main_checkout_s_runs(
     assert inside.is_dir() and project.statuses("r1") == {"a": "completed"}
 
 
+@pytest.mark.slow
+def test_a_run_s_worktree_means_its_run_when_none_is_named(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """status, report and logs typed in a run's worktree mean that run, not the newest; a
+    run named still wins."""
+    inside = kept_worktree(project, run_cli, capsys)
+    dag = project.write_dag(dag_text("a", "b"), "newer.yaml")
+    assert run_cli("run", dag, "--run-id", "r2", "--no-merge") == 0
+    capsys.readouterr()
+    monkeypatch.chdir(inside)
+    assert run_cli("status", "--json") == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["run_id"] == "r1"
+    assert "note: run r1 (the run of this worktree; name a run to choose another)" in captured.err
+    assert run_cli("report", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["run_id"] == "r1"
+    assert run_cli("report", "r2", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["run_id"] == "r2"
+    for run_id in ("r1", "r2"):
+        with Path(project.state(run_id).spec("a").log or "").open("a") as log:
+            log.write(f"the end of {run_id}\n")
+    for args in (["logs"], ["logs", "a"]):
+        assert run_cli(*args) == 0, args
+        out = capsys.readouterr().out
+        assert "the end of r1" in out and "the end of r2" not in out, args
+    assert run_cli("logs", "b") == 1  # a spec of r2 only
+    assert "'b' is neither a run nor a spec of run r1" in capsys.readouterr().err
+
+
 def run_in_another_checkout(
     project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], how: str
 ) -> Path:
