@@ -242,10 +242,26 @@ def list_runs(repo: Path) -> tuple[list[RunState], list[StateError]]:
 def settled(run: RunState) -> RunState:
     """The run as it stands: a run marked running whose driver is gone is interrupted
     (``lifecycle.settle_stale``), each attempt it left running ended at its log's last
-    write (``ended_at_last_write``), as ``resume`` and ``retry`` will record it."""
+    write (``ended_at_last_write``), as ``resume`` and ``retry`` will record it, and the
+    run itself ended when it was last seen alive (``last_seen_alive``). Nothing is written."""
     if run.status is not lifecycle.RunStatus.RUNNING or driver_alive(run):
         return run
-    return lifecycle.settle_stale(ended_at_last_write(run), driver_alive=False)
+    stale = lifecycle.settle_stale(ended_at_last_write(run), driver_alive=False)
+    return attrs.evolve(stale, finished_at=run.finished_at or last_seen_alive(run))
+
+
+def last_seen_alive(run: RunState, paths: RunPaths | None = None) -> datetime:
+    """When the driver of ``run`` was last seen alive: the latest modification time of its
+    state file and of its specs' logs (the driver writes both), no later than now and no
+    earlier than the run's start; ``paths``: where they are (default: where recorded)."""
+    paths = paths or RunPaths(Path(run.repo), run.run_id)
+    files = [paths.state_file]
+    files += [Path(s.log or paths.log_file(s.id)) for s in run.specs if s.started_at]
+    seen = run.started_at
+    for file in files:
+        with contextlib.suppress(OSError):
+            seen = max(seen, datetime.fromtimestamp(file.stat().st_mtime, UTC))
+    return min(seen.replace(microsecond=0), utcnow())
 
 
 def ended_at_last_write(run: RunState, paths: RunPaths | None = None) -> RunState:

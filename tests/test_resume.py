@@ -161,6 +161,53 @@ def test_the_time_of_an_attempt_whose_driver_was_killed_is_kept(
     assert _time_of(project, run_cli, "b").startswith("40m0")
 
 
+def test_a_killed_driver_s_run_ends_when_it_was_last_seen_alive(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kill -9 of the driver: report (text and JSON) and list end the run at its last sign
+    of life (the latest of its logs' last writes and the state file's), the same on every
+    call, not now; and they write nothing."""
+    from datetime import UTC, datetime, timedelta
+
+    import attrs
+
+    from dagspec import state
+    from dagspec.workspace import RunPaths
+
+    project.fake.control([{"match": "^Build a$", "HANG_AT": "plan"}])
+    project.write_dag(dag_text("a"))
+    driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
+    hang = wait_for_record(project, "hang")
+    wait_for(lambda: project.state().spec("a").stage == "plan", timeout=20, what="plan saved")
+    driver.send_signal(signal.SIGKILL)
+    driver.communicate(timeout=30)
+    os.kill(int(str(hang["pid"])), signal.SIGKILL)  # the agent outlived its driver
+    # the run began an hour ago; its state was last written 30 minutes later, its log 40
+    began = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    a = project.state().spec("a")
+    run = attrs.evolve(project.state(), started_at=began)
+    paths = RunPaths(project.repo, "r")
+    state.save(run.with_spec(attrs.evolve(a, started_at=began)), paths.state_file)
+    for path, minutes in ((paths.state_file, 30), (Path(a.log or ""), 40)):
+        seen = (began + timedelta(minutes=minutes)).timestamp()
+        os.utime(path, (seen, seen))
+    recorded = paths.state_file.read_text(), paths.state_file.stat().st_mtime
+    last_seen = state.format_time(began + timedelta(minutes=40))
+    for _ in range(2):  # the same on every call
+        assert run_cli("report", "r") == 0
+        assert ", 40m00s wall, 40m00s agent time" in capsys.readouterr().out
+        assert run_cli("report", "r", "--json") == 0
+        card = json.loads(capsys.readouterr().out)
+        assert (card["status"], card["finished_at"]) == ("interrupted", last_seen)
+        assert card["totals"]["duration_seconds"] == 2400
+        assert run_cli("list") == 0
+        row = capsys.readouterr().out.splitlines()[1]
+        assert "interrupted" in row and "40m00s" in row, row
+        assert run_cli("list", "--json") == 0
+        assert json.loads(capsys.readouterr().out)[0]["finished_at"] == last_seen
+    assert (paths.state_file.read_text(), paths.state_file.stat().st_mtime) == recorded
+
+
 def _time_of(project: Project, run_cli: RunCli, spec_id: str) -> str:
     """The TIME cell of ``spec_id``'s row in the text report."""
     import contextlib
