@@ -143,19 +143,41 @@ def changes_not_on(repo: Path, head: str, tip: str) -> list[str]:
 
 
 def adds_nothing(repo: Path, base: str, branch: str) -> bool:
-    """Whether merging ``branch`` into ``base`` would change nothing: every change
-    ``branch`` made since their merge base is on ``base`` already, however it got there (a
-    merge, a squash merge, a rebase, a cherry-pick, the same edit by hand), and none of them
-    was undone on ``base`` since. Judged by git's own merge: ``merge-tree --write-tree``
-    gives ``base``'s tree, without a conflict. False when git cannot merge them (one does
-    not exist, no common history): then nothing is known to be on ``base``."""
-    if rev_parse(repo, base) is None or rev_parse(repo, branch) is None:
-        return False  # merge-tree says so with exit 1 and no output, as for a conflict
+    """Whether every change ``branch`` made since its merge base with ``base`` is on
+    ``base`` already, however it got there (a merge, a squash merge, a rebase, a cherry-pick,
+    the same edit by hand): each path ``branch`` changed since the merge base is the same on
+    ``base`` now, byte for byte, mode and submodule commit included. Strict on purpose: a path
+    changed on ``base`` since (an edit of the user's, a change undone, even elsewhere in the
+    same file) counts as not there, so the branch is kept. Judged by comparing trees only,
+    never by a merge, which a merge driver, an attribute or a setting of the user's could
+    make say anything (``merge=ours``). Two git processes, no pathspec (paths may hold glob
+    characters). False when one does not exist or they have no common history: then nothing
+    is known to be on ``base``."""
     try:
-        merged = merge_tree(repo, base, branch)
-    except GitError:
+        changed = _changed_paths(repo, f"{base}...{branch}")  # since the merge base
+        differ = _changed_paths(repo, base, branch)
+    except GitError:  # one is not a commit, or there is no merge base
         return False
-    return not merged.conflicts and merged.tree == tree_of(repo, base)
+    return not set(changed) & set(differ)
+
+
+_DIFF_NAMES = (
+    # every option that a setting of the user's could otherwise change, said outright
+    "diff",
+    "--name-only",
+    "-z",
+    "--no-renames",
+    "--no-relative",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--ignore-submodules=none",
+)
+
+
+def _changed_paths(repo: Path, *revs: str) -> list[str]:
+    """The paths that differ between two commits (``A B``, or ``A...B``: from their merge
+    base to ``B``); raises ``GitError`` when git cannot compare them."""
+    return nul_split(run(repo, *_DIFF_NAMES, *revs, "--"))
 
 
 def tree_of(repo: Path, commit: str) -> str:

@@ -145,8 +145,10 @@ def _merge_one(
     """Merge one spec onto the chain's ``head`` as objects; return the result and the new
     head. A branch the chain already contains (a spec that added nothing of its own) is
     "already merged" when the base had it, else merged by the commit that brought it. A
-    branch whose merge would change nothing is "already merged" when that is so on the base
-    (``git_merge.adds_nothing``: the user squash-merged it, or ``dag/<run>/_merged``).
+    branch whose merge would change nothing is "already merged" only when every path it
+    changed is the same on the base (``git_merge.adds_nothing``: the user squash-merged it,
+    or ``dag/<run>/_merged``); a merge driver of the user's (``merge=ours``) can make a merge
+    change nothing, and then the spec is merged all the same, its work kept in the history.
     ``behind`` names the specs left off that this one depends on. A join on top of ``head``
     is the merge (``known.joins``): it was made only because ``head`` lacked the tip."""
     base, head = base_and_head

@@ -87,6 +87,10 @@ def rebase_merge(repo: Path, rev: str) -> None:
     git(repo, "branch", "-q", "-D", "copy")
 
 
+A_START = "0\n1\n2\n3\n"
+A_WORK = "a\n1\n2\n3\n"  # the branch's change: the first line
+
+
 def _squashed(repo: Path) -> None:
     squash(repo, "work")
 
@@ -97,12 +101,20 @@ def _partly_squashed(repo: Path) -> None:
 
 def _squashed_then_undone(repo: Path) -> None:
     squash(repo, "work")
-    add_commit(repo, {"a.txt": "0\n"}, "a.txt as it was")
+    add_commit(repo, {"a.txt": A_START}, "a.txt as it was")
 
 
 def _squashed_then_changed(repo: Path) -> None:
     squash(repo, "work")
-    add_commit(repo, {"a.txt": "a, changed by me\n"}, "my a.txt")  # a conflict: not known
+    add_commit(repo, {"a.txt": A_WORK.replace("a", "a, changed by me")}, "my a.txt")
+
+
+def _squashed_then_edited_elsewhere(repo: Path) -> None:
+    """The user's own later edit of a file the squash brought, in lines the branch did not
+    touch: git would merge the branch cleanly to the base's tree, but which of the file's
+    lines are the branch's is not known for sure, so it counts as not applied (kept)."""
+    squash(repo, "work")
+    add_commit(repo, {"a.txt": A_WORK.replace("3", "3, mine")}, "my line of a.txt")
 
 
 def _rebase_merged(repo: Path) -> None:
@@ -117,14 +129,15 @@ def _rebase_merged(repo: Path) -> None:
         (_partly_squashed, False),
         (_squashed_then_undone, False),
         (_squashed_then_changed, False),
+        (_squashed_then_edited_elsewhere, False),
     ],
 )
 def test_only_a_branch_whose_every_change_is_on_the_base_adds_nothing(
     git_repo: Path, bring: Callable[[Path], None], applied: bool
 ) -> None:
-    add_commit(git_repo, {"a.txt": "0\n"}, "a.txt as it starts")
+    add_commit(git_repo, {"a.txt": A_START}, "a.txt as it starts")
     git(git_repo, "checkout", "-q", "-b", "work")
-    add_commit(git_repo, {"a.txt": "a\n"}, "a")
+    add_commit(git_repo, {"a.txt": A_WORK}, "a")
     add_commit(git_repo, {"b.txt": "b\n"}, "b")
     git(git_repo, "checkout", "-q", "main")
     add_commit(git_repo, {"other.txt": "the base moved\n"}, "other")
