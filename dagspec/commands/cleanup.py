@@ -6,7 +6,9 @@ one git lists on such a branch that the state does not record (a driver killed b
 ``git worktree add`` and the save of the state left it, as ``dagspec.ahead`` says), and
 the branches ``dag/<run>/<spec>``, ``dag/<run>/_merged`` and ``dag/<run>/_integration``.
 Work that would be lost (uncommitted files, commits not on the base branch) is kept unless
-``--force``, which first says what goes.
+``--force``, which first says what goes. A completed spec whose branch goes because its work
+is on the base branch (the user merged it by hand) is recorded as merged, as ``dag merge``
+records it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import trio
 from dagspec import agent, checkout_move, compat, git, git_merge, lifecycle, relocate, worktree
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, as_typed, print_error
 from dagspec.integration import integration_branch
-from dagspec.lifecycle import RunState, RunStatus
+from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.state import load, run_lock, save, settled
 from dagspec.words import counted
 from dagspec.workspace import RunPaths, branch_name, check_run_id, merged_branch
@@ -51,6 +53,8 @@ class Plan:
     notes: list[str] = attrs.Factory(list)
     strays: list[str] = attrs.Factory(list)  # branches autospec switched a worktree to
     strays_of: dict[str, tuple[str, ...]] = attrs.Factory(dict)  # stray -> spec branches
+    # branch -> (spec, the commit that merged it): completed specs whose work is on the base
+    on_base: dict[str, tuple[str, str | None]] = attrs.Factory(dict)
 
 
 def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
@@ -202,7 +206,8 @@ def _plan_branch(
     force: bool,
 ) -> None:
     flagged = spec_id is not None and state.spec(spec_id).merged
-    merged = flagged or git.is_ancestor(repo, branch, state.base_branch)
+    in_history = git.is_ancestor(repo, branch, state.base_branch)
+    merged = flagged or in_history
     # A stray branch's commits count as saved when the spec branch it was forked for has them.
     elsewhere = [state.base_branch, *(plan.strays_of.get(branch, ()))]
     if merged:
@@ -213,6 +218,8 @@ def _plan_branch(
         lost = tuple(git.commits_lacking(repo, branch, elsewhere))
         if lost and git_merge.adds_nothing(repo, state.base_branch, branch):
             lost = ()  # every change is on the base branch: squash-merged, say
+    if spec_id is not None and not flagged and not lost:
+        _note_on_base(plan, repo, state, spec_id, branch, in_history)
     loss = _commits(len(lost), state)
     if branch in checked_out:
         where = f"checked out in {checked_out[branch]}"
@@ -221,6 +228,23 @@ def _plan_branch(
         plan.kept.append(Kept(f"kept {branch}: {loss}", True))
     else:
         plan.steps.append(Step(branch, branch, None, lost, loss))
+
+
+def _note_on_base(
+    plan: Plan, repo: Path, state: RunState, spec_id: str, branch: str, in_history: bool
+) -> None:
+    """A completed spec not recorded as merged whose branch goes because its work is on the
+    base branch (the user merged, fast-forwarded or squashed it, or ``_merged``): it is
+    merged, as ``dag merge`` would record it ("already merged"), so that deleting the branch
+    does not leave it waiting for a merge that can no longer find it. The merge commit is
+    the one on the base branch's first-parent line that merged the branch's tip, if any."""
+    if state.spec(spec_id).status is not SpecStatus.COMPLETED:
+        return  # a failed spec's branch with nothing of its own: not merged
+    tip = git.rev_parse(repo, f"refs/heads/{branch}")
+    commit = None
+    if in_history and tip is not None and git.rev_parse(repo, state.base_commit) is not None:
+        commit = git_merge.merge_commit_of(repo, tip, state.base_branch, state.base_commit)
+    plan.on_base[branch] = (spec_id, commit)
 
 
 def _print_losses(plan: Plan) -> None:
@@ -236,7 +260,9 @@ def _print_losses(plan: Plan) -> None:
 
 def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
     """Remove the planned worktrees and branches, and return the state that records it; what
-    git refuses to remove joins ``plan.kept``."""
+    git refuses to remove joins ``plan.kept``; a completed spec whose branch went because its
+    work is on the base branch is recorded as merged (``plan.on_base``)."""
+    merges: dict[str, str | None] = {}
     for step in plan.steps:
         try:
             if step.spec_id is not None:
@@ -248,10 +274,12 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
             plan.kept.append(Kept(f"kept {step.name}: git could not remove it: {reason}", False))
             continue
         print(f"removed {step.target}" if step.spec_id else f"deleted branch {step.name}")
+        if step.spec_id is None and step.target in plan.on_base:
+            merges.update([plan.on_base[step.target]])
         recorded = step.spec_id and state.spec(step.spec_id).worktree  # else unrecorded
         if step.spec_id and recorded and Path(recorded).resolve() == Path(step.target):
             plan.forgotten.append(step.spec_id)
-    return lifecycle.forget_worktrees(state, plan.forgotten)
+    return lifecycle.record_merges(lifecycle.forget_worktrees(state, plan.forgotten), merges)
 
 
 def _report(run_id: str, plan: Plan, force: bool) -> int:
