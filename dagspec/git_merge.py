@@ -142,9 +142,10 @@ def changes_not_on(repo: Path, head: str, tip: str) -> list[str]:
     return [] if missing and adds_nothing(repo, tip, head) else missing
 
 
-def adds_nothing(repo: Path, base: str, branch: str) -> bool:
-    """Whether every change ``branch`` made since its merge base with ``base`` is on
-    ``base`` already, however it got there (a merge, a squash merge, a rebase, a cherry-pick,
+def adds_nothing(repo: Path, base: str, branch: str, *, since: str | None = None) -> bool:
+    """Whether every change ``branch`` made since its merge base with ``base`` (or since the
+    commit ``since``: where a spec replayed onto a rewritten base started) is on ``base``
+    already, however it got there (a merge, a squash merge, a rebase, a cherry-pick,
     the same edit by hand): each path ``branch`` changed since the merge base is the same on
     ``base`` now, byte for byte, mode and submodule commit included. Strict on purpose: a path
     changed on ``base`` since (an edit of the user's, a change undone, even elsewhere in the
@@ -154,7 +155,7 @@ def adds_nothing(repo: Path, base: str, branch: str) -> bool:
     characters). False when one does not exist or they have no common history: then nothing
     is known to be on ``base``."""
     try:
-        changed = _changed_paths(repo, f"{base}...{branch}")  # since the merge base
+        changed = _changed_paths(repo, *((since, branch) if since else (f"{base}...{branch}",)))
         differ = _changed_paths(repo, base, branch)
     except GitError:  # one is not a commit, or there is no merge base
         return False

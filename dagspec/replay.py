@@ -11,7 +11,9 @@ replayed work (one commit on the chain's head) and a ``--no-ff`` merge of it nam
 still gains exactly one merge commit per spec, and none of the dropped commits.
 
 The conflict rules are the merge's: a spec whose changes conflict is left off, with the
-specs that depend on it; the others are replayed.
+specs that depend on it; the others are replayed. A spec whose own changes are all on the
+base branch already (the user squash-merged or cherry-picked its branch there:
+``git_merge.adds_nothing`` from where it started) is "already merged", with no commit.
 
 :func:`rebase` serves the ordinary merge when the base branch moved during the run: a
 dependent spec started from the integration branch, so its history holds its dependencies'
@@ -65,12 +67,18 @@ def build(
             roots += [] if behind else [spec_id]
             continue
         start = git_merge.merge_base(repo, spec_tip, started_at.get(spec_tip, state.base_commit))
-        replayed = git_merge.replay_tree(repo, start or state.base_commit, head, spec_tip)
+        since = start or state.base_commit
+        replayed = git_merge.replay_tree(repo, since, head, spec_tip)
         if replayed.conflicts:
             results.append(
                 SpecMerge(spec_id, branch, Outcome.WOULD_CONFLICT, files=replayed.conflicts)
             )
             roots.append(spec_id)
+            continue
+        if replayed.tree == git_merge.tree_of(repo, head) and git_merge.adds_nothing(
+            repo, tip, spec_tip, since=since
+        ):  # the user squash-merged or cherry-picked it onto the rewritten base
+            results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED))
             continue
         sign = git.signs_commits(repo)  # both land on the base branch
         noted = f"dag({state.run_id}): {spec_id}, replayed\n\n{REPLAYED_FROM.format(spec_tip)}\n"
