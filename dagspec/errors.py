@@ -86,8 +86,10 @@ class Problem(NamedTuple):
     message: str
 
     def __str__(self) -> str:
+        """``file:line: message``, one line: a line break the message quotes from the file
+        (``"a\\nb"`` as an id) is shown as ``\\n``."""
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.message}"
+        return f"{where}: {self.message}".replace("\r", "\\r").replace("\n", "\\n")
 
 
 class SpecError(DagspecError):

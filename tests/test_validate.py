@@ -360,3 +360,27 @@ def _validate_in_process(path: Path) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["validate", str(path), "--repo", str(path.parent)])
     return code, out.getvalue(), err.getvalue()
+
+
+FEATURES = "layers:\n  - id: L0\n    features:\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ('layers: "a\\nb"\n', "found 'a\\nb'"),
+        (FEATURES + '      - {id: "x\\ny", description: d}\n', "feature id 'x\\ny' is not valid"),
+        (FEATURES + '      - {id: z, description: d, depends_on: ["p\\rq"]}\n',
+         "depends on 'p\\rq'"),
+    ],
+)  # fmt: skip
+def test_a_line_break_quoted_from_the_file_keeps_each_error_one_line(
+    tmp_path: Path, text: str, shown: str
+) -> None:
+    """A value with a line break in it split its error into two `dag: error:` lines."""
+    path = tmp_path / "dag.yaml"
+    path.write_text(text)
+    code, out, err = _validate_in_process(path)
+    assert (code, out) == (1, "")
+    assert len(err.splitlines()) == 1 and err.startswith(f"dag: error: {path}:")
+    assert shown in err
