@@ -116,7 +116,10 @@ def _home(args: argparse.Namespace) -> Home:
         where = f"{args.repo}" if args.repo is not None else "the current directory"
         raise DagspecError(f"{where} is not in a git repository: cd into one, or pass --repo")
     home = own_worktrees.runs_home(root, args.command)
-    console.remember_repo(home.repo, _cwd() if args.repo is not None else root)
+    here = _cwd() if args.repo is not None else root
+    if args.repo is not None and here is not None:  # `--repo MAIN retry` typed in a worktree
+        own_worktrees.refuse_changes_from(here, args.command)
+    console.remember_repo(home.repo, here, go=home.run_id is not None)
     return home
 
 

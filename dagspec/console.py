@@ -52,15 +52,21 @@ def end_process(code: int) -> NoReturn:
 _elsewhere: list[str] = []
 """``--repo PATH`` when the command was given a repository that is not around the current
 directory (``remember_repo``): hints must name it too, or they would fail where typed."""
+_first: list[str] = []
+"""``cd PATH &&`` instead, for a command typed in a run's worktree (``remember_repo``)."""
 
 
-def remember_repo(root: Path, cwd: Path | None) -> None:
+def remember_repo(root: Path, cwd: Path | None, *, go: bool = False) -> None:
     """Note the repository ``root`` a command works on, for ``dag_command``'s hints, unless
-    ``cwd`` (None: gone) is inside it (each command calls this, once it knows ``root``)."""
+    ``cwd`` (None: gone) is inside it (each command calls this, once it knows ``root``).
+    ``go``: hints say ``cd ROOT && dag ...``, not ``dag --repo ROOT ...``, because what they
+    suggest may remove the worktree ``cwd`` is in (``own_worktrees``)."""
     import shlex
 
     inside = cwd is not None and (cwd == root or root in cwd.parents)
-    _elsewhere[:] = [] if inside else [f"--repo {shlex.quote(str(root))}"]
+    where = shlex.quote(str(root))
+    _elsewhere[:] = [] if inside or go else [f"--repo {where}"]
+    _first[:] = [f"cd {where} &&"] if go and not inside else []
 
 
 def dag_command(argv0: str | None = None, *, repo: bool = True) -> str:
@@ -71,7 +77,7 @@ def dag_command(argv0: str | None = None, *, repo: bool = True) -> str:
     ``argv0`` is ``sys.argv[0]`` by default; ``repo`` False leaves ``--repo`` out (for a
     hint that names its own).
     """
-    return " ".join([_invoked(argv0), *(_elsewhere if repo else ())])
+    return " ".join([*(_first if repo else ()), _invoked(argv0), *(_elsewhere if repo else ())])
 
 
 def _invoked(argv0: str | None) -> str:

@@ -123,8 +123,22 @@ def runs_home(repo: Path, command: str) -> Home:
         return Home(repo, None)
     if command in READING:
         return Home(found.home, found.run_id)
-    raise DagspecError(
+    raise _changing_refused(repo, found, command)
+
+
+def refuse_changes_from(cwd: Path, command: str) -> None:
+    """Refuse a ``CHANGING`` command typed in a run's worktree with ``--repo`` naming its
+    checkout: it may remove or recreate the directory the user is in. Raises
+    ``DagspecError``."""
+    root = git.repo_root(cwd) if command in CHANGING else None
+    found = owner(root) if root is not None else None
+    if found is not None and found.home is not None:
+        raise _changing_refused(root or cwd, found, command)
+
+
+def _changing_refused(repo: Path, found: Owner, command: str) -> DagspecError:
+    return DagspecError(
         f"{repo.resolve()} is the worktree of spec {found.spec_id} of run {found.run_id}, "
         f"which {command} may remove or recreate: run it from {found.where()}, "
-        f"`cd {found.home}` (or `dag --repo {found.home} {command} ...`)"
+        f"`cd {found.home}`"
     )

@@ -76,7 +76,7 @@ def test_commands_about_runs_in_a_run_s_worktree_mean_the_main_checkout_s_runs(
         out = capsys.readouterr().out
         assert "r1" in out or "=== dagspec: attempt 1" in out, (args, out)
     assert run_cli(*where, "status", "r1") == 0
-    assert f"next: dag --repo {project.repo} merge r1\n" in capsys.readouterr().out
+    assert f"next: cd {project.repo} && dag merge r1\n" in capsys.readouterr().out
     assert run_cli(*where, "report", "r1", "--json") == 0
     assert json.loads(capsys.readouterr().out)["specs"][0]["id"] == "a"
     for command in ("resume", "retry", "merge", "cleanup"):
@@ -84,8 +84,11 @@ def test_commands_about_runs_in_a_run_s_worktree_mean_the_main_checkout_s_runs(
         assert capsys.readouterr().err == (
             f"dag: error: {inside.resolve()} is the worktree of spec a of run r1, which "
             f"{command} may remove or recreate: run it from the main checkout, "
-            f"`cd {project.repo}` (or `dag --repo {project.repo} {command} ...`)\n"
+            f"`cd {project.repo}`\n"
         )
+    monkeypatch.chdir(inside)  # the checkout named from the worktree: still its directory
+    assert run_cli("--repo", str(project.repo), "retry", "r1", "a") == 1
+    assert capsys.readouterr().err.endswith(f"`cd {project.repo}`\n")
     assert inside.is_dir() and project.statuses("r1") == {"a": "completed"}
 
 
@@ -161,7 +164,7 @@ def test_commands_about_runs_in_a_run_s_worktree_mean_the_checkout_that_records_
     inside = checkout.parent / f"{checkout.name}.worktrees" / "wrun" / "a"
     monkeypatch.chdir(inside)
     assert run_cli("status", "wrun") == 0
-    assert f"next: dag --repo {checkout} merge wrun\n" in capsys.readouterr().out
+    assert f"next: cd {checkout} && dag merge wrun\n" in capsys.readouterr().out
     assert run_cli("list") == 0
     out = capsys.readouterr().out
     assert "wrun" in out and "r1" not in out
@@ -171,7 +174,7 @@ def test_commands_about_runs_in_a_run_s_worktree_mean_the_checkout_that_records_
     assert capsys.readouterr().err == (
         f"dag: error: {inside.resolve()} is the worktree of spec a of run wrun, which "
         f"retry may remove or recreate: run it from the checkout run wrun was started "
-        f"from, `cd {checkout}` (or `dag --repo {checkout} retry ...`)\n"
+        f"from, `cd {checkout}`\n"
     )
     (inside / "inner.yaml").write_text(dag_text("b"))
     assert run_cli("run", "inner.yaml") == 1
