@@ -162,7 +162,9 @@ def recorded_dag(repo: Path, paths: RunPaths, recorded: RunState) -> Dag:
         print(
             as_typed(
                 f"note: {recorded.dag_file} has changed since run {recorded.run_id} started; "
-                "continuing the DAG as it was then (a new `dag run` picks up the changes)"
+                "continuing the DAG as it was then (`dag resume "
+                f"{recorded.run_id} --dag {recorded.dag_file}` takes the changes, a new "
+                "`dag run` starts over)"
             ),
             file=sys.stderr,
         )

@@ -11,6 +11,7 @@ which fails the spec with the reason in its message.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
@@ -107,12 +108,14 @@ def prepare_worktree(
         )
 
 
-def plan_lines(execution: Execution, *, notify: str | None) -> list[str]:
+def plan_lines(execution: Execution, *, notify: str | None, repo: Path) -> list[str]:
     """What ``run --dry-run`` says of the worktree recipe and the notifier (``notify``:
-    ``--notify``, which wins over ``execution.notify``)."""
+    ``--notify``, which wins over ``execution.notify``); a copy path not in ``repo`` is
+    left out (preflight warns of it: nothing of it will be put in a worktree)."""
     lines = []
-    copied = [c.path for c in execution.copy if not c.symlink]
-    linked = [c.path for c in execution.copy if c.symlink]
+    there = [c for c in execution.copy if os.path.lexists(repo / c.path)]
+    copied = [c.path for c in there if not c.symlink]
+    linked = [c.path for c in there if c.symlink]
     if copied:
         lines.append(
             f"copied into each worktree (gitignored, never committed): {', '.join(copied)}"

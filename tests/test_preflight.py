@@ -365,6 +365,18 @@ def test_an_execution_copy_path_that_is_not_there_is_a_warning(project: Project)
     )
 
 
+def test_the_dry_run_lists_only_the_copies_that_are_there(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The warning says .evn will not be copied; the plan below it must not list it."""
+    (project.repo / ".env").write_text("SECRET=1\n")
+    _ignore(project, ".env\n.evn\n")
+    dag = project.write_dag(dag_text("a", extra='execution:\n  copy: [".env", ".evn"]'))
+    assert run_cli("run", str(dag), "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "copied into each worktree (gitignored, never committed): .env\n" in out
+
+
 # --- names ----------------------------------------------------------------------------------
 
 

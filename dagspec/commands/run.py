@@ -70,7 +70,7 @@ def plan_text(
         f"base: {base_branch} at {base_commit[:12]}; worktrees in {root / run_id}/<spec>, "
         f"on branches dag/{run_id}/<spec>",
     ]
-    lines += setup.plan_lines(dag.execution, notify=options.notify)
+    lines += setup.plan_lines(dag.execution, notify=options.notify, repo=repo)
     lines += _stall_lines(options.stall_timeout or dag.execution.stall_timeout)
     timeouts = driving.spec_timeouts(dag, options)
     recorded = driving.recorded_spec_dirs(repo, dag)
