@@ -88,6 +88,10 @@ def summary(state: RunState, *, color: bool, dag: str = "dag", after: str | None
             reason = _first_line(spec.error) or _exit_reason(spec) or "failed"
             lines.append(f"  {_paint('✗', '31', color)} {spec.id}: {reason}")
             lines.append(f"    log: {spec.log or _log_path(state, spec)}")
+    waiting = [s.id for s in state.specs if s.status is SpecStatus.COMPLETED and not s.merged]
+    if waiting and state.status is not RunStatus.RUNNING:  # why `dag status` exits 1
+        shown = ", ".join(waiting[:5]) + (f" and {len(waiting) - 5} more" if waiting[5:] else "")
+        lines.append(f"  completed, not on {state.base_branch} yet: {shown}")
     lines.append(f"next: {next_command(state, dag=dag, after=after)}")
     return "\n".join(lines) + "\n"
 
