@@ -89,9 +89,9 @@ def test_resume_after_sigint_runs_no_finished_stage_again(
     assert project.stages("c") == ["specify", "plan", "tasks", "implement"]
 
 
-def test_resume_after_sigkill_ends_the_surviving_agent_first(
-    project: Project, run_cli: RunCli
-) -> None:
+def _driver_killed_at_plan(project: Project) -> dict[str, object]:
+    """Run r of one spec a whose agent hangs at plan, SIGKILL the driver once plan is
+    saved; the hanging agent's record (it outlives the driver: its own session)."""
     project.fake.control([{"match": "^Build a$", "HANG_AT": "plan"}])
     project.write_dag(dag_text("a"))
     driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
@@ -99,6 +99,13 @@ def test_resume_after_sigkill_ends_the_surviving_agent_first(
     wait_for(lambda: project.state().spec("a").stage == "plan", timeout=20, what="plan saved")
     driver.send_signal(signal.SIGKILL)
     driver.communicate(timeout=30)
+    return hang
+
+
+def test_resume_after_sigkill_ends_the_surviving_agent_first(
+    project: Project, run_cli: RunCli
+) -> None:
+    hang = _driver_killed_at_plan(project)
     assert pid_alive(hang["pid"])  # its own session: it outlived the driver
     assert project.state().spec("a").agent_pid == hang["pid"]
     project.fake.control([])
@@ -174,13 +181,7 @@ def test_a_killed_driver_s_run_ends_when_it_was_last_seen_alive(
     from dagspec import state
     from dagspec.workspace import RunPaths
 
-    project.fake.control([{"match": "^Build a$", "HANG_AT": "plan"}])
-    project.write_dag(dag_text("a"))
-    driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
-    hang = wait_for_record(project, "hang")
-    wait_for(lambda: project.state().spec("a").stage == "plan", timeout=20, what="plan saved")
-    driver.send_signal(signal.SIGKILL)
-    driver.communicate(timeout=30)
+    hang = _driver_killed_at_plan(project)
     os.kill(int(str(hang["pid"])), signal.SIGKILL)  # the agent outlived its driver
     # the run began an hour ago; its state was last written 30 minutes later, its log 40
     began = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
