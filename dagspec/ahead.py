@@ -88,10 +88,11 @@ class Ahead:
         """The spec's worktree prepared ahead (waiting for it if it is being made), or None
         when it was not; raises what preparing it raised."""
         self.fresh.discard(spec_id)  # attempted from now on
-        result = self.results.pop(spec_id, None)
+        result = self.results.get(spec_id)
         if result is None:
             return None
-        await result.done.wait()
+        await result.done.wait()  # cancelled here, it stays a leftover to remove
+        del self.results[spec_id]
         if result.error is not None:
             raise result.error
         return result.value

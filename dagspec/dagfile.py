@@ -19,6 +19,7 @@ import attrs
 import cattrs
 import strictyaml as sy
 from strictyaml.ruamel.error import MarkedYAMLError
+from strictyaml.ruamel.reader import ReaderError
 
 from dagspec import spec_dirs, yaml_load
 from dagspec.errors import Problem, SpecError
@@ -244,6 +245,17 @@ def parse(text: str, label: str) -> object:
         return yaml_load.load(text)
     except (sy.StrictYAMLError, MarkedYAMLError) as exc:
         raise SpecError([Problem(label, _mark_line(exc), _yaml_message(exc))]) from None
+    except ReaderError as exc:  # a character YAML does not allow in a file
+        line = text.count("\n", 0, exc.position) + 1
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        said = f"U+{code:04X}" if isinstance(code, int) else "a character"
+        message = f"a control character ({said}) YAML does not allow: remove it"
+        raise SpecError([Problem(label, line, message)]) from None
+    except KeyError as exc:  # ruamel's table of %YAML versions: 1.1 and 1.2
+        message = (
+            f"%YAML {'.'.join(map(str, exc.args[0]))} is not a YAML version dagspec reads: use 1.2"
+        )
+        raise SpecError([Problem(label, 1, message)]) from None
     except RecursionError:  # whatever nesting _too_deep let through
         raise SpecError([Problem(label, None, "nested too deeply: not a DAG file")]) from None
 
@@ -262,6 +274,8 @@ def _too_deep(text: str) -> str | None:
 
 def _mark_line(exc: Exception) -> int | None:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if "could not find expected ':'" in str(getattr(exc, "problem", "")):
+        mark = getattr(exc, "context_mark", None) or mark  # the key, not the next token
     return None if mark is None else int(mark.line) + 1
 
 
@@ -271,7 +285,10 @@ def _yaml_message(exc: Exception) -> str:
     if isinstance(exc, sy.DuplicateKeysDisallowed):
         return f"{problem.lower()}: each key may appear once"
     if isinstance(exc, sy.AnchorTokenDisallowed):
-        return "anchors and aliases (& and *) are not allowed: write the value out"
+        return (
+            "anchors and aliases (& and *) are not allowed: a value that starts with & or * "
+            "(*bold* in Markdown) must be in quotes"
+        )
     if isinstance(exc, sy.TagTokenDisallowed):
         return "tags (!!str, !foo) are not allowed: remove them, types come from the schema"
     if "'\\t'" in problem:

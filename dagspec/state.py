@@ -208,14 +208,20 @@ def _foreign_places(run: RunState) -> str | None:
     repository has (``dagspec.workspace``), or that a link leads out of this run's
     worktrees; else None."""
     root = worktree_root(Path(run.repo), run.options.worktree_root).resolve() / run.run_id
-    own_root = root.resolve() == root  # not itself a link into another run's
+    try:
+        own_root = root.resolve() == root  # not itself a link into another run's
+    except (OSError, RuntimeError):
+        return f"the worktrees {root} (a link that leads back to itself)"
     for spec in run.specs:
         if spec.branch is not None and spec.branch != branch_name(run.run_id, spec.id):
             return f"the branch {spec.branch} for spec '{spec.id}'"
         place = Path(spec.worktree or root / spec.id)
-        if spec.worktree is None and own_root and not place.is_symlink():
+        if spec.worktree is None and own_root and not os.path.islink(place):  # noqa: PTH114 (never raises)
             continue  # its own place under its own root: nothing to follow (1000 specs: 0.1 s)
-        real = place.resolve()  # links followed
+        try:
+            real = place.resolve()  # links followed
+        except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+            return f"the worktree {place} (a link that leads back to itself) for spec '{spec.id}'"
         other = real.parent.name
         shown = place if real == Path(os.path.normpath(place)) else f"{place} (a link to {real})"
         if other != run.run_id and (runs_dir(Path(run.repo)) / f"{other}.yaml").exists():

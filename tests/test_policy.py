@@ -104,7 +104,8 @@ class FakeWorkspace:
         return 0
 
     async def prepare(self, run: RunState, spec_id: str, floor: int) -> Prepared:
-        await trio.sleep(self.prepare_seconds)
+        with trio.CancelScope(shield=True):  # git in a thread: a stop waits for it
+            await trio.sleep(self.prepare_seconds)
         self.prepared[spec_id] = trio.current_time()
         if spec_id in self.broken:
             raise DagspecError(self.broken[spec_id])
@@ -292,6 +293,19 @@ async def test_a_worktree_made_ahead_for_a_spec_that_never_starts_leaves_it_pend
     assert drive.workspace.discarded == ["b"]
     b = final.spec("b")
     assert (b.status.value, b.worktree, b.branch, b.attempts) == ("pending", None, None, 0)
+
+
+async def test_a_worktree_made_ahead_that_a_stop_caught_being_taken_is_discarded(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """a's slot frees at 1.2 s and takes c, whose worktree is made ahead until 2 s; x fails
+    at 1.5 s under fail-fast, cancelling that wait. c's worktree, made after all, is
+    discarded with the others: it was forgotten, left on disk with nothing recording it."""
+    agents = FakeAgents(plan={"a": Behaviour(seconds=0.2), "x": Behaviour(code=1, seconds=0.5)})
+    drive = Drive(tmp_path, ["a", "x", "c", "d"], agents, prepare_seconds=1.0)
+    final = await drive(max_parallel=2, fail_fast=True)
+    assert statuses(final) == {"a": "completed", "x": "failed", "c": "pending", "d": "pending"}
+    assert drive.workspace is not None and drive.workspace.discarded == ["c"]
 
 
 async def test_a_failure_to_make_a_worktree_ahead_is_the_spec_s_when_it_starts(

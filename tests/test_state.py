@@ -203,6 +203,24 @@ def test_a_place_not_recorded_yet_that_links_away_is_refused(tmp_path: Path, lin
     assert load(RunPaths(repo, "r1")).run_id == "r1"
 
 
+@pytest.mark.parametrize("loop", ["the run's worktrees", "a spec's place"])
+def test_a_loop_of_links_where_a_worktree_would_be_is_refused_not_a_crash(
+    tmp_path: Path, loop: str
+) -> None:
+    repo, root = tmp_path / "repo", tmp_path / "repo.worktrees"
+    paths = RunPaths(repo, "r2")
+    paths.state_file.parent.mkdir(parents=True)
+    paths.state_file.write_text(dump(_state(1, repo=str(repo), run_id="r2")))
+    root.mkdir()
+    if loop == "a spec's place":
+        (root / "r2").mkdir()
+        (root / "r2" / "s0").symlink_to("s0")
+    else:
+        (root / "r2").symlink_to("r2")
+    with pytest.raises(StateError, match="a link that leads back to itself"):
+        load(paths)
+
+
 @pytest.mark.slow
 def test_a_deleted_lock_file_still_names_the_driver(tmp_path: Path) -> None:
     """``<run>/lock`` deleted during a run: the refusal names the holder from /proc/locks,

@@ -384,3 +384,26 @@ def test_a_line_break_quoted_from_the_file_keeps_each_error_one_line(
     assert (code, out) == (1, "")
     assert len(err.splitlines()) == 1 and err.startswith(f"dag: error: {path}:")
     assert shown in err
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "said"),
+    [
+        (FEATURES + '      - {id: a, description: "x\x1by"}\n', 4, "control character (U+001B)"),
+        ("%YAML 1.3\n---\nlayers: []\n", 1, "%YAML 1.3 is not a YAML version"),
+        ("dag:\n  name: x\n  timeout 2h   # no colon\n# c\n# c\nlayers: []\n", 3, "expected ':'"),
+        (FEATURES + "      - {id: a, description: *bold* text}\n", 4, "must be in quotes"),
+    ],
+)
+def test_what_yaml_refuses_is_one_line_at_the_fault(
+    tmp_path: Path, text: str, line: int, said: str
+) -> None:
+    """A raw control character and an unknown %YAML version were a bug report (exit 3); a
+    key without its colon was named at the next token after the comments; an alias-like
+    Markdown value was told to be written out, which it was."""
+    path = tmp_path / "dag.yaml"
+    path.write_text(text)
+    code, out, err = _validate_in_process(path)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"dag: error: {path}:{line}: ") and said in err
+    assert len(err.splitlines()) == 1
