@@ -205,21 +205,19 @@ def _dispatch_run_commands(commands: Commands, args: argparse.Namespace, color: 
 
         repo = _repo(args)
         if args.run_id is None:  # a usage error: cleanup deletes, so it never guesses
-            print_error(
-                "name the run to clean up: `dag cleanup RUN_ID` (`dag list` shows the runs)"
-            )
-            return EXIT_USAGE
+            message = "name the run to clean up: `dag cleanup RUN_ID` (`dag list` shows the runs)"
+            return _usage_error(commands.by_name["cleanup"], message)
         return cleanup(repo, run_ids.resolve(repo, args.run_id), force=args.force)
     if name == "merge":
         from dagspec.commands.merge import merge
 
         repo = _repo(args)
         if args.run_id is None and not args.dry_run:  # a usage error: merge never guesses
-            print_error(
+            message = (
                 "name the run to merge: `dag merge RUN_ID` (`dag merge --dry-run` "
                 "predicts the newest run's merge, `dag list` shows the runs)"
             )
-            return EXIT_USAGE
+            return _usage_error(commands.by_name["merge"], message)
         run_id = run_ids.resolve(repo, args.run_id)
         return merge(
             repo,
@@ -228,10 +226,10 @@ def _dispatch_run_commands(commands: Commands, args: argparse.Namespace, color: 
             cleanup=args.cleanup,
             onto_current=args.onto_current,
         )
-    return _dispatch_engine(args, color)
+    return _dispatch_engine(commands, args, color)
 
 
-def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
+def _dispatch_engine(commands: Commands, args: argparse.Namespace, color: bool) -> int:
     """The commands that drive agents (and so import trio)."""
     from dagspec import run_ids
 
@@ -268,6 +266,10 @@ def _dispatch_engine(args: argparse.Namespace, color: bool) -> int:
         return doctor(args.file, repo=_repo(args), overrides=overrides)
     if name == "demo":
         from dagspec.commands.demo import demo
+
+        if getattr(args, "repo", None) is not None:  # it makes its own: --repo was ignored
+            message = "dag demo makes its own repository, so it takes no --repo: --dir says where"
+            return _usage_error(commands.by_name["demo"], message)
 
         return demo(directory=args.dir, color=color, live=_use_live(args.progress))
     raise AssertionError(f"unhandled command {name!r}")

@@ -98,9 +98,7 @@ def resolve_retry(repo: Path, words: Sequence[str]) -> tuple[str, list[str]]:
     first, rest = words[0], list(words[1:])
     if _is_run(repo, first):
         if not rest:
-            raise DagspecError(
-                f"name the failed specs of run {first} to retry: `dag retry {first} SPEC_ID...`"
-            )
+            raise DagspecError(_name_the_specs(repo, first))
         return first, rest
     if rest:  # a misspelt run id is named as such, not as a spec of the newest run
         try:
@@ -109,6 +107,21 @@ def resolve_retry(repo: Path, words: Sequence[str]) -> tuple[str, list[str]]:
             return resolve(repo, first), rest
         return run_id, list(words)
     return _spec_of_newest(repo, first), [first]
+
+
+def _name_the_specs(repo: Path, run_id: str) -> str:
+    """What ``dag retry RUN_ID`` with no spec says: the command with the run's failed and
+    waiting specs, or that it has none."""
+    from dagspec.lifecycle import SpecStatus
+
+    retryable = (SpecStatus.FAILED, SpecStatus.WAITING)
+    ids = [s.id for s in load(RunPaths(repo, run_id)).specs if s.status in retryable]
+    if not ids:
+        return (
+            f"run {run_id} has no failed or waiting spec to retry: "
+            f"`dag status {run_id}` shows where it stands"
+        )
+    return f"name the specs of run {run_id} to retry: `dag retry {run_id} {' '.join(ids)}`"
 
 
 def _is_run(repo: Path, word: str) -> bool:

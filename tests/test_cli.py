@@ -167,12 +167,18 @@ def test_commands_that_delete_or_merge_never_guess(
     git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
-    assert run_cli("cleanup") == 2  # a usage error, as a missing argument is
-    assert capsys.readouterr().err == (
+    assert run_cli("cleanup") == 2  # a usage error, as a missing argument is: usage, then why
+    err = capsys.readouterr().err
+    assert err.startswith("usage: dag cleanup")
+    assert err.endswith(
         "dag: error: name the run to clean up: `dag cleanup RUN_ID` (`dag list` shows the runs)\n"
     )
     assert run_cli("merge") == 2
-    assert capsys.readouterr().err.startswith("dag: error: name the run to merge: `dag merge")
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("usage: dag merge")
+        and "dag: error: name the run to merge: `dag merge" in err
+    )
 
 
 def test_retry_takes_the_newest_run_when_only_specs_are_named(
@@ -182,11 +188,19 @@ def test_retry_takes_the_newest_run_when_only_specs_are_named(
     assert run_cli("retry", "b") == 1  # the run is found; b is not failed
     assert "spec 'b' is blocked, not failed" in capsys.readouterr().err
     assert run_cli("retry", "r") == 1
-    assert "name the failed specs of run r to retry" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "dag: error: run r has no failed or waiting spec to retry: `dag status r` shows where "
+        "it stands\n"
+    )
     assert run_cli("retry", "zz") == 1
     assert "'zz' is neither a run nor a spec of the newest run r" in capsys.readouterr().err
     assert run_cli("retry", "rr", "a") == 1
     assert "no run 'rr' in" in capsys.readouterr().err
+    save(run(git_repo, "r2", spec("x", SpecStatus.FAILED), spec("y", SpecStatus.COMPLETED)))
+    assert run_cli("retry", "r2") == 1
+    assert capsys.readouterr().err == (
+        "dag: error: name the specs of run r2 to retry: `dag retry r2 x`\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -508,3 +522,14 @@ def test_retry_of_a_spec_whose_driver_was_killed_says_interrupted_not_running(
     err = capsys.readouterr().err
     assert "spec 'b' is interrupted, not failed" in err
     assert "`dag resume r` continues it" in err
+
+
+def test_demo_refuses_a_repo_it_would_ignore(
+    tmp_path: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("--repo", str(tmp_path), "demo") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: dag demo")
+    assert err.endswith("dag: error: dag demo makes its own repository, so it takes no --repo: "
+                        "--dir says where\n")  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
