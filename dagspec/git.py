@@ -169,7 +169,9 @@ def remove_worktree(repo: Path, path: Path, *, force: bool = False) -> None:
 
 
 def worktrees(repo: Path) -> dict[Path, str | None]:
-    """Every worktree of the repository and its branch (None when detached)."""
+    """Every checkout of the repository and its branch (None when detached), as ``git
+    worktree list`` names them: the main one first; a bare repository, which has no
+    checkout, is left out."""
     result: dict[Path, str | None] = {}
     path: Path | None = None
     for field in nul_split(run(repo, "worktree", "list", "--porcelain", "-z")):
@@ -178,6 +180,8 @@ def worktrees(repo: Path) -> dict[Path, str | None]:
             result[path] = None
         elif field.startswith("branch ") and path is not None:
             result[path] = field.removeprefix("branch refs/heads/")
+        elif field == "bare" and path is not None:
+            del result[path]
     return result
 
 

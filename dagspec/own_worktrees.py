@@ -58,7 +58,7 @@ def owner(repo: Path) -> Owner | None:
         return None
     here = repo.resolve()
     try:
-        others = [c for c in _checkouts(repo) if c.resolve() != here]
+        others = [c for c in git.worktrees(repo) if c.resolve() != here]
     except GitError:
         return None
     branch = git.current_branch(repo) or ""
@@ -75,18 +75,6 @@ def owner(repo: Path) -> Owner | None:
                 if spec.worktree and Path(spec.worktree).resolve() == here:
                     return Owner(checkout, checkout, run.run_id, spec.id)
     return None
-
-
-def _checkouts(repo: Path) -> list[Path]:
-    """Every checkout of the repository, as ``git worktree list`` names them: the main one
-    first (a bare repository, which has none, is left out)."""
-    found: list[Path] = []
-    for field in git.nul_split(git.run(repo, "worktree", "list", "--porcelain", "-z")):
-        if field.startswith("worktree "):
-            found.append(Path(field.removeprefix("worktree ")))
-        elif field == "bare" and found:
-            found.pop()
-    return found
 
 
 def _records(checkout: Path, run_id: str, worktree: Path) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dagspec.errors import DagspecError, StateError, did_you_mean
+from dagspec.lifecycle import SpecStatus
 from dagspec.state import list_runs, load, utcnow
 from dagspec.workspace import RunPaths, check_run_id, new_run_id, runs_dir, worktree_root
 
@@ -112,8 +113,6 @@ def resolve_retry(repo: Path, words: Sequence[str]) -> tuple[str, list[str]]:
 def _name_the_specs(repo: Path, run_id: str) -> str:
     """What ``dag retry RUN_ID`` with no spec says: the command with the run's failed and
     waiting specs, or that it has none."""
-    from dagspec.lifecycle import SpecStatus
-
     retryable = (SpecStatus.FAILED, SpecStatus.WAITING)
     ids = [s.id for s in load(RunPaths(repo, run_id)).specs if s.status in retryable]
     if not ids:
