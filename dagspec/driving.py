@@ -308,10 +308,3 @@ def merge_and_report(
                 faults.say(removal.render_cleanup(new, cleaned))
             new = cleaned
     return new, merge_report.merge_exit_code(report)
-
-
-def bank_killed(paths: RunPaths, run: RunState) -> RunState:
-    """``run`` with the attempts a killed driver left ``running`` ended at their logs' last
-    writes (``state.ended_at_last_write``). Only for a run whose lock the caller holds: its
-    recorded driver is gone."""
-    return state.ended_at_last_write(run, paths)

@@ -38,7 +38,7 @@ def resume(
     check_notify_flag(overrides.get("notify"), repo=repo)
     checkout_move.finish_interrupted(repo)
     with state.run_lock(paths):
-        recorded = driving.bank_killed(paths, relocate.arrive(paths, state.load(paths)))
+        recorded = state.ended_at_last_write(relocate.arrive(paths, state.load(paths)), paths)
         if _nothing_left(recorded):
             faults.say(
                 f"run {run_id} has completed every spec: nothing to resume"

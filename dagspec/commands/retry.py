@@ -41,7 +41,7 @@ def retry(
         return handed
     checkout_move.finish_interrupted(repo)
     with state.run_lock(paths):
-        recorded = driving.bank_killed(paths, relocate.arrive(paths, state.load(paths)))
+        recorded = state.ended_at_last_write(relocate.arrive(paths, state.load(paths)), paths)
         check_retryable(state.settled(recorded), spec_ids)  # a killed driver's: interrupted
         dag = driving.recorded_dag(repo, paths, recorded)
         options = attrs.evolve(recorded.options, **overrides)
