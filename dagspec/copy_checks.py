@@ -57,10 +57,9 @@ def copy_problems(repo: Path, copies: Sequence[CopyPath]) -> list[CopyProblem]:
 
 def _blocking(repo: Path, copy: CopyPath) -> str | None:
     parts = Path(copy.path).parts
-    through = next(
-        (Path(*parts[:n]) for n in range(1, len(parts)) if repo.joinpath(*parts[:n]).is_symlink()),
-        None,
-    )
+    links = (Path(*parts[:n]) for n in range(1, len(parts)))
+    # os.path.islink never raises (Path.is_symlink raises PermissionError on 3.11 and 3.12)
+    through = next((p for p in links if os.path.islink(repo / p)), None)  # noqa: PTH114
     if through is not None:  # a worktree has the link too: nothing can be put under it
         return (
             f"execution.copy: {copy.path} is under {through}, a symbolic link, so it cannot "
