@@ -29,6 +29,17 @@ def _status(repo: Path) -> str:
     return git(repo, "status", "--porcelain", "--untracked-files=all")
 
 
+def _gate_in_checkout(repo: Path, where: Path, name: str) -> FilterGate:
+    """A gate that holds git at writing ``name`` in the user's checkout only, not in the
+    spec's worktree that makes it."""
+    gate = FilterGate(repo, where)
+    (repo / ".git" / "info" / "attributes").write_text(f"{name} filter=gate\n")
+    smudge = gate.dir / "smudge"
+    held = smudge.read_text().replace("#!/bin/sh\n", f'#!/bin/sh\n[ "$PWD" = "{repo}" ] &&\n', 1)
+    smudge.write_text(held)
+    return gate
+
+
 @pytest.mark.parametrize("driver_too", [False, True], ids=["git-only", "driver-then-git"])
 def test_git_killed_mid_checkout_leaves_no_lock_and_resume_converges(
     project: Project, tmp_path: Path, driver_too: bool
@@ -40,11 +51,7 @@ def test_git_killed_mid_checkout_leaves_no_lock_and_resume_converges(
     repo, before = project.repo, git(project.repo, "rev-parse", "HEAD").strip()
     # git writes big-a.bin, then holds at big-b.bin: only the checkout of the user's main
     # has it (each spec's worktree starts without it), and only in the final merge.
-    gate = FilterGate(repo, tmp_path / "gate")
-    (repo / ".git" / "info" / "attributes").write_text("big-b.bin filter=gate\n")
-    smudge = gate.dir / "smudge"  # held in the user's checkout only, not in b's worktree
-    held = smudge.read_text().replace("#!/bin/sh\n", f'#!/bin/sh\n[ "$PWD" = "{repo}" ] &&\n', 1)
-    smudge.write_text(held)
+    gate = _gate_in_checkout(repo, tmp_path / "gate", "big-b.bin")
 
     driver = _dag(project, "run", "dag.yaml", "--run-id", "r", "--parallel", autospec=autospec)
     try:
@@ -112,11 +119,7 @@ def test_driver_killed_once_a_moved_base_was_fast_forwarded_merges_nothing_twice
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "the DAG and autospec's set-up")
     before = git(repo, "rev-parse", "HEAD").strip()
-    gate = FilterGate(repo, tmp_path / "gate")
-    (repo / ".git" / "info" / "attributes").write_text("big-d.bin filter=gate\n")
-    smudge = gate.dir / "smudge"  # held in the user's checkout only, not in d's worktree
-    held = smudge.read_text().replace("#!/bin/sh\n", f'#!/bin/sh\n[ "$PWD" = "{repo}" ] &&\n', 1)
-    smudge.write_text(held)
+    gate = _gate_in_checkout(repo, tmp_path / "gate", "big-d.bin")
 
     driver = _dag(project, "run", "dag.yaml", "--run-id", "r", "--parallel", autospec=wrapper)
     try:
