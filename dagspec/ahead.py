@@ -4,13 +4,13 @@ With fewer slots than ready specs, a slot that comes free used to wait for the n
 ``git worktree add`` before its agent could start. The scheduler (``dagspec.scheduler``)
 now prepares the specs most likely to start next (its own choice, ``_next``) while the
 slots are busy: one at a time, never while a spec holding a slot waits for its own (they
-share git's serial lock, ``dagspec.bookkeeping``), and at most one per slot, so that
-agents ending together all start their successors at once. A spec chosen when a slot is
-free takes its worktree from here if it is one. Only a spec never attempted is prepared
-ahead: nothing of it is recorded yet, so nothing recorded changes. One prepared and then
-not started (the run was stopped) is removed, with its branch, when the drive ends; a
-driver killed meanwhile leaves what one killed between ``worktree add`` and the save of
-``running`` leaves, which the next drive discards the same way
+share the lock over ``git worktree add``, ``dagspec.bookkeeping``), and at most one per
+slot, so that agents ending together all start their successors at once. A spec chosen
+when a slot is free takes its worktree from here if it is one. Only a spec never attempted
+is prepared ahead: nothing of it is recorded yet, so nothing recorded changes. One
+prepared and then not started (the run was stopped) is removed, with its branch, when the
+drive ends; a driver killed meanwhile leaves what one killed between ``worktree add`` and
+the save of ``running`` leaves, which the next drive discards the same way
 (``worktree.create_worktree``).
 """
 

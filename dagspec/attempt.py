@@ -6,8 +6,8 @@ command for the stages still missing chosen, a spec number reserved for a new sp
 agent's environment. After exit 0: the spec's directory found, all its work committed on its
 branch, and the branch joined to the run's integration branch (``dagspec.integration``).
 Synchronous: the scheduler runs these in threads, several specs' at once, and passes the
-run's state in; nothing here changes it. What must be serial is, under the drive's
-``Bookkeeping.serial`` lock, and what the drive knows already is not asked of git again
+run's state in; nothing here changes it. What must be serial is, under one of the drive's
+``Bookkeeping`` locks, and what the drive knows already is not asked of git again
 (``dagspec.bookkeeping``): a new spec without dependencies costs three git processes here
 (``worktree add``; ``add -A`` and ``commit``) and three for its join.
 """
@@ -77,7 +77,7 @@ class GitWorkspace:
         name, committed = collect(run, run.spec(spec_id), path, seen, book)
         branch = run.spec(spec_id).branch or branch_name(run.run_id, spec_id)
         repo, message = Path(run.repo), _message(run, self.dag, spec_id)
-        with book.serial:
+        with book.joining:
             if committed:  # a commit made just now: the integration branch cannot have it
                 book.integration = integration.join_new_work(
                     repo,
@@ -101,7 +101,7 @@ class GitWorkspace:
         """Remove a worktree made ahead and never used, and its branch: git's own, fresh from
         the base, with nothing of an agent's in it (``dagspec.ahead``)."""
         repo = Path(run.repo)
-        with self._book(run).serial:
+        with self._book(run).worktrees:
             git.remove_worktree(repo, ready.path, force=True)
             git.delete_branch(repo, ready.branch, force=True)
 
@@ -140,7 +140,7 @@ def prepare(
     repo = Path(run.repo)
     path = Path(spec.worktree) if spec.worktree else worktree_path(root, run.run_id, spec.id)
     branch = spec.branch or branch_name(run.run_id, spec.id)
-    with book.serial:
+    with book.worktrees:
         # autospec < 0.10.4 may have left it on its own branch; taken back, the spec's
         # branch may be one the drive did not know of
         taken = spec.branch is not None and compat.take_back(
@@ -194,16 +194,18 @@ def _start_point(run: RunState, dag: Dag, spec_id: str, book: Bookkeeping) -> st
     """Where a new spec's branch starts: the base commit, or for a spec with dependencies
     the integration branch's tip, which holds their merged work. A completed dependency
     not joined by this drive (completed by a driver killed before it could join) joins
-    first, if its branch is there. Call with ``book.serial`` held."""
+    first, if its branch is there. Call with ``book.worktrees`` held (it takes
+    ``book.joining``, never the other way round)."""
     dependencies = dag.deps[spec_id]
     if not dependencies:
         return run.base_commit
-    for dep in dependencies:
-        joined = run.spec(dep)
-        if dep not in book.joined and joined.branch and joined.branch in book.branches:
-            _join(run, book, dep, joined.branch, _message(run, dag, dep))
-            book.joined.add(dep)
-    return book.integration or run.base_commit
+    with book.joining:
+        for dep in dependencies:
+            joined = run.spec(dep)
+            if dep not in book.joined and joined.branch and joined.branch in book.branches:
+                _join(run, book, dep, joined.branch, _message(run, dag, dep))
+                book.joined.add(dep)
+        return book.integration or run.base_commit
 
 
 def _message(run: RunState, dag: Dag, spec_id: str) -> str:

@@ -1,5 +1,5 @@
 """A drive's git bookkeeping: what it knows of the repository, so that git is asked each
-question once (issue 16), and the one lock over what must be serial.
+question once (issue 16), and the locks over what must be serial.
 
 Read when the drive begins (``Bookkeeping.load``, two git processes): whether the user's
 configuration asks for signed commits (``commit.gpgSign``), every branch name (autospec
@@ -10,14 +10,24 @@ the run's lock (README, Files on disk), so what it set is what is there. It reco
 integration branch's tip after each join, the specs whose work that branch has, and the
 spec numbers it handed out.
 
-``serial`` is held around what must not run concurrently in one repository: ``git worktree
-add`` (concurrent ones read each other's half-made administrative directories and fail,
-git 2.39) and every change of the integration branch. Handing out a spec number has its
-own lock, ``numbering``: a spec whose worktree is ready never waits for another's
-``worktree add`` (seconds in a large repository) to get its number. Everything else of a
-spec's bookkeeping (copying the configuration, committing its work in its own worktree,
-which writes only that worktree's index and its own branch) runs unlocked, beside other
-specs' agents and bookkeeping.
+Three locks, each over one thing that must not run concurrently in one repository, so that
+none waits for another's git:
+
+- ``worktrees``: making or removing a worktree (``git worktree add``: concurrent ones read
+  each other's half-made administrative directories and fail, git 2.39) and taking back a
+  spec's branch from an old autospec (``compat.take_back``);
+- ``joining``: every change of the integration branch. A join writes objects and moves one
+  ref by compare-and-swap (``dagspec.integration``), and a ``worktree add`` writes another
+  worktree's files and a new branch, so a spec's worktree is made while another spec joins
+  (with instant agents, one at a time, the two used to alternate behind one lock);
+- ``numbering``: handing out a spec number, so a spec whose worktree is ready never waits
+  for another's ``worktree add`` (seconds in a large repository) to get its number.
+
+Everything else of a spec's bookkeeping (copying the configuration, committing its work in
+its own worktree, which writes only that worktree's index and its own branch) runs
+unlocked, beside other specs' agents and bookkeeping. A spec with dependencies starts from
+the integration branch's tip as ``integration`` holds it: its dependencies joined before it
+was ready, so any tip read from then on has their work.
 """
 
 from __future__ import annotations
@@ -46,7 +56,8 @@ class Bookkeeping:
     integration: str | None
     floor: int
     joined: set[str] = attrs.field(factory=set)
-    serial: threading.Lock = attrs.field(factory=threading.Lock)
+    worktrees: threading.Lock = attrs.field(factory=threading.Lock)
+    joining: threading.Lock = attrs.field(factory=threading.Lock)
     numbering: threading.Lock = attrs.field(factory=threading.Lock)
     _base_dirs: dict[str, list[str]] = attrs.field(factory=dict)
     _asking: threading.Lock = attrs.field(factory=threading.Lock)  # one ``ls-tree``, not two

@@ -8,6 +8,7 @@ found; ``dag doctor`` and ``run --dry-run`` show every result.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -42,7 +43,8 @@ class Problem:
 @attrs.frozen
 class Planned:
     """The run the checks are about. Without ``dag`` (``dag doctor`` alone) only what does
-    not depend on a DAG file is checked."""
+    not depend on a DAG file is checked. Checks may ask it from several threads at once
+    (``preflight.results``): what it asks of git and autospec is asked once all the same."""
 
     repo: Path
     options: RunOptions
@@ -50,6 +52,8 @@ class Planned:
     run_id: str | None = None
     _bases: list[tuple[str, str]] = attrs.field(factory=list, eq=False, repr=False)
     _agents: list[tuple[str, str]] = attrs.field(factory=list, eq=False, repr=False)
+    _asking_base: threading.Lock = attrs.field(factory=threading.Lock, eq=False, repr=False)
+    _asking_agent: threading.Lock = attrs.field(factory=threading.Lock, eq=False, repr=False)
 
     @property
     def root(self) -> Path:
@@ -58,17 +62,19 @@ class Planned:
     def base(self) -> tuple[str, str]:
         """``base_of`` the planned run, asked of git once (several checks and the run need
         it). Raises ``DagspecError`` as ``base_of`` does, each time."""
-        if not self._bases:
-            self._bases.append(base_of(self.repo, self.dag))
-        return self._bases[0]
+        with self._asking_base:
+            if not self._bases:
+                self._bases.append(base_of(self.repo, self.dag))
+            return self._bases[0]
 
     def autospec(self) -> tuple[str, str]:
         """The autospec executable and the first line of its ``--version``, asked once.
         Raises ``DagspecError`` when it is not there or does not answer, each time."""
-        if not self._agents:
-            executable = find_autospec(self.options.autospec)
-            self._agents.append((executable, autospec_version(executable, cwd=self.repo)))
-        return self._agents[0]
+        with self._asking_agent:
+            if not self._agents:
+                executable = find_autospec(self.options.autospec)
+                self._agents.append((executable, autospec_version(executable, cwd=self.repo)))
+            return self._agents[0]
 
 
 # --- the checks -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ issue 13):
   the spec's directory that one.
 
 Synchronous, like ``git``; ``attempt.prepare`` calls both, ``take_back`` under the drive's
-``Bookkeeping.serial`` lock.
+``Bookkeeping.worktrees`` lock.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dagspec import git, run_ids
@@ -75,19 +76,29 @@ _OF_A_RUN = frozenset((check_run_free, check_paths, check_branches))
 
 
 def results(planned: Planned) -> list[tuple[str, Problem | None]]:
-    """Each check's title and its problem (None: passed). Once git is missing or too old,
-    the checks that need it are not made; without a DAG and a run id, neither are the
-    checks of a run's ids, paths and branches; without ``--notify``, its check."""
-    found: list[tuple[str, Problem | None]] = []
-    for title, check in CHECKS:
-        if check in _OF_A_RUN and (planned.dag is None or planned.run_id is None):
-            continue  # `dag doctor` without a DAG file: nothing to say about them
-        if check is check_notify and not planned.options.notify:
-            continue  # none given: no line that seems to say one was checked
-        found.append((title, check(planned)))
-        if check is check_git and found[-1][1] is not None:
-            break
-    return found
+    """Each check's title and its problem (None: passed), in ``CHECKS`` order. Once git is
+    missing or too old, the checks that need it are not made; without a DAG and a run id,
+    neither are the checks of a run's ids, paths and branches; without ``--notify``, its
+    check. Raises what the first check (in that order) to raise raised.
+
+    The checks after git's run in threads, all at once: each mostly waits for a git process
+    or autospec's ``--version``, and one after another they were most of the time before a
+    run's first agent (issue 16).
+    """
+    (git_title, _), *rest = CHECKS
+    problem = check_git(planned)
+    if problem is not None:
+        return [(git_title, problem)]
+    wanted = [(title, check) for title, check in rest if _applies(check, planned)]
+    with ThreadPoolExecutor(max_workers=max(len(wanted), 1)) as pool:
+        asked = [(title, pool.submit(check, planned)) for title, check in wanted]
+        return [(git_title, None)] + [(title, future.result()) for title, future in asked]
+
+
+def _applies(check: Callable[[Planned], Problem | None], planned: Planned) -> bool:
+    if check in _OF_A_RUN and (planned.dag is None or planned.run_id is None):
+        return False  # `dag doctor` without a DAG file: nothing to say about them
+    return check is not check_notify or bool(planned.options.notify)  # no line for none
 
 
 def check_run(planned: Planned) -> list[Problem]:

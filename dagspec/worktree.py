@@ -1,7 +1,7 @@
 """A spec's worktree: made ready for autospec before it runs, its work on its branch after.
 
 Synchronous, like ``git``; the scheduler calls these in threads, several specs at once, and
-``attempt`` holds the drive's ``Bookkeeping.serial`` lock around what must be serial.
+``attempt`` holds the drive's ``Bookkeeping`` locks around what must be serial.
 
 Before the agent (README, How a run works):
 
