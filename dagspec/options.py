@@ -135,14 +135,18 @@ def add_progress_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """``--repo`` and ``--color``; a command's copy has no default (see the module doc)."""
+def add_global_options(parser: argparse.ArgumentParser, *, top: bool, repo: bool = True) -> None:
+    """``--repo`` and ``--color``; a command's copy has no default (see the module doc).
+    Without ``repo`` (a command that makes its own repository) ``--repo`` is still parsed,
+    so that the command can refuse it by name, but its help and usage leave it out."""
     parser.add_argument(
         "--repo",
         type=Path,
         metavar="DIR",
         default=None if top else argparse.SUPPRESS,
-        help="the git repository (default: the one containing the current directory)",
+        help="the git repository (default: the one containing the current directory)"
+        if repo
+        else argparse.SUPPRESS,
     )
     parser.add_argument(
         "--color",

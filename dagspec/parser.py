@@ -81,14 +81,21 @@ class Commands:
         _add_commands(self)
 
     def add(
-        self, name: str, summary: str, epilog: str | None = None, usage: str | None = None
+        self,
+        name: str,
+        summary: str,
+        epilog: str | None = None,
+        usage: str | None = None,
+        *,
+        repo: bool = True,
     ) -> argparse.ArgumentParser:
         """A command's parser; ``usage`` for positionals argparse cannot draw (an optional
-        run id before other words)."""
+        run id before other words); without ``repo``, a command that takes no ``--repo``
+        (``options.add_global_options``)."""
         parser = self._sub.add_parser(
             name, help=summary, description=summary, epilog=epilog, usage=usage
         )
-        options.add_global_options(parser, top=False)
+        options.add_global_options(parser, top=False, repo=repo)
         self.by_name[name] = parser
         return parser
 
@@ -199,7 +206,9 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="always named: cleanup deletes")
     p.add_argument("--force", action="store_true", help="also remove unmerged work (says what)")
 
-    p = commands.add("demo", "run a bundled example in a throwaway repository, no AI agent needed")
+    p = commands.add(
+        "demo", "run a bundled example in a throwaway repository, no AI agent needed", repo=False
+    )
     p.add_argument(
         "--dir", type=Path, metavar="DIR", help="where to create it (default: a new temp dir)"
     )

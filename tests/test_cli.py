@@ -533,3 +533,24 @@ def test_demo_refuses_a_repo_it_would_ignore(
     assert err.endswith("dag: error: dag demo makes its own repository, so it takes no --repo: "
                         "--dir says where\n")  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("ask", [["demo", "--help"], ["help", "demo"], ["demo", "--repo", "."]])
+def test_demo_does_not_offer_the_repo_it_refuses(
+    run_cli: Cli, capsys: pytest.CaptureFixture[str], ask: list[str]
+) -> None:
+    """Its help and usage listed ``--repo`` (every command's), which it refuses."""
+    code = run_cli(*ask)
+    out, err = capsys.readouterr()
+    assert code == (2 if "--repo" in ask else 0)
+    assert (out + err).startswith("usage: dag demo [-h] [--color")
+    assert "--repo DIR" not in out + err
+    assert "--dir DIR" in out + err
+
+
+def test_every_other_command_offers_repo(run_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    from dagspec.parser import Commands
+
+    for name in sorted(set(Commands().by_name) - {"demo"}):
+        assert run_cli("help", name) == 0
+        assert "--repo DIR" in capsys.readouterr().out, name
