@@ -43,13 +43,15 @@ class Problem:
 @attrs.frozen
 class Planned:
     """The run the checks are about. Without ``dag`` (``dag doctor`` alone) only what does
-    not depend on a DAG file is checked. Checks may ask it from several threads at once
-    (``preflight.results``): what it asks of git and autospec is asked once all the same."""
+    not depend on a DAG file is checked; ``dag_file`` names that file (as the user gave it)
+    in the problems found at one of its lines. Checks may ask it from several threads at
+    once (``preflight.results``): what it asks of git and autospec is asked once all the same."""
 
     repo: Path
     options: RunOptions
     dag: Dag | None = None
     run_id: str | None = None
+    dag_file: str | None = None
     _bases: list[tuple[str, str]] = attrs.field(factory=list, eq=False, repr=False)
     _agents: list[tuple[str, str]] = attrs.field(factory=list, eq=False, repr=False)
     _asking_base: threading.Lock = attrs.field(factory=threading.Lock, eq=False, repr=False)

@@ -54,7 +54,9 @@ class PreflightError(DagspecError):
         super().__init__("\n".join(p.message for p in self.problems))
 
 
-CHECKS: tuple[tuple[str, Callable[[Planned], Problem | None]], ...] = (
+# A check finds one problem or none; the check of execution.copy finds one per path.
+Check = Callable[[Planned], Problem | list[Problem] | None]
+CHECKS: tuple[tuple[str, Check], ...] = (
     (f"git {MIN_GIT_TEXT} or newer", check_git),
     ("a committer identity", check_identity),
     ("a working signer, if commit.gpgSign is on", check_signer),
@@ -76,7 +78,8 @@ _OF_A_RUN = frozenset((check_run_free, check_paths, check_branches))
 
 
 def results(planned: Planned) -> list[tuple[str, Problem | None]]:
-    """Each check's title and its problem (None: passed), in ``CHECKS`` order. Once git is
+    """Each check's title and its problem (None: passed), in ``CHECKS`` order; a check that
+    finds several (one per ``execution.copy`` path) gives its title to each. Once git is
     missing or too old, the checks that need it are not made; without a DAG and a run id,
     neither are the checks of a run's ids, paths and branches; without ``--notify``, its
     check. Raises what the first check (in that order) to raise raised.
@@ -90,12 +93,17 @@ def results(planned: Planned) -> list[tuple[str, Problem | None]]:
     if problem is not None:
         return [(git_title, problem)]
     wanted = [(title, check) for title, check in rest if _applies(check, planned)]
+    found: list[tuple[str, Problem | None]] = [(git_title, None)]
     with ThreadPoolExecutor(max_workers=max(len(wanted), 1)) as pool:
         asked = [(title, pool.submit(check, planned)) for title, check in wanted]
-        return [(git_title, None)] + [(title, future.result()) for title, future in asked]
+        for title, future in asked:
+            said = future.result()
+            problems = said if isinstance(said, list) else [said]
+            found += [(title, one) for one in problems] or [(title, None)]
+    return found
 
 
-def _applies(check: Callable[[Planned], Problem | None], planned: Planned) -> bool:
+def _applies(check: Check, planned: Planned) -> bool:
     if check in _OF_A_RUN and (planned.dag is None or planned.run_id is None):
         return False  # `dag doctor` without a DAG file: nothing to say about them
     return check is not check_notify or bool(planned.options.notify)  # no line for none
@@ -121,10 +129,16 @@ def render(found: Sequence[tuple[str, Problem | None]]) -> str:
 
 
 def before_run(
-    repo: Path, dag: Dag, options: RunOptions, run_id: str | None, *, dry_run: bool
+    repo: Path,
+    dag: Dag,
+    options: RunOptions,
+    run_id: str | None,
+    *,
+    dry_run: bool,
+    dag_file: str | None = None,
 ) -> Planned:
     """Check everything before ``dag run`` records anything; return the run checked, its
-    ``run_id`` set.
+    ``run_id`` set. ``dag_file`` names the DAG file in problems found at its lines.
 
     A run id not given is made from the DAG's name and the time, and is claimed by creating
     the run's directory, so two runs started in the same second get two ids
@@ -134,7 +148,7 @@ def before_run(
     generated = run_id is None
     run_id = check_run_id(run_id or run_ids.unused(repo, dag.name, options.worktree_root))
     while True:
-        planned = Planned(repo, options, dag, run_id)
+        planned = Planned(repo, options, dag, run_id, dag_file)
         found = results(planned)
         if generated and not dry_run and RunPaths(repo, run_id).run_dir.exists():
             run_id = run_ids.unused(

@@ -17,26 +17,25 @@ from dagspec.checks import Planned, Problem
 from dagspec.copies import copy_file, copy_tree, note_skipped
 from dagspec.copy_checks import copy_problems
 from dagspec.dagfile import CopyPath
+from dagspec.errors import Problem as FileProblem
 from dagspec.errors import SetupError
 
 
-def check_copies(planned: Planned) -> Problem | None:
+def check_copies(planned: Planned) -> list[Problem]:
     """Each ``execution.copy`` path can be copied (``copy_checks.copy_problems``, the rule
-    ``dag validate`` applies too): the first blocking problem, else one warning naming
-    every path that is not there."""
+    ``dag validate`` applies too): every problem, one per path in the DAG file's order, each
+    named as validate names it (``FILE:LINE: ...``, when ``planned`` knows its DAG file): a
+    path that cannot be copied blocks the run, a path that is not there is a warning."""
     copies = planned.dag.execution.copy if planned.dag is not None else ()
-    found = copy_problems(planned.repo, copies)
-    blocking = [problem.message for problem in found if problem.blocking]
-    if blocking:
-        return Problem(blocking[0])
-    missing = [problem.copy.path for problem in found]
-    if missing:
-        return Problem(
-            f"execution.copy: {', '.join(missing)} not in {planned.repo}: nothing of "
-            "it will be copied (a typo?)",
-            blocking=False,
-        )
-    return None
+    return [
+        Problem(_at(planned.dag_file, found.copy.line, found.message), blocking=found.blocking)
+        for found in copy_problems(planned.repo, copies)
+    ]
+
+
+def _at(dag_file: str | None, line: int, message: str) -> str:
+    """``message`` at its line of ``dag_file``, as ``dag validate`` says it."""
+    return message if dag_file is None else str(FileProblem(dag_file, line or None, message))
 
 
 def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: Path) -> None:

@@ -351,7 +351,9 @@ def test_a_linked_copy_is_judged_as_the_link_the_worktree_gets(
         ".gitignore, or remove symlink: true"
     )
     assert run_cli("run", "dag.yaml", "--dry-run") == 1
-    assert "dag: error: execution.copy: node_modules is linked" in capsys.readouterr().err
+    assert (
+        "dag: error: dag.yaml:4: execution.copy: node_modules is linked" in capsys.readouterr().err
+    )
 
 
 def test_an_execution_copy_path_that_is_not_there_is_a_warning(project: Project) -> None:

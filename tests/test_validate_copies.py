@@ -175,18 +175,31 @@ def test_a_copy_path_that_is_not_there_is_a_warning(
 def test_every_copy_entry_is_named_with_its_line(
     git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Preflight stops at the first refusal; validate names each entry, errors first."""
+    """Validate names each entry, errors first; preflight names every one too, with the
+    same line (it stopped at the first refusal: a user fixed one path per run)."""
     _write(git_repo, "node_modules/\n", "{path: node_modules, symlink: true}")
     text = (git_repo / "dag.yaml").read_text()
     text = text.replace("true}\n", "true}\n    - .evn\n    - notes.txt\n    - README.md\n")
     (git_repo / "dag.yaml").write_text(text)
     assert run_cli("validate", "dag.yaml") == 1
-    err = capsys.readouterr().err
-    assert [line.split(": execution.copy: ")[0] for line in err.splitlines()] == [
+    said = capsys.readouterr().err.splitlines()
+    assert [line.split(": execution.copy: ")[0] for line in said] == [
         "dag: error: dag.yaml:3",
         "dag: error: dag.yaml:5",
         "dag: error: dag.yaml:6",
         "dag: warning: dag.yaml:4",
+    ]
+    assert run_cli("run", "dag.yaml") == 1
+    refused = [line for line in capsys.readouterr().err.splitlines() if "execution.copy" in line]
+    assert refused == said[:3]  # the warning is said once the run can start
+    assert not (git_repo / ".autospec" / "state").exists()
+    assert run_cli("run", "dag.yaml", "--dry-run") == 1
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if ": execution" in line]
+    assert [row[:2] for row in rows] == [
+        ["error", "dag.yaml:3:"],
+        ["warning", "dag.yaml:4:"],
+        ["error", "dag.yaml:5:"],
+        ["error", "dag.yaml:6:"],
     ]
 
 

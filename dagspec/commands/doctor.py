@@ -26,6 +26,7 @@ def doctor(path: Path | None, *, repo: Path, overrides: Mapping[str, Any]) -> in
     dag = load_dag(path, repo=repo) if path is not None else None
     options = attrs.evolve(RunOptions(), **overrides)
     run_id = new_run_id(dag.name, utcnow()) if dag else None
-    found = preflight.results(checks.Planned(repo, options, dag, run_id))
+    label = str(path) if path is not None else None
+    found = preflight.results(checks.Planned(repo, options, dag, run_id, label))
     print(as_typed(preflight.render(found)), end="")
     return EXIT_FAILED if any(p is not None and p.blocking for _, p in found) else EXIT_OK

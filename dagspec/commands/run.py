@@ -48,7 +48,7 @@ def run(
     options = attrs.evolve(defaults, **overrides)
     if not dry_run:
         checkout_move.finish_interrupted(repo)  # before preflight looks at the checkout
-    planned = preflight.before_run(repo, dag, options, run_id, dry_run=dry_run)
+    planned = preflight.before_run(repo, dag, options, run_id, dry_run=dry_run, dag_file=str(path))
     if dry_run:
         run_id, base = planned.run_id or "", planned.base()  # both checked
         print(plan_text(repo, dag, options, run_id, *base), end="")
