@@ -68,9 +68,8 @@ def _blocking(repo: Path, copy: CopyPath) -> str | None:
     if copy.symlink and not ignored_as_link(repo, copy.path):
         return (
             f"execution.copy: {copy.path} is linked (symlink: true), and git does not "
-            f"ignore a link named {copy.path} (a pattern ending in '/' matches only a "
-            f"directory), so every spec would fail at its start: write '{copy.path}' "
-            "without a trailing '/' in .gitignore, or remove symlink: true"
+            f"ignore a link named {copy.path}, so every spec would fail at its start: "
+            + what_ignores(repo, copy)
         )
     if git.tracked_files(repo, copy.path):
         return (
@@ -80,7 +79,7 @@ def _blocking(repo: Path, copy: CopyPath) -> str | None:
     if not copy.symlink and git.untracked_files(repo, copy.path):
         return (
             f"execution.copy: {copy.path} is not ignored by git, so a copy would be "
-            f"committed: add '{copy.path}' to .gitignore, or remove it from execution.copy"
+            f"committed: {what_ignores(repo, copy)}"
         )
     rules = uncommitted_rules(repo, copy.path)
     if rules is not None:
@@ -124,16 +123,38 @@ def dag_file_problems(
     return errors, warnings
 
 
+def what_ignores(top: Path, copy: CopyPath) -> str:
+    """What to do about ``copy`` not ignored by git in ``top`` (the main checkout, or a
+    worktree), naming only the rule that applies: a linked path ignored only as the directory
+    it is in the checkout names that rule and its trailing '/'; anything else, the line to
+    add to ``.gitignore``."""
+    rule = _ignoring_rule(top, copy.path, link=False) if copy.symlink else None
+    if rule is None:
+        return f"add '{copy.path}' to .gitignore, or remove it from execution.copy"
+    return (
+        f"{rule} matches only a directory, not a link: drop its trailing '/', or remove "
+        "symlink: true"
+    )
+
+
 def ignored_as_link(repo: Path, path: str) -> bool:
     """Whether git would ignore ``path`` (relative to ``repo``, the top of its checkout) when
-    it is a symbolic link, as ``user_copies.copy_paths`` makes it in a worktree:
-    ``git check-ignore`` in a scratch work tree holding only the ``.gitignore`` files on the
-    way to ``path`` and a link at ``path`` (git looks at what a path is in the work tree, not
-    at the pattern alone), with the repository's own git directory (``info/exclude``) and
-    configuration (``core.excludesFile``)."""
+    it is a symbolic link, as ``user_copies.copy_paths`` makes it in a worktree."""
+    if git.common_dir(repo) is None:
+        return True  # not a repository: preflight says so on its own
+    return _ignoring_rule(repo, path, link=True) is not None
+
+
+def _ignoring_rule(repo: Path, path: str, *, link: bool) -> str | None:
+    """The rule by which git ignores ``path`` when it is a symbolic link (``link``) or a
+    directory, as ``'PATTERN' (SOURCE:LINE)``, or None: ``git check-ignore`` in a scratch work
+    tree holding only the ``.gitignore`` files on the way to ``path`` and a link or a
+    directory at ``path`` (git looks at what a path is in the work tree, not at the pattern
+    alone), with the repository's own git directory (``info/exclude``) and configuration
+    (``core.excludesFile``)."""
     common = git.common_dir(repo)
     if common is None:
-        return True  # not a repository: preflight says so on its own
+        return None
     parts = Path(path).parts
     with tempfile.TemporaryDirectory(prefix="dagspec-ignore-") as scratch:
         root = Path(scratch)
@@ -142,8 +163,18 @@ def ignored_as_link(repo: Path, path: str) -> bool:
             if rules.is_file():
                 (root / rules.relative_to(repo)).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(rules, root / rules.relative_to(repo))
-        link = root / path
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(scratch)  # what it points to is not git's concern
+        place = root / path
+        place.parent.mkdir(parents=True, exist_ok=True)
+        if link:
+            place.symlink_to(scratch)  # what it points to is not git's concern
+        else:
+            place.mkdir(exist_ok=True)
         where = (f"--git-dir={common}", f"--work-tree={root}")
-        return git.ok(root, *where, "check-ignore", "--no-index", "-q", "--", path)
+        said = git.run(root, *where, "check-ignore", "--no-index", "-v", "--", path, check=False)
+    source, _, rest = said.partition(":")
+    line, _, pattern = rest.partition("\t")[0].partition(":")
+    if not said or pattern.startswith("!"):  # a negated rule: not ignored
+        return None
+    if Path(source).is_absolute() and Path(source).is_relative_to(repo):
+        source = str(Path(source).relative_to(repo))  # info/exclude: .git/info/exclude
+    return f"'{pattern}' ({source}:{line})"

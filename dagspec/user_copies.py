@@ -15,7 +15,7 @@ from pathlib import Path
 from dagspec import git
 from dagspec.checks import Planned, Problem
 from dagspec.copies import copy_file, copy_tree, note_skipped
-from dagspec.copy_checks import copy_problems
+from dagspec.copy_checks import copy_problems, what_ignores
 from dagspec.dagfile import CopyPath
 from dagspec.errors import Problem as FileProblem
 from dagspec.errors import SetupError
@@ -59,8 +59,7 @@ def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: P
             _remove(placed)
             raise SetupError(
                 f"execution.copy: {copy.path} is not ignored by git in the worktree "
-                f"({visible[0]} would be committed): add '{copy.path}' to .gitignore "
-                "(without a trailing '/' for a symlink), or remove it from execution.copy"
+                f"({visible[0]} would be committed): {what_ignores(worktree, copy)}"
             )
         how = "linked" if copy.symlink else "copied"
         _note(log, f"execution.copy: {how} {copy.path} ({len(placed)} new)")

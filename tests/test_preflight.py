@@ -346,14 +346,52 @@ def test_a_linked_copy_is_judged_as_the_link_the_worktree_gets(
     assert problem is not None and problem.blocking
     assert problem.message == (
         "execution.copy: node_modules is linked (symlink: true), and git does not ignore a "
-        "link named node_modules (a pattern ending in '/' matches only a directory), so every "
-        "spec would fail at its start: write 'node_modules' without a trailing '/' in "
-        ".gitignore, or remove symlink: true"
+        "link named node_modules, so every spec would fail at its start: 'node_modules/' "
+        "(.gitignore:1) matches only a directory, not a link: drop its trailing '/', or "
+        "remove symlink: true"
     )
     assert run_cli("run", "dag.yaml", "--dry-run") == 1
     assert (
         "dag: error: dag.yaml:4: execution.copy: node_modules is linked" in capsys.readouterr().err
     )
+
+
+LINK_NOT_IGNORED = (
+    "execution.copy: node_modules is linked (symlink: true), and git does not ignore a link "
+    "named node_modules, so every spec would fail at its start: "
+)
+
+
+@pytest.mark.parametrize(
+    ("committed", "excluded", "what_to_do"),
+    [
+        # no rule names it at all: nothing about a trailing '/'
+        ("", "", "add 'node_modules' to .gitignore, or remove it from execution.copy"),
+        ("node_modules/*\n", "", "add 'node_modules' to .gitignore, or remove it from "),
+        # the rule that ignores only the directory, wherever it is
+        ("# deps\n**/node_modules/\n", "", "'**/node_modules/' (.gitignore:2) matches only"),
+        ("", "node_modules/\n", "'node_modules/' (.git/info/exclude:1) matches only a "),
+    ],
+)
+def test_a_linked_copy_not_ignored_is_told_only_the_rule_that_applies(
+    project: Project, committed: str, excluded: str, what_to_do: str
+) -> None:
+    """The message said "write it without a trailing '/' in .gitignore" also where no
+    pattern with one (or no .gitignore at all) was involved."""
+    (project.repo / "node_modules").mkdir()
+    (project.repo / "node_modules" / "x.js").write_text("x\n")
+    if committed:
+        _ignore(project, committed)
+    (project.repo / ".git" / "info").mkdir(exist_ok=True)
+    (project.repo / ".git" / "info" / "exclude").write_text(excluded)
+    project.write_dag(
+        dag_text("a", extra='execution:\n  copy: [{path: "node_modules", symlink: true}]')
+    )
+    planned = checks.Planned(project.repo, RunOptions(), load_dag(project.repo / "dag.yaml"))
+    problem = dict(preflight.results(planned))["execution.copy paths ignored by git, not tracked"]
+    assert problem is not None and problem.blocking
+    assert problem.message.startswith(LINK_NOT_IGNORED + what_to_do)
+    assert ("trailing '/'" in problem.message) == ("matches only" in what_to_do)
 
 
 def test_an_execution_copy_path_that_is_not_there_is_a_warning(project: Project) -> None:

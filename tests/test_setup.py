@@ -59,13 +59,28 @@ def test_a_large_directory_is_symlinked(git_repo: Path, worktree: Path, tmp_path
     assert git(worktree, "status", "--porcelain") == ""
 
 
-def test_a_symlink_a_dir_pattern_does_not_ignore_is_refused_and_removed(
-    git_repo: Path, worktree: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("name", "symlink", "what_to_do"),
+    [
+        ("cache", True, "'cache/' (.gitignore:4) matches only a directory, not a link: drop"),
+        ("build", True, "add 'build' to .gitignore, or remove it from execution.copy"),
+        ("build", False, "add 'build' to .gitignore, or remove it from execution.copy"),
+    ],
+)
+def test_a_copy_git_does_not_ignore_is_refused_and_removed(
+    git_repo: Path, worktree: Path, tmp_path: Path, name: str, symlink: bool, what_to_do: str
 ) -> None:
-    (git_repo / "cache").mkdir()
-    with pytest.raises(SetupError, match=r"cache is not ignored .*without a trailing '/'"):
-        copy_paths(git_repo, worktree, [CopyPath("cache", symlink=True)], log=_log(tmp_path))
-    assert not os.path.lexists(worktree / "cache")
+    """Only a link that a directory's pattern (``cache/``) misses is told of the trailing
+    '/': a copy, or a link no rule names, was told of it too."""
+    (git_repo / name).mkdir()
+    (git_repo / name / "f").write_text("f\n")
+    with pytest.raises(SetupError) as refused:
+        copy_paths(git_repo, worktree, [CopyPath(name, symlink=symlink)], log=_log(tmp_path))
+    said = str(refused.value)
+    assert said.startswith(f"execution.copy: {name} is not ignored by git in the worktree")
+    assert said.endswith(what_to_do) or what_to_do + " " in said
+    assert ("trailing '/'" in said) == (name == "cache")
+    assert not os.path.lexists(worktree / name)
 
 
 def test_a_path_git_would_commit_is_refused_and_nothing_is_left(
