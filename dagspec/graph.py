@@ -8,10 +8,12 @@ downstream of a failed one is *blocked*) are in ``dagspec.lifecycle``.
 from __future__ import annotations
 
 import graphlib
+import heapq
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 N = TypeVar("N", bound=Hashable)
+G = TypeVar("G", bound=Hashable)
 
 
 def find_cycle(graph: Mapping[N, Sequence[N]]) -> list[N] | None:
@@ -58,6 +60,52 @@ def waves(graph: Mapping[N, Sequence[N]]) -> list[list[N]]:
 def topological_order(graph: Mapping[N, Sequence[N]]) -> list[N]:
     """Every node after all it depends on, declaration order breaking ties."""
     return [node for wave in waves(graph) for node in wave]
+
+
+def grouped_order(graph: Mapping[N, Sequence[N]], group: Mapping[N, G]) -> list[tuple[G, list[N]]]:
+    """Every node after all it depends on, in runs of nodes of one group (graph must be
+    acyclic): a group, once begun, goes on while it has a node whose dependencies are all
+    placed; the next to begin is the first declared group that can be finished without
+    another (every dependency of its nodes on other groups placed), else the first declared
+    with a node ready. So each group is one run wherever the graph allows it, and is split
+    only where its nodes are interleaved with another's (one of ``a`` depends on one of
+    ``b``, which depends on another of ``a``). Declaration order breaks ties throughout.
+
+    >>> grouped_order({"b1": ["a2"], "a1": [], "a2": []}, {"b1": "b", "a1": "a", "a2": "a"})
+    [('a', ['a1', 'a2']), ('b', ['b1'])]
+    >>> grouped_order({"a1": [], "b1": ["a1"], "a2": ["b1"]}, {"a1": "a", "b1": "b", "a2": "a"})
+    [('a', ['a1']), ('b', ['b1']), ('a', ['a2'])]
+    """
+    nodes = list(graph)
+    place = {node: index for index, node in enumerate(nodes)}
+    groups = list(dict.fromkeys(group[node] for node in nodes))
+    waiting = {node: len(set(graph[node])) for node in nodes}
+    dependents: dict[N, list[N]] = {node: [] for node in nodes}
+    outside = dict.fromkeys(groups, 0)  # dependencies on other groups' nodes not yet placed
+    left = dict.fromkeys(groups, 0)
+    for node in nodes:
+        left[group[node]] += 1
+        for dep in set(graph[node]):
+            dependents[dep].append(node)
+            outside[group[node]] += group[dep] != group[node]
+    ready: dict[G, list[int]] = {g: [] for g in groups}  # heaps of declaration indexes
+    for node in nodes:
+        if not waiting[node]:
+            ready[group[node]].append(place[node])  # in increasing order: already a heap
+    runs: list[tuple[G, list[N]]] = []
+    for _ in nodes:
+        if not runs or not ready[runs[-1][0]]:
+            free = [g for g in groups if left[g] and not outside[g]]
+            runs.append((free[0] if free else next(g for g in groups if ready[g]), []))
+        node = nodes[heapq.heappop(ready[runs[-1][0]])]
+        runs[-1][1].append(node)
+        left[group[node]] -= 1
+        for child in dependents[node]:
+            waiting[child] -= 1
+            outside[group[child]] -= group[child] != group[node]
+            if not waiting[child]:
+                heapq.heappush(ready[group[child]], place[child])
+    return runs
 
 
 def ready(

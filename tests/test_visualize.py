@@ -7,16 +7,23 @@ purpose, write it again and read the diff:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from dagspec import draw
+from dagspec.dagfile import load_dag
 from tests.conftest import FIXTURES
 
 RunCli = Callable[..., int]
 GOLDEN = Path(__file__).resolve().parent / "golden"
-DAGS = {"example": FIXTURES / "dags" / "example.yaml", "quirks": GOLDEN / "quirks.yaml"}
+DAGS = {
+    "example": FIXTURES / "dags" / "example.yaml",
+    "quirks": GOLDEN / "quirks.yaml",
+    "backwards": GOLDEN / "backwards.yaml",
+}
 
 
 @pytest.mark.parametrize("fmt", ["ascii", "mermaid", "dot"])
@@ -61,3 +68,74 @@ def test_an_unknown_format_is_bad_usage(
 ) -> None:
     assert run_cli("visualize", DAGS["example"], "--format", "svg") == 2
     assert "invalid choice: 'svg'" in capsys.readouterr().err
+
+
+# Where each format writes a feature: a branch of the tree, a Mermaid node, a DOT node.
+_FEATURE = {
+    "ascii": re.compile(r"^  [|`]- (\S+)"),
+    "mermaid": re.compile(r'^    f\d+\["(.+)"\]$'),
+    "dot": re.compile(r'^    "(.+)";$'),
+}
+
+
+@pytest.mark.parametrize("fmt", ["ascii", "mermaid", "dot"])
+@pytest.mark.parametrize("path", [*sorted((FIXTURES / "dags").glob("*.yaml")), *DAGS.values()])
+def test_nothing_is_drawn_above_what_it_depends_on(path: Path, fmt: str) -> None:
+    """A layer was drawn above a layer it waits for through its features' depends_on (and
+    a feature above one of its own layer that it waits for): every feature now comes after
+    everything it depends on, its layer's dependencies included. Mermaid and DOT keep one
+    subgraph per layer, so where two layers are interleaved (``backwards``) a feature may
+    be written before one of another layer that it waits for (their layout engines place
+    nodes by the edges, not by the order they are written in)."""
+    dag = load_dag(path)
+    drawing = {"ascii": draw.ascii_dag, "mermaid": draw.mermaid, "dot": draw.dot}[fmt](dag)
+    found = [_FEATURE[fmt].match(line) for line in drawing.splitlines()]
+    order = [match[1] for match in found if match]
+    assert sorted(order) == sorted(dag.features)
+    layer_of = {feature.id: layer.id for layer in dag.layers for feature in layer.features}
+    whole_layers = fmt != "ascii" and path.stem == "backwards"
+    for feature, deps in dag.deps.items():
+        for dep in deps:
+            if whole_layers and layer_of[dep] != layer_of[feature]:
+                continue
+            assert order.index(dep) < order.index(feature), (feature, dep)
+
+
+# Where each format titles a layer.
+_LAYER = {
+    "ascii": re.compile(r"^(\[.*)$"),
+    "mermaid": re.compile(r'^  subgraph L\d+\["(.+)"\]$'),
+    "dot": re.compile(r'^    label="(.+)";$'),
+}
+
+
+@pytest.mark.parametrize(
+    ("layers", "ascii", "others"),
+    [
+        # a layer waits, through a feature, for a layer declared after it
+        ([("api", [("e", "m")]), ("core", [("m", "")])], ["[core]", "[api]"], ["core", "api"]),
+        # interleaved: L0's c waits for L1's x, which waits for L0's a
+        (
+            [("L0", [("a", ""), ("c", "x")]), ("L1", [("x", "a")])],
+            ["[L0]", "[L1]", "[L0] (continued)"],
+            ["L0", "L1"],
+        ),
+    ],
+)
+def test_layers_are_drawn_in_the_order_of_the_whole_dag(
+    tmp_path: Path,
+    layers: list[tuple[str, list[tuple[str, str]]]],
+    ascii: list[str],
+    others: list[str],
+) -> None:
+    text = "layers:\n"
+    for layer, features in layers:
+        text += f"  - id: {layer}\n    features:\n"
+        for feature, dep in features:
+            text += f"      - {{id: {feature}, description: x, depends_on: [{dep}]}}\n"
+    path = tmp_path / "dag.yaml"
+    path.write_text(text)
+    dag = load_dag(path)
+    for fmt, drawing in (("ascii", draw.ascii_dag), ("mermaid", draw.mermaid), ("dot", draw.dot)):
+        found = [_LAYER[fmt].match(line) for line in drawing(dag).splitlines()]
+        assert [match[1] for match in found if match] == (ascii if fmt == "ascii" else others)
