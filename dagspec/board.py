@@ -64,8 +64,10 @@ class Columns:
     def of(cls, state: RunState) -> Columns:
         """The widths every spec of ``state`` fits in."""
         return cls(
-            spec=max([len("SPEC"), *(len(s.id) for s in state.specs)]),
-            layer=min(max([len("LAYER"), *(len(s.layer) for s in state.specs)]), LAYER_MAX),
+            spec=max([len("SPEC"), *(fit.width_of(s.id) for s in state.specs)]),
+            layer=min(
+                max([len("LAYER"), *(fit.width_of(s.layer) for s in state.specs)]), LAYER_MAX
+            ),
         ).widen(state)
 
     def widen(self, state: RunState) -> Columns:
@@ -205,9 +207,9 @@ def _cells(spec: SpecState, view: View) -> list[tuple[str, str | None]]:
     status = "stopping" if stopping else spec.shown_status  # "stalled" (issue 17)
     code = _COLOR[SpecStatus.INTERRUPTED] if status == "stalled" else _COLOR[spec.status]
     segments: list[tuple[str, str | None]] = [(_symbol(spec, view), code), (" ", None)]
-    cells = [truncate(spec.id, shape["spec"]).ljust(shape["spec"])]
+    cells = [fit.pad(spec.id, shape["spec"])]
     if shape["layer"]:
-        cells.append(truncate(spec.layer, shape["layer"]).ljust(shape["layer"]))
+        cells.append(fit.pad(spec.layer, shape["layer"]))
     segments.append((GAP.join(cells), None))
     if shape["status"]:
         segments += [(GAP, None), (status, code), (" " * (_STATUS - len(status)), None)]

@@ -267,7 +267,7 @@ def _end_unattended(final: RunState, notifier: notify.Notifier) -> None:
     from dagspec.usage import usage_of
 
     card = report_card.card(final, now=state.utcnow(), usage=usage_of(final))
-    faults.say(report_card.render_text(card))
+    faults.say(report_card.render_text(card, width=render.terminal_width()))
     for warning in notifier.finish(final):
         print(f"dag: warning: {warning}", file=sys.stderr)
     if notify.wants_bell(final, terminal=sys.stdout.isatty()):
@@ -300,7 +300,7 @@ def merge_and_report(
         new, report = merged
         if not dry_run:
             state.save(new, paths.state_file)
-        faults.say(merge_report.render_report(report))
+        faults.say(merge_report.render_report(report, width=render.terminal_width()))
         if cleanup and not dry_run:
             cleaned = removal.remove_merged_worktrees(paths.repo, new)
             state.save(cleaned, paths.state_file)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import attrs
 
 GAP = "  "
+UNLIMITED = 100_000  # the width of a pipe: nothing is cut unless COLUMNS says so
 SPEC_MIN = 12  # a spec id is cut to no fewer columns than this before other columns go
 SPEC_LEAST = 4  # ... and to no fewer than this once only the symbol, id and time are left
 
@@ -113,6 +114,29 @@ def _take(text: str, width: int) -> str:
         if used > width:
             return text[:index]
     return text
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` cut to ``width`` columns (its last one an ellipsis when something was cut) and
+    filled with blanks to exactly ``width``: a cell of a table whose columns line up, wide
+    characters or not."""
+    cut = truncate(text, width)
+    return cut + " " * (width - width_of(cut))
+
+
+def column_widths(rows: Sequence[Sequence[str]], room: int, *, cut: int = 0) -> list[int]:
+    """The width of each column of ``rows`` (the header one of them), in display columns: its
+    widest cell; but column ``cut`` (the id that names each row) takes only what the other
+    columns and the gaps between them leave of ``room``, and never fewer than ``SPEC_MIN``
+    (a line still too wide is then cut at its end: ``line``).
+
+    >>> column_widths([("SPEC", "TIME"), ("a-very-long-spec-id", "1s")], 20)
+    [14, 4]
+    """
+    widths = [max(width_of(row[i]) for row in rows) for i in range(len(rows[0]))]
+    others = sum(widths) - widths[cut] + len(GAP) * (len(widths) - 1)
+    widths[cut] = min(widths[cut], max(room - others, SPEC_MIN))
+    return widths
 
 
 def printable(text: str) -> str:

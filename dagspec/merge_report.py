@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import attrs
 
+from dagspec import fit
 from dagspec.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -77,23 +79,56 @@ def merge_exit_code(report: MergeReport) -> int:
     return EXIT_FAILED if left_off else EXIT_OK
 
 
-def render_report(report: MergeReport) -> str:
-    """The report as text for a terminal (ending in a newline): one line per spec, then what
-    happened to the base branch, and how to finish by hand where something is left."""
+def render_report(report: MergeReport, *, width: int = fit.UNLIMITED) -> str:
+    """The report as text for a terminal of ``width`` columns (ending in a newline): one line
+    per spec, then what happened to the base branch, and how to finish by hand where
+    something is left."""
     dry = " (dry run: nothing is written)" if report.dry_run else ""
     lines = [f"Run {report.run_id}, merging into {report.base_branch}{dry}:"]
-    width = max((len(s.spec_id) for s in report.specs), default=0)
-    lines += [
-        f"  {_outcome_label(s, report):<15} {s.spec_id:<{width}}  {_detail(s)}".rstrip()
-        for s in report.specs
+    rows = [_Row(_outcome_label(s, report), s.spec_id, _detail(s), _wraps(s)) for s in report.specs]
+    rows += [
+        _Row("not completed", spec_id, f"({status})") for spec_id, status in report.not_completed
     ]
-    lines += [
-        f"  {'not completed':<15} {spec_id:<{width}}  ({status})"
-        for spec_id, status in report.not_completed
-    ]
+    lines += _table(rows, width)
     lines += _parked(report) if report.parked_on else [_landing(report)]
     lines += _conflict_hints(report)
     return "\n".join(lines) + "\n"
+
+
+class _Row(NamedTuple):
+    outcome: str
+    spec_id: str
+    detail: str
+    wraps: bool = False  # the detail names what to act on: whole, on a line of its own if need be
+
+
+_OUTCOME = 15  # the widest outcome, "merged (waits)", and a blank
+_LEFT = f"  {' ' * _OUTCOME} "  # what stands before a spec id
+
+
+def _wraps(result: SpecMerge) -> bool:
+    return bool(result.files or result.blocked_by) or result.outcome is Outcome.MISSING
+
+
+def _table(rows: list[_Row], width: int) -> list[str]:
+    """A line per row: outcome, spec id, detail, the ids in one column whatever their length
+    or characters. Where the line would be wider than ``width``, the ids are cut (with
+    ``…``, never under ``fit.SPEC_MIN`` columns) to leave room for a commit; a detail that
+    names files or branches to act on and still does not fit goes whole on a line of its
+    own under its row, any other is cut at the end of the line."""
+    longest = max((fit.width_of(row.spec_id) for row in rows), default=0)
+    room = width - len(_LEFT) - len(fit.GAP) - len("0123456789ab")  # a commit's 12 digits
+    ids = min(longest, max(room, fit.SPEC_MIN))
+    lines = []
+    for row in rows:
+        head = f"  {row.outcome:<{_OUTCOME}} {fit.pad(row.spec_id, ids)}"
+        inline = fit.width_of(head) + len(fit.GAP) + fit.width_of(row.detail) <= width
+        if inline or not row.wraps:
+            lines.append(fit.line([(head + fit.GAP + row.detail, None)], width, False))
+        else:
+            lines.append(fit.line([(head, None)], width, False))
+            lines.append(f"{_LEFT}↳ {fit.printable(row.detail)}")
+    return lines
 
 
 def _outcome_label(result: SpecMerge, report: MergeReport) -> str:

@@ -19,7 +19,6 @@ from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.workspace import RunPaths
 
 GAP = "  "
-SPEC_MIN = 12  # a spec id is never cut shorter than this (unless the terminal is)
 LAYER_MAX = 10
 DAG_MAX = 24
 BAR = 6
@@ -141,7 +140,15 @@ def runs_table(states: Sequence[RunState], *, now: datetime, width: int, color: 
     rows = [_Row(row, s.status.value, count_text(s)) for s, row in zip(states, cells, strict=True)]
     return (
         "\n".join(
-            _grid(header, "SPECS", rows, _layout(header, cells, width), width, color, paint=2)
+            _grid(
+                header,
+                "SPECS",
+                rows,
+                fit.column_widths([header, *cells], width),
+                width,
+                color,
+                paint=2,
+            )
         )
         + "\n"
     )
@@ -183,7 +190,7 @@ def _columns(parts: Sequence[dict[str, str]], fraction: int) -> dict[str, fit.Co
     fraction and the bar of the tasks."""
 
     def widest(name: str, least: int) -> int:
-        return max([least, *(len(p[name]) for p in parts)])
+        return max([least, *(fit.width_of(p[name]) for p in parts)])
 
     tasks = max(len("TASKS"), fraction)
     with_bar = max(len("TASKS"), fraction + 1 + BAR + 2) if fraction else tasks
@@ -289,18 +296,9 @@ def _footer(state: RunState) -> list[Segment]:
 def _footer_lines(state: RunState, width: int) -> list[list[Segment]]:
     """The footer on one line, or the counts on a line of their own when it is too long."""
     footer = _footer(state)
-    if sum(len(text) for text, _ in footer) <= width:
+    if sum(fit.width_of(text) for text, _ in footer) <= width:
         return [footer]
     return [footer[:2], [("  " + count_text(state), None)]]
-
-
-def _layout(header: Sequence[str], cells: Sequence[Sequence[str]], width: int) -> list[int]:
-    """The width of each column: its widest cell, but the first column takes only what the
-    others leave (never less than ``SPEC_MIN``)."""
-    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
-    room = width - sum(widths[1:]) - len(GAP) * (len(widths) - 1)
-    widths[0] = min(widths[0], max(room, SPEC_MIN))
-    return widths
 
 
 def _grid(
@@ -337,7 +335,7 @@ def _cells(
     for index, text in enumerate(cells):
         cell = truncate(text, widths[index]) if index < len(widths) else text
         code = _LOOK[status][1] if status and index == paint else None
-        pad = widths[index] - len(cell) if index < len(widths) else 0
+        pad = widths[index] - fit.width_of(cell) if index < len(widths) else 0
         segments += [(GAP, None)] if segments else []
         segments += [(cell, code), (" " * pad, None)]
     return segments

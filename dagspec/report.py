@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from dagspec import fit
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.render import format_duration, truncate
 from dagspec.state import format_time
@@ -194,22 +195,25 @@ def _merge_cell(line: SpecLine) -> str:
     return line.merge.replace("-", " ")
 
 
-def render_text(c: Card) -> str:
-    """An aligned table (a failed spec's reason under its row), then the totals line."""
+def render_text(c: Card, *, width: int = fit.UNLIMITED) -> str:
+    """An aligned table (a failed spec's reason under its row), then the totals line. No
+    row is wider than ``width`` columns: a long spec id is cut first (``fit.column_widths``),
+    and the columns line up whatever the characters (``fit.pad``)."""
     header = _header(c)
     rows = [_cells(line, c) for line in c.specs]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    out = [f"report of run {c.run_id}: {c.status}", _row(header, widths)]
+    widths = fit.column_widths([header, *rows], width)
+    out = [f"report of run {c.run_id}: {c.status}", _row(header, widths, width)]
     for line, row in zip(c.specs, rows, strict=True):
-        out.append(_row(row, widths))
+        out.append(_row(row, widths, width))
         if line.error and line.status != "completed":
-            out.append(f"  ↳ {truncate(line.error, NOTE_MAX)}")
+            out.append(fit.line([(f"  ↳ {truncate(line.error, NOTE_MAX)}", None)], width, False))
     out.append(totals_line(c))
     return "\n".join(out) + "\n"
 
 
-def _row(cells: tuple[str, ...], widths: list[int]) -> str:
-    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+def _row(cells: tuple[str, ...], widths: list[int], width: int) -> str:
+    text = fit.GAP.join(fit.pad(cell, w) for cell, w in zip(cells, widths, strict=True))
+    return fit.line([(text, None)], width, False)
 
 
 def render_markdown(c: Card) -> str:

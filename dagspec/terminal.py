@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 
-from dagspec import board
+from dagspec import board, fit
 from dagspec.lifecycle import RunState
 from dagspec.state import utcnow
 
@@ -26,7 +26,7 @@ SHOW_CURSOR = "\x1b[?25h"
 CLEAR_TO_END_OF_LINE = "\x1b[K"
 CLEAR_BELOW = "\x1b[J"
 HOME_AND_CLEAR = "\x1b[H\x1b[2J"
-UNLIMITED = 100_000  # the width of a pipe: nothing is cut unless COLUMNS says so
+UNLIMITED = fit.UNLIMITED  # the width of a pipe: nothing is cut unless COLUMNS says so
 MIN_INTERVAL = 0.1  # seconds between two frames drawn for progress alone
 
 Size = Callable[[], os.terminal_size]

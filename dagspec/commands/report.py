@@ -9,12 +9,13 @@ from dagspec import relocate
 from dagspec import report as card_of
 from dagspec.commands.status import newest_run
 from dagspec.errors import EXIT_OK
+from dagspec.render import terminal_width
 from dagspec.state import load, settled, utcnow
 from dagspec.usage import usage_of
 from dagspec.workspace import RunPaths, check_run_id
 
 RENDERERS = {
-    "text": card_of.render_text,
+    "text": lambda card: card_of.render_text(card, width=terminal_width()),
     "json": card_of.render_json,
     "markdown": card_of.render_markdown,
 }
