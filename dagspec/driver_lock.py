@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dagspec.errors import StateError
 from dagspec.records import RunState
-from dagspec.workspace import RunPaths, ignore_in_git
+from dagspec.workspace import RunPaths, ignore_in_git, own_run_directory
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -36,25 +36,37 @@ def pid_alive(pid: int | None) -> bool:
 def driver_alive(run: RunState) -> bool:
     """Whether the recorded driver still drives ``run``. Its pid alone may have been reused
     by any process, and a state file can be copied with its run id edited, so the pid is
-    believed only while that process holds the lock of this run's own directory (a real
-    directory, never a link to another run's): ``/proc/locks`` lists each ``flock`` with its
-    holder's pid and the inode locked (proc(5)). Without it, holding the directory open is
-    asked of ``/proc/PID/fd``; without /proc at all, a live pid is believed (issue 11)."""
+    believed only while that process holds the lock of this run's own directory (never a
+    link to another run's: ``_own_run_dir``):
+    ``/proc/locks`` lists each ``flock`` with its holder's pid and the inode locked
+    (proc(5)). Without it, holding the directory open is asked of ``/proc/PID/fd``; without
+    /proc at all, a live pid is believed (issue 11)."""
     if not pid_alive(run.driver_pid):
         return False
-    run_dir = RunPaths(Path(run.repo), run.run_id).run_dir
-    if str(run_dir) in _HELD:
+    paths = RunPaths(Path(run.repo), run.run_id)
+    if str(paths.run_dir) in _HELD:
         return False  # this process holds the lock: no other driver can
-    try:
-        target = run_dir.lstat()
-    except OSError:
-        return False  # no directory: no driver of this run
-    if not stat.S_ISDIR(target.st_mode):
+    target = _own_run_dir(paths)
+    if target is None:
         return False
     holders = _flock_holders(target.st_ino)
     if holders is None:
         return _holds_open(run.driver_pid, target)
     return run.driver_pid in holders
+
+
+def _own_run_dir(paths: RunPaths) -> os.stat_result | None:
+    """The run's directory, links followed: a directory, or a link to one it was moved to
+    that kept its name (``workspace.own_run_directory``), never a link to another run's (a
+    state file copied with its directory linked to the original's); else None."""
+    try:
+        target = paths.run_dir.stat()
+        real = paths.run_dir.resolve()
+    except (OSError, RuntimeError):  # none, or a loop of links
+        return None
+    if not stat.S_ISDIR(target.st_mode):
+        return None
+    return target if own_run_directory(paths.run_dir, real) else None
 
 
 def _flock_holders(inode: int) -> list[int] | None:

@@ -36,7 +36,14 @@ from dagspec.driver_lock import pid_alive as pid_alive
 from dagspec.driver_lock import run_lock as run_lock
 from dagspec.errors import StateError
 from dagspec.lifecycle import RunState, SpecState
-from dagspec.workspace import RunPaths, branch_name, ignore_in_git, runs_dir, worktree_root
+from dagspec.workspace import (
+    RunPaths,
+    branch_name,
+    ignore_in_git,
+    own_run_directory,
+    runs_dir,
+    worktree_root,
+)
 
 FORMAT = 1
 
@@ -204,31 +211,47 @@ def load(paths: RunPaths) -> RunState:
 
 def _foreign_places(run: RunState) -> str | None:
     """The first branch or worktree the state records that is another run's: a branch not
-    ``dag/<run>/<spec>``; a worktree that is, or through a link leads to, one of a run this
-    repository has (``dagspec.workspace``), or that a link leads out of this run's
-    worktrees; else None."""
+    ``dag/<run>/<spec>``; the run's worktrees directory a link to another run's (not its
+    own: ``workspace.own_run_directory``); a worktree that is, or through a link
+    leads to, one of a run this repository has (``dagspec.workspace``), or that a link leads
+    out of this run's worktrees; else None. Raises ``StateError`` when the run's worktrees
+    are a link to a directory of another name, which may be the run's own, renamed."""
     root = worktree_root(Path(run.repo), run.options.worktree_root).resolve() / run.run_id
     try:
-        own_root = root.resolve() == root  # not itself a link into another run's
+        real_root = root.resolve()  # where the run's worktrees are: moved, and linked back?
     except (OSError, RuntimeError):
         return f"the worktrees {root} (a link that leads back to itself)"
+    if not own_run_directory(root, real_root) and _is_run(run, real_root.name):
+        return f"the worktrees {root} (a link to {real_root}, of run '{real_root.name}')"
+    if not own_run_directory(root, real_root):
+        raise StateError(
+            f"the worktrees of run '{run.run_id}', {root}, are a link to {real_root}: "
+            "worktrees moved elsewhere and linked back keep the run's id as their name: "
+            f"rename {real_root} to {real_root.parent / run.run_id}"
+        )
     for spec in run.specs:
         if spec.branch is not None and spec.branch != branch_name(run.run_id, spec.id):
             return f"the branch {spec.branch} for spec '{spec.id}'"
         place = Path(spec.worktree or root / spec.id)
-        if spec.worktree is None and own_root and not os.path.islink(place):  # noqa: PTH114 (never raises)
+        if spec.worktree is None and real_root == root and not os.path.islink(place):  # noqa: PTH114 (never raises)
             continue  # its own place under its own root: nothing to follow (1000 specs: 0.1 s)
         try:
             real = place.resolve()  # links followed
         except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
             return f"the worktree {place} (a link that leads back to itself) for spec '{spec.id}'"
-        other = real.parent.name
+        if real.parent == real_root:
+            continue  # in the run's own worktrees, wherever they were moved to
         shown = place if real == Path(os.path.normpath(place)) else f"{place} (a link to {real})"
-        if other != run.run_id and (runs_dir(Path(run.repo)) / f"{other}.yaml").exists():
-            return f"the worktree {shown} (of run '{other}') for spec '{spec.id}'"
-        if shown != place and real.parent != root:
+        if _is_run(run, real.parent.name):
+            return f"the worktree {shown} (of run '{real.parent.name}') for spec '{spec.id}'"
+        if shown != place:
             return f"the worktree {shown}, outside its worktrees {root}, for spec '{spec.id}'"
     return None
+
+
+def _is_run(run: RunState, name: str) -> bool:
+    """Whether ``name`` is another run of ``run``'s repository."""
+    return name != run.run_id and (runs_dir(Path(run.repo)) / f"{name}.yaml").exists()
 
 
 def list_runs(repo: Path) -> tuple[list[RunState], list[StateError]]:

@@ -120,6 +120,16 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+def own_run_directory(place: Path, real: Path) -> bool:
+    """Whether ``real``, where a run's directory ``place`` (``<root>/<run-id>``, its
+    worktrees; ``<runs>/<run-id>``, its state) leads through links, is that run's own: the
+    directory itself, or one it was moved to (another disk, say) and linked back from,
+    keeping its name. A link to a directory of another name (another run's, among them) is
+    not: nothing of the run is written through it, and a state file that records one is not
+    that run's."""
+    return real.name == place.name
+
+
 def ignore_in_git(directory: Path) -> None:
     """Runs' files are never part of the user's commits, even after ``git add -A``."""
     ignore = directory / ".gitignore"

@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from dagspec import copies, git, git_batch, spec_dirs
 from dagspec.errors import DagspecError, GitError
+from dagspec.workspace import own_run_directory
 
 COPIED = (".autospec", ".claude")
 _HIDE_ALL = "# written by dagspec: copied for autospec, never committed\n*\n"
@@ -85,13 +86,16 @@ def _undo_creation(repo: Path, path: Path, branch: str) -> None:
 
 
 def _make_run_directory(directory: Path) -> None:
-    """``<root>/<run-id>``, a real directory: never a symlink that would send the worktrees
-    somewhere else."""
+    """``<root>/<run-id>``, a real directory, or a link back from where it was moved keeping
+    its name (``workspace.own_run_directory``): never a symlink that would send the
+    worktrees somewhere else."""
     directory.mkdir(parents=True, exist_ok=True)
-    if directory.is_symlink() or directory.resolve() != directory.parent.resolve() / directory.name:
+    real = directory.resolve()
+    if not own_run_directory(directory, real):
         raise WorktreeError(
-            f"{directory} is a symlink, so the worktrees would be written somewhere else: "
-            "move it away, or choose another place with --worktree-root"
+            f"{directory} is a symlink to {real}, so the worktrees would be written somewhere "
+            f"else: move it away (worktrees moved elsewhere and linked back keep the name "
+            f"{directory.name}), or choose another place with --worktree-root"
         )
 
 

@@ -71,6 +71,30 @@ def test_resume_after_the_repository_was_moved(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("moved", ["its worktrees", "its state directory"])
+def test_resume_after_a_runs_directory_was_moved_and_linked_back(
+    project: Project, run_cli: RunCli, tmp_path: Path, moved: str
+) -> None:
+    """``mv repo.worktrees/r /disk2/r && ln -s /disk2/r repo.worktrees/r`` (or the same of
+    ``.autospec/state/dag-runs/r``): the run goes on where it is. Its worktrees were refused
+    as "a state file copied from another run"; its state directory lost its driver."""
+    failed_run(project, run_cli)
+    place = {
+        "its worktrees": tmp_path / "repo.worktrees" / "r",
+        "its state directory": RunPaths(project.repo, "r").run_dir,
+    }[moved]
+    disk2 = tmp_path / "disk2" / "r"
+    disk2.parent.mkdir()
+    shutil.move(place, disk2)
+    place.symlink_to(disk2)
+    assert run_cli("status", "r") == 1  # failed: it needs you
+    assert run_cli("resume", "r") == 0
+    assert project.statuses() == dict.fromkeys("abc", "completed")
+    assert restarts(project)[:2] == [["run", "-ti"], ["run", "-i"]]  # nothing started afresh
+    assert all(s.merged for s in project.state().specs)
+
+
+@pytest.mark.slow
 def test_cleanup_after_the_repository_was_moved_takes_its_worktrees(
     project: Project, run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,7 +16,7 @@ import pytest
 from dagspec.cli import RunFlags
 from dagspec.errors import StateError
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
-from dagspec.state import dump, load, load_text, run_lock, save, settled, utcnow
+from dagspec.state import driver_alive, dump, load, load_text, run_lock, save, settled, utcnow
 from dagspec.workspace import RunPaths
 from tests import run_states
 from tests.conftest import ROOT
@@ -202,6 +202,75 @@ def test_a_place_not_recorded_yet_that_links_away_is_refused(tmp_path: Path, lin
     with pytest.raises(StateError, match=match):
         load(RunPaths(repo, "r2"))
     assert load(RunPaths(repo, "r1")).run_id == "r1"
+
+
+def _worktrees_moved_and_linked_back(tmp_path: Path, run_id: str, target: Path) -> RunPaths:
+    """Run ``run_id`` of ``tmp_path/repo`` with its worktrees ``s0`` (recorded) and ``s1``
+    (not yet) in ``target``, its worktrees directory ``repo.worktrees/<run_id>`` a link to
+    it, as after ``mv`` to another disk and ``ln -s``."""
+    repo, root = tmp_path / "repo", tmp_path / "repo.worktrees"
+    (target / "s0").mkdir(parents=True, exist_ok=True)
+    root.mkdir(exist_ok=True)
+    (root / run_id).symlink_to(target)
+    state = _state(2, repo=str(repo), run_id=run_id)
+    state = state.with_spec(attrs.evolve(state.spec("s0"), worktree=str(root / run_id / "s0")))
+    paths = RunPaths(repo, run_id)
+    paths.state_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.state_file.write_text(dump(state))
+    return paths
+
+
+def test_a_runs_worktrees_moved_and_linked_back_are_its_own(tmp_path: Path) -> None:
+    """``mv repo.worktrees/r1 /disk2/r1 && ln -s /disk2/r1 repo.worktrees/r1``: the run was
+    refused as "a state file copied from another run", and told to remove its state file.
+    Moved under another name, it is told to keep the name, and nothing to remove."""
+    paths = _worktrees_moved_and_linked_back(tmp_path, "r1", tmp_path / "disk2" / "r1")
+    assert load(paths).spec("s0").worktree == str(tmp_path / "repo.worktrees" / "r1" / "s0")
+    renamed = _worktrees_moved_and_linked_back(tmp_path, "r2", tmp_path / "disk2" / "r2-old")
+    with pytest.raises(StateError) as refused:
+        load(renamed)
+    assert str(refused.value) == (
+        f"the worktrees of run 'r2', {tmp_path}/repo.worktrees/r2, are a link to "
+        f"{tmp_path}/disk2/r2-old: worktrees moved elsewhere and linked back keep the run's id "
+        f"as their name: rename {tmp_path}/disk2/r2-old to {tmp_path}/disk2/r2"
+    )
+
+
+@pytest.mark.parametrize("into", ["where r1's were moved", "a directory named r1"])
+def test_worktrees_linked_into_another_runs_are_still_refused(tmp_path: Path, into: str) -> None:
+    """A copy of r1's state, its run id edited, with its worktrees a link to where r1's
+    were moved, or to a directory named as r1's are: not run r2; r1 is still r1."""
+    moved = tmp_path / "disk2" / "r1"
+    _worktrees_moved_and_linked_back(tmp_path, "r1", moved)
+    target = moved if into == "where r1's were moved" else tmp_path / "disk3" / "r1"
+    copy = _worktrees_moved_and_linked_back(tmp_path, "r2", target)
+    with pytest.raises(StateError, match=r"r2 \(a link to .*, of run 'r1'\): a state file copied"):
+        load(copy)
+    assert load(RunPaths(tmp_path / "repo", "r1")).run_id == "r1"
+
+
+@pytest.mark.slow
+def test_a_run_directory_moved_and_linked_back_keeps_its_driver(tmp_path: Path) -> None:
+    """``.autospec/state/dag-runs/r1`` moved to another disk and linked back: its driver,
+    holding the lock through the link, was taken for dead (``dag status``: interrupted,
+    "the driver died", while it ran). A copy of the state whose directory is a link to the
+    original's (or to where it was moved) is still not driven by the original's driver."""
+    paths = RunPaths(tmp_path, "r1")
+    moved = tmp_path / "disk2" / "r1"
+    moved.mkdir(parents=True)
+    paths.run_dir.parent.mkdir(parents=True)
+    paths.run_dir.symlink_to(moved)
+    with lock_held_elsewhere(tmp_path) as holder:
+        driven = _state(1, repo=str(tmp_path), driver_pid=holder.pid)
+        paths.state_file.write_text(dump(driven))
+        assert driver_alive(driven)
+        for link in (moved, paths.run_dir, tmp_path / "disk3" / "r1"):
+            link.mkdir(parents=True, exist_ok=True)
+            copy = RunPaths(tmp_path, "r2")
+            copy.state_file.write_text(dump(attrs.evolve(driven, run_id="r2")))
+            copy.run_dir.symlink_to(link)
+            assert not driver_alive(attrs.evolve(driven, run_id="r2"))
+            copy.run_dir.unlink()
 
 
 @pytest.mark.parametrize("loop", ["the run's worktrees", "a spec's place"])

@@ -80,10 +80,26 @@ def test_a_symlinked_run_directory_is_not_written_through(
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "wts").mkdir()
     (tmp_path / "wts" / "r").symlink_to(tmp_path / "elsewhere")
-    with pytest.raises(WorktreeError, match="is a symlink"):
+    with pytest.raises(WorktreeError, match=r"is a symlink .*keep the name r\)"):
         make("a")
     assert list((tmp_path / "elsewhere").iterdir()) == []
     assert "dag/r/a" not in branches(git_repo)
+
+
+def test_a_run_directory_moved_and_linked_back_under_its_name_is_written_in(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    """``wts/r`` moved to another disk as ``disk2/r`` and linked back: the run's next
+    worktree goes there (it failed "is a symlink"); under another name it is still refused."""
+    (tmp_path / "disk2" / "r").mkdir(parents=True)
+    (tmp_path / "wts").mkdir()
+    (tmp_path / "wts" / "r").symlink_to(tmp_path / "disk2" / "r")
+    assert make("a") == tmp_path / "wts" / "r" / "a"
+    assert (
+        git(tmp_path / "disk2" / "r" / "a", "symbolic-ref", "--short", "HEAD").strip() == "dag/r/a"
+    )
 
 
 def test_another_worktree_at_the_path_is_left_alone(git_repo: Path, tmp_path: Path) -> None:
