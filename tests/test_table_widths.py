@@ -157,6 +157,7 @@ def test_the_live_board_lines_up_at_any_width(tmp_path: Path, width: int) -> Non
 # --- through the commands ---------------------------------------------------------------------
 
 
+@pytest.mark.slow  # five commands, the merge's asking git
 def test_merge_report_and_list_keep_to_the_terminal(
     git_repo: Path,
     run_cli: RunCli,

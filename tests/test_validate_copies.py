@@ -172,6 +172,7 @@ def test_a_copy_path_that_is_not_there_is_a_warning(
     assert report["warnings"] == [{"file": "dag.yaml", "line": 3, "message": found.message}]
 
 
+@pytest.mark.slow  # validate, then preflight twice
 def test_every_copy_entry_is_named_with_its_line(
     git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
