@@ -47,10 +47,20 @@ def special_kind(path: str | Path) -> str | None:
     )
 
 
-def copy_file(source: Path, target: Path, *, skipped: list[str]) -> bool:
-    """Copy one file or link (``shutil.copy2``, links as links) unless ``target`` exists or
-    ``source`` is special (then ``"PATH: KIND"`` is added to ``skipped``); whether it was
-    copied. Raises :class:`CopyError`."""
+CHUNK = 4 * 1024 * 1024
+"""Bytes of a file copied between two calls of a copy's ``check``."""
+
+
+def copy_file(
+    source: Path, target: Path, *, skipped: list[str], check: Callable[[], None] = lambda: None
+) -> bool:
+    """Copy one file or link (links as links; a file with its mode and times, as
+    ``shutil.copy2``) unless ``target`` exists or ``source`` is special (then ``"PATH:
+    KIND"`` is added to ``skipped``); whether it was copied. ``check`` is called before each
+    ``CHUNK`` of a file: what it raises (``trio.Cancelled`` when the drive stops) ends the
+    copy. A file not copied whole, for that or a fault, is removed again: what the worktree
+    has is never overwritten, so a torn copy would stay for every later attempt. Raises
+    :class:`CopyError`."""
     try:
         if os.path.lexists(target):
             return False
@@ -58,10 +68,29 @@ def copy_file(source: Path, target: Path, *, skipped: list[str]) -> bool:
         if kind is not None:
             skipped.append(f"{source}: {kind}")
             return False
-        shutil.copy2(source, target, follow_symlinks=False)
+        if stat.S_ISLNK(os.lstat(source).st_mode):
+            shutil.copy2(source, target, follow_symlinks=False)
+        else:
+            _copy_whole(source, target, check)
     except OSError as exc:
         raise _error(str(source), exc) from None
     return True
+
+
+def _copy_whole(source: Path, target: Path, check: Callable[[], None]) -> None:
+    """Copy a regular file, ``check()`` before each chunk; on any exception, remove it."""
+    with source.open("rb") as reading, target.open("xb") as writing:
+        try:
+            while True:
+                check()
+                if not (chunk := reading.read(CHUNK)):
+                    break
+                writing.write(chunk)
+            writing.flush()
+            shutil.copystat(source, target)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
 
 
 def copy_tree(
@@ -70,14 +99,16 @@ def copy_tree(
     *,
     skipped: list[str],
     ignore: Callable[[str, list[str]], list[str]] | None = None,
+    check: Callable[[], None] = lambda: None,
 ) -> list[Path]:
     """Merge the tree ``source`` into ``target`` (``shutil.copytree``), copying each file
-    with :func:`copy_file`; every file newly made. Raises :class:`CopyError` naming the
-    first path that could not be copied (and how many others)."""
+    with :func:`copy_file` (and its ``check``); every file newly made. Raises
+    :class:`CopyError` naming the first path that could not be copied (and how many
+    others)."""
     made: list[Path] = []
 
     def one(src: str, dst: str) -> None:
-        if copy_file(Path(src), Path(dst), skipped=skipped):
+        if copy_file(Path(src), Path(dst), skipped=skipped, check=check):
             made.append(Path(dst))
 
     def links_and_ignored(directory: str, names: list[str]) -> set[str]:

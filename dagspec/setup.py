@@ -50,16 +50,22 @@ async def user_setup(
     *,
     limit: float | None = SETUP_TIMEOUT,
 ) -> None:
-    """``execution.copy`` and ``execution.setup`` in the spec's new worktree, in a thread,
-    holding no lock (an install can take minutes); output goes to the spec's log.
+    """``execution.copy`` then ``execution.setup`` in the spec's new worktree, each in a
+    thread, holding no lock (an install can take minutes); output goes to the spec's log.
     ``limit``: the setup command's own time limit in seconds (None: none; the caller's
-    timeout and watchdog cover it). Cancelled, the setup command's process group is ended
-    like an agent's (SIGTERM, SIGKILL after ``grace`` seconds), also when the thread starts
-    it only after the cancellation. Raises ``SetupError`` when it fails."""
+    timeout and watchdog cover it). Cancelled, the copy stops within a chunk, leaving no
+    file half copied (``copies.copy_file``), and the setup command's process group is
+    ended like an agent's (SIGTERM, SIGKILL after ``grace`` seconds), also when the thread
+    starts it only after the cancellation. Raises ``SetupError`` when either fails."""
     execution = dag.execution
-    if not execution.copy and not execution.setup:
-        return
     repo = Path(run.repo)
+    log = RunPaths(repo, run.run_id).log_file(spec_id)
+    if execution.copy:  # waited for when cancelled: it stops at its next check
+        check = trio.from_thread.check_cancelled
+        copy = partial(copy_paths, repo, ready.path, execution.copy, log=log, check=check)
+        await trio.to_thread.run_sync(copy)
+    if not execution.setup:
+        return
     env = setup_env(
         repo=repo, run_id=run.run_id, spec_id=spec_id, worktree=ready.path, branch=ready.branch
     )
@@ -72,12 +78,11 @@ async def user_setup(
             if abandoned.is_set():  # cancelled before it started: end it at once
                 procgroup.signal_group(pgid, signal.SIGKILL)
 
-    log = RunPaths(repo, run.run_id).log_file(spec_id)
-    prepare = partial(prepare_worktree, execution, repo=repo, worktree=ready.path, env=env, log=log)
+    command = partial(
+        run_setup, execution.setup, worktree=ready.path, env=env, log=log, on_start=started
+    )
     try:
-        await trio.to_thread.run_sync(
-            partial(prepare, on_start=started, limit=limit), abandon_on_cancel=True
-        )
+        await trio.to_thread.run_sync(partial(command, timeout=limit), abandon_on_cancel=True)
     finally:
         with lock:
             abandoned.set()
@@ -85,27 +90,6 @@ async def user_setup(
         for pgid in ended:
             with trio.CancelScope(shield=True):
                 await end_group(pgid, grace)
-
-
-def prepare_worktree(
-    execution: Execution,
-    *,
-    repo: Path,
-    worktree: Path,
-    env: dict[str, str],
-    log: Path,
-    on_start: Callable[[int], None] | None = None,
-    limit: float | None = SETUP_TIMEOUT,
-) -> None:
-    """``execution.copy`` then ``execution.setup`` (if the DAG has them) in ``worktree``.
-
-    ``env``: ``setup_env``. Raises ``SetupError``; see ``copy_paths`` and ``run_setup``.
-    """
-    copy_paths(repo, worktree, execution.copy, log=log)
-    if execution.setup:
-        run_setup(
-            execution.setup, worktree=worktree, env=env, log=log, on_start=on_start, timeout=limit
-        )
 
 
 def plan_lines(execution: Execution, *, notify: str | None, repo: Path) -> list[str]:

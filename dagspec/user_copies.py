@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dagspec import git
@@ -38,13 +38,22 @@ def _at(dag_file: str | None, line: int, message: str) -> str:
     return message if dag_file is None else str(FileProblem(dag_file, line or None, message))
 
 
-def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: Path) -> None:
+def copy_paths(
+    repo: Path,
+    worktree: Path,
+    copies: Sequence[CopyPath],
+    *,
+    log: Path,
+    check: Callable[[], None] = lambda: None,
+) -> None:
     """Copy (or symlink) each path of ``copies`` from ``repo`` into ``worktree``.
 
-    What the worktree has already is never overwritten. A path missing in ``repo`` is passed
-    over with a line in ``log``. A path git would not ignore in the worktree (so an agent's
-    ``git add -A`` would commit it; a symlink is not matched by a ``dir/`` pattern) is
-    removed again and raises ``SetupError``: copies are never committed.
+    What the worktree has already is never overwritten. ``check`` is called between chunks
+    of the files copied: what it raises ends the copy, leaving no file half copied
+    (``copies.copy_file``). A path missing in ``repo`` is passed over with a line in
+    ``log``. A path git would not ignore in the worktree (so an agent's ``git add -A``
+    would commit it; a symlink is not matched by a ``dir/`` pattern) is removed again and
+    raises ``SetupError``: copies are never committed.
     """
     for copy in copies:
         source, target = repo / copy.path, worktree / copy.path
@@ -52,7 +61,7 @@ def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: P
             _note(log, f"execution.copy: {copy.path} is not in {repo}; nothing copied")
             continue
         skipped: list[str] = []
-        placed = _place(source, target, symlink=copy.symlink, skipped=skipped)
+        placed = _place(source, target, symlink=copy.symlink, skipped=skipped, check=check)
         note_skipped(log, skipped, "execution.copy")
         visible = git.untracked_files(worktree, copy.path)
         if visible:
@@ -65,7 +74,9 @@ def copy_paths(repo: Path, worktree: Path, copies: Sequence[CopyPath], *, log: P
         _note(log, f"execution.copy: {how} {copy.path} ({len(placed)} new)")
 
 
-def _place(source: Path, target: Path, *, symlink: bool, skipped: list[str]) -> list[Path]:
+def _place(
+    source: Path, target: Path, *, symlink: bool, skipped: list[str], check: Callable[[], None]
+) -> list[Path]:
     """Copy or link ``source`` to ``target``; return every file and directory made (special
     files are added to ``skipped``: ``dagspec.copies``)."""
     made: list[Path] = []
@@ -77,10 +88,10 @@ def _place(source: Path, target: Path, *, symlink: bool, skipped: list[str]) -> 
         target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
         return [target]
     if not source.is_dir():
-        return [target] if copy_file(source, target, skipped=skipped) else []
+        return [target] if copy_file(source, target, skipped=skipped, check=check) else []
     if not target.exists():
         made.append(target)
-    return made + copy_tree(source, target, skipped=skipped)
+    return made + copy_tree(source, target, skipped=skipped, check=check)
 
 
 def _remove(placed: list[Path]) -> None:

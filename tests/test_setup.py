@@ -7,11 +7,16 @@ import time
 from pathlib import Path
 
 import pytest
+import trio
 
-from dagspec import procgroup
-from dagspec.dagfile import CopyPath
-from dagspec.setup import SetupError, copy_paths, run_setup, setup_env
+from dagspec import autospec, procgroup
+from dagspec.attempt import Prepared
+from dagspec.copies import CHUNK
+from dagspec.dagfile import CopyPath, load_dag
+from dagspec.setup import SetupError, copy_paths, run_setup, setup_env, user_setup
 from tests.conftest import git
+from tests.engine_support import dag_text
+from tests.run_states import run, spec
 
 
 @pytest.fixture
@@ -167,3 +172,65 @@ def _group_gone(pgid: int) -> bool:
     while procgroup.members(pgid) and time.monotonic() < deadline:
         time.sleep(0.01)
     return not procgroup.members(pgid)
+
+
+class _Stopped(BaseException):
+    """What a stop raises in a copy's thread (``trio.Cancelled`` is a ``BaseException`` too)."""
+
+
+def test_a_copy_ended_midway_leaves_no_torn_file_and_the_next_copy_is_whole(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    """execution.copy ended between two chunks of a file (a stop, a timeout: its check
+    raises): the file is removed, not left torn, since the next attempt never overwrites
+    what the worktree has; that attempt copies it whole."""
+    (git_repo / "cache").mkdir()
+    content = os.urandom(1024) * (2 * CHUNK // 1024 + 1)
+    (git_repo / "cache" / "big").write_bytes(content)
+    checks: list[None] = []
+
+    def stop_at_the_second_chunk() -> None:
+        checks.append(None)
+        if len(checks) == 2:
+            raise _Stopped
+
+    with pytest.raises(_Stopped):
+        copy_paths(
+            git_repo,
+            worktree,
+            [CopyPath("cache")],
+            log=_log(tmp_path),
+            check=stop_at_the_second_chunk,
+        )
+    assert not (worktree / "cache" / "big").exists()
+    copy_paths(git_repo, worktree, [CopyPath("cache")], log=_log(tmp_path))
+    assert (worktree / "cache" / "big").read_bytes() == content
+
+
+@pytest.mark.slow
+async def test_a_stop_during_execution_copy_ends_it_with_no_file_half_copied(
+    git_repo: Path, worktree: Path, tmp_path: Path
+) -> None:
+    """The drive stops while a large file is copied into a new worktree: the copy ends
+    within a chunk and removes it, before the stop goes on (not left copying in the
+    background, where the driver's exit tears it)."""
+    (git_repo / "cache").mkdir()
+    source = git_repo / "cache" / "big"
+    source.write_bytes(b"x" * (16 * CHUNK))
+    dag_file = tmp_path / "dag.yaml"
+    dag_file.write_text(dag_text("a", extra='execution:\n  copy: ["cache"]'))
+    call = autospec.Invocation(("autospec",), {}, "specify")
+    ready = Prepared(worktree, "dag/r/a", call, {}, None, 0)
+    target = worktree / "cache" / "big"
+    async with trio.open_nursery() as nursery:
+        copying = trio.CancelScope()
+
+        async def copy() -> None:
+            with copying:
+                await user_setup(run(git_repo, "r", spec("a")), load_dag(dag_file), "a", ready, 1.0)
+
+        nursery.start_soon(copy)
+        while not target.exists():  # noqa: ASYNC110 (a file has no event)
+            await trio.sleep(0.001)
+        copying.cancel()
+    assert not target.exists() or target.stat().st_size == source.stat().st_size
