@@ -14,6 +14,7 @@ run's state in; nothing here changes it. What must be serial is, under one of th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -42,13 +43,17 @@ class GitWorkspace:
     """The scheduler's worktree port, for real: git worktrees under ``root`` and the
     autospec ``executable``. The scheduler calls ``highest_number`` first, once a drive
     (it reads the drive's ``Bookkeeping``), then ``prepare`` and ``collect`` in threads,
-    for several specs at once; ``release`` touches no git."""
+    for several specs at once; ``release`` touches no git. ``go_on`` is called by a
+    ``prepare`` whose turn at the worktrees lock has come, before it makes anything: it raises
+    when the caller no longer wants the worktree (a drive passes
+    ``trio.from_thread.check_cancelled``: the drive stopped while the thread waited)."""
 
     paths: RunPaths
     dag: Dag
     executable: str
     root: Path
     book: Bookkeeping | None = None
+    go_on: Callable[[], None] = lambda: None
 
     def highest_number(self, run: RunState) -> int:
         self.book = Bookkeeping.load(Path(run.repo), run.run_id)
@@ -70,6 +75,7 @@ class GitWorkspace:
             root=self.root,
             floor=floor,
             book=self._book(run),
+            go_on=self.go_on,
         )
 
     def collect(self, run: RunState, spec_id: str, path: Path, seen: str | None) -> str | None:
@@ -134,13 +140,17 @@ def prepare(
     root: Path,
     floor: int,
     book: Bookkeeping,
+    go_on: Callable[[], None] = lambda: None,
 ) -> Prepared:
     """Make the spec's worktree ready (under ``root``) and choose the command to run there;
-    a new spec gets a number above ``floor`` (``spec_dirs.reserve_number``)."""
+    a new spec gets a number above ``floor`` (``spec_dirs.reserve_number``). ``go_on`` is
+    called once ``book.worktrees`` is held, before anything is made: what it raises, nothing
+    of the spec's is made (a stop does not wait for a queue of ``git worktree add``)."""
     repo = Path(run.repo)
     path = Path(spec.worktree) if spec.worktree else worktree_path(root, run.run_id, spec.id)
     branch = spec.branch or branch_name(run.run_id, spec.id)
     with book.worktrees:
+        go_on()  # the last moment to give up: from here on the worktree is made and returned
         # autospec < 0.10.4 may have left it on its own branch; taken back, the spec's
         # branch may be one the drive did not know of
         taken = spec.branch is not None and compat.take_back(

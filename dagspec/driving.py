@@ -199,7 +199,9 @@ def execute(
         history=estimates.load_history(repo),
     )
     root = places.worktree_root(repo, options.worktree_root)
-    workspace = ports.Threaded(attempt.GitWorkspace(paths, dag, executable, root))
+    # a worktree still waiting for its turn when the drive stops is not made
+    go_on = trio.from_thread.check_cancelled
+    workspace = ports.Threaded(attempt.GitWorkspace(paths, dag, executable, root, go_on=go_on))
     live_report = progress.reporter(live=live, color=color, history=settings.history)
     report = faults.Quiet(live_report)  # not a lifeline
     # notices of failed specs and of the run's end (dagspec.notify)

@@ -10,8 +10,8 @@ A spec's statuses::
                     start                 complete
       pending ─────────────▶ running ───────────────▶ completed ──▶ (merged: True)
        ▲ │ ▲ ▲                │ │ │ │ stall, unstall: shown stalled, still running
-       │ │ │ └────────────────┘ │ │ │ end_stall, the first: it starts again at its stage
-       │ │ │       wake         │ │ │
+       │ │ │ └────────────────┘ │ │ │ end_stall, the first: it starts again at its stage;
+       │ │ │       wake         │ │ │ call_off: stopped before its agent started
        │ │ └──── waiting ◀──────┘ │ │ limit_hit: until the reset (or a back-off)
        │ │ cascade     fail, end_stall (the second), limit_hit (the cap)
        │ ▼                        ▼ ▼ interrupt (a signal, --fail-fast, a driver gone)
@@ -229,10 +229,32 @@ def fail_to_start(
     return fail(run, deps, spec_id, now=now, reason=reason)
 
 
+def call_off(
+    run: RunState,
+    spec_id: str,
+    *,
+    before: SpecState,
+    worktree: str,
+    branch: str,
+    spec_dir: str | None,
+    log: str,
+) -> Transition:
+    """The drive stopped before the spec's agent started (while its worktree was made, or in
+    its ``execution.copy`` or ``setup``): the attempt never happened. The spec is as
+    ``before`` (its record when the attempt began), with the worktree, branch and spec
+    directory made for it recorded, so that nothing on disk is left unrecorded; an event
+    when it had been reported started."""
+    called_off = run.spec(spec_id).status is SpecStatus.RUNNING
+    kept = attrs.evolve(before, worktree=worktree, branch=branch, spec_dir=spec_dir, log=log)
+    events = (Event(spec_id, EventKind.CALLED_OFF, "stopped before its agent started"),)
+    return run.with_spec(kept), events if called_off else ()
+
+
 def interrupt(
     run: RunState, spec_id: str, *, now: datetime, reason: str = "interrupted"
 ) -> Transition:
-    """A running spec stopped before its end (a signal, ``--fail-fast``, a cancelled drive)."""
+    """A running spec whose agent had started stopped before its end (a signal,
+    ``--fail-fast``, a cancelled drive)."""
     run = _change(
         run,
         spec_id,

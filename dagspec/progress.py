@@ -46,7 +46,7 @@ def _what(event: Event) -> str:
         return f"failed: {event.detail}"
     if event.kind == "blocked":
         return f"blocked by {event.detail}"
-    if event.kind in ("stalled", "restarting", "waiting") and event.detail:
+    if event.kind in ("stalled", "restarting", "waiting", "called off") and event.detail:
         return f"{event.kind}: {event.detail}"
     return event.kind
 

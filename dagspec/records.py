@@ -154,6 +154,7 @@ class EventKind(enum.StrEnum):
     FAILED = "failed"
     BLOCKED = "blocked"
     INTERRUPTED = "interrupted"
+    CALLED_OFF = "called off"  # stopped before its agent started: as it was before the attempt
     STALLED = "stalled"  # detail: "no progress for 5m00s"
     RESTARTING = "restarting"  # ended for a stall, starting again; detail says why
     WAITING = "waiting"  # detail: "<agent> limit; until <time>"

@@ -22,8 +22,12 @@ no lock around it.
 The cancellation order, on SIGINT/SIGTERM/SIGHUP, a fault of the run itself (its state
 cannot be saved) or a failure under ``fail_fast``: (1) no spec starts any more; (2) the
 specs' nursery is cancelled, so each running agent's process group gets SIGTERM, then SIGKILL
-after ``grace`` seconds, and is waited for; (3) each spec that was running is marked
-``interrupted``; (4) the run is marked and saved. A second signal SIGKILLs every agent group.
+after ``grace`` seconds, and is waited for; a worktree still waiting for its turn at git is
+not made (``attempt.prepare``'s ``go_on``), the one being made is finished, an
+``execution.copy`` ends within a chunk; (3) each spec whose agent was running is marked
+``interrupted``, and each whose agent had not started is called off, as it was before with
+its worktree recorded (``lifecycle.call_off``); (4) the run is marked and saved. A second
+signal SIGKILLs every agent group.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from dagspec.ahead import Ahead
 from dagspec.attempt import Prepared
 from dagspec.autospec import plain
 from dagspec.errors import DagspecError
-from dagspec.lifecycle import Event, EventKind, RunState, SpecStatus, Transition
+from dagspec.lifecycle import Event, EventKind, RunState, SpecState, SpecStatus, Transition
 from dagspec.limits import limit_at_end
 from dagspec.ports import Settings as Settings  # the drive's settings live with its ports
 from dagspec.setup import SETUP_TIMEOUT, note_ended, user_setup
@@ -234,8 +238,9 @@ class _Engine:
             self.wake.set()
 
     async def _attempt(self, spec_id: str) -> None:
-        """One attempt: worktree, agent, work collected; ``running`` once its worktree is."""
-        log = str(self.settings.paths.log_file(spec_id))
+        """One attempt: worktree, agent, work collected; ``running`` once its worktree is.
+        A stop before its agent starts calls it off (``lifecycle.call_off``)."""
+        log, before = str(self.settings.paths.log_file(spec_id)), self.run.spec(spec_id)
         try:
             ready = await self.ahead.take(spec_id) or await self._prepare(spec_id)
         except Exception as exc:  # the fault boundary is the spec (issue 11)
@@ -248,7 +253,9 @@ class _Engine:
             self.preparing -= 1
             self.wake.set()  # worktrees may be made ahead now
         self.last_number = max(self.last_number, ready.number)
-        spec_dir = f"specs/{ready.spec_dir}" if ready.spec_dir else None
+        if self.stopping:  # made while the drive stopped: recorded, and never started
+            self._call_off(spec_id, before, ready, log)
+            return
         self.apply(
             lifecycle.start(
                 self.run,
@@ -256,21 +263,32 @@ class _Engine:
                 now=state.utcnow(),
                 worktree=str(ready.path),
                 branch=ready.branch,
-                spec_dir=spec_dir,
+                spec_dir=_spec_dir(ready),
                 stage=ready.call.stage,
                 log=log,
             )
         )
+        agents: list[ports.Running] = []  # its agent, once started
         try:
-            await self._run(spec_id, ready)
+            await self._run(spec_id, ready, agents)
         except Exception as exc:  # anything of this spec's, however a nursery wrapped it
             self._fail(spec_id, faults.spec_reason(exc))
         finally:
             # Still running after the attempt: cancelled, however the Cancelled came wrapped.
-            if self.run.spec(spec_id).status is SpecStatus.RUNNING:
+            if self.run.spec(spec_id).status is SpecStatus.RUNNING and agents:
                 self.apply(lifecycle.interrupt(self.run, spec_id, now=state.utcnow()))
+            elif self.run.spec(spec_id).status is SpecStatus.RUNNING:  # stopped in its setup
+                self._call_off(spec_id, before, ready, log)
 
-    async def _run(self, spec_id: str, ready: Prepared) -> None:
+    def _call_off(self, spec_id: str, before: SpecState, ready: Prepared, log: str) -> None:
+        """The drive stopped before the spec's agent started (``lifecycle.call_off``)."""
+        self.workspace.release(ready.path)  # its spec number's reservation: no agent used it
+        made = {"worktree": str(ready.path), "branch": ready.branch, "log": log}
+        self.apply(
+            lifecycle.call_off(self.run, spec_id, before=before, spec_dir=_spec_dir(ready), **made)
+        )
+
+    async def _run(self, spec_id: str, ready: Prepared, started: list[ports.Running]) -> None:
         keep, observe = self.settings.paths.kept_tasks(spec_id), partial(self._observe, spec_id)
         watcher = agent.Watcher(ready.path, ready.spec_dir, observe, keep)
         log = self.settings.paths.log_file(spec_id)
@@ -280,7 +298,6 @@ class _Engine:
             self.apply(stall_news(self.run, spec_id, idle=idle, now=state.utcnow()))
 
         dog = for_attempt(self.settings.stall_timeout, log, ready.path, watcher, news)
-        started: list[ports.Running] = []
         with trio.move_on_after(timeout or float("inf")) as timer:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(watcher.poll_tasks, self.settings.poll_interval)
@@ -364,3 +381,8 @@ class _Engine:
         self.apply(transition)
         if self.settings.fail_fast and any(e.kind is EventKind.FAILED for e in transition[1]):
             self.stop()
+
+
+def _spec_dir(ready: Prepared) -> str | None:
+    """The spec directory to record for ``ready`` (``specs/<name>``)."""
+    return f"specs/{ready.spec_dir}" if ready.spec_dir else None

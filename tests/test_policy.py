@@ -97,6 +97,7 @@ class FakeWorkspace:
     broken: Mapping[str, str] = field(default_factory=dict)
     commit_gate: trio.Event | None = None  # when given, committing a spec's work waits for it
     prepare_seconds: float = 0.0  # how long making a worktree takes
+    slower: Mapping[str, float] = field(default_factory=dict)  # seconds more, for these specs
     prepared: dict[str, float] = field(default_factory=dict)  # when each was made ready
     discarded: list[str] = field(default_factory=list)  # made ahead and never started
 
@@ -105,7 +106,7 @@ class FakeWorkspace:
 
     async def prepare(self, run: RunState, spec_id: str, floor: int) -> Prepared:
         with trio.CancelScope(shield=True):  # git in a thread: a stop waits for it
-            await trio.sleep(self.prepare_seconds)
+            await trio.sleep(self.prepare_seconds + self.slower.get(spec_id, 0.0))
         self.prepared[spec_id] = trio.current_time()
         if spec_id in self.broken:
             raise DagspecError(self.broken[spec_id])
@@ -140,6 +141,7 @@ class Drive:
     events: list[Event] = field(default_factory=list)
     commit_gate: trio.Event | None = None
     prepare_seconds: float = 0.0
+    slower: Mapping[str, float] = field(default_factory=dict)
     workspace: FakeWorkspace | None = None  # the last drive's
 
     async def __call__(self, initial: RunState | None = None, **settings: object) -> RunState:
@@ -150,7 +152,7 @@ class Drive:
         options = {"max_parallel": 4, "poll_interval": 1e6, **settings}
         config = scheduler.Settings(paths=RunPaths(self.tmp_path, "r"), dag=dag, **options)  # type: ignore[arg-type]
         workspace = FakeWorkspace(
-            self.tmp_path / "wt", self.broken, self.commit_gate, self.prepare_seconds
+            self.tmp_path / "wt", self.broken, self.commit_gate, self.prepare_seconds, self.slower
         )
         self.workspace = workspace
         workspace.root.mkdir(exist_ok=True)
@@ -306,6 +308,29 @@ async def test_a_worktree_made_ahead_that_a_stop_caught_being_taken_is_discarded
     final = await drive(max_parallel=2, fail_fast=True)
     assert statuses(final) == {"a": "completed", "x": "failed", "c": "pending", "d": "pending"}
     assert drive.workspace is not None and drive.workspace.discarded == ["c"]
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["new", "resumed"])
+async def test_a_worktree_a_stop_caught_being_made_for_its_slot_is_recorded_never_started(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, earlier: bool
+) -> None:
+    """x's worktree cannot be made (at 1 s), which stops the run under fail-fast while a's is
+    made for its slot (until 3 s). a's, made after all, is recorded, but a is neither started
+    nor interrupted: it is as it was before (pending, its earlier attempt and stage kept)."""
+    drive = Drive(tmp_path, ["x", "a"], broken={"x": "no room"}, prepare_seconds=1.0)
+    drive.slower = {"a": 2.0}
+    run = new_run(tmp_path, {"x": (), "a": ()})
+    if earlier:  # interrupted at plan by an earlier drive, then resumed
+        a = attrs.evolve(run.spec("a"), attempts=1, stage="plan", earlier_seconds=5.0)
+        run = lifecycle.prepare_resume(run.with_spec(a), run.options)
+    before = run.spec("a")
+    final = await drive(run, max_parallel=2, fail_fast=True)
+    assert statuses(final) == {"x": "failed", "a": "pending"}
+    assert drive.workspace is not None and drive.workspace.prepared["a"] == 3.0
+    worktree, log = str(tmp_path / "wt" / "a"), str(RunPaths(tmp_path, "r").log_file("a"))
+    assert final.spec("a") == attrs.evolve(before, worktree=worktree, branch="dag/r/a", log=log)
+    assert drive.kinds("a") == [] and drive.agents.spans == {}
+    assert drive.workspace.discarded == []  # recorded: nothing of it is forgotten on disk
 
 
 async def test_a_failure_to_make_a_worktree_ahead_is_the_spec_s_when_it_starts(

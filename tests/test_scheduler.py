@@ -118,9 +118,9 @@ async def test_cancelling_terms_then_kills_the_whole_group(
 async def drive(
     project: Project, initial: RunState, settings: scheduler.Settings, report: scheduler.Reporter
 ) -> RunState:
-    workspace = ports.Threaded(
-        GitWorkspace(settings.paths, settings.dag, str(project.fake.path), project.repo.parent)
-    )
+    where = (settings.paths, settings.dag, str(project.fake.path), project.repo.parent)
+    go_on = trio.from_thread.check_cancelled  # as the drive's is
+    workspace = ports.Threaded(GitWorkspace(*where, go_on=go_on))
     return await scheduler.drive(initial, settings, report, workspace=workspace)
 
 

@@ -80,9 +80,11 @@ async def test_the_specs_timeout_covers_its_setup(
 
 
 @pytest.mark.slow
-async def test_an_interrupt_during_setup_ends_its_process_group(
+async def test_an_interrupt_during_setup_ends_its_process_group_and_calls_the_attempt_off(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
+    """A stop during setup: its process group is ended, and the spec, whose agent never
+    started, is as it was before (pending, no attempt counted), its worktree recorded."""
     autojump_clock.autojump_threshold = 5.0  # real seconds: the signal comes far sooner
     agents, events = Scripted(), []
     pids = tmp_path / "wt" / "setup-pids"
@@ -95,5 +97,14 @@ async def test_an_interrupt_during_setup_ends_its_process_group(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(interrupt_once_set_up)
         final = await _drive(_repo(tmp_path), ["a"], agents, events, extra=_setup(HANG))
-    assert statuses(final) == {"a": "interrupted"}
+    assert statuses(final) == {"a": "pending"}
+    a = final.spec("a")
+    assert (a.attempts, a.started_at, a.error, a.worktree) == (
+        0,
+        None,
+        None,
+        str(pids.parent / "a"),
+    )
+    assert [e.kind.value for e in events if e.spec_id == "a"] == ["started", "called off"]
+    assert agents.spans == {}
     assert _all_ended(tmp_path) == []
