@@ -4,7 +4,9 @@ Before: the spec's worktree made ready (created where its dependencies' work is,
 reopened), the autospec configuration copied in, the spec directory to continue found, the
 command for the stages still missing chosen, a spec number reserved for a new spec, and the
 agent's environment. After exit 0: the spec's directory found, all its work committed on its
-branch, and the branch joined to the run's integration branch (``dagspec.integration``).
+branch, and the branch joined to the run's integration branch (``dagspec.integration``). An
+attempt after one whose agent exited 0 but whose join failed (a conflict the user then
+resolved by hand) runs no agent: its worktree is reopened, its work committed and joined.
 Synchronous: the scheduler runs these in threads, several specs' at once, and passes the
 run's state in; nothing here changes it. What must be serial is, under one of the drive's
 ``Bookkeeping`` locks, and what the drive knows already is not asked of git again
@@ -32,7 +34,7 @@ class Prepared:
 
     path: Path
     branch: str
-    call: autospec.Invocation
+    call: autospec.Invocation | None  # None: its agent is done; its work is only joined
     env: dict[str, str]  # the agent's environment (``agent_env``)
     spec_dir: str | None  # the directory name under specs/, when the spec has one
     number: int  # the spec number reserved for specify, else 0
@@ -142,8 +144,10 @@ def prepare(
     book: Bookkeeping,
     go_on: Callable[[], None] = lambda: None,
 ) -> Prepared:
-    """Make the spec's worktree ready (under ``root``) and choose the command to run there;
-    a new spec gets a number above ``floor`` (``spec_dirs.reserve_number``). ``go_on`` is
+    """Make the spec's worktree ready (under ``root``) and choose the command to run there:
+    none when its agent finished in an earlier attempt (``SpecState.agent_done``) and its
+    worktree or branch is there, holding that work. A new spec gets a number above
+    ``floor`` (``spec_dirs.reserve_number``). ``go_on`` is
     called once ``book.worktrees`` is held, before anything is made: what it raises, nothing
     of the spec's is made (a stop does not wait for a queue of ``git worktree add``)."""
     repo = Path(run.repo)
@@ -158,7 +162,8 @@ def prepare(
         )
         if taken:
             book.branches[branch] = git.rev_parse(repo, f"refs/heads/{branch}") or ""
-        if spec.branch is None or not _reopenable(path, branch, book):
+        afresh = spec.branch is None or not _reopenable(path, branch, book)
+        if afresh:
             # New, or its branch is gone with no worktree holding it (`dag cleanup` removes
             # a branch without commits of its own): nothing of it is left; it starts afresh.
             start = _start_point(run, dag, spec.id, book)
@@ -167,6 +172,9 @@ def prepare(
         else:
             worktree.reopen_worktree(repo, path, branch=branch)
             worktree.remove_stale_locks(path)  # the last attempt's agent is gone
+    if spec.agent_done and not afresh:  # nothing to run: its work is committed and joined
+        _refuse_unresolved(run, spec.id, path)
+        return Prepared(path, branch, None, {}, _dir_name(spec.spec_dir), 0)
     skipped = worktree.copy_configuration(repo, path)
     copies.note_skipped(paths.log_file(spec.id), skipped, "configuration")
     last_stage = spec.stage if spec.attempts else None
@@ -192,6 +200,18 @@ def prepare(
             number = book.next_number(spec_dirs.highest_in_specs(path), floor)
             spec_dirs.place_reservation(path, number)
     return Prepared(path, branch, call, agent_env(paths, spec.id, call), spec_dir, number)
+
+
+def _refuse_unresolved(run: RunState, spec_id: str, path: Path) -> None:
+    """Raise ``WorktreeError`` when the spec's worktree has a merge in progress with
+    conflicts left: committing its work as it is would commit the conflict markers."""
+    conflicted = git.unmerged_files(path)
+    if conflicted:
+        more = f" (and {len(conflicted) - 3} more)" if len(conflicted) > 3 else ""
+        raise worktree.WorktreeError(
+            f"{path} has conflicts not resolved yet, in {', '.join(conflicted[:3])}{more}: "
+            f"resolve them and commit there, then `dag retry {run.run_id} {spec_id}`"
+        )
 
 
 def _reopenable(path: Path, branch: str, book: Bookkeeping) -> bool:

@@ -259,6 +259,11 @@ def commit_all(worktree: Path, message: str, *, sign: bool = False) -> bool:
     return True
 
 
+def unmerged_files(worktree: Path) -> list[str]:
+    """The files of ``worktree`` with a conflict not resolved yet (a merge in progress)."""
+    return sorted(set(nul_split(run(worktree, "diff", "--name-only", "--diff-filter=U", "-z"))))
+
+
 def checkout_branch_at(worktree: Path, branch: str, commit: str) -> None:
     """Point ``branch`` at ``commit`` and check it out in ``worktree`` (``checkout -B``)."""
     run(worktree, "checkout", "--quiet", "--no-recurse-submodules", "-B", branch, commit)

@@ -9,7 +9,8 @@ A spec's statuses::
 
                     start                 complete
       pending ─────────────▶ running ───────────────▶ completed ──▶ (merged: True)
-       ▲ │ ▲ ▲                │ │ │ │ stall, unstall: shown stalled, still running
+       ▲ │ ▲ ▲                │ │ │ │ stall, unstall: shown stalled, still running;
+       │ │ │ │                │ │ │ │ agent_exited: its agent done, its work being joined
        │ │ │ └────────────────┘ │ │ │ end_stall, the first: it starts again at its stage;
        │ │ │       wake         │ │ │ call_off: stopped before its agent started
        │ │ └──── waiting ◀──────┘ │ │ limit_hit: until the reset (or a back-off)
@@ -92,8 +93,11 @@ def start(
     spec_dir: str | None,
     stage: str | None,
     log: str,
+    agent_done: bool = False,
 ) -> Transition:
-    """The spec's worktree is ready and its agent about to run: a new attempt, ``running``."""
+    """The spec's worktree is ready and its agent about to run: a new attempt, ``running``.
+    ``agent_done``: its agent finished in an earlier attempt (``agent_exited``), and this
+    one only commits and joins its work."""
     spec, attempt = run.spec(spec_id), run.spec(spec_id).attempts + 1
     run = _change(
         run,
@@ -103,7 +107,8 @@ def start(
         earlier_seconds=spec.agent_seconds(now),
         started_at=now,
         finished_at=None,
-        exit_code=None,
+        exit_code=0 if agent_done else None,
+        agent_done=agent_done,
         error=None,
         blocked_by=(),
         stalled_since=None,
@@ -114,7 +119,8 @@ def start(
         stage=stage,
         log=log,
     )
-    return run, (Event(spec_id, EventKind.STARTED, f"attempt {attempt}"),)
+    detail = f"attempt {attempt}" + (", its agent done: joining its work" if agent_done else "")
+    return run, (Event(spec_id, EventKind.STARTED, detail),)
 
 
 def agent_started(run: RunState, spec_id: str, *, pid: int | None) -> Transition:
@@ -129,6 +135,14 @@ def agents_gone(run: RunState) -> Transition:
     if all(s.agent_pid is None for s in run.specs):
         return run, ()
     return attrs.evolve(run, specs=tuple(attrs.evolve(s, agent_pid=None) for s in run.specs)), ()
+
+
+def agent_exited(run: RunState, spec_id: str) -> Transition:
+    """The agent exited 0; its work is about to be committed and joined. Recorded (exit
+    code 0, ``agent_done``), so that an attempt ended before the join (its work conflicts
+    with what the run joined before it, a git fault, a driver killed meanwhile) goes on
+    from there: the next attempt only commits and joins the work, as the user left it."""
+    return _change(run, spec_id, exit_code=0, agent_pid=None, agent_done=True), ()
 
 
 def observe(
@@ -166,7 +180,7 @@ def complete(
     spec_dir: str | None,
     tasks: tuple[int, int] | None,
 ) -> Transition:
-    """The agent exited 0 and its work is committed on the spec's branch."""
+    """The agent exited 0 and its work is committed on the spec's branch and joined."""
     spec = run.spec(spec_id)
     done, total = tasks if tasks is not None else (spec.tasks_done, spec.tasks_total)
     run = _change(
@@ -176,6 +190,7 @@ def complete(
         stage=None,
         exit_code=0,
         agent_pid=None,
+        agent_done=False,
         stalled_since=None,
         limit_hits=0,
         finished_at=now,
@@ -195,14 +210,15 @@ def fail(
     reason: str,
     exit_code: int | None = None,
 ) -> Transition:
-    """The attempt failed (a non-zero exit, a timeout, its worktree could not be made):
-    ``failed`` with ``reason``, and the cascade."""
+    """The attempt failed (a non-zero exit, a timeout, its worktree could not be made, its
+    work could not be joined): ``failed`` with ``reason``, and the cascade. After its agent
+    exited 0 (``agent_done``), the exit code stays 0."""
     run = _change(
         run,
         spec_id,
         status=SpecStatus.FAILED,
         error=reason,
-        exit_code=exit_code,
+        exit_code=0 if run.spec(spec_id).agent_done else exit_code,
         agent_pid=None,
         stalled_since=None,
         finished_at=now,

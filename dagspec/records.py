@@ -65,6 +65,10 @@ class SpecState:
     limit_hits: int = 0
     # Not in the JSON: the seconds of every attempt before the last (``agent_seconds``).
     earlier_seconds: float = 0.0
+    # Not in the JSON: its agent exited 0 and its work is not joined yet (``agent_exited``):
+    # an attempt that ends before the join (a conflict with the work joined before it, a
+    # git fault, a killed driver) is taken up again at the join, without the agent.
+    agent_done: bool = False
 
     def attempt_seconds(self, now: datetime) -> float | None:
         """Seconds of the last attempt, from its start to its end (to ``now`` while it

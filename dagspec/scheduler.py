@@ -45,7 +45,7 @@ import trio
 from dagspec import agent, estimates, faults, lifecycle, ports, procgroup, state
 from dagspec.ahead import Ahead
 from dagspec.attempt import Prepared
-from dagspec.autospec import plain
+from dagspec.autospec import Invocation, plain
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import Event, EventKind, RunState, SpecState, SpecStatus, Transition
 from dagspec.limits import limit_at_end
@@ -264,13 +264,18 @@ class _Engine:
                 worktree=str(ready.path),
                 branch=ready.branch,
                 spec_dir=_spec_dir(ready),
-                stage=ready.call.stage,
+                stage=ready.call.stage if ready.call else before.stage,
                 log=log,
+                agent_done=ready.call is None,
             )
         )
         agents: list[ports.Running] = []  # its agent, once started
         try:
-            await self._run(spec_id, ready, agents)
+            if ready.call is None:  # its agent finished in an earlier attempt: join its work
+                self._free_slot(spec_id)
+                await self._complete(spec_id, ready.path, ready.spec_dir)
+            else:
+                await self._run(spec_id, ready, ready.call, agents)
         except Exception as exc:  # anything of this spec's, however a nursery wrapped it
             self._fail(spec_id, faults.spec_reason(exc))
         finally:
@@ -288,7 +293,9 @@ class _Engine:
             lifecycle.call_off(self.run, spec_id, before=before, spec_dir=_spec_dir(ready), **made)
         )
 
-    async def _run(self, spec_id: str, ready: Prepared, started: list[ports.Running]) -> None:
+    async def _run(
+        self, spec_id: str, ready: Prepared, call: Invocation, started: list[ports.Running]
+    ) -> None:
         keep, observe = self.settings.paths.kept_tasks(spec_id), partial(self._observe, spec_id)
         watcher = agent.Watcher(ready.path, ready.spec_dir, observe, keep)
         log = self.settings.paths.log_file(spec_id)
@@ -307,10 +314,10 @@ class _Engine:
                 own = None if timeout or dog else SETUP_TIMEOUT
                 dag = self.settings.dag
                 await user_setup(self.run, dag, spec_id, ready, grace, limit=own)
-                agent.write_header(log, self.run.spec(spec_id).attempts, ready.call, state.utcnow())
+                agent.write_header(log, self.run.spec(spec_id).attempts, call, state.utcnow())
                 try:
                     await self.door(
-                        ready.call.argv,
+                        call.argv,
                         cwd=ready.path,
                         env=ready.env,
                         log=log,
@@ -319,7 +326,7 @@ class _Engine:
                         grace=grace,
                     )
                 except OSError as exc:
-                    raise DagspecError(agent.start_failure(ready.call.argv[0], exc)) from None
+                    raise DagspecError(agent.start_failure(call.argv[0], exc)) from None
                 nursery.cancel_scope.cancel()
         code = started[0].returncode if started else None
         self.groups.difference_update(p.pid for p in started)
@@ -339,7 +346,8 @@ class _Engine:
             why = agent.exit_reason(code or 0, stage, watcher.last_error, worktree=ready.path)
             self._fail(spec_id, why, code)
         else:
-            await self._complete(spec_id, ready.path, watcher)
+            self.apply(lifecycle.agent_exited(self.run, spec_id))  # a failed join resumes here
+            await self._complete(spec_id, ready.path, watcher.spec_dir)
 
     def _started(self, spec_id: str, started: list[ports.Running], process: ports.Running) -> None:
         started.append(process)
@@ -348,11 +356,12 @@ class _Engine:
         # an agent its killed driver left by its environment anyway.
         self.run, _ = lifecycle.agent_started(self.run, spec_id, pid=process.pid)
 
-    async def _complete(self, spec_id: str, path: Path, watcher: agent.Watcher) -> None:
+    async def _complete(self, spec_id: str, path: Path, seen: str | None) -> None:
+        """Commit and join the work of the spec's agent (exited 0); ``seen``: the spec
+        directory its output named."""
         self.collecting.add(spec_id)
         try:
             with trio.CancelScope(shield=True):  # half-collected work would be worse than late
-                seen = watcher.spec_dir
                 spec_dir = await self.workspace.collect(self.run, spec_id, path, seen)
                 stats = await trio.to_thread.run_sync(agent.final_tasks, path, spec_dir)
         finally:

@@ -308,7 +308,13 @@ def test_a_join_conflict_resolved_by_hand_as_the_message_says_then_retried(
     assert merged.returncode == 1  # the conflict the message named
     (worktree / "shared.txt").write_text("a and b, reconciled\n")
     git(worktree, "commit", "-q", "-am", "reconcile b with a")
+    failed = project.state().spec("b")
+    assert (failed.exit_code, failed.agent_done, failed.attempts) == (0, True, 1)
+    before = len(project.starts())
     assert run_cli("retry", "r", "b") == 0
+    # b's agent had finished: the retry only joins its work (with the fix); c starts after
+    assert [s["argv"] for s in project.starts()[before:]] == [["run", "-spti", "-y", "Build c"]]
+    assert project.state().spec("b").attempts == 2
     assert project.statuses() == dict.fromkeys("abcd", "completed")
     assert all(s.merged for s in project.state().specs)
     assert "bring in" not in git(project.repo, "log", "--format=%s", "main")
