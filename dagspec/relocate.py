@@ -28,8 +28,9 @@ from dagspec.workspace import RunPaths, branch_name, default_worktree_root
 def arrive(paths: RunPaths, run: RunState) -> RunState:
     """``run`` as seen from the repository ``paths.repo``, where its state file was found:
     the same record when it was recorded there, else its paths re-based (``rebase``), git's
-    links to the worktrees found mended, and the record saved. Call it holding the run's
-    lock.
+    links to the worktrees found mended, and the record saved, a killed driver's settled
+    first (``state.settled``: saved as it was, its end would move to now). Call it holding
+    the run's lock.
 
     Raises ``StateError`` when the recorded repository is still there and is not this one:
     this is a copy, whose worktree links are the original's, so the run is continued there.
@@ -43,7 +44,7 @@ def arrive(paths: RunPaths, run: RunState) -> RunState:
             f"repository is a copy of it; continue the run there (`dag --repo {recorded} "
             f"resume {run.run_id}`)"
         )
-    moved = rebase(run, repo)
+    moved = state.settled(rebase(run, repo))  # read where its files are now
     found = [Path(s.worktree) for s in moved.specs if s.worktree and Path(s.worktree).is_dir()]
     if found:
         git.repair_worktrees(repo, found)

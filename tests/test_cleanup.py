@@ -255,7 +255,10 @@ def test_cleanup_of_a_run_whose_driver_died_goes_ahead(
                      status=RunStatus.RUNNING, driver_pid=-1))  # fmt: skip
     assert run_cli("cleanup", "r") == 0
     assert capsys.readouterr().out == f"removed {path}\ndeleted branch dag/r/a\n"
-    assert load(paths).status is RunStatus.RUNNING  # what resume reads is not rewritten
+    # saved as its readers and resume see it (settled), so that it ends when last seen alive
+    left = load(paths)
+    assert (left.status, left.spec("a").status) == (RunStatus.INTERRUPTED, SpecStatus.INTERRUPTED)
+    assert left.finished_at is not None and left.spec("a").worktree is None
 
 
 def test_a_damaged_state_file_is_not_touched(

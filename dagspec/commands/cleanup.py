@@ -63,7 +63,9 @@ def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
     _refuse_if_driven(load(paths))
     checkout_move.finish_interrupted(repo)
     with run_lock(paths):
-        state = _end_survivors(paths, relocate.arrive(paths, load(paths)))
+        # a killed driver's run settled before anything is saved: saving it as it was (marked
+        # running) would move when it was last seen alive to now (``state.last_seen_alive``)
+        state = _end_survivors(paths, settled(relocate.arrive(paths, load(paths))))
         _take_back(repo, state)
         plan = plan_cleanup(repo, state, force=force)
         _print_losses(plan)
