@@ -77,6 +77,25 @@ def version_of(said: str | None) -> tuple[int, ...] | None:
     return tuple(int(n) for n in match.groups(default="0")) if match else None
 
 
+_NAMES_AUTOSPEC = re.compile(r"\bautospec\b", re.IGNORECASE)
+_BARE_VERSION = re.compile(r"v?\d+\.\d+(?:\.\d+)?\S*\Z")
+
+
+def version_line(said: str) -> str | None:
+    """The line of what ``autospec --version`` printed that says which autospec it is: the
+    first that names autospec (``autospec version v0.7.3``; a build without a version says
+    ``autospec version dev``), else the first that is a version alone (``v0.10.4``); a
+    wrapper's notice before it is passed over. None when no line is one: not autospec.
+
+    >>> version_line("note: shim updated\nautospec version v0.7.3\nBuilt from commit: 1a2b")
+    'autospec version v0.7.3'
+    """
+    lines = [line.strip() for line in said.splitlines()]
+    named = [line for line in lines if _NAMES_AUTOSPEC.search(line)]
+    bare = [line for line in lines if _BARE_VERSION.match(line)]
+    return next(iter(named or bare), None)
+
+
 def spec_flag_works(said: str | None) -> bool:
     """Whether ``run --spec <dir>`` finds ``specs/<dir>/`` in the autospec that said
     ``said`` to ``--version``: from 0.10.4 on, and in a build that names no version (a

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import errno
 import os
+import select
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
-from dagspec.errors import DagspecError, too_many_open_files
+import attrs
 
-_VERSION_TIMEOUT = 10.0  # seconds for ``autospec --version`` to answer
+from dagspec import procgroup
+from dagspec.autospec import version_line
+from dagspec.errors import DagspecError, too_many_open_files
+from dagspec.fit import printable
 
 
 def find_autospec(given: str | None) -> str:
@@ -36,35 +42,121 @@ def find_autospec(given: str | None) -> str:
 
 
 def autospec_version(executable: str, *, cwd: Path | None = None) -> str:
-    """The first line ``autospec --version`` prints (``autospec 0.10.4``), asked in ``cwd``
-    (the repository: dag's own directory may be gone); the contract differs between
-    versions. Raises ``DagspecError`` when it does not answer."""
+    """The line ``autospec --version`` prints that names autospec's version (``autospec
+    version v0.7.3``: ``autospec.version_line``), its control characters shown as ``?``,
+    asked in ``cwd`` (the repository: dag's own directory may be gone); the contract differs
+    between versions. Raises ``DagspecError``, one line saying what the answer was, when it
+    is not one: it could not start, did not answer within ``_VERSION_TIMEOUT`` seconds,
+    printed more than ``_VERSION_BYTES`` (it is stopped then, with whatever it started),
+    failed, or printed nothing, or nothing naming autospec."""
+    answer = _ask(executable, cwd)
+    text = answer.out.decode(errors="replace")
+    line = version_line(text) if answer.code == 0 else None
+    if line is not None:
+        return printable(line)[:_SHOWN]
+    asked = f"`{executable} --version`"
+    raise DagspecError(
+        f"{asked} {_what_it_did(answer, text)}: is it autospec? Name the right one with --autospec"
+    )
+
+
+_VERSION_TIMEOUT = 10.0  # seconds for ``autospec --version`` to answer
+_VERSION_BYTES = 64 * 1024  # what its answer may print, on stdout and on stderr each
+_SHOWN = 200  # characters of an answer shown (or recorded) at most
+
+
+@attrs.frozen
+class _Answer:
+    """How ``--version`` ended: its exit code (negative: the signal; None: it was stopped,
+    for ``stopped``), and what it printed."""
+
+    code: int | None
+    out: bytes
+    err: bytes
+    stopped: str | None = None  # why it was stopped: "did not answer in 10 s"
+
+
+def _what_it_did(answer: _Answer, text: str) -> str:
+    """What a ``--version`` answer that names no autospec version did, in a few words."""
+    said = answer.err.decode(errors="replace").strip().splitlines()
+    last = f" ({_shown(said[-1])})" if said else ""
+    if answer.stopped is not None:
+        return answer.stopped
+    if answer.code is not None and answer.code < 0:
+        return f"was killed by {_signal_name(-answer.code)}{last}"
+    if answer.code != 0:
+        return f"failed with exit code {answer.code}{last}"
+    shown = [line for line in text.splitlines() if line.strip()]
+    if not shown:
+        on_stderr = f"; on stderr: {_shown(said[-1])}" if said else ""
+        return f"printed no version (it exited 0 with nothing on stdout{on_stderr})"
+    return f"printed '{_shown(shown[0])}', which names no autospec version"
+
+
+def _shown(text: str) -> str:
+    """``text`` as one short printable line (it may have come from anything)."""
+    return printable(" ".join(text.split()))[:_SHOWN]
+
+
+def _signal_name(number: int) -> str:
     try:
-        done = subprocess.run(
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _ask(executable: str, cwd: Path | None) -> _Answer:
+    """Run ``executable --version`` in a session of its own, reading at most
+    ``_VERSION_BYTES`` of each stream for at most ``_VERSION_TIMEOUT`` seconds; then it and
+    whatever it started are killed (a child left holding its output would otherwise keep
+    it from ending). Raises ``DagspecError`` when it cannot be started."""
+    try:
+        process = subprocess.Popen(
             [executable, "--version"],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=_VERSION_TIMEOUT,
-            check=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
     except OSError as exc:
         raise DagspecError(
             f"{start_failure(executable, exc)}; name another with --autospec"
         ) from None
-    except subprocess.TimeoutExpired as exc:
-        raise DagspecError(
-            f"{executable} --version did not answer ({exc}): is it autospec?"
-        ) from None
-    text = done.stdout.decode(errors="replace").strip()
-    if done.returncode != 0 or not text:
-        said = done.stderr.decode(errors="replace").strip().splitlines()
-        last = f" ({' '.join(said[-1].split())[:200]})" if said else ""
-        raise DagspecError(
-            f"`{executable} --version` failed with exit code {done.returncode}{last}: "
-            "is it autospec? Name the right one with --autospec"
-        )
-    return text.splitlines()[0]
+    with process:
+        assert process.stdout is not None and process.stderr is not None
+        read = {process.stdout.fileno(): bytearray(), process.stderr.fileno(): bytearray()}
+        try:
+            stopped = _read(read, time.monotonic() + _VERSION_TIMEOUT, process)
+        finally:
+            procgroup.signal_group(process.pid, signal.SIGKILL)  # done or not: nothing stays
+            process.wait()
+        out, err = (bytes(data) for data in read.values())
+    return _Answer(None if stopped else process.returncode, out, err, stopped)
+
+
+def _read(
+    read: dict[int, bytearray], deadline: float, process: subprocess.Popen[bytes]
+) -> str | None:
+    """Read each stream of ``read`` into its buffer until both end, or the process has
+    exited and they are empty (what it started holds them open); else why it was stopped
+    (too long, too much)."""
+    open_ = list(read)
+    while open_:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return f"did not answer in {_VERSION_TIMEOUT:g} s"
+        ready = select.select(open_, [], [], min(left, 0.05))[0]
+        if not ready and process.poll() is not None:
+            return None
+        for fd in ready:
+            data = os.read(fd, 65536)
+            if not data:
+                open_.remove(fd)
+            read[fd] += data
+            if len(read[fd]) > _VERSION_BYTES:
+                return f"printed more than {_VERSION_BYTES // 1024} KiB without ending"
+    return None
 
 
 def start_failure(

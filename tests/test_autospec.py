@@ -159,3 +159,25 @@ def test_every_cut_of_a_file_is_rejected_or_counts_no_more_than_the_whole() -> N
 def test_fewer_tasks_than_declared_are_accepted_when_not_strict() -> None:
     cut = TASKS[: TASKS.index("  - number: 2")]
     assert autospec.parse_tasks(cut, strict=False) == TaskStats(done=2)
+
+
+@pytest.mark.parametrize(
+    ("said", "line"),
+    [
+        ("autospec fake-0.10.4\n", "autospec fake-0.10.4"),
+        (
+            "autospec version v0.7.3\nBuilt from commit: 1a2b\nGo version: go1.22\n",
+            "autospec version v0.7.3",
+        ),
+        ("autospec version dev\n", "autospec version dev"),  # a build that names no version
+        ("note: shim updated\nAutospec 0.10.4\n", "Autospec 0.10.4"),  # a wrapper's notice
+        ("v0.10.4\n", "v0.10.4"),
+        ("", None),
+        ("Usage: foo [options]\n", None),
+        ("Python 3.11.7\n", None),  # a version, of something else
+        ("git version 2.39.2\n", None),
+        ("\ufffd\ufffd\x1b[31mgarb\x00age\n", None),
+    ],
+)
+def test_the_version_line_is_the_one_naming_autospec(said: str, line: str | None) -> None:
+    assert autospec.version_line(said) == line

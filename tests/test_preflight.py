@@ -169,6 +169,99 @@ def test_an_autospec_that_does_not_answer_its_version_is_refused(
     assert "--version` failed with exit code 3" in err
 
 
+def _autospec_saying(tmp_path: Path, body: str) -> Path:
+    script = tmp_path / "bin" / "autospec"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        ("exit 0", "printed no version (it exited 0 with nothing on stdout)"),
+        (
+            "echo 'autospec 0.10.4' >&2",
+            "printed no version (it exited 0 with nothing on stdout; on stderr: autospec 0.10.4)",
+        ),
+        ("echo 'Usage: foo [options]'", "printed 'Usage: foo [options]', which names no"),
+        ("echo 'Python 3.11.7'", "printed 'Python 3.11.7', which names no autospec version"),
+        (  # not UTF-8, a colour and a NUL: shown, never acting on the terminal
+            r"printf '\377\033[31mgarb\000age\n'",
+            "printed '\ufffd?[31mgarb?age', which names no",
+        ),
+        ("exec yes autospec", "printed more than 64 KiB without ending"),
+        ("kill -9 $$", "was killed by SIGKILL"),
+        ("echo 'unknown flag: --version' >&2; exit 2", "failed with exit code 2 (unknown flag"),
+    ],
+    ids=["empty", "stderr", "garbage", "another", "not-utf8", "endless", "killed", "fails"],
+)
+def test_an_autospec_whose_version_answer_is_not_one_is_refused_saying_what_it_did(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    body: str,
+    what: str,
+) -> None:
+    script = _autospec_saying(tmp_path, body)
+    project.write_dag(dag_text("a"))
+    err = refused(project, run_cli, capsys, "--autospec", str(script))
+    assert err.startswith(f"dag: error: `{script} --version` {what}"), err
+    assert err.endswith(": is it autospec? Name the right one with --autospec\n")
+    assert err.count("\n") == 1 and err[:-1].isprintable()  # one line, nothing acting on a tty
+
+
+def test_an_autospec_whose_version_hangs_is_refused_with_what_it_started(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It and the child it waits for, which holds its output, are ended after the time
+    allowed (shortened here): nothing of it is left running."""
+    from dagspec import executable
+    from tests.engine_support import pid_alive
+    from tests.fake_autospec_fixture import wait_for
+
+    monkeypatch.setattr(executable, "_VERSION_TIMEOUT", 0.5)
+    child = tmp_path / "child"
+    script = _autospec_saying(tmp_path, f"sleep 1000 & echo $! > {child}; wait")
+    project.write_dag(dag_text("a"))
+    err = refused(project, run_cli, capsys, "--autospec", str(script))
+    assert err == (
+        f"dag: error: `{script} --version` did not answer in 0.5 s: is it autospec? Name the "
+        "right one with --autospec\n"
+    )
+    wait_for(lambda: not pid_alive(int(child.read_text())), timeout=10, what="its child ended")
+
+
+@pytest.mark.parametrize(
+    ("body", "recorded"),
+    [
+        ("echo 'note: shim updated'; echo 'autospec version v0.7.3'", "autospec version v0.7.3"),
+        ("echo 'autospec version dev'", "autospec version dev"),
+        ("echo v0.10.4", "v0.10.4"),
+        ("sleep 1000 & echo 'autospec 0.10.4'", "autospec 0.10.4"),  # its child holds stdout
+    ],
+    ids=["after-a-notice", "dev-build", "bare", "child-left"],
+)
+def test_the_line_naming_autospec_is_its_version(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    body: str,
+    recorded: str,
+) -> None:
+    script = _autospec_saying(tmp_path, body)
+    project.write_dag(dag_text("a"))
+    assert run_cli("run", "dag.yaml", "--dry-run", "--autospec", str(script)) == 0
+    assert f"\nautospec: {recorded}" in capsys.readouterr().out
+
+
 def test_a_branch_without_a_commit_is_refused(
     tmp_path: Path,
     fake_autospec: object,
