@@ -3,7 +3,8 @@
 The records (``RunState`` with one ``SpecState`` per spec) are frozen; every change is a
 transition, a function from a run to ``(new run, events)`` with the time and the facts
 passed in. The scheduler applies them (saving and reporting each); ``resume``, ``retry``,
-``merge`` and ``cleanup`` use the ones that concern them. Nothing else changes a record.
+``merge`` and ``cleanup`` use the ones that concern them (those between drives are in
+``dagspec.between_drives``, re-exported here). Nothing else changes a record.
 
 A spec's statuses::
 
@@ -43,6 +44,11 @@ from typing import Any
 import attrs
 
 from dagspec import graph
+from dagspec.between_drives import forget_worktrees as forget_worktrees
+from dagspec.between_drives import prepare_resume as prepare_resume
+from dagspec.between_drives import prepare_retry as prepare_retry
+from dagspec.between_drives import record_merges as record_merges
+from dagspec.between_drives import settle_stale as settle_stale
 from dagspec.records import Event as Event
 from dagspec.records import EventKind as EventKind
 from dagspec.records import RunOptions as RunOptions
@@ -321,81 +327,3 @@ def finish(run: RunState, *, now: datetime, interrupted: bool) -> Transition:
     else:
         status = RunStatus.INTERRUPTED
     return attrs.evolve(run, status=status, finished_at=now), ()
-
-
-# --- after a drive: stale runs, resume, retry ---------------------------------------------------
-
-
-def settle_stale(run: RunState, *, driver_alive: bool) -> RunState:
-    """A run marked running whose driver is gone was interrupted (killed, machine slept):
-    it and its running specs are ``interrupted``. Their ``agent_pid`` is kept, so that the
-    next driver can end an agent that outlived its driver."""
-    if run.status is not RunStatus.RUNNING or driver_alive:
-        return run
-    return attrs.evolve(_orphaned(run), status=RunStatus.INTERRUPTED)
-
-
-def _orphaned(run: RunState) -> RunState:
-    """Specs recorded as running by a driver that is gone are ``interrupted``."""
-    specs = tuple(
-        attrs.evolve(
-            s, status=SpecStatus.INTERRUPTED, error=s.error or "the driver died", stalled_since=None
-        )
-        if s.status is SpecStatus.RUNNING
-        else s
-        for s in run.specs
-    )
-    return attrs.evolve(run, specs=specs)
-
-
-_FRESH: dict[str, Any] = {"stall_restarts": 0, "limit_hits": 0, "waiting_until": None}
-
-
-def _reopen(run: RunState, reset: Iterable[str], options: RunOptions) -> RunState:
-    chosen = set(reset)
-    specs = tuple(
-        attrs.evolve(s, status=SpecStatus.PENDING, blocked_by=(), error=None, **_FRESH)
-        if s.id in chosen
-        else s
-        for s in run.specs
-    )
-    return attrs.evolve(
-        run, specs=specs, options=options, status=RunStatus.RUNNING, finished_at=None
-    )
-
-
-def prepare_resume(run: RunState, options: RunOptions) -> RunState:
-    """The run as ``resume`` starts it again (the caller holds the run's lock, so no spec
-    of it is running any more): every interrupted, failed and blocked spec pending, with a
-    fresh budget of stall restarts and limit hits; a waiting spec keeps waiting."""
-    run = _orphaned(run)
-    unfinished = (SpecStatus.INTERRUPTED, SpecStatus.FAILED, SpecStatus.BLOCKED)
-    return _reopen(run, run.ids(*unfinished), options)
-
-
-def prepare_retry(run: RunState, spec_ids: Sequence[str], options: RunOptions) -> RunState:
-    """The run as ``retry`` continues it (the caller holds the lock and has checked that
-    the named specs failed): those specs and every blocked spec pending; the next drive's
-    cascade blocks again whatever still waits for another failed spec."""
-    run = _orphaned(run)
-    return _reopen(run, [*spec_ids, *run.ids(SpecStatus.BLOCKED)], options)
-
-
-# --- merge and cleanup -------------------------------------------------------------------------
-
-
-def record_merges(run: RunState, merges: Mapping[str, str | None]) -> RunState:
-    """Specs whose work is now on the base branch: ``merged``, with the merge commit (None
-    when the base branch had the work already)."""
-    for spec_id, commit in merges.items():
-        spec = run.spec(spec_id)
-        if not spec.merged:
-            run = _change(run, spec_id, merged=True, merge_commit=commit)
-    return run
-
-
-def forget_worktrees(run: RunState, spec_ids: Iterable[str]) -> RunState:
-    """Worktrees removed (or found gone): the specs no longer have one."""
-    for spec_id in spec_ids:
-        run = _change(run, spec_id, worktree=None)
-    return run
