@@ -85,6 +85,8 @@ class GitWorkspace:
         name, committed = collect(run, run.spec(spec_id), path, seen, book)
         branch = run.spec(spec_id).branch or branch_name(run.run_id, spec_id)
         repo, message = Path(run.repo), _message(run, self.dag, spec_id)
+        if name:  # known before the join makes it visible to the specs started after it
+            book.collected[spec_id] = name
         with book.joining:
             if committed:  # a commit made just now: the integration branch cannot have it
                 book.integration = integration.join_new_work(
@@ -178,7 +180,7 @@ def prepare(
     skipped = worktree.copy_configuration(repo, path)
     copies.note_skipped(paths.log_file(spec.id), skipped, "configuration")
     last_stage = spec.stage if spec.attempts else None
-    spec_dir = _spec_dir_to_continue(run, spec, path, last_stage, book)
+    spec_dir = _spec_dir_to_continue(run, spec, path, last_stage, book, afresh=afresh)
     present = autospec.artifacts_in(path / "specs" / spec_dir) if spec_dir else frozenset()
     if spec_dir and "tasks.yaml" in present:
         tasks = path / "specs" / spec_dir / "tasks.yaml"
@@ -223,19 +225,24 @@ def _reopenable(path: Path, branch: str, book: Bookkeeping) -> bool:
 def _start_point(run: RunState, dag: Dag, spec_id: str, book: Bookkeeping) -> str:
     """Where a new spec's branch starts: the base commit, or for a spec with dependencies
     the integration branch's tip, which holds their merged work. A completed dependency
-    not joined by this drive (completed by a driver killed before it could join) joins
-    first, if its branch is there. Call with ``book.worktrees`` held (it takes
-    ``book.joining``, never the other way round)."""
+    not joined by this drive (completed by an earlier driver) joins first, if its branch is
+    there; only then is ``book.joining`` taken. Call with ``book.worktrees`` held (it takes
+    ``book.joining``, never the other way round).
+
+    Without a join to make, the tip is read unlocked: ``book.integration`` is set before a
+    spec is added to ``book.joined``, so once every dependency is in it, any tip read has
+    their work, and a spec's worktree does not wait for another spec's join."""
     dependencies = dag.deps[spec_id]
     if not dependencies:
         return run.base_commit
-    with book.joining:
-        for dep in dependencies:
-            joined = run.spec(dep)
-            if dep not in book.joined and joined.branch and joined.branch in book.branches:
-                _join(run, book, dep, joined.branch, _message(run, dag, dep))
-                book.joined.add(dep)
-        return book.integration or run.base_commit
+    if any(dep not in book.joined for dep in dependencies):
+        with book.joining:
+            for dep in dependencies:
+                joined = run.spec(dep)
+                if dep not in book.joined and joined.branch and joined.branch in book.branches:
+                    _join(run, book, dep, joined.branch, _message(run, dag, dep))
+                    book.joined.add(dep)
+    return book.integration or run.base_commit
 
 
 def _message(run: RunState, dag: Dag, spec_id: str) -> str:
@@ -247,19 +254,32 @@ def _message(run: RunState, dag: Dag, spec_id: str) -> str:
 
 
 def _spec_dir_to_continue(
-    run: RunState, spec: SpecState, path: Path, last_stage: str | None, book: Bookkeeping
+    run: RunState,
+    spec: SpecState,
+    path: Path,
+    last_stage: str | None,
+    book: Bookkeeping,
+    *,
+    afresh: bool,
 ) -> str | None:
     """The name of the spec's directory if it has a spec.yaml: the one recorded, else the
-    feature's own ``specs/<id>/``, else one an earlier attempt made but did not get to
-    record. One that specify left without a spec.yaml, or whose last attempt ended during
-    specify (its spec.yaml is not to be trusted), is removed (contract §1.6), so that
-    specify starts clean."""
+    feature's own ``specs/<id>/``, else, in a worktree an earlier attempt left (not
+    ``afresh``), one that attempt made but did not get to record. One that specify left
+    without a spec.yaml, or whose last attempt ended during specify (its spec.yaml is not
+    to be trusted), is removed (contract §1.6), so that specify starts clean.
+
+    A worktree made afresh holds its start commit and nothing else: a directory there that
+    is not recorded is another spec's, joined into the integration branch this spec starts
+    from before its own completion was recorded. Taken as this spec's own, it was
+    "already complete" and the feature was never built."""
     name = _dir_name(spec.spec_dir)
     if name is None and (path / "specs" / spec.id / "spec.yaml").is_file():
         name = spec.id
-    if name is None:
+    if name is None and not afresh:
         base_dirs = book.base_dirs(path, run.base_commit)
-        name = spec_dirs.new_spec_dir(path, run.base_commit, _recorded_dirs(run), base_dirs)
+        name = spec_dirs.new_spec_dir(
+            path, run.base_commit, _known_dirs(run, book, spec.id), base_dirs
+        )
     if name is None:
         return None
     unfinished = last_stage == "specify" or not (path / "specs" / name / "spec.yaml").is_file()
@@ -314,7 +334,8 @@ def collect(
     name = seen
     if name is None or not (path / "specs" / name).is_dir():
         base_dirs = book.base_dirs(path, run.base_commit)
-        name = spec_dirs.new_spec_dir(path, run.base_commit, _recorded_dirs(run), base_dirs)
+        known = _known_dirs(run, book, spec.id)
+        name = spec_dirs.new_spec_dir(path, run.base_commit, known, base_dirs)
     message = f"dag({run.run_id}): {spec.id}"
     branch = spec.branch or ""
     done = worktree.collect_work(
@@ -333,8 +354,13 @@ def highest_number(run: RunState) -> int:
     return max(map(spec_dirs.number_of, names), default=0)
 
 
-def _recorded_dirs(run: RunState) -> list[str]:
-    return [name for s in run.specs if (name := _dir_name(s.spec_dir))]
+def _known_dirs(run: RunState, book: Bookkeeping, spec_id: str) -> list[str]:
+    """The spec directories specs other than ``spec_id`` own: recorded in ``run``, or
+    collected by this drive (``Bookkeeping.collected``), whose record may not be saved yet
+    while its join is."""
+    owners = {s.id: name for s in run.specs if (name := _dir_name(s.spec_dir))}
+    owners.update(book.collected)
+    return [name for owner, name in owners.items() if owner != spec_id]
 
 
 def _dir_name(spec_dir: str | None) -> str | None:

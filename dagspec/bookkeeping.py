@@ -47,8 +47,9 @@ class Bookkeeping:
     """What one drive knows of its repository (module docstring). ``branches``: the run's
     branches when the drive began, ``{name: tip}``; ``integration``: the integration
     branch's tip as this drive last saw or set it, None while it does not exist;
-    ``joined``: the specs whose work it has; ``floor``: the highest spec number seen in a
-    branch name or handed out."""
+    ``joined``: the specs whose work it has; ``collected``: the spec directory of each spec
+    it collected, ``{id: name}``, known before the join puts it in the integration branch;
+    ``floor``: the highest spec number seen in a branch name or handed out."""
 
     repo: Path
     sign: bool
@@ -56,6 +57,7 @@ class Bookkeeping:
     integration: str | None
     floor: int
     joined: set[str] = attrs.field(factory=set)
+    collected: dict[str, str] = attrs.field(factory=dict)  # spec id: its spec directory
     worktrees: threading.Lock = attrs.field(factory=threading.Lock)
     joining: threading.Lock = attrs.field(factory=threading.Lock)
     numbering: threading.Lock = attrs.field(factory=threading.Lock)

@@ -8,7 +8,6 @@ found; ``dag doctor`` and ``run --dry-run`` show every result.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -44,8 +43,7 @@ class Problem:
 class Planned:
     """The run the checks are about. Without ``dag`` (``dag doctor`` alone) only what does
     not depend on a DAG file is checked; ``dag_file`` names that file (as the user gave it)
-    in the problems found at one of its lines. Checks may ask it from several threads at
-    once (``preflight.results``): what it asks of git and autospec is asked once all the same."""
+    in the problems found at one of its lines."""
 
     repo: Path
     options: RunOptions
@@ -54,8 +52,6 @@ class Planned:
     dag_file: str | None = None
     _bases: list[tuple[str, str]] = attrs.field(factory=list, eq=False, repr=False)
     _agents: list[tuple[str, str]] = attrs.field(factory=list, eq=False, repr=False)
-    _asking_base: threading.Lock = attrs.field(factory=threading.Lock, eq=False, repr=False)
-    _asking_agent: threading.Lock = attrs.field(factory=threading.Lock, eq=False, repr=False)
 
     @property
     def root(self) -> Path:
@@ -64,19 +60,17 @@ class Planned:
     def base(self) -> tuple[str, str]:
         """``base_of`` the planned run, asked of git once (several checks and the run need
         it). Raises ``DagspecError`` as ``base_of`` does, each time."""
-        with self._asking_base:
-            if not self._bases:
-                self._bases.append(base_of(self.repo, self.dag))
-            return self._bases[0]
+        if not self._bases:
+            self._bases.append(base_of(self.repo, self.dag))
+        return self._bases[0]
 
     def autospec(self) -> tuple[str, str]:
         """The autospec executable and the first line of its ``--version``, asked once.
         Raises ``DagspecError`` when it is not there or does not answer, each time."""
-        with self._asking_agent:
-            if not self._agents:
-                executable = find_autospec(self.options.autospec)
-                self._agents.append((executable, autospec_version(executable, cwd=self.repo)))
-            return self._agents[0]
+        if not self._agents:
+            executable = find_autospec(self.options.autospec)
+            self._agents.append((executable, autospec_version(executable, cwd=self.repo)))
+        return self._agents[0]
 
 
 # --- the checks -----------------------------------------------------------------------------

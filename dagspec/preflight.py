@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dagspec import git, run_ids
@@ -82,24 +81,22 @@ def results(planned: Planned) -> list[tuple[str, Problem | None]]:
     finds several (one per ``execution.copy`` path) gives its title to each. Once git is
     missing or too old, the checks that need it are not made; without a DAG and a run id,
     neither are the checks of a run's ids, paths and branches; without ``--notify``, its
-    check. Raises what the first check (in that order) to raise raised.
+    check.
 
-    The checks after git's run in threads, all at once: each mostly waits for a git process
-    or autospec's ``--version``, and one after another they were most of the time before a
-    run's first agent (issue 16).
+    One after another, in this thread: run at once in threads they saved a few tens of
+    milliseconds, but a Ctrl-C then waited for the slowest (a signer asking for a
+    passphrase), since git runs in a process group of its own and only this thread hears
+    the signal (issue 16).
     """
-    (git_title, _), *rest = CHECKS
-    problem = check_git(planned)
-    if problem is not None:
-        return [(git_title, problem)]
-    wanted = [(title, check) for title, check in rest if _applies(check, planned)]
-    found: list[tuple[str, Problem | None]] = [(git_title, None)]
-    with ThreadPoolExecutor(max_workers=max(len(wanted), 1)) as pool:
-        asked = [(title, pool.submit(check, planned)) for title, check in wanted]
-        for title, future in asked:
-            said = future.result()
-            problems = said if isinstance(said, list) else [said]
-            found += [(title, one) for one in problems] or [(title, None)]
+    found: list[tuple[str, Problem | None]] = []
+    for title, check in CHECKS:
+        if not _applies(check, planned):
+            continue
+        said = check(planned)
+        problems = said if isinstance(said, list) else [said]
+        found += [(title, one) for one in problems] or [(title, None)]
+        if check is check_git and said is not None:
+            break
     return found
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -649,56 +647,3 @@ def test_a_repository_without_a_constitution_is_refused(
         (project.repo / elsewhere).parent.mkdir(parents=True)
         (project.repo / elsewhere).write_text("constitution: {}\n")
         assert run_cli("doctor", "dag.yaml") == 0
-
-
-# --- the checks run at once -----------------------------------------------------------------
-
-
-def test_the_checks_after_git_s_run_at_once_and_answer_in_order(
-    project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each check mostly waits for a process: one after another they were most of the time
-    before a run's first agent (issue 16). Two checks that each wait for the other can only
-    both pass when they run at once (with one after the other the barrier breaks)."""
-    both = threading.Barrier(2, timeout=60)
-
-    def first(planned: checks.Planned) -> checks.Problem | None:
-        both.wait()
-        return checks.Problem("first", blocking=False)
-
-    def second(planned: checks.Planned) -> checks.Problem | None:
-        both.wait()
-        return None
-
-    git_check = preflight.CHECKS[0]
-    monkeypatch.setattr(preflight, "CHECKS", (git_check, ("one", first), ("two", second)))
-    planned = checks.Planned(project.repo, RunOptions(), None, "r")
-    assert preflight.results(planned) == [
-        (git_check[0], None),
-        ("one", checks.Problem("first", blocking=False)),
-        ("two", None),
-    ]
-
-
-def test_what_several_checks_ask_is_asked_once_even_at_once(
-    project: Project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    asked: list[Path] = []
-    real = checks.base_of
-
-    def counted(repo: Path, dag: object) -> tuple[str, str]:
-        asked.append(repo)
-        return real(repo, None)
-
-    monkeypatch.setattr(checks, "base_of", counted)
-    planned = checks.Planned(project.repo, RunOptions(), None, "r")
-    together = threading.Barrier(8, timeout=60)
-
-    def ask() -> tuple[str, str]:
-        together.wait()
-        return planned.base()
-
-    with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: ask(), range(8)))
-    assert len(asked) == 1
-    assert {branch for branch, _ in answers} == {"main"}
