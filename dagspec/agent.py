@@ -1,10 +1,10 @@
 """The one door for agent processes: start one, stream its output, end its process group.
 
-``run_agent`` is what the scheduler calls for each attempt (its ``ports.AgentDoor``; policy
-tests pass a fake with the same signature). The rest is what the door needs: ending a
-process group SIGTERM-then-SIGKILL, ending the agents a killed driver left behind, and
-following an agent's progress (``Watcher``: its banners, and its tasks.yaml read off the
-event loop).
+``run_agent`` is what a drive calls for each attempt (``dagspec.spec_attempt``), its
+``ports.AgentDoor``; policy tests pass a fake with the same signature. The rest is what the
+door needs: ending a process group SIGTERM-then-SIGKILL, ending the agents a killed driver
+left behind, and following an agent's progress (``Watcher``: its banners, and its tasks.yaml
+read off the event loop).
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ agent's environment. After exit 0: the spec's directory found, all its work comm
 branch, and the branch joined to the run's integration branch (``dagspec.integration``). An
 attempt after one whose agent exited 0 but whose join failed (a conflict the user then
 resolved by hand) runs no agent: its worktree is reopened, its work committed and joined.
-Synchronous: the scheduler runs these in threads, several specs' at once, and passes the
-run's state in; nothing here changes it. What must be serial is, under one of the drive's
-``Bookkeeping`` locks, and what the drive knows already is not asked of git again
-(``dagspec.bookkeeping``): a new spec without dependencies costs three git processes here
-(``worktree add``; ``add -A`` and ``commit``) and three for its join.
+Synchronous: a drive runs these in threads (``dagspec.spec_attempt``), several specs' at
+once, and passes the run's state in; nothing here changes it. What must be serial is, under
+one of the drive's ``Bookkeeping`` locks, and what the drive knows already is not asked of
+git again (``dagspec.bookkeeping``): a new spec without dependencies costs three git
+processes here (``worktree add``; ``add -A`` and ``commit``) and three for its join.
 """
 
 from __future__ import annotations

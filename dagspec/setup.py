@@ -3,10 +3,10 @@ gitignored files of the main checkout into it (``.env``, ``.vscode/``, a symlink
 ``node_modules``), then ``execution.setup`` runs a command there before the agent starts
 (the copying: ``dagspec.user_copies``).
 
-``user_setup`` is what the scheduler awaits, inside the attempt: the spec's timeout and the
-stall watchdog cover it as they cover the agent (its output goes to the spec's log, which
-is progress). The rest is synchronous, run in a thread. A failure raises ``SetupError``,
-which fails the spec with the reason in its message.
+``user_setup`` is what a drive awaits, inside the attempt (``dagspec.spec_attempt``): the
+spec's timeout and the stall watchdog cover it as they cover the agent (its output goes to
+the spec's log, which is progress). The rest is synchronous, run in a thread. A failure
+raises ``SetupError``, which fails the spec with the reason in its message.
 """
 
 from __future__ import annotations
