@@ -15,13 +15,14 @@ import attrs
 
 from dagspec import git, git_merge, own_worktrees, state
 from dagspec.dagfile import Dag
-from dagspec.errors import DagspecError, GitError
+from dagspec.errors import DagspecError, GitError, LinkLoopError
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunStatus
 from dagspec.programs import program_problem
 from dagspec.workspace import (
     RunPaths,
     merged_branch,
+    real_path,
     runs_dir,
     worktree_path,
     worktree_root,
@@ -168,10 +169,17 @@ def check_checkout(planned: Planned) -> Problem | None:
 
 
 def check_root(planned: Planned) -> Problem | None:
-    """The worktree root is a writable directory (or can be made one) outside the repository."""
+    """The worktree root is a writable directory (or can be made one) outside the repository,
+    not a loop of symbolic links (where every spec would fail to make its worktree)."""
     root = planned.root
-    resolved = root.resolve()
-    if resolved.is_relative_to(planned.repo.resolve()):
+    try:
+        resolved = real_path(root)
+    except LinkLoopError as loop:
+        return Problem(
+            f"the worktree root {_looped(str(root), loop)}: remove the link, or choose "
+            "another root with --worktree-root"
+        )
+    if resolved.is_relative_to(real_path(planned.repo)):
         return Problem(
             f"the worktree root {root} is inside the repository {planned.repo}: "
             "choose a place outside it with --worktree-root"
@@ -256,19 +264,36 @@ def check_main_checkout(planned: Planned) -> Problem | None:
 
 def check_places(planned: Planned) -> Problem | None:
     """The places dagspec writes in the repository (the run's state, ``specs/<id>``) do not
-    lead, through a symlink, outside it."""
-    repo = planned.repo.resolve()
+    lead, through a symlink, outside it, or into a loop of symlinks."""
+    repo = real_path(planned.repo)
     places = [runs_dir(planned.repo)]
     if planned.dag is not None:
         places += [planned.repo / "specs" / spec_id for spec_id in planned.dag.features]
-    outside = [p for p in places if not p.resolve().is_relative_to(repo)]
+    outside: dict[Path, Path] = {}
+    for place in places:
+        try:
+            real = real_path(place)
+        except LinkLoopError as loop:
+            return Problem(
+                f"{_looped(str(place.relative_to(planned.repo)), loop)}: dagspec writes "
+                "there; replace the symlink with a directory, or remove it"
+            )
+        if not real.is_relative_to(repo):
+            outside[place] = real
     if not outside:
         return None
     return Problem(
         f"{_names(str(p.relative_to(planned.repo)) for p in outside)} leads outside the "
-        f"repository through a symlink ({outside[0].resolve()}): dagspec writes there; "
-        "replace the symlink with a directory"
+        f"repository through a symlink ({next(iter(outside.values()))}): dagspec writes "
+        "there; replace the symlink with a directory"
     )
+
+
+def _looped(place: str, loop: LinkLoopError) -> str:
+    """``place`` said to be, or to lead through, a link that leads back to itself."""
+    if loop.link == place or loop.link.endswith(os.sep + place):
+        return f"{place} is a symbolic link that leads back to itself (a loop of links)"
+    return f"{place} leads through a loop of symbolic links ({loop.link} leads back to itself)"
 
 
 def check_notify(planned: Planned) -> Problem | None:

@@ -73,6 +73,8 @@ class RunFlags(NamedTuple):
 
 
 def _run_flags(args: argparse.Namespace) -> dict[str, Any]:
+    from dagspec.workspace import resolved
+
     root = args.worktree_root
     return RunFlags(
         parallel=args.parallel,
@@ -83,7 +85,7 @@ def _run_flags(args: argparse.Namespace) -> dict[str, Any]:
         merge=args.merge,
         keep_worktrees=args.keep_worktrees,
         autospec=args.autospec,
-        worktree_root=None if root is None else str(root.resolve()),
+        worktree_root=None if root is None else str(resolved(root)),
         notify=args.notify,
     ).overrides()
 
@@ -98,7 +100,7 @@ def _home(args: argparse.Namespace) -> Home:
     command about recorded runs typed in a run's worktree, the checkout that records the
     run, and that run (``own_worktrees.runs_home``)."""
     from dagspec import git, own_worktrees
-    from dagspec.workspace import current_directory
+    from dagspec.workspace import current_directory, resolved
 
     start = args.repo if args.repo is not None else current_directory()
     if not start.is_absolute():
@@ -111,7 +113,7 @@ def _home(args: argparse.Namespace) -> Home:
             ) from None
     if args.repo is not None and not start.is_dir():
         raise DagspecError(f"--repo {args.repo}: no such directory")
-    root = git.repo_root(start.resolve())
+    root = git.repo_root(resolved(start))
     if root is None:
         where = f"{args.repo}" if args.repo is not None else "the current directory"
         raise DagspecError(f"{where} is not in a git repository: cd into one, or pass --repo")
@@ -260,8 +262,9 @@ def _dispatch_engine(commands: Commands, args: argparse.Namespace, color: bool) 
         return retry(repo, run_id, spec_ids, overrides=overrides, color=color, live=live)
     if name == "doctor":
         from dagspec.commands.doctor import doctor
+        from dagspec.workspace import resolved
 
-        root = None if args.worktree_root is None else str(args.worktree_root.resolve())
+        root = None if args.worktree_root is None else str(resolved(args.worktree_root))
         overrides = RunFlags(autospec=args.autospec, worktree_root=root).overrides()
         return doctor(args.file, repo=_repo(args), overrides=overrides)
     if name == "demo":

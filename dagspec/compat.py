@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from dagspec import git, git_merge
+from dagspec.workspace import resolved
 
 _OWN_BRANCH = re.compile(r"\d{3}-.")  # DetectCurrentSpec's ^(\d{3})-(.+)$
 _NEWER = 1_000_000_000  # ns: newer by a second, which even a coarse file system can tell
@@ -73,7 +74,7 @@ def _registration(repo: Path, path: Path) -> tuple[Path | None, str | None]:
     moved since)."""
     registered = git.worktrees(repo)
     for where, on in registered.items():
-        if where.resolve() == path.resolve() and path.is_dir():
+        if resolved(where) == resolved(path) and path.is_dir():
             return where, on
     for where, on in registered.items():
         if not where.exists() and where.parts[-2:] == path.parts[-2:]:

@@ -131,7 +131,7 @@ def _descriptions(
 
 
 def _relative(path: Path, repo: Path) -> str:
-    absolute = path.resolve()
+    absolute = places.resolved(path)
     return str(absolute.relative_to(repo)) if absolute.is_relative_to(repo) else str(absolute)
 
 

@@ -118,6 +118,18 @@ class GitError(DagspecError):
         return text
 
 
+class LinkLoopError(DagspecError):
+    """A path leads through a loop of symbolic links (``a -> b``, ``b -> a``); keeps the
+    link where the loop starts (``workspace.real_path``)."""
+
+    def __init__(self, link: str) -> None:
+        self.link = link
+        super().__init__(
+            f"{link} is a symbolic link that leads back to itself (a loop of links): "
+            "remove it, or point it at a directory"
+        )
+
+
 class SetupError(DagspecError):
     """``execution.copy`` or ``execution.setup`` failed in a spec's worktree."""
 

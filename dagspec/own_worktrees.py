@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from dagspec import git, state
 from dagspec.errors import DagspecError, GitError
-from dagspec.workspace import RunPaths, runs_dir
+from dagspec.workspace import RunPaths, resolved, runs_dir
 
 READING = frozenset({"status", "list", "report", "logs"})
 """The commands that only read the runs: from a run's worktree, they read its run's checkout's."""
@@ -56,9 +56,9 @@ def owner(repo: Path) -> Owner | None:
     at, the main one first. None for a main checkout or a worktree of the user's own."""
     if not (repo / ".git").is_file():  # a main checkout's .git is a directory: no git asked
         return None
-    here = repo.resolve()
+    here = resolved(repo)
     try:
-        others = [c for c in git.worktrees(repo) if c.resolve() != here]
+        others = [c for c in git.worktrees(repo) if resolved(c) != here]
     except GitError:
         return None
     branch = git.current_branch(repo) or ""
@@ -72,7 +72,7 @@ def owner(repo: Path) -> Owner | None:
         runs, _ = state.list_runs(checkout)
         for run in runs:
             for spec in run.specs:
-                if spec.worktree and Path(spec.worktree).resolve() == here:
+                if spec.worktree and resolved(Path(spec.worktree)) == here:
                     return Owner(checkout, checkout, run.run_id, spec.id)
     return None
 
@@ -83,7 +83,7 @@ def _records(checkout: Path, run_id: str, worktree: Path) -> bool:
         run = state.load(RunPaths(checkout, run_id))
     except DagspecError:
         return False
-    return any(s.worktree and Path(s.worktree).resolve() == worktree for s in run.specs)
+    return any(s.worktree and resolved(Path(s.worktree)) == worktree for s in run.specs)
 
 
 def refusal(repo: Path) -> str | None:
@@ -91,7 +91,7 @@ def refusal(repo: Path) -> str | None:
     found = owner(repo)
     if found is None:
         return None
-    why = f"{repo.resolve()} is the worktree of spec {found.spec_id} of run {found.run_id}"
+    why = f"{resolved(repo)} is the worktree of spec {found.spec_id} of run {found.run_id}"
     if found.elsewhere is None:
         return f"{why}: start runs from a checkout of your own"
     return (
@@ -126,7 +126,7 @@ def refuse_changes_from(cwd: Path, command: str) -> None:
 
 def _changing_refused(repo: Path, found: Owner, command: str) -> DagspecError:
     return DagspecError(
-        f"{repo.resolve()} is the worktree of spec {found.spec_id} of run {found.run_id}, "
+        f"{resolved(repo)} is the worktree of spec {found.spec_id} of run {found.run_id}, "
         f"which {command} may remove or recreate: run it from {found.where()}, "
         f"`cd {found.home}`"
     )

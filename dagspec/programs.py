@@ -21,6 +21,7 @@ from pathlib import Path
 
 from dagspec.errors import DagspecError
 from dagspec.git_batch import tree_modes
+from dagspec.workspace import resolved
 
 _PLAIN = re.compile(r"[A-Za-z0-9_./+-]+")
 # POSIX special and regular builtins and reserved words, and the common builtins of dash
@@ -71,7 +72,7 @@ def program_problem(
 
 def _copied(repo: Path, path: Path, copied: Sequence[str]) -> bool:
     """``path`` is one of the ``copied`` paths or inside one."""
-    return any(path.resolve().is_relative_to((repo / c).resolve()) for c in copied)
+    return any(resolved(path).is_relative_to(resolved(repo / c)) for c in copied)
 
 
 def _committed_problem(repo: Path, program: str, links: int = 8) -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from dagspec import git, git_batch, git_merge, lifecycle, replay, worktree
 from dagspec.errors import GitError
 from dagspec.lifecycle import RunState, SpecState
-from dagspec.workspace import branch_name
+from dagspec.workspace import branch_name, resolved
 
 
 def remove_merged_worktrees(repo: Path, run: RunState) -> RunState:
@@ -29,7 +29,7 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> RunState:
     git refuses is looked at further), one ``for-each-ref --merged`` and one ``git branch
     -D`` for all the branches.
     """
-    listed = {path.resolve(): branch for path, branch in git.worktrees(repo).items()}
+    listed = {resolved(path): branch for path, branch in git.worktrees(repo).items()}
     merged = [s for s in run.specs if s.merged]
     owned = {s.id: _owned(s, run, listed) for s in merged}
     paths = [path for path in owned.values() if path is not None]
@@ -41,7 +41,7 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> RunState:
             parent.rmdir()  # the run's directory, once it is empty
     gone = {spec_id for spec_id, path in owned.items() if path is not None and done[path]}
     unlisted = {
-        s.id for s in merged if s.worktree is None or Path(s.worktree).resolve() not in listed
+        s.id for s in merged if s.worktree is None or resolved(Path(s.worktree)) not in listed
     }
     removed = [s.id for s in merged if s.id in gone | unlisted]
     _delete_merged_branches(repo, run, removed)
@@ -50,10 +50,10 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> RunState:
 
 def _owned(spec: SpecState, run: RunState, listed: dict[Path, str | None]) -> Path | None:
     """The spec's worktree when git lists it on the spec's own branch: the one to remove."""
-    if spec.worktree is None or Path(spec.worktree).resolve() not in listed:
+    if spec.worktree is None or resolved(Path(spec.worktree)) not in listed:
         return None
     branch = spec.branch or branch_name(run.run_id, spec.id)
-    return Path(spec.worktree) if listed[Path(spec.worktree).resolve()] == branch else None
+    return Path(spec.worktree) if listed[resolved(Path(spec.worktree))] == branch else None
 
 
 def _remove_refused(repo: Path, path: Path) -> bool:

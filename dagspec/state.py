@@ -34,13 +34,14 @@ from dagspec import driver_lock, lifecycle
 from dagspec.driver_lock import driver_alive as driver_alive  # the lock's, kept here for callers
 from dagspec.driver_lock import pid_alive as pid_alive
 from dagspec.driver_lock import run_lock as run_lock
-from dagspec.errors import StateError
+from dagspec.errors import LinkLoopError, StateError
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import (
     RunPaths,
     branch_name,
     ignore_in_git,
     own_run_directory,
+    real_path,
     runs_dir,
     worktree_root,
 )
@@ -215,12 +216,13 @@ def _foreign_places(run: RunState) -> str | None:
     own: ``workspace.own_run_directory``); a worktree that is, or through a link
     leads to, one of a run this repository has (``dagspec.workspace``), or that a link leads
     out of this run's worktrees; else None. Raises ``StateError`` when the run's worktrees
-    are a link to a directory of another name, which may be the run's own, renamed."""
-    root = worktree_root(Path(run.repo), run.options.worktree_root).resolve() / run.run_id
+    are a link to a directory of another name, which may be the run's own, renamed, and when
+    a loop of links is on the way to them (``_looped``)."""
     try:
-        real_root = root.resolve()  # where the run's worktrees are: moved, and linked back?
-    except (OSError, RuntimeError):
-        return f"the worktrees {root} (a link that leads back to itself)"
+        root = real_path(worktree_root(Path(run.repo), run.options.worktree_root)) / run.run_id
+        real_root = real_path(root)  # where the run's worktrees are: moved, and linked back?
+    except LinkLoopError as loop:
+        raise _looped(run, loop) from None
     if not own_run_directory(root, real_root) and _is_run(run, real_root.name):
         return f"the worktrees {root} (a link to {real_root}, of run '{real_root.name}')"
     if not own_run_directory(root, real_root):
@@ -236,9 +238,9 @@ def _foreign_places(run: RunState) -> str | None:
         if spec.worktree is None and real_root == root and not os.path.islink(place):  # noqa: PTH114 (never raises)
             continue  # its own place under its own root: nothing to follow (1000 specs: 0.1 s)
         try:
-            real = place.resolve()  # links followed
-        except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
-            return f"the worktree {place} (a link that leads back to itself) for spec '{spec.id}'"
+            real = real_path(place)  # links followed
+        except LinkLoopError as loop:
+            raise _looped(run, loop) from None
         if real.parent == real_root:
             continue  # in the run's own worktrees, wherever they were moved to
         shown = place if real == Path(os.path.normpath(place)) else f"{place} (a link to {real})"
@@ -247,6 +249,16 @@ def _foreign_places(run: RunState) -> str | None:
         if shown != place:
             return f"the worktree {shown}, outside its worktrees {root}, for spec '{spec.id}'"
     return None
+
+
+def _looped(run: RunState, loop: LinkLoopError) -> StateError:
+    """A loop of links where the run keeps its worktrees: the link is the user's to mend;
+    the state file stays (it is the run's, whatever its worktrees' links do)."""
+    return StateError(
+        f"{loop.link} is a symbolic link that leads back to itself (a loop of links), where "
+        f"run '{run.run_id}' keeps its worktrees: point it at the directory they are in, "
+        "or remove it"
+    )
 
 
 def _is_run(run: RunState, name: str) -> bool:

@@ -19,6 +19,7 @@ from dagspec.copy_checks import copy_problems, what_ignores
 from dagspec.dagfile import CopyPath
 from dagspec.errors import Problem as FileProblem
 from dagspec.errors import SetupError
+from dagspec.workspace import real_path
 
 
 def check_copies(planned: Planned) -> list[Problem]:
@@ -85,7 +86,7 @@ def _place(
         return made
     target.parent.mkdir(parents=True, exist_ok=True)
     if symlink:
-        target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
+        target.symlink_to(real_path(source), target_is_directory=source.is_dir())
         return [target]
     if not source.is_dir():
         return [target] if copy_file(source, target, skipped=skipped, check=check) else []

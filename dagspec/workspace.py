@@ -8,13 +8,15 @@ two repositories side by side, never share a path.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from datetime import datetime
 from pathlib import Path
 
 import attrs
 
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, LinkLoopError
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 
@@ -70,6 +72,39 @@ def current_directory() -> Path:
             "the current directory no longer exists (deleted or moved): cd into your "
             "repository, or pass --repo DIR"
         ) from None
+
+
+def resolved(path: Path) -> Path:
+    """``path`` absolute, its links followed; a loop of links is left in it as it is (no real
+    place equals it). For comparing places: ``Path.resolve`` raises ``RuntimeError`` at a
+    loop before Python 3.13, a bug in dagspec for what a user's links can do."""
+    return Path(os.path.realpath(path))
+
+
+def real_path(path: Path) -> Path:
+    """``path`` absolute, its links followed (``Path.resolve``), whether it exists or not:
+    for a place dagspec writes through.
+
+    Raises ``LinkLoopError``, naming the link where the loop starts, when a loop of links is
+    on the way: ``Path.resolve`` raises ``RuntimeError`` there before Python 3.13, and from
+    3.13 returns the path with the loop left in it, which no later call can use either.
+    """
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:  # missing, or not a directory: as Path.resolve
+            return Path(os.path.realpath(path))
+    absolute = path.absolute()  # not normalized: `a/../b` goes through `a`, as the system does
+    on_the_way = (*reversed(absolute.parents), absolute)
+    raise LinkLoopError(str(next((p for p in on_the_way if _loops(p)), absolute)))
+
+
+def _loops(path: Path) -> bool:
+    try:
+        os.path.realpath(path, strict=True)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def runs_dir(repo: Path) -> Path:

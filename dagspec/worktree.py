@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from dagspec import copies, git, git_batch, spec_dirs
 from dagspec.errors import DagspecError, GitError
-from dagspec.workspace import own_run_directory
+from dagspec.workspace import own_run_directory, real_path, resolved
 
 COPIED = (".autospec", ".claude")
 _HIDE_ALL = "# written by dagspec: copied for autospec, never committed\n*\n"
@@ -62,7 +62,7 @@ def create_worktree(
     try:
         git.add_worktree(repo, path, branch, start)
     except GitError:
-        if _holder(repo, branch) != path.resolve() or not (path / ".git").exists():
+        if _holder(repo, branch) != resolved(path) or not (path / ".git").exists():
             _undo_creation(repo, path, branch)
             raise
         # git reported a failure after the checkout was made (a hook, say): it is made
@@ -79,7 +79,7 @@ def remove_worktree(repo: Path, path: Path, *, force: bool) -> None:
 def _undo_creation(repo: Path, path: Path, branch: str) -> None:
     """Remove what this creation made: the branch (it did not exist before) and the worktree
     registered at ``path`` on it (nothing was there before)."""
-    if _holder(repo, branch) == path.resolve():
+    if _holder(repo, branch) == resolved(path):
         git.remove_worktree(repo, path, force=True)
     if git.branch_exists(repo, branch):
         git.delete_branch(repo, branch, force=True)
@@ -89,8 +89,9 @@ def _make_run_directory(directory: Path) -> None:
     """``<root>/<run-id>``, a real directory, or a link back from where it was moved keeping
     its name (``workspace.own_run_directory``): never a symlink that would send the
     worktrees somewhere else."""
+    real_path(directory)  # a loop of links on the way is named (mkdir: "File exists")
     directory.mkdir(parents=True, exist_ok=True)
-    real = directory.resolve()
+    real = real_path(directory)
     if not own_run_directory(directory, real):
         raise WorktreeError(
             f"{directory} is a symlink to {real}, so the worktrees would be written somewhere "
@@ -111,7 +112,7 @@ def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: li
             "rename it (`git branch -m`), or start a new run"
         )
     holder = _holder(repo, branch)
-    if holder is not None and holder != path.resolve():
+    if holder is not None and holder != resolved(path):
         raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
     if holder is not None:
         git.remove_worktree(repo, path, force=True)
@@ -123,15 +124,15 @@ def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
 
     A deleted branch is an error: the spec's work went with it.
     """
-    registered = {p.resolve(): b for p, b in git.worktrees(repo).items()}
-    if path.resolve() in registered and path.is_dir():
+    registered = {resolved(p): b for p, b in git.worktrees(repo).items()}
+    if resolved(path) in registered and path.is_dir():
         return
     if not git.branch_exists(repo, branch):
         raise WorktreeError(
             f"branch {branch} was deleted, and the spec's work with it: "
             "start a new run (`dag run`) to do this spec again"
         )
-    if path.resolve() in registered:  # registered, its directory deleted: forget just it
+    if resolved(path) in registered:  # registered, its directory deleted: forget just it
         git.remove_worktree(repo, path, force=True)
     _check_free(path)
     _make_run_directory(path.parent)
@@ -145,7 +146,7 @@ def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
 
 def _holder(repo: Path, branch: str) -> Path | None:
     """The worktree that has ``branch`` checked out, if any (resolved)."""
-    return next((p.resolve() for p, b in git.worktrees(repo).items() if b == branch), None)
+    return next((resolved(p) for p, b in git.worktrees(repo).items() if b == branch), None)
 
 
 def _check_free(path: Path) -> None:
@@ -263,7 +264,7 @@ def remove_stale_locks(worktree: Path) -> None:
     except OSError:
         return
     if pointer.startswith("gitdir: "):
-        gitdir = (worktree / pointer.removeprefix("gitdir: ")).resolve()
+        gitdir = resolved(worktree / pointer.removeprefix("gitdir: "))
         (gitdir / "index.lock").unlink(missing_ok=True)
 
 

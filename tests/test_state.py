@@ -287,8 +287,11 @@ def test_a_loop_of_links_where_a_worktree_would_be_is_refused_not_a_crash(
         (root / "r2" / "s0").symlink_to("s0")
     else:
         (root / "r2").symlink_to("r2")
-    with pytest.raises(StateError, match="a link that leads back to itself"):
+    with pytest.raises(StateError, match="symbolic link that leads back to itself") as info:
         load(paths)
+    looped = root / "r2" / ("s0" if loop == "a spec's place" else "")
+    assert str(info.value).startswith(f"{str(looped).rstrip('/')} is a symbolic link")
+    assert "remove it" in str(info.value) and "state file" not in str(info.value)
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.state import load, run_lock, save, settled
 from dagspec.words import counted
-from dagspec.workspace import RunPaths, branch_name, check_run_id, merged_branch
+from dagspec.workspace import RunPaths, branch_name, check_run_id, merged_branch, resolved
 
 
 class Step(NamedTuple):
@@ -108,7 +108,7 @@ def _take_back(repo: Path, state: RunState) -> None:
 def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
     """Decide, without changing anything, what to remove and what to keep."""
     plan = Plan()
-    known = {path.resolve(): branch for path, branch in git.worktrees(repo).items()}
+    known = {resolved(path): branch for path, branch in git.worktrees(repo).items()}
     for spec in state.specs:
         if spec.worktree is not None:
             _plan_worktree(plan, repo, known, Path(spec.worktree), spec.id, state, force)
@@ -136,10 +136,10 @@ def _plan_worktree(
     holds commits found nowhere else), unless it is the main checkout or another run's (on
     another ``dag/`` branch); one git does not list is only forgotten."""
     ours = branch_name(state.run_id, spec_id)
-    where = path.resolve()
+    where = resolved(path)
     on = known.get(where)
     anothers = on is not None and on.startswith("dag/") and on != ours
-    if where not in known or where == repo.resolve() or anothers:
+    if where not in known or where == resolved(repo) or anothers:
         plan.forgotten.append(spec_id)
         if path.exists():
             plan.notes.append(f"left {path} alone: it is not this run's worktree")
@@ -163,7 +163,7 @@ def _plan_unrecorded(
     (the worktree prepared ahead, ``dagspec.ahead``, or any spec's). It is the run's; what
     it holds (uncommitted files, commits neither the base nor the integration branch has)
     is kept unless ``force``."""
-    recorded = {Path(s.worktree).resolve() for s in state.specs if s.worktree is not None}
+    recorded = {resolved(Path(s.worktree)) for s in state.specs if s.worktree is not None}
     ids = {branch_name(state.run_id, spec.id): spec.id for spec in state.specs}
     starts = [
         state.base_branch,
@@ -172,7 +172,7 @@ def _plan_unrecorded(
     ]
     starts = [start for start in starts if git.rev_parse(repo, start) is not None]
     for path, on in known.items():
-        if on not in ids or path in recorded or path == repo.resolve():
+        if on not in ids or path in recorded or path == resolved(repo):
             continue
         files = tuple(worktree.unsaved_work(path))
         commits = git.commits_lacking(repo, f"refs/heads/{on}", starts)
@@ -279,7 +279,7 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
         if step.spec_id is None and step.target in plan.on_base:
             merges.update([plan.on_base[step.target]])
         recorded = step.spec_id and state.spec(step.spec_id).worktree  # else unrecorded
-        if step.spec_id and recorded and Path(recorded).resolve() == Path(step.target):
+        if step.spec_id and recorded and resolved(Path(recorded)) == Path(step.target):
             plan.forgotten.append(step.spec_id)
     return lifecycle.record_merges(lifecycle.forget_worktrees(state, plan.forgotten), merges)
 

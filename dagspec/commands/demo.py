@@ -18,6 +18,7 @@ from dagspec.console import dag_command
 from dagspec.dagfile import load_dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunOptions
+from dagspec.workspace import real_path
 
 RUN_ID = "demo"
 EXAMPLE_DAG = """\
@@ -78,7 +79,7 @@ def demo(*, directory: Path | None, color: bool, live: bool = False) -> int:
 def _fresh_directory(directory: Path | None) -> Path:
     if directory is None:
         return Path(tempfile.mkdtemp(prefix="dag-demo-")).resolve()
-    directory = directory.resolve()
+    directory = real_path(directory)
     if directory.exists() and not directory.is_dir():
         raise DagspecError(f"{directory} is not a directory: give `dag demo --dir` a new directory")
     if directory.exists() and any(directory.iterdir()):
