@@ -44,17 +44,31 @@ def leaves(exc: BaseException) -> list[BaseException]:
 
 
 def spec_reason(exc: BaseException) -> str:
-    """One line saying why a spec's attempt ended with ``exc``.
+    """One line saying why a spec's attempt ended with ``exc``, and what to do: a
+    ``DagspecError``'s own message; a system call's failure with its path and error name;
+    anything else as a bug in dagspec. Never an exception's bare repr.
 
     >>> spec_reason(ExceptionGroup("x", [OSError(7, "Argument list too long")]))
-    'OSError: [Errno 7] Argument list too long'
+    'Argument list too long (E2BIG): put that right, then `dag retry`'
     """
     first = leaves(exc)[0]
-    if isinstance(first, OSError) and (too_many := too_many_open_files(first)):
-        return too_many
-    kind = type(first).__name__
-    text = str(first) if isinstance(first, DagspecError) else f"{kind}: {first}"
-    return " ".join(text.split()) or kind
+    if isinstance(first, DagspecError):
+        text = str(first)
+    elif isinstance(first, OSError):
+        text = too_many_open_files(first) or _system_refused(first)
+    else:
+        text = (
+            f"a bug in dagspec ({type(first).__name__}: {first}): please report it; "
+            "`dag retry` starts the spec again"
+        )
+    return " ".join(text.split()) or type(first).__name__
+
+
+def _system_refused(exc: OSError) -> str:
+    """``<what the system said> at <path> (<ERRNO>)``, and what to do."""
+    name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    where = f" at {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where} ({name}): put that right, then `dag retry`"
 
 
 def silence_stdout() -> None:

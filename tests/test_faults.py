@@ -50,14 +50,29 @@ class FaultyAgents(FakeAgents):
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
-        (ValueError("embedded null byte"), "ValueError: embedded null byte"),
-        (OSError(7, "Argument list too long"), "OSError: [Errno 7] Argument list too long"),
+        (
+            ValueError("embedded null byte"),
+            "a bug in dagspec (ValueError: embedded null byte): please report it; `dag retry` "
+            "starts the spec again",
+        ),
+        (
+            OSError(7, "Argument list too long"),
+            "Argument list too long (E2BIG): put that right, then `dag retry`",
+        ),
+        (
+            FileExistsError(17, "File exists", "/r.worktrees/run"),
+            "File exists at /r.worktrees/run (EEXIST): put that right, then `dag retry`",
+        ),
         (
             OSError(24, "Too many open files"),
             "too many open files while opening a file or pipe for it (EMFILE): raise the "
             "open-file limit (ulimit -n) or lower --max-parallel, then `dag retry`",
         ),
-        (RuntimeError("anything\nat all"), "RuntimeError: anything at all"),
+        (
+            RuntimeError("anything\nat all"),
+            "a bug in dagspec (RuntimeError: anything at all): please report it; `dag retry` "
+            "starts the spec again",
+        ),
     ],
 )
 async def test_any_fault_of_a_running_spec_fails_that_spec_only(
