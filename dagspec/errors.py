@@ -101,13 +101,17 @@ class SpecError(DagspecError):
 
 
 class GitError(DagspecError):
-    """A git command failed; keeps the command and what it printed."""
+    """A git command failed, or answered in a shape dagspec cannot read; keeps the command,
+    what it printed, and what to do (``hint``, a last line) when dagspec knows."""
 
-    def __init__(self, cmd: Sequence[str], returncode: int, stdout: str, stderr: str) -> None:
+    def __init__(
+        self, cmd: Sequence[str], returncode: int, stdout: str, stderr: str, *, hint: str = ""
+    ) -> None:
         self.cmd = tuple(cmd)
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
+        self.hint = hint
         super().__init__(self._message())
 
     def _message(self) -> str:
@@ -115,7 +119,7 @@ class GitError(DagspecError):
         text = f"`{' '.join(self.cmd)}` failed with exit code {self.returncode}"
         if detail:
             text += ":\n" + "\n".join("    " + line for line in detail.splitlines())
-        return text
+        return text + (f"\n{self.hint}" if self.hint else "")
 
 
 class LinkLoopError(DagspecError):

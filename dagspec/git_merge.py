@@ -10,6 +10,7 @@ the user's checkout may be fast-forwarded is asked here too (``tracked_changes``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -25,16 +26,29 @@ class MergeTree(NamedTuple):
     conflicts: tuple[str, ...]
 
 
+_OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1, or SHA-256
+
+LOST_OBJECTS = (
+    "the repository cannot read a commit the run made (objects pruned by `git gc --prune=now` "
+    "during the run, or a damaged disk?): `git fsck` names what is missing"
+)
+
+
 def merge_tree(repo: Path, ours: str, theirs: str) -> MergeTree:
-    """Merge two commits into a tree object, touching no index, working tree or ref."""
+    """Merge two commits into a tree object, touching no index, working tree or ref.
+
+    Raises ``GitError`` when git fails, and when it exits 1 ("conflicts") without a tree:
+    a commit it cannot read exits 1 too, printing nothing but its complaint."""
     args = ("merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", ours, theirs)
     try:
-        out = run(repo, *args)
+        out, code, said = run(repo, *args), 0, ""
     except GitError as exc:
         if exc.returncode != 1:  # 1 means "conflicts"; anything else is a real failure
             raise
-        out = exc.stdout
-    tree, *files = nul_split(out)
+        out, code, said = exc.stdout, exc.returncode, exc.stderr
+    tree, *files = nul_split(out) or [""]
+    if not _OBJECT_ID.fullmatch(tree):
+        raise GitError(["git", *args], code, out, said, hint=LOST_OBJECTS)
     return MergeTree(tree, tuple(files))
 
 

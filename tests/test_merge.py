@@ -734,3 +734,31 @@ def test_a_waiting_result_exits_1_and_says_how_to_take_it() -> None:
         "`dag merge r` (or `git merge --ff-only dag/r/_merged`, which the next `dag merge` "
         "records).\n"
     )
+
+
+@pytest.mark.parametrize("lost", ["theirs", "ours"])
+def test_a_commit_git_cannot_read_is_a_git_error_naming_the_command(
+    git_repo: Path, lost: str
+) -> None:
+    """``git gc --prune=now`` beside a run pruned a commit: merge-tree exits 1 ("conflicts")
+    and prints no tree; the spec failed with a bare ``ValueError: not enough values``."""
+    from dagspec import faults
+    from dagspec.errors import GitError
+
+    git(git_repo, "checkout", "-q", "-b", "work")
+    (git_repo / "w.txt").write_text("work\n")
+    git(git_repo, "add", "w.txt")
+    git(git_repo, "commit", "-q", "-m", "work")
+    commits = {"theirs": git(git_repo, "rev-parse", "work").strip()}
+    git(git_repo, "checkout", "-q", "main")
+    commits["ours"] = git(git_repo, "commit-tree", "-p", "main", "-m", "x", "main^{tree}").strip()
+    gone = commits[lost]
+    (git_repo / ".git" / "objects" / gone[:2] / gone[2:]).unlink()
+    with pytest.raises(GitError) as info:
+        git_merge.merge_tree(git_repo, commits["ours"], commits["theirs"])
+    reason = faults.spec_reason(info.value)
+    assert reason.startswith(
+        f"`git merge-tree --write-tree -z --name-only --no-messages {commits['ours']} "
+    )
+    assert "failed with exit code 1" in reason and gone in reason  # what git said, naming it
+    assert reason.endswith(git_merge.LOST_OBJECTS)
