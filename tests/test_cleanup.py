@@ -304,3 +304,34 @@ def test_uncommitted_lists_each_change_once(git_repo: Path) -> None:
     assert dagspec_git.commits_lacking(git_repo, "main", [head]) == [
         git(git_repo, "log", "-1", "--format=%h rename").strip()
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kept", [False, True])
+def test_worktrees_moved_and_linked_back_leave_nothing_of_the_run(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str], tmp_path: Path, kept: bool
+) -> None:
+    """Its emptied directory on the other disk was removed, and the link to it left behind;
+    the link goes once its target went, and stays while something of the run is kept."""
+    root = git_repo.parent / f"{git_repo.name}.worktrees"
+    made = []
+    for spec_id in ("a", "b"):
+        path = root / "r" / spec_id
+        git(git_repo, "worktree", "add", "-q", "-b", branch("r", spec_id), str(path), "main")
+        made.append(spec(spec_id, SpecStatus.FAILED, worktree=str(path)))
+    save(run(git_repo, "r", *made, status=RunStatus.FAILED))
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    (root / "r").rename(disk / "r")
+    (root / "r").symlink_to(disk / "r")
+    if kept:
+        (disk / "r" / "b" / "notes.txt").write_text("mine\n")  # unsaved: kept without --force
+    assert run_cli("cleanup", "r") == (1 if kept else 0)
+    out = capsys.readouterr().out
+    assert os.path.lexists(root / "r") is kept
+    assert (disk / "r").exists() is kept
+    assert disk.is_dir() and root.is_dir()  # neither is the run's
+    assert (f"removed {root / 'r'} (the link to {disk / 'r'})" in out) is not kept
+    assert worktrees(git_repo) == sorted(
+        [str(git_repo), *([str(root / "r" / "b")] if kept else [])]
+    )

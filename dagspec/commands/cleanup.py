@@ -13,6 +13,7 @@ records it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,7 +26,15 @@ from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.state import load, run_lock, save, settled
 from dagspec.words import counted
-from dagspec.workspace import RunPaths, branch_name, check_run_id, merged_branch, resolved
+from dagspec.workspace import (
+    RunPaths,
+    branch_name,
+    check_run_id,
+    merged_branch,
+    own_run_directory,
+    resolved,
+    worktree_root,
+)
 
 
 class Step(NamedTuple):
@@ -281,7 +290,20 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
         recorded = step.spec_id and state.spec(step.spec_id).worktree  # else unrecorded
         if step.spec_id and recorded and resolved(Path(recorded)) == Path(step.target):
             plan.forgotten.append(step.spec_id)
+    _remove_link_back(repo, state, {Path(s.target).parent for s in plan.steps if s.spec_id})
     return lifecycle.record_merges(lifecycle.forget_worktrees(state, plan.forgotten), merges)
+
+
+def _remove_link_back(repo: Path, state: RunState, emptied: set[Path]) -> None:
+    """The run's worktrees moved elsewhere and linked back (``own_run_directory``): once
+    their directory there is removed (``worktree.remove_worktree``), the link left behind,
+    which leads nowhere, goes too. A link to anything else, or to what is still there, stays."""
+    link = worktree_root(repo, state.options.worktree_root) / state.run_id
+    if not os.path.islink(link) or os.path.lexists(target := resolved(link)):  # noqa: PTH114
+        return
+    if target in emptied and own_run_directory(link, target):
+        link.unlink()
+        print(f"removed {link} (the link to {target})")
 
 
 def _report(run_id: str, plan: Plan, force: bool) -> int:
