@@ -10,7 +10,7 @@ file, no worktree, no branch); ``run --dry-run`` and ``dag doctor`` show every r
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from dagspec import git, run_ids
@@ -139,8 +139,9 @@ def before_run(
 
     A run id not given is made from the DAG's name and the time, and is claimed by creating
     the run's directory, so two runs started in the same second get two ids
-    (``-2``, ``-3``...). Warnings go to stderr. With ``dry_run`` the results are printed and
-    nothing is claimed. Raises ``PreflightError`` with every blocking problem.
+    (``-2``, ``-3``...). Warnings go to stderr, a refused run's too (before its errors, so
+    the last lines say why it stopped). With ``dry_run`` the results are printed and nothing
+    is claimed. Raises ``PreflightError`` with every blocking problem.
     """
     generated = run_id is None
     run_id = check_run_id(run_id or run_ids.unused(repo, dag.name, options.worktree_root))
@@ -157,12 +158,17 @@ def before_run(
         problems = [p for _, p in found if p is not None]
         blocking = [p for p in problems if p.blocking]
         if blocking:
+            _warn(p for p in problems if not p.blocking)
             raise PreflightError(blocking)
         if dry_run or not generated or run_ids.claim(RunPaths(repo, run_id)):
             break
         run_id = run_ids.unused(
             repo, dag.name, options.worktree_root
         )  # another run took it meanwhile
+    _warn(problems)
+    return planned
+
+
+def _warn(problems: Iterable[Problem]) -> None:
     for problem in problems:
         print(f"dag: warning: {problem.message}", file=sys.stderr)
-    return planned

@@ -631,6 +631,22 @@ def test_a_dirty_checkout_is_a_warning_not_a_refusal(project: Project) -> None:
     assert "wait on dag/r/_merged" in problems[0].message
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_refused_run_says_its_warnings_too_before_its_errors(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], dry_run: bool
+) -> None:
+    """Only a run that started, or ``--dry-run``'s table, said them: a user who fixed the
+    errors met the warnings on the next try."""
+    (project.repo / "README.md").write_text("changed\n")
+    git(project.repo, "branch", "dag/r")
+    project.write_dag(dag_text("a"))
+    assert run_cli("run", "dag.yaml", "--run-id", "r", *(["--dry-run"] if dry_run else [])) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[:2] for line in err] == [["dag", " warning"], ["dag", " error"]]
+    assert err[0].startswith(f"dag: warning: {project.repo} has uncommitted changes on main")
+    assert err[1].startswith("dag: error: the branch names this run needs are taken (dag/r)")
+
+
 @pytest.mark.parametrize("elsewhere", [None, ".specify/memory/constitution.yml"])
 def test_a_repository_without_a_constitution_is_refused(
     project: Project,
