@@ -132,11 +132,20 @@ def _cwd() -> Path | None:
         return None
 
 
+# The commands that work on no repository, and why they refuse --repo (`parser`: not offered).
+_NO_REPO = {
+    "demo": "makes its own repository, so it takes no --repo: --dir says where",
+    "visualize": "draws the DAG file alone, so it takes no --repo: give the path of the file",
+}
+
+
 def _dispatch(commands: Commands, args: argparse.Namespace) -> int:
     color = _use_color(args.color)
     name = args.command
     if name is None or name == "help":
         return _help(commands, getattr(args, "topic", None), bare=name is None)
+    if name in _NO_REPO and getattr(args, "repo", None) is not None:  # else silently ignored
+        return _usage_error(commands.by_name[name], f"dag {name} {_NO_REPO[name]}")
     if name == "validate":
         from dagspec.commands.validate import validate
 
@@ -269,10 +278,6 @@ def _dispatch_engine(commands: Commands, args: argparse.Namespace, color: bool) 
         return doctor(args.file, repo=_repo(args), overrides=overrides)
     if name == "demo":
         from dagspec.commands.demo import demo
-
-        if getattr(args, "repo", None) is not None:  # it makes its own: --repo was ignored
-            message = "dag demo makes its own repository, so it takes no --repo: --dir says where"
-            return _usage_error(commands.by_name["demo"], message)
 
         return demo(directory=args.dir, color=color, live=_use_live(args.progress))
     raise AssertionError(f"unhandled command {name!r}")

@@ -107,7 +107,7 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing when it is valid")
     options.add_json_option(p)
 
-    p = commands.add("visualize", "draw the dependency graph")
+    p = commands.add("visualize", "draw the dependency graph", repo=False)
     p.add_argument("file", type=Path, help="the DAG file")
     p.add_argument(
         "--format",

@@ -535,22 +535,41 @@ def test_demo_refuses_a_repo_it_would_ignore(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("ask", [["demo", "--help"], ["help", "demo"], ["demo", "--repo", "."]])
-def test_demo_does_not_offer_the_repo_it_refuses(
-    run_cli: Cli, capsys: pytest.CaptureFixture[str], ask: list[str]
+def test_visualize_refuses_a_repo_it_would_ignore(
+    tmp_path: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Its help and usage listed ``--repo`` (every command's), which it refuses."""
-    code = run_cli(*ask)
+    """It draws the file alone: ``--repo`` was accepted and meant nothing."""
+    dag = FIXTURES / "dags" / "diamond.yaml"
+    for args in (["--repo", str(tmp_path), "visualize", dag], ["visualize", dag, "--repo", "."]):
+        assert run_cli(*args) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith("usage: dag visualize")
+        assert err.endswith("dag: error: dag visualize draws the DAG file alone, so it takes no "
+                            "--repo: give the path of the file\n")  # fmt: skip
+    assert run_cli("visualize", dag) == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "own"), [("demo", "--dir DIR"), ("visualize", "--format {ascii")]
+)
+@pytest.mark.parametrize("how", ["--help", "help", "--repo"])
+def test_commands_without_a_repository_do_not_offer_the_repo_they_refuse(
+    run_cli: Cli, capsys: pytest.CaptureFixture[str], command: str, own: str, how: str
+) -> None:
+    """Their help and usage listed ``--repo`` (every command's), which they refuse."""
+    extra = [str(FIXTURES / "dags" / "diamond.yaml")] if command == "visualize" else []
+    ask = {"--help": [command, "--help"], "help": ["help", command]}.get(how)
+    code = run_cli(*(ask or [command, *extra, "--repo", "."]))
     out, err = capsys.readouterr()
-    assert code == (2 if "--repo" in ask else 0)
-    assert (out + err).startswith("usage: dag demo [-h] [--color")
+    assert code == (2 if ask is None else 0)
+    assert (out + err).startswith(f"usage: dag {command} [-h] [--color")
     assert "--repo DIR" not in out + err
-    assert "--dir DIR" in out + err
+    assert own in out + err
 
 
 def test_every_other_command_offers_repo(run_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
     from dagspec.parser import Commands
 
-    for name in sorted(set(Commands().by_name) - {"demo"}):
+    for name in sorted(set(Commands().by_name) - {"demo", "visualize"}):
         assert run_cli("help", name) == 0
         assert "--repo DIR" in capsys.readouterr().out, name
