@@ -28,17 +28,40 @@ def find_autospec(given: str | None) -> str:
     from_env = os.environ.get("DAGSPEC_AUTOSPEC")
     name = given or from_env or "autospec"
     source = "--autospec" if given else "$DAGSPEC_AUTOSPEC" if from_env else "PATH"
-    if os.sep in name:
-        candidate = Path(name).expanduser().absolute()
-        found = str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
-    else:
-        found = shutil.which(name)
+    found = _located(name)
     if found is None:
         raise DagspecError(
             f"the autospec executable '{name}' (from {source}) was not found or is not "
             "executable: install autospec, or name it with --autospec or $DAGSPEC_AUTOSPEC"
         )
     return found
+
+
+def find_run_autospec(given: str | None, recorded: str | None, *, run_id: str, again: str) -> str:
+    """The autospec executable of a ``resume`` or ``retry`` of run ``run_id``: ``given``
+    (their ``--autospec``), else ``recorded`` (the run's own, which comes before
+    ``$DAGSPEC_AUTOSPEC``), else as ``find_autospec``. Raises ``DagspecError`` when it is
+    not there; for the recorded one, saying it is the run's and to type ``again`` (the
+    command, ``dag retry r a``) with ``--autospec``: the demo's, deleted with its directory."""
+    if given is not None or recorded is None:
+        return find_autospec(given)
+    found = _located(recorded)
+    if found is None:
+        raise DagspecError(
+            f"the autospec executable '{recorded}' that run '{run_id}' recorded (it was "
+            "started with --autospec) was not found or is not executable: name the one to "
+            f"use now with `{again} --autospec CMD` (it is recorded in turn; "
+            "$DAGSPEC_AUTOSPEC does not replace a recorded one)"
+        )
+    return found
+
+
+def _located(name: str) -> str | None:
+    """``name`` as an executable file: a path with a ``/`` as it is, else found on PATH."""
+    if os.sep in name:
+        candidate = Path(name).expanduser().absolute()
+        return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+    return shutil.which(name)
 
 
 def autospec_version(executable: str, *, cwd: Path | None = None) -> str:

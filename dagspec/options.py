@@ -104,7 +104,9 @@ def add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None:
     parser.add_argument(
         "--autospec",
         metavar="CMD",
-        help="the autospec executable (default: $DAGSPEC_AUTOSPEC, else autospec on PATH)",
+        help="the autospec executable (default: "
+        + ("the run's own --autospec, else " if resuming else "")
+        + "$DAGSPEC_AUTOSPEC, else autospec on PATH)",
     )
     parser.add_argument(
         "--worktree-root",

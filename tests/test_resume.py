@@ -448,3 +448,39 @@ def test_a_worktree_made_ahead_for_a_spec_a_stop_kept_from_starting_is_removed(
     assert project.state().spec("b").attempts == 1
     assert branches(project.repo) == ["main"]
     assert project.stages("b") == ["specify", "plan", "tasks", "implement"]
+
+
+@pytest.mark.parametrize("command", ["retry", "resume"])
+def test_a_recorded_autospec_that_is_gone_is_named_as_the_run_s(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    """The run was started with --autospec (the demo's, say), since deleted: resume and
+    retry, given none, name it as the one the run recorded and say how to give another,
+    which is then recorded in its turn."""
+    own = tmp_path / "demo" / "autospec"
+    own.parent.mkdir()
+    shutil.copy(project.fake.path, own)
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "plan"}])
+    dag = project.write_dag(dag_text("a", "b"))
+    assert run_cli("run", dag, "--run-id", "r", "--autospec", own) == 1
+    shutil.rmtree(own.parent)
+    project.fake.control([])
+    monkeypatch.setenv("DAGSPEC_AUTOSPEC", str(project.fake.path))
+    again = ["retry", "r", "a"] if command == "retry" else ["resume", "r"]
+    capsys.readouterr()
+    assert run_cli(*again) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"dag: error: the autospec executable '{own}' that run 'r' recorded (it was started "
+        "with --autospec) was not found or is not executable: name the one to use now with "
+        f"`dag {' '.join(again)} --autospec CMD`"
+    )
+    assert err.count("\n") == 1
+    assert project.statuses() == {"a": "failed", "b": "completed"}
+    assert run_cli(*again, "--autospec", project.fake.path) == 0
+    assert project.state().options.autospec == str(project.fake.path)

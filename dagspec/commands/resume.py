@@ -15,7 +15,7 @@ import attrs
 
 from dagspec import amend, checkout_move, driving, faults, lifecycle, relocate, state
 from dagspec.errors import EXIT_OK
-from dagspec.executable import autospec_version, find_autospec
+from dagspec.executable import autospec_version, find_run_autospec
 from dagspec.lifecycle import SpecStatus
 from dagspec.programs import check_notify_flag
 from dagspec.workspace import RunPaths, check_run_id
@@ -50,7 +50,12 @@ def resume(
         else:
             dag = amend.adopt(repo, paths, recorded, dag_file)
         options = attrs.evolve(recorded.options, **overrides)
-        executable = find_autospec(options.autospec)
+        executable = find_run_autospec(
+            overrides.get("autospec"),
+            recorded.options.autospec,
+            run_id=run_id,
+            again=f"dag resume {run_id}",
+        )
         initial = lifecycle.prepare_resume(recorded, options)
         # the autospec that runs now decides how it is called (`autospec.spec_flag_works`)
         version = autospec_version(executable, cwd=repo)

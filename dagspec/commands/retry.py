@@ -13,7 +13,7 @@ import attrs
 
 from dagspec import checkout_move, driving, faults, lifecycle, relocate, state, waits
 from dagspec.errors import DagspecError
-from dagspec.executable import autospec_version, find_autospec
+from dagspec.executable import autospec_version, find_run_autospec
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.programs import check_notify_flag
 from dagspec.words import no_such_spec
@@ -45,7 +45,10 @@ def retry(
         check_retryable(state.settled(recorded), spec_ids)  # a killed driver's: interrupted
         dag = driving.recorded_dag(repo, paths, recorded)
         options = attrs.evolve(recorded.options, **overrides)
-        executable = find_autospec(options.autospec)
+        again = f"dag retry {run_id} {' '.join(spec_ids)}"
+        executable = find_run_autospec(
+            overrides.get("autospec"), recorded.options.autospec, run_id=run_id, again=again
+        )
         initial = lifecycle.prepare_retry(recorded, spec_ids, options)
         # the autospec that runs now decides how it is called (`autospec.spec_flag_works`)
         version = autospec_version(executable, cwd=repo)
