@@ -7,10 +7,24 @@ and runs the demo DAG with it. It keeps the outside of ``autospec run`` that dag
 directories it sees, ``spec.yaml``, ``plan.yaml`` and ``tasks.yaml``, task statuses updated
 as it implements, and resuming with ``-pti|-ti|-i --spec <dir>``. Its "implementation" is a
 small Python module per spec under ``src/``. Standard library only.
+
+Two knobs of the tests' stand-in (fixtures/fake_autospec/autospec), read from the
+environment and read again before every step, so that a user can see a spec fail or slow a
+run down (README, "Without an AI agent"):
+
+  FAKE_AUTOSPEC_STEP_SECONDS=0.03  The pause after each stage and each task, in seconds.
+  FAKE_AUTOSPEC_FAIL_AT=<stage>    Fail (exit 1) as that stage starts: specify, plan, tasks
+                                   or implement; its artifact is not written.
+  FAKE_AUTOSPEC_CONTROL=<file>     A JSON list of rules ``{"match": "<regex>", "<KEY>":
+                                   value}`` (KEY without the prefix: STEP_SECONDS, FAIL_AT); a
+                                   rule applies when it has no "match" or ``re.search``
+                                   finds it in the description or the spec's directory name,
+                                   and a later one wins; null removes the key. No file, no rule.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -18,6 +32,7 @@ import time
 from pathlib import Path
 
 PAUSE = 0.03  # seconds per step, so that a run shows some progress
+PREFIX = "FAKE_AUTOSPEC_"  # the knobs' names are the tests' stand-in's
 STAGES = ("specify", "plan", "tasks", "implement")
 FLAGS = {"-spti": STAGES, "-pti": STAGES[1:], "-ti": STAGES[2:], "-i": STAGES[3:]}
 STOP = {"the", "and", "with", "for", "from", "that", "across", "of", "its", "a", "an"}
@@ -44,8 +59,15 @@ def main(argv: list[str]) -> int:
     description = rest[-1] if name is None else _description(name)
     for number, stage in enumerate(stages, start=1):
         print(f"[Stage {number}/{len(stages)}] {stage}...", flush=True)
+        if knobs(description, name).get("FAIL_AT") == stage:
+            print(
+                f"Error: executing stage {stage}: {stage} stage failed: simulated "
+                f"({PREFIX}FAIL_AT={stage})",
+                file=sys.stderr,
+            )
+            return 1
         name = STEPS[stage](name, description)
-        time.sleep(PAUSE)
+        pause(description, name)
     print(f"\nCompleted {len(stages)} workflow stage(s): {' → '.join(stages)}")
     print(f"Spec: specs/{name}/")
     return 0
@@ -95,7 +117,7 @@ def implement(name: str | None, description: str) -> str:
         module.parent.mkdir(exist_ok=True)
         with module.open("a", encoding="utf-8") as file:
             file.write(_code(index, description))
-        time.sleep(PAUSE)
+        pause(description, name)
         statuses[index] = "Completed"
         _write_tasks(name, statuses)
         print(f"✓ Task T00{index + 1}: InProgress -> Completed")
@@ -103,6 +125,52 @@ def implement(name: str | None, description: str) -> str:
 
 
 STEPS = {"specify": specify, "plan": plan, "tasks": tasks, "implement": implement}
+
+
+def knobs(description: str, name: str | None) -> dict[str, str]:
+    """The FAKE_AUTOSPEC_* environment (without the prefix), with the rules of the control
+    file that apply to this spec merged over it."""
+    values = {k[len(PREFIX) :]: v for k, v in os.environ.items() if k.startswith(PREFIX)}
+    control = values.get("CONTROL")
+    for rule in _rules(control):
+        match = rule.get("match")
+        subjects = (description, name or "")
+        try:
+            applies = match is None or any(re.search(str(match), s) for s in subjects)
+        except re.error as exc:
+            raise SystemExit(f"Error: {control}: bad match {match!r}: {exc}") from None
+        if applies:
+            for key, value in rule.items():
+                if key in ("match", "CONTROL"):
+                    continue
+                if value is None:
+                    values.pop(key.removeprefix(PREFIX), None)
+                else:
+                    values[key.removeprefix(PREFIX)] = str(value)
+    return values
+
+
+def pause(description: str, name: str | None) -> None:
+    try:
+        seconds = float(knobs(description, name).get("STEP_SECONDS") or PAUSE)
+    except ValueError:
+        seconds = PAUSE
+    time.sleep(max(seconds, 0))
+
+
+def _rules(control: str | None) -> list[dict[str, object]]:
+    if not control:
+        return []
+    try:
+        rules = json.loads(Path(control).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"Error: {control}: {exc}") from None
+    rules = [rules] if isinstance(rules, dict) else rules
+    if not isinstance(rules, list) or not all(isinstance(rule, dict) for rule in rules):
+        raise SystemExit(f"Error: {control}: expected a JSON list of rules")
+    return rules
 
 
 def _code(index: int, description: str) -> str:

@@ -27,6 +27,11 @@ def test_the_demo_runs_the_example_and_merges_it(
     out = capsys.readouterr().out
     assert f"The demo repository is {repo}." in out
     assert "run demo completed: 6 completed" in out
+    agent = tmp_path / "demo" / "autospec"
+    assert out.endswith(  # its autospec serves the user's runs: the directory is not to go yet
+        f"\n  export DAGSPEC_AUTOSPEC={agent}\n"
+        "Keep the directory while your runs use it; delete it when you are done.\n"
+    )
     specs = sorted(p.name[:4] for p in (repo / "specs").iterdir())
     assert specs == ["001-", "002-", "003-", "004-", "005-", "006-"]
     assert len(list((repo / "src").iterdir())) == 6

@@ -3,7 +3,8 @@
 It creates a git repository with an autospec constitution and the example DAG below (six
 features in two layers, with dependencies), writes the simulated autospec of
 ``dagspec/demo_autospec.py`` beside it, runs the DAG in parallel with it, merges, and says
-where to look. Nothing outside the demo's directory is touched.
+where to look. Nothing outside the demo's directory is touched; its autospec can then
+run the user's own DAGs (README, "Without an AI agent"), so it says to keep the directory.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def demo(*, directory: Path | None, color: bool, live: bool = False) -> int:
     hint = f"{dag_command()} --repo {repo}"  # the next: line works from where the user is
     planned = checks.Planned(repo, options, dag, RUN_ID)
     code = driving.start(dag_file, planned, color=color, live=live, hint=hint)
-    print(_where_to_look(repo))
+    print(_where_to_look(repo, agent))
     return code
 
 
@@ -119,7 +120,7 @@ def _make_repository(repo: Path) -> None:
     git.commit_all(repo, "Demo service: README and the DAG")
 
 
-def _where_to_look(repo: Path) -> str:
+def _where_to_look(repo: Path, agent: Path) -> str:
     dag = dag_command()
     sights = [
         ("git log --oneline --graph", "each spec merged into main, in dependency order"),
@@ -131,5 +132,10 @@ def _where_to_look(repo: Path) -> str:
     width = max(len(command) for command, _ in sights)
     lines = [f"\nThe demo repository is {repo}. Have a look:", f"  cd {repo}"]
     lines += [f"  {command:<{width}}  {why}" for command, why in sights]
-    lines.append("Nothing outside that directory was touched; delete it when you are done.")
+    lines += [
+        f"Nothing outside {agent.parent} was touched. Its simulated autospec runs DAGs of",
+        'your own without an AI agent (README, "Without an AI agent"):',
+        f"  export DAGSPEC_AUTOSPEC={agent}",
+        "Keep the directory while your runs use it; delete it when you are done.",
+    ]
     return "\n".join(lines)
