@@ -19,6 +19,7 @@ from dagspec import __version__, options
 from dagspec.errors import EXIT_USAGE, did_you_mean, print_error
 
 GLOBAL_OPTIONS_WITH_VALUES = ("--repo", "--color")
+_COLORS = "{" + ",".join(options.COLOR_CHOICES) + "}"  # ``--color``'s values, in usage lines
 
 
 class Parser(argparse.ArgumentParser):
@@ -102,13 +103,13 @@ class Commands:
 
 def _add_commands(commands: Commands) -> None:
     p = commands.add("validate", "check a DAG file and the repository's specs/")
-    p.add_argument("file", help="the DAG file; '-' reads it from standard input")
+    p.add_argument("file", metavar="FILE", help="the DAG file; '-' reads it from standard input")
     p.add_argument("--stdin-filename", metavar="NAME", help="the name errors give to '-'")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing when it is valid")
     options.add_json_option(p)
 
     p = commands.add("visualize", "draw the dependency graph", repo=False)
-    p.add_argument("file", type=Path, help="the DAG file")
+    p.add_argument("file", type=Path, metavar="FILE", help="the DAG file")
     p.add_argument(
         "--format",
         dest="fmt",
@@ -118,7 +119,7 @@ def _add_commands(commands: Commands) -> None:
     )
 
     p = commands.add("run", "run every spec of a DAG, then merge the completed ones")
-    p.add_argument("file", type=Path, help="the DAG file")
+    p.add_argument("file", type=Path, metavar="FILE", help="the DAG file")
     p.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
     p.add_argument(
         "--run-id",
@@ -175,12 +176,22 @@ def _add_commands(commands: Commands) -> None:
         usage="dag retry [-h] [RUN_ID] SPEC_ID... [options]",
     )
     p.add_argument(
-        "ids", nargs="+", metavar="ID", help=f"the run's id (optional, {newest}), then specs"
+        "ids",
+        nargs="+",
+        metavar="[RUN_ID] SPEC_ID",
+        help=f"the run's id (optional, {newest}), then the specs",
     )
     options.add_run_options(p, resuming=True)
 
-    p = commands.add("merge", "merge a run's completed specs into the base branch")
-    p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=f"with --dry-run, {newest}")
+    # RUN_ID is optional to argparse only (without it, cli says to name the run)
+    given = "[--repo DIR] [--color " + _COLORS + "]"
+    p = commands.add(
+        "merge",
+        "merge a run's completed specs into the base branch",
+        usage=f"dag merge [-h] RUN_ID [--cleanup] [--onto-current] {given}\n"
+        f"       dag merge --dry-run [RUN_ID] [--onto-current] {given}",
+    )
+    p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=f"the run; with --dry-run, {newest}")
     p.add_argument("--dry-run", action="store_true", help="predict each merge, write nothing")
     p.add_argument("--cleanup", action="store_true", help="then remove merged specs' worktrees")
     p.add_argument(
@@ -192,17 +203,22 @@ def _add_commands(commands: Commands) -> None:
     p = commands.add(
         "logs",
         "print one spec's output, or every spec's with a 'spec | ' prefix",
-        usage="dag logs [-h] [RUN_ID] [SPEC_ID] [-f] [--repo DIR] [--color WHEN]",
+        usage="dag logs [-h] [RUN_ID] [SPEC_ID] [-f] [--repo DIR] [--color " + _COLORS + "]",
     )
     p.add_argument(
         "ids",
         nargs="*",
-        metavar="ID",
-        help=f"RUN_ID ({newest}), then SPEC_ID (default: every spec)",
+        metavar="[RUN_ID] [SPEC_ID]",
+        help=f"the run's id ({newest}), then the spec (default: every spec)",
     )
     p.add_argument("-f", "--follow", action="store_true", help="keep printing while it runs")
 
-    p = commands.add("cleanup", "remove a run's worktrees, and its branches already merged")
+    p = commands.add(
+        "cleanup",
+        "remove a run's worktrees, and its branches already merged",
+        usage="dag cleanup [-h] RUN_ID [--force] [--repo DIR] [--color " + _COLORS + "]",
+    )
+    # RUN_ID is optional to argparse only (without it, cli says to name the run)
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="always named: cleanup deletes")
     p.add_argument("--force", action="store_true", help="also remove unmerged work (says what)")
 
@@ -215,12 +231,14 @@ def _add_commands(commands: Commands) -> None:
     options.add_progress_option(p)
 
     p = commands.add("doctor", "check that this repository and machine can run a DAG")
-    p.add_argument("file", type=Path, nargs="?", help="also check this DAG file's run")
+    p.add_argument(
+        "file", type=Path, nargs="?", metavar="FILE", help="also check this DAG file's run"
+    )
     p.add_argument("--autospec", metavar="CMD", help="the autospec executable to check")
     p.add_argument("--worktree-root", type=Path, metavar="DIR", help="where worktrees would go")
 
     p = commands.add("help", "show the help of a command")
-    p.add_argument("topic", nargs="?", metavar="COMMAND")
+    p.add_argument("topic", nargs="?", metavar="COMMAND", help="the command to show")
 
 
 def parse(argv: Sequence[str]) -> tuple[Commands, argparse.Namespace]:

@@ -3,6 +3,7 @@ usage of the command typed, run ids left out, one ``dag: error:`` per line."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from dagspec.console import dag_command
 from dagspec.lifecycle import RunStatus, SpecStatus
+from dagspec.parser import Commands
 from tests.conftest import FIXTURES, ROOT, git
 from tests.run_states import at, run, save, spec
 
@@ -573,3 +575,40 @@ def test_every_other_command_offers_repo(run_cli: Cli, capsys: pytest.CaptureFix
     for name in sorted(set(Commands().by_name) - {"demo", "visualize"}):
         assert run_cli("help", name) == 0
         assert "--repo DIR" in capsys.readouterr().out, name
+
+
+def _usage_of(parser: argparse.ArgumentParser) -> str:
+    return " ".join(parser.format_usage().split())  # argparse wraps long usage lines
+
+
+def _listed(action: argparse.Action) -> str:
+    """How the help's list of arguments names ``action``: ``--color {auto,always,never}``."""
+    shown = action.metavar or (
+        "{" + ",".join(action.choices) + "}" if action.choices else action.dest.upper()
+    )
+    if not action.option_strings:
+        return str(shown)
+    return action.option_strings[0] + (f" {shown}" if action.nargs != 0 else "")
+
+
+@pytest.mark.parametrize("name", sorted(Commands().by_name))
+def test_each_usage_line_names_what_the_help_lists(name: str) -> None:
+    """A newcomer read ``[--color WHEN]`` in the usage of ``logs`` and ``{auto,always,never}``
+    below it, and ``ID`` listed under ``[RUN_ID] SPEC_ID...``: the usage line and the list
+    of arguments name each argument alike."""
+    parser = Commands().by_name[name]
+    usage = _usage_of(parser)
+    for action in parser._actions:
+        if action.help is argparse.SUPPRESS or isinstance(action, argparse._HelpAction):
+            continue
+        if action.option_strings and "[options]" in usage:  # retry's: every option at once
+            continue
+        assert _listed(action) in usage, (name, _listed(action), usage)
+
+
+@pytest.mark.parametrize("name", ["cleanup", "merge"])
+def test_a_run_id_that_must_be_named_is_not_shown_optional(name: str) -> None:
+    """``dag cleanup`` (and ``dag merge`` but for ``--dry-run``) exits 2 without a run id:
+    its usage showed ``[RUN_ID]``."""
+    usage = _usage_of(Commands().by_name[name])
+    assert usage.startswith(f"usage: dag {name} [-h] RUN_ID "), usage
