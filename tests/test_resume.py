@@ -70,7 +70,7 @@ def test_a_failed_spec_resumes_at_its_first_missing_artifact(
 
 
 def test_resume_after_sigint_runs_no_finished_stage_again(
-    project: Project, run_cli: RunCli
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.fake.control([{"match": "^Build b$", "HANG_AT": "implement"}])
     project.write_dag(dag_text("a", "b", ("c", ["b"])))
@@ -83,6 +83,10 @@ def test_resume_after_sigint_runs_no_finished_stage_again(
     assert project.statuses() == {"a": "completed", "b": "interrupted", "c": "pending"}
     project.fake.control([])
     assert run_cli("resume", "r") == 0
+    # what the report said at the stop, not "2 pending" (every spec resumed is pending)
+    assert "resuming run r: 2 to run (1 interrupted, 1 pending), 1 completed\n" in (
+        capsys.readouterr().out
+    )
     assert project.statuses() == dict.fromkeys("abc", "completed")
     assert project.stages("a") == ["specify", "plan", "tasks", "implement"]
     assert project.stages("b") == ["specify", "plan", "tasks", "implement", "implement"]

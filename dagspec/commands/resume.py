@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from dagspec import amend, checkout_move, driving, faults, lifecycle, relocate, state
+from dagspec import amend, checkout_move, driving, faults, lifecycle, relocate, render, state
 from dagspec.errors import EXIT_OK
 from dagspec.executable import autospec_version, find_run_autospec
 from dagspec.lifecycle import SpecStatus
@@ -60,15 +60,23 @@ def resume(
         # the autospec that runs now decides how it is called (`autospec.spec_flag_works`)
         version = autospec_version(executable, cwd=repo)
         initial = attrs.evolve(initial, autospec_version=version)
-        faults.say(f"resuming run {run_id}: {_counts(initial)}\n")
+        faults.say(f"resuming run {run_id}: {_counts(recorded)}\n")
         return driving.execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live
         )
 
 
-def _counts(initial: lifecycle.RunState) -> str:
-    counts = initial.counts()
-    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+def _counts(recorded: lifecycle.RunState) -> str:
+    """``3 to run (2 interrupted, 1 pending), 1 completed``: the statuses the run's report
+    and ``dag status`` showed (a dead driver's running specs ``interrupted``), not the
+    ``pending`` that ``prepare_resume`` makes of them."""
+    seen = lifecycle.settle_stale(recorded, driver_alive=False)
+    left = [s for s in seen.specs if s.status is not SpecStatus.COMPLETED]
+    done = f"{len(seen.specs) - len(left)} completed" if len(left) < len(seen.specs) else ""
+    if not left:
+        return f"nothing to run, {done}"  # what is left is the merge at its end
+    text = f"{len(left)} to run ({render.count_text(attrs.evolve(seen, specs=tuple(left)))})"
+    return f"{text}, {done}" if done else text
 
 
 def _nothing_left(run: lifecycle.RunState) -> bool:
