@@ -102,7 +102,7 @@ class _Row(NamedTuple):
     wraps: bool = False  # the detail names what to act on: whole, on a line of its own if need be
 
 
-_OUTCOME = 15  # the widest outcome, "merged (waits)", and a blank
+_OUTCOME = 15  # the widest outcome, "not merged yet", and a blank
 _LEFT = f"  {' ' * _OUTCOME} "  # what stands before a spec id
 
 
@@ -132,8 +132,15 @@ def _table(rows: list[_Row], width: int) -> list[str]:
 
 
 def _outcome_label(result: SpecMerge, report: MergeReport) -> str:
+    """The outcome's words; two outcomes read apart from their value. A merge that waits on
+    ``dag/<run>/_merged`` is "not merged yet", as the report card and the run's end count
+    it. A spec "already merged" by a merge commit (an earlier merge, of this run or a ``git
+    merge`` of yours) was "merged before": "already merged" is work on the base branch in
+    content only (README, Merging), with no commit to show."""
     if result.outcome is Outcome.MERGED and report.parked_on is not None:
-        return "merged (waits)"
+        return "not merged yet"
+    if result.outcome is Outcome.ALREADY_MERGED and result.commit is not None:
+        return "merged before"
     return result.outcome.value
 
 

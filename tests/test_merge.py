@@ -536,7 +536,7 @@ def test_merging_again_is_a_no_op(
 
     assert tip(git_repo) == main
     out = capsys.readouterr().out
-    assert out.count("already merged") == 4
+    assert out.count("merged before") == 4 and "already merged" not in out  # by its commits
     assert "main did not move: nothing new to merge." in out
 
 
@@ -727,7 +727,7 @@ def test_a_waiting_result_exits_1_and_says_how_to_take_it() -> None:
     assert merge_exit_code(report) == 1
     assert render_report(report) == (
         "Run r, merging into main:\n"
-        "  merged (waits)  x  333333333333\n"
+        "  not merged yet  x  333333333333\n"
         "main was not moved: /repo has uncommitted changes (README.md); nothing of yours was "
         "touched.\n"
         "The merged result waits on dag/r/_merged. Once the checkout is clean, take it with "
@@ -762,3 +762,17 @@ def test_a_commit_git_cannot_read_is_a_git_error_naming_the_command(
     )
     assert "failed with exit code 1" in reason and gone in reason  # what git said, naming it
     assert reason.endswith(git_merge.LOST_OBJECTS)
+
+
+def test_merged_before_by_a_commit_reads_apart_from_already_merged_in_content() -> None:
+    """README, Merging: "already merged" is work on the base branch in content only (a
+    squash); a spec merged by an earlier merge commit of the run read so too."""
+    report = report_of(
+        SpecMerge("a", "dag/r/a", Outcome.ALREADY_MERGED, "4" * 40),
+        SpecMerge("b", "dag/r/b", Outcome.ALREADY_MERGED),
+        new_tip="1" * 40,
+    )
+    assert render_report(report).splitlines()[1:3] == [
+        "  merged before   a  444444444444",
+        "  already merged  b",
+    ]
