@@ -130,13 +130,16 @@ def _merge_result(spec: SpecState) -> str:
 
 
 def totals_line(c: Card) -> str:
-    """``5 specs (3 completed, 2 failed), 3 merged, tasks 30/36, 7 attempts, 1h02m wall,
-    2h10m agent time``."""
+    """``5 specs (3 completed, 2 failed), 3 merged, tasks 30/36 of 4 specs, 7 attempts,
+    1h02m wall, 2h10m agent time``: the tasks are those of the specs that made their list,
+    and ``of N specs`` says so when not every spec did."""
     t = c.totals
+    listed = sum(1 for line in c.specs if line.tasks_total)
+    of = f" of {counted(listed, 'spec')}" if listed < t.specs else ""
     parts = [
         f"{counted(t.specs, 'spec')} ({count_text_of(t.counts)})",
         f"{t.merged} merged",
-        f"tasks {t.tasks_done}/{t.tasks_total}",
+        f"tasks {t.tasks_done}/{t.tasks_total}{of}",
         counted(t.attempts, "attempt"),
     ]
     if t.duration is not None:

@@ -171,7 +171,7 @@ SPEC         STATUS     STAGE  TASKS  TIME    ATTEMPTS  MERGE
   ↳ autospec exited with 1 during plan: plan stage failed
 060-auth     blocked                          0
 061-rate     completed  done   3/3    1m00s   1         not merged
-total: 5 specs (3 completed, 1 failed, 1 blocked), 2 merged, tasks 13/13, 5 attempts, \
+total: 5 specs (3 completed, 1 failed, 1 blocked), 2 merged, tasks 13/13 of 3 specs, 5 attempts, \
 1h02m wall, 19m34s agent time
 """
 
@@ -310,3 +310,14 @@ def test_one_line_of_many_megabytes_is_read_past_in_bounded_memory(tmp_path: Pat
         tracemalloc.stop()
     assert usage == AgentUsage(100, 50, 0.2)
     assert peak < 1024 * 1024  # bytes: the 40 MiB line is never held
+
+
+def test_the_tasks_total_says_how_many_specs_made_tasks(tmp_path: Path) -> None:
+    """A failed spec and one blocked behind it never made tasks: "tasks 4/4" read as if
+    everything was done. Every spec with its tasks: no "of N specs"."""
+    done = spec("a", SpecStatus.COMPLETED, tasks_done=2, tasks_total=2, attempts=1)
+    failed = spec("b", SpecStatus.FAILED, stage="plan", attempts=1)
+    unfinished = run(tmp_path, "r", done, failed, status=RunStatus.FAILED)
+    assert ", tasks 2/2 of 1 spec, " in report.totals_line(report.card(unfinished, now=at(0)))
+    alone = run(tmp_path, "s", done, status=RunStatus.COMPLETED)
+    assert ", tasks 2/2, " in report.totals_line(report.card(alone, now=at(0)))
