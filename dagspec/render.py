@@ -238,14 +238,11 @@ def _bar(spec: SpecState) -> str:
 
 
 def _spec_time(spec: SpecState, now: datetime) -> str:
-    """Running: how long so far; finished: how long it took; otherwise nothing."""
-    if spec.started_at is None:
+    """Every attempt's time, as the report card's TIME (running: so far); nothing before
+    the end of a first attempt or while one runs."""
+    if spec.attempt_seconds(now) is None and not spec.earlier_seconds:
         return ""
-    if spec.status is SpecStatus.RUNNING:
-        return format_duration((now - spec.started_at).total_seconds())
-    if spec.finished_at is None:
-        return ""
-    return format_duration((spec.finished_at - spec.started_at).total_seconds())
+    return format_duration(spec.agent_seconds(now))
 
 
 def _run_time(state: RunState, now: datetime) -> str:

@@ -244,3 +244,20 @@ def test_runs_table() -> None:
     narrow = render.runs_table(states, now=at(400), width=60, color=True)
     assert max(len(line) for line in ANSI.sub("", narrow).splitlines()) <= 60
     assert "\x1b[36m▸ running\x1b[0m" in narrow
+
+
+def test_a_spec_s_time_counts_every_attempt_as_the_report_card_does() -> None:
+    """A spec retried once showed 1s in ``dag status`` (its last attempt) and 2s in ``dag
+    report`` (every attempt)."""
+    from dagspec import report
+
+    retried = spec(
+        "a", SpecStatus.COMPLETED, attempts=2, earlier_seconds=61.0,
+        started_at=at(100), finished_at=at(160),
+    )  # fmt: skip
+    running = spec("b", SpecStatus.RUNNING, attempts=2, earlier_seconds=30.0, started_at=at(170))
+    state = run(REPO, "r", retried, running, status=RunStatus.RUNNING)
+    table = render.status_table(state, now=at(200), width=80, color=False).splitlines()
+    card = report.render_text(report.card(state, now=at(200))).splitlines()
+    assert (table[1].split()[-1], table[2].split()[-3:]) == ("2m01s", ["1m00s", "attempt", "2"])
+    assert " 2m01s " in card[2] and " 1m00s " in card[3], card
