@@ -98,12 +98,16 @@ def summary(state: RunState, *, color: bool, dag: str = "dag", after: str | None
 def next_command(state: RunState, *, dag: str = "dag", after: str | None = None) -> str:
     """What to type next: look at a running run, resume, retry failures, merge, remove
     worktrees left, or look; never ``dag <after>``, the command just run (``status``: a
-    finished run's next look is its report card)."""
+    finished run's next look is its report card). A run under ``--no-merge`` that resume
+    or retry would continue gets ``dag merge`` too, for its completed specs."""
     command = _next_command(state)
     if after and command.startswith(f"dag {after} "):
         command = (
             f"dag report {state.run_id}" if after == "status" else f"dag status {state.run_id}"
         )
+    unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in state.specs)
+    if unmerged and not state.options.merge and command.startswith(("dag resume", "dag retry")):
+        command += f"; {dag} merge {state.run_id} merges what completed"
     return command.replace("dag", dag, 1)
 
 

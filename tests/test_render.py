@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import attrs
 import pytest
 
 from dagspec import render
-from dagspec.lifecycle import RunState, RunStatus, SpecStatus
+from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecStatus
 from tests.run_states import at, run, spec
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -261,3 +262,14 @@ def test_a_spec_s_time_counts_every_attempt_as_the_report_card_does() -> None:
     card = report.render_text(report.card(state, now=at(200))).splitlines()
     assert (table[1].split()[-1], table[2].split()[-3:]) == ("2m01s", ["1m00s", "attempt", "2"])
     assert " 2m01s " in card[2] and " 1m00s " in card[3], card
+
+
+def test_a_no_merge_run_to_retry_is_also_told_to_merge_what_completed() -> None:
+    """Under ``--no-merge`` a retry (or resume) does not merge at its end either: the
+    completed specs, "not on main yet", got no command that takes them."""
+    specs = (spec("a", SpecStatus.COMPLETED), spec("b", SpecStatus.FAILED))
+    kept = run(REPO, "r", *specs, status=RunStatus.FAILED, options=RunOptions(merge=False))
+    expected = "dag retry r b; dag merge r merges what completed"
+    assert render.next_command(kept) == expected
+    assert render.summary(kept, color=False).endswith(f"next: {expected}\n")
+    assert render.next_command(attrs.evolve(kept, options=RunOptions())) == "dag retry r b"
