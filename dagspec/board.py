@@ -142,7 +142,7 @@ def stopping_line(grace: float, agents: int) -> str:
         return "stopping: no agent is running"
     return (
         f"stopping: waiting up to {grace:g} s for {counted(agents, 'agent')} "
-        "(Ctrl-C again to kill them now)"
+        f"(Ctrl-C again to kill {'it' if agents == 1 else 'them'} now)"
     )
 
 

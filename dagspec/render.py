@@ -242,8 +242,7 @@ def _bar(spec: SpecState) -> str:
 
 
 def _spec_time(spec: SpecState, now: datetime) -> str:
-    """Every attempt's time, as the report card's TIME (running: so far); nothing before
-    the end of a first attempt or while one runs."""
+    """Every attempt's time, as the report card's TIME (running: so far); else nothing."""
     if spec.attempt_seconds(now) is None and not spec.earlier_seconds:
         return ""
     return format_duration(spec.agent_seconds(now))
@@ -262,8 +261,9 @@ def _note(spec: SpecState, state: RunState) -> str:
         return f"waits for {', '.join(waiting)}" if waiting else ""
     if spec.status is SpecStatus.BLOCKED:
         return "blocked by " + ", ".join(spec.blocked_by) if spec.blocked_by else ""
-    if spec.status in (SpecStatus.FAILED, SpecStatus.INTERRUPTED):
-        return _first_line(spec.error) or _exit_reason(spec)
+    if spec.status in (SpecStatus.FAILED, SpecStatus.INTERRUPTED):  # never its status again
+        note = _first_line(spec.error) or _exit_reason(spec)
+        return "" if note == spec.status.value else note
     if spec.status is SpecStatus.RUNNING and spec.attempts > 1:
         return f"attempt {spec.attempts}"
     return "merged" if spec.merged else ""

@@ -139,7 +139,7 @@ def totals_line(c: Card) -> str:
     parts = [
         f"{counted(t.specs, 'spec')} ({count_text_of(t.counts)})",
         f"{t.merged} merged",
-        f"tasks {t.tasks_done}/{t.tasks_total}{of}",
+        f"tasks {t.tasks_done}/{t.tasks_total}{of}" if listed else "no tasks yet",
         counted(t.attempts, "attempt"),
     ]
     if t.duration is not None:
@@ -208,10 +208,18 @@ def render_text(c: Card, *, width: int = fit.UNLIMITED) -> str:
     out = [f"report of run {c.run_id}: {c.status}", _row(header, widths, width)]
     for line, row in zip(c.specs, rows, strict=True):
         out.append(_row(row, widths, width))
-        if line.error and line.status != "completed":
-            out.append(fit.line([(f"  ↳ {truncate(line.error, NOTE_MAX)}", None)], width, False))
+        if note := _note(line):
+            out.append(fit.line([(f"  ↳ {truncate(note, NOTE_MAX)}", None)], width, False))
     out.append(totals_line(c))
     return "\n".join(out) + "\n"
+
+
+def _note(line: SpecLine) -> str:
+    """Why a spec did not complete; nothing when that would only say its status again (a
+    stop's ``interrupted``)."""
+    if line.status == "completed" or line.error in (None, line.status):
+        return ""
+    return line.error or ""
 
 
 def _row(cells: tuple[str, ...], widths: list[int], width: int) -> str:
@@ -229,7 +237,7 @@ def render_markdown(c: Card) -> str:
         "|" + "|".join(" --- " for _ in header) + "|",
     ]
     for line in c.specs:
-        cells = [*_cells(line, c), line.error if line.status != "completed" and line.error else ""]
+        cells = [*_cells(line, c), _note(line)]
         spec = f"`{cells[0]}`"  # an id is letters, digits and ._- (``schema._ID``): as it is
         out.append("| " + " | ".join([spec, *map(_md_escape, cells[1:])]) + " |")
     out += ["", f"**{totals_line(c)}**"]

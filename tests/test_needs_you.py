@@ -140,10 +140,10 @@ def test_counts_of_one_read_right(
     )
     assert run_cli("run", dag, "--dry-run", "--run-id", "r") == 0
     assert "dry run of r: 1 spec, one at a time" in capsys.readouterr().out
-    assert "for 1 agent (" in board.stopping_line(10.0, 1)
+    assert "for 1 agent (Ctrl-C again to kill it now)" in board.stopping_line(10.0, 1)
     assert board.stopping_line(10.0, 0) == "stopping: no agent is running"  # all waiting
     for out in (board.stopping_line(10.0, 2),):
-        assert "for 2 agents (" in out
+        assert "for 2 agents (Ctrl-C again to kill them now)" in out
 
 
 @pytest.mark.slow

@@ -273,3 +273,10 @@ def test_a_no_merge_run_to_retry_is_also_told_to_merge_what_completed() -> None:
     assert render.next_command(kept) == expected
     assert render.summary(kept, color=False).endswith(f"next: {expected}\n")
     assert render.next_command(attrs.evolve(kept, options=RunOptions())) == "dag retry r b"
+
+
+def test_a_stopped_spec_s_note_does_not_repeat_its_status() -> None:
+    stopped = spec("a", SpecStatus.INTERRUPTED, stage="plan", error="interrupted")
+    state = run(REPO, "r", stopped, status=RunStatus.INTERRUPTED)
+    table = render.status_table(state, now=at(0), width=80, color=False)
+    assert table.count("interrupted") == 3, table  # the row's, the run's and its count's

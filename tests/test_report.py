@@ -321,3 +321,15 @@ def test_the_tasks_total_says_how_many_specs_made_tasks(tmp_path: Path) -> None:
     assert ", tasks 2/2 of 1 spec, " in report.totals_line(report.card(unfinished, now=at(0)))
     alone = run(tmp_path, "s", done, status=RunStatus.COMPLETED)
     assert ", tasks 2/2, " in report.totals_line(report.card(alone, now=at(0)))
+
+
+def test_a_stopped_spec_is_said_interrupted_once(tmp_path: Path) -> None:
+    """After a Ctrl-C the row said "interrupted" and the line under it "↳ interrupted"
+    (its error is the status's word); another reason stays."""
+    stopped = spec("a", SpecStatus.INTERRUPTED, stage="plan", attempts=1, error="interrupted")
+    died = spec("b", SpecStatus.INTERRUPTED, stage="plan", attempts=1, error="the driver died")
+    card = report.card(run(tmp_path, "r", stopped, died, status=RunStatus.INTERRUPTED), now=at(0))
+    text = report.render_text(card)
+    assert text.count("interrupted") == 4, text  # the run's, each row's, the totals'
+    assert "  ↳ the driver died\n" in text and ", no tasks yet, " in text
+    assert report.render_markdown(card).count("interrupted") == 4
