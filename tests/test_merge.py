@@ -665,6 +665,29 @@ def test_dag_merge_cleanup_end_to_end(
     assert git(git_repo, "branch", "--list", "dag/*") == ""
 
 
+@pytest.mark.slow
+def test_taking_a_waiting_result_says_how_to_remove_what_the_merge_left(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``dag merge`` took the result a dirty checkout left waiting; the worktrees and
+    branches stayed (the end of ``dag run`` removes them) and nothing said how to remove
+    them. With ``--cleanup`` nothing is left to say."""
+    paths = make_run(git_repo, DIAMOND)
+    add_worktrees(git_repo, paths, "abcd")
+    (git_repo / "README.md").write_text("my edit\n")
+    assert run_cli("merge", RUN) == 1
+    hint = "hint: the merged specs' worktrees and branches stay: `dag merge r1 --cleanup` "
+    assert hint not in capsys.readouterr().out  # nothing merged yet
+    git(git_repo, "checkout", "--", "README.md")
+
+    assert run_cli("merge", RUN) == 0
+
+    assert hint + "removes them, as the end of `dag run` does\n" in capsys.readouterr().out
+    assert run_cli("merge", RUN, "--cleanup") == 0
+    assert "hint:" not in capsys.readouterr().out
+    assert all(s.worktree is None for s in dstate.load(paths).specs)
+
+
 def test_merge_is_refused_while_another_process_drives_the_run(
     git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:

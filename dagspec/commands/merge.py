@@ -6,7 +6,8 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import checkout_move, driving, relocate
+from dagspec import checkout_move, driving, faults, relocate
+from dagspec.lifecycle import RunState
 from dagspec.state import load, run_lock, settled
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -33,7 +34,19 @@ def merge(
     with run_lock(paths):
         run = settled(relocate.arrive(paths, load(paths)))
         run = attrs.evolve(run, options=attrs.evolve(run.options, merge=True))
-        _, code = driving.merge_and_report(
+        merged, code = driving.merge_and_report(
             paths, run, dry_run=False, cleanup=cleanup, onto_current=onto_current
         )
+    if not cleanup and not run.options.keep_worktrees:
+        _cleanup_hint(merged)
     return code
+
+
+def _cleanup_hint(run: RunState) -> None:
+    """How to remove what the merged specs left, which ``dag run`` removes when it merges
+    at its end and ``dag merge`` only with ``--cleanup`` (README, Merging)."""
+    if any(s.merged and s.worktree for s in run.specs):
+        faults.say(
+            "hint: the merged specs' worktrees and branches stay: "
+            f"`dag merge {run.run_id} --cleanup` removes them, as the end of `dag run` does\n"
+        )
