@@ -148,15 +148,18 @@ def prepare(
 ) -> Prepared:
     """Make the spec's worktree ready (under ``root``) and choose the command to run there:
     none when its agent finished in an earlier attempt (``SpecState.agent_done``) and its
-    worktree or branch is there, holding that work. A new spec gets a number above
-    ``floor`` (``spec_dirs.reserve_number``). ``go_on`` is
-    called once ``book.worktrees`` is held, before anything is made: what it raises, nothing
-    of the spec's is made (a stop does not wait for a queue of ``git worktree add``)."""
+    worktree is still there, holding that work (one deleted since took what was not
+    committed with it: the agent runs again, and autospec skips what the branch has). A
+    new spec gets a number above ``floor`` (``spec_dirs.reserve_number``). ``go_on`` is
+    called once ``book.worktrees`` is held, before anything is made: what it raises,
+    nothing of the spec's is made (a stop does not wait for a queue of ``git worktree
+    add``)."""
     repo = Path(run.repo)
     path = Path(spec.worktree) if spec.worktree else worktree_path(root, run.run_id, spec.id)
     branch = spec.branch or branch_name(run.run_id, spec.id)
     with book.worktrees:
         go_on()  # the last moment to give up: from here on the worktree is made and returned
+        kept = path.is_dir()  # else its uncommitted work, if any, went with it
         # autospec < 0.10.4 may have left it on its own branch; taken back, the spec's
         # branch may be one the drive did not know of
         taken = spec.branch is not None and compat.take_back(
@@ -174,7 +177,7 @@ def prepare(
         else:
             worktree.reopen_worktree(repo, path, branch=branch)
             worktree.remove_stale_locks(path)  # the last attempt's agent is gone
-    if spec.agent_done and not afresh:  # nothing to run: its work is committed and joined
+    if spec.agent_done and not afresh and kept:  # no agent: its work is there, to join
         _refuse_unresolved(run, spec.id, path)
         return Prepared(path, branch, None, {}, _dir_name(spec.spec_dir), 0)
     skipped = worktree.copy_configuration(repo, path)

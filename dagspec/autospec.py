@@ -78,22 +78,28 @@ def version_of(said: str | None) -> tuple[int, ...] | None:
 
 
 _NAMES_AUTOSPEC = re.compile(r"\bautospec\b", re.IGNORECASE)
+_LEADS_WITH_AUTOSPEC = re.compile(r"autospec\b", re.IGNORECASE)
 _BARE_VERSION = re.compile(r"v?\d+\.\d+(?:\.\d+)?\S*\Z")
+_COLOUR = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a terminal's colour and style codes
 
 
 def version_line(said: str) -> str | None:
-    """The line of what ``autospec --version`` printed that says which autospec it is: the
-    first that names autospec (``autospec version v0.7.3``; a build without a version says
-    ``autospec version dev``), else the first that is a version alone (``v0.10.4``); a
-    wrapper's notice before it is passed over. None when no line is one: not autospec.
+    """The line of what ``autospec --version`` printed that says which autospec it is,
+    without colour codes: the first that starts with autospec's name, as autospec's own
+    answer does (``autospec version v0.7.3``; a build without a version says ``autospec
+    version dev``), else the first that names autospec at all, else the first that is a
+    version alone (``v0.10.4``). A wrapper's notice is passed over, even one naming
+    autospec and another version (``A new release of autospec is available: v0.10.4``).
+    None when no line is one: not autospec.
 
-    >>> version_line("note: shim updated\nautospec version v0.7.3\nBuilt from commit: 1a2b")
+    >>> version_line("note: a new autospec, v0.10.4\\nautospec version v0.7.3\\nBuilt: 1a2b")
     'autospec version v0.7.3'
     """
-    lines = [line.strip() for line in said.splitlines()]
+    lines = [_COLOUR.sub("", line).strip() for line in said.splitlines()]
+    leading = [line for line in lines if _LEADS_WITH_AUTOSPEC.match(line)]
     named = [line for line in lines if _NAMES_AUTOSPEC.search(line)]
     bare = [line for line in lines if _BARE_VERSION.match(line)]
-    return next(iter(named or bare), None)
+    return next(iter(leading or named or bare), None)
 
 
 def spec_flag_works(said: str | None) -> bool:

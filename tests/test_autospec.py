@@ -172,6 +172,12 @@ def test_fewer_tasks_than_declared_are_accepted_when_not_strict() -> None:
         ("autospec version dev\n", "autospec version dev"),  # a build that names no version
         ("note: shim updated\nAutospec 0.10.4\n", "Autospec 0.10.4"),  # a wrapper's notice
         ("v0.10.4\n", "v0.10.4"),
+        (  # a wrapper's update notice names autospec and the newer version first
+            "A new release of autospec is available: v0.10.4 (you have v0.7.3)\n"
+            "autospec version v0.7.3\n",
+            "autospec version v0.7.3",
+        ),
+        ("\x1b[1;32mautospec version v0.10.4\x1b[0m\n", "autospec version v0.10.4"),
         ("", None),
         ("Usage: foo [options]\n", None),
         ("Python 3.11.7\n", None),  # a version, of something else

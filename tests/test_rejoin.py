@@ -6,6 +6,7 @@ autospec, whole runs in-process."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from collections.abc import Callable
@@ -114,3 +115,33 @@ def test_a_driver_killed_while_joining_is_resumed_at_the_join(
     assert _agents(project) == [["run", "-spti", "-y", "Build a"]]
     a = project.state().spec("a")
     assert (a.status.value, a.attempts, a.merged) == ("completed", 2, True)
+
+
+def test_an_agent_s_work_lost_with_its_worktree_is_made_again(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
+) -> None:
+    """The driver dies while it commits a's work (its agent exited 0), the commit never
+    happens, and the worktree is deleted by hand: nothing of the agent's work is left, so
+    resume runs a's agent again rather than join nothing and call a completed (a breaker's
+    spec was completed and merged with no work, and its dependent built on nothing)."""
+    gate = CommandGate(tmp_path / "gate", "commit")
+    monkeypatch.setenv("PATH", f"{gate.path}{os.pathsep}{os.environ['PATH']}")
+    project.write_dag(dag_text("a", ("b", ["a"])))
+    with start_dag(project.repo, "run", "dag.yaml", "--run-id", "r") as driver:
+        out = Output(driver)
+        held = gate.wait()
+        assert project.state().spec("a").agent_done
+        driver.send_signal(signal.SIGKILL)
+        assert out.finish() == -signal.SIGKILL
+    os.killpg(gate.git_group(), signal.SIGKILL)  # as an OOM kill or a power cut would
+    wait_gone(held)
+    worktree = Path(project.state().spec("a").worktree or "")
+    shutil.rmtree(worktree)
+    assert run_cli("resume", "r") == 0
+    assert _agents(project) == [["run", "-spti", "-y", "Build a"]] * 2 + [
+        ["run", "-spti", "-y", "Build b"]
+    ]
+    final = project.state()
+    assert {s.id: s.status.value for s in final.specs} == {"a": "completed", "b": "completed"}
+    assert final.spec("a").spec_dir and final.spec("a").spec_dir != final.spec("b").spec_dir
+    assert git(project.repo, "ls-tree", "--name-only", "main", f"{final.spec('a').spec_dir}/")
