@@ -47,6 +47,27 @@ def _agents(project: Project) -> list[list[str]]:
     return [s["argv"] for s in project.starts() if s["argv"][:1] == ["run"]]
 
 
+def _killed_after_a_s_agent(
+    project: Project,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    held_git: str,
+    *features: str | tuple[str, list[str]],
+) -> tuple[CommandGate, int]:
+    """Run ``r`` of ``features`` and SIGKILL its driver once a's agent exited 0 and git
+    ``held_git`` (a ``CommandGate``) is held; the gate and the held git's pid."""
+    gate = CommandGate(tmp_path / "gate", held_git)
+    monkeypatch.setenv("PATH", f"{gate.path}{os.pathsep}{os.environ['PATH']}")
+    project.write_dag(dag_text(*features))
+    with start_dag(project.repo, "run", "dag.yaml", "--run-id", "r") as driver:
+        out = Output(driver)
+        held = gate.wait()
+        assert project.state().spec("a").agent_done
+        driver.send_signal(signal.SIGKILL)
+        assert out.finish() == -signal.SIGKILL
+    return gate, held
+
+
 @pytest.mark.parametrize("command", ["retry", "resume"])
 @pytest.mark.parametrize("committed", [True, False], ids=["committed", "staged"])
 def test_a_conflict_resolved_by_hand_is_joined_without_running_the_agent_again(
@@ -100,15 +121,7 @@ def test_a_driver_killed_while_joining_is_resumed_at_the_join(
 ) -> None:
     """The driver is SIGKILLed while it joins a's work (its agent exited 0): resume joins
     the work without running a's agent again."""
-    gate = CommandGate(tmp_path / "gate", "merge-tree")
-    monkeypatch.setenv("PATH", f"{gate.path}{os.pathsep}{os.environ['PATH']}")
-    project.write_dag(dag_text("a"))
-    with start_dag(project.repo, "run", "dag.yaml", "--run-id", "r") as driver:
-        out = Output(driver)
-        held = gate.wait()
-        assert project.state().spec("a").agent_done
-        driver.send_signal(signal.SIGKILL)
-        assert out.finish() == -signal.SIGKILL
+    gate, held = _killed_after_a_s_agent(project, tmp_path, monkeypatch, "merge-tree", "a")
     gate.release()
     wait_gone(held)
     assert run_cli("resume", "r") == 0
@@ -124,15 +137,8 @@ def test_an_agent_s_work_lost_with_its_worktree_is_made_again(
     happens, and the worktree is deleted by hand: nothing of the agent's work is left, so
     resume runs a's agent again rather than join nothing and call a completed (a breaker's
     spec was completed and merged with no work, and its dependent built on nothing)."""
-    gate = CommandGate(tmp_path / "gate", "commit")
-    monkeypatch.setenv("PATH", f"{gate.path}{os.pathsep}{os.environ['PATH']}")
-    project.write_dag(dag_text("a", ("b", ["a"])))
-    with start_dag(project.repo, "run", "dag.yaml", "--run-id", "r") as driver:
-        out = Output(driver)
-        held = gate.wait()
-        assert project.state().spec("a").agent_done
-        driver.send_signal(signal.SIGKILL)
-        assert out.finish() == -signal.SIGKILL
+    dag = ("a", ("b", ["a"]))
+    gate, held = _killed_after_a_s_agent(project, tmp_path, monkeypatch, "commit", *dag)
     os.killpg(gate.git_group(), signal.SIGKILL)  # as an OOM kill or a power cut would
     wait_gone(held)
     worktree = Path(project.state().spec("a").worktree or "")
