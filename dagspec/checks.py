@@ -138,7 +138,8 @@ def check_constitution(planned: Planned) -> Problem | None:
         return None
     return Problem(
         f"{planned.repo} has no autospec constitution ({_CONSTITUTIONS[0]}), and autospec "
-        "refuses to run without one: run `autospec init`, then `autospec constitution`"
+        "refuses to run without one: run `autospec init`, then `autospec constitution` (or, "
+        "with the demo's simulated autospec, copy the demo repository's one there)"
     )
 
 

@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
         if knobs(description, name).get("FAIL_AT") == stage:
             print(
                 f"Error: executing stage {stage}: {stage} stage failed: simulated "
-                f"({PREFIX}FAIL_AT={stage})",
+                f"(FAIL_AT {stage}, from {PREFIX}FAIL_AT or {PREFIX}CONTROL)",
                 file=sys.stderr,
             )
             return 1

@@ -48,7 +48,8 @@ def test_a_rule_that_matches_the_description_fails_that_spec_at_its_stage(
     failed = _run(agent, repo, "-spti", "-y", "Log every greeting", CONTROL=str(control))
     assert failed.returncode == 1
     assert failed.stderr == (
-        "Error: executing stage plan: plan stage failed: simulated (FAKE_AUTOSPEC_FAIL_AT=plan)\n"
+        "Error: executing stage plan: plan stage failed: simulated (FAIL_AT plan, from "
+        "FAKE_AUTOSPEC_FAIL_AT or FAKE_AUTOSPEC_CONTROL)\n"
     )
     spec = repo / "specs" / "002-log-every-greeting"
     assert sorted(p.name for p in spec.iterdir()) == ["spec.yaml"]
