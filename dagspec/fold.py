@@ -57,11 +57,14 @@ class _Facts:
 
     done: frozenset[str]
     layer: dict[str, str]
+    slots_taken: bool  # as many specs running as the run may run at once
 
     @classmethod
     def of(cls, state: RunState) -> _Facts:
         done = frozenset(s.id for s in state.specs if s.status is SpecStatus.COMPLETED)
-        return cls(done, {s.id: s.layer for s in state.specs})
+        slots = state.options.max_parallel if state.options.parallel else 1
+        running = sum(s.status is SpecStatus.RUNNING for s in state.specs)
+        return cls(done, {s.id: s.layer for s in state.specs}, running >= slots)
 
 
 def _spec_line(spec: SpecState, facts: _Facts) -> Line:
@@ -191,9 +194,13 @@ def _note(spec: SpecState, facts: _Facts) -> str:
 
 def _waits(ids: Sequence[str], facts: _Facts) -> str:
     """``waits for a, b``, or ``waits for layer L0: 5 left`` when they are many of one layer;
-    with nothing left to wait for, a spec waits for one of the parallel slots."""
+    with nothing left to wait for, a spec waits for one of the parallel slots while they are
+    all taken, and is only ``ready`` while one is free (its worktree being made, or the slot
+    kept for a spec with a longer chain of work behind it)."""
+    if not ids:
+        return "ready: waits for a free slot" if facts.slots_taken else "ready"
     if len(ids) <= 2:
-        return "waits for " + ", ".join(ids) if ids else "ready: waits for a free slot"
+        return "waits for " + ", ".join(ids)
     layers = {facts.layer[spec_id] for spec_id in ids}
     if len(layers) == 1:
         return f"waits for layer {layers.pop()}: {len(ids)} left"

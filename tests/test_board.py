@@ -19,7 +19,7 @@ import trio
 
 from dagspec import board, estimates, progress, symbols, terminal
 from dagspec.board import Columns, View
-from dagspec.lifecycle import RunState, RunStatus, SpecStatus
+from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecStatus
 from tests.board_support import (
     FAILS,
     Clock,
@@ -90,6 +90,24 @@ def test_when_space_runs_out_completed_specs_fold_and_pending_layers_say_it_once
         spec_id(i)
         for i in range(16, 19)  # the three that finished last
     ]
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (RunOptions(parallel=True, max_parallel=4), "ready"),  # a slot is free: it starts
+        (RunOptions(), "ready: waits for a free slot"),  # one at a time, and one runs
+    ],
+)
+def test_a_ready_spec_waits_for_a_slot_only_while_every_slot_is_taken(
+    options: RunOptions, said: str
+) -> None:
+    """A newcomer read "waits for a free slot" with 3 of 4 slots free (the spec's worktree
+    being made) as --parallel not working."""
+    running = spec("a", SpecStatus.RUNNING, started_at=at(0), stage="plan")
+    state = run(Path("/r"), "r", running, spec("b"), status=RunStatus.RUNNING, options=options)
+    lines = board.frame(state, view(state, seconds=1))
+    assert next(line for line in lines if " b " in line).endswith(f"  {said}")
 
 
 def test_the_failed_reason_keeps_its_end_and_the_bar_goes_before_the_id() -> None:
