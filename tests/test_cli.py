@@ -612,3 +612,20 @@ def test_a_run_id_that_must_be_named_is_not_shown_optional(name: str) -> None:
     its usage showed ``[RUN_ID]``."""
     usage = _usage_of(Commands().by_name[name])
     assert usage.startswith(f"usage: dag {name} [-h] RUN_ID "), usage
+
+
+def test_a_dry_run_says_a_run_id_made_now_is_not_the_run_s(
+    runnable: Path,
+    write_dag: Callable[..., Path],
+    run_cli: Cli,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A newcomer's dry run said `dry run of try-...-001102` and the run became
+    `try-...-001108`: an id made from the time is only an example."""
+    write_dag("layers:\n  - id: L0\n    features:\n      - {id: a, description: x}\n")
+    assert run_cli("run", "dag.yaml", "--dry-run") == 0
+    out = capsys.readouterr().out.splitlines()
+    said = next(line for line in out if line.startswith("dry run of "))
+    assert "(an id made now: a run gets its own as it starts): 1 spec" in said
+    assert run_cli("run", "dag.yaml", "--dry-run", "--run-id", "mine") == 0
+    assert "dry run of mine: 1 spec, one at a time" in capsys.readouterr().out

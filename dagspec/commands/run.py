@@ -50,8 +50,9 @@ def run(
         checkout_move.finish_interrupted(repo)  # before preflight looks at the checkout
     planned = preflight.before_run(repo, dag, options, run_id, dry_run=dry_run, dag_file=str(path))
     if dry_run:
+        made = run_id is None  # from the DAG's name and the time: a run gets its own
         run_id, base = planned.run_id or "", planned.base()  # both checked
-        print(plan_text(repo, dag, options, run_id, *base), end="")
+        print(plan_text(repo, dag, options, run_id, *base, example_id=made), end="")
         return EXIT_OK
     return driving.start(path, planned, color=color, live=live)
 
@@ -60,13 +61,22 @@ def run(
 
 
 def plan_text(
-    repo: Path, dag: Dag, options: RunOptions, run_id: str, base_branch: str, base_commit: str
+    repo: Path,
+    dag: Dag,
+    options: RunOptions,
+    run_id: str,
+    base_branch: str,
+    base_commit: str,
+    *,
+    example_id: bool = False,
 ) -> str:
-    """What ``run`` would do: the waves of specs and the exact command each would get."""
+    """What ``run`` would do: the waves of specs and the exact command each would get.
+    ``example_id``: ``run_id`` was made from the time, and the run will get another."""
     executable = _executable_or_name(options.autospec)
     root = worktree_root(repo, options.worktree_root)
+    named = f"{run_id} (an id made now: a run gets its own as it starts)" if example_id else run_id
     lines = [
-        f"dry run of {run_id}: {counted(len(dag.features), 'spec')}, {driving.how(options)}",
+        f"dry run of {named}: {counted(len(dag.features), 'spec')}, {driving.how(options)}",
         f"base: {base_branch} at {base_commit[:12]}; worktrees in {root / run_id}/<spec>, "
         f"on branches dag/{run_id}/<spec>",
     ]
