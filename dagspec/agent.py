@@ -289,13 +289,7 @@ def exit_reason(
     """Why an attempt failed, from its exit code, the stage it was in, and the last
     ``Error:`` line it printed: ``autospec exited with 1 during plan: <error>``; first of
     all, when its ``worktree`` is gone, that it was deleted under it."""
-    if code < 0:
-        try:
-            how = f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            how = f"was killed by signal {-code}"
-    else:
-        how = f"exited with {code}"
+    how = f"was killed by {procgroup.signal_name(-code)}" if code < 0 else f"exited with {code}"
     text = f"autospec {how}" + (f" during {stage}" if stage else "")
     if worktree is not None and not worktree.is_dir():
         return f"its worktree {worktree} was deleted while autospec ran ({text})"

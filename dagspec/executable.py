@@ -106,7 +106,7 @@ def _what_it_did(answer: _Answer, text: str) -> str:
     if answer.stopped is not None:
         return answer.stopped
     if answer.code is not None and answer.code < 0:
-        return f"was killed by {_signal_name(-answer.code)}{last}"
+        return f"was killed by {procgroup.signal_name(-answer.code)}{last}"
     if answer.code != 0:
         return f"failed with exit code {answer.code}{last}"
     shown = [line for line in text.splitlines() if line.strip()]
@@ -119,13 +119,6 @@ def _what_it_did(answer: _Answer, text: str) -> str:
 def _shown(text: str) -> str:
     """``text`` as one short printable line (it may have come from anything)."""
     return printable(" ".join(text.split()))[:_SHOWN]
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 def _ask(executable: str, cwd: Path | None) -> _Answer:

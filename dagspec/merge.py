@@ -30,12 +30,20 @@ How a merge is made, and what it guarantees (README, Merging):
 from __future__ import annotations
 
 import contextlib
-import signal
 from pathlib import Path
 
 import attrs
 
-from dagspec import checkout_move, checkout_safety, git, git_merge, integration, lifecycle, replay
+from dagspec import (
+    checkout_move,
+    checkout_safety,
+    git,
+    git_merge,
+    integration,
+    lifecycle,
+    procgroup,
+    replay,
+)
 from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
@@ -254,15 +262,12 @@ def _killed(
 ) -> tuple[str, bool]:
     """Why the result waits when git was killed during the update (its signal), and
     whether the checkout is clean again, so that ``dag merge`` does it again."""
-    name = signal.Signals(-exc.returncode).name if -exc.returncode in _SIGNALS else "a signal"
+    name = procgroup.signal_name(-exc.returncode)
     why = f"git was killed by {name} during the update of {checkout}; it was undone"
     left = _unsafe_to_update(repo, checkout, chain)
     if left is None:
         return f"{why}; `dag merge {state.run_id}` does it again", True
     return f"{why}, but {left}", False
-
-
-_SIGNALS = {int(s) for s in signal.Signals}
 
 
 def _park(

@@ -116,7 +116,7 @@ def notify(
             process.wait()
             return f"the notify command took over {format_duration(timeout)} and was ended"
     if process.returncode < 0:
-        name = signal.Signals(-process.returncode).name
+        name = procgroup.signal_name(-process.returncode)
         return f"the notify command was killed by {name} (its output: {log})"
     if process.returncode != 0:
         return f"the notify command exited with {process.returncode} (its output: {log})"

@@ -9,9 +9,23 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 from pathlib import Path
 
 _STAT = re.compile(rb"\) (\S) (-?\d+) (-?\d+)")
+
+
+def signal_name(signum: int) -> str:
+    """``SIGTERM`` for 15; ``signal 40`` for a number Python has no name for (the real-time
+    signals but the first and the last), where ``signal.Signals`` raises ``ValueError``.
+
+    >>> signal_name(15), signal_name(40)
+    ('SIGTERM', 'signal 40')
+    """
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def signal_group(pgid: int, signum: int) -> None:

@@ -213,7 +213,7 @@ def _limit(timeout: float | None) -> str:
 
 def _exit_text(code: int) -> str:
     if code < 0:
-        return f"was killed by {signal.Signals(-code).name}"
+        return f"was killed by {procgroup.signal_name(-code)}"
     return f"failed with exit code {code}"
 
 

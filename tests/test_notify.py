@@ -226,7 +226,12 @@ def test_run_finished_is_sent_though_spec_notices_hang(
     assert warnings == ["gave up 3 notices after 1s: the notify command is too slow"]
 
 
-def test_a_notifier_killed_by_a_signal_is_said_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "name"),
+    [(9, "SIGKILL"), (40, "signal 40")],  # 40: a real-time signal Python has no name for
+)
+def test_a_notifier_killed_by_a_signal_is_said_so(tmp_path: Path, signum: int, name: str) -> None:
     notice = notify.run_finished(_finished(tmp_path))
-    warning = notify.notify("kill -9 $$", notice, cwd=tmp_path, log=tmp_path / "n.log")
-    assert warning == f"the notify command was killed by SIGKILL (its output: {tmp_path}/n.log)"
+    command = f"kill -{signum} $$"
+    warning = notify.notify(command, notice, cwd=tmp_path, log=tmp_path / "n.log")
+    assert warning == f"the notify command was killed by {name} (its output: {tmp_path}/n.log)"
