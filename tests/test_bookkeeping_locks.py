@@ -19,13 +19,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import attrs
+
 from dagspec import lifecycle, state
 from dagspec.attempt import GitWorkspace
 from dagspec.dagfile import load_dag
-from dagspec.lifecycle import RunState, RunStatus, SpecState
+from dagspec.lifecycle import RunState, RunStatus
 from dagspec.workspace import RunPaths
 from tests.conftest import git
 from tests.engine_support import Project, dag_text
+from tests.run_states import run, spec
 
 pytest_plugins = ("tests.engine_fixtures",)
 
@@ -34,17 +37,10 @@ BOUND = 60.0  # seconds: far more than a worktree add or a join takes
 
 def _workspace(project: Project) -> tuple[RunState, GitWorkspace]:
     dag = load_dag(project.write_dag(dag_text("a", "b", ("c", ["a"]), ("d", ["a"]))))
-    initial = RunState(
-        format=state.FORMAT,
-        run_id="r",
-        dag_file="dag.yaml",
-        dag_name="t",
-        repo=str(project.repo),
-        status=RunStatus.RUNNING,
-        base_branch="main",
-        base_commit=git(project.repo, "rev-parse", "main").strip(),
-        started_at=state.utcnow(),
-        specs=tuple(SpecState(id=i, layer="L0") for i in "abcd"),
+    specs = (spec(i) for i in "abcd")
+    base = git(project.repo, "rev-parse", "main").strip()
+    initial = attrs.evolve(
+        run(project.repo, "r", *specs, status=RunStatus.RUNNING), base_commit=base
     )
     paths = RunPaths(project.repo, "r")
     paths.run_dir.mkdir(parents=True)
