@@ -107,7 +107,12 @@ class AgentDoor(Protocol):
         on_start: Callable[[Running], None],
         on_line: Callable[[bytes], None],
         grace: float = GRACE,
+        on_exit: Callable[[], None] = ...,
     ) -> int: ...
+
+
+def nothing() -> None:
+    """A callback that does nothing: the door's ``on_exit`` when no one listens."""
 
 
 OnStopping = Callable[[RunState, float, int], None]

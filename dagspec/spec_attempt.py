@@ -10,8 +10,9 @@ after it exits (the worktree made ready; the work committed and joined) is the w
 
     attempt          drive.worktree (made ahead, else now) → lifecycle.start (``running``)
     ├── its agent done in an earlier attempt: slot freed → _complete (commit and join only)
-    └── _run_agent   setup.user_setup, agent door (both under the timeout and watchdog)
-                     → slot freed → failed, stalled, usage limit hit, or _complete
+    └── _run_agent   setup.user_setup, agent door (both under the timeout and watchdog;
+                     the slot freed as the agent exits) → failed, stalled, usage limit
+                     hit, or _complete
 
 When the drive stops (the scheduler's cancellation order), a spec whose agent was running is
 ``interrupted``; one whose agent had not started is called off, as it was before with its
@@ -151,6 +152,9 @@ async def _run_agent(
                     on_start=partial(_started, drive, spec_id, started),
                     on_line=watcher.line,
                     grace=grace,
+                    # the agent is gone: the next spec need not wait for its group's end,
+                    # its output's last bytes nor its commit
+                    on_exit=partial(drive.free_slot, spec_id),
                 )
             except OSError as exc:
                 raise DagspecError(agent.start_failure(call.argv[0], exc)) from None
@@ -158,7 +162,7 @@ async def _run_agent(
     code = started[0].returncode if started else None
     drive.groups.difference_update(p.pid for p in started)
     drive.workspace.release(ready.path)  # an empty directory or two: no git, no thread
-    drive.free_slot(spec_id)  # the agent is gone: the next spec need not wait for its commit
+    drive.free_slot(spec_id)  # if its agent never started (or the door never said it ended)
     now, where = state.utcnow(), "" if started else " (in execution.setup)"
     if timer.cancelled_caught:
         _fail(drive, spec_id, note_ended(log, agent.timeout_reason(timeout or 0.0), where), code)

@@ -64,6 +64,7 @@ class FakeAgents:
         on_start: Callable[[ports.Running], None],
         on_line: Callable[[bytes], None],
         grace: float = agent.GRACE,
+        on_exit: Callable[[], None] = ports.nothing,
     ) -> int:
         spec_id, how = cwd.name, self.plan.get(cwd.name, Behaviour())
         process = _Process(next(_PIDS))

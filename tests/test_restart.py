@@ -101,6 +101,34 @@ def test_nothing_an_agent_started_outlives_its_spec(
     wait_for(lambda: not pid_alive(daemon), timeout=15, what="the daemon ended")
 
 
+def test_a_freed_slot_waits_for_nothing_an_exited_agent_left(
+    project: Project, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Issue 16: the slot is given back as the agent exits. What its group left is ended
+    meanwhile: a daemon deaf to SIGTERM is killed only after the 10 s grace, and the next
+    spec must not wait for that."""
+    pid_file, seen = tmp_path / "daemon.pid", tmp_path / "seen"
+    wrapper = tmp_path / "autospec"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = run ] || exec ' + f'{project.fake.path} "$@"\n'
+        f"if [ -e {pid_file} ]; then\n"  # the second spec: is the first's daemon alive?
+        f"  daemon=$(cat {pid_file})\n"  # killed, it may stay a zombie: not alive
+        "  s=$(awk '/^State:/ {print $2}' /proc/$daemon/status 2>/dev/null)\n"
+        '  case "$s" in ""|Z) s=gone ;; *) s=alive ;; esac\n'
+        f'  echo "$s" > {seen}; kill -9 "$daemon"\n'
+        "else\n"  # the first spec: a daemon that ignores SIGTERM, not in the agent's group
+        "  setsid sh -c 'trap \"\" TERM; exec sleep 300' </dev/null >/dev/null 2>&1 &\n"
+        f"  echo $! > {pid_file}\n"
+        "fi\n"
+        f'exec {project.fake.path} "$@"\n'
+    )
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    dag = project.write_dag(dag_text("a", "b"))
+    assert run_cli("run", dag, "--run-id", "r", "--autospec", wrapper) == 0  # one at a time
+    assert seen.read_text() == "alive\n"
+
+
 def tasks_done(project: Project) -> int:
     try:
         return project.state().spec("a").tasks_done or 0

@@ -270,6 +270,7 @@ class Scripted:
         on_start: Callable[[ports.Running], None],
         on_line: Callable[[bytes], None],
         grace: float = agent.GRACE,
+        on_exit: Callable[[], None] = ports.nothing,
     ) -> int:
         spans = self.spans.setdefault(cwd.name, [])
         attempts = self.plan.get(cwd.name, [Attempt()])
