@@ -1,6 +1,6 @@
 """git's verbs for looking at a checkout's index and files, and putting files back.
 
-:mod:`dagspec.checkout` uses them to finish or undo a fast-forward of the user's checkout
+:mod:`dagspec.checkout_move` uses them to finish or undo a fast-forward of the user's checkout
 that a killed git left half done. Each runs through :func:`dagspec.git.run`, cleaned and
 insulated like every git call of dagspec's.
 """

@@ -75,7 +75,7 @@ def fast_forward(worktree: Path, commit: str, *, keep_fds: Sequence[int] = ()) -
     would overwrite local changes or untracked files. git writes the files and the index
     first and moves the branch last (``builtin/merge.c``: ``checkout_fast_forward``, then
     ``finish``), so a git killed midway leaves the branch where it was: the journal of
-    :mod:`dagspec.checkout` finishes or undoes it. ``keep_fds``: ``dagspec.git.run``."""
+    :mod:`dagspec.checkout_move` finishes or undoes it. ``keep_fds``: ``dagspec.git.run``."""
     run(worktree, "merge", "--ff-only", "--no-autostash", "--quiet", commit, keep_fds=keep_fds)
 
 
