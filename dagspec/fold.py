@@ -184,6 +184,8 @@ def _note(spec: SpecState, facts: _Facts) -> str:
     if spec.status is SpecStatus.BLOCKED:
         return _by(spec.blocked_by)
     if spec.status in (SpecStatus.FAILED, SpecStatus.INTERRUPTED):
+        if spec.error == spec.status.value:  # "interrupted": the status says it already
+            return ""
         if spec.error:
             return " ".join(spec.error.split())
         return "" if spec.exit_code is None else f"exit code {spec.exit_code}"

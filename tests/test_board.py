@@ -110,6 +110,17 @@ def test_a_ready_spec_waits_for_a_slot_only_while_every_slot_is_taken(
     assert next(line for line in lines if " b " in line).endswith(f"  {said}")
 
 
+def test_a_reason_that_only_names_the_status_is_not_said_twice() -> None:
+    """A stopped run's specs are interrupted with the reason "interrupted": the row said
+    ``! a  L0  interrupted  plan  2s  interrupted``."""
+    stopped = spec("a", SpecStatus.INTERRUPTED, stage="plan", error="interrupted")
+    gone = spec("b", SpecStatus.INTERRUPTED, stage="plan", error="its driver was killed")
+    state = run(Path("/r"), "r", stopped, gone, status=RunStatus.INTERRUPTED)
+    lines = board.frame(state, view(state, seconds=2))
+    assert next(line for line in lines if " a " in line).count("interrupted") == 1
+    assert next(line for line in lines if " b " in line).endswith("its driver was killed")
+
+
 def test_the_failed_reason_keeps_its_end_and_the_bar_goes_before_the_id() -> None:
     state = state_at(6, end_of(6))
     wide = board.frame(state, view(state, 200, seconds=end_of(6)))
