@@ -11,7 +11,7 @@ after it exits (the worktree made ready; the work committed and joined) is the w
     attempt          drive.worktree (made ahead, else now) → lifecycle.start (``running``)
     ├── its agent done in an earlier attempt: slot freed → _complete (commit and join only)
     └── _run_agent   setup.user_setup, agent door (both under the timeout and watchdog;
-                     the slot freed as the agent exits) → failed, stalled, usage limit
+                     the slot freed as the agent exits 0) → failed, stalled, usage limit
                      hit, or _complete
 
 When the drive stops (the scheduler's cancellation order), a spec whose agent was running is
@@ -152,9 +152,7 @@ async def _run_agent(
                     on_start=partial(_started, drive, spec_id, started),
                     on_line=watcher.line,
                     grace=grace,
-                    # the agent is gone: the next spec need not wait for its group's end,
-                    # its output's last bytes nor its commit
-                    on_exit=partial(drive.free_slot, spec_id),
+                    on_exit=partial(_exited, drive, spec_id, started),
                 )
             except OSError as exc:
                 raise DagspecError(agent.start_failure(call.argv[0], exc)) from None
@@ -162,7 +160,8 @@ async def _run_agent(
     code = started[0].returncode if started else None
     drive.groups.difference_update(p.pid for p in started)
     drive.workspace.release(ready.path)  # an empty directory or two: no git, no thread
-    drive.free_slot(spec_id)  # if its agent never started (or the door never said it ended)
+    drive.collecting.discard(spec_id)  # until _complete: it may yet fail (a timeout)
+    drive.free_slot(spec_id)  # if its agent failed, never started, or never said it ended
     now, where = state.utcnow(), "" if started else " (in execution.setup)"
     if timer.cancelled_caught:
         _fail(drive, spec_id, note_ended(log, agent.timeout_reason(timeout or 0.0), where), code)
@@ -179,6 +178,16 @@ async def _run_agent(
     else:
         drive.apply(lifecycle.agent_exited(drive.run, spec_id))  # a failed join resumes here
         await _complete(drive, spec_id, ready.path, watcher.spec_dir)
+
+
+def _exited(drive: Drive, spec_id: str, started: list[ports.Running]) -> None:
+    """The agent exited (the door's ``on_exit``): after exit 0 its slot is free at once, so
+    the next spec need not wait for its group's end, its output's last bytes nor its
+    commit, and it counts as collecting, so a slot held for its dependents stays held. A
+    failure frees the slot once it is applied, so ``fail_fast`` stops before any start."""
+    if started and started[0].returncode == 0:
+        drive.collecting.add(spec_id)
+        drive.free_slot(spec_id)
 
 
 def _started(
