@@ -6,13 +6,13 @@ run, ``dag merge --cleanup`` and ``dag cleanup``.
 
 from __future__ import annotations
 
-import contextlib
+import os
 from pathlib import Path
 
 from dagspec import git, git_batch, git_merge, lifecycle, replay, worktree
 from dagspec.errors import GitError
 from dagspec.lifecycle import RunState, SpecState
-from dagspec.workspace import branch_name, resolved
+from dagspec.workspace import branch_name, resolved, worktree_root
 
 
 def remove_merged_worktrees(repo: Path, run: RunState) -> RunState:
@@ -36,9 +36,7 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> RunState:
     done = git_batch.remove_clean_worktrees(repo, paths)
     for path in (p for p, gone in done.items() if not gone):
         done[path] = _remove_refused(repo, path)
-    for parent in {path.parent for path in paths}:
-        with contextlib.suppress(OSError):
-            parent.rmdir()  # the run's directory, once it is empty
+    remove_emptied_places(repo, run)
     gone = {spec_id for spec_id, path in owned.items() if path is not None and done[path]}
     unlisted = {
         s.id for s in merged if s.worktree is None or resolved(Path(s.worktree)) not in listed
@@ -46,6 +44,27 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> RunState:
     removed = [s.id for s in merged if s.id in gone | unlisted]
     _delete_merged_branches(repo, run, removed)
     return lifecycle.forget_worktrees(run, removed)
+
+
+def remove_emptied_places(repo: Path, run: RunState) -> None:
+    """The directories dagspec made for the run's worktrees, once the last worktree in them
+    is gone: the run's own ``<root>/<run-id>``, then the default root ``<repo dir
+    name>.worktrees`` beside the repository, which dagspec made for its runs. Each goes only
+    while empty (``rmdir``) and only as a real directory: a link (a run's worktrees moved to
+    another disk and linked back, a root of the user's on another disk) stays. A root named
+    with ``--worktree-root`` is the user's place, which may have been there before any run,
+    so it stays, empty or not."""
+    root = worktree_root(repo, run.options.worktree_root)
+    places = [root / run.run_id, *([root] if run.options.worktree_root is None else [])]
+    for place in places:
+        if os.path.islink(place):  # noqa: PTH114 (never raises)
+            return
+        try:
+            place.rmdir()
+        except FileNotFoundError:
+            continue  # gone already: its worktree's removal took it (``remove_worktree``)
+        except OSError:  # not empty (another run's worktrees, or the user's files), say
+            return
 
 
 def _owned(spec: SpecState, run: RunState, listed: dict[Path, str | None]) -> Path | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dagspec import git as dagspec_git
-from dagspec.lifecycle import RunState, RunStatus, SpecStatus
+from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecStatus
 from dagspec.state import load, run_lock
 from dagspec.workspace import RunPaths
 from tests.conftest import git
@@ -20,9 +20,12 @@ from tests.run_states import branch, run, save, spec
 Cli = Callable[..., int]
 
 
-def add_worktree(repo: Path, run_id: str, spec_id: str, commit: str | None = None) -> Path:
-    """A worktree ``wt-<spec>`` next to the repository on ``dag/<run>/<spec>``."""
-    path = repo.parent / f"wt-{spec_id}"
+def add_worktree(
+    repo: Path, run_id: str, spec_id: str, commit: str | None = None, *, under: Path | None = None
+) -> Path:
+    """A worktree ``wt-<spec>`` next to the repository (``under/<spec>`` when given, as
+    ``<root>/<run>/<spec>``) on ``dag/<run>/<spec>``."""
+    path = repo.parent / f"wt-{spec_id}" if under is None else under / spec_id
     git(repo, "worktree", "add", "-q", "-b", branch(run_id, spec_id), str(path), "main")
     if commit is not None:
         (path / f"{spec_id}.txt").write_text(f"{commit}\n")
@@ -330,8 +333,36 @@ def test_worktrees_moved_and_linked_back_leave_nothing_of_the_run(
     out = capsys.readouterr().out
     assert os.path.lexists(root / "r") is kept
     assert (disk / "r").exists() is kept
-    assert disk.is_dir() and root.is_dir()  # neither is the run's
+    assert disk.is_dir()  # the user's
+    assert root.exists() is kept  # dagspec's default root: it goes once empty
     assert (f"removed {root / 'r'} (the link to {disk / 'r'})" in out) is not kept
     assert worktrees(git_repo) == sorted(
         [str(git_repo), *([str(root / "r" / "b")] if kept else [])]
     )
+
+
+@pytest.mark.parametrize("root_is", ["dagspec's", "shared", "named", "linked"])
+def test_the_last_worktree_takes_the_directories_dagspec_made(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str], tmp_path: Path, root_is: str
+) -> None:
+    """``<root>/<run>`` goes with the run's last worktree, and the default root
+    ``<repo>.worktrees`` once empty, since dagspec made both; a root that holds another run's
+    worktree, one named with --worktree-root (the user's place, maybe there before any run)
+    and a default root that is the user's link to another disk stay."""
+    default = git_repo.parent / f"{git_repo.name}.worktrees"
+    root = tmp_path / "mine" if root_is == "named" else default
+    if root_is == "linked":
+        (tmp_path / "disk").mkdir()
+        default.symlink_to(tmp_path / "disk")
+    path = add_worktree(git_repo, "r", "a", under=root / "r")
+    if root_is == "shared":
+        add_worktree(git_repo, "other", "z", under=root / "other")
+    options = RunOptions(worktree_root=str(root) if root_is == "named" else None)
+    a = spec("a", SpecStatus.FAILED, worktree=str(path))
+    save(run(git_repo, "r", a, status=RunStatus.FAILED, options=options))
+    assert run_cli("cleanup", "r") == 0
+    removed = os.path.realpath(path)  # named where it is: through the link, on the disk
+    assert capsys.readouterr().out == f"removed {removed}\ndeleted branch dag/r/a\n"
+    assert not os.path.lexists(root / "r")
+    assert os.path.lexists(root) is (root_is != "dagspec's")
+    assert (tmp_path / "disk").is_dir() is (root_is == "linked")

@@ -15,7 +15,7 @@ from dagspec import git_merge
 from dagspec import state as dstate
 from dagspec.dagfile import Dag, load_dag
 from dagspec.errors import DagspecError
-from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
+from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.merge import merge_message, merge_run
 from dagspec.merge_report import (
     MergeReport,
@@ -595,13 +595,15 @@ def test_a_deleted_base_branch_is_a_clear_error(git_repo: Path) -> None:
 # --- worktrees of merged specs --------------------------------------------------------------
 
 
-def add_worktrees(repo: Path, paths: RunPaths, spec_ids: Sequence[str]) -> dict[str, Path]:
-    """A worktree per spec, with the run's untracked configuration copied in, recorded in
-    the state."""
+def add_worktrees(
+    repo: Path, paths: RunPaths, spec_ids: Sequence[str], *, under: Path | None = None
+) -> dict[str, Path]:
+    """A worktree per spec (``wt-<spec>`` beside the repository, else ``under/<spec>``), with
+    the run's untracked configuration copied in, recorded in the state."""
     state = dstate.load(paths)
     places = {}
     for spec_id in spec_ids:
-        place = repo.parent / f"wt-{spec_id}"
+        place = repo.parent / f"wt-{spec_id}" if under is None else under / spec_id
         git(repo, "worktree", "add", "-q", str(place), branch(spec_id))
         (place / ".autospec").mkdir()
         (place / ".autospec" / "config.yml").write_text("copied\n")
@@ -642,6 +644,26 @@ def test_remove_merged_worktrees_forgets_a_worktree_already_gone(git_repo: Path)
 
     assert cleaned.spec("a").worktree is None
     assert not dgit.branch_exists(git_repo, branch("a"))
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_the_last_merged_worktree_takes_the_directories_dagspec_made(
+    git_repo: Path, named: bool
+) -> None:
+    """The end of ``dag run`` and ``dag merge --cleanup``: ``<root>/<run>`` goes with the
+    run's last worktree, and the default root ``<repo>.worktrees`` once empty; a root named
+    with --worktree-root is the user's place and stays."""
+    root = git_repo.parent / ("mine" if named else f"{git_repo.name}.worktrees")
+    paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
+    add_worktrees(git_repo, paths, "a", under=root / RUN)
+    state, _ = merge_run(git_repo, *load(paths))
+    options = RunOptions(worktree_root=str(root) if named else None)
+
+    cleaned = remove_merged_worktrees(git_repo, attrs.evolve(state, options=options))
+
+    assert cleaned.spec("a").worktree is None
+    assert not (root / RUN).exists()
+    assert root.exists() is named
 
 
 # --- the command ------------------------------------------------------------------------------

@@ -20,7 +20,17 @@ from typing import NamedTuple
 import attrs
 import trio
 
-from dagspec import agent, checkout_move, compat, git, git_merge, lifecycle, relocate, worktree
+from dagspec import (
+    agent,
+    checkout_move,
+    compat,
+    git,
+    git_merge,
+    lifecycle,
+    relocate,
+    removal,
+    worktree,
+)
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, as_typed, print_error
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
@@ -291,6 +301,7 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
         if step.spec_id and recorded and resolved(Path(recorded)) == Path(step.target):
             plan.forgotten.append(step.spec_id)
     _remove_link_back(repo, state, {Path(s.target).parent for s in plan.steps if s.spec_id})
+    removal.remove_emptied_places(repo, state)
     return lifecycle.record_merges(lifecycle.forget_worktrees(state, plan.forgotten), merges)
 
 
