@@ -218,7 +218,8 @@ def _dispatch_run_commands(commands: Commands, args: argparse.Namespace, color: 
         if args.run_id is None:  # a usage error: cleanup deletes, so it never guesses
             message = "name the run to clean up: `dag cleanup RUN_ID` (`dag list` shows the runs)"
             return _usage_error(commands.by_name["cleanup"], message)
-        return cleanup(repo, run_ids.resolve(repo, args.run_id), force=args.force)
+        run_id = run_ids.resolve(repo, args.run_id)
+        return cleanup(repo, run_id, force=args.force, forget_run=args.forget)
     if name == "merge":
         from dagspec.commands.merge import merge
 

@@ -216,11 +216,18 @@ def _add_commands(commands: Commands) -> None:
     p = commands.add(
         "cleanup",
         "remove a run's worktrees, and its branches already merged",
-        usage="dag cleanup [-h] RUN_ID [--force] [--repo DIR] [--color " + _COLORS + "]",
+        usage="dag cleanup [-h] RUN_ID [--force] [--forget] [--repo DIR] [--color " + _COLORS + "]",
     )
     # RUN_ID is optional to argparse only (without it, cli says to name the run)
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="always named: cleanup deletes")
     p.add_argument("--force", action="store_true", help="also remove unmerged work (says what)")
+    p.add_argument(
+        "--forget",
+        action="store_true",
+        help="then remove the run's state file and logs, so `dag list` no longer shows it; "
+        "branches with work not on the base branch stay (refused while a worktree of the "
+        "run would stay)",
+    )
 
     p = commands.add(
         "demo", "run a bundled example in a throwaway repository, no AI agent needed", repo=False

@@ -8,11 +8,24 @@ from pathlib import Path
 
 import pytest
 
+from dagspec.commands import list_runs
 from dagspec.lifecycle import RunStatus, SpecStatus
 from dagspec.workspace import RunPaths
 from tests.run_states import at, run, save, spec
 
 Cli = Callable[..., int]
+DAY = 86400.0
+HINT = (
+    "hint: `dag cleanup RUN_ID --forget` takes a run off this list, with its worktrees "
+    "(branches with unmerged work stay)\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def _a_day_after_the_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dag list`` tells how to forget runs once they are old: its clock is a day after the
+    runs built here, so that they stay young whenever the tests run."""
+    monkeypatch.setattr(list_runs, "utcnow", lambda: at(DAY))
 
 
 def three_runs(repo: Path) -> None:
@@ -141,3 +154,44 @@ def test_a_damaged_file_is_named_and_the_others_still_listed(
     assert listed == ["newest", "middle", "oldest"]
     assert damaged.read_bytes() == b"format: 1\nrun_id: broken\n"
     assert newer.read_bytes() == b"format: 9\n"
+
+
+@pytest.mark.parametrize(("count", "told"), [(19, False), (20, True)])
+def test_many_runs_end_with_how_to_forget_one(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str], count: int, told: bool
+) -> None:
+    for i in range(count):
+        save(run(git_repo, f"r{i:02}", spec("a", SpecStatus.COMPLETED), started_at=at(i)))
+    assert run_cli("list") == 0
+    out = capsys.readouterr().out
+    assert out.endswith(HINT) is told
+    assert len(out.splitlines()) == 1 + count + told
+    assert run_cli("list", "--json") == 0
+    assert len(json.loads(capsys.readouterr().out)) == count  # JSON, and nothing else
+
+
+@pytest.mark.parametrize(
+    ("status", "days", "told"),
+    [
+        (RunStatus.COMPLETED, 29.9, False),
+        (RunStatus.COMPLETED, 30, True),
+        (RunStatus.FAILED, 45, True),
+        (RunStatus.RUNNING, 45, False),  # still driven: it cannot be forgotten
+    ],
+)
+def test_a_run_that_ended_a_month_ago_ends_the_list_with_how_to_forget_it(
+    git_repo: Path,
+    run_cli: Cli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    status: RunStatus,
+    days: float,
+    told: bool,
+) -> None:
+    if status is RunStatus.RUNNING:
+        save(run(git_repo, "driven", spec("a", SpecStatus.RUNNING), status=status))
+    else:
+        save(run(git_repo, "old", spec("a"), status=status, finished_at=at(30)))
+    monkeypatch.setattr(list_runs, "utcnow", lambda: at(30 + days * DAY))
+    assert run_cli("list") == 0
+    assert capsys.readouterr().out.endswith(HINT) is told

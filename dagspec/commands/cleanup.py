@@ -8,7 +8,8 @@ the branches ``dag/<run>/<spec>``, ``dag/<run>/_merged`` and ``dag/<run>/_integr
 Work that would be lost (uncommitted files, commits not on the base branch) is kept unless
 ``--force``, which first says what goes. A completed spec whose branch goes because its work
 is on the base branch (the user merged it by hand) is recorded as merged, as ``dag merge``
-records it.
+records it. ``--forget`` then removes the run's own record too (``dagspec.forget``), unless
+a worktree of the run would stay.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dagspec import (
     agent,
     checkout_move,
     compat,
+    forget,
     git,
     git_merge,
     lifecycle,
@@ -60,6 +62,7 @@ class Step(NamedTuple):
 class Kept(NamedTuple):
     message: str
     force_would_remove: bool
+    worktree: forget.Stays | None = None  # a worktree that stays: no run is forgotten then
 
 
 @attrs.define
@@ -76,10 +79,11 @@ class Plan:
     on_base: dict[str, tuple[str, str | None]] = attrs.Factory(dict)
 
 
-def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
-    """Remove what is safe (everything with ``force``); exit 1 if anything was kept."""
+def cleanup(repo: Path, run_id: str, *, force: bool, forget_run: bool = False) -> int:
+    """Remove what is safe (everything with ``force``); exit 1 if anything was kept.
+    ``forget_run``: then remove the run's record, unless a worktree of it stays (exit 1)."""
     paths = RunPaths(repo, check_run_id(run_id))
-    _refuse_if_driven(load(paths))
+    _refuse_if_driven(load(paths), " --forget" if forget_run else "")
     checkout_move.finish_interrupted(repo)
     with run_lock(paths):
         # a killed driver's run settled before anything is saved: saving it as it was (marked
@@ -87,18 +91,24 @@ def cleanup(repo: Path, run_id: str, *, force: bool) -> int:
         state = _end_survivors(paths, settled(relocate.arrive(paths, load(paths))))
         _take_back(repo, state)
         plan = plan_cleanup(repo, state, force=force)
+        if forget_run and _worktrees_kept(plan):  # before anything is removed
+            return _refuse_forgetting(run_id, plan, removed=False)
         _print_losses(plan)
         cleaned = _carry_out(repo, state, plan)
-        if cleaned != state:
+        if forget_run and not _worktrees_kept(plan):
+            forget.forget_run(paths)
+        elif cleaned != state:
             save(cleaned, paths.state_file)
+    if forget_run:
+        return _report_forgetting(run_id, plan)
     return _report(run_id, plan, force)
 
 
-def _refuse_if_driven(state: RunState) -> None:
+def _refuse_if_driven(state: RunState, flags: str) -> None:
     if settled(state).status is RunStatus.RUNNING:
         raise StateError(
             f"run '{state.run_id}' is being driven by process {state.driver_pid}: wait for "
-            f"it to finish, or stop it, then run `dag cleanup {state.run_id}` again"
+            f"it to finish, or stop it, then run `dag cleanup {state.run_id}{flags}` again"
         )
 
 
@@ -169,7 +179,8 @@ def _plan_worktree(
     lost = tuple(worktree.unsaved_work(path))
     loss = counted(len(lost), "uncommitted file") if lost else ""
     if lost and not force:
-        plan.kept.append(Kept(f"kept {path.name}: {loss}", True))
+        stays = forget.Stays(path, loss, ours, uncommitted=True)
+        plan.kept.append(Kept(f"kept {path.name}: {loss}", True, stays))
     else:
         plan.steps.append(Step(path.name, str(where), spec_id, lost, loss))
 
@@ -198,7 +209,8 @@ def _plan_unrecorded(
         held = counted(len(files), "uncommitted file") if files else ""
         lost = ", ".join(filter(None, [held, _commits(len(commits), state)]))
         if lost and not force:
-            plan.kept.append(Kept(f"kept {path}: {lost}, not recorded in the run", True))
+            stays = forget.Stays(path, lost, str(on), uncommitted=bool(files))
+            plan.kept.append(Kept(f"kept {path}: {lost}, not recorded in the run", True, stays))
             continue
         # its commits, if any, are its branch's to lose (``_plan_branch``)
         plan.steps.append(Step(path.name, str(path), ids[on], files, held))
@@ -292,7 +304,12 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
                 git.delete_branch(repo, step.target, force=True)
         except GitError as exc:
             reason = (exc.stderr or exc.stdout).strip().split("\n", 1)[0]
-            plan.kept.append(Kept(f"kept {step.name}: git could not remove it: {reason}", False))
+            stays = None
+            if step.spec_id is not None:
+                ours = branch_name(state.run_id, step.spec_id)
+                stays = forget.Stays(Path(step.target), "", ours, uncommitted=False)
+            message = f"kept {step.name}: git could not remove it: {reason}"
+            plan.kept.append(Kept(message, False, stays))
             continue
         print(f"removed {step.target}" if step.spec_id else f"deleted branch {step.name}")
         if step.spec_id is None and step.target in plan.on_base:
@@ -315,6 +332,30 @@ def _remove_link_back(repo: Path, state: RunState, emptied: set[Path]) -> None:
     if target in emptied and own_run_directory(link, target):
         link.unlink()
         print(f"removed {link} (the link to {target})")
+
+
+def _worktrees_kept(plan: Plan) -> list[forget.Stays]:
+    return [kept.worktree for kept in plan.kept if kept.worktree is not None]
+
+
+def _refuse_forgetting(run_id: str, plan: Plan, *, removed: bool) -> int:
+    """Each worktree that would outlive the run's record: one ``dag: error:`` line, what it
+    holds and how to keep it (``forget.refusal``)."""
+    for stays in _worktrees_kept(plan):
+        print_error(forget.refusal(run_id, stays, removed=removed))
+    return EXIT_FAILED
+
+
+def _report_forgetting(run_id: str, plan: Plan) -> int:
+    """What went and what stayed; the run is forgotten unless a worktree stayed (exit 1)."""
+    for note in plan.notes:
+        print(as_typed(note))
+    for kept in plan.kept:
+        print(as_typed(kept.message))
+    if _worktrees_kept(plan):  # git refused to remove one: the run stays recorded
+        return _refuse_forgetting(run_id, plan, removed=True)
+    print(as_typed(forget.render_forgotten(run_id, kept_branches=bool(plan.kept))), end="")
+    return EXIT_OK
 
 
 def _report(run_id: str, plan: Plan, force: bool) -> int:
