@@ -287,7 +287,8 @@ def merge_and_report(
     dag: Dag | None = None,
 ) -> tuple[RunState, int]:
     """Merge (``dagspec.merge``), save, print the report, remove merged specs' worktrees if
-    ``cleanup`` (saying which, unless ``quiet_cleanup``); the new state and the exit code
+    ``cleanup`` (saying which, unless ``quiet_cleanup``: then only those kept for work git
+    status does not show, ``dagspec.unseen_work``); the new state and the exit code
     (1 when a completed spec is left off). ``onto_current`` replays the specs onto a
     rewritten base branch (``dagspec.replay``).
 
@@ -305,8 +306,7 @@ def merge_and_report(
         faults.say(merge_report.render_report(report, width=render.terminal_width()))
         if cleanup and not dry_run:
             cleaned = removal.remove_merged_worktrees(paths.repo, new)
-            state.save(cleaned, paths.state_file)
-            if not quiet_cleanup:
-                faults.say(removal.render_cleanup(new, cleaned))
-            new = cleaned
+            state.save(cleaned.run, paths.state_file)
+            faults.say(removal.render_cleanup(new, cleaned, only_unseen=quiet_cleanup))
+            new = cleaned.run
     return new, merge_report.merge_exit_code(report)

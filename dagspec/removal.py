@@ -8,42 +8,63 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
-from dagspec import git, git_batch, git_merge, lifecycle, replay, worktree
+from dagspec import git, git_batch, git_merge, lifecycle, replay, unseen_work, worktree
 from dagspec.errors import GitError
 from dagspec.lifecycle import RunState, SpecState
+from dagspec.unseen_work import Unseen
 from dagspec.workspace import branch_name, resolved, worktree_root
 
 
-def remove_merged_worktrees(repo: Path, run: RunState) -> RunState:
+class Cleaned(NamedTuple):
+    """The run once its merged specs' worktrees are removed, and why each kept one stays
+    when it holds work git status does not show (``dagspec.unseen_work``)."""
+
+    run: RunState
+    unseen: dict[str, Unseen]
+
+
+def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
     """Remove the worktree and branch of each merged spec, and forget its worktree.
 
     Only a worktree git lists for this repository, on the spec's own branch, is removed,
-    and only when that loses nothing (``worktree.unsaved_work``). Any other stays, and stays
-    in the state (``render_cleanup`` names it). A branch is deleted only once the base
-    branch contains it, or all its changes (``_delete_merged_branches``). Failed and
+    and only when that loses nothing: nothing uncommitted (``worktree.unsaved_work``), no
+    submodule commit found only there, no file git ignores written by a spec whose merge
+    changed only its spec directory (``dagspec.unseen_work``). Any other stays, and stays
+    in the state (``render_cleanup`` names it, and why). A branch is deleted only once the
+    base branch contains it, or all its changes (``_delete_merged_branches``). Failed and
     blocked specs are not merged, so they keep theirs.
 
-    Batched (issue 16): one ``git worktree list``, then ``git worktree remove`` of the clean
-    worktrees several at a time (git's own check that nothing would be lost; only one that
-    git refuses is looked at further), one ``for-each-ref --merged`` and one ``git branch
-    -D`` for all the branches.
+    Batched (issue 16): one ``git worktree list``, one ``git log`` of the merge commits
+    (``unseen_work.quiet_specs``), then ``git worktree remove`` of the clean worktrees
+    several at a time (git's own check that nothing would be lost; only one that git
+    refuses is looked at further), one ``for-each-ref --merged`` and one ``git branch -D``
+    for all the branches.
     """
     listed = {resolved(path): branch for path, branch in git.worktrees(repo).items()}
     merged = [s for s in run.specs if s.merged]
     owned = {s.id: _owned(s, run, listed) for s in merged}
-    paths = [path for path in owned.values() if path is not None]
-    done = git_batch.remove_clean_worktrees(repo, paths)
+    present = {i: path for i, path in owned.items() if path is not None}
+    quiet = unseen_work.quiet_specs(repo, run, present)
+    looked = {
+        i: unseen_work.unseen(present[i], run, i, quiet=quiet, submodules=False) for i in quiet
+    }
+    held = {i: found for i, found in looked.items() if found}
+    paths = {path: i for i, path in present.items() if i not in held}
+    done = git_batch.remove_clean_worktrees(repo, list(paths))
     for path in (p for p, gone in done.items() if not gone):
-        done[path] = _remove_refused(repo, path)
+        done[path], found = _remove_refused(repo, run, paths[path], path)
+        if found:
+            held[paths[path]] = found
     remove_emptied_places(repo, run)
-    gone = {spec_id for spec_id, path in owned.items() if path is not None and done[path]}
+    gone = {i for path, i in paths.items() if done[path]}
     unlisted = {
         s.id for s in merged if s.worktree is None or resolved(Path(s.worktree)) not in listed
     }
     removed = [s.id for s in merged if s.id in gone | unlisted]
     _delete_merged_branches(repo, run, removed)
-    return lifecycle.forget_worktrees(run, removed)
+    return Cleaned(lifecycle.forget_worktrees(run, removed), held)
 
 
 def remove_emptied_places(repo: Path, run: RunState) -> None:
@@ -75,16 +96,21 @@ def _owned(spec: SpecState, run: RunState, listed: dict[Path, str | None]) -> Pa
     return Path(spec.worktree) if listed[resolved(Path(spec.worktree))] == branch else None
 
 
-def _remove_refused(repo: Path, path: Path) -> bool:
+def _remove_refused(repo: Path, run: RunState, spec_id: str, path: Path) -> tuple[bool, Unseen]:
     """A worktree ``git worktree remove`` refused: removed when all it has that git sees
-    is the configuration dagspec copied in (``worktree.unsaved_work``); True when gone."""
+    is the configuration dagspec copied in (``worktree.unsaved_work``) and its submodules
+    (git refuses every worktree that has one) hold no commit found only there; whether it
+    is gone, and the work git status does not show that keeps it."""
     if worktree.unsaved_work(path):
-        return False  # work to lose
+        return False, Unseen(path)  # work to lose
+    found = unseen_work.unseen(path, run, spec_id, quiet=set(), submodules=True)
+    if found:
+        return False, found
     try:
         git.remove_worktree(repo, path, force=True)
     except GitError:
-        return False  # locked, or changed meanwhile: keep it
-    return True
+        return False, found  # locked, or changed meanwhile: keep it
+    return True, found
 
 
 def _delete_merged_branches(repo: Path, run: RunState, removed: list[str]) -> None:
@@ -116,15 +142,22 @@ def _replayed(repo: Path, run: RunState, spec_id: str, branch: str) -> bool:
     return tip is not None and replay.replayed_tip(repo, merge_commit) == tip
 
 
-def render_cleanup(before: RunState, after: RunState) -> str:
-    """Which merged specs' worktrees ``remove_merged_worktrees`` removed, and which it kept;
-    one line each, each ending in a newline (empty when there were none)."""
+def render_cleanup(before: RunState, after: Cleaned, *, only_unseen: bool = False) -> str:
+    """Which merged specs' worktrees ``remove_merged_worktrees`` removed, and which it kept
+    and why; one line each, each ending in a newline (empty when there were none).
+    ``only_unseen``: only those kept for work git status does not show (the end of a run
+    says no more, but never keeps that work without a word)."""
     lines: list[str] = []
-    for old, new in zip(before.specs, after.specs, strict=True):
+    for old, new in zip(before.specs, after.run.specs, strict=True):
         if not old.merged or old.worktree is None:
+            continue
+        if only_unseen and old.id not in after.unseen:
             continue
         if new.worktree is None:
             lines.append(f"removed worktree {old.worktree} ({old.id})")
+        elif old.id in after.unseen:
+            advice = after.unseen[old.id].advice()
+            lines.append(f"kept worktree {old.worktree} ({old.id}): {advice}")
         else:
             lines.append(
                 f"kept worktree {old.worktree} ({old.id}): it has changes of its own or is in "

@@ -66,6 +66,7 @@ def create_worktree(
             _undo_creation(repo, path, branch)
             raise
         # git reported a failure after the checkout was made (a hook, say): it is made
+    mark_made(path)
 
 
 def remove_worktree(repo: Path, path: Path, *, force: bool) -> None:
@@ -142,6 +143,42 @@ def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
     elif holder is not None:
         raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
     git.add_worktree_existing(repo, path, branch)
+    mark_made(path)
+
+
+def git_dir(worktree: Path) -> Path | None:
+    """The worktree's own git directory, as its ``.git`` file names it; None when it has
+    none (or a ``.git`` directory: then it is no linked worktree)."""
+    try:
+        pointer = (worktree / ".git").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not pointer.startswith("gitdir: "):
+        return None
+    return resolved(worktree / pointer.removeprefix("gitdir: "))
+
+
+MADE = "dagspec-made"
+"""The file in a worktree's git directory written once its checkout is made: every file
+written after it in the worktree was written during the spec's attempts (``made_at``)."""
+
+
+def mark_made(worktree: Path) -> None:
+    """Write ``MADE`` in the worktree's git directory, which goes with the worktree."""
+    gitdir = git_dir(worktree)
+    if gitdir is not None:
+        with contextlib.suppress(OSError):
+            (gitdir / MADE).touch()
+
+
+def made_at(worktree: Path) -> float | None:
+    """When the worktree's checkout was made (``mark_made``), as a timestamp; None when not
+    marked (made by an older dagspec)."""
+    gitdir = git_dir(worktree)
+    try:
+        return None if gitdir is None else (gitdir / MADE).stat().st_mtime
+    except OSError:
+        return None
 
 
 def _holder(repo: Path, branch: str) -> Path | None:
@@ -259,12 +296,8 @@ def remove_stale_locks(worktree: Path) -> None:
     """Remove the ``index.lock`` a killed agent's git left in the worktree's git directory
     (git refuses every later write while it exists). Call only once no process of the last
     attempt is alive. The git directory is named in the worktree's ``.git`` file."""
-    try:
-        pointer = (worktree / ".git").read_text(encoding="utf-8").strip()
-    except OSError:
-        return
-    if pointer.startswith("gitdir: "):
-        gitdir = resolved(worktree / pointer.removeprefix("gitdir: "))
+    gitdir = git_dir(worktree)
+    if gitdir is not None:
         (gitdir / "index.lock").unlink(missing_ok=True)
 
 

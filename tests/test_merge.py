@@ -620,14 +620,15 @@ def test_remove_merged_worktrees_keeps_unmerged_and_changed_ones(git_repo: Path)
     (places["d"] / "d.txt").write_text("changed after the run\n")
     state, _ = merge_run(git_repo, *load(paths))
 
-    cleaned = remove_merged_worktrees(git_repo, state)
+    result = remove_merged_worktrees(git_repo, state)
+    cleaned = result.run
 
     assert not places["a"].exists() and not dgit.branch_exists(git_repo, branch("a"))
     assert cleaned.spec("a").worktree is None
     for kept in "bcd":
         assert places[kept].exists() and dgit.branch_exists(git_repo, branch(kept))
         assert cleaned.spec(kept).worktree == str(places[kept])
-    assert render_cleanup(state, cleaned).splitlines() == [
+    assert render_cleanup(state, result).splitlines() == [
         f"removed worktree {places['a']} (a)",
         f"kept worktree {places['d']} (d): it has changes of its own or is in use; look, "
         f"then `git worktree remove --force {places['d']}`",
@@ -640,7 +641,7 @@ def test_remove_merged_worktrees_forgets_a_worktree_already_gone(git_repo: Path)
     state, _ = merge_run(git_repo, *load(paths))
     git(git_repo, "worktree", "remove", "--force", str(places["a"]))
 
-    cleaned = remove_merged_worktrees(git_repo, state)
+    cleaned = remove_merged_worktrees(git_repo, state).run
 
     assert cleaned.spec("a").worktree is None
     assert not dgit.branch_exists(git_repo, branch("a"))
@@ -659,7 +660,7 @@ def test_the_last_merged_worktree_takes_the_directories_dagspec_made(
     state, _ = merge_run(git_repo, *load(paths))
     options = RunOptions(worktree_root=str(root) if named else None)
 
-    cleaned = remove_merged_worktrees(git_repo, attrs.evolve(state, options=options))
+    cleaned = remove_merged_worktrees(git_repo, attrs.evolve(state, options=options)).run
 
     assert cleaned.spec("a").worktree is None
     assert not (root / RUN).exists()

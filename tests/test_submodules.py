@@ -87,3 +87,42 @@ def test_worktrees_whose_setup_checked_out_the_submodule_are_removed(
     assert not with_submodule.worktree("b").exists()
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert git(repo, "branch", "--list", "dag/*") == ""
+
+
+@pytest.mark.slow
+def test_a_worktree_whose_submodule_holds_a_commit_found_nowhere_else_is_kept(
+    with_submodule: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The agent committed inside the submodule, pushed nowhere: the spec's commit (and so
+    main) points at a commit only the worktree's copy of the submodule has. git refuses to
+    remove a worktree with a submodule; forcing it, as a clean one is, lost that commit."""
+    repo = with_submodule.repo
+    work = "cd lib && echo $DAG_SPEC_ID > work.txt && git add work.txt && git commit -qm work"
+    setup = (
+        "execution:\n  setup: git -c protocol.file.allow=always submodule update --init"
+        f" --quiet && ({work})\n"
+    )
+    dag = with_submodule.write_dag(dag_text("a", extra=setup))
+    git(repo, "add", dag.name)
+    git(repo, "commit", "-qm", "the DAG")
+    assert run_cli("run", str(dag), "--run-id", "r") == 0
+    place = with_submodule.worktree("a")
+    commit = git(place / "lib", "rev-parse", "HEAD").strip()
+    assert git(repo, "ls-tree", "main", "lib").split()[2] == commit
+    assert git(place / "lib", "cat-file", "-t", commit).strip() == "commit"  # kept, with it
+    out = capsys.readouterr().out
+    assert (
+        f"kept worktree {place} (a): its submodule lib has 1 commit found only in this "
+        f"worktree ({commit[:7]} work), which the spec's commit may point at: push it from "
+        f"{place / 'lib'}, or fetch it into your checkout's (`git -C lib fetch "
+        f"{place / 'lib'} {commit[:7]}`); then `git worktree remove --force {place}`"
+    ) in out
+
+    assert run_cli("cleanup", "r") == 1
+    assert place.exists()
+    assert "kept a: its submodule lib has 1 commit found only in this worktree" in (
+        capsys.readouterr().out
+    )
+    git(repo / "lib", "fetch", "-q", str(place / "lib"), commit)  # as the message says
+    assert run_cli("cleanup", "r") == 0
+    assert not place.exists()

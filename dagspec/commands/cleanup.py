@@ -31,6 +31,7 @@ from dagspec import (
     lifecycle,
     relocate,
     removal,
+    unseen_work,
     worktree,
 )
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, as_typed, print_error
@@ -138,9 +139,11 @@ def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
     """Decide, without changing anything, what to remove and what to keep."""
     plan = Plan()
     known = {resolved(path): branch for path, branch in git.worktrees(repo).items()}
+    quiet = unseen_work.quiet_specs(repo, state, [s.id for s in state.specs if s.worktree])
     for spec in state.specs:
         if spec.worktree is not None:
-            _plan_worktree(plan, repo, known, Path(spec.worktree), spec.id, state, force)
+            path = Path(spec.worktree)
+            _plan_worktree(plan, repo, known, path, spec.id, state, force, quiet)
     _plan_unrecorded(plan, repo, known, state, force)
     removed = {Path(step.target) for step in plan.steps}
     checked_out = {b: p for p, b in known.items() if b is not None and p not in removed}
@@ -159,11 +162,14 @@ def _plan_worktree(
     spec_id: str,
     state: RunState,
     force: bool,
+    quiet: set[str],
 ) -> None:
     """A worktree recorded in the run's state is the run's, whatever branch autospec left
     it on (v0.7.3 switches to its own ``NNN-name`` branch, which then goes too unless it
     holds commits found nowhere else), unless it is the main checkout or another run's (on
-    another ``dag/`` branch); one git does not list is only forgotten."""
+    another ``dag/`` branch); one git does not list is only forgotten. What it would lose:
+    its uncommitted files, and what git status does not show (``dagspec.unseen_work``:
+    submodule commits found only there; files git ignores written by a ``quiet`` spec)."""
     ours = branch_name(state.run_id, spec_id)
     where = resolved(path)
     on = known.get(where)
@@ -176,11 +182,15 @@ def _plan_worktree(
     if on not in (ours, None):
         plan.strays.append(str(on))
         plan.strays_of[str(on)] = (ours,) if git.branch_exists(repo, ours) else ()
-    lost = tuple(worktree.unsaved_work(path))
-    loss = counted(len(lost), "uncommitted file") if lost else ""
+    files = tuple(worktree.unsaved_work(path))
+    unseen = unseen_work.unseen(path, state, spec_id, quiet=quiet, submodules=True)
+    lost = files + unseen.items()
+    held = counted(len(files), "uncommitted file") if files else ""
+    loss = ", ".join(filter(None, [held, unseen.loss()]))
     if lost and not force:
         stays = forget.Stays(path, loss, ours, uncommitted=True)
-        plan.kept.append(Kept(f"kept {path.name}: {loss}", True, stays))
+        said = f": {unseen.advice()}" if unseen and not files else f": {loss}"
+        plan.kept.append(Kept(f"kept {path.name}{said}", True, stays))
     else:
         plan.steps.append(Step(path.name, str(where), spec_id, lost, loss))
 
