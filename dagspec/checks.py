@@ -15,7 +15,7 @@ import attrs
 
 from dagspec import git, git_merge, own_worktrees, state
 from dagspec.dagfile import Dag
-from dagspec.errors import DagspecError, GitError, LinkLoopError
+from dagspec.errors import DagspecError, GitError, LinkLoopError, LockedSigningKey
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunStatus
 from dagspec.programs import program_problem
@@ -106,7 +106,10 @@ def check_signer(planned: Planned) -> Problem | None:
     """When ``commit.gpgSign`` is on, git can sign: dagspec signs its merges like the user."""
     if not git.signs_commits(planned.repo):
         return None
-    said = git.try_signing(planned.repo)
+    try:
+        said = git.try_signing(planned.repo)
+    except LockedSigningKey as exc:
+        return Problem(str(exc))
     if said is None:
         return None
     first = said.splitlines()[0] if said else "no reason given"

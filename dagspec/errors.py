@@ -122,6 +122,40 @@ class GitError(DagspecError):
         return text + (f"\n{self.hint}" if self.hint else "")
 
 
+class LockedSigningKey(GitError):
+    """A signing git failed because the key needs a passphrase (or kept waiting for one),
+    or, when not ``sure``, gpg failed and git does not say why: dagspec's git never asks
+    for a passphrase, so this says, in one line, how to unlock the key."""
+
+    def __init__(self, failed: GitError, key: str, form: str, *, sure: bool = True) -> None:
+        self.key = key
+        self.form = form  # gpg.format: openpgp, x509 or ssh
+        self.sure = sure
+        super().__init__(failed.cmd, failed.returncode, failed.stdout, failed.stderr)
+
+    def _message(self) -> str:
+        shown = f"signing key {self.key}" if self.key else "signing key"
+        if self.sure:
+            return (
+                f"the {shown} needs a passphrase, and dagspec never asks for one: "
+                f"{self._unlock()}, then try again"
+            )
+        return (
+            f"git could not sign with the {shown} (gpg failed, and git does not say why): "
+            f"if the key needs a passphrase (dagspec never asks for one), {self._unlock()}, "
+            "then try again; else fix user.signingKey (try `git commit --allow-empty -S -m test`)"
+        )
+
+    def _unlock(self) -> str:
+        if self.form == "ssh":
+            literal = self.key.startswith(("key::", "ssh-")) or not self.key
+            private = "KEY" if literal else self.key.removesuffix(".pub")
+            return f"load it into ssh-agent (`ssh-add {private}`)"
+        tool = "gpgsm" if self.form == "x509" else "gpg"
+        who = f" --local-user {self.key}" if self.key else ""
+        return f"unlock it in gpg-agent (`echo | {tool} --sign{who} >/dev/null` asks once)"
+
+
 class LinkLoopError(DagspecError):
     """A path leads through a loop of symbolic links (``a -> b``, ``b -> a``); keeps the
     link where the loop starts (``workspace.real_path``)."""

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import itertools
 import re
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from dagspec.errors import DagspecError, GitError
-from dagspec.git_env import INSULATION_ARGS, clean_env, output_to, read_back
+from dagspec import procgroup
+from dagspec.errors import DagspecError, GitError, LockedSigningKey
+from dagspec.git_env import INSULATION_ARGS, git_process_env, output_to, read_back
 
 # The lowest git that has every command dagspec uses: ``merge-tree --write-tree`` (2.38);
 # ``worktree list -z`` (2.36) and ``init --initial-branch`` (2.28) came before it.
@@ -29,23 +32,30 @@ def run(
     check: bool = True,
     env: Mapping[str, str] | None = None,
     keep_fds: Sequence[int] = (),
+    timeout: float | None = None,
 ) -> str:
     """Run ``git args`` in ``cwd``, insulated, and return stdout; raise ``GitError`` when it
     fails (the error shows ``git args``, without the insulating options). With ``keep_fds`` (a
     lock git holds: ``checkout_move``), git's output goes to files: a pipe whose reader was
-    killed kills git by SIGPIPE at its next line ("Updating files", after 2 s, even to a pipe)."""
+    killed kills git by SIGPIPE at its next line ("Updating files", after 2 s, even to a pipe).
+    A git still running after ``timeout`` seconds is killed with all it started, and fails.
+
+    git runs in a session of its own, with no controlling terminal: a terminal's Ctrl-C
+    reaches dagspec, never git mid-checkout; and nothing git starts (ssh-keygen or gpg
+    signing a commit) can read a passphrase from the terminal, or be stopped by SIGTTIN
+    trying, as it was when git only had a process group of its own."""
     cmd = ["git", *args]
     try:
         with output_to(outlive=bool(keep_fds)) as (out, err):
-            done = subprocess.run(
+            done = _git(
                 ["git", *INSULATION_ARGS, *args],
+                timeout,
                 cwd=cwd,
-                env=clean_env(env),
+                env=git_process_env(env),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                check=False,
-                process_group=0,  # a terminal's Ctrl-C reaches dagspec, never git mid-checkout
+                start_new_session=True,
                 pass_fds=tuple(keep_fds),
             )
             read_back(done, out, err)
@@ -63,6 +73,34 @@ def run(
             raise _not_trusted(untrusted[1])
         raise GitError(cmd, done.returncode, stdout, stderr)
     return stdout
+
+
+def _git(
+    argv: list[str], timeout: float | None, **popen: Any
+) -> subprocess.CompletedProcess[bytes]:
+    """``subprocess.run(argv, **popen)``, but a git that outlives ``timeout`` is killed with
+    its whole group (the signer it waits on too: a pipe it holds would keep us waiting), and
+    fails with :data:`TIMED_OUT` and a last line of stderr saying so."""
+    with subprocess.Popen(argv, **popen) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            procgroup.signal_group(process.pid, signal.SIGKILL)
+            try:
+                out, err = process.communicate(timeout=_GRACE)
+            except subprocess.TimeoutExpired:  # a daemon of another group holds the pipes
+                out, err = b"", b""
+            said = f"\n{_STOPPED} after {timeout:g} s\n".encode()
+            return subprocess.CompletedProcess(argv, TIMED_OUT, out, (err or b"") + said)
+        except BaseException:  # KeyboardInterrupt included, as subprocess.run does
+            process.kill()
+            raise
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
+TIMED_OUT = -int(signal.SIGKILL)
+_STOPPED = "dagspec stopped git: it was still waiting"
+_GRACE = 5.0  # seconds for what git wrote before it was killed
 
 
 def _not_started(cwd: Path) -> DagspecError:
@@ -221,12 +259,19 @@ def commits_lacking(
 
 
 def commit_tree(
-    repo: Path, tree: str, parents: Sequence[str], message: str, *, sign: bool = False
+    repo: Path,
+    tree: str,
+    parents: Sequence[str],
+    message: str,
+    *,
+    sign: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """A new commit object of ``tree`` with ``parents`` (no ref moves); signed with the
     user's key and format (``user.signingKey``, ``gpg.format``) when ``sign``."""
     flags = [arg for parent in parents for arg in ("-p", parent)]
-    return run(repo, "commit-tree", _sign_flag(sign), tree, *flags, "-m", message).strip()
+    args = ("commit-tree", _sign_flag(sign), tree, *flags, "-m", message)
+    return (_signed(repo, *args, env=env) if sign else run(repo, *args, env=env)).strip()
 
 
 def signs_commits(repo: Path) -> bool:
@@ -237,6 +282,38 @@ def signs_commits(repo: Path) -> bool:
 
 def _sign_flag(sign: bool) -> str:
     return "--gpg-sign" if sign else "--no-gpg-sign"
+
+
+# How long a signing git may take. A signer never asks anyone here (``git_env.NO_PROMPTS``),
+# but one whose key is locked can still wait: a pinentry window that gpg-agent opens on its
+# own display, a hardware key waiting to be touched.
+SIGNING_WAIT = 60.0
+
+# What a signer says when its key needs a passphrase nobody can type: ssh-keygen, with no
+# terminal and no askpass, reads an empty one; gpg has no pinentry it may use; or dagspec
+# stopped the wait.
+_NEEDS_PASSPHRASE = re.compile(
+    "incorrect passphrase|No pinentry|Inappropriate ioctl for device|No passphrase given"
+    f"|Bad passphrase|Operation cancelled|{_STOPPED}"
+)
+
+
+_GPG_FAILED = "gpg failed to sign the data"
+
+
+def _signed(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """``run(cwd, *args)`` of a command that signs: bounded by :data:`SIGNING_WAIT`, and
+    ``LockedSigningKey`` (what to do, in one line) when the key needs a passphrase, or may
+    (git says only "gpg failed to sign the data", whatever gpg said)."""
+    try:
+        return run(cwd, *args, env=env, timeout=SIGNING_WAIT)
+    except GitError as exc:
+        form = run(cwd, "config", "--get", "gpg.format", check=False).strip() or "openpgp"
+        sure = bool(_NEEDS_PASSPHRASE.search(exc.stderr))
+        if not sure and (form == "ssh" or _GPG_FAILED not in exc.stderr):
+            raise
+        key = run(cwd, "config", "--get", "user.signingkey", check=False).strip()
+        raise LockedSigningKey(exc, key, form, sure=sure) from None
 
 
 # --- commits and worktree preparation ---
@@ -251,7 +328,8 @@ def commit_all(worktree: Path, message: str, *, sign: bool = False) -> bool:
     """
     run(worktree, "add", "-A")
     try:
-        run(worktree, "commit", "--quiet", "--no-verify", _sign_flag(sign), "-m", message)
+        args = ("commit", "--quiet", "--no-verify", _sign_flag(sign), "-m", message)
+        _signed(worktree, *args) if sign else run(worktree, *args)
     except GitError:
         if ok(worktree, "diff", "--cached", "--quiet"):
             return False  # nothing was staged: asked only when the commit failed
@@ -348,10 +426,13 @@ def identity(repo: Path, who: str) -> str | None:
 
 def try_signing(repo: Path) -> str | None:
     """Sign a commit object of the empty tree, as dagspec signs its merges; None when it
-    worked, else what git said. Writes only unreachable objects (pruned by ``git gc``)."""
+    worked, else what git said; ``LockedSigningKey`` when the key needs a passphrase. Writes
+    only unreachable objects (pruned by ``git gc``)."""
     tree = run(repo, "mktree").strip()
     try:
         commit_tree(repo, tree, (), "dagspec: can git sign here?", sign=True)
+    except LockedSigningKey:
+        raise
     except GitError as exc:
         return (exc.stderr or str(exc)).strip()
     return None

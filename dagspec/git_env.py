@@ -6,7 +6,8 @@ the repository and index of the commit being made) and insulated (``INSULATION``
 hook or setting changes what they do or print). Agents get ``agent_env``: the user's hooks
 and settings kept, only the repository locators removed. A git that must finish its work
 even if dagspec is killed (the fast-forward of the checkout) writes its output to files
-(``output_to``), never to a pipe that would break under it.
+(``output_to``), never to a pipe that would break under it. Nothing git starts may wait for
+a person (``git_process_env``): a signer asks for no passphrase, it fails.
 """
 
 from __future__ import annotations
@@ -72,6 +73,23 @@ def agent_env(extra: Mapping[str, str]) -> dict[str, str]:
     ``GIT_SSL_CAINFO``: an agent that fetches or pushes needs them), then ``extra``."""
     env = {k: v for k, v in os.environ.items() if k not in REPOSITORY_LOCATORS}
     env.update(extra)
+    return env
+
+
+# No prompt anywhere for dagspec's own git, which runs without a terminal (``git.run``): git
+# asks for no credentials, ssh-keygen (``gpg.format=ssh``) never falls back to an askpass
+# window, and gpg is not told a terminal its pinentry could take (GPG_TTY). A signing key
+# that needs a passphrase then fails at once, where it stopped the run for good (SIGTTIN).
+NO_PROMPTS = {"GIT_TERMINAL_PROMPT": "0", "SSH_ASKPASS_REQUIRE": "never"}
+_TERMINAL_NAMES = ("GPG_TTY",)
+
+
+def git_process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a git dagspec starts: ``clean_env(extra)``, and no prompts."""
+    env = clean_env(extra)
+    for name in _TERMINAL_NAMES:
+        env.pop(name, None)
+    env.update(NO_PROMPTS)
     return env
 
 

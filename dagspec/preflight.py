@@ -84,9 +84,9 @@ def results(planned: Planned) -> list[tuple[str, Problem | None]]:
     check.
 
     One after another, in this thread: run at once in threads they saved a few tens of
-    milliseconds, but a Ctrl-C then waited for the slowest (a signer asking for a
-    passphrase), since git runs in a process group of its own and only this thread hears
-    the signal (issue 16).
+    milliseconds, but a Ctrl-C then waited for the slowest (a signer waiting for a
+    passphrase window, up to ``git.SIGNING_WAIT``), since git runs in a session of its own
+    and only this thread hears the signal (issue 16).
     """
     found: list[tuple[str, Problem | None]] = []
     for title, check in CHECKS:

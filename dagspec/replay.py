@@ -150,10 +150,8 @@ def rebase(
         if replayed.conflicts:
             return None, replayed.conflicts
         author = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date}
-        sign_flag = "--gpg-sign" if sign else "--no-gpg-sign"
         noted = f"{message.rstrip()}\n\n{REPLAYED_FROM.format(commit)}\n"
-        args = ("commit-tree", sign_flag, replayed.tree, "-p", head, "-m", noted)
-        head = git.run(repo, *args, env=author).strip()
+        head = git.commit_tree(repo, replayed.tree, (head,), noted, sign=sign, env=author)
     return head, ()
 
 

@@ -5,7 +5,7 @@ for until the test opens it; git writes files in index order, so a checkout wait
 the files before written and the files after not. ``CommandGate``: a ``git`` first on PATH
 that holds the first call whose arguments contain given words (``worktree remove``) before
 running the real git. Both note the held process's pid and wait on a FIFO; the git held is
-the leader of its process group (dagspec starts git with ``process_group=0``).
+the leader of its process group (dagspec starts git with ``start_new_session=True``).
 """
 
 from __future__ import annotations

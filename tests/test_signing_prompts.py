@@ -1,0 +1,245 @@
+"""No git of dagspec's waits for a person: a signing key that needs a passphrase fails its
+commit at once, with one line saying how to unlock the key, even on a terminal.
+
+git once ran in a process group of its own but on dagspec's terminal: ssh-keygen, signing
+a commit, opened /dev/tty for the passphrase and was stopped (SIGTTIN), and the run with it,
+printing nothing. These tests run dagspec on a real pseudo-terminal, with real keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dagspec import git as dgit
+from dagspec.errors import LockedSigningKey
+from tests.conftest import ROOT, git
+from tests.engine_support import Project, dag_text, pid_alive
+from tests.fake_autospec_fixture import wait_for
+
+pytest_plugins = ("tests.engine_fixtures",)
+pytestmark = pytest.mark.slow  # keys made, a run driven, a pty read
+PASSPHRASE = "secret pw"
+HUNG = 30.0  # seconds: a dagspec on a terminal still running then waits for the terminal
+
+
+class Terminal:
+    """``python -m dagspec ARGS`` in ``repo`` on a pty that is its controlling terminal,
+    dagspec in the terminal's foreground group, as a user starts it; its output read."""
+
+    def __init__(self, repo: Path, *args: str, gpg_tty: bool = False) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: nothing of pytest's runs here
+            os.chdir(repo)
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            env.update({"GPG_TTY": os.ttyname(0)} if gpg_tty else {})  # as gpg's manual asks
+            os.execve(sys.executable, [sys.executable, "-m", "dagspec", *args], env)
+        self.output = bytearray()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while select.select([self.fd], [], [])[0]:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # EIO: the terminal has no writer left
+                return
+            if not chunk:
+                return
+            self.output += chunk
+
+    def wait(self) -> int | None:
+        """dagspec's exit code; None when it was still running after ``HUNG`` seconds
+        (then it is killed, with whatever is left of its session)."""
+        ended: list[int] = []
+
+        def reaped() -> bool:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            ended.extend([os.waitstatus_to_exitcode(status)] if pid else [])
+            return bool(ended)
+
+        with contextlib.suppress(TimeoutError):
+            wait_for(reaped, timeout=HUNG, what="dagspec on a terminal")
+        for pid in [self.pid, *_session(self.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if not ended:
+            os.waitpid(self.pid, 0)
+        self._reader.join(timeout=HUNG)
+        os.close(self.fd)
+        return ended[0] if ended else None
+
+    def text(self) -> str:
+        return " ".join(self.output.decode(errors="replace").split())
+
+
+def _session(sid: int) -> list[int]:
+    """The processes of session ``sid`` (a stopped git and ssh-keygen, in the old days)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, IndexError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            found += [int(entry.name)] if int(fields[3]) == sid else []
+    return found
+
+
+def ssh_key(where: Path) -> Path:
+    """A new ed25519 key at ``where`` that needs ``PASSPHRASE``."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", PASSPHRASE, "-f", where], check=True)
+    return where
+
+
+def sign_with_ssh(repo: Path, key: Path) -> None:
+    for name, value in (
+        ("commit.gpgsign", "true"),
+        ("gpg.format", "ssh"),
+        ("user.signingkey", f"{key}.pub"),
+    ):
+        git(repo, "config", name, value)
+
+
+def askpass(tmp_path: Path) -> Path:
+    """An askpass program that gives ``PASSPHRASE``, and notes in ``asked`` it was run."""
+    program = tmp_path / "askpass"
+    program.write_text(f"#!/bin/sh\ntouch {tmp_path / 'asked'}\necho '{PASSPHRASE}'\n")
+    program.chmod(0o755)
+    return program
+
+
+@pytest.fixture(params=["no-display", "askpass"])
+def no_ssh_agent(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ssh-agent; either no display (ssh-keygen would ask on the terminal), or an
+    askpass program ssh-keygen would run, which knows the passphrase."""
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    monkeypatch.delenv("SSH_AGENT_PID", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    if request.param == "askpass":
+        monkeypatch.setenv("DISPLAY", ":0")
+        monkeypatch.setenv("SSH_ASKPASS", str(askpass(tmp_path)))
+
+
+@pytest.fixture
+def ssh_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A real ssh-agent of this test's own (its socket, which SSH_AUTH_SOCK names)."""
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
+    try:
+        wait_for(sock.exists, timeout=10, what="ssh-agent's socket")
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        yield sock
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+def ssh_add(key: Path, tmp_path: Path) -> None:
+    """Load ``key`` into the agent, its passphrase given by an askpass program."""
+    env = {**os.environ, "SSH_ASKPASS": str(askpass(tmp_path)), "SSH_ASKPASS_REQUIRE": "force"}
+    subprocess.run(
+        ["ssh-add", "-q", key], env=env, stdin=subprocess.DEVNULL, check=True, capture_output=True
+    )
+    (tmp_path / "asked").unlink()
+
+
+def test_a_locked_ssh_key_is_refused_by_preflight_on_a_terminal(
+    project: Project, tmp_path: Path, no_ssh_agent: None
+) -> None:
+    key = ssh_key(tmp_path / "key")
+    sign_with_ssh(project.repo, key)
+    project.write_dag(dag_text("a"))
+    dag = Terminal(project.repo, "run", "dag.yaml", "--dry-run")
+    assert dag.wait() == 1, dag.text()
+    assert (
+        f"dag: error: the signing key {key}.pub needs a passphrase, and dagspec never asks "
+        f"for one: load it into ssh-agent (`ssh-add {key}`), then try again"
+    ) in dag.text()
+    assert not (tmp_path / "asked").exists()  # no window popped up either
+
+
+def test_a_key_gone_from_ssh_agent_mid_run_fails_the_spec_with_what_to_do(
+    project: Project, tmp_path: Path, ssh_agent: Path
+) -> None:
+    key = ssh_key(tmp_path / "key")
+    ssh_add(key, tmp_path)
+    sign_with_ssh(project.repo, key)
+    project.write_dag(dag_text("a"))
+    project.fake.setenv("GATES", "exit")
+    dag = Terminal(project.repo, "run", "dag.yaml", "--run-id", "r", "--progress", "plain")
+    name = project.fake.gate_dir.wait_any("exit", timeout=HUNG)  # preflight signed
+    subprocess.run(["ssh-add", "-q", "-D"], check=True, capture_output=True)  # it expired
+    project.fake.gate_dir.release(name, "exit")
+    assert dag.wait() == 1, dag.text()
+    error = project.state().spec("a").error or ""
+    assert error.startswith(f"the signing key {key}.pub needs a passphrase"), error
+    assert f"(`ssh-add {key}`)" in dag.text()
+
+
+def test_a_signer_still_waiting_is_stopped_with_what_to_do(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signer that waits without a terminal (a pinentry window, a hardware key to touch)
+    is stopped after ``SIGNING_WAIT``, with everything it started."""
+    pid_file = tmp_path / "signer.pid"
+    signer = tmp_path / "signer"
+    signer.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
+    signer.chmod(0o755)
+    sign_with_ssh(git_repo, tmp_path / "key")
+    git(git_repo, "config", "gpg.ssh.program", str(signer))
+    monkeypatch.setattr(dgit, "SIGNING_WAIT", 0.5)
+    with pytest.raises(LockedSigningKey) as raised:
+        dgit.try_signing(git_repo)
+    assert str(raised.value).startswith("the signing key ")
+    assert "(`ssh-add " in str(raised.value)
+    assert not pid_alive(int(pid_file.read_text()))
+
+
+@pytest.fixture
+def gnupg_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A GNUPGHOME of this test's own, short enough for gpg-agent's socket; its agent is
+    stopped at the end."""
+    if shutil.which("gpg") is None or shutil.which("gpgconf") is None:
+        pytest.skip("gpg is not installed")
+    home = Path(tempfile.mkdtemp(prefix="dag-gpg-"))
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    try:
+        yield home
+    finally:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False, capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_locked_gpg_key_is_refused_by_preflight_on_a_terminal(
+    project: Project, gnupg_home: Path
+) -> None:
+    unattended = ("--batch", "--pinentry-mode", "loopback", "--passphrase", PASSPHRASE)
+    subprocess.run(
+        ["gpg", *unattended, "--quick-gen-key", "Test <test@example.com>", "ed25519", "sign"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=True)  # the passphrase forgotten
+    git(project.repo, "config", "commit.gpgsign", "true")
+    git(project.repo, "config", "user.signingkey", "test@example.com")
+    project.write_dag(dag_text("a"))
+    dag = Terminal(project.repo, "run", "dag.yaml", "--dry-run", gpg_tty=True)
+    assert dag.wait() == 1, dag.text()
+    assert (
+        "dag: error: git could not sign with the signing key test@example.com (gpg failed, "
+        "and git does not say why): if the key needs a passphrase (dagspec never asks for "
+        "one), unlock it in gpg-agent (`echo | gpg --sign --local-user test@example.com "
+        ">/dev/null` asks once), then try again"
+    ) in dag.text()
