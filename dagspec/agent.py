@@ -21,7 +21,7 @@ import trio
 
 from dagspec import autospec, ports, procgroup
 from dagspec.durations import format_duration
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, naming
 from dagspec.executable import start_failure as start_failure
 from dagspec.lifecycle import RunState
 from dagspec.ports import GRACE as GRACE
@@ -112,7 +112,7 @@ async def _copy_output(
     stream: trio.abc.ReceiveStream, log: Path, on_line: Callable[[bytes], None]
 ) -> None:
     carry = b""
-    with log.open("ab") as sink:
+    with naming(log), log.open("ab") as sink:  # a write names no file (ENOSPC, EFBIG)
         async for chunk in stream:
             sink.write(chunk)
             sink.flush()  # `dag logs -f` follows the file
@@ -266,7 +266,8 @@ def read_tasks(
 def _write_atomically(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
+    with naming(temporary):
+        temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
 
 
@@ -288,7 +289,7 @@ def final_tasks(worktree: Path, spec_dir: str | None) -> autospec.TaskStats | No
 def write_header(log: Path, attempt: int, call: autospec.Invocation, now: datetime) -> None:
     """Each attempt's output starts with a line saying which attempt and what it ran."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as file:
+    with naming(log), log.open("a", encoding="utf-8") as file:
         file.write(f"=== dagspec: attempt {attempt}, {now:%Y-%m-%dT%H:%M:%SZ}: {call.shell()}\n")
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 EXIT_OK = 0
@@ -30,6 +32,19 @@ def too_many_open_files(exc: OSError, opened: str | None = None) -> str | None:
         f"too many open files while {what} ({errno.errorcode[exc.errno]}): "
         f"raise {limit} or lower --max-parallel, then `dag retry`"
     )
+
+
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An ``OSError`` inside names ``path`` when the system call did not: a write or a
+    close (a full disk, the file size limit) names no file, and the one line that tells the
+    user about it must (``faults.spec_reason``)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 # Control characters and line separators a message may quote from a user's file: shown

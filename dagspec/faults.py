@@ -66,6 +66,12 @@ def spec_reason(exc: BaseException) -> str:
 
 def _system_refused(exc: OSError) -> str:
     """``<what the system said> at <path> (<ERRNO>)``, and what to do."""
+    if exc.errno == errno.EFBIG:  # a log that grew for hours (ulimit -f), not a bad file
+        what = exc.filename or "a file"
+        return (
+            f"{what} reached the file size limit (ulimit -f; EFBIG): raise the limit, or "
+            "move the file away, then `dag retry`"
+        )
     name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
     where = f" at {exc.filename}" if exc.filename else ""
     return f"{exc.strerror or exc}{where} ({name}): put that right, then `dag retry`"

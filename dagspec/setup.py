@@ -27,6 +27,7 @@ from dagspec.agent import end_group
 from dagspec.attempt import Prepared
 from dagspec.dagfile import Dag, Execution
 from dagspec.errors import SetupError as SetupError
+from dagspec.errors import naming
 from dagspec.fit import printable
 from dagspec.lifecycle import RunState
 from dagspec.render import format_duration
@@ -142,7 +143,7 @@ def run_setup(
     if marker.is_file() and marker.read_text(encoding="utf-8") == command:
         return False
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
+    with naming(log), log.open("ab") as out:
         out.write(f"=== dagspec: setup: {command}\n".encode())
         out.flush()
         start = out.tell()
@@ -235,6 +236,6 @@ def note_ended(log: Path, reason: str, where: str) -> str:
     output."""
     if where:
         log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8") as file:
+        with naming(log), log.open("a", encoding="utf-8") as file:
             file.write(f"\n=== dagspec: execution.setup ended: {reason}\n")
     return reason + where

@@ -101,8 +101,8 @@ async def attempt(drive: Drive, spec_id: str) -> None:
             await _complete(drive, spec_id, ready.path, ready.spec_dir)
         else:
             await _run_agent(drive, spec_id, ready, ready.call, agents)
-    except Exception as exc:  # anything of this spec's, however a nursery wrapped it
-        _fail(drive, spec_id, faults.spec_reason(exc))
+    except* Exception as group:  # anything of this spec's, however a nursery wrapped it,
+        _fail(drive, spec_id, faults.spec_reason(group))  # and beside a stop's Cancelled
     finally:
         # Still running after the attempt: cancelled, however the Cancelled came wrapped.
         if drive.run.spec(spec_id).status is SpecStatus.RUNNING and agents:
@@ -154,8 +154,8 @@ async def _run_agent(
                     grace=grace,
                     on_exit=partial(_exited, drive, spec_id, started),
                 )
-            except OSError as exc:
-                raise DagspecError(agent.start_failure(call.argv[0], exc)) from None
+            except OSError as exc:  # after it started (the door says why one cannot start)
+                raise DagspecError(f"autospec was stopped: {faults.spec_reason(exc)}") from None
             nursery.cancel_scope.cancel()
     code = started[0].returncode if started else None
     drive.groups.difference_update(p.pid for p in started)

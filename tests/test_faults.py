@@ -21,7 +21,7 @@ import pytest
 import trio
 import trio.testing
 
-from dagspec import arguments, faults, state
+from dagspec import arguments, errors, faults, state
 from dagspec.attempt import Prepared
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import Event, RunState, RunStatus
@@ -134,6 +134,51 @@ async def test_a_state_that_cannot_be_saved_stops_the_run_in_order(
     assert agents.spans["b"][1] < 100  # the running agent was ended, not waited for
     assert "c" not in agents.spans  # nothing more started
     state_dir.unlink()
+
+
+@dataclass
+class FailingAsStopped(FakeAgents):
+    """``FakeAgents`` whose door, stopped while running ``spec``, fails writing its log (the
+    last of its output to a full disk) as the stop's ``Cancelled`` reaches the attempt."""
+
+    spec: str = ""
+
+    async def __call__(self, argv: Sequence[str], *, cwd: Path, **kwargs: Any) -> int:
+        try:
+            return await super().__call__(argv, cwd=cwd, **kwargs)
+        except trio.Cancelled:
+            if cwd.name != self.spec:
+                raise
+            raise OSError(errno.ENOSPC, "No space left on device", str(kwargs["log"])) from None
+
+
+async def test_a_fault_as_the_drive_stops_is_the_specs_failure_not_a_crash(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The fault comes out of the attempt's nursery grouped with the stop's ``Cancelled`` (its
+    watcher's): that group is no ``Exception``, and the run crashed with "a bug in dagspec"."""
+    plan = {"a": Behaviour(seconds=1, code=1), "b": Behaviour(seconds=100)}
+    agents = FailingAsStopped(plan, spec="b")
+    final = await Drive(tmp_path, ["a", "b", "c"], agents)(max_parallel=2, fail_fast=True)
+    assert statuses(final) == {"a": "failed", "b": "failed", "c": "pending"}
+    log = RunPaths(tmp_path, "r").log_file("b")
+    assert final.spec("b").error == (
+        f"autospec was stopped: No space left on device at {log} (ENOSPC): put that right, "
+        "then `dag retry`"
+    )
+
+
+def test_a_write_that_names_no_file_is_told_with_the_file_it_was_for(tmp_path: Path) -> None:
+    log = tmp_path / "b.log"
+    with pytest.raises(OSError) as caught, errors.naming(log):
+        raise OSError(errno.EFBIG, "File too large")
+    assert faults.spec_reason(caught.value) == (
+        f"{log} reached the file size limit (ulimit -f; EFBIG): raise the limit, or move the "
+        "file away, then `dag retry`"
+    )
+    with pytest.raises(OSError) as caught, errors.naming(log):
+        raise OSError(errno.ENOENT, "No such file or directory", "/elsewhere")
+    assert caught.value.filename == "/elsewhere"  # named by the system call: kept
 
 
 # --- pure pieces -------------------------------------------------------------------------------

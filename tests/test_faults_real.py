@@ -95,7 +95,8 @@ def test_a_full_disk_under_one_specs_log_fails_that_spec_only(
     project.write_dag(dag_text("a", "b"))
     assert run_cli("run", "dag.yaml", "--run-id", "r", "--parallel") == 1
     assert project.statuses() == {"a": "failed", "b": "completed"}
-    assert "No space left on device" in (project.state().spec("a").error or "")
+    error = project.state().spec("a").error or ""
+    assert "No space left on device" in error and str(log) in error  # a close names no file
 
 
 def _limit_files(count: int) -> Callable[[], None]:
@@ -130,6 +131,40 @@ def test_too_few_file_descriptors_fail_specs_not_the_run(project: Project) -> No
     ]
     assert all("raise the open-file limit (ulimit -n)" in error for error in errors), errors
     assert len(errors) < len(final.specs)  # the others completed
+
+
+def _limit_file_size(size: int) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
+
+
+def test_a_log_at_the_file_size_limit_names_the_log_not_a_start(project: Project) -> None:
+    """``ulimit -f`` and a chatty agent: its log stops growing (EFBIG). The spec failed as
+    "autospec could not be started" though it ran, and its retry said "File too large
+    (EFBIG): put that right" without a word of which file."""
+    project.write_dag(dag_text("a", "b"))
+    project.fake.control([{"match": "^Build b$", "OUTPUT_LINES": 3000, "LINE_BYTES": 200}])
+    log = RunPaths(project.repo, "r").log_file("b")
+    said = f"{log} reached the file size limit (ulimit -f; EFBIG): raise the limit"
+    for argv in (["run", "dag.yaml", "--run-id", "r"], ["retry", "r", "b"]):
+        driver = subprocess.run(
+            [sys.executable, "-m", "dagspec", *argv, "--parallel", "--no-merge"],
+            cwd=project.repo,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            preexec_fn=_limit_file_size(400 * 1024),
+            timeout=60,
+            check=False,
+        )
+        assert driver.returncode == 1 and "bug" not in driver.stderr, driver.stderr
+        assert project.statuses()["b"] == "failed"
+        error = project.state().spec("b").error or ""
+        assert said in error and "could not be started" not in error, error
+    assert project.statuses()["a"] == "completed"
 
 
 def test_sighup_is_an_interrupt(project: Project) -> None:
