@@ -174,6 +174,7 @@ def prepare(
             start = _start_point(run, dag, spec.id, book)
             exists = branch in book.branches
             worktree.create_worktree(repo, path, branch=branch, start=start, exists=exists)
+            compat.note_branches(path, book.local)  # none of them is autospec's stray one
         else:
             worktree.reopen_worktree(repo, path, branch=branch)
             worktree.remove_stale_locks(path)  # the last attempt's agent is gone

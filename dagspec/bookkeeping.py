@@ -49,13 +49,16 @@ class Bookkeeping:
     branch's tip as this drive last saw or set it, None while it does not exist;
     ``joined``: the specs whose work it has; ``collected``: the spec directory of each spec
     it collected, ``{id: name}``, known before the join puts it in the integration branch;
-    ``floor``: the highest spec number seen in a branch name or handed out."""
+    ``floor``: the highest spec number seen in a branch name or handed out; ``local``:
+    every local branch when the drive began (none of them is autospec's stray branch in
+    a worktree made now: ``compat.note_branches``)."""
 
     repo: Path
     sign: bool
     branches: dict[str, str]
     integration: str | None
     floor: int
+    local: frozenset[str] = frozenset()
     joined: set[str] = attrs.field(factory=set)
     collected: dict[str, str] = attrs.field(factory=dict)  # spec id: its spec directory
     worktrees: threading.Lock = attrs.field(factory=threading.Lock)
@@ -82,6 +85,9 @@ class Bookkeeping:
             branches=own,
             integration=own.get(integration_branch(run_id)),
             floor=max(numbers, default=0),
+            local=frozenset(
+                r.removeprefix("refs/heads/") for r in tips if r.startswith("refs/heads/")
+            ),
         )
 
     def base_dirs(self, worktree: Path, commit: str) -> Callable[[], list[str]]:

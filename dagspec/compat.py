@@ -15,6 +15,12 @@ issue 13):
 
 Synchronous, like ``git``; ``attempt.prepare`` calls both, ``take_back`` under the drive's
 ``Bookkeeping.worktrees`` lock.
+
+A branch is autospec's only when it did not exist as the worktree was made (``note_branches``
+records the repository's branches then, in the worktree's own git directory), is named
+``NNN-name``, and descends from the spec's branch: a user who switched the worktree to a
+branch of their own (``git switch feature``) gets it back untouched, never merged as the
+spec's work (``adoptable``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from dagspec import git, git_merge
@@ -39,6 +46,43 @@ def make_newest(specs: Path, name: str) -> None:
     os.utime(specs / name, ns=(stamp, stamp))
 
 
+_BEFORE = "dagspec-branches-before"  # in the worktree's own git directory: goes with it
+
+
+def note_branches(worktree: Path, names: Iterable[str]) -> None:
+    """Record, as the worktree is made, the branches the repository has then: no branch
+    among them is autospec's (``adoptable``)."""
+    admin = _admin_dir(worktree)
+    if admin is not None:
+        (admin / _BEFORE).write_text("".join(f"{n}\n" for n in sorted(names)), "utf-8")
+
+
+def adoptable(worktree: Path, name: str) -> bool:
+    """Whether branch ``name``, checked out in ``worktree``, may be autospec's own: named
+    ``NNN-name`` and not among the branches recorded as the worktree was made (none is
+    when nothing was recorded: a branch that may be the user's is never taken)."""
+    admin = _admin_dir(worktree)
+    if not _OWN_BRANCH.match(name) or admin is None:
+        return False
+    try:
+        before = (admin / _BEFORE).read_text("utf-8").splitlines()
+    except OSError:
+        return False
+    return name not in before
+
+
+def _admin_dir(worktree: Path) -> Path | None:
+    """The linked worktree's own git directory, from its ``.git`` file (no git process)."""
+    try:
+        pointer = (worktree / ".git").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not pointer.startswith("gitdir: "):
+        return None
+    admin = worktree / pointer.removeprefix("gitdir: ")
+    return admin if admin.is_dir() else None
+
+
 def take_back(repo: Path, path: Path, *, branch: str, base_commit: str) -> str | None:
     """Before the spec restarts (or its worktree is cleaned up): if autospec left the
     worktree at ``path`` on a branch of its own, move the spec's ``branch`` there (creating
@@ -54,6 +98,8 @@ def take_back(repo: Path, path: Path, *, branch: str, base_commit: str) -> str |
     where, own = _registration(repo, path)
     if where is None or own is None or own == branch or not _OWN_BRANCH.match(own):
         return None
+    if where.exists() and not adoptable(where, own):
+        return None  # the user's: ``worktree.collect_work`` says so, touching nothing
     tip = git.rev_parse(repo, f"refs/heads/{own}")
     if tip is None or not _descends(repo, tip, branch, base_commit):
         return None

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from dagspec import copies, git, git_batch, spec_dirs
+from dagspec import compat, copies, git, git_batch, spec_dirs
 from dagspec.errors import DagspecError, GitError
 from dagspec.workspace import own_run_directory, real_path, resolved
 
@@ -326,6 +326,12 @@ def collect_work(
     current = git_batch.head_branch(worktree)
     if current != branch:
         current = git.current_branch(worktree)
+    if current not in (branch, None) and not compat.adoptable(worktree, current):
+        raise WorktreeError(  # before any commit: nothing of the user's branch is touched
+            f"the worktree {worktree} is on the branch {current}, not the spec's {branch}, "
+            f"and {current} is not one autospec made: dagspec leaves it as it is; switch the "
+            f"worktree back (`git -C {worktree} switch {branch}`), then `dag retry`"
+        )
     sign = git.signs_commits(repo) if sign is None else sign
     committed = git.commit_all(worktree, message, sign=sign)
     if current == branch:

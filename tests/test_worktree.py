@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dagspec import spec_dirs, worktree
+from dagspec import compat, spec_dirs, worktree
 from dagspec.worktree import WorktreeError
 from tests.conftest import git
 
@@ -24,11 +24,14 @@ def commit_file(where: Path, name: str, text: str, message: str = "work") -> Non
 
 @pytest.fixture
 def make(git_repo: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Create a worktree ``wts/r/<name>`` on ``dag/r/<name>`` from main."""
+    """Create a worktree ``wts/r/<name>`` on ``dag/r/<name>`` from main, recording the
+    branches there were then, as a drive does (``compat.note_branches``)."""
 
     def make(name: str) -> Path:
         path = tmp_path / "wts" / "r" / name
+        before = branches(git_repo)
         worktree.create_worktree(git_repo, path, branch=f"dag/r/{name}", start=head(git_repo))
+        compat.note_branches(path, before)
         return path
 
     return make
@@ -319,6 +322,29 @@ def test_work_on_a_stray_branch_comes_back_and_the_branch_goes(git_repo: Path, m
     log = git(git_repo, "log", "--format=%s", "dag/r/a").splitlines()
     assert log[:2] == ["dag(r): a", "docs(spec): agent's commit"]
     assert "003-auth" not in branches(git_repo)
+
+
+@pytest.mark.parametrize("name", ["feature", "005-login"])
+def test_a_branch_of_the_users_is_never_taken_for_autospecs(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+    name: str,
+) -> None:
+    """The user switched the spec's worktree to a branch they had (named like autospec's
+    or not): committing the spec's work there merged their unfinished branch as the spec."""
+    git(git_repo, "branch", name)
+    a = make("a")
+    git(a, "switch", "-q", name)
+    commit_file(a, "theirs.txt", "wip\n", "their unfinished work")
+    (a / "agent.txt").write_text("the agent's\n")
+    tip = git(git_repo, "rev-parse", name).strip()
+    with pytest.raises(WorktreeError, match=f"on the branch {name}, not the spec's dag/r/a"):
+        worktree.collect_work(git_repo, a, branch="dag/r/a", message="dag(r): a")
+    assert git(git_repo, "rev-parse", name).strip() == tip  # nothing committed on it
+    assert git(git_repo, "rev-parse", "dag/r/a").strip() == head(git_repo)
+    assert (a / "agent.txt").exists()  # the work waits, uncommitted, for the switch back
+    assert compat.take_back(git_repo, a, branch="dag/r/a", base_commit=head(git_repo)) is None
+    assert name in branches(git_repo)
 
 
 def test_work_that_does_not_descend_from_the_branch_is_an_error(git_repo: Path, make) -> None:  # type: ignore[no-untyped-def]
