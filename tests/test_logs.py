@@ -141,7 +141,11 @@ def test_follow_ends_when_the_driver_dies_and_on_ctrl_c(git_repo: Path) -> None:
         out = Output(proc)
         out.wait_for(b"working\n")
         save(attrs.evolve(state, driver_pid=-1))
-        assert out.finish() == 0
+        assert out.finish() == 1  # as `dag status` exits: it needs you
+        assert proc.stderr is not None
+        said = proc.stderr.read().decode()
+        assert said.startswith("dag: error: the driver of run r is gone (killed, or the ")
+        assert said.endswith(" resume r` goes on with it\n") and said.count("\n") == 1
     save(state)  # driven again
     with start_dag(git_repo, "logs", "r", "a", "-f") as proc:
         out = Output(proc)

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from dagspec.errors import EXIT_INTERRUPTED, EXIT_OK, DagspecError
+from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, print_error
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
-from dagspec.state import load, settled
+from dagspec.state import driver_alive, load, settled
 from dagspec.words import no_such_spec
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -49,7 +49,22 @@ def logs(repo: Path, run_id: str, spec_id: str | None, *, follow: bool) -> int:
         follow_log(log, out, lambda: is_live(settled(load(paths)), spec_id), _pause)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    return EXIT_OK
+    return _after_following(paths)
+
+
+def _after_following(paths: RunPaths) -> int:
+    """What following ends with: 0, or, when it ended because the run's driver is gone
+    (killed, a reboot), that said on stderr with how to go on, and 1 as ``dag status``
+    exits then."""
+    recorded = load(paths)
+    if recorded.status is not RunStatus.RUNNING or driver_alive(recorded):
+        return EXIT_OK
+    run_id = recorded.run_id
+    print_error(
+        f"the driver of run {run_id} is gone (killed, or the machine restarted): "
+        f"`dag resume {run_id}` goes on with it"
+    )
+    return EXIT_FAILED
 
 
 def _check_spec(state: RunState, spec_id: str) -> None:
@@ -117,7 +132,7 @@ def _all_logs(paths: RunPaths, state: RunState, *, follow: bool) -> int:
         )
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    return EXIT_OK
+    return _after_following(paths) if follow else EXIT_OK
 
 
 def follow_logs(
