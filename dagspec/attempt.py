@@ -16,7 +16,7 @@ processes here (``worktree add``; ``add -A`` and ``commit``) and three for its j
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import attrs
@@ -205,7 +205,9 @@ def prepare(
         with book.numbering:  # one at a time, but not behind another's worktree add
             number = book.next_number(spec_dirs.highest_in_specs(path), floor)
             spec_dirs.place_reservation(path, number)
-    return Prepared(path, branch, call, agent_env(paths, spec.id, call), spec_dir, number)
+    return Prepared(
+        path, branch, call, agent_env(paths, spec.id, call, book.identity), spec_dir, number
+    )
 
 
 def _refuse_unresolved(run: RunState, spec_id: str, path: Path) -> None:
@@ -310,10 +312,13 @@ def restore_tasks(tasks: Path, kept: Path) -> bool:
     return not torn
 
 
-def agent_env(paths: RunPaths, spec_id: str, call: autospec.Invocation) -> dict[str, str]:
+def agent_env(
+    paths: RunPaths, spec_id: str, call: autospec.Invocation, identity: Mapping[str, str]
+) -> dict[str, str]:
     """The agent's environment: no inherited repository locators (``git_env.agent_env``), its
-    own autospec state directory, no prompts, and ``SPECIFY_FEATURE`` only when resuming
-    (contract §1.4)."""
+    own autospec state directory, no prompts, who commits in the checkout (``identity``: an
+    ``includeIf "onbranch:main"`` identity would not apply on the spec's branch), and
+    ``SPECIFY_FEATURE`` only when resuming (contract §1.4)."""
     state_dir = paths.autospec_state_dir(spec_id)
     state_dir.mkdir(parents=True, exist_ok=True)
     env = git_env.agent_env(
@@ -321,6 +326,7 @@ def agent_env(paths: RunPaths, spec_id: str, call: autospec.Invocation) -> dict[
             "AUTOSPEC_STATE_DIR": str(state_dir),
             "AUTOSPEC_SKIP_PERMISSIONS_NOTICE": "1",
             "AUTOSPEC_YES": "1",
+            **identity,
             **call.env,
         }
     )
@@ -343,7 +349,7 @@ def collect(
     message = f"dag({run.run_id}): {spec.id}"
     branch = spec.branch or ""
     done = worktree.collect_work(
-        Path(run.repo), path, branch=branch, message=message, sign=book.sign
+        Path(run.repo), path, branch=branch, message=message, sign=book.sign, identity=book.identity
     )
     return name, done.committed
 

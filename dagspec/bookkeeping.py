@@ -1,8 +1,10 @@
 """A drive's git bookkeeping: what it knows of the repository, so that git is asked each
 question once (issue 16), and the locks over what must be serial.
 
-Read when the drive begins (``Bookkeeping.load``, two git processes): whether the user's
-configuration asks for signed commits (``commit.gpgSign``), every branch name (autospec
+Read when the drive begins (``Bookkeeping.load``, three git processes): whether the user's
+configuration asks for signed commits (``commit.gpgSign``), who commits in the checkout
+(``git.identity_env``: given to the commits in worktrees and to agents, on branches where an
+``includeIf "onbranch:..."`` identity does not apply), every branch name (autospec
 numbers a new spec above the ``NNN-`` of every branch it sees, contract §1.5), and the tips
 of the run's own branches ``dag/<run>/...``, the integration branch's among them. The drive
 then keeps it up to date itself: it is the only writer of the run's branches while it holds
@@ -55,6 +57,7 @@ class Bookkeeping:
 
     repo: Path
     sign: bool
+    identity: dict[str, str]
     branches: dict[str, str]
     integration: str | None
     floor: int
@@ -82,6 +85,7 @@ class Bookkeeping:
         return cls(
             repo=repo,
             sign=git.signs_commits(repo),
+            identity=git.identity_env(repo),
             branches=own,
             integration=own.get(integration_branch(run_id)),
             floor=max(numbers, default=0),

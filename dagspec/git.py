@@ -8,6 +8,7 @@ works). The merge verbs are in :mod:`dagspec.git_merge`.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import signal
 import subprocess
@@ -320,16 +321,24 @@ def _signed(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
 # Verbs the run engine uses to prepare a spec's worktree and to put its work on its branch.
 
 
-def commit_all(worktree: Path, message: str, *, sign: bool = False) -> bool:
+def commit_all(
+    worktree: Path, message: str, *, sign: bool = False, identity: Mapping[str, str] | None = None
+) -> bool:
     """Commit every change and untracked, not ignored file; False when there was nothing.
 
     No hook runs: the user's commit hooks are for the user's own commits; the agent's work
-    is reviewed when it is merged. ``sign``: sign it (``-S``), as ``signs_commits`` says.
+    is reviewed when it is merged. ``sign``: sign it (``-S``), as ``signs_commits`` says;
+    ``identity``: who commits (``identity_env``). ``--sparse``: in a sparse checkout (a
+    worktree inherits the main checkout's cone) the agent's files outside the cone are
+    added too, where plain ``add -A`` refused them all.
     """
-    run(worktree, "add", "-A")
+    run(worktree, "add", "-A", "--sparse")
     try:
         args = ("commit", "--quiet", "--no-verify", _sign_flag(sign), "-m", message)
-        _signed(worktree, *args) if sign else run(worktree, *args)
+        if sign:
+            _signed(worktree, *args, env=identity)
+        else:
+            run(worktree, *args, env=identity)
     except GitError:
         if ok(worktree, "diff", "--cached", "--quiet"):
             return False  # nothing was staged: asked only when the commit failed
@@ -422,6 +431,29 @@ def identity(repo: Path, who: str) -> str | None:
     except GitError:
         return None
     return ident.rsplit(">", 1)[0] + ">"
+
+
+_IDENTITY_KEYS = r"^(user|author|committer)\.(name|email)$"
+
+
+def identity_env(repo: Path) -> dict[str, str]:
+    """Who commits in ``repo``'s checkout, as ``GIT_AUTHOR_*`` and ``GIT_COMMITTER_*``
+    variables for commits made elsewhere: configuration read in the checkout (an
+    ``includeIf "onbranch:main"`` applies there, not on a ``dag/...`` branch), by git's
+    precedence (``author.name`` over ``user.name``...); a variable the user set is kept."""
+    out = run(repo, "config", "-z", "--get-regexp", _IDENTITY_KEYS, check=False)
+    found: dict[str, str] = {}
+    for entry in nul_split(out):
+        key, _, value = entry.partition("\n")
+        found[key.lower()] = value  # the last one wins, as in git
+    env: dict[str, str] = {}
+    for who in ("author", "committer"):
+        for what in ("name", "email"):
+            given = found.get(f"{who}.{what}") or found.get(f"user.{what}")
+            variable = f"GIT_{who.upper()}_{what.upper()}"
+            if given and variable not in os.environ:
+                env[variable] = given
+    return env
 
 
 def try_signing(repo: Path) -> str | None:

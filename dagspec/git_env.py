@@ -38,6 +38,7 @@ INSULATION: dict[str, str] = {
     "commit.cleanup": "strip",
     "core.editor": "true",
     "advice.detachedHead": "false",
+    "core.safecrlf": "false",  # with core.autocrlf, "LF would be replaced by CRLF" refused add
     "gc.auto": "0",
 }
 INSULATION_ARGS = tuple(arg for item in INSULATION.items() for arg in ("-c", "=".join(item)))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
@@ -312,16 +312,23 @@ class Collected(NamedTuple):
 
 
 def collect_work(
-    repo: Path, worktree: Path, *, branch: str, message: str, sign: bool | None = None
+    repo: Path,
+    worktree: Path,
+    *,
+    branch: str,
+    message: str,
+    sign: bool | None = None,
+    identity: Mapping[str, str] | None = None,
 ) -> Collected:
     """Put all the agent's work on ``branch`` as commits.
 
     What the agent left uncommitted is committed as ``message``, on whatever is checked out,
-    signed when ``sign`` (None: as the user's configuration says, ``git.signs_commits``).
-    When autospec switched the worktree to a branch of its own (v0.7.3 creates ``NNN-name``
-    during specify, contract §1.5), that branch descends from ``branch``: ``branch`` is moved
-    to it and checked out again, and the stray branch is deleted. Three git processes when
-    the work is on ``branch`` (``git_batch.head_branch`` reads which branch it is on).
+    signed when ``sign`` (None: as the user's configuration says, ``git.signs_commits``),
+    by ``identity`` (``git.identity_env``). When autospec switched the worktree to a branch
+    of its own (v0.7.3 creates ``NNN-name`` during specify, contract §1.5), that branch
+    descends from ``branch``: ``branch`` is moved to it and checked out again, and the stray
+    branch is deleted. Three git processes when the work is on ``branch``
+    (``git_batch.head_branch`` reads which branch it is on).
     """
     current = git_batch.head_branch(worktree)
     if current != branch:
@@ -333,7 +340,7 @@ def collect_work(
             f"worktree back (`git -C {worktree} switch {branch}`), then `dag retry`"
         )
     sign = git.signs_commits(repo) if sign is None else sign
-    committed = git.commit_all(worktree, message, sign=sign)
+    committed = git.commit_all(worktree, message, sign=sign, identity=identity)
     if current == branch:
         return Collected(None, committed)
     head = git.rev_parse(worktree, "HEAD")

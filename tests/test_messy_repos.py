@@ -1,0 +1,66 @@
+"""Repositories set up unusually, where a run used to pass preflight and then fail at git, or
+dagspec misread the repository: each one runs whole, on real git and the fake autospec, or is
+refused by preflight in one line before any agent starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.engine_support import Project, dag_text
+
+pytest_plugins = ("tests.engine_fixtures",)
+RunCli = Callable[..., int]
+
+
+def _completes(project: Project, run_cli: RunCli, *features: str) -> None:
+    project.write_dag(dag_text(*features))
+    assert run_cli("run", "dag.yaml", "--run-id", "r") == 0
+    assert all(project.state().spec(s).merged for s in features)
+
+
+# --- settings that reach dagspec's own commits -----------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_sparse_checkout_in_cone_mode_runs(project: Project, run_cli: RunCli) -> None:
+    """Worktrees inherit the cone; the agent's specs/ lies outside it, which `add -A` refused."""
+    (project.repo / "docs").mkdir()
+    (project.repo / "docs" / "a.md").write_text("a\n")
+    git(project.repo, "add", "docs")
+    git(project.repo, "commit", "-qm", "docs")
+    git(project.repo, "sparse-checkout", "set", "--cone", "docs")
+    _completes(project, run_cli, "a", "b")
+    assert git(project.repo, "ls-tree", "-r", "--name-only", "main", "specs").strip()
+
+
+@pytest.mark.slow
+def test_autocrlf_with_safecrlf_runs(project: Project, run_cli: RunCli) -> None:
+    """dagspec's `add -A` refused every agent's work: "LF would be replaced by CRLF"."""
+    git(project.repo, "config", "core.autocrlf", "true")
+    git(project.repo, "config", "core.safecrlf", "true")
+    _completes(project, run_cli, "a")
+
+
+@pytest.mark.slow
+def test_an_identity_only_on_the_base_branch_commits_the_work(
+    project: Project, run_cli: RunCli
+) -> None:
+    """Preflight finds the identity on main; a spec's branch dag/r/a has none of its own."""
+    home = Path.home()
+    (home / "work-id.inc").write_text("[user]\n\tname = Tess\n\temail = tess@example.com\n")
+    (home / ".gitconfig").write_text(
+        "[user]\n\tuseConfigOnly = true\n"
+        f'[includeIf "onbranch:main"]\n\tpath = {home / "work-id.inc"}\n'
+    )
+    project.fake.setenv("COMMIT", "always")  # the agent commits too, on dag/r/b
+    base = git(project.repo, "rev-parse", "main").strip()
+    _completes(project, run_cli, "a", "b")
+    authors = git(project.repo, "log", "--format=%an <%ae>|%cn <%ce>", f"{base}..main")
+    assert set(authors.splitlines()) == {"Tess <tess@example.com>|Tess <tess@example.com>"}
+    commits = [e for e in project.fake.events("commit") if e.get("sha")]
+    assert commits and not [e for e in project.fake.events("commit") if e.get("error")]
