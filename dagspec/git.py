@@ -177,9 +177,10 @@ def rev_parse(repo: Path, rev: str) -> str | None:
 
 
 def current_branch(worktree: Path) -> str | None:
-    """The branch checked out in ``worktree``; None on a detached HEAD."""
-    name = run(worktree, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).strip()
-    return name or None
+    """The branch checked out in ``worktree``; None on a detached HEAD. From the full ref
+    name: ``--short`` says ``heads/main`` when a tag ``main`` is there too."""
+    ref = run(worktree, "symbolic-ref", "--quiet", "HEAD", check=False).strip()
+    return ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
 
 
 def branch_exists(repo: Path, branch: str) -> bool:

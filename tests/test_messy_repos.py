@@ -64,3 +64,20 @@ def test_an_identity_only_on_the_base_branch_commits_the_work(
     assert set(authors.splitlines()) == {"Tess <tess@example.com>|Tess <tess@example.com>"}
     commits = [e for e in project.fake.events("commit") if e.get("sha")]
     assert commits and not [e for e in project.fake.events("commit") if e.get("error")]
+
+
+# --- what dagspec reads of the repository -----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_tag_named_like_the_base_branch_runs_and_merges(
+    project: Project, run_cli: RunCli
+) -> None:
+    """`symbolic-ref --short HEAD` says heads/main then: "the branch 'heads/main' has no commit"."""
+    git(project.repo, "tag", "main")
+    _completes(project, run_cli, "a")
+    assert project.state().base_branch == "main"
+    assert git(project.repo, "status", "--porcelain", "--untracked-files=no") == ""
+    assert git(project.repo, "rev-parse", "HEAD") == git(
+        project.repo, "rev-parse", "refs/heads/main"
+    )
