@@ -113,10 +113,8 @@ def _home(args: argparse.Namespace) -> Home:
             ) from None
     if args.repo is not None and not start.is_dir():
         raise DagspecError(f"--repo {args.repo}: no such directory")
-    root = git.repo_root(resolved(start))
-    if root is None:
-        where = f"{args.repo}" if args.repo is not None else "the current directory"
-        raise DagspecError(f"{where} is not in a git repository: cd into one, or pass --repo")
+    where = f"{args.repo}" if args.repo is not None else "the current directory"
+    root = git.checkout_root(resolved(start), where)
     home = own_worktrees.runs_home(root, args.command)
     here = _cwd() if args.repo is not None else root
     if args.repo is not None and here is not None:  # `--repo MAIN retry` typed in a worktree

@@ -156,6 +156,37 @@ def repo_root(start: Path) -> Path | None:
     return Path(top) if top else None
 
 
+def checkout_root(start: Path, where: str) -> Path:
+    """The top of the checkout containing ``start``, the directory ``where`` names (``the
+    current directory``, ``--repo X``). Raises ``DagspecError`` with git's own reason, in
+    one line, when git cannot work there for another reason than no repository at all (a
+    bare repository, a broken configuration, an extension of a newer git...)."""
+    try:
+        top = run(start, "rev-parse", "--show-toplevel").strip()
+    except GitError as failed:
+        raise _no_checkout(failed, where) from None
+    return Path(top)
+
+
+def _no_checkout(failed: GitError, where: str) -> DagspecError:
+    """Why git found no checkout at ``where``, in one line: git's own reason (its lines
+    joined) unless it is plainly that there is no repository there."""
+    said = " ".join(line.strip() for line in failed.stderr.splitlines() if line.strip())
+    said = said.removeprefix("fatal: ")
+    if not said or said.startswith("not a git repository"):
+        return DagspecError(f"{where} is not in a git repository: cd into one, or pass --repo")
+    if "must be run in a work tree" in said:
+        return DagspecError(
+            f"{where} is in a git repository without a checkout (a bare repository, one with "
+            "core.bare=true, or inside a .git directory): run dag in a checkout of it, or "
+            "pass --repo naming one"
+        )
+    newer = " (the repository was made by a newer git: use it)" if "extension" in said else ""
+    return DagspecError(
+        f"git cannot work in {where}: {said}{newer}; put that right, then try again"
+    )
+
+
 def lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line]
 

@@ -95,12 +95,15 @@ def git_process_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The process environment without inherited repository-locating ``GIT_*`` variables."""
+    """The process environment without inherited repository-locating ``GIT_*`` variables,
+    git's messages in English (``LANGUAGE=C``): dagspec reads some of them (dubious
+    ownership, why a repository cannot be found), and a German git said them in German."""
     env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith("GIT_") or name.startswith(_KEPT)
     }
+    env["LANGUAGE"] = "C"
     env.update(extra or {})
     return env
 

@@ -410,6 +410,56 @@ def test_a_repo_that_is_not_a_directory(
     )
 
 
+def _broken(repo: Path, how: str) -> Path:
+    """``repo`` made into one where git cannot work (``how``); where dag is typed."""
+    if how == "core.bare":
+        git(repo, "config", "core.bare", "true")
+    elif how == "config typo":
+        with (repo / ".git" / "config").open("a") as config:
+            config.write("[core\n")
+    elif how == "newer git":
+        git(repo, "config", "core.repositoryformatversion", "1")
+        git(repo, "config", "extensions.refStorage", "reftable")
+    return repo / ".git" if how == "inside .git" else repo
+
+
+@pytest.mark.parametrize(
+    ("how", "said"),
+    [
+        ("core.bare", "is in a git repository without a checkout (a bare repository, one"),
+        ("inside .git", "is in a git repository without a checkout (a bare repository, one"),
+        ("config typo", "git cannot work in the current directory: bad config line 6 in file"),
+        ("newer git", "unknown repository extension found: refstorage (the repository was made"),
+    ],
+)
+def test_a_repository_git_cannot_work_in_says_git_s_reason(
+    git_repo: Path,
+    run_cli: Cli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+    said: str,
+) -> None:
+    """Not "not in a git repository: cd into one", which the user already had done."""
+    monkeypatch.chdir(_broken(git_repo, how))
+    assert run_cli("list") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dag: error: ") and err.count("\n") == 1
+    assert said in err
+
+
+def test_repo_naming_a_bare_repository_says_it_has_no_checkout(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    git(tmp_path, "clone", "-q", "--bare", str(git_repo), "bare.git")
+    assert run_cli("--repo", tmp_path / "bare.git", "status") == 1
+    assert capsys.readouterr().err == (
+        f"dag: error: {tmp_path / 'bare.git'} is in a git repository without a checkout (a "
+        "bare repository, one with core.bare=true, or inside a .git directory): run dag in a "
+        "checkout of it, or pass --repo naming one\n"
+    )
+
+
 def test_output_to_a_full_disk_is_an_error_line_not_a_bug(git_repo: Path) -> None:
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
     with Path("/dev/full").open("w") as full:
@@ -436,21 +486,40 @@ def test_resuming_a_completed_run_changes_nothing(
     assert paths.state_file.read_bytes() == before
 
 
+def _german(tmp_path: Path) -> dict[str, str]:
+    """The variables of a German locale, compiled here (skips the test where it cannot be)."""
+    where = tmp_path / "locale"
+    where.mkdir()
+    made = subprocess.run(
+        ["localedef", "-i", "de_DE", "-f", "UTF-8", str(where / "de_DE.UTF-8")],
+        capture_output=True,
+        check=False,
+    )
+    if not (where / "de_DE.UTF-8").is_dir():
+        pytest.skip(f"no German locale: {made.stderr!r}")
+    return {"LOCPATH": str(where), "LC_ALL": "de_DE.UTF-8"}
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a repository to another user needs root")
-@pytest.mark.parametrize("command", [("list",), ("doctor",), ("run", "dag.yaml")])
+@pytest.mark.parametrize(
+    ("command", "locale"),
+    [(("list",), False), (("doctor",), False), (("run", "dag.yaml"), False), (("list",), True)],
+)
 def test_a_repository_another_user_owns_says_what_git_wants(
-    git_repo: Path, command: tuple[str, ...]
+    git_repo: Path, command: tuple[str, ...], locale: bool, tmp_path: Path
 ) -> None:
-    """git refuses it (safe.directory): not "not in a git repository", and nothing written."""
+    """git refuses it (safe.directory): not "not in a git repository", and nothing written;
+    also where git speaks German (dagspec reads git's message in English)."""
     (git_repo / "dag.yaml").write_text(
         'layers:\n  - id: L0\n    features:\n      - id: a\n        description: "A"\n'
     )
     for path in (git_repo, *git_repo.rglob("*")):
         os.lchown(path, 65534, 65534)
+    language = _german(tmp_path) if locale else {}
     done = subprocess.run(
         [sys.executable, "-m", "dagspec", *command],
         cwd=git_repo,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), **language},
         capture_output=True,
         text=True,
     )
