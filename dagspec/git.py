@@ -242,18 +242,40 @@ def remove_worktree(repo: Path, path: Path, *, force: bool = False) -> None:
 def worktrees(repo: Path) -> dict[Path, str | None]:
     """Every checkout of the repository and its branch (None when detached), as ``git
     worktree list`` names them: the main one first; a bare repository, which has no
-    checkout, is left out."""
+    checkout, is left out. A main checkout whose git directory lies elsewhere (``git init
+    --separate-git-dir``) is listed as that directory (git 2.39): it is named ``repo`` when
+    ``repo`` is that checkout, else left out (no git directory is a checkout)."""
     result: dict[Path, str | None] = {}
     path: Path | None = None
     for field in nul_split(run(repo, "worktree", "list", "--porcelain", "-z")):
         if field.startswith("worktree "):
             path = Path(field.removeprefix("worktree "))
+            path = _checkout_of(path, repo) if not result else path
             result[path] = None
         elif field.startswith("branch ") and path is not None:
             result[path] = field.removeprefix("branch refs/heads/")
         elif field == "bare" and path is not None:
             del result[path]
-    return result
+    return {path: branch for path, branch in result.items() if path != _NOWHERE}
+
+
+_NOWHERE = Path("/dev/null/no-checkout")
+
+
+def _checkout_of(listed: Path, repo: Path) -> Path:
+    """The main checkout ``git worktree list`` names ``listed``: itself, or, when it is a
+    git directory (``--separate-git-dir``), ``repo`` if ``repo``'s ``.git`` file leads
+    there, else ``_NOWHERE``. No git process: the files say it."""
+    if (listed / ".git").exists() or not (listed / "HEAD").is_file():
+        return listed
+    try:
+        pointer = (repo / ".git").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return _NOWHERE
+    target = Path(pointer.removeprefix("gitdir:").strip())
+    if not target.is_absolute():
+        target = repo / target
+    return repo if os.path.realpath(target) == os.path.realpath(listed) else _NOWHERE
 
 
 def repair_worktrees(repo: Path, paths: Sequence[Path]) -> None:

@@ -81,3 +81,16 @@ def test_a_tag_named_like_the_base_branch_runs_and_merges(
     assert git(project.repo, "rev-parse", "HEAD") == git(
         project.repo, "rev-parse", "refs/heads/main"
     )
+
+
+@pytest.mark.slow
+def test_a_git_directory_kept_apart_from_the_checkout_runs_and_merges(
+    project: Project, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """`git init --separate-git-dir`: `git worktree list` names the git directory as the main
+    checkout (git 2.39), and preflight ran `git status` there."""
+    git(project.repo, "init", "-q", "--separate-git-dir", str(tmp_path / "apart.git"))
+    assert (project.repo / ".git").is_file()
+    _completes(project, run_cli, "a")
+    assert git(project.repo, "rev-parse", "HEAD") == git(project.repo, "rev-parse", "main")
+    assert git(project.repo, "status", "--porcelain", "--untracked-files=no") == ""
