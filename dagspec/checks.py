@@ -155,6 +155,32 @@ def check_base(planned: Planned) -> Problem | None:
     return None
 
 
+def check_filters(planned: Planned) -> Problem | None:
+    """Each filter the base commit's ``.gitattributes`` use that git requires
+    (``filter.<name>.required``, as `git lfs install` sets) can start its program: else
+    every spec's ``git worktree add`` fails (git-lfs's configuration without git-lfs).
+    One git process; a second only when a required filter's program is missing."""
+    failing = {
+        name: (command, problem)
+        for name, commands in git.required_filters(planned.repo).items()
+        for command in commands
+        if (problem := program_problem(command, repo=planned.repo))
+    }
+    try:
+        used = git.filters_used(planned.repo, planned.base()[1], list(failing)) if failing else ()
+    except DagspecError:
+        return None  # check_base says why
+    named = next((name for name in failing if name in used), None)
+    if named is None:
+        return None
+    command, problem = failing[named]
+    return Problem(
+        f"every spec's worktree would fail to check out: the filter '{named}' .gitattributes "
+        f"uses is required (filter.{named}.required) and its command `{command}` {problem}; "
+        f"or unset filter.{named}.required"
+    )
+
+
 def check_checkout(planned: Planned) -> Problem | None:
     """A warning when the base branch's checkout has uncommitted changes: the merge at the
     end would then leave its result on ``dag/<run>/_merged`` instead."""

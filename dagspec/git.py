@@ -510,6 +510,36 @@ def identity_env(repo: Path) -> dict[str, str]:
     return env
 
 
+_FILTER_KEYS = r"^filter\..+\.(required|process|smudge|clean)$"
+_TRUE = ("", "true", "yes", "on", "1")
+
+
+def required_filters(repo: Path) -> dict[str, list[str]]:
+    """``{name: commands}`` of each filter the configuration marks ``required``: its
+    ``process`` command, else its ``smudge`` and ``clean`` ones (one ``git config``)."""
+    out = run(repo, "config", "-z", "--get-regexp", _FILTER_KEYS, check=False)
+    found: dict[str, dict[str, str]] = {}
+    for entry in nul_split(out):
+        key, _, value = entry.partition("\n")
+        name, _, what = key.removeprefix("filter.").rpartition(".")
+        found.setdefault(name, {})[what.lower()] = value
+    return {
+        name: [said["process"]]
+        if said.get("process")
+        else [said[what] for what in ("smudge", "clean") if said.get(what)]
+        for name, said in found.items()
+        if said.get("required", "false").strip().lower() in _TRUE
+    }
+
+
+def filters_used(repo: Path, commit: str, names: Sequence[str]) -> set[str]:
+    """Which of the filters ``names`` a ``.gitattributes`` file of ``commit`` uses
+    (``filter=NAME``), in one ``git grep``."""
+    patterns = [arg for name in names for arg in ("-e", f"filter={name}")]
+    args = ("grep", "-h", "-o", "-w", "-F", *patterns, commit, "--", ":(glob)**/.gitattributes")
+    return {line.removeprefix("filter=") for line in lines(run(repo, *args, check=False))}
+
+
 def try_signing(repo: Path) -> str | None:
     """Sign a commit object of the empty tree, as dagspec signs its merges; None when it
     worked, else what git said; ``LockedSigningKey`` when the key needs a passphrase. Writes

@@ -94,3 +94,49 @@ def test_a_git_directory_kept_apart_from_the_checkout_runs_and_merges(
     _completes(project, run_cli, "a")
     assert git(project.repo, "rev-parse", "HEAD") == git(project.repo, "rev-parse", "main")
     assert git(project.repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+# --- refused before any agent starts ----------------------------------------------------------
+
+
+def _lfs_configured(repo: Path, program: str) -> None:
+    """What `git lfs install` and `git lfs track '*.bin'` leave, with ``program`` as git-lfs."""
+    (repo / ".gitattributes").write_text("*.bin filter=lfs diff=lfs merge=lfs -text\n")
+    git(repo, "add", ".gitattributes")
+    git(repo, "commit", "-qm", "lfs")
+    for key, value in (
+        ("process", f"{program} filter-process"),
+        ("smudge", f"{program} smudge -- %f"),
+        ("clean", f"{program} clean -- %f"),
+        ("required", "true"),
+    ):
+        git(repo, "config", f"filter.lfs.{key}", value)
+
+
+def test_a_required_filter_whose_program_is_missing_is_refused_by_preflight(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """git-lfs configured, not installed: every `git worktree add` failed after preflight."""
+    _lfs_configured(project.repo, "git-lfs-not-installed")
+    project.write_dag(dag_text("a"))
+    assert run_cli("run", "dag.yaml", "--run-id", "r") == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "dag: error: every spec's worktree would fail to check out: the filter 'lfs' "
+        ".gitattributes uses is required (filter.lfs.required) and its command "
+        "`git-lfs-not-installed filter-process` runs 'git-lfs-not-installed', which is not on "
+        "PATH: install it, give its path, or write the command you meant (it runs as `sh -c "
+        "COMMAND`); or unset filter.lfs.required\n"
+    )
+    assert not project.worktree("a").parent.exists()
+
+
+def test_a_required_filter_that_can_start_or_is_unused_passes(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _lfs_configured(project.repo, "cat")
+    git(project.repo, "config", "filter.other.required", "true")
+    git(project.repo, "config", "filter.other.process", "not-installed-either")
+    project.write_dag(dag_text("a"))
+    assert run_cli("run", "dag.yaml", "--run-id", "r", "--dry-run") == 0
+    assert "ok       the programs of the filters git requires" in capsys.readouterr().out
