@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
@@ -230,9 +230,9 @@ def copy_configuration(repo: Path, worktree: Path) -> list[str]:
     existing = _directories(worktree, COPIED)
     skipped: list[str] = []
     for name in COPIED:
-        source = repo / name
-        if source.is_dir() and not source.is_symlink():
-            ignore = _skip_state if name == ".autospec" else None
+        source = _configuration_at(repo, name)
+        if source is not None and not (worktree / name).is_symlink():
+            ignore = _skip_state(source) if name == ".autospec" else None
             copies.copy_tree(source, worktree / name, skipped=skipped, ignore=ignore)
     fresh = [n for n in COPIED if n not in existing and (worktree / n).is_dir()]
     for name in fresh:
@@ -246,8 +246,28 @@ def copy_configuration(repo: Path, worktree: Path) -> list[str]:
     return skipped
 
 
-def _skip_state(directory: str, names: list[str]) -> list[str]:
-    return ["state"] if Path(directory).name == ".autospec" and "state" in names else []
+def _configuration_at(repo: Path, name: str) -> Path | None:
+    """The directory ``repo/name`` whose files are copied: itself, or the directory a
+    symbolic link there leads to (a ``.claude`` kept with the user's dotfiles). None when
+    there is none, or when the link leads to the repository or above it (the copy would
+    hold the worktree itself)."""
+    path = repo / name
+    if not path.is_symlink():
+        return path if path.is_dir() else None
+    target = Path(os.path.realpath(path))
+    if not target.is_dir() or Path(os.path.realpath(repo)).is_relative_to(target):
+        return None
+    return target
+
+
+def _skip_state(top: Path) -> Callable[[str, list[str]], list[str]]:
+    """Leave out ``.autospec/state`` (each spec's autospec state is its own), ``top``
+    being where ``.autospec`` leads."""
+
+    def skip(directory: str, names: list[str]) -> list[str]:
+        return ["state"] if Path(directory) == top and "state" in names else []
+
+    return skip
 
 
 def _directories(root: Path, names: Iterable[str]) -> set[str]:

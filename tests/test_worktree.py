@@ -233,6 +233,40 @@ def test_copying_again_changes_nothing(git_repo: Path, make) -> None:  # type: i
     assert git(path, "status", "--porcelain") == ""
 
 
+def test_configuration_linked_from_elsewhere_is_copied_from_where_it_leads(
+    git_repo: Path,
+    tmp_path: Path,
+    make,  # type: ignore[no-untyped-def]
+) -> None:
+    """`.claude -> ~/dotfiles/claude`, `.autospec -> ...`: copied (the link was passed over
+    silently); the state left out all the same, nothing committed, the source untouched."""
+    shared = tmp_path / "dotfiles"
+    user_config(shared)
+    for name in (".autospec", ".claude"):
+        (git_repo / name).symlink_to(shared / name, target_is_directory=True)
+    (git_repo / ".gitignore").write_text(".autospec\n.claude\n")
+    git(git_repo, "add", ".gitignore")
+    git(git_repo, "commit", "-q", "-m", "ignore the links")
+    path = make("a")
+    worktree.copy_configuration(git_repo, path)
+    assert (path / ".claude" / "commands" / "autospec.specify.md").read_text() == "specify\n"
+    assert (path / ".autospec" / "memory" / "constitution.yaml").exists()
+    assert not (path / ".autospec" / "state").exists()
+    assert not (path / ".claude").is_symlink()
+    assert git(path, "status", "--porcelain") == ""
+    assert sorted(p.name for p in (shared / ".claude").iterdir()) == ["commands"]
+
+
+def test_configuration_linked_to_the_repository_itself_is_not_copied(
+    git_repo: Path,
+    make,  # type: ignore[no-untyped-def]
+) -> None:
+    (git_repo / ".claude").symlink_to(".", target_is_directory=True)
+    path = make("a")
+    worktree.copy_configuration(git_repo, path)
+    assert not (path / ".claude").exists()
+
+
 # --- numbers ---------------------------------------------------------------------------------
 
 
