@@ -132,6 +132,8 @@ class GitError(DagspecError):
     def _message(self) -> str:
         detail = (self.stderr or self.stdout).strip()
         text = f"`{' '.join(self.cmd)}` failed with exit code {self.returncode}"
+        if self.returncode == 0:  # git said the fault on stderr only
+            text = f"`{' '.join(self.cmd)}` exited 0 but reported a fault"
         if detail:
             text += ":\n" + "\n".join("    " + line for line in detail.splitlines())
         return text + (f"\n{self.hint}" if self.hint else "")

@@ -35,7 +35,20 @@ def run(
     keep_fds: Sequence[int] = (),
     timeout: float | None = None,
 ) -> str:
-    """Run ``git args`` in ``cwd``, insulated, and return stdout; raise ``GitError`` when it
+    """Run ``git args`` in ``cwd``, insulated, and return stdout (:func:`run_told`)."""
+    return run_told(cwd, *args, check=check, env=env, keep_fds=keep_fds, timeout=timeout)[0]
+
+
+def run_told(
+    cwd: Path,
+    *args: str,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    keep_fds: Sequence[int] = (),
+    timeout: float | None = None,
+) -> tuple[str, str]:
+    """Run ``git args`` in ``cwd``, insulated, and return stdout and stderr (git says some
+    faults only on stderr while exiting 0: ``git_merge.merge_tree``); raise ``GitError`` when it
     fails (the error shows ``git args``, without the insulating options). With ``keep_fds`` (a
     lock git holds: ``checkout_move``), git's output goes to files: a pipe whose reader was
     killed kills git by SIGPIPE at its next line ("Updating files", after 2 s, even to a pipe).
@@ -66,14 +79,14 @@ def run(
         # the same error for a missing ``cwd`` as for a missing git (issue 13).
         raise _not_started(cwd) from None
     stdout = done.stdout.decode("utf-8", "surrogateescape")
+    stderr = done.stderr.decode("utf-8", "surrogateescape")
     if check and done.returncode != 0:
         if done.returncode == _USAGE and args != ("--version",):
             refuse_old_git(cwd)  # an option git does not know: say why, not git's usage text
-        stderr = done.stderr.decode("utf-8", "surrogateescape")
         if untrusted := _DUBIOUS.search(stderr):
             raise _not_trusted(untrusted[1])
         raise GitError(cmd, done.returncode, stdout, stderr)
-    return stdout
+    return stdout, stderr
 
 
 def _git(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagspec.errors import GitError
-from dagspec.git import commit_tree, lines, nul_split, rev_parse, run
+from dagspec.git import commit_tree, lines, nul_split, rev_parse, run, run_told
 
 
 class MergeTree(NamedTuple):
@@ -38,18 +38,33 @@ def merge_tree(repo: Path, ours: str, theirs: str) -> MergeTree:
     """Merge two commits into a tree object, touching no index, working tree or ref.
 
     Raises ``GitError`` when git fails, and when it exits 1 ("conflicts") without a tree:
-    a commit it cannot read exits 1 too, printing nothing but its complaint."""
+    a commit it cannot read exits 1 too, printing nothing but its complaint. A tree it
+    cannot read (pruned by ``git gc``) git 2.39 takes as empty and exits 0, saying so only
+    on stderr ("Could not read <id>"): the merge would delete every file of that side, so
+    an object id on stderr (nothing else is printed there with ``--no-messages``, in any
+    language) raises too."""
     args = ("merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", ours, theirs)
     try:
-        out, code, said = run(repo, *args), 0, ""
+        (out, said), code = run_told(repo, *args), 0
     except GitError as exc:
         if exc.returncode != 1:  # 1 means "conflicts"; anything else is a real failure
             raise
         out, code, said = exc.stdout, exc.returncode, exc.stderr
     tree, *files = nul_split(out) or [""]
-    if not _OBJECT_ID.fullmatch(tree):
+    if not _OBJECT_ID.fullmatch(tree) or _OBJECT_ID.search(said):
         raise GitError(["git", *args], code, out, said, hint=LOST_OBJECTS)
     return MergeTree(tree, tuple(files))
+
+
+def check_readable(repo: Path, new: str, old: str) -> None:
+    """Raise ``GitError`` (``LOST_OBJECTS``) unless git can read every commit, tree and blob
+    reachable from ``new`` but not from ``old``: what moving a branch from ``old`` to
+    ``new`` would publish. One process however many commits (``rev-list --objects``)."""
+    args = ("rev-list", "--objects", "--quiet", "--missing=error", new, f"^{old}")
+    try:
+        run(repo, *args)
+    except GitError as exc:
+        raise GitError(exc.cmd, exc.returncode, exc.stdout, exc.stderr, hint=LOST_OBJECTS) from None
 
 
 def update_ref(repo: Path, ref: str, new: str, old: str, *, message: str) -> bool:

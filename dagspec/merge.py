@@ -12,6 +12,9 @@ How a merge is made, and what it guarantees (README, Merging):
   first parent is the chain's head is taken as it is: when the base branch has not moved,
   the chain *is* the integration branch, and the base branch moves to its tip.
 - **A rewritten base is never merged into** (``integration.refuse_rewritten``).
+- **Nothing the repository cannot read is published.** Every object the chain would bring
+  to the base branch is read once (``git_merge.check_readable``) before anything moves:
+  git takes a tree pruned by ``git gc`` as empty and merges "successfully", deleting files.
 - **Conflicts stay out.** A spec whose merge conflicts is left unmerged, with every spec that
   depends on it (they carry its code); the others still merge.
 - **The base branch moves once**, to the last commit of the chain, by compare-and-swap from
@@ -80,6 +83,8 @@ def merge_run(
         else:
             integration.refuse_rewritten(repo, state, tip)
             chain = _build(repo, state, dag, tip)
+        if chain.head != chain.base:  # git builds merges of a tree it cannot read (pruned)
+            git_merge.check_readable(repo, chain.head, chain.base)
         if dry_run:
             return state, _predict(repo, state, chain)
         report = _publish(repo, state, chain)
