@@ -81,6 +81,15 @@ def record_merges(run: RunState, merges: Mapping[str, str | None]) -> RunState:
     return run
 
 
+def record_dropped(run: RunState, spec_ids: Iterable[str]) -> RunState:
+    """Specs recorded merged whose merge commit the base branch no longer has (a reset, a
+    rebase aborted after the merge): not merged any more."""
+    for spec_id in spec_ids:
+        spec = run.spec(spec_id)
+        run = run.with_spec(attrs.evolve(spec, merged=False, merge_commit=None))
+    return run
+
+
 def forget_worktrees(run: RunState, spec_ids: Iterable[str]) -> RunState:
     """Worktrees removed (or found gone): the specs no longer have one."""
     for spec_id in spec_ids:

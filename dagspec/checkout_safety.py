@@ -30,6 +30,46 @@ def unsafe_to_update(repo: Path, checkout: Path, old: str, new: str) -> str | No
     return None
 
 
+def operation_on(worktree: Path, branch: str) -> str | None:
+    """Why ``branch`` counts as checked out in ``worktree`` though its HEAD is detached, or
+    None: a rebase of it, which writes it back as it ends (moved meanwhile, it loses what
+    moved it, at ``git rebase --abort`` too), or a bisect started on it, which returns to it.
+    Read from git's own files in the worktree's git directory, as git decides it (``git
+    branch -f`` refuses such a branch; ``worktree.c``: ``is_worktree_being_rebased``)."""
+    gitdir = _git_dir(worktree)
+    if gitdir is None:
+        return None
+    for kind in ("rebase-merge", "rebase-apply"):
+        if _first_line(gitdir / kind / "head-name") == f"refs/heads/{branch}":
+            return (
+                f"{worktree} is in the middle of a rebase of {branch}, which sets {branch} "
+                "as it ends (`git rebase --continue` or `--abort`)"
+            )
+    if _first_line(gitdir / "BISECT_START") == branch:
+        return f"{worktree} is bisecting from {branch} (`git bisect reset` ends it)"
+    return None
+
+
+def _git_dir(worktree: Path) -> Path | None:
+    """The git directory of ``worktree``: its ``.git`` directory, or where its ``.git`` file
+    points (a linked worktree, a separate git directory)."""
+    dot = worktree / ".git"
+    if dot.is_dir():
+        return dot
+    line = _first_line(dot)
+    if line is None or not line.startswith("gitdir: "):
+        return None
+    return worktree / line.removeprefix("gitdir: ")  # an absolute path stays absolute
+
+
+def _first_line(path: Path) -> str | None:
+    try:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError:  # not there, or not a file
+        return None
+    return text.partition("\n")[0].strip()
+
+
 def _left_by_dagspec(repo: Path, checkout: Path, paths: Collection[str]) -> str:
     """``; P was left by an interrupted update: delete it if it is not yours`` for the
     ``paths`` an interrupted update left in ``checkout``; empty when none was."""

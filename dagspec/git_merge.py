@@ -111,6 +111,11 @@ def merge_commit_of(repo: Path, commit: str, tip: str, since: str) -> str | None
     return None
 
 
+def commits_since(repo: Path, tip: str, since: str) -> set[str]:
+    """Every commit ``tip`` has that ``since`` has not, through every parent."""
+    return set(lines(run(repo, "rev-list", tip, f"^{since}")))
+
+
 def first_parent_merges(repo: Path, tip: str, since: str) -> list[tuple[str, str, str]]:
     """``(commit, first parent, second parent)`` of each two-parent commit on ``tip``'s
     first-parent line after ``since``, oldest first."""

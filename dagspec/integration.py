@@ -206,6 +206,7 @@ class MergeFacts:
     repo: Path
     signs: bool | None = None
     replayed: Mapping[str, str] = attrs.field(factory=dict)  # ``replay.merged_replays``
+    dropped: frozenset[str] = frozenset()  # merged, by a commit the base no longer has
     trees: dict[str, str] = attrs.field(factory=dict)  # commit: its tree
 
     @classmethod

@@ -47,6 +47,7 @@ from dagspec import graph
 from dagspec.between_drives import forget_worktrees as forget_worktrees
 from dagspec.between_drives import prepare_resume as prepare_resume
 from dagspec.between_drives import prepare_retry as prepare_retry
+from dagspec.between_drives import record_dropped as record_dropped
 from dagspec.between_drives import record_merges as record_merges
 from dagspec.between_drives import settle_stale as settle_stale
 from dagspec.records import Event as Event

@@ -125,6 +125,7 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
     roots = [s.id for s in state.specs if s.status is not SpecStatus.COMPLETED and not s.merged]
     facts = integration.MergeFacts.read(repo, state)
     facts.replayed = replay.merged_replays(repo, tip, state.base_commit)  # the base has them
+    facts.dropped = _dropped(repo, state, tip)
     for spec_id in integration.merge_order(deps, facts.joins, facts.tips):
         spec = state.spec(spec_id)
         if spec_id in roots:
@@ -135,6 +136,16 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
             roots.append(spec_id)
         results.append(result)
     return _Chain(tip, head, tuple(results))
+
+
+def _dropped(repo: Path, state: RunState, tip: str) -> frozenset[str]:
+    """The specs recorded merged by a merge commit the base branch, at ``tip``, no longer has
+    (a reset, a rebase aborted after the merge): one ``git rev-list``, when there are any."""
+    recorded = {s.id: s.merge_commit for s in state.specs if s.merged and s.merge_commit}
+    if not recorded:
+        return frozenset()
+    on_base = git_merge.commits_since(repo, tip, state.base_commit)
+    return frozenset(spec_id for spec_id, sha in recorded.items() if sha not in on_base)
 
 
 def _replay(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
@@ -166,6 +177,8 @@ def _merge_one(
     is the merge (``known.joins``): it was made only because ``head`` lacked the tip."""
     base, head = base_and_head
     branch = spec.branch or branch_name(state.run_id, spec.id)
+    if spec.id in known.dropped:
+        return SpecMerge(spec.id, branch, Outcome.DROPPED, spec.merge_commit), head
     if spec.merged:
         return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED, spec.merge_commit), head
     if behind:
@@ -225,7 +238,9 @@ def _publish(repo: Path, state: RunState, chain: _Chain) -> MergeReport | None:
     if chain.head == chain.base:
         _drop_stale_parked(repo, state.run_id, chain.base)
         return _report(state, chain)
-    checkout = _checkout_of(repo, state.base_branch)
+    checkout, busy = _checkout_of(repo, state.base_branch)
+    if busy is not None:
+        return _park(repo, state, chain, busy)
     if checkout is not None:
         return _publish_to_checkout(repo, state, chain, checkout)
     ref = f"refs/heads/{state.base_branch}"
@@ -291,12 +306,19 @@ def _park(
     return attrs.evolve(report, parked_on=parked, parked_because=reason, merge_again=again)
 
 
-def _checkout_of(repo: Path, branch: str) -> Path | None:
-    """The worktree of this repository that has ``branch`` checked out, if it exists."""
+def _checkout_of(repo: Path, branch: str) -> tuple[Path | None, str | None]:
+    """The worktree of this repository that has ``branch`` checked out, if it exists, and
+    why it must not be updated when an operation of git's holds the branch with HEAD
+    detached (``checkout_safety.operation_on``: a rebase would undo the merge as it ends)."""
     for path, checked_out in git.worktrees(repo).items():
-        if checked_out == branch and path.is_dir():
-            return path
-    return None
+        if not path.is_dir():
+            continue
+        if checked_out == branch:
+            return path, None
+        busy = None if checked_out else checkout_safety.operation_on(path, branch)
+        if busy is not None:
+            return path, busy
+    return None, None
 
 
 def _unsafe_to_update(repo: Path, checkout: Path, chain: _Chain) -> str | None:
@@ -322,10 +344,11 @@ def _drop_stale_parked(repo: Path, run_id: str, tip: str) -> None:
 def _predict(repo: Path, state: RunState, chain: _Chain) -> MergeReport:
     """The report of a dry run: the same merges, and where the result would go."""
     report = _report(state, chain, dry_run=True)
-    checkout = _checkout_of(repo, state.base_branch)
-    if chain.head == chain.base or checkout is None:
+    checkout, reason = _checkout_of(repo, state.base_branch)
+    if chain.head == chain.base or (checkout is None and reason is None):
         return report
-    reason = _unsafe_to_update(repo, checkout, chain)
+    if checkout is not None and reason is None:
+        reason = _unsafe_to_update(repo, checkout, chain)
     if reason is None:
         return attrs.evolve(report, checkout=str(checkout))
     return attrs.evolve(report, parked_on=merged_branch(state.run_id), parked_because=reason)
@@ -356,4 +379,5 @@ def _record(state: RunState, report: MergeReport) -> RunState:
         {Outcome.ALREADY_MERGED} if report.parked_on else {Outcome.ALREADY_MERGED, Outcome.MERGED}
     )
     merges = {r.spec_id: r.commit for r in report.specs if r.outcome in on_base}
-    return lifecycle.record_merges(state, merges)
+    dropped = [r.spec_id for r in report.specs if r.outcome is Outcome.DROPPED]
+    return lifecycle.record_merges(lifecycle.record_dropped(state, dropped), merges)

@@ -21,11 +21,14 @@ class Outcome(enum.Enum):
     CONFLICT = "conflict"
     BLOCKED = "blocked"
     MISSING = "branch missing"
+    DROPPED = "merge dropped"  # recorded merged, by a commit the base branch no longer has
     WOULD_MERGE = "would merge"
     WOULD_CONFLICT = "would conflict"
 
 
-LEFT_OFF = frozenset({Outcome.CONFLICT, Outcome.BLOCKED, Outcome.MISSING, Outcome.WOULD_CONFLICT})
+LEFT_OFF = frozenset(
+    {Outcome.CONFLICT, Outcome.BLOCKED, Outcome.MISSING, Outcome.DROPPED, Outcome.WOULD_CONFLICT}
+)
 """Outcomes that leave a completed spec off the base branch."""
 
 
@@ -107,7 +110,10 @@ _LEFT = f"  {' ' * _OUTCOME} "  # what stands before a spec id
 
 
 def _wraps(result: SpecMerge) -> bool:
-    return bool(result.files or result.blocked_by) or result.outcome is Outcome.MISSING
+    return bool(result.files or result.blocked_by) or result.outcome in _NAMING
+
+
+_NAMING = frozenset({Outcome.MISSING, Outcome.DROPPED})  # details that name what to act on
 
 
 def _table(rows: list[_Row], width: int) -> list[str]:
@@ -151,6 +157,8 @@ def _detail(result: SpecMerge) -> str:
         return "depends on " + ", ".join(result.blocked_by) + ", left off"
     if result.outcome is Outcome.MISSING:
         return f"no branch {result.branch}"
+    if result.outcome is Outcome.DROPPED:
+        return f"not merged any more: {(result.commit or '')[:12]} is not on the branch"
     if result.outcome is Outcome.WOULD_MERGE or result.commit is None:
         return ""  # a dry run's commits are on no branch: do not show them
     return result.commit[:12]
@@ -193,13 +201,26 @@ def _landing(report: MergeReport) -> str:
 
 def _conflict_hints(report: MergeReport) -> list[str]:
     conflicts = [s for s in report.specs if s.files]
-    if not conflicts:
-        return []
-    return [
+    hints = [
         f"To merge {s.spec_id} by hand: in a clean checkout of {report.base_branch}, "
         f"`git merge {s.branch}`, resolve, commit; then `dag merge {report.run_id}` "
         "records it and merges what depends on it."
         for s in conflicts
+    ]
+    return hints + _dropped_hints(report)
+
+
+def _dropped_hints(report: MergeReport) -> list[str]:
+    """What to do about specs whose merge commit the base branch lost, recorded unmerged."""
+    dropped = [s for s in report.specs if s.outcome is Outcome.DROPPED]
+    if not dropped:
+        return []
+    ids = ", ".join(s.spec_id for s in dropped)
+    return [
+        f"{report.base_branch} no longer has the merge of {ids} (reset, or a rebase aborted "
+        f"after the merge?): now recorded not merged; `dag merge {report.run_id}` merges "
+        "again each whose branch exists (a deleted one comes back with `git branch BRANCH "
+        "COMMIT^2`, COMMIT its merge above)."
     ]
 
 

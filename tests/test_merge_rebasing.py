@@ -1,0 +1,94 @@
+"""A base branch held by an operation of git's in a checkout (a rebase, a bisect: HEAD
+detached) is not moved under it, and a merge the base branch lost since is not called
+"merged before"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dagspec.merge import merge_run
+from dagspec.merge_report import Outcome, merge_exit_code, render_report
+from tests.conftest import git
+from tests.test_merge import add_commit, load, make_run, outcomes, tip
+
+A = {"a": ((), {"a.txt": "a\n"})}
+
+
+def stop_a_rebase_of_main_on_a_conflict(repo: Path) -> None:
+    """The user's ``git rebase other`` of main, stopped by a conflict: HEAD detached."""
+    add_commit(repo, {"c.txt": "mine\n"}, "mine")
+    git(repo, "checkout", "-q", "-b", "other", "main~1")
+    add_commit(repo, {"c.txt": "theirs\n"}, "theirs")
+    git(repo, "checkout", "-q", "main")
+    done = git_may_fail(repo, "rebase", "other")
+    assert done != 0 and (repo / ".git" / "rebase-merge" / "head-name").exists()
+
+
+def git_may_fail(repo: Path, *args: str) -> int:
+    import subprocess
+
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True).returncode
+
+
+def start_a_bisect_from_main(repo: Path) -> None:
+    add_commit(repo, {"c.txt": "1\n"}, "one")
+    add_commit(repo, {"c.txt": "2\n"}, "two")
+    git(repo, "bisect", "start", "main", "main~2")  # checks out main~1, HEAD detached
+
+
+@pytest.mark.parametrize(
+    "operation", [stop_a_rebase_of_main_on_a_conflict, start_a_bisect_from_main]
+)
+def test_a_base_branch_under_an_operation_counts_as_checked_out(
+    git_repo: Path, operation: Callable[[Path], None]
+) -> None:
+    """A run ended during the user's rebase of main: main was moved by update-ref (HEAD was
+    detached, so main looked checked out nowhere), and `git rebase --abort` then set main
+    back, dropping every merge, while dagspec recorded them merged."""
+    paths = make_run(git_repo, A)
+    operation(git_repo)
+    main = tip(git_repo)
+
+    state, report = merge_run(git_repo, *load(paths))
+
+    assert tip(git_repo) == main
+    assert report.parked_on == "dag/r1/_merged" and merge_exit_code(report) == 1
+    assert f"{git_repo} is " in (report.parked_because or "")
+    assert not state.spec("a").merged
+    assert git(git_repo, "rev-parse", "dag/r1/_merged^2").strip() == tip(git_repo, "dag/r1/a")
+
+
+def test_a_rebase_aborted_then_lets_the_next_merge_take_the_result(git_repo: Path) -> None:
+    paths = make_run(git_repo, A)
+    stop_a_rebase_of_main_on_a_conflict(git_repo)
+    merge_run(git_repo, *load(paths))
+    git(git_repo, "rebase", "--abort")
+
+    state, report = merge_run(git_repo, *load(paths))
+
+    assert state.spec("a").merged and report.checkout == str(git_repo)
+    assert (git_repo / "a.txt").read_text() == "a\n"
+
+
+def test_a_merge_the_base_branch_lost_is_not_merged_before(git_repo: Path) -> None:
+    """Merged, then main reset to before the merge: `dag merge` said "merged before <sha>"
+    and "main did not move", exit 0, for a commit not on main; `dag status` said merged."""
+    run, dag = load(make_run(git_repo, A))
+    state, _ = merge_run(git_repo, run, dag)
+    merge = state.spec("a").merge_commit
+    assert merge is not None
+    git(git_repo, "reset", "-q", "--hard", "HEAD~1")
+
+    state, report = merge_run(git_repo, state, dag)
+
+    assert outcomes(report) == {"a": Outcome.DROPPED} and merge_exit_code(report) == 1
+    assert not state.spec("a").merged and state.spec("a").merge_commit is None
+    text = render_report(report)
+    assert f"  merge dropped   a  not merged any more: {merge[:12]} is not on the branch" in text
+    assert "main did not move." in text and "merged before" not in text
+    assert "main no longer has the merge of a " in text
+    state, report = merge_run(git_repo, state, dag)  # its branch is there: merged again
+    assert outcomes(report) == {"a": Outcome.MERGED} and state.spec("a").merged
