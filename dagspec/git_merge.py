@@ -128,6 +128,13 @@ def first_parent_merges(repo: Path, tip: str, since: str) -> list[tuple[str, str
     return merges
 
 
+def first_parent_subjects(repo: Path, tip: str, since: str) -> list[tuple[list[str], str]]:
+    """``(parents, subject)`` of each commit on ``tip``'s first-parent line after ``since``."""
+    out = run(repo, "log", "--first-parent", "--format=%P%x00%s", tip, f"^{since}", "--")
+    records = (line.split("\x00", 1) for line in lines(out) if "\x00" in line)
+    return [(parents.split(), subject) for parents, subject in records]
+
+
 def merge_base(repo: Path, one: str, other: str) -> str | None:
     """The best common ancestor of two commits, or None when they have none."""
     out = run(repo, "merge-base", one, other, check=False).strip()

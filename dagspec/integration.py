@@ -36,7 +36,7 @@ import attrs
 
 from dagspec import git, git_batch, git_merge, graph
 from dagspec.errors import DagspecError
-from dagspec.lifecycle import RunState
+from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import branch_name
 
 ATTEMPTS = 3
@@ -176,11 +176,20 @@ def merge_order(
     commits as they are; the others after, in ``graph.topological_order``. ``tips``: each
     spec's branch tip (``spec_tips``)."""
     position = {spec_tip: index for index, (_, spec_tip) in enumerate(joined)}
-
-    def joined_at(spec_id: str) -> int:
-        return position.get(tips.get(spec_id) or "", len(position))
-
-    return sorted(graph.topological_order(deps), key=joined_at)
+    topological = graph.topological_order(deps)
+    rank = {
+        spec_id: (position.get(tips.get(spec_id) or "", len(position)), index)
+        for index, spec_id in enumerate(topological)
+    }
+    # Still a dependency order when a spec that joined depends on one whose join is not
+    # known (its branch deleted, the integration branch rebuilt): the dependency first.
+    left, order, placed = sorted(topological, key=rank.__getitem__), [], set()
+    while left:
+        ready = next(s for s in left if all(d in placed for d in deps.get(s, ())))
+        left.remove(ready)
+        order.append(ready)
+        placed.add(ready)
+    return order
 
 
 def spec_tips(repo: Path, state: RunState) -> dict[str, str | None]:
@@ -193,6 +202,19 @@ def spec_tips(repo: Path, state: RunState) -> dict[str, str | None]:
         ref = f"refs/heads/{spec.branch or branch_name(state.run_id, spec.id)}"
         tips[spec.id] = listed.get(ref) if ref.startswith(prefix) else git.rev_parse(repo, ref)
     return tips
+
+
+def joined_tips(repo: Path, state: RunState, specs: Sequence[SpecState]) -> dict[str, str]:
+    """The tip each of ``specs`` joined the integration branch with, found by its join's
+    message (``merge.merge_message``'s first line), for specs whose branch was deleted; one
+    ``git log``."""
+    head = f"refs/heads/{integration_branch(state.run_id)}"
+    subjects = {f"Merge {s.branch or branch_name(state.run_id, s.id)}: {s.id}": s.id for s in specs}
+    found: dict[str, str] = {}
+    for parents, subject in git_merge.first_parent_subjects(repo, head, state.base_commit):
+        if subject in subjects and len(parents) == 2:
+            found.setdefault(subjects[subject], parents[1])
+    return found
 
 
 @attrs.define
@@ -212,7 +234,11 @@ class MergeFacts:
     @classmethod
     def read(cls, repo: Path, state: RunState) -> MergeFacts:
         made = joins(repo, state.run_id, state.base_commit)
-        return cls(made, spec_tips(repo, state), repo)
+        tips = spec_tips(repo, state)
+        gone = [s for s in state.specs if tips[s.id] is None and not s.merged]
+        if gone and made:  # its work is on the integration branch: merged from there
+            tips.update(joined_tips(repo, state, gone))
+        return cls(made, tips, repo)
 
     def sign(self) -> bool:
         if self.signs is None:
