@@ -128,6 +128,7 @@ def _join(run: RunState, book: Bookkeeping, spec_id: str, branch: str, message: 
         branch=branch,
         message=message,
         sign=book.sign,
+        known=book.integration,
     )
     book.integration = joined or git.rev_parse(
         repo, f"refs/heads/{integration.integration_branch(run.run_id)}"

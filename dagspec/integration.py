@@ -71,6 +71,7 @@ def join(
     branch: str,
     message: str,
     sign: bool | None = None,
+    known: str | None = None,
 ) -> str | None:
     """Join spec ``spec_id``'s ``branch`` to the integration branch as one merge commit
     named by ``message``, signed when ``sign`` (None: as ``git.signs_commits`` says).
@@ -78,11 +79,14 @@ def join(
     Returns the new merge commit, or None when the integration branch already had the
     branch's tip. Raises ``JoinConflict`` naming the conflicting files (nothing is written
     then), ``DagspecError`` when ``branch`` is gone or the integration branch keeps moving.
+    ``known``: the integration branch's tip as the run left it (``keep``).
     """
     spec_tip = git.rev_parse(repo, f"refs/heads/{branch}")
     if spec_tip is None:
         raise DagspecError(f"the branch {branch} is gone: the spec's work cannot be joined")
     ref = f"refs/heads/{integration_branch(run_id)}"
+    if known is not None:
+        keep(repo, run_id, known, spec_id)
     for _ in range(ATTEMPTS):
         head = tip(repo, run_id, base_commit)
         if git.is_ancestor(repo, spec_tip, head):
@@ -120,9 +124,38 @@ def join_new_work(
     if git_merge.update_ref(repo, ref, commit, head or "", message=f"dag join {branch}"):
         return commit
     joined = join(
-        repo, run_id, base_commit, spec_id=spec_id, branch=branch, message=message, sign=sign
+        repo,
+        run_id,
+        base_commit,
+        spec_id=spec_id,
+        branch=branch,
+        message=message,
+        sign=sign,
+        known=head,
     )
     return joined or tip(repo, run_id, base_commit)
+
+
+def keep(repo: Path, run_id: str, known: str, spec_id: str) -> None:
+    """Make sure the integration branch still holds what the run joined, ``known`` (its
+    tip as the run left it): deleted by someone (``git branch -D``) it is put back there,
+    its commits being still in the repository; moved by someone to a commit without
+    ``known`` it is refused, since joining there would leave the specs joined before
+    without a merge commit of their own. Raises ``DagspecError`` saying how to put it back."""
+    name = integration_branch(run_id)
+    current = git.rev_parse(repo, f"refs/heads/{name}")
+    if current is None:
+        if git.rev_parse(repo, f"{known}^{{commit}}") is not None:
+            git_merge.update_ref(repo, f"refs/heads/{name}", known, "", message="dag restore")
+            return
+        current = "nothing"
+    elif git.is_ancestor(repo, known, current):
+        return
+    raise DagspecError(
+        f"the branch {name} was moved by someone else during run {run_id} (it holds the "
+        f"work of the specs joined so far, at {known[:12]}, and is now at {current[:12]}): "
+        f"put it back with `git branch -f {name} {known}`, then `dag retry {run_id} {spec_id}`"
+    )
 
 
 def _merge(
