@@ -394,8 +394,21 @@ async def test_a_failure_without_a_limit_message_is_a_failure(
     assert "waiting" not in _kinds(events, "a")
 
 
+@pytest.fixture
+def wall_on_trio_clock(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> trio.testing.MockClock:
+    """The wall clock (``state.utcnow``) runs with trio's mock clock: a wait's end is a
+    wall-clock instant, slept on trio's clock, and real seconds passing between the two
+    readings (a loaded machine) shifted each wait by that much."""
+    start = state.utcnow()
+    wall = lambda: start + timedelta(seconds=autojump_clock.current_time())  # noqa: E731
+    monkeypatch.setattr(state, "utcnow", wall)
+    return autojump_clock
+
+
 async def test_repeated_limits_back_off_doubling_and_the_fifth_fails(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
+    tmp_path: Path, wall_on_trio_clock: trio.testing.MockClock
 ) -> None:
     agents, events = Scripted({"a": [Attempt(silent=0, lines=[RATE], code=1)]}), []
     final = await _drive(tmp_path, ["a"], agents, events)
