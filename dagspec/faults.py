@@ -43,10 +43,12 @@ def leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def spec_reason(exc: BaseException) -> str:
+def spec_reason(exc: BaseException, *, where: str = "a spec") -> str:
     """One line saying why a spec's attempt ended with ``exc``, and what to do: a
     ``DagspecError``'s own message; a system call's failure with its path and error name;
-    anything else as a bug in dagspec. Never an exception's bare repr.
+    anything else as a bug in dagspec, naming its crash log (``crash.spec_log``: one per
+    distinct bug; ``where``, the spec and its run, is written in it). Never an exception's
+    bare repr.
 
     >>> spec_reason(ExceptionGroup("x", [OSError(7, "Argument list too long")]))
     'Argument list too long (E2BIG): put that right, then `dag retry`'
@@ -58,10 +60,20 @@ def spec_reason(exc: BaseException) -> str:
         text = too_many_open_files(first) or _system_refused(first)
     else:
         text = (
-            f"a bug in dagspec ({type(first).__name__}: {first}): please report it; "
-            "`dag retry` starts the spec again"
+            f"a bug in dagspec ({type(first).__name__}: {first}): please report it with "
+            f"{_bug_evidence(exc, first, where)}; `dag retry` starts the spec again"
         )
     return " ".join(text.split()) or type(first).__name__
+
+
+def _bug_evidence(exc: BaseException, bug: BaseException, where: str) -> str:
+    """``its crash log, PATH``; when none can be written, why not."""
+    from dagspec import crash  # only for a bug: crash imports platform
+
+    try:
+        return f"its crash log, {crash.spec_log(exc, bug, where)}"
+    except OSError as log_error:
+        return f"what it says (no crash log could be written: {log_error})"
 
 
 def _system_refused(exc: OSError) -> str:

@@ -73,7 +73,7 @@ async def attempt(drive: Drive, spec_id: str) -> None:
     try:
         ready = await drive.worktree(spec_id)
     except Exception as exc:  # the fault boundary is the spec (issue 11)
-        now, why = state.utcnow(), faults.spec_reason(exc)
+        now, why = state.utcnow(), faults.spec_reason(exc, where=_where(drive, spec_id))
         drive.failed(
             lifecycle.fail_to_start(drive.run, drive.deps, spec_id, now=now, reason=why, log=log)
         )
@@ -102,7 +102,8 @@ async def attempt(drive: Drive, spec_id: str) -> None:
         else:
             await _run_agent(drive, spec_id, ready, ready.call, agents)
     except* Exception as group:  # anything of this spec's, however a nursery wrapped it,
-        _fail(drive, spec_id, faults.spec_reason(group))  # and beside a stop's Cancelled
+        where = _where(drive, spec_id)  # and beside a stop's Cancelled
+        _fail(drive, spec_id, faults.spec_reason(group, where=where))
     finally:
         # Still running after the attempt: cancelled, however the Cancelled came wrapped.
         if drive.run.spec(spec_id).status is SpecStatus.RUNNING and agents:
@@ -230,6 +231,11 @@ def _fail(drive: Drive, spec_id: str, reason: str, code: int | None = None) -> N
     drive.failed(
         lifecycle.fail(drive.run, drive.deps, spec_id, now=now, reason=reason, exit_code=code)
     )
+
+
+def _where(drive: Drive, spec_id: str) -> str:
+    """The spec, as a crash log names where a bug was met."""
+    return f"spec '{spec_id}' of run {drive.run.run_id}"
 
 
 def _spec_dir(ready: Prepared) -> str | None:

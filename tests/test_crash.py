@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dagspec import __version__, git
+from dagspec import __version__, crash, git
 from dagspec.commands import list_runs
 from dagspec.errors import EXIT_BUG
 
@@ -27,16 +27,6 @@ CRASH_LINE = re.compile(
 
 def _bug(*args: object, **kwargs: object) -> int:
     raise RuntimeError("the bug\nand a second line that stays in the log")
-
-
-@pytest.fixture
-def crash_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where crash logs go during the test (the temporary directory, made private)."""
-    directory = tmp_path / "tmp"
-    directory.mkdir()
-    monkeypatch.setenv("TMPDIR", str(directory))
-    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
-    return directory
 
 
 @pytest.fixture
@@ -142,3 +132,31 @@ def test_a_bug_inside_the_built_archive_writes_its_log(
 def test_help_lists_exit_3(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("--help") == 0
     assert "3 a bug in dagspec" in " ".join(capsys.readouterr().out.split())
+
+
+def _raise(exc: Exception) -> Exception:
+    try:
+        raise exc
+    except Exception as raised:
+        return raised
+
+
+def _raise_elsewhere(exc: Exception) -> Exception:
+    try:
+        raise exc
+    except Exception as raised:
+        return raised
+
+
+def test_a_bug_met_in_specs_has_one_log_per_distinct_bug(crash_dir: Path) -> None:
+    """The same type raised along the same lines is one bug, whatever its message; another
+    type, or the same type from another line, is another."""
+    first = crash.spec_log(*[_raise(KeyError("a"))] * 2, "spec 'a' of run r")
+    assert crash.spec_log(*[_raise(KeyError("b"))] * 2, "spec 'b' of run r") == first
+    other_type = crash.spec_log(*[_raise(TypeError("a"))] * 2, "spec 'c' of run r")
+    other_line = crash.spec_log(*[_raise_elsewhere(KeyError("a"))] * 2, "spec 'd' of run r")
+    assert len({first, other_type, other_line}) == 3
+    assert sorted(crash_dir.iterdir()) == sorted([first, other_type, other_line])
+    text = first.read_text()
+    assert "\nspec: spec 'a' of run r\n\nTraceback (most recent call last):\n" in text
+    assert text.endswith("KeyError: 'a'\n")

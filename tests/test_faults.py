@@ -47,13 +47,18 @@ class FaultyAgents(FakeAgents):
         return await super().__call__(argv, cwd=cwd, **kwargs)
 
 
+def crash_logs(directory: Path) -> list[Path]:
+    """The crash logs written in ``directory`` (the ``crash_dir`` of the test)."""
+    return sorted(directory.iterdir())
+
+
 @pytest.mark.parametrize(
     ("fault", "reason"),
     [
         (
             ValueError("embedded null byte"),
-            "a bug in dagspec (ValueError: embedded null byte): please report it; `dag retry` "
-            "starts the spec again",
+            "a bug in dagspec (ValueError: embedded null byte): please report it with its "
+            "crash log, {log}; `dag retry` starts the spec again",
         ),
         (
             OSError(7, "Argument list too long"),
@@ -70,21 +75,74 @@ class FaultyAgents(FakeAgents):
         ),
         (
             RuntimeError("anything\nat all"),
-            "a bug in dagspec (RuntimeError: anything at all): please report it; `dag retry` "
-            "starts the spec again",
+            "a bug in dagspec (RuntimeError: anything at all): please report it with its "
+            "crash log, {log}; `dag retry` starts the spec again",
         ),
     ],
 )
 async def test_any_fault_of_a_running_spec_fails_that_spec_only(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock, fault: Exception, reason: str
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    crash_dir: Path,
+    fault: Exception,
+    reason: str,
 ) -> None:
     agents = FaultyAgents(faults={"a": fault})
     drive = Drive(tmp_path, ["a", ("b", ["a"]), "c"], agents)
     final = await drive()
+    logs = crash_logs(crash_dir)
+    assert len(logs) == ("{log}" in reason)  # a crash log for a bug only
+    reason = reason.format(log=logs[0] if logs else None)
     assert statuses(final) == {"a": "failed", "b": "blocked", "c": "completed"}
     assert final.spec("a").error == reason
     assert final.status is RunStatus.FAILED
     assert Event("a", EventKind.FAILED, reason) in drive.events
+
+
+async def test_a_bug_met_by_several_specs_writes_one_crash_log_each_reason_names(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock, crash_dir: Path
+) -> None:
+    """Three specs meet the same bug (one type, raised along the same lines, whatever its
+    message); a fourth meets another: two logs, each with the traceback and the first spec
+    that met it."""
+    bugs: dict[str, Exception] = {s: KeyError(s) for s in ("a", "b", "c")}
+    bugs["d"] = TypeError("another bug")
+    drive = Drive(tmp_path, ["a", "b", "c", "d", "e"], FaultyAgents(faults=bugs))
+    final = await drive(max_parallel=5)
+    assert statuses(final) == {**dict.fromkeys("abcd", "failed"), "e": "completed"}
+    said = {s: final.spec(s).error or "" for s in "abcd"}
+    logs = crash_logs(crash_dir)
+    assert len(logs) == 2
+    named = {s: next(log for log in logs if f"crash log, {log};" in said[s]) for s in said}
+    assert named["a"] == named["b"] == named["c"] != named["d"]
+    assert said["b"] == (
+        f"a bug in dagspec (KeyError: 'b'): please report it with its crash log, "
+        f"{named['b']}; `dag retry` starts the spec again"
+    )
+    first = named["a"].read_text()
+    met = first.split("\nspec: spec '", 1)[1][0]  # whichever of a, b, c got there first
+    assert f"\nspec: spec '{met}' of run r\n" in first and f"KeyError: '{met}'\n" in first
+    assert "Traceback (most recent call last)" in first
+    other = named["d"].read_text()
+    assert "\nspec: spec 'd' of run r\n" in other and "TypeError: another bug\n" in other
+
+
+async def test_a_bug_whose_crash_log_cannot_be_written_still_says_so(
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    crash_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    final = await Drive(tmp_path, ["a"], FaultyAgents(faults={"a": RuntimeError("x")}))()
+    error = final.spec("a").error or ""
+    assert error.startswith(
+        "a bug in dagspec (RuntimeError: x): please report it with what it says (no crash "
+        "log could be written: [Errno 2] No such file or directory: "
+    )
+    assert error.endswith("; `dag retry` starts the spec again") and "\n" not in error
 
 
 @pytest.mark.parametrize(
