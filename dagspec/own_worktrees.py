@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagspec import git, state
-from dagspec.errors import DagspecError, GitError
+from dagspec.errors import DagspecError, GitError, StateError
 from dagspec.workspace import RunPaths, resolved, runs_dir
 
 READING = frozenset({"status", "list", "report", "logs"})
@@ -69,7 +69,10 @@ def owner(repo: Path) -> Owner | None:
         home = home or (homes[0] if homes else None)
         return Owner(home, home or next(iter(others), None), run_id, spec_id)
     for checkout in others:
-        runs, _ = state.list_runs(checkout)
+        try:
+            runs, _ = state.list_runs(checkout)
+        except StateError:  # another checkout's runs cannot be read: it records none here
+            continue
         for run in runs:
             for spec in run.specs:
                 if spec.worktree and resolved(Path(spec.worktree)) == here:

@@ -16,16 +16,19 @@ from pathlib import Path
 from dagspec.errors import DagspecError, StateError, did_you_mean
 from dagspec.lifecycle import SpecStatus
 from dagspec.state import list_runs, load, utcnow
-from dagspec.workspace import RunPaths, check_run_id, new_run_id, runs_dir, worktree_root
+from dagspec.words import counted
+from dagspec.workspace import RunPaths, check_run_id, new_run_id, runs_directory, worktree_root
 
 
 def known_ids(repo: Path) -> list[str]:
     """The ids of every recorded run of ``repo`` (readable or not), sorted."""
-    return sorted(file.stem for file in runs_dir(repo).glob("*.yaml"))
+    return sorted(file.stem for file in runs_directory(repo).glob("*.yaml"))
 
 
 def exists(repo: Path, run_id: str) -> bool:
-    return RunPaths(repo, run_id).state_file.is_file()
+    """Whether ``repo`` records a run ``run_id``, readable or not (``state.load`` says why
+    not); raises ``StateError`` when the runs cannot be read (``runs_directory``)."""
+    return os.path.lexists(runs_directory(repo) / f"{run_id}.yaml")
 
 
 def newest(repo: Path) -> str:
@@ -38,10 +41,23 @@ def newest(repo: Path) -> str:
     for problem in problems:
         print(f"dag: warning: {problem}", file=sys.stderr)
     if not states:
-        raise StateError(f"no runs yet in {repo}: `dag run FILE` starts one")
+        raise no_run_read(repo, problems)
     run_id = states[0].run_id
     print(f"note: run {run_id} (the newest; name a run to choose another)", file=sys.stderr)
     return run_id
+
+
+def no_run_read(repo: Path, problems: Sequence[StateError]) -> StateError:
+    """The error when no run of ``repo`` could be read, the ``problems`` of each state file
+    that could not said before it: none recorded yet, or every one unreadable."""
+    if not problems:
+        return StateError(f"no runs yet in {repo}: `dag run FILE` starts one")
+    one = len(problems) == 1
+    files = f"{counted(len(problems), 'state file')}, {'' if one else 'each '}said above"
+    return StateError(
+        f"no run of {repo} can be read ({files}): put {'it' if one else 'them'} right, "
+        "or `dag run FILE` starts a new run"
+    )
 
 
 def own(run_id: str) -> str:

@@ -43,6 +43,7 @@ from dagspec.workspace import (
     own_run_directory,
     real_path,
     runs_dir,
+    runs_directory,
     worktree_root,
 )
 
@@ -186,9 +187,13 @@ def load(paths: RunPaths) -> RunState:
     try:
         text = paths.state_file.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if os.path.islink(paths.state_file):  # noqa: PTH114 (never raises)
+            raise _unreadable(paths, None) from None
         raise StateError(
             f"no run '{paths.run_id}' in {paths.repo}: `dag list` shows the runs"
         ) from None
+    except OSError as exc:  # a loop of links, no permission, a directory
+        raise _unreadable(paths, exc) from None
     except UnicodeDecodeError:
         raise StateError(
             f"{paths.state_file} is damaged (not UTF-8); it was left as it is"
@@ -208,6 +213,19 @@ def load(paths: RunPaths) -> RunState:
             f"is not run '{run.run_id}'; remove it"
         )
     return run
+
+
+def _unreadable(paths: RunPaths, exc: OSError | None) -> StateError:
+    """Why the state file of ``paths`` cannot be read (``exc``; None: a link to nothing).
+    Raises ``StateError`` itself for a loop of links on the way to the runs' directory."""
+    if exc is not None and exc.errno == errno.ELOOP:
+        runs_directory(paths.repo)  # the loop is the directory's: none of its runs is read
+    said = f"{paths.state_file}, the state of run '{paths.run_id}',"
+    if exc is None or exc.errno == errno.ELOOP:
+        what = "leads back to itself (a loop of links)" if exc else "leads nowhere"
+        fix = "point it at the run's state file, or remove it"
+        return StateError(f"{said} is a symbolic link that {what}: {fix}")
+    return StateError(f"{said} cannot be read ({exc.strerror}): put that right, then try again")
 
 
 def _foreign_places(run: RunState) -> str | None:
@@ -271,7 +289,7 @@ def list_runs(repo: Path) -> tuple[list[RunState], list[StateError]]:
     that is not (so ``dag list`` names a damaged file and still lists the others)."""
     states: list[RunState] = []
     problems: list[StateError] = []
-    for file in sorted(runs_dir(repo).glob("*.yaml")):
+    for file in sorted(runs_directory(repo).glob("*.yaml")):
         try:
             states.append(load(RunPaths(repo, file.stem)))
         except StateError as exc:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec.errors import DagspecError, LinkLoopError
+from dagspec.errors import DagspecError, LinkLoopError, StateError
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 
@@ -109,6 +109,28 @@ def _loops(path: Path) -> bool:
 
 def runs_dir(repo: Path) -> Path:
     return RunPaths(repo, "x").runs_dir
+
+
+def runs_directory(repo: Path) -> Path:
+    """``runs_dir(repo)``, where the runs of ``repo`` are recorded, for reading them: no loop
+    of symbolic links is on the way, where listing finds no file and reading fails, which
+    would read as "no runs yet" or "no run 'x'".
+
+    Raises:
+        StateError: a loop is on the way, naming the link where it starts.
+    """
+    place = runs_dir(repo)
+    try:
+        real_path(place)
+    except LinkLoopError as loop:
+        said = f"{place} is a symbolic link that leads back to itself (a loop of links)"
+        if loop.link != str(place):
+            said = f"{place} leads through a loop of symbolic links ({loop.link} is one)"
+        raise StateError(
+            f"{said}, so the runs of {repo} recorded there cannot be read: point {loop.link} "
+            "at the directory they are in, or remove it"
+        ) from None
+    return place
 
 
 def default_worktree_root(repo: Path) -> Path:

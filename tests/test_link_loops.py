@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dagspec.errors import LinkLoopError
-from dagspec.workspace import real_path, resolved
+from dagspec.workspace import RunPaths, real_path, resolved
 from tests.engine_support import Project, branches, dag_text
 
 pytest_plugins = ("tests.engine_fixtures",)
@@ -115,3 +115,121 @@ def test_a_worktree_root_that_is_a_loop_of_links_is_refused(
     assert capsys.readouterr().err == f"dag: error: {line}--worktree-root\n"
     assert not (project.repo / ".autospec" / "state" / "dag-runs" / "r.yaml").exists()
     assert branches(project.repo) == ["main"]
+
+
+# --- where the runs are recorded ---------------------------------------------------------------
+
+RUN_COMMANDS = [
+    ["resume"],
+    ["resume", "r"],
+    ["list"],
+    ["list", "--json"],
+    ["status"],
+    ["status", "r"],
+    ["report"],
+    ["merge", "r"],
+    ["merge", "--dry-run"],
+    ["cleanup", "r"],
+    ["retry", "r", "a"],
+    ["retry", "a"],
+    ["logs"],
+    ["logs", "r", "a"],
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        (
+            ".autospec/state/dag-runs",
+            "is a symbolic link that leads back to itself (a loop of links)",
+        ),
+        (".autospec/state", "leads through a loop of symbolic links ({link} is one)"),
+        (".autospec", "leads through a loop of symbolic links ({link} is one)"),
+    ],
+    ids=["runs", "parent", "grandparent"],
+)
+@pytest.mark.parametrize("command", RUN_COMMANDS, ids=" ".join)
+def test_runs_behind_a_loop_of_links_are_one_error_naming_the_link(
+    git_repo: Path,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+    said: str,
+    command: list[str],
+) -> None:
+    """Listing found nothing there and reading failed: ``no runs yet``, ``no run 'r'`` (or
+    a warning, then ``no runs yet``), as if the repository had none."""
+    link = git_repo / where
+    link.parent.mkdir(parents=True, exist_ok=True)
+    loop(link, link.with_name("other"))
+    assert run_cli(*command) == 1
+    out, err = capsys.readouterr()
+    runs = git_repo / ".autospec" / "state" / "dag-runs"
+    assert out == ""
+    assert err == (
+        f"dag: error: {runs} {said.format(link=link)}, so the runs of {git_repo} recorded "
+        f"there cannot be read: point {link} at the directory they are in, or remove it\n"
+    )
+
+
+FIX = "point it at the run's state file, or remove it"
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (
+            lambda f: loop(f, f.with_name("s.other")),
+            "is a symbolic link that leads back to itself (a loop of links): " + FIX,
+        ),
+        (lambda f: f.symlink_to("gone.yaml"), "is a symbolic link that leads nowhere: " + FIX),
+        (lambda f: f.mkdir(), "cannot be read (Is a directory): put that right, then try again"),
+    ],
+    ids=["loop", "dangling", "directory"],
+)
+def test_a_state_file_that_cannot_be_read_is_named_and_never_no_runs_yet(
+    git_repo: Path,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[Path], None],
+    said: str,
+) -> None:
+    """It was a bug in dagspec (``OSError: Too many levels of symbolic links``) for ``dag
+    list``, and ``no run 'r' (did you mean 'r'?)`` for ``dag status r``; with no other run,
+    a warning then ``no runs yet``."""
+    from tests.run_states import run, save
+
+    file = RunPaths(git_repo, "r").state_file
+    file.parent.mkdir(parents=True)
+    make(file)
+    named = f"{file}, the state of run 'r', {said}"
+    assert run_cli("status", "r") == 1
+    assert capsys.readouterr().err == f"dag: error: {named}\n"
+    assert run_cli("resume") == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"dag: warning: {named}",
+        f"dag: error: no run of {git_repo} can be read (1 state file, said above): put "
+        "it right, or `dag run FILE` starts a new run",
+    ]
+    save(run(git_repo, "ok"))
+    assert run_cli("list") == 1  # the others listed, the unreadable one named
+    out, err = capsys.readouterr()
+    assert "ok" in out and err == f"dag: error: {named}\n"
+    assert run_cli("status") == 0
+    assert capsys.readouterr().err.startswith(f"dag: warning: {named}\nnote: run ok (the newest")
+
+
+def test_a_loop_where_another_checkout_records_its_runs_is_not_this_checkouts_error(
+    git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A worktree of the user's own asks the other checkouts whether it is a run's: one
+    whose runs cannot be read records none of it."""
+    from tests.conftest import git
+
+    runs = git_repo / ".autospec" / "state" / "dag-runs"
+    runs.parent.mkdir(parents=True)
+    loop(runs, runs.with_name("other"))
+    git(git_repo, "worktree", "add", "-q", "-b", "feature", str(tmp_path / "mine"))
+    assert run_cli("--repo", tmp_path / "mine", "list") == 0
+    assert capsys.readouterr().out.startswith(f"no runs yet in {tmp_path / 'mine'}: ")

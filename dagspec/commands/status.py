@@ -22,10 +22,10 @@ from dagspec.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    StateError,
     print_error,
 )
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
+from dagspec.run_ids import no_run_read
 from dagspec.state import list_runs, load, settled, to_data, utcnow
 from dagspec.unattended import early_start_hint
 from dagspec.workspace import RunPaths, check_run_id
@@ -120,7 +120,7 @@ def newest_run(repo: Path) -> str:
     for problem in problems:
         print(f"dag: warning: {problem}", file=sys.stderr)
     if not states:
-        raise StateError(f"no runs yet in {repo}: `dag run FILE` starts one")
+        raise no_run_read(repo, problems)
     return states[0].run_id
 
 
