@@ -116,8 +116,9 @@ class SpecError(DagspecError):
 
 
 class GitError(DagspecError):
-    """A git command failed, or answered in a shape dagspec cannot read; keeps the command,
-    what it printed, and what to do (``hint``, a last line) when dagspec knows."""
+    """A git command failed, or answered in a shape dagspec cannot read (``GitOutputError``);
+    keeps the command, what it printed, and what to do (``hint``, a last line) when dagspec
+    knows."""
 
     def __init__(
         self, cmd: Sequence[str], returncode: int, stdout: str, stderr: str, *, hint: str = ""
@@ -171,6 +172,45 @@ class LockedSigningKey(GitError):
         tool = "gpgsm" if self.form == "x509" else "gpg"
         who = f" --local-user {self.key}" if self.key else ""
         return f"unlock it in gpg-agent (`echo | {tool} --sign{who} >/dev/null` asks once)"
+
+
+class GitOutputError(GitError):
+    """git succeeded but printed what dagspec cannot read (another git's output, a setting
+    dagspec does not override): keeps the command, all it printed (``stdout``), the piece
+    that is not as expected (``item``) and what was (``expected``), so the message names
+    what git printed rather than a traceback of the parse, or a misread."""
+
+    def __init__(self, cmd: Sequence[str], stdout: str, item: str, expected: str) -> None:
+        self.item, self.expected = item, expected
+        super().__init__(cmd, 0, stdout, "")
+
+    def _message(self) -> str:
+        return (
+            f"`{' '.join(self.cmd)}` printed {quoted(self.item)} where dagspec expects "
+            f"{self.expected}: please report it, with what `git --version` says"
+        )
+
+
+_QUOTED = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff'\\\\]")
+
+
+def quoted(text: str, limit: int = 200) -> str:
+    """``text`` in single quotes, one printable line: control characters, line separators,
+    quotes and backslashes escaped as Python writes them, a byte that is not UTF-8 (decoded
+    with ``surrogateescape``) as ``\\xNN``; at most ``limit`` characters, then ``...``.
+
+    >>> print(quoted("a\\nb'\\udcff"))
+    'a\\nb\\'\\xff'
+    """
+
+    def escape(match: re.Match[str]) -> str:
+        char = match[0]
+        if "\udc80" <= char <= "\udcff":
+            return f"\\x{ord(char) - 0xDC00:02x}"
+        return "\\" + char if char in "'\\" else repr(char)[1:-1]
+
+    cut = "..." if len(text) > limit else ""
+    return "'" + _QUOTED.sub(escape, text[:limit]) + "'" + cut
 
 
 class LinkLoopError(DagspecError):

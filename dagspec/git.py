@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import procgroup
-from dagspec.errors import DagspecError, GitError, LockedSigningKey
+from dagspec.errors import DagspecError, GitError, GitOutputError, LockedSigningKey
 from dagspec.git_env import INSULATION_ARGS, git_process_env, output_to, read_back
+from dagspec.git_output import fields, lines, nul_split, one_line, ref_names, status_entries
 
 # The lowest git that has every command dagspec uses: ``merge-tree --write-tree`` (2.38);
 # ``worktree list -z`` (2.36) and ``init --initial-branch`` (2.28) came before it.
@@ -162,8 +163,11 @@ def repo_root(start: Path) -> Path | None:
     """The top of the working tree containing ``start``, or None outside any repository."""
     if not start.is_dir():
         return None
+    args = ("rev-parse", "--show-toplevel")
     try:
-        top = run(start, "rev-parse", "--show-toplevel").strip()
+        top = one_line(args, run(start, *args))
+    except GitOutputError:
+        raise
     except GitError:
         return None
     return Path(top) if top else None
@@ -174,8 +178,11 @@ def checkout_root(start: Path, where: str) -> Path:
     current directory``, ``--repo X``). Raises ``DagspecError`` with git's own reason, in
     one line, when git cannot work there for another reason than no repository at all (a
     bare repository, a broken configuration, an extension of a newer git...)."""
+    args = ("rev-parse", "--show-toplevel")
     try:
-        top = run(start, "rev-parse", "--show-toplevel").strip()
+        top = one_line(args, run(start, *args))
+    except GitOutputError:
+        raise
     except GitError as failed:
         raise _no_checkout(failed, where) from None
     return Path(top)
@@ -200,15 +207,6 @@ def _no_checkout(failed: GitError, where: str) -> DagspecError:
     )
 
 
-def lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line]
-
-
-def nul_split(text: str) -> list[str]:
-    """Split ``-z`` output."""
-    return [item for item in text.split("\0") if item]
-
-
 # --- refs and commits -------------------------------------------------------------------
 
 
@@ -223,7 +221,11 @@ def rev_parse(repo: Path, rev: str) -> str | None:
 def current_branch(worktree: Path) -> str | None:
     """The branch checked out in ``worktree``; None on a detached HEAD. From the full ref
     name: ``--short`` says ``heads/main`` when a tag ``main`` is there too."""
-    ref = run(worktree, "symbolic-ref", "--quiet", "HEAD", check=False).strip()
+    args = ("symbolic-ref", "--quiet", "HEAD")
+    out = run(worktree, *args, check=False)
+    ref = one_line(args, out)
+    if "\n" in ref:  # a ref name cannot hold one (git-check-ref-format(1))
+        raise GitOutputError(["git", *args], out, ref, "one ref name")
     return ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
 
 
@@ -307,14 +309,8 @@ def delete_branch(repo: Path, branch: str, *, force: bool = False) -> None:
 def uncommitted(worktree: Path) -> list[str]:
     """What removing ``worktree`` would lose: ``XY path`` per changed or untracked file
     (ignored files are not listed; a rename is listed once, under its new path)."""
-    out = nul_split(run(worktree, "status", "--porcelain", "-z", "--untracked-files=all"))
-    entries: list[str] = []
-    origin_follows = False
-    for item in out:
-        if not origin_follows:
-            entries.append(item)
-        origin_follows = not origin_follows and item[0] in "RC"
-    return entries
+    args = ("status", "--porcelain", "-z", "--untracked-files=all")
+    return status_entries(args, run(worktree, *args))
 
 
 def commits_lacking(
@@ -415,7 +411,8 @@ def commit_all(
 
 def unmerged_files(worktree: Path) -> list[str]:
     """The files of ``worktree`` with a conflict not resolved yet (a merge in progress)."""
-    return sorted(set(nul_split(run(worktree, "diff", "--name-only", "--diff-filter=U", "-z"))))
+    args = ("diff", "--name-only", "--diff-filter=U", "-z")
+    return sorted(set(fields(args, run(worktree, *args))))
 
 
 def checkout_branch_at(worktree: Path, branch: str, commit: str) -> None:
@@ -425,10 +422,10 @@ def checkout_branch_at(worktree: Path, branch: str, commit: str) -> None:
 
 def branch_names(repo: Path) -> list[str]:
     """Every local branch name, and every remote-tracking one without its remote's name."""
-    out = run(repo, "for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes")
+    args = ("for-each-ref", "--format=%(refname)", "refs/heads", "refs/remotes")
     return [
         ref.split("/", 3)[3] if ref.startswith("refs/remotes/") else ref.split("/", 2)[2]
-        for ref in lines(out)
+        for ref in ref_names(args, run(repo, *args))
         if ref.count("/") >= (3 if ref.startswith("refs/remotes/") else 2)
     ]
 
@@ -436,20 +433,21 @@ def branch_names(repo: Path) -> list[str]:
 def untracked_files(worktree: Path, *paths: str) -> list[str]:
     """Untracked files that are not ignored, under ``paths`` (file names, not patterns: a
     ``[`` or ``*`` in one is itself), one entry per file."""
-    args = ("status", "--porcelain", "-z", "--untracked-files=all", "--", *paths)
-    out = run(worktree, "--literal-pathspecs", *args)
-    return [entry[3:] for entry in nul_split(out) if entry.startswith("?? ")]
+    args = ("--literal-pathspecs", "status", "--porcelain", "-z", "--untracked-files=all")
+    out = run(worktree, *args, "--", *paths)
+    return [entry[3:] for entry in status_entries(args, out) if entry.startswith("?? ")]
 
 
 def tracked_files(worktree: Path, path: str) -> list[str]:
     """Tracked files at or under ``path`` (a file name, not a pattern)."""
-    return nul_split(run(worktree, "--literal-pathspecs", "ls-files", "-z", "--", path))
+    args = ("--literal-pathspecs", "ls-files", "-z", "--", path)
+    return fields(args, run(worktree, *args))
 
 
 def tree_dirs(repo: Path, commit: str, path: str) -> list[str]:
     """Names of the directories directly under ``path`` in ``commit``."""
-    out = run(repo, "ls-tree", "-d", "-z", "--name-only", f"{commit}:{path}", check=False)
-    return nul_split(out)
+    args = ("ls-tree", "-d", "-z", "--name-only", f"{commit}:{path}")
+    return fields(args, run(repo, *args, check=False))
 
 
 def init_repo(path: Path, branch: str) -> None:
@@ -465,14 +463,18 @@ def set_config(repo: Path, key: str, value: str) -> None:
 def git_dir(worktree: Path) -> Path:
     """The worktree's own git directory (``.git/worktrees/<name>`` for a linked worktree):
     a place for private markers that is never committed and goes with the worktree."""
-    return Path(run(worktree, "rev-parse", "--absolute-git-dir").strip())
+    args = ("rev-parse", "--absolute-git-dir")
+    return Path(one_line(args, run(worktree, *args)))
 
 
 def common_dir(repo: Path) -> Path | None:
     """The repository's shared git directory (``--git-common-dir``): the main checkout's
     ``.git`` even from a linked worktree (git-worktree(1)); None when git cannot tell."""
+    args = ("rev-parse", "--path-format=absolute", "--git-common-dir")
     try:
-        out = run(repo, "rev-parse", "--path-format=absolute", "--git-common-dir").strip()
+        out = one_line(args, run(repo, *args))
+    except GitOutputError:
+        raise
     except GitError:
         return None
     return Path(out) if out else None
@@ -569,4 +571,5 @@ def try_signing(repo: Path) -> str | None:
 
 def refs(repo: Path, *patterns: str) -> list[str]:
     """The full names of the refs that match ``patterns`` (``refs/heads/dag/``)."""
-    return lines(run(repo, "for-each-ref", "--format=%(refname)", *patterns))
+    args = ("for-each-ref", "--format=%(refname)", *patterns)
+    return ref_names(args, run(repo, *args))

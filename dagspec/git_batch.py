@@ -10,11 +10,13 @@ dagspec's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from dagspec.errors import GitError
-from dagspec.git import lines, run
+from dagspec.errors import GitError, GitOutputError
+from dagspec.git import run
+from dagspec.git_output import OBJECT_ID, fields, lines, ref_names
 
 REMOVERS = 4
 """How many ``git worktree remove`` run at once (each one deletes its own worktree's files)."""
@@ -23,8 +25,15 @@ REMOVERS = 4
 def branch_tips(repo: Path, *patterns: str) -> dict[str, str]:
     """``{full ref name: commit}`` of every ref matching ``patterns`` (``refs/heads``,
     ``refs/heads/dag/<run>/``...), in one ``git for-each-ref``."""
-    out = run(repo, "for-each-ref", "--format=%(objectname) %(refname)", *patterns)
-    return {ref: sha for sha, ref in (line.split(" ", 1) for line in lines(out))}
+    args = ("for-each-ref", "--format=%(objectname) %(refname)", *patterns)
+    out = run(repo, *args)
+    tips: dict[str, str] = {}
+    for line in lines(out):
+        sha, _, ref = line.partition(" ")
+        if not OBJECT_ID.fullmatch(sha) or not ref.startswith("refs/") or " " in ref:
+            raise GitOutputError(["git", *args], out, line, "'<object> refs/...' lines")
+        tips[ref] = sha
+    return tips
 
 
 def short_names(refs: Iterable[str]) -> list[str]:
@@ -42,8 +51,8 @@ def short_names(refs: Iterable[str]) -> list[str]:
 def contained_in(repo: Path, commit: str, prefix: str) -> set[str]:
     """The full names of the refs under ``prefix`` (``refs/heads/dag/<run>/``) whose tip
     ``commit`` contains (``for-each-ref --merged``), in one process."""
-    out = run(repo, "for-each-ref", f"--merged={commit}", "--format=%(refname)", prefix)
-    return set(lines(out))
+    args = ("for-each-ref", f"--merged={commit}", "--format=%(refname)", prefix)
+    return set(ref_names(args, run(repo, *args)))
 
 
 def delete_branches(repo: Path, branches: Sequence[str]) -> bool:
@@ -83,14 +92,16 @@ def head_branch(worktree: Path) -> str | None:
     """The branch checked out in ``worktree`` as its ``HEAD`` file says (``ref:
     refs/heads/<branch>``), read without starting git; None when the file does not say
     (a detached HEAD, or a repository whose refs are in a reftable, where the file is a
-    stub naming ``.invalid``): then ask ``git.current_branch``."""
+    stub naming ``.invalid``): then ask ``git.current_branch``. Only the newline that ends
+    each file is removed: a path may end in a space, a branch name in U+2028."""
     dot_git = worktree / ".git"
     try:
         if dot_git.is_dir():
             gitdir = dot_git
         else:
-            gitdir = worktree / dot_git.read_text(encoding="utf-8").strip().removeprefix("gitdir: ")
-        head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
+            pointer = dot_git.read_text(encoding="utf-8", errors="surrogateescape")
+            gitdir = worktree / pointer.removesuffix("\n").removeprefix("gitdir: ")
+        head = (gitdir / "HEAD").read_text(encoding="utf-8").removesuffix("\n")
     except (OSError, UnicodeDecodeError):
         return None
     if not head.startswith("ref: refs/heads/"):
@@ -103,6 +114,15 @@ def tree_modes(repo: Path, commit: str, paths: Sequence[str]) -> dict[str, str]:
     """``{path: mode}`` (``100644``, ``100755``, ``120000``...) of the ``paths`` (relative
     to ``repo``, normalised) that ``commit``'s tree holds, in one ``git ls-tree``; empty
     when ``commit`` is not there (a repository with no commit yet)."""
-    out = run(repo, "ls-tree", "-z", commit, "--", *paths, check=False)
-    entries = (item.split("\t", 1) for item in out.split("\0") if "\t" in item)
-    return {name: meta.split(" ", 1)[0] for meta, name in entries}
+    args = ("--literal-pathspecs", "ls-tree", "-z", commit, "--", *paths)  # `:x` is a name
+    out = run(repo, *args, check=False)
+    modes: dict[str, str] = {}
+    for item in fields(args, out):
+        entry = _LS_TREE.fullmatch(item)
+        if entry is None:
+            raise GitOutputError(["git", *args], out, item, "'<mode> <type> <object>\\t<path>'")
+        modes[entry["path"]] = entry["mode"]
+    return modes
+
+
+_LS_TREE = re.compile(rf"(?P<mode>[0-7]{{6}}) [a-z]+ {OBJECT_ID.pattern}\t(?P<path>.+)", re.DOTALL)

@@ -7,12 +7,14 @@ insulated like every git call of dagspec's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from dagspec.errors import GitError
-from dagspec.git import nul_split, run
+from dagspec.errors import GitError, GitOutputError
+from dagspec.git import run
+from dagspec.git_output import OBJECT_ID, fields
 
 GITLINK = "160000"
 """The mode of a submodule's entry: a commit, never a file git writes."""
@@ -33,24 +35,46 @@ class Change(NamedTuple):
 
 def changes(repo: Path, old: str, new: str) -> list[Change]:
     """Every file that differs from commit ``old`` to ``new``, renames as delete and add."""
-    fields = nul_split(run(repo, "diff-tree", "-r", "-z", "--no-renames", "--raw", old, new))
+    args = ("diff-tree", "-r", "-z", "--no-renames", "--raw", old, new)
+    out = run(repo, *args)
+    items = fields(args, out)
     found = []
-    for header, path in zip(fields[::2], fields[1::2], strict=True):
-        old_mode, new_mode, old_blob, new_blob, status = header.lstrip(":").split(" ")
-        found.append(Change(status[0], path, old_mode, new_mode, old_blob, new_blob))
+    for header, path in zip(items[::2], items[1::2], strict=False):
+        raw = _RAW.fullmatch(header)
+        if raw is None:
+            expected = "':<mode> <mode> <object> <object> <A, D, M or T>' before each path"
+            raise GitOutputError(["git", *args], out, header, expected)
+        old_mode, new_mode, old_blob, new_blob, status = raw.groups()
+        found.append(Change(status, path, old_mode, new_mode, old_blob, new_blob))
+    if len(items) % 2:
+        raise GitOutputError(["git", *args], out, items[-1], "a path after it")
     return found
+
+
+# What ``diff-tree --raw --no-renames`` prints before each path (git-diff-tree(1), "Raw
+# output format"): no rename or copy (R, C) without renames, no U or X between two trees.
+_RAW = re.compile(
+    rf":([0-7]{{6}}) ([0-7]{{6}}) ({OBJECT_ID.pattern}) ({OBJECT_ID.pattern}) ([ADMT])"
+)
 
 
 def index_entries(worktree: Path) -> dict[str, tuple[str, str]]:
     """``path -> (mode, blob)`` of every entry of the worktree's index (stage 0 only:
     ``git ls-files --stage`` prints ``mode blob stage<TAB>path``)."""
+    args = ("ls-files", "--stage", "-z")
+    out = run(worktree, *args)
     entries: dict[str, tuple[str, str]] = {}
-    for item in nul_split(run(worktree, "ls-files", "--stage", "-z")):
-        info, path = item.split("\t", 1)
-        mode, blob, stage = info.split(" ")
+    for item in fields(args, out):
+        entry = _STAGED.fullmatch(item)
+        if entry is None:
+            raise GitOutputError(["git", *args], out, item, "'<mode> <object> <stage>\\t<path>'")
+        mode, blob, stage, path = entry.groups()
         if stage == "0":
             entries[path] = (mode, blob)
     return entries
+
+
+_STAGED = re.compile(rf"([0-7]{{6}}) ({OBJECT_ID.pattern}) ([0-3])\t(.+)", re.DOTALL)
 
 
 def index_matches(worktree: Path, commit: str) -> bool:

@@ -10,13 +10,13 @@ the user's checkout may be fast-forwarded is asked here too (``tracked_changes``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from dagspec.errors import GitError
-from dagspec.git import commit_tree, lines, nul_split, rev_parse, run, run_told
+from dagspec.errors import GitError, GitOutputError
+from dagspec.git import commit_tree, rev_parse, run, run_told
+from dagspec.git_output import OBJECT_ID, fields, lines, nul_split, status_entries
 
 
 class MergeTree(NamedTuple):
@@ -25,8 +25,6 @@ class MergeTree(NamedTuple):
     tree: str
     conflicts: tuple[str, ...]
 
-
-_OBJECT_ID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")  # SHA-1, or SHA-256
 
 LOST_OBJECTS = (
     "the repository cannot read a commit the run made (objects pruned by `git gc --prune=now` "
@@ -51,7 +49,7 @@ def merge_tree(repo: Path, ours: str, theirs: str) -> MergeTree:
             raise
         out, code, said = exc.stdout, exc.returncode, exc.stderr
     tree, *files = nul_split(out) or [""]
-    if not _OBJECT_ID.fullmatch(tree) or _OBJECT_ID.search(said):
+    if not OBJECT_ID.fullmatch(tree) or OBJECT_ID.search(said):
         raise GitError(["git", *args], code, out, said, hint=LOST_OBJECTS)
     return MergeTree(tree, tuple(files))
 
@@ -96,16 +94,22 @@ def fast_forward(worktree: Path, commit: str, *, keep_fds: Sequence[int] = ()) -
 
 def tree_changes(repo: Path, old: str, new: str) -> list[tuple[str, str]]:
     """``(status letter, path)`` for every file that differs from commit ``old`` to ``new``."""
-    fields = nul_split(
-        run(repo, "diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new)
-    )
-    return list(zip(fields[::2], fields[1::2], strict=True))
+    args = ("diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new)
+    out = run(repo, *args)
+    items = fields(args, out)
+    pairs = list(zip(items[::2], items[1::2], strict=False))
+    for status, _ in pairs:
+        if status not in ("A", "D", "M", "T"):
+            raise GitOutputError(["git", *args], out, status, "A, D, M or T before each path")
+    if len(items) % 2:
+        raise GitOutputError(["git", *args], out, items[-1], "a path after it")
+    return pairs
 
 
 def merge_commit_of(repo: Path, commit: str, tip: str, since: str) -> str | None:
     """The commit on ``tip``'s first-parent line after ``since`` that merged ``commit``."""
-    for line in lines(run(repo, "rev-list", "--first-parent", "--parents", tip, f"^{since}")):
-        sha, *parents = line.split()
+    args = ("rev-list", "--first-parent", "--parents", tip, f"^{since}")
+    for sha, *parents in _commits(args, run(repo, *args)):
         if commit in parents[1:]:
             return sha
     return None
@@ -119,10 +123,9 @@ def commits_since(repo: Path, tip: str, since: str) -> set[str]:
 def first_parent_merges(repo: Path, tip: str, since: str) -> list[tuple[str, str, str]]:
     """``(commit, first parent, second parent)`` of each two-parent commit on ``tip``'s
     first-parent line after ``since``, oldest first."""
-    out = run(repo, "rev-list", "--reverse", "--first-parent", "--parents", tip, f"^{since}")
+    args = ("rev-list", "--reverse", "--first-parent", "--parents", tip, f"^{since}")
     merges = []
-    for line in lines(out):
-        sha, *parents = line.split()
+    for sha, *parents in _commits(args, run(repo, *args)):
         if len(parents) == 2:
             merges.append((sha, parents[0], parents[1]))
     return merges
@@ -130,9 +133,27 @@ def first_parent_merges(repo: Path, tip: str, since: str) -> list[tuple[str, str
 
 def first_parent_subjects(repo: Path, tip: str, since: str) -> list[tuple[list[str], str]]:
     """``(parents, subject)`` of each commit on ``tip``'s first-parent line after ``since``."""
-    out = run(repo, "log", "--first-parent", "--format=%P%x00%s", tip, f"^{since}", "--")
-    records = (line.split("\x00", 1) for line in lines(out) if "\x00" in line)
-    return [(parents.split(), subject) for parents, subject in records]
+    args = ("log", "--first-parent", "--format=%P%x00%s", tip, f"^{since}", "--")
+    out = run(repo, *args)
+    found = []
+    for line in lines(out):
+        parents, nul, subject = line.partition("\0")
+        ids = parents.split(" ") if parents else []
+        if not nul or not all(OBJECT_ID.fullmatch(object_id) for object_id in ids):
+            raise GitOutputError(["git", *args], out, line, "'<parent>...\\0<subject>' lines")
+        found.append((ids, subject))
+    return found
+
+
+def _commits(args: tuple[str, ...], out: str) -> list[list[str]]:
+    """Each line of ``rev-list --parents`` as ``[commit, parent...]``."""
+    found = []
+    for line in lines(out):
+        ids = line.split(" ")
+        if not all(OBJECT_ID.fullmatch(object_id) for object_id in ids):
+            raise GitOutputError(["git", *args], out, line, "'<commit> <parent>...' lines")
+        found.append(ids)
+    return found
 
 
 def merge_base(repo: Path, one: str, other: str) -> str | None:
@@ -157,14 +178,15 @@ def tracked_changes(worktree: Path) -> list[str]:
     a submodule are not changes of this checkout (``--ignore-submodules=dirty``): no
     checkout or fast-forward of it touches them (git-submodule(1)); a submodule checked out
     at another commit is one."""
-    args = ("--no-optional-locks", "status", "--porcelain", "-z", "--untracked-files=no")
-    entries: list[str] = []
-    origin_follows = False  # a rename or copy is followed by its origin path
-    for item in nul_split(run(worktree, *args, "--ignore-submodules=dirty")):
-        if not origin_follows:
-            entries.append(item)
-        origin_follows = not origin_follows and item[0] in "RC"
-    return entries
+    args = (
+        "--no-optional-locks",
+        "status",
+        "--porcelain",
+        "-z",
+        "--untracked-files=no",
+        "--ignore-submodules=dirty",
+    )
+    return status_entries(args, run(worktree, *args))
 
 
 def commits_not_applied(repo: Path, head: str, tip: str) -> list[str]:
@@ -198,6 +220,8 @@ def adds_nothing(repo: Path, base: str, branch: str, *, since: str | None = None
     try:
         changed = _changed_paths(repo, *((since, branch) if since else (f"{base}...{branch}",)))
         differ = _changed_paths(repo, base, branch)
+    except GitOutputError:
+        raise
     except GitError:  # one is not a commit, or there is no merge base
         return False
     return not set(changed) & set(differ)
@@ -219,7 +243,8 @@ _DIFF_NAMES = (
 def _changed_paths(repo: Path, *revs: str) -> list[str]:
     """The paths that differ between two commits (``A B``, or ``A...B``: from their merge
     base to ``B``); raises ``GitError`` when git cannot compare them."""
-    return nul_split(run(repo, *_DIFF_NAMES, *revs, "--"))
+    args = (*_DIFF_NAMES, *revs, "--")
+    return fields(args, run(repo, *args))
 
 
 def tree_of(repo: Path, commit: str) -> str:

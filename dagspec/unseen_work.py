@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagspec.errors import GitError
-from dagspec.git import lines, run
+from dagspec.git import run
+from dagspec.git_output import lines
 from dagspec.lifecycle import RunState
 from dagspec.words import counted
 from dagspec.worktree import COPIED, git_dir, made_at

@@ -150,9 +150,10 @@ def git_dir(worktree: Path) -> Path | None:
     """The worktree's own git directory, as its ``.git`` file names it; None when it has
     none (or a ``.git`` directory: then it is no linked worktree)."""
     try:
-        pointer = (worktree / ".git").read_text(encoding="utf-8").strip()
+        text = (worktree / ".git").read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
         return None
+    pointer = text.removesuffix("\n")  # only: the path may end in a space
     if not pointer.startswith("gitdir: "):
         return None
     return resolved(worktree / pointer.removeprefix("gitdir: "))

@@ -1,0 +1,227 @@
+"""What git prints, read for real (``dagspec.git_output``): files with spaces, newlines,
+quotes, tabs, bytes that are not UTF-8 and names that look like git's own output; branches
+with ``/``, quotes, U+2028, U+0085 and bytes that are not UTF-8; a repository at a path with a
+newline and a trailing space. Each reader gets every name exactly; output of another shape
+(a ``git`` first on PATH adds to what the real one prints) is a ``GitOutputError`` that
+names what git printed, never an ``IndexError``, a ``ValueError`` or a misread."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagspec import git, git_batch, git_checkout, git_merge
+from dagspec.errors import GitOutputError, quoted
+from tests.conftest import git as run_git
+
+ODD_FILES = [
+    b"with space",
+    b"new\nline",
+    b'quo"te',
+    b"it's",
+    b"tab\there",
+    b"bad\xffbyte",
+    b"?? q",
+    b":100644 x",
+    b"back\\slash",
+    "sep\u2028arator".encode(),
+    b"trailing ",
+]
+ODD_BRANCHES = [
+    "a/b/c",
+    "quo\"te'x",
+    "sep\u2028arator",
+    "nel\u0085x",
+    "dag/r/a",
+    "ünï",
+]
+
+
+def as_read(name: bytes) -> str:
+    """``name`` as dagspec reads it from git (``surrogateescape``)."""
+    return name.decode("utf-8", "surrogateescape")
+
+
+def names(raw: list[bytes]) -> set[str]:
+    return {as_read(name) for name in raw}
+
+
+@pytest.fixture
+def odd(git_repo: Path) -> tuple[Path, str, str]:
+    """``git_repo`` with a commit adding ``ODD_FILES`` and ``ODD_BRANCHES`` at it (and one
+    whose name is not UTF-8); the commits before and after."""
+    before = run_git(git_repo, "rev-parse", "HEAD").strip()
+    for name in ODD_FILES:
+        (git_repo / as_read(name)).write_bytes(name)
+    run_git(git_repo, "add", "-A")
+    run_git(git_repo, "commit", "-qm", "odd names")
+    after = run_git(git_repo, "rev-parse", "HEAD").strip()
+    for branch in ODD_BRANCHES:
+        run_git(git_repo, "branch", branch)
+    run_git(git_repo, "branch", as_read(b"bad\xffname"))
+    return git_repo, before, after
+
+
+def test_file_lists_read_every_odd_name_exactly(odd: tuple[Path, str, str]) -> None:
+    repo, before, after = odd
+    expected = names(ODD_FILES)
+    assert {c.path for c in git_checkout.changes(repo, before, after)} == expected
+    assert {c.status for c in git_checkout.changes(repo, before, after)} == {"A"}
+    assert set(git_checkout.index_entries(repo)) == expected | {"README.md"}
+    assert sorted(git_merge.tree_changes(repo, before, after)) == [
+        ("A", p) for p in sorted(expected)
+    ]
+    assert set(git.tracked_files(repo, ".")) == expected | {"README.md"}
+    modes = git_batch.tree_modes(repo, after, sorted(expected))
+    assert modes == dict.fromkeys(expected, "100644")
+    assert not git_merge.adds_nothing(repo, before, after)
+
+
+def test_status_reads_odd_names_and_leaves_out_every_origin(odd: tuple[Path, str, str]) -> None:
+    """A rename's origin is a field of its own after it: the origin ``?? q`` was read as an
+    untracked file ``q``; a rename in the worktree (`` R``, of a file added with
+    ``--intent-to-add``) had its origin read as an entry of its own."""
+    repo, _, _ = odd
+    run_git(repo, "mv", "?? q", "renamed")
+    (repo / "with space").rename(repo / "moved in the worktree")
+    run_git(repo, "add", "--intent-to-add", "moved in the worktree")
+    (repo / "new\nline").write_text("changed")
+    (repo / "un\ntracked 'x'").write_text("new")
+    tracked = {" M new\nline", "R  renamed", " R moved in the worktree"}
+    assert len(git.uncommitted(repo)) == 4
+    assert set(git.uncommitted(repo)) == {*tracked, "?? un\ntracked 'x'"}
+    assert len(git_merge.tracked_changes(repo)) == 3
+    assert set(git_merge.tracked_changes(repo)) == tracked
+    assert git.untracked_files(repo) == ["un\ntracked 'x'"]
+
+
+def test_ref_lists_read_every_odd_branch_exactly(odd: tuple[Path, str, str]) -> None:
+    repo, _, after = odd
+    branches = {*ODD_BRANCHES, "main", as_read(b"bad\xffname")}
+    tips = git_batch.branch_tips(repo, "refs/heads")
+    assert tips == {f"refs/heads/{b}": after for b in branches}
+    assert set(git.branch_names(repo)) == branches
+    assert set(git.refs(repo, "refs/heads/")) == set(tips)
+    assert git_batch.contained_in(repo, after, "refs/heads/dag/") == {"refs/heads/dag/r/a"}
+    run_git(repo, "checkout", "-q", "sep\u2028arator")
+    assert git.current_branch(repo) == "sep\u2028arator"  # strip() cut the U+2028
+    assert git_batch.head_branch(repo) == "sep\u2028arator"
+
+
+def test_paths_git_prints_keep_a_newline_and_a_trailing_space(tmp_path: Path) -> None:
+    repo = tmp_path / "odd\nrepo "
+    repo.mkdir()
+    run_git(repo, "init", "-q", "-b", "main")
+    run_git(repo, "commit", "-q", "--allow-empty", "-m", "first")
+    assert git.repo_root(repo) == repo
+    assert git.git_dir(repo) == repo / ".git"
+    assert git.common_dir(repo) == repo / ".git"
+    worktree = tmp_path / "wt "
+    run_git(repo, "worktree", "add", "-q", "-b", "w", str(worktree))
+    assert git.git_dir(worktree).parent == repo / ".git" / "worktrees"  # its name: "wt-"
+    assert git_batch.head_branch(worktree) == "w"
+    assert set(git.worktrees(repo)) == {repo, worktree}
+
+
+# --- output of another shape ------------------------------------------------------------------
+
+WRAPPER = """#!/bin/sh
+"{real}" "$@"
+code=$?
+case " $* " in *" $ODD_OUTPUT_FOR "*) printf "$ODD_OUTPUT";; esac
+exit $code
+"""
+
+
+@pytest.fixture
+def odd_git(
+    odd: tuple[Path, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str, str], None]:
+    """``odd_git(words, extra)``: from now on, git prints ``extra`` (a printf format) after
+    what it printed for a command whose arguments hold ``words``."""
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(WRAPPER.format(real=shutil.which("git")))
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+
+    def set_output(words: str, extra: str) -> None:
+        monkeypatch.setenv("ODD_OUTPUT_FOR", words)
+        monkeypatch.setenv("ODD_OUTPUT", extra)
+
+    return set_output
+
+
+def _calls(repo: Path, before: str, after: str) -> dict[str, Callable[[], Any]]:
+    return {
+        "changes": lambda: git_checkout.changes(repo, before, after),
+        "index_entries": lambda: git_checkout.index_entries(repo),
+        "tree_changes": lambda: git_merge.tree_changes(repo, before, after),
+        "branch_tips": lambda: git_batch.branch_tips(repo, "refs/heads"),
+        "contained_in": lambda: git_batch.contained_in(repo, after, "refs/heads/"),
+        "branch_names": lambda: git.branch_names(repo),
+        "refs": lambda: git.refs(repo, "refs/heads"),
+        "uncommitted": lambda: git.uncommitted(repo),
+        "tracked_changes": lambda: git_merge.tracked_changes(repo),
+        "untracked_files": lambda: git.untracked_files(repo),
+        "tracked_files": lambda: git.tracked_files(repo, "."),
+        "tree_modes": lambda: git_batch.tree_modes(repo, after, ["with space"]),
+        "tree_dirs": lambda: git.tree_dirs(repo, after, ""),
+        "first_parent_merges": lambda: git_merge.first_parent_merges(repo, after, before),
+        "merge_commit_of": lambda: git_merge.merge_commit_of(repo, after, after, before),
+        "current_branch": lambda: git.current_branch(repo),
+        "repo_root": lambda: git.repo_root(repo),
+        "adds_nothing": lambda: git_merge.adds_nothing(repo, before, after),
+    }
+
+
+@pytest.mark.parametrize(
+    ("call", "words", "extra", "item"),
+    [
+        ("changes", "diff-tree", "x", "x"),  # a field without its NUL
+        ("changes", "diff-tree", "x\\0", "x"),  # a header without its path
+        ("changes", "diff-tree", ":100644 100644 a b M\\0p\\0", ":100644 100644 a b M"),
+        ("index_entries", "ls-files", "100644 x\\0", "100644 x"),
+        ("tree_changes", "diff-tree", "R100\\0a\\0", "R100"),
+        ("tree_changes", "diff-tree", "M\\0", "M"),
+        ("branch_tips", "for-each-ref", "no-space\\n", "no-space"),
+        ("branch_tips", "for-each-ref", "0123 refs/heads/x\\n", "0123 refs/heads/x"),
+        ("contained_in", "for-each-ref", "heads/x\\n", "heads/x"),
+        ("branch_names", "for-each-ref", "warning: x\\n", "warning: x"),
+        ("refs", "for-each-ref", "refs/heads/a b\\n", "refs/heads/a b"),
+        ("uncommitted", "status", "garbage\\0", "garbage"),
+        ("tracked_changes", "status", "R  new\\0", "R  new"),  # its origin missing
+        ("untracked_files", "status", "\\0\\0", "\0\0"),
+        ("tracked_files", "ls-files", "\\0\\0", "\0\0"),
+        ("tree_modes", "ls-tree", "100644 blob\\0", "100644 blob"),
+        ("tree_dirs", "ls-tree", "dir", "dir"),
+        ("first_parent_merges", "rev-list", "not-a-commit\\n", "not-a-commit"),
+        ("merge_commit_of", "rev-list", "x y\\n", "x y"),
+        ("current_branch", "symbolic-ref", "second\\n", "main\nsecond"),
+        ("repo_root", "rev-parse", "no newline", "no newline"),
+        ("adds_nothing", "diff", "\\0\\0", "\0\0"),
+    ],
+)
+def test_output_of_another_shape_names_what_git_printed(
+    odd: tuple[Path, str, str],
+    odd_git: Callable[[str, str], None],
+    call: str,
+    words: str,
+    extra: str,
+    item: str,
+) -> None:
+    repo, before, after = odd
+    odd_git(words, extra)
+    with pytest.raises(GitOutputError) as info:
+        _calls(repo, before, after)[call]()
+    message = str(info.value)
+    assert message.startswith("`git ") and f" {words} " in message.split("`")[1] + " "
+    assert " printed '" in message and " where dagspec expects " in message
+    assert message.endswith(": please report it, with what `git --version` says")
+    assert "\n" not in message and info.value.returncode == 0
+    assert quoted(item)[1:-1] in message
