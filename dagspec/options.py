@@ -7,6 +7,7 @@ command's usage and one ``dag: error:`` line are printed (see :mod:`dagspec.pars
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 COLOR_CHOICES = ("auto", "always", "never")
@@ -38,6 +39,23 @@ def run_id(text: str) -> str:
         return check_run_id(text)
     except DagspecError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def program(text: str) -> str:
+    """An executable named by an option (``--autospec``): a path (it holds a ``/``) made
+    absolute against the current directory, ``~`` expanded, as the run records it, so a
+    ``resume`` or ``retry`` typed in another directory starts the same program; a name is
+    left as it is, for ``PATH``."""
+    if os.sep not in text:
+        return text
+    path = Path(text).expanduser()
+    try:
+        return str(path.absolute())
+    except FileNotFoundError:  # os.getcwd: the directory was deleted under the shell
+        raise argparse.ArgumentTypeError(
+            f"{text} is relative to the current directory, which no longer exists: give its "
+            "absolute path"
+        ) from None
 
 
 def worktree_root(text: str) -> Path:
@@ -103,8 +121,10 @@ def add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None:
     )
     parser.add_argument(
         "--autospec",
+        type=program,
         metavar="CMD",
-        help="the autospec executable (default: "
+        help="the autospec executable, a name on PATH or a path (recorded absolute) "
+        "(default: "
         + ("the run's own --autospec, else " if resuming else "")
         + "$DAGSPEC_AUTOSPEC, else autospec on PATH)",
     )

@@ -241,7 +241,9 @@ def _add_commands(commands: Commands) -> None:
     p.add_argument(
         "file", type=Path, nargs="?", metavar="FILE", help="also check this DAG file's run"
     )
-    p.add_argument("--autospec", metavar="CMD", help="the autospec executable to check")
+    p.add_argument(
+        "--autospec", type=options.program, metavar="CMD", help="the autospec executable to check"
+    )
     p.add_argument("--worktree-root", type=Path, metavar="DIR", help="where worktrees would go")
 
     p = commands.add("help", "show the help of a command")

@@ -698,3 +698,45 @@ def test_a_dry_run_says_a_run_id_made_now_is_not_the_run_s(
     assert "(an id made now: a run gets its own as it starts): 1 spec" in said
     assert run_cli("run", "dag.yaml", "--dry-run", "--run-id", "mine") == 0
     assert "dry run of mine: 1 spec, one at a time" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("given", "taken"),
+    [
+        ("./tools/autospec", "{cwd}/tools/autospec"),
+        ("tools/autospec", "{cwd}/tools/autospec"),
+        ("../autospec", "{cwd}/../autospec"),
+        ("~/bin/autospec", "{home}/bin/autospec"),
+        ("/opt/autospec", "/opt/autospec"),
+        ("autospec-dev", "autospec-dev"),  # a name: PATH's to find, now and at each resume
+    ],
+)
+@pytest.mark.parametrize("command", ["run", "resume", "retry", "doctor"])
+def test_an_autospec_path_is_taken_absolute_against_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, given: str, taken: str
+) -> None:
+    """As a run records it: ``resume`` and ``retry`` typed in another directory start the
+    same program (a relative one was recorded as typed)."""
+    from dagspec.parser import parse
+
+    monkeypatch.chdir(tmp_path)
+    words = {"run": ["run", "dag.yaml"], "resume": ["resume"], "retry": ["retry", "r", "a"]}
+    _, args = parse([*words.get(command, [command]), "--autospec", given])
+    assert args.autospec == taken.format(cwd=tmp_path, home=os.environ["HOME"])
+
+
+def test_a_relative_autospec_where_the_directory_is_gone_is_a_usage_error(
+    tmp_path: Path,
+    run_cli: Cli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert run_cli("--repo", tmp_path, "resume", "--autospec", "./autospec") == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "dag: error: argument --autospec: ./autospec is relative to the current directory, "
+        "which no longer exists: give its absolute path"
+    )

@@ -488,3 +488,44 @@ def test_a_recorded_autospec_that_is_gone_is_named_as_the_run_s(
     assert project.statuses() == {"a": "failed", "b": "completed"}
     assert run_cli(*again, "--autospec", project.fake.path) == 0
     assert project.state().options.autospec == str(project.fake.path)
+
+
+def _tools(place: Path, fake: Path) -> Path:
+    """A copy of the stand-in autospec at ``place/tools/autospec``."""
+    (place / "tools").mkdir(parents=True)
+    shutil.copy(fake, place / "tools" / "autospec")
+    return place / "tools" / "autospec"
+
+
+@pytest.mark.parametrize("command", ["resume", "retry"])
+@pytest.mark.parametrize(
+    ("given", "when"), [("./tools/autospec", "run"), ("tools/autospec", "again")]
+)
+def test_a_relative_autospec_is_recorded_absolute_for_a_command_typed_elsewhere(
+    project: Project,
+    run_cli: RunCli,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    given: str,
+    when: str,
+) -> None:
+    """It was recorded as typed, so a ``resume`` or ``retry`` typed in another directory
+    looked for it there (and said the run's one was not found); given to them relative,
+    it is recorded absolute too."""
+    first, second = (
+        _tools(tmp_path / "one", project.fake.path),
+        _tools(tmp_path / "two", project.fake.path),
+    )
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "plan"}])
+    dag = project.write_dag(dag_text("a", "b"))
+    monkeypatch.chdir(first.parent.parent)
+    typed = given if when == "run" else str(first)
+    assert run_cli("--repo", project.repo, "run", dag, "--run-id", "r", "--autospec", typed) == 1
+    project.fake.control([])
+    monkeypatch.chdir(second.parent.parent if when == "again" else project.repo)
+    again = ["retry", "r", "a"] if command == "retry" else ["resume", "r"]
+    flags = ["--autospec", given] if when == "again" else []
+    assert run_cli("--repo", project.repo, *again, *flags) == 0
+    assert project.statuses() == {"a": "completed", "b": "completed"}
+    assert project.state().options.autospec == str(second if when == "again" else first)
