@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, quoted
 
 STAGES = ("specify", "plan", "tasks", "implement")
 # The artifact each stage writes; a stage is done when its artifact exists (contract §2.1).
@@ -100,6 +100,37 @@ def version_line(said: str) -> str | None:
     named = [line for line in lines if _NAMES_AUTOSPEC.search(line)]
     bare = [line for line in lines if _BARE_VERSION.match(line)]
     return next(iter(leading or named or bare), None)
+
+
+_VERSION_WORD = re.compile(
+    r"(?:[A-Za-z][A-Za-z0-9]+-)?"  # a build's name: `fake-0.10.4` (never `v-1.0.0`)
+    r"v?[0-9]{1,9}\.[0-9]{1,9}(?:\.[0-9]{1,9})?"  # v0.10.4, 0.10, 20260115.1.0
+    r"(?:[-+.][0-9A-Za-z][0-9A-Za-z.+-]*)?"  # -rc1, +a1b2, -3-g1a2b3c, .1
+    r"[,;)]?"  # as a sentence or a bracket ends
+)
+_LONGEST = 200  # characters of a version line dagspec records
+
+
+def version_problem(line: str) -> str | None:
+    """Why ``line`` (``version_line``'s, read with ``surrogateescape``) is not a version
+    dagspec can read and record, or None: it holds a byte that is not UTF-8, a control
+    character, more than 200 characters, or a first word with a digit that is not a
+    version (``v-1.0.0``, a number of more than 9 digits). A line with no digit is a build
+    that names no version (``autospec version dev``). The caller shows the line.
+
+    >>> version_problem("autospec version v0.7.3"), version_problem("autospec version v-1.0.0")
+    (None, "whose version 'v-1.0.0' is not one (such as v0.10.4 or 0.10.4-rc1)")
+    """
+    if any("\udc80" <= char <= "\udcff" for char in line):
+        return "which is not UTF-8"
+    if not line.isprintable():
+        return "which holds a control character"
+    if len(line) > _LONGEST:
+        return f"which is longer than {_LONGEST} characters"
+    word = next((w for w in line.split() if any(c.isdigit() for c in w)), None)
+    if word is None or _VERSION_WORD.fullmatch(word):
+        return None
+    return f"whose version {quoted(word)} is not one (such as v0.10.4 or 0.10.4-rc1)"
 
 
 def spec_flag_works(said: str | None) -> bool:

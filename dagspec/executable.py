@@ -18,9 +18,8 @@ from pathlib import Path
 import attrs
 
 from dagspec import procgroup
-from dagspec.autospec import version_line
-from dagspec.errors import DagspecError, too_many_open_files
-from dagspec.fit import printable
+from dagspec.autospec import version_line, version_problem
+from dagspec.errors import DagspecError, quoted, too_many_open_files
 
 
 def find_autospec(given: str | None) -> str:
@@ -66,26 +65,29 @@ def _located(name: str) -> str | None:
 
 def autospec_version(executable: str, *, cwd: Path | None = None) -> str:
     """The line ``autospec --version`` prints that names autospec's version (``autospec
-    version v0.7.3``: ``autospec.version_line``), its control characters shown as ``?``,
-    asked in ``cwd`` (the repository: dag's own directory may be gone); the contract differs
-    between versions. Raises ``DagspecError``, one line saying what the answer was, when it
-    is not one: it could not start, did not answer within ``_VERSION_TIMEOUT`` seconds,
-    printed more than ``_VERSION_BYTES`` (it is stopped then, with whatever it started),
-    failed, or printed nothing, or nothing naming autospec."""
+    version v0.7.3``: ``autospec.version_line``), asked in ``cwd`` (the repository: dag's own
+    directory may be gone); the contract differs between versions. Raises
+    ``DagspecError``, one line quoting what it printed, when that is not one: it could not
+    start, did not answer within ``_VERSION_TIMEOUT`` seconds, printed more than
+    ``_VERSION_BYTES`` (it is stopped then, with whatever it started), failed, printed
+    nothing, nothing naming autospec, or a line dagspec cannot read as a version
+    (``autospec.version_problem``: not UTF-8, a control character, ``v-1.0.0``...)."""
     answer = _ask(executable, cwd)
-    text = answer.out.decode(errors="replace")
+    text = answer.out.decode("utf-8", "surrogateescape")
     line = version_line(text) if answer.code == 0 else None
-    if line is not None:
-        return printable(line)[:_SHOWN]
-    asked = f"`{executable} --version`"
+    problem = version_problem(line) if line is not None else None
+    if line is not None and problem is None:
+        return line
+    what = f"printed {quoted(line)}, {problem}" if line and problem else _what_it_did(answer, text)
     raise DagspecError(
-        f"{asked} {_what_it_did(answer, text)}: is it autospec? Name the right one with --autospec"
+        f"`{executable} --version` {what}: is it autospec? Name the right one with --autospec"
     )
 
 
 _VERSION_TIMEOUT = 10.0  # seconds for ``autospec --version`` to answer
 _VERSION_BYTES = 64 * 1024  # what its answer may print, on stdout and on stderr each
-_SHOWN = 200  # characters of an answer shown (or recorded) at most
+_SHOWN = 200  # characters of an answer shown at most
+_PROBE = "DAGSPEC_VERSION_PROBE"  # in the environment of ``--version`` and all it starts
 
 
 @attrs.frozen
@@ -100,36 +102,43 @@ class _Answer:
 
 
 def _what_it_did(answer: _Answer, text: str) -> str:
-    """What a ``--version`` answer that names no autospec version did, in a few words."""
-    said = answer.err.decode(errors="replace").strip().splitlines()
+    """What a ``--version`` answer that names no autospec version did, in a few words,
+    quoting what it printed."""
+    said = answer.err.decode("utf-8", "surrogateescape").strip().splitlines()
     last = f" ({_shown(said[-1])})" if said else ""
+    shown = [line for line in text.splitlines() if line.strip()]
     if answer.stopped is not None:
-        return answer.stopped
+        before = f"{_shown(shown[0])} on stdout" if shown else "nothing on stdout"
+        before += f", {_shown(said[-1])} on stderr" if said else ""
+        return f"{answer.stopped} (it had printed {before})"
     if answer.code is not None and answer.code < 0:
         return f"was killed by {procgroup.signal_name(-answer.code)}{last}"
     if answer.code != 0:
         return f"failed with exit code {answer.code}{last}"
-    shown = [line for line in text.splitlines() if line.strip()]
     if not shown:
         on_stderr = f"; on stderr: {_shown(said[-1])}" if said else ""
         return f"printed no version (it exited 0 with nothing on stdout{on_stderr})"
-    return f"printed '{_shown(shown[0])}', which names no autospec version"
+    return f"printed {_shown(shown[0])}, which names no autospec version"
 
 
 def _shown(text: str) -> str:
-    """``text`` as one short printable line (it may have come from anything)."""
-    return printable(" ".join(text.split()))[:_SHOWN]
+    """``text`` quoted as one short printable line (it may have come from anything)."""
+    return quoted(text.strip(), _SHOWN)
 
 
 def _ask(executable: str, cwd: Path | None) -> _Answer:
     """Run ``executable --version`` in a session of its own, reading at most
     ``_VERSION_BYTES`` of each stream for at most ``_VERSION_TIMEOUT`` seconds; then it and
     whatever it started are killed (a child left holding its output would otherwise keep
-    it from ending). Raises ``DagspecError`` when it cannot be started."""
+    it from ending), even what left its session (``setsid``): found by the marker
+    ``_PROBE`` in its environment, as ``agent`` finds an agent's. Raises ``DagspecError``
+    when it cannot be started."""
+    marker = f"{os.getpid()}-{time.monotonic_ns()}"
     try:
         process = subprocess.Popen(
             [executable, "--version"],
             cwd=cwd,
+            env={**os.environ, _PROBE: marker},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -147,8 +156,20 @@ def _ask(executable: str, cwd: Path | None) -> _Answer:
         finally:
             procgroup.signal_group(process.pid, signal.SIGKILL)  # done or not: nothing stays
             process.wait()
+            _end_marked(marker)
         out, err = (bytes(data) for data in read.values())
     return _Answer(None if stopped else process.returncode, out, err, stopped)
+
+
+def _end_marked(marker: str) -> None:
+    """SIGKILL every process group holding a process with ``_PROBE=marker`` in its
+    environment, until none is left (one may fork between the look and the kill)."""
+    for _ in range(100):
+        groups = procgroup.groups_by_variable(_PROBE).get(marker, set())
+        if not groups:
+            return
+        for group in groups:
+            procgroup.signal_group(group, signal.SIGKILL)
 
 
 def _read(

@@ -187,3 +187,32 @@ def test_fewer_tasks_than_declared_are_accepted_when_not_strict() -> None:
 )
 def test_the_version_line_is_the_one_naming_autospec(said: str, line: str | None) -> None:
     assert autospec.version_line(said) == line
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("autospec version v0.7.3", None),
+        ("autospec fake-0.10.4", None),
+        ("autospec version dev", None),  # a build that names no version
+        ("Autospec 0.10.4 (built 2026-01-15)", None),  # the first word with a digit counts
+        ("autospec version v0.10.4-rc1+a1b2", None),
+        ("autospec version v0.10.4-3-g1a2b3c", None),
+        ("autospec 20260115.1.0", None),
+        ("v0.10.4", None),
+        ("autospec version v-1.0.0", "whose version 'v-1.0.0' is not one"),
+        ("autospec version v12345678901234567890123.0.0", "whose version 'v1234567890"),
+        ("autospec version 0.10.٤", "whose version '0.10.٤' is not one"),  # not an ASCII digit
+        ("autospec version v0..4", "whose version 'v0..4' is not one"),
+        ("autospec 7", "whose version '7' is not one"),
+        ("autospec version v0.10.4\0", "which holds a control character"),
+        ("autospec\tversion v0.10.4", "which holds a control character"),
+        ("autospec version v0.10.\udcff4", "which is not UTF-8"),
+        ("autospec version v0.10.4 " + "x" * 200, "which is longer than 200 characters"),
+    ],
+)
+def test_a_version_line_is_read_strictly(line: str, problem: str | None) -> None:
+    """What is recorded and compared (``spec_flag_works``) must be a version: a line read
+    with ``surrogateescape``, its version the first word with a digit."""
+    found = autospec.version_problem(line)
+    assert found == problem if problem is None else (found or "").startswith(problem)

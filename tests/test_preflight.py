@@ -6,8 +6,10 @@ Each refusal is checked end to end through ``dag run`` in a real repository: exi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -181,19 +183,47 @@ def _autospec_saying(tmp_path: Path, body: str) -> Path:
         ("exit 0", "printed no version (it exited 0 with nothing on stdout)"),
         (
             "echo 'autospec 0.10.4' >&2",
-            "printed no version (it exited 0 with nothing on stdout; on stderr: autospec 0.10.4)",
+            "printed no version (it exited 0 with nothing on stdout; on stderr: 'autospec 0.10.4')",
         ),
         ("echo 'Usage: foo [options]'", "printed 'Usage: foo [options]', which names no"),
         ("echo 'Python 3.11.7'", "printed 'Python 3.11.7', which names no autospec version"),
-        (  # not UTF-8, a colour and a NUL: shown, never acting on the terminal
+        (  # not UTF-8, a colour and a NUL: shown escaped, never acting on the terminal
             r"printf '\377\033[31mgarb\000age\n'",
-            "printed '\ufffd?[31mgarb?age', which names no",
+            r"printed '\xff\x1b[31mgarb\x00age', which names no",
         ),
-        ("exec yes autospec", "printed more than 64 KiB without ending"),
+        (
+            "exec yes autospec",
+            "printed more than 64 KiB without ending (it had printed 'autospec' on stdout)",
+        ),
+        (
+            "echo 'autospec version v-1.0.0'",
+            "printed 'autospec version v-1.0.0', whose version 'v-1.0.0' is not one (such as "
+            "v0.10.4 or 0.10.4-rc1)",
+        ),
+        (
+            "echo 'autospec 12345678901234567890123.0.0'",
+            "printed 'autospec 12345678901234567890123.0.0', whose version "
+            "'12345678901234567890123.0.0' is not one",
+        ),
+        (
+            r"printf 'autospec version v0.10.4\000\n'",
+            r"printed 'autospec version v0.10.4\x00', which holds a control character",
+        ),
+        (  # read as 0.10 with a replacement character: below 0.10.4, the old contract
+            r"printf 'autospec version v0.10.\3774\n'",
+            r"printed 'autospec version v0.10.\xff4', which is not UTF-8",
+        ),
+        (
+            f"echo 'autospec version v0.10.4 {'x' * 200}'",
+            "printed 'autospec version v0.10.4 xxx",
+        ),
         ("kill -9 $$", "was killed by SIGKILL"),
-        ("echo 'unknown flag: --version' >&2; exit 2", "failed with exit code 2 (unknown flag"),
+        ("echo 'unknown flag: --version' >&2; exit 2", "failed with exit code 2 ('unknown flag"),
     ],
-    ids=["empty", "stderr", "garbage", "another", "not-utf8", "endless", "killed", "fails"],
+    ids=[
+        *("empty", "stderr", "garbage", "another", "not-utf8", "endless", "v-1.0.0", "23-digits"),
+        *("nul", "not-utf8-version", "too-long", "killed", "fails"),
+    ],
 )
 def test_an_autospec_whose_version_answer_is_not_one_is_refused_saying_what_it_did(
     project: Project,
@@ -211,29 +241,56 @@ def test_an_autospec_whose_version_answer_is_not_one_is_refused_saying_what_it_d
     assert err.count("\n") == 1 and err[:-1].isprintable()  # one line, nothing acting on a tty
 
 
-def test_an_autospec_whose_version_hangs_is_refused_with_what_it_started(
+@pytest.mark.parametrize(
+    ("start", "answer", "said"),
+    [
+        ("sleep 1000 & echo $! >> {child}", "wait", "nothing on stdout"),
+        (  # in a session of its own: the kill of the version command's group missed it
+            "setsid sh -c 'echo $$ >> {child}; exec sleep 1000' &",
+            "echo 'autospec vers'; wait",
+            "'autospec vers' on stdout",
+        ),
+        ("setsid sh -c 'echo $$ >> {child}; exec sleep 1000' &", "echo 'autospec 0.10.4'", ""),
+    ],
+    ids=["child", "setsid-child", "setsid-child-of-an-answer"],
+)
+def test_an_autospec_version_ends_all_it_started_and_a_hang_says_what_it_printed(
     project: Project,
     run_cli: RunCli,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    start: str,
+    answer: str,
+    said: str,
 ) -> None:
     """It and the child it waits for, which holds its output, are ended after the time
-    allowed (shortened here): nothing of it is left running."""
+    allowed (shortened here), and so is a child that left its session; nothing of it is
+    left running, whether it answered or not."""
     from dagspec import executable
     from tests.engine_support import pid_alive
     from tests.fake_autospec_fixture import wait_for
 
     monkeypatch.setattr(executable, "_VERSION_TIMEOUT", 0.5)
     child = tmp_path / "child"
-    script = _autospec_saying(tmp_path, f"sleep 1000 & echo $! > {child}; wait")
+    script = _autospec_saying(tmp_path, f"{start.format(child=child)}\n{answer}")
     project.write_dag(dag_text("a"))
-    err = refused(project, run_cli, capsys, "--autospec", str(script))
-    assert err == (
-        f"dag: error: `{script} --version` did not answer in 0.5 s: is it autospec? Name the "
-        "right one with --autospec\n"
-    )
-    wait_for(lambda: not pid_alive(int(child.read_text())), timeout=10, what="its child ended")
+    try:
+        if said:
+            err = refused(project, run_cli, capsys, "--autospec", str(script))
+            assert err == (
+                f"dag: error: `{script} --version` did not answer in 0.5 s (it had printed "
+                f"{said}): is it autospec? Name the right one with --autospec\n"
+            )
+        else:
+            assert run_cli("run", "dag.yaml", "--dry-run", "--autospec", str(script)) == 0
+        wait_for(child.exists, timeout=10, what="its child started")
+        children = [int(pid) for pid in child.read_text().split()]
+        wait_for(lambda: not any(map(pid_alive, children)), timeout=5, what="its children ended")
+    finally:  # never left running, even when the test fails
+        for pid in map(int, child.read_text().split() if child.exists() else []):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize(
