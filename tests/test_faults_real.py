@@ -59,7 +59,7 @@ def test_an_autospec_that_cannot_be_started_is_refused_before_anything_is_writte
 
 
 def test_descriptions_the_kernel_refuses_fail_their_specs_and_the_others_complete(
-    project: Project, capsys: pytest.CaptureFixture[str]
+    project: Project, capsys: pytest.CaptureFixture[str], crash_dir: Path
 ) -> None:
     """A run recorded before ``validate`` refused such descriptions (or a DAG that reached
     the drive another way): E2BIG and a NUL byte are their specs' failures."""
@@ -83,6 +83,8 @@ def test_descriptions_the_kernel_refuses_fail_their_specs_and_the_others_complet
     }
     assert "Argument list too long" in (project.state().spec("big").error or "")
     assert "null byte" in (project.state().spec("nul").error or "")
+    [log] = crash_dir.iterdir()  # subprocess's ValueError: taken for a bug, with its log
+    assert f"crash log, {log};" in (project.state().spec("nul").error or "")
     assert project.state().spec("ok").merged
 
 
@@ -225,7 +227,7 @@ def test_resume_removes_what_a_driver_killed_during_the_removal_left(
 
 
 def test_a_run_stuck_on_a_description_resumes_once_the_dag_is_fixed(
-    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], crash_dir: Path
 ) -> None:
     text = 'layers:\n  - id: L0\n    features:\n      - id: a\n        description: "{}"\n'
     dag_file = project.write_dag(text.format("later") + '      - id: b\n        description: "b"\n')
