@@ -284,10 +284,11 @@ def _checkout_of(listed: Path, repo: Path) -> Path:
     if (listed / ".git").exists() or not (listed / "HEAD").is_file():
         return listed
     try:
-        pointer = (repo / ".git").read_text(encoding="utf-8", errors="replace").strip()
+        pointer = (repo / ".git").read_text(encoding="utf-8", errors="surrogateescape")
     except OSError:
         return _NOWHERE
-    target = Path(pointer.removeprefix("gitdir:").strip())
+    # Only git's newline and the space after "gitdir:" go: the path may end in a space.
+    target = Path(pointer.removesuffix("\n").removeprefix("gitdir:").removeprefix(" "))
     if not target.is_absolute():
         target = repo / target
     return repo if os.path.realpath(target) == os.path.realpath(listed) else _NOWHERE

@@ -225,3 +225,13 @@ def test_output_of_another_shape_names_what_git_printed(
     assert message.endswith(": please report it, with what `git --version` says")
     assert "\n" not in message and info.value.returncode == 0
     assert quoted(item)[1:-1] in message
+
+
+def test_a_separate_git_directory_ending_in_a_space_is_the_checkout_s(tmp_path: Path) -> None:
+    """git 2.39's ``worktree list`` names the git directory of such a checkout; its ``.git``
+    file says which checkout it is, the trailing space of the path included."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run_git(repo, "init", "-q", "-b", "main", "--separate-git-dir", str(tmp_path / "store "))
+    run_git(repo, "commit", "-q", "--allow-empty", "-m", "first")
+    assert set(git.worktrees(repo)) == {repo}
