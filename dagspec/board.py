@@ -16,7 +16,7 @@ import attrs
 from dagspec import estimates, fit, fold, unattended
 from dagspec.fit import truncate
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
-from dagspec.render import format_duration
+from dagspec.render import format_duration, spec_time
 from dagspec.symbols import ASCII_SPINNER, SPINNER
 from dagspec.words import counted
 
@@ -215,7 +215,7 @@ def _cells(spec: SpecState, view: View) -> list[tuple[str, str | None]]:
         segments += [(GAP, None), (status, code), (" " * (_STATUS - len(status)), None)]
     cells = [(spec.stage or "").ljust(_STAGE)] * bool(shape["stage"])
     cells += [_tasks(spec, view, shape)] if _tasks_width(shape) else []
-    cells += [_time(spec, view.now).rjust(TIME)]
+    cells += [spec_time(spec, view.now).rjust(TIME)]
     segments.append((GAP + GAP.join(cells), None))
     return segments
 
@@ -243,14 +243,6 @@ def _bar(spec: SpecState) -> str:
     total = spec.tasks_total or 0
     filled = round(BAR * min(spec.tasks_done or 0, total) / total) if total else 0
     return "[" + "#" * filled + "-" * (BAR - filled) + "]"
-
-
-def _time(spec: SpecState, now: datetime) -> str:
-    """Running: how long so far, ticking; finished: how long it took; else nothing."""
-    if spec.started_at is None:
-        return ""
-    end = now if spec.status is SpecStatus.RUNNING else spec.finished_at
-    return "" if end is None else format_duration((end - spec.started_at).total_seconds())
 
 
 def cut_reason(text: str, width: int) -> str:

@@ -178,7 +178,7 @@ def _spec_parts(spec: SpecState, now: datetime) -> dict[str, str]:
         "stage": spec.stage or "",
         "fraction": fraction,
         "bar": _bar(spec) if fraction else "",
-        "time": _spec_time(spec, now),
+        "time": spec_time(spec, now),
     }
 
 
@@ -241,8 +241,10 @@ def _bar(spec: SpecState) -> str:
     return "[" + "#" * filled + "-" * (BAR - filled) + "]"
 
 
-def _spec_time(spec: SpecState, now: datetime) -> str:
-    """Every attempt's time, as the report card's TIME (running: so far); else nothing."""
+def spec_time(spec: SpecState, now: datetime) -> str:
+    """A spec's time, the one of ``dag status``, the live board and the report card: every
+    attempt's (``SpecState.agent_seconds``; running: so far), so the three agree and the
+    report's column adds up to its total; nothing before an attempt has a time."""
     if spec.attempt_seconds(now) is None and not spec.earlier_seconds:
         return ""
     return format_duration(spec.agent_seconds(now))

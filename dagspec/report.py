@@ -20,7 +20,7 @@ import attrs
 
 from dagspec import fit
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
-from dagspec.render import format_duration, truncate
+from dagspec.render import format_duration, spec_time, truncate
 from dagspec.state import format_time
 from dagspec.usage import AgentUsage
 from dagspec.words import counted
@@ -33,7 +33,8 @@ NOTE_MAX = 60
 @attrs.frozen
 class SpecLine:
     """One spec's row. ``duration`` is of its last attempt, ``agent_time`` of all its
-    attempts (``SpecState.agent_seconds``), in seconds (running: so far)."""
+    attempts (``SpecState.agent_seconds``), in seconds (running: so far); ``time`` is the
+    TIME cell, as ``dag status`` and the live board show it (``render.spec_time``)."""
 
     id: str
     status: str
@@ -47,6 +48,7 @@ class SpecLine:
     error: str | None
     usage: AgentUsage | None = None  # tokens and cost, where the agent reported them
     agent_time: float = 0.0
+    time: str = ""
 
 
 @attrs.frozen
@@ -112,6 +114,7 @@ def _spec_line(spec: SpecState, now: datetime, usage: AgentUsage | None) -> Spec
         tasks_total=spec.tasks_total,
         duration=spec.attempt_seconds(now),
         agent_time=spec.agent_seconds(now),
+        time=spec_time(spec, now),
         attempts=spec.attempts,
         merge=_merge_result(spec),
         merge_commit=spec.merge_commit,
@@ -176,20 +179,13 @@ def _cells(line: SpecLine, c: Card) -> tuple[str, ...]:
         line.status,
         "done" if line.status == "completed" else line.stage or "",
         f"{line.tasks_done or 0}/{line.tasks_total}" if line.tasks_total else "",
-        _time(line),
+        line.time,
         str(line.attempts),
         _merge_cell(line),
     )
     if c.totals.usage is None:
         return cells
     return (*cells, _tokens(line.usage), _cost(line.usage))
-
-
-def _time(line: SpecLine) -> str:
-    """The TIME column: the spec's agent time, by the totals' rule (every attempt; one a
-    killed driver left, to its log's last write), so the column adds up to the total."""
-    started = line.duration is not None or line.agent_time
-    return format_duration(line.agent_time) if started else ""
 
 
 def _merge_cell(line: SpecLine) -> str:

@@ -264,6 +264,28 @@ def test_a_spec_s_time_counts_every_attempt_as_the_report_card_does() -> None:
     assert " 2m01s " in card[2] and " 1m00s " in card[3], card
 
 
+def test_the_live_board_times_a_spec_as_status_and_the_report_card_do() -> None:
+    """The board (``dag run`` on a terminal, ``dag status --watch``) timed a spec by its
+    last attempt: a spec retried after 1m01s read 1m00s on the board, 2m01s in ``dag
+    status`` and ``dag report``, for the same run at the same moment."""
+    from dagspec import board, report
+
+    retried = spec(
+        "a", SpecStatus.COMPLETED, attempts=2, earlier_seconds=61.0,
+        started_at=at(100), finished_at=at(160),
+    )  # fmt: skip
+    running = spec("b", SpecStatus.RUNNING, attempts=2, earlier_seconds=30.0, started_at=at(170))
+    state = run(REPO, "r", retried, running, status=RunStatus.RUNNING)
+    view = board.View(width=100, height=10, now=at(200), columns=board.Columns.of(state))
+    frame = board.frame(state, view)
+    rows = [next(line for line in frame if f" {spec_id} " in line) for spec_id in "ab"]
+    table = render.status_table(state, now=at(200), width=100, color=False).splitlines()
+    card = report.render_text(report.card(state, now=at(200))).splitlines()
+    assert (rows[0].split()[-1], rows[1].split()[-3]) == ("2m01s", "1m00s"), frame
+    assert (table[1].split()[-1], table[2].split()[-3]) == ("2m01s", "1m00s")
+    assert " 2m01s " in card[2] and " 1m00s " in card[3], card
+
+
 def test_a_no_merge_run_to_retry_is_also_told_to_merge_what_completed() -> None:
     """Under ``--no-merge`` a retry (or resume) does not merge at its end either: the
     completed specs, "not on main yet", got no command that takes them."""
