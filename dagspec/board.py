@@ -89,6 +89,7 @@ class View:
     # seconds each spec id took in earlier runs, for the estimate (``estimates.eta``)
     history: Mapping[str, Sequence[float]] = attrs.field(factory=dict)
     ascii: bool = False  # the output cannot encode braille: an ASCII spinner
+    dag: str = "dag"  # how the user calls dagspec, for the hint's command (``console.dag_command``)
 
 
 def frame(state: RunState, view: View) -> list[str]:
@@ -97,7 +98,7 @@ def frame(state: RunState, view: View) -> list[str]:
     At most ``view.height`` lines (at least the header when the height is smaller), none
     wider than ``view.width`` columns.
     """
-    hint = view.stopping or unattended.early_start_hint(state)  # one line: how to go on
+    hint = view.stopping or unattended.early_start_hint(state, dag=view.dag)  # how to go on
     header = [_header(state, view)] + ([hint] if hint else [])
     room = view.height - len(header) - 1
     body = fold.fit(state, view.now, room)

@@ -47,7 +47,7 @@ from pathlib import Path
 
 from dagspec import checkout_journal, checkout_undo, git, git_checkout, git_merge, words
 from dagspec.checkout_journal import ENDED, JOURNAL, LOCK, Move, Undoing
-from dagspec.errors import DagspecError, GitError
+from dagspec.errors import DagspecError, GitError, as_typed
 
 __all__ = ["ENDED", "JOURNAL", "LOCK", "Move", "fast_forward", "finish_interrupted"]
 
@@ -122,7 +122,7 @@ def _settle_journal(repo: Path, lock: int) -> None:
 
 def _report(notes: list[str]) -> None:
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(as_typed(f"note: {note}"), file=sys.stderr)
 
 
 def _settle(

@@ -16,7 +16,14 @@ from dagspec import workspace as places
 from dagspec.checks import Planned
 from dagspec.console import dag_command
 from dagspec.dagfile import Dag, check_bytes, load_dag
-from dagspec.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, DagspecError, as_typed
+from dagspec.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    DagspecError,
+    as_typed,
+    print_warning,
+)
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.words import counted
 from dagspec.workspace import RunPaths
@@ -258,7 +265,8 @@ def execute(
         except KeyboardInterrupt:  # a signal during the merge, which it let finish whole
             final, code = state.load(paths), EXIT_INTERRUPTED  # still reported and told
     _end_unattended(final, notifier)
-    faults.say(render.summary(final, color=color, dag=hint or dag_command()))
+    shown = render.as_typed_run(final)  # its reasons' `dag ...` fitted in the typed form
+    faults.say(render.summary(shown, color=color, dag=hint or dag_command()))
     return code
 
 
@@ -268,10 +276,10 @@ def _end_unattended(final: RunState, notifier: notify.Notifier) -> None:
     from dagspec import report as report_card
     from dagspec.usage import usage_of
 
-    card = report_card.card(final, now=state.utcnow(), usage=usage_of(final))
+    card = report_card.card(render.as_typed_run(final), now=state.utcnow(), usage=usage_of(final))
     faults.say(report_card.render_text(card, width=render.terminal_width()))
     for warning in notifier.finish(final):
-        print(f"dag: warning: {warning}", file=sys.stderr)
+        print_warning(warning)
     if notify.wants_bell(final, terminal=sys.stdout.isatty()):
         print("\a", end="", flush=True)
 

@@ -77,6 +77,12 @@ def print_error(message: str) -> None:
     sys.stderr.flush()
 
 
+def print_warning(message: str) -> None:
+    """Print ``message`` to stderr as ``dag: warning: <message>``, a `dag ...` it suggests in
+    the form the user types (``as_typed``), as errors are. The one place that spells it."""
+    print(f"dag: warning: {as_typed(message)}", file=sys.stderr)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices``, else ``""``."""
     import difflib  # here: `dag --version` imports this module and must start fast

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import attrs
 
 from dagspec import git_env, procgroup
+from dagspec.errors import as_typed
 from dagspec.fit import printable
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.limits import LimitHit
@@ -143,6 +144,7 @@ def run_finished(run: RunState) -> Notice:
 def spec_failed(run: RunState, spec_id: str) -> Notice:
     spec = run.spec(spec_id)
     reason = (spec.error or "").strip().split("\n", 1)[0] or f"exit code {spec.exit_code}"
+    reason = as_typed(reason)  # its `dag retry ...` as the user types dag, as the run's end
     return Notice("spec-failed", run.run_id, spec_id, f"{spec_id} failed: {reason}", "failed")
 
 

@@ -9,7 +9,6 @@ file, no worktree, no branch); ``run --dry-run`` and ``dag doctor`` show every r
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from dagspec.checks import (
     check_signer,
 )
 from dagspec.dagfile import Dag
-from dagspec.errors import DagspecError, as_typed
+from dagspec.errors import DagspecError, as_typed, print_warning
 from dagspec.lifecycle import RunOptions
 from dagspec.user_copies import check_copies
 from dagspec.workspace import (
@@ -173,4 +172,4 @@ def before_run(
 
 def _warn(problems: Iterable[Problem]) -> None:
     for problem in problems:
-        print(f"dag: warning: {problem.message}", file=sys.stderr)
+        print_warning(problem.message)

@@ -17,6 +17,7 @@ from typing import TextIO
 import trio
 
 from dagspec.board import stopping_line
+from dagspec.errors import as_typed
 from dagspec.faults import Quiet
 from dagspec.lifecycle import Event, RunState, SpecStatus
 from dagspec.terminal import Board
@@ -60,7 +61,7 @@ class Lines:
     def __call__(self, state: RunState, event: Event) -> None:
         done = sum(s.status is SpecStatus.COMPLETED for s in state.specs)
         line = event_line(event, datetime.now(), done, len(state.specs))
-        print(line, file=self.out, flush=True)
+        print(as_typed(line), file=self.out, flush=True)  # a reason's `dag retry ...`
 
     def tick(self) -> None:
         pass

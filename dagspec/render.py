@@ -12,8 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+import attrs
+
 from dagspec import fit, unattended
 from dagspec.durations import format_duration as format_duration
+from dagspec.errors import as_typed
 from dagspec.fit import truncate as truncate
 from dagspec.lifecycle import RunState, RunStatus, SpecState, SpecStatus
 from dagspec.workspace import RunPaths
@@ -126,6 +129,19 @@ def _next_command(state: RunState) -> str:
     if any(spec.worktree for spec in state.specs):  # kept: --keep-worktrees
         return f"dag cleanup {state.run_id}"
     return f"dag status {state.run_id}"
+
+
+def as_typed_run(state: RunState) -> RunState:
+    """``state`` with its specs' messages in the form of ``dag`` the user types
+    (``errors.as_typed``): a failure's reason may say what to type (`` `dag retry r b` ``)
+    and the hints beside it do (``summary``'s ``next:``, ``console.dag_command``), so both
+    must say it alike. For the edges that show a run as text, before it is fitted to a
+    width; ``--json`` keeps each message as it was recorded."""
+    specs = tuple(
+        attrs.evolve(s, error=as_typed(s.error)) if s.error and "`dag " in s.error else s
+        for s in state.specs
+    )
+    return state if specs == state.specs else attrs.evolve(state, specs=specs)
 
 
 def runs_table(states: Sequence[RunState], *, now: datetime, width: int, color: bool) -> str:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagspec.errors import DagspecError, StateError, did_you_mean
+from dagspec.errors import DagspecError, StateError, did_you_mean, print_warning
 from dagspec.lifecycle import SpecStatus
 from dagspec.state import list_runs, load, utcnow
 from dagspec.words import counted
@@ -39,7 +39,7 @@ def newest(repo: Path) -> str:
     """
     states, problems = list_runs(repo)
     for problem in problems:
-        print(f"dag: warning: {problem}", file=sys.stderr)
+        print_warning(str(problem))
     if not states:
         raise no_run_read(repo, problems)
     run_id = states[0].run_id

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TextIO
 
-from dagspec import board, fit
+from dagspec import board, fit, render
+from dagspec.console import dag_command
 from dagspec.lifecycle import RunState
 from dagspec.state import utcnow
 
@@ -104,10 +105,12 @@ class Board:
         self.ticks = 0
         self.stopping_text: str | None = None
         self.drawn_at = -MIN_INTERVAL
+        self.dag = dag_command()  # the hint's form of dag, found once (it asks PATH)
 
     def show(self, state: RunState, *, urgent: bool = True) -> None:
-        """Draw ``state`` now, or soon if it is only progress (``urgent=False``)."""
-        self.state = state
+        """Draw ``state`` now, or soon if it is only progress (``urgent=False``); a reason's
+        `dag ...` as the user types dag, as the hint beside it (``render.as_typed_run``)."""
+        self.state = render.as_typed_run(state)
         self.columns = (self.columns or board.Columns.of(state)).widen(state)
         if urgent or time.monotonic() - self.drawn_at >= MIN_INTERVAL:
             self._draw()
@@ -142,6 +145,7 @@ class Board:
                 tick=self.ticks,
                 stopping=stopping,
                 history=self.history,
+                dag=self.dag,
             )
             return board.frame(state, view)
 

@@ -475,3 +475,31 @@ def test_a_waiting_spec_gets_one_hint_line_saying_how_to_start_it_now() -> None:
     assert hints == [f"a waits for a usage limit until {until:%Y-%m-%d %H:%M}Z: `dag retry r a` "
                      "starts it now"]  # fmt: skip
     assert lines.index(hints[0]) == 1  # under the header, where a Ctrl-C's stopping line goes
+
+
+def test_a_reason_and_a_hint_say_dag_as_it_was_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The board and the plain lines showed a join conflict's reason as `` `dag retry r a` ``
+    (and the board its hint for a waiting spec) where every other hint says the form that
+    works (``console.dag_command``: here ``python -m dagspec``)."""
+    from datetime import timedelta
+
+    from dagspec import console
+    from dagspec.lifecycle import Event
+
+    monkeypatch.setattr(sys, "argv", ["/somewhere/dagspec/__main__.py", "run"])
+    monkeypatch.setattr(console, "_elsewhere", [])  # typed in the repository: no --repo
+    monkeypatch.setattr(console, "_first", [])
+    reason = "conflicts in x.py: merge by hand and commit, then `dag retry r a`"
+    failed = spec("a", SpecStatus.FAILED, error=reason, started_at=at(0), finished_at=at(1))
+    waiting = spec("b", SpecStatus.WAITING, waiting_until=at(0) + timedelta(hours=1))
+    state = run(Path("/r"), "r", failed, waiting, status=RunStatus.RUNNING)
+    term = Terminal(160, 12)
+    shown = terminal.Board(term, color=False, size=term.size, clock=lambda: at(2))
+    shown.show(state)
+    shown.close()
+    screen = "\n".join(term.lines)
+    assert "-m dagspec retry r a`" in screen and "-m dagspec retry r b`" in screen, screen
+    assert "`dag retry" not in screen
+    out = io.StringIO()
+    progress.reporter(live=False, color=False, out=out)(state, Event("a", "failed", reason))
+    assert out.getvalue().endswith("-m dagspec retry r a`\n") and "`dag retry" not in out.getvalue()

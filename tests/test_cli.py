@@ -4,6 +4,7 @@ usage of the command typed, run ids left out, one ``dag: error:`` per line."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -549,6 +550,40 @@ def test_hints_name_the_repository_given_by_repo_when_elsewhere(
     monkeypatch.chdir(git_repo)
     assert run_cli("status", "r") == 1
     assert capsys.readouterr().out.endswith("next: dag retry r a\n")
+
+
+JOIN_CONFLICT = (
+    "its work on dag/r/a conflicts with the work of the run's specs that completed before "
+    "it, in x.py: merge dag/r/_integration into dag/r/a by hand and commit, then "
+    "`dag retry r a`"
+)
+
+
+def test_a_reason_that_says_what_to_type_says_it_as_the_hints_beside_it(
+    git_repo: Path,
+    run_cli: Cli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A join conflict's reason, recorded as `` `dag retry r a` ``, was shown so by ``dag
+    status`` and ``dag report`` while the ``next:`` line under it said the form that works
+    where it is typed (here ``dag --repo REPO``); ``--json`` keeps the reason as recorded."""
+    save(run(git_repo, "r", spec("a", SpecStatus.FAILED, error=JOIN_CONFLICT),
+             status=RunStatus.FAILED))  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("COLUMNS", "1000")  # a reason cut to the width would hide its end
+    typed = f"`dag --repo {git_repo} retry r a`"
+    run_cli("--repo", git_repo, "status", "r")
+    out = capsys.readouterr().out
+    assert f"then {typed}" in out and "`dag retry" not in out
+    assert out.endswith(f"next: {typed[1:-1]}\n")  # the hint beside it
+    run_cli("--repo", git_repo, "report", "r", "--markdown")
+    assert f"then {typed}" in capsys.readouterr().out.replace("\\", "")  # its escapes gone
+    run_cli("--repo", git_repo, "status", "r", "--json")
+    assert json.loads(capsys.readouterr().out)["specs"][0]["error"] == JOIN_CONFLICT
 
 
 _INTERRUPT_AT_PARSE = """\

@@ -23,6 +23,7 @@ from dagspec.errors import (
     EXIT_OK,
     EXIT_USAGE,
     print_error,
+    print_warning,
 )
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.run_ids import no_run_read
@@ -77,11 +78,13 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     paths = RunPaths(repo, check_run_id(run_id) if run_id else newest_run(repo))
     if watch:
         live = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
-        return _watch(lambda: _seen(paths), color=color, live=live, repo=repo)
+        shown = lambda: render.as_typed_run(_seen(paths))  # noqa: E731
+        return _watch(shown, color=color, live=live, repo=repo)
     state = _seen(paths)
     if as_json:
         print(json.dumps(as_json_data(state), indent=2))
         return exit_code(state)
+    state = render.as_typed_run(state)  # a reason's `dag ...` as the next: line says it
     width = render.terminal_width()
     print(render.status_table(state, now=utcnow(), width=width, color=color), end="")
     if (hint := early_start_hint(state, dag=dag_command())) is not None:
@@ -118,7 +121,7 @@ def newest_run(repo: Path) -> str:
     """The id of the newest readable run; a damaged file is named on stderr and skipped."""
     states, problems = list_runs(repo)
     for problem in problems:
-        print(f"dag: warning: {problem}", file=sys.stderr)
+        print_warning(str(problem))
     if not states:
         raise no_run_read(repo, problems)
     return states[0].run_id

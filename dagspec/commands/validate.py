@@ -16,7 +16,7 @@ from dagspec.dagfile import (
     missing_programs,
     missing_specs,
 )
-from dagspec.errors import EXIT_FAILED, EXIT_OK, Problem, print_error
+from dagspec.errors import EXIT_FAILED, EXIT_OK, Problem, print_error, print_warning
 from dagspec.words import counted
 from dagspec.workspace import current_directory
 
@@ -53,7 +53,7 @@ def validate(
     if problems:
         print_error("\n".join(str(problem) for problem in problems))
     for warning in warnings:
-        print(f"dag: warning: {warning}", file=sys.stderr)
+        print_warning(str(warning))
     if not problems and not quiet:
         assert checked.dag is not None
         if root is None:
