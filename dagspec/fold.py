@@ -16,6 +16,7 @@ import attrs
 
 from dagspec import unattended
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
+from dagspec.render import merge_word
 from dagspec.words import counted
 
 JUST_FINISHED = 60.0  # seconds a finished spec keeps its row once space runs out
@@ -191,7 +192,7 @@ def _note(spec: SpecState, facts: _Facts) -> str:
         return "" if spec.exit_code is None else f"exit code {spec.exit_code}"
     if spec.status is SpecStatus.RUNNING and spec.attempts > 1:
         return f"attempt {spec.attempts}"
-    return "merged" if spec.merged else ""
+    return merge_word(spec) if spec.merged else ""
 
 
 def _waits(ids: Sequence[str], facts: _Facts) -> str:

@@ -137,7 +137,7 @@ def run_finished(run: RunState) -> Notice:
     summary = f"run {run.run_id} {run.status.value}{took}: {count_text(run)}"
     unmerged = [s for s in run.specs if s.status is SpecStatus.COMPLETED and not s.merged]
     if run.status is RunStatus.COMPLETED and run.options.merge and unmerged:
-        summary += f"; {counted(len(unmerged), 'spec')} not on {run.base_branch} yet"
+        summary += f"; {counted(len(unmerged), 'spec')} not merged into {run.base_branch} yet"
     return Notice("run-finished", run.run_id, None, summary, run.status.value)
 
 

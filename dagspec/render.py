@@ -93,7 +93,7 @@ def summary(state: RunState, *, color: bool, dag: str = "dag", after: str | None
     waiting = [s.id for s in state.specs if s.status is SpecStatus.COMPLETED and not s.merged]
     if waiting and state.status is not RunStatus.RUNNING:  # why `dag status` exits 1
         shown = ", ".join(waiting[:5]) + (f" and {len(waiting) - 5} more" if waiting[5:] else "")
-        lines.append(f"  completed, not on {state.base_branch} yet: {shown}")
+        lines.append(f"  completed, not merged into {state.base_branch} yet: {shown}")
     lines.append(f"next: {next_command(state, dag=dag, after=after)}")
     return "\n".join(lines) + "\n"
 
@@ -247,6 +247,16 @@ def _fitted_widths(kept: dict[str, int]) -> list[int]:
     return [*widths, kept["time"]]
 
 
+def merge_word(spec: SpecState) -> str:
+    """Where a spec's work stands against the base branch, in the one vocabulary of every
+    table and message (README, Merging): ``merged`` (a merge commit brought it there),
+    ``already merged`` (its changes were there without a merge of its branch: a squash, a
+    rebase, a cherry-pick), ``not merged yet`` (completed, not there); else ``""``."""
+    if spec.merged:
+        return "merged" if spec.merge_commit else "already merged"
+    return "not merged yet" if spec.status is SpecStatus.COMPLETED else ""
+
+
 def _status_text(status: str) -> str:
     return f"{_LOOK[status][0]} {status}"
 
@@ -284,7 +294,7 @@ def _note(spec: SpecState, state: RunState) -> str:
         return "" if note == spec.status.value else note
     if spec.status is SpecStatus.RUNNING and spec.attempts > 1:
         return f"attempt {spec.attempts}"
-    return "merged" if spec.merged else ""
+    return merge_word(spec) if spec.merged else ""  # not merged yet: the summary says it
 
 
 def _first_line(text: str | None) -> str:

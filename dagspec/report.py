@@ -20,7 +20,7 @@ import attrs
 
 from dagspec import fit
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
-from dagspec.render import format_duration, spec_time, truncate
+from dagspec.render import format_duration, merge_word, spec_time, truncate
 from dagspec.state import format_time
 from dagspec.usage import AgentUsage
 from dagspec.words import counted
@@ -43,7 +43,7 @@ class SpecLine:
     tasks_total: int | None
     duration: float | None
     attempts: int
-    merge: str  # merged, already-on-base, not-merged, or "" (nothing to merge)
+    merge: str  # merged, already-merged, not-merged-yet (``render.merge_word``), or ""
     merge_commit: str | None
     error: str | None
     usage: AgentUsage | None = None  # tokens and cost, where the agent reported them
@@ -83,7 +83,7 @@ def card(run: RunState, *, now: datetime, usage: Mapping[str, AgentUsage] | None
     totals = Totals(
         specs=len(lines),
         counts=run.counts(),
-        merged=sum(1 for line in lines if line.merge in ("merged", "already-on-base")),
+        merged=sum(1 for line in lines if line.merge in ("merged", "already-merged")),
         tasks_done=sum(line.tasks_done or 0 for line in lines),
         tasks_total=sum(line.tasks_total or 0 for line in lines),
         attempts=sum(line.attempts for line in lines),
@@ -124,9 +124,8 @@ def _spec_line(spec: SpecState, now: datetime, usage: AgentUsage | None) -> Spec
 
 
 def _merge_result(spec: SpecState) -> str:
-    if spec.merged:
-        return "merged" if spec.merge_commit else "already-on-base"
-    return "not-merged" if spec.status is SpecStatus.COMPLETED else ""
+    """The merge's word (``render.merge_word``) as one JSON token: ``already-merged``."""
+    return merge_word(spec).replace(" ", "-")
 
 
 # --- rendering ------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_run_finished_says_when_completed_work_is_not_on_the_base_branch(tmp_pat
     """The run completed, but exits 1: its result waits on dag/<run>/_merged."""
     waiting = run(tmp_path, "r1", spec("a", SpecStatus.COMPLETED), finished_at=at(60))
     assert notify.run_finished(waiting).summary == (
-        "run r1 completed in 1m00s: 1 completed; 1 spec not on main yet"
+        "run r1 completed in 1m00s: 1 completed; 1 spec not merged into main yet"
     )
     merged = run(tmp_path, "r1", spec("a", SpecStatus.COMPLETED, merged=True), finished_at=at(60))
     assert notify.run_finished(merged).summary == "run r1 completed in 1m00s: 1 completed"

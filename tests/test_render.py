@@ -30,6 +30,7 @@ def mixed(status: RunStatus = RunStatus.RUNNING) -> RunState:
             started_at=at(0),
             finished_at=at(250),
             merged=True,
+            merge_commit="c" * 40,
         ),
         spec(
             "b",

@@ -71,10 +71,10 @@ def test_the_numbers_come_from_the_state(tmp_path: Path) -> None:
     card = report.card(_finished(tmp_path), now=at(9999))
     assert [(s.id, s.duration, s.attempts, s.merge) for s in card.specs] == [
         ("050-errors", 754, 1, "merged"),
-        ("051-config", 300, 2, "already-on-base"),
+        ("051-config", 300, 2, "already-merged"),
         ("052-logging", 60, 1, ""),
         ("060-auth", None, 0, ""),
-        ("061-rate", 60, 1, "not-merged"),
+        ("061-rate", 60, 1, "not-merged-yet"),
     ]
     assert card.totals == report.Totals(
         specs=5,
@@ -143,7 +143,7 @@ def test_the_time_column_is_each_spec_s_agent_time_and_adds_up_to_the_total(
     config = attrs.evolve(finished.spec("051-config"), earlier_seconds=2400.0)
     card = report.card(finished.with_spec(config), now=at(0))
     text = report.render_text(card)
-    assert "051-config   completed  done   4/4    45m00s  2         already on base" in text
+    assert "051-config   completed  done   4/4    45m00s  2         already merged" in text
     times = re.findall(r"  (\d+m\d\ds) +\d+(?:  |$)", text, re.MULTILINE)
     assert times == ["12m34s", "45m00s", "1m00s", "1m00s"]
     assert text.rstrip().endswith(", 59m34s agent time")  # 12m34s + 45m + 1m + 1m
@@ -166,11 +166,11 @@ TEXT = """\
 report of run q1-20261124: failed
 SPEC         STATUS     STAGE  TASKS  TIME    ATTEMPTS  MERGE
 050-errors   completed  done   6/6    12m34s  1         merged cccccccccc
-051-config   completed  done   4/4    5m00s   2         already on base
+051-config   completed  done   4/4    5m00s   2         already merged
 052-logging  failed     plan          1m00s   1
   ↳ autospec exited with 1 during plan: plan stage failed
 060-auth     blocked                          0
-061-rate     completed  done   3/3    1m00s   1         not merged
+061-rate     completed  done   3/3    1m00s   1         not merged yet
 total: 5 specs (3 completed, 1 failed, 1 blocked), 2 merged, tasks 13/13 of 3 specs, 5 attempts, \
 1h02m wall, 19m34s agent time
 """

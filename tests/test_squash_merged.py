@@ -162,7 +162,8 @@ def test_merge_after_the_user_squash_merged_the_result_says_it_is_on_the_base(
     git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``git merge --squash dag/<run>/_merged && git commit``: nothing to merge again, no
-    ``_merged`` built again, and every spec recorded as merged (with no merge commit)."""
+    ``_merged`` built again, and every spec recorded as merged (with no merge commit), which
+    every table then calls "already merged"."""
     paths = park(git_repo)
     squash(git_repo, PARKED)
     squashed = tip(git_repo)
@@ -177,6 +178,13 @@ def test_merge_after_the_user_squash_merged_the_result_says_it_is_on_the_base(
     assert PARKED not in branches(git_repo)
     specs = dstate.load(paths).specs
     assert [(s.merged, s.merge_commit) for s in specs] == [(True, None)] * 2
+    # one state, one word (README, Merging): the report card said "already on base" and
+    # dag status "merged" of what the merge table had just called "already merged"
+    run_cli("report", RUN)
+    card = capsys.readouterr().out
+    assert card.count("  already merged\n") == 2 and ", 2 merged, " in card, card
+    run_cli("status", RUN)
+    assert capsys.readouterr().out.count("  already merged\n") == 2
 
 
 @pytest.mark.slow

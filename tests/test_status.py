@@ -302,7 +302,7 @@ def test_watch_of_a_finished_run_draws_once_in_place_then_the_summary(
         "run r completed: 1 completed\n"
         "\n"
         "run r completed: 1 completed\n"
-        "  completed, not on main yet: a\n"  # why it exits 1
+        "  completed, not merged into main yet: a\n"  # why it exits 1
         "next: dag merge r\n"
     )
 
