@@ -1,5 +1,7 @@
-"""How a line fits a terminal's width (issue 14): the one order in which the live board and
-the ``dag status`` table give up columns as the width shrinks, and the one cut of a line.
+"""How a line fits a terminal's width (issue 14): the one way every table gives up whole
+columns as the width shrinks, each in its order (the live board's and ``dag status``'s,
+``GIVE_UP``; the report card's, ``dag list``'s, the merge table's), and the one cut of a
+line.
 
 Pure. Widths are display columns: a wide (East Asian) character takes two, a combining one
 none, so a line never wraps, even with an error message in Chinese, and a redraw that moves
@@ -35,42 +37,47 @@ class Column:
 
 
 @attrs.frozen
-class _Give:
+class Give:
+    """One step of giving up: a column goes whole, or an id is cut to no fewer columns."""
+
     column: str
     to: int = 0  # the width it is given up to (0: the column goes)
     as_needed: bool = False  # shrink only as far as the line needs (an id cut with "…")
 
 
-# What goes first as the width shrinks. Never given up: the status symbol and the time; what
-# still does not fit after the last step is cut at the end of the line with an ellipsis.
-GIVE_UP: Sequence[_Give] = (
-    _Give("bar"),  # the task bar: the fraction next to it says the same
-    _Give("note"),  # the room the board keeps for a note (the note then gets what is left)
-    _Give("spec", SPEC_MIN, as_needed=True),
-    _Give("layer"),
-    _Give("stage"),
-    _Give("fraction"),
-    _Give("status"),  # the status word: its symbol stays
-    _Give("spec", SPEC_LEAST, as_needed=True),
+# What goes first as the width shrinks, on the board and in ``dag status``. Never given up:
+# the status symbol and the time; what still does not fit after the last step is cut at the
+# end of the line with an ellipsis. Every other table's order ends the same way.
+GIVE_UP: Sequence[Give] = (
+    Give("bar"),  # the task bar: the fraction next to it says the same
+    Give("note"),  # the room the board keeps for a note (the note then gets what is left)
+    Give("spec", SPEC_MIN, as_needed=True),
+    Give("layer"),
+    Give("stage"),
+    Give("fraction"),
+    Give("status"),  # the status word: its symbol stays
+    Give("spec", SPEC_LEAST, as_needed=True),
 )
 
 
-def widths(columns: Mapping[str, Column], room: int) -> dict[str, int]:
+def widths(
+    columns: Mapping[str, Column], room: int, give_up: Sequence[Give] = GIVE_UP
+) -> dict[str, int]:
     """The width each column keeps (0: given up) so that the line fits in ``room`` columns,
-    giving up in the order of ``GIVE_UP``; columns it does not name are always kept.
+    giving up in the order of ``give_up``; columns it does not name are always kept.
 
     >>> widths({"spec": Column(20, 0), "bar": Column(8), "time": Column(6)}, 24)
     {'spec': 16, 'bar': 0, 'time': 6}
     """
     kept = {name: column.width for name, column in columns.items()}
-    for give in GIVE_UP:
+    for give in give_up:
         over = _total(columns, kept) - room
         if over <= 0:
             break
         if give.column in kept:
             now = kept[give.column]
             kept[give.column] = min(now, max(give.to, now - over) if give.as_needed else give.to)
-    for name in {give.column for give in GIVE_UP if give.as_needed} & kept.keys():
+    for name in {give.column for give in give_up if give.as_needed} & kept.keys():
         if 0 < kept[name] < columns[name].width:  # what a later step freed, given back
             spare = room - _total(columns, kept)
             kept[name] = min(columns[name].width, kept[name] + max(spare, 0))
@@ -124,19 +131,64 @@ def pad(text: str, width: int) -> str:
     return cut + " " * (width - width_of(cut))
 
 
-def column_widths(rows: Sequence[Sequence[str]], room: int, *, cut: int = 0) -> list[int]:
-    """The width of each column of ``rows`` (the header one of them), in display columns: its
-    widest cell; but column ``cut`` (the id that names each row) takes only what the other
-    columns and the gaps between them leave of ``room``, and never fewer than ``SPEC_MIN``
-    (a line still too wide is then cut at its end: ``line``).
+def column_widths(
+    names: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    room: int,
+    give_up: Sequence[Give],
+    *,
+    trailing: str | None = None,
+) -> dict[str, int]:
+    """The width each column of ``rows`` (the header one of them; a cell per name of
+    ``names``) keeps in ``room`` columns: its widest cell, or 0 when it is given up whole, in
+    ``give_up``'s order (``widths``), never cut to a stub. The column ``trailing`` is the end
+    of the cell before it (a commit after its merge's word: ``merged abc123``), one blank
+    after it when it has text, and goes as a whole as the others do."""
+    columns = {}
+    for index, name in enumerate(names):
+        widest = max(width_of(row[index]) for row in rows)
+        columns[name] = Column(widest, len(GAP) if index else 0)
+        if name == trailing:  # what the cells before it take with it, beyond themselves
+            before = names[index - 1]
+            whole = max(width_of(_joined(row[index - 1], row[index])) for row in rows)
+            columns[name] = Column(max(whole - columns[before].width, 0), 0)
+    return widths(columns, room, give_up)
 
-    >>> column_widths([("SPEC", "TIME"), ("a-very-long-spec-id", "1s")], 20)
-    [14, 4]
+
+def _joined(cell: str, end: str) -> str:
+    return f"{cell} {end}" if end else cell
+
+
+def table(
+    names: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    room: int,
+    give_up: Sequence[Give],
+    *,
+    trailing: str | None = None,
+) -> list[str]:
+    """``rows`` as lines of at most ``room`` columns, with the columns ``column_widths``
+    keeps, lined up in display columns (``pad``); what still does not fit once ``give_up``
+    is done is cut at the end of the line (``line``).
+
+    >>> table(("spec", "time", "note"), [("SPEC", "TIME", "NOTE"), ("a", "1s", "ok")], 11,
+    ...       [Give("note")])
+    ['SPEC  TIME', 'a     1s']
     """
-    widths = [max(width_of(row[i]) for row in rows) for i in range(len(rows[0]))]
-    others = sum(widths) - widths[cut] + len(GAP) * (len(widths) - 1)
-    widths[cut] = min(widths[cut], max(room - others, SPEC_MIN))
-    return widths
+    kept = column_widths(names, rows, room, give_up, trailing=trailing)
+    lines = []
+    for row in rows:
+        cells: list[str] = []
+        for index, (name, cell) in enumerate(zip(names, row, strict=True)):
+            if name == trailing:
+                if kept[name] and kept[names[index - 1]]:  # the cell before it, and its end
+                    cells[-1] = pad(
+                        _joined(row[index - 1], cell), kept[names[index - 1]] + kept[name]
+                    )
+            elif kept[name]:
+                cells.append(pad(cell, kept[name]))
+        lines.append(line([(GAP.join(cells), None)], room, False))
+    return lines
 
 
 def printable(text: str) -> str:

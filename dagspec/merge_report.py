@@ -116,24 +116,38 @@ def _wraps(result: SpecMerge) -> bool:
 _NAMING = frozenset({Outcome.MISSING, Outcome.DROPPED})  # details that name what to act on
 
 
+# What the merge table gives up as the width shrinks (``fit.widths``): the outcome stays.
+GIVE_UP = (
+    fit.Give("spec", fit.SPEC_MIN, as_needed=True),
+    fit.Give("detail"),  # a commit or a status, whole or not at all
+    fit.Give("spec", fit.SPEC_LEAST, as_needed=True),
+)
+
+
 def _table(rows: list[_Row], width: int) -> list[str]:
     """A line per row: outcome, spec id, detail, the ids in one column whatever their length
     or characters. Where the line would be wider than ``width``, the ids are cut (with
-    ``…``, never under ``fit.SPEC_MIN`` columns) to leave room for a commit; a detail that
-    names files or branches to act on and still does not fit goes whole on a line of its
-    own under its row, any other is cut at the end of the line."""
-    longest = max((fit.width_of(row.spec_id) for row in rows), default=0)
-    room = width - len(_LEFT) - len(fit.GAP) - len("0123456789ab")  # a commit's 12 digits
-    ids = min(longest, max(room, fit.SPEC_MIN))
+    ``…``, never under ``fit.SPEC_MIN`` columns) to leave room for the details, then the
+    details that say a commit or a status go whole (never a stub of a commit); a detail that
+    names files or branches to act on goes whole on a line of its own under its row when it
+    does not fit on it."""
+    details = [fit.width_of(row.detail) for row in rows if not row.wraps]
+    columns = {
+        "outcome": fit.Column(len(_LEFT) - 1, 0),
+        "spec": fit.Column(max((fit.width_of(row.spec_id) for row in rows), default=0), 1),
+        "detail": fit.Column(max(details, default=0)),
+    }
+    kept = fit.widths(columns, width, GIVE_UP)
     lines = []
     for row in rows:
-        head = f"  {row.outcome:<{_OUTCOME}} {fit.pad(row.spec_id, ids)}"
+        head = f"  {row.outcome:<{_OUTCOME}} {fit.pad(row.spec_id, kept['spec'])}"
         inline = fit.width_of(head) + len(fit.GAP) + fit.width_of(row.detail) <= width
-        if inline or not row.wraps:
-            lines.append(fit.line([(head + fit.GAP + row.detail, None)], width, False))
-        else:
+        if row.wraps and not inline:
             lines.append(fit.line([(head, None)], width, False))
             lines.append(f"{_LEFT}↳ {fit.printable(row.detail)}")
+            continue
+        detail = row.detail if row.wraps or kept["detail"] else ""
+        lines.append(fit.line([(head + fit.GAP + detail, None)], width, False))
     return lines
 
 

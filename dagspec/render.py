@@ -144,8 +144,20 @@ def as_typed_run(state: RunState) -> RunState:
     return state if specs == state.specs else attrs.evolve(state, specs=specs)
 
 
+_RUN_COLUMNS = ("run", "dag", "status", "started", "time")
+# What ``dag list`` gives up as the width shrinks, whole columns first: the run id and its
+# status stay (the counts go under the row when they do not fit beside it).
+RUNS_GIVE_UP = (
+    fit.Give("dag"),  # the run id starts with the DAG's name
+    fit.Give("started"),  # and ends with when it started
+    fit.Give("time"),
+    fit.Give("run", fit.SPEC_MIN, as_needed=True),
+)
+
+
 def runs_table(states: Sequence[RunState], *, now: datetime, width: int, color: bool) -> str:
-    """``dag list``: one row per run (id, DAG file, status, start, duration, counts)."""
+    """``dag list``: one row per run (id, DAG file, status, start, duration, counts); the
+    columns that do not fit go whole, in ``RUNS_GIVE_UP``'s order."""
     header = ("RUN", "DAG", "STATUS", "STARTED", "TIME")
     cells = [
         (
@@ -157,21 +169,19 @@ def runs_table(states: Sequence[RunState], *, now: datetime, width: int, color: 
         )
         for s in states
     ]
-    rows = [_Row(row, s.status.value, count_text(s)) for s, row in zip(states, cells, strict=True)]
-    return (
-        "\n".join(
-            _grid(
-                header,
-                "SPECS",
-                rows,
-                fit.column_widths([header, *cells], width),
-                width,
-                color,
-                paint=2,
-            )
-        )
-        + "\n"
-    )
+    kept = fit.column_widths(_RUN_COLUMNS, [header, *cells], width, RUNS_GIVE_UP)
+    shown = [index for index, name in enumerate(_RUN_COLUMNS) if kept[name]]
+
+    def only(row: Sequence[str]) -> list[str]:
+        return [row[index] for index in shown]
+
+    rows = [
+        _Row(only(row), s.status.value, count_text(s)) for s, row in zip(states, cells, strict=True)
+    ]
+    widths = [kept[_RUN_COLUMNS[index]] for index in shown]
+    paint = shown.index(_RUN_COLUMNS.index("status"))
+    lines = _grid(only(header), "SPECS", rows, widths, width, color, paint=paint)
+    return "\n".join(lines) + "\n"
 
 
 def count_text(state: RunState) -> str:

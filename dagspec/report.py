@@ -27,6 +27,22 @@ from dagspec.words import counted
 
 FORMAT = 1
 _HEADER = ("SPEC", "STATUS", "STAGE", "TASKS", "TIME", "ATTEMPTS", "MERGE")
+# The text table's columns: MERGE is the merge's word, then its commit (``merged abc123``).
+_NAMES = ("spec", "status", "stage", "tasks", "time", "attempts", "merge", "commit")
+# What the text table gives up as the width shrinks (``fit.table``), as ``dag status`` does:
+# a long id is cut first, then whole columns go; the spec, its status and its merge's word
+# stay, and what still does not fit is cut at the end of the line.
+GIVE_UP = (
+    fit.Give("spec", fit.SPEC_MIN, as_needed=True),
+    fit.Give("tokens"),
+    fit.Give("commit"),  # the word before it says merged
+    fit.Give("attempts"),
+    fit.Give("stage"),
+    fit.Give("tasks"),
+    fit.Give("cost"),
+    fit.Give("time"),
+    fit.Give("spec", fit.SPEC_LEAST, as_needed=True),
+)
 NOTE_MAX = 60
 
 
@@ -135,6 +151,11 @@ def totals_line(c: Card) -> str:
     """``5 specs (3 completed, 2 failed), 3 merged, tasks 30/36 of 4 specs, 7 attempts,
     1h02m wall, 2h10m agent time``: the tasks are those of the specs that made their list,
     and ``of N specs`` says so when not every spec did."""
+    return "total: " + ", ".join(_totals(c))
+
+
+def _totals(c: Card) -> list[str]:
+    """The parts of ``totals_line``."""
     t = c.totals
     listed = sum(1 for line in c.specs if line.tasks_total)
     of = f" of {counted(listed, 'spec')}" if listed < t.specs else ""
@@ -151,7 +172,7 @@ def totals_line(c: Card) -> str:
         parts.append(f"tokens {_tokens(t.usage)}")
         if t.usage.cost_usd is not None:
             parts.append(_cost(t.usage))
-    return "total: " + ", ".join(parts)
+    return parts
 
 
 def _tokens(usage: AgentUsage | None) -> str:
@@ -167,12 +188,18 @@ def _header(c: Card) -> tuple[str, ...]:
     return (*_HEADER, "TOKENS", "COST") if c.totals.usage is not None else _HEADER
 
 
+def _names(c: Card) -> tuple[str, ...]:
+    """The text table's column names: ``_header``'s, with MERGE's commit a column of its own."""
+    return (*_NAMES, "tokens", "cost") if c.totals.usage is not None else _NAMES
+
+
 def count_text_of(counts: dict[str, int]) -> str:
     """``3 completed, 2 failed``, statuses in their usual order."""
     return ", ".join(f"{counts[s.value]} {s.value}" for s in SpecStatus if s.value in counts)
 
 
 def _cells(line: SpecLine, c: Card) -> tuple[str, ...]:
+    """The row's cells by ``_names``: the merge's word and its commit apart."""
     cells = (
         line.id,
         line.status,
@@ -180,33 +207,50 @@ def _cells(line: SpecLine, c: Card) -> tuple[str, ...]:
         f"{line.tasks_done or 0}/{line.tasks_total}" if line.tasks_total else "",
         line.time,
         str(line.attempts),
-        _merge_cell(line),
+        line.merge.replace("-", " "),
+        (line.merge_commit or "")[:10] if line.merge == "merged" else "",
     )
     if c.totals.usage is None:
         return cells
     return (*cells, _tokens(line.usage), _cost(line.usage))
 
 
-def _merge_cell(line: SpecLine) -> str:
-    if line.merge == "merged" and line.merge_commit:
-        return f"merged {line.merge_commit[:10]}"
-    return line.merge.replace("-", " ")
+def _joined_cells(line: SpecLine, c: Card) -> tuple[str, ...]:
+    """The row's cells by ``_header``: the merge's word and its commit in one (Markdown)."""
+    cells = _cells(line, c)
+    merge = " ".join(cell for cell in cells[6:8] if cell)
+    return (*cells[:6], merge, *cells[8:])
 
 
 def render_text(c: Card, *, width: int = fit.UNLIMITED) -> str:
     """An aligned table (a failed spec's reason under its row), then the totals line. No
-    row is wider than ``width`` columns: a long spec id is cut first (``fit.column_widths``),
-    and the columns line up whatever the characters (``fit.pad``)."""
-    header = _header(c)
+    row is wider than ``width`` columns: whole columns go first, in ``GIVE_UP``'s order, and
+    the columns line up whatever the characters (``fit.table``)."""
+    header = (*_HEADER[:7], "", *_header(c)[7:])  # MERGE over the word and the commit
     rows = [_cells(line, c) for line in c.specs]
-    widths = fit.column_widths([header, *rows], width)
-    out = [f"report of run {c.run_id}: {c.status}", _row(header, widths, width)]
-    for line, row in zip(c.specs, rows, strict=True):
-        out.append(_row(row, widths, width))
+    table = fit.table(_names(c), [header, *rows], width, GIVE_UP, trailing="commit")
+    out = [f"report of run {c.run_id}: {c.status}", table[0]]
+    for line, row in zip(c.specs, table[1:], strict=True):
+        out.append(row)
         if note := _note(line):
             out.append(fit.line([(f"  ↳ {truncate(note, NOTE_MAX)}", None)], width, False))
-    out.append(totals_line(c))
+    first, *rest = _totals(c)  # the totals line, kept to the width too
+    out += _wrapped([f"total: {first}", *rest], width)
     return "\n".join(out) + "\n"
+
+
+def _wrapped(parts: list[str], width: int) -> list[str]:
+    """``parts`` joined by commas, on as many lines as ``width`` needs (each line after the
+    first indented two columns); a part wider than a line is cut (``fit.line``)."""
+    lines: list[str] = []
+    for part in parts:
+        joined = f"{lines[-1]}, {part}" if lines else part
+        if lines and fit.width_of(joined) + 1 > width:  # the comma stays on the line
+            lines[-1] += ","
+            lines.append("  " + part)
+        else:
+            lines[-1:] = [joined]
+    return [fit.line([(line, None)], width, False) for line in lines]
 
 
 def _note(line: SpecLine) -> str:
@@ -215,11 +259,6 @@ def _note(line: SpecLine) -> str:
     if line.status == "completed" or line.error in (None, line.status):
         return ""
     return line.error or ""
-
-
-def _row(cells: tuple[str, ...], widths: list[int], width: int) -> str:
-    text = fit.GAP.join(fit.pad(cell, w) for cell, w in zip(cells, widths, strict=True))
-    return fit.line([(text, None)], width, False)
 
 
 def render_markdown(c: Card) -> str:
@@ -232,7 +271,7 @@ def render_markdown(c: Card) -> str:
         "|" + "|".join(" --- " for _ in header) + "|",
     ]
     for line in c.specs:
-        cells = [*_cells(line, c), _note(line)]
+        cells = [*_joined_cells(line, c), _note(line)]
         spec = f"`{cells[0]}`"  # an id is letters, digits and ._- (``schema._ID``): as it is
         out.append("| " + " | ".join([spec, *map(_md_escape, cells[1:])]) + " |")
     out += ["", f"**{totals_line(c)}**"]

@@ -234,8 +234,12 @@ def test_json_against_the_state(tmp_path: Path) -> None:
 
 
 def test_dag_report_reads_the_newest_run_by_default(
-    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+    git_repo: Path,
+    run_cli: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped: nothing cut, the totals on one line
     save(run(git_repo, "older", spec("a", SpecStatus.COMPLETED), started_at=at(-60)))
     save(_finished(git_repo))
     assert run_cli("report") == 0

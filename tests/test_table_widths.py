@@ -154,6 +154,40 @@ def test_the_live_board_lines_up_at_any_width(tmp_path: Path, width: int) -> Non
     assert len({starts(line, ["completed"])[0] for line in lines}) == 1
 
 
+def _after_the_id(line: str, id_at: int = 0) -> str:
+    """What a table's line has after its id (the first word from column ``id_at``)."""
+    return (line[id_at:].split(maxsplit=1)[1:] or [""])[0]
+
+
+def test_narrow_tables_give_up_whole_columns_never_a_stub() -> None:
+    """At ``COLUMNS=40`` the report card ended in ``TIME…`` and ``merged d…``, ``dag list``
+    in ``2026-12-01 …`` and the merge table in a cut commit, where ``dag status`` gives up
+    whole columns: now every table does, each in its order (``fit.widths``), and the only
+    text cut is a long id (``…``), down to the narrowest width that holds an id, a status
+    and a merge's word."""
+    card = report.card(_run(Path("/r")), now=at(200))
+    runs = [_run(Path("/r"), "r" * 100), attrs.evolve(_run(Path("/r"), "x"), dag_file="計画.yaml")]
+    merged = _merge_report(["001-short", LONG, WIDE])
+    merged = attrs.evolve(merged, specs=tuple(attrs.evolve(s, outcome=Outcome.MERGED,
+                          commit="a" * 40, files=()) for s in merged.specs))  # fmt: skip
+    for width in range(32, 141):
+        text = report.render_text(card, width=width).splitlines()
+        assert fits(text, width) and text[-1].endswith(" agent time"), (width, text)  # totals
+        table = text[1:5]
+        listed = render.runs_table(runs, now=at(200), width=width, color=False).splitlines()
+        rows = render_report(merged, width=width).splitlines()[1:4]
+        assert fits(table + listed + rows, width), width
+        for line in table + [line for line in listed if "↳" not in line]:
+            assert "…" not in _after_the_id(line), (width, line)
+        for line in rows:
+            assert "…" not in _after_the_id(line, 18), (width, line)
+            assert line.endswith(("aaaaaaaaaaaa", "…", "short", "🚀")), (width, line)
+    assert report.render_text(card, width=40).splitlines()[1].split() == [
+        "SPEC", "STATUS", "TIME", "MERGE"]  # fmt: skip
+    assert render.runs_table(runs, now=at(200), width=40, color=False).splitlines()[0].split() == [
+        "RUN", "STATUS"]  # fmt: skip
+
+
 # --- through the commands ---------------------------------------------------------------------
 
 
