@@ -42,7 +42,9 @@ def start_dag(repo: Path, *args: str, text: bool = True) -> subprocess.Popen[Any
 
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test writes to the real HOME, inherits GIT_* variables or colour settings."""
+    """No test writes to the real HOME, inherits GIT_* variables, colour settings or a
+    terminal size (a pytest-xdist worker has ``COLUMNS=80``: piped output was cut there and
+    not in a run without ``-n``)."""
     home = tmp_path_factory.mktemp("home")
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test\n\temail = test@example.com\n"
@@ -57,7 +59,14 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
             and name != "GIT_CONFIG_NOSYSTEM"
         ):
             monkeypatch.delenv(name)
-    for name in ("NO_COLOR", "FORCE_COLOR", "DAGSPEC_AUTOSPEC", "XDG_CONFIG_HOME"):
+    for name in (
+        "NO_COLOR",
+        "FORCE_COLOR",
+        "DAGSPEC_AUTOSPEC",
+        "XDG_CONFIG_HOME",
+        "COLUMNS",
+        "LINES",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TERM", "xterm")
 

@@ -57,9 +57,13 @@ def three_runs(repo: Path) -> None:
 
 
 def test_list_is_newest_first_with_counts(
-    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+    git_repo: Path,
+    run_cli: Cli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     three_runs(git_repo)
+    monkeypatch.setenv("COLUMNS", "80")  # the counts that do not fit go on a line of their own
     assert run_cli("list") == 0
     assert capsys.readouterr().out == (
         "RUN     DAG       STATUS         STARTED            TIME   SPECS\n"
