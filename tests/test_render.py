@@ -248,17 +248,23 @@ def test_runs_table() -> None:
     assert "\x1b[36m▸ running\x1b[0m" in narrow
 
 
-def test_a_spec_s_time_counts_every_attempt_as_the_report_card_does() -> None:
-    """A spec retried once showed 1s in ``dag status`` (its last attempt) and 2s in ``dag
-    report`` (every attempt)."""
-    from dagspec import report
-
+def _retried_run() -> RunState:
+    """At 200 s: a completed on its second attempt after 61 s on its first and 60 s on
+    this one; b running its second attempt, 30 s on its first and 30 s on this one."""
     retried = spec(
         "a", SpecStatus.COMPLETED, attempts=2, earlier_seconds=61.0,
         started_at=at(100), finished_at=at(160),
     )  # fmt: skip
     running = spec("b", SpecStatus.RUNNING, attempts=2, earlier_seconds=30.0, started_at=at(170))
-    state = run(REPO, "r", retried, running, status=RunStatus.RUNNING)
+    return run(REPO, "r", retried, running, status=RunStatus.RUNNING)
+
+
+def test_a_spec_s_time_counts_every_attempt_as_the_report_card_does() -> None:
+    """A spec retried once showed 1s in ``dag status`` (its last attempt) and 2s in ``dag
+    report`` (every attempt)."""
+    from dagspec import report
+
+    state = _retried_run()
     table = render.status_table(state, now=at(200), width=80, color=False).splitlines()
     card = report.render_text(report.card(state, now=at(200))).splitlines()
     assert (table[1].split()[-1], table[2].split()[-3:]) == ("2m01s", ["1m00s", "attempt", "2"])
@@ -271,12 +277,7 @@ def test_the_live_board_times_a_spec_as_status_and_the_report_card_do() -> None:
     status`` and ``dag report``, for the same run at the same moment."""
     from dagspec import board, report
 
-    retried = spec(
-        "a", SpecStatus.COMPLETED, attempts=2, earlier_seconds=61.0,
-        started_at=at(100), finished_at=at(160),
-    )  # fmt: skip
-    running = spec("b", SpecStatus.RUNNING, attempts=2, earlier_seconds=30.0, started_at=at(170))
-    state = run(REPO, "r", retried, running, status=RunStatus.RUNNING)
+    state = _retried_run()
     view = board.View(width=100, height=10, now=at(200), columns=board.Columns.of(state))
     frame = board.frame(state, view)
     rows = [next(line for line in frame if f" {spec_id} " in line) for spec_id in "ab"]
