@@ -60,6 +60,7 @@ def start(
             options=options,
             specs=_new_specs(repo, dag),
             autospec_version=version,
+            autospec=executable,
         )
         state.save(initial, paths.state_file)
         faults.say(f"run {run_id}: {counted(len(initial.specs), 'spec')}, {how(options)}\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -36,14 +37,24 @@ def find_autospec(given: str | None) -> str:
     return found
 
 
-def find_run_autospec(given: str | None, recorded: str | None, *, run_id: str, again: str) -> str:
+def find_run_autospec(
+    given: str | None, recorded: str | None, *, run_id: str, again: str, used: str | None = None
+) -> str:
     """The autospec executable of a ``resume`` or ``retry`` of run ``run_id``: ``given``
     (their ``--autospec``), else ``recorded`` (the run's own, which comes before
     ``$DAGSPEC_AUTOSPEC``), else as ``find_autospec``. Raises ``DagspecError`` when it is
     not there; for the recorded one, saying it is the run's and to type ``again`` (the
-    command, ``dag retry r a``) with ``--autospec``: the demo's, deleted with its directory."""
+    command, ``dag retry r a``) with ``--autospec``: the demo's, deleted with its directory.
+    When ``$DAGSPEC_AUTOSPEC`` or PATH has none, the error names ``used``, the one the run
+    last ran (``RunState.autospec``: a new shell has lost the ``$DAGSPEC_AUTOSPEC`` the run
+    was started with)."""
     if given is not None or recorded is None:
-        return find_autospec(given)
+        try:
+            return find_autospec(given)
+        except DagspecError as exc:
+            if given is not None or used is None:
+                raise
+            raise DagspecError(f"{exc}; run '{run_id}' {_used_last(used, again)}") from None
     found = _located(recorded)
     if found is None:
         raise DagspecError(
@@ -55,12 +66,20 @@ def find_run_autospec(given: str | None, recorded: str | None, *, run_id: str, a
     return found
 
 
+def _used_last(used: str, again: str) -> str:
+    """What to say of ``used``, the autospec a run last ran, when none is found now."""
+    if _located(used) is None:
+        return f"last used {used}, which is gone too: name one with `{again} --autospec CMD`"
+    return f"last used {used}: use it again with `{again} --autospec {shlex.quote(used)}`"
+
+
 def _located(name: str) -> str | None:
     """``name`` as an executable file: a path with a ``/`` as it is, else found on PATH."""
     if os.sep in name:
         candidate = Path(name).expanduser().absolute()
         return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
-    return shutil.which(name)
+    found = shutil.which(name)
+    return str(Path(found).absolute()) if found is not None else None  # PATH may hold "."
 
 
 def autospec_version(executable: str, *, cwd: Path | None = None) -> str:

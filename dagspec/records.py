@@ -125,6 +125,7 @@ class RunState:
     options: RunOptions = RunOptions()
     specs: tuple[SpecState, ...] = ()
     autospec_version: str | None = None  # what `autospec --version` said
+    autospec: str | None = None  # the executable it ran, absolute, however it was chosen
 
     def spec(self, spec_id: str) -> SpecState:
         """The spec ``spec_id``; ``KeyError`` when the run has none."""

@@ -529,3 +529,40 @@ def test_a_relative_autospec_is_recorded_absolute_for_a_command_typed_elsewhere(
     assert run_cli("--repo", project.repo, *again, *flags) == 0
     assert project.statuses() == {"a": "completed", "b": "completed"}
     assert project.state().options.autospec == str(second if when == "again" else first)
+
+
+@pytest.mark.parametrize("command", ["retry", "resume"])
+def test_an_autospec_not_found_in_a_new_shell_names_the_one_the_run_used(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    """Started with $DAGSPEC_AUTOSPEC, resumed from a shell without it and with no autospec
+    on PATH: the error said autospec was not on PATH and nothing of the run's own. The run
+    records the one it ran, absolute, however it was chosen, and the error names it."""
+    own = _tools(tmp_path / "demo", project.fake.path)
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "plan"}])
+    dag = project.write_dag(dag_text("a", "b"))
+    monkeypatch.setenv("DAGSPEC_AUTOSPEC", str(own))
+    assert run_cli("run", dag, "--run-id", "r") == 1
+    assert project.state().autospec == str(own)
+    project.fake.control([])
+    monkeypatch.delenv("DAGSPEC_AUTOSPEC")
+    path = os.environ["PATH"].split(os.pathsep)
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join(p for p in path if p != str(project.fake.path.parent))
+    )
+    again = ["retry", "r", "a"] if command == "retry" else ["resume", "r"]
+    capsys.readouterr()
+    assert run_cli(*again) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dag: error: the autospec executable 'autospec' (from PATH) was not")
+    assert err.endswith(
+        f"; run 'r' last used {own}: use it again with `dag {' '.join(again)} --autospec {own}`\n"
+    )
+    assert err.count("\n") == 1
+    assert run_cli(*again, "--autospec", own) == 0
+    assert project.statuses() == {"a": "completed", "b": "completed"}

@@ -55,11 +55,12 @@ def resume(
             recorded.options.autospec,
             run_id=run_id,
             again=f"dag resume {run_id}",
+            used=recorded.autospec,
         )
         initial = lifecycle.prepare_resume(recorded, options)
         # the autospec that runs now decides how it is called (`autospec.spec_flag_works`)
         version = autospec_version(executable, cwd=repo)
-        initial = attrs.evolve(initial, autospec_version=version)
+        initial = attrs.evolve(initial, autospec_version=version, autospec=executable)
         faults.say(f"resuming run {run_id}: {_counts(recorded)}\n")
         return driving.execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live

@@ -47,12 +47,16 @@ def retry(
         options = attrs.evolve(recorded.options, **overrides)
         again = f"dag retry {run_id} {' '.join(spec_ids)}"
         executable = find_run_autospec(
-            overrides.get("autospec"), recorded.options.autospec, run_id=run_id, again=again
+            overrides.get("autospec"),
+            recorded.options.autospec,
+            run_id=run_id,
+            again=again,
+            used=recorded.autospec,
         )
         initial = lifecycle.prepare_retry(recorded, spec_ids, options)
         # the autospec that runs now decides how it is called (`autospec.spec_flag_works`)
         version = autospec_version(executable, cwd=repo)
-        initial = attrs.evolve(initial, autospec_version=version)
+        initial = attrs.evolve(initial, autospec_version=version, autospec=executable)
         faults.say(f"retrying {', '.join(spec_ids)} of run {run_id}\n")
         return driving.execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live
