@@ -222,19 +222,26 @@ class Watcher:
         """Every ``interval`` seconds, re-read tasks.yaml (in a thread) if it changed."""
         while True:
             await trio.sleep(interval)
-            if self.spec_dir is None:
-                continue
-            tasks = self.path / "specs" / self.spec_dir / "tasks.yaml"
-            found = await trio.to_thread.run_sync(
-                read_tasks,
-                tasks,
-                self._seen,
-                self.keep,
-                abandon_on_cancel=True,  # a read: never waited for
-            )
-            if found is not None:
-                stats, self._seen = found
-                self.observe(tasks=(stats.done, stats.total))
+            await self.look()
+
+    async def look(self) -> None:
+        """Read tasks.yaml (in a thread) if it changed, and report its counts. Once more
+        after the agent ended (``spec_attempt``): a spec that made its list and failed
+        within one poll kept no tasks, though README counts those of every spec that made
+        its list."""
+        if self.spec_dir is None:
+            return
+        tasks = self.path / "specs" / self.spec_dir / "tasks.yaml"
+        found = await trio.to_thread.run_sync(
+            read_tasks,
+            tasks,
+            self._seen,
+            self.keep,
+            abandon_on_cancel=True,  # a read: never waited for
+        )
+        if found is not None:
+            stats, self._seen = found
+            self.observe(tasks=(stats.done, stats.total))
 
 
 def read_tasks(

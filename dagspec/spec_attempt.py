@@ -159,6 +159,9 @@ async def _run_agent(
                 raise DagspecError(f"autospec was stopped: {faults.spec_reason(exc)}") from None
             nursery.cancel_scope.cancel()
     code = started[0].returncode if started else None
+    if code != 0:  # the tasks it made before it failed (exit 0: ``_complete`` reads them),
+        with trio.CancelScope(shield=True):  # read while it holds its slot: no spec starts
+            await watcher.look()  # before its failure is applied (``fail_fast``)
     drive.groups.difference_update(p.pid for p in started)
     drive.workspace.release(ready.path)  # an empty directory or two: no git, no thread
     drive.collecting.discard(spec_id)  # until _complete: it may yet fail (a timeout)

@@ -203,3 +203,15 @@ async def test_progress_is_saved_and_reported(project: Project) -> None:
     ]
     assert saved[-1] == "completed"
     assert final.spec("a").tasks_done == final.spec("a").tasks_total == 2
+
+
+async def test_a_spec_that_made_its_list_and_failed_keeps_its_tasks(project: Project) -> None:
+    """Its tasks.yaml was written and it failed within one poll of it: no tasks were
+    recorded (`dag report` blank, tasks_total null), though README counts the tasks of the
+    specs that made their list. The list is read once more when the agent has ended."""
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "implement"}])
+    initial, settings = drive_settings(project, poll_interval=1e6)
+    final = await drive(project, initial, settings, lambda _, e: None)
+    assert final.spec("a").status.value == "failed"
+    assert (final.spec("a").tasks_done, final.spec("a").tasks_total) == (0, 2)
+    assert final.spec("b").tasks_total == 2  # completed: read as before
