@@ -56,7 +56,11 @@ def test_a_spec_without_output_says_so(
 ) -> None:
     save(run(git_repo, "r", spec("a", SpecStatus.BLOCKED)))
     assert run_cli("logs", "r", "a", *follow) == 0
-    assert capsys.readouterr().out == "spec 'a' has no output yet (it is blocked)\n"
+    said = capsys.readouterr()
+    assert said.out == "spec 'a' has no output yet (it is blocked)\n"
+    assert said.err == (
+        "note: run r is not running (completed): nothing more will come\n" if follow else ""
+    )
 
 
 def test_follow_of_a_finished_spec_prints_the_log_and_returns(
@@ -65,7 +69,30 @@ def test_follow_of_a_finished_spec_prints_the_log_and_returns(
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
     write_log(git_repo, "r", "a", b"all done\n")
     assert main(["logs", "r", "a", "--follow"]) == 0
-    assert capsysbinary.readouterr().out == b"all done\n"
+    said = capsysbinary.readouterr()
+    assert said.out == b"all done\n"
+    assert said.err == b"note: run r is not running (completed): nothing more will come\n"
+
+
+@pytest.mark.parametrize("status", [RunStatus.INTERRUPTED, RunStatus.FAILED])
+@pytest.mark.parametrize("spec_id", [["a"], []])
+def test_follow_of_a_run_that_is_not_running_says_so_and_how_to_go_on(
+    git_repo: Path,
+    capsysbinary: pytest.CaptureFixture[bytes],
+    status: RunStatus,
+    spec_id: list[str],
+) -> None:
+    """Stopped by Ctrl-C (or failed), its lines were printed and -f ended, exit 0, with no
+    word that nothing would come, as `dag logs -f` says of a run whose driver died."""
+    save(run(git_repo, "r", spec("a", SpecStatus.INTERRUPTED), status=status))
+    write_log(git_repo, "r", "a", b"half way\n")
+    assert main(["logs", "r", *spec_id, "-f"]) == 1
+    said = capsysbinary.readouterr()
+    assert said.out == (b"half way\n" if spec_id else b"a | half way\n")
+    assert said.err.decode() == (
+        f"dag: error: run r is not running ({status.value}): nothing more will come until "
+        "`dag resume r` goes on with it\n"
+    )
 
 
 def test_follow_copies_what_was_written_before_the_spec_finished(tmp_path: Path) -> None:

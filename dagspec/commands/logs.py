@@ -36,7 +36,7 @@ def logs(repo: Path, run_id: str, spec_id: str | None, *, follow: bool) -> int:
     log = paths.log_file(spec_id)
     if not log.exists() and not (follow and is_live(settled(state), spec_id)):
         print(f"spec '{spec_id}' has no output yet (it is {state.spec(spec_id).status.value})")
-        return EXIT_OK
+        return _after_following(paths, ran=False) if follow else EXIT_OK
     sys.stdout.flush()
     out = sys.stdout.buffer
     if follow and not log.exists():
@@ -49,19 +49,40 @@ def logs(repo: Path, run_id: str, spec_id: str | None, *, follow: bool) -> int:
         follow_log(log, out, lambda: is_live(settled(load(paths)), spec_id), _pause)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    return _after_following(paths)
+    return _after_following(paths, ran=state.status is RunStatus.RUNNING)
 
 
-def _after_following(paths: RunPaths) -> int:
+def _after_following(paths: RunPaths, *, ran: bool) -> int:
     """What following ends with: 0, or, when it ended because the run's driver is gone
     (killed, a reboot), that said on stderr with how to go on, and 1 as ``dag status``
-    exits then."""
+    exits then. A run that was not running when following began (``ran`` False: stopped
+    by Ctrl-C, failed, or finished) is said to be so, with how to go on: it printed its old
+    lines and ended, exit 0, as if it had followed something."""
     recorded = load(paths)
+    run_id = recorded.run_id
+    if not ran and recorded.status is not RunStatus.RUNNING:
+        return _not_running(recorded)
     if recorded.status is not RunStatus.RUNNING or driver_alive(recorded):
         return EXIT_OK
-    run_id = recorded.run_id
     print_error(
         f"the driver of run {run_id} is gone (killed, or the machine restarted): "
+        f"`dag resume {run_id}` goes on with it"
+    )
+    return EXIT_FAILED
+
+
+def _not_running(recorded: RunState) -> int:
+    """Following a run that is not running: a completed one is a note, exit 0; an
+    interrupted or failed one an error saying ``dag resume`` goes on with it, exit 1 as
+    ``dag status`` exits then."""
+    run_id, status = recorded.run_id, recorded.status.value
+    if recorded.status is RunStatus.COMPLETED:
+        print(
+            f"note: run {run_id} is not running ({status}): nothing more will come", file=sys.stderr
+        )
+        return EXIT_OK
+    print_error(
+        f"run {run_id} is not running ({status}): nothing more will come until "
         f"`dag resume {run_id}` goes on with it"
     )
     return EXIT_FAILED
@@ -132,7 +153,7 @@ def _all_logs(paths: RunPaths, state: RunState, *, follow: bool) -> int:
         )
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    return _after_following(paths) if follow else EXIT_OK
+    return _after_following(paths, ran=state.status is RunStatus.RUNNING) if follow else EXIT_OK
 
 
 def follow_logs(
