@@ -198,6 +198,21 @@ def check_checkout(planned: Planned) -> Problem | None:
     return None
 
 
+def check_autospec_ignored(planned: Planned) -> Problem | None:
+    """A warning when git does not ignore ``.autospec/`` (README: ignore it): ``git
+    status`` shows it untracked for good, run records and all. One git process, so only
+    ``dag doctor`` asks it, never ``dag run``."""
+    if not (planned.repo / ".autospec").is_dir():
+        return None  # check_constitution says what autospec needs
+    if git.run(planned.repo, "check-ignore", "--", ".autospec/", check=False).strip():
+        return None
+    return Problem(
+        ".autospec/ is not ignored by git, so `git status` shows it untracked (run records "
+        "and all) and `git add -A` would commit it: `echo .autospec/ >> .gitignore`",
+        blocking=False,
+    )
+
+
 def check_root(planned: Planned) -> Problem | None:
     """The worktree root is a writable directory (or can be made one) outside the repository,
     not a loop of symbolic links (where every spec would fail to make its worktree)."""

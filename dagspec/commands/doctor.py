@@ -27,6 +27,9 @@ def doctor(path: Path | None, *, repo: Path, overrides: Mapping[str, Any]) -> in
     options = attrs.evolve(RunOptions(), **overrides)
     run_id = new_run_id(dag.name, utcnow()) if dag else None
     label = str(path) if path is not None else None
-    found = preflight.results(checks.Planned(repo, options, dag, run_id, label))
+    planned = checks.Planned(repo, options, dag, run_id, label)
+    found = preflight.results(planned)
+    if found and found[0][1] is None:  # git is there: README asks .autospec/ ignored
+        found.append((".autospec/ ignored by git", checks.check_autospec_ignored(planned)))
     print(as_typed(preflight.render(found)), end="")
     return EXIT_FAILED if any(p is not None and p.blocking for _, p in found) else EXIT_OK
