@@ -40,7 +40,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, git_batch, spec_dirs
+from dagspec import git, git_batch, git_commit, spec_dirs
 from dagspec.integration import integration_branch
 
 
@@ -84,7 +84,7 @@ class Bookkeeping:
         numbers = [spec_dirs.number_of(n) for n in names if spec_dirs.is_numbered(n)]
         return cls(
             repo=repo,
-            sign=git.signs_commits(repo),
+            sign=git_commit.signs_commits(repo),
             identity=git.identity_env(repo),
             branches=own,
             integration=own.get(integration_branch(run_id)),

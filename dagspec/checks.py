@@ -13,7 +13,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, git_merge, own_worktrees, state
+from dagspec import git, git_commit, git_merge, own_worktrees, state
 from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError, GitError, LinkLoopError, LockedSigningKey
 from dagspec.executable import autospec_version, find_autospec
@@ -104,10 +104,10 @@ def check_identity(planned: Planned) -> Problem | None:
 
 def check_signer(planned: Planned) -> Problem | None:
     """When ``commit.gpgSign`` is on, git can sign: dagspec signs its merges like the user."""
-    if not git.signs_commits(planned.repo):
+    if not git_commit.signs_commits(planned.repo):
         return None
     try:
-        said = git.try_signing(planned.repo)
+        said = git_commit.try_signing(planned.repo)
     except LockedSigningKey as exc:
         return Problem(str(exc))
     if said is None:

@@ -2,7 +2,8 @@
 
 Every call runs with a cleaned environment and insulated from the user's hooks and settings
 (:mod:`dagspec.git_env`): dagspec's own git writes are bookkeeping (README, How a run
-works). The merge verbs are in :mod:`dagspec.git_merge`.
+works). The merge verbs are in :mod:`dagspec.git_merge`, those that make commits (and sign
+them) in :mod:`dagspec.git_commit`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dagspec import procgroup
-from dagspec.errors import DagspecError, GitError, GitOutputError, LockedSigningKey
+from dagspec.errors import DagspecError, GitError, GitOutputError
 from dagspec.git_env import INSULATION_ARGS, git_process_env, output_to, read_back
 from dagspec.git_output import fields, lines, nul_split, one_line, ref_names, status_entries
 
@@ -105,7 +106,7 @@ def _git(
                 out, err = process.communicate(timeout=_GRACE)
             except subprocess.TimeoutExpired:  # a daemon of another group holds the pipes
                 out, err = b"", b""
-            said = f"\n{_STOPPED} after {timeout:g} s\n".encode()
+            said = f"\n{STOPPED} after {timeout:g} s\n".encode()
             return subprocess.CompletedProcess(argv, TIMED_OUT, out, (err or b"") + said)
         except BaseException:  # KeyboardInterrupt included, as subprocess.run does
             process.kill()
@@ -114,7 +115,7 @@ def _git(
 
 
 TIMED_OUT = -int(signal.SIGKILL)
-_STOPPED = "dagspec stopped git: it was still waiting"
+STOPPED = "dagspec stopped git: it was still waiting"
 _GRACE = 5.0  # seconds for what git wrote before it was killed
 
 
@@ -323,91 +324,8 @@ def commits_lacking(
     return lines(run(repo, "log", "--format=%h %s", *flags, tip, "--not", *others, "--"))
 
 
-def commit_tree(
-    repo: Path,
-    tree: str,
-    parents: Sequence[str],
-    message: str,
-    *,
-    sign: bool = False,
-    env: Mapping[str, str] | None = None,
-) -> str:
-    """A new commit object of ``tree`` with ``parents`` (no ref moves); signed with the
-    user's key and format (``user.signingKey``, ``gpg.format``) when ``sign``."""
-    flags = [arg for parent in parents for arg in ("-p", parent)]
-    args = ("commit-tree", _sign_flag(sign), tree, *flags, "-m", message)
-    return (_signed(repo, *args, env=env) if sign else run(repo, *args, env=env)).strip()
-
-
-def signs_commits(repo: Path) -> bool:
-    """Whether the user's configuration asks for signed commits (``commit.gpgSign``)."""
-    out = run(repo, "config", "--type=bool", "--get", "commit.gpgsign", check=False)
-    return out.strip() == "true"
-
-
-def _sign_flag(sign: bool) -> str:
-    return "--gpg-sign" if sign else "--no-gpg-sign"
-
-
-# How long a signing git may take. A signer never asks anyone here (``git_env.NO_PROMPTS``),
-# but one whose key is locked can still wait: a pinentry window that gpg-agent opens on its
-# own display, a hardware key waiting to be touched.
-SIGNING_WAIT = 60.0
-
-# What a signer says when its key needs a passphrase nobody can type: ssh-keygen, with no
-# terminal and no askpass, reads an empty one; gpg has no pinentry it may use; or dagspec
-# stopped the wait.
-_NEEDS_PASSPHRASE = re.compile(
-    "incorrect passphrase|No pinentry|Inappropriate ioctl for device|No passphrase given"
-    f"|Bad passphrase|Operation cancelled|{_STOPPED}"
-)
-
-
-_GPG_FAILED = "gpg failed to sign the data"
-
-
-def _signed(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
-    """``run(cwd, *args)`` of a command that signs: bounded by :data:`SIGNING_WAIT`, and
-    ``LockedSigningKey`` (what to do, in one line) when the key needs a passphrase, or may
-    (git says only "gpg failed to sign the data", whatever gpg said)."""
-    try:
-        return run(cwd, *args, env=env, timeout=SIGNING_WAIT)
-    except GitError as exc:
-        form = run(cwd, "config", "--get", "gpg.format", check=False).strip() or "openpgp"
-        sure = bool(_NEEDS_PASSPHRASE.search(exc.stderr))
-        if not sure and (form == "ssh" or _GPG_FAILED not in exc.stderr):
-            raise
-        key = run(cwd, "config", "--get", "user.signingkey", check=False).strip()
-        raise LockedSigningKey(exc, key, form, sure=sure) from None
-
-
-# --- commits and worktree preparation ---
-# Verbs the run engine uses to prepare a spec's worktree and to put its work on its branch.
-
-
-def commit_all(
-    worktree: Path, message: str, *, sign: bool = False, identity: Mapping[str, str] | None = None
-) -> bool:
-    """Commit every change and untracked, not ignored file; False when there was nothing.
-
-    No hook runs: the user's commit hooks are for the user's own commits; the agent's work
-    is reviewed when it is merged. ``sign``: sign it (``-S``), as ``signs_commits`` says;
-    ``identity``: who commits (``identity_env``). ``--sparse``: in a sparse checkout (a
-    worktree inherits the main checkout's cone) the agent's files outside the cone are
-    added too, where plain ``add -A`` refused them all.
-    """
-    run(worktree, "add", "-A", "--sparse")
-    try:
-        args = ("commit", "--quiet", "--no-verify", _sign_flag(sign), "-m", message)
-        if sign:
-            _signed(worktree, *args, env=identity)
-        else:
-            run(worktree, *args, env=identity)
-    except GitError:
-        if ok(worktree, "diff", "--cached", "--quiet"):
-            return False  # nothing was staged: asked only when the commit failed
-        raise
-    return True
+# --- worktree preparation ---
+# Verbs the run engine uses to prepare a spec's worktree (its commit: ``git_commit``).
 
 
 def unmerged_files(worktree: Path) -> list[str]:
@@ -554,20 +472,6 @@ def filters_used(repo: Path, commit: str, names: Sequence[str]) -> set[str]:
     patterns = [arg for name in names for arg in ("-e", f"filter={name}")]
     args = ("grep", "-h", "-o", "-w", "-F", *patterns, commit, "--", ":(glob)**/.gitattributes")
     return {line.removeprefix("filter=") for line in lines(run(repo, *args, check=False))}
-
-
-def try_signing(repo: Path) -> str | None:
-    """Sign a commit object of the empty tree, as dagspec signs its merges; None when it
-    worked, else what git said; ``LockedSigningKey`` when the key needs a passphrase. Writes
-    only unreachable objects (pruned by ``git gc``)."""
-    tree = run(repo, "mktree").strip()
-    try:
-        commit_tree(repo, tree, (), "dagspec: can git sign here?", sign=True)
-    except LockedSigningKey:
-        raise
-    except GitError as exc:
-        return (exc.stderr or str(exc)).strip()
-    return None
 
 
 def refs(repo: Path, *patterns: str) -> list[str]:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagspec.errors import GitError, GitOutputError
-from dagspec.git import commit_tree, rev_parse, run, run_told
+from dagspec.git import rev_parse, run, run_told
+from dagspec.git_commit import commit_tree
 from dagspec.git_output import OBJECT_ID, fields, lines, nul_split, status_entries
 
 

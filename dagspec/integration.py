@@ -34,7 +34,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, git_batch, git_merge, graph
+from dagspec import git, git_batch, git_commit, git_merge, graph
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import branch_name
@@ -74,7 +74,7 @@ def join(
     known: str | None = None,
 ) -> str | None:
     """Join spec ``spec_id``'s ``branch`` to the integration branch as one merge commit
-    named by ``message``, signed when ``sign`` (None: as ``git.signs_commits`` says).
+    named by ``message``, signed when ``sign`` (None: as ``git_commit.signs_commits`` says).
 
     Returns the new merge commit, or None when the integration branch already had the
     branch's tip. Raises ``JoinConflict`` naming the conflicting files (nothing is written
@@ -91,7 +91,7 @@ def join(
         head = tip(repo, run_id, base_commit)
         if git.is_ancestor(repo, spec_tip, head):
             return None
-        sign = git.signs_commits(repo) if sign is None else sign
+        sign = git_commit.signs_commits(repo) if sign is None else sign
         commit = _merge(repo, run_id, spec_id, (head, spec_tip), branch, message, sign)
         if git_merge.update_ref(repo, ref, commit, head, message=f"dag join {branch}"):
             return commit
@@ -176,7 +176,7 @@ def _merge(
             f"{integration_branch(run_id)} into {branch} by hand and commit, then "
             f"`dag retry {run_id} {spec_id}`"
         )
-    return git.commit_tree(repo, merged.tree, parents, message, sign=sign)
+    return git_commit.commit_tree(repo, merged.tree, parents, message, sign=sign)
 
 
 def joins(repo: Path, run_id: str, base_commit: str) -> dict[tuple[str, str], str]:
@@ -275,7 +275,7 @@ class MergeFacts:
 
     def sign(self) -> bool:
         if self.signs is None:
-            self.signs = git.signs_commits(self.repo)
+            self.signs = git_commit.signs_commits(self.repo)
         return self.signs
 
     def tree(self, commit: str) -> str:

@@ -41,6 +41,7 @@ from dagspec import (
     checkout_move,
     checkout_safety,
     git,
+    git_commit,
     git_merge,
     integration,
     lifecycle,
@@ -202,7 +203,7 @@ def _merge_one(
     if merged.tree == known.tree(head) and git_merge.adds_nothing(repo, base, tip):
         return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED), head  # squash-merged, say
     message = merge_message(state.run_id, spec.id, branch, _description(dag, spec.id))
-    commit = git.commit_tree(repo, merged.tree, (head, work), message, sign=known.sign())
+    commit = git_commit.commit_tree(repo, merged.tree, (head, work), message, sign=known.sign())
     known.trees[commit] = merged.tree
     return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, commit), commit
 

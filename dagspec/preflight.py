@@ -86,7 +86,7 @@ def results(planned: Planned) -> list[tuple[str, Problem | None]]:
 
     One after another, in this thread: run at once in threads they saved a few tens of
     milliseconds, but a Ctrl-C then waited for the slowest (a signer waiting for a
-    passphrase window, up to ``git.SIGNING_WAIT``), since git runs in a session of its own
+    passphrase window, up to ``git_commit.SIGNING_WAIT``), since git runs in a session of its own
     and only this thread hears the signal (issue 16).
     """
     found: list[tuple[str, Problem | None]] = []

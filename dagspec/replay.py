@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagspec import git, git_merge, integration, lifecycle
+from dagspec import git, git_commit, git_merge, integration, lifecycle
 from dagspec.dagfile import Dag
 from dagspec.git_merge import MergeTree
 from dagspec.lifecycle import RunState, SpecStatus
@@ -80,12 +80,12 @@ def build(
         ):  # the user squash-merged or cherry-picked it onto the rewritten base
             results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED))
             continue
-        sign = git.signs_commits(repo)  # both land on the base branch
+        sign = git_commit.signs_commits(repo)  # both land on the base branch
         noted = f"dag({state.run_id}): {spec_id}, replayed\n\n{REPLAYED_FROM.format(spec_tip)}\n"
-        work = git.commit_tree(repo, replayed.tree, (head,), noted, sign=sign)
+        work = git_commit.commit_tree(repo, replayed.tree, (head,), noted, sign=sign)
         description = dag.features[spec_id].description if spec_id in dag.features else None
         message = merge_message(state.run_id, spec_id, branch, description)
-        head = git.commit_tree(repo, replayed.tree, (head, work), message, sign=sign)
+        head = git_commit.commit_tree(repo, replayed.tree, (head, work), message, sign=sign)
         results.append(SpecMerge(spec_id, branch, Outcome.WOULD_MERGE, head))
     return head, tuple(results)
 
@@ -151,7 +151,7 @@ def rebase(
             return None, replayed.conflicts
         author = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email, "GIT_AUTHOR_DATE": date}
         noted = f"{message.rstrip()}\n\n{REPLAYED_FROM.format(commit)}\n"
-        head = git.commit_tree(repo, replayed.tree, (head,), noted, sign=sign, env=author)
+        head = git_commit.commit_tree(repo, replayed.tree, (head,), noted, sign=sign, env=author)
     return head, ()
 
 

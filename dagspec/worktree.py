@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from dagspec import compat, copies, git, git_batch, spec_dirs
+from dagspec import compat, copies, git, git_batch, git_commit, spec_dirs
 from dagspec.errors import DagspecError, GitError
 from dagspec.workspace import own_run_directory, real_path, resolved
 
@@ -344,7 +344,7 @@ def collect_work(
     """Put all the agent's work on ``branch`` as commits.
 
     What the agent left uncommitted is committed as ``message``, on whatever is checked out,
-    signed when ``sign`` (None: as the user's configuration says, ``git.signs_commits``),
+    signed when ``sign`` (None: as the user's configuration says, ``git_commit.signs_commits``),
     by ``identity`` (``git.identity_env``). When autospec switched the worktree to a branch
     of its own (v0.7.3 creates ``NNN-name`` during specify, contract §1.5), that branch
     descends from ``branch``: ``branch`` is moved to it and checked out again, and the stray
@@ -360,8 +360,8 @@ def collect_work(
             f"and {current} is not one autospec made: dagspec leaves it as it is; switch the "
             f"worktree back (`git -C {worktree} switch {branch}`), then `dag retry`"
         )
-    sign = git.signs_commits(repo) if sign is None else sign
-    committed = git.commit_all(worktree, message, sign=sign, identity=identity)
+    sign = git_commit.signs_commits(repo) if sign is None else sign
+    committed = git_commit.commit_all(worktree, message, sign=sign, identity=identity)
     if current == branch:
         return Collected(None, committed)
     head = git.rev_parse(worktree, "HEAD")

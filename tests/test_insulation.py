@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dagspec import git as dgit
-from dagspec import git_merge, integration, worktree
+from dagspec import git_commit, git_merge, integration, worktree
 from tests.conftest import git
 from tests.engine_support import Project, branches, dag_text, start_dag
 from tests.fake_autospec_fixture import make_autospec_project
@@ -86,7 +86,7 @@ def test_no_user_hook_can_veto_dagspec_s_writes(diamond: Path, tmp_path: Path, h
     assert (path / "a.txt").exists() and (path / "b.txt").exists()
     assert git(path, "log", "-1", "--format=%s").strip() == "Merge dag/r/b: b"
     (path / "work.txt").write_text("the agent's work\n")
-    assert dgit.commit_all(path, "dag(r): c")
+    assert git_commit.commit_all(path, "dag(r): c")
     git_merge.set_branch(diamond, "dag/r/_merged", "dag/r/c")
     assert not marker.exists()
     assert git(path, "status", "--porcelain") == ""

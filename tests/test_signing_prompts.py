@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from dagspec import git as dgit
+from dagspec import git_commit
 from dagspec.errors import LockedSigningKey
 from tests.conftest import ROOT, git
 from tests.engine_support import Project, dag_text, pid_alive
@@ -199,9 +199,9 @@ def test_a_signer_still_waiting_is_stopped_with_what_to_do(
     signer.chmod(0o755)
     sign_with_ssh(git_repo, tmp_path / "key")
     git(git_repo, "config", "gpg.ssh.program", str(signer))
-    monkeypatch.setattr(dgit, "SIGNING_WAIT", 0.5)
+    monkeypatch.setattr(git_commit, "SIGNING_WAIT", 0.5)
     with pytest.raises(LockedSigningKey) as raised:
-        dgit.try_signing(git_repo)
+        git_commit.try_signing(git_repo)
     assert str(raised.value).startswith("the signing key ")
     assert "(`ssh-add " in str(raised.value)
     assert not pid_alive(int(pid_file.read_text()))

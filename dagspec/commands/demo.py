@@ -14,7 +14,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from dagspec import checks, driving, git
+from dagspec import checks, driving, git, git_commit
 from dagspec.console import dag_command
 from dagspec.dagfile import load_dag
 from dagspec.errors import DagspecError
@@ -117,7 +117,7 @@ def _make_repository(repo: Path) -> None:
     memory = repo / ".autospec" / "memory"
     memory.mkdir(parents=True)
     (memory / "constitution.yaml").write_text(CONSTITUTION)
-    git.commit_all(repo, "Demo service: README and the DAG")
+    git_commit.commit_all(repo, "Demo service: README and the DAG")
 
 
 def _where_to_look(repo: Path, agent: Path) -> str:
