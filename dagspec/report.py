@@ -20,7 +20,7 @@ import attrs
 
 from dagspec import fit
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
-from dagspec.render import format_duration, merge_word, spec_time, truncate
+from dagspec.render import format_duration, merge_word, spec_time
 from dagspec.state import format_time
 from dagspec.usage import AgentUsage
 from dagspec.words import counted
@@ -43,7 +43,6 @@ GIVE_UP = (
     fit.Give("time"),
     fit.Give("spec", fit.SPEC_LEAST, as_needed=True),
 )
-NOTE_MAX = 60
 
 
 @attrs.frozen
@@ -233,7 +232,7 @@ def render_text(c: Card, *, width: int = fit.UNLIMITED) -> str:
     for line, row in zip(c.specs, table[1:], strict=True):
         out.append(row)
         if note := _note(line):
-            out.append(fit.line([(f"  ↳ {truncate(note, NOTE_MAX)}", None)], width, False))
+            out.append(fit.line([(f"  ↳ {note}", None)], width, False))
     first, *rest = _totals(c)  # the totals line, kept to the width too
     out += _wrapped([f"total: {first}", *rest], width)
     return "\n".join(out) + "\n"

@@ -337,3 +337,29 @@ def test_a_stopped_spec_is_said_interrupted_once(tmp_path: Path) -> None:
     assert text.count("interrupted") == 4, text  # the run's, each row's, the totals'
     assert "  ↳ the driver died\n" in text and ", no tasks yet, " in text
     assert report.render_markdown(card).count("interrupted") == 4
+
+
+@pytest.mark.parametrize("columns", [None, "300", "50"])
+def test_a_long_reason_is_cut_only_where_columns_asks(
+    git_repo: Path,
+    run_cli: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    columns: str | None,
+) -> None:
+    """The reason under a failed spec was cut at 60 columns whatever the width: piped (no
+    limit) and at COLUMNS=300 the newcomer read "Error: executing s…", as README says
+    nothing is cut unless COLUMNS asks."""
+    why = "autospec exited with 1 during implement: " + "Error: executing step 3 " * 5
+    failed = spec("a", SpecStatus.FAILED, stage="implement", attempts=1, error=why.strip())
+    save(run(git_repo, "r", failed, status=RunStatus.FAILED))
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert run_cli("report", "r") == 0
+    note = next(line for line in capsys.readouterr().out.splitlines() if "↳" in line)
+    if columns == "50":
+        assert len(note) == 50 and note.endswith("…"), note
+    else:
+        assert note == f"  ↳ {why.strip()}"
