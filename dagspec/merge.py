@@ -326,6 +326,25 @@ def _unsafe_to_update(repo: Path, checkout: Path, chain: _Chain) -> str | None:
     return checkout_safety.unsafe_to_update(repo, checkout, chain.base, chain.head)
 
 
+def waiting_result(repo: Path, state: RunState) -> str | None:
+    """What ``dag status`` says of a result that waits on ``dag/<run>/_merged`` (completed
+    specs not merged yet), and why, as the run's end said it: the checkout of the base
+    branch that must not be updated, as it is now. None when no result waits there."""
+    parked = merged_branch(state.run_id)
+    head = git.rev_parse(repo, f"refs/heads/{parked}")
+    unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in state.specs)
+    if head is None or not unmerged:
+        return None
+    said = f"not merged yet: the result waits on {parked}"
+    base = git.rev_parse(repo, f"refs/heads/{state.base_branch}")
+    checkout, why = _checkout_of(repo, state.base_branch)
+    if why is None and checkout is not None and base is not None:
+        why = checkout_safety.unsafe_to_update(repo, checkout, base, head)
+    if why is None:
+        return f"{said}; nothing keeps {state.base_branch} from taking it now"
+    return f"{said}, as {state.base_branch} was not moved: {why}"
+
+
 def _drop_stale_parked(repo: Path, run_id: str, tip: str) -> None:
     """``dag/<run>/_merged`` is obsolete once the base branch has all its work: delete it
     when every commit it has beyond ``tip`` is a merge commit (ours), or one whose change

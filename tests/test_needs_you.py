@@ -64,6 +64,29 @@ def test_a_merge_asked_for_later_and_left_waiting_is_exit_1(
     assert run_cli("status", "r") == 0
 
 
+def test_status_says_why_the_result_waits_on_its_branch(
+    git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run whose merge found the checkout dirty: `dag status` said only `next: dag merge
+    r`, not that the result is not merged yet, nor why, as `dag run` had said."""
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    git(git_repo, "commit", "-q", "--allow-empty", "-m", "the merged result")
+    git(git_repo, "branch", "dag/r/_merged")
+    git(git_repo, "reset", "-q", "--hard", "HEAD~1")
+    (git_repo / "README.md").write_text("my edit\n")
+    assert run_cli("status", "r") == 1
+    *_, note, hint = capsys.readouterr().out.splitlines()
+    assert note == (
+        "note: not merged yet: the result waits on dag/r/_merged, as main was not moved: "
+        f"{git_repo} has uncommitted changes (README.md)"
+    )
+    assert hint == "next: dag merge r"
+    git(git_repo, "checkout", "--", "README.md")
+    assert run_cli("status", "r") == 1
+    note = capsys.readouterr().out.splitlines()[-2]
+    assert note.endswith("dag/r/_merged; nothing keeps main from taking it now")
+
+
 @pytest.mark.parametrize(
     ("statuses", "merged", "merge", "code"),
     [

@@ -89,6 +89,11 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     print(render.status_table(state, now=utcnow(), width=width, color=color), end="")
     if (hint := early_start_hint(state, dag=dag_command())) is not None:
         print(f"hint: {hint}")
+    if left_off(state):
+        from dagspec import merge  # git, only for a run that needs it (startup: bench/)
+
+        if (waiting := merge.waiting_result(repo, state)) is not None:
+            print(f"note: {waiting}")
     if state.status is not RunStatus.RUNNING:
         print(f"next: {render.next_command(state, dag=dag_command(), after='status')}")
     return exit_code(state)
