@@ -94,16 +94,28 @@ def summary(state: RunState, *, color: bool, dag: str = "dag", after: str | None
     if waiting and state.status is not RunStatus.RUNNING:  # why `dag status` exits 1
         shown = ", ".join(waiting[:5]) + (f" and {len(waiting) - 5} more" if waiting[5:] else "")
         lines.append(f"  completed, not merged into {state.base_branch} yet: {shown}")
-    lines.append(f"next: {next_command(state, dag=dag, after=after)}")
+    lines.append(next_line(state, dag=dag, after=after))
     return "\n".join(lines) + "\n"
 
 
-def next_command(state: RunState, *, dag: str = "dag", after: str | None = None) -> str:
+def next_line(state: RunState, *, dag: str = "dag", after: str | None = None) -> str:
+    """``next: <command>`` (``next_command``), or that nothing is left to do: no ``next:``
+    that only sends the user round to a view already shown."""
+    command = next_command(state, dag=dag, after=after)
+    if command is None:
+        return f"nothing left to do: every spec is merged into {state.base_branch}"
+    return f"next: {command}"
+
+
+def next_command(state: RunState, *, dag: str = "dag", after: str | None = None) -> str | None:
     """What to type next: look at a running run, resume, retry failures, merge, remove
-    worktrees left, or look; never ``dag <after>``, the command just run (``status``: a
-    finished run's next look is its report card). A run under ``--no-merge`` that resume
-    or retry would continue gets ``dag merge`` too, for its completed specs."""
+    worktrees left; never ``dag <after>``, the command just run (``status``: a finished
+    run's next look is its report card). None when nothing is left to do: every spec
+    completed and merged, no worktree left. A run under ``--no-merge`` that resume or
+    retry would continue gets ``dag merge`` too, for its completed specs."""
     command = _next_command(state)
+    if command is None:
+        return None
     if after and command.startswith(f"dag {after} "):
         command = (
             f"dag report {state.run_id}" if after == "status" else f"dag status {state.run_id}"
@@ -114,7 +126,7 @@ def next_command(state: RunState, *, dag: str = "dag", after: str | None = None)
     return command.replace("dag", dag, 1)
 
 
-def _next_command(state: RunState) -> str:
+def _next_command(state: RunState) -> str | None:
     statuses = {spec.status for spec in state.specs}
     failed = [spec.id for spec in state.specs if spec.status is SpecStatus.FAILED]
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in state.specs)
@@ -128,6 +140,8 @@ def _next_command(state: RunState) -> str:
         return f"dag merge {state.run_id}"
     if any(spec.worktree for spec in state.specs):  # kept: --keep-worktrees
         return f"dag cleanup {state.run_id}"
+    if all(s.status is SpecStatus.COMPLETED and s.merged for s in state.specs):
+        return None  # nothing left to do
     return f"dag status {state.run_id}"
 
 

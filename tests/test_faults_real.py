@@ -315,7 +315,9 @@ def test_a_signal_during_the_final_merge_still_reports_the_run(
     out = capsys.readouterr().out
     assert "Run r, merging into main:" in out
     assert "report of run r: completed" in out
-    assert out.endswith("run r completed: 2 completed\nnext: dag status r\n")
+    assert out.endswith(
+        "run r completed: 2 completed\nnothing left to do: every spec is merged into main\n"
+    )
     assert told.read_text().splitlines()[-1] == "run-finished completed"
     assert project.state().status.value == "completed"
     assert all(s.merged for s in project.state().specs)

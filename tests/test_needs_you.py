@@ -137,13 +137,30 @@ def test_the_next_line_of_status_never_says_status(
     save(run(git_repo, "r", *made, status=status))
     run_cli(*args)
     hint = capsys.readouterr().out.splitlines()[-1]
+    if hint.startswith("nothing left to do"):  # completed and merged: no next: at all
+        assert status is RunStatus.COMPLETED and worktree is None
+        return
     assert hint.startswith("next: dag ") and not hint.startswith("next: dag status")
 
 
-def test_a_finished_run_suggests_its_report_after_status_and_status_after_run() -> None:
-    done = run(Path("/r"), "r", spec("a", SpecStatus.COMPLETED, merged=True))
-    assert render.next_command(done, after="status") == "dag report r"
-    assert render.next_command(done) == "dag status r"
+def test_a_finished_and_merged_run_says_nothing_is_left_to_do(
+    git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hints went in circles: a run's end said `next: dag status r`, which said `next:
+    dag report r`, already printed at the run's end; `dag resume` said `dag merge r` merges
+    what is not merged yet, with nothing unmerged."""
+    done = run(git_repo, "r", spec("a", SpecStatus.COMPLETED, merged=True))
+    for after in (None, "status", "run"):
+        assert render.next_command(done, after=after) is None
+    assert render.summary(done, color=False).endswith(
+        "nothing left to do: every spec is merged into main\n"
+    )
+    save(done)
+    for args in (("status", "r"), ("resume", "r")):
+        assert run_cli(*args) == 0
+        out = capsys.readouterr().out
+        assert "next:" not in out and "dag merge" not in out, out
+        assert out.endswith("nothing left to do: every spec is merged into main\n"), out
     kept = run(Path("/r"), "r", spec("a", SpecStatus.COMPLETED, merged=True, worktree="/w"))
     assert render.next_command(kept, after="status") == "dag cleanup r"
 

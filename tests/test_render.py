@@ -213,16 +213,17 @@ def test_summary_of_a_failed_run() -> None:
         (RunStatus.FAILED, [SpecStatus.FAILED, SpecStatus.PENDING], False, "dag resume r"),
         (RunStatus.FAILED, [SpecStatus.COMPLETED, SpecStatus.FAILED], False, "dag retry r s1"),
         (RunStatus.COMPLETED, [SpecStatus.COMPLETED, SpecStatus.COMPLETED], False, "dag merge r"),
-        (RunStatus.COMPLETED, [SpecStatus.COMPLETED], True, "dag status r"),
+        (RunStatus.COMPLETED, [SpecStatus.COMPLETED], True, None),  # nothing left to do
     ],
 )
 def test_next_command(
-    run_status: RunStatus, statuses: list[SpecStatus], merged: bool, expected: str
+    run_status: RunStatus, statuses: list[SpecStatus], merged: bool, expected: str | None
 ) -> None:
     specs = [spec(f"s{i}", status, merged=merged) for i, status in enumerate(statuses)]
     state = run(REPO, "r", *specs, status=run_status)
     assert render.next_command(state) == expected
-    assert render.summary(state, color=False).endswith(f"next: {expected}\n")
+    end = f"next: {expected}" if expected else "nothing left to do: every spec is merged into main"
+    assert render.summary(state, color=False).endswith(f"{end}\n")
 
 
 def test_runs_table() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from dagspec import amend, checkout_move, driving, faults, lifecycle, relocate, render, state
+from dagspec.console import dag_command
 from dagspec.errors import EXIT_OK
 from dagspec.executable import autospec_version, find_run_autospec
 from dagspec.lifecycle import SpecStatus
@@ -40,10 +41,8 @@ def resume(
     with state.run_lock(paths):
         recorded = state.ended_at_last_write(relocate.arrive(paths, state.load(paths)), paths)
         if _nothing_left(recorded):
-            faults.say(
-                f"run {run_id} has completed every spec: nothing to resume"
-                f" (`dag merge {run_id}` merges what is not merged yet)\n"
-            )
+            next_line = render.next_line(recorded, dag=dag_command())
+            faults.say(f"run {run_id} has completed every spec: nothing to resume\n{next_line}\n")
             return EXIT_OK
         if dag_file is None:
             dag = driving.recorded_dag(repo, paths, recorded)

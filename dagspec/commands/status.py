@@ -95,7 +95,7 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
         if (waiting := merge.waiting_result(repo, state)) is not None:
             print(f"note: {waiting}")
     if state.status is not RunStatus.RUNNING:
-        print(f"next: {render.next_command(state, dag=dag_command(), after='status')}")
+        print(render.next_line(state, dag=dag_command(), after="status"))
     return exit_code(state)
 
 
