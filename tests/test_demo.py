@@ -27,6 +27,9 @@ def test_the_demo_runs_the_example_and_merges_it(
     out = capsys.readouterr().out
     assert f"The demo repository is {repo}." in out
     assert "run demo completed: 6 completed" in out
+    # one command said once: the run's end said `next: dag --repo REPO status demo` three
+    # lines above the `dag status demo` of the list after `cd REPO`
+    assert out.count("status demo") == 1 and "next:" not in out, out
     agent = tmp_path / "demo" / "autospec"
     assert out.endswith(  # its autospec serves the user's runs: the directory is not to go yet
         f"\n  export DAGSPEC_AUTOSPEC={agent}\n"
@@ -76,6 +79,7 @@ def test_the_demo_runs_from_the_pyz(pyz: Path, tmp_path: Path) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "run demo completed: 6 completed" in done.stdout
+    assert done.stdout.count(" status demo") == 1, done.stdout  # said once, after `cd`
 
 
 def test_a_run_through_the_pyz(pyz: Path, project: Project) -> None:
