@@ -289,8 +289,8 @@ def test_refuses_a_run_it_cannot_finish_before_writing_anything(pyz: Path, tmp_p
 
 def test_every_hint_says_the_archive_as_it_was_called(pyz: Path, git_repo: Path) -> None:
     """Hints on stdout (not only errors) name `python3 /abs/dag.pyz`, since `dag` is not on
-    PATH: the empty list's, then resume's of a run with nothing left."""
-    from dagspec.lifecycle import SpecStatus
+    PATH: the empty list's, then status's of a failed run."""
+    from dagspec.lifecycle import RunStatus, SpecStatus
     from tests.run_states import run, save, spec
 
     def said(*args: str) -> str:
@@ -299,9 +299,9 @@ def test_every_hint_says_the_archive_as_it_was_called(pyz: Path, git_repo: Path)
 
     out = said("list")
     assert f"{pyz} run FILE` starts one" in out and "`dag " not in out, out
-    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, merged=True)))
-    out = said("resume", "r")
-    assert f"{pyz} merge r` merges" in out and "`dag " not in out, out
+    save(run(git_repo, "r", spec("a", SpecStatus.FAILED), status=RunStatus.FAILED))
+    out = said("status", "r")
+    assert f"next: {sys.executable} {pyz} retry r a" in out and "next: dag " not in out, out
 
 
 def test_version_with_nowhere_to_write_is_one_line_or_quiet(pyz: Path) -> None:
