@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from dagspec import faults, notify, render, state
 from dagspec import workspace as places
@@ -42,6 +43,7 @@ def start(
     base_branch, base_commit = planned.base()
     executable, version = planned.autospec()
     paths = RunPaths(repo, run_id)
+    recorded = recorded_specs(repo, dag)
     with state.run_lock(paths):
         if paths.state_file.exists():
             raise DagspecError(f"run '{run_id}' exists already: continue it with `dag resume`")
@@ -58,31 +60,64 @@ def start(
             started_at=state.utcnow(),
             driver_pid=os.getpid(),
             options=options,
-            specs=_new_specs(repo, dag),
+            specs=_new_specs(dag, recorded),
             autospec_version=version,
             autospec=executable,
         )
         state.save(initial, paths.state_file)
         faults.say(f"run {run_id}: {counted(len(initial.specs), 'spec')}, {how(options)}\n")
+        faults.say("".join(line + "\n" for line in continued_lines(recorded)))
         return execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live, hint=hint
         )
 
 
-def _new_specs(repo: Path, dag: Dag) -> tuple[SpecState, ...]:
-    recorded = recorded_spec_dirs(repo, dag)
+def _new_specs(dag: Dag, recorded: dict[str, Recorded]) -> tuple[SpecState, ...]:
     return tuple(
         SpecState(
             id=feature.id,
             layer=feature.layer,
             depends_on=dag.deps[feature.id],
-            spec_dir=recorded.get(feature.id),
+            spec_dir=recorded[feature.id].spec_dir if feature.id in recorded else None,
         )
         for feature in dag.features.values()
     )
 
 
+class Recorded(NamedTuple):
+    """The spec directory an earlier run completed for a feature, and that run's id."""
+
+    spec_dir: str
+    run_id: str
+
+
+_CONTINUED_ONE_BY_ONE = 3  # more specs going on than this are said in one line
+
+
+def continued_lines(recorded: dict[str, Recorded]) -> list[str]:
+    """What a new run says at its start of the specs that go on with a spec directory an
+    earlier run completed: autospec runs their implement stage again, which an AI agent
+    is paid for. One line a spec, or one line counting them when there are many."""
+    if len(recorded) <= _CONTINUED_ONE_BY_ONE:
+        return [
+            f"{spec_id} goes on with {r.spec_dir}, which run {r.run_id} completed: "
+            "autospec runs its implement stage again"
+            for spec_id, r in recorded.items()
+        ]
+    runs = sorted({r.run_id for r in recorded.values()})
+    which = f"run {runs[0]}" if len(runs) == 1 else "runs " + ", ".join(runs)
+    return [
+        f"{counted(len(recorded), 'spec')} go on with the spec directories {which} completed "
+        f"({', '.join(recorded)}): autospec runs their implement stage again"
+    ]
+
+
 def recorded_spec_dirs(repo: Path, dag: Dag) -> dict[str, str]:
+    """The spec directory of each feature in ``recorded_specs``."""
+    return {spec_id: r.spec_dir for spec_id, r in recorded_specs(repo, dag).items()}
+
+
+def recorded_specs(repo: Path, dag: Dag) -> dict[str, Recorded]:
     """The spec directory an earlier run recorded for each feature of ``dag`` it completed
     as the same feature (same id and same description, as its copy of the DAG file says),
     newest run first, so running a DAG again continues that directory instead of
@@ -92,7 +127,7 @@ def recorded_spec_dirs(repo: Path, dag: Dag) -> dict[str, str]:
     Cheap with hundreds of earlier runs (issue 16): runs are read newest first and the
     search ends once every feature has its record; a DAG copy is parsed once per distinct
     content (a DAG run again and again leaves identical copies)."""
-    found: dict[str, str] = {}
+    found: dict[str, Recorded] = {}
     parsed: dict[bytes, dict[str, str | None] | None] = {}
     readable, _ = state.list_runs(repo)
     for run in readable:  # newest first, so the newest run's record wins
@@ -111,7 +146,7 @@ def recorded_spec_dirs(repo: Path, dag: Dag) -> dict[str, str]:
             continue
         for spec_id, spec_dir in done.items():
             if spec_id in then and then[spec_id] == dag.features[spec_id].description:
-                found[spec_id] = spec_dir
+                found[spec_id] = Recorded(spec_dir, run.run_id)
         if len(found) == len(dag.features):
             break
     return found

@@ -153,6 +153,17 @@ def totals_line(c: Card) -> str:
     return "total: " + ", ".join(_totals(c))
 
 
+def _merged(c: Card) -> list[str]:
+    """``3 merged``, as many as the rows say ``merged``; and ``2 already merged`` when rows
+    say that, in the rows' words (README, Merging): a run of a DAG run before, whose specs
+    brought nothing new, ends ``2 already merged``, not ``2 merged``."""
+    already = sum(1 for line in c.specs if line.merge == "already-merged")
+    merged = c.totals.merged - already
+    if not already:
+        return [f"{merged} merged"]
+    return ([f"{merged} merged"] if merged else []) + [f"{already} already merged"]
+
+
 def _totals(c: Card) -> list[str]:
     """The parts of ``totals_line``."""
     t = c.totals
@@ -160,7 +171,7 @@ def _totals(c: Card) -> list[str]:
     of = f" of {counted(listed, 'spec')}" if listed < t.specs else ""
     parts = [
         f"{counted(t.specs, 'spec')} ({count_text_of(t.counts)})",
-        f"{t.merged} merged",
+        *_merged(c),
         f"tasks {t.tasks_done}/{t.tasks_total}{of}" if listed else "no tasks yet",
         counted(t.attempts, "attempt"),
     ]

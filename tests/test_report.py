@@ -171,7 +171,8 @@ SPEC         STATUS     STAGE  TASKS  TIME    ATTEMPTS  MERGE
   ↳ autospec exited with 1 during plan: plan stage failed
 060-auth     blocked                          0
 061-rate     completed  done   3/3    1m00s   1         not merged yet
-total: 5 specs (3 completed, 1 failed, 1 blocked), 2 merged, tasks 13/13 of 3 specs, 5 attempts, \
+total: 5 specs (3 completed, 1 failed, 1 blocked), 1 merged, 1 already merged, tasks 13/13 of 3 \
+specs, 5 attempts, \
 1h02m wall, 19m34s agent time
 """
 

@@ -496,15 +496,40 @@ def test_a_later_run_of_the_same_dag_continues_the_recorded_directory(
 ) -> None:
     dag = project.write_dag(dag_text("a"))
     assert run_cli("run", dag, "--run-id", "r1") == 0
+    capsys.readouterr()
     assert run_cli("run", dag, "--run-id", "r2") == 0
+    again = capsys.readouterr().out
     first = project.state("r1").spec("a").spec_dir
     assert project.state("r2").spec("a").spec_dir == first
     assert project.starts()[-1]["argv"][:3] == ["run", "-i", "--spec"]
-    capsys.readouterr()
+    # The agent runs again, paid for: the run says so at its start, naming the earlier run.
+    assert again.startswith(
+        "run r2: 1 spec, one at a time\n"
+        f"a goes on with {first}, which run r1 completed: autospec runs its implement stage "
+        "again\n"
+    )
+    # Its branch brought nothing new: the total says what the row says.
+    assert "  already merged  a\n" in again
+    assert "(1 completed), 1 already merged, tasks" in again
     assert run_cli("run", dag, "--dry-run") == 0
     out = capsys.readouterr().out
     assert f"run -i --spec {Path(first or '').name} -y" in out
-    assert f"goes on with {first}, which an earlier run completed" in out
+    assert f"goes on with {first}, which run r2 completed" in out
+
+
+def test_many_specs_going_on_are_said_in_one_line(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dag = project.write_dag(dag_text("a", "b", "c", "d"))
+    assert run_cli("run", dag, "--run-id", "r1") == 0
+    capsys.readouterr()
+    assert run_cli("run", dag, "--run-id", "r2") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        "4 specs go on with the spec directories run r1 completed (a, b, c, d): autospec runs "
+        "their implement stage again"
+    )
+    assert "goes on" not in "\n".join(lines)
 
 
 def test_a_feature_of_the_same_id_but_another_description_is_new_work(

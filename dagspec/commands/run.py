@@ -83,7 +83,7 @@ def plan_text(
     lines += setup.plan_lines(dag.execution, notify=options.notify, repo=repo)
     lines += _stall_lines(options.stall_timeout or dag.execution.stall_timeout)
     timeouts = driving.spec_timeouts(dag, options)
-    recorded = driving.recorded_spec_dirs(repo, dag)
+    recorded = driving.recorded_specs(repo, dag)
     version = _version_or_none(executable, repo)
     spec_flag = autospec.spec_flag_works(version)
     if version is not None:
@@ -92,7 +92,9 @@ def plan_text(
     for number, wave in enumerate(graph.waves(dag.deps), start=1):
         lines.append(f"wave {number}:")
         for spec_id in wave:
-            call = _planned_call(repo, dag, spec_id, executable, recorded.get(spec_id), spec_flag)
+            earlier = recorded.get(spec_id)
+            spec_dir = earlier.spec_dir if earlier else None
+            call = _planned_call(repo, dag, spec_id, executable, spec_dir, spec_flag)
             notes = _plan_notes(dag, spec_id, timeouts[spec_id], recorded.get(spec_id))
             lines.append(f"  {spec_id}{notes}")
             lines.append(f"    {call.shell()}")
@@ -113,14 +115,16 @@ def _stall_lines(stall: float | None) -> list[str]:
     ]
 
 
-def _plan_notes(dag: Dag, spec_id: str, timeout: float | None, continued: str | None) -> str:
+def _plan_notes(
+    dag: Dag, spec_id: str, timeout: float | None, continued: driving.Recorded | None
+) -> str:
     notes = []
     if dag.deps[spec_id]:
         notes.append("after " + ", ".join(dag.deps[spec_id]))
     if timeout is not None:
         notes.append(f"time limit {render.format_duration(timeout)}")
     if continued is not None:
-        notes.append(f"goes on with {continued}, which an earlier run completed")
+        notes.append(f"goes on with {continued.spec_dir}, which run {continued.run_id} completed")
     return f" ({'; '.join(notes)})" if notes else ""
 
 
