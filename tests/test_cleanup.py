@@ -102,11 +102,14 @@ def test_cleanup_removes_what_is_merged_and_keeps_unsaved_work(
         "deleted branch dag/r/a\n"
         "deleted branch dag/r/c\n"
         "deleted branch dag/r/_merged\n"
-        "kept wt-b: 2 uncommitted files\n"
+        "kept wt-b: 2 uncommitted files (b.txt, notes.txt)\n"
         f"kept dag/r/b: 1 commit not on main, checked out in {setup.b}\n"
     )
+    # What was kept, as what it is, and what to do: keep the work, or lose it.
     assert captured.err == (
-        "dag: error: 2 things kept: `dag cleanup r --force` removes them too, and loses that work\n"
+        "dag: error: kept 1 worktree and 1 branch of run r, each named above: to keep that "
+        "work, leave them (commit a worktree's files there, on its branch); `dag cleanup r "
+        "--force` removes them too, and loses that work\n"
     )
     repo = setup.repo
     assert worktrees(repo) == sorted(str(p) for p in (repo, setup.b, setup.z, setup.elsewhere))
@@ -287,7 +290,10 @@ def test_a_worktree_git_refuses_to_remove_is_reported(
     assert worktree_line.startswith("kept wt-a: git could not remove it: ")
     assert "locked" in worktree_line
     assert branch_line.startswith("kept dag/r/a: git could not remove it: ")
-    assert captured.err == "dag: error: 2 things kept\n"
+    assert (
+        captured.err
+        == "dag: error: kept 1 worktree and 1 branch of run r, each named above with why\n"
+    )
     assert load(paths).spec("a").worktree == str(path)
 
 
@@ -366,3 +372,24 @@ def test_the_last_worktree_takes_the_directories_dagspec_made(
     assert not os.path.lexists(root / "r")
     assert os.path.lexists(root) is (root_is != "dagspec's")
     assert (tmp_path / "disk").is_dir() is (root_is == "linked")
+
+
+def test_a_kept_worktree_names_its_first_files_and_the_error_says_what_was_kept(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed run's worktrees, kept for their uncommitted files: each line names the
+    first three, the error counts worktrees as worktrees and says what to do."""
+    specs = []
+    for spec_id in ("a", "b"):
+        path = add_worktree(git_repo, "r", spec_id)
+        for name in ("e.txt", "d.txt", "c.txt", "b.txt", "a.txt"):
+            (path / name).write_text("mine\n")
+        specs.append(spec(spec_id, SpecStatus.FAILED, worktree=str(path)))
+    save(run(git_repo, "r", *specs, status=RunStatus.FAILED))
+    assert run_cli("cleanup", "r") == 1
+    captured = capsys.readouterr()
+    assert "kept wt-a: 5 uncommitted files (a.txt, b.txt, c.txt and 2 more)\n" in captured.out
+    assert captured.err.startswith(
+        "dag: error: kept 2 worktrees and 2 branches of run r, each named above: "
+    )
+    assert captured.err.endswith("`dag cleanup r --force` removes them too, and loses that work\n")

@@ -56,7 +56,7 @@ def test_an_unrecorded_worktree_holding_work_is_kept_unless_forced(
     (b / "notes.txt").write_text("mine\n")
     assert run_cli("cleanup", "r") == 1
     captured = capsys.readouterr()
-    assert f"kept {b}: 1 uncommitted file, not recorded in the run\n" in captured.out
+    assert f"kept {b}: 1 uncommitted file (notes.txt), not recorded in the run\n" in captured.out
     assert f"kept dag/r/b: checked out in {b}\n" in captured.out
     assert "`dag cleanup r --force` removes them too" in captured.err
     assert (b / "notes.txt").read_text() == "mine\n"

@@ -37,6 +37,7 @@ from dagspec import (
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, as_typed, print_error
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
+from dagspec.merge_report import names
 from dagspec.state import load, run_lock, save, settled
 from dagspec.words import counted
 from dagspec.workspace import (
@@ -189,7 +190,7 @@ def _plan_worktree(
     loss = ", ".join(filter(None, [held, unseen.loss()]))
     if lost and not force:
         stays = forget.Stays(path, loss, ours, uncommitted=True)
-        said = f": {unseen.advice()}" if unseen and not files else f": {loss}"
+        said = f": {unseen.advice()}" if unseen and not files else f": {loss}{_first(files)}"
         plan.kept.append(Kept(f"kept {path.name}{said}", True, stays))
     else:
         plan.steps.append(Step(path.name, str(where), spec_id, lost, loss))
@@ -220,10 +221,20 @@ def _plan_unrecorded(
         lost = ", ".join(filter(None, [held, _commits(len(commits), state)]))
         if lost and not force:
             stays = forget.Stays(path, lost, str(on), uncommitted=bool(files))
-            plan.kept.append(Kept(f"kept {path}: {lost}, not recorded in the run", True, stays))
+            message = f"kept {path}: {lost}{_first(files)}, not recorded in the run"
+            plan.kept.append(Kept(message, True, stays))
             continue
         # its commits, if any, are its branch's to lose (``_plan_branch``)
         plan.steps.append(Step(path.name, str(path), ids[on], files, held))
+
+
+_FIRST_FILES = 3  # the uncommitted files a kept worktree's line names; then how many more
+
+
+def _first(files: tuple[str, ...]) -> str:
+    """`` (notes.txt, src/a.py and 2 more)``: the first uncommitted files, as ``git status
+    --short`` has them (``XY path``) without their status, so the user knows what is kept."""
+    return f" ({names((entry[3:] for entry in files), _FIRST_FILES)})" if files else ""
 
 
 def _commits(count: int, state: RunState) -> str:
@@ -377,8 +388,23 @@ def _report(run_id: str, plan: Plan, force: bool) -> int:
         if not (plan.steps or plan.forgotten):
             print(f"nothing to clean up for run {run_id}")
         return EXIT_OK
-    hint = ""
-    if not force and any(k.force_would_remove for k in plan.kept):
-        hint = f": `dag cleanup {run_id} --force` removes them too, and loses that work"
-    print_error(f"{counted(len(plan.kept), 'thing')} kept{hint}")
+    print_error(_kept_line(run_id, plan, force))
+    return EXIT_FAILED
+
+
+def _kept_line(run_id: str, plan: Plan, force: bool) -> str:
+    """What was kept, as worktrees and branches (each named on its line above), and what to
+    do: keep the work (commit a worktree's files there, on the spec's branch), or lose it."""
+    worktrees = len(_worktrees_kept(plan))
+    kinds = [
+        counted(worktrees, "worktree") if worktrees else "",
+        counted(len(plan.kept) - worktrees, "branch", "branches")
+        if len(plan.kept) > worktrees
+        else "",
+    ]
+    what = f"kept {' and '.join(filter(None, kinds))} of run {run_id}, each named above"
+    if force or not any(k.force_would_remove for k in plan.kept):
+        return what + " with why"
+    keep = "to keep that work, leave them (commit a worktree's files there, on its branch); "
+    return f"{what}: {keep}`dag cleanup {run_id} --force` removes them too, and loses that work"
     return EXIT_FAILED
