@@ -132,7 +132,8 @@ def test_too_few_file_descriptors_fail_specs_not_the_run(project: Project) -> No
         e for e in errors if "too many open files while" not in e
     ]
     assert all("raise the open-file limit (ulimit -n)" in error for error in errors), errors
-    assert len(errors) < len(final.specs)  # the others completed
+    # How many specs get through depends on which of 12 at once takes the last descriptors
+    # first: on a loaded machine none may (seen once in CI). The run ended in order anyway.
 
 
 def _limit_file_size(size: int) -> Callable[[], None]:
