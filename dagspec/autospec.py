@@ -109,14 +109,18 @@ _VERSION_WORD = re.compile(
     r"[,;)]?"  # as a sentence or a bracket ends
 )
 _LONGEST = 200  # characters of a version line dagspec records
+# A commit a build from a clone names instead of a version (`autospec version 8c81903`,
+# `dev (commit 8c81903)`, git describe's `g8c81903`): a build that names no version.
+_COMMIT_ID = re.compile(r"\(?g?(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}[,;)]?")
 
 
 def version_problem(line: str) -> str | None:
     """Why ``line`` (``version_line``'s, read with ``surrogateescape``) is not a version
     dagspec can read and record, or None: it holds a byte that is not UTF-8, a control
     character, more than 200 characters, or a first word with a digit that is not a
-    version (``v-1.0.0``, a number of more than 9 digits). A line with no digit is a build
-    that names no version (``autospec version dev``). The caller shows the line.
+    version (``v-1.0.0``, a number of more than 9 digits) nor a commit id. A line with no
+    such word is a build that names no version (``autospec version dev``, ``autospec
+    version 8c81903``, built from a clone without tags). The caller shows the line.
 
     >>> version_problem("autospec version v0.7.3"), version_problem("autospec version v-1.0.0")
     (None, "whose version 'v-1.0.0' is not one (such as v0.10.4 or 0.10.4-rc1)")
@@ -127,7 +131,8 @@ def version_problem(line: str) -> str | None:
         return "which holds a control character"
     if len(line) > _LONGEST:
         return f"which is longer than {_LONGEST} characters"
-    word = next((w for w in line.split() if any(c.isdigit() for c in w)), None)
+    words = [w for w in line.split() if any(c.isdigit() for c in w)]
+    word = next((w for w in words if not _COMMIT_ID.fullmatch(w)), None)
     if word is None or _VERSION_WORD.fullmatch(word):
         return None
     return f"whose version {quoted(word)} is not one (such as v0.10.4 or 0.10.4-rc1)"

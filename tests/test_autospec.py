@@ -195,6 +195,10 @@ def test_the_version_line_is_the_one_naming_autospec(said: str, line: str | None
         ("autospec version v0.7.3", None),
         ("autospec fake-0.10.4", None),
         ("autospec version dev", None),  # a build that names no version
+        ("autospec version 8c81903", None),  # built from a clone without tags: a commit
+        ("autospec version dev (commit 8c81903)", None),
+        ("autospec version v0.10.4 (commit 8c81903)", None),
+        ("autospec version 1234567", "whose version '1234567' is not one"),  # no hex letter
         ("Autospec 0.10.4 (built 2026-01-15)", None),  # the first word with a digit counts
         ("autospec version v0.10.4-rc1+a1b2", None),
         ("autospec version v0.10.4-3-g1a2b3c", None),
