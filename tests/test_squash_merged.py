@@ -182,7 +182,7 @@ def test_merge_after_the_user_squash_merged_the_result_says_it_is_on_the_base(
     # dag status "merged" of what the merge table had just called "already merged"
     run_cli("report", RUN)
     card = capsys.readouterr().out
-    assert card.count("  already merged\n") == 2 and ", 2 merged, " in card, card
+    assert card.count("  already merged\n") == 2 and ", 2 already merged, " in card, card
     run_cli("status", RUN)
     assert capsys.readouterr().out.count("  already merged\n") == 2
 
