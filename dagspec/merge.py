@@ -141,12 +141,29 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
 
 def _dropped(repo: Path, state: RunState, tip: str) -> frozenset[str]:
     """The specs recorded merged by a merge commit the base branch, at ``tip``, no longer has
-    (a reset, a rebase aborted after the merge): one ``git rev-list``, when there are any."""
+    (a reset, a rebase aborted after the merge), and whose work it lacks too: one
+    ``git rev-list``, when there are any. A merge commit rewritten with the spec's work
+    kept (``git commit --amend`` of it, a ``git pull --rebase`` that flattens merges) is
+    not a drop: its spec side is on the base, or every change of it is
+    (``git_merge.adds_nothing``)."""
     recorded = {s.id: s.merge_commit for s in state.specs if s.merged and s.merge_commit}
     if not recorded:
         return frozenset()
     on_base = git_merge.commits_since(repo, tip, state.base_commit)
-    return frozenset(spec_id for spec_id, sha in recorded.items() if sha not in on_base)
+    return frozenset(
+        spec_id
+        for spec_id, sha in recorded.items()
+        if sha not in on_base and not _work_on_base(repo, sha, tip)
+    )
+
+
+def _work_on_base(repo: Path, merge_commit: str, tip: str) -> bool:
+    """Whether the base, at ``tip``, has the spec side (``^2``) of ``merge_commit``, as a
+    commit or by content; False when that commit is gone (garbage-collected)."""
+    work = git.rev_parse(repo, f"{merge_commit}^2")
+    if work is None:
+        return False
+    return git.is_ancestor(repo, work, tip) or git_merge.adds_nothing(repo, tip, work)
 
 
 def _replay(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:

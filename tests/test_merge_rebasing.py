@@ -92,3 +92,33 @@ def test_a_merge_the_base_branch_lost_is_not_merged_before(git_repo: Path) -> No
     assert "main no longer has the merge of a " in text
     state, report = merge_run(git_repo, state, dag)  # its branch is there: merged again
     assert outcomes(report) == {"a": Outcome.MERGED} and state.spec("a").merged
+
+
+def amend_the_merge(repo: Path) -> None:
+    git(repo, "commit", "-q", "--amend", "-m", "Merge a (reworded)")
+
+
+def flatten_the_merge(repo: Path) -> None:
+    """What `git pull --rebase` does to a merge: its first parent's side replayed, linear."""
+    git(repo, "rebase", "-q", "--force-rebase", "HEAD~1")
+
+
+@pytest.mark.parametrize("rewrite", [amend_the_merge, flatten_the_merge])
+def test_a_merge_rewritten_with_its_work_kept_is_not_dropped(
+    git_repo: Path, rewrite: Callable[[Path], None]
+) -> None:
+    """The merge commit reworded, or flattened by `git pull --rebase`: a's work was on main,
+    yet `dag merge` said "merge dropped" (exit 1) and recorded a not merged, then "branch
+    missing" at every merge after."""
+    run, dag = load(make_run(git_repo, A))
+    state, _ = merge_run(git_repo, run, dag)
+    rewrite(git_repo)
+    assert (git_repo / "a.txt").read_text() == "a\n"
+    assert state.spec("a").merge_commit not in git(git_repo, "rev-list", "main")
+    main = tip(git_repo)
+
+    state, report = merge_run(git_repo, state, dag)
+
+    assert outcomes(report) == {"a": Outcome.ALREADY_MERGED} and merge_exit_code(report) == 0
+    assert state.spec("a").merged and tip(git_repo) == main
+    assert "dropped" not in render_report(report)
