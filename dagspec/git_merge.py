@@ -219,8 +219,8 @@ def adds_nothing(repo: Path, base: str, branch: str, *, since: str | None = None
     characters). False when one does not exist or they have no common history: then nothing
     is known to be on ``base``."""
     try:
-        changed = _changed_paths(repo, *((since, branch) if since else (f"{base}...{branch}",)))
-        differ = _changed_paths(repo, base, branch)
+        changed = changed_paths(repo, *((since, branch) if since else (f"{base}...{branch}",)))
+        differ = changed_paths(repo, base, branch)
     except GitOutputError:
         raise
     except GitError:  # one is not a commit, or there is no merge base
@@ -241,7 +241,7 @@ _DIFF_NAMES = (
 )
 
 
-def _changed_paths(repo: Path, *revs: str) -> list[str]:
+def changed_paths(repo: Path, *revs: str) -> list[str]:
     """The paths that differ between two commits (``A B``, or ``A...B``: from their merge
     base to ``B``); raises ``GitError`` when git cannot compare them."""
     args = (*_DIFF_NAMES, *revs, "--")

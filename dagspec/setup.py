@@ -33,6 +33,7 @@ from dagspec.lifecycle import RunState
 from dagspec.render import format_duration
 from dagspec.user_copies import copy_paths
 from dagspec.workspace import RunPaths
+from dagspec.worktree import mark_ready
 
 # seconds: a setup's own limit when neither the spec's timeout nor a stall timeout covers it
 SETUP_TIMEOUT = 30 * 60.0
@@ -66,6 +67,8 @@ async def user_setup(
         copy = partial(copy_paths, repo, ready.path, execution.copy, log=log, check=check)
         await trio.to_thread.run_sync(copy)
     if not execution.setup:
+        if execution.copy:
+            mark_ready(ready.path)
         return
     env = setup_env(
         repo=repo, run_id=run.run_id, spec_id=spec_id, worktree=ready.path, branch=ready.branch
@@ -91,6 +94,7 @@ async def user_setup(
         for pgid in ended:
             with trio.CancelScope(shield=True):
                 await end_group(pgid, grace)
+    mark_ready(ready.path)  # set up: what is changed from now on is the agent's
 
 
 def plan_lines(execution: Execution, *, notify: str | None, repo: Path) -> list[str]:

@@ -31,10 +31,12 @@ from typing import NamedTuple
 
 from dagspec.errors import GitError
 from dagspec.git import run
+from dagspec.git_merge import changed_paths
 from dagspec.git_output import lines
-from dagspec.lifecycle import RunState
+from dagspec.lifecycle import RunState, SpecState
 from dagspec.words import counted
-from dagspec.worktree import COPIED, git_dir, made_at
+from dagspec.workspace import branch_name
+from dagspec.worktree import COPIED, git_dir, made_at, ready_at
 
 SHOWN = 3
 """How many files or commits a message names before "...". """
@@ -146,34 +148,60 @@ def _stores(modules: Path, prefix: str) -> Iterator[tuple[str, Path]]:
 def quiet_specs(repo: Path, run_state: RunState, ids: Iterable[str]) -> set[str]:
     """The specs among ``ids`` whose merge commit on the base branch changed nothing outside
     their spec directory, asked of git in one process for all of them (``log --no-walk``,
-    each commit against its first parent); a spec with no merge commit or no attempt's start
-    is left out, as is every spec when git cannot answer."""
+    each commit against its first parent); and those recorded merged with no merge commit
+    of their own ("already merged": a DAG run again) whose branch changed nothing outside
+    their spec directory since the run's base commit (a git process each, only for them). A
+    spec with no attempt's start is left out, as is every spec when git cannot answer."""
     specs = [run_state.spec(i) for i in ids]
     commits = {s.merge_commit: s for s in specs if s.merge_commit and s.started_at}
+    without = [s for s in specs if s.merged and not s.merge_commit and s.started_at]
+    quiet = {s.id for s in without if _branch_quiet(repo, run_state, s)}
     if not commits:
-        return set()
+        return quiet
     try:
         out = run(repo, "log", "--no-walk=unsorted", "-z", "--format=%x01%H", "--name-only",
                   "--diff-merges=first-parent", *commits, "--")  # fmt: skip
     except GitError:
-        return set()
+        return quiet
     changed: dict[str, list[str]] = {}
     for chunk in out.split("\x01")[1:]:
         sha, _, names = chunk.partition("\0")
         changed[sha] = [name for name in names.lstrip("\n").split("\0") if name]
-    quiet = set()
     for sha, spec in commits.items():
-        inside = f"{spec.spec_dir}/" if spec.spec_dir else None
         full = next((c for c in changed if c.startswith(sha)), None)
-        if full is not None and all(inside and n.startswith(inside) for n in changed[full]):
+        if full is not None and _inside(spec, changed[full]):
             quiet.add(spec.id)
     return quiet
 
 
-def written_since(worktree: Path, moment: float, spec_dir: str | None) -> list[str]:
+def _inside(spec: SpecState, names: Iterable[str]) -> bool:
+    """Whether every path of ``names`` is in the spec's directory (none is, with none)."""
+    inside = f"{spec.spec_dir}/" if spec.spec_dir else None
+    return all(inside and n.startswith(inside) for n in names)
+
+
+def _branch_quiet(repo: Path, run_state: RunState, spec: SpecState) -> bool:
+    """Whether the spec's branch changed nothing outside its spec directory since the run's
+    base commit; False when git cannot tell (the branch or the commit gone)."""
+    branch = spec.branch or branch_name(run_state.run_id, spec.id)
+    try:
+        names = changed_paths(repo, f"{run_state.base_commit}...refs/heads/{branch}")
+    except GitError:
+        return False
+    return _inside(spec, names)
+
+
+def written_since(
+    worktree: Path, moment: float, spec_dir: str | None, *, ready: float | None = None
+) -> list[str]:
     """The files under ``worktree`` written after ``moment`` (sorted, relative), with no
     git: ``.git``, the spec directory, the configuration dagspec copies in and any nested
-    repository (a submodule's checkout) are passed over."""
+    repository (a submodule's checkout) are passed over. Written means modified after
+    ``moment`` or changed after ``ready`` (``moment`` when None): ``st_ctime``, which no tool
+    can set back as ``tar x``, ``cp -p`` or ``unzip`` set the modification time back.
+    ``ready``: when ``execution.copy`` and ``setup`` were done, whose files keep their
+    source's modification time but not its change time."""
+    ready = moment if ready is None else max(ready, moment)
     skipped = {".git", *COPIED, *([spec_dir] if spec_dir else [])}
     found = []
     for top, dirs, files in os.walk(worktree):
@@ -189,10 +217,11 @@ def written_since(worktree: Path, moment: float, spec_dir: str | None) -> list[s
             if path in skipped:
                 continue
             try:
-                if os.lstat(here / name).st_mtime > moment:
-                    found.append(path)
+                status = os.lstat(here / name)
             except OSError:
                 continue
+            if status.st_mtime > moment or status.st_ctime > ready:
+                found.append(path)
     return sorted(found)
 
 
@@ -210,5 +239,5 @@ def unseen(
         if made is None and spec.started_at is not None:  # not marked: its start, in seconds
             made = spec.started_at.replace(microsecond=0).timestamp() + 1
         if made is not None:
-            ignored = tuple(written_since(path, made, spec.spec_dir))
+            ignored = tuple(written_since(path, made, spec.spec_dir, ready=ready_at(path)))
     return Unseen(path, commits, ignored, spec.spec_dir)

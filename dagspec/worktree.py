@@ -172,6 +172,29 @@ def mark_made(worktree: Path) -> None:
             (gitdir / MADE).touch()
 
 
+READY = "dagspec-ready"
+"""The file in a worktree's git directory written once ``execution.copy`` and ``setup``
+first made it ready: a file they put there keeps its source's modification time but not its
+change time, so only a change after this one is the agent's (``ready_at``)."""
+
+
+def mark_ready(worktree: Path) -> None:
+    """Write ``READY`` once, when it is not there (a later attempt's copy skips what exists)."""
+    gitdir = git_dir(worktree)
+    if gitdir is not None and not (gitdir / READY).exists():
+        with contextlib.suppress(OSError):
+            (gitdir / READY).touch()
+
+
+def ready_at(worktree: Path) -> float | None:
+    """When ``mark_ready`` marked the worktree, as a timestamp; None when not marked."""
+    gitdir = git_dir(worktree)
+    try:
+        return None if gitdir is None else (gitdir / READY).stat().st_mtime
+    except OSError:
+        return None
+
+
 def made_at(worktree: Path) -> float | None:
     """When the worktree's checkout was made (``mark_made``), as a timestamp; None when not
     marked (made by an older dagspec)."""

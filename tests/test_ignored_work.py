@@ -6,13 +6,16 @@ merge brought work is removed with its ignored files (``__pycache__/``, caches) 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from dagspec.unseen_work import written_since
 from tests.conftest import git
 from tests.engine_support import Project, dag_text
+from tests.fake_autospec_fixture import FAKE_DIR
 
 pytest_plugins = ("tests.engine_fixtures",)
 RunCli = Callable[..., int]
@@ -65,4 +68,61 @@ def test_ignored_files_keep_no_worktree_whose_merge_brought_work(
     project.fake.setenv("TOUCH", "src/cache.pyc")
     assert run_cli("run", str(dag), "--run-id", "r") == 0
     assert "fake_impl/" in git(project.repo, "ls-tree", "-r", "--name-only", "main")
+    assert not project.worktree("a").exists()
+
+
+@pytest.mark.slow
+def test_a_spec_already_merged_by_an_earlier_run_keeps_its_ignored_work(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same DAG run again: its spec "already merged", with no merge commit of its own,
+    was never looked at, and its worktree went with the agent's new work under fake_impl/."""
+    dag = ignoring(project, "src/")
+    agent = project.repo.parent / "autospec"  # the fake, then the work under src/
+    agent.write_text(
+        f'#!/bin/sh\n"{FAKE_DIR / "autospec"}" "$@" || exit\n'
+        'if [ "$1" = run ]; then mkdir -p src && date +%s%N > src/app.py; fi\n'
+    )
+    agent.chmod(0o755)
+    assert run_cli("run", str(dag), "--run-id", "r", "--autospec", agent) == 0
+    capsys.readouterr()
+
+    assert run_cli("run", str(dag), "--run-id", "r2", "--autospec", agent) == 0
+
+    again = project.state("r2").spec("a")
+    assert again.merged and again.merge_commit is None
+    place = project.worktree("a", "r2")
+    assert (place / "src/app.py").is_file()
+    assert f"kept worktree {place} (a): " in capsys.readouterr().out
+
+
+def test_a_file_with_its_modification_time_set_back_counts_as_written(tmp_path: Path) -> None:
+    """Unpacked by `tar x`, `cp -p` or `unzip`: its modification time is the archive's, but
+    its change time is when it was written, which no tool can set back."""
+    (tmp_path / "src").mkdir()
+    work = tmp_path / "src" / "app.py"
+    work.write_text("work\n")
+    os.utime(work, (946684800, 946684800))  # 2000-01-01
+    moment = work.stat().st_ctime - 1  # the attempt started just before
+
+    assert written_since(tmp_path, moment, None) == ["src/app.py"]
+
+
+@pytest.mark.slow
+def test_a_file_execution_copy_put_there_is_not_the_agents_work(
+    project: Project, run_cli: RunCli
+) -> None:
+    """`execution.copy` keeps a file's modification time (`shutil.copy2`), so its change
+    time is the copy's: after the checkout was made, yet before the agent started."""
+    ignoring(project, "fake_impl/\n.env")
+    env = project.repo / ".env"
+    env.write_text("KEY=1\n")
+    os.utime(env, (946684800, 946684800))  # 2000-01-01
+    agent = project.repo.parent / "autospec"  # the fake, its work then thrown away
+    agent.write_text(f'#!/bin/sh\n"{FAKE_DIR / "autospec"}" "$@" || exit\nrm -rf fake_impl\n')
+    agent.chmod(0o755)
+    dag = project.write_dag(dag_text("a", extra="execution:\n  copy: [.env]\n"))
+    git(project.repo, "commit", "-qam", "copy .env")
+
+    assert run_cli("run", str(dag), "--run-id", "r", "--autospec", agent) == 0
     assert not project.worktree("a").exists()
