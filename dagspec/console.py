@@ -77,7 +77,11 @@ def dag_command(argv0: str | None = None, *, repo: bool = True) -> str:
     ``argv0`` is ``sys.argv[0]`` by default; ``repo`` False leaves ``--repo`` out (for a
     hint that names its own).
     """
-    return " ".join([*(_first if repo else ()), _invoked(argv0), *(_elsewhere if repo else ())])
+    try:
+        invoked = _invoked(argv0)
+    except OSError:  # every file descriptor taken: even an import cannot open its file
+        invoked = "dag"
+    return " ".join([*(_first if repo else ()), invoked, *(_elsewhere if repo else ())])
 
 
 def _invoked(argv0: str | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import signal
 import sys
@@ -94,12 +95,22 @@ def silence_stdout() -> None:
     (``dag run | head -1``), and the run must finish without it. Also spares Python's own
     flush at exit from a second broken pipe."""
     broken: Any = sys.stdout
-    sys.stdout = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115 (for the process)
+    try:
+        sys.stdout = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115 (for the process)
+    except OSError:  # every file descriptor taken (EMFILE): a writer that needs none
+        sys.stdout = _Discard()
     if broken is not None and broken is sys.__stdout__:  # the process's own file descriptor
         with contextlib.suppress(OSError, ValueError, AttributeError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)  # sys.__stdout__ is descriptor 1
             os.close(devnull)
+
+
+class _Discard(io.TextIOBase):
+    """A text stream that drops what is written to it, holding no file descriptor."""
+
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 def say(text: str) -> None:

@@ -392,3 +392,38 @@ def test_too_many_open_files_says_what_to_do(exc: OSError, said: str) -> None:
     reason = faults.spec_reason(ExceptionGroup("nursery", [exc]))
     assert reason.startswith("too many open files while " + said)
     assert "raise the open-file limit (ulimit -n) or lower --max-parallel" in reason
+
+
+EVERY_DESCRIPTOR_TAKEN = """
+import os, resource, sys
+from dagspec import console, faults
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+said = console.dag_command(sys.argv[1])
+faults.silence_stdout()
+print("dropped")
+os.write(2, f"{said}|{type(sys.stdout).__name__}".encode())
+"""
+
+
+def test_with_every_descriptor_taken_hints_and_going_quiet_raise_nothing(tmp_path: Path) -> None:
+    """12 specs at once under ``ulimit -n 22``: a progress line's `dag ...` hint imported
+    zipfile, which could not open its file (EMFILE); the reporter went quiet, and opening
+    /dev/null for stdout failed the same way: "a bug in dagspec" (seen in CI)."""
+    archive = tmp_path / "dag.pyz"
+    archive.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip archive
+    done = subprocess.run(
+        [sys.executable, "-c", EVERY_DESCRIPTOR_TAKEN, str(archive)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+    assert done.stderr == "dag|_Discard"
