@@ -23,6 +23,7 @@ class Cleaned(NamedTuple):
 
     run: RunState
     unseen: dict[str, Unseen]
+    kept_branches: tuple[str, ...] = ()  # removed specs' branches the base branch lacks
 
 
 def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
@@ -63,8 +64,8 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
         s.id for s in merged if s.worktree is None or resolved(Path(s.worktree)) not in listed
     }
     removed = [s.id for s in merged if s.id in gone | unlisted]
-    _delete_merged_branches(repo, run, removed)
-    return Cleaned(lifecycle.forget_worktrees(run, removed), held)
+    kept = _delete_merged_branches(repo, run, removed)
+    return Cleaned(lifecycle.forget_worktrees(run, removed), held, kept)
 
 
 def remove_emptied_places(repo: Path, run: RunState) -> None:
@@ -113,30 +114,38 @@ def _remove_refused(repo: Path, run: RunState, spec_id: str, path: Path) -> tupl
     return True, found
 
 
-def _delete_merged_branches(repo: Path, run: RunState, removed: list[str]) -> None:
-    """Delete the branches of the ``removed`` specs that the base branch contains, in
-    history or in content (a replay, a squash merge: ``git_merge.adds_nothing``)."""
+def _delete_merged_branches(repo: Path, run: RunState, removed: list[str]) -> tuple[str, ...]:
+    """Delete the branches of the ``removed`` specs that the base branch contains now, in
+    history or in content (a replay still on it, a squash merge: ``git_merge.adds_nothing``),
+    whatever the state says (a merge dropped since by a reset is recorded still); the
+    branches kept, those the base lacks, the only refs holding their specs' work."""
     prefix = f"refs/heads/dag/{run.run_id}/"
+    branches = {i: run.spec(i).branch or branch_name(run.run_id, i) for i in removed}
+    tips = git_batch.branch_tips(repo, "refs/heads/")  # one process: a deleted one is gone
+    branches = {i: b for i, b in branches.items() if f"refs/heads/{b}" in tips}
     try:
         contained = git_batch.contained_in(repo, f"refs/heads/{run.base_branch}", prefix)
     except GitError:
-        return  # no base branch: nothing is known to be merged
-    branches = {i: run.spec(i).branch or branch_name(run.run_id, i) for i in removed}
+        return tuple(branches.values())  # no base branch: nothing is known to be merged
     done = [
         b
         for i, b in branches.items()
         if f"refs/heads/{b}" in contained
-        or _replayed(repo, run, i, b)
+        or replayed_on_base(repo, run, i, b)
         or git_merge.adds_nothing(repo, f"refs/heads/{run.base_branch}", f"refs/heads/{b}")
     ]
     git_batch.delete_branches(repo, done)
+    return tuple(b for b in branches.values() if b not in done)
 
 
-def _replayed(repo: Path, run: RunState, spec_id: str, branch: str) -> bool:
-    """Whether the spec's merge on the base branch replayed this branch's tip (the base
-    had moved: ``replay.rebase``), which the base then has in content, not in history."""
+def replayed_on_base(repo: Path, run: RunState, spec_id: str, branch: str) -> bool:
+    """Whether the spec's merge, still on the base branch now (a reset or an aborted rebase
+    may have dropped it since it was recorded), replayed this branch's tip (the base had
+    moved: ``replay.rebase``), which the base then has in content, not in history."""
     merge_commit = run.spec(spec_id).merge_commit
-    if merge_commit is None:
+    if merge_commit is None or not git.is_ancestor(
+        repo, merge_commit, f"refs/heads/{run.base_branch}"
+    ):
         return False
     tip = git.rev_parse(repo, f"refs/heads/{branch}")
     return tip is not None and replay.replayed_tip(repo, merge_commit) == tip
@@ -163,4 +172,9 @@ def render_cleanup(before: RunState, after: Cleaned, *, only_unseen: bool = Fals
                 f"kept worktree {old.worktree} ({old.id}): it has changes of its own or is in "
                 f"use; look, then `git worktree remove --force {old.worktree}`"
             )
+    lines.extend(
+        f"kept branch {b}: {before.base_branch} no longer has its work (its merge was "
+        f"dropped?): `git merge {b}` takes it, `git branch -D {b}` drops it"
+        for b in after.kept_branches
+    )
     return "".join(line + "\n" for line in lines)

@@ -1,0 +1,95 @@
+"""``dag cleanup`` after a merge was dropped from the base branch (``git reset``, an aborted
+rebase): the state still says "merged", but only git says what the base has now. A spec
+branch the base lacks is the only ref holding the spec's work: it stays, named with what
+to do, with or without ``--forget``. Real git in temporary repositories; runs built as
+``test_merge`` builds them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dagspec import state as dstate
+from dagspec.merge import merge_run
+from dagspec.removal import remove_merged_worktrees, render_cleanup
+from dagspec.workspace import RunPaths
+from tests.conftest import git
+from tests.test_merge import RUN, branch, load, make_run, tip
+from tests.test_merge_rebasing import A
+from tests.test_squash_merged import branches
+
+Cli = Callable[..., int]
+
+
+def merged_then_dropped(repo: Path) -> tuple[RunPaths, str]:
+    """Spec a merged by ``dag merge`` and recorded so, then main reset to before the merge:
+    a's commit is on its branch only. Returns the run and that commit."""
+    paths = make_run(repo, A)
+    state, _ = merge_run(repo, *load(paths))
+    assert state.spec("a").merged
+    dstate.save(state, paths.state_file)
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    return paths, tip(repo, branch("a"))
+
+
+@pytest.mark.parametrize("flags", [(), ("--forget",), ("--force",), ("--forget", "--force")])
+def test_a_branch_whose_merge_was_dropped_stays(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str], flags: tuple[str, ...]
+) -> None:
+    _, work = merged_then_dropped(git_repo)
+    code = run_cli("cleanup", RUN, *flags)
+    captured = capsys.readouterr()
+    assert code == (0 if "--forget" in flags else 1), captured
+    assert (
+        f"kept {branch('a')}: 1 commit not on main (its merge is no longer on main)\n"
+        in captured.out
+    )
+    hint = "`git merge BRANCH` takes one's work, `git branch -D BRANCH` drops it"
+    assert hint in (captured.out if "--forget" in flags else captured.err)
+    assert branch("a") in branches(git_repo) and tip(git_repo, branch("a")) == work
+
+
+def replayed_then_dropped(repo: Path) -> tuple[RunPaths, str]:
+    """Spec a replayed onto a rewritten main (``dag merge --onto-current``: main has its
+    work in content, not in history) and recorded so, then main reset to before that
+    merge: its work is on its branch only. Returns the run and that branch's tip."""
+    paths = make_run(repo, A)
+    git(repo, "commit", "-q", "--amend", "-m", "initial, reworded")  # main rewritten
+    state, _ = merge_run(repo, *load(paths), onto_current=True)
+    merge = state.spec("a").merge_commit
+    assert merge is not None and git(repo, "rev-parse", f"{merge}^2").strip() != tip(
+        repo, branch("a")
+    )  # a replay, not a's branch itself
+    dstate.save(state, paths.state_file)
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    return paths, tip(repo, branch("a"))
+
+
+def test_a_branch_whose_replayed_merge_was_dropped_stays(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The replay the state records is no longer on main: it says nothing of main now."""
+    _, work = replayed_then_dropped(git_repo)
+    assert run_cli("cleanup", RUN, "--forget") == 0
+    assert (
+        f"kept {branch('a')}: 2 commits not on main (its merge is no longer on main)"
+        in capsys.readouterr().out
+    )
+    assert tip(git_repo, branch("a")) == work
+
+
+def test_removing_merged_worktrees_keeps_a_branch_whose_replayed_merge_was_dropped(
+    git_repo: Path,
+) -> None:
+    """The end of a run and ``dag merge --cleanup`` delete branches the same way."""
+    paths, work = replayed_then_dropped(git_repo)
+    state = dstate.load(paths)
+    cleaned = remove_merged_worktrees(git_repo, state)
+    assert tip(git_repo, branch("a")) == work
+    b = branch("a")
+    assert render_cleanup(state, cleaned, only_unseen=True) == (
+        f"kept branch {b}: main no longer has its work (its merge was dropped?): "
+        f"`git merge {b}` takes it, `git branch -D {b}` drops it\n"
+    )
