@@ -78,6 +78,9 @@ def _remove_run_directory(run_dir: Path) -> None:
         shutil.rmtree(run_dir)
 
 
+TAKE_OR_DROP = "`git merge BRANCH` takes one's work, `git branch -D BRANCH` drops it"
+
+
 def render_forgotten(run_id: str, *, kept_branches: bool) -> str:
     """The last line of a forgetting: what went, and where the work kept is."""
     gone = (
@@ -85,7 +88,4 @@ def render_forgotten(run_id: str, *, kept_branches: bool) -> str:
     )
     if not kept_branches:
         return gone + "\n"
-    return (
-        f"{gone}; the branches kept above stay: `git merge BRANCH` takes one's work, "
-        "`git branch -D BRANCH` drops it\n"
-    )
+    return f"{gone}; the branches kept above stay: {TAKE_OR_DROP}\n"

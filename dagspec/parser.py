@@ -220,7 +220,12 @@ def _add_commands(commands: Commands) -> None:
     )
     # RUN_ID is optional to argparse only (without it, cli says to name the run)
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="always named: cleanup deletes")
-    p.add_argument("--force", action="store_true", help="also remove unmerged work (says what)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also remove worktrees with uncommitted files (says what); "
+        "never a branch with commits the base branch lacks",
+    )
     p.add_argument(
         "--forget",
         action="store_true",

@@ -109,7 +109,7 @@ def test_cleanup_removes_what_is_merged_and_keeps_unsaved_work(
     assert captured.err == (
         "dag: error: kept 1 worktree and 1 branch of run r, each named above: to keep that "
         "work, leave them (commit a worktree's files there, on its branch); `dag cleanup r "
-        "--force` removes them too, and loses that work\n"
+        "--force` removes the worktrees too, and loses that work\n"
     )
     repo = setup.repo
     assert worktrees(repo) == sorted(str(p) for p in (repo, setup.b, setup.z, setup.elsewhere))
@@ -119,30 +119,36 @@ def test_cleanup_removes_what_is_merged_and_keeps_unsaved_work(
 
 
 @pytest.mark.slow
-def test_force_says_what_is_lost_then_removes_it(
+def test_force_says_what_is_lost_then_removes_it_but_never_a_branch_main_lacks(
     setup: Setup, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_cli("cleanup", "r", "--force") == 0
-    assert capsys.readouterr().out == (
+    """--force is for uncommitted files: dag/r/b's commit, on no other ref, stays."""
+    assert run_cli("cleanup", "r", "--force") == 1
+    captured = capsys.readouterr()
+    assert captured.out == (
         "--force: this work will be lost:\n"
         "  wt-b: 2 uncommitted files\n"
         "     M b.txt\n"
         "    ?? notes.txt\n"
-        "  dag/r/b: 1 commit not on main\n"
-        f"    {setup.b_commit}\n"
         f"removed {setup.a}\n"
         f"removed {setup.b}\n"
         f"removed {setup.c}\n"
         "deleted branch dag/r/a\n"
-        "deleted branch dag/r/b\n"
         "deleted branch dag/r/c\n"
         "deleted branch dag/r/_merged\n"
+        "kept dag/r/b: 1 commit not on main\n"
+    )
+    assert captured.err == (
+        "dag: error: kept 1 branch of run r, each named above: a branch kept for its commits "
+        "stays even with --force: `git merge BRANCH` takes one's work, `git branch -D BRANCH` "
+        "drops it\n"
     )
     repo = setup.repo
     assert worktrees(repo) == sorted(str(p) for p in (repo, setup.z, setup.elsewhere))
-    assert branches(repo) == ["dag/other/z", "feature", "main"]
+    assert branches(repo) == ["dag/other/z", "dag/r/b", "feature", "main"]
     assert not setup.b.exists()
     assert set(setup.recorded_worktrees().values()) == {None}
+    git(repo, "branch", "-D", "dag/r/b")  # the user drops it, as the error says
     assert run_cli("cleanup", "r") == 0
     assert capsys.readouterr().out == "nothing to clean up for run r\n"
 
@@ -392,4 +398,6 @@ def test_a_kept_worktree_names_its_first_files_and_the_error_says_what_was_kept(
     assert captured.err.startswith(
         "dag: error: kept 2 worktrees and 2 branches of run r, each named above: "
     )
-    assert captured.err.endswith("`dag cleanup r --force` removes them too, and loses that work\n")
+    assert captured.err.endswith(
+        "`dag cleanup r --force` removes the worktrees too, and loses that work\n"
+    )

@@ -89,9 +89,14 @@ def test_force_loses_the_work_it_names_then_forgets_the_run(
     assert run_cli("cleanup", "r", "--forget", "--force") == 0
     out = capsys.readouterr().out
     assert out.startswith("--force: this work will be lost:\n  wt-b: 2 uncommitted files\n")
-    assert out.endswith(f"deleted branch dag/r/_merged\n{FORGOT}\n")
+    # --force loses the files it names, never the commits of a branch main lacks
+    assert out.endswith(
+        "deleted branch dag/r/_merged\nkept dag/r/b: 1 commit not on main\n"
+        f"{FORGOT}; the branches kept above stay: `git merge BRANCH` takes one's work, "
+        "`git branch -D BRANCH` drops it\n"
+    )
     assert recorded(paths) == {"state": False, "logs": False}
-    assert branches(setup.repo) == ["dag/other/z", "feature", "main"]
+    assert branches(setup.repo) == ["dag/other/z", "dag/r/b", "feature", "main"]
 
 
 def test_an_unrecorded_worktree_with_work_refuses_it(

@@ -58,7 +58,7 @@ def test_an_unrecorded_worktree_holding_work_is_kept_unless_forced(
     captured = capsys.readouterr()
     assert f"kept {b}: 1 uncommitted file (notes.txt), not recorded in the run\n" in captured.out
     assert f"kept dag/r/b: checked out in {b}\n" in captured.out
-    assert "`dag cleanup r --force` removes them too" in captured.err
+    assert "`dag cleanup r --force` removes the worktrees too" in captured.err
     assert (b / "notes.txt").read_text() == "mine\n"
     assert run_cli("cleanup", "r", "--force") == 0
     out = capsys.readouterr().out
@@ -66,7 +66,7 @@ def test_an_unrecorded_worktree_holding_work_is_kept_unless_forced(
     assert worktrees(git_repo) == [str(git_repo)] and branches(git_repo) == ["main"]
 
 
-def test_a_commit_on_an_unrecorded_worktree_s_branch_is_kept_unless_forced(
+def test_a_commit_on_an_unrecorded_worktree_s_branch_is_kept_even_when_forced(
     git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
     forgotten_run(git_repo)
@@ -75,9 +75,10 @@ def test_a_commit_on_an_unrecorded_worktree_s_branch_is_kept_unless_forced(
     assert run_cli("cleanup", "r") == 1
     assert f"kept {c}: 1 commit not on main, not recorded" in capsys.readouterr().out
     assert "dag/r/c" in branches(git_repo)
-    assert run_cli("cleanup", "r", "--force") == 0
-    assert "dag/r/c: 1 commit not on main\n" in capsys.readouterr().out
-    assert worktrees(git_repo) == [str(git_repo)] and branches(git_repo) == ["main"]
+    # --force is for uncommitted files: the worktree goes, the commit stays on its branch
+    assert run_cli("cleanup", "r", "--force") == 1
+    assert "kept dag/r/c: 1 commit not on main\n" in capsys.readouterr().out
+    assert worktrees(git_repo) == [str(git_repo)] and branches(git_repo) == ["dag/r/c", "main"]
 
 
 def test_cleanup_after_a_killed_driver_ends_its_agents_and_removes_everything(

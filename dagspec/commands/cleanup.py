@@ -35,6 +35,7 @@ from dagspec import (
     worktree,
 )
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, as_typed, print_error
+from dagspec.forget import TAKE_OR_DROP
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.merge_report import names
@@ -65,6 +66,7 @@ class Kept(NamedTuple):
     message: str
     force_would_remove: bool
     worktree: forget.Stays | None = None  # a worktree that stays: no run is forgotten then
+    unmerged: bool = False  # a branch with work the base lacks: it stays, even with --force
 
 
 @attrs.define
@@ -259,18 +261,25 @@ def _plan_branch(
     checked_out: dict[str, Path],
     force: bool,
 ) -> None:
+    """A branch goes only when the base branch has all its work as git says now: in
+    history, or in content (a squash, a replay of the spec's merge still on the base). The
+    state saying "merged" is not enough (the merge may have been dropped since: a reset, an
+    aborted rebase), nor is ``force``, which is for uncommitted files: a branch with work
+    the base lacks is kept, named with how to take or drop it."""
     flagged = spec_id is not None and state.spec(spec_id).merged
     in_history = git.is_ancestor(repo, branch, state.base_branch)
-    merged = flagged or in_history
     # A stray branch's commits count as saved when the spec branch it was forked for has them.
     elsewhere = [state.base_branch, *(plan.strays_of.get(branch, ()))]
-    if merged:
+    if in_history:
         lost: tuple[str, ...] = ()
     elif spec_id is None:  # _merged, _integration: dagspec's merges of the specs' work
         lost = tuple(git_merge.changes_not_on(repo, branch, state.base_branch))
     else:
         lost = tuple(git.commits_lacking(repo, branch, elsewhere))
-        if lost and git_merge.adds_nothing(repo, state.base_branch, branch):
+        if lost and (
+            git_merge.adds_nothing(repo, state.base_branch, branch)
+            or (flagged and removal.replayed_on_base(repo, state, spec_id, branch))
+        ):
             lost = ()  # every change is on the base branch: squash-merged, say
     if spec_id is not None and not flagged and not lost:
         _note_on_base(plan, repo, state, spec_id, branch, in_history)
@@ -278,8 +287,9 @@ def _plan_branch(
     if branch in checked_out:
         where = f"checked out in {checked_out[branch]}"
         plan.kept.append(Kept(f"kept {branch}: {', '.join(filter(None, [loss, where]))}", False))
-    elif lost and not force:
-        plan.kept.append(Kept(f"kept {branch}: {loss}", True))
+    elif lost:
+        dropped = f" (its merge is no longer on {state.base_branch})" if flagged else ""
+        plan.kept.append(Kept(f"kept {branch}: {loss}{dropped}", False, unmerged=True))
     else:
         plan.steps.append(Step(branch, branch, None, lost, loss))
 
@@ -403,8 +413,13 @@ def _kept_line(run_id: str, plan: Plan, force: bool) -> str:
         else "",
     ]
     what = f"kept {' and '.join(filter(None, kinds))} of run {run_id}, each named above"
-    if force or not any(k.force_would_remove for k in plan.kept):
-        return what + " with why"
-    keep = "to keep that work, leave them (commit a worktree's files there, on its branch); "
-    return f"{what}: {keep}`dag cleanup {run_id} --force` removes them too, and loses that work"
+    todo = []
+    if not force and any(k.force_would_remove for k in plan.kept):
+        todo.append(
+            "to keep that work, leave them (commit a worktree's files there, on its branch); "
+            f"`dag cleanup {run_id} --force` removes the worktrees too, and loses that work"
+        )
+    if any(k.unmerged for k in plan.kept):
+        todo.append(f"a branch kept for its commits stays even with --force: {TAKE_OR_DROP}")
+    return f"{what}: {'; '.join(todo)}" if todo else what + " with why"
     return EXIT_FAILED
