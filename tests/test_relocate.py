@@ -103,8 +103,10 @@ def test_cleanup_after_the_repository_was_moved_takes_its_worktrees(
     project.repo.rename(moved)
     (tmp_path / "repo.worktrees").rename(tmp_path / "renamed.worktrees")
     capsys.readouterr()
-    assert run_cli("--repo", moved, "cleanup", "r", "--force") == 0
+    # a completed, not merged: its branch stays even with --force (its commits are not on main)
+    assert run_cli("--repo", moved, "cleanup", "r", "--force") == 1
     out = capsys.readouterr().out
+    assert "kept dag/r/a: 2 commits not on main" in out
     assert f"removed {tmp_path / 'renamed.worktrees' / 'r' / 'a'}" in out
     assert not (tmp_path / "renamed.worktrees" / "r").exists()
     assert git(moved, "worktree", "list", "--porcelain").count("worktree ") == 1
