@@ -241,6 +241,19 @@ def test_progress_is_log_output_a_spec_file_or_a_commit(git_repo: Path) -> None:
 # --- the scheduler, with a scripted agent -------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _wall_on_trio_clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a test on trio's mock clock, the wall clock (``state.utcnow``) runs with it: a
+    wait's end is a wall-clock instant slept on trio's clock, so real seconds passing
+    between the two readings (a loaded machine) shifted a wait by that much (180 s read
+    179 s)."""
+    if "autojump_clock" not in request.fixturenames:
+        return
+    clock = request.getfixturevalue("autojump_clock")
+    start = state.utcnow()
+    monkeypatch.setattr(state, "utcnow", lambda: start + timedelta(seconds=clock.current_time()))
+
+
 @dataclass
 class Attempt:
     """One attempt of the scripted agent: ``beats`` output lines ``beat`` seconds apart, then
@@ -394,21 +407,8 @@ async def test_a_failure_without_a_limit_message_is_a_failure(
     assert "waiting" not in _kinds(events, "a")
 
 
-@pytest.fixture
-def wall_on_trio_clock(
-    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
-) -> trio.testing.MockClock:
-    """The wall clock (``state.utcnow``) runs with trio's mock clock: a wait's end is a
-    wall-clock instant, slept on trio's clock, and real seconds passing between the two
-    readings (a loaded machine) shifted each wait by that much."""
-    start = state.utcnow()
-    wall = lambda: start + timedelta(seconds=autojump_clock.current_time())  # noqa: E731
-    monkeypatch.setattr(state, "utcnow", wall)
-    return autojump_clock
-
-
 async def test_repeated_limits_back_off_doubling_and_the_fifth_fails(
-    tmp_path: Path, wall_on_trio_clock: trio.testing.MockClock
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     agents, events = Scripted({"a": [Attempt(silent=0, lines=[RATE], code=1)]}), []
     final = await _drive(tmp_path, ["a"], agents, events)
