@@ -179,11 +179,20 @@ def _merge(
     return git_commit.commit_tree(repo, merged.tree, parents, message, sign=sign)
 
 
-def joins(repo: Path, run_id: str, base_commit: str) -> dict[tuple[str, str], str]:
+def joins(
+    repo: Path, run_id: str, base_commit: str, *, listed: Mapping[str, str] | None = None
+) -> dict[tuple[str, str], str]:
     """Each join commit of the run, keyed by ``(first parent, spec tip)``; empty when the
-    integration branch or the base commit is gone."""
-    head = git.rev_parse(repo, f"refs/heads/{integration_branch(run_id)}")
-    if head is None or git.rev_parse(repo, base_commit) is None:
+    integration branch or the base commit is gone. ``listed``: the run's branches as just
+    read (``run_branches``), from a caller that knows the base commit is there."""
+    ref = f"refs/heads/{integration_branch(run_id)}"
+    if listed is not None:
+        head = listed.get(ref)
+    else:
+        head = git.rev_parse(repo, ref)
+        if head is not None and git.rev_parse(repo, base_commit) is None:
+            return {}
+    if head is None:
         return {}
     return {
         (ours, theirs): sha
@@ -191,11 +200,14 @@ def joins(repo: Path, run_id: str, base_commit: str) -> dict[tuple[str, str], st
     }
 
 
-def drop(repo: Path, run_id: str) -> None:
+def drop(repo: Path, run_id: str, *, listed: Mapping[str, str] | None = None) -> None:
     """Delete the integration branch: once every spec of the run is merged, nothing needs
     it (``merge.merge_run`` calls this). Until then it stays, for the dependents of specs
-    whose branches were deleted after their merge."""
-    if git.branch_exists(repo, integration_branch(run_id)):
+    whose branches were deleted after their merge. ``listed``: the run's branches as the
+    caller just read them (``run_branches``), else git is asked."""
+    name = integration_branch(run_id)
+    there = f"refs/heads/{name}" in listed if listed is not None else git.branch_exists(repo, name)
+    if there:
         git.delete_branch(repo, integration_branch(run_id), force=True)
 
 
@@ -225,11 +237,19 @@ def merge_order(
     return order
 
 
-def spec_tips(repo: Path, state: RunState) -> dict[str, str | None]:
-    """Each spec's branch tip (None: no such branch), read in one ``git for-each-ref`` of
-    the run's branches (a branch recorded under another name is asked for alone)."""
+def run_branches(repo: Path, run_id: str) -> dict[str, str]:
+    """``{full ref name: commit}`` of the run's branches ``dag/<run>/...``: its specs', the
+    integration branch and ``_merged``; one ``git for-each-ref``."""
+    return git_batch.branch_tips(repo, f"refs/heads/dag/{run_id}/")
+
+
+def spec_tips(
+    repo: Path, state: RunState, *, listed: Mapping[str, str] | None = None
+) -> dict[str, str | None]:
+    """Each spec's branch tip (None: no such branch), from ``listed`` (``run_branches``,
+    read now when not given; a branch recorded under another name is asked for alone)."""
     prefix = f"refs/heads/dag/{state.run_id}/"
-    listed = git_batch.branch_tips(repo, prefix)
+    listed = run_branches(repo, state.run_id) if listed is None else listed
     tips: dict[str, str | None] = {}
     for spec in state.specs:
         ref = f"refs/heads/{spec.branch or branch_name(state.run_id, spec.id)}"
@@ -259,6 +279,7 @@ class MergeFacts:
     joins: Mapping[tuple[str, str], str]  # ``joins``
     tips: Mapping[str, str | None]
     repo: Path
+    branches: Mapping[str, str] = attrs.field(factory=dict)  # ``run_branches``, as read
     signs: bool | None = None
     replayed: Mapping[str, str] = attrs.field(factory=dict)  # ``replay.merged_replays``
     dropped: frozenset[str] = frozenset()  # merged, by a commit the base no longer has
@@ -266,12 +287,15 @@ class MergeFacts:
 
     @classmethod
     def read(cls, repo: Path, state: RunState) -> MergeFacts:
-        made = joins(repo, state.run_id, state.base_commit)
-        tips = spec_tips(repo, state)
+        """The facts of a base branch that still has the run's base commit (``rewritten``
+        is False): the run's branches read once, the joins in one more process."""
+        listed = run_branches(repo, state.run_id)
+        made = joins(repo, state.run_id, state.base_commit, listed=listed)
+        tips = spec_tips(repo, state, listed=listed)
         gone = [s for s in state.specs if tips[s.id] is None and not s.merged]
         if gone and made:  # its work is on the integration branch: merged from there
             tips.update(joined_tips(repo, state, gone))
-        return cls(made, tips, repo)
+        return cls(made, tips, repo, listed)
 
     def sign(self) -> bool:
         if self.signs is None:
@@ -293,7 +317,10 @@ class RewrittenBase(DagspecError):
 
 
 def rewritten(repo: Path, state: RunState, tip: str) -> bool:
-    """Whether the base branch, at ``tip``, no longer has the run's base commit."""
+    """Whether the base branch, at ``tip``, no longer has the run's base commit (no git
+    process when ``tip`` is that commit: the base branch has not moved)."""
+    if tip == state.base_commit:
+        return False
     known = git.rev_parse(repo, state.base_commit) is not None
     return not known or not git.is_ancestor(repo, state.base_commit, tip)
 

@@ -33,6 +33,7 @@ How a merge is made, and what it guarantees (README, Merging):
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
@@ -60,11 +61,14 @@ ATTEMPTS = 3
 
 @attrs.frozen
 class _Chain:
-    """Merges built on ``base`` as objects; ``head`` is the last commit (``base`` if none)."""
+    """Merges built on ``base`` as objects; ``head`` is the last commit (``base`` if none).
+    ``branches``: the run's branches as read to build it (``integration.run_branches``),
+    None when it was built another way."""
 
     base: str
     head: str
     specs: tuple[SpecMerge, ...]
+    branches: Mapping[str, str] | None = None
 
 
 def merge_run(
@@ -92,7 +96,7 @@ def merge_run(
         if report is not None:
             merged = _record(state, report)
             if all(s.merged for s in merged.specs):  # the run is over: its joins are done with
-                integration.drop(repo, state.run_id)
+                integration.drop(repo, state.run_id, listed=chain.branches)
             return merged, report
     raise DagspecError(
         f"the branch {state.base_branch} kept moving while merging run {state.run_id} "
@@ -136,7 +140,7 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
         if result.outcome in LEFT_OFF and not result.blocked_by:
             roots.append(spec_id)
         results.append(result)
-    return _Chain(tip, head, tuple(results))
+    return _Chain(tip, head, tuple(results), facts.branches)
 
 
 def _dropped(repo: Path, state: RunState, tip: str) -> frozenset[str]:
@@ -254,7 +258,7 @@ def _publish(repo: Path, state: RunState, chain: _Chain) -> MergeReport | None:
     """Move the base branch (and its checkout) to the chain's head, or park the head on
     ``dag/<run>/_merged``. None when the base branch moved meanwhile: build again."""
     if chain.head == chain.base:
-        _drop_stale_parked(repo, state.run_id, chain.base)
+        _drop_stale_parked(repo, state, chain)
         return _report(state, chain)
     checkout, busy = _checkout_of(repo, state.base_branch)
     if busy is not None:
@@ -266,7 +270,7 @@ def _publish(repo: Path, state: RunState, chain: _Chain) -> MergeReport | None:
         repo, ref, chain.head, chain.base, message=f"dag merge {state.run_id}"
     ):
         return None
-    _drop_stale_parked(repo, state.run_id, chain.head)
+    _drop_stale_parked(repo, state, chain)
     return attrs.evolve(_report(state, chain), new_tip=chain.head)
 
 
@@ -290,7 +294,7 @@ def _publish_to_checkout(
             reason = f"fast-forwarding it failed: {(exc.stderr or str(exc)).strip()}"
     if reason is not None:
         return _park(repo, state, chain, reason)
-    _drop_stale_parked(repo, state.run_id, chain.head)
+    _drop_stale_parked(repo, state, chain)
     report = _report(state, chain)
     return attrs.evolve(report, new_tip=chain.head, checkout=str(checkout))
 
@@ -362,13 +366,17 @@ def waiting_result(repo: Path, state: RunState) -> str | None:
     return f"{said}, as {state.base_branch} was not moved: {why}"
 
 
-def _drop_stale_parked(repo: Path, run_id: str, tip: str) -> None:
-    """``dag/<run>/_merged`` is obsolete once the base branch has all its work: delete it
-    when every commit it has beyond ``tip`` is a merge commit (ours), or one whose change
-    ``tip`` has (a spec's commit replayed onto a base branch that moved), or when ``tip``
-    has all their changes together (the user squash-merged it): ``changes_not_on``."""
-    parked = merged_branch(run_id)
-    head = git.rev_parse(repo, f"refs/heads/{parked}")
+def _drop_stale_parked(repo: Path, state: RunState, chain: _Chain) -> None:
+    """``dag/<run>/_merged`` is obsolete once the base branch has all its work, the chain's
+    head: delete it when every commit it has beyond that is a merge commit (ours), or one
+    whose change the head has (a spec's commit replayed onto a base branch that moved), or
+    when the head has all their changes together (the user squash-merged it):
+    ``changes_not_on``."""
+    parked, tip = merged_branch(state.run_id), chain.head
+    if chain.branches is not None:  # as read to build the chain
+        head = chain.branches.get(f"refs/heads/{parked}")
+    else:
+        head = git.rev_parse(repo, f"refs/heads/{parked}")
     if head is None or git_merge.changes_not_on(repo, head, tip):
         return
     with contextlib.suppress(GitError):  # checked out somewhere: the user's now

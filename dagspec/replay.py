@@ -98,9 +98,9 @@ def merged_replays(repo: Path, tip: str, since: str) -> dict[str, str]:
     """Each spec tip that a merge commit on ``tip``'s first-parent line after ``since``
     merged as a replay (its second parent ends with :data:`REPLAYED_FROM`), mapped to that
     merge commit: the specs a driver killed after publishing them merged already, which the
-    base branch has in content, not in history. Two git processes; empty when ``since`` is
-    gone."""
-    if git.rev_parse(repo, since) is None:
+    base branch has in content, not in history. Two git processes (none when ``tip`` is
+    ``since``); empty when ``since`` is gone."""
+    if tip == since or git.rev_parse(repo, since) is None:
         return {}
     merges = {theirs: sha for sha, _, theirs in git_merge.first_parent_merges(repo, tip, since)}
     if not merges:

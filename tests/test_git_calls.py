@@ -111,4 +111,4 @@ def test_a_plain_spec_costs_seven_git_processes_including_its_merge(
     assert +difference == expected, (collections.Counter(few), collections.Counter(many))
     assert per_spec == 7
     print(f"git processes: {per_spec:.0f} per spec, {fixed:.0f} per run ({flags or 'sequential'})")
-    assert fixed <= 40, collections.Counter(few)
+    assert fixed <= 30, collections.Counter(few)
