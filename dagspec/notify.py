@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -30,10 +30,12 @@ from dagspec import git_env, procgroup
 from dagspec.errors import as_typed
 from dagspec.fit import printable
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
-from dagspec.limits import LimitHit
 from dagspec.render import count_text, format_duration
 from dagspec.state import format_time
 from dagspec.words import counted
+
+if TYPE_CHECKING:  # loaded for a failure only (``spec_attempt._limit_at_end``)
+    from dagspec.limits import LimitHit
 
 EVENTS = ("run-finished", "spec-failed", "spec-stalled", "spec-waiting")
 NOTIFY_TIMEOUT = 30.0  # seconds; a notifier that hangs is ended and reported

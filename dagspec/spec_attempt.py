@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -32,11 +32,13 @@ from dagspec.attempt import Prepared
 from dagspec.autospec import Invocation, plain
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import Deps, RunState, SpecState, SpecStatus, Transition
-from dagspec.limits import limit_at_end
 from dagspec.ports import Settings
 from dagspec.setup import SETUP_TIMEOUT, note_ended, user_setup
 from dagspec.unattended import end_stall, idle_text, limit_hit, stall_news
 from dagspec.watchdog import for_attempt
+
+if TYPE_CHECKING:
+    from dagspec.limits import LimitHit
 
 
 class Drive(Protocol):
@@ -173,7 +175,7 @@ async def _run_agent(
         note_ended(log, f"no progress for {idle_text(dog.idle)}", where)
         stalled = end_stall(drive.run, drive.deps, spec_id, now=now, idle=dog.idle, where=where)
         drive.failed(stalled)
-    elif code != 0 and (hit := limit_at_end(log, plain)) is not None:
+    elif code != 0 and (hit := _limit_at_end(log)) is not None:
         drive.failed(limit_hit(drive.run, drive.deps, spec_id, now=now, hit=hit))
     elif code != 0:
         stage = drive.run.spec(spec_id).stage
@@ -182,6 +184,15 @@ async def _run_agent(
     else:
         drive.apply(lifecycle.agent_exited(drive.run, spec_id))  # a failed join resumes here
         await _complete(drive, spec_id, ready.path, watcher.spec_dir)
+
+
+def _limit_at_end(log: Path) -> LimitHit | None:
+    """The usage limit a failed agent's log ends with (``limits.limit_at_end``). Its table
+    of messages (16 regular expressions, time zones) is loaded for a failure only: no run
+    waits for it at its start (issue 16)."""
+    from dagspec.limits import limit_at_end
+
+    return limit_at_end(log, plain)
 
 
 def _exited(drive: Drive, spec_id: str, started: list[ports.Running]) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -40,7 +41,9 @@ from dagspec.lifecycle import (
     _change,
     fail,
 )
-from dagspec.limits import LimitHit
+
+if TYPE_CHECKING:  # loaded for a failure only (``spec_attempt._limit_at_end``)
+    from dagspec.limits import LimitHit
 
 MAX_STALL_RESTARTS = 1
 """How many times a stalled spec is ended and started again before a stall fails it."""
