@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 import signal
-from pathlib import Path
 
 _STAT = re.compile(rb"\) (\S) (-?\d+) (-?\d+)")
 
@@ -73,16 +72,34 @@ def groups_by_variable(name: str) -> dict[str, set[int]]:
 
 def _pids() -> list[int] | None:
     try:
-        return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+        return [int(entry.name) for entry in os.scandir("/proc") if entry.name.isdigit()]
     except FileNotFoundError:
         return None
 
 
+def _read(path: str) -> bytes | None:
+    """The whole of a ``/proc`` file, None when it cannot be read (the process is gone, or
+    not ours). Plain ``os`` calls: a scan reads two files of every process on the machine,
+    once per agent's end (``groups_by_variable``), beside the next agent's start."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    chunks = []
+    try:
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
 def _live_group_of(pid: int) -> int | None:
     """The group of ``pid`` from ``/proc/<pid>/stat``; None for a zombie or a vanished pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
+    stat = _read(f"/proc/{pid}/stat")
+    if stat is None:
         return None
     # After the command name, which may hold spaces and parentheses: state, ppid, pgrp.
     match = _STAT.match(stat, stat.rfind(b")"))
@@ -90,16 +107,20 @@ def _live_group_of(pid: int) -> int | None:
 
 
 def _environ_value(pid: int, prefix: bytes) -> str | None:
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
+    """The value of the variable ``prefix`` (``NAME=``) names in ``pid``'s environment."""
+    environ = _read(f"/proc/{pid}/environ")
+    if environ is None:
         return None
-    entry = next((e for e in environ.split(b"\0") if e.startswith(prefix)), None)
-    return None if entry is None else entry[len(prefix) :].decode(errors="replace")
+    if environ.startswith(prefix):
+        start = len(prefix)
+    elif (at := environ.find(b"\0" + prefix)) >= 0:
+        start = at + 1 + len(prefix)
+    else:
+        return None
+    end = environ.find(b"\0", start)
+    return environ[start : end if end >= 0 else None].decode(errors="replace")
 
 
 def _environ_has(pid: int, marker: str) -> bool:
-    try:
-        return marker.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
+    environ = _read(f"/proc/{pid}/environ")
+    return environ is not None and marker.encode() in environ.split(b"\0")
