@@ -136,15 +136,28 @@ def _header(state: RunState, view: View) -> str:
     return text
 
 
-def stopping_line(grace: float, agents: int) -> str:
-    """The header's second line after the first Ctrl-C (issue 14); with no agent running
-    (every spec waiting or being collected) there is nothing to wait for."""
-    if not agents:
+def stopping_line(grace: float, agents: int, *, committing: int = 0, signs: bool = False) -> str:
+    """The header's second line after the first Ctrl-C (issue 14): the agents waited for,
+    the specs whose work is being committed (``committing``: their agents are done; with
+    ``signs``, a signer may keep each waiting up to ``git_commit.signing_wait``), what a
+    second Ctrl-C ends; with neither, there is nothing to wait for."""
+    doing, again = [], []
+    if agents:
+        doing.append(f"waiting up to {grace:g} s for {counted(agents, 'agent')}")
+        again.append(f"kill {'it' if agents == 1 else 'them'}")
+    if committing:
+        how = "committing and signing" if signs else "committing"
+        doing.append(f"{how} the work of {counted(committing, 'spec')}")
+        again += ["stop signing"] if signs else []
+    if not doing:
         return "stopping: no agent is running"
-    return (
-        f"stopping: waiting up to {grace:g} s for {counted(agents, 'agent')} "
-        f"(Ctrl-C again to kill {'it' if agents == 1 else 'them'} now)"
-    )
+    later = f" (Ctrl-C again to {' and '.join(again)} now)" if again else ""
+    return f"stopping: {' and '.join(doing)}{later}"
+
+
+def committing(state: RunState) -> int:
+    """How many specs of ``state`` have their work committed now: running, agent done."""
+    return sum(s.status is SpecStatus.RUNNING and s.agent_done for s in state.specs)
 
 
 # --- one line ---------------------------------------------------------------------------------

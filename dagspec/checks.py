@@ -15,7 +15,13 @@ import attrs
 
 from dagspec import git, git_commit, git_merge, own_worktrees, state
 from dagspec.dagfile import Dag
-from dagspec.errors import DagspecError, GitError, LinkLoopError, LockedSigningKey
+from dagspec.errors import (
+    DagspecError,
+    GitError,
+    LinkLoopError,
+    LockedSigningKey,
+    SignerTimedOut,
+)
 from dagspec.executable import autospec_version, find_autospec
 from dagspec.lifecycle import RunOptions, RunStatus
 from dagspec.programs import program_problem
@@ -108,7 +114,7 @@ def check_signer(planned: Planned) -> Problem | None:
         return None
     try:
         said = git_commit.try_signing(planned.repo)
-    except LockedSigningKey as exc:
+    except (LockedSigningKey, SignerTimedOut) as exc:
         return Problem(str(exc))
     if said is None:
         return None

@@ -7,6 +7,7 @@ scheduler, then merges its completed specs through the same function ``dag merge
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -229,7 +230,7 @@ def execute(
     return the exit code (0 completed and merged, 130 stopped by a signal, else 1)."""
     import trio
 
-    from dagspec import attempt, estimates, ports, progress, scheduler
+    from dagspec import attempt, board, estimates, git_commit, ports, progress, scheduler
 
     options = initial.options
     settings = scheduler.Settings(
@@ -256,7 +257,10 @@ def execute(
 
     def stopping(run: RunState, grace: float, agents: int) -> None:
         signalled.append(agents)
-        report.stopping(run, grace, agents)
+        signs = False  # whether the work being committed waits for a signer
+        with contextlib.suppress(DagspecError):  # the repository gone: it is not signed
+            signs = board.committing(run) > 0 and git_commit.signs_commits(repo)
+        report.stopping(run, grace, agents, signs=signs)
 
     async def drive_shown() -> RunState:
         """The drive, with the board's heartbeat beside it. A fault of the run itself

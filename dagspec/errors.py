@@ -171,13 +171,52 @@ class LockedSigningKey(GitError):
         )
 
     def _unlock(self) -> str:
-        if self.form == "ssh":
-            literal = self.key.startswith(("key::", "ssh-")) or not self.key
-            private = "KEY" if literal else self.key.removesuffix(".pub")
-            return f"load it into ssh-agent (`ssh-add {private}`)"
-        tool = "gpgsm" if self.form == "x509" else "gpg"
-        who = f" --local-user {self.key}" if self.key else ""
-        return f"unlock it in gpg-agent (`echo | {tool} --sign{who} >/dev/null` asks once)"
+        return _unlock(self.form, self.key)
+
+
+def _unlock(form: str, key: str) -> str:
+    """How to make ``key`` (of ``gpg.format`` ``form``) sign with no one to ask."""
+    if form == "ssh":
+        literal = key.startswith(("key::", "ssh-")) or not key
+        private = "KEY" if literal else key.removesuffix(".pub")
+        return f"load it into ssh-agent (`ssh-add {private}`)"
+    tool = "gpgsm" if form == "x509" else "gpg"
+    who = f" --local-user {key}" if key else ""
+    return f"unlock it in gpg-agent (`echo | {tool} --sign{who} >/dev/null` asks once)"
+
+
+SIGNING_WAIT_VARIABLE = "DAGSPEC_SIGNING_WAIT"  # seconds a signer may take (git_commit)
+
+
+class SignerTimedOut(GitError):
+    """A signing git whose signer had not answered after ``waited`` seconds, stopped: a
+    hardware key waiting for a touch, a passphrase window on a display no one watches.
+    Not known to be a locked key: says what happened, the longer wait
+    (``$DAGSPEC_SIGNING_WAIT``) and how to sign with no one to ask."""
+
+    def __init__(self, failed: GitError, key: str, form: str, *, waited: float) -> None:
+        self.key, self.form, self.waited = key, form, waited
+        super().__init__(failed.cmd, failed.returncode, failed.stdout, failed.stderr)
+
+    def _message(self) -> str:
+        shown = f"signing key {self.key}" if self.key else "signing key"
+        return (
+            f"the signer of the {shown} did not answer within {self.waited:g} s, so dagspec "
+            "stopped it (a hardware key waiting for a touch? a passphrase window no one saw?): "
+            f"give it longer (`export {SIGNING_WAIT_VARIABLE}=5m`) and touch the key when it "
+            f"asks, or {_unlock(self.form, self.key)} so that it needs no one, then try again"
+        )
+
+
+class SigningStopped(DagspecError):
+    """A signing git ended at the user's request (a second Ctrl-C) before it signed:
+    nothing was committed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "dagspec stopped git's signer at a second Ctrl-C, before the commit was signed: "
+            "nothing was committed"
+        )
 
 
 class GitOutputError(GitError):

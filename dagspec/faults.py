@@ -146,8 +146,8 @@ class Quiet:
     def tick(self) -> None:
         self._guard(self.inner.tick)
 
-    def stopping(self, state: RunState, grace: float, agents: int) -> None:
-        self._guard(lambda: self.inner.stopping(state, grace, agents))
+    def stopping(self, state: RunState, grace: float, agents: int, *, signs: bool = False) -> None:
+        self._guard(lambda: self.inner.stopping(state, grace, agents, signs=signs))
 
     def close(self) -> None:
         self._guard(self.inner.close)

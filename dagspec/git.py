@@ -8,12 +8,14 @@ them) in :mod:`dagspec.git_commit`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,13 @@ def run(
     env: Mapping[str, str] | None = None,
     keep_fds: Sequence[int] = (),
     timeout: float | None = None,
+    started: Callable[[int], None] | None = None,
 ) -> str:
     """Run ``git args`` in ``cwd``, insulated, and return stdout (:func:`run_told`)."""
-    return run_told(cwd, *args, check=check, env=env, keep_fds=keep_fds, timeout=timeout)[0]
+    told = run_told(
+        cwd, *args, check=check, env=env, keep_fds=keep_fds, timeout=timeout, started=started
+    )
+    return told[0]
 
 
 def run_told(
@@ -48,13 +54,15 @@ def run_told(
     env: Mapping[str, str] | None = None,
     keep_fds: Sequence[int] = (),
     timeout: float | None = None,
+    started: Callable[[int], None] | None = None,
 ) -> tuple[str, str]:
     """Run ``git args`` in ``cwd``, insulated, and return stdout and stderr (git says some
     faults only on stderr while exiting 0: ``git_merge.merge_tree``); raise ``GitError`` when it
     fails (the error shows ``git args``, without the insulating options). With ``keep_fds`` (a
     lock git holds: ``checkout_move``), git's output goes to files: a pipe whose reader was
     killed kills git by SIGPIPE at its next line ("Updating files", after 2 s, even to a pipe).
-    A git still running after ``timeout`` seconds is killed with all it started, and fails.
+    A git still running after ``timeout`` seconds is ended with all it started, and fails;
+    ``started`` hears its pid, the id of its group, as it starts (to end it from elsewhere).
 
     git runs in a session of its own, with no controlling terminal: a terminal's Ctrl-C
     reaches dagspec, never git mid-checkout; and nothing git starts (ssh-keygen or gpg
@@ -66,6 +74,7 @@ def run_told(
             done = _git(
                 ["git", *INSULATION_ARGS, *args],
                 timeout,
+                started,
                 cwd=cwd,
                 env=git_process_env(env),
                 stdin=subprocess.DEVNULL,
@@ -92,31 +101,64 @@ def run_told(
 
 
 def _git(
-    argv: list[str], timeout: float | None, **popen: Any
+    argv: list[str],
+    timeout: float | None,
+    started: Callable[[int], None] | None = None,
+    **popen: Any,
 ) -> subprocess.CompletedProcess[bytes]:
-    """``subprocess.run(argv, **popen)``, but a git that outlives ``timeout`` is killed with
-    its whole group (the signer it waits on too: a pipe it holds would keep us waiting), and
-    fails with :data:`TIMED_OUT` and a last line of stderr saying so."""
+    """``subprocess.run(argv, **popen)``, but a git that outlives ``timeout`` is ended with
+    its whole group (``end_group``: the signer it waits on too, a pipe it holds would keep
+    us waiting), and fails with :data:`TIMED_OUT` and a last line of stderr saying so; an
+    interrupt ends them too. ``started`` hears git's pid (its group's) once it runs."""
     with subprocess.Popen(argv, **popen) as process:
         try:
+            if started is not None:
+                started(process.pid)
             out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            procgroup.signal_group(process.pid, signal.SIGKILL)
-            try:
-                out, err = process.communicate(timeout=_GRACE)
-            except subprocess.TimeoutExpired:  # a daemon of another group holds the pipes
-                out, err = b"", b""
+            out, err = end_group(process)
             said = f"\n{STOPPED} after {timeout:g} s\n".encode()
             return subprocess.CompletedProcess(argv, TIMED_OUT, out, (err or b"") + said)
         except BaseException:  # KeyboardInterrupt included, as subprocess.run does
-            process.kill()
+            end_group(process)
             raise
     return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
+def end_group(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """End a git and all it started (its own session: its group), and what it wrote.
+    SIGTERM first: git removes its temporary files then (a signing git's
+    ``$TMPDIR/.git_signing_buffer_tmp*``, which SIGKILL left behind in the user's /tmp);
+    then SIGKILL, for a signer that outlived it."""
+    procgroup.signal_group(process.pid, signal.SIGTERM)
+    _exited(process, _TERM_GRACE)
+    procgroup.signal_group(process.pid, signal.SIGKILL)
+    try:
+        out, err = process.communicate(timeout=_GRACE)
+    except subprocess.TimeoutExpired:  # a daemon of another group holds the pipes
+        return b"", b""
+    return out or b"", err or b""
+
+
+def _exited(process: subprocess.Popen[bytes], within: float) -> None:
+    """Wait up to ``within`` seconds for ``process`` to exit, leaving it unreaped (a zombie
+    keeps its pid, so its group's id names no stranger's group when it is signalled next).
+    """
+    if not hasattr(os, "waitid"):  # not on every Unix: reaped, as subprocess does
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=within)
+        return
+    deadline, pause = time.monotonic() + within, 0.0005
+    flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+    while os.waitid(os.P_PID, process.pid, flags) is None and time.monotonic() < deadline:
+        time.sleep(pause)  # as Popen.wait(timeout) polls
+        pause = min(pause * 2, 0.05)
 
 
 TIMED_OUT = -int(signal.SIGKILL)
 STOPPED = "dagspec stopped git: it was still waiting"
 _GRACE = 5.0  # seconds for what git wrote before it was killed
+_TERM_GRACE = 2.0  # seconds for git to remove its temporary files after SIGTERM
 
 
 def _not_started(cwd: Path) -> DagspecError:

@@ -1,17 +1,32 @@
 """The git verbs that make commits: a worktree's work committed, a commit object built;
 each signed when the user's configuration asks (``commit.gpgSign``), within
-:data:`SIGNING_WAIT`, and never waiting for a passphrase (``LockedSigningKey`` says what to
-do). Every call goes through :func:`dagspec.git.run`, cleaned and insulated.
+:func:`signing_wait` (``SignerTimedOut`` beyond), and never waiting for a passphrase
+(``LockedSigningKey`` says what to do). A second Ctrl-C ends the signing gits of a drive
+(:func:`stop_signers`). Every call goes through :func:`dagspec.git.run`, cleaned and
+insulated.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Mapping, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from dagspec.errors import GitError, LockedSigningKey
-from dagspec.git import STOPPED, ok, run
+from dagspec import procgroup
+from dagspec.durations import parse_duration
+from dagspec.errors import (
+    SIGNING_WAIT_VARIABLE,
+    DagspecError,
+    GitError,
+    LockedSigningKey,
+    SignerTimedOut,
+    SigningStopped,
+)
+from dagspec.git import STOPPED, TIMED_OUT, ok, run
 
 
 def signs_commits(repo: Path) -> bool:
@@ -24,36 +39,119 @@ def _sign_flag(sign: bool) -> str:
     return "--gpg-sign" if sign else "--no-gpg-sign"
 
 
-# How long a signing git may take. A signer never asks anyone here (``git_env.NO_PROMPTS``),
-# but one whose key is locked can still wait: a pinentry window that gpg-agent opens on its
-# own display, a hardware key waiting to be touched.
+# How long a signing git may take unless ``$DAGSPEC_SIGNING_WAIT`` says (``signing_wait``).
+# A signer never asks anyone here (``git_env.NO_PROMPTS``), but one can still wait: a
+# pinentry window that gpg-agent opens on its own display, a hardware key waiting for a touch.
 SIGNING_WAIT = 60.0
 
 # What a signer says when its key needs a passphrase nobody can type: ssh-keygen, with no
-# terminal and no askpass, reads an empty one; gpg has no pinentry it may use; or dagspec
-# stopped the wait.
+# terminal and no askpass, reads an empty one; gpg has no pinentry it may use.
 _NEEDS_PASSPHRASE = re.compile(
     "incorrect passphrase|No pinentry|Inappropriate ioctl for device|No passphrase given"
-    f"|Bad passphrase|Operation cancelled|{STOPPED}"
+    "|Bad passphrase|Operation cancelled"
 )
 
 
 _GPG_FAILED = "gpg failed to sign the data"
 
 
+def signing_wait() -> float:
+    """Seconds a signing git may take: ``$DAGSPEC_SIGNING_WAIT`` (``90s``, ``5m``), else
+    :data:`SIGNING_WAIT`. Raises ``DagspecError`` when it is set to no duration."""
+    given = os.environ.get(SIGNING_WAIT_VARIABLE, "").strip()
+    if not given:
+        return SIGNING_WAIT
+    seconds = parse_duration(given)
+    if not seconds:
+        raise DagspecError(
+            f"${SIGNING_WAIT_VARIABLE} is {given!r}, not a duration above 0: set it like "
+            f"90s, 5m or 1h30m, or unset it (then a signer gets {SIGNING_WAIT:g} s)"
+        )
+    return seconds
+
+
 def _signed(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
-    """``run(cwd, *args)`` of a command that signs: bounded by :data:`SIGNING_WAIT`, and
+    """``run(cwd, *args)`` of a command that signs: bounded by :func:`signing_wait`
+    (``SignerTimedOut``), ended by :func:`stop_signers` (``SigningStopped``), and
     ``LockedSigningKey`` (what to do, in one line) when the key needs a passphrase, or may
     (git says only "gpg failed to sign the data", whatever gpg said)."""
+    wait = signing_wait()
     try:
-        return run(cwd, *args, env=env, timeout=SIGNING_WAIT)
+        with _SIGNERS.watch() as started:
+            return run(cwd, *args, env=env, timeout=wait, started=started)
     except GitError as exc:
         form = run(cwd, "config", "--get", "gpg.format", check=False).strip() or "openpgp"
+        key = run(cwd, "config", "--get", "user.signingkey", check=False).strip()
+        if exc.returncode == TIMED_OUT and STOPPED in exc.stderr:
+            raise SignerTimedOut(exc, key, form, waited=wait) from None
         sure = bool(_NEEDS_PASSPHRASE.search(exc.stderr))
         if not sure and (form == "ssh" or _GPG_FAILED not in exc.stderr):
             raise
-        key = run(cwd, "config", "--get", "user.signingkey", check=False).strip()
         raise LockedSigningKey(exc, key, form, sure=sure) from None
+
+
+class _Signers:
+    """The process groups of the signing gits running now, so that a second Ctrl-C ends
+    them (``stop``) where it would wait up to :func:`signing_wait` for each."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.groups: set[int] = set()
+        self.stopped = False
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[Callable[[int], None]]:
+        """Around one signing git: what ``git.run`` calls with its group as it starts.
+        Raises ``SigningStopped`` instead of starting one, or after one ended, once
+        stopped; then SIGKILLs what of its group outlived it (a signer deaf to SIGTERM)."""
+        if self.stopped:
+            raise SigningStopped
+        group: list[int] = []
+
+        def started(pgid: int) -> None:
+            with self.lock:
+                group.append(pgid)
+                self.groups.add(pgid)
+                if self.stopped:  # stopped as it started: ``stop`` did not see it
+                    procgroup.signal_group(pgid, signal.SIGTERM)
+
+        try:
+            yield started
+        except GitError:
+            if self.stopped:
+                raise SigningStopped from None
+            raise
+        finally:
+            with self.lock:
+                self.groups.difference_update(group)
+                if self.stopped and group:
+                    procgroup.signal_group(group[0], signal.SIGKILL)
+
+    def stop(self) -> None:
+        """End every signing git (SIGTERM: git removes its temporary files) and start none."""
+        with self.lock:
+            self.stopped = True
+            for pgid in self.groups:
+                procgroup.signal_group(pgid, signal.SIGTERM)
+
+
+_SIGNERS = _Signers()
+
+
+def stop_signers() -> None:
+    """End every signing git running now, and fail every later one at once
+    (``SigningStopped``) until :func:`stoppable_signers` ends: a second Ctrl-C."""
+    _SIGNERS.stop()
+
+
+@contextlib.contextmanager
+def stoppable_signers() -> Iterator[None]:
+    """A drive's time, in which :func:`stop_signers` may be called; signing goes on after."""
+    _SIGNERS.stopped = False
+    try:
+        yield
+    finally:
+        _SIGNERS.stopped = False
 
 
 def commit_tree(
@@ -99,12 +197,13 @@ def commit_all(
 
 def try_signing(repo: Path) -> str | None:
     """Sign a commit object of the empty tree, as dagspec signs its merges; None when it
-    worked, else what git said; ``LockedSigningKey`` when the key needs a passphrase. Writes
-    only unreachable objects (pruned by ``git gc``)."""
+    worked, else what git said; ``LockedSigningKey`` when the key needs a passphrase,
+    ``SignerTimedOut`` when the signer did not answer in time. Writes only unreachable
+    objects (pruned by ``git gc``)."""
     tree = run(repo, "mktree").strip()
     try:
         commit_tree(repo, tree, (), "dagspec: can git sign here?", sign=True)
-    except LockedSigningKey:
+    except (LockedSigningKey, SignerTimedOut):
         raise
     except GitError as exc:
         return (exc.stderr or str(exc)).strip()

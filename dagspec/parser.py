@@ -62,6 +62,13 @@ def unknown_options_message(parser: argparse.ArgumentParser, extras: Sequence[st
 
 # --- the commands ----------------------------------------------------------------------------
 
+# The commands that commit: what signing them takes (``git_commit.signing_wait``).
+SIGNING_NOTE = (
+    "With commit.gpgSign on, dagspec signs its commits with your key, asking for no "
+    "passphrase; a signer that has not signed after 60 s ($DAGSPEC_SIGNING_WAIT: 90s, 5m) "
+    "is stopped, and the commit fails."
+)
+
 
 class Commands:
     """The top-level parser and each command's own parser, by name."""
@@ -118,7 +125,9 @@ def _add_commands(commands: Commands) -> None:
         help="ascii for a terminal (default), mermaid for GitHub, dot for graphviz",
     )
 
-    p = commands.add("run", "run every spec of a DAG, then merge the completed ones")
+    p = commands.add(
+        "run", "run every spec of a DAG, then merge the completed ones", epilog=SIGNING_NOTE
+    )
     p.add_argument("file", type=Path, metavar="FILE", help="the DAG file")
     p.add_argument("--dry-run", action="store_true", help="print the plan and touch nothing")
     p.add_argument(
@@ -157,7 +166,7 @@ def _add_commands(commands: Commands) -> None:
     p = commands.add("list", "every run of this repository, newest first")
     options.add_json_option(p)
 
-    p = commands.add("resume", "continue an interrupted or failed run")
+    p = commands.add("resume", "continue an interrupted or failed run", epilog=SIGNING_NOTE)
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=newest)
     options.add_run_options(p, resuming=True)
     p.add_argument(
@@ -174,6 +183,7 @@ def _add_commands(commands: Commands) -> None:
         "waiting for a usage limit, so they start once a slot is free (through the run's "
         "driver, when one is running)",
         usage="dag retry [-h] [RUN_ID] SPEC_ID... [options]",
+        epilog=SIGNING_NOTE,
     )
     p.add_argument(
         "ids",
@@ -190,6 +200,7 @@ def _add_commands(commands: Commands) -> None:
         "merge a run's completed specs into the base branch",
         usage=f"dag merge [-h] RUN_ID [--cleanup] [--onto-current] {given}\n"
         f"       dag merge --dry-run [RUN_ID] [--onto-current] {given}",
+        epilog=SIGNING_NOTE,
     )
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=f"the run; with --dry-run, {newest}")
     p.add_argument("--dry-run", action="store_true", help="predict each merge, write nothing")

@@ -1,7 +1,7 @@
 """How a run shows its progress: the live board on a terminal, one line per event elsewhere.
 
 The scheduler calls a reporter with the new state and the event after every change, and
-``stopping(state, grace, agents)`` after the first Ctrl-C; ``heartbeat`` calls its
+``stopping(state, grace, agents, signs=...)`` after the first Ctrl-C; ``heartbeat`` calls its
 ``tick()`` once a second. What is shown is decided by the pure ``event_line`` and
 ``dagspec.board``; ``dagspec.terminal`` draws it.
 """
@@ -16,7 +16,7 @@ from typing import TextIO
 
 import trio
 
-from dagspec.board import stopping_line
+from dagspec.board import committing, stopping_line
 from dagspec.errors import as_typed
 from dagspec.faults import Quiet
 from dagspec.lifecycle import Event, RunState, SpecStatus
@@ -66,10 +66,9 @@ class Lines:
     def tick(self) -> None:
         pass
 
-    def stopping(self, state: RunState, grace: float, agents: int) -> None:
-        print(
-            f"[{datetime.now():%H:%M:%S}] {stopping_line(grace, agents)}", file=self.out, flush=True
-        )
+    def stopping(self, state: RunState, grace: float, agents: int, *, signs: bool = False) -> None:
+        line = stopping_line(grace, agents, committing=committing(state), signs=signs)
+        print(f"[{datetime.now():%H:%M:%S}] {line}", file=self.out, flush=True)
 
     def close(self) -> None:
         pass
@@ -95,8 +94,8 @@ class Live:
     def tick(self) -> None:
         self.board.tick()
 
-    def stopping(self, state: RunState, grace: float, agents: int) -> None:
-        self.board.stopping(state, grace, agents)
+    def stopping(self, state: RunState, grace: float, agents: int, *, signs: bool = False) -> None:
+        self.board.stopping(state, grace, agents, signs=signs)
 
     def close(self) -> None:
         self.board.close()

@@ -29,7 +29,9 @@ not made (``attempt.prepare``'s ``go_on``), the one being made is finished, an
 ``execution.copy`` ends within a chunk; (3) each spec whose agent was running is marked
 ``interrupted`` by its attempt, and each whose agent had not started is called off, as it
 was before with its worktree recorded (``lifecycle.call_off``); (4) the run is marked and
-saved. A second signal SIGKILLs every agent group.
+saved. A second signal SIGKILLs every agent group and stops every signing git
+(``git_commit.stop_signers``): a spec whose work was being committed is ``interrupted``,
+its work left uncommitted in its worktree for ``dag resume``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,17 @@ from functools import partial
 
 import trio
 
-from dagspec import agent, estimates, faults, lifecycle, ports, procgroup, spec_attempt, state
+from dagspec import (
+    agent,
+    estimates,
+    faults,
+    git_commit,
+    lifecycle,
+    ports,
+    procgroup,
+    spec_attempt,
+    state,
+)
 from dagspec.ahead import Ahead
 from dagspec.attempt import Prepared
 from dagspec.errors import DagspecError
@@ -114,6 +126,10 @@ class _Engine:
     # the run -----------------------------------------------------------------------------
 
     async def drive(self) -> RunState:
+        with git_commit.stoppable_signers():
+            return await self._drive()
+
+    async def _drive(self) -> RunState:
         self.apply(lifecycle.begin(self.run, self.deps, driver_pid=os.getpid()))
         await self._end_survivors()
         self.last_number = await self.workspace.highest_number(self.run)
@@ -193,6 +209,7 @@ class _Engine:
                 if self.interrupted:
                     for pgid in self.groups:
                         procgroup.signal_group(pgid, signal.SIGKILL)
+                    git_commit.stop_signers()  # a spec's work committed, waits no more
                 else:
                     self.on_stopping(self.run, self.settings.grace, len(self.groups))
                 self.interrupted = True

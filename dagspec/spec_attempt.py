@@ -30,7 +30,7 @@ import trio
 from dagspec import agent, faults, lifecycle, ports, state
 from dagspec.attempt import Prepared
 from dagspec.autospec import Invocation, plain
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, SigningStopped
 from dagspec.lifecycle import Deps, RunState, SpecState, SpecStatus, Transition
 from dagspec.ports import Settings
 from dagspec.setup import SETUP_TIMEOUT, note_ended, user_setup
@@ -103,6 +103,9 @@ async def attempt(drive: Drive, spec_id: str) -> None:
             await _complete(drive, spec_id, ready.path, ready.spec_dir)
         else:
             await _run_agent(drive, spec_id, ready, ready.call, agents)
+    except* SigningStopped:  # a second Ctrl-C while its work was being committed
+        now, why = state.utcnow(), _signing_stopped(drive.run.run_id)
+        drive.apply(lifecycle.interrupt(drive.run, spec_id, now=now, reason=why))
     except* Exception as group:  # anything of this spec's, however a nursery wrapped it,
         where = _where(drive, spec_id)  # and beside a stop's Cancelled
         _fail(drive, spec_id, faults.spec_reason(group, where=where))
@@ -244,6 +247,14 @@ def _fail(drive: Drive, spec_id: str, reason: str, code: int | None = None) -> N
     now = state.utcnow()
     drive.failed(
         lifecycle.fail(drive.run, drive.deps, spec_id, now=now, reason=reason, exit_code=code)
+    )
+
+
+def _signing_stopped(run_id: str) -> str:
+    """Why a spec whose commit a second Ctrl-C stopped is ``interrupted``, and what next."""
+    return (
+        "interrupted while its work was being committed: a second Ctrl-C stopped the signer; "
+        f"the work is in its worktree, uncommitted: `dag resume {run_id}` commits it"
     )
 
 

@@ -121,9 +121,10 @@ class Board:
         if self.state is not None:
             self._draw()
 
-    def stopping(self, state: RunState, grace: float, agents: int) -> None:
+    def stopping(self, state: RunState, grace: float, agents: int, *, signs: bool = False) -> None:
         """The run is stopping: say so in the header, and on each running row."""
-        self.stopping_text = board.stopping_line(grace, agents)
+        at_work = board.committing(state)
+        self.stopping_text = board.stopping_line(grace, agents, committing=at_work, signs=signs)
         self.show(state)
 
     def close(self) -> None:

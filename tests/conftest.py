@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,25 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TERM", "xterm")
+
+
+@pytest.fixture
+def own_tmpdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A $TMPDIR of the test's own for every process it starts (a signing git writes
+    ``.git_signing_buffer_tmp*`` there, and leaves it when killed), short enough for
+    gpg-agent's socket under a GNUPGHOME made there; removed after."""
+    place = Path(tempfile.mkdtemp(prefix="dag-t-"))
+    monkeypatch.setenv("TMPDIR", str(place))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    try:
+        yield place
+    finally:
+        shutil.rmtree(place, ignore_errors=True)
+
+
+def signing_leftovers(place: Path) -> list[str]:
+    """What a signing git left in ``place``, its $TMPDIR (``.git_signing_buffer_tmp*``)."""
+    return sorted(p.name for p in place.iterdir() if p.name.startswith(".git_signing"))
 
 
 @pytest.fixture

@@ -270,6 +270,24 @@ def test_after_the_first_ctrl_c_the_board_says_it_is_stopping() -> None:
     assert [line.split()[3] for line in lines[start + 3 : start + 7]] == ["stopping"] * 4
 
 
+def test_the_stopping_line_names_the_work_being_committed_and_signed(tmp_path: Path) -> None:
+    """After a Ctrl-C, a spec whose agent is done still has its work committed (and signed,
+    which a signer can make wait): the line said "no agent is running" then."""
+    line = board.stopping_line
+    assert line(10.0, 0) == "stopping: no agent is running"
+    assert line(10.0, 0, committing=1) == "stopping: committing the work of 1 spec"
+    assert line(10.0, 0, committing=1, signs=True) == (
+        "stopping: committing and signing the work of 1 spec (Ctrl-C again to stop signing now)"
+    )
+    assert line(10.0, 2, committing=3, signs=True) == (
+        "stopping: waiting up to 10 s for 2 agents and committing and signing the work of 3 "
+        "specs (Ctrl-C again to kill them and stop signing now)"
+    )
+    done = spec("a", SpecStatus.RUNNING, agent_done=True)
+    others = (spec("b", SpecStatus.RUNNING), spec("c", SpecStatus.COMPLETED, agent_done=False))
+    assert board.committing(run(tmp_path, "r", done, *others, status=RunStatus.RUNNING)) == 1
+
+
 def test_frames_are_in_synchronized_output_brackets() -> None:
     out = io.StringIO()
     shown = terminal.Board(out, color=False, size=lambda: os.terminal_size((80, 24)))

@@ -14,6 +14,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from dagspec import git_commit
 from dagspec.console import dag_command
 from dagspec.lifecycle import RunStatus, SpecStatus
 from dagspec.parser import Commands
@@ -50,6 +51,16 @@ def test_a_global_option_after_the_command_wins(
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, merged=True)))
     assert run_cli("--repo", tmp_path, "status", "r", "--repo", git_repo) == 0
     assert "run r completed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["run", "resume", "retry", "merge"])
+def test_the_help_of_a_command_that_commits_says_how_long_a_signer_may_take(
+    run_cli: Cli, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    assert run_cli("help", command) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"a signer that has not signed after {git_commit.SIGNING_WAIT:g} s" in out
+    assert "($DAGSPEC_SIGNING_WAIT: 90s, 5m) is stopped" in out
 
 
 def test_dag_alone_prints_the_help(run_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from dagspec import git as dgit
 from dagspec import git_commit, git_merge, integration, worktree
-from tests.conftest import git
+from tests.conftest import git, signing_leftovers
 from tests.engine_support import Project, branches, dag_text, start_dag
 from tests.fake_autospec_fixture import make_autospec_project
 
@@ -171,7 +171,7 @@ def test_a_diamond_completes_with_merge_ff_only(project: Project, run_cli: RunCl
 
 @pytest.mark.slow
 def test_the_merges_on_the_base_branch_are_signed_like_the_user_s(
-    project: Project, run_cli: RunCli, tmp_path: Path
+    project: Project, run_cli: RunCli, tmp_path: Path, own_tmpdir: Path
 ) -> None:
     key = tmp_path / "signing-key"
     subprocess.run(
@@ -194,6 +194,7 @@ def test_the_merges_on_the_base_branch_are_signed_like_the_user_s(
     assert added.splitlines() == [f"G Merge dag/r/{s}: {s}" for s in "cba"]
     work = git(project.repo, "log", "--no-merges", "--format=%G? %s", f"{base}..main")
     assert {line[:2] for line in work.splitlines() if " dag(r): " in line} == {"G "}
+    assert signing_leftovers(own_tmpdir) == []  # git's signing buffers, in $TMPDIR
 
 
 # --- runs that never collide -----------------------------------------------------------------

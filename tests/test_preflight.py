@@ -21,7 +21,7 @@ from dagspec.dagfile import load_dag
 from dagspec.lifecycle import RunOptions, SpecStatus
 from dagspec.state import utcnow
 from dagspec.workspace import check_run_id, new_run_id
-from tests.conftest import git
+from tests.conftest import git, signing_leftovers
 from tests.engine_support import Project, branches, dag_text
 from tests.run_states import run, save, spec
 
@@ -139,7 +139,11 @@ def test_no_committer_identity_is_refused(
 
 
 def test_a_signer_that_cannot_sign_is_refused(
-    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    own_tmpdir: Path,
 ) -> None:
     git(project.repo, "config", "commit.gpgsign", "true")
     git(project.repo, "config", "gpg.format", "ssh")
@@ -147,6 +151,7 @@ def test_a_signer_that_cannot_sign_is_refused(
     project.write_dag(dag_text("a"))
     err = refused(project, run_cli, capsys)
     assert "commit.gpgSign is on but git cannot sign a commit (" in err
+    assert signing_leftovers(own_tmpdir) == []  # git's signing buffer, in $TMPDIR
 
 
 @pytest.mark.parametrize("given", ["/no/such/autospec", "README.md"])

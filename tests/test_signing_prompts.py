@@ -3,7 +3,8 @@ commit at once, with one line saying how to unlock the key, even on a terminal.
 
 git once ran in a process group of its own but on dagspec's terminal: ssh-keygen, signing
 a commit, opened /dev/tty for the passphrase and was stopped (SIGTTIN), and the run with it,
-printing nothing. These tests run dagspec on a real pseudo-terminal, with real keys.
+printing nothing. These tests run dagspec on a real pseudo-terminal, with real keys, each
+in a temporary directory of its own ($TMPDIR: git writes a signing buffer there).
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ from pathlib import Path
 import pytest
 
 from dagspec import git_commit
-from dagspec.errors import LockedSigningKey
-from tests.conftest import ROOT, git
+from dagspec.errors import DagspecError, SignerTimedOut
+from tests.conftest import ROOT, git, signing_leftovers
 from tests.engine_support import Project, dag_text, pid_alive
 from tests.fake_autospec_fixture import wait_for
 
 pytest_plugins = ("tests.engine_fixtures",)
-pytestmark = pytest.mark.slow  # keys made, a run driven, a pty read
+pytestmark = [
+    pytest.mark.slow,  # keys made, a run driven, a pty read
+    pytest.mark.usefixtures("own_tmpdir"),  # git writes its signing buffers in $TMPDIR
+]
 PASSPHRASE = "secret pw"
 HUNG = 30.0  # seconds: a dagspec on a terminal still running then waits for the terminal
 
@@ -188,23 +192,128 @@ def test_a_key_gone_from_ssh_agent_mid_run_fails_the_spec_with_what_to_do(
     assert f"(`ssh-add {key}`)" in dag.text()
 
 
+def waiting_signer(tmp_path: Path, *, unless: str = "") -> Path:
+    """A signer (``gpg.ssh.program``) that waits for ever, as a hardware key waits for a
+    touch: it notes its pid in ``signer.pid`` and its arguments in ``signer.args``. With
+    ``unless``, only while ``tmp_path/hang`` exists and the data to sign (git's buffer file,
+    its last argument) does not hold ``unless``: else it is ssh-keygen."""
+    program = tmp_path / "signer"
+    ssh_keygen = shutil.which("ssh-keygen")
+    passes = f'grep -q "{unless}" "$last" || [ ! -e {tmp_path / "hang"} ]' if unless else "false"
+    program.write_text(
+        "#!/bin/sh\n"
+        "for last; do :; done\n"
+        f'if {passes}; then exec {ssh_keygen} "$@"; fi\n'
+        f'echo "$@" > {tmp_path / "signer.args"}\n'
+        f"echo $$ > {tmp_path / 'signer.pid'}\n"
+        "exec sleep 600\n"
+    )
+    program.chmod(0o755)
+    return program
+
+
 def test_a_signer_still_waiting_is_stopped_with_what_to_do(
-    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_tmpdir: Path
 ) -> None:
     """A signer that waits without a terminal (a pinentry window, a hardware key to touch)
-    is stopped after ``SIGNING_WAIT``, with everything it started."""
-    pid_file = tmp_path / "signer.pid"
-    signer = tmp_path / "signer"
-    signer.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
-    signer.chmod(0o755)
+    is stopped after ``SIGNING_WAIT``, with everything it started, and the error says it
+    did not answer in time (no passphrase was asked for), and what to do. git removes its
+    signing buffer from $TMPDIR: dagspec ends it with SIGTERM, where SIGKILL left it."""
     sign_with_ssh(git_repo, tmp_path / "key")
-    git(git_repo, "config", "gpg.ssh.program", str(signer))
+    git(git_repo, "config", "gpg.ssh.program", str(waiting_signer(tmp_path)))
     monkeypatch.setattr(git_commit, "SIGNING_WAIT", 0.5)
-    with pytest.raises(LockedSigningKey) as raised:
+    with pytest.raises(SignerTimedOut) as raised:
         git_commit.try_signing(git_repo)
-    assert str(raised.value).startswith("the signing key ")
-    assert "(`ssh-add " in str(raised.value)
-    assert not pid_alive(int(pid_file.read_text()))
+    assert str(raised.value) == (
+        f"the signer of the signing key {tmp_path}/key.pub did not answer within 0.5 s, so "
+        "dagspec stopped it (a hardware key waiting for a touch? a passphrase window no one "
+        "saw?): give it longer (`export DAGSPEC_SIGNING_WAIT=5m`) and touch the key when it "
+        f"asks, or load it into ssh-agent (`ssh-add {tmp_path}/key`) so that it needs no one, "
+        "then try again"
+    )
+    assert not pid_alive(int((tmp_path / "signer.pid").read_text()))
+    buffer = Path((tmp_path / "signer.args").read_text().split()[-1])
+    assert buffer.parent == own_tmpdir and buffer.name.startswith(".git_signing_buffer_tmp")
+    assert signing_leftovers(own_tmpdir) == []
+
+
+def test_dagspec_signing_wait_sets_how_long_a_signer_may_take(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_tmpdir: Path
+) -> None:
+    sign_with_ssh(git_repo, tmp_path / "key")
+    git(git_repo, "config", "gpg.ssh.program", str(waiting_signer(tmp_path)))
+    monkeypatch.setenv("DAGSPEC_SIGNING_WAIT", "1s")
+    with pytest.raises(SignerTimedOut, match=r"did not answer within 1 s, so dagspec stopped"):
+        git_commit.try_signing(git_repo)
+    assert signing_leftovers(own_tmpdir) == []
+    monkeypatch.setenv("DAGSPEC_SIGNING_WAIT", "0s")
+    with pytest.raises(DagspecError) as refused:
+        git_commit.try_signing(git_repo)
+    assert str(refused.value) == (
+        "$DAGSPEC_SIGNING_WAIT is '0s', not a duration above 0: set it like 90s, 5m or "
+        "1h30m, or unset it (then a signer gets 60 s)"
+    )
+
+
+def test_ctrl_c_in_preflight_ends_a_waiting_signer_and_its_git(
+    project: Project, tmp_path: Path, own_tmpdir: Path
+) -> None:
+    """Preflight signs in dagspec's main thread: a Ctrl-C there ended git alone (SIGKILL),
+    leaving its signer waiting for ever and its signing buffer in $TMPDIR."""
+    sign_with_ssh(project.repo, tmp_path / "key")
+    git(project.repo, "config", "gpg.ssh.program", str(waiting_signer(tmp_path)))
+    project.write_dag(dag_text("a"))
+    dag = Terminal(project.repo, "run", "dag.yaml", "--dry-run")
+    wait_for((tmp_path / "signer.pid").exists, timeout=HUNG, what="the signer")
+    signer = int(wait_for_text(tmp_path / "signer.pid"))
+    os.kill(dag.pid, signal.SIGINT)
+    assert dag.wait() == 130, dag.text()
+    assert not pid_alive(signer)
+    assert signing_leftovers(own_tmpdir) == []
+
+
+def test_a_second_ctrl_c_stops_the_signer_of_a_spec_s_commit_and_resume_commits_it(
+    project: Project, tmp_path: Path, own_tmpdir: Path
+) -> None:
+    """After its agent exits, a spec's work is committed, signed, even after a Ctrl-C. The
+    first Ctrl-C said "no agent is running" while dagspec waited for the signer, and a second
+    one waited as long (up to 60 s a signature): it now says what it waits for, and a second
+    Ctrl-C stops the signer; the spec is interrupted, its work kept for `dag resume`."""
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+    sign_with_ssh(project.repo, key)
+    signer = waiting_signer(tmp_path, unless="can git sign here")  # preflight's signs
+    git(project.repo, "config", "gpg.ssh.program", str(signer))
+    (tmp_path / "hang").touch()
+    project.write_dag(dag_text("a"))
+    dag = Terminal(project.repo, "run", "dag.yaml", "--run-id", "r", "--progress", "plain")
+    wait_for((tmp_path / "signer.pid").exists, timeout=HUNG, what="the signer")
+    waiting = int(wait_for_text(tmp_path / "signer.pid"))
+    os.kill(dag.pid, signal.SIGINT)
+    said = "stopping: committing and signing the work of 1 spec (Ctrl-C again to stop signing now)"
+    wait_for(lambda: said in dag.text(), timeout=HUNG, what="the stopping line")
+    os.kill(dag.pid, signal.SIGINT)
+    assert dag.wait() == 130, dag.text()  # not after SIGNING_WAIT (HUNG is shorter)
+    assert not pid_alive(waiting)
+    assert signing_leftovers(own_tmpdir) == []
+    spec = project.state().spec("a")
+    assert spec.status.value == "interrupted", spec
+    assert spec.error == (
+        "interrupted while its work was being committed: a second Ctrl-C stopped the signer; "
+        "the work is in its worktree, uncommitted: `dag resume r` commits it"
+    )
+    assert git(project.worktree("a"), "status", "--porcelain").strip()  # the work is there
+    (tmp_path / "hang").unlink()
+    resumed = Terminal(project.repo, "resume", "r", "--progress", "plain")
+    assert resumed.wait() == 0, resumed.text()
+    assert project.state().spec("a").merged
+    assert "\ngpgsig -----BEGIN SSH SIGNATURE-----" in git(project.repo, "cat-file", "-p", "main")
+
+
+def wait_for_text(path: Path) -> str:
+    """The text of ``path`` once its writer has written a line (a pid file)."""
+    wait_for(lambda: path.read_text().endswith("\n"), timeout=HUNG, what=str(path))
+    return path.read_text()
 
 
 @pytest.fixture
@@ -213,7 +322,7 @@ def gnupg_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     stopped at the end."""
     if shutil.which("gpg") is None or shutil.which("gpgconf") is None:
         pytest.skip("gpg is not installed")
-    home = Path(tempfile.mkdtemp(prefix="dag-gpg-"))
+    home = Path(tempfile.mkdtemp(prefix="dag-gpg-"))  # in the test's own $TMPDIR
     monkeypatch.setenv("GNUPGHOME", str(home))
     try:
         yield home
