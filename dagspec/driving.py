@@ -11,7 +11,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from dagspec import faults, notify, render, state
 from dagspec import workspace as places
@@ -23,12 +23,17 @@ from dagspec.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     DagspecError,
+    SigningStopped,
     as_typed,
+    print_error,
     print_warning,
 )
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.words import counted
 from dagspec.workspace import RunPaths
+
+if TYPE_CHECKING:
+    from dagspec.merge_report import MergeReport
 
 
 def start(
@@ -343,11 +348,12 @@ def merge_and_report(
     The caller holds the run's lock (unless ``dry_run``, which writes nothing): ``dag
     merge`` and the end of ``run``, ``resume`` and ``retry`` all come here.
     """
-    from dagspec import merge, merge_report, removal
+    from dagspec import git_commit, merge_report, removal
 
     dag = dag or load_dag(paths.dag_copy)
-    with faults.signals_deferred():  # merged, removed and recorded whole
-        merged = merge.merge_run(paths.repo, run, dag, dry_run=dry_run, onto_current=onto_current)
+    # merged, removed and recorded whole; a second signal stops a signer the merge waits for
+    with git_commit.stoppable_signers(), faults.signals_deferred(_merge_signalled):
+        merged = _merged(paths, run, dag, dry_run=dry_run, onto_current=onto_current)
         new, report = merged
         if not dry_run:
             state.save(new, paths.state_file)
@@ -358,3 +364,39 @@ def merge_and_report(
             faults.say(removal.render_cleanup(new, cleaned, only_unseen=quiet_cleanup))
             new = cleaned.run
     return new, merge_report.merge_exit_code(report)
+
+
+def _merge_signalled(count: int) -> None:
+    """A signal during the merge (``faults.signals_deferred``): the first is told (on the
+    descriptor: this is a signal handler), the second stops the signers it waits for."""
+    from dagspec import git_commit
+
+    if count == 1:
+        with contextlib.suppress(OSError):
+            os.write(2, _MERGE_GOES_ON.encode())
+    elif count == 2:
+        git_commit.stop_signers()
+
+
+_MERGE_GOES_ON = (
+    "dag: stopping once the merge is done, as it is never cut in half "
+    "(Ctrl-C again to stop a signer it waits for)\n"
+)
+
+
+def _merged(
+    paths: RunPaths, run: RunState, dag: Dag, *, dry_run: bool, onto_current: bool
+) -> tuple[RunState, MergeReport]:
+    """``merge.merge_run``, which signers may keep waiting (``git_commit.signing_wait`` a
+    merge commit): after a second signal stopped one, nothing is merged, and the signals
+    are an interrupt (``KeyboardInterrupt``)."""
+    from dagspec import merge
+
+    try:
+        return merge.merge_run(paths.repo, run, dag, dry_run=dry_run, onto_current=onto_current)
+    except SigningStopped:
+        print_error(
+            f"the merge of run {run.run_id} stopped at a second Ctrl-C while a signer kept it "
+            f"waiting: nothing was merged; `dag merge {run.run_id}` merges it"
+        )
+        raise KeyboardInterrupt from None

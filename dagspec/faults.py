@@ -185,17 +185,20 @@ DEFERRED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
+def signals_deferred(on_signal: Callable[[int], None] | None = None) -> Iterator[None]:
     """Hold SIGINT, SIGTERM and SIGHUP until the block is done, then act on them as an
     interrupt (``KeyboardInterrupt``: exit 130): a step that moves the user's checkout and
     records it (the merge, the removal of merged worktrees) is never cut in half. git runs
     in its own process group (``git.run``), so a terminal's Ctrl-C reaches only dagspec.
+    ``on_signal`` hears how many came, at each (from a signal handler: it must not print
+    through ``sys.stderr``, which the interrupted code may be writing to).
     Outside the main thread, where no handler can be set, the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = {number: signal.signal(number, _record(caught)) for number in DEFERRED}
+    record = _record(caught, on_signal)
+    previous = {number: signal.signal(number, record) for number in DEFERRED}
     try:
         yield
     finally:
@@ -205,5 +208,12 @@ def signals_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def _record(caught: list[int]) -> Callable[[int, object], None]:
-    return lambda number, _frame: caught.append(number)
+def _record(
+    caught: list[int], on_signal: Callable[[int], None] | None
+) -> Callable[[int, object], None]:
+    def record(number: int, _frame: object) -> None:
+        caught.append(number)
+        if on_signal is not None:
+            on_signal(len(caught))
+
+    return record

@@ -2,8 +2,8 @@
 each signed when the user's configuration asks (``commit.gpgSign``), within
 :func:`signing_wait` (``SignerTimedOut`` beyond), and never waiting for a passphrase
 (``LockedSigningKey`` says what to do). A second Ctrl-C ends the signing gits of a drive
-(:func:`stop_signers`). Every call goes through :func:`dagspec.git.run`, cleaned and
-insulated.
+or a merge (:func:`stop_signers`). Every call goes through :func:`dagspec.git.run`,
+cleaned and insulated.
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ class _Signers:
     them (``stop``) where it would wait up to :func:`signing_wait` for each."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # Reentrant: ``stop`` may run in a signal handler (``faults.signals_deferred``), in
+        # the thread of a signing git that holds the lock in ``started``.
+        self.lock = threading.RLock()
         self.groups: set[int] = set()
         self.stopped = False
 
@@ -131,7 +133,7 @@ class _Signers:
         """End every signing git (SIGTERM: git removes its temporary files) and start none."""
         with self.lock:
             self.stopped = True
-            for pgid in self.groups:
+            for pgid in list(self.groups):
                 procgroup.signal_group(pgid, signal.SIGTERM)
 
 
@@ -146,7 +148,8 @@ def stop_signers() -> None:
 
 @contextlib.contextmanager
 def stoppable_signers() -> Iterator[None]:
-    """A drive's time, in which :func:`stop_signers` may be called; signing goes on after."""
+    """A drive's or a merge's time, in which :func:`stop_signers` may be called (at a second
+    signal); signing works again after it."""
     _SIGNERS.stopped = False
     try:
         yield

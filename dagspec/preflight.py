@@ -86,8 +86,8 @@ def results(planned: Planned) -> list[tuple[str, Problem | None]]:
 
     One after another, in this thread: run at once in threads they saved a few tens of
     milliseconds, but a Ctrl-C then waited for the slowest (a signer waiting for a
-    passphrase window, up to ``git_commit.SIGNING_WAIT``), since git runs in a session of its own
-    and only this thread hears the signal (issue 16).
+    passphrase window, up to ``git_commit.signing_wait()``), since git runs in a session of
+    its own and only this thread hears the signal (issue 16).
     """
     found: list[tuple[str, Problem | None]] = []
     for title, check in CHECKS:

@@ -310,6 +310,46 @@ def test_a_second_ctrl_c_stops_the_signer_of_a_spec_s_commit_and_resume_commits_
     assert "\ngpgsig -----BEGIN SSH SIGNATURE-----" in git(project.repo, "cat-file", "-p", "main")
 
 
+def test_a_second_ctrl_c_stops_the_signer_of_a_merge_which_merges_nothing(
+    project: Project, tmp_path: Path, own_tmpdir: Path
+) -> None:
+    """The merge holds signals until it is done, so that none cuts it in half: a signer
+    that kept it waiting kept a second Ctrl-C waiting too (up to 60 s a merge commit). A
+    second one now stops the signer, before the base branch moved; `dag merge` merges."""
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+    sign_with_ssh(project.repo, key)
+    signer = waiting_signer(tmp_path, unless="can git sign here")  # preflight's signs
+    git(project.repo, "config", "gpg.ssh.program", str(signer))
+    project.write_dag(dag_text("a"))
+    run = Terminal(project.repo, "run", "dag.yaml", "--run-id", "r", "--no-merge")
+    assert run.wait() == 0, run.text()
+    git(project.repo, "commit", "-q", "--allow-empty", "-m", "meanwhile")  # new merges to sign
+    main = git(project.repo, "rev-parse", "main")
+    (tmp_path / "hang").touch()
+    dag = Terminal(project.repo, "merge", "r")
+    wait_for((tmp_path / "signer.pid").exists, timeout=HUNG, what="the signer")
+    waiting = int(wait_for_text(tmp_path / "signer.pid"))
+    os.kill(dag.pid, signal.SIGINT)
+    said = "dag: stopping once the merge is done, as it is never cut in half (Ctrl-C again to "
+    wait_for(lambda: said in dag.text(), timeout=HUNG, what="the first Ctrl-C told")
+    os.kill(dag.pid, signal.SIGINT)  # not at once: two would be one pending SIGINT
+    assert dag.wait() == 130, dag.text()  # not after SIGNING_WAIT (HUNG is shorter)
+    assert (
+        "dag: error: the merge of run r stopped at a second Ctrl-C while a signer kept it "
+        "waiting: nothing was merged; `"  # `dag`, as this dag was typed: python -m dagspec
+    ) in dag.text()
+    assert " merge r` merges it dag: interrupted" in dag.text()
+    assert not pid_alive(waiting)
+    assert signing_leftovers(own_tmpdir) == []
+    assert git(project.repo, "rev-parse", "main") == main
+    assert not project.state().spec("a").merged
+    (tmp_path / "hang").unlink()
+    again = Terminal(project.repo, "merge", "r")
+    assert again.wait() == 0, again.text()
+    assert project.state().spec("a").merged
+
+
 def wait_for_text(path: Path) -> str:
     """The text of ``path`` once its writer has written a line (a pid file)."""
     wait_for(lambda: path.read_text().endswith("\n"), timeout=HUNG, what=str(path))
