@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -173,10 +174,15 @@ def start_end_marker(repo: Path, token: str) -> None:
 
 
 def mark_end(repo: Path) -> int:
-    """Close the window now (git was seen killed): the marker's modification time, in ns."""
+    """Close the window now (git was seen to end midway): the marker's modification time,
+    in ns; the clock's time when the marker cannot be written (a full disk), which is no
+    earlier than any modification time the file system gave before."""
     ended = runs_dir(repo) / ENDED
-    ended.write_text("", encoding="utf-8")
-    return ended.stat().st_mtime_ns
+    try:
+        ended.write_text("", encoding="utf-8")
+        return ended.stat().st_mtime_ns
+    except OSError:
+        return time.time_ns()
 
 
 def window(repo: Path, start: int, token: str | None) -> Window | None:

@@ -3,9 +3,10 @@
 The move itself is ``git merge --ff-only`` (:func:`dagspec.git_merge.fast_forward`): git
 writes the files, then the index, and moves the branch last. Run in its own process group,
 it survives a killed ``dag`` and finishes on its own. What it cannot survive is being killed
-itself (SIGKILL, the OOM killer, a power cut): then a truncated piece of a large file stays
-untracked in the checkout and every later merge refuses because of it. So each move is
-journaled:
+itself (SIGKILL, the OOM killer, a power cut), nor a write that fails (a full disk: git
+goes on with the next file, then exits with neither index nor branch moved): then a
+truncated piece of a large file stays untracked in the checkout and every later merge
+refuses because of it. So each move is journaled:
 
 1. take the move lock (an ``flock`` that git inherits, so it is held while either ``dag`` or
    its git lives, and the kernel releases it when both are gone);
@@ -49,7 +50,7 @@ from dagspec import checkout_journal, checkout_undo, git, git_checkout, git_merg
 from dagspec.checkout_journal import ENDED, JOURNAL, LOCK, Move, Undoing
 from dagspec.errors import DagspecError, GitError, as_typed
 
-__all__ = ["ENDED", "JOURNAL", "LOCK", "Move", "fast_forward", "finish_interrupted"]
+__all__ = ["ENDED", "JOURNAL", "LOCK", "Move", "fast_forward", "finish_interrupted", "midway"]
 
 
 def fast_forward(repo: Path, move: Move) -> None:
@@ -59,8 +60,10 @@ def fast_forward(repo: Path, move: Move) -> None:
     git checks before it writes files, and the files in the way may be the user's own,
     saved a moment ago, so no file is undone then. A git that wrote files and index but
     could not move the branch is settled (branch moved, or files and index put back
-    together). Only a git killed by a signal (the OOM killer) leaves files cut short, and
-    that move is settled like a journaled one (its stale ``index.lock`` removed).
+    together). A git that failed midway (:func:`midway`: killed by a signal, the OOM
+    killer; or a write that failed, a full disk) leaves files written and cut short: that
+    move is settled like a journaled one (a killed git's stale ``index.lock`` removed), so
+    that nothing of dagspec's is left to look like the user's.
     """
     with checkout_journal.move_lock(repo) as lock:
         _settle_journal(repo, lock)  # a move an earlier dag left cut short comes first
@@ -70,16 +73,35 @@ def fast_forward(repo: Path, move: Move) -> None:
         try:
             git_merge.fast_forward(Path(move.checkout), move.new, keep_fds=(lock,))
         except GitError as exc:
-            killed = exc.returncode < 0  # midway: what it left is judged from the facts
+            cut = midway(exc)  # what it left is judged from the facts
             start = checkout_journal.path(repo).stat().st_mtime_ns
-            if killed:
+            if exc.returncode < 0:
                 _drop_stale_index_lock(Path(move.checkout), start)
-            window = (start, checkout_journal.mark_end(repo)) if killed else None
-            _report(_settle(repo, lock, move, Undoing(window), undo_files=killed))
+            window = (start, checkout_journal.mark_end(repo)) if cut else None
+            _report(_settle(repo, lock, move, Undoing(window), undo_files=cut))
             checkout_journal.drop(repo)
             raise
         checkout_journal.path(repo).unlink(missing_ok=True)
         checkout_journal.forget_left(repo)
+
+
+_REFUSALS = (
+    "Not possible to fast-forward",
+    "would be overwritten",
+    "not uptodate",
+    "Unable to create",  # index.lock: another git, or a stale lock
+    "not something we can merge",
+)
+"""What git says when it refuses before it writes a file (``LANGUAGE=C``: ``git_env``)."""
+
+
+def midway(exc: GitError) -> bool:
+    """Whether the failed fast-forward ``exc`` may have written files: git was killed by a
+    signal, or it failed for another reason than one it checks before it writes (a write
+    that failed: ``No space left on device``, ``File too large``; git goes on with the
+    next file, then exits with neither the index nor the branch moved)."""
+    said = exc.stderr or ""
+    return exc.returncode < 0 or not any(refusal in said for refusal in _REFUSALS)
 
 
 def finish_interrupted(repo: Path) -> None:
@@ -130,7 +152,7 @@ def _settle(
 ) -> list[str]:
     """Bring the checkout to one side of ``move`` (module docstring); one line for each
     thing done or left, none when the move had been completed (or its files were not to
-    be undone: ``undo_files`` False, after a git that exited on its own). ``undoing``: the
+    be undone: ``undo_files`` False, after a git that refused before writing). ``undoing``: the
     windows for :func:`dagspec.checkout_undo.undo`. Before it undoes a file, the journal is
     marked (``checkout_journal.Undoing``) under a new token with an end marker of its own,
     so that an undo killed midway is finished by the next command."""

@@ -289,9 +289,9 @@ def _publish_to_checkout(
         except GitError as exc:
             if _base_tip(repo, state) != chain.base:
                 return None  # the user committed meanwhile, and git changed nothing
-            if exc.returncode < 0:  # killed midway, and settled: the checkout is as it was
-                return _park(repo, state, chain, *_killed(repo, state, checkout, chain, exc))
-            reason = f"fast-forwarding it failed: {(exc.stderr or str(exc)).strip()}"
+            if checkout_move.midway(exc):  # settled: the checkout is as it was
+                return _park(repo, state, chain, *_cut_short(repo, state, checkout, chain, exc))
+            reason = f"fast-forwarding it failed: {_first_line(exc)}"
     if reason is not None:
         return _park(repo, state, chain, reason)
     _drop_stale_parked(repo, state, chain)
@@ -299,17 +299,29 @@ def _publish_to_checkout(
     return attrs.evolve(report, new_tip=chain.head, checkout=str(checkout))
 
 
-def _killed(
+def _cut_short(
     repo: Path, state: RunState, checkout: Path, chain: _Chain, exc: GitError
 ) -> tuple[str, bool]:
-    """Why the result waits when git was killed during the update (its signal), and
-    whether the checkout is clean again, so that ``dag merge`` does it again."""
-    name = procgroup.signal_name(-exc.returncode)
-    why = f"git was killed by {name} during the update of {checkout}; it was undone"
+    """Why the result waits when git was killed during the update (its signal) or failed
+    midway (what it said: a full disk), and whether the checkout is clean again, so that
+    ``dag merge`` does it again."""
+    if exc.returncode < 0:
+        name = procgroup.signal_name(-exc.returncode)
+        why = f"git was killed by {name} during the update of {checkout}; it was undone"
+        again = f"`dag merge {state.run_id}` does it again"
+    else:
+        why = f"git failed during the update of {checkout} ({_first_line(exc)}); it was undone"
+        again = f"once that is put right, `dag merge {state.run_id}` does it again"
     left = _unsafe_to_update(repo, checkout, chain)
     if left is None:
-        return f"{why}; `dag merge {state.run_id}` does it again", True
+        return f"{why}; {again}", True
     return f"{why}, but {left}", False
+
+
+def _first_line(exc: GitError) -> str:
+    """What git said first (``error: unable to write file big.bin``)."""
+    said = (exc.stderr or str(exc)).strip()
+    return said.splitlines()[0] if said else f"exit code {exc.returncode}"
 
 
 def _park(

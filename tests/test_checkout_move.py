@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -309,3 +310,47 @@ def test_a_branch_git_cannot_move_leaves_the_checkout_as_it_was(
     assert _finish(merging) == 1
     assert tip(repo) == before and _status(repo) == status
     assert not (RunPaths(repo, RUN).runs_dir / checkout_move.JOURNAL).exists()
+
+
+def _full_disk_git(directory: Path) -> str:
+    """A ``git`` first on PATH whose ``merge`` can write no file past 15 MB, as on a disk
+    that fills up: ``ulimit -f`` with SIGXFSZ ignored, so the write fails (EFBIG, as
+    ENOSPC would) and git goes on, then exits on its own, not killed. Returns the PATH
+    entry."""
+    real = shutil.which("git")
+    (directory / "bin").mkdir(parents=True)
+    wrapper = directory / "bin" / "git"
+    wrapper.write_text(
+        f'#!/bin/sh\ncase " $* " in *" merge "*)\n'
+        f"trap '' XFSZ; ulimit -f {CUT // 1024};;\nesac\n"
+        f'exec "{real}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    return str(directory / "bin")
+
+
+def test_a_disk_full_mid_update_is_undone_and_never_blamed_on_the_user(
+    moving: tuple[Path, FilterGate], tmp_path: Path
+) -> None:
+    """git cannot write the 50 MB file (a full disk), writes the files after it, and exits
+    1 with neither index nor branch moved: the same ``dag merge`` undoes what it wrote and
+    says why the result waits; no file of dagspec's is left to look like the user's, and
+    once there is room the next merge completes."""
+    repo, gate = moving
+    (gate.dir / "taken").mkdir()  # nothing held: the filter passes through from the start
+    before = tip(repo)
+    merging = _merge(repo, path=_full_disk_git(tmp_path / "full"))
+    assert _finish(merging) == 1, merging.data
+    assert b"undid the interrupted update" in merging.data, merging.data
+    assert b"git failed during the update of " in merging.data
+    assert b"unable to write file a-big.bin); it was undone" in merging.data
+    assert b"left" not in merging.data and b"uncommitted" not in merging.data
+    assert b"Traceback" not in merging.data, merging.data.decode()
+    assert tip(repo) == before and _status(repo) == "?? mine.txt\n"
+    assert (repo / "gone.txt").read_text() == "old\n"
+    assert not (runs_dir(repo) / checkout_move.JOURNAL).exists()
+
+    again = _merge(repo)
+    assert _finish(again) == 0, again.data
+    assert (repo / "a-big.bin").read_bytes() == git_blob(repo, "main:a-big.bin")
+    assert _status(repo) == "?? mine.txt\n"
