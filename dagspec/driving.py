@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -197,6 +198,29 @@ def spec_timeouts(dag: Dag, options: RunOptions) -> dict[str, float | None]:
     return {
         f.id: f.timeout or options.timeout or dag.execution.timeout for f in dag.features.values()
     }
+
+
+def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: str) -> None:
+    """Refuse to take up a spec whose branch points at a commit the repository no longer
+    has (``git.lost_commit``): every git command in its worktree fails there, so each
+    attempt would fail at once, for ever. The files of its worktree are all that is left
+    of its work; ``dag cleanup --force`` removes them and the branch."""
+    from dagspec import git  # only for runs that resume specs
+
+    for spec_id in spec_ids:
+        spec = run.spec(spec_id)
+        branch = spec.branch or places.branch_name(run.run_id, spec_id)
+        lost = git.lost_commit(repo, f"refs/heads/{branch}")
+        if lost is None:
+            continue
+        files = f", but for the files in {spec.worktree}" if spec.worktree else ""
+        raise DagspecError(
+            f"`{again}`: branch {branch} of spec {spec_id} points at commit {lost[:12]}, "
+            f"which the repository no longer has (pruned by `git gc` after a reset?): the "
+            f"spec's work is lost{files}; fetch that commit back from a clone that has it, "
+            f"or `dag cleanup {run.run_id} --force` (it removes the branch and worktree) "
+            f"and `dag run` the spec again in a new run"
+        )
 
 
 def recorded_dag(repo: Path, paths: RunPaths, recorded: RunState) -> Dag:

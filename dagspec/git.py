@@ -261,6 +261,20 @@ def rev_parse(repo: Path, rev: str) -> str | None:
         return None
 
 
+def lost_commit(repo: Path, ref: str) -> str | None:
+    """The commit ``ref`` points at when the repository no longer has it (``git gc
+    --prune=now`` after a reset, a corrupt clone), else None (it has it, or ``ref`` names
+    nothing). git then fails on every use of the ref: ``bad object HEAD``, ``could not
+    parse HEAD``, ``missing object``."""
+    if rev_parse(repo, ref) is not None:
+        return None
+    try:  # without ``^{commit}``: the name alone, not the object, is looked up
+        sha = run(repo, "rev-parse", "--verify", "--quiet", ref).strip()
+    except GitError:
+        return None
+    return sha or None
+
+
 def current_branch(worktree: Path) -> str | None:
     """The branch checked out in ``worktree``; None on a detached HEAD. From the full ref
     name: ``--short`` says ``heads/main`` when a tag ``main`` is there too."""

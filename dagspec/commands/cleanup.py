@@ -79,6 +79,7 @@ class Plan:
     notes: list[str] = attrs.Factory(list)
     strays: list[str] = attrs.Factory(list)  # branches autospec switched a worktree to
     strays_of: dict[str, tuple[str, ...]] = attrs.Factory(dict)  # stray -> spec branches
+    broken: list[str] = attrs.Factory(list)  # branches whose commit is gone, worktree removed
     # branch -> (spec, the commit that merged it): completed specs whose work is on the base
     on_base: dict[str, tuple[str, str | None]] = attrs.Factory(dict)
 
@@ -154,6 +155,7 @@ def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
     for spec_id, branch in _branches(state) + strays:
         if git.branch_exists(repo, branch):
             _plan_branch(plan, repo, state, spec_id, branch, checked_out, force)
+    plan.steps += [Step(b, b, None, (), "") for b in plan.broken]  # after their worktrees
     return plan
 
 
@@ -185,7 +187,14 @@ def _plan_worktree(
     if on not in (ours, None):
         plan.strays.append(str(on))
         plan.strays_of[str(on)] = (ours,) if git.branch_exists(repo, ours) else ()
-    files = tuple(worktree.unsaved_work(path))
+    try:
+        files = tuple(worktree.unsaved_work(path))
+    except GitError:  # git status fails: ``bad object HEAD``?
+        gone = git.lost_commit(path, "HEAD")
+        if gone is None or on is None:
+            raise
+        _plan_lost(plan, path, str(where), spec_id, (on, gone), force)
+        return
     unseen = unseen_work.unseen(path, state, spec_id, quiet=quiet, submodules=True)
     lost = files + unseen.items()
     held = counted(len(files), "uncommitted file") if files else ""
@@ -196,6 +205,23 @@ def _plan_worktree(
         plan.kept.append(Kept(f"kept {path.name}{said}", True, stays))
     else:
         plan.steps.append(Step(path.name, str(where), spec_id, lost, loss))
+
+
+def _plan_lost(
+    plan: Plan, path: Path, where: str, spec_id: str, branch_and_lost: tuple[str, str], force: bool
+) -> None:
+    """A worktree whose branch points at a commit the repository no longer has (pruned by
+    ``git gc`` after a reset): its files are all that is left of its work, kept unless
+    ``force``, which removes them, then the branch (which holds nothing: its commit is gone)."""
+    branch, lost = branch_and_lost
+    gone = f"the commit {lost[:12]} of {branch} is gone (pruned by `git gc`?)"
+    if not force:
+        stays = forget.Stays(path, "its files", branch, uncommitted=True)
+        message = f"kept {path.name}: {gone}, so its files are all that is left of its work"
+        plan.kept.append(Kept(message, True, stays))
+        return
+    plan.steps.append(Step(path.name, where, spec_id, (f"every file: {gone}",), "its files"))
+    plan.broken.append(branch)
 
 
 def _plan_unrecorded(

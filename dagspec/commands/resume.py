@@ -48,6 +48,10 @@ def resume(
             dag = driving.recorded_dag(repo, paths, recorded)
         else:
             dag = amend.adopt(repo, paths, recorded, dag_file)
+        taken_up = [
+            s.id for s in recorded.specs if s.attempts and s.status is not SpecStatus.COMPLETED
+        ]
+        driving.check_branches(repo, recorded, taken_up, f"dag resume {run_id}")
         options = attrs.evolve(recorded.options, **overrides)
         executable = find_run_autospec(
             overrides.get("autospec"),

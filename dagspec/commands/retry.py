@@ -43,9 +43,10 @@ def retry(
     with state.run_lock(paths):
         recorded = state.ended_at_last_write(relocate.arrive(paths, state.load(paths)), paths)
         check_retryable(state.settled(recorded), spec_ids)  # a killed driver's: interrupted
+        again = f"dag retry {run_id} {' '.join(spec_ids)}"
+        driving.check_branches(repo, recorded, spec_ids, again)
         dag = driving.recorded_dag(repo, paths, recorded)
         options = attrs.evolve(recorded.options, **overrides)
-        again = f"dag retry {run_id} {' '.join(spec_ids)}"
         executable = find_run_autospec(
             overrides.get("autospec"),
             recorded.options.autospec,

@@ -1,0 +1,89 @@
+"""A spec's branch whose commit the repository no longer has (reset, then ``git gc
+--prune=now``): every git command in its worktree fails (``bad object HEAD``). ``dag retry``
+and ``dag resume`` refuse it in one line that says what happened and what to do, instead
+of failing the spec again at once, for ever; ``dag cleanup`` keeps its files (all that is
+left of its work) unless ``--force``, which removes them and the branch."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git
+from tests.engine_support import Project, dag_text
+
+pytest_plugins = ("tests.engine_fixtures",)
+pytestmark = pytest.mark.slow  # whole runs of the fake autospec
+RunCli = Callable[..., int]
+
+
+def _prune_branch_commit(repo: Path, branch: str) -> str:
+    """Point ``branch`` at a commit ``git gc --prune=now`` then removes: the commit the
+    branch was at, once it was reset away and every reflog expired; returns it."""
+    lost = git(repo, "rev-parse", branch).strip()
+    git(repo, "update-ref", f"refs/heads/{branch}", "main")
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    (repo / ".git" / "refs" / "heads" / branch).write_text(lost + "\n")  # over the packed one
+    gone = subprocess.run(["git", "cat-file", "-e", lost], cwd=repo, capture_output=True)
+    assert gone.returncode != 0  # the commit is gone
+    return lost
+
+
+@pytest.fixture
+def pruned(project: Project, run_cli: RunCli) -> tuple[Project, str, Path]:
+    """Run ``r`` whose spec ``a`` failed after committing, then lost its commit."""
+    project.fake.setenv("FAIL_AT", "implement:T002")
+    project.fake.setenv("COMMIT", "always")
+    assert run_cli("run", project.write_dag(dag_text("a")), "--run-id", "r") == 1
+    spec = project.state().spec("a")
+    assert spec.worktree is not None
+    (Path(spec.worktree) / "notes.md").write_text("the agent's notes\n")
+    lost = _prune_branch_commit(project.repo, "dag/r/a")
+    return project, lost, Path(spec.worktree)
+
+
+def test_retry_and_resume_say_the_commit_is_gone_and_what_to_do(
+    pruned: tuple[Project, str, Path], run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, lost, worktree = pruned
+    capsys.readouterr()
+    for command in (("retry", "r", "a"), ("resume", "r")):
+        assert run_cli(*command) == 1
+        out, err = capsys.readouterr()
+        assert err == (
+            f"dag: error: `dag {' '.join(command)}`: branch dag/r/a of spec a points at "
+            f"commit {lost[:12]}, which the repository no longer has (pruned by `git gc` "
+            f"after a reset?): the spec's work is lost, but for the files in {worktree}; "
+            "fetch that commit back from a clone that has it, or `dag cleanup r --force` "
+            "(it removes the branch and worktree) and `dag run` the spec again in a new run\n"
+        ), err
+        assert out == ""
+    assert project.state().spec("a").attempts == 1  # no attempt was made
+    assert (worktree / "notes.md").read_text() == "the agent's notes\n"
+
+
+def test_cleanup_keeps_the_files_then_force_removes_them_and_the_branch(
+    pruned: tuple[Project, str, Path], run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, lost, worktree = pruned
+    capsys.readouterr()
+    assert run_cli("cleanup", "r") == 1
+    out, err = capsys.readouterr()
+    assert (
+        f"kept {worktree.name}: the commit {lost[:12]} of dag/r/a is gone (pruned by `git "
+        "gc`?), so its files are all that is left of its work"
+    ) in out + err, out + err
+    assert "\n  " not in err and "fatal" not in out + err
+    assert (worktree / "notes.md").exists()
+
+    assert run_cli("cleanup", "r", "--force") == 0, capsys.readouterr()
+    out, err = capsys.readouterr()
+    assert "--force: this work will be lost:" in out and f"commit {lost[:12]}" in out
+    assert err == ""
+    assert not worktree.exists()
+    assert "dag/r/a" not in git(project.repo, "branch", "--list", "dag/r/*")
+    git(project.repo, "for-each-ref", "refs/heads/")  # no broken ref left behind
