@@ -161,6 +161,19 @@ def _dropped(repo: Path, state: RunState, tip: str) -> frozenset[str]:
     )
 
 
+def dropped_merges(repo: Path, state: RunState) -> frozenset[str]:
+    """The specs recorded merged whose merge the base branch no longer has, as it is now
+    (``_dropped``), for ``dag status``; none when there is no base branch to ask, or git
+    cannot answer (its base commit pruned: a rewritten base, which ``dag merge`` names)."""
+    tip = git.rev_parse(repo, f"refs/heads/{state.base_branch}")
+    if tip is None:
+        return frozenset()
+    try:
+        return _dropped(repo, state, tip)
+    except GitError:
+        return frozenset()
+
+
 def _work_on_base(repo: Path, merge_commit: str, tip: str) -> bool:
     """Whether the base, at ``tip``, has the spec side (``^2``) of ``merge_commit``, as a
     commit or by content; False when that commit is gone (garbage-collected)."""

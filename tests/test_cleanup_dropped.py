@@ -6,12 +6,14 @@ to do, with or without ``--forget``. Real git in temporary repositories; runs bu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from dagspec import state as dstate
+from dagspec.console import dag_command
 from dagspec.merge import merge_run
 from dagspec.removal import remove_merged_worktrees, render_cleanup
 from dagspec.workspace import RunPaths
@@ -93,3 +95,30 @@ def test_removing_merged_worktrees_keeps_a_branch_whose_replayed_merge_was_dropp
         f"kept branch {b}: main no longer has its work (its merge was dropped?): "
         f"`git merge {b}` takes it, `git branch -D {b}` drops it\n"
     )
+
+
+def test_status_says_a_dropped_merge_is_not_merged_before_the_next_merge(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``dag status`` asks git whether each recorded merge is still on the base branch:
+    after the reset it no longer says "merged", and says what to do (exit 1: completed
+    work is off the base branch). The state file is left as it is (status writes nothing)."""
+    paths, _ = merged_then_dropped(git_repo)
+    recorded = paths.state_file.read_bytes()
+    assert run_cli("status", RUN) == 1
+    out = capsys.readouterr().out
+    assert "merged" not in out.replace("not merged yet", ""), out
+    assert (
+        "note: main no longer has the merge of a (reset, or a rebase aborted after the "
+        "merge?): `dag merge r1` merges it again\n"
+    ) in out.replace(dag_command(), "dag"), out
+    assert "next: dag merge r1" in out.replace(dag_command(), "dag"), out
+    assert run_cli("status", RUN, "--json") == 1
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["specs"][0]["merged"], shown["specs"][0]["merge_commit"]) == (False, None)
+    assert paths.state_file.read_bytes() == recorded
+
+    git(git_repo, "reset", "-q", "--hard", "ORIG_HEAD")  # the merge is back on main
+    assert run_cli("status", RUN) == 0
+    out = capsys.readouterr().out
+    assert "no longer has" not in out and "nothing left to do" in out, out

@@ -1,7 +1,8 @@
 """``dag status``: one view of every spec of a run, once, as JSON, or watched until it ends.
 
 It only reads the state file (written atomically, README, Files on disk) and never takes the run's
-lock, so it works while another process drives the run.
+lock, so it works while another process drives the run. Of a finished run with recorded merge
+commits it asks git one thing the state cannot know: whether the base branch still has them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dagspec import estimates, relocate, render, terminal
+from dagspec import estimates, lifecycle, relocate, render, terminal
 from dagspec.console import dag_command
 from dagspec.errors import (
     EXIT_FAILED,
@@ -80,7 +81,7 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
         live = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
         shown = lambda: render.as_typed_run(_seen(paths))  # noqa: E731
         return _watch(shown, color=color, live=live, repo=repo)
-    state = _seen(paths)
+    state, dropped = _on_base_now(repo, _seen(paths))
     if as_json:
         print(json.dumps(as_json_data(state), indent=2))
         return exit_code(state)
@@ -89,6 +90,13 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     print(render.status_table(state, now=utcnow(), width=width, color=color), end="")
     if (hint := early_start_hint(state, dag=dag_command())) is not None:
         print(f"hint: {hint}")
+    if dropped:
+        ids = ", ".join(sorted(dropped))
+        print(
+            f"note: {state.base_branch} no longer has the merge of {ids} (reset, or a rebase "
+            f"aborted after the merge?): `{dag_command()} merge {state.run_id}` merges "
+            f"{'it' if len(dropped) == 1 else 'them'} again"
+        )
     if left_off(state):
         from dagspec import merge  # git, only for a run that needs it (startup: bench/)
 
@@ -97,6 +105,19 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     if state.status is not RunStatus.RUNNING:
         print(render.next_line(state, dag=dag_command(), after="status"))
     return exit_code(state)
+
+
+def _on_base_now(repo: Path, state: RunState) -> tuple[RunState, frozenset[str]]:
+    """The run with each spec recorded merged whose merge the base branch no longer has (a
+    reset, a rebase aborted after the merge) shown not merged, as the next ``dag merge``
+    would record it, and those specs. git is asked only for a finished run with a recorded
+    merge commit."""
+    if state.status is RunStatus.RUNNING or not any(s.merge_commit for s in state.specs):
+        return state, frozenset()
+    from dagspec import merge  # git, only for a run that needs it (startup: bench/)
+
+    dropped = merge.dropped_merges(repo, state)
+    return lifecycle.record_dropped(state, dropped), dropped
 
 
 def _seen(paths: RunPaths) -> RunState:
