@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from dagspec import checkout_journal, git_merge
 from dagspec.merge_report import names
@@ -30,7 +31,15 @@ def unsafe_to_update(repo: Path, checkout: Path, old: str, new: str) -> str | No
     return None
 
 
-def operation_on(worktree: Path, branch: str) -> str | None:
+class Busy(NamedTuple):
+    """An operation of git's that holds a branch in a worktree: why the branch must not
+    move (``why``), and what must happen before it can (``until``: "the rebase has ended")."""
+
+    why: str
+    until: str
+
+
+def operation_on(worktree: Path, branch: str) -> Busy | None:
     """Why ``branch`` counts as checked out in ``worktree`` though its HEAD is detached, or
     None: a rebase of it, which writes it back as it ends (moved meanwhile, it loses what
     moved it, at ``git rebase --abort`` too), or a bisect started on it, which returns to it.
@@ -41,12 +50,16 @@ def operation_on(worktree: Path, branch: str) -> str | None:
         return None
     for kind in ("rebase-merge", "rebase-apply"):
         if _first_line(gitdir / kind / "head-name") == f"refs/heads/{branch}":
-            return (
+            return Busy(
                 f"{worktree} is in the middle of a rebase of {branch}, which sets {branch} "
-                "as it ends (`git rebase --continue` or `--abort`)"
+                "as it ends (`git rebase --continue` or `--abort`)",
+                f"the rebase of {branch} in {worktree} has ended",
             )
     if _first_line(gitdir / "BISECT_START") == branch:
-        return f"{worktree} is bisecting from {branch} (`git bisect reset` ends it)"
+        return Busy(
+            f"{worktree} is bisecting from {branch} (`git bisect reset` ends it)",
+            f"the bisect in {worktree} has ended",
+        )
     return None
 
 

@@ -275,7 +275,7 @@ def _publish(repo: Path, state: RunState, chain: _Chain) -> MergeReport | None:
         return _report(state, chain)
     checkout, busy = _checkout_of(repo, state.base_branch)
     if busy is not None:
-        return _park(repo, state, chain, busy)
+        return _park(repo, state, chain, busy.why, until=busy.until)
     if checkout is not None:
         return _publish_to_checkout(repo, state, chain, checkout)
     ref = f"refs/heads/{state.base_branch}"
@@ -304,7 +304,8 @@ def _publish_to_checkout(
                 return None  # the user committed meanwhile, and git changed nothing
             if checkout_move.midway(exc):  # settled: the checkout is as it was
                 return _park(repo, state, chain, *_cut_short(repo, state, checkout, chain, exc))
-            reason = f"fast-forwarding it failed: {_first_line(exc)}"
+            why = f"fast-forwarding it failed: {_first_line(exc)}"
+            return _park(repo, state, chain, why, until=_refused_until(checkout, exc))
     if reason is not None:
         return _park(repo, state, chain, reason)
     _drop_stale_parked(repo, state, chain)
@@ -331,16 +332,33 @@ def _cut_short(
     return f"{why}, but {left}", False
 
 
+def _refused_until(checkout: Path, exc: GitError) -> str:
+    """What must happen before a fast-forward git refused can be done: no other git
+    working in the checkout (its ``index.lock``: one at work, or one killed that left it),
+    else what git said put right."""
+    if "index.lock" in (exc.stderr or ""):
+        lock = git.git_dir(checkout) / "index.lock"
+        return f"no git works in {checkout} (if none does, delete {lock}: a killed git left it)"
+    return "what git said is put right"
+
+
 def _first_line(exc: GitError) -> str:
     """What git said first (``error: unable to write file big.bin``)."""
     said = (exc.stderr or str(exc)).strip()
-    return said.splitlines()[0] if said else f"exit code {exc.returncode}"
+    return said.splitlines()[0].rstrip(".") if said else f"exit code {exc.returncode}"
 
 
 def _park(
-    repo: Path, state: RunState, chain: _Chain, reason: str, again: bool = False
+    repo: Path,
+    state: RunState,
+    chain: _Chain,
+    reason: str,
+    again: bool = False,
+    *,
+    until: str = "the checkout is clean",
 ) -> MergeReport:
-    """Leave the result on ``dag/<run>/_merged``, which must hold nothing else of value."""
+    """Leave the result on ``dag/<run>/_merged``, which must hold nothing else of value;
+    ``until``: what must happen before ``dag merge`` can take it."""
     parked = merged_branch(state.run_id)
     previous = git.rev_parse(repo, f"refs/heads/{parked}")
     if previous is not None and git_merge.changes_not_on(repo, previous, chain.head):
@@ -350,10 +368,12 @@ def _park(
         )
     git_merge.set_branch(repo, parked, chain.head)
     report = _report(state, chain)
-    return attrs.evolve(report, parked_on=parked, parked_because=reason, merge_again=again)
+    return attrs.evolve(
+        report, parked_on=parked, parked_because=reason, merge_again=again, parked_until=until
+    )
 
 
-def _checkout_of(repo: Path, branch: str) -> tuple[Path | None, str | None]:
+def _checkout_of(repo: Path, branch: str) -> tuple[Path | None, checkout_safety.Busy | None]:
     """The worktree of this repository that has ``branch`` checked out, if it exists, and
     why it must not be updated when an operation of git's holds the branch with HEAD
     detached (``checkout_safety.operation_on``: a rebase would undo the merge as it ends)."""
@@ -383,9 +403,13 @@ def waiting_result(repo: Path, state: RunState) -> str | None:
         return None
     said = f"not merged yet: the result waits on {parked}"
     base = git.rev_parse(repo, f"refs/heads/{state.base_branch}")
-    checkout, why = _checkout_of(repo, state.base_branch)
+    checkout, busy = _checkout_of(repo, state.base_branch)
+    why = None if busy is None else busy.why
     if why is None and checkout is not None and base is not None:
         why = checkout_safety.unsafe_to_update(repo, checkout, base, head)
+    if why is None and checkout is not None and (git.git_dir(checkout) / "index.lock").exists():
+        lock = git.git_dir(checkout) / "index.lock"
+        why = f"{lock} is there: a git works in {checkout}, or a killed one left it (delete it)"
     if why is None:
         return f"{said}; nothing keeps {state.base_branch} from taking it now"
     return f"{said}, as {state.base_branch} was not moved: {why}"
@@ -414,14 +438,16 @@ def _drop_stale_parked(repo: Path, state: RunState, chain: _Chain) -> None:
 def _predict(repo: Path, state: RunState, chain: _Chain) -> MergeReport:
     """The report of a dry run: the same merges, and where the result would go."""
     report = _report(state, chain, dry_run=True)
-    checkout, reason = _checkout_of(repo, state.base_branch)
-    if chain.head == chain.base or (checkout is None and reason is None):
+    checkout, busy = _checkout_of(repo, state.base_branch)
+    if chain.head == chain.base or (checkout is None and busy is None):
         return report
+    reason, until = (None, None) if busy is None else busy
     if checkout is not None and reason is None:
         reason = _unsafe_to_update(repo, checkout, chain)
     if reason is None:
         return attrs.evolve(report, checkout=str(checkout))
-    return attrs.evolve(report, parked_on=merged_branch(state.run_id), parked_because=reason)
+    parked = attrs.evolve(report, parked_on=merged_branch(state.run_id), parked_because=reason)
+    return parked if until is None else attrs.evolve(parked, parked_until=until)
 
 
 _FACTS = {Outcome.WOULD_MERGE: Outcome.MERGED, Outcome.WOULD_CONFLICT: Outcome.CONFLICT}

@@ -50,7 +50,8 @@ class MergeReport:
 
     ``old_tip``/``new_tip`` are the base branch's tip before and after (equal when it did
     not move). ``parked_on`` names ``dag/<run>/merged`` when the result waits there, and
-    ``parked_because`` says why. ``checkout`` is the checkout of the base branch that was
+    ``parked_because`` says why, ``parked_until`` what must happen before it can be taken.
+    ``checkout`` is the checkout of the base branch that was
     fast-forwarded, if any.
     """
 
@@ -65,6 +66,7 @@ class MergeReport:
     parked_on: str | None = None
     parked_because: str | None = None
     merge_again: bool = False  # the checkout is clean again: ``dag merge`` takes the result
+    parked_until: str = "the checkout is clean"  # what must happen before the result is taken
 
     @property
     def base_moved(self) -> bool:
@@ -192,7 +194,7 @@ def _parked(report: MergeReport) -> list[str]:
     return [
         f"{report.base_branch} {verb}: {report.parked_because}; nothing of yours {touched} "
         "touched.",
-        f"The merged result {wait} on {report.parked_on}. Once the checkout is clean, take it "
+        f"The merged result {wait} on {report.parked_on}. Once {report.parked_until}, take it "
         f"with `dag merge {report.run_id}` (or `git merge --ff-only {report.parked_on}`, "
         "which the next `dag merge` records).",
     ]

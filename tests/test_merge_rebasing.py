@@ -57,6 +57,10 @@ def test_a_base_branch_under_an_operation_counts_as_checked_out(
     assert tip(git_repo) == main
     assert report.parked_on == "dag/r1/_merged" and merge_exit_code(report) == 1
     assert f"{git_repo} is " in (report.parked_because or "")
+    said = render_report(report)
+    assert "Once the checkout is clean" not in said, said  # it is clean: no edit of yours
+    kind = "rebase of main" if operation is stop_a_rebase_of_main_on_a_conflict else "bisect"
+    assert f"Once the {kind} in {git_repo} has ended, take it with `dag merge r1`" in said
     assert not state.spec("a").merged
     assert git(git_repo, "rev-parse", "dag/r1/_merged^2").strip() == tip(git_repo, "dag/r1/a")
 
