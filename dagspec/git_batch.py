@@ -36,6 +36,16 @@ def branch_tips(repo: Path, *patterns: str) -> dict[str, str]:
     return tips
 
 
+def present(repo: Path, commits: Iterable[str]) -> set[str]:
+    """Those of ``commits`` the repository has, in one ``git rev-list --no-walk``: a ref can
+    point at a commit ``git gc --prune=now`` took (a branch reset, then pruned)."""
+    wanted = sorted(set(commits))
+    if not wanted:
+        return set()
+    args = ("rev-list", "--no-walk", "--ignore-missing", *wanted)
+    return set(lines(run(repo, *args)))
+
+
 def short_names(refs: Iterable[str]) -> list[str]:
     """Branch names as autospec sees them: ``refs/heads/x`` is ``x``, and a remote-tracking
     ``refs/remotes/origin/x`` is ``x`` too (``git.branch_names``' rule)."""

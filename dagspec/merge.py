@@ -42,6 +42,7 @@ from dagspec import (
     checkout_move,
     checkout_safety,
     git,
+    git_batch,
     git_commit,
     git_merge,
     integration,
@@ -230,8 +231,13 @@ def _merge_one(
         commit = _merge_commit_of(repo, tip, head, state.base_commit)
         had = Outcome.ALREADY_MERGED if git.is_ancestor(repo, tip, base) else Outcome.WOULD_MERGE
         return SpecMerge(spec.id, branch, had, commit), head
-    work = replay.own_work(repo, known, tip, head)  # the base moved: its own commits replayed
-    merged = git_merge.merge_tree(repo, head, work)
+    try:
+        work = replay.own_work(repo, known, tip, head)  # the base moved: its commits replayed
+        merged = git_merge.merge_tree(repo, head, work)
+    except GitError:  # its branch points at a commit ``git gc`` pruned? (asked only now)
+        if git_batch.present(repo, [tip]):
+            raise
+        return SpecMerge(spec.id, branch, Outcome.MISSING, tip), head  # with the lost commit
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head
     if merged.tree == known.tree(head) and git_merge.adds_nothing(repo, base, tip):

@@ -171,6 +171,8 @@ def _detail(result: SpecMerge) -> str:
         return "in " + names(result.files)
     if result.blocked_by:
         return "depends on " + ", ".join(result.blocked_by) + ", left off"
+    if result.outcome is Outcome.MISSING and result.commit is not None:
+        return f"{result.branch}: its commit {result.commit[:12]} is gone (pruned by git gc?)"
     if result.outcome is Outcome.MISSING:
         return f"no branch {result.branch}"
     if result.outcome is Outcome.DROPPED:

@@ -2,7 +2,8 @@
 --prune=now``): every git command in its worktree fails (``bad object HEAD``). ``dag retry``
 and ``dag resume`` refuse it in one line that says what happened and what to do, instead
 of failing the spec again at once, for ever; ``dag cleanup`` keeps its files (all that is
-left of its work) unless ``--force``, which removes them and the branch."""
+left of its work) unless ``--force``, which removes them and the branch. ``dag merge``
+leaves such a spec off and merges the others."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import pytest
 
 from tests.conftest import git
 from tests.engine_support import Project, dag_text
+from tests.test_merge import RUN, branch, make_run
 
 pytest_plugins = ("tests.engine_fixtures",)
-pytestmark = pytest.mark.slow  # whole runs of the fake autospec
 RunCli = Callable[..., int]
 
 
@@ -46,6 +47,7 @@ def pruned(project: Project, run_cli: RunCli) -> tuple[Project, str, Path]:
     return project, lost, Path(spec.worktree)
 
 
+@pytest.mark.slow  # whole runs of the fake autospec
 def test_retry_and_resume_say_the_commit_is_gone_and_what_to_do(
     pruned: tuple[Project, str, Path], run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -66,6 +68,7 @@ def test_retry_and_resume_say_the_commit_is_gone_and_what_to_do(
     assert (worktree / "notes.md").read_text() == "the agent's notes\n"
 
 
+@pytest.mark.slow
 def test_cleanup_keeps_the_files_then_force_removes_them_and_the_branch(
     pruned: tuple[Project, str, Path], run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -87,3 +90,22 @@ def test_cleanup_keeps_the_files_then_force_removes_them_and_the_branch(
     assert not worktree.exists()
     assert "dag/r/a" not in git(project.repo, "branch", "--list", "dag/r/*")
     git(project.repo, "for-each-ref", "refs/heads/")  # no broken ref left behind
+
+
+@pytest.mark.slow  # gc of a repository
+def test_merge_leaves_off_a_spec_whose_commit_is_gone_and_cleanup_drops_its_branch(
+    git_repo: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A completed spec's commit pruned: ``dag merge`` refused the whole run (git cannot
+    merge what it lacks); now that spec is left off, named with its lost commit, and the
+    others merge. ``dag cleanup`` deletes its broken branch (nothing is lost: the commit is
+    gone), after which git can list the repository's branches again."""
+    make_run(git_repo, {"a": ((), {"a.txt": "a\n"}), "b": ((), {"b.txt": "b\n"})})
+    lost = _prune_branch_commit(git_repo, branch("a"))
+    assert run_cli("merge", RUN) == 1
+    out = capsys.readouterr().out
+    assert f"branch missing  a  dag/r1/a: its commit {lost[:12]} is gone (pruned by git gc?)" in out
+    assert "merged          b" in out and (git_repo / "b.txt").exists(), out
+    assert run_cli("cleanup", RUN) == 0, capsys.readouterr()
+    assert "deleted branch dag/r1/a" in capsys.readouterr().out
+    assert git(git_repo, "for-each-ref", "refs/heads/").count("dag/r1/") == 0

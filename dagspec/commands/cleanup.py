@@ -27,6 +27,7 @@ from dagspec import (
     compat,
     forget,
     git,
+    git_batch,
     git_merge,
     lifecycle,
     relocate,
@@ -79,7 +80,6 @@ class Plan:
     notes: list[str] = attrs.Factory(list)
     strays: list[str] = attrs.Factory(list)  # branches autospec switched a worktree to
     strays_of: dict[str, tuple[str, ...]] = attrs.Factory(dict)  # stray -> spec branches
-    broken: list[str] = attrs.Factory(list)  # branches whose commit is gone, worktree removed
     # branch -> (spec, the commit that merged it): completed specs whose work is on the base
     on_base: dict[str, tuple[str, str | None]] = attrs.Factory(dict)
 
@@ -155,8 +155,18 @@ def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
     for spec_id, branch in _branches(state) + strays:
         if git.branch_exists(repo, branch):
             _plan_branch(plan, repo, state, spec_id, branch, checked_out, force)
-    plan.steps += [Step(b, b, None, (), "") for b in plan.broken]  # after their worktrees
+    plan.steps += [Step(b, b, None, (), "") for b in _lost_branches(repo, state, checked_out)]
     return plan
+
+
+def _lost_branches(repo: Path, state: RunState, checked_out: dict[str, Path]) -> list[str]:
+    """The run's branches that point at a commit the repository no longer has (``git gc
+    --prune=now`` after a reset), not checked out in a worktree that stays: deleting one
+    loses nothing (git fails on it: ``missing object``), so they go, after the worktrees."""
+    listed = git_batch.branch_tips(repo, f"refs/heads/dag/{state.run_id}/")
+    there = git_batch.present(repo, listed.values())
+    lost = [ref.removeprefix("refs/heads/") for ref, tip in listed.items() if tip not in there]
+    return [branch for branch in lost if branch not in checked_out]
 
 
 def _plan_worktree(
@@ -221,7 +231,6 @@ def _plan_lost(
         plan.kept.append(Kept(message, True, stays))
         return
     plan.steps.append(Step(path.name, where, spec_id, (f"every file: {gone}",), "its files"))
-    plan.broken.append(branch)
 
 
 def _plan_unrecorded(
