@@ -63,6 +63,29 @@ def operation_on(worktree: Path, branch: str) -> Busy | None:
     return None
 
 
+_IN_PROGRESS = (
+    ("rebase-merge", "a rebase", "`git rebase --continue` or `--abort`"),
+    ("rebase-apply", "a rebase or `git am`", "`git rebase --abort` or `git am --abort`"),
+    ("MERGE_HEAD", "a merge", "commit it, or `git merge --abort`"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick", "`git cherry-pick --continue` or `--abort`"),
+    ("REVERT_HEAD", "a revert", "`git revert --continue` or `--abort`"),
+    ("BISECT_START", "a bisect", "`git bisect reset`"),
+)
+
+
+def operation_in(worktree: Path) -> str | None:
+    """What operation of git's someone left under way in ``worktree``, and how to end it
+    (``a rebase (`git rebase --continue` or `--abort`)``), from git's own files in its git
+    directory; None when there is none."""
+    gitdir = _git_dir(worktree)
+    if gitdir is None:
+        return None
+    for name, what, end in _IN_PROGRESS:
+        if (gitdir / name).exists():
+            return f"{what} ({end} there)"
+    return None
+
+
 def _git_dir(worktree: Path) -> Path | None:
     """The git directory of ``worktree``: its ``.git`` directory, or where its ``.git`` file
     points (a linked worktree, a separate git directory)."""

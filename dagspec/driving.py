@@ -201,14 +201,22 @@ def spec_timeouts(dag: Dag, options: RunOptions) -> dict[str, float | None]:
 
 
 def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: str) -> None:
-    """Refuse to take up a spec whose branch points at a commit the repository no longer
-    has (``git.lost_commit``): every git command in its worktree fails there, so each
-    attempt would fail at once, for ever. The files of its worktree are all that is left
-    of its work; ``dag cleanup --force`` removes them and the branch."""
-    from dagspec import git  # only for runs that resume specs
+    """Refuse to take up a spec whose worktree someone left in the middle of an operation
+    of git's (a rebase: HEAD detached, so the agent's commits would be on no branch), or
+    whose branch points at a commit the repository no longer has (``git.lost_commit``:
+    every git command in its worktree fails there, so each attempt would fail at once, for
+    ever; the files of its worktree are all that is left of its work, and ``dag cleanup
+    --force`` removes them and the branch)."""
+    from dagspec import checkout_safety, git  # only for runs that resume specs
 
     for spec_id in spec_ids:
         spec = run.spec(spec_id)
+        busy = None if spec.worktree is None else checkout_safety.operation_in(Path(spec.worktree))
+        if busy is not None:
+            raise DagspecError(
+                f"`{again}`: the worktree {spec.worktree} of spec {spec_id} is in the middle "
+                f"of {busy}, and its agent would work inside it: end it, then `{again}`"
+            )
         branch = spec.branch or places.branch_name(run.run_id, spec_id)
         lost = git.lost_commit(repo, f"refs/heads/{branch}")
         if lost is None:
