@@ -108,6 +108,10 @@ def write(repo: Path, move: Move, token: str, undoing: Undoing | None = None) ->
             file.flush()
             os.fsync(file.fileno())
         Path(tmp).replace(target)
+    except OSError as exc:  # a full disk: name the file (a write names none)
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(target)) from exc
+        raise
     finally:
         Path(tmp).unlink(missing_ok=True)
 

@@ -62,7 +62,7 @@ def fast_forward(repo: Path, move: Move) -> None:
     could not move the branch is settled (branch moved, or files and index put back
     together). A git that failed midway (:func:`midway`: killed by a signal, the OOM
     killer; or a write that failed, a full disk) leaves files written and cut short: that
-    move is settled like a journaled one (a killed git's stale ``index.lock`` removed), so
+    move is settled like a journaled one (a killed git's stale locks removed), so
     that nothing of dagspec's is left to look like the user's.
     """
     with checkout_journal.move_lock(repo) as lock:
@@ -76,9 +76,11 @@ def fast_forward(repo: Path, move: Move) -> None:
             cut = midway(exc)  # what it left is judged from the facts
             start = checkout_journal.path(repo).stat().st_mtime_ns
             if exc.returncode < 0:
-                _drop_stale_index_lock(Path(move.checkout), start)
+                _drop_stale_locks(Path(move.checkout), move.branch, start)
             window = (start, checkout_journal.mark_end(repo)) if cut else None
             _report(_settle(repo, lock, move, Undoing(window), undo_files=cut))
+            if cut:  # a git of the settling killed in turn (a full disk) leaves them too
+                _drop_stale_locks(Path(move.checkout), move.branch, start)
             checkout_journal.drop(repo)
             raise
         checkout_journal.path(repo).unlink(missing_ok=True)
@@ -123,7 +125,7 @@ def _settle_journal(repo: Path, lock: int) -> None:
     if entry is None:
         return
     move, start = entry.move, entry.written
-    _drop_stale_index_lock(Path(move.checkout), start)
+    _drop_stale_locks(Path(move.checkout), move.branch, start)
     current = checkout_journal.window(repo, start, entry.token)
     if entry.undoing is None:
         undoing = Undoing(current)
@@ -138,6 +140,7 @@ def _settle_journal(repo: Path, lock: int) -> None:
             f"finished or undone ({(exc.stderr or str(exc)).strip()}): fix what git says "
             f"there, then delete {checkout_journal.path(repo)}"
         ) from None
+    _drop_stale_locks(Path(move.checkout), move.branch, start)  # the settling's own git's
     checkout_journal.drop(repo)
     _report(notes)
 
@@ -166,9 +169,12 @@ def _settle(
     where = f"{checkout} ({move.branch})"
     if tip == move.old and git_checkout.index_matches(checkout, move.new):
         message = f"dag merge {move.run_id}: finish an interrupted update"
+        finished = f"finished the update of {where} to {move.new[:12]} that was interrupted"
         with contextlib.suppress(GitError):  # the branch is locked (a stale ``<ref>.lock``)
             if git_merge.update_ref(checkout, ref, move.new, move.old, message=message):
-                return [f"finished the update of {where} to {move.new[:12]} that was interrupted"]
+                return [finished]
+        if git.rev_parse(checkout, ref) == move.new:  # moved, then failed (its reflog: full)
+            return [finished]
         git_checkout.two_tree_update(checkout, move.new, move.old)  # back with the branch
         return [f"undid the update of {where} to {move.new[:12]}: its branch could not move"]
     if not undo_files:
@@ -195,14 +201,18 @@ def _settle(
     return notes
 
 
-def _drop_stale_index_lock(checkout: Path, since: int) -> None:
-    """A git killed while writing the index leaves ``index.lock``, and every later git that
-    writes the index refuses ("Another git process seems to be running"). Called with the
-    move lock held, which the git of the move held too: a lock made after the journal
-    (``since``, a modification time in ns) is that git's, which is gone."""
+def _drop_stale_locks(checkout: Path, branch: str, since: int) -> None:
+    """A git killed while writing the index leaves ``index.lock``, and one killed while
+    moving the branch (a full disk under ``ulimit -f``: SIGXFSZ at its reflog) leaves
+    ``HEAD.lock`` and ``refs/heads/<branch>.lock``; every later git that writes them
+    refuses ("Unable to create ... File exists"). Called with the move lock held, which the
+    git of the move held too: a lock made after the journal (``since``, a modification
+    time in ns) is that git's, which is gone."""
     if not checkout.is_dir():
         return
-    lock = git.git_dir(checkout) / "index.lock"
-    with contextlib.suppress(FileNotFoundError):
-        if lock.stat().st_mtime_ns >= since:
-            lock.unlink()
+    own = git.git_dir(checkout)
+    common = git.common_dir(checkout) or own
+    for lock in (own / "index.lock", own / "HEAD.lock", common / f"refs/heads/{branch}.lock"):
+        with contextlib.suppress(FileNotFoundError):
+            if lock.stat().st_mtime_ns >= since:
+                lock.unlink()

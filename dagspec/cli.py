@@ -354,6 +354,13 @@ def _handle_errors(commands: Commands, args: argparse.Namespace, argv: Sequence[
     except OSError as exc:
         if exc.errno not in _OUTPUT_ERRORS:
             return _report_bug(exc, argv)
+        if exc.filename is not None:  # dagspec's own file (the run's state): not the output
+            limit = ", or raise the file size limit (ulimit -f)" if exc.errno == errno.EFBIG else ""
+            print_error(
+                f"cannot write {exc.filename}: {exc.strerror}: free some space{limit}, then "
+                "run the command again"
+            )
+            return EXIT_FAILED
         print_error(f"cannot write the output: {exc.strerror}: free some space, or write elsewhere")
         return EXIT_FAILED
     except Exception as exc:  # the one place that catches everything: a bug

@@ -177,6 +177,10 @@ def save(state: RunState, path: Path) -> None:
             file.flush()
             os.fsync(file.fileno())
         Path(tmp).replace(path)
+    except OSError as exc:  # a full disk: name the file (a write names none)
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             Path(tmp).unlink()

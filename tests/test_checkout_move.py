@@ -354,3 +354,42 @@ def test_a_disk_full_mid_update_is_undone_and_never_blamed_on_the_user(
     assert _finish(again) == 0, again.data
     assert (repo / "a-big.bin").read_bytes() == git_blob(repo, "main:a-big.bin")
     assert _status(repo) == "?? mine.txt\n"
+
+
+def test_a_full_disk_at_the_end_of_a_merge_names_the_state_file_not_the_output(
+    git_repo: Path,
+) -> None:
+    """``dag merge`` under a file size limit, as on a full disk: its git dies of SIGXFSZ
+    writing HEAD's reflog, with the files and index written and ``HEAD.lock`` left; dagspec
+    removes that stale lock and finishes the move, but cannot save the state file (Python
+    ignores SIGXFSZ: the write fails with EFBIG). The one error line names that file, not
+    "the output"; no lock is left to stop the next merge, which records the merge."""
+    make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
+    paths = RunPaths(git_repo, RUN)
+    recorded = paths.state_file.read_bytes()
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (500, 500))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "dagspec", "merge", RUN],
+        cwd=git_repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+    )
+    assert done.returncode == 1, done
+    assert done.stderr.endswith(
+        f"dag: error: cannot write {paths.state_file}: File too large: free some space, or "
+        "raise the file size limit (ulimit -f), then run the command again\n"
+    ), done.stderr
+    assert "output" not in done.stderr and "Traceback" not in done.stderr
+    assert paths.state_file.read_bytes() == recorded and _status(git_repo) == ""
+    assert not list((git_repo / ".git").glob("**/*.lock"))
+
+    again = _merge(git_repo)
+    assert _finish(again) == 0, again.data.decode()
+    assert (git_repo / "a.txt").read_text() == "a\n" and _status(git_repo) == ""
+    subjects = git(git_repo, "log", "--first-parent", "--format=%s", "main").splitlines()
+    assert subjects.count(f"Merge {branch('a')}: a") == 1
