@@ -91,7 +91,7 @@ _REFUSALS = (
     "Not possible to fast-forward",
     "would be overwritten",
     "not uptodate",
-    "Unable to create",  # index.lock: another git, or a stale lock
+    "Unable to create '",  # its lock file (``index.lock``): another git, or a stale lock
     "not something we can merge",
 )
 """What git says when it refuses before it writes a file (``LANGUAGE=C``: ``git_env``)."""
