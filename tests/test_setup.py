@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -209,28 +212,49 @@ def test_a_copy_ended_midway_leaves_no_torn_file_and_the_next_copy_is_whole(
 
 @pytest.mark.slow
 async def test_a_stop_during_execution_copy_ends_it_with_no_file_half_copied(
-    git_repo: Path, worktree: Path, tmp_path: Path
+    git_repo: Path, worktree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The drive stops while a large file is copied into a new worktree: the copy ends
     within a chunk and removes it, before the stop goes on (not left copying in the
-    background, where the driver's exit tears it)."""
+    background, where the driver's exit tears it). A gate in the copy's own ``check``
+    holds its thread with one chunk written until the stop has come, so the stop always
+    meets the copy midway."""
     (git_repo / "cache").mkdir()
     source = git_repo / "cache" / "big"
-    source.write_bytes(b"x" * (16 * CHUNK))
+    source.write_bytes(b"x" * (3 * CHUNK))
     dag_file = tmp_path / "dag.yaml"
     dag_file.write_text(dag_text("a", extra='execution:\n  copy: ["cache"]'))
     call = autospec.Invocation(("autospec",), {}, "specify")
     ready = Prepared(worktree, "dag/r/a", call, {}, None, 0)
     target = worktree / "cache" / "big"
+    midway, stopped = trio.Event(), threading.Event()
+    checks: list[int] = []  # the target's size at each check
+
+    def gated_copy(*args: Any, check: Callable[[], None], **kwargs: Any) -> None:
+        def gate() -> None:  # in the copy's thread, before each chunk
+            checks.append(target.stat().st_size)
+            if len(checks) == 2:  # one chunk written: let the test stop the drive
+                trio.from_thread.run_sync(midway.set)
+                assert stopped.wait(30), "the test never stopped the copy"
+            check()
+
+        copy_paths(*args, check=gate, **kwargs)
+
+    monkeypatch.setattr("dagspec.setup.copy_paths", gated_copy)
+    finished: list[bool] = []
     async with trio.open_nursery() as nursery:
         copying = trio.CancelScope()
 
         async def copy() -> None:
             with copying:
                 await user_setup(run(git_repo, "r", spec("a")), load_dag(dag_file), "a", ready, 1.0)
+                finished.append(True)
+            midway.set()  # a copy that never reached the gate must not hang the test
 
         nursery.start_soon(copy)
-        while not target.exists():  # noqa: ASYNC110 (a file has no event)
-            await trio.sleep(0.001)
+        await midway.wait()
         copying.cancel()
-    assert not target.exists() or target.stat().st_size == source.stat().st_size
+        stopped.set()
+    assert finished == [] and copying.cancelled_caught
+    assert checks == [0, CHUNK]  # no chunk copied after the stop
+    assert not target.exists()
