@@ -205,16 +205,30 @@ def check_checkout(planned: Planned) -> Problem | None:
 
 
 def check_autospec_ignored(planned: Planned) -> Problem | None:
-    """A warning when git does not ignore ``.autospec/`` (README: ignore it): ``git
-    status`` shows it untracked for good, run records and all. One git process, so only
-    ``dag doctor`` asks it, never ``dag run``."""
-    if not (planned.repo / ".autospec").is_dir():
+    """A warning when ``git status`` shows anything of ``.autospec/`` untracked (README:
+    ignore it): run records and all, for good, and ``git add -A`` would commit them. The
+    question is git status's, not ``git check-ignore .autospec/``'s, which answered "not
+    ignored" for a committed ``.autospec/`` (README: that works too) and for a symbolic link
+    ignored by name (``.autospec``, which ``.autospec/`` does not match). One git process,
+    so only ``dag doctor`` asks it, never ``dag run``."""
+    place = planned.repo / ".autospec"
+    if not place.is_dir():
         return None  # check_constitution says what autospec needs
-    if git.run(planned.repo, "check-ignore", "--", ".autospec/", check=False).strip():
+    shown = git.untracked_files(planned.repo, ".autospec", each=False)
+    if not shown:
         return None
+    more = f" (and {len(shown) - 1} more)" if len(shown) > 1 else ""
+    if shown[0] not in (".autospec", ".autospec/"):  # committed, some of it not ignored
+        return Problem(
+            f".autospec/ has files git neither tracks nor ignores, so `git status` shows "
+            f"{shown[0]}{more} untracked and `git add -A` would commit it: ignore them "
+            "(or all of .autospec/) in .gitignore",
+            blocking=False,
+        )
+    rule = ".autospec" if place.is_symlink() else ".autospec/"  # .autospec/ misses a link
     return Problem(
         ".autospec/ is not ignored by git, so `git status` shows it untracked (run records "
-        "and all) and `git add -A` would commit it: `echo .autospec/ >> .gitignore`",
+        f"and all) and `git add -A` would commit it: `echo {rule} >> .gitignore`",
         blocking=False,
     )
 

@@ -405,10 +405,12 @@ def branch_names(repo: Path) -> list[str]:
     ]
 
 
-def untracked_files(worktree: Path, *paths: str) -> list[str]:
+def untracked_files(worktree: Path, *paths: str, each: bool = True) -> list[str]:
     """Untracked files that are not ignored, under ``paths`` (file names, not patterns: a
-    ``[`` or ``*`` in one is itself), one entry per file."""
-    args = ("--literal-pathspecs", "status", "--porcelain", "-z", "--untracked-files=all")
+    ``[`` or ``*`` in one is itself), one entry per file (``each`` False: a directory
+    wholly untracked is one entry, ``dir/``, as ``git status`` shows it)."""
+    shown = "--untracked-files=all" if each else "--untracked-files=normal"
+    args = ("--literal-pathspecs", "status", "--porcelain", "-z", shown)
     out = run(worktree, *args, "--", *paths)
     return [entry[3:] for entry in status_entries(args, out) if entry.startswith("?? ")]
 

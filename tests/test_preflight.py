@@ -688,6 +688,38 @@ def test_doctor_says_once_that_autospec_s_directory_is_not_ignored(
     assert "warning" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("how", ["ignored link", "committed"])
+def test_doctor_asks_git_status_whether_autospec_s_directory_shows(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    """`git check-ignore .autospec/` said "not ignored" of a link ignored by its name
+    (`.autospec`, which `.autospec/` does not match) and of a committed directory (README:
+    that works too), though `git status` shows neither: doctor warned of both."""
+    if how == "ignored link":
+        (project.repo / ".autospec").rename(project.repo / ".autospec-home")
+        (project.repo / ".autospec").symlink_to(".autospec-home")
+        (project.repo / ".gitignore").write_text(".autospec\n.autospec-home/\n")
+    else:
+        git(project.repo, "add", ".autospec")
+        git(project.repo, "commit", "-q", "-m", "autospec's files")
+    assert run_cli("doctor") == 0
+    out = capsys.readouterr().out
+    assert "  ok       .autospec/ ignored by git\n" in out
+    assert "warning" not in out
+    if how == "ignored link":  # a link the directory's pattern misses: told the name's
+        (project.repo / ".gitignore").write_text(".autospec/\n.autospec-home/\n")
+        said = "shows it untracked (run records and all) and `git add -A` would commit it: "
+        fix = "`echo .autospec >> .gitignore`"
+    else:  # a file of it neither committed nor ignored
+        (project.repo / ".autospec" / "scratch").write_text("x\n")
+        said = "has files git neither tracks nor ignores, so `git status` shows .autospec/scr"
+        fix = "atch untracked and `git add -A` would commit it: ignore them (or all of .autospec"
+    assert run_cli("doctor") == 0
+    out = capsys.readouterr().out
+    assert out.count("  warning  .autospec/ ") == 1
+    assert said in out and fix in out
+
+
 def test_doctor_with_a_dag_checks_its_names_too(
     project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
 ) -> None:
