@@ -335,6 +335,27 @@ def test_watch_in_a_pipe_follows_the_state_file_to_the_end(git_repo: Path) -> No
 
 
 @pytest.mark.slow
+def test_watch_says_when_the_driver_is_gone_and_to_resume(git_repo: Path) -> None:
+    """The driver killed under a watch: it ended with the run "interrupted" and nothing of
+    the driver, while ``dag status`` and ``dag logs -f`` say it is gone and to resume."""
+    state = run(git_repo, "r", spec("a", SpecStatus.RUNNING, stage="plan"),
+                status=RunStatus.RUNNING)  # fmt: skip
+    save(state)
+    with start_dag(git_repo, "status", "r", "--watch") as proc:
+        out = Output(proc)
+        out.wait_for(b"run r running: 1 running\n")
+        save(attrs.evolve(state, driver_pid=-1))  # killed: the file still says running
+        assert out.finish() == 1
+        assert proc.stderr is not None
+        said = proc.stderr.read().decode()
+    assert said == (
+        "dag: error: the driver of run r is gone (killed, or the machine restarted): "
+        f"`{AS_SUBPROCESS.decode()} resume r` goes on with it\n"
+    )
+    assert out.data.endswith(b"next: " + AS_SUBPROCESS + b" resume r\n")
+
+
+@pytest.mark.slow
 def test_status_list_and_logs_never_import_trio(git_repo: Path) -> None:
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, merged=True)))
     RunPaths(git_repo, "r").log_file("a").parent.mkdir(parents=True)

@@ -28,7 +28,7 @@ from dagspec.errors import (
 )
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.run_ids import no_run_read
-from dagspec.state import list_runs, load, settled, to_data, utcnow
+from dagspec.state import driver_alive, list_runs, load, settled, to_data, utcnow
 from dagspec.unattended import early_start_hint
 from dagspec.workspace import RunPaths, check_run_id
 
@@ -80,7 +80,8 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     if watch:
         live = sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
         shown = lambda: render.as_typed_run(_seen(paths))  # noqa: E731
-        return _watch(shown, color=color, live=live, repo=repo)
+        code = _watch(shown, color=color, live=live, repo=repo)
+        return _driver_gone(paths) if code == EXIT_FAILED else code
     state, dropped = _on_base_now(repo, _seen(paths))
     if as_json:
         print(json.dumps(as_json_data(state), indent=2))
@@ -204,6 +205,20 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path)
         shown.close()
     print(render.summary(final, color=color, dag=dag_command(), after="status"), end="")
     return exit_code(final)
+
+
+def _driver_gone(paths: RunPaths) -> int:
+    """What a watch that saw its run end interrupted ends with: when the run's driver is
+    gone (killed, a reboot: the file still says running), that said on stderr with how to
+    go on, as ``dag status`` and ``dag logs -f`` say it; exit 1 either way."""
+    recorded = load(paths)
+    if recorded.status is RunStatus.RUNNING and not driver_alive(recorded):
+        run_id = recorded.run_id
+        print_error(
+            f"the driver of run {run_id} is gone (killed, or the machine restarted): "
+            f"`dag resume {run_id}` goes on with it"
+        )
+    return EXIT_FAILED
 
 
 def _print_table(color: bool) -> Callable[[RunState], None]:
