@@ -13,6 +13,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import attrs
 
 from dagspec import procgroup
 from dagspec.autospec import version_line, version_problem
-from dagspec.errors import DagspecError, quoted, too_many_open_files
+from dagspec.errors import DagspecError, as_typed, quoted, too_many_open_files
 
 
 def find_autospec(given: str | None) -> str:
@@ -42,19 +43,30 @@ def find_run_autospec(
 ) -> str:
     """The autospec executable of a ``resume`` or ``retry`` of run ``run_id``: ``given``
     (their ``--autospec``), else ``recorded`` (the run's own, which comes before
-    ``$DAGSPEC_AUTOSPEC``), else as ``find_autospec``. Raises ``DagspecError`` when it is
-    not there; for the recorded one, saying it is the run's and to type ``again`` (the
-    command, ``dag retry r a``) with ``--autospec``: the demo's, deleted with its directory.
-    When ``$DAGSPEC_AUTOSPEC`` or PATH has none, the error names ``used``, the one the run
-    last ran (``RunState.autospec``: a new shell has lost the ``$DAGSPEC_AUTOSPEC`` the run
-    was started with)."""
+    ``$DAGSPEC_AUTOSPEC``), else as ``find_autospec``, else ``used``, the one the run last
+    ran (``RunState.autospec``: a new shell has lost the ``$DAGSPEC_AUTOSPEC`` the run was
+    started with) when there is no ``$DAGSPEC_AUTOSPEC`` (one that names what is not there
+    is a mistake to be told of), with a note on stderr saying so. Raises ``DagspecError``
+    when none is there; for the recorded one, saying it is the run's and to type ``again``
+    (the command, ``dag retry r a``) with ``--autospec``: the demo's, deleted with its
+    directory."""
     if given is not None or recorded is None:
         try:
             return find_autospec(given)
         except DagspecError as exc:
             if given is not None or used is None:
                 raise
-            raise DagspecError(f"{exc}; run '{run_id}' {_used_last(used, again)}") from None
+            last = _located(used)
+            if last is None or os.environ.get("DAGSPEC_AUTOSPEC"):  # it names one: that one
+                raise DagspecError(f"{exc}; run '{run_id}' {_used_last(used, again)}") from None
+            print(
+                as_typed(
+                    f"note: no autospec on PATH and no $DAGSPEC_AUTOSPEC: using {last}, the "
+                    f"one run '{run_id}' last ran (`{again} --autospec CMD` names another)"
+                ),
+                file=sys.stderr,
+            )
+            return last
     found = _located(recorded)
     if found is None:
         raise DagspecError(
@@ -67,7 +79,7 @@ def find_run_autospec(
 
 
 def _used_last(used: str, again: str) -> str:
-    """What to say of ``used``, the autospec a run last ran, when none is found now."""
+    """What to say of ``used``, the autospec a run last ran, when it cannot stand in."""
     if _located(used) is None:
         return f"last used {used}, which is gone too: name one with `{again} --autospec CMD`"
     return f"last used {used}: use it again with `{again} --autospec {shlex.quote(used)}`"

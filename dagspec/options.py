@@ -126,7 +126,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None:
         help="the autospec executable, a name on PATH or a path (recorded absolute) "
         "(default: "
         + ("the run's own --autospec, else " if resuming else "")
-        + "$DAGSPEC_AUTOSPEC, else autospec on PATH)",
+        + "$DAGSPEC_AUTOSPEC, else autospec on PATH"
+        + (", else the one the run last ran)" if resuming else ")"),
     )
     parser.add_argument(
         "--worktree-root",
