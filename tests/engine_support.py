@@ -86,6 +86,12 @@ def branches(repo: Path) -> list[str]:
 # --- gates ---------------------------------------------------------------------------------
 
 
+HOLD = 120.0
+"""Seconds a gate waits for its fakes, and stays open after: a cap for a test that fails,
+never a wait for an order. It counts from ``hold``, before ``dag`` starts: 20 s was passed
+by a fail-fast run under heavy load (two cores busy), which then failed its ``check``."""
+
+
 class Gatekeeper:
     """Answers the fake's gates from a thread while the test's main thread runs ``dag``.
 
@@ -116,13 +122,16 @@ class Gatekeeper:
     def hold(self, step: str, count: int, *, then: Callable[[], None] | None = None) -> None:
         def keep() -> None:
             try:
-                wait_for(lambda: len(self.waiting(step)) >= count, timeout=20, what=step)
+                wait_for(lambda: len(self.waiting(step)) >= count, timeout=HOLD, what=step)
                 self.seen[step] = self.waiting(step)
             except TimeoutError:
                 self.errors.append(f"never {count} at {step}: saw {self.waiting(step)}")
             if then is not None:
-                then()
-            self._open(step, until=time.monotonic() + 20)
+                try:
+                    then()
+                except Exception as exc:  # said by check(); the gates open all the same
+                    self.errors.append(f"after {step}: {exc!r}")
+            self._open(step, until=time.monotonic() + HOLD)
 
         thread = threading.Thread(target=keep, daemon=True)
         thread.start()
@@ -143,7 +152,7 @@ class Gatekeeper:
     def check(self) -> None:
         """After the run: every ``hold`` saw what it waited for."""
         self.close()
-        assert self.errors == []
+        assert self.errors == [], self.errors
 
 
 # --- dag in a separate process ---------------------------------------------------------------

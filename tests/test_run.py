@@ -17,6 +17,7 @@ from dagspec.dagfile import load_dag
 from dagspec.lifecycle import RunOptions
 from tests.conftest import ROOT, git
 from tests.engine_support import (
+    HOLD,
     Gatekeeper,
     Project,
     branches,
@@ -411,7 +412,7 @@ def test_fail_fast_stops_the_run(project: Project, gates: Gatekeeper, run_cli: R
     gates.hold(
         "plan",
         1,
-        then=lambda: wait_for(lambda: project.fake.events("hang"), timeout=20, what="hang"),
+        then=lambda: wait_for(lambda: project.fake.events("hang"), timeout=HOLD, what="hang"),
     )
     dag = project.write_dag(dag_text("a", "b", "c"))
     assert (
