@@ -7,9 +7,11 @@ import io
 import itertools
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -461,7 +463,10 @@ def test_ctrl_c_leaves_watch_with_130_and_the_cursor_shown(git_repo: Path) -> No
     os.close(follower)
     seen = b""
     try:
-        while b"run r" not in seen:
+        deadline = time.monotonic() + 20
+        while b"run r" not in seen:  # a watch that never draws fails, not hangs
+            left = deadline - time.monotonic()
+            assert left > 0 and select.select([leader], [], [], left)[0], seen
             seen += os.read(leader, 1 << 16)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 130

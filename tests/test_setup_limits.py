@@ -90,7 +90,9 @@ async def test_an_interrupt_during_setup_ends_its_process_group_and_calls_the_at
     pids = tmp_path / "wt" / "setup-pids"
 
     async def interrupt_once_set_up() -> None:
-        while not pids.exists() or not pids.read_text():  # noqa: ASYNC110 (a file has no event)
+        deadline = time.monotonic() + 60  # real seconds: the setup runs on the wall clock
+        while not pids.exists() or not pids.read_text():
+            assert time.monotonic() < deadline, "the setup never started"
             await trio.sleep(0.01)
         os.kill(os.getpid(), signal.SIGINT)
 
