@@ -73,14 +73,17 @@ _IN_PROGRESS = (
 )
 
 
-def operation_in(worktree: Path) -> str | None:
+def operation_in(worktree: Path, *, merge_ok: bool = False) -> str | None:
     """What operation of git's someone left under way in ``worktree``, and how to end it
     (``a rebase (`git rebase --continue` or `--abort`)``), from git's own files in its git
-    directory; None when there is none."""
+    directory; None when there is none. ``merge_ok``: a merge does not count (a join
+    conflict resolved by hand and staged: the spec's commit concludes it)."""
     gitdir = _git_dir(worktree)
     if gitdir is None:
         return None
     for name, what, end in _IN_PROGRESS:
+        if merge_ok and name == "MERGE_HEAD":
+            continue
         if (gitdir / name).exists():
             return f"{what} ({end} there)"
     return None

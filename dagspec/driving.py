@@ -202,7 +202,9 @@ def spec_timeouts(dag: Dag, options: RunOptions) -> dict[str, float | None]:
 
 def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: str) -> None:
     """Refuse to take up a spec whose worktree someone left in the middle of an operation
-    of git's (a rebase: HEAD detached, so the agent's commits would be on no branch), or
+    of git's (a rebase: HEAD detached, so the agent's commits would be on no branch; but a
+    merge is how a join conflict is resolved, README "Merging", and the spec's commit of a
+    spec whose agent is done concludes it), or
     whose branch points at a commit the repository no longer has (``git.lost_commit``:
     every git command in its worktree fails there, so each attempt would fail at once, for
     ever; the files of its worktree are all that is left of its work, and ``dag cleanup
@@ -211,11 +213,14 @@ def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: st
 
     for spec_id in spec_ids:
         spec = run.spec(spec_id)
-        busy = None if spec.worktree is None else checkout_safety.operation_in(Path(spec.worktree))
+        done = spec.agent_done  # only its work is committed and joined: no agent runs
+        worktree = None if spec.worktree is None else Path(spec.worktree)
+        busy = None if worktree is None else checkout_safety.operation_in(worktree, merge_ok=done)
         if busy is not None:
+            inside = "its work would be committed" if done else "its agent would work"
             raise DagspecError(
-                f"`{again}`: the worktree {spec.worktree} of spec {spec_id} is in the middle "
-                f"of {busy}, and its agent would work inside it: end it, then `{again}`"
+                f"the worktree {spec.worktree} of spec {spec_id} of run {run.run_id} is in "
+                f"the middle of {busy}, and {inside} inside it: end it, then `{again}`"
             )
         branch = spec.branch or places.branch_name(run.run_id, spec_id)
         lost = git.lost_commit(repo, f"refs/heads/{branch}")
@@ -223,7 +228,7 @@ def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: st
             continue
         files = f", but for the files in {spec.worktree}" if spec.worktree else ""
         raise DagspecError(
-            f"`{again}`: branch {branch} of spec {spec_id} points at commit {lost[:12]}, "
+            f"branch {branch} of spec {spec_id} of run {run.run_id} points at commit {lost[:12]}, "
             f"which the repository no longer has (pruned by `git gc` after a reset?): the "
             f"spec's work is lost{files}; fetch that commit back from a clone that has it, "
             f"or `dag cleanup {run.run_id} --force` (it removes the branch and worktree) "

@@ -57,7 +57,7 @@ def test_retry_and_resume_say_the_commit_is_gone_and_what_to_do(
         assert run_cli(*command) == 1
         out, err = capsys.readouterr()
         assert err == (
-            f"dag: error: `dag {' '.join(command)}`: branch dag/r/a of spec a points at "
+            "dag: error: branch dag/r/a of spec a of run r points at "
             f"commit {lost[:12]}, which the repository no longer has (pruned by `git gc` "
             f"after a reset?): the spec's work is lost, but for the files in {worktree}; "
             "fetch that commit back from a clone that has it, or `dag cleanup r --force` "

@@ -47,9 +47,9 @@ def test_retry_and_resume_refuse_a_worktree_in_the_middle_of_a_rebase(
         assert run_cli(*command.split()) == 1
         out, err = capsys.readouterr()
         assert err == (
-            f"dag: error: `dag {command}`: the worktree {worktree} of spec a is in the middle "
-            "of a rebase (`git rebase --continue` or `--abort` there), and its agent would "
-            f"work inside it: end it, then `dag {command}`\n"
+            f"dag: error: the worktree {worktree} of spec a of run r is in the middle of a "
+            "rebase (`git rebase --continue` or `--abort` there), and its agent would work "
+            f"inside it: end it, then `dag {command}`\n"
         ), err
         assert out == ""
     assert project.state().spec("a").attempts == 1  # no agent started
@@ -57,3 +57,26 @@ def test_retry_and_resume_refuse_a_worktree_in_the_middle_of_a_rebase(
     git(worktree, "rebase", "--abort")
     project.fake.setenv("FAIL_AT", "never")
     assert run_cli("retry", "r", "a") == 0, capsys.readouterr()
+
+
+def test_a_merge_left_where_the_agent_would_work_is_refused_too(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only a spec whose agent is done may take up a merge under way (the join conflict
+    resolved by hand and staged, ``test_rejoin``): its commit concludes the merge. One whose
+    agent would run again would run it inside the merge."""
+    project.fake.setenv("FAIL_AT", "implement:T002")
+    project.fake.setenv("COMMIT", "always")
+    assert run_cli("run", project.write_dag(dag_text("a")), "--run-id", "r") == 1
+    worktree = Path(project.state().spec("a").worktree or "")
+    _stop_a_rebase(project.repo, worktree)
+    git(worktree, "rebase", "--abort")
+    stopped = subprocess.run(["git", "merge", "side"], cwd=worktree, capture_output=True)
+    assert stopped.returncode != 0 and b"CONFLICT" in stopped.stdout, stopped
+    capsys.readouterr()
+    assert run_cli("retry", "r", "a") == 1
+    assert (
+        "is in the middle of a merge (commit it, or `git merge --abort` there), and its "
+        "agent would work inside it" in capsys.readouterr().err
+    )
+    assert project.state().spec("a").attempts == 1
