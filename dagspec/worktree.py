@@ -91,7 +91,7 @@ def _make_run_directory(directory: Path) -> None:
     its name (``workspace.own_run_directory``): never a symlink that would send the
     worktrees somewhere else."""
     real_path(directory)  # a loop of links on the way is named (mkdir: "File exists")
-    directory.mkdir(parents=True, exist_ok=True)
+    _make_directories(directory)
     real = real_path(directory)
     if not own_run_directory(directory, real):
         raise WorktreeError(
@@ -99,6 +99,18 @@ def _make_run_directory(directory: Path) -> None:
             f"else: move it away (worktrees moved elsewhere and linked back keep the name "
             f"{directory.name}), or choose another place with --worktree-root"
         )
+
+
+def _make_directories(directory: Path, tries: int = 10) -> None:
+    """``mkdir -p directory``, again when a directory it made on the way was gone before it
+    could make the next one in it: another run removing the default root
+    ``<repo>.worktrees`` it found empty (``removal.remove_emptied_places``), once its own
+    last worktree was gone, in the moment before this run's directory was made in it."""
+    for _ in range(tries - 1):
+        with contextlib.suppress(FileNotFoundError):
+            directory.mkdir(parents=True, exist_ok=True)
+            return
+    directory.mkdir(parents=True, exist_ok=True)
 
 
 def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: list[str]) -> None:

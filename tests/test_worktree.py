@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -388,3 +389,27 @@ def test_work_that_does_not_descend_from_the_branch_is_an_error(git_repo: Path, 
     (a / "y.txt").write_text("y\n")
     with pytest.raises(WorktreeError, match="does not descend from dag/r/a"):
         worktree.collect_work(git_repo, a, branch="dag/r/a", message="m")
+
+
+def test_the_root_removed_by_another_run_while_this_one_makes_its_directory(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run's last worktree removed: it removes the default root it finds empty
+    (``removal.remove_emptied_places``) just after this run made that root and before it
+    made its own directory in it. This run makes the root again; it used to fail with
+    "No such file or directory"."""
+    root = tmp_path / "repo.worktrees"
+    make_directory = os.mkdir
+    removed: list[Path] = []
+
+    def then_removed(path: str | os.PathLike[str], *args: int) -> None:
+        make_directory(path, *args)
+        if Path(path) == root and not removed:
+            root.rmdir()  # the other run's rmdir, found empty
+            removed.append(root)
+
+    monkeypatch.setattr(os, "mkdir", then_removed)
+    path = root / "r" / "a"
+    worktree.create_worktree(git_repo, path, branch="dag/r/a", start=head(git_repo))
+    assert removed == [root]
+    assert git(path, "symbolic-ref", "--short", "HEAD").strip() == "dag/r/a"
