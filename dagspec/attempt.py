@@ -203,9 +203,7 @@ def prepare(
         compat.make_newest(path / "specs", spec_dir)  # what autospec goes on without --spec
     number = 0
     if call.stage == "specify":
-        with book.numbering:  # one at a time, but not behind another's worktree add
-            number = book.next_number(spec_dirs.highest_in_specs(path), floor)
-            spec_dirs.place_reservation(path, number)
+        number = book.hand_out(path, floor, run.run_id, spec.id)
     return Prepared(
         path, branch, call, agent_env(paths, spec.id, call, book.identity), spec_dir, number
     )

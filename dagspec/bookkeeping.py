@@ -23,7 +23,9 @@ none waits for another's git:
   worktree's files and a new branch, so a spec's worktree is made while another spec joins
   (with instant agents, one at a time, the two used to alternate behind one lock);
 - ``numbering``: handing out a spec number, so a spec whose worktree is ready never waits
-  for another's ``worktree add`` (seconds in a large repository) to get its number.
+  for another's ``worktree add`` (seconds in a large repository) to get its number. Under
+  it, the repository's ledger of numbers (``ledgers.SPEC_NUMBERS``) is locked too, for the other
+  runs of the repository: each number is above every one any run handed out.
 
 Everything else of a spec's bookkeeping (copying the configuration, committing its work in
 its own worktree, which writes only that worktree's index and its own branch) runs
@@ -40,7 +42,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, git_batch, git_commit, spec_dirs
+from dagspec import git, git_batch, git_commit, ledgers, spec_dirs
 from dagspec.integration import integration_branch
 
 
@@ -112,3 +114,14 @@ class Bookkeeping:
         Call with ``numbering`` held."""
         self.floor = max(self.floor, in_specs, floor) + 1
         return self.floor
+
+    def hand_out(self, worktree: Path, floor: int, run_id: str, spec_id: str) -> int:
+        """Steer the specify in ``worktree`` to a number above ``floor`` and above every
+        number any run of the repository handed out (its ledger, read and written under
+        its lock: runs at once never share one); return it."""
+        with self.numbering, ledgers.held(self.repo, ledgers.SPEC_NUMBERS) as handed:
+            highest = spec_dirs.highest_handed_out(handed.lines)
+            number = self.next_number(spec_dirs.highest_in_specs(worktree), max(floor, highest))
+            spec_dirs.place_reservation(worktree, number)
+            handed.add(spec_dirs.handed_out(number, run_id, spec_id))
+        return number

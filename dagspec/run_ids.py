@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagspec.errors import DagspecError, StateError, did_you_mean, print_warning
+from dagspec import git, ledgers
+from dagspec.errors import DagspecError, GitError, StateError, did_you_mean, print_warning
 from dagspec.lifecycle import SpecStatus
 from dagspec.state import list_runs, load, utcnow
 from dagspec.words import counted
@@ -166,21 +167,42 @@ def _spec_of_newest(repo: Path, spec_id: str, default: str | None = None) -> str
 
 
 def unused(repo: Path, dag_name: str, given_root: str | None) -> str:
-    """``<dag-name-slug>-<YYYYMMDD-HHMMSS>``, with ``-2``, ``-3``... when a run has it."""
+    """``<dag-name-slug>-<YYYYMMDD-HHMMSS>``, with ``-2``, ``-3``... when a run has it: a
+    run of this checkout, or of another checkout of the repository (the main one, a linked
+    worktree), whose branches are there or which took the id (``claim``)."""
     base = new_run_id(dag_name, utcnow())
     root = worktree_root(repo, given_root)
+    taken = {*ledgers.read(repo, ledgers.RUN_IDS), *_with_branches(repo)}
     for candidate in (base, *(f"{base}-{n}" for n in range(2, 1000))):
         paths = RunPaths(repo, candidate)
-        if not any(os.path.lexists(p) for p in (paths.state_file, paths.run_dir, root / candidate)):
+        here = (paths.state_file, paths.run_dir, root / candidate)
+        if candidate not in taken and not any(os.path.lexists(p) for p in here):
             return candidate
     raise DagspecError(f"every run id {base}-N is taken: name the run with --run-id")
 
 
+def _with_branches(repo: Path) -> set[str]:
+    """The run ids of the branches ``dag/<run-id>/...`` there are."""
+    prefix = "refs/heads/dag/"
+    try:
+        found = git.refs(repo, prefix)
+    except GitError:  # no repository, say: preflight names what is wrong
+        return set()
+    return {ref.removeprefix(prefix).split("/")[0] for ref in found}
+
+
 def claim(paths: RunPaths) -> bool:
-    """Create the run's directory; False when another process created it first."""
+    """Create the run's directory and write its id down where every checkout of the
+    repository sees it (``ledgers.RUN_IDS``); False when another process (a run of this
+    checkout, or of another checkout of the repository) took the id first."""
     paths.runs_dir.mkdir(parents=True, exist_ok=True)
     try:
         paths.run_dir.mkdir()
     except FileExistsError:
         return False
+    with ledgers.held(paths.repo, ledgers.RUN_IDS) as taken:
+        if paths.run_id in taken.lines:
+            paths.run_dir.rmdir()
+            return False
+        taken.add(paths.run_id)
     return True

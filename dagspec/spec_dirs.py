@@ -3,6 +3,9 @@
 autospec numbers a new spec from what it sees (contract §1.5); dagspec steers it so that
 parallel specs get distinct numbers, and finds the directory specify made afterwards.
 autospec also reads a spec directory's number back from its name (``unreadable``).
+Every number handed out is written down in the repository's shared git directory
+(``ledgers.SPEC_NUMBERS``), so that runs at once (from one checkout, or from linked
+worktrees of it) never hand out the same one.
 """
 
 from __future__ import annotations
@@ -38,6 +41,18 @@ def reserve_number(repo: Path, worktree: Path, floor: int) -> int:
     number = max(highest_in_specs(worktree), *_numbers(git.branch_names(repo)), floor) + 1
     place_reservation(worktree, number)
     return number
+
+
+def highest_handed_out(lines: Iterable[str]) -> int:
+    """The highest spec number in the lines of the repository's ledger of them
+    (``ledgers.SPEC_NUMBERS``: ``NNN run-id spec-id`` each); 0: none."""
+    firsts = (line.split(" ", 1)[0] for line in lines)
+    return max((int(first) for first in firsts if first.isdigit()), default=0)
+
+
+def handed_out(number: int, run_id: str, spec_id: str) -> str:
+    """The ledger's line for ``number``, handed out to ``spec_id`` of run ``run_id``."""
+    return f"{number:03d} {run_id} {spec_id}"
 
 
 def highest_in_specs(worktree: Path) -> int:

@@ -1,0 +1,99 @@
+"""Files in the repository's shared git directory that every run of the repository reads
+and appends to, one at a time: what runs at once (from one checkout, or from the main
+checkout and linked worktrees of it, each with its own ``.autospec/state``) must not both
+take. A line each; each file is read and written under an ``flock`` on it, which the
+kernel frees when its holder dies, even by SIGKILL.
+
+- ``dagspec-spec-numbers``: every spec number handed out (``spec_dirs.hand_out``);
+- ``dagspec-run-ids``: every run id a run took without being given one (``run_ids``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+
+from dagspec import git
+from dagspec.errors import DagspecError
+
+SPEC_NUMBERS = "dagspec-spec-numbers"
+RUN_IDS = "dagspec-run-ids"
+
+
+@attrs.define
+class Ledger:
+    """One ledger, held: ``lines``, what it says (a line half written by a killed holder
+    included); ``add`` writes one more."""
+
+    fd: int
+    path: Path
+    lines: list[str]
+
+    def add(self, line: str) -> None:
+        try:
+            os.write(self.fd, f"{line}\n".encode("utf-8", "surrogateescape"))
+        except OSError as error:
+            raise _unusable(self.path, error) from None
+        self.lines.append(line)
+
+
+@contextlib.contextmanager
+def held(checkout: Path, name: str) -> Iterator[Ledger]:
+    """The ledger ``name`` of the repository of ``checkout``, locked: another process (a
+    run of the same repository) waits here until this one is done with it."""
+    path = shared_dir(checkout) / name
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError as error:
+        raise _unusable(path, error) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield Ledger(fd, path, _read(path))
+    finally:
+        os.close(fd)  # frees the lock
+
+
+def read(checkout: Path, name: str) -> list[str]:
+    """What the ledger says now, unlocked (a line being added may be missed); nothing when
+    there is no such file yet, or it cannot be read."""
+    try:
+        return _read(shared_dir(checkout) / name)
+    except DagspecError:
+        return []
+
+
+def _read(path: Path) -> list[str]:
+    try:
+        return path.read_bytes().decode("utf-8", "surrogateescape").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise _unusable(path, error) from None
+
+
+def _unusable(path: Path, error: OSError) -> DagspecError:
+    return DagspecError(
+        f"cannot read or write {path} ({error.strerror or error}), where the runs of this "
+        "repository write down what they took so that runs at once never take the same: "
+        "make it a file dagspec can write"
+    )
+
+
+def shared_dir(checkout: Path) -> Path:
+    """The repository's shared git directory (``git rev-parse --git-common-dir``), where
+    ``checkout`` (the main checkout, or a linked worktree: its ``.git`` file names its own
+    git directory, whose ``commondir`` leads there) keeps it; read from files, asked of git
+    only when they do not say."""
+    dot = checkout / ".git"
+    if dot.is_dir():
+        return dot
+    try:
+        own = checkout / dot.read_text(encoding="utf-8").strip().removeprefix("gitdir: ")
+        return own / (own / "commondir").read_text(encoding="utf-8").strip()
+    except OSError:
+        return git.common_dir(checkout) or dot

@@ -1,0 +1,126 @@
+"""What the runs of one repository must not both take, written down in its shared git
+directory (``dagspec.ledgers``), so that runs at once, from one checkout or from the main
+checkout and a linked worktree of it, never take the same: spec numbers
+(``Bookkeeping.hand_out``) and run ids (``run_ids.unused``, ``run_ids.claim``)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dagspec import ledgers, run_ids
+from dagspec.bookkeeping import Bookkeeping
+from dagspec.errors import DagspecError
+from dagspec.workspace import RunPaths
+from tests.conftest import git
+from tests.fake_autospec_fixture import wait_for
+
+
+def _book(checkout: Path) -> Bookkeeping:
+    return Bookkeeping(checkout, sign=False, identity={}, branches={}, integration=None, floor=0)
+
+
+@pytest.fixture
+def linked(git_repo: Path) -> Path:
+    path = git_repo.parent / "linked"
+    git(git_repo, "worktree", "add", "-q", "-b", "side", str(path))
+    return path
+
+
+def test_the_shared_git_directory_of_a_linked_worktree_is_the_main_checkouts(
+    git_repo: Path, linked: Path
+) -> None:
+    assert ledgers.shared_dir(git_repo).resolve() == (git_repo / ".git").resolve()
+    assert ledgers.shared_dir(linked).resolve() == (git_repo / ".git").resolve()
+
+
+def test_runs_of_one_repository_never_hand_out_the_same_number(
+    git_repo: Path, linked: Path, tmp_path: Path
+) -> None:
+    """Two drives, one from each checkout, each knowing only its own numbers (its
+    ``floor``): each number is above every one either handed out."""
+    here, there = _book(git_repo), _book(linked)
+    worktrees = [tmp_path / name for name in ("a", "b", "c")]
+    for path in worktrees:
+        path.mkdir()
+    assert here.hand_out(worktrees[0], 0, "ra", "alpha") == 1
+    assert there.hand_out(worktrees[1], 0, "rb", "banana") == 2
+    assert here.hand_out(worktrees[2], 0, "ra", "cherry") == 3
+    assert (worktrees[1] / "specs" / "001-reserved-by-dagspec").is_dir()
+    ledger = (git_repo / ".git" / ledgers.SPEC_NUMBERS).read_text()
+    assert ledger == "001 ra alpha\n002 rb banana\n003 ra cherry\n"
+
+
+def test_a_number_waits_for_the_run_that_holds_the_ledger(git_repo: Path, tmp_path: Path) -> None:
+    """Another run holds the ledger's lock (here: the test) and writes its number down:
+    this run's number, handed out once the lock is free, is above it."""
+    ledger = git_repo / ".git" / ledgers.SPEC_NUMBERS
+    fd = os.open(ledger, os.O_RDWR | os.O_CREAT | os.O_APPEND)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    got: list[int] = []
+    waiting = threading.Thread(
+        target=lambda: got.append(_book(git_repo).hand_out(tmp_path, 0, "r", "a"))
+    )
+    waiting.start()
+    wait_for(lambda: _blocked_on(ledger), timeout=60, what="the hand-out waiting for the lock")
+    assert got == []
+    os.write(fd, b"007 other x\n")
+    os.close(fd)
+    waiting.join(timeout=60)
+    assert got == [8]
+
+
+def _blocked_on(path: Path) -> bool:
+    """Whether a process waits for an ``flock`` of ``path`` (proc(5): ``/proc/locks``
+    lists a waiter with ``->``)."""
+    inode = f":{path.stat().st_ino} "
+    locks = Path("/proc/locks").read_text().splitlines()
+    return any("->" in line and "FLOCK" in line and inode in line for line in locks)
+
+
+def test_a_ledger_that_cannot_be_written_is_one_line_naming_it(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    (git_repo / ".git" / ledgers.SPEC_NUMBERS).mkdir()
+    with pytest.raises(
+        DagspecError,
+        match=r"cannot read or write .*dagspec-spec-numbers \(Is a directory\)",
+    ) as caught:
+        _book(git_repo).hand_out(tmp_path, 0, "r", "a")
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "specs").exists()
+
+
+# --- run ids ---------------------------------------------------------------------------------
+
+ID = "t-20261201-030000"
+
+
+@pytest.fixture
+def same_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every run id made now is ``ID``: runs started in the same second."""
+    monkeypatch.setattr(run_ids, "utcnow", lambda: datetime(2026, 12, 1, 3, 0, 0, tzinfo=UTC))
+
+
+@pytest.mark.usefixtures("same_second")
+def test_a_run_id_another_checkout_took_is_not_taken_again(git_repo: Path, linked: Path) -> None:
+    """Each checkout keeps its runs' state in its own ``.autospec/state``: the id a run of
+    the linked worktree took was free here, and both runs used ``dag/<id>/...`` branches."""
+    assert run_ids.unused(linked, "t", None) == ID
+    assert run_ids.claim(RunPaths(linked, ID))
+    assert not run_ids.claim(RunPaths(git_repo, ID))  # the same second, here: refused
+    assert not RunPaths(git_repo, ID).run_dir.exists()
+    assert run_ids.unused(git_repo, "t", None) == f"{ID}-2"
+    assert run_ids.claim(RunPaths(git_repo, f"{ID}-2"))
+
+
+@pytest.mark.usefixtures("same_second")
+def test_a_run_id_with_branches_is_not_taken_again(git_repo: Path) -> None:
+    """A run of another checkout, started before run ids were written down: its branches."""
+    git(git_repo, "branch", f"dag/{ID}/a")
+    assert run_ids.unused(git_repo, "t", None) == f"{ID}-2"
