@@ -34,11 +34,13 @@ def _checkout(project: Project, where: str) -> tuple[Path, str]:
     return linked, "side"
 
 
+@pytest.mark.parametrize("mode", ["auto", "always"])  # autospec 0.10.x, 0.7.3 (contract §1.5)
 @pytest.mark.parametrize("where", ["main checkout", "linked worktree"])
 def test_two_runs_at_once_hand_out_distinct_spec_numbers(
-    project: Project, gates: Gatekeeper, where: str
+    project: Project, gates: Gatekeeper, where: str, mode: str
 ) -> None:
     checkout, branch = _checkout(project, where)
+    project.fake.setenv("BRANCH", mode)
     project.fake.setenv("GATES", "specify")
     gates.hold("specify", 2)  # both agents started, each with its number, before either ends
     project.write_dag(dag_text("alpha"), "alpha.yaml")
