@@ -200,9 +200,13 @@ def claim(paths: RunPaths) -> bool:
         paths.run_dir.mkdir()
     except FileExistsError:
         return False
-    with ledgers.held(paths.repo, ledgers.RUN_IDS) as taken:
-        if paths.run_id in taken.lines:
-            paths.run_dir.rmdir()
-            return False
-        taken.add(paths.run_id)
+    try:
+        with ledgers.held(paths.repo, ledgers.RUN_IDS) as taken:
+            if paths.run_id in taken.lines:
+                paths.run_dir.rmdir()
+                return False
+            taken.add(paths.run_id)
+    except DagspecError:  # the ledger cannot be written: nothing of the run stays
+        paths.run_dir.rmdir()
+        raise
     return True

@@ -124,3 +124,11 @@ def test_a_run_id_with_branches_is_not_taken_again(git_repo: Path) -> None:
     """A run of another checkout, started before run ids were written down: its branches."""
     git(git_repo, "branch", f"dag/{ID}/a")
     assert run_ids.unused(git_repo, "t", None) == f"{ID}-2"
+
+
+@pytest.mark.usefixtures("same_second")
+def test_a_run_id_ledger_that_cannot_be_written_leaves_nothing_of_the_run(git_repo: Path) -> None:
+    (git_repo / ".git" / ledgers.RUN_IDS).mkdir()
+    with pytest.raises(DagspecError, match=r"cannot read or write .*dagspec-run-ids"):
+        run_ids.claim(RunPaths(git_repo, ID))
+    assert not RunPaths(git_repo, ID).run_dir.exists()
