@@ -42,8 +42,11 @@ taken as git's, and such a file is left and named.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagspec import checkout_journal, checkout_undo, git, git_checkout, git_merge, words
@@ -67,24 +70,31 @@ def fast_forward(repo: Path, move: Move) -> None:
     """
     with checkout_journal.move_lock(repo) as lock:
         _settle_journal(repo, lock)  # a move an earlier dag left cut short comes first
-        token = secrets.token_hex(8)
-        checkout_journal.write(repo, move, token)
-        checkout_journal.start_end_marker(repo, token)
-        try:
-            git_merge.fast_forward(Path(move.checkout), move.new, keep_fds=(lock,))
-        except GitError as exc:
-            cut = midway(exc)  # what it left is judged from the facts
-            start = checkout_journal.path(repo).stat().st_mtime_ns
-            if exc.returncode < 0:
-                _drop_stale_locks(Path(move.checkout), move.branch, start)
-            window = (start, checkout_journal.mark_end(repo)) if cut else None
-            _report(_settle(repo, lock, move, Undoing(window), undo_files=cut))
-            if cut:  # a git of the settling killed in turn (a full disk) leaves them too
-                _drop_stale_locks(Path(move.checkout), move.branch, start)
-            checkout_journal.drop(repo)
-            raise
-        checkout_journal.path(repo).unlink(missing_ok=True)
-        checkout_journal.forget_left(repo)
+        with checkout_lock(Path(move.checkout)) as held:
+            _move(repo, move, lock, held)
+
+
+def _move(repo: Path, move: Move, lock: int, held: tuple[int, ...]) -> None:
+    """``fast_forward`` with both locks held: the move lock (``lock``) and the checkout's
+    own (``held``); git inherits both."""
+    token = secrets.token_hex(8)
+    checkout_journal.write(repo, move, token)
+    checkout_journal.start_end_marker(repo, token)
+    try:
+        git_merge.fast_forward(Path(move.checkout), move.new, keep_fds=(lock, *held))
+    except GitError as exc:
+        cut = midway(exc)  # what it left is judged from the facts
+        start = checkout_journal.path(repo).stat().st_mtime_ns
+        if exc.returncode < 0:
+            _drop_stale_locks(Path(move.checkout), move.branch, start)
+        window = (start, checkout_journal.mark_end(repo)) if cut else None
+        _report(_settle(repo, lock, move, Undoing(window), undo_files=cut))
+        if cut:  # a git of the settling killed in turn (a full disk) leaves them too
+            _drop_stale_locks(Path(move.checkout), move.branch, start)
+        checkout_journal.drop(repo)
+        raise
+    checkout_journal.path(repo).unlink(missing_ok=True)
+    checkout_journal.forget_left(repo)
 
 
 _REFUSALS = (
@@ -133,7 +143,8 @@ def _settle_journal(repo: Path, lock: int) -> None:
         ended = (current,) if current is not None else ()
         undoing = Undoing(entry.undoing.window, entry.undoing.undone + ended)
     try:
-        notes = _settle(repo, lock, move, undoing)
+        with checkout_lock(Path(move.checkout)):
+            notes = _settle(repo, lock, move, undoing)
     except GitError as exc:
         raise DagspecError(
             f"an interrupted update of {move.checkout} to {move.new[:12]} could not be "
@@ -143,6 +154,33 @@ def _settle_journal(repo: Path, lock: int) -> None:
     _drop_stale_locks(Path(move.checkout), move.branch, start)  # the settling's own git's
     checkout_journal.drop(repo)
     _report(notes)
+
+
+CHECKOUT_LOCK = "dagspec-checkout-move.lock"
+
+
+@contextlib.contextmanager
+def checkout_lock(checkout: Path) -> Iterator[tuple[int, ...]]:
+    """Hold the lock of ``checkout`` itself, an ``flock`` of ``CHECKOUT_LOCK`` in its own git
+    directory; yield its descriptor, for git to inherit. The move lock and the journal are
+    those of the checkout a run started from: a run of a linked worktree whose base branch
+    is checked out in the main checkout moves that checkout under its own move lock, so
+    without this one it could move it at once with a run of the main checkout. Nothing
+    (no descriptor) when git cannot name the checkout's git directory: the move fails."""
+    try:
+        fd = os.open(git.own_git_dir(checkout) / CHECKOUT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except (GitError, OSError):
+        yield ()
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"note: waiting for another run's update of {checkout}", file=sys.stderr)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield (fd,)
+    finally:
+        os.close(fd)
 
 
 def _report(notes: list[str]) -> None:

@@ -444,6 +444,21 @@ def git_dir(worktree: Path) -> Path:
     return Path(one_line(args, run(worktree, *args)))
 
 
+def own_git_dir(checkout: Path) -> Path:
+    """``git_dir``, read from the checkout's ``.git`` (the directory itself, or the file
+    naming it) without a git process; git is asked only when that does not say."""
+    dot = checkout / ".git"
+    if dot.is_dir():
+        return dot
+    try:
+        pointer = dot.read_text(encoding="utf-8", errors="surrogateescape").removesuffix("\n")
+    except OSError:
+        return git_dir(checkout)
+    if not pointer.startswith("gitdir: "):
+        return git_dir(checkout)
+    return checkout / pointer.removeprefix("gitdir: ")
+
+
 def common_dir(repo: Path) -> Path | None:
     """The repository's shared git directory (``--git-common-dir``): the main checkout's
     ``.git`` even from a linked worktree (git-worktree(1)); None when git cannot tell."""

@@ -19,7 +19,7 @@ from pathlib import Path
 import attrs
 
 from dagspec import git
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, GitError
 
 SPEC_NUMBERS = "dagspec-spec-numbers"
 RUN_IDS = "dagspec-run-ids"
@@ -89,11 +89,13 @@ def shared_dir(checkout: Path) -> Path:
     ``checkout`` (the main checkout, or a linked worktree: its ``.git`` file names its own
     git directory, whose ``commondir`` leads there) keeps it; read from files, asked of git
     only when they do not say."""
-    dot = checkout / ".git"
-    if dot.is_dir():
-        return dot
     try:
-        own = checkout / dot.read_text(encoding="utf-8").strip().removeprefix("gitdir: ")
+        own = git.own_git_dir(checkout)
+    except GitError:
+        return checkout / ".git"
+    if own == checkout / ".git":
+        return own
+    try:
         return own / (own / "commondir").read_text(encoding="utf-8").strip()
-    except OSError:
-        return git.common_dir(checkout) or dot
+    except OSError:  # a git directory of its own (a submodule, --separate-git-dir)
+        return git.common_dir(checkout) or own
