@@ -19,7 +19,7 @@ from pathlib import Path
 import attrs
 
 from dagspec import git
-from dagspec.errors import DagspecError, GitError
+from dagspec.errors import DagspecError, GitError, too_many_open_files
 
 SPEC_NUMBERS = "dagspec-spec-numbers"
 RUN_IDS = "dagspec-run-ids"
@@ -77,6 +77,9 @@ def _read(path: Path) -> list[str]:
 
 
 def _unusable(path: Path, error: OSError) -> DagspecError:
+    advice = too_many_open_files(error, str(path))  # the run's limit, not the file's fault
+    if advice is not None:
+        return DagspecError(advice)
     return DagspecError(
         f"cannot read or write {path} ({error.strerror or error}), where the runs of this "
         "repository write down what they took so that runs at once never take the same: "

@@ -5,6 +5,7 @@ checkout and a linked worktree of it, never take the same: spec numbers
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -132,3 +133,21 @@ def test_a_run_id_ledger_that_cannot_be_written_leaves_nothing_of_the_run(git_re
     with pytest.raises(DagspecError, match=r"cannot read or write .*dagspec-run-ids"):
         run_ids.claim(RunPaths(git_repo, ID))
     assert not RunPaths(git_repo, ID).run_dir.exists()
+
+
+def test_too_many_open_files_says_what_every_place_that_opens_says(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EMFILE is the run's open-file limit, not the ledger's fault: the spec's error says
+    to raise the limit, as every other place that opens does (errors.too_many_open_files)."""
+
+    def exhausted(*args: object, **kwargs: object) -> int:
+        raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+    monkeypatch.setattr(ledgers.os, "open", exhausted)
+    with pytest.raises(
+        DagspecError,
+        match=r"too many open files while opening .*dagspec-spec-numbers \(EMFILE\): "
+        r"raise the open-file limit \(ulimit -n\)",
+    ):
+        _book(git_repo).hand_out(tmp_path, 0, "r", "a")
