@@ -156,7 +156,7 @@ def _settle_journal(repo: Path, lock: int) -> None:
     _report(notes)
 
 
-CHECKOUT_LOCK = "dagspec-checkout-move.lock"
+CHECKOUT_LOCK = "dagspec-checkout-moving"  # not ``*.lock``: that is a git lock left stale
 
 
 @contextlib.contextmanager
