@@ -77,16 +77,22 @@ def record_merges(run: RunState, merges: Mapping[str, str | None]) -> RunState:
     for spec_id, commit in merges.items():
         spec = run.spec(spec_id)
         if not spec.merged:
-            run = run.with_spec(attrs.evolve(spec, merged=True, merge_commit=commit))
+            run = run.with_spec(
+                attrs.evolve(spec, merged=True, merge_commit=commit, dropped_merge=None)
+            )
     return run
 
 
 def record_dropped(run: RunState, spec_ids: Iterable[str]) -> RunState:
     """Specs recorded merged whose merge commit the base branch no longer has (a reset, a
-    rebase aborted after the merge): not merged any more."""
+    rebase aborted after the merge): not merged any more, the lost commit kept as
+    ``dropped_merge`` (the next merge takes the spec's work from it if its branch is gone)."""
     for spec_id in spec_ids:
         spec = run.spec(spec_id)
-        run = run.with_spec(attrs.evolve(spec, merged=False, merge_commit=None))
+        dropped = spec.merge_commit or spec.dropped_merge
+        run = run.with_spec(
+            attrs.evolve(spec, merged=False, merge_commit=None, dropped_merge=dropped)
+        )
     return run
 
 

@@ -295,6 +295,9 @@ class MergeFacts:
         gone = [s for s in state.specs if tips[s.id] is None and not s.merged]
         if gone and made:  # its work is on the integration branch: merged from there
             tips.update(joined_tips(repo, state, gone))
+        for spec in gone:  # its merge the base branch lost holds its work: merged from there
+            if tips[spec.id] is None and spec.dropped_merge is not None:
+                tips[spec.id] = git.rev_parse(repo, f"{spec.dropped_merge}^2")
         return cls(made, tips, repo, listed)
 
     def sign(self) -> bool:

@@ -220,8 +220,8 @@ def _merge_one(
     if behind:
         return SpecMerge(spec.id, branch, Outcome.BLOCKED, blocked_by=behind), head
     tip = known.tips.get(spec.id)
-    if tip is None:
-        return SpecMerge(spec.id, branch, Outcome.MISSING), head
+    if tip is None:  # with its dropped merge, if any: gone too (pruned by git gc)
+        return SpecMerge(spec.id, branch, Outcome.MISSING, spec.dropped_merge), head
     if tip in known.replayed:  # a driver killed before recording it merged it (replayed)
         return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED, known.replayed[tip]), head
     if (head, tip) in known.joins:

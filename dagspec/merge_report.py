@@ -236,9 +236,9 @@ def _dropped_hints(report: MergeReport) -> list[str]:
     ids = ", ".join(s.spec_id for s in dropped)
     return [
         f"{report.base_branch} no longer has the merge of {ids} (reset, or a rebase aborted "
-        f"after the merge?): now recorded not merged; `dag merge {report.run_id}` merges "
-        "again each whose branch exists (a deleted one comes back with `git branch BRANCH "
-        "COMMIT^2`, COMMIT its merge above)."
+        f"after the merge?): now recorded not merged, each merge above kept in the run's "
+        f"record; `dag merge {report.run_id}` merges them again, from each one's branch, or "
+        "from its merge above (whose second parent holds its work) where the branch is gone."
     ]
 
 

@@ -69,6 +69,11 @@ class SpecState:
     # an attempt that ends before the join (a conflict with the work joined before it, a
     # git fault, a killed driver) is taken up again at the join, without the agent.
     agent_done: bool = False
+    # Not in the JSON: the merge commit the base branch lost since the spec was recorded
+    # merged (a reset, a rebase aborted after the merge; ``record_dropped``). Its second
+    # parent holds the spec's work, which ``dag merge`` merges again from there once the
+    # spec's branch is deleted: the work is never findable only in a reflog.
+    dropped_merge: str | None = None
 
     def attempt_seconds(self, now: datetime) -> float | None:
         """Seconds of the last attempt, from its start to its end (to ``now`` while it

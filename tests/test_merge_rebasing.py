@@ -90,12 +90,35 @@ def test_a_merge_the_base_branch_lost_is_not_merged_before(git_repo: Path) -> No
 
     assert outcomes(report) == {"a": Outcome.DROPPED} and merge_exit_code(report) == 1
     assert not state.spec("a").merged and state.spec("a").merge_commit is None
+    assert state.spec("a").dropped_merge == merge
     text = render_report(report)
     assert f"  merge dropped   a  not merged any more: {merge[:12]} is not on the branch" in text
     assert "main did not move." in text and "merged before" not in text
     assert "main no longer has the merge of a " in text
     state, report = merge_run(git_repo, state, dag)  # its branch is there: merged again
     assert outcomes(report) == {"a": Outcome.MERGED} and state.spec("a").merged
+
+
+def test_a_dropped_merge_whose_branch_is_gone_is_merged_again_from_the_merge(
+    git_repo: Path,
+) -> None:
+    """Merged, the branches deleted (as a run's end does), then main reset: the first `dag
+    merge` said "merge dropped" and forgot the merge commit, every one after "branch
+    missing" with nothing to act on, while the work was left only in main's reflog."""
+    run, dag = load(make_run(git_repo, {**A, "b": (("a",), {"b.txt": "b\n"})}))
+    state, _ = merge_run(git_repo, run, dag)
+    git(git_repo, "branch", "-q", "-D", "dag/r1/a", "dag/r1/b")
+    git(git_repo, "reset", "-q", "--hard", "HEAD~2")
+    state, report = merge_run(git_repo, state, dag)
+    assert outcomes(report) == {"a": Outcome.DROPPED, "b": Outcome.DROPPED}
+    assert "from its merge above (whose second parent holds its work)" in render_report(report)
+    git(git_repo, "reflog", "expire", "--expire=now", "--all")  # main's reflog: no help
+
+    state, report = merge_run(git_repo, state, dag)
+
+    assert outcomes(report) == {"a": Outcome.MERGED, "b": Outcome.MERGED}
+    assert merge_exit_code(report) == 0 and state.spec("b").dropped_merge is None
+    assert (git_repo / "a.txt").read_text() == "a\n" and (git_repo / "b.txt").exists()
 
 
 def amend_the_merge(repo: Path) -> None:
