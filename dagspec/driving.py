@@ -231,9 +231,28 @@ def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: st
             f"branch {branch} of spec {spec_id} of run {run.run_id} points at commit {lost[:12]}, "
             f"which the repository no longer has (pruned by `git gc` after a reset?): the "
             f"spec's work is lost{files}; fetch that commit back from a clone that has it, "
-            f"or `dag cleanup {run.run_id} --force` (it removes the branch and worktree) "
-            f"and `dag run` the spec again in a new run"
+            f"or `dag cleanup {run.run_id} --force` (it removes the branch and worktree), "
+            f"then `{again}` starts the spec afresh"
         )
+
+
+_TAKEN_UP = (SpecStatus.FAILED, SpecStatus.INTERRUPTED, SpecStatus.BLOCKED)
+
+
+def lost_branches(repo: Path, run: RunState) -> dict[str, str]:
+    """The specs ``resume`` or ``retry`` would take up whose branch points at a commit the
+    repository no longer has (``git.lost_commit``), with that commit: both would refuse
+    them (``check_branches``), so no hint may send the user there. No git process for a
+    run with no such spec to take up."""
+    from dagspec import git  # only for runs with specs to take up
+
+    lost = {}
+    for spec in run.specs:
+        if spec.status in _TAKEN_UP and (spec.branch or spec.worktree):
+            branch = spec.branch or places.branch_name(run.run_id, spec.id)
+            if (commit := git.lost_commit(repo, f"refs/heads/{branch}")) is not None:
+                lost[spec.id] = commit
+    return lost
 
 
 def recorded_dag(repo: Path, paths: RunPaths, recorded: RunState) -> Dag:
@@ -348,7 +367,8 @@ def execute(
             final, code = state.load(paths), EXIT_INTERRUPTED  # still reported and told
     _end_unattended(final, notifier)
     shown = render.as_typed_run(final)  # its reasons' `dag ...` fitted in the typed form
-    faults.say(render.summary(shown, color=color, dag=hint or dag_command()))
+    lost = lost_branches(repo, final) if final.status is not RunStatus.RUNNING else {}
+    faults.say(render.summary(shown, color=color, dag=hint or dag_command(), lost=lost))
     return code
 
 

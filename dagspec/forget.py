@@ -26,6 +26,7 @@ class Stays(NamedTuple):
     loss: str  # "2 uncommitted files"; "" when git refused to remove it
     branch: str
     uncommitted: bool
+    lost: bool = False  # its branch points at a commit the repository no longer has
 
 
 def refusal(run_id: str, stays: Stays, *, removed: bool) -> str:
@@ -33,6 +34,12 @@ def refusal(run_id: str, stays: Stays, *, removed: bool) -> str:
     what to do; ``removed``: whether the clean-up removed other things meanwhile."""
     head = f"run {run_id} is not forgotten" + ("" if removed else " (nothing was removed)")
     where = f"its worktree {stays.path}"
+    if stays.lost:  # git cannot commit there: ``bad object HEAD``
+        return (
+            f"{head}: {where} holds {stays.loss}, all that is left of its work (the commit of "
+            f"branch {stays.branch} is gone): copy them elsewhere to keep them, or add "
+            "--force to lose them"
+        )
     if stays.uncommitted:
         return (
             f"{head}: {where} holds {stays.loss}: commit that work there to keep it on "

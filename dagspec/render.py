@@ -7,7 +7,7 @@ Only commands print. Every function here takes what it shows (``now``, ``width``
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -80,10 +80,17 @@ def status_table(state: RunState, *, now: datetime, width: int, color: bool) -> 
     return "\n".join(lines) + "\n"
 
 
-def summary(state: RunState, *, color: bool, dag: str = "dag", after: str | None = None) -> str:
+def summary(
+    state: RunState,
+    *,
+    color: bool,
+    dag: str = "dag",
+    after: str | None = None,
+    lost: Mapping[str, str] | None = None,
+) -> str:
     """The end of a run: counts, failures with their reasons, and the next command to type
     (``dag`` is how the user calls dagspec: ``console.dag_command()``; ``after``: the
-    command just run, never suggested again)."""
+    command just run, never suggested again; ``lost``: ``lost_note``)."""
     lines = ["".join(_paint(text, code, color) for text, code in _footer(state))]
     for spec in state.specs:
         if spec.status is SpecStatus.FAILED:
@@ -94,25 +101,54 @@ def summary(state: RunState, *, color: bool, dag: str = "dag", after: str | None
     if waiting and state.status is not RunStatus.RUNNING:  # why `dag status` exits 1
         shown = ", ".join(waiting[:5]) + (f" and {len(waiting) - 5} more" if waiting[5:] else "")
         lines.append(f"  completed, not merged into {state.base_branch} yet: {shown}")
-    lines.append(next_line(state, dag=dag, after=after))
+    if lost:
+        lines.append(lost_note(state, lost, dag=dag))
+    lines.append(next_line(state, dag=dag, after=after, lost=lost))
     return "\n".join(lines) + "\n"
 
 
-def next_line(state: RunState, *, dag: str = "dag", after: str | None = None) -> str:
+def lost_note(state: RunState, lost: Mapping[str, str], *, dag: str = "dag") -> str:
+    """What ``lost`` (spec id: the commit its branch points at, which the repository no
+    longer has: ``driving.lost_branches``) means, and the way out, a line per spec."""
+    return "\n".join(
+        f"note: the branch of spec {spec_id} points at commit {commit[:12]}, which the "
+        "repository no longer has (pruned by `git gc` after a reset?): the files of its "
+        f"worktree are all that is left of its work; `{dag} cleanup {state.run_id} --force` "
+        "removes them and the branch, so that it can start afresh (or fetch that commit "
+        "back from a clone that has it)"
+        for spec_id, commit in lost.items()
+    )
+
+
+def next_line(
+    state: RunState,
+    *,
+    dag: str = "dag",
+    after: str | None = None,
+    lost: Mapping[str, str] | None = None,
+) -> str:
     """``next: <command>`` (``next_command``), or that nothing is left to do: no ``next:``
     that only sends the user round to a view already shown."""
-    command = next_command(state, dag=dag, after=after)
+    command = next_command(state, dag=dag, after=after, lost=lost)
     if command is None:
         return f"nothing left to do: every spec is merged into {state.base_branch}"
     return f"next: {command}"
 
 
-def next_command(state: RunState, *, dag: str = "dag", after: str | None = None) -> str | None:
+def next_command(
+    state: RunState,
+    *,
+    dag: str = "dag",
+    after: str | None = None,
+    lost: Mapping[str, str] | None = None,
+) -> str | None:
     """What to type next: look at a running run, resume, retry failures, merge, remove
     worktrees left; never ``dag <after>``, the command just run (``status``: a finished
     run's next look is its report card). None when nothing is left to do: every spec
     completed and merged, no worktree left. A run under ``--no-merge`` that resume or
-    retry would continue gets ``dag merge`` too, for its completed specs."""
+    retry would continue gets ``dag merge`` too, for its completed specs. A resume or
+    retry that would refuse a spec whose branch lost its commit (``lost``) comes after the
+    ``dag cleanup --force`` that lets it start that spec afresh."""
     command = _next_command(state)
     if command is None:
         return None
@@ -120,9 +156,12 @@ def next_command(state: RunState, *, dag: str = "dag", after: str | None = None)
         command = (
             f"dag report {state.run_id}" if after == "status" else f"dag status {state.run_id}"
         )
+    takes_up = command.startswith(("dag resume", "dag retry"))
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in state.specs)
-    if unmerged and not state.options.merge and command.startswith(("dag resume", "dag retry")):
+    if unmerged and not state.options.merge and takes_up:
         command += f"; {dag} merge {state.run_id} merges what completed"
+    if lost and takes_up:
+        command = f"dag cleanup {state.run_id} --force, then {dag}{command[3:]}"
     return command.replace("dag", dag, 1)
 
 

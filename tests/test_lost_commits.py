@@ -61,11 +61,34 @@ def test_retry_and_resume_say_the_commit_is_gone_and_what_to_do(
             f"commit {lost[:12]}, which the repository no longer has (pruned by `git gc` "
             f"after a reset?): the spec's work is lost, but for the files in {worktree}; "
             "fetch that commit back from a clone that has it, or `dag cleanup r --force` "
-            "(it removes the branch and worktree) and `dag run` the spec again in a new run\n"
+            f"(it removes the branch and worktree), then `dag {' '.join(command)}` starts "
+            "the spec afresh\n"
         ), err
         assert out == ""
     assert project.state().spec("a").attempts == 1  # no attempt was made
     assert (worktree / "notes.md").read_text() == "the agent's notes\n"
+
+
+@pytest.mark.slow  # whole runs of the fake autospec
+def test_status_names_the_lost_commit_and_a_next_that_works(
+    pruned: tuple[Project, str, Path], run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dag status` said "next: dag retry r a", which retry refuses, and did not mention
+    the lost commit."""
+    project, lost, _worktree = pruned
+    capsys.readouterr()
+    assert run_cli("status", "r") == 1
+    out = capsys.readouterr().out
+    assert (
+        f"note: the branch of spec a points at commit {lost[:12]}, which the repository no "
+        "longer has (pruned by `git gc` after a reset?): the files of its worktree are all "
+        "that is left of its work; `dag cleanup r --force` removes them and the branch"
+    ) in out, out
+    assert out.endswith("next: dag cleanup r --force, then dag retry r a\n"), out
+
+    assert run_cli("cleanup", "r", "--force") == 0, capsys.readouterr()
+    run_cli("retry", "r", "a")  # as the next line said: an attempt is made
+    assert project.state().spec("a").attempts == 2, capsys.readouterr()
 
 
 @pytest.mark.slow
@@ -81,6 +104,12 @@ def test_cleanup_keeps_the_files_then_force_removes_them_and_the_branch(
         "gc`?), so its files are all that is left of its work"
     ) in out + err, out + err
     assert "\n  " not in err and "fatal" not in out + err
+    assert "commit a worktree's files there" not in err  # git cannot commit there
+    assert "copy a worktree's files elsewhere: git cannot commit where its branch's" in err
+    assert run_cli("cleanup", "r", "--forget") == 1
+    err = capsys.readouterr().err
+    assert "holds its files, all that is left of its work (the commit of branch dag/r/a " in err
+    assert "copy them elsewhere to keep them, or add --force to lose them" in err, err
     assert (worktree / "notes.md").exists()
 
     assert run_cli("cleanup", "r", "--force") == 0, capsys.readouterr()

@@ -226,7 +226,7 @@ def _plan_lost(
     branch, lost = branch_and_lost
     gone = f"the commit {lost[:12]} of {branch} is gone (pruned by `git gc`?)"
     if not force:
-        stays = forget.Stays(path, "its files", branch, uncommitted=True)
+        stays = forget.Stays(path, "its files", branch, uncommitted=True, lost=True)
         message = f"kept {path.name}: {gone}, so its files are all that is left of its work"
         plan.kept.append(Kept(message, True, stays))
         return
@@ -437,6 +437,19 @@ def _report(run_id: str, plan: Plan, force: bool) -> int:
     return EXIT_FAILED
 
 
+def _how_to_keep(plan: Plan) -> str:
+    """How to keep the work of the worktrees kept: commit it there, on the spec's branch;
+    but git cannot commit in one whose branch's commit is gone (``bad object HEAD``)."""
+    worktrees = [k.worktree for k in plan.kept if k.force_would_remove and k.worktree]
+    commit = "commit a worktree's files there, on its branch"
+    copy = "copy a worktree's files elsewhere: git cannot commit where its branch's commit is gone"
+    if worktrees and all(w.lost for w in worktrees):
+        return copy
+    if any(w.lost for w in worktrees):
+        return f"{commit}; {copy}"
+    return commit
+
+
 def _kept_line(run_id: str, plan: Plan, force: bool) -> str:
     """What was kept, as worktrees and branches (each named on its line above), and what to
     do: keep the work (commit a worktree's files there, on the spec's branch), or lose it."""
@@ -451,7 +464,7 @@ def _kept_line(run_id: str, plan: Plan, force: bool) -> str:
     todo = []
     if not force and any(k.force_would_remove for k in plan.kept):
         todo.append(
-            "to keep that work, leave them (commit a worktree's files there, on its branch); "
+            f"to keep that work, leave them ({_how_to_keep(plan)}); "
             f"`dag cleanup {run_id} --force` removes the worktrees too, and loses that work"
         )
     if any(k.unmerged for k in plan.kept):

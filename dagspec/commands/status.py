@@ -104,8 +104,20 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
         if (waiting := merge.waiting_result(repo, state)) is not None:
             print(f"note: {waiting}")
     if state.status is not RunStatus.RUNNING:
-        print(render.next_line(state, dag=dag_command(), after="status"))
+        lost = _lost_branches(repo, state)
+        if lost:
+            print(render.lost_note(state, lost, dag=dag_command()))
+        print(render.next_line(state, dag=dag_command(), after="status", lost=lost))
     return exit_code(state)
+
+
+def _lost_branches(repo: Path, state: RunState) -> dict[str, str]:
+    """``driving.lost_branches``, git asked only for a run with specs to take up."""
+    if not state.ids(SpecStatus.FAILED, SpecStatus.INTERRUPTED, SpecStatus.BLOCKED):
+        return {}
+    from dagspec import driving  # git, only for a run that needs it (startup: bench/)
+
+    return driving.lost_branches(repo, state)
 
 
 def _on_base_now(repo: Path, state: RunState) -> tuple[RunState, frozenset[str]]:
@@ -194,7 +206,10 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path)
     time it changes."""
     if not live:
         final = watch(read, _print_table(color), _wait(None), every_tick=False)
-        print(render.summary(final, color=color, dag=dag_command(), after="status"), end="")
+        lost = _lost_branches(repo, final)
+        print(
+            render.summary(final, color=color, dag=dag_command(), after="status", lost=lost), end=""
+        )
         return exit_code(final)
     shown = terminal.Board(sys.stdout, color=color, history=estimates.load_history(repo))
     try:
@@ -203,7 +218,8 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path)
         return EXIT_INTERRUPTED
     finally:
         shown.close()
-    print(render.summary(final, color=color, dag=dag_command(), after="status"), end="")
+    lost = _lost_branches(repo, final)
+    print(render.summary(final, color=color, dag=dag_command(), after="status", lost=lost), end="")
     return exit_code(final)
 
 
