@@ -68,20 +68,49 @@ def find_run_autospec(
             )
             return last
     found = _located(recorded)
-    if found is None:
-        raise DagspecError(
-            f"the autospec executable '{recorded}' that run '{run_id}' recorded (it was "
-            "started with --autospec) was not found or is not executable: name the one to "
-            f"use now with `{again} --autospec CMD` (it is recorded in turn; "
-            "$DAGSPEC_AUTOSPEC does not replace a recorded one)"
-        )
-    return found
+    if found is not None:
+        return found
+    shown, why = f"'{recorded}'", "was not found or is not executable"
+    if _found_as(recorded, used):  # a name PATH had then: the file it was found as
+        assert used is not None
+        if (last := _located(used)) is not None:
+            print(
+                as_typed(
+                    f"note: '{recorded}' is not on PATH: using {last}, the file run "
+                    f"'{run_id}' found it as (`{again} --autospec CMD` names another)"
+                ),
+                file=sys.stderr,
+            )
+            return last
+        shown, why = f"{shown} (found as {used})", _unusable(used)
+    elif os.sep in recorded:
+        why = _unusable(recorded)
+    raise DagspecError(
+        f"the autospec executable {shown} that run '{run_id}' recorded (it was started "
+        f"with --autospec) {why}: name the one to use now with `{again} --autospec CMD` "
+        "(it is recorded in turn; $DAGSPEC_AUTOSPEC does not replace a recorded one)"
+    )
+
+
+def _found_as(name: str, used: str | None) -> bool:
+    """Whether ``used``, the autospec a run last ran, is the file the bare ``name`` it
+    recorded (``--autospec NAME``) was found as on PATH: a new shell may lack that PATH."""
+    return used is not None and os.sep not in name and Path(used).name == name
+
+
+def _unusable(path: str) -> str:
+    """Why the file ``path`` cannot be run: gone, or there but not an executable file."""
+    where = Path(path).expanduser()
+    if where.is_file():
+        return f"is not executable (`chmod +x {shlex.quote(path)}` makes it so)"
+    return "is not a file" if where.exists() else "is gone"
 
 
 def _used_last(used: str, again: str) -> str:
     """What to say of ``used``, the autospec a run last ran, when it cannot stand in."""
     if _located(used) is None:
-        return f"last used {used}, which is gone too: name one with `{again} --autospec CMD`"
+        why = _unusable(used).replace("is gone", "is gone too")
+        return f"last used {used}, which {why}: name one with `{again} --autospec CMD`"
     return f"last used {used}: use it again with `{again} --autospec {shlex.quote(used)}`"
 
 

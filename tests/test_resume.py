@@ -481,8 +481,8 @@ def test_a_recorded_autospec_that_is_gone_is_named_as_the_run_s(
     err = capsys.readouterr().err
     assert err.startswith(
         f"dag: error: the autospec executable '{own}' that run 'r' recorded (it was started "
-        "with --autospec) was not found or is not executable: name the one to use now with "
-        f"`dag {' '.join(again)} --autospec CMD`"
+        f"with --autospec) is gone: name the one to use now with `dag {' '.join(again)} "
+        "--autospec CMD`"
     )
     assert err.count("\n") == 1
     assert project.statuses()["a"] == "failed"
@@ -576,7 +576,7 @@ def test_an_autospec_not_found_in_a_new_shell_falls_back_to_the_one_the_run_used
     assert project.state().autospec == str(own)
 
 
-@pytest.mark.parametrize("gone", ["dagspec_autospec", "the_run_s"])
+@pytest.mark.parametrize("gone", ["dagspec_autospec", "the_run_s", "not_executable"])
 def test_an_autospec_not_found_in_a_new_shell_is_named_when_it_cannot_be_used(
     project: Project,
     run_cli: RunCli,
@@ -592,10 +592,17 @@ def test_an_autospec_not_found_in_a_new_shell_is_named_when_it_cannot_be_used(
         monkeypatch.setenv("DAGSPEC_AUTOSPEC", str(tmp_path / "nowhere"))
         said = "'" + str(tmp_path / "nowhere") + "' (from $DAGSPEC_AUTOSPEC)"
         last = f": use it again with `dag resume r --autospec {own}`"
-    else:
+    elif gone == "the_run_s":
         own.unlink()
         said = "'autospec' (from PATH)"
         last = ", which is gone too: name one with `dag resume r --autospec CMD`"
+    else:  # it was told "gone too", though it is there: `chmod +x` is all it takes
+        own.chmod(0o644)
+        said = "'autospec' (from PATH)"
+        last = (
+            f", which is not executable (`chmod +x {own}` makes it so): name one with "
+            "`dag resume r --autospec CMD`"
+        )
     capsys.readouterr()
     assert run_cli("resume", "r") == 1
     err = capsys.readouterr().err
@@ -603,3 +610,47 @@ def test_an_autospec_not_found_in_a_new_shell_is_named_when_it_cannot_be_used(
     assert err.endswith(f"; run 'r' last used {own}{last}\n")
     assert err.count("\n") == 1
     assert project.statuses()["a"] == "failed"
+
+
+@pytest.mark.parametrize("command", ["retry", "resume"])
+def test_an_autospec_given_by_name_is_run_from_where_it_was_found_in_a_new_shell(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    """`--autospec autospec-dev`, found on the PATH of the shell that started the run: from
+    a shell whose PATH lacks it, resume and retry said the run's one was not found, though
+    the file it was found as (recorded, absolute) was there. It is used, with a note; gone
+    or not executable, that file is named, with why."""
+    tools = _tools(tmp_path / "one", project.fake.path).parent
+    (tools / "autospec").rename(tools / "autospec-dev")
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "plan"}])
+    dag = project.write_dag(dag_text("a", "b"))
+    path = os.environ["PATH"].split(os.pathsep)
+    monkeypatch.setenv("PATH", os.pathsep.join([str(tools), *path]))
+    assert run_cli("run", dag, "--run-id", "r", "--autospec", "autospec-dev") == 1
+    assert project.state().options.autospec == "autospec-dev"
+    project.fake.control([])
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    again = ["retry", "r", "a"] if command == "retry" else ["resume", "r"]
+    (tools / "autospec-dev").chmod(0o644)
+    capsys.readouterr()
+    assert run_cli(*again) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"dag: error: the autospec executable 'autospec-dev' (found as {tools}/autospec-dev) "
+        f"that run 'r' recorded (it was started with --autospec) is not executable (`chmod "
+        f"+x {tools}/autospec-dev` makes it so): name the one to use now with "
+    ), err
+    (tools / "autospec-dev").chmod(0o755)
+
+    assert run_cli(*again) == 0
+    err = capsys.readouterr().err
+    assert err == (
+        f"note: 'autospec-dev' is not on PATH: using {tools}/autospec-dev, the file run 'r' "
+        f"found it as (`dag {' '.join(again)} --autospec CMD` names another)\n"
+    )
+    assert project.statuses() == {"a": "completed", "b": "completed"}
