@@ -27,6 +27,7 @@ class Stays(NamedTuple):
     branch: str
     uncommitted: bool
     lost: bool = False  # its branch points at a commit the repository no longer has
+    busy: str | None = None  # the operation of git's under way in it, and how to end it
 
 
 def refusal(run_id: str, stays: Stays, *, removed: bool) -> str:
@@ -34,6 +35,11 @@ def refusal(run_id: str, stays: Stays, *, removed: bool) -> str:
     what to do; ``removed``: whether the clean-up removed other things meanwhile."""
     head = f"run {run_id} is not forgotten" + ("" if removed else " (nothing was removed)")
     where = f"its worktree {stays.path}"
+    if stays.busy is not None:
+        return (
+            f"{head}: {where} is in the middle of {stays.busy}: end it, then `dag cleanup "
+            f"{run_id} --forget` again, or add --force to lose what it has not finished"
+        )
     if stays.lost:  # git cannot commit there: ``bad object HEAD``
         return (
             f"{head}: {where} holds {stays.loss}, all that is left of its work (the commit of "

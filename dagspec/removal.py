@@ -10,7 +10,16 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from dagspec import git, git_batch, git_merge, lifecycle, replay, unseen_work, worktree
+from dagspec import (
+    checkout_safety,
+    git,
+    git_batch,
+    git_merge,
+    lifecycle,
+    replay,
+    unseen_work,
+    worktree,
+)
 from dagspec.errors import GitError
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.unseen_work import Unseen
@@ -167,6 +176,11 @@ def render_cleanup(before: RunState, after: Cleaned, *, only_unseen: bool = Fals
         elif old.id in after.unseen:
             advice = after.unseen[old.id].advice()
             lines.append(f"kept worktree {old.worktree} ({old.id}): {advice}")
+        elif (busy := checkout_safety.operation_in(Path(old.worktree))) is not None:
+            lines.append(
+                f"kept worktree {old.worktree} ({old.id}): it is in the middle of {busy}: "
+                f"end it, then `dag cleanup {before.run_id}` removes it"
+            )
         else:
             lines.append(
                 f"kept worktree {old.worktree} ({old.id}): it has changes of its own or is in "

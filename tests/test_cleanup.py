@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -401,3 +402,40 @@ def test_a_kept_worktree_names_its_first_files_and_the_error_says_what_was_kept(
     assert captured.err.endswith(
         "`dag cleanup r --force` removes the worktrees too, and loses that work\n"
     )
+
+
+@pytest.mark.slow  # several dag commands
+def test_a_worktree_in_the_middle_of_a_rebase_is_kept_with_the_commit_it_made(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A merged spec's worktree mid `git rebase -i`, its commit amended there (on no branch
+    yet, HEAD detached): `dag cleanup` removed the worktree, and with it the only way to
+    that commit. It is kept, naming the rebase, unless --force, which says what goes."""
+    path = add_worktree(git_repo, "r", "a", commit="a work")
+    merge(git_repo, branch("r", "a"))
+    edit = {**os.environ, "GIT_SEQUENCE_EDITOR": "sed -i 1s/^pick/edit/"}
+    subprocess.run(["git", "rebase", "-q", "-i", "HEAD~1"], cwd=path, env=edit, check=True)
+    (path / "precious.txt").write_text("mine\n")
+    git(path, "add", "precious.txt")
+    git(path, "commit", "-q", "--amend", "-m", "a work, amended")
+    amended = git(path, "rev-parse", "HEAD").strip()
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, worktree=str(path), merged=True)))
+    rebase = "a rebase (`git rebase --continue` or `--abort` there)"
+
+    assert run_cli("cleanup", "r") == 1
+    captured = capsys.readouterr()
+    assert f"kept wt-a: it is in the middle of {rebase}: end it, then `dag cleanup r`\n" in (
+        captured.out
+    )
+    assert f"kept dag/r/a: checked out in {path}\n" in captured.out  # git would refuse
+    assert "(end the operation of git's under way in one)" in captured.err, captured.err
+    assert run_cli("cleanup", "r", "--forget") == 1
+    assert f"is in the middle of {rebase}: end it, then `dag cleanup r --forget` again" in (
+        capsys.readouterr().err
+    )
+    assert git(path, "rev-parse", "HEAD").strip() == amended
+
+    assert run_cli("cleanup", "r", "--force") == 0
+    out = capsys.readouterr().out
+    assert f"  wt-a: an operation of git's under way\n    in the middle of {rebase}\n" in out
+    assert not path.exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -632,6 +634,25 @@ def test_remove_merged_worktrees_keeps_unmerged_and_changed_ones(git_repo: Path)
         f"removed worktree {places['a']} (a)",
         f"kept worktree {places['d']} (d): it has changes of its own or is in use; look, "
         f"then `git worktree remove --force {places['d']}`",
+    ]
+
+
+def test_a_merged_worktree_kept_in_the_middle_of_a_rebase_is_said_to_be(git_repo: Path) -> None:
+    """`dag merge --cleanup` kept a worktree left mid `git rebase -i` saying only "it has
+    changes of its own or is in use" (it has none): the operation is named, and how to end
+    it, as retry and resume name it."""
+    paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
+    places = add_worktrees(git_repo, paths, "a")
+    edit = {**os.environ, "GIT_SEQUENCE_EDITOR": "sed -i 1s/^pick/edit/"}
+    subprocess.run(["git", "rebase", "-q", "-i", "HEAD~1"], cwd=places["a"], env=edit, check=True)
+    state, _ = merge_run(git_repo, *load(paths))
+
+    result = remove_merged_worktrees(git_repo, state)
+
+    assert places["a"].exists() and result.run.spec("a").worktree == str(places["a"])
+    assert render_cleanup(state, result).splitlines() == [
+        f"kept worktree {places['a']} (a): it is in the middle of a rebase (`git rebase "
+        "--continue` or `--abort` there): end it, then `dag cleanup r1` removes it",
     ]
 
 

@@ -24,6 +24,7 @@ import trio
 from dagspec import (
     agent,
     checkout_move,
+    checkout_safety,
     compat,
     forget,
     git,
@@ -151,6 +152,9 @@ def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
     _plan_unrecorded(plan, repo, known, state, force)
     removed = {Path(step.target) for step in plan.steps}
     checked_out = {b: p for p, b in known.items() if b is not None and p not in removed}
+    for kept in plan.kept:  # a rebase holds its branch with HEAD detached: git lists none
+        if kept.worktree is not None and kept.worktree.busy is not None:
+            checked_out.setdefault(kept.worktree.branch, resolved(kept.worktree.path))
     strays: list[tuple[str | None, str]] = [(None, b) for b in plan.strays]
     for spec_id, branch in _branches(state) + strays:
         if git.branch_exists(repo, branch):
@@ -206,9 +210,18 @@ def _plan_worktree(
         _plan_lost(plan, path, str(where), spec_id, (on, gone), force)
         return
     unseen = unseen_work.unseen(path, state, spec_id, quiet=quiet, submodules=True)
-    lost = files + unseen.items()
+    busy = checkout_safety.operation_in(path)  # what it made may be on no branch yet
+    if busy is not None and not force:
+        stays = forget.Stays(path, "", ours, uncommitted=False, busy=busy)
+        said = f"it is in the middle of {busy}: end it, then `dag cleanup {state.run_id}`"
+        plan.kept.append(Kept(f"kept {path.name}: {said}", True, stays))
+        return
+    under_way = (f"in the middle of {busy}",) if busy else ()
+    lost = files + unseen.items() + under_way
     held = counted(len(files), "uncommitted file") if files else ""
-    loss = ", ".join(filter(None, [held, unseen.loss()]))
+    loss = ", ".join(
+        filter(None, [held, unseen.loss(), "an operation of git's under way" * bool(busy)])
+    )
     if lost and not force:
         stays = forget.Stays(path, loss, ours, uncommitted=True)
         said = f": {unseen.advice()}" if unseen and not files else f": {loss}{_first(files)}"
@@ -441,13 +454,16 @@ def _how_to_keep(plan: Plan) -> str:
     """How to keep the work of the worktrees kept: commit it there, on the spec's branch;
     but git cannot commit in one whose branch's commit is gone (``bad object HEAD``)."""
     worktrees = [k.worktree for k in plan.kept if k.force_would_remove and k.worktree]
-    commit = "commit a worktree's files there, on its branch"
-    copy = "copy a worktree's files elsewhere: git cannot commit where its branch's commit is gone"
-    if worktrees and all(w.lost for w in worktrees):
-        return copy
+    ways = []
+    if any(not (w.lost or w.busy) for w in worktrees) or not worktrees:
+        ways.append("commit a worktree's files there, on its branch")
+    if any(w.busy for w in worktrees):
+        ways.append("end the operation of git's under way in one")
     if any(w.lost for w in worktrees):
-        return f"{commit}; {copy}"
-    return commit
+        ways.append(
+            "copy a worktree's files elsewhere: git cannot commit where its branch's commit is gone"
+        )
+    return "; ".join(ways)
 
 
 def _kept_line(run_id: str, plan: Plan, force: bool) -> str:
