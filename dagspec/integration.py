@@ -35,7 +35,7 @@ from pathlib import Path
 import attrs
 
 from dagspec import git, git_batch, git_commit, git_merge, graph
-from dagspec.errors import DagspecError
+from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import branch_name
 
@@ -204,11 +204,17 @@ def drop(repo: Path, run_id: str, *, listed: Mapping[str, str] | None = None) ->
     """Delete the integration branch: once every spec of the run is merged, nothing needs
     it (``merge.merge_run`` calls this). Until then it stays, for the dependents of specs
     whose branches were deleted after their merge. ``listed``: the run's branches as the
-    caller just read them (``run_branches``), else git is asked."""
+    caller read them (``run_branches``), else git is asked; one deleted by someone since
+    (``git branch -D``) is gone as wanted."""
     name = integration_branch(run_id)
     there = f"refs/heads/{name}" in listed if listed is not None else git.branch_exists(repo, name)
-    if there:
-        git.delete_branch(repo, integration_branch(run_id), force=True)
+    if not there:
+        return
+    try:
+        git.delete_branch(repo, name, force=True)
+    except GitError:
+        if git.branch_exists(repo, name):
+            raise
 
 
 def merge_order(

@@ -318,3 +318,16 @@ def test_a_join_conflict_resolved_by_hand_as_the_message_says_then_retried(
     assert project.statuses() == dict.fromkeys("abcd", "completed")
     assert all(s.merged for s in project.state().specs)
     assert "bring in" not in git(project.repo, "log", "--format=%s", "main")
+
+
+def test_an_integration_branch_deleted_during_the_merge_is_gone_as_wanted(git_repo: Path) -> None:
+    """The merge reads the run's branches once, then deletes ``_integration`` at its end:
+    a user who deleted it meanwhile (``git branch -D``) must not fail a merge that moved the
+    base branch already."""
+    name = integration_branch(RUN)
+    git(git_repo, "branch", name, "main")
+    listed = integration.run_branches(git_repo, RUN)
+    assert f"refs/heads/{name}" in listed
+    git(git_repo, "branch", "-D", name)
+    integration.drop(git_repo, RUN, listed=listed)
+    assert integration.run_branches(git_repo, RUN) == {}

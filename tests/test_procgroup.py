@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,13 +15,21 @@ from dagspec import procgroup
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 # The variable is first, in the middle or last of the environment; a longer name ending
-# in it, and a value holding "=", must not confuse the reading.
+# in it, and a value holding "=", must not confuse the reading. Each value ends with this
+# process's pid: the suite may run twice at once on one machine, and a scan sees both.
+MINE = f"-{os.getpid()}"
 ENVIRONMENTS = [
-    {"DAGSPEC_TEST_MARK": "first", "A": "1"},
-    {"A": "1", "XDAGSPEC_TEST_MARK": "decoy", "DAGSPEC_TEST_MARK": "middle=x", "B": "2"},
-    {"A": "1", "DAGSPEC_TEST_MARK": "last"},
-    {"XDAGSPEC_TEST_MARK": "decoy only"},
+    {"DAGSPEC_TEST_MARK": f"first{MINE}", "A": "1"},
+    {"A": "1", "XDAGSPEC_TEST_MARK": "decoy", "DAGSPEC_TEST_MARK": f"middle=x{MINE}", "B": "2"},
+    {"A": "1", "DAGSPEC_TEST_MARK": f"last{MINE}"},
+    {"XDAGSPEC_TEST_MARK": f"decoy only{MINE}"},
 ]
+
+
+def _mine() -> dict[str, set[int]]:
+    """What a scan finds of this test's processes."""
+    found = procgroup.groups_by_variable("DAGSPEC_TEST_MARK")
+    return {value: groups for value, groups in found.items() if value.endswith(MINE)}
 
 
 @pytest.fixture
@@ -47,11 +56,10 @@ def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
 def test_groups_by_variable_reads_the_value_wherever_it_stands(
     sleepers: list[subprocess.Popen[bytes]],
 ) -> None:
-    found = procgroup.groups_by_variable("DAGSPEC_TEST_MARK")
-    assert found == {
-        "first": {sleepers[0].pid},
-        "middle=x": {sleepers[1].pid},
-        "last": {sleepers[2].pid},
+    assert _mine() == {
+        f"first{MINE}": {sleepers[0].pid},
+        f"middle=x{MINE}": {sleepers[1].pid},
+        f"last{MINE}": {sleepers[2].pid},
     }
 
 
@@ -60,9 +68,9 @@ def test_members_finds_a_group_by_its_marker_only(
 ) -> None:
     pid = sleepers[1].pid
     assert procgroup.members(pid) == [pid]
-    assert procgroup.members(pid, marker="DAGSPEC_TEST_MARK=middle=x") == [pid]
-    assert procgroup.members(pid, marker="DAGSPEC_TEST_MARK=middle") == []
-    assert procgroup.members(sleepers[3].pid, marker="DAGSPEC_TEST_MARK=decoy only") == []
+    assert procgroup.members(pid, marker=f"DAGSPEC_TEST_MARK=middle=x{MINE}") == [pid]
+    assert procgroup.members(pid, marker="DAGSPEC_TEST_MARK=middle=x") == []
+    assert procgroup.members(sleepers[3].pid, marker=f"DAGSPEC_TEST_MARK=decoy only{MINE}") == []
 
 
 def test_a_group_that_is_gone_has_no_members(sleepers: list[subprocess.Popen[bytes]]) -> None:
@@ -71,4 +79,4 @@ def test_a_group_that_is_gone_has_no_members(sleepers: list[subprocess.Popen[byt
     process.stdin.close()
     process.wait()
     assert procgroup.members(process.pid) == []
-    assert "first" not in procgroup.groups_by_variable("DAGSPEC_TEST_MARK")
+    assert f"first{MINE}" not in _mine()
