@@ -261,7 +261,16 @@ def _dispatch_engine(commands: Commands, args: argparse.Namespace, color: bool) 
 
         overrides, live, repo = _run_flags(args), _use_live(args.progress), _repo(args)
         run_id = run_ids.resolve(repo, args.run_id)
-        return resume(repo, run_id, overrides=overrides, color=color, live=live, dag_file=args.dag)
+        guessed = args.run_id is None
+        return resume(
+            repo,
+            run_id,
+            overrides=overrides,
+            color=color,
+            live=live,
+            dag_file=args.dag,
+            guessed=guessed,
+        )
     if name == "retry":
         from dagspec.commands.retry import retry
 

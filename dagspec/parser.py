@@ -167,7 +167,13 @@ def _add_commands(commands: Commands) -> None:
     options.add_json_option(p)
 
     p = commands.add("resume", "continue an interrupted or failed run", epilog=SIGNING_NOTE)
-    p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=newest)
+    p.add_argument(
+        "run_id",
+        nargs="?",
+        metavar="RUN_ID",
+        help=f"{newest} (when it has nothing left, the older runs that can be resumed are "
+        "named, never resumed)",
+    )
     options.add_run_options(p, resuming=True)
     p.add_argument(
         "--dag",

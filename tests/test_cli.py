@@ -786,3 +786,27 @@ def test_a_relative_autospec_where_the_directory_is_gone_is_a_usage_error(
         "dag: error: argument --autospec: ./autospec is relative to the current directory, "
         "which no longer exists: give its absolute path"
     )
+
+
+def test_resume_of_a_newest_run_with_nothing_left_names_the_older_runs_it_could_resume(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = spec("a", SpecStatus.COMPLETED, merged=True)
+    older = {
+        "stopped": save(run(git_repo, "stopped", spec("a"), status=RunStatus.INTERRUPTED)),
+        "broke": save(
+            run(git_repo, "broke", spec("a", SpecStatus.FAILED), status=RunStatus.FAILED)
+        ),
+        "fine": save(run(git_repo, "fine", done)),
+    }
+    newest = save(run(git_repo, "newest", done, started_at=at(60)))
+    before = {p: p.state_file.read_bytes() for p in [newest, *older.values()]}
+    assert run_cli("resume") == 0
+    out = capsys.readouterr().out
+    assert "run newest has completed every spec: nothing to resume" in out
+    assert f"{dag_command()} resume stopped    # interrupted" in out
+    assert f"{dag_command()} resume broke    # failed" in out
+    assert "resume fine" not in out
+    assert {p: p.state_file.read_bytes() for p in before} == before  # none resumed
+    assert run_cli("resume", "newest") == 0  # a run named: only its own answer
+    assert "older runs" not in capsys.readouterr().out

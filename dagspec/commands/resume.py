@@ -30,10 +30,12 @@ def resume(
     color: bool,
     live: bool = False,
     dag_file: Path | None = None,
+    guessed: bool = False,
 ) -> int:
     """Continue run ``run_id`` of ``repo``; return the exit code. ``overrides`` are the run
     options given on the command line; ``live`` shows the board; ``dag_file`` (``--dag``)
-    replaces the run's DAG (``amend.adopt``)."""
+    replaces the run's DAG (``amend.adopt``); ``guessed``: no run was named, ``run_id`` is
+    the newest (when it has nothing left, the older runs that do are named, not resumed)."""
     paths = RunPaths(repo, check_run_id(run_id))
     state.load(paths)  # an unknown run is refused before its lock file is made
     check_notify_flag(overrides.get("notify"), repo=repo)
@@ -43,6 +45,8 @@ def resume(
         if _nothing_left(recorded):
             next_line = render.next_line(recorded, dag=dag_command())
             faults.say(f"run {run_id} has completed every spec: nothing to resume\n{next_line}\n")
+            if guessed:
+                faults.say(_older_to_resume(repo, run_id))
             return EXIT_OK
         if dag_file is None:
             dag = driving.recorded_dag(repo, paths, recorded)
@@ -68,6 +72,22 @@ def resume(
         return driving.execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live
         )
+
+
+def _older_to_resume(repo: Path, newest: str) -> str:
+    """The runs other than ``newest`` that ``dag resume`` would continue (interrupted or
+    failed), one command each: a resume that guessed the newest never takes one on its own."""
+    states, _ = state.list_runs(repo)  # a damaged file was named when the newest was chosen
+    dag = dag_command()
+    lines = [
+        f"  {dag} resume {seen.run_id}    # {seen.status.value}"
+        for seen in map(state.settled, states)
+        if seen.run_id != newest
+        and seen.status in (lifecycle.RunStatus.INTERRUPTED, lifecycle.RunStatus.FAILED)
+    ]
+    if not lines:
+        return ""
+    return "older runs that can be resumed (name one):\n" + "\n".join(lines) + "\n"
 
 
 def _counts(recorded: lifecycle.RunState) -> str:
