@@ -82,7 +82,7 @@ def resolve(repo: Path, given: str | None, default: str | None = None) -> str:
         return own(default) if default is not None else newest(repo)
     check_run_id(given)
     if not exists(repo, given):
-        hint = did_you_mean(given, known_ids(repo))
+        hint = _closest(given, known_ids(repo))
         raise StateError(f"no run '{given}' in {repo}{hint}: `dag list` shows the runs")
     return given
 
@@ -140,6 +140,17 @@ def _name_the_specs(repo: Path, run_id: str) -> str:
     return f"name the specs of run {run_id} to retry: `dag retry {run_id} {' '.join(ids)}`"
 
 
+def _closest(word: str, run_ids: Sequence[str], spec_ids: Sequence[str] = ()) -> str:
+    """The did-you-mean for ``word``: the runs whose id it starts (``v6`` for
+    ``v6-20261201-042722``; a prefix is named, never taken), else the closest run or spec id."""
+    starts = [run_id for run_id in run_ids if word and run_id.startswith(word)]
+    if not starts:
+        return did_you_mean(word, [*run_ids, *spec_ids])
+    shown = " or ".join(f"'{run_id}'" for run_id in starts[:3])
+    more = f" or {counted(len(starts) - 3, 'other')}" if len(starts) > 3 else ""
+    return f" (did you mean {shown}{more}?)"
+
+
 def _is_run(repo: Path, word: str) -> bool:
     try:
         check_run_id(word)
@@ -155,7 +166,7 @@ def _spec_of_newest(repo: Path, spec_id: str, default: str | None = None) -> str
     spec_ids = [spec.id for spec in load(RunPaths(repo, run_id)).specs]
     if spec_id in spec_ids:
         return run_id
-    hint = did_you_mean(spec_id, [*known_ids(repo), *spec_ids])
+    hint = _closest(spec_id, known_ids(repo), spec_ids)
     which = f"run {run_id}" if default is not None else f"the newest run {run_id}"
     raise DagspecError(
         f"'{spec_id}' is neither a run nor a spec of {which}{hint}: "

@@ -150,6 +150,29 @@ def test_a_run_id_typo_gets_a_suggestion(
         )
 
 
+def test_a_prefix_of_run_ids_is_named_as_a_suggestion_never_taken(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save(run(git_repo, "v6-20261201-042722", spec("a", SpecStatus.COMPLETED, merged=True)))
+    save(run(git_repo, "v2-20261201-040000", spec("a", SpecStatus.COMPLETED, merged=True)))
+    save(run(git_repo, "v2-20261201-041000", spec("a", SpecStatus.COMPLETED, merged=True)))
+    assert run_cli("status", "v6") == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == (
+        "",
+        f"dag: error: no run 'v6' in {git_repo} (did you mean 'v6-20261201-042722'?): "
+        "`dag list` shows the runs\n",
+    )
+    assert run_cli("logs", "v2", "-f") == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.endswith(
+        "(did you mean 'v2-20261201-040000' or 'v2-20261201-041000'?): "
+        "`dag list` shows the runs, `dag status` the specs\n"
+    )
+    assert err.count("dag: error:") == 1
+
+
 def test_the_newest_run_is_taken_and_said_where_one_run_is_meant(
     git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
