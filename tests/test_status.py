@@ -299,9 +299,7 @@ def test_watch_of_a_finished_run_draws_once_in_place_then_the_summary(
     assert capsys.readouterr().out == (
         "SPEC  LAYER  STATUS       STAGE  TASKS  TIME\n"
         "a     L0     ✓ completed\n"
-        "run r completed: 1 completed\n"
-        "\n"
-        "run r completed: 1 completed\n"
+        "run r completed: 1 completed\n"  # once: the summary's counts are the table's
         "  completed, not merged into main yet: a\n"  # why it exits 1
         "next: dag merge r\n"
     )
@@ -325,6 +323,8 @@ def test_watch_in_a_pipe_follows_the_state_file_to_the_end(git_repo: Path) -> No
             proc.stderr is not None
             and proc.stderr.read() == b"note: run r (the newest; name a run to choose another)\n"
         )
+    assert out.data.count(b"run r running: 1 running, 1 pending\n\n") == 2  # a table a change
+    assert out.data.count(b"run r failed") == 1
     assert out.data.endswith(
         b"run r failed: 1 failed, 1 pending\n"
         b"  \xe2\x9c\x97 a: boom\n"

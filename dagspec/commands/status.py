@@ -207,9 +207,8 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path)
     if not live:
         final = watch(read, _print_table(color), _wait(None), every_tick=False)
         lost = _lost_branches(repo, final)
-        print(
-            render.summary(final, color=color, dag=dag_command(), after="status", lost=lost), end=""
-        )
+        summary = render.summary(final, color=color, dag=dag_command(), after="status", lost=lost)
+        print(summary.partition("\n")[2], end="")  # its first line ends the last table
         return exit_code(final)
     shown = terminal.Board(sys.stdout, color=color, history=estimates.load_history(repo))
     try:
@@ -238,9 +237,15 @@ def _driver_gone(paths: RunPaths) -> int:
 
 
 def _print_table(color: bool) -> Callable[[RunState], None]:
+    """Print each table as it comes, a blank line between two (none after the last: the
+    rest of the summary follows it)."""
+    tables = 0
+
     def show(state: RunState) -> None:
+        nonlocal tables
         table = render.status_table(state, now=utcnow(), width=render.terminal_width(), color=color)
-        print(table, flush=True)
+        print("\n" * bool(tables) + table, end="", flush=True)
+        tables += 1
 
     return show
 
