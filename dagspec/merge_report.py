@@ -90,7 +90,10 @@ def render_report(report: MergeReport, *, width: int = fit.UNLIMITED) -> str:
     something is left."""
     dry = " (dry run: nothing is written)" if report.dry_run else ""
     lines = [f"Run {report.run_id}, merging into {report.base_branch}{dry}:"]
-    rows = [_Row(_outcome_label(s, report), s.spec_id, _detail(s), _wraps(s)) for s in report.specs]
+    rows = [
+        _Row(_outcome_label(s, report), s.spec_id, _detail(s, report), _wraps(s))
+        for s in report.specs
+    ]
     rows += [
         _Row("not completed", spec_id, f"({status})") for spec_id, status in report.not_completed
     ]
@@ -166,7 +169,11 @@ def _outcome_label(result: SpecMerge, report: MergeReport) -> str:
     return result.outcome.value
 
 
-def _detail(result: SpecMerge) -> str:
+def _detail(result: SpecMerge, report: MergeReport) -> str:
+    """The row's detail after its spec id: the files of a conflict, what it waits for, the
+    merge commit on the base branch. A merge of a result that waits on ``dag/<run>/_merged``
+    shows none: ``dag merge`` builds that merge again, so its commit never reaches the base
+    branch."""
     if result.files:
         return "in " + names(result.files)
     if result.blocked_by:
@@ -177,8 +184,9 @@ def _detail(result: SpecMerge) -> str:
         return f"no branch {result.branch}"
     if result.outcome is Outcome.DROPPED:
         return f"not merged any more: {(result.commit or '')[:12]} is not on the branch"
-    if result.outcome is Outcome.WOULD_MERGE or result.commit is None:
-        return ""  # a dry run's commits are on no branch: do not show them
+    waits = result.outcome is Outcome.MERGED and report.parked_on is not None
+    if result.outcome is Outcome.WOULD_MERGE or result.commit is None or waits:
+        return ""  # a dry run's commits, and a waiting result's, are on no branch of yours
     return result.commit[:12]
 
 

@@ -340,7 +340,7 @@ def test_merging_again_once_the_checkout_is_clean_drops_the_waiting_branch(
 ) -> None:
     paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
     (git_repo / "README.md").write_text("my edit\n")
-    merge_run(git_repo, *load(paths))
+    _, waiting = merge_run(git_repo, *load(paths))
     git(git_repo, "checkout", "--", "README.md")
 
     state, report = merge_run(git_repo, *load(paths))
@@ -348,6 +348,12 @@ def test_merging_again_once_the_checkout_is_clean_drops_the_waiting_branch(
     assert outcomes(report) == {"a": Outcome.MERGED} and report.parked_on is None
     assert state.spec("a").merged
     assert not dgit.branch_exists(git_repo, "dag/r1/_merged")
+    # the merge is built again (its commit differs once a second has passed or the base
+    # branch moved), so the waiting result's report showed no commit of it
+    parked_commit = waiting.specs[0].commit or ""
+    assert parked_commit
+    assert "  not merged yet  a\n" in render_report(waiting)
+    assert parked_commit[:12] not in render_report(waiting)
 
 
 @pytest.mark.parametrize(
@@ -794,7 +800,7 @@ def test_a_waiting_result_exits_1_and_says_how_to_take_it() -> None:
     assert merge_exit_code(report) == 1
     assert render_report(report) == (
         "Run r, merging into main:\n"
-        "  not merged yet  x  333333333333\n"
+        "  not merged yet  x\n"  # no commit: the next `dag merge` builds the merge again
         "main was not moved: /repo has uncommitted changes (README.md); nothing of yours was "
         "touched.\n"
         "The merged result waits on dag/r/_merged. Once the checkout is clean, take it with "
