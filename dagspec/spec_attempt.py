@@ -224,7 +224,11 @@ async def _complete(drive: Drive, spec_id: str, path: Path, seen: str | None) ->
     drive.collecting.add(spec_id)
     try:
         with trio.CancelScope(shield=True):  # half-collected work would be worse than late
-            spec_dir = await drive.workspace.collect(drive.run, spec_id, path, seen)
+            try:
+                spec_dir = await drive.workspace.collect(drive.run, spec_id, path, seen)
+            except Exception:
+                await _tasks_done(drive, spec_id, path, seen)  # a join that conflicted
+                raise
             stats = await trio.to_thread.run_sync(agent.final_tasks, path, spec_dir)
     finally:
         drive.collecting.discard(spec_id)
@@ -237,6 +241,17 @@ async def _complete(drive: Drive, spec_id: str, path: Path, seen: str | None) ->
             tasks=(stats.done, stats.total) if stats else None,
         )
     )
+
+
+async def _tasks_done(drive: Drive, spec_id: str, path: Path, seen: str | None) -> None:
+    """The tasks of an agent that finished but whose work could not be committed or joined,
+    recorded as ``_complete`` would have (the report and ``dag status`` show them): read in
+    the spec directory its output named, else the one recorded."""
+    recorded = drive.run.spec(spec_id).spec_dir
+    name = seen or (recorded.removeprefix("specs/") if recorded else None)
+    stats = await trio.to_thread.run_sync(agent.final_tasks, path, name)
+    if stats is not None:
+        _observe(drive, spec_id, tasks=(stats.done, stats.total))
 
 
 def _observe(drive: Drive, spec_id: str, **facts: Any) -> None:  # the Watcher's facts

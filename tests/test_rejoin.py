@@ -116,6 +116,22 @@ def test_a_conflict_not_resolved_fails_again_without_running_the_agent(
     assert _agents(project)[agents:] == []
 
 
+def test_a_spec_whose_join_failed_shows_the_tasks_its_agent_did(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """b's agent did all its tasks and exited 0; its join conflicted. The report and
+    ``dag status`` showed a blank TASKS for it, as if it had none."""
+    _conflicted(project, run_cli)
+    a, b = project.state().spec("a"), project.state().spec("b")
+    assert a.tasks_total and (b.tasks_done, b.tasks_total) == (a.tasks_done, a.tasks_total)
+    tasks = f"{b.tasks_done}/{b.tasks_total}"
+    for command, code in (("status", 1), ("report", 0)):
+        capsys.readouterr()
+        assert run_cli(command, "r") == code
+        row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("b "))
+        assert f" {tasks} " in f"{row} ", (command, row)
+
+
 def test_a_driver_killed_while_joining_is_resumed_at_the_join(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli: RunCli
 ) -> None:
