@@ -78,6 +78,11 @@ def _drive(run_dir: Path) -> None:
     fcntl.flock(_DRIVEN[run_dir], fcntl.LOCK_EX)  # as ``state.run_lock`` does
 
 
+def let_go(paths: RunPaths) -> None:
+    """The run's driver, this test process, ends: it lets go of the run's lock."""
+    os.close(_DRIVEN.pop(paths.run_dir))
+
+
 def branch(run_id: str, spec_id: str) -> str:
     return branch_name(run_id, spec_id)
 

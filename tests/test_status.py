@@ -18,7 +18,7 @@ from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.state import run_lock
 from dagspec.workspace import RunPaths
 from tests.conftest import ROOT
-from tests.run_states import Output, at, branch, run, save, spec, start_dag
+from tests.run_states import Output, at, branch, let_go, run, save, spec, start_dag
 
 Cli = Callable[..., int]
 
@@ -263,6 +263,76 @@ def test_status_reads_a_run_whose_lock_another_process_holds(
         holder.stdin.close()
 
 
+class _Driver:
+    """A process that holds run ``r``'s lock, as its driver does while it merges at the
+    run's end; ``end()`` lets it go."""
+
+    def __init__(self, repo: Path) -> None:
+        code = (
+            "import sys; from pathlib import Path; from dagspec.state import run_lock;"
+            "from dagspec.workspace import RunPaths\n"
+            f"with run_lock(RunPaths(Path({str(repo)!r}), 'r')):\n"
+            "    print('locked', flush=True); sys.stdin.read()"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        Output(self.proc).wait_for(b"locked")
+
+    def end(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        assert self.proc.wait(timeout=20) == 0
+        self.proc.stdout.close()
+
+
+def test_status_while_the_driver_merges_says_so_and_names_no_merge(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's state says completed, its specs are not merged yet, and its driver, alive
+    and holding the run's lock, is merging them: `next: dag merge r` sent the user to a
+    merge the lock refuses."""
+    driver = _Driver(git_repo)
+    try:
+        save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED), driver_pid=driver.proc.pid))
+        assert run_cli("status", "r", "--color", "never") == 0  # nothing needs you yet
+        out = capsys.readouterr().out
+        assert out.endswith(
+            "run r completed: 1 completed\n"
+            f"note: run r completed, and its driver (pid {driver.proc.pid}) is merging its "
+            "completed specs into main now: look again once it ends\n"
+        )
+        assert "next:" not in out
+    finally:
+        driver.end()
+    assert run_cli("status", "r") == 1  # the driver gone: the merge is left to do
+    assert capsys.readouterr().out.endswith("next: dag merge r\n")
+
+
+@pytest.mark.slow
+def test_watch_goes_on_while_the_driver_merges_and_ends_with_the_merged_run(
+    git_repo: Path,
+) -> None:
+    driver = _Driver(git_repo)
+    try:
+        done = run(git_repo, "r", spec("a", SpecStatus.COMPLETED), driver_pid=driver.proc.pid)
+        save(done)
+        with start_dag(git_repo, "status", "r", "--watch") as proc:
+            out = Output(proc)
+            out.wait_for(b"run r completed: 1 completed\n")
+            save(done.with_spec(spec("a", SpecStatus.COMPLETED, merged=True)))
+            driver.end()
+            code = out.finish()
+            assert proc.stderr is not None
+            said = proc.stderr.read()
+    finally:
+        if driver.proc.poll() is None:
+            driver.end()
+    assert code == 0, said
+    assert b"next:" not in out.data
+    assert out.data.endswith(b"nothing left to do: every spec is merged into main\n")
+
+
 # --- --watch ------------------------------------------------------------------------------
 
 
@@ -281,6 +351,25 @@ def test_watch_shows_each_change_until_the_run_ends() -> None:
     assert final == done
     assert shown == [running, progressed, done]
     assert len(waits) == 4
+
+
+def test_watch_reads_the_run_again_once_the_driver_seen_ending_it_is_gone() -> None:
+    """The driver, merging at the run's end, wrote the merged run and exited between the
+    watch's read and its look at the driver: the watch ended on the unmerged run."""
+    unmerged = run(Path("/r"), "r", spec("a", SpecStatus.COMPLETED))
+    merged = unmerged.with_spec(spec("a", SpecStatus.COMPLETED, merged=True))
+    reads = iter([unmerged, unmerged, merged])
+    alive = iter([True, False, False])
+    shown: list[RunState] = []
+    final = status_command.watch(
+        lambda: next(reads),
+        shown.append,
+        lambda: None,
+        every_tick=False,
+        driven=lambda state: next(alive),
+    )
+    assert final == merged
+    assert shown == [unmerged, merged]
 
 
 def test_watch_in_a_terminal_redraws_every_tick() -> None:
@@ -318,6 +407,7 @@ def test_watch_in_a_pipe_follows_the_state_file_to_the_end(git_repo: Path) -> No
         out.wait_for(b"plan")
         save(attrs.evolve(state.with_spec(spec("a", SpecStatus.FAILED, error="boom")),
                           status=RunStatus.FAILED))  # fmt: skip
+        let_go(RunPaths(git_repo, "r"))  # the driver ends (the watch waits for that)
         assert out.finish() == 1  # the run failed
         assert (
             proc.stderr is not None

@@ -83,9 +83,11 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
         code = _watch(shown, color=color, live=live, repo=repo)
         return _driver_gone(paths) if code == EXIT_FAILED else code
     state, dropped = _on_base_now(repo, _seen(paths))
+    finishing = ending(state)
+    code = EXIT_OK if finishing else exit_code(state)  # its driver needs nothing of you yet
     if as_json:
         print(json.dumps(as_json_data(state), indent=2))
-        return exit_code(state)
+        return code
     state = render.as_typed_run(state)  # a reason's `dag ...` as the next: line says it
     width = render.terminal_width()
     print(render.status_table(state, now=utcnow(), width=width, color=color), end="")
@@ -98,17 +100,34 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
             f"aborted after the merge?): `{dag_command()} merge {state.run_id}` merges "
             f"{'it' if len(dropped) == 1 else 'them'} again"
         )
-    if left_off(state):
+    if finishing:
+        print(f"note: {finishing}")
+    elif left_off(state):
         from dagspec import merge  # git, only for a run that needs it (startup: bench/)
 
         if (waiting := merge.waiting_result(repo, state)) is not None:
             print(f"note: {waiting}")
-    if state.status is not RunStatus.RUNNING:
+    if state.status is not RunStatus.RUNNING and not finishing:
         lost = _lost_branches(repo, state)
         if lost:
             print(render.lost_note(state, lost, dag=dag_command()))
         print(render.next_line(state, dag=dag_command(), after="status", lost=lost))
-    return exit_code(state)
+    return code
+
+
+def ending(state: RunState) -> str | None:
+    """What the driver of a finished run is still doing, while it is alive (it holds the
+    run's lock): the merge at the run's end, or removing merged specs' worktrees; None when
+    the run is running or its driver is gone. Until it ends, no ``next:`` line: the
+    command it would name (``dag merge``) is what the driver is doing."""
+    if state.status is RunStatus.RUNNING or state.driver_pid is None or not driver_alive(state):
+        return None
+    by = f"its driver (pid {state.driver_pid})"
+    if left_off(state):
+        what = f"is merging its completed specs into {state.base_branch} now"
+    else:
+        what = "is ending the run (removing merged specs' worktrees, its report)"
+    return f"run {state.run_id} {state.status.value}, and {by} {what}: look again once it ends"
 
 
 def _lost_branches(repo: Path, state: RunState) -> dict[str, str]:
@@ -184,35 +203,44 @@ def watch(
     wait: Callable[[], None],
     *,
     every_tick: bool,
+    driven: Callable[[RunState], bool] | None = None,
 ) -> RunState:
     """Show the run, then again after each ``wait`` (every time, or only when it changed),
-    until it is no longer running; return its last state.
+    until it is no longer running nor ``driven`` (its driver still ending it: ``ending``);
+    return its last state.
 
-    The run is read before it is shown, so the last view is of the finished run.
+    The run is read before it is shown, so the last view is of the finished run. With
+    ``driven``, a finished run is read once more after its driver is seen gone: the driver
+    may have written it last, and exited, between the read and that look.
     """
     shown: RunState | None = None
+    last_read = driven is None
     while True:
         state = read()
         if every_tick or state != shown:
             show(state)
             shown = state
-        if state.status is not RunStatus.RUNNING:
+        if state.status is RunStatus.RUNNING or (driven is not None and driven(state)):
+            last_read = driven is None
+            wait()
+        elif last_read:
             return state
-        wait()
+        else:
+            last_read = True
 
 
 def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path) -> int:
     """In a terminal, the live board of ``dag run`` (issue 14); in a pipe, the table each
     time it changes."""
     if not live:
-        final = watch(read, _print_table(color), _wait(None), every_tick=False)
+        final = watch(read, _print_table(color), _wait(None), every_tick=False, driven=_ending)
         lost = _lost_branches(repo, final)
         summary = render.summary(final, color=color, dag=dag_command(), after="status", lost=lost)
         print(summary.partition("\n")[2], end="")  # its first line ends the last table
         return exit_code(final)
     shown = terminal.Board(sys.stdout, color=color, history=estimates.load_history(repo))
     try:
-        final = watch(read, shown.show, _wait(shown), every_tick=True)
+        final = watch(read, shown.show, _wait(shown), every_tick=True, driven=_ending)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     finally:
@@ -220,6 +248,10 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path)
     lost = _lost_branches(repo, final)
     print(render.summary(final, color=color, dag=dag_command(), after="status", lost=lost), end="")
     return exit_code(final)
+
+
+def _ending(state: RunState) -> bool:
+    return ending(state) is not None
 
 
 def _driver_gone(paths: RunPaths) -> int:
