@@ -144,13 +144,16 @@ def _add_commands(commands: Commands) -> None:
         "one view of every spec of a run",
         epilog="Exit status: 1 when the run needs you, as `dag run` would have ended: it "
         "failed or was interrupted, or completed work was left off the base branch; else 0 "
-        "(completed and merged, still running, or completed under --no-merge with no "
+        "(completed and merged, still running or its driver still merging, or completed "
+        "under --no-merge with no "
         "`dag merge` asked since), so "
         "`dag status && deploy` works.",
     )
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help=newest)
     options.add_json_option(p)
-    p.add_argument("--watch", action="store_true", help="redraw until the run ends")
+    p.add_argument(
+        "--watch", action="store_true", help="redraw until the run ends (and its driver with it)"
+    )
 
     p = commands.add("report", "the report card of a run: per spec and in total")
     p.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the newest run")
