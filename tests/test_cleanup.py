@@ -15,7 +15,7 @@ from dagspec import git as dagspec_git
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecStatus
 from dagspec.state import load, run_lock
 from dagspec.workspace import RunPaths
-from tests.conftest import git
+from tests.conftest import ROOT, git
 from tests.run_states import branch, run, save, spec
 
 Cli = Callable[..., int]
@@ -117,6 +117,19 @@ def test_cleanup_removes_what_is_merged_and_keeps_unsaved_work(
     assert branches(repo) == ["dag/other/z", "dag/r/b", "feature", "main"]
     assert (setup.b / "notes.txt").read_text() == "mine\n"
     assert setup.recorded_worktrees() == {"a": None, "b": str(setup.b), "c": None, "d": None}
+
+
+def test_readme_s_first_steps_say_that_cleanup_keeps_a_failed_spec_s_work() -> None:
+    """What the two tests around this one show, said where a newcomer reads first (README,
+    "Stop, look, resume, clean up"), not only in the reference further down."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("**Stop, look, resume, clean up**", 1)[1].split("\n**", 1)[0]
+    said = " ".join(section.split())
+    assert (
+        "After a failed spec, `dag cleanup <run-id>` keeps that spec's worktree and its "
+        "uncommitted files (the agent's unfinished work), names them and exits 1; "
+        "`dag cleanup <run-id> --force` removes them too, after listing what will be lost."
+    ) in said
 
 
 @pytest.mark.slow
