@@ -115,7 +115,7 @@ class _Signers:
                 group.append(pgid)
                 self.groups.add(pgid)
                 if self.stopped:  # stopped as it started: ``stop`` did not see it
-                    procgroup.signal_group(pgid, signal.SIGTERM)
+                    self._end({pgid})
 
         try:
             yield started
@@ -130,11 +130,37 @@ class _Signers:
                     procgroup.signal_group(group[0], signal.SIGKILL)
 
     def stop(self) -> None:
-        """End every signing git (SIGTERM: git removes its temporary files) and start none."""
+        """End every signing git and start none: SIGTERM (git removes its temporary files),
+        then SIGKILL after :data:`_STOP_GRACE` (``_end``)."""
         with self.lock:
             self.stopped = True
-            for pgid in list(self.groups):
-                procgroup.signal_group(pgid, signal.SIGTERM)
+            self._end(set(self.groups))
+
+    def _end(self, groups: set[int]) -> None:
+        """SIGTERM ``groups`` now and SIGKILL those still running a signing git after
+        :data:`_STOP_GRACE` seconds, from a timer thread: ``stop`` runs in a signal handler,
+        which must not wait, and the thread of each git waits in ``communicate`` for as long
+        as a signer deaf to SIGTERM holds git's pipes (its group's SIGKILL in ``watch``
+        came only after that, so a second Ctrl-C waited for the signer)."""
+        if not groups:
+            return
+        for pgid in groups:
+            procgroup.signal_group(pgid, signal.SIGTERM)
+        timer = threading.Timer(_STOP_GRACE, self._kill, (groups,))
+        timer.daemon = True
+        timer.start()
+
+    def _kill(self, groups: set[int]) -> None:
+        """SIGKILL those of ``groups`` whose git has not returned yet (``watch`` forgets a
+        group as its git returns: a group gone may name a stranger's since)."""
+        with self.lock:
+            for pgid in groups & self.groups:
+                procgroup.signal_group(pgid, signal.SIGKILL)
+
+
+# Seconds a stopped signing git has to end at SIGTERM (removing its temporary files) before
+# its group is killed; as ``dagspec.git.end_group`` gives a git that outlived its wait.
+_STOP_GRACE = 2.0
 
 
 _SIGNERS = _Signers()

@@ -192,11 +192,12 @@ def test_a_key_gone_from_ssh_agent_mid_run_fails_the_spec_with_what_to_do(
     assert f"(`ssh-add {key}`)" in dag.text()
 
 
-def waiting_signer(tmp_path: Path, *, unless: str = "") -> Path:
+def waiting_signer(tmp_path: Path, *, unless: str = "", deaf: bool = False) -> Path:
     """A signer (``gpg.ssh.program``) that waits for ever, as a hardware key waits for a
     touch: it notes its pid in ``signer.pid`` and its arguments in ``signer.args``. With
     ``unless``, only while ``tmp_path/hang`` exists and the data to sign (git's buffer file,
-    its last argument) does not hold ``unless``: else it is ssh-keygen."""
+    its last argument) does not hold ``unless``: else it is ssh-keygen. ``deaf``: it
+    ignores SIGTERM, SIGINT and SIGHUP while it waits (as some pinentry helpers do)."""
     program = tmp_path / "signer"
     ssh_keygen = shutil.which("ssh-keygen")
     passes = f'grep -q "{unless}" "$last" || [ ! -e {tmp_path / "hang"} ]' if unless else "false"
@@ -205,7 +206,8 @@ def waiting_signer(tmp_path: Path, *, unless: str = "") -> Path:
         "for last; do :; done\n"
         f'if {passes}; then exec {ssh_keygen} "$@"; fi\n'
         f'echo "$@" > {tmp_path / "signer.args"}\n'
-        f"echo $$ > {tmp_path / 'signer.pid'}\n"
+        + ("trap '' TERM INT HUP\n" if deaf else "")
+        + f"echo $$ > {tmp_path / 'signer.pid'}\n"
         "exec sleep 600\n"
     )
     program.chmod(0o755)
@@ -272,17 +274,20 @@ def test_ctrl_c_in_preflight_ends_a_waiting_signer_and_its_git(
     assert signing_leftovers(own_tmpdir) == []
 
 
+@pytest.mark.parametrize("deaf", [False, True], ids=["signer", "signer-deaf-to-sigterm"])
 def test_a_second_ctrl_c_stops_the_signer_of_a_spec_s_commit_and_resume_commits_it(
-    project: Project, tmp_path: Path, own_tmpdir: Path
+    project: Project, tmp_path: Path, own_tmpdir: Path, deaf: bool
 ) -> None:
     """After its agent exits, a spec's work is committed, signed, even after a Ctrl-C. The
     first Ctrl-C said "no agent is running" while dagspec waited for the signer, and a second
     one waited as long (up to 60 s a signature): it now says what it waits for, and a second
-    Ctrl-C stops the signer; the spec is interrupted, its work kept for `dag resume`."""
+    Ctrl-C stops the signer; the spec is interrupted, its work kept for `dag resume`. A
+    signer deaf to SIGTERM is killed after a short grace: it held git's pipes, and dagspec
+    waited for it as long as it waited."""
     key = tmp_path / "key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
     sign_with_ssh(project.repo, key)
-    signer = waiting_signer(tmp_path, unless="can git sign here")  # preflight's signs
+    signer = waiting_signer(tmp_path, unless="can git sign here", deaf=deaf)  # preflight's
     git(project.repo, "config", "gpg.ssh.program", str(signer))
     (tmp_path / "hang").touch()
     project.write_dag(dag_text("a"))
@@ -310,16 +315,18 @@ def test_a_second_ctrl_c_stops_the_signer_of_a_spec_s_commit_and_resume_commits_
     assert "\ngpgsig -----BEGIN SSH SIGNATURE-----" in git(project.repo, "cat-file", "-p", "main")
 
 
+@pytest.mark.parametrize("deaf", [False, True], ids=["signer", "signer-deaf-to-sigterm"])
 def test_a_second_ctrl_c_stops_the_signer_of_a_merge_which_merges_nothing(
-    project: Project, tmp_path: Path, own_tmpdir: Path
+    project: Project, tmp_path: Path, own_tmpdir: Path, deaf: bool
 ) -> None:
     """The merge holds signals until it is done, so that none cuts it in half: a signer
     that kept it waiting kept a second Ctrl-C waiting too (up to 60 s a merge commit). A
-    second one now stops the signer, before the base branch moved; `dag merge` merges."""
+    second one now stops the signer, before the base branch moved; `dag merge` merges.
+    A signer deaf to SIGTERM too (killed after a short grace)."""
     key = tmp_path / "key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
     sign_with_ssh(project.repo, key)
-    signer = waiting_signer(tmp_path, unless="can git sign here")  # preflight's signs
+    signer = waiting_signer(tmp_path, unless="can git sign here", deaf=deaf)  # preflight's
     git(project.repo, "config", "gpg.ssh.program", str(signer))
     project.write_dag(dag_text("a"))
     run = Terminal(project.repo, "run", "dag.yaml", "--run-id", "r", "--no-merge")
