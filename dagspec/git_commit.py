@@ -55,17 +55,35 @@ _NEEDS_PASSPHRASE = re.compile(
 _GPG_FAILED = "gpg failed to sign the data"
 
 
+# The most ``$DAGSPEC_SIGNING_WAIT`` may give: a day. Beyond about 596 hours the wait is
+# too large for poll(2), the wait of ``communicate``: ``OverflowError``, a crash.
+SIGNING_WAIT_MOST = 24 * 3600.0
+
+
 def signing_wait() -> float:
     """Seconds a signing git may take: ``$DAGSPEC_SIGNING_WAIT`` (``90s``, ``5m``), else
-    :data:`SIGNING_WAIT`. Raises ``DagspecError`` when it is set to no duration."""
+    :data:`SIGNING_WAIT`. Raises ``DagspecError`` when it is set to no duration (a number
+    without its unit included, as ``--timeout`` takes none), or to more than
+    :data:`SIGNING_WAIT_MOST`."""
     given = os.environ.get(SIGNING_WAIT_VARIABLE, "").strip()
     if not given:
         return SIGNING_WAIT
     seconds = parse_duration(given)
+    unset = f"or unset it (then a signer gets {SIGNING_WAIT:g} s)"
+    if given.isascii() and given.isdigit():
+        raise DagspecError(
+            f"${SIGNING_WAIT_VARIABLE} is {given!r}, a number without its unit: set it like "
+            f"{given}s, 5m or 1h30m, {unset}"
+        )
     if not seconds:
         raise DagspecError(
             f"${SIGNING_WAIT_VARIABLE} is {given!r}, not a duration above 0: set it like "
-            f"90s, 5m or 1h30m, or unset it (then a signer gets {SIGNING_WAIT:g} s)"
+            f"90s, 5m or 1h30m, {unset}"
+        )
+    if seconds > SIGNING_WAIT_MOST:
+        raise DagspecError(
+            f"${SIGNING_WAIT_VARIABLE} is {given!r}, more than the most a signer may take "
+            f"(24h): set it to 24h or less, {unset}"
         )
     return seconds
 

@@ -65,8 +65,8 @@ def unknown_options_message(parser: argparse.ArgumentParser, extras: Sequence[st
 # The commands that commit: what signing them takes (``git_commit.signing_wait``).
 SIGNING_NOTE = (
     "With commit.gpgSign on, dagspec signs its commits with your key, asking for no "
-    "passphrase; a signer that has not signed after 60 s ($DAGSPEC_SIGNING_WAIT: 90s, 5m) "
-    "is stopped, and the commit fails."
+    "passphrase; a signer that has not signed after 60 s ($DAGSPEC_SIGNING_WAIT: 90s, 5m, "
+    "at most 24h) is stopped, and the commit fails."
 )
 
 

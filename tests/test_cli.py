@@ -60,7 +60,7 @@ def test_the_help_of_a_command_that_commits_says_how_long_a_signer_may_take(
     assert run_cli("help", command) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"a signer that has not signed after {git_commit.SIGNING_WAIT:g} s" in out
-    assert "($DAGSPEC_SIGNING_WAIT: 90s, 5m) is stopped" in out
+    assert "($DAGSPEC_SIGNING_WAIT: 90s, 5m, at most 24h) is stopped" in out
 
 
 def test_dag_alone_prints_the_help(run_cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:

@@ -257,6 +257,30 @@ def test_dagspec_signing_wait_sets_how_long_a_signer_may_take(
     )
 
 
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("90", "a number without its unit: set it like 90s, 5m or 1h30m, or unset it"),
+        ("600h", "more than the most a signer may take (24h): set it to 24h or less, or unset"),
+        ("999h", "more than the most a signer may take (24h): set it to 24h or less, or unset"),
+    ],
+)
+def test_dagspec_signing_wait_beyond_a_day_or_without_a_unit_is_refused(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str, said: str
+) -> None:
+    """``600h`` crashed (``OverflowError``: a wait too large for poll(2)) when git signed;
+    a bare ``90`` was called "not a duration above 0"."""
+    sign_with_ssh(git_repo, tmp_path / "key")
+    git(git_repo, "config", "gpg.ssh.program", str(waiting_signer(tmp_path)))
+    monkeypatch.setenv("DAGSPEC_SIGNING_WAIT", given)
+    with pytest.raises(DagspecError) as refused:
+        git_commit.try_signing(git_repo)
+    assert str(refused.value).startswith(f"$DAGSPEC_SIGNING_WAIT is '{given}', {said}")
+    assert not (tmp_path / "signer.pid").exists()  # refused before any signer started
+    monkeypatch.setenv("DAGSPEC_SIGNING_WAIT", "24h")
+    assert git_commit.signing_wait() == 24 * 3600
+
+
 def test_ctrl_c_in_preflight_ends_a_waiting_signer_and_its_git(
     project: Project, tmp_path: Path, own_tmpdir: Path
 ) -> None:
