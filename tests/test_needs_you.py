@@ -4,6 +4,10 @@ and every count in a message reads right for one."""
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +15,8 @@ import pytest
 
 from dagspec import board, render
 from dagspec.lifecycle import RunOptions, RunStatus, SpecStatus
-from tests.conftest import git
+from dagspec.workspace import RunPaths
+from tests.conftest import ROOT, git
 from tests.engine_support import Project, dag_text
 from tests.run_states import run, save, spec
 
@@ -62,6 +67,66 @@ def test_a_merge_asked_for_later_and_left_waiting_is_exit_1(
     git(project.repo, "checkout", "--", "README.md")
     assert run_cli("merge", "r") == 0
     assert run_cli("status", "r") == 0
+
+
+@pytest.mark.slow
+def test_a_merge_asked_for_later_that_failed_is_exit_1(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A `dag merge` that failed (here a signer that refuses; one too slow, or a second
+    Ctrl-C, alike) left the run recorded as one of ``--no-merge``: status exited 0, as if
+    no merge had been asked for."""
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r", "--no-merge") == 0
+    git(project.repo, "commit", "-q", "--allow-empty", "-m", "meanwhile")  # a merge to sign
+    signer = tmp_path / "signer"
+    signer.write_text("#!/bin/sh\necho 'no such key' >&2\nexit 1\n")
+    signer.chmod(0o755)
+    for name, value in (
+        ("commit.gpgsign", "true"),
+        ("gpg.format", "ssh"),
+        ("gpg.ssh.program", str(signer)),
+        ("user.signingkey", str(tmp_path / "key.pub")),
+    ):
+        git(project.repo, "config", name, value)
+    assert run_cli("merge", "r") == 1
+    capsys.readouterr()
+    assert not project.state().spec("a").merged
+    assert run_cli("status", "r") == 1  # asked for, and not on the base branch
+    assert capsys.readouterr().out.endswith("next: dag merge r\n")
+
+
+@pytest.mark.slow
+def test_a_merge_whose_state_cannot_be_saved_after_main_moved_is_exit_1(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file size limit (or a full disk) at the end of `dag merge`: the base branch moved,
+    then the state that says so could not be saved; status said nothing was merged and
+    exited 0. The merge asked for is saved before the merge, so status says 1 there."""
+    dag = project.write_dag(dag_text("a"))
+    assert run_cli("run", dag, "--run-id", "r", "--no-merge") == 0
+    main = git(project.repo, "rev-parse", "main")
+    state_file = RunPaths(project.repo, "r").state_file
+    cut = state_file.stat().st_size + 16  # room for "merge: true", none for the merge's record
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (cut, cut))
+
+    merged = subprocess.run(
+        [sys.executable, "-m", "dagspec", "merge", "r"],
+        cwd=project.repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=limit,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert merged.returncode == 1, merged.stderr
+    assert f"cannot write {state_file}: File too large" in merged.stderr
+    assert git(project.repo, "rev-parse", "main") != main  # it moved
+    assert not project.state().spec("a").merged  # and no record says so
+    capsys.readouterr()
+    assert run_cli("status", "r") == 1
 
 
 def test_status_says_why_the_result_waits_on_its_branch(

@@ -8,7 +8,7 @@ import attrs
 
 from dagspec import checkout_move, driving, faults, relocate
 from dagspec.lifecycle import RunState
-from dagspec.state import load, run_lock, settled
+from dagspec.state import load, run_lock, save, settled
 from dagspec.workspace import RunPaths, check_run_id
 
 
@@ -33,13 +33,24 @@ def merge(
     checkout_move.finish_interrupted(repo)
     with run_lock(paths):
         run = settled(relocate.arrive(paths, load(paths)))
-        run = attrs.evolve(run, options=attrs.evolve(run.options, merge=True))
+        if not run.options.merge:  # recorded before the merge can fail (``_asked``)
+            run = _asked(paths, run)
         merged, code = driving.merge_and_report(
             paths, run, dry_run=False, cleanup=cleanup, onto_current=onto_current
         )
     if not cleanup and not run.options.keep_worktrees:
         _cleanup_hint(merged)
     return code
+
+
+def _asked(paths: RunPaths, run: RunState) -> RunState:
+    """The run of ``--no-merge``, recorded as one to merge now that a merge of it is asked
+    for: ``dag status`` exits 0 for it only until then (README). Saved first, so that a
+    merge that fails (a signer too slow, a second Ctrl-C, a state that cannot be saved once
+    the base branch moved) leaves it 1, as ``dag run`` would have ended."""
+    asked = attrs.evolve(run, options=attrs.evolve(run.options, merge=True))
+    save(asked, paths.state_file)
+    return asked
 
 
 def _cleanup_hint(run: RunState) -> None:
