@@ -33,6 +33,7 @@ How a merge is made, and what it guarantees (README, Merging):
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -342,10 +343,23 @@ def _refused_until(checkout: Path, exc: GitError) -> str:
     """What must happen before a fast-forward git refused can be done: no other git
     working in the checkout (its ``index.lock``: one at work, or one killed that left it),
     else what git said put right."""
-    if "index.lock" in (exc.stderr or ""):
-        lock = git.git_dir(checkout) / "index.lock"
-        return f"no git works in {checkout} (if none does, delete {lock}: a killed git left it)"
+    if lock := _LOCK_IN_THE_WAY.search(exc.stderr or ""):
+        return f"no git works in {checkout} (if none does, delete {lock[1]}: a killed git left it)"
     return "what git said is put right"
+
+
+# What git says of a lock file in its way: ``index.lock``, ``HEAD.lock`` or the branch's
+# ``refs/heads/<branch>.lock`` (``LANGUAGE=C``: ``git_env``).
+_LOCK_IN_THE_WAY = re.compile(r"Unable to create '(.+?\.lock)': File exists")
+
+
+def _lock_left(checkout: Path, branch: str) -> Path | None:
+    """The first lock file there that stops a git from moving ``branch`` in ``checkout``:
+    its ``index.lock``, its ``HEAD.lock``, or the branch's ``refs/heads/<branch>.lock``."""
+    own = git.git_dir(checkout)
+    common = git.common_dir(checkout) or own
+    locks = (own / "index.lock", own / "HEAD.lock", common / "refs" / "heads" / f"{branch}.lock")
+    return next((lock for lock in locks if lock.exists()), None)
 
 
 def _first_line(exc: GitError) -> str:
@@ -413,8 +427,8 @@ def waiting_result(repo: Path, state: RunState) -> str | None:
     why = None if busy is None else busy.why
     if why is None and checkout is not None and base is not None:
         why = checkout_safety.unsafe_to_update(repo, checkout, base, head)
-    if why is None and checkout is not None and (git.git_dir(checkout) / "index.lock").exists():
-        lock = git.git_dir(checkout) / "index.lock"
+    lock = None if why is not None or checkout is None else _lock_left(checkout, state.base_branch)
+    if lock is not None:
         why = f"{lock} is there: a git works in {checkout}, or a killed one left it (delete it)"
     if why is None:
         return f"{said}; nothing keeps {state.base_branch} from taking it now"
