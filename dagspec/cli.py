@@ -25,6 +25,7 @@ from dagspec.errors import (
     EXIT_OK,
     EXIT_USAGE,
     DagspecError,
+    Interrupted,
     print_error,
 )
 from dagspec.parser import Commands, parse, suggest
@@ -353,6 +354,9 @@ def _handle_errors(commands: Commands, args: argparse.Namespace, argv: Sequence[
     except DagspecError as exc:
         print_error(str(exc))
         return EXIT_FAILED
+    except Interrupted as exc:  # says what it left, in one line
+        exc.say()
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("dag: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -24,9 +24,9 @@ from dagspec.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     DagspecError,
+    Interrupted,
     SigningStopped,
     as_typed,
-    print_error,
     print_warning,
 )
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
@@ -363,7 +363,9 @@ def execute(
                 dag=dag,
             )
             code = code or merged
-        except KeyboardInterrupt:  # a signal during the merge, which it let finish whole
+        except KeyboardInterrupt as exc:  # a signal during the merge, which it let finish whole
+            if isinstance(exc, Interrupted) and exc.error:
+                exc.say()  # what was not merged, and how to merge it
             final, code = state.load(paths), EXIT_INTERRUPTED  # still reported and told
     _end_unattended(final, notifier)
     shown = render.as_typed_run(final)  # its reasons' `dag ...` fitted in the typed form
@@ -408,18 +410,29 @@ def merge_and_report(
     from dagspec import git_commit, merge_report, removal
 
     dag = dag or load_dag(paths.dag_copy)
-    # merged, removed and recorded whole; a second signal stops a signer the merge waits for
-    with git_commit.stoppable_signers(), faults.signals_deferred(_merge_signalled):
-        merged = _merged(paths, run, dag, dry_run=dry_run, onto_current=onto_current)
-        new, report = merged
-        if not dry_run:
-            state.save(new, paths.state_file)
-        faults.say(merge_report.render_report(report, width=render.terminal_width()))
-        if cleanup and not dry_run:
-            cleaned = removal.remove_merged_worktrees(paths.repo, new)
-            state.save(cleaned.run, paths.state_file)
-            faults.say(removal.render_cleanup(new, cleaned, only_unseen=quiet_cleanup))
-            new = cleaned.run
+    done = False
+    try:
+        # merged, removed and recorded whole; a second signal stops a signer it waits for
+        with git_commit.stoppable_signers(), faults.signals_deferred(_merge_signalled):
+            merged = _merged(paths, run, dag, dry_run=dry_run, onto_current=onto_current)
+            new, report = merged
+            if not dry_run:
+                state.save(new, paths.state_file)
+            faults.say(merge_report.render_report(report, width=render.terminal_width()))
+            if cleanup and not dry_run:
+                cleaned = removal.remove_merged_worktrees(paths.repo, new)
+                state.save(cleaned.run, paths.state_file)
+                faults.say(removal.render_cleanup(new, cleaned, only_unseen=quiet_cleanup))
+                new = cleaned.run
+            done = True
+    except KeyboardInterrupt:
+        if not done:
+            raise
+        # a signal held until the merge was done: a bare "interrupted" just after
+        # "fast-forwarded" read as if the merge had been cut short
+        raise Interrupted(
+            f"stopped at the Ctrl-C once the merge of run {run.run_id} was done, as it said above"
+        ) from None
     return new, merge_report.merge_exit_code(report)
 
 
@@ -446,14 +459,14 @@ def _merged(
 ) -> tuple[RunState, MergeReport]:
     """``merge.merge_run``, which signers may keep waiting (``git_commit.signing_wait`` a
     merge commit): after a second signal stopped one, nothing is merged, and the signals
-    are an interrupt (``KeyboardInterrupt``)."""
+    are an interrupt that says so (``Interrupted``)."""
     from dagspec import merge
 
     try:
         return merge.merge_run(paths.repo, run, dag, dry_run=dry_run, onto_current=onto_current)
     except SigningStopped:
-        print_error(
+        raise Interrupted(
             f"the merge of run {run.run_id} stopped at a second Ctrl-C while a signer kept it "
-            f"waiting: nothing was merged; `dag merge {run.run_id}` merges it"
-        )
-        raise KeyboardInterrupt from None
+            f"waiting: nothing was merged; `dag merge {run.run_id}` merges it",
+            error=True,
+        ) from None

@@ -219,6 +219,22 @@ class SigningStopped(DagspecError):
         )
 
 
+class Interrupted(KeyboardInterrupt):
+    """An interrupt (exit 130) that says in one line what it left, in place of a bare
+    ``dag: interrupted``: ``error``, as ``dag: error: ...``, when what was asked was not
+    done; else ``dag: interrupted: ...``."""
+
+    def __init__(self, said: str, *, error: bool = False) -> None:
+        super().__init__(said)
+        self.said, self.error = said, error
+
+    def say(self) -> None:
+        if self.error:
+            print_error(self.said)
+        else:
+            print(f"dag: interrupted: {as_typed(self.said)}", file=sys.stderr)
+
+
 class GitOutputError(GitError):
     """git succeeded but printed what dagspec cannot read (another git's output, a setting
     dagspec does not override): keeps the command, all it printed (``stdout``), the piece
