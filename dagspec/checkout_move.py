@@ -45,6 +45,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,7 +89,8 @@ def _move(repo: Path, move: Move, lock: int, held: tuple[int, ...]) -> None:
         if exc.returncode < 0:
             _drop_stale_locks(Path(move.checkout), move.branch, start)
         window = (start, checkout_journal.mark_end(repo)) if cut else None
-        _report(_settle(repo, lock, move, Undoing(window), undo_files=cut))
+        settled = _settle(repo, lock, move, Undoing(window), undo_files=cut, cut_by=_cut_by(exc))
+        _report(settled)
         if cut:  # a git of the settling killed in turn (a full disk) leaves them too
             _drop_stale_locks(Path(move.checkout), move.branch, start)
         checkout_journal.drop(repo)
@@ -188,15 +190,31 @@ def _report(notes: list[str]) -> None:
         print(as_typed(f"note: {note}"), file=sys.stderr)
 
 
+def _cut_by(exc: GitError) -> str | None:
+    """What cut git's update short, for the note of its undoing: the file size limit
+    (SIGXFSZ: ``ulimit -f``, like a full disk, is no interrupt), a failed write; None for
+    a kill (an interrupt)."""
+    if exc.returncode == -signal.SIGXFSZ:
+        return "the file size limit (ulimit -f)"
+    return "a failed write" if exc.returncode > 0 else None
+
+
 def _settle(
-    repo: Path, lock: int, move: Move, undoing: Undoing, *, undo_files: bool = True
+    repo: Path,
+    lock: int,
+    move: Move,
+    undoing: Undoing,
+    *,
+    undo_files: bool = True,
+    cut_by: str | None = None,
 ) -> list[str]:
     """Bring the checkout to one side of ``move`` (module docstring); one line for each
     thing done or left, none when the move had been completed (or its files were not to
     be undone: ``undo_files`` False, after a git that refused before writing). ``undoing``: the
     windows for :func:`dagspec.checkout_undo.undo`. Before it undoes a file, the journal is
     marked (``checkout_journal.Undoing``) under a new token with an end marker of its own,
-    so that an undo killed midway is finished by the next command."""
+    so that an undo killed midway is finished by the next command. ``cut_by``: what cut
+    the update short (``_cut_by``), else it was interrupted."""
     checkout = Path(move.checkout)
     if not checkout.is_dir():
         return []  # the checkout is gone: nothing of it to repair
@@ -224,17 +242,17 @@ def _settle(
         checkout, *(move.old, move.new, undoing.window), undoing=undoing.undone, keep_fds=(lock,)
     )
     notes = []
+    update = f"update of {where} to {move.new[:12]}"
+    update = f"interrupted {update}" if cut_by is None else f"{update}, which {cut_by} cut short"
     if undone.changed:
-        notes.append(
-            f"undid the interrupted update of {where} to {move.new[:12]}; "
-            f"`dag merge {move.run_id}` does it again"
-        )
+        notes.append(f"undid the {update}; `dag merge {move.run_id}` does it again")
     if undone.left:
         checkout_journal.note_left(repo, checkout, undone.left)
         shown = ", ".join(undone.left[:5]) + (", ..." if len(undone.left) > 5 else "")
         notes.append(
             f"left {words.counted(len(undone.left), 'file')} of {where} as found: changed "
-            f"since the interrupted update (yours, or a piece git cut short): {shown}"
+            f"since the {'interrupted ' if cut_by is None else ''}update (yours, or a piece "
+            f"git cut short): {shown}"
         )
     return notes
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -326,7 +327,13 @@ def _cut_short(
     """Why the result waits when git was killed during the update (its signal) or failed
     midway (what it said: a full disk), and whether the checkout is clean again, so that
     ``dag merge`` does it again."""
-    if exc.returncode < 0:
+    if exc.returncode == -signal.SIGXFSZ:  # ulimit -f: as a full disk, no interrupt
+        why = (
+            f"git reached the file size limit (ulimit -f; SIGXFSZ) during the update of "
+            f"{checkout}; it was undone"
+        )
+        again = f"once the limit is raised, `dag merge {state.run_id}` does it again"
+    elif exc.returncode < 0:
         name = procgroup.signal_name(-exc.returncode)
         why = f"git was killed by {name} during the update of {checkout}; it was undone"
         again = f"`dag merge {state.run_id}` does it again"

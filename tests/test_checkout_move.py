@@ -312,17 +312,19 @@ def test_a_branch_git_cannot_move_leaves_the_checkout_as_it_was(
     assert not (RunPaths(repo, RUN).runs_dir / checkout_move.JOURNAL).exists()
 
 
-def _full_disk_git(directory: Path) -> str:
+def _full_disk_git(directory: Path, *, killed: bool = False) -> str:
     """A ``git`` first on PATH whose ``merge`` can write no file past 15 MB, as on a disk
     that fills up: ``ulimit -f`` with SIGXFSZ ignored, so the write fails (EFBIG, as
-    ENOSPC would) and git goes on, then exits on its own, not killed. Returns the PATH
+    ENOSPC would) and git goes on, then exits on its own, not killed; ``killed``: not
+    ignored, so that git dies of SIGXFSZ, as under a plain ``ulimit -f``. Returns the PATH
     entry."""
     real = shutil.which("git")
     (directory / "bin").mkdir(parents=True)
     wrapper = directory / "bin" / "git"
+    deaf = "" if killed else "trap '' XFSZ; "
     wrapper.write_text(
         f'#!/bin/sh\ncase " $* " in *" merge "*)\n'
-        f"trap '' XFSZ; ulimit -f {CUT // 1024};;\nesac\n"
+        f"{deaf}ulimit -f {CUT // 1024};;\nesac\n"
         f'exec "{real}" "$@"\n'
     )
     wrapper.chmod(0o755)
@@ -341,7 +343,9 @@ def test_a_disk_full_mid_update_is_undone_and_never_blamed_on_the_user(
     before = tip(repo)
     merging = _merge(repo, path=_full_disk_git(tmp_path / "full"))
     assert _finish(merging) == 1, merging.data
-    assert b"undid the interrupted update" in merging.data, merging.data
+    assert b"undid the update of " in merging.data, merging.data
+    assert b", which a failed write cut short; " in merging.data, merging.data
+    assert b"interrupted" not in merging.data, merging.data
     assert b"git failed during the update of " in merging.data
     assert b"unable to write file a-big.bin); it was undone" in merging.data
     assert b"left" not in merging.data and b"uncommitted" not in merging.data
@@ -354,6 +358,27 @@ def test_a_disk_full_mid_update_is_undone_and_never_blamed_on_the_user(
     assert _finish(again) == 0, again.data
     assert (repo / "a-big.bin").read_bytes() == git_blob(repo, "main:a-big.bin")
     assert _status(repo) == "?? mine.txt\n"
+
+
+def test_git_killed_by_the_file_size_limit_mid_update_is_not_called_interrupted(
+    moving: tuple[Path, FilterGate], tmp_path: Path
+) -> None:
+    """Under a plain ``ulimit -f``, git dies of SIGXFSZ writing the 50 MB file: the merge
+    said "undid the interrupted update" and "git was killed by SIGXFSZ", where no one
+    interrupted anything. It now names the file size limit, as a full disk is named."""
+    repo, gate = moving
+    (gate.dir / "taken").mkdir()  # nothing held: the filter passes through from the start
+    before = tip(repo)
+    merging = _merge(repo, path=_full_disk_git(tmp_path / "full", killed=True))
+    assert _finish(merging) == 1, merging.data
+    said = merging.data.decode()
+    assert ", which the file size limit (ulimit -f) cut short; `" in said, said
+    assert (
+        f"git reached the file size limit (ulimit -f; SIGXFSZ) during the update of {repo}; "
+        "it was undone; once the limit is raised, `"
+    ) in " ".join(said.split()), said
+    assert "interrupted" not in said and "killed by" not in said, said
+    assert tip(repo) == before and _status(repo) == "?? mine.txt\n"
 
 
 def test_a_full_disk_at_the_end_of_a_merge_names_the_state_file_not_the_output(
