@@ -70,7 +70,7 @@ def signing_wait() -> float:
         return SIGNING_WAIT
     seconds = parse_duration(given)
     unset = f"or unset it (then a signer gets {SIGNING_WAIT:g} s)"
-    if given.isascii() and given.isdigit():
+    if given.isascii() and given.isdigit() and int(given) > 0:
         raise DagspecError(
             f"${SIGNING_WAIT_VARIABLE} is {given!r}, a number without its unit: set it like "
             f"{given}s, 5m or 1h30m, {unset}"

@@ -264,6 +264,7 @@ def test_dagspec_signing_wait_sets_how_long_a_signer_may_take(
     ("given", "said"),
     [
         ("90", "a number without its unit: set it like 90s, 5m or 1h30m, or unset it"),
+        ("0", "not a duration above 0: set it like 90s, 5m or 1h30m, or unset it"),
         ("600h", "more than the most a signer may take (24h): set it to 24h or less, or unset"),
         ("999h", "more than the most a signer may take (24h): set it to 24h or less, or unset"),
     ],
