@@ -149,10 +149,10 @@ def before_run(
     while True:
         planned = Planned(repo, options, dag, run_id, dag_file)
         found = results(planned)
-        if generated and not dry_run and RunPaths(repo, run_id).run_dir.exists():
-            run_id = run_ids.unused(
-                repo, dag.name, options.worktree_root
-            )  # a run started meanwhile took it
+        # a run started meanwhile (here, or in another checkout) took it: its branches
+        # would be this run's "taken" problem, for an id the user never gave
+        if generated and not dry_run and not run_ids.free(repo, run_id, options.worktree_root):
+            run_id = run_ids.unused(repo, dag.name, options.worktree_root, after=run_id)
             continue
         if dry_run:
             print(as_typed(render(found)), end="")
@@ -163,9 +163,8 @@ def before_run(
             raise PreflightError(blocking)
         if dry_run or not generated or run_ids.claim(RunPaths(repo, run_id)):
             break
-        run_id = run_ids.unused(
-            repo, dag.name, options.worktree_root
-        )  # another run took it meanwhile
+        # another run took it meanwhile
+        run_id = run_ids.unused(repo, dag.name, options.worktree_root, after=run_id)
     _warn(problems)
     return planned
 

@@ -9,6 +9,7 @@ command that deletes (``cleanup``) never guesses (issue 15).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -177,19 +178,34 @@ def _spec_of_newest(repo: Path, spec_id: str, default: str | None = None) -> str
 # --- a new run's id ---
 
 
-def unused(repo: Path, dag_name: str, given_root: str | None) -> str:
+def unused(repo: Path, dag_name: str, given_root: str | None, after: str | None = None) -> str:
     """``<dag-name-slug>-<YYYYMMDD-HHMMSS>``, with ``-2``, ``-3``... when a run has it: a
     run of this checkout, or of another checkout of the repository (the main one, a linked
-    worktree), whose branches are there or which took the id (``claim``)."""
-    base = new_run_id(dag_name, utcnow())
+    worktree), whose branches are there or which took the id (``claim``). With ``after``,
+    an id made so that another run took meanwhile: the next free one of its sequence."""
+    base = _SUFFIX.sub(r"\1", after) if after else new_run_id(dag_name, utcnow())
     root = worktree_root(repo, given_root)
     taken = {*ledgers.read(repo, ledgers.RUN_IDS), *_with_branches(repo)}
     for candidate in (base, *(f"{base}-{n}" for n in range(2, 1000))):
-        paths = RunPaths(repo, candidate)
-        here = (paths.state_file, paths.run_dir, root / candidate)
-        if candidate not in taken and not any(os.path.lexists(p) for p in here):
+        if candidate not in taken and not _here(repo, candidate, root):
             return candidate
     raise DagspecError(f"every run id {base}-N is taken: name the run with --run-id")
+
+
+_SUFFIX = re.compile(r"(-\d{8}-\d{6})-\d+$")  # a made id's -N
+
+
+def free(repo: Path, run_id: str, given_root: str | None) -> bool:
+    """Whether ``run_id``, made by ``unused``, is still free: no run, of this checkout or
+    another of the repository, took it or made its branches since."""
+    if run_id in ledgers.read(repo, ledgers.RUN_IDS) or run_id in _with_branches(repo):
+        return False
+    return not _here(repo, run_id, worktree_root(repo, given_root))
+
+
+def _here(repo: Path, run_id: str, root: Path) -> bool:
+    paths = RunPaths(repo, run_id)
+    return any(os.path.lexists(p) for p in (paths.state_file, paths.run_dir, root / run_id))
 
 
 def _with_branches(repo: Path) -> set[str]:

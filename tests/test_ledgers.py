@@ -11,14 +11,18 @@ import os
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from dagspec import ledgers, run_ids
+from dagspec import ledgers, preflight, run_ids
 from dagspec.bookkeeping import Bookkeeping
+from dagspec.dagfile import load_dag
 from dagspec.errors import DagspecError
+from dagspec.lifecycle import RunOptions
 from dagspec.workspace import RunPaths
 from tests.conftest import git
+from tests.engine_support import dag_text
 from tests.fake_autospec_fixture import wait_for
 
 
@@ -151,3 +155,29 @@ def test_too_many_open_files_says_what_every_place_that_opens_says(
         r"raise the open-file limit \(ulimit -n\)",
     ):
         _book(git_repo).hand_out(tmp_path, 0, "r", "a")
+
+
+@pytest.mark.slow  # preflight's every check
+@pytest.mark.usefixtures("same_second")
+def test_an_id_taken_by_another_checkout_during_preflight_moves_on_to_the_next(
+    runnable: Path, linked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of the linked worktree takes the id this run made (and makes its branches)
+    while this run's preflight looks: the made id moves on to ``-2``, and the other run's
+    branches are no problem of this one (not "the branch names this run needs are
+    taken", for an id the user never gave)."""
+    (runnable / "dag.yaml").write_text(dag_text("a"))
+    dag = load_dag(runnable / "dag.yaml", repo=runnable)
+    looked = preflight.results
+
+    def meanwhile(planned: preflight.Planned) -> Any:
+        if not RunPaths(linked, ID).run_dir.exists():
+            assert run_ids.claim(RunPaths(linked, ID))
+            git(runnable, "branch", f"dag/{ID}/a")
+        return looked(planned)
+
+    monkeypatch.setattr(preflight, "results", meanwhile)
+    planned = preflight.before_run(runnable, dag, RunOptions(), None, dry_run=False)
+    assert planned.run_id == f"{ID}-2"
+    assert RunPaths(runnable, f"{ID}-2").run_dir.is_dir()
+    assert not RunPaths(runnable, ID).run_dir.exists()
