@@ -24,6 +24,7 @@ import attrs
 from dagspec import autospec, compat, copies, git, git_env, integration, spec_dirs, worktree
 from dagspec.bookkeeping import Bookkeeping
 from dagspec.dagfile import Dag
+from dagspec.errors import WaitStopped
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import RunPaths, branch_name, worktree_path
 
@@ -203,10 +204,27 @@ def prepare(
         compat.make_newest(path / "specs", spec_dir)  # what autospec goes on without --spec
     number = 0
     if call.stage == "specify":
-        number = book.hand_out(path, floor, run.run_id, spec.id)
+        try:
+            number = book.hand_out(path, floor, run.run_id, spec.id, _asks_to_stop(go_on))
+        except WaitStopped:  # the drive stopped: the worktree is returned, to be called off
+            number = 0
     return Prepared(
         path, branch, call, agent_env(paths, spec.id, call, book.identity), spec_dir, number
     )
+
+
+def _asks_to_stop(go_on: Callable[[], None]) -> Callable[[], bool]:
+    """``go_on`` as a question: whether the caller stopped (what ``go_on`` raises, in a
+    drive ``trio.Cancelled``, caught in this thread; the drive's task is still cancelled)."""
+
+    def stopped() -> bool:
+        try:
+            go_on()
+        except BaseException:  # trio.Cancelled, a BaseException
+            return True
+        return False
+
+    return stopped
 
 
 def _refuse_unresolved(run: RunState, spec_id: str, path: Path) -> None:

@@ -115,11 +115,20 @@ class Bookkeeping:
         self.floor = max(self.floor, in_specs, floor) + 1
         return self.floor
 
-    def hand_out(self, worktree: Path, floor: int, run_id: str, spec_id: str) -> int:
+    def hand_out(
+        self,
+        worktree: Path,
+        floor: int,
+        run_id: str,
+        spec_id: str,
+        stopped: Callable[[], bool] = lambda: False,
+    ) -> int:
         """Steer the specify in ``worktree`` to a number above ``floor`` and above every
         number any run of the repository handed out (its ledger, read and written under
-        its lock: runs at once never share one); return it."""
-        with self.numbering, ledgers.held(self.repo, ledgers.SPEC_NUMBERS) as handed:
+        its lock: runs at once never share one); return it. Raises ``WaitStopped`` when
+        ``stopped()`` while another run holds the ledger."""
+        ledger = ledgers.held(self.repo, ledgers.SPEC_NUMBERS, stopped)
+        with self.numbering, ledger as handed:
             highest = spec_dirs.highest_handed_out(handed.lines)
             number = self.next_number(spec_dirs.highest_in_specs(worktree), max(floor, highest))
             spec_dirs.place_reservation(worktree, number)

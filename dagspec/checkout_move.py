@@ -42,7 +42,6 @@ taken as git's, and such a file is left and named.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import signal
@@ -50,9 +49,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from dagspec import checkout_journal, checkout_undo, git, git_checkout, git_merge, words
+from dagspec import checkout_journal, checkout_undo, git, git_checkout, git_merge, ledgers, words
 from dagspec.checkout_journal import ENDED, JOURNAL, LOCK, Move, Undoing
-from dagspec.errors import DagspecError, GitError, as_typed
+from dagspec.errors import DagspecError, GitError, WaitStopped, as_typed
 
 __all__ = ["ENDED", "JOURNAL", "LOCK", "Move", "fast_forward", "finish_interrupted", "midway"]
 
@@ -175,14 +174,30 @@ def checkout_lock(checkout: Path) -> Iterator[tuple[int, ...]]:
         yield ()
         return
     try:
+        note = f"note: waiting for another run's update of {checkout} (Ctrl-C stops the wait)"
+        _waiting[:] = [True]
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"note: waiting for another run's update of {checkout}", file=sys.stderr)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            took = ledgers.take(fd, note, lambda: _waiting == [])
+        finally:
+            _waiting.clear()
+        if not took:
+            raise WaitStopped(f"stopped waiting for another run's update of {checkout}")
         yield (fd,)
     finally:
         os.close(fd)
+
+
+_waiting: list[bool] = []  # [True] while ``checkout_lock`` waits for another run
+
+
+def stop_waiting() -> bool:
+    """End the wait of ``checkout_lock`` for another run's update (``WaitStopped``), if
+    one is waiting: whether one was. Safe in a signal handler (a Ctrl-C during a merge,
+    whose signals are deferred: ``faults.signals_deferred``)."""
+    if not _waiting:
+        return False
+    _waiting.clear()
+    return True
 
 
 def _report(notes: list[str]) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -26,6 +27,7 @@ from dagspec.errors import (
     DagspecError,
     Interrupted,
     SigningStopped,
+    WaitStopped,
     as_typed,
     print_warning,
 )
@@ -410,10 +412,14 @@ def merge_and_report(
     from dagspec import git_commit, merge_report, removal
 
     dag = dag or load_dag(paths.dag_copy)
+    signs = False  # whether a signer may keep the merge waiting, said at a first Ctrl-C
+    with contextlib.suppress(DagspecError):  # the repository gone: it is not signed
+        signs = git_commit.signs_commits(paths.repo)
+    told = partial(_merge_signalled, signs=signs)
     done = False
     try:
         # merged, removed and recorded whole; a second signal stops a signer it waits for
-        with git_commit.stoppable_signers(), faults.signals_deferred(_merge_signalled):
+        with git_commit.stoppable_signers(), faults.signals_deferred(told):
             merged = _merged(paths, run, dag, dry_run=dry_run, onto_current=onto_current)
             new, report = merged
             if not dry_run:
@@ -436,22 +442,25 @@ def merge_and_report(
     return new, merge_report.merge_exit_code(report)
 
 
-def _merge_signalled(count: int) -> None:
+def _merge_signalled(count: int, *, signs: bool) -> None:
     """A signal during the merge (``faults.signals_deferred``): the first is told (on the
-    descriptor: this is a signal handler), the second stops the signers it waits for."""
-    from dagspec import git_commit
+    descriptor: this is a signal handler), the second stops the signers it waits for. A
+    wait for another run's update of the checkout, before anything is moved, ends at the
+    first (``checkout_move.stop_waiting``)."""
+    from dagspec import checkout_move, git_commit
 
+    if count == 1 and checkout_move.stop_waiting():
+        return  # ``_merged`` says it
     if count == 1:
+        told = _MERGE_GOES_ON + (_SIGNER if signs else "") + "\n"
         with contextlib.suppress(OSError):
-            os.write(2, _MERGE_GOES_ON.encode())
+            os.write(2, told.encode())
     elif count == 2:
         git_commit.stop_signers()
 
 
-_MERGE_GOES_ON = (
-    "dag: stopping once the merge is done, as it is never cut in half "
-    "(Ctrl-C again to stop a signer it waits for)\n"
-)
+_MERGE_GOES_ON = "dag: stopping once the merge is done, as it is never cut in half"
+_SIGNER = " (Ctrl-C again to stop a signer it waits for)"
 
 
 def _merged(
@@ -464,6 +473,12 @@ def _merged(
 
     try:
         return merge.merge_run(paths.repo, run, dag, dry_run=dry_run, onto_current=onto_current)
+    except WaitStopped as stopped:
+        raise Interrupted(
+            f"the merge of run {run.run_id} {stopped} at a Ctrl-C: nothing was merged; "
+            f"`dag merge {run.run_id}` merges it",
+            error=True,
+        ) from None
     except SigningStopped:
         raise Interrupted(
             f"the merge of run {run.run_id} stopped at a second Ctrl-C while a signer kept it "

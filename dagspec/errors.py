@@ -208,6 +208,11 @@ class SignerTimedOut(GitError):
         )
 
 
+class WaitStopped(DagspecError):
+    """A wait for another process's ``flock`` (another run of the repository) ended at the
+    user's request (Ctrl-C) before the lock was taken: nothing was done under it."""
+
+
 class SigningStopped(DagspecError):
     """A signing git ended at the user's request (a second Ctrl-C) before it signed:
     nothing was committed."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from dagspec import checkout_move, spec_dirs
+from dagspec import checkout_move, ledgers, spec_dirs
 from tests.conftest import git
 from tests.engine_support import Gatekeeper, Project, dag_text, start_dag
 from tests.fake_autospec_fixture import make_autospec_project, wait_for
@@ -85,4 +86,60 @@ def test_a_run_of_a_linked_worktree_moves_the_main_checkout_only_when_no_other_r
     assert driver.returncode == 0, out + err
     assert f"note: waiting for another run's update of {project.repo}" in err
     assert [p.name for p in (project.repo / "specs").iterdir()] == ["001-build"]
+    assert git(project.repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def _held(path: Path) -> int:
+    """``path`` locked by the test, standing for a stuck run of the repository."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_a_ctrl_c_stops_a_wait_for_the_spec_number_ledger(project: Project) -> None:
+    """Another run holds the ledger of spec numbers (stuck): the run says it waits for it,
+    and a Ctrl-C ends the wait (a blocking ``flock`` in the worktree's thread sat through
+    it, and a second one too). Its specs are called off, their worktrees recorded."""
+    project.write_dag(dag_text("a"))
+    ledger = project.repo / ".git" / ledgers.SPEC_NUMBERS
+    fd = _held(ledger)
+    try:
+        driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
+        wait_for(lambda: _blocked_on(ledger) or driver.poll() is not None, timeout=60, what="a")
+        assert driver.poll() is None
+        driver.send_signal(signal.SIGINT)
+        out, err = driver.communicate(timeout=30)
+    finally:
+        os.close(fd)
+    assert driver.returncode == 130, out + err
+    assert f"note: waiting for another run of this repository, which holds {ledger}" in err
+    assert "Traceback" not in out + err
+    assert project.statuses() == {"a": "pending"}
+    assert project.state().spec("a").worktree == str(project.worktree("a"))
+
+
+def test_a_ctrl_c_stops_a_wait_for_another_runs_update_of_the_checkout(project: Project) -> None:
+    """The end-of-run merge waits for the checkout's lock (another run's update): the first
+    Ctrl-C ends the wait, nothing merged, in one line that says how to merge (not that a
+    second Ctrl-C stops a signer, with no signer)."""
+    project.write_dag(dag_text("a"))
+    lock = project.repo / ".git" / checkout_move.CHECKOUT_LOCK
+    fd = _held(lock)
+    try:
+        driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
+        wait_for(lambda: _blocked_on(lock) or driver.poll() is not None, timeout=60, what="merge")
+        assert driver.poll() is None
+        driver.send_signal(signal.SIGINT)
+        out, err = driver.communicate(timeout=30)
+    finally:
+        os.close(fd)
+    assert driver.returncode == 130, out + err
+    stopped = [line for line in err.splitlines() if line.startswith("dag: error: ")]
+    assert len(stopped) == 1 and stopped[0].startswith(
+        f"dag: error: the merge of run r stopped waiting for another run's update of "
+        f"{project.repo} at a Ctrl-C: nothing was merged; `"
+    ), err
+    assert stopped[0].endswith(" merge r` merges it"), err
+    assert "signer" not in err and "Traceback" not in out + err
+    assert not (project.repo / "specs").exists()
     assert git(project.repo, "status", "--porcelain", "--untracked-files=no") == ""
