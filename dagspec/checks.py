@@ -329,8 +329,11 @@ def check_main_checkout(planned: Planned) -> Problem | None:
 
 def check_places(planned: Planned) -> Problem | None:
     """The places dagspec writes in the repository (the run's state, ``specs/<id>``) do not
-    lead, through a symlink, outside it, or into a loop of symlinks."""
+    lead, through a symlink, outside it, or into a loop of symlinks; no file is where the
+    directory of the runs' state (or one of its parents) goes."""
     repo = real_path(planned.repo)
+    if (problem := _state_dir_blocked(planned.repo)) is not None:
+        return problem
     places = [runs_dir(planned.repo)]
     if planned.dag is not None:
         places += [planned.repo / "specs" / spec_id for spec_id in planned.dag.features]
@@ -352,6 +355,21 @@ def check_places(planned: Planned) -> Problem | None:
         f"repository through a symlink ({next(iter(outside.values()))}): dagspec writes "
         "there; replace the symlink with a directory"
     )
+
+
+def _state_dir_blocked(repo: Path) -> Problem | None:
+    """A file (not a directory, nor a link to one) where the runs' state directory, or a
+    directory on the way to it, goes: making the run's directory there would fail."""
+    where = runs_dir(repo)
+    for place in (where, *where.parents):
+        if place == repo or not place.is_relative_to(repo):
+            return None
+        if os.path.lexists(place) and not place.is_symlink() and not place.is_dir():
+            return Problem(
+                f"{place} is a file, where dagspec keeps the state of the runs of this "
+                f"repository (in {where.relative_to(repo)}/): move the file away"
+            )
+    return None
 
 
 def _looped(place: str, loop: LinkLoopError) -> str:

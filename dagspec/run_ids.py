@@ -222,7 +222,13 @@ def claim(paths: RunPaths) -> bool:
     """Create the run's directory and write its id down where every checkout of the
     repository sees it (``ledgers.RUN_IDS``); False when another process (a run of this
     checkout, or of another checkout of the repository) took the id first."""
-    paths.runs_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        paths.runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file there since preflight looked: never "taken"
+        raise DagspecError(
+            f"cannot make {paths.runs_dir} ({error.strerror or error}), where dagspec keeps "
+            "the state of the runs of this repository: make it a directory dagspec can write"
+        ) from None
     try:
         paths.run_dir.mkdir()
     except FileExistsError:

@@ -422,6 +422,33 @@ def test_a_spec_directory_that_leads_outside_the_repository_is_refused(
     assert list(outside.iterdir()) == []
 
 
+@pytest.mark.parametrize("run_id", [None, "given"])
+@pytest.mark.parametrize("where", ["state/dag-runs", "state"])
+def test_a_file_where_the_runs_state_directory_goes_is_refused_in_one_line(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+    run_id: str | None,
+) -> None:
+    """Not a bug in dagspec (``FileExistsError`` from the claim of a made run id,
+    ``NotADirectoryError`` with ``--run-id``): the file named, and nothing written."""
+    blocking = project.repo / ".autospec" / where
+    blocking.parent.mkdir(parents=True, exist_ok=True)
+    blocking.write_text("mine\n")
+    project.write_dag(dag_text("a"))
+    given = ["--run-id", run_id] if run_id else []
+    assert run_cli("run", "dag.yaml", *given) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"dag: error: {blocking} is a file, where dagspec keeps the state of the runs of this "
+        "repository (in .autospec/state/dag-runs/): move the file away\n"
+    )
+    assert blocking.read_text() == "mine\n"
+    assert branches(project.repo) == ["main"]
+    assert not (project.repo.parent / f"{project.repo.name}.worktrees").exists()
+
+
 @pytest.mark.parametrize(
     ("path", "said"),
     [
