@@ -11,6 +11,7 @@ kernel frees when its holder dies, even by SIGKILL.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import sys
@@ -37,9 +38,25 @@ class Ledger:
     lines: list[str]
 
     def add(self, line: str) -> None:
+        """Write ``line`` whole, on a line of its own (after a line a killed holder left
+        without its newline), or nothing of it: a write cut short (a full disk, the
+        file-size limit: ``ulimit -f``) is taken back, and the file named."""
+        data = f"{line}\n".encode("utf-8", "surrogateescape")
+        start = None
         try:
-            os.write(self.fd, f"{line}\n".encode("utf-8", "surrogateescape"))
+            start = os.fstat(self.fd).st_size
+            if start and os.pread(self.fd, 1, start - 1) != b"\n":
+                data = b"\n" + data
+            written = 0
+            while written < len(data):
+                count = os.write(self.fd, data[written:])
+                if count == 0:
+                    raise OSError(errno.EIO, "nothing written")
+                written += count
         except OSError as error:
+            if start is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self.fd, start)  # no line cut in half for the next to join
             raise _unusable(self.path, error) from None
         self.lines.append(line)
 
@@ -124,10 +141,12 @@ def _unusable(path: Path, error: OSError) -> DagspecError:
     advice = too_many_open_files(error, str(path))  # the run's limit, not the file's fault
     if advice is not None:
         return DagspecError(advice)
+    fix = "make it a file dagspec can write"
+    if error.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):  # nothing was left of it
+        fix = "free space on its disk, or raise the file-size limit (ulimit -f)"
     return DagspecError(
         f"cannot read or write {path} ({error.strerror or error}), where the runs of this "
-        "repository write down what they took so that runs at once never take the same: "
-        "make it a file dagspec can write"
+        f"repository write down what they took so that runs at once never take the same: {fix}"
     )
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import resource
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,3 +184,55 @@ def test_an_id_taken_by_another_checkout_during_preflight_moves_on_to_the_next(
     assert planned.run_id == f"{ID}-2"
     assert RunPaths(runnable, f"{ID}-2").run_dir.is_dir()
     assert not RunPaths(runnable, ID).run_dir.exists()
+
+
+_ADD = """
+import sys
+from pathlib import Path
+from dagspec import ledgers
+from dagspec.errors import DagspecError
+try:
+    with ledgers.held(Path(sys.argv[1]), ledgers.RUN_IDS) as taken:
+        taken.add(sys.argv[2])
+except DagspecError as error:
+    sys.exit(str(error))
+"""
+
+
+def _add(
+    repo: Path, line: str, *, size_limit: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``Ledger.add`` of ``line`` in a process of its own, under ``ulimit -f`` if given."""
+
+    def limit() -> None:
+        if size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size_limit, size_limit))
+
+    command = [sys.executable, "-c", _ADD, str(repo), line]
+    return subprocess.run(command, capture_output=True, text=True, preexec_fn=limit, check=False)
+
+
+def test_a_line_the_file_size_limit_cuts_is_taken_back_and_named(git_repo: Path) -> None:
+    """``ulimit -f``: os.write writes part of the line; the half line is not left for the
+    next id to be glued to, and the one line of the error names the ledger."""
+    ledger = git_repo / ".git" / ledgers.RUN_IDS
+    before = "".join(f"old-run-{n:04d}\n" for n in range(78))  # 1014 bytes
+    ledger.write_text(before)
+    cut = _add(git_repo, "t-20261201-030000", size_limit=1024)
+    assert cut.returncode == 1
+    assert cut.stderr == (
+        f"cannot read or write {ledger} (File too large), where the runs of this repository "
+        "write down what they took so that runs at once never take the same: free space on "
+        "its disk, or raise the file-size limit (ulimit -f)\n"
+    )
+    assert ledger.read_text() == before
+    assert _add(git_repo, "t-20261201-030001").returncode == 0
+    assert ledger.read_text().splitlines()[-1] == "t-20261201-030001"
+
+
+def test_a_line_a_killed_run_left_without_its_newline_stays_apart(git_repo: Path) -> None:
+    ledger = git_repo / ".git" / ledgers.RUN_IDS
+    ledger.write_text("old-run\nt-2026120")  # its writer killed midway
+    assert _add(git_repo, ID).returncode == 0
+    assert ledger.read_text() == f"old-run\nt-2026120\n{ID}\n"
+    assert ID in ledgers.read(git_repo, ledgers.RUN_IDS)
