@@ -13,7 +13,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, git_commit, git_merge, own_worktrees, state
+from dagspec import git, git_commit, git_merge, ledgers, own_worktrees, state
 from dagspec.dagfile import Dag
 from dagspec.errors import (
     DagspecError,
@@ -355,6 +355,13 @@ def check_places(planned: Planned) -> Problem | None:
         f"repository through a symlink ({next(iter(outside.values()))}): dagspec writes "
         "there; replace the symlink with a directory"
     )
+
+
+def check_ledger(planned: Planned) -> Problem | None:
+    """The ledger of spec numbers (``ledgers.SPEC_NUMBERS``) can be read and written: else
+    every spec would fail at its specify, once its worktree is made."""
+    said = ledgers.problem(planned.repo, ledgers.SPEC_NUMBERS)
+    return Problem(said) if said else None
 
 
 def _state_dir_blocked(repo: Path) -> Problem | None:

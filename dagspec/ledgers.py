@@ -119,6 +119,21 @@ def take(fd: int, note: str, stopped: Callable[[], bool]) -> bool:
     return True
 
 
+def problem(checkout: Path, name: str) -> str | None:
+    """Why the ledger ``name`` of the repository of ``checkout`` could not be read and
+    written (``held``), asked without writing anything (preflight); None when it can."""
+    path = shared_dir(checkout) / name
+    if os.path.lexists(path):
+        if not path.is_file():
+            return str(_unusable(path, OSError(errno.EISDIR, "not a file")))
+        if not os.access(path, os.R_OK | os.W_OK):
+            return str(_unusable(path, OSError(errno.EACCES, "cannot be read and written")))
+        return None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        return str(_unusable(path, OSError(errno.EACCES, "cannot be made there")))
+    return None
+
+
 def read(checkout: Path, name: str) -> list[str]:
     """What the ledger says now, unlocked (a line being added may be missed); nothing when
     there is no such file yet, or it cannot be read."""

@@ -239,7 +239,7 @@ def claim(paths: RunPaths) -> bool:
                 paths.run_dir.rmdir()
                 return False
             taken.add(paths.run_id)
-    except DagspecError:  # the ledger cannot be written: nothing of the run stays
-        paths.run_dir.rmdir()
+    except BaseException:  # the ledger cannot be written, or a Ctrl-C while another run
+        paths.run_dir.rmdir()  # holds it: nothing of the run stays
         raise
     return True

@@ -143,3 +143,27 @@ def test_a_ctrl_c_stops_a_wait_for_another_runs_update_of_the_checkout(project: 
     assert "signer" not in err and "Traceback" not in out + err
     assert not (project.repo / "specs").exists()
     assert git(project.repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_a_ctrl_c_while_another_run_holds_the_run_id_ledger_leaves_nothing(
+    project: Project,
+) -> None:
+    """The run's directory is made before its id is written down: a Ctrl-C while another
+    run holds the ledger of run ids left it behind, empty."""
+    project.write_dag(dag_text("a"))
+    ledger = project.repo / ".git" / ledgers.RUN_IDS
+    fd = _held(ledger)
+    try:
+        driver = start_dag(project.repo, "run", "dag.yaml")
+        wait_for(lambda: _blocked_on(ledger) or driver.poll() is not None, timeout=60, what="id")
+        assert driver.poll() is None
+        driver.send_signal(signal.SIGINT)
+        out, err = driver.communicate(timeout=30)
+    finally:
+        os.close(fd)
+    assert driver.returncode == 130, out + err
+    assert f"note: waiting for another run of this repository, which holds {ledger}" in err
+    assert "Traceback" not in out + err
+    runs = project.repo / ".autospec" / "state" / "dag-runs"
+    assert not runs.exists() or list(runs.iterdir()) == []
+    assert ledger.read_text() == ""

@@ -422,6 +422,21 @@ def test_a_spec_directory_that_leads_outside_the_repository_is_refused(
     assert list(outside.iterdir()) == []
 
 
+def test_a_spec_number_ledger_that_cannot_be_written_is_refused_before_any_worktree(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Else every spec fails at its specify, each worktree made first."""
+    ledger = project.repo / ".git" / "dagspec-spec-numbers"
+    ledger.mkdir()
+    project.write_dag(dag_text("a"))
+    err = refused(project, run_cli, capsys)
+    assert err == (
+        f"dag: error: cannot read or write {ledger} (not a file), where the runs of this "
+        "repository write down what they took so that runs at once never take the same: "
+        "make it a file dagspec can write\n"
+    )
+
+
 @pytest.mark.parametrize("run_id", [None, "given"])
 @pytest.mark.parametrize("where", ["state/dag-runs", "state"])
 def test_a_file_where_the_runs_state_directory_goes_is_refused_in_one_line(
