@@ -56,29 +56,55 @@ def start(
     with state.run_lock(paths):
         if paths.state_file.exists():
             raise DagspecError(f"run '{run_id}' exists already: continue it with `dag resume`")
-        paths.dag_copy.write_bytes(path.read_bytes())
-        initial = RunState(
-            format=state.FORMAT,
-            run_id=run_id,
-            dag_file=_relative(path, repo),
-            dag_name=dag.name,
-            repo=str(repo),
-            status=RunStatus.RUNNING,
-            base_branch=base_branch,
-            base_commit=base_commit,
-            started_at=state.utcnow(),
-            driver_pid=os.getpid(),
-            options=options,
-            specs=_new_specs(dag, recorded),
-            autospec_version=version,
-            autospec=executable,
-        )
-        state.save(initial, paths.state_file)
+        try:
+            _copy_dag(path, paths.dag_copy)
+            initial = RunState(
+                format=state.FORMAT,
+                run_id=run_id,
+                dag_file=_relative(path, repo),
+                dag_name=dag.name,
+                repo=str(repo),
+                status=RunStatus.RUNNING,
+                base_branch=base_branch,
+                base_commit=base_commit,
+                started_at=state.utcnow(),
+                driver_pid=os.getpid(),
+                options=options,
+                specs=_new_specs(dag, recorded),
+                autospec_version=version,
+                autospec=executable,
+            )
+            state.save(initial, paths.state_file)
+        except BaseException:  # a full disk, a Ctrl-C: nothing of a run never recorded stays
+            _never_recorded(paths)
+            raise
         faults.say(f"run {run_id}: {counted(len(initial.specs), 'spec')}, {how(options)}\n")
         faults.say("".join(line + "\n" for line in continued_lines(recorded)))
         return execute(
             repo, paths, initial, dag, executable=executable, color=color, live=live, hint=hint
         )
+
+
+def _copy_dag(source: Path, copy: Path) -> None:
+    """The run's copy of its DAG file, the file named when it cannot be written."""
+    try:
+        copy.write_bytes(source.read_bytes())
+    except OSError as exc:
+        if exc.filename is None:  # a write cut short (a full disk, ``ulimit -f``)
+            raise OSError(exc.errno, exc.strerror, str(copy)) from exc
+        raise
+
+
+def _never_recorded(paths: RunPaths) -> None:
+    """What the start of a run whose state was never saved left: its directory, with the
+    DAG's copy and the lock's file (the lock stays held on the directory until it closes)."""
+    if paths.state_file.exists():
+        return
+    for made in (paths.dag_copy, paths.lock_file):
+        with contextlib.suppress(OSError):
+            made.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        paths.run_dir.rmdir()
 
 
 def _new_specs(dag: Dag, recorded: dict[str, Recorded]) -> tuple[SpecState, ...]:

@@ -322,3 +322,26 @@ def test_a_signal_during_the_final_merge_still_reports_the_run(
     assert told.read_text().splitlines()[-1] == "run-finished completed"
     assert project.state().status.value == "completed"
     assert all(s.merged for s in project.state().specs)
+
+
+def test_a_first_record_cut_by_the_file_size_limit_leaves_no_run(project: Project) -> None:
+    """``ulimit -f`` below the DAG file's size: its copy in the run's directory cannot be
+    written. The error names that file (not "the output"), and no empty run directory (or
+    one with a half copy) stays behind for `dag list` to skip forever."""
+    project.write_dag("#" + "x" * 3000 + "\n" + dag_text("a"))
+    driver = subprocess.run(
+        [sys.executable, "-m", "dagspec", "run", "dag.yaml", "--run-id", "r"],
+        cwd=project.repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size(2048),
+        timeout=60,
+        check=False,
+    )
+    copy = RunPaths(project.repo, "r").dag_copy
+    assert driver.returncode == 1, driver.stderr
+    assert driver.stderr.startswith(f"dag: error: cannot write {copy}: File too large")
+    assert len(driver.stderr.splitlines()) == 1, driver.stderr
+    assert not RunPaths(project.repo, "r").run_dir.exists()
