@@ -74,7 +74,10 @@ def held(
     except OSError as error:
         raise _unusable(path, error) from None
     try:
-        note = f"note: waiting for another run of this repository, which holds {path}"
+        note = (
+            f"note: waiting for another run of this repository, which holds {path} "
+            "(Ctrl-C stops the wait)"
+        )
         if not take(fd, note, stopped):
             raise WaitStopped(f"stopped waiting for another run's lock on {path}")
         yield Ledger(fd, path, _read(path))
