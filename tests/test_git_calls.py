@@ -111,4 +111,8 @@ def test_a_plain_spec_costs_seven_git_processes_including_its_merge(
     assert +difference == expected, (collections.Counter(few), collections.Counter(many))
     assert per_spec == 7
     print(f"git processes: {per_spec:.0f} per spec, {fixed:.0f} per run ({flags or 'sequential'})")
-    assert fixed <= 30, collections.Counter(few)
+    # The run's own git work: preflight (its version, identity, signer, base, filters,
+    # checkout, branch names, the run ids other checkouts took), what the drive reads once,
+    # the merge (9) and the batched clean-up. 37 before the merge read the run's branches
+    # once; 31 with the checks of runs from other checkouts and of a signer at a Ctrl-C.
+    assert fixed <= 32, collections.Counter(few)
