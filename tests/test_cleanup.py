@@ -435,11 +435,12 @@ def test_a_worktree_in_the_middle_of_a_rebase_is_kept_with_the_commit_it_made(
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, worktree=str(path), merged=True)))
     rebase = "a rebase (`git rebase --continue` or `--abort` there)"
 
+    amended_line = f"1 commit on no branch ({amended[:7]} a work, amended)"
+    rescue = f"which `git -C {path} branch NAME HEAD` would keep"
+    kept = f"kept wt-a: it is in the middle of {rebase}: end it, then `dag cleanup r`; "
     assert run_cli("cleanup", "r") == 1
     captured = capsys.readouterr()
-    assert f"kept wt-a: it is in the middle of {rebase}: end it, then `dag cleanup r`\n" in (
-        captured.out
-    )
+    assert f"{kept}it holds {amended_line}, {rescue}\n" in captured.out, captured.out
     assert f"kept dag/r/a: checked out in {path}\n" in captured.out  # git would refuse
     assert "(end the operation of git's under way in one)" in captured.err, captured.err
     assert run_cli("cleanup", "r", "--forget") == 1
@@ -448,7 +449,13 @@ def test_a_worktree_in_the_middle_of_a_rebase_is_kept_with_the_commit_it_made(
     )
     assert git(path, "rev-parse", "HEAD").strip() == amended
 
+    assert run_cli("cleanup", "r", "--force") == 1  # never a commit on no branch
+    out = capsys.readouterr().out
+    assert f"{kept}it holds {amended_line}, {rescue}\n" in out, out
+    assert git(path, "rev-parse", "HEAD").strip() == amended
+    git(path, "branch", "rescued", "HEAD")
     assert run_cli("cleanup", "r", "--force") == 0
     out = capsys.readouterr().out
     assert f"  wt-a: an operation of git's under way\n    in the middle of {rebase}\n" in out
     assert not path.exists()
+    assert git(git_repo, "rev-parse", "rescued").strip() == amended

@@ -211,9 +211,15 @@ def _plan_worktree(
         return
     unseen = unseen_work.unseen(path, state, spec_id, quiet=quiet, submodules=True)
     busy = checkout_safety.operation_in(path)  # what it made may be on no branch yet
-    if busy is not None and not force:
+    adrift = git.commits_lacking(path, "HEAD", ["--branches"]) if busy else []
+    if busy is not None and (adrift or not force):  # --force never drops a commit
         stays = forget.Stays(path, "", ours, uncommitted=False, busy=busy)
         said = f"it is in the middle of {busy}: end it, then `dag cleanup {state.run_id}`"
+        if adrift:
+            said += (
+                f"; it holds {counted(len(adrift), 'commit')} on no branch ({names(adrift)}),"
+                f" which `git -C {path} branch NAME HEAD` would keep"
+            )
         plan.kept.append(Kept(f"kept {path.name}: {said}", True, stays))
         return
     under_way = (f"in the middle of {busy}",) if busy else ()
