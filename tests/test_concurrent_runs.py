@@ -96,22 +96,29 @@ def _held(path: Path) -> int:
     return fd
 
 
-def test_a_ctrl_c_stops_a_wait_for_the_spec_number_ledger(project: Project) -> None:
-    """Another run holds the ledger of spec numbers (stuck): the run says it waits for it,
-    and a Ctrl-C ends the wait (a blocking ``flock`` in the worktree's thread sat through
-    it, and a second one too). Its specs are called off, their worktrees recorded."""
+def _interrupted_waiting_for(project: Project, held: Path) -> tuple[str, str]:
+    """``dag run`` of one spec while another process holds an ``flock`` on ``held``: once
+    the run is seen blocked on it (``/proc/locks``), one SIGINT; its output, exit 130."""
     project.write_dag(dag_text("a"))
-    ledger = project.repo / ".git" / ledgers.SPEC_NUMBERS
-    fd = _held(ledger)
+    fd = _held(held)
     try:
         driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
-        wait_for(lambda: _blocked_on(ledger) or driver.poll() is not None, timeout=60, what="a")
+        wait_for(lambda: _blocked_on(held) or driver.poll() is not None, timeout=60, what="a")
         assert driver.poll() is None
         driver.send_signal(signal.SIGINT)
         out, err = driver.communicate(timeout=30)
     finally:
         os.close(fd)
     assert driver.returncode == 130, out + err
+    return out, err
+
+
+def test_a_ctrl_c_stops_a_wait_for_the_spec_number_ledger(project: Project) -> None:
+    """Another run holds the ledger of spec numbers (stuck): the run says it waits for it,
+    and a Ctrl-C ends the wait (a blocking ``flock`` in the worktree's thread sat through
+    it, and a second one too). Its specs are called off, their worktrees recorded."""
+    ledger = project.repo / ".git" / ledgers.SPEC_NUMBERS
+    out, err = _interrupted_waiting_for(project, ledger)
     assert f"note: waiting for another run of this repository, which holds {ledger}" in err
     assert "Traceback" not in out + err
     assert project.statuses() == {"a": "pending"}
@@ -122,18 +129,8 @@ def test_a_ctrl_c_stops_a_wait_for_another_runs_update_of_the_checkout(project: 
     """The end-of-run merge waits for the checkout's lock (another run's update): the first
     Ctrl-C ends the wait, nothing merged, in one line that says how to merge (not that a
     second Ctrl-C stops a signer, with no signer)."""
-    project.write_dag(dag_text("a"))
     lock = project.repo / ".git" / checkout_move.CHECKOUT_LOCK
-    fd = _held(lock)
-    try:
-        driver = start_dag(project.repo, "run", "dag.yaml", "--run-id", "r")
-        wait_for(lambda: _blocked_on(lock) or driver.poll() is not None, timeout=60, what="merge")
-        assert driver.poll() is None
-        driver.send_signal(signal.SIGINT)
-        out, err = driver.communicate(timeout=30)
-    finally:
-        os.close(fd)
-    assert driver.returncode == 130, out + err
+    out, err = _interrupted_waiting_for(project, lock)
     stopped = [line for line in err.splitlines() if line.startswith("dag: error: ")]
     assert len(stopped) == 1 and stopped[0].startswith(
         f"dag: error: the merge of run r stopped waiting for another run's update of "
