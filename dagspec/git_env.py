@@ -40,6 +40,10 @@ INSULATION: dict[str, str] = {
     "advice.detachedHead": "false",
     "core.safecrlf": "false",  # with core.autocrlf, "LF would be replaced by CRLF" refused add
     "gc.auto": "0",
+    # `git commit` starts `git maintenance run --auto` after its work (git 2.29+,
+    # Documentation/config/maintenance.txt): with gc.auto=0 it has nothing to do, but it is
+    # one more process for every spec's commit.
+    "maintenance.auto": "false",
 }
 INSULATION_ARGS = tuple(arg for item in INSULATION.items() for arg in ("-c", "=".join(item)))
 

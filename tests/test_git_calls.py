@@ -18,6 +18,7 @@ time and four at once.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import shutil
 import subprocess
@@ -116,3 +117,39 @@ def test_a_plain_spec_costs_seven_git_processes_including_its_merge(
     # the merge (9) and the batched clean-up. 37 before the merge read the run's branches
     # once; 31 with the checks of runs from other checkouts and of a signer at a Ctrl-C.
     assert fixed <= 32, collections.Counter(few)
+
+
+@pytest.mark.slow
+def test_a_specs_commit_starts_no_automatic_maintenance(
+    project: Project, pyz: Path, tmp_path: Path
+) -> None:
+    """git's own children count too: ``git commit`` starts ``git maintenance run --auto``
+    unless ``maintenance.auto`` is false. Every git process, children included, is seen
+    through trace2 (``trace2.eventTarget`` is read from the global configuration only; a
+    directory gets one file per process, git-config(1))."""
+    project.fake.setenv("STEP_SECONDS", 0)
+    traces = tmp_path / "trace2"
+    traces.mkdir()
+    gitconfig = Path(os.environ["HOME"]) / ".gitconfig"
+    gitconfig.write_text(gitconfig.read_text() + f"[trace2]\n\teventTarget = {traces}\n")
+    lines = ["layers:", "  - id: L0", "    features:", '      - {id: s0, description: "S0"}']
+    (project.repo / "dag.yaml").write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [sys.executable, str(pyz), "run", "dag.yaml"], cwd=project.repo, capture_output=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    commands = [
+        _without_config(event["argv"][1:])
+        for trace in traces.iterdir()
+        for event in map(json.loads, trace.read_text().splitlines())
+        if event["event"] == "start"
+    ]
+    assert any(c[:1] == ["commit"] for c in commands), commands
+    assert not [c for c in commands if c[:1] == ["maintenance"]], commands
+
+
+def _without_config(argv: list[str]) -> list[str]:
+    """A git argv without its leading ``-c NAME=VALUE`` pairs."""
+    while argv[:1] == ["-c"]:
+        argv = argv[2:]
+    return argv
