@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Iterator
@@ -77,7 +76,7 @@ def fast_forward(repo: Path, move: Move) -> None:
 def _move(repo: Path, move: Move, lock: int, held: tuple[int, ...]) -> None:
     """``fast_forward`` with both locks held: the move lock (``lock``) and the checkout's
     own (``held``); git inherits both."""
-    token = secrets.token_hex(8)
+    token = os.urandom(8).hex()
     checkout_journal.write(repo, move, token)
     checkout_journal.start_end_marker(repo, token)
     try:
@@ -250,7 +249,7 @@ def _settle(
         return [f"undid the update of {where} to {move.new[:12]}: its branch could not move"]
     if not undo_files:
         return []
-    token = secrets.token_hex(8)
+    token = os.urandom(8).hex()
     checkout_journal.write(repo, move, token, undoing)
     checkout_journal.start_end_marker(repo, token)
     undone = checkout_undo.undo(
