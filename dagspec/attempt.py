@@ -21,7 +21,17 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import autospec, compat, copies, git, git_env, integration, spec_dirs, worktree
+from dagspec import (
+    autospec,
+    compat,
+    copies,
+    git_env,
+    git_refs,
+    git_worktree,
+    integration,
+    spec_dirs,
+    worktree,
+)
 from dagspec.bookkeeping import Bookkeeping
 from dagspec.dagfile import Dag
 from dagspec.errors import WaitStopped
@@ -113,8 +123,8 @@ class GitWorkspace:
         the base, with nothing of an agent's in it (``dagspec.ahead``)."""
         repo = Path(run.repo)
         with self._book(run).worktrees:
-            git.remove_worktree(repo, ready.path, force=True)
-            git.delete_branch(repo, ready.branch, force=True)
+            git_worktree.remove_worktree(repo, ready.path, force=True)
+            git_refs.delete_branch(repo, ready.branch, force=True)
 
 
 def _join(run: RunState, book: Bookkeeping, spec_id: str, branch: str, message: str) -> None:
@@ -131,7 +141,7 @@ def _join(run: RunState, book: Bookkeeping, spec_id: str, branch: str, message: 
         sign=book.sign,
         known=book.integration,
     )
-    book.integration = joined or git.rev_parse(
+    book.integration = joined or git_refs.rev_parse(
         repo, f"refs/heads/{integration.integration_branch(run.run_id)}"
     )
 
@@ -168,7 +178,7 @@ def prepare(
             repo, path, branch=branch, base_commit=run.base_commit
         )
         if taken:
-            book.branches[branch] = git.rev_parse(repo, f"refs/heads/{branch}") or ""
+            book.branches[branch] = git_refs.rev_parse(repo, f"refs/heads/{branch}") or ""
         afresh = spec.branch is None or not _reopenable(path, branch, book)
         if afresh:
             # New, or its branch is gone with no worktree holding it (`dag cleanup` removes
@@ -230,7 +240,7 @@ def _asks_to_stop(go_on: Callable[[], None]) -> Callable[[], bool]:
 def _refuse_unresolved(run: RunState, spec_id: str, path: Path) -> None:
     """Raise ``WorktreeError`` when the spec's worktree has a merge in progress with
     conflicts left: committing its work as it is would commit the conflict markers."""
-    conflicted = git.unmerged_files(path)
+    conflicted = git_worktree.unmerged_files(path)
     if conflicted:
         more = f" (and {len(conflicted) - 3} more)" if len(conflicted) > 3 else ""
         raise worktree.WorktreeError(

@@ -3,7 +3,7 @@ question once (issue 16), and the locks over what must be serial.
 
 Read when the drive begins (``Bookkeeping.load``, three git processes): whether the user's
 configuration asks for signed commits (``commit.gpgSign``), who commits in the checkout
-(``git.identity_env``: given to the commits in worktrees and to agents, on branches where an
+(``git_config.identity_env``: given to the commits in worktrees and to agents, on branches where an
 ``includeIf "onbranch:..."`` identity does not apply), every branch name (autospec
 numbers a new spec above the ``NNN-`` of every branch it sees, contract §1.5), and the tips
 of the run's own branches ``dag/<run>/...``, the integration branch's among them. The drive
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, git_batch, git_commit, ledgers, spec_dirs
+from dagspec import git_batch, git_commit, git_config, git_worktree, ledgers, spec_dirs
 from dagspec.integration import integration_branch
 
 
@@ -87,7 +87,7 @@ class Bookkeeping:
         return cls(
             repo=repo,
             sign=git_commit.signs_commits(repo),
-            identity=git.identity_env(repo),
+            identity=git_config.identity_env(repo),
             branches=own,
             integration=own.get(integration_branch(run_id)),
             floor=max(numbers, default=0),
@@ -103,7 +103,7 @@ class Bookkeeping:
         def ask() -> list[str]:
             with self._asking:
                 if commit not in self._base_dirs:
-                    self._base_dirs[commit] = git.tree_dirs(worktree, commit, "specs")
+                    self._base_dirs[commit] = git_worktree.tree_dirs(worktree, commit, "specs")
                 return self._base_dirs[commit]
 
         return ask

@@ -48,7 +48,16 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from dagspec import checkout_journal, checkout_undo, git, git_checkout, git_merge, ledgers, words
+from dagspec import (
+    checkout_journal,
+    checkout_undo,
+    git_checkout,
+    git_merge,
+    git_refs,
+    git_worktree,
+    ledgers,
+    words,
+)
 from dagspec.checkout_journal import ENDED, JOURNAL, LOCK, Move, Undoing
 from dagspec.errors import DagspecError, GitError, WaitStopped, as_typed
 
@@ -168,7 +177,9 @@ def checkout_lock(checkout: Path) -> Iterator[tuple[int, ...]]:
     without this one it could move it at once with a run of the main checkout. Nothing
     (no descriptor) when git cannot name the checkout's git directory: the move fails."""
     try:
-        fd = os.open(git.own_git_dir(checkout) / CHECKOUT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(
+            git_worktree.own_git_dir(checkout) / CHECKOUT_LOCK, os.O_RDWR | os.O_CREAT, 0o644
+        )
     except (GitError, OSError):
         yield ()
         return
@@ -233,7 +244,7 @@ def _settle(
     if not checkout.is_dir():
         return []  # the checkout is gone: nothing of it to repair
     ref = f"refs/heads/{move.branch}"
-    tip = git.rev_parse(checkout, ref)
+    tip = git_refs.rev_parse(checkout, ref)
     if tip == move.new:
         return []
     where = f"{checkout} ({move.branch})"
@@ -243,7 +254,7 @@ def _settle(
         with contextlib.suppress(GitError):  # the branch is locked (a stale ``<ref>.lock``)
             if git_merge.update_ref(checkout, ref, move.new, move.old, message=message):
                 return [finished]
-        if git.rev_parse(checkout, ref) == move.new:  # moved, then failed (its reflog: full)
+        if git_refs.rev_parse(checkout, ref) == move.new:  # moved, then failed (its reflog: full)
             return [finished]
         git_checkout.two_tree_update(checkout, move.new, move.old)  # back with the branch
         return [f"undid the update of {where} to {move.new[:12]}: its branch could not move"]
@@ -280,8 +291,8 @@ def _drop_stale_locks(checkout: Path, branch: str, since: int) -> None:
     time in ns) is that git's, which is gone."""
     if not checkout.is_dir():
         return
-    own = git.git_dir(checkout)
-    common = git.common_dir(checkout) or own
+    own = git_worktree.git_dir(checkout)
+    common = git_worktree.common_dir(checkout) or own
     for lock in (own / "index.lock", own / "HEAD.lock", common / f"refs/heads/{branch}.lock"):
         with contextlib.suppress(FileNotFoundError):
             if lock.stat().st_mtime_ns >= since:

@@ -13,7 +13,17 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, git_commit, git_merge, ledgers, own_worktrees, state
+from dagspec import (
+    git,
+    git_commit,
+    git_config,
+    git_merge,
+    git_refs,
+    git_worktree,
+    ledgers,
+    own_worktrees,
+    state,
+)
 from dagspec.dagfile import Dag
 from dagspec.errors import (
     DagspecError,
@@ -97,7 +107,7 @@ def check_git(planned: Planned) -> Problem | None:
 def check_identity(planned: Planned) -> Problem | None:
     """git knows who commits: dagspec commits each spec's work and its merges."""
     missing = [
-        who.lower() for who in ("AUTHOR", "COMMITTER") if not git.identity(planned.repo, who)
+        who.lower() for who in ("AUTHOR", "COMMITTER") if not git_config.identity(planned.repo, who)
     ]
     if not missing:
         return None
@@ -168,12 +178,16 @@ def check_filters(planned: Planned) -> Problem | None:
     One git process; a second only when a required filter's program is missing."""
     failing = {
         name: (command, problem)
-        for name, commands in git.required_filters(planned.repo).items()
+        for name, commands in git_config.required_filters(planned.repo).items()
         for command in commands
         if (problem := program_problem(command, repo=planned.repo))
     }
     try:
-        used = git.filters_used(planned.repo, planned.base()[1], list(failing)) if failing else ()
+        used = (
+            git_config.filters_used(planned.repo, planned.base()[1], list(failing))
+            if failing
+            else ()
+        )
     except DagspecError:
         return None  # check_base says why
     named = next((name for name in failing if name in used), None)
@@ -194,7 +208,7 @@ def check_checkout(planned: Planned) -> Problem | None:
         branch, _ = planned.base()
     except DagspecError:
         return None  # check_base says why
-    for path, checked_out in git.worktrees(planned.repo).items():
+    for path, checked_out in git_worktree.worktrees(planned.repo).items():
         if checked_out == branch and path.is_dir() and git_merge.tracked_changes(path):
             return Problem(
                 f"{path} has uncommitted changes on {branch}: commit or stash them before the "
@@ -214,7 +228,7 @@ def check_autospec_ignored(planned: Planned) -> Problem | None:
     place = planned.repo / ".autospec"
     if not place.is_dir():
         return None  # check_constitution says what autospec needs
-    shown = git.untracked_files(planned.repo, ".autospec", each=False)
+    shown = git_worktree.untracked_files(planned.repo, ".autospec", each=False)
     if not shown:
         return None
     more = f" (and {len(shown) - 1} more)" if len(shown) > 1 else ""
@@ -289,7 +303,7 @@ def check_branches(planned: Planned) -> Problem | None:
     the way of every run, recorded or not, whatever its id: only renaming it helps."""
     if planned.dag is None or planned.run_id is None:
         return None
-    found = git.refs(planned.repo, "refs/heads/dag")
+    found = git_refs.refs(planned.repo, "refs/heads/dag")
     if "refs/heads/dag" in found:
         return _branch_named_dag(planned)
     if _recorded(planned):
@@ -432,13 +446,13 @@ def _names(items: Iterable[str]) -> str:
 def base_of(repo: Path, dag: Dag | None) -> tuple[str, str]:
     """The branch the run merges into and its commit (README, How a run works)."""
     given = dag.execution.base_branch if dag is not None else None
-    branch = given or git.current_branch(repo)
+    branch = given or git_refs.current_branch(repo)
     if branch is None:
         raise DagspecError(
             f"HEAD is detached in {repo}: check out the branch the run should merge into, "
             "or set execution.base_branch in the DAG file"
         )
-    commit = git.rev_parse(repo, f"refs/heads/{branch}")
+    commit = git_refs.rev_parse(repo, f"refs/heads/{branch}")
     if commit is None and branch == given:
         raise DagspecError(f"the base branch '{branch}' does not exist in {repo}")
     if commit is None:

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from dagspec import git, git_merge
+from dagspec import git_merge, git_refs, git_worktree
 from dagspec.workspace import resolved
 
 _OWN_BRANCH = re.compile(r"\d{3}-.")  # DetectCurrentSpec's ^(\d{3})-(.+)$
@@ -100,17 +100,19 @@ def take_back(repo: Path, path: Path, *, branch: str, base_commit: str) -> str |
         return None
     if where.exists() and not adoptable(where, own):
         return None  # the user's: ``worktree.collect_work`` says so, touching nothing
-    tip = git.rev_parse(repo, f"refs/heads/{own}")
+    tip = git_refs.rev_parse(repo, f"refs/heads/{own}")
     if tip is None or not _descends(repo, tip, branch, base_commit):
         return None
     if where.exists():
-        git.checkout_branch_at(path, branch, tip)
+        git_worktree.checkout_branch_at(path, branch, tip)
     else:
-        git.remove_worktree(repo, where, force=True)  # a registration whose directory is gone
-        if any(b == branch for b in git.worktrees(repo).values()):
+        git_worktree.remove_worktree(
+            repo, where, force=True
+        )  # a registration whose directory is gone
+        if any(b == branch for b in git_worktree.worktrees(repo).values()):
             return None  # checked out somewhere else: not ours to move
         git_merge.set_branch(repo, branch, tip)
-    git.delete_branch(repo, own, force=True)  # its commits are all on `branch` now
+    git_refs.delete_branch(repo, own, force=True)  # its commits are all on `branch` now
     return own
 
 
@@ -118,7 +120,7 @@ def _registration(repo: Path, path: Path) -> tuple[Path | None, str | None]:
     """The worktree git has registered at ``path`` and its branch: at that very place, or,
     with its directory gone, one at the same ``<run-id>/<spec-id>`` (the repository was
     moved since)."""
-    registered = git.worktrees(repo)
+    registered = git_worktree.worktrees(repo)
     for where, on in registered.items():
         if resolved(where) == resolved(path) and path.is_dir():
             return where, on
@@ -131,5 +133,5 @@ def _registration(repo: Path, path: Path) -> tuple[Path | None, str | None]:
 def _descends(repo: Path, tip: str, branch: str, base_commit: str) -> bool:
     """Whether ``tip`` holds every commit of ``branch`` (of the run's base commit when
     ``branch`` is gone): a branch grown from the spec's, whose taking loses nothing."""
-    start = f"refs/heads/{branch}" if git.branch_exists(repo, branch) else base_commit
-    return git.is_ancestor(repo, start, tip)
+    start = f"refs/heads/{branch}" if git_refs.branch_exists(repo, branch) else base_commit
+    return git_refs.is_ancestor(repo, start, tip)

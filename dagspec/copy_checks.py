@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from dagspec import git
+from dagspec import git, git_worktree
 from dagspec.dagfile import Checked, CopyPath
 from dagspec.errors import Problem
 
@@ -71,12 +71,12 @@ def _blocking(repo: Path, copy: CopyPath) -> str | None:
             f"ignore a link named {copy.path}, so every spec would fail at its start: "
             + what_ignores(repo, copy)
         )
-    if git.tracked_files(repo, copy.path):
+    if git_worktree.tracked_files(repo, copy.path):
         return (
             f"execution.copy: {copy.path} is tracked by git, so each worktree has it "
             "already: remove it from execution.copy"
         )
-    if not copy.symlink and git.untracked_files(repo, copy.path):
+    if not copy.symlink and git_worktree.untracked_files(repo, copy.path):
         return (
             f"execution.copy: {copy.path} is not ignored by git, so a copy would be "
             f"committed: {what_ignores(repo, copy)}"
@@ -140,7 +140,7 @@ def what_ignores(top: Path, copy: CopyPath) -> str:
 def ignored_as_link(repo: Path, path: str) -> bool:
     """Whether git would ignore ``path`` (relative to ``repo``, the top of its checkout) when
     it is a symbolic link, as ``user_copies.copy_paths`` makes it in a worktree."""
-    if git.common_dir(repo) is None:
+    if git_worktree.common_dir(repo) is None:
         return True  # not a repository: preflight says so on its own
     return _ignoring_rule(repo, path, link=True) is not None
 
@@ -152,7 +152,7 @@ def _ignoring_rule(repo: Path, path: str, *, link: bool) -> str | None:
     directory at ``path`` (git looks at what a path is in the work tree, not at the pattern
     alone), with the repository's own git directory (``info/exclude``) and configuration
     (``core.excludesFile``)."""
-    common = git.common_dir(repo)
+    common = git_worktree.common_dir(repo)
     if common is None:
         return None
     parts = Path(path).parts

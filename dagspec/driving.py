@@ -233,11 +233,11 @@ def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: st
     of git's (a rebase: HEAD detached, so the agent's commits would be on no branch; but a
     merge is how a join conflict is resolved, README "Merging", and the spec's commit of a
     spec whose agent is done concludes it), or
-    whose branch points at a commit the repository no longer has (``git.lost_commit``:
+    whose branch points at a commit the repository no longer has (``git_refs.lost_commit``:
     every git command in its worktree fails there, so each attempt would fail at once, for
     ever; the files of its worktree are all that is left of its work, and ``dag cleanup
     --force`` removes them and the branch)."""
-    from dagspec import checkout_safety, git  # only for runs that resume specs
+    from dagspec import checkout_safety, git_refs  # only for runs that resume specs
 
     for spec_id in spec_ids:
         spec = run.spec(spec_id)
@@ -251,7 +251,7 @@ def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: st
                 f"the middle of {busy}, and {inside} inside it: end it, then `{again}`"
             )
         branch = spec.branch or places.branch_name(run.run_id, spec_id)
-        lost = git.lost_commit(repo, f"refs/heads/{branch}")
+        lost = git_refs.lost_commit(repo, f"refs/heads/{branch}")
         if lost is None:
             continue
         files = f", but for the files in {spec.worktree}" if spec.worktree else ""
@@ -269,16 +269,16 @@ _TAKEN_UP = (SpecStatus.FAILED, SpecStatus.INTERRUPTED, SpecStatus.BLOCKED)
 
 def lost_branches(repo: Path, run: RunState) -> dict[str, str]:
     """The specs ``resume`` or ``retry`` would take up whose branch points at a commit the
-    repository no longer has (``git.lost_commit``), with that commit: both would refuse
+    repository no longer has (``git_refs.lost_commit``), with that commit: both would refuse
     them (``check_branches``), so no hint may send the user there. No git process for a
     run with no such spec to take up."""
-    from dagspec import git  # only for runs with specs to take up
+    from dagspec import git_refs  # only for runs with specs to take up
 
     lost = {}
     for spec in run.specs:
         if spec.status in _TAKEN_UP and (spec.branch or spec.worktree):
             branch = spec.branch or places.branch_name(run.run_id, spec.id)
-            if (commit := git.lost_commit(repo, f"refs/heads/{branch}")) is not None:
+            if (commit := git_refs.lost_commit(repo, f"refs/heads/{branch}")) is not None:
                 lost[spec.id] = commit
     return lost
 

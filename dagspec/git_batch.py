@@ -48,7 +48,7 @@ def present(repo: Path, commits: Iterable[str]) -> set[str]:
 
 def short_names(refs: Iterable[str]) -> list[str]:
     """Branch names as autospec sees them: ``refs/heads/x`` is ``x``, and a remote-tracking
-    ``refs/remotes/origin/x`` is ``x`` too (``git.branch_names``' rule)."""
+    ``refs/remotes/origin/x`` is ``x`` too (``git_refs.branch_names``' rule)."""
     names = []
     for ref in refs:
         if ref.startswith("refs/heads/") and ref.count("/") >= 2:
@@ -102,7 +102,7 @@ def head_branch(worktree: Path) -> str | None:
     """The branch checked out in ``worktree`` as its ``HEAD`` file says (``ref:
     refs/heads/<branch>``), read without starting git; None when the file does not say
     (a detached HEAD, or a repository whose refs are in a reftable, where the file is a
-    stub naming ``.invalid``): then ask ``git.current_branch``. Only the newline that ends
+    stub naming ``.invalid``): then ask ``git_refs.current_branch``. Only the newline that ends
     each file is removed: a path may end in a space, a branch name in U+2028."""
     dot_git = worktree / ".git"
     try:

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagspec.errors import GitError, GitOutputError
-from dagspec.git import rev_parse, run, run_told
+from dagspec.git import run, run_told
 from dagspec.git_commit import commit_tree
 from dagspec.git_output import OBJECT_ID, fields, lines, nul_split, status_entries
+from dagspec.git_refs import rev_parse
 
 
 class MergeTree(NamedTuple):

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, git_batch, git_commit, git_merge, graph
+from dagspec import git_batch, git_commit, git_merge, git_refs, graph
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import branch_name
@@ -55,7 +55,7 @@ def integration_branch(run_id: str) -> str:
 def tip(repo: Path, run_id: str, base_commit: str) -> str:
     """The integration branch's tip; created at ``base_commit`` when it does not exist."""
     ref = f"refs/heads/{integration_branch(run_id)}"
-    current = git.rev_parse(repo, ref)
+    current = git_refs.rev_parse(repo, ref)
     if current is None:
         git_merge.set_branch(repo, integration_branch(run_id), base_commit)
         current = base_commit
@@ -81,7 +81,7 @@ def join(
     then), ``DagspecError`` when ``branch`` is gone or the integration branch keeps moving.
     ``known``: the integration branch's tip as the run left it (``keep``).
     """
-    spec_tip = git.rev_parse(repo, f"refs/heads/{branch}")
+    spec_tip = git_refs.rev_parse(repo, f"refs/heads/{branch}")
     if spec_tip is None:
         raise DagspecError(f"the branch {branch} is gone: the spec's work cannot be joined")
     ref = f"refs/heads/{integration_branch(run_id)}"
@@ -89,7 +89,7 @@ def join(
         keep(repo, run_id, known, spec_id)
     for _ in range(ATTEMPTS):
         head = tip(repo, run_id, base_commit)
-        if git.is_ancestor(repo, spec_tip, head):
+        if git_refs.is_ancestor(repo, spec_tip, head):
             return None
         sign = git_commit.signs_commits(repo) if sign is None else sign
         commit = _merge(repo, run_id, spec_id, (head, spec_tip), branch, message, sign)
@@ -143,13 +143,13 @@ def keep(repo: Path, run_id: str, known: str, spec_id: str) -> None:
     ``known`` it is refused, since joining there would leave the specs joined before
     without a merge commit of their own. Raises ``DagspecError`` saying how to put it back."""
     name = integration_branch(run_id)
-    current = git.rev_parse(repo, f"refs/heads/{name}")
+    current = git_refs.rev_parse(repo, f"refs/heads/{name}")
     if current is None:
-        if git.rev_parse(repo, f"{known}^{{commit}}") is not None:
+        if git_refs.rev_parse(repo, f"{known}^{{commit}}") is not None:
             git_merge.update_ref(repo, f"refs/heads/{name}", known, "", message="dag restore")
             return
         current = "nothing"
-    elif git.is_ancestor(repo, known, current):
+    elif git_refs.is_ancestor(repo, known, current):
         return
     raise DagspecError(
         f"the branch {name} was moved by someone else during run {run_id} (it holds the "
@@ -189,8 +189,8 @@ def joins(
     if listed is not None:
         head = listed.get(ref)
     else:
-        head = git.rev_parse(repo, ref)
-        if head is not None and git.rev_parse(repo, base_commit) is None:
+        head = git_refs.rev_parse(repo, ref)
+        if head is not None and git_refs.rev_parse(repo, base_commit) is None:
             return {}
     if head is None:
         return {}
@@ -207,13 +207,15 @@ def drop(repo: Path, run_id: str, *, listed: Mapping[str, str] | None = None) ->
     caller read them (``run_branches``), else git is asked; one deleted by someone since
     (``git branch -D``) is gone as wanted."""
     name = integration_branch(run_id)
-    there = f"refs/heads/{name}" in listed if listed is not None else git.branch_exists(repo, name)
+    there = (
+        f"refs/heads/{name}" in listed if listed is not None else git_refs.branch_exists(repo, name)
+    )
     if not there:
         return
     try:
-        git.delete_branch(repo, name, force=True)
+        git_refs.delete_branch(repo, name, force=True)
     except GitError:
-        if git.branch_exists(repo, name):
+        if git_refs.branch_exists(repo, name):
             raise
 
 
@@ -259,7 +261,7 @@ def spec_tips(
     tips: dict[str, str | None] = {}
     for spec in state.specs:
         ref = f"refs/heads/{spec.branch or branch_name(state.run_id, spec.id)}"
-        tips[spec.id] = listed.get(ref) if ref.startswith(prefix) else git.rev_parse(repo, ref)
+        tips[spec.id] = listed.get(ref) if ref.startswith(prefix) else git_refs.rev_parse(repo, ref)
     return tips
 
 
@@ -303,7 +305,7 @@ class MergeFacts:
             tips.update(joined_tips(repo, state, gone))
         for spec in gone:  # its merge the base branch lost holds its work: merged from there
             if tips[spec.id] is None and spec.dropped_merge is not None:
-                tips[spec.id] = git.rev_parse(repo, f"{spec.dropped_merge}^2")
+                tips[spec.id] = git_refs.rev_parse(repo, f"{spec.dropped_merge}^2")
         return cls(made, tips, repo, listed)
 
     def sign(self) -> bool:
@@ -330,8 +332,8 @@ def rewritten(repo: Path, state: RunState, tip: str) -> bool:
     process when ``tip`` is that commit: the base branch has not moved)."""
     if tip == state.base_commit:
         return False
-    known = git.rev_parse(repo, state.base_commit) is not None
-    return not known or not git.is_ancestor(repo, state.base_commit, tip)
+    known = git_refs.rev_parse(repo, state.base_commit) is not None
+    return not known or not git_refs.is_ancestor(repo, state.base_commit, tip)
 
 
 def refuse_rewritten(repo: Path, state: RunState, tip: str) -> None:
@@ -340,8 +342,8 @@ def refuse_rewritten(repo: Path, state: RunState, tip: str) -> None:
     the user removed from the base branch. The message names them."""
     if not rewritten(repo, state, tip):
         return
-    if git.rev_parse(repo, state.base_commit) is not None:
-        lost = git.commits_lacking(repo, state.base_commit, [tip])
+    if git_refs.rev_parse(repo, state.base_commit) is not None:
+        lost = git_refs.commits_lacking(repo, state.base_commit, [tip])
     else:
         lost = [state.base_commit[:12]]
     shown = "; ".join(lost[:5]) + (f"; and {len(lost) - 5} more" if len(lost) > 5 else "")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git
+from dagspec import git_worktree
 from dagspec.errors import DagspecError, GitError, WaitStopped, too_many_open_files
 
 SPEC_NUMBERS = "dagspec-spec-numbers"
@@ -174,7 +174,7 @@ def shared_dir(checkout: Path) -> Path:
     git directory, whose ``commondir`` leads there) keeps it; read from files, asked of git
     only when they do not say."""
     try:
-        own = git.own_git_dir(checkout)
+        own = git_worktree.own_git_dir(checkout)
     except GitError:
         return checkout / ".git"
     if own == checkout / ".git":
@@ -182,4 +182,4 @@ def shared_dir(checkout: Path) -> Path:
     try:
         return own / (own / "commondir").read_text(encoding="utf-8").strip()
     except OSError:  # a git directory of its own (a submodule, --separate-git-dir)
-        return git.common_dir(checkout) or own
+        return git_worktree.common_dir(checkout) or own

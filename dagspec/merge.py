@@ -43,10 +43,11 @@ import attrs
 from dagspec import (
     checkout_move,
     checkout_safety,
-    git,
     git_batch,
     git_commit,
     git_merge,
+    git_refs,
+    git_worktree,
     integration,
     lifecycle,
     procgroup,
@@ -108,7 +109,7 @@ def merge_run(
 
 
 def _base_tip(repo: Path, state: RunState) -> str:
-    tip = git.rev_parse(repo, f"refs/heads/{state.base_branch}")
+    tip = git_refs.rev_parse(repo, f"refs/heads/{state.base_branch}")
     if tip is None:
         raise DagspecError(
             f"the base branch {state.base_branch} of run {state.run_id} no longer exists: "
@@ -168,7 +169,7 @@ def dropped_merges(repo: Path, state: RunState) -> frozenset[str]:
     """The specs recorded merged whose merge the base branch no longer has, as it is now
     (``_dropped``), for ``dag status``; none when there is no base branch to ask, or git
     cannot answer (its base commit pruned: a rewritten base, which ``dag merge`` names)."""
-    tip = git.rev_parse(repo, f"refs/heads/{state.base_branch}")
+    tip = git_refs.rev_parse(repo, f"refs/heads/{state.base_branch}")
     if tip is None:
         return frozenset()
     try:
@@ -180,10 +181,10 @@ def dropped_merges(repo: Path, state: RunState) -> frozenset[str]:
 def _work_on_base(repo: Path, merge_commit: str, tip: str) -> bool:
     """Whether the base, at ``tip``, has the spec side (``^2``) of ``merge_commit``, as a
     commit or by content; False when that commit is gone (garbage-collected)."""
-    work = git.rev_parse(repo, f"{merge_commit}^2")
+    work = git_refs.rev_parse(repo, f"{merge_commit}^2")
     if work is None:
         return False
-    return git.is_ancestor(repo, work, tip) or git_merge.adds_nothing(repo, tip, work)
+    return git_refs.is_ancestor(repo, work, tip) or git_merge.adds_nothing(repo, tip, work)
 
 
 def _replay(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
@@ -229,9 +230,11 @@ def _merge_one(
     if (head, tip) in known.joins:
         join = known.joins[head, tip]
         return SpecMerge(spec.id, branch, Outcome.WOULD_MERGE, join), join
-    if git.is_ancestor(repo, tip, head):
+    if git_refs.is_ancestor(repo, tip, head):
         commit = _merge_commit_of(repo, tip, head, state.base_commit)
-        had = Outcome.ALREADY_MERGED if git.is_ancestor(repo, tip, base) else Outcome.WOULD_MERGE
+        had = (
+            Outcome.ALREADY_MERGED if git_refs.is_ancestor(repo, tip, base) else Outcome.WOULD_MERGE
+        )
         return SpecMerge(spec.id, branch, had, commit), head
     try:
         work = replay.own_work(repo, known, tip, head)  # the base moved: its commits replayed
@@ -252,7 +255,7 @@ def _merge_one(
 
 def _merge_commit_of(repo: Path, commit: str, head: str, since: str) -> str | None:
     """The commit that merged ``commit`` into ``head`` since the run began, if one did."""
-    if git.rev_parse(repo, since) is None:  # the run's base commit is gone (history rewritten)
+    if git_refs.rev_parse(repo, since) is None:  # the run's base commit is gone (history rewritten)
         return None
     return git_merge.merge_commit_of(repo, commit, head, since)
 
@@ -363,8 +366,8 @@ _LOCK_IN_THE_WAY = re.compile(r"Unable to create '(.+?\.lock)': File exists")
 def _lock_left(checkout: Path, branch: str) -> Path | None:
     """The first lock file there that stops a git from moving ``branch`` in ``checkout``:
     its ``index.lock``, its ``HEAD.lock``, or the branch's ``refs/heads/<branch>.lock``."""
-    own = git.git_dir(checkout)
-    common = git.common_dir(checkout) or own
+    own = git_worktree.git_dir(checkout)
+    common = git_worktree.common_dir(checkout) or own
     locks = (own / "index.lock", own / "HEAD.lock", common / "refs" / "heads" / f"{branch}.lock")
     return next((lock for lock in locks if lock.exists()), None)
 
@@ -387,7 +390,7 @@ def _park(
     """Leave the result on ``dag/<run>/_merged``, which must hold nothing else of value;
     ``until``: what must happen before ``dag merge`` can take it."""
     parked = merged_branch(state.run_id)
-    previous = git.rev_parse(repo, f"refs/heads/{parked}")
+    previous = git_refs.rev_parse(repo, f"refs/heads/{parked}")
     if previous is not None and git_merge.changes_not_on(repo, previous, chain.head):
         raise DagspecError(
             f"{reason}, and the branch {parked}, where the merge result would wait, has "
@@ -404,7 +407,7 @@ def _checkout_of(repo: Path, branch: str) -> tuple[Path | None, checkout_safety.
     """The worktree of this repository that has ``branch`` checked out, if it exists, and
     why it must not be updated when an operation of git's holds the branch with HEAD
     detached (``checkout_safety.operation_on``: a rebase would undo the merge as it ends)."""
-    for path, checked_out in git.worktrees(repo).items():
+    for path, checked_out in git_worktree.worktrees(repo).items():
         if not path.is_dir():
             continue
         if checked_out == branch:
@@ -424,12 +427,12 @@ def waiting_result(repo: Path, state: RunState) -> str | None:
     specs not merged yet), and why, as the run's end said it: the checkout of the base
     branch that must not be updated, as it is now. None when no result waits there."""
     parked = merged_branch(state.run_id)
-    head = git.rev_parse(repo, f"refs/heads/{parked}")
+    head = git_refs.rev_parse(repo, f"refs/heads/{parked}")
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in state.specs)
     if head is None or not unmerged:
         return None
     said = f"not merged yet: the result waits on {parked}"
-    base = git.rev_parse(repo, f"refs/heads/{state.base_branch}")
+    base = git_refs.rev_parse(repo, f"refs/heads/{state.base_branch}")
     checkout, busy = _checkout_of(repo, state.base_branch)
     why = None if busy is None else busy.why
     if why is None and checkout is not None and base is not None:
@@ -452,11 +455,11 @@ def _drop_stale_parked(repo: Path, state: RunState, chain: _Chain) -> None:
     if chain.branches is not None:  # as read to build the chain
         head = chain.branches.get(f"refs/heads/{parked}")
     else:
-        head = git.rev_parse(repo, f"refs/heads/{parked}")
+        head = git_refs.rev_parse(repo, f"refs/heads/{parked}")
     if head is None or git_merge.changes_not_on(repo, head, tip):
         return
     with contextlib.suppress(GitError):  # checked out somewhere: the user's now
-        git.delete_branch(repo, parked, force=True)
+        git_refs.delete_branch(repo, parked, force=True)
 
 
 # --- dry run, report, state -----------------------------------------------------------------

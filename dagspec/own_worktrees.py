@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from dagspec import git, state
+from dagspec import git, git_refs, git_worktree, state
 from dagspec.errors import DagspecError, GitError, StateError
 from dagspec.workspace import RunPaths, resolved, runs_dir
 
@@ -58,10 +58,10 @@ def owner(repo: Path) -> Owner | None:
         return None
     here = resolved(repo)
     try:
-        others = [c for c in git.worktrees(repo) if resolved(c) != here]
+        others = [c for c in git_worktree.worktrees(repo) if resolved(c) != here]
     except GitError:
         return None
-    branch = git.current_branch(repo) or ""
+    branch = git_refs.current_branch(repo) or ""
     if branch.count("/") >= 2 and branch.startswith("dag/"):
         run_id, spec_id = branch.split("/")[1], branch.split("/", 2)[2]
         homes = [c for c in others if (runs_dir(c) / f"{run_id}.yaml").is_file()]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import git, state
+from dagspec import git_worktree, state
 from dagspec.errors import StateError
 from dagspec.lifecycle import RunState
 from dagspec.workspace import RunPaths, branch_name, default_worktree_root
@@ -47,7 +47,7 @@ def arrive(paths: RunPaths, run: RunState) -> RunState:
     moved = state.settled(rebase(run, repo))  # read where its files are now
     found = [Path(s.worktree) for s in moved.specs if s.worktree and Path(s.worktree).is_dir()]
     if found:
-        git.repair_worktrees(repo, found)
+        git_worktree.repair_worktrees(repo, found)
     _forget_dead(repo, run)
     state.save(moved, paths.state_file)
     return moved
@@ -69,9 +69,9 @@ def _forget_dead(repo: Path, run: RunState) -> None:
     the end of the run nor ``cleanup`` could delete that branch. ``git worktree remove``
     of a missing directory removes only the registration."""
     ours = {branch_name(run.run_id, s.id) for s in run.specs}
-    for path, branch in git.worktrees(repo).items():
+    for path, branch in git_worktree.worktrees(repo).items():
         if branch in ours and not path.exists():
-            git.remove_worktree(repo, path)
+            git_worktree.remove_worktree(repo, path)
 
 
 def _same_directory(one: Path, other: Path) -> bool:

@@ -12,9 +12,10 @@ from typing import NamedTuple
 
 from dagspec import (
     checkout_safety,
-    git,
     git_batch,
     git_merge,
+    git_refs,
+    git_worktree,
     lifecycle,
     replay,
     unseen_work,
@@ -52,7 +53,7 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
     refuses is looked at further), one ``for-each-ref --merged`` and one ``git branch -D``
     for all the branches.
     """
-    listed = {resolved(path): branch for path, branch in git.worktrees(repo).items()}
+    listed = {resolved(path): branch for path, branch in git_worktree.worktrees(repo).items()}
     merged = [s for s in run.specs if s.merged]
     owned = {s.id: _owned(s, run, listed) for s in merged}
     present = {i: path for i, path in owned.items() if path is not None}
@@ -117,7 +118,7 @@ def _remove_refused(repo: Path, run: RunState, spec_id: str, path: Path) -> tupl
     if found:
         return False, found
     try:
-        git.remove_worktree(repo, path, force=True)
+        git_worktree.remove_worktree(repo, path, force=True)
     except GitError:
         return False, found  # locked, or changed meanwhile: keep it
     return True, found
@@ -152,11 +153,11 @@ def replayed_on_base(repo: Path, run: RunState, spec_id: str, branch: str) -> bo
     may have dropped it since it was recorded), replayed this branch's tip (the base had
     moved: ``replay.rebase``), which the base then has in content, not in history."""
     merge_commit = run.spec(spec_id).merge_commit
-    if merge_commit is None or not git.is_ancestor(
+    if merge_commit is None or not git_refs.is_ancestor(
         repo, merge_commit, f"refs/heads/{run.base_branch}"
     ):
         return False
-    tip = git.rev_parse(repo, f"refs/heads/{branch}")
+    tip = git_refs.rev_parse(repo, f"refs/heads/{branch}")
     return tip is not None and replay.replayed_tip(repo, merge_commit) == tip
 
 

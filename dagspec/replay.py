@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagspec import git, git_commit, git_merge, integration, lifecycle
+from dagspec import git, git_commit, git_merge, git_refs, integration, lifecycle
 from dagspec.dagfile import Dag
 from dagspec.git_merge import MergeTree
 from dagspec.lifecycle import RunState, SpecStatus
@@ -54,7 +54,7 @@ def build(
         spec = state.spec(spec_id)
         branch = spec.branch or branch_name(state.run_id, spec_id)
         behind = lifecycle.blocked_by(deps, roots).get(spec_id, ())
-        spec_tip = git.rev_parse(repo, f"refs/heads/{branch}")
+        spec_tip = git_refs.rev_parse(repo, f"refs/heads/{branch}")
         if spec_id in roots:
             continue
         if spec.merged or spec_tip in merged:
@@ -100,7 +100,7 @@ def merged_replays(repo: Path, tip: str, since: str) -> dict[str, str]:
     merge commit: the specs a driver killed after publishing them merged already, which the
     base branch has in content, not in history. Two git processes (none when ``tip`` is
     ``since``); empty when ``since`` is gone."""
-    if tip == since or git.rev_parse(repo, since) is None:
+    if tip == since or git_refs.rev_parse(repo, since) is None:
         return {}
     merges = {theirs: sha for sha, _, theirs in git_merge.first_parent_merges(repo, tip, since)}
     if not merges:
@@ -163,7 +163,7 @@ def own_work(repo: Path, known: integration.MergeFacts, tip: str, head: str) -> 
     a merge), ``tip``: a duplicated merge in the history is better than a spec left off."""
     before = {theirs: ours for ours, theirs in known.joins}.get(tip)
     start = git_merge.merge_base(repo, tip, before) if before else None
-    if start is None or git.is_ancestor(repo, start, head):
+    if start is None or git_refs.is_ancestor(repo, start, head):
         return tip
     rebased, _ = rebase(repo, start, head, tip, sign=known.sign())
     return rebased or tip

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagspec import git, ledgers
+from dagspec import git_refs, ledgers
 from dagspec.errors import DagspecError, GitError, StateError, did_you_mean, print_warning
 from dagspec.lifecycle import SpecStatus
 from dagspec.state import list_runs, load, utcnow
@@ -212,7 +212,7 @@ def _with_branches(repo: Path) -> set[str]:
     """The run ids of the branches ``dag/<run-id>/...`` there are."""
     prefix = "refs/heads/dag/"
     try:
-        found = git.refs(repo, prefix)
+        found = git_refs.refs(repo, prefix)
     except GitError:  # no repository, say: preflight names what is wrong
         return set()
     return {ref.removeprefix(prefix).split("/")[0] for ref in found}

@@ -22,7 +22,7 @@ from typing import IO
 
 import trio
 
-from dagspec import git, git_env, procgroup
+from dagspec import git_env, git_worktree, procgroup
 from dagspec.agent import end_group
 from dagspec.attempt import Prepared
 from dagspec.dagfile import Dag, Execution
@@ -143,7 +143,7 @@ def run_setup(
     again), True when it ran now. Raises ``SetupError`` ending with the command's last
     lines when it exits non-zero or times out.
     """
-    marker = git.git_dir(worktree) / _MARKER
+    marker = git_worktree.git_dir(worktree) / _MARKER
     if marker.is_file() and marker.read_text(encoding="utf-8") == command:
         return False
     log.parent.mkdir(parents=True, exist_ok=True)

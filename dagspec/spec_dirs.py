@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
-from dagspec import git
+from dagspec import git_refs, git_worktree
 from dagspec.errors import Problem
 
 RESERVATION = "reserved-by-dagspec"
@@ -38,7 +38,7 @@ def reserve_number(repo: Path, worktree: Path, floor: int) -> int:
     names once instead (``Bookkeeping``) and uses ``highest_in_specs`` and
     ``place_reservation``.
     """
-    number = max(highest_in_specs(worktree), *_numbers(git.branch_names(repo)), floor) + 1
+    number = max(highest_in_specs(worktree), *_numbers(git_refs.branch_names(repo)), floor) + 1
     place_reservation(worktree, number)
     return number
 
@@ -103,7 +103,7 @@ def new_spec_dir(
     specs = worktree / "specs"
     if not specs.is_dir():
         return None
-    in_base = base_dirs() if base_dirs else git.tree_dirs(worktree, base_commit, "specs")
+    in_base = base_dirs() if base_dirs else git_worktree.tree_dirs(worktree, base_commit, "specs")
     old = {*in_base, *known}
     fresh = [
         p
@@ -117,7 +117,7 @@ def discard_spec_dir(worktree: Path, name: str) -> bool:
     """Remove a spec directory specify left unfinished (contract §1.6), unless git tracks
     something in it: then it is not the agent's to throw away. True when it is gone."""
     path = worktree / "specs" / name
-    if path.is_dir() and git.tracked_files(worktree, f"specs/{name}"):
+    if path.is_dir() and git_worktree.tracked_files(worktree, f"specs/{name}"):
         return False
     shutil.rmtree(path, ignore_errors=True)
     return True

@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from dagspec import git
+from dagspec import git_worktree
 from dagspec.checks import Planned, Problem
 from dagspec.copies import copy_file, copy_tree, note_skipped
 from dagspec.copy_checks import copy_problems, what_ignores
@@ -64,7 +64,7 @@ def copy_paths(
         skipped: list[str] = []
         placed = _place(source, target, symlink=copy.symlink, skipped=skipped, check=check)
         note_skipped(log, skipped, "execution.copy")
-        visible = git.untracked_files(worktree, copy.path)
+        visible = git_worktree.untracked_files(worktree, copy.path)
         if visible:
             _remove(placed)
             raise SetupError(

@@ -27,7 +27,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from dagspec import compat, copies, git, git_batch, git_commit, spec_dirs
+from dagspec import (
+    compat,
+    copies,
+    git_batch,
+    git_commit,
+    git_refs,
+    git_worktree,
+    spec_dirs,
+)
 from dagspec.errors import DagspecError, GitError
 from dagspec.workspace import own_run_directory, real_path, resolved
 
@@ -55,12 +63,12 @@ def create_worktree(
     creation that fails removes only what it made itself. ``exists``: whether ``branch``
     exists, when the caller knows (``Bookkeeping.branches``); else git is asked.
     """
-    if git.branch_exists(repo, branch) if exists is None else exists:
+    if git_refs.branch_exists(repo, branch) if exists is None else exists:
         _discard_unfinished_creation(repo, path, branch, [start])
     _check_free(path)
     _make_run_directory(path.parent)
     try:
-        git.add_worktree(repo, path, branch, start)
+        git_worktree.add_worktree(repo, path, branch, start)
     except GitError:
         if _holder(repo, branch) != resolved(path) or not (path / ".git").exists():
             _undo_creation(repo, path, branch)
@@ -72,7 +80,7 @@ def create_worktree(
 def remove_worktree(repo: Path, path: Path, *, force: bool) -> None:
     """Remove a spec's worktree, and its run's directory ``<root>/<run-id>`` once that is
     empty (``rmdir`` removes nothing else)."""
-    git.remove_worktree(repo, path, force=force)
+    git_worktree.remove_worktree(repo, path, force=force)
     with contextlib.suppress(OSError):
         path.parent.rmdir()
 
@@ -81,9 +89,9 @@ def _undo_creation(repo: Path, path: Path, branch: str) -> None:
     """Remove what this creation made: the branch (it did not exist before) and the worktree
     registered at ``path`` on it (nothing was there before)."""
     if _holder(repo, branch) == resolved(path):
-        git.remove_worktree(repo, path, force=True)
-    if git.branch_exists(repo, branch):
-        git.delete_branch(repo, branch, force=True)
+        git_worktree.remove_worktree(repo, path, force=True)
+    if git_refs.branch_exists(repo, branch):
+        git_refs.delete_branch(repo, branch, force=True)
 
 
 def _make_run_directory(directory: Path) -> None:
@@ -118,8 +126,8 @@ def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: li
     behind before it could record them. That leftover holds nothing of its own, only what
     it was made from (no agent ran there: an agent runs only once the branch is recorded):
     remove it, so the creation can start again. Any other branch of that name is refused."""
-    tip = git.rev_parse(repo, f"refs/heads/{branch}")
-    if tip is None or git.commits_lacking(repo, tip, starts, merges=False):
+    tip = git_refs.rev_parse(repo, f"refs/heads/{branch}")
+    if tip is None or git_refs.commits_lacking(repo, tip, starts, merges=False):
         raise WorktreeError(
             f"branch {branch} exists already and holds commits of its own: "
             "rename it (`git branch -m`), or start a new run"
@@ -128,8 +136,8 @@ def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: li
     if holder is not None and holder != resolved(path):
         raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
     if holder is not None:
-        git.remove_worktree(repo, path, force=True)
-    git.delete_branch(repo, branch, force=True)
+        git_worktree.remove_worktree(repo, path, force=True)
+    git_refs.delete_branch(repo, branch, force=True)
 
 
 def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
@@ -137,24 +145,24 @@ def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
 
     A deleted branch is an error: the spec's work went with it.
     """
-    registered = {resolved(p): b for p, b in git.worktrees(repo).items()}
+    registered = {resolved(p): b for p, b in git_worktree.worktrees(repo).items()}
     if resolved(path) in registered and path.is_dir():
         return
-    if not git.branch_exists(repo, branch):
+    if not git_refs.branch_exists(repo, branch):
         raise WorktreeError(
             f"branch {branch} was deleted, and the spec's work with it: "
             "start a new run (`dag run`) to do this spec again"
         )
     if resolved(path) in registered:  # registered, its directory deleted: forget just it
-        git.remove_worktree(repo, path, force=True)
+        git_worktree.remove_worktree(repo, path, force=True)
     _check_free(path)
     _make_run_directory(path.parent)
     holder = _holder(repo, branch)
     if holder is not None and not holder.exists():  # its directory moved or deleted
-        git.remove_worktree(repo, holder, force=True)
+        git_worktree.remove_worktree(repo, holder, force=True)
     elif holder is not None:
         raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
-    git.add_worktree_existing(repo, path, branch)
+    git_worktree.add_worktree_existing(repo, path, branch)
     mark_made(path)
 
 
@@ -219,7 +227,7 @@ def made_at(worktree: Path) -> float | None:
 
 def _holder(repo: Path, branch: str) -> Path | None:
     """The worktree that has ``branch`` checked out, if any (resolved)."""
-    return next((resolved(p) for p, b in git.worktrees(repo).items() if b == branch), None)
+    return next((resolved(p) for p, b in git_worktree.worktrees(repo).items() if b == branch), None)
 
 
 def _check_free(path: Path) -> None:
@@ -236,13 +244,13 @@ def _check_free(path: Path) -> None:
 
 def unsaved_work(path: Path) -> list[str]:
     """What removing the worktree at ``path`` would lose: ``XY path`` per changed or
-    untracked file (``git.uncommitted``), the configuration dagspec copied in left out (its
+    untracked file (``git_worktree.uncommitted``), the configuration dagspec copied in left out (its
     original stays in the repository). Empty when ``path`` is not a directory. The one rule
     for "safe to remove", for ``dag merge --cleanup``, the end of a run and ``dag cleanup``."""
     if not path.is_dir():
         return []
     copied = tuple(f"?? {name}/" for name in COPIED)
-    return [entry for entry in git.uncommitted(path) if not entry.startswith(copied)]
+    return [entry for entry in git_worktree.uncommitted(path) if not entry.startswith(copied)]
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -274,10 +282,10 @@ def copy_configuration(repo: Path, worktree: Path) -> list[str]:
     for name in fresh:
         (worktree / name / ".gitignore").write_text(_HIDE_ALL)
     beside = [name for name in COPIED if name in existing]
-    visible = git.untracked_files(worktree, *beside) if beside else []
+    visible = git_worktree.untracked_files(worktree, *beside) if beside else []
     if visible:
         _hide(worktree, visible, existing)
-        for leftover in git.untracked_files(worktree, *beside):
+        for leftover in git_worktree.untracked_files(worktree, *beside):
             (worktree / leftover).unlink()
     return skipped
 
@@ -380,7 +388,7 @@ def collect_work(
 
     What the agent left uncommitted is committed as ``message``, on whatever is checked out,
     signed when ``sign`` (None: as the user's configuration says, ``git_commit.signs_commits``),
-    by ``identity`` (``git.identity_env``). When autospec switched the worktree to a branch
+    by ``identity`` (``git_config.identity_env``). When autospec switched the worktree to a branch
     of its own (v0.7.3 creates ``NNN-name`` during specify, contract §1.5), that branch
     descends from ``branch``: ``branch`` is moved to it and checked out again, and the stray
     branch is deleted. Three git processes when the work is on ``branch``
@@ -388,7 +396,7 @@ def collect_work(
     """
     current = git_batch.head_branch(worktree)
     if current != branch:
-        current = git.current_branch(worktree)
+        current = git_refs.current_branch(worktree)
     if current not in (branch, None) and not compat.adoptable(worktree, current):
         raise WorktreeError(  # before any commit: nothing of the user's branch is touched
             f"the worktree {worktree} is on the branch {current}, not the spec's {branch}, "
@@ -399,14 +407,14 @@ def collect_work(
     committed = git_commit.commit_all(worktree, message, sign=sign, identity=identity)
     if current == branch:
         return Collected(None, committed)
-    head = git.rev_parse(worktree, "HEAD")
-    if head is None or not git.is_ancestor(worktree, branch, head):
+    head = git_refs.rev_parse(worktree, "HEAD")
+    if head is None or not git_refs.is_ancestor(worktree, branch, head):
         raise WorktreeError(
             f"autospec left the work in {worktree} on {current or 'a detached HEAD'}, which "
             f"does not descend from {branch}: move it there by hand, then `dag resume`"
         )
-    git.checkout_branch_at(worktree, branch, head)
+    git_worktree.checkout_branch_at(worktree, branch, head)
     if current is not None and spec_dirs.is_numbered(current):
-        git.delete_branch(worktree, current)
+        git_refs.delete_branch(worktree, current)
         return Collected(current, committed)
     return Collected(None, committed)

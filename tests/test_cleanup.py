@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dagspec import git as dagspec_git
+from dagspec import git_refs, git_worktree
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecStatus
 from dagspec.state import load, run_lock
 from dagspec.workspace import RunPaths
@@ -323,14 +323,14 @@ def test_uncommitted_lists_each_change_once(git_repo: Path) -> None:
     (git_repo / "new dir" / "x.txt").write_text("x\n")
     (git_repo / ".gitignore").write_text("*.log\n")
     (git_repo / "ignored.log").write_text("noise\n")
-    assert dagspec_git.uncommitted(git_repo) == [
+    assert git_worktree.uncommitted(git_repo) == [
         "R  READ ME.md",
         "?? .gitignore",
         "?? new dir/x.txt",
     ]
     head = git(git_repo, "rev-parse", "--short", "HEAD").strip()
     git(git_repo, "commit", "-qam", "rename")
-    assert dagspec_git.commits_lacking(git_repo, "main", [head]) == [
+    assert git_refs.commits_lacking(git_repo, "main", [head]) == [
         git(git_repo, "log", "-1", "--format=%h rename").strip()
     ]
 

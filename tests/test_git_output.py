@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dagspec import git, git_batch, git_checkout, git_merge
+from dagspec import git, git_batch, git_checkout, git_merge, git_refs, git_worktree
 from dagspec.errors import GitOutputError, quoted
 from tests.conftest import git as run_git
 
@@ -76,7 +76,7 @@ def test_file_lists_read_every_odd_name_exactly(odd: tuple[Path, str, str]) -> N
     assert sorted(git_merge.tree_changes(repo, before, after)) == [
         ("A", p) for p in sorted(expected)
     ]
-    assert set(git.tracked_files(repo, ".")) == expected | {"README.md"}
+    assert set(git_worktree.tracked_files(repo, ".")) == expected | {"README.md"}
     modes = git_batch.tree_modes(repo, after, sorted(expected))
     assert modes == dict.fromkeys(expected, "100644")
     assert not git_merge.adds_nothing(repo, before, after)
@@ -93,11 +93,11 @@ def test_status_reads_odd_names_and_leaves_out_every_origin(odd: tuple[Path, str
     (repo / "new\nline").write_text("changed")
     (repo / "un\ntracked 'x'").write_text("new")
     tracked = {" M new\nline", "R  renamed", " R moved in the worktree"}
-    assert len(git.uncommitted(repo)) == 4
-    assert set(git.uncommitted(repo)) == {*tracked, "?? un\ntracked 'x'"}
+    assert len(git_worktree.uncommitted(repo)) == 4
+    assert set(git_worktree.uncommitted(repo)) == {*tracked, "?? un\ntracked 'x'"}
     assert len(git_merge.tracked_changes(repo)) == 3
     assert set(git_merge.tracked_changes(repo)) == tracked
-    assert git.untracked_files(repo) == ["un\ntracked 'x'"]
+    assert git_worktree.untracked_files(repo) == ["un\ntracked 'x'"]
 
 
 def test_ref_lists_read_every_odd_branch_exactly(odd: tuple[Path, str, str]) -> None:
@@ -105,11 +105,11 @@ def test_ref_lists_read_every_odd_branch_exactly(odd: tuple[Path, str, str]) -> 
     branches = {*ODD_BRANCHES, "main", as_read(b"bad\xffname")}
     tips = git_batch.branch_tips(repo, "refs/heads")
     assert tips == {f"refs/heads/{b}": after for b in branches}
-    assert set(git.branch_names(repo)) == branches
-    assert set(git.refs(repo, "refs/heads/")) == set(tips)
+    assert set(git_refs.branch_names(repo)) == branches
+    assert set(git_refs.refs(repo, "refs/heads/")) == set(tips)
     assert git_batch.contained_in(repo, after, "refs/heads/dag/") == {"refs/heads/dag/r/a"}
     run_git(repo, "checkout", "-q", "sep\u2028arator")
-    assert git.current_branch(repo) == "sep\u2028arator"  # strip() cut the U+2028
+    assert git_refs.current_branch(repo) == "sep\u2028arator"  # strip() cut the U+2028
     assert git_batch.head_branch(repo) == "sep\u2028arator"
 
 
@@ -119,13 +119,13 @@ def test_paths_git_prints_keep_a_newline_and_a_trailing_space(tmp_path: Path) ->
     run_git(repo, "init", "-q", "-b", "main")
     run_git(repo, "commit", "-q", "--allow-empty", "-m", "first")
     assert git.repo_root(repo) == repo
-    assert git.git_dir(repo) == repo / ".git"
-    assert git.common_dir(repo) == repo / ".git"
+    assert git_worktree.git_dir(repo) == repo / ".git"
+    assert git_worktree.common_dir(repo) == repo / ".git"
     worktree = tmp_path / "wt "
     run_git(repo, "worktree", "add", "-q", "-b", "w", str(worktree))
-    assert git.git_dir(worktree).parent == repo / ".git" / "worktrees"  # its name: "wt-"
+    assert git_worktree.git_dir(worktree).parent == repo / ".git" / "worktrees"  # its name: "wt-"
     assert git_batch.head_branch(worktree) == "w"
-    assert set(git.worktrees(repo)) == {repo, worktree}
+    assert set(git_worktree.worktrees(repo)) == {repo, worktree}
 
 
 # --- output of another shape ------------------------------------------------------------------
@@ -164,17 +164,17 @@ def _calls(repo: Path, before: str, after: str) -> dict[str, Callable[[], Any]]:
         "tree_changes": lambda: git_merge.tree_changes(repo, before, after),
         "branch_tips": lambda: git_batch.branch_tips(repo, "refs/heads"),
         "contained_in": lambda: git_batch.contained_in(repo, after, "refs/heads/"),
-        "branch_names": lambda: git.branch_names(repo),
-        "refs": lambda: git.refs(repo, "refs/heads"),
-        "uncommitted": lambda: git.uncommitted(repo),
+        "branch_names": lambda: git_refs.branch_names(repo),
+        "refs": lambda: git_refs.refs(repo, "refs/heads"),
+        "uncommitted": lambda: git_worktree.uncommitted(repo),
         "tracked_changes": lambda: git_merge.tracked_changes(repo),
-        "untracked_files": lambda: git.untracked_files(repo),
-        "tracked_files": lambda: git.tracked_files(repo, "."),
+        "untracked_files": lambda: git_worktree.untracked_files(repo),
+        "tracked_files": lambda: git_worktree.tracked_files(repo, "."),
         "tree_modes": lambda: git_batch.tree_modes(repo, after, ["with space"]),
-        "tree_dirs": lambda: git.tree_dirs(repo, after, ""),
+        "tree_dirs": lambda: git_worktree.tree_dirs(repo, after, ""),
         "first_parent_merges": lambda: git_merge.first_parent_merges(repo, after, before),
         "merge_commit_of": lambda: git_merge.merge_commit_of(repo, after, after, before),
-        "current_branch": lambda: git.current_branch(repo),
+        "current_branch": lambda: git_refs.current_branch(repo),
         "repo_root": lambda: git.repo_root(repo),
         "adds_nothing": lambda: git_merge.adds_nothing(repo, before, after),
     }
@@ -234,4 +234,4 @@ def test_a_separate_git_directory_ending_in_a_space_is_the_checkout_s(tmp_path: 
     repo.mkdir()
     run_git(repo, "init", "-q", "-b", "main", "--separate-git-dir", str(tmp_path / "store "))
     run_git(repo, "commit", "-q", "--allow-empty", "-m", "first")
-    assert set(git.worktrees(repo)) == {repo}
+    assert set(git_worktree.worktrees(repo)) == {repo}

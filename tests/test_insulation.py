@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dagspec import git as dgit
-from dagspec import git_commit, git_merge, integration, worktree
+from dagspec import git_commit, git_merge, git_refs, git_worktree, integration, worktree
 from tests.conftest import git, signing_leftovers
 from tests.engine_support import Project, branches, dag_text, start_dag
 from tests.fake_autospec_fixture import make_autospec_project
@@ -122,8 +121,8 @@ def test_no_user_setting_changes_dagspec_s_merges(
 def test_user_output_settings_do_not_reach_what_dagspec_reads(diamond: Path) -> None:
     for key, value in (("color.ui", "always"), ("log.showSignature", "true")):
         git(diamond, "config", "--global", key, value)
-    assert dgit.commits_lacking(diamond, "dag/r/a", ["main"])[0].endswith(" add a.txt")
-    assert dgit.worktrees(diamond) == {diamond: "main"}
+    assert git_refs.commits_lacking(diamond, "dag/r/a", ["main"])[0].endswith(" add a.txt")
+    assert git_worktree.worktrees(diamond) == {diamond: "main"}
 
 
 def test_a_failed_creation_removes_only_what_it_made(diamond: Path, tmp_path: Path) -> None:
@@ -135,7 +134,7 @@ def test_a_failed_creation_removes_only_what_it_made(diamond: Path, tmp_path: Pa
     assert "dag/r/c" not in branches(diamond)
     assert not (tmp_path / "wts" / "r" / "c").exists()
     assert (tmp_path / "wts" / "other" / "a" / "a.txt").exists()
-    assert {b for b in dgit.worktrees(diamond).values()} == {"main", "dag/r/a"}
+    assert {b for b in git_worktree.worktrees(diamond).values()} == {"main", "dag/r/a"}
 
 
 # --- whole runs -----------------------------------------------------------------------------

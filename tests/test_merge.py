@@ -13,7 +13,7 @@ import attrs
 import pytest
 
 from dagspec import git as dgit
-from dagspec import git_merge
+from dagspec import git_merge, git_refs
 from dagspec import state as dstate
 from dagspec.dagfile import Dag, load_dag
 from dagspec.errors import DagspecError
@@ -218,7 +218,7 @@ def test_merges_land_on_a_base_the_user_moved_during_the_run(git_repo: Path) -> 
 
     assert merge_exit_code(report) == 0
     assert first_parent_subjects(git_repo)[4:] == ["the user's own commit", "initial"]
-    assert dgit.is_ancestor(git_repo, user, tip(git_repo))
+    assert git_refs.is_ancestor(git_repo, user, tip(git_repo))
     assert (git_repo / "user.txt").read_text() == "mine\n"
     assert report.old_tip == user
 
@@ -332,7 +332,7 @@ def test_taking_the_waiting_result_by_hand_is_recorded_by_the_next_merge(git_rep
     assert outcomes(report) == dict.fromkeys("abcd", Outcome.ALREADY_MERGED)
     assert merge_exit_code(report) == 0
     assert state.spec("d").merge_commit == tip(git_repo)
-    assert not dgit.branch_exists(git_repo, "dag/r1/_merged")  # nothing left on it
+    assert not git_refs.branch_exists(git_repo, "dag/r1/_merged")  # nothing left on it
 
 
 def test_merging_again_once_the_checkout_is_clean_drops_the_waiting_branch(
@@ -347,7 +347,7 @@ def test_merging_again_once_the_checkout_is_clean_drops_the_waiting_branch(
 
     assert outcomes(report) == {"a": Outcome.MERGED} and report.parked_on is None
     assert state.spec("a").merged
-    assert not dgit.branch_exists(git_repo, "dag/r1/_merged")
+    assert not git_refs.branch_exists(git_repo, "dag/r1/_merged")
     # the merge is built again (its commit differs once a second has passed or the base
     # branch moved), so the waiting result's report showed no commit of it
     parked_commit = waiting.specs[0].commit or ""
@@ -427,7 +427,7 @@ def test_base_moving_before_the_compare_and_swap_rebuilds_the_merges(
     monkeypatch.setattr(git_merge, "update_ref", racing)
     state, report = merge_run(git_repo, *load(paths))
 
-    assert dgit.is_ancestor(git_repo, calls[0], tip(git_repo))
+    assert git_refs.is_ancestor(git_repo, calls[0], tip(git_repo))
     assert first_parent_subjects(git_repo)[4:] == ["pushed meanwhile", "initial"]
     assert report.old_tip == calls[0]
     assert all(s.merged for s in state.specs)
@@ -528,7 +528,7 @@ def test_dry_run_of_clean_merges_exits_0_and_predicts_a_waiting_result(git_repo:
     _, report = merge_run(git_repo, *load(paths), dry_run=True)
     assert report.parked_on == "dag/r1/_merged" and merge_exit_code(report) == 1
     assert "The merged result would wait on dag/r1/_merged" in render_report(report)
-    assert not dgit.branch_exists(git_repo, "dag/r1/_merged")
+    assert not git_refs.branch_exists(git_repo, "dag/r1/_merged")
 
 
 @pytest.mark.slow
@@ -631,10 +631,10 @@ def test_remove_merged_worktrees_keeps_unmerged_and_changed_ones(git_repo: Path)
     result = remove_merged_worktrees(git_repo, state)
     cleaned = result.run
 
-    assert not places["a"].exists() and not dgit.branch_exists(git_repo, branch("a"))
+    assert not places["a"].exists() and not git_refs.branch_exists(git_repo, branch("a"))
     assert cleaned.spec("a").worktree is None
     for kept in "bcd":
-        assert places[kept].exists() and dgit.branch_exists(git_repo, branch(kept))
+        assert places[kept].exists() and git_refs.branch_exists(git_repo, branch(kept))
         assert cleaned.spec(kept).worktree == str(places[kept])
     assert render_cleanup(state, result).splitlines() == [
         f"removed worktree {places['a']} (a)",
@@ -671,7 +671,7 @@ def test_remove_merged_worktrees_forgets_a_worktree_already_gone(git_repo: Path)
     cleaned = remove_merged_worktrees(git_repo, state).run
 
     assert cleaned.spec("a").worktree is None
-    assert not dgit.branch_exists(git_repo, branch("a"))
+    assert not git_refs.branch_exists(git_repo, branch("a"))
 
 
 @pytest.mark.parametrize("named", [False, True])

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dagspec import git as dgit
-from dagspec import git_merge
+from dagspec import git_merge, git_refs
 from dagspec import state as dstate
 from dagspec.merge import merge_run
 from dagspec.merge_report import Outcome, merge_exit_code
@@ -345,4 +344,4 @@ def test_cleanup_after_a_rebase_merge_of_the_result(
 
     assert run_cli("cleanup", RUN) == 0
     assert branches(git_repo) == ["main"]
-    assert dgit.branch_exists(git_repo, "main")
+    assert git_refs.branch_exists(git_repo, "main")

@@ -27,9 +27,10 @@ from dagspec import (
     checkout_safety,
     compat,
     forget,
-    git,
     git_batch,
     git_merge,
+    git_refs,
+    git_worktree,
     lifecycle,
     relocate,
     removal,
@@ -143,7 +144,7 @@ def _take_back(repo: Path, state: RunState) -> None:
 def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
     """Decide, without changing anything, what to remove and what to keep."""
     plan = Plan()
-    known = {resolved(path): branch for path, branch in git.worktrees(repo).items()}
+    known = {resolved(path): branch for path, branch in git_worktree.worktrees(repo).items()}
     quiet = unseen_work.quiet_specs(repo, state, [s.id for s in state.specs if s.worktree])
     for spec in state.specs:
         if spec.worktree is not None:
@@ -157,7 +158,7 @@ def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
             checked_out.setdefault(kept.worktree.branch, resolved(kept.worktree.path))
     strays: list[tuple[str | None, str]] = [(None, b) for b in plan.strays]
     for spec_id, branch in _branches(state) + strays:
-        if git.branch_exists(repo, branch):
+        if git_refs.branch_exists(repo, branch):
             _plan_branch(plan, repo, state, spec_id, branch, checked_out, force)
     plan.steps += [Step(b, b, None, (), "") for b in _lost_branches(repo, state, checked_out)]
     return plan
@@ -200,18 +201,18 @@ def _plan_worktree(
         return
     if on not in (ours, None):
         plan.strays.append(str(on))
-        plan.strays_of[str(on)] = (ours,) if git.branch_exists(repo, ours) else ()
+        plan.strays_of[str(on)] = (ours,) if git_refs.branch_exists(repo, ours) else ()
     try:
         files = tuple(worktree.unsaved_work(path))
     except GitError:  # git status fails: ``bad object HEAD``?
-        gone = git.lost_commit(path, "HEAD")
+        gone = git_refs.lost_commit(path, "HEAD")
         if gone is None or on is None:
             raise
         _plan_lost(plan, path, str(where), spec_id, (on, gone), force)
         return
     unseen = unseen_work.unseen(path, state, spec_id, quiet=quiet, submodules=True)
     busy = checkout_safety.operation_in(path)  # what it made may be on no branch yet
-    adrift = git.commits_lacking(path, "HEAD", ["--branches"]) if busy else []
+    adrift = git_refs.commits_lacking(path, "HEAD", ["--branches"]) if busy else []
     if busy is not None and (adrift or not force):  # --force never drops a commit
         stays = forget.Stays(path, "", ours, uncommitted=False, busy=busy)
         said = f"it is in the middle of {busy}: end it, then `dag cleanup {state.run_id}`"
@@ -267,12 +268,12 @@ def _plan_unrecorded(
         state.base_commit,
         f"refs/heads/{integration_branch(state.run_id)}",
     ]
-    starts = [start for start in starts if git.rev_parse(repo, start) is not None]
+    starts = [start for start in starts if git_refs.rev_parse(repo, start) is not None]
     for path, on in known.items():
         if on not in ids or path in recorded or path == resolved(repo):
             continue
         files = tuple(worktree.unsaved_work(path))
-        commits = git.commits_lacking(repo, f"refs/heads/{on}", starts)
+        commits = git_refs.commits_lacking(repo, f"refs/heads/{on}", starts)
         held = counted(len(files), "uncommitted file") if files else ""
         lost = ", ".join(filter(None, [held, _commits(len(commits), state)]))
         if lost and not force:
@@ -321,7 +322,7 @@ def _plan_branch(
     aborted rebase), nor is ``force``, which is for uncommitted files: a branch with work
     the base lacks is kept, named with how to take or drop it."""
     flagged = spec_id is not None and state.spec(spec_id).merged
-    in_history = git.is_ancestor(repo, branch, state.base_branch)
+    in_history = git_refs.is_ancestor(repo, branch, state.base_branch)
     # A stray branch's commits count as saved when the spec branch it was forked for has them.
     elsewhere = [state.base_branch, *(plan.strays_of.get(branch, ()))]
     if in_history:
@@ -329,7 +330,7 @@ def _plan_branch(
     elif spec_id is None:  # _merged, _integration: dagspec's merges of the specs' work
         lost = tuple(git_merge.changes_not_on(repo, branch, state.base_branch))
     else:
-        lost = tuple(git.commits_lacking(repo, branch, elsewhere))
+        lost = tuple(git_refs.commits_lacking(repo, branch, elsewhere))
         if lost and (
             git_merge.adds_nothing(repo, state.base_branch, branch)
             or (flagged and removal.replayed_on_base(repo, state, spec_id, branch))
@@ -358,9 +359,9 @@ def _note_on_base(
     the one on the base branch's first-parent line that merged the branch's tip, if any."""
     if state.spec(spec_id).status is not SpecStatus.COMPLETED:
         return  # a failed spec's branch with nothing of its own: not merged
-    tip = git.rev_parse(repo, f"refs/heads/{branch}")
+    tip = git_refs.rev_parse(repo, f"refs/heads/{branch}")
     commit = None
-    if in_history and tip is not None and git.rev_parse(repo, state.base_commit) is not None:
+    if in_history and tip is not None and git_refs.rev_parse(repo, state.base_commit) is not None:
         commit = git_merge.merge_commit_of(repo, tip, state.base_branch, state.base_commit)
     plan.on_base[branch] = (spec_id, commit)
 
@@ -386,7 +387,7 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
             if step.spec_id is not None:
                 worktree.remove_worktree(repo, Path(step.target), force=True)
             else:
-                git.delete_branch(repo, step.target, force=True)
+                git_refs.delete_branch(repo, step.target, force=True)
         except GitError as exc:
             reason = (exc.stderr or exc.stdout).strip().split("\n", 1)[0]
             stays = None

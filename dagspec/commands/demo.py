@@ -14,7 +14,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from dagspec import checks, driving, git, git_commit
+from dagspec import checks, driving, git_commit, git_config
 from dagspec.console import dag_command
 from dagspec.dagfile import load_dag
 from dagspec.errors import DagspecError
@@ -108,9 +108,9 @@ def _write_agent(path: Path) -> Path:
 
 def _make_repository(repo: Path) -> None:
     repo.mkdir()
-    git.init_repo(repo, "main")
-    git.set_config(repo, "user.name", "dag demo")
-    git.set_config(repo, "user.email", "dag-demo@example.invalid")
+    git_config.init_repo(repo, "main")
+    git_config.set_config(repo, "user.name", "dag demo")
+    git_config.set_config(repo, "user.email", "dag-demo@example.invalid")
     (repo / "README.md").write_text("# Demo service\n\nBuilt spec by spec by `dag demo`.\n")
     (repo / ".gitignore").write_text(".autospec/\n")
     (repo / "dag.yaml").write_text(EXAMPLE_DAG)
