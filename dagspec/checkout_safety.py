@@ -13,7 +13,7 @@ from collections.abc import Collection
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
-from dagspec import checkout_journal, git_merge
+from dagspec import checkout_journal, git_merge, git_worktree
 from dagspec.merge_report import names
 
 
@@ -45,7 +45,7 @@ def operation_on(worktree: Path, branch: str) -> Busy | None:
     moved it, at ``git rebase --abort`` too), or a bisect started on it, which returns to it.
     Read from git's own files in the worktree's git directory, as git decides it (``git
     branch -f`` refuses such a branch; ``worktree.c``: ``is_worktree_being_rebased``)."""
-    gitdir = _git_dir(worktree)
+    gitdir = git_worktree.dot_git(worktree)
     if gitdir is None:
         return None
     for kind in ("rebase-merge", "rebase-apply"):
@@ -78,7 +78,7 @@ def operation_in(worktree: Path, *, merge_ok: bool = False) -> str | None:
     (``a rebase (`git rebase --continue` or `--abort`)``), from git's own files in its git
     directory; None when there is none. ``merge_ok``: a merge does not count (a join
     conflict resolved by hand and staged: the spec's commit concludes it)."""
-    gitdir = _git_dir(worktree)
+    gitdir = git_worktree.dot_git(worktree)
     if gitdir is None:
         return None
     for name, what, end in _IN_PROGRESS:
@@ -87,18 +87,6 @@ def operation_in(worktree: Path, *, merge_ok: bool = False) -> str | None:
         if (gitdir / name).exists():
             return f"{what} ({end} there)"
     return None
-
-
-def _git_dir(worktree: Path) -> Path | None:
-    """The git directory of ``worktree``: its ``.git`` directory, or where its ``.git`` file
-    points (a linked worktree, a separate git directory)."""
-    dot = worktree / ".git"
-    if dot.is_dir():
-        return dot
-    line = _first_line(dot)
-    if line is None or not line.startswith("gitdir: "):
-        return None
-    return worktree / line.removeprefix("gitdir: ")  # an absolute path stays absolute
 
 
 def _first_line(path: Path) -> str | None:

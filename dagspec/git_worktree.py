@@ -60,14 +60,9 @@ def _checkout_of(listed: Path, repo: Path) -> Path:
     there, else ``_NOWHERE``. No git process: the files say it."""
     if (listed / ".git").exists() or not (listed / "HEAD").is_file():
         return listed
-    try:
-        pointer = (repo / ".git").read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError:
+    target = gitfile_target(repo)
+    if target is None:
         return _NOWHERE
-    # Only git's newline and the space after "gitdir:" go: the path may end in a space.
-    target = Path(pointer.removesuffix("\n").removeprefix("gitdir:").removeprefix(" "))
-    if not target.is_absolute():
-        target = repo / target
     return repo if os.path.realpath(target) == os.path.realpath(listed) else _NOWHERE
 
 
@@ -125,18 +120,10 @@ def git_dir(worktree: Path) -> Path:
 
 
 def own_git_dir(checkout: Path) -> Path:
-    """``git_dir``, read from the checkout's ``.git`` (the directory itself, or the file
-    naming it) without a git process; git is asked only when that does not say."""
-    dot = checkout / ".git"
-    if dot.is_dir():
-        return dot
-    try:
-        pointer = dot.read_text(encoding="utf-8", errors="surrogateescape").removesuffix("\n")
-    except OSError:
-        return git_dir(checkout)
-    if not pointer.startswith("gitdir: "):
-        return git_dir(checkout)
-    return checkout / pointer.removeprefix("gitdir: ")
+    """``git_dir``, read from the checkout's ``.git`` (``dot_git``) without a git process;
+    git is asked only when that does not say."""
+    found = dot_git(checkout)
+    return found if found is not None else git_dir(checkout)
 
 
 def common_dir(repo: Path) -> Path | None:
@@ -150,3 +137,39 @@ def common_dir(repo: Path) -> Path | None:
     except GitError:
         return None
     return Path(out) if out else None
+
+
+# --- what a checkout's files say, without a git process -------------------------------------
+
+
+def gitfile_target(checkout: Path) -> Path | None:
+    """Where ``checkout``'s ``.git`` file points (a linked worktree's own git directory, or
+    a ``--separate-git-dir``), relative to the checkout unless absolute; None when its
+    ``.git`` is no such file (a directory, missing, other text). Read as git reads it
+    (setup.c, ``read_gitfile_gently``): the text must begin ``gitdir: ``, and only the line
+    feeds and carriage returns that end it go, so a path may end in a space."""
+    try:
+        text = os.fsdecode((checkout / ".git").read_bytes())
+    except OSError:  # not there, or a directory
+        return None
+    if not text.startswith("gitdir: "):
+        return None
+    return checkout / text.removeprefix("gitdir: ").rstrip("\r\n")
+
+
+def dot_git(checkout: Path) -> Path | None:
+    """The checkout's own git directory as its files say: its ``.git`` directory, or where
+    its ``.git`` file points (``gitfile_target``); None when neither says."""
+    dot = checkout / ".git"
+    return dot if dot.is_dir() else gitfile_target(checkout)
+
+
+def commondir_of(gitdir: Path) -> Path | None:
+    """The shared git directory that a linked worktree's git directory names in its
+    ``commondir`` file, relative to it unless absolute (setup.c, ``get_common_dir_noenv``);
+    None without that file (a main checkout's git directory, a submodule's)."""
+    try:
+        text = os.fsdecode((gitdir / "commondir").read_bytes())
+    except OSError:
+        return None
+    return gitdir / text.rstrip("\r\n")

@@ -179,7 +179,7 @@ def shared_dir(checkout: Path) -> Path:
         return checkout / ".git"
     if own == checkout / ".git":
         return own
-    try:
-        return own / (own / "commondir").read_text(encoding="utf-8").strip()
-    except OSError:  # a git directory of its own (a submodule, --separate-git-dir)
+    shared = git_worktree.commondir_of(own)
+    if shared is None:  # a git directory of its own (a submodule, --separate-git-dir)
         return git_worktree.common_dir(checkout) or own
+    return shared

@@ -33,6 +33,7 @@ from dagspec.errors import GitError
 from dagspec.git import run
 from dagspec.git_merge import changed_paths
 from dagspec.git_output import lines
+from dagspec.git_worktree import commondir_of
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.words import counted
 from dagspec.workspace import branch_name
@@ -106,7 +107,7 @@ def submodule_commits(worktree: Path) -> list[str]:
     own = git_dir(worktree)
     if own is None or not (own / "modules").is_dir():
         return []
-    common = _common_dir(own)
+    common = commondir_of(own)
     found: list[str] = []
     for name, store in _stores(own / "modules", ""):
         out = run(store, "log", "--format=%H %h %s", "HEAD", "--branches", "--tags", "--not",
@@ -120,13 +121,6 @@ def submodule_commits(worktree: Path) -> list[str]:
             commits = [(sha, rest) for sha, rest in commits if sha not in set(lines(there))]
         found += [f"{name} {rest}" for _, rest in commits]
     return found
-
-
-def _common_dir(own: Path) -> Path | None:
-    try:
-        return (own / (own / "commondir").read_text(encoding="utf-8").strip()).resolve()
-    except OSError:
-        return None
 
 
 def _stores(modules: Path, prefix: str) -> Iterator[tuple[str, Path]]:

@@ -167,16 +167,10 @@ def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
 
 
 def git_dir(worktree: Path) -> Path | None:
-    """The worktree's own git directory, as its ``.git`` file names it; None when it has
-    none (or a ``.git`` directory: then it is no linked worktree)."""
-    try:
-        text = (worktree / ".git").read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError:
-        return None
-    pointer = text.removesuffix("\n")  # only: the path may end in a space
-    if not pointer.startswith("gitdir: "):
-        return None
-    return resolved(worktree / pointer.removeprefix("gitdir: "))
+    """The linked worktree's own git directory, resolved, as its ``.git`` file names it;
+    None when it has none (or a ``.git`` directory: then it is no linked worktree)."""
+    target = git_worktree.gitfile_target(worktree)
+    return resolved(target) if target is not None else None
 
 
 MADE = "dagspec-made"

@@ -235,3 +235,33 @@ def test_a_separate_git_directory_ending_in_a_space_is_the_checkout_s(tmp_path: 
     run_git(repo, "init", "-q", "-b", "main", "--separate-git-dir", str(tmp_path / "store "))
     run_git(repo, "commit", "-q", "--allow-empty", "-m", "first")
     assert set(git_worktree.worktrees(repo)) == {repo}
+
+
+# --- a checkout's .git, read as git reads it -------------------------------------------------
+
+
+def test_a_checkouts_git_directories_are_read_from_its_files_as_git_reads_them(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """A linked worktree at a path ending in a space, a main checkout whose git directory
+    lies elsewhere (``--separate-git-dir``), a ``.git`` file of other text: the file readers
+    agree with ``git rev-parse`` wherever git has an answer."""
+    linked = tmp_path / "linked "
+    run_git(git_repo, "worktree", "add", "--quiet", "--detach", str(linked))
+    own = Path(run_git(linked, "rev-parse", "--absolute-git-dir").rstrip("\n"))
+    assert git_worktree.dot_git(linked) == own
+    assert git_worktree.own_git_dir(linked) == own
+    shared = git_worktree.commondir_of(own)
+    assert shared is not None and shared.resolve() == (git_repo / ".git").resolve()
+    assert git_worktree.dot_git(git_repo) == git_repo / ".git"
+    assert git_worktree.commondir_of(git_repo / ".git") is None
+
+    separate, store = tmp_path / "separate", tmp_path / "store"
+    run_git(tmp_path, "init", "--quiet", f"--separate-git-dir={store}", str(separate))
+    assert git_worktree.gitfile_target(separate) == store
+    (separate / ".git").write_bytes(f"gitdir: {store}\r\n".encode())  # as Windows git writes
+    assert git_worktree.gitfile_target(separate) == store
+
+    (separate / ".git").write_text(f"gitdir:{store}\n")  # git needs the space: not a pointer
+    assert git_worktree.gitfile_target(separate) is None
+    assert git_worktree.dot_git(tmp_path / "nowhere") is None
