@@ -35,22 +35,33 @@ def _mine() -> dict[str, set[int]]:
 @pytest.fixture
 def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
     """One process per environment of ``ENVIRONMENTS``, each in a session of its own,
-    waiting on its stdin (no clock involved): ended when the test ends."""
+    waiting on its stdin (no clock involved): ended when the test ends.
+
+    Each is running once it has echoed a line: ``Popen`` can return while the exec is
+    still under way (a vforked child lets its parent go on when it drops the old memory,
+    before the kernel sets where the new environment lies), and ``/proc/<pid>/environ``
+    then reads empty."""
     started = [
         subprocess.Popen(
             ["cat"],
             env=env,
             stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             start_new_session=True,
         )
         for env in ENVIRONMENTS
     ]
+    for process in started:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(b"ready\n")
+        process.stdin.flush()
+        assert process.stdout.readline() == b"ready\n"
     yield started
     for process in started:
-        assert process.stdin is not None
+        assert process.stdin is not None and process.stdout is not None
         process.stdin.close()
         process.wait()
+        process.stdout.close()
 
 
 def test_groups_by_variable_reads_the_value_wherever_it_stands(
