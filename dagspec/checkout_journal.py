@@ -13,7 +13,6 @@ window of whatever is attempted under its token, and the end marker's file
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 import attrs
 import cattrs
 
+from dagspec import lock_waits
 from dagspec.workspace import runs_dir
 
 JOURNAL = "checkout-move.json"
@@ -145,15 +145,14 @@ def drop(repo: Path) -> None:
 @contextlib.contextmanager
 def move_lock(repo: Path) -> Iterator[int]:
     """Hold the move lock; yield its descriptor, for git to inherit. Says so on stderr when
-    it has to wait (a killed ``dag``'s git is still updating the checkout)."""
+    it has to wait (another run moves its checkout, or a killed ``dag``'s git is still
+    updating it); a Ctrl-C ends the wait (``lock_waits.hold``: ``WaitStopped``)."""
+    lock = runs_dir(repo) / LOCK
     runs_dir(repo).mkdir(parents=True, exist_ok=True)
-    fd = os.open(runs_dir(repo) / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print("note: waiting for git to finish updating the checkout", file=sys.stderr)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        note = f"note: waiting for git to finish updating the checkout, which holds {lock}"
+        lock_waits.hold(fd, note, f"git to finish updating the checkout ({lock})")
         yield fd
     finally:
         os.close(fd)

@@ -55,11 +55,11 @@ from dagspec import (
     git_merge,
     git_refs,
     git_worktree,
-    ledgers,
+    lock_waits,
     words,
 )
 from dagspec.checkout_journal import ENDED, JOURNAL, LOCK, Move, Undoing
-from dagspec.errors import DagspecError, GitError, WaitStopped, as_typed
+from dagspec.errors import DagspecError, GitError, as_typed
 
 __all__ = ["ENDED", "JOURNAL", "LOCK", "Move", "fast_forward", "finish_interrupted", "midway"]
 
@@ -184,30 +184,11 @@ def checkout_lock(checkout: Path) -> Iterator[tuple[int, ...]]:
         yield ()
         return
     try:
-        note = f"note: waiting for another run's update of {checkout} (Ctrl-C stops the wait)"
-        _waiting[:] = [True]
-        try:
-            took = ledgers.take(fd, note, lambda: _waiting == [])
-        finally:
-            _waiting.clear()
-        if not took:
-            raise WaitStopped(f"stopped waiting for another run's update of {checkout}")
+        note = f"note: waiting for another run's update of {checkout}"
+        lock_waits.hold(fd, note, f"another run's update of {checkout}")
         yield (fd,)
     finally:
         os.close(fd)
-
-
-_waiting: list[bool] = []  # [True] while ``checkout_lock`` waits for another run
-
-
-def stop_waiting() -> bool:
-    """End the wait of ``checkout_lock`` for another run's update (``WaitStopped``), if
-    one is waiting: whether one was. Safe in a signal handler (a Ctrl-C during a merge,
-    whose signals are deferred: ``faults.signals_deferred``)."""
-    if not _waiting:
-        return False
-    _waiting.clear()
-    return True
 
 
 def _report(notes: list[str]) -> None:

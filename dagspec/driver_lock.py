@@ -49,7 +49,7 @@ def driver_alive(run: RunState) -> bool:
     target = _own_run_dir(paths)
     if target is None:
         return False
-    holders = _flock_holders(target.st_ino)
+    holders = flock_holders(target.st_ino)
     if holders is None:
         return _holds_open(run.driver_pid, target)
     return run.driver_pid in holders
@@ -69,7 +69,7 @@ def _own_run_dir(paths: RunPaths) -> os.stat_result | None:
     return target if own_run_directory(paths.run_dir, real) else None
 
 
-def _flock_holders(inode: int) -> list[int] | None:
+def flock_holders(inode: int) -> list[int] | None:
     """The pids holding an exclusive ``flock`` on the file with ``inode``, from
     ``/proc/locks`` (proc(5)); None when this system has none."""
     try:
@@ -133,7 +133,7 @@ def run_lock(paths: RunPaths) -> Iterator[None]:
 def _driven_by(paths: RunPaths, fd: int, held: int) -> StateError:
     """The refusal of a second driver: names the lock's holder, from ``/proc/locks``, else
     from ``<run>/lock`` (which may have been deleted), else says it cannot be told."""
-    holders = _flock_holders(os.fstat(held).st_ino) or []
+    holders = flock_holders(os.fstat(held).st_ino) or []
     holder = next(iter(holders), None) or os.read(fd, 64).decode(errors="replace").strip()
     if not holder:
         return StateError(

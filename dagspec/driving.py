@@ -472,10 +472,10 @@ def _merge_signalled(count: int, *, signs: bool) -> None:
     """A signal during the merge (``faults.signals_deferred``): the first is told (on the
     descriptor: this is a signal handler), the second stops the signers it waits for. A
     wait for another run's update of the checkout, before anything is moved, ends at the
-    first (``checkout_move.stop_waiting``)."""
-    from dagspec import checkout_move, git_commit
+    first (``lock_waits.stop_waiting``)."""
+    from dagspec import git_commit, lock_waits
 
-    if count == 1 and checkout_move.stop_waiting():
+    if count == 1 and lock_waits.stop_waiting():
         return  # ``_merged`` says it
     if count == 1:
         told = _MERGE_GOES_ON + (_SIGNER if signs else "") + "\n"

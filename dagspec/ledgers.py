@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
 
-from dagspec import git_worktree
-from dagspec.errors import DagspecError, GitError, WaitStopped, too_many_open_files
+from dagspec import git_worktree, lock_waits
+from dagspec.errors import DagspecError, GitError, too_many_open_files
 
 SPEC_NUMBERS = "dagspec-spec-numbers"
 RUN_IDS = "dagspec-run-ids"
@@ -67,59 +64,18 @@ def held(
 ) -> Iterator[Ledger]:
     """The ledger ``name`` of the repository of ``checkout``, locked: another process (a
     run of the same repository) waits here until this one is done with it, said on stderr.
-    Raises ``WaitStopped`` when ``stopped()`` says so while it waits (``take``)."""
+    Raises ``WaitStopped`` when ``stopped()`` says so while it waits (``lock_waits.hold``)."""
     path = shared_dir(checkout) / name
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError as error:
         raise _unusable(path, error) from None
     try:
-        note = (
-            f"note: waiting for another run of this repository, which holds {path} "
-            "(Ctrl-C stops the wait)"
-        )
-        if not take(fd, note, stopped):
-            raise WaitStopped(f"stopped waiting for another run's lock on {path}")
+        note = f"note: waiting for another run of this repository, which holds {path}"
+        lock_waits.hold(fd, note, f"another run's lock on {path}", stopped)
         yield Ledger(fd, path, _read(path))
     finally:
         os.close(fd)  # frees the lock
-
-
-POLL = 0.1  # seconds between two looks at whether a wait for a lock was stopped
-
-
-def take(fd: int, note: str, stopped: Callable[[], bool]) -> bool:
-    """Take the ``flock`` of ``fd``; when another process holds it, say ``note`` on stderr
-    and wait until it is free (True) or ``stopped()`` (False), asked every ``POLL``
-    seconds: a Ctrl-C ends the wait, which a blocking ``flock`` in this thread would sit
-    through (its signal handler not raising, or it in a worker thread). The blocking
-    ``flock`` is a thread's, on a duplicate of ``fd`` (the same lock); abandoned, it
-    lets go of the lock as soon as it has it, by closing the duplicate."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        pass
-    print(note, file=sys.stderr)
-    try:
-        duplicate = os.dup(fd)
-    except OSError:  # no descriptor left: a wait that only the other run's end ends
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return True
-    got = threading.Event()
-
-    def wait() -> None:
-        try:
-            fcntl.flock(duplicate, fcntl.LOCK_EX)
-            got.set()
-        finally:
-            os.close(duplicate)  # held on by ``fd`` while that is open
-
-    threading.Thread(target=wait, name=f"waiting for {note}", daemon=True).start()
-    while not got.wait(POLL):
-        if stopped():
-            return False
-    return True
 
 
 def problem(checkout: Path, name: str) -> str | None:

@@ -8,11 +8,13 @@ import fcntl
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from dagspec import checkout_move, ledgers, spec_dirs
+from dagspec.workspace import runs_dir
 from tests.conftest import git
 from tests.engine_support import Gatekeeper, Project, dag_text, start_dag
 from tests.fake_autospec_fixture import make_autospec_project, wait_for
@@ -106,11 +108,80 @@ def _interrupted_waiting_for(project: Project, held: Path) -> tuple[str, str]:
         wait_for(lambda: _blocked_on(held) or driver.poll() is not None, timeout=60, what="a")
         assert driver.poll() is None
         driver.send_signal(signal.SIGINT)
-        out, err = driver.communicate(timeout=30)
+        out, err = _ended(driver)
     finally:
         os.close(fd)
     assert driver.returncode == 130, out + err
     return out, err
+
+
+def _ended(driver: subprocess.Popen[str]) -> tuple[str, str]:
+    """What ``driver`` said once it ended, within 30 s; else it is killed, and the test
+    fails (it sat through the Ctrl-C)."""
+    try:
+        return driver.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        driver.kill()
+        out, err = driver.communicate()
+        raise AssertionError(f"still running 30 s after a Ctrl-C: {out}{err}") from None
+
+
+def _holder(path: Path) -> subprocess.Popen[str]:
+    """Another process holding an ``flock`` on ``path`` (as an orphaned git holds the move
+    lock), once it says so; it lets go when its stdin closes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    code = (
+        "import fcntl, os, sys\n"
+        "fcntl.flock(os.open(sys.argv[1], os.O_RDWR | os.O_CREAT), fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_ctrl_c_stops_a_wait_for_the_move_lock_in_a_run_and_in_dag_merge(
+    project: Project,
+) -> None:
+    """A stale holder of ``checkout-move.lock`` (an orphaned git, here a process standing
+    for one): the end-of-run merge and ``dag merge`` said only "waiting for git to finish
+    updating the checkout" and sat through every Ctrl-C in a blocking ``flock``. Each names
+    the lock and its holder, says Ctrl-C stops the wait, and stops at the first, in one
+    line that says how to merge."""
+    project.write_dag(dag_text("a"))
+    lock = runs_dir(project.repo) / checkout_move.LOCK
+    holder = _holder(lock)
+    try:
+        for args in (("run", "dag.yaml", "--run-id", "r"), ("merge", "r")):
+            driver = start_dag(project.repo, *args)
+            blocked = lambda d=driver: _blocked_on(lock) or d.poll() is not None  # noqa: E731
+            wait_for(blocked, timeout=60, what=f"dag {args[0]} waiting for the move lock")
+            assert driver.poll() is None
+            driver.send_signal(signal.SIGINT)
+            out, err = _ended(driver)
+            assert driver.returncode == 130, out + err
+            assert (
+                f"note: waiting for git to finish updating the checkout, which holds {lock}; "
+                f"held by pid {holder.pid} (python"
+            ) in err, err
+            assert "(Ctrl-C stops the wait)" in err, err
+            stopped = [line for line in err.splitlines() if line.startswith("dag: error: ")]
+            assert len(stopped) == 1 and stopped[0].startswith(
+                "dag: error: the merge of run r stopped waiting for git to finish updating "
+                f"the checkout ({lock}) at a Ctrl-C: nothing was merged; `"
+            ), err
+            assert "Traceback" not in out + err
+            assert not (project.repo / "specs").exists()
+    finally:
+        holder.communicate(input="")
+    out, err = _ended(start_dag(project.repo, "merge", "r"))
+    assert (project.repo / "specs").is_dir(), out + err
 
 
 def test_a_ctrl_c_stops_a_wait_for_the_spec_number_ledger(project: Project) -> None:
