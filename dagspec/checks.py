@@ -40,6 +40,7 @@ from dagspec.workspace import (
     merged_branch,
     real_path,
     runs_dir,
+    state_dir_blocked,
     worktree_path,
     worktree_root,
 )
@@ -346,8 +347,8 @@ def check_places(planned: Planned) -> Problem | None:
     lead, through a symlink, outside it, or into a loop of symlinks; no file is where the
     directory of the runs' state (or one of its parents) goes."""
     repo = real_path(planned.repo)
-    if (problem := _state_dir_blocked(planned.repo)) is not None:
-        return problem
+    if (blocked := state_dir_blocked(planned.repo)) is not None:
+        return Problem(blocked)
     places = [runs_dir(planned.repo)]
     if planned.dag is not None:
         places += [planned.repo / "specs" / spec_id for spec_id in planned.dag.features]
@@ -376,21 +377,6 @@ def check_ledger(planned: Planned) -> Problem | None:
     every spec would fail at its specify, once its worktree is made."""
     said = ledgers.problem(planned.repo, ledgers.SPEC_NUMBERS)
     return Problem(said) if said else None
-
-
-def _state_dir_blocked(repo: Path) -> Problem | None:
-    """A file (not a directory, nor a link to one) where the runs' state directory, or a
-    directory on the way to it, goes: making the run's directory there would fail."""
-    where = runs_dir(repo)
-    for place in (where, *where.parents):
-        if place == repo or not place.is_relative_to(repo):
-            return None
-        if os.path.lexists(place) and not place.is_symlink() and not place.is_dir():
-            return Problem(
-                f"{place} is a file, where dagspec keeps the state of the runs of this "
-                f"repository (in {where.relative_to(repo)}/): move the file away"
-            )
-    return None
 
 
 def _looped(place: str, loop: LinkLoopError) -> str:

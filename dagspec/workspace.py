@@ -117,9 +117,12 @@ def runs_directory(repo: Path) -> Path:
     would read as "no runs yet" or "no run 'x'".
 
     Raises:
-        StateError: a loop is on the way, naming the link where it starts.
+        StateError: a loop is on the way, naming the link where it starts; a file is where
+            it, or a directory on the way to it, goes (``state_dir_blocked``).
     """
     place = runs_dir(repo)
+    if (blocked := state_dir_blocked(repo)) is not None:
+        raise StateError(blocked)
     try:
         real_path(place)
     except LinkLoopError as loop:
@@ -131,6 +134,22 @@ def runs_directory(repo: Path) -> Path:
             "at the directory they are in, or remove it"
         ) from None
     return place
+
+
+def state_dir_blocked(repo: Path) -> str | None:
+    """Why the runs of ``repo`` can be neither recorded nor read: a file (not a directory,
+    nor a link to one) is where their directory, or a directory on the way to it, goes;
+    None when none is."""
+    where = runs_dir(repo)
+    for place in (where, *where.parents):
+        if place == repo or not place.is_relative_to(repo):
+            return None
+        if os.path.lexists(place) and not place.is_symlink() and not place.is_dir():
+            return (
+                f"{place} is a file, where dagspec keeps the state of the runs of this "
+                f"repository (in {where.relative_to(repo)}/): move the file away"
+            )
+    return None
 
 
 def default_worktree_root(repo: Path) -> Path:

@@ -199,3 +199,39 @@ def test_a_run_that_ended_a_month_ago_ends_the_list_with_how_to_forget_it(
     monkeypatch.setattr(list_runs, "utcnow", lambda: at(30 + days * DAY))
     assert run_cli("list") == 0
     assert capsys.readouterr().out.endswith(HINT) is told
+
+
+@pytest.mark.parametrize("where", ["state/dag-runs", "state"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("list",),
+        ("list", "--json"),
+        ("status",),
+        ("status", "r"),
+        ("resume",),
+        ("resume", "r"),
+        ("logs",),
+        ("logs", "r", "a"),
+        ("retry", "r", "a"),
+        ("merge", "r"),
+        ("cleanup", "r"),
+        ("report",),
+    ],
+)
+def test_a_file_where_the_runs_state_directory_goes_is_the_one_line_dag_run_gives(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str], where: str, args: tuple[str]
+) -> None:
+    """``dag run`` names the file in one line (preflight); the readers of runs said "no
+    runs yet" (``list``: exit 0) or "no run 'r'", as if nothing were wrong."""
+    blocking = git_repo / ".autospec" / where
+    blocking.parent.mkdir(parents=True, exist_ok=True)
+    blocking.write_text("mine\n")
+    assert run_cli(*args) == 1
+    out, err = capsys.readouterr()
+    assert (out, err) == (
+        "",
+        f"dag: error: {blocking} is a file, where dagspec keeps the state of the runs of this "
+        "repository (in .autospec/state/dag-runs/): move the file away\n",
+    )
+    assert blocking.read_text() == "mine\n"
