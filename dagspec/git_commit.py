@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from dagspec import procgroup
-from dagspec.durations import parse_duration
+from dagspec.durations import duration_problem, parse_duration
 from dagspec.errors import (
     SIGNING_WAIT_VARIABLE,
     DagspecError,
@@ -62,24 +62,17 @@ SIGNING_WAIT_MOST = 24 * 3600.0
 
 def signing_wait() -> float:
     """Seconds a signing git may take: ``$DAGSPEC_SIGNING_WAIT`` (``90s``, ``5m``), else
-    :data:`SIGNING_WAIT`. Raises ``DagspecError`` when it is set to no duration (a number
-    without its unit included, as ``--timeout`` takes none), or to more than
+    :data:`SIGNING_WAIT`. Raises ``DagspecError`` when it is set to no duration above 0
+    (``durations.duration_problem``: as ``--timeout`` is told), or to more than
     :data:`SIGNING_WAIT_MOST`."""
     given = os.environ.get(SIGNING_WAIT_VARIABLE, "").strip()
     if not given:
         return SIGNING_WAIT
     seconds = parse_duration(given)
     unset = f"or unset it (then a signer gets {SIGNING_WAIT:g} s)"
-    if given.isascii() and given.isdigit() and int(given) > 0:
-        raise DagspecError(
-            f"${SIGNING_WAIT_VARIABLE} is {given!r}, a number without its unit: set it like "
-            f"{given}s, 5m or 1h30m, {unset}"
-        )
-    if not seconds:
-        raise DagspecError(
-            f"${SIGNING_WAIT_VARIABLE} is {given!r}, not a duration above 0: set it like "
-            f"90s, 5m or 1h30m, {unset}"
-        )
+    problem = duration_problem(given)
+    if problem is not None or seconds is None:
+        raise DagspecError(f"${SIGNING_WAIT_VARIABLE} is {given!r}, {problem}; {unset}")
     if seconds > SIGNING_WAIT_MOST:
         raise DagspecError(
             f"${SIGNING_WAIT_VARIABLE} is {given!r}, more than the most a signer may take "

@@ -17,11 +17,12 @@ COLOR_CHOICES = ("auto", "always", "never")
 
 
 def duration(text: str) -> float:
-    from dagspec.durations import parse_duration
+    from dagspec.durations import duration_problem, parse_duration
 
+    problem = duration_problem(text)
     seconds = parse_duration(text)
-    if not seconds:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a duration: write it like 90s, 45m, 2h")
+    if problem is not None or seconds is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is {problem}")
     return seconds
 
 

@@ -20,7 +20,7 @@ from strictyaml.ruamel.comments import CommentedMap, CommentedSeq
 
 from dagspec.arguments import argument_problem
 from dagspec.dependencies import check_graph, item_line
-from dagspec.durations import parse_duration
+from dagspec.durations import duration_problem, parse_duration
 from dagspec.errors import Problem, did_you_mean
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -232,14 +232,10 @@ class Reader:
 
     def duration(self, node: CommentedMap, key: str, what: str) -> float | None:
         text, line = node[key], _key_line(node, key)
-        seconds = parse_duration(text)
-        if seconds is None:
-            self.add(
-                line, f"{what} is '{text}', not a duration: write it like 90s, 45m, 2h or 1h30m"
-            )
-        elif seconds <= 0:
-            self.add(line, f"{what} is '{text}', which is zero: give a positive duration")
-        return seconds
+        problem = duration_problem(text)
+        if problem is not None:
+            self.add(line, f"{what} is '{text}', {problem}")
+        return parse_duration(text)
 
     def read_layers(self, nodes: CommentedSeq, line: int) -> list[dict[str, Any]]:
         if not nodes:

@@ -255,16 +255,18 @@ def test_dagspec_signing_wait_sets_how_long_a_signer_may_take(
     with pytest.raises(DagspecError) as refused:
         git_commit.try_signing(git_repo)
     assert str(refused.value) == (
-        "$DAGSPEC_SIGNING_WAIT is '0s', not a duration above 0: set it like 90s, 5m or "
-        "1h30m, or unset it (then a signer gets 60 s)"
+        "$DAGSPEC_SIGNING_WAIT is '0s', a duration of zero: give one above 0, like 90s, 45m, "
+        "2h or 1h30m; or unset it (then a signer gets 60 s)"
     )
 
 
 @pytest.mark.parametrize(
     ("given", "said"),
     [
-        ("90", "a number without its unit: set it like 90s, 5m or 1h30m, or unset it"),
-        ("0", "not a duration above 0: set it like 90s, 5m or 1h30m, or unset it"),
+        ("90", "a number without its unit: write it like 90s, 5m or 1h30m; or unset it"),
+        ("0", "a duration of zero: give one above 0, like 90s, 45m, 2h or 1h30m; or unset"),
+        ("1d", "not a duration: write it like 90s, 45m, 2h or 1h30m: whole numbers, each "),
+        ("5S", "not a duration: write it like 90s, 45m, 2h or 1h30m: whole numbers, each "),
         ("600h", "more than the most a signer may take (24h): set it to 24h or less, or unset"),
         ("999h", "more than the most a signer may take (24h): set it to 24h or less, or unset"),
     ],

@@ -517,7 +517,8 @@ def test_a_stall_timeout_that_is_not_a_duration_is_refused_with_its_line(
     assert run_cli("validate", dag) == 1
     assert capsys.readouterr().err == (
         f"dag: error: {dag}:4: execution.stall_timeout is 'soon', not a duration: write it "
-        "like 90s, 45m, 2h or 1h30m\n"
+        "like 90s, 45m, 2h or 1h30m: whole numbers, each with its unit h, m or s, in that "
+        "order, with no spaces\n"
     )
 
 

@@ -26,7 +26,10 @@ BAD = FIXTURES / "dags" / "bad"
 EXPECTED: dict[str, tuple[int | None, str]] = {
     "anchor-alias.yaml": (5, "anchors and aliases (& and *) are not allowed"),
     "bad-duration-unit.yaml": (6, "timeout of feature 'a' is '3d', not a duration"),
-    "bad-duration.yaml": (2, "execution.timeout is '5', not a duration: write it like 90s"),
+    "bad-duration.yaml": (
+        2,
+        "execution.timeout is '5', a number without its unit: write it like 5s",
+    ),
     "binary-garbage.yaml": (1, "binary data (NUL bytes): not a DAG file"),
     "control-character.yaml": (5, "'description' of feature 'a' contains the control character"),
     "cycle-features.yaml": (4, "dependency cycle: a -> c -> b -> a"),
@@ -66,7 +69,7 @@ EXPECTED: dict[str, tuple[int | None, str]] = {
     "unknown-schema-version.yaml": (1, "unknown schema_version '2.0': this dagspec reads '1.0'"),
     "unknown-top-key.yaml": (1, "unknown key 'version' in the file (did you mean 'schema_ver"),
     "wrong-type.yaml": (2, "'max_parallel' of execution should be a whole number, found 'many'"),
-    "zero-duration.yaml": (2, "execution.timeout is '0s', which is zero"),
+    "zero-duration.yaml": (2, "execution.timeout is '0s', a duration of zero: give one above 0"),
 }
 
 
