@@ -28,6 +28,7 @@ class Stays(NamedTuple):
     uncommitted: bool
     lost: bool = False  # its branch points at a commit the repository no longer has
     busy: str | None = None  # the operation of git's under way in it, and how to end it
+    adrift: bool = False  # busy, with commits on no branch: --force keeps it too
 
 
 def refusal(run_id: str, stays: Stays, *, removed: bool) -> str:
@@ -36,9 +37,12 @@ def refusal(run_id: str, stays: Stays, *, removed: bool) -> str:
     head = f"run {run_id} is not forgotten" + ("" if removed else " (nothing was removed)")
     where = f"its worktree {stays.path}"
     if stays.busy is not None:
+        lose = ", or add --force to lose what it has not finished"
+        if stays.adrift:  # --force never drops a commit
+            lose = f" (first keep its commits on no branch: `git -C {stays.path} branch NAME HEAD`)"
         return (
             f"{head}: {where} is in the middle of {stays.busy}: end it, then `dag cleanup "
-            f"{run_id} --forget` again, or add --force to lose what it has not finished"
+            f"{run_id} --forget` again{lose}"
         )
     if stays.lost:  # git cannot commit there: ``bad object HEAD``
         return (

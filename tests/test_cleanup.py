@@ -442,11 +442,16 @@ def test_a_worktree_in_the_middle_of_a_rebase_is_kept_with_the_commit_it_made(
     captured = capsys.readouterr()
     assert f"{kept}it holds {amended_line}, {rescue}\n" in captured.out, captured.out
     assert f"kept dag/r/a: checked out in {path}\n" in captured.out  # git would refuse
-    assert "(end the operation of git's under way in one)" in captured.err, captured.err
-    assert run_cli("cleanup", "r", "--forget") == 1
-    assert f"is in the middle of {rebase}: end it, then `dag cleanup r --forget` again" in (
-        capsys.readouterr().err
+    # --force keeps its commit (2fdc2f9): the advice no longer says it loses that work
+    assert captured.err == (
+        "dag: error: kept 1 worktree and 1 branch of run r, each named above: a worktree "
+        "holding commits on no branch stays even with --force: put them on a branch there, "
+        "as its line says, end its operation, then `dag cleanup r`\n"
     )
+    assert run_cli("cleanup", "r", "--forget") == 1
+    err = capsys.readouterr().err
+    assert f"is in the middle of {rebase}: end it, then `dag cleanup r --forget` again" in err
+    assert "--force" not in err and f"`git -C {path} branch NAME HEAD`" in err, err
     assert git(path, "rev-parse", "HEAD").strip() == amended
 
     assert run_cli("cleanup", "r", "--force") == 1  # never a commit on no branch

@@ -73,7 +73,11 @@ def test_a_commit_on_an_unrecorded_worktree_s_branch_is_kept_even_when_forced(
     c = add_worktree(git_repo, "r", "c", commit="c work")
     save(run(git_repo, "r", spec("a"), spec("b"), spec("c"), status=RunStatus.INTERRUPTED))
     assert run_cli("cleanup", "r") == 1
-    assert f"kept {c}: 1 commit not on main, not recorded" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert f"kept {c}: 1 commit not on main, not recorded" in captured.out
+    assert captured.err.endswith(  # not "and loses that work": the commit is its branch's
+        "`dag cleanup r --force` removes the worktrees too; their commits stay on their branches\n"
+    ), captured.err
     assert "dag/r/c" in branches(git_repo)
     # --force is for uncommitted files: the worktree goes, the commit stays on its branch
     assert run_cli("cleanup", "r", "--force") == 1

@@ -70,6 +70,9 @@ class Kept(NamedTuple):
     force_would_remove: bool
     worktree: forget.Stays | None = None  # a worktree that stays: no run is forgotten then
     unmerged: bool = False  # a branch with work the base lacks: it stays, even with --force
+    adrift: bool = False  # a worktree holding commits on no branch: it stays, even with --force
+    loses: bool = True  # with force_would_remove: --force loses what its line names
+    commits_stay: bool = False  # a worktree --force removes whose commits stay on its branch
 
 
 @attrs.define
@@ -212,16 +215,16 @@ def _plan_worktree(
         return
     unseen = unseen_work.unseen(path, state, spec_id, quiet=quiet, submodules=True)
     busy = checkout_safety.operation_in(path)  # what it made may be on no branch yet
-    adrift = git_refs.commits_lacking(path, "HEAD", ["--branches"]) if busy else []
+    adrift = bool(commits := git_refs.commits_lacking(path, "HEAD", ["--branches"]) if busy else [])
     if busy is not None and (adrift or not force):  # --force never drops a commit
-        stays = forget.Stays(path, "", ours, uncommitted=False, busy=busy)
+        stays = forget.Stays(path, "", ours, uncommitted=False, busy=busy, adrift=adrift)
         said = f"it is in the middle of {busy}: end it, then `dag cleanup {state.run_id}`"
         if adrift:
             said += (
-                f"; it holds {counted(len(adrift), 'commit')} on no branch ({names(adrift)}),"
+                f"; it holds {counted(len(commits), 'commit')} on no branch ({names(commits)}),"
                 f" which `git -C {path} branch NAME HEAD` would keep"
             )
-        plan.kept.append(Kept(f"kept {path.name}: {said}", True, stays))
+        plan.kept.append(Kept(f"kept {path.name}: {said}", not adrift, stays, adrift=adrift))
         return
     under_way = (f"in the middle of {busy}",) if busy else ()
     lost = files + unseen.items() + under_way
@@ -279,7 +282,9 @@ def _plan_unrecorded(
         if lost and not force:
             stays = forget.Stays(path, lost, str(on), uncommitted=bool(files))
             message = f"kept {path}: {lost}{_first(files)}, not recorded in the run"
-            plan.kept.append(Kept(message, True, stays))
+            plan.kept.append(
+                Kept(message, True, stays, loses=bool(files), commits_stay=bool(commits))
+            )
             continue
         # its commits, if any, are its branch's to lose (``_plan_branch``)
         plan.steps.append(Step(path.name, str(path), ids[on], files, held))
@@ -460,7 +465,7 @@ def _report(run_id: str, plan: Plan, force: bool) -> int:
 def _how_to_keep(plan: Plan) -> str:
     """How to keep the work of the worktrees kept: commit it there, on the spec's branch;
     but git cannot commit in one whose branch's commit is gone (``bad object HEAD``)."""
-    worktrees = [k.worktree for k in plan.kept if k.force_would_remove and k.worktree]
+    worktrees = [k.worktree for k in plan.kept if k.force_would_remove and k.loses and k.worktree]
     ways = []
     if any(not (w.lost or w.busy) for w in worktrees) or not worktrees:
         ways.append("commit a worktree's files there, on its branch")
@@ -485,10 +490,21 @@ def _kept_line(run_id: str, plan: Plan, force: bool) -> str:
     ]
     what = f"kept {' and '.join(filter(None, kinds))} of run {run_id}, each named above"
     todo = []
-    if not force and any(k.force_would_remove for k in plan.kept):
+    removable = [k for k in plan.kept if k.force_would_remove] if not force else []
+    forced = f"`dag cleanup {run_id} --force` removes the worktrees too"
+    stay = ", though not their commits, which stay on their branches"
+    if any(k.loses for k in removable):
+        stays = stay if any(k.commits_stay for k in removable) else ""
         todo.append(
-            f"to keep that work, leave them ({_how_to_keep(plan)}); "
-            f"`dag cleanup {run_id} --force` removes the worktrees too, and loses that work"
+            f"to keep that work, leave them ({_how_to_keep(plan)}); {forced}, and loses that "
+            f"work{stays}"
+        )
+    elif removable:  # only worktrees whose commits are on their branches
+        todo.append(f"{forced}; their commits stay on their branches")
+    if any(k.adrift for k in plan.kept):
+        todo.append(
+            "a worktree holding commits on no branch stays even with --force: put them on a "
+            f"branch there, as its line says, end its operation, then `dag cleanup {run_id}`"
         )
     if any(k.unmerged for k in plan.kept):
         todo.append(f"a branch kept for its commits stays even with --force: {TAKE_OR_DROP}")
