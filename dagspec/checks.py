@@ -86,9 +86,32 @@ class Planned:
         """The autospec executable and the first line of its ``--version``, asked once.
         Raises ``DagspecError`` when it is not there or does not answer, each time."""
         if not self._agents:
-            executable = find_autospec(self.options.autospec)
+            try:
+                executable = find_autospec(self.options.autospec)
+            except DagspecError as exc:
+                hint = "" if self.options.autospec else _ran_before(self.repo)
+                raise DagspecError(f"{exc}{hint}") from None
             self._agents.append((executable, autospec_version(executable, cwd=self.repo)))
         return self._agents[0]
+
+
+def _ran_before(repo: Path) -> str:
+    """For a new run that found no autospec: the one the newest run of ``repo`` ran, named
+    for ``--autospec`` (a new run never takes it on its own: it may be a demo's, or an old
+    version); nothing when none is there."""
+    if os.environ.get("DAGSPEC_AUTOSPEC"):
+        return ""  # it names one that is not there: that is the mistake to put right
+    try:
+        runs, _ = state.list_runs(repo)
+    except DagspecError:
+        return ""
+    for run in runs:
+        if run.autospec and Path(run.autospec).is_file() and os.access(run.autospec, os.X_OK):
+            return (
+                f" (run '{run.run_id}' ran {run.autospec}: `--autospec {run.autospec}` uses "
+                "it again; a new run never does on its own)"
+            )
+    return ""
 
 
 # --- the checks -----------------------------------------------------------------------------

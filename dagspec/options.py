@@ -128,7 +128,7 @@ def add_run_options(parser: argparse.ArgumentParser, *, resuming: bool) -> None:
         "(default: "
         + ("the run's own --autospec, else " if resuming else "")
         + "$DAGSPEC_AUTOSPEC, else autospec on PATH"
-        + (", else the one the run last ran)" if resuming else ")"),
+        + (", else the one the run last ran)" if resuming else "; never an earlier run's)"),
     )
     parser.add_argument(
         "--worktree-root",

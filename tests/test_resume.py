@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dagspec import state
 from tests.conftest import git
 from tests.engine_support import Gatekeeper, Project, branches, dag_text, pid_alive, start_dag
 from tests.fake_autospec_fixture import wait_for
@@ -654,3 +655,25 @@ def test_an_autospec_given_by_name_is_run_from_where_it_was_found_in_a_new_shell
         f"found it as (`dag {' '.join(again)} --autospec CMD` names another)\n"
     )
     assert project.statuses() == {"a": "completed", "b": "completed"}
+
+
+def test_a_new_run_in_a_new_shell_names_the_autospec_an_earlier_run_ran_and_does_not_use_it(
+    project: Project,
+    run_cli: RunCli,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """README read as if a new ``dag run`` fell back to the autospec the last run recorded,
+    as ``resume`` and ``retry`` do; it does not (that one may be a demo's, or an old
+    version): the error names it for ``--autospec``, and nothing is run."""
+    own = _new_shell(project, run_cli, tmp_path, monkeypatch)
+    capsys.readouterr()
+    assert run_cli("run", "dag.yaml", "--run-id", "r2") == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == (
+        "dag: error: the autospec executable 'autospec' (from PATH) was not found or is not "
+        "executable: install autospec, or name it with --autospec or $DAGSPEC_AUTOSPEC (run "
+        f"'r' ran {own}: `--autospec {own}` uses it again; a new run never does on its own)"
+    )
+    assert [s.run_id for s in state.list_runs(project.repo)[0]] == ["r"]
