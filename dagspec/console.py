@@ -71,7 +71,8 @@ def remember_repo(root: Path, cwd: Path | None, *, go: bool = False) -> None:
 
 def dag_command(argv0: str | None = None, *, repo: bool = True) -> str:
     """How the user can call this same dagspec again: ``dag`` when that is what runs, else
-    the exact form that does (``python3 /abs/dag.pyz``, ``python3 -m dagspec``); followed
+    the exact form that does (``python3 /abs/dag.pyz``, ``python3 -m dagspec``, an
+    installed ``/abs/bin/dag`` that is not on ``PATH``); followed
     by ``--repo PATH`` when that is needed from where the user is (``remember_repo``).
 
     ``argv0`` is ``sys.argv[0]`` by default; ``repo`` False leaves ``--repo`` out (for a
@@ -100,7 +101,20 @@ def _invoked(argv0: str | None) -> str:
         return f"{python} -m dagspec"
     if path.is_file() and zipfile.is_zipfile(path):
         return f"{python} {shlex.quote(str(path.absolute()))}"
+    if _console_script(path):  # pip's, pipx's: not on PATH, or another dag comes first there
+        return shlex.quote(str(path.absolute()))
     return "dag"
+
+
+def _console_script(path: Path) -> bool:
+    """Whether ``path`` is the ``dag`` command an installer made (pip, pipx: a small
+    Python script that starts with ``#!`` and imports ``dagspec.cli``), which runs as it is."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(1024)
+    except OSError:  # not a file (``-c``), or unreadable
+        return False
+    return head.startswith(b"#!") and b"dagspec.cli" in head and os.access(path, os.X_OK)
 
 
 def _python() -> str:

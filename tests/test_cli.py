@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -355,6 +356,36 @@ def test_an_archive_on_path_is_called_by_its_name(
     assert dag_command(str(archive)).endswith(f" {archive}")
     monkeypatch.setenv("PATH", f"{archive.parent}{os.pathsep}{os.environ['PATH']}")
     assert dag_command(str(archive)) == "dag"
+
+
+def test_an_installed_dag_not_on_path_is_named_by_its_path(
+    git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``dag`` command pip or pipx installs, run by its path (not on PATH, or another
+    ``dag`` first there): hints said bare `dag`, which runs nothing or another dagspec. They
+    name its path, as for the archive; on PATH, its name."""
+    script = tmp_path / "venv bin" / "dag"  # a space: the path is quoted for the shell
+    script.parent.mkdir()
+    script.write_text(  # what pip writes for [project.scripts] dag = "dagspec.cli:main"
+        f"#!{sys.executable}\n# -*- coding: utf-8 -*-\nimport re\nimport sys\n"
+        "from dagspec.cli import main\nif __name__ == '__main__':\n"
+        "    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n"
+        "    sys.exit(main())\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+    def hint() -> str:
+        done = subprocess.run(
+            [str(script), "status"], cwd=git_repo, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 1, done.stderr
+        return done.stderr
+
+    quoted = shlex.quote(str(script))
+    assert hint() == (f"dag: error: no runs yet in {git_repo}: `{quoted} run FILE` starts one\n")
+    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
+    assert hint() == (f"dag: error: no runs yet in {git_repo}: `dag run FILE` starts one\n")
 
 
 def _dag(
