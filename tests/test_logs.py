@@ -18,6 +18,7 @@ from dagspec.commands import logs as logs_command
 from dagspec.lifecycle import RunStatus, SpecStatus
 from dagspec.workspace import RunPaths
 from tests.run_states import Output, run, save, spec, start_dag
+from tests.run_states import _drive as hold_lock
 
 Cli = Callable[..., int]
 
@@ -230,6 +231,32 @@ def test_follow_waits_for_a_pending_spec_to_start(git_repo: Path) -> None:
         out = Output(proc)
         assert out.finish() == 0
         assert out.data == b"started\n"
+
+
+def test_follow_started_just_before_a_resume_drives_it_follows_the_new_attempt(
+    git_repo: Path,
+) -> None:
+    """``dag logs -f r a`` while ``dag resume r`` holds the run's lock but has not yet
+    recorded it running (it asks autospec its version first; the test holds the lock for
+    it): following ended at once with "not running", missing the attempt the resume
+    started. It waits for the driver, then follows that attempt to its end."""
+    stopped = run(git_repo, "r", spec("a", SpecStatus.INTERRUPTED), status=RunStatus.INTERRUPTED)
+    paths = save(stopped)
+    write_log(git_repo, "r", "a", b"the first attempt\n")
+    hold_lock(paths.run_dir)  # as `dag resume` does before it records the run running
+    with start_dag(git_repo, "logs", "r", "a", "-f") as proc:
+        assert proc.stderr is not None
+        err = Output(cast("subprocess.Popen[bytes]", SimpleNamespace(stdout=proc.stderr)))
+        err.wait_for(b"note: waiting for pid ")
+        running = run(git_repo, "r", spec("a", SpecStatus.RUNNING), status=RunStatus.RUNNING)
+        save(running)
+        write_log(git_repo, "r", "a", b"the resumed attempt\n")  # a new attempt's log
+        out = Output(proc)
+        out.wait_for(b"the resumed attempt\n")
+        save(attrs.evolve(running.with_spec(spec("a", SpecStatus.COMPLETED)),
+                          status=RunStatus.COMPLETED))  # fmt: skip
+        assert out.finish() == 0
+        assert b"not running" not in err.data + proc.stderr.read()
 
 
 @pytest.mark.parametrize(

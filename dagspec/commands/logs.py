@@ -30,6 +30,11 @@ def logs(repo: Path, run_id: str, spec_id: str | None, *, follow: bool) -> int:
     printing until the spec (the run) stops running."""
     paths = RunPaths(repo, check_run_id(run_id))
     state = load(paths)
+    if follow:
+        try:
+            state = _once_driven(paths, state)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
     if spec_id is None:
         return _all_logs(paths, state, follow=follow)
     _check_spec(state, spec_id)
@@ -50,6 +55,39 @@ def logs(repo: Path, run_id: str, spec_id: str | None, *, follow: bool) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return _after_following(paths, ran=state.status is RunStatus.RUNNING)
+
+
+def _once_driven(paths: RunPaths, state: RunState) -> RunState:
+    """The run as its driver records it once it drives it: a ``dag resume`` or ``retry``
+    that holds the run's lock but has not yet said so in the state (it asks autospec its
+    version first) is waited for, said on stderr, so that following goes on with the
+    attempt it starts rather than ending at "not running". ``state`` as it is when no
+    process holds the lock, or the run is recorded running."""
+    holder = _lock_holder(paths)
+    if state.status is RunStatus.RUNNING or holder is None:
+        return state
+    print(
+        f"note: waiting for pid {holder}, which holds run {state.run_id} (a resume or retry "
+        "about to drive it?)",
+        file=sys.stderr,
+    )
+    while holder is not None:
+        _pause()
+        state = load(paths)
+        holder = None if state.status is RunStatus.RUNNING else _lock_holder(paths)
+    return load(paths)
+
+
+def _lock_holder(paths: RunPaths) -> int | None:
+    """The pid holding the run's lock (``driver_lock.run_lock``: its directory's
+    ``flock``), from ``/proc/locks``; None when none does, or it cannot be told."""
+    from dagspec.driver_lock import flock_holders
+
+    try:
+        holders = flock_holders(paths.run_dir.stat().st_ino)
+    except OSError:
+        return None
+    return next(iter(holders or []), None)
 
 
 def _after_following(paths: RunPaths, *, ran: bool) -> int:
