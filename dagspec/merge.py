@@ -495,7 +495,14 @@ def _report(state: RunState, chain: _Chain, *, dry_run: bool = False) -> MergeRe
         if s.status is not SpecStatus.COMPLETED and not s.merged
     )
     return MergeReport(
-        state.run_id, state.base_branch, dry_run, specs, chain.base, chain.base, unfinished
+        state.run_id,
+        state.base_branch,
+        dry_run,
+        specs,
+        chain.base,
+        chain.base,
+        unfinished,
+        order=tuple(s.id for s in state.specs),
     )
 
 

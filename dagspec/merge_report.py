@@ -67,6 +67,7 @@ class MergeReport:
     parked_because: str | None = None
     merge_again: bool = False  # the checkout is clean again: ``dag merge`` takes the result
     parked_until: str = "the checkout is clean"  # what must happen before the result is taken
+    order: tuple[str, ...] = ()  # the run's spec ids as its report lists them: the rows'
 
     @property
     def base_moved(self) -> bool:
@@ -97,6 +98,8 @@ def render_report(report: MergeReport, *, width: int = fit.UNLIMITED) -> str:
     rows += [
         _Row("not completed", spec_id, f"({status})") for spec_id, status in report.not_completed
     ]
+    place = {spec_id: index for index, spec_id in enumerate(report.order)}
+    rows.sort(key=lambda row: place.get(row.spec_id, len(place)))  # as `dag report` lists them
     lines += _table(rows, width)
     lines += _parked(report) if report.parked_on else [_landing(report)]
     lines += _conflict_hints(report)

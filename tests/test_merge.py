@@ -878,3 +878,21 @@ def test_a_stale_lock_parks_the_result_naming_the_lock(git_repo: Path, name: str
     lock.unlink()
     state, report = merge_run(git_repo, *load(paths))
     assert state.spec("a").merged and report.checkout == str(git_repo)
+
+
+def test_the_merge_table_lists_the_specs_as_the_run_s_report_does(git_repo: Path) -> None:
+    """A run that lists a spec before what it depends on, and one not completed between:
+    the table listed them in merge order (``a`` before ``z``), the unfinished ones last,
+    unlike the run's report printed just above it, which lists them as the run does."""
+    specs: Specs = {
+        "a": ((), {"a.txt": "a\n"}),
+        "m": ((), {"m.txt": "m\n"}),
+        "z": (("a",), {"z.txt": "z\n"}),
+    }
+    paths = make_run(git_repo, specs, {"m": SpecStatus.FAILED})
+    recorded = dstate.load(paths)
+    dstate.save(attrs.evolve(recorded, specs=recorded.specs[::-1]), paths.state_file)
+    _, report = merge_run(git_repo, *load(paths))
+    assert [s.spec_id for s in report.specs] == ["a", "z"]  # merged in dependency order
+    said = render_report(report)
+    assert [line.split()[-2] for line in said.splitlines()[1:4]] == ["z", "m", "a"], said
