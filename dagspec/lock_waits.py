@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from dagspec.errors import WaitStopped
+from dagspec.errors import Interrupted, WaitStopped
 
 POLL = 0.1  # seconds between two looks at whether a wait for a lock was stopped
 
@@ -32,13 +32,19 @@ def hold(fd: int, note: str, what: str, stopped: Callable[[], bool] | None = Non
     """Take the ``flock`` of ``fd`` (the file at ``what``'s lock); when another process
     holds it, say ``note`` and who holds it, and wait. Raises ``WaitStopped`` ("stopped
     waiting for ``what``") when ``stopped()`` says so, or ``stop_waiting`` was called
-    (a signal handler's Ctrl-C); ``stopped`` None: only the latter, and a Ctrl-C."""
+    (a signal handler's Ctrl-C); ``stopped`` None: only the latter, and a Ctrl-C in the
+    main thread, which ends it as ``Interrupted``, saying nothing was done."""
     mine = stopped is None and threading.current_thread() is threading.main_thread()
     if mine:
         _waiting[:] = [True]
     try:
         ask = stopped if stopped is not None else (lambda: mine and _waiting == [])
         took = take(fd, note, ask)
+    except KeyboardInterrupt as interrupt:  # Python's own handler: before anything was done
+        if not mine or isinstance(interrupt, Interrupted):
+            raise
+        said = f"stopped waiting for {what} at a Ctrl-C: nothing was done"
+        raise Interrupted(said, error=True) from None
     finally:
         if mine:
             _waiting.clear()

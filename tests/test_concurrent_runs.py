@@ -178,6 +178,19 @@ def test_a_ctrl_c_stops_a_wait_for_the_move_lock_in_a_run_and_in_dag_merge(
             ), err
             assert "Traceback" not in out + err
             assert not (project.repo / "specs").exists()
+        # a journal left by a killed move: each command settles it first, before its work
+        journal = runs_dir(project.repo) / checkout_move.JOURNAL
+        journal.write_text("{}")
+        driver = start_dag(project.repo, "cleanup", "r")
+        wait_for(lambda: _blocked_on(lock) or driver.poll() is not None, timeout=60, what="c")
+        driver.send_signal(signal.SIGINT)
+        out, err = _ended(driver)
+        assert driver.returncode == 130, out + err
+        assert err.endswith(  # not a bare "dag: interrupted"
+            "(Ctrl-C stops the wait)\ndag: error: stopped waiting for git to finish updating "
+            f"the checkout ({lock}) at a Ctrl-C: nothing was done\n"
+        ), err
+        journal.unlink()
     finally:
         holder.communicate(input="")
     out, err = _ended(start_dag(project.repo, "merge", "r"))
