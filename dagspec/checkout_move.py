@@ -157,7 +157,7 @@ def _settle_journal(repo: Path, lock: int) -> None:
     except GitError as exc:
         raise DagspecError(
             f"an interrupted update of {move.checkout} to {move.new[:12]} could not be "
-            f"finished or undone ({(exc.stderr or str(exc)).strip()}): fix what git says "
+            f"finished or undone ({exc}): fix what git says "
             f"there, then delete {checkout_journal.path(repo)}"
         ) from None
     _drop_stale_locks(Path(move.checkout), move.branch, start)  # the settling's own git's

@@ -29,6 +29,7 @@ from dagspec.errors import (
     SigningStopped,
     WaitStopped,
     as_typed,
+    print_error,
     print_warning,
 )
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
@@ -436,6 +437,7 @@ def merge_and_report(
     merge`` and the end of ``run``, ``resume`` and ``retry`` all come here.
     """
     from dagspec import git_commit, merge_report, removal
+    from dagspec.undeleted import together
 
     dag = dag or load_dag(paths.dag_copy)
     signs = False  # whether a signer may keep the merge waiting, said at a first Ctrl-C
@@ -451,11 +453,14 @@ def merge_and_report(
             if not dry_run:
                 state.save(new, paths.state_file)
             faults.say(merge_report.render_report(report, width=render.terminal_width()))
+            undeleted = report.undeleted
             if cleanup and not dry_run:
                 cleaned = removal.remove_merged_worktrees(paths.repo, new)
                 state.save(cleaned.run, paths.state_file)
                 faults.say(removal.render_cleanup(new, cleaned, only_unseen=quiet_cleanup))
-                new = cleaned.run
+                new, undeleted = cleaned.run, together(undeleted, cleaned.undeleted)
+            if undeleted is not None:  # cleanup, after the merge was recorded
+                print_error(undeleted.line(run.run_id))
             done = True
     except KeyboardInterrupt:
         if not done:
@@ -465,7 +470,8 @@ def merge_and_report(
         raise Interrupted(
             f"stopped at the Ctrl-C once the merge of run {run.run_id} was done, as it said above"
         ) from None
-    return new, merge_report.merge_exit_code(report)
+    code = merge_report.merge_exit_code(report)
+    return new, EXIT_FAILED if undeleted is not None else code
 
 
 def _merge_signalled(count: int, *, signs: bool) -> None:

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from dagspec import git_said
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -137,13 +139,19 @@ class GitError(DagspecError):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        detail = (self.stderr or self.stdout).strip()
+        """One line (README, Errors): the command, git's gist (``git_said.gist``: the
+        rest of what it said is what it always says), the lock file in its way, the hint."""
+        said = (self.stderr or self.stdout).strip()
         text = f"`{' '.join(self.cmd)}` failed with exit code {self.returncode}"
         if self.returncode == 0:  # git said the fault on stderr only
             text = f"`{' '.join(self.cmd)}` exited 0 but reported a fault"
-        if detail:
-            text += ":\n" + "\n".join("    " + line for line in detail.splitlines())
-        return text + (f"\n{self.hint}" if self.hint else "")
+        if gist := git_said.gist(said):
+            text += f": {gist}"
+        elif room := git_said.no_room(self.returncode, said):  # killed: SIGXFSZ
+            text += f": {room}"
+        if lock := git_said.lock_in_the_way(said):
+            text += f" ({git_said.lock_advice(lock)})"
+        return text + (f"; {self.hint}" if self.hint else "")
 
 
 class LockedSigningKey(GitError):

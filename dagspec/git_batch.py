@@ -65,16 +65,17 @@ def contained_in(repo: Path, commit: str, prefix: str) -> set[str]:
     return set(ref_names(args, run(repo, *args)))
 
 
-def delete_branches(repo: Path, branches: Sequence[str]) -> bool:
+def delete_branches(repo: Path, branches: Sequence[str]) -> str | None:
     """``git branch -D`` of all ``branches`` at once; git deletes each one it can (not one
-    checked out in a worktree) and says which it could not. False when one is left."""
+    checked out in a worktree) and says which it could not. None when none is left, else
+    what git said."""
     if not branches:
-        return True
+        return None
     try:
         run(repo, "branch", "-D", "--quiet", *branches)
-    except GitError:
-        return False
-    return True
+    except GitError as exc:
+        return exc.stderr or exc.stdout or str(exc)
+    return None
 
 
 def remove_clean_worktrees(repo: Path, paths: Sequence[Path]) -> dict[Path, bool]:

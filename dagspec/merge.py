@@ -33,9 +33,8 @@ How a merge is made, and what it guarantees (README, Merging):
 from __future__ import annotations
 
 import contextlib
-import re
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import attrs
@@ -47,6 +46,7 @@ from dagspec import (
     git_commit,
     git_merge,
     git_refs,
+    git_said,
     git_worktree,
     integration,
     lifecycle,
@@ -57,6 +57,7 @@ from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.merge_report import LEFT_OFF, MergeReport, Outcome, SpecMerge
+from dagspec.undeleted import Undeleted
 from dagspec.workspace import branch_name, merged_branch
 
 ATTEMPTS = 3
@@ -87,11 +88,12 @@ def merge_run(
     """
     for _ in range(ATTEMPTS):
         tip = _base_tip(repo, state)
-        if onto_current and integration.rewritten(repo, state, tip):
-            chain = _replay(repo, state, dag, tip)
-        else:
-            integration.refuse_rewritten(repo, state, tip)
-            chain = _build(repo, state, dag, tip)
+        with _no_room(state.run_id):
+            if onto_current and integration.rewritten(repo, state, tip):
+                chain = _replay(repo, state, dag, tip)
+            else:
+                integration.refuse_rewritten(repo, state, tip)
+                chain = _build(repo, state, dag, tip)
         if chain.head != chain.base:  # git builds merges of a tree it cannot read (pruned)
             git_merge.check_readable(repo, chain.head, chain.base)
         if dry_run:
@@ -100,12 +102,39 @@ def merge_run(
         if report is not None:
             merged = _record(state, report)
             if all(s.merged for s in merged.specs):  # the run is over: its joins are done with
-                integration.drop(repo, state.run_id, listed=chain.branches)
+                report = _drop_joins(repo, state.run_id, chain, report)
             return merged, report
     raise DagspecError(
         f"the branch {state.base_branch} kept moving while merging run {state.run_id} "
         f"({ATTEMPTS} tries); nothing was changed: run `dag merge {state.run_id}` again"
     )
+
+
+@contextlib.contextmanager
+def _no_room(run_id: str) -> Iterator[None]:
+    """A git that could not write the merges' objects for want of room (a full disk, the
+    file size limit: ``git_said.no_room``) said in one line: nothing has moved yet."""
+    try:
+        yield
+    except GitError as exc:
+        room = git_said.no_room(exc.returncode, exc.stderr or "")
+        if room is None:
+            raise
+        raise DagspecError(
+            f"git could not write the merges of run {run_id}: {room}; nothing was changed "
+            f"(no branch moved, no file touched): `dag merge {run_id}` once there is room"
+        ) from None
+
+
+def _drop_joins(repo: Path, run_id: str, chain: _Chain, report: MergeReport) -> MergeReport:
+    """``integration.drop``, cleanup once the base branch has moved: what git would not
+    delete (a stale lock file) is said by the report, and the merge recorded all the same."""
+    try:
+        integration.drop(repo, run_id, listed=chain.branches)
+    except GitError as exc:
+        kept = Undeleted((integration.integration_branch(run_id),), exc.stderr or exc.stdout)
+        return attrs.evolve(report, undeleted=kept)
+    return report
 
 
 def _base_tip(repo: Path, state: RunState) -> str:
@@ -353,14 +382,9 @@ def _refused_until(checkout: Path, exc: GitError) -> str:
     """What must happen before a fast-forward git refused can be done: no other git
     working in the checkout (its ``index.lock``: one at work, or one killed that left it),
     else what git said put right."""
-    if lock := _LOCK_IN_THE_WAY.search(exc.stderr or ""):
-        return f"no git works in {checkout} (if none does, delete {lock[1]}: a killed git left it)"
+    if lock := git_said.lock_in_the_way(exc.stderr or ""):
+        return f"no git works in {checkout} (if none does, delete {lock}: a killed git left it)"
     return "what git said is put right"
-
-
-# What git says of a lock file in its way: ``index.lock``, ``HEAD.lock`` or the branch's
-# ``refs/heads/<branch>.lock`` (``LANGUAGE=C``: ``git_env``).
-_LOCK_IN_THE_WAY = re.compile(r"Unable to create '(.+?\.lock)': File exists")
 
 
 def _lock_left(checkout: Path, branch: str) -> Path | None:
@@ -373,9 +397,8 @@ def _lock_left(checkout: Path, branch: str) -> Path | None:
 
 
 def _first_line(exc: GitError) -> str:
-    """What git said first (``error: unable to write file big.bin``)."""
-    said = (exc.stderr or str(exc)).strip()
-    return said.splitlines()[0].rstrip(".") if said else f"exit code {exc.returncode}"
+    """What git said (``error: unable to write file big.bin``: ``git_said.gist``)."""
+    return git_said.gist(exc.stderr or exc.stdout) or f"exit code {exc.returncode}"
 
 
 def _park(

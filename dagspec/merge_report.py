@@ -11,6 +11,7 @@ import attrs
 
 from dagspec import fit
 from dagspec.errors import EXIT_FAILED, EXIT_OK
+from dagspec.undeleted import Undeleted
 
 
 class Outcome(enum.Enum):
@@ -68,6 +69,7 @@ class MergeReport:
     merge_again: bool = False  # the checkout is clean again: ``dag merge`` takes the result
     parked_until: str = "the checkout is clean"  # what must happen before the result is taken
     order: tuple[str, ...] = ()  # the run's spec ids as its report lists them: the rows'
+    undeleted: Undeleted | None = None  # the run's branches git kept once all was merged
 
     @property
     def base_moved(self) -> bool:

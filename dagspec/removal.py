@@ -23,6 +23,7 @@ from dagspec import (
 )
 from dagspec.errors import GitError
 from dagspec.lifecycle import RunState, SpecState
+from dagspec.undeleted import Undeleted
 from dagspec.unseen_work import Unseen
 from dagspec.workspace import branch_name, resolved, worktree_root
 
@@ -34,6 +35,7 @@ class Cleaned(NamedTuple):
     run: RunState
     unseen: dict[str, Unseen]
     kept_branches: tuple[str, ...] = ()  # removed specs' branches the base branch lacks
+    undeleted: Undeleted | None = None  # merged specs' branches git would not delete
 
 
 def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
@@ -74,8 +76,8 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
         s.id for s in merged if s.worktree is None or resolved(Path(s.worktree)) not in listed
     }
     removed = [s.id for s in merged if s.id in gone | unlisted]
-    kept = _delete_merged_branches(repo, run, removed)
-    return Cleaned(lifecycle.forget_worktrees(run, removed), held, kept)
+    kept, undeleted = _delete_merged_branches(repo, run, removed)
+    return Cleaned(lifecycle.forget_worktrees(run, removed), held, kept, undeleted)
 
 
 def remove_emptied_places(repo: Path, run: RunState) -> None:
@@ -124,11 +126,14 @@ def _remove_refused(repo: Path, run: RunState, spec_id: str, path: Path) -> tupl
     return True, found
 
 
-def _delete_merged_branches(repo: Path, run: RunState, removed: list[str]) -> tuple[str, ...]:
+def _delete_merged_branches(
+    repo: Path, run: RunState, removed: list[str]
+) -> tuple[tuple[str, ...], Undeleted | None]:
     """Delete the branches of the ``removed`` specs that the base branch contains now, in
     history or in content (a replay still on it, a squash merge: ``git_merge.adds_nothing``),
     whatever the state says (a merge dropped since by a reset is recorded still); the
-    branches kept, those the base lacks, the only refs holding their specs' work."""
+    branches kept, those the base lacks, the only refs holding their specs' work, and
+    those git would not delete (a stale lock file in its way)."""
     prefix = f"refs/heads/dag/{run.run_id}/"
     branches = {i: run.spec(i).branch or branch_name(run.run_id, i) for i in removed}
     tips = git_batch.branch_tips(repo, "refs/heads/")  # one process: a deleted one is gone
@@ -136,7 +141,7 @@ def _delete_merged_branches(repo: Path, run: RunState, removed: list[str]) -> tu
     try:
         contained = git_batch.contained_in(repo, f"refs/heads/{run.base_branch}", prefix)
     except GitError:
-        return tuple(branches.values())  # no base branch: nothing is known to be merged
+        return tuple(branches.values()), None  # no base branch: nothing is known merged
     done = [
         b
         for i, b in branches.items()
@@ -144,8 +149,13 @@ def _delete_merged_branches(repo: Path, run: RunState, removed: list[str]) -> tu
         or replayed_on_base(repo, run, i, b)
         or git_merge.adds_nothing(repo, f"refs/heads/{run.base_branch}", f"refs/heads/{b}")
     ]
-    git_batch.delete_branches(repo, done)
-    return tuple(b for b in branches.values() if b not in done)
+    kept = tuple(b for b in branches.values() if b not in done)
+    said = git_batch.delete_branches(repo, done)
+    if said is None:
+        return kept, None
+    tips = git_batch.branch_tips(repo, "refs/heads/")  # which git deleted, which not
+    left = tuple(b for b in done if f"refs/heads/{b}" in tips)
+    return kept, Undeleted(left, said) if left else None
 
 
 def replayed_on_base(repo: Path, run: RunState, spec_id: str, branch: str) -> bool:

@@ -1,0 +1,55 @@
+"""What a failed git said, in one line: its gist, the lock file in its way, a full disk.
+
+git's complaint runs to several lines (a stale lock's is nine: the error, then a paragraph
+of advice); a user's error is one line (README, Errors). ``gist`` keeps the line that says
+what went wrong; the rest is what git always says about it. No imports of dagspec's: the
+error types (``dagspec.errors``) use it.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+
+# What git says of a lock file in its way (``LANGUAGE=C``: ``git_env``): ``index.lock``,
+# ``HEAD.lock``, ``packed-refs.lock`` or a ref's ``refs/heads/<branch>.lock``.
+LOCK_IN_THE_WAY = re.compile(r"Unable to create '(.+?\.lock)': File exists")
+
+# What git says when a write fails for want of room (errno ENOSPC, EFBIG, EDQUOT).
+_NO_ROOM = ("No space left on device", "File too large", "Disk quota exceeded")
+
+
+def gist(said: str) -> str:
+    """The line of ``said`` (git's stderr) that says what went wrong: the first ``fatal:``
+    or ``error:`` line, else the first line; its trailing full stop dropped; "" if none.
+
+    >>> gist("error: cannot lock ref 'x': File exists.\\n\\nAnother git process seems...")
+    "error: cannot lock ref 'x': File exists"
+    """
+    lines = [line.strip() for line in said.splitlines() if line.strip()]
+    first = next((line for line in lines if line.startswith(("fatal:", "error:"))), None)
+    return (first or (lines[0] if lines else "")).rstrip(".")
+
+
+def lock_in_the_way(said: str) -> str | None:
+    """The lock file git found in its way (another git at work, or a killed one's), if any."""
+    found = LOCK_IN_THE_WAY.search(said)
+    return found[1] if found else None
+
+
+def lock_advice(lock: str) -> str:
+    """What to do about a lock file in git's way: one clause, naming it."""
+    return (
+        f"{lock} is in the way: if no git is running in this repository, delete it "
+        "(a git killed earlier left it)"
+    )
+
+
+def no_room(returncode: int, said: str) -> str | None:
+    """Why git could not write, when it was for want of room: the file size limit (git
+    killed by SIGXFSZ, or EFBIG) or a full disk; None for any other failure."""
+    if returncode == -signal.SIGXFSZ or "File too large" in said:
+        return "the file size limit (ulimit -f) was reached"
+    if any(words in said for words in _NO_ROOM):
+        return "the disk is full"
+    return None
