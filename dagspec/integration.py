@@ -336,6 +336,18 @@ def rewritten(repo: Path, state: RunState, tip: str) -> bool:
     return not known or not git_refs.is_ancestor(repo, state.base_commit, tip)
 
 
+def merge_command(repo: Path, state: RunState, *, dag: str = "dag") -> str:
+    """What to type to merge the run now, as ``dag merge`` itself would say when it
+    refuses: ``dag merge RUN --onto-current`` for a rewritten base branch
+    (``refuse_rewritten``), the branch made again first when it is gone; else ``dag merge
+    RUN``. For ``dag status``'s ``next:`` line, which must not send the user into a refusal."""
+    plain = f"{dag} merge {state.run_id}"
+    tip = git.rev_parse(repo, f"refs/heads/{state.base_branch}")
+    if tip is None:
+        return f"git branch {state.base_branch} {state.base_commit[:12]}, then {plain}"
+    return f"{plain} --onto-current" if rewritten(repo, state, tip) else plain
+
+
 def refuse_rewritten(repo: Path, state: RunState, tip: str) -> None:
     """Raise ``RewrittenBase`` when the run's base commit is not an ancestor of ``tip``:
     every spec branch descends from it, so merging any of them would bring back the commits

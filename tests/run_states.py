@@ -48,7 +48,7 @@ def run(
         repo=str(repo),
         status=status,
         base_branch="main",
-        base_commit="0" * 40,
+        base_commit=fields.pop("base_commit", "0" * 40),  # no such commit, unless told
         started_at=started_at,
         specs=specs,
         **fields,

@@ -134,7 +134,8 @@ def test_status_says_why_the_result_waits_on_its_branch(
 ) -> None:
     """A run whose merge found the checkout dirty: `dag status` said only `next: dag merge
     r`, not that the result is not merged yet, nor why, as `dag run` had said."""
-    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
+    base = git(git_repo, "rev-parse", "HEAD").strip()  # a real one: not a rewritten base
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED), base_commit=base))
     git(git_repo, "commit", "-q", "--allow-empty", "-m", "the merged result")
     git(git_repo, "branch", "dag/r/_merged")
     git(git_repo, "reset", "-q", "--hard", "HEAD~1")

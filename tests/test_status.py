@@ -293,8 +293,10 @@ def test_status_while_the_driver_merges_says_so_and_names_no_merge(
     and holding the run's lock, is merging them: `next: dag merge r` sent the user to a
     merge the lock refuses."""
     driver = _Driver(git_repo)
+    base = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=git_repo, text=True).strip()
     try:
-        save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED), driver_pid=driver.proc.pid))
+        completed = spec("a", SpecStatus.COMPLETED)
+        save(run(git_repo, "r", completed, driver_pid=driver.proc.pid, base_commit=base))
         assert run_cli("status", "r", "--color", "never") == 0  # nothing needs you yet
         out = capsys.readouterr().out
         assert out.endswith(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import checkout_move, driving, faults, relocate
+from dagspec import checkout_move, driving, faults, merge_asked, relocate
 from dagspec.lifecycle import RunState
 from dagspec.state import load, run_lock, save, settled
 from dagspec.workspace import RunPaths, check_run_id
@@ -49,7 +49,9 @@ def _asked(paths: RunPaths, run: RunState) -> RunState:
     merge that fails (a signer too slow, a second Ctrl-C, a state that cannot be saved once
     the base branch moved) leaves it 1, as ``dag run`` would have ended."""
     asked = attrs.evolve(run, options=attrs.evolve(run.options, merge=True))
+    merge_asked.mark(paths)  # kept even if the state cannot be saved (a file size limit)
     save(asked, paths.state_file)
+    merge_asked.recorded(paths)
     return asked
 
 

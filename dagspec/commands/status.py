@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dagspec import estimates, lifecycle, relocate, render, terminal
+from dagspec import estimates, lifecycle, merge_asked, relocate, render, terminal
 from dagspec.console import dag_command
 from dagspec.errors import (
     EXIT_FAILED,
@@ -111,8 +111,20 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
         lost = _lost_branches(repo, state)
         if lost:
             print(render.lost_note(state, lost, dag=dag_command()))
-        print(render.next_line(state, dag=dag_command(), after="status", lost=lost))
+        line = render.next_line(state, dag=dag_command(), after="status", lost=lost)
+        print(_merge_as_refused(repo, state, line))
     return code
+
+
+def _merge_as_refused(repo: Path, state: RunState, line: str) -> str:
+    """``line`` (``next: ...``, as ``dag`` is typed) with a plain ``dag merge RUN`` made what
+    ``dag merge`` would advise when it refuses (a rewritten base branch: ``--onto-current``;
+    ``integration.merge_command``): git is asked only then."""
+    if line != f"next: {dag_command()} merge {state.run_id}":
+        return line
+    from dagspec import integration  # git, only for a run that needs it (startup: bench/)
+
+    return f"next: {integration.merge_command(repo, state, dag=dag_command())}"
 
 
 def ending(state: RunState) -> str | None:
@@ -154,7 +166,7 @@ def _on_base_now(repo: Path, state: RunState) -> tuple[RunState, frozenset[str]]
 
 def _seen(paths: RunPaths) -> RunState:
     """The run as it is now, its paths as they are now (a moved repository: ``relocate``)."""
-    return settled(relocate.seen_from(paths.repo, load(paths)))
+    return merge_asked.seen(paths, settled(relocate.seen_from(paths.repo, load(paths))))
 
 
 def exit_code(state: RunState) -> int:
