@@ -342,7 +342,7 @@ def merge_command(repo: Path, state: RunState, *, dag: str = "dag") -> str:
     (``refuse_rewritten``), the branch made again first when it is gone; else ``dag merge
     RUN``. For ``dag status``'s ``next:`` line, which must not send the user into a refusal."""
     plain = f"{dag} merge {state.run_id}"
-    tip = git.rev_parse(repo, f"refs/heads/{state.base_branch}")
+    tip = git_refs.rev_parse(repo, f"refs/heads/{state.base_branch}")
     if tip is None:
         return f"git branch {state.base_branch} {state.base_commit[:12]}, then {plain}"
     return f"{plain} --onto-current" if rewritten(repo, state, tip) else plain

@@ -87,10 +87,12 @@ def merge_run(
     specs are replayed onto it (``dagspec.replay``).
     """
     for _ in range(ATTEMPTS):
-        tip = _base_tip(repo, state)
+        tip, seen = _base_tip(repo, state), state
         with _no_room(state.run_id):
             if onto_current and integration.rewritten(repo, state, tip):
-                chain = _replay(repo, state, dag, tip)
+                # a replayed merge a reset dropped since: replayed again (as _build does)
+                seen = lifecycle.record_dropped(state, dropped_merges(repo, state, tip))
+                chain = _replay(repo, seen, dag, tip)
             else:
                 integration.refuse_rewritten(repo, state, tip)
                 chain = _build(repo, state, dag, tip)
@@ -98,9 +100,9 @@ def merge_run(
             git_merge.check_readable(repo, chain.head, chain.base)
         if dry_run:
             return state, _predict(repo, state, chain)
-        report = _publish(repo, state, chain)
+        report = _publish(repo, seen, chain)
         if report is not None:
-            merged = _record(state, report)
+            merged = _record(seen, report)
             if all(s.merged for s in merged.specs):  # the run is over: its joins are done with
                 report = _drop_joins(repo, state.run_id, chain, report)
             return merged, report
@@ -194,11 +196,12 @@ def _dropped(repo: Path, state: RunState, tip: str) -> frozenset[str]:
     )
 
 
-def dropped_merges(repo: Path, state: RunState) -> frozenset[str]:
-    """The specs recorded merged whose merge the base branch no longer has, as it is now
-    (``_dropped``), for ``dag status``; none when there is no base branch to ask, or git
-    cannot answer (its base commit pruned: a rewritten base, which ``dag merge`` names)."""
-    tip = git_refs.rev_parse(repo, f"refs/heads/{state.base_branch}")
+def dropped_merges(repo: Path, state: RunState, tip: str | None = None) -> frozenset[str]:
+    """The specs recorded merged whose merge the base branch, at ``tip`` (default: as it is
+    now), no longer has (``_dropped``), for ``dag status`` and a replay; none when there is
+    no base branch to ask, or git cannot answer (its base commit pruned: a rewritten base,
+    which ``dag merge`` names)."""
+    tip = tip or git_refs.rev_parse(repo, f"refs/heads/{state.base_branch}")
     if tip is None:
         return frozenset()
     try:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from dagspec import state as dstate
 from dagspec.merge import merge_run
 from dagspec.merge_report import Outcome, merge_exit_code, render_report
 from tests.conftest import git
-from tests.test_merge import add_commit, load, make_run, outcomes, tip
+from tests.test_merge import RUN, add_commit, load, make_run, outcomes, tip
 
 A = {"a": ((), {"a.txt": "a\n"})}
 
@@ -149,3 +150,25 @@ def test_a_merge_rewritten_with_its_work_kept_is_not_dropped(
     assert outcomes(report) == {"a": Outcome.ALREADY_MERGED} and merge_exit_code(report) == 0
     assert state.spec("a").merged and tip(git_repo) == main
     assert "dropped" not in render_report(report)
+
+
+def test_onto_current_merges_again_a_replay_a_reset_dropped(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dag merge --onto-current`, then `git reset --hard` dropping b's replayed merge: the
+    next `--onto-current` saw b "merged before" by a commit main no longer has, and left its
+    work off; it sees the merge gone, as plain `dag merge` does, and replays b again."""
+    paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"}), "b": ((), {"b.txt": "b\n"})})
+    git(git_repo, "commit", "-q", "--amend", "-m", "initial, reworded")  # main rewritten
+    assert run_cli("merge", RUN, "--onto-current") == 0
+    dropped = dstate.load(paths).spec("b").merge_commit
+    git(git_repo, "reset", "-q", "--hard", "HEAD~1")  # b's merge dropped
+    capsys.readouterr()
+
+    assert run_cli("merge", RUN, "--onto-current") == 0
+    out = capsys.readouterr().out
+    assert "merged before   b" not in out and "  merged          b  " in out, out
+    b = dstate.load(paths).spec("b")
+    assert b.merged and b.merge_commit not in (None, dropped)
+    assert git(git_repo, "show", "main:b.txt") == "b\n"
+    assert git(git_repo, "rev-parse", "main").strip() == b.merge_commit
