@@ -291,6 +291,7 @@ class MergeFacts:
     signs: bool | None = None
     replayed: Mapping[str, str] = attrs.field(factory=dict)  # ``replay.merged_replays``
     dropped: frozenset[str] = frozenset()  # merged, by a commit the base no longer has
+    moved: frozenset[str] = frozenset()  # merged, their branch moved on since (``moved_on``)
     trees: dict[str, str] = attrs.field(factory=dict)  # commit: its tree
 
     @classmethod

@@ -50,6 +50,7 @@ from dagspec import (
     git_worktree,
     integration,
     lifecycle,
+    moved_on,
     procgroup,
     replay,
 )
@@ -166,6 +167,7 @@ def _build(repo: Path, state: RunState, dag: Dag, tip: str) -> _Chain:
     facts = integration.MergeFacts.read(repo, state)
     facts.replayed = replay.merged_replays(repo, tip, state.base_commit)  # the base has them
     facts.dropped = _dropped(repo, state, tip)
+    facts.moved = moved_on.moved_since_merged(repo, state, tip, facts.tips)  # merged again
     for spec_id in integration.merge_order(deps, facts.joins, facts.tips):
         spec = state.spec(spec_id)
         if spec_id in roots:
@@ -250,7 +252,7 @@ def _merge_one(
     branch = spec.branch or branch_name(state.run_id, spec.id)
     if spec.id in known.dropped:
         return SpecMerge(spec.id, branch, Outcome.DROPPED, spec.merge_commit), head
-    if spec.merged:
+    if spec.merged and spec.id not in known.moved:
         return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED, spec.merge_commit), head
     if behind:
         return SpecMerge(spec.id, branch, Outcome.BLOCKED, blocked_by=behind), head
@@ -539,4 +541,7 @@ def _record(state: RunState, report: MergeReport) -> RunState:
     )
     merges = {r.spec_id: r.commit for r in report.specs if r.outcome in on_base}
     dropped = [r.spec_id for r in report.specs if r.outcome is Outcome.DROPPED]
+    for spec_id, commit in merges.items():  # merged again: its branch had moved on
+        if state.spec(spec_id).merged and commit is not None:
+            state = state.with_spec(attrs.evolve(state.spec(spec_id), merge_commit=commit))
     return lifecycle.record_merges(lifecycle.record_dropped(state, dropped), merges)

@@ -17,6 +17,7 @@ from dagspec import (
     git_refs,
     git_worktree,
     lifecycle,
+    moved_on,
     replay,
     unseen_work,
     worktree,
@@ -36,6 +37,7 @@ class Cleaned(NamedTuple):
     unseen: dict[str, Unseen]
     kept_branches: tuple[str, ...] = ()  # removed specs' branches the base branch lacks
     undeleted: Undeleted | None = None  # merged specs' branches git would not delete
+    moved: tuple[str, ...] = ()  # of ``kept_branches``, those moved on after the merge
 
 
 def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
@@ -77,7 +79,20 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
     }
     removed = [s.id for s in merged if s.id in gone | unlisted]
     kept, undeleted = _delete_merged_branches(repo, run, removed)
-    return Cleaned(lifecycle.forget_worktrees(run, removed), held, kept, undeleted)
+    moved = _moved_on(repo, run, kept)
+    return Cleaned(lifecycle.forget_worktrees(run, removed), held, kept, undeleted, moved)
+
+
+def _moved_on(repo: Path, run: RunState, kept: tuple[str, ...]) -> tuple[str, ...]:
+    """Of the ``kept`` branches, those of merged specs that moved on after their merge (a
+    commit made during it: ``moved_on``); a few git processes each, for these rare ones."""
+    merged = {s.branch or branch_name(run.run_id, s.id): s for s in run.specs if s.merged}
+    return tuple(
+        b
+        for b in kept
+        if b in merged
+        and moved_on.moved_on(merged[b], git.rev_parse(repo, f"refs/heads/{b}"), repo)
+    )
 
 
 def remove_emptied_places(repo: Path, run: RunState) -> None:
@@ -198,7 +213,10 @@ def render_cleanup(before: RunState, after: Cleaned, *, only_unseen: bool = Fals
                 f"use; look, then `git worktree remove --force {old.worktree}`"
             )
     lines.extend(
-        f"kept branch {b}: {before.base_branch} no longer has its work (its merge was "
+        f"kept branch {b}: it moved during the merge (a commit made on it after its work "
+        f"was merged): `dag merge {before.run_id}` takes the new commit"
+        if b in after.moved
+        else f"kept branch {b}: {before.base_branch} no longer has its work (its merge was "
         f"dropped?): `git merge {b}` takes it, `git branch -D {b}` drops it"
         for b in after.kept_branches
     )

@@ -19,7 +19,8 @@ from dagspec import state as dstate
 from dagspec.errors import GitError
 from dagspec.integration import integration_branch
 from dagspec.workspace import RunPaths
-from tests.conftest import ROOT, git
+from tests.conftest import ROOT, git, start_dag
+from tests.git_gates import CommandGate
 from tests.test_integration import joined_run
 from tests.test_merge import RUN, add_commit, branch, make_run, tip
 from tests.test_squash_merged import branches
@@ -136,3 +137,42 @@ def test_the_file_size_limit_while_git_writes_the_merges_changes_nothing(git_rep
     again = limited_dag(git_repo, 100_000_000, "merge", RUN)
     assert again.returncode == 0, again.stderr
     assert dstate.load(paths).spec("a").merged
+
+
+def test_a_commit_on_a_spec_branch_during_the_merge_is_taken_by_the_next(
+    git_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: Cli,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A commit on a's branch after the merge read its tip, before main moved: the
+    cleanup said a's merge was "dropped?"; it says the branch moved during the merge and
+    that `dag merge` takes the new commit, which it does."""
+    paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
+    git(git_repo, "checkout", "-q", "--detach")  # main moved by `update-ref`, gated
+    gate, path = CommandGate(tmp_path / "gate", "update-ref"), os.environ["PATH"]
+    monkeypatch.setenv("PATH", f"{gate.path}{os.pathsep}{path}")
+    merging = start_dag(git_repo, "merge", RUN, "--cleanup")
+    monkeypatch.setenv("PATH", path)
+    gate.wait()
+    git(git_repo, "checkout", "-q", branch("a"))
+    late = add_commit(git_repo, {"late.txt": "late\n"}, "a commit made during the merge")
+    git(git_repo, "checkout", "-q", "--detach")
+    assert gate.release()
+    out, err = merging.communicate(timeout=60)
+
+    assert merging.returncode == 0, err
+    assert (
+        f"kept branch {branch('a')}: it moved during the merge (a commit made on it after its "
+        "work was merged): `"
+    ) in out
+    assert " merge r1` takes the new commit\n" in out
+    first = dstate.load(paths).spec("a").merge_commit
+    assert run_cli("merge", RUN) == 0
+    assert "  merged          a  " in capsys.readouterr().out
+    a = dstate.load(paths).spec("a")
+    assert a.merged and a.merge_commit not in (None, first)
+    assert git(git_repo, "merge-base", "--is-ancestor", late, "main") == ""
+    assert run_cli("merge", RUN) == 0  # nothing new: merged before
+    assert "merged before   a" in capsys.readouterr().out
