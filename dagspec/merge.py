@@ -50,6 +50,7 @@ from dagspec import (
     git_worktree,
     integration,
     lifecycle,
+    lost_work,
     moved_on,
     procgroup,
     replay,
@@ -251,14 +252,20 @@ def _merge_one(
     base, head = base_and_head
     branch = spec.branch or branch_name(state.run_id, spec.id)
     if spec.id in known.dropped:
-        return SpecMerge(spec.id, branch, Outcome.DROPPED, spec.merge_commit), head
+        lost = known.tips.get(spec.id) is None and not git_batch.present(
+            repo, filter(None, [spec.merge_commit])
+        )
+        outcome = Outcome.LOST if lost else Outcome.DROPPED  # LOST: no way to merge it again
+        return SpecMerge(spec.id, branch, outcome, spec.merge_commit), head
     if spec.merged and spec.id not in known.moved:
         return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED, spec.merge_commit), head
     if behind:
         return SpecMerge(spec.id, branch, Outcome.BLOCKED, blocked_by=behind), head
     tip = known.tips.get(spec.id)
-    if tip is None:  # with its dropped merge, if any: gone too (pruned by git gc)
-        return SpecMerge(spec.id, branch, Outcome.MISSING, spec.dropped_merge), head
+    if tip is None and spec.dropped_merge is not None:  # that merge gone too (git gc)
+        return SpecMerge(spec.id, branch, Outcome.LOST, spec.dropped_merge), head
+    if tip is None:
+        return SpecMerge(spec.id, branch, Outcome.MISSING), head
     if tip in known.replayed:  # a driver killed before recording it merged it (replayed)
         return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED, known.replayed[tip]), head
     if (head, tip) in known.joins:
@@ -541,6 +548,9 @@ def _record(state: RunState, report: MergeReport) -> RunState:
     )
     merges = {r.spec_id: r.commit for r in report.specs if r.outcome in on_base}
     dropped = [r.spec_id for r in report.specs if r.outcome is Outcome.DROPPED]
+    state = lost_work.record(
+        state, {r.spec_id: r.commit for r in report.specs if r.outcome is Outcome.LOST}
+    )
     for spec_id, commit in merges.items():  # merged again: its branch had moved on
         if state.spec(spec_id).merged and commit is not None:
             state = state.with_spec(attrs.evolve(state.spec(spec_id), merge_commit=commit))

@@ -23,12 +23,20 @@ class Outcome(enum.Enum):
     BLOCKED = "blocked"
     MISSING = "branch missing"
     DROPPED = "merge dropped"  # recorded merged, by a commit the base branch no longer has
+    LOST = "work lost"  # dropped, that merge commit pruned since, and no branch holds it
     WOULD_MERGE = "would merge"
     WOULD_CONFLICT = "would conflict"
 
 
 LEFT_OFF = frozenset(
-    {Outcome.CONFLICT, Outcome.BLOCKED, Outcome.MISSING, Outcome.DROPPED, Outcome.WOULD_CONFLICT}
+    {
+        Outcome.CONFLICT,
+        Outcome.BLOCKED,
+        Outcome.MISSING,
+        Outcome.DROPPED,
+        Outcome.LOST,
+        Outcome.WOULD_CONFLICT,
+    }
 )
 """Outcomes that leave a completed spec off the base branch."""
 
@@ -123,7 +131,9 @@ def _wraps(result: SpecMerge) -> bool:
     return bool(result.files or result.blocked_by) or result.outcome in _NAMING
 
 
-_NAMING = frozenset({Outcome.MISSING, Outcome.DROPPED})  # details that name what to act on
+_NAMING = frozenset(
+    {Outcome.MISSING, Outcome.DROPPED, Outcome.LOST}
+)  # details that name what to act on
 
 
 # What the merge table gives up as the width shrinks (``fit.widths``): the outcome stays.
@@ -189,6 +199,8 @@ def _detail(result: SpecMerge, report: MergeReport) -> str:
         return f"no branch {result.branch}"
     if result.outcome is Outcome.DROPPED:
         return f"not merged any more: {(result.commit or '')[:12]} is not on the branch"
+    if result.outcome is Outcome.LOST:
+        return f"no longer in this repository: {(result.commit or '')[:12]} pruned, no branch"
     waits = result.outcome is Outcome.MERGED and report.parked_on is not None
     if result.outcome is Outcome.WOULD_MERGE or result.commit is None or waits:
         return ""  # a dry run's commits, and a waiting result's, are on no branch of yours
@@ -237,6 +249,15 @@ def _conflict_hints(report: MergeReport) -> list[str]:
         f"`git merge {s.branch}`, resolve, commit; then `dag merge {report.run_id}` "
         "records it and merges what depends on it."
         for s in conflicts
+    ]
+    lost = [s.spec_id for s in report.specs if s.outcome is Outcome.LOST]
+    hints += [
+        f"The work of {spec_id} is no longer in this repository (its merge was dropped from "
+        f"{report.base_branch}, then pruned by git gc, and no branch holds it): "
+        f"{'it would be' if report.dry_run else 'now'} recorded failed; `dag retry "
+        f"{report.run_id} {spec_id}` does it again, or `dag cleanup {report.run_id} --forget` "
+        "forgets it."
+        for spec_id in lost
     ]
     return hints + _dropped_hints(report)
 

@@ -1,0 +1,42 @@
+"""A spec whose work is no longer in the repository: its merge dropped from the base branch
+(a reset), that merge commit pruned since (``git gc --prune=now``), and no branch holding
+its work. No ``dag merge`` can bring it back: it is recorded failed, saying so, so that
+``dag retry`` does it again (or ``dag cleanup --forget`` forgets it) and ``dag status``
+sends the user there, not round to ``dag merge`` again (README, Merging)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from dagspec.lifecycle import RunState, RunStatus, SpecStatus
+
+
+def reason(run_id: str, spec_id: str, commit: str | None) -> str:
+    """Why the spec failed, and what to do: one line."""
+    merge = f"its merge {commit[:12]}" if commit else "its merge"
+    return (
+        f"its work is no longer in this repository ({merge} was dropped from the base branch "
+        f"and pruned by git gc, and no branch holds it): `dag retry {run_id} {spec_id}` does "
+        f"it again, or `dag cleanup {run_id} --forget` forgets it"
+    )
+
+
+def record(run: RunState, lost: Mapping[str, str | None]) -> RunState:
+    """The specs of ``lost`` (id: its lost merge commit) recorded failed, not merged; the
+    run failed with them, as a drive that failed them would have ended."""
+    for spec_id, commit in lost.items():
+        spec = run.spec(spec_id)
+        failed = attrs.evolve(
+            spec,
+            status=SpecStatus.FAILED,
+            error=reason(run.run_id, spec_id, commit),
+            merged=False,
+            merge_commit=None,
+            dropped_merge=commit,
+        )
+        run = run.with_spec(failed)
+    if lost and run.status is RunStatus.COMPLETED:
+        run = attrs.evolve(run, status=RunStatus.FAILED)
+    return run
