@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from dagspec import git, git_batch
+from dagspec import git_batch, git_refs
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import branch_name
 
@@ -20,8 +20,8 @@ def moved_on(spec: SpecState, tip: str | None, repo: Path) -> bool:
     (its second parent a replayed commit) or a squash (no merge commit) never has."""
     if not spec.merged or spec.merge_commit is None or tip is None:
         return False
-    work = git.rev_parse(repo, f"{spec.merge_commit}^2")
-    return work is not None and work != tip and git.is_ancestor(repo, work, tip)
+    work = git_refs.rev_parse(repo, f"{spec.merge_commit}^2")
+    return work is not None and work != tip and git_refs.is_ancestor(repo, work, tip)
 
 
 def moved_since_merged(

@@ -91,7 +91,7 @@ def _moved_on(repo: Path, run: RunState, kept: tuple[str, ...]) -> tuple[str, ..
         b
         for b in kept
         if b in merged
-        and moved_on.moved_on(merged[b], git.rev_parse(repo, f"refs/heads/{b}"), repo)
+        and moved_on.moved_on(merged[b], git_refs.rev_parse(repo, f"refs/heads/{b}"), repo)
     )
 
 

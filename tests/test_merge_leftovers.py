@@ -176,3 +176,24 @@ def test_a_commit_on_a_spec_branch_during_the_merge_is_taken_by_the_next(
     assert git(git_repo, "merge-base", "--is-ancestor", late, "main") == ""
     assert run_cli("merge", RUN) == 0  # nothing new: merged before
     assert "merged before   a" in capsys.readouterr().out
+
+
+def test_dag_cleanup_names_a_stale_lock_in_the_way_of_a_branch(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dag cleanup` of a merged run, a stale packed-refs.lock left: each branch kept is
+    said with the lock to delete, not git's first line alone."""
+    joined_run(git_repo)
+    assert run_cli("merge", RUN) == 0
+    stale = git_repo / ".git" / "packed-refs.lock"
+    stale.write_text("")
+    capsys.readouterr()
+    assert run_cli("cleanup", RUN) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"kept {branch('a')}: git could not remove it: {stale} is in the way: if no git is "
+        "running in this repository, delete it (a git killed earlier left it)\n"
+    ) in out, out
+    stale.unlink()
+    assert run_cli("cleanup", RUN) == 0
+    assert branches(git_repo) == ["main"]

@@ -30,6 +30,7 @@ from dagspec import (
     git_batch,
     git_merge,
     git_refs,
+    git_said,
     git_worktree,
     lifecycle,
     relocate,
@@ -394,7 +395,9 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
             else:
                 git_refs.delete_branch(repo, step.target, force=True)
         except GitError as exc:
-            reason = (exc.stderr or exc.stdout).strip().split("\n", 1)[0]
+            reason = git_said.gist(said := exc.stderr or exc.stdout)
+            if lock := git_said.lock_in_the_way(said):
+                reason = git_said.lock_advice(lock)
             stays = None
             if step.spec_id is not None:
                 ours = branch_name(state.run_id, step.spec_id)
