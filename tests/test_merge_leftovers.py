@@ -197,3 +197,18 @@ def test_dag_cleanup_names_a_stale_lock_in_the_way_of_a_branch(
     stale.unlink()
     assert run_cli("cleanup", RUN) == 0
     assert branches(git_repo) == ["main"]
+
+
+def test_dag_cleanup_says_a_commit_after_the_merge_is_not_a_merge_dropped(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
+    assert run_cli("merge", RUN) == 0
+    git(git_repo, "checkout", "-q", branch("a"))
+    add_commit(git_repo, {"late.txt": "late\n"}, "a commit made after the merge")
+    git(git_repo, "checkout", "-q", "main")
+    capsys.readouterr()
+    assert run_cli("cleanup", RUN) == 1
+    out = capsys.readouterr().out
+    assert f"kept {branch('a')}: 1 commit not on main (made after its merge: `" in out, out
+    assert "no longer on main" not in out

@@ -33,6 +33,7 @@ from dagspec import (
     git_said,
     git_worktree,
     lifecycle,
+    moved_on,
     relocate,
     removal,
     unseen_work,
@@ -350,6 +351,14 @@ def _plan_branch(
         plan.kept.append(Kept(f"kept {branch}: {', '.join(filter(None, [loss, where]))}", False))
     elif lost:
         dropped = f" (its merge is no longer on {state.base_branch})" if flagged else ""
+        if (
+            flagged
+            and spec_id is not None
+            and moved_on.moved_on(
+                state.spec(spec_id), git.rev_parse(repo, f"refs/heads/{branch}"), repo
+            )
+        ):  # a commit made on it after its merge: not a merge dropped
+            dropped = f" (made after its merge: `dag merge {state.run_id}` takes it)"
         plan.kept.append(Kept(f"kept {branch}: {loss}{dropped}", False, unmerged=True))
     else:
         plan.steps.append(Step(branch, branch, None, lost, loss))
