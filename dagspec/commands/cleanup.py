@@ -355,7 +355,7 @@ def _plan_branch(
             flagged
             and spec_id is not None
             and moved_on.moved_on(
-                state.spec(spec_id), git.rev_parse(repo, f"refs/heads/{branch}"), repo
+                state.spec(spec_id), git_refs.rev_parse(repo, f"refs/heads/{branch}"), repo
             )
         ):  # a commit made on it after its merge: not a merge dropped
             dropped = f" (made after its merge: `dag merge {state.run_id}` takes it)"
