@@ -76,7 +76,7 @@ class MergeReport:
     parked_because: str | None = None
     merge_again: bool = False  # the checkout is clean again: ``dag merge`` takes the result
     parked_until: str = "the checkout is clean"  # what must happen before the result is taken
-    order: tuple[str, ...] = ()  # the run's spec ids as its report lists them: the rows'
+    order: tuple[str, ...] = ()  # the run's spec ids in its report's order: the rows' order
     undeleted: Undeleted | None = None  # the run's branches git kept once all was merged
 
     @property
