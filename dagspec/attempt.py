@@ -280,7 +280,7 @@ def _start_point(run: RunState, dag: Dag, spec_id: str, book: Bookkeeping) -> st
 
 def _message(run: RunState, dag: Dag, spec_id: str) -> str:
     """The join's (and so the base branch's) merge commit message for ``spec_id``."""
-    from dagspec.merge import merge_message
+    from dagspec.merge_chain import merge_message
 
     branch = run.spec(spec_id).branch or branch_name(run.run_id, spec_id)
     return merge_message(run.run_id, spec_id, branch, dag.features[spec_id].description)

@@ -267,7 +267,7 @@ def spec_tips(
 
 def joined_tips(repo: Path, state: RunState, specs: Sequence[SpecState]) -> dict[str, str]:
     """The tip each of ``specs`` joined the integration branch with, found by its join's
-    message (``merge.merge_message``'s first line), for specs whose branch was deleted; one
+    message (``merge_chain.merge_message``'s first line), for specs whose branch was deleted; one
     ``git log``."""
     head = f"refs/heads/{integration_branch(state.run_id)}"
     subjects = {f"Merge {s.branch or branch_name(state.run_id, s.id)}: {s.id}": s.id for s in specs}

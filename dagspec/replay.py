@@ -7,7 +7,7 @@ Replaying takes each spec's own changes instead of its history: the difference b
 the commit it started from and its tip, applied to the chain's head
 (``git_merge.replay_tree``). Each spec then lands as two commits made of objects only: its
 replayed work (one commit on the chain's head) and a ``--no-ff`` merge of it named as
-``merge.merge_message`` names every spec's merge, so the base branch's first-parent history
+``merge_chain.merge_message`` names every spec's merge, so the base branch's first-parent history
 still gains exactly one merge commit per spec, and none of the dropped commits.
 
 The conflict rules are the merge's: a spec whose changes conflict is left off, with the
@@ -41,7 +41,7 @@ def build(
 ) -> tuple[str, tuple[SpecMerge, ...]]:
     """Replay each completed, not yet merged spec of ``order`` (a dependency order) onto
     ``tip``; return the chain's head and what happened to each spec. Writes objects only."""
-    from dagspec.merge import merge_message
+    from dagspec.merge_chain import merge_message
 
     started_at = {
         theirs: ours for ours, theirs in integration.joins(repo, state.run_id, state.base_commit)

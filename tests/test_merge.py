@@ -18,7 +18,9 @@ from dagspec import state as dstate
 from dagspec.dagfile import Dag, load_dag
 from dagspec.errors import DagspecError
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
-from dagspec.merge import merge_message, merge_run, waiting_result
+from dagspec.merge import merge_run
+from dagspec.merge_chain import merge_message
+from dagspec.merge_publish import waiting_result
 from dagspec.merge_report import (
     MergeReport,
     Outcome,

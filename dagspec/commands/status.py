@@ -103,9 +103,9 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     if finishing:
         print(f"note: {finishing}")
     elif left_off(state):
-        from dagspec import merge  # git, only for a run that needs it (startup: bench/)
+        from dagspec import merge_publish  # git, only for a run that needs it (startup: bench/)
 
-        if (waiting := merge.waiting_result(repo, state)) is not None:
+        if (waiting := merge_publish.waiting_result(repo, state)) is not None:
             print(f"note: {waiting}")
     if state.status is not RunStatus.RUNNING and not finishing:
         lost = _lost_branches(repo, state)
@@ -158,9 +158,9 @@ def _on_base_now(repo: Path, state: RunState) -> tuple[RunState, frozenset[str]]
     merge commit."""
     if state.status is RunStatus.RUNNING or not any(s.merge_commit for s in state.specs):
         return state, frozenset()
-    from dagspec import merge  # git, only for a run that needs it (startup: bench/)
+    from dagspec import merge_chain  # git, only for a run that needs it (startup: bench/)
 
-    dropped = merge.dropped_merges(repo, state)
+    dropped = merge_chain.dropped_merges(repo, state)
     return lifecycle.record_dropped(state, dropped), dropped
 
 
