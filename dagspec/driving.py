@@ -237,8 +237,10 @@ def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: st
     whose branch points at a commit the repository no longer has (``git_refs.lost_commit``:
     every git command in its worktree fails there, so each attempt would fail at once, for
     ever; the files of its worktree are all that is left of its work, and ``dag cleanup
-    --force`` removes them and the branch)."""
-    from dagspec import checkout_safety, git_refs  # only for runs that resume specs
+    --force`` removes them and the branch), or whose commits no branch holds
+    (``dagspec.adrift``: a detached HEAD with commits of its own, the branch deleted under
+    its worktree), which its agent would work beside."""
+    from dagspec import adrift, checkout_safety, git_refs  # only for runs that resume specs
 
     for spec_id in spec_ids:
         spec = run.spec(spec_id)
@@ -252,7 +254,14 @@ def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: st
                 f"the middle of {busy}, and {inside} inside it: end it, then `{again}`"
             )
         branch = spec.branch or places.branch_name(run.run_id, spec_id)
+        if worktree is not None:  # commits on no branch: never under an agent's feet
+            adrift.refuse_taking_up(worktree, spec_id, run.run_id, branch, again)
+        if git_refs.rev_parse(repo, f"refs/heads/{branch}") is not None:
+            continue
         lost = git_refs.lost_commit(repo, f"refs/heads/{branch}")
+        if lost is None and worktree is not None and adrift.on_branch(worktree, branch):
+            gone = adrift.branch_deleted(worktree, branch, spec_id, run.run_id)  # unborn
+            raise DagspecError(f"{gone}, then `{again}`")
         if lost is None:
             continue
         files = f", but for the files in {spec.worktree}" if spec.worktree else ""

@@ -29,6 +29,7 @@ class Stays(NamedTuple):
     lost: bool = False  # its branch points at a commit the repository no longer has
     busy: str | None = None  # the operation of git's under way in it, and how to end it
     adrift: bool = False  # busy, with commits on no branch: --force keeps it too
+    on_no_branch: str | None = None  # not busy: its commits on no branch, how to keep them
 
 
 def refusal(run_id: str, stays: Stays, *, removed: bool) -> str:
@@ -36,6 +37,9 @@ def refusal(run_id: str, stays: Stays, *, removed: bool) -> str:
     what to do; ``removed``: whether the clean-up removed other things meanwhile."""
     head = f"run {run_id} is not forgotten" + ("" if removed else " (nothing was removed)")
     where = f"its worktree {stays.path}"
+    if stays.on_no_branch is not None:  # never removed, not even with --force
+        said = stays.on_no_branch
+        return f"{head}: {where} stays: {said}, then `dag cleanup {run_id} --forget` again"
     if stays.busy is not None:
         lose = ", or add --force to lose what it has not finished"
         if stays.adrift:  # --force never drops a commit

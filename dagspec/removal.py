@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dagspec import (
+    adrift,
     checkout_safety,
     git_batch,
     git_merge,
@@ -66,6 +67,7 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
         i: unseen_work.unseen(present[i], run, i, quiet=quiet, submodules=False) for i in quiet
     }
     held = {i: found for i, found in looked.items() if found}
+    held.update(_adrift(run, listed, [s for s in merged if owned[s.id] is None]))
     paths = {path: i for i, path in present.items() if i not in held}
     done = git_batch.remove_clean_worktrees(repo, list(paths))
     for path in (p for p, gone in done.items() if not gone):
@@ -122,6 +124,21 @@ def _owned(spec: SpecState, run: RunState, listed: dict[Path, str | None]) -> Pa
         return None
     branch = spec.branch or branch_name(run.run_id, spec.id)
     return Path(spec.worktree) if listed[resolved(Path(spec.worktree))] == branch else None
+
+
+def _adrift(
+    run: RunState, listed: dict[Path, str | None], specs: list[SpecState]
+) -> dict[str, Unseen]:
+    """The specs whose worktree, kept for being on no branch of theirs, has a detached
+    ``HEAD`` holding commits on no branch (``dagspec.adrift``): named, never dropped. A git
+    process only for a detached one."""
+    found = {}
+    for spec in specs:
+        path = Path(spec.worktree) if spec.worktree else None
+        detached = path is not None and resolved(path) in listed and not listed[resolved(path)]
+        if path is not None and detached and (commits := adrift.commits(path)):
+            found[spec.id] = Unseen(path, adrift=tuple(commits), spec_dir=spec.spec_dir)
+    return found
 
 
 def _remove_refused(repo: Path, run: RunState, spec_id: str, path: Path) -> tuple[bool, Unseen]:

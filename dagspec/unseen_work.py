@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from dagspec.adrift import held, keep_them
 from dagspec.errors import GitError
 from dagspec.git import run
 from dagspec.git_merge import changed_paths
@@ -50,9 +51,10 @@ class Unseen(NamedTuple):
     commits: tuple[str, ...] = ()  # "<submodule> <short sha> <subject>"
     ignored: tuple[str, ...] = ()  # files written during the spec's run, relative
     spec_dir: str | None = None
+    adrift: tuple[str, ...] = ()  # "<short sha> <subject>" on no branch: ``dagspec.adrift``
 
     def __bool__(self) -> bool:
-        return bool(self.commits or self.ignored)
+        return bool(self.commits or self.ignored or self.adrift)
 
     def items(self) -> tuple[str, ...]:
         """One line per thing lost (``dag cleanup --force`` lists them)."""
@@ -70,7 +72,7 @@ class Unseen(NamedTuple):
 
     def advice(self) -> str:
         """Why the worktree is kept, and what to do, for the end of a run and ``dag merge``."""
-        said = []
+        said = [f"{held(list(self.adrift))}: {keep_them(list(self.adrift))}"] * bool(self.adrift)
         submodules = dict.fromkeys(c.split(" ", 1)[0] for c in self.commits)
         for name in submodules:
             commits = tuple(c.split(" ", 1)[1] for c in self.commits if c.startswith(name + " "))

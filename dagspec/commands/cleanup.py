@@ -22,6 +22,7 @@ import attrs
 import trio
 
 from dagspec import (
+    adrift,
     agent,
     checkout_move,
     checkout_safety,
@@ -215,18 +216,28 @@ def _plan_worktree(
             raise
         _plan_lost(plan, path, str(where), spec_id, (on, gone), force)
         return
+    if on == ours and not git_refs.branch_exists(repo, ours):  # its commits on no branch now
+        gone = adrift.branch_deleted(path, ours, spec_id, state.run_id)
+        _keep_commits(plan, path, (ours, state.run_id), gone)
+        return
     unseen = unseen_work.unseen(path, state, spec_id, quiet=quiet, submodules=True)
     busy = checkout_safety.operation_in(path)  # what it made may be on no branch yet
-    adrift = bool(commits := git_refs.commits_lacking(path, "HEAD", ["--branches"]) if busy else [])
-    if busy is not None and (adrift or not force):  # --force never drops a commit
-        stays = forget.Stays(path, "", ours, uncommitted=False, busy=busy, adrift=adrift)
+    found = adrift.commits(path)  # a detached HEAD only: --force never drops a commit
+    if found and busy is None:
+        _keep_commits(
+            plan, path, (ours, state.run_id), f"{adrift.held(found)}: {adrift.keep_them(found)}"
+        )
+        return
+    if busy is not None and (found or not force):
+        stays = forget.Stays(path, "", ours, uncommitted=False, busy=busy, adrift=bool(found))
         said = f"it is in the middle of {busy}: end it, then `dag cleanup {state.run_id}`"
-        if adrift:
+        if found:
             said += (
-                f"; it holds {counted(len(commits), 'commit')} on no branch ({names(commits)}),"
+                f"; it holds {counted(len(found), 'commit')} on no branch ({names(found)}),"
                 f" which `git -C {path} branch NAME HEAD` would keep"
             )
-        plan.kept.append(Kept(f"kept {path.name}: {said}", not adrift, stays, adrift=adrift))
+        kept = Kept(f"kept {path.name}: {said}", not found, stays, adrift=bool(found))
+        plan.kept.append(kept)
         return
     under_way = (f"in the middle of {busy}",) if busy else ()
     lost = files + unseen.items() + under_way
@@ -240,6 +251,17 @@ def _plan_worktree(
         plan.kept.append(Kept(f"kept {path.name}{said}", True, stays))
     else:
         plan.steps.append(Step(path.name, str(where), spec_id, lost, loss))
+
+
+def _keep_commits(plan: Plan, path: Path, branch_and_run: tuple[str, str], said: str) -> None:
+    """Keep a worktree whose commits no branch holds (``dagspec.adrift``), even with
+    ``--force``, which is for uncommitted files, never for commits."""
+    ours, run_id = branch_and_run
+    stays = forget.Stays(path, "", ours, uncommitted=False, on_no_branch=said)
+    message = (
+        f"kept {path.name}: {said}, then `dag cleanup {run_id}` (--force never drops a commit)"
+    )
+    plan.kept.append(Kept(message, False, stays, adrift=True))
 
 
 def _plan_lost(
@@ -513,10 +535,16 @@ def _kept_line(run_id: str, plan: Plan, force: bool) -> str:
         )
     elif removable:  # only worktrees whose commits are on their branches
         todo.append(f"{forced}; their commits stay on their branches")
-    if any(k.adrift for k in plan.kept):
+    keeping = [k.worktree for k in plan.kept if k.adrift and k.worktree is not None]
+    if any(w.busy for w in keeping):
         todo.append(
             "a worktree holding commits on no branch stays even with --force: put them on a "
             f"branch there, as its line says, end its operation, then `dag cleanup {run_id}`"
+        )
+    if any(not w.busy for w in keeping):
+        todo.append(
+            "a worktree whose commits no branch holds stays even with --force: keep them on a "
+            f"branch, as its line says, then `dag cleanup {run_id}`"
         )
     if any(k.unmerged for k in plan.kept):
         todo.append(f"a branch kept for its commits stays even with --force: {TAKE_OR_DROP}")

@@ -1,0 +1,94 @@
+"""Commits on no branch, reachable only from a spec's worktree's detached ``HEAD``: no path
+that removes or takes up the worktree drops them (``dagspec.adrift``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dagspec import removal
+from dagspec.lifecycle import SpecStatus
+from tests.conftest import git
+from tests.run_states import branch, run, save, spec
+from tests.test_cleanup import add_worktree, merge
+
+Cli = Callable[..., int]
+
+
+def commit_detached(path: Path, subject: str) -> str:
+    """``git checkout --detach`` in ``path``, then a commit there: on no branch."""
+    git(path, "checkout", "-q", "--detach")
+    (path / "mine.txt").write_text(f"{subject}\n")
+    git(path, "add", "mine.txt")
+    git(path, "commit", "-q", "-m", subject)
+    return git(path, "rev-parse", "HEAD").strip()
+
+
+@pytest.mark.parametrize("status", [SpecStatus.COMPLETED, SpecStatus.FAILED])
+def test_cleanup_keeps_a_worktree_whose_detached_head_holds_a_commit(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str], status: SpecStatus
+) -> None:
+    """A commit on a detached HEAD, no operation under way: `dag cleanup`, even --force and
+    --forget, removed the worktree (it looked only at uncommitted files), and the commit
+    with it. It is kept, the commit named with the command that keeps it."""
+    path = add_worktree(git_repo, "r", "a", commit="a work")
+    if status is SpecStatus.COMPLETED:
+        merge(git_repo, branch("r", "a"))
+    mine = commit_detached(path, "my fix")
+    save(run(git_repo, "r", spec("a", status, worktree=str(path), merged=False)))
+    kept = (
+        f"kept wt-a: its detached HEAD holds 1 commit on no branch ({mine[:7]} my fix): "
+        f"`git branch NAME {mine[:7]}` keeps it, then `dag cleanup r`"
+    )
+    for flags in ((), ("--force",)):
+        assert run_cli("cleanup", "r", *flags) == 1
+        captured = capsys.readouterr()
+        assert kept in captured.out, captured.out
+        assert captured.err.startswith("dag: error: kept 1 worktree"), captured.err
+        assert git(path, "rev-parse", "HEAD").strip() == mine
+    assert run_cli("cleanup", "r", "--forget", "--force") == 1
+    err = capsys.readouterr().err
+    assert f"its worktree {path} stays: its detached HEAD holds 1 commit" in err, err
+    assert err.count("\n") == 1 and err.startswith("dag: error: run r is not forgotten")
+    assert git(path, "rev-parse", "HEAD").strip() == mine
+
+    git(git_repo, "branch", "kept", mine[:7])  # as told: then cleanup goes on
+    failed = status is SpecStatus.FAILED  # its branch stays: the base lacks its commit
+    assert run_cli("cleanup", "r", "--force") == int(failed), capsys.readouterr()
+    assert not path.exists()
+    assert git(git_repo, "rev-parse", "kept").strip() == mine
+
+
+def test_a_detached_head_on_a_branch_s_commit_is_removed_as_before(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Detached, but at a commit a branch or tag has: nothing on no branch, nothing kept."""
+    path = add_worktree(git_repo, "r", "a", commit="a work")
+    merge(git_repo, branch("r", "a"))
+    git(path, "checkout", "-q", "--detach")
+    save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED, worktree=str(path), merged=True)))
+    assert run_cli("cleanup", "r") == 0, capsys.readouterr()
+    assert not path.exists()
+
+
+def test_the_end_of_a_merged_run_names_the_commits_a_kept_worktree_holds(
+    git_repo: Path,
+) -> None:
+    """The end of a run (and `dag merge --cleanup`) kept a detached worktree, being on no
+    branch of the spec's, but said nothing of it: the commit there is named, and how to
+    keep it, even where only work git status misses is told (``only_unseen``)."""
+    path = add_worktree(git_repo, "r", "a", commit="a work")
+    merge(git_repo, branch("r", "a"))
+    mine = commit_detached(path, "my fix")
+    state = run(git_repo, "r", spec("a", SpecStatus.COMPLETED, worktree=str(path), merged=True))
+    cleaned = removal.remove_merged_worktrees(git_repo, state)
+    assert cleaned.run.spec("a").worktree == str(path)
+    said = removal.render_cleanup(state, cleaned, only_unseen=True)
+    assert said == (
+        f"kept worktree {path} (a): its detached HEAD holds 1 commit on no branch "
+        f"({mine[:7]} my fix): `git branch NAME {mine[:7]}` keeps it; then "
+        f"`git worktree remove --force {path}`\n"
+    )
+    assert git(path, "rev-parse", "HEAD").strip() == mine

@@ -1,0 +1,86 @@
+"""``dag retry`` and ``dag resume`` never take up a spec whose commits no branch holds: a
+detached ``HEAD`` with commits of its own in its worktree, or its branch deleted under the
+worktree (``dagspec.adrift``). Real git, the stand-in autospec, the CLI in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import git
+from tests.engine_support import Project, dag_text
+from tests.test_adrift import commit_detached
+
+pytest_plugins = ("tests.engine_fixtures",)
+pytestmark = pytest.mark.slow
+
+RunCli = Callable[..., int]
+
+
+def failed_run(project: Project, run_cli: RunCli) -> None:
+    project.fake.control([{"match": "^Build a$", "FAIL_AT": "tasks"}])
+    assert run_cli("run", project.write_dag(dag_text("a")), "--run-id", "r") == 1
+    project.fake.control([])
+
+
+def test_retry_and_resume_refuse_a_worktree_whose_detached_head_holds_commits(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The agent ran in the detached worktree, beside a commit that is not the spec's."""
+    failed_run(project, run_cli)
+    path = project.worktree("a")
+    mine = commit_detached(path, "my fix")
+    capsys.readouterr()
+    started = len(project.starts())
+    for command in (("retry", "r", "a"), ("resume", "r")):
+        assert run_cli(*command) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert err.startswith(
+            f"dag: error: the worktree {path} of spec a of run r is not on its branch dag/r/a: "
+            f"its detached HEAD holds 1 commit on no branch ({mine[:7]} my fix): "
+            f"`git branch NAME {mine[:7]}` keeps it; then `git -C {path} switch dag/r/a`"
+        ), err
+        assert err.endswith(f", then `dag {' '.join(command)}`\n"), err
+    assert len(project.starts()) == started  # no agent ran
+    assert git(path, "rev-parse", "HEAD").strip() == mine
+
+    git(project.repo, "branch", "mine", mine)  # as told
+    git(path, "switch", "-q", "dag/r/a")
+    assert run_cli("retry", "r", "a") == 0
+    assert git(project.repo, "rev-parse", "mine").strip() == mine
+
+
+def test_retry_resume_and_cleanup_refuse_a_spec_whose_branch_was_deleted_under_it(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`git update-ref -d` of the spec's branch, its worktree still on it: retry ran the
+    agent on an unborn branch (a new root history), and cleanup --force removed the only
+    name of the spec's commits (the worktree's reflog). The commit is named from that
+    reflog, with the command that brings the branch back."""
+    failed_run(project, run_cli)
+    path = project.worktree("a")
+    tip = git(path, "rev-parse", "HEAD").strip()
+    git(project.repo, "update-ref", "-d", "refs/heads/dag/r/a")
+    capsys.readouterr()
+    started = len(project.starts())
+    gone = (
+        f"branch dag/r/a of spec a of run r was deleted while its worktree {path} was on it, "
+        f"so the spec's commits are on no branch; its worktree's own reflog ("
+    )
+    back = f"has it last at commit {tip[:12]}: `git branch dag/r/a {tip[:12]}` brings it back"
+    for command in (("retry", "r", "a"), ("resume", "r")):
+        assert run_cli(*command) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"dag: error: {gone}"), err
+        assert f"{back}, then `dag {' '.join(command)}`\n" in err, err
+    assert len(project.starts()) == started  # no agent ran
+    assert run_cli("cleanup", "r", "--force") == 1
+    out = capsys.readouterr().out
+    assert f"kept a: {gone}" in out and back in out, out
+    assert path.is_dir()
+
+    git(project.repo, "branch", "dag/r/a", tip[:12])  # as told
+    assert run_cli("retry", "r", "a") == 0
+    assert git(project.repo, "merge-base", "--is-ancestor", tip, "main", "--").strip() == ""
