@@ -163,12 +163,27 @@ def before_run(
         if blocking:
             _warn(p for p in problems if not p.blocking)
             raise PreflightError(blocking)
+        if not generated and not dry_run:
+            _claim_given(RunPaths(repo, run_id))
         if dry_run or not generated or run_ids.claim(RunPaths(repo, run_id)):
             break
         # another run took it meanwhile
         run_id = run_ids.unused(repo, dag.name, options.worktree_root, after=run_id)
     _warn(problems)
     return planned
+
+
+def _claim_given(paths: RunPaths) -> None:
+    """The id given with ``--run-id``, claimed (``run_ids.claim_given``) or refused: a run
+    of another checkout of the repository, started at the same moment, passed its own
+    preflight with it, and its branches would be this run's to delete."""
+    elsewhere = run_ids.claim_given(paths)
+    if elsewhere is not None:
+        raise PreflightError([Problem(
+            f"run '{paths.run_id}' is taken by another run of this repository, whose record "
+            f"is {elsewhere} (another checkout's, or one starting now): choose another "
+            f"--run-id, or leave it out to have one made"
+        )])  # fmt: skip
 
 
 def _warn(problems: Iterable[Problem]) -> None:

@@ -185,7 +185,7 @@ def unused(repo: Path, dag_name: str, given_root: str | None, after: str | None 
     an id made so that another run took meanwhile: the next free one of its sequence."""
     base = _SUFFIX.sub(r"\1", after) if after else new_run_id(dag_name, utcnow())
     root = worktree_root(repo, given_root)
-    taken = {*ledgers.read(repo, ledgers.RUN_IDS), *_with_branches(repo)}
+    taken = {*_ids(ledgers.read(repo, ledgers.RUN_IDS)), *_with_branches(repo)}
     for candidate in (base, *(f"{base}-{n}" for n in range(2, 1000))):
         if candidate not in taken and not _here(repo, candidate, root):
             return candidate
@@ -198,7 +198,7 @@ _SUFFIX = re.compile(r"(-\d{8}-\d{6})-\d+$")  # a made id's -N
 def free(repo: Path, run_id: str, given_root: str | None) -> bool:
     """Whether ``run_id``, made by ``unused``, is still free: no run, of this checkout or
     another of the repository, took it or made its branches since."""
-    if run_id in ledgers.read(repo, ledgers.RUN_IDS) or run_id in _with_branches(repo):
+    if run_id in _ids(ledgers.read(repo, ledgers.RUN_IDS)) or run_id in _with_branches(repo):
         return False
     return not _here(repo, run_id, worktree_root(repo, given_root))
 
@@ -235,7 +235,7 @@ def claim(paths: RunPaths) -> bool:
         return False
     try:
         with ledgers.held(paths.repo, ledgers.RUN_IDS) as taken:
-            if paths.run_id in taken.lines:
+            if paths.run_id in _ids(taken.lines):
                 paths.run_dir.rmdir()
                 return False
             taken.add(paths.run_id)
@@ -243,3 +243,32 @@ def claim(paths: RunPaths) -> bool:
         paths.run_dir.rmdir()  # holds it: nothing of the run stays
         raise
     return True
+
+
+def _ids(lines: list[str]) -> set[str]:
+    """The run ids the ledger's lines name: ``<run-id>``, made by ``unused``, or
+    ``<run-id><TAB><its run directory>``, given with ``--run-id`` (``claim_given``)."""
+    return {line.split("\t", 1)[0] for line in lines}
+
+
+def claim_given(paths: RunPaths) -> Path | None:
+    """Claim the run id given with ``--run-id`` as ``claim`` claims a made one: written
+    down with the run's directory, which is made, unless a run of another checkout of the
+    repository (or of this one, starting at the same moment) claimed it and its directory
+    is still there (a run forgotten since, ``dag cleanup --forget``, left none): then that
+    directory, and nothing is made or written."""
+    with ledgers.held(paths.repo, ledgers.RUN_IDS) as taken:
+        for line in taken.lines:
+            run_id, tab, where = line.partition("\t")
+            if run_id == paths.run_id and tab and where and Path(where).is_dir():
+                return Path(where)
+        try:
+            paths.runs_dir.mkdir(parents=True, exist_ok=True)
+            paths.run_dir.mkdir(exist_ok=True)
+        except OSError as error:  # a file there since preflight looked
+            raise DagspecError(
+                f"cannot make {paths.run_dir} ({error.strerror or error}), where dagspec keeps "
+                "the state of the run: make its parent a directory dagspec can write"
+            ) from None
+        taken.add(f"{paths.run_id}\t{paths.run_dir.absolute()}")
+    return None
