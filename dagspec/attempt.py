@@ -185,10 +185,12 @@ def prepare(
             # a branch without commits of its own): nothing of it is left; it starts afresh.
             start = _start_point(run, dag, spec.id, book)
             exists = branch in book.branches
-            worktree.create_worktree(repo, path, branch=branch, start=start, exists=exists)
+            worktree.create_worktree(
+                repo, path, branch=branch, start=start, exists=exists, go_on=go_on
+            )
             compat.note_branches(path, book.local)  # none of them is autospec's stray one
         else:
-            worktree.reopen_worktree(repo, path, branch=branch)
+            worktree.reopen_worktree(repo, path, branch=branch, go_on=go_on)
             worktree.remove_stale_locks(path)  # the last attempt's agent is gone
     if spec.agent_done and not afresh and kept:  # no agent: its work is there, to join
         _refuse_unresolved(run, spec.id, path)

@@ -16,8 +16,9 @@ Three locks, each over one thing that must not run concurrently in one repositor
 none waits for another's git:
 
 - ``worktrees``: making or removing a worktree (``git worktree add``: concurrent ones read
-  each other's half-made administrative directories and fail, git 2.39) and taking back a
-  spec's branch from an old autospec (``compat.take_back``);
+  each other's half-made administrative directories and fail, git 2.39; other runs of the
+  repository wait on ``worktree_adds``) and taking back a spec's branch from an old
+  autospec (``compat.take_back``);
 - ``joining``: every change of the integration branch. A join writes objects and moves one
   ref by compare-and-swap (``dagspec.integration``), and a ``worktree add`` writes another
   worktree's files and a new branch, so a spec's worktree is made while another spec joins

@@ -18,6 +18,7 @@ import fcntl
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,20 +63,29 @@ def stop_waiting() -> bool:
     return True
 
 
-def take(fd: int, note: str, stopped: Callable[[], bool]) -> bool:
+def take(fd: int, note: str, stopped: Callable[[], bool], *, quiet_for: float = 0.0) -> bool:
     """Take the ``flock`` of ``fd``; when another process holds it, say ``note`` on stderr
     (with the holder's pid and name, when ``/proc/locks`` tells them, and that Ctrl-C
-    stops the wait) and wait until it is free (True) or ``stopped()`` (False), asked every
-    ``POLL`` seconds."""
+    stops the wait; only once ``quiet_for`` seconds of waiting have passed, when given: a
+    short wait says nothing) and wait until it is free (True) or ``stopped()`` (False),
+    asked every ``POLL`` seconds."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
     except BlockingIOError:
         pass
-    print(f"{note}{_held_by(fd)} (Ctrl-C stops the wait)", file=sys.stderr)
+    unsaid = time.monotonic() + quiet_for if quiet_for else None
+
+    def say() -> None:
+        print(f"{note}{_held_by(fd)} (Ctrl-C stops the wait)", file=sys.stderr)
+
+    if unsaid is None:
+        say()
     try:
         duplicate = os.dup(fd)
     except OSError:  # no descriptor left: a wait that only the other's end ends
+        if unsaid is not None:
+            say()
         fcntl.flock(fd, fcntl.LOCK_EX)
         return True
     got = threading.Event()
@@ -91,6 +101,9 @@ def take(fd: int, note: str, stopped: Callable[[], bool]) -> bool:
     while not got.wait(POLL):
         if stopped():
             return False
+        if unsaid is not None and time.monotonic() >= unsaid:
+            say()
+            unsaid = None
     return True
 
 

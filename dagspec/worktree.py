@@ -35,6 +35,7 @@ from dagspec import (
     git_refs,
     git_worktree,
     spec_dirs,
+    worktree_adds,
 )
 from dagspec.errors import DagspecError, GitError
 from dagspec.workspace import own_run_directory, real_path, resolved
@@ -51,7 +52,13 @@ class WorktreeError(DagspecError):
 
 
 def create_worktree(
-    repo: Path, path: Path, *, branch: str, start: str, exists: bool | None = None
+    repo: Path,
+    path: Path,
+    *,
+    branch: str,
+    start: str,
+    exists: bool | None = None,
+    go_on: Callable[[], None] = worktree_adds.nothing,
 ) -> None:
     """Create the spec's worktree at ``path`` on a new ``branch`` started at ``start``.
 
@@ -61,14 +68,16 @@ def create_worktree(
     (``_discard_unfinished_creation``). Anything already at ``path`` (a file, a directory
     even empty, a symlink even dangling) is refused, never removed or written through; a
     creation that fails removes only what it made itself. ``exists``: whether ``branch``
-    exists, when the caller knows (``Bookkeeping.branches``); else git is asked.
+    exists, when the caller knows (``Bookkeeping.branches``); else git is asked. The add
+    waits for any other run's of the repository (``worktree_adds``; ``go_on`` ends the wait).
     """
     if git_refs.branch_exists(repo, branch) if exists is None else exists:
         _discard_unfinished_creation(repo, path, branch, [start])
     _check_free(path)
-    _make_run_directory(path.parent)
     try:
-        git_worktree.add_worktree(repo, path, branch, start)
+        with worktree_adds.one_at_a_time(repo, go_on):
+            _make_run_directory(path.parent)
+            git_worktree.add_worktree(repo, path, branch, start)
     except GitError:
         if _holder(repo, branch) != resolved(path) or not (path / ".git").exists():
             _undo_creation(repo, path, branch)
@@ -140,7 +149,9 @@ def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: li
     git_refs.delete_branch(repo, branch, force=True)
 
 
-def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
+def reopen_worktree(
+    repo: Path, path: Path, *, branch: str, go_on: Callable[[], None] = worktree_adds.nothing
+) -> None:
     """The worktree of an earlier attempt, recreated from its branch if the directory is gone.
 
     A deleted branch is an error: the spec's work went with it.
@@ -162,7 +173,8 @@ def reopen_worktree(repo: Path, path: Path, *, branch: str) -> None:
         git_worktree.remove_worktree(repo, holder, force=True)
     elif holder is not None:
         raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
-    git_worktree.add_worktree_existing(repo, path, branch)
+    with worktree_adds.one_at_a_time(repo, go_on):
+        git_worktree.add_worktree_existing(repo, path, branch)
     mark_made(path)
 
 
