@@ -10,35 +10,61 @@ costs no git process: its ``HEAD`` file says so.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from dagspec import git_refs
 from dagspec.errors import DagspecError
+from dagspec.ledgers import shared_dir
 from dagspec.merge_report import names
 from dagspec.words import counted
 from dagspec.worktree import git_dir
 
 
-def detached(worktree: Path) -> bool:
-    """Whether the linked worktree's ``HEAD`` is detached, read from its git directory with
-    no git process; False for a worktree on a branch, or with no readable ``HEAD``."""
+def admin_dir(worktree: Path, repo: Path | None = None) -> Path | None:
+    """The linked worktree's own git directory, from its ``.git`` file; when the directory
+    was deleted (git still lists it, "prunable"), the one of ``repo``'s registrations
+    whose ``gitdir`` names it. No git process."""
     own = git_dir(worktree)
-    if own is None:
-        return False
+    if own is not None or repo is None or os.path.lexists(worktree):
+        return own
+    registered = shared_dir(repo) / "worktrees"
+    wanted = os.path.realpath(worktree / ".git")
+    with contextlib.suppress(OSError):
+        for admin in registered.iterdir():
+            with contextlib.suppress(OSError):
+                named = (admin / "gitdir").read_text("utf-8", "surrogateescape").strip()
+                if os.path.realpath(named) == wanted:
+                    return admin
+    return None
+
+
+def detached_at(own: Path | None) -> str | None:
+    """The commit a worktree's ``HEAD`` (in its git directory ``own``) is detached at, read
+    with no git process; None when it is on a branch, or there is no readable ``HEAD``."""
     try:
-        head = (own / "HEAD").read_text(encoding="utf-8", errors="surrogateescape").strip()
+        head = (own / "HEAD").read_text("utf-8", "surrogateescape").strip() if own else ""
     except OSError:
-        return False
-    return bool(head) and not head.startswith("ref:")
+        return None
+    return head if head and not head.startswith("ref:") else None
 
 
-def commits(worktree: Path) -> list[str]:
+def detached(worktree: Path) -> bool:
+    """Whether the linked worktree's ``HEAD`` is detached (``detached_at``)."""
+    return detached_at(git_dir(worktree)) is not None
+
+
+def commits(worktree: Path, repo: Path | None = None) -> list[str]:
     """``<short sha> <subject>`` of each commit reachable from the worktree's ``HEAD`` and
     from no branch or tag, newest first; empty, with no git process, when ``HEAD`` is on a
-    branch."""
-    if not detached(worktree):
+    branch. With ``repo``, a worktree whose directory was deleted is asked of its
+    registration (``admin_dir``), which holds its ``HEAD`` still."""
+    tip = detached_at(admin_dir(worktree, repo))
+    if tip is None:
         return []
-    return git_refs.commits_lacking(worktree, "HEAD", ["--branches", "--tags"])
+    where = worktree if repo is None or worktree.is_dir() else repo
+    return git_refs.commits_lacking(where, tip, ["--branches", "--tags"])
 
 
 def held(found: list[str]) -> str:
@@ -52,11 +78,22 @@ def keep_them(found: list[str]) -> str:
     return f"`git branch NAME {found[0].split(' ', 1)[0]}` keeps {them}"
 
 
-def refuse_taking_up(worktree: Path, spec_id: str, run_id: str, branch: str, again: str) -> None:
+def refuse_taking_up(
+    worktree: Path, repo: Path, spec_id: str, run_id: str, branch_and_again: tuple[str, str]
+) -> None:
     """Raise ``DagspecError`` when ``retry`` or ``resume`` would take up a spec whose worktree
     has a detached ``HEAD`` holding commits on no branch: its agent would work there, on no
-    branch, beside commits that are not the spec's. No git process for one on a branch."""
-    found = commits(worktree)
+    branch, beside commits that are not the spec's (or, its directory deleted, its
+    registration would be removed with them). No git process for one on a branch."""
+    branch, again = branch_and_again
+    found = commits(worktree, repo)
+    if found and not worktree.is_dir():  # deleted: git's registration holds its HEAD
+        raise DagspecError(
+            f"the worktree {worktree} of spec {spec_id} of run {run_id} was deleted, but "
+            f"git's record of it has a detached HEAD with {counted(len(found), 'commit')} on "
+            f"no branch ({names(found)}): {keep_them(found)}, "
+            f"then `{again}` (it makes the worktree again from its branch {branch})"
+        )
     if found:
         raise DagspecError(
             f"the worktree {worktree} of spec {spec_id} of run {run_id} is not on its branch "
@@ -69,10 +106,10 @@ def refuse_taking_up(worktree: Path, spec_id: str, run_id: str, branch: str, aga
 # --- a branch deleted under its worktree --------------------------------------------------
 
 
-def on_branch(worktree: Path, branch: str) -> bool:
+def on_branch(worktree: Path, branch: str, repo: Path | None = None) -> bool:
     """Whether the worktree's ``HEAD`` names ``branch`` (its ``HEAD`` file, no git process),
-    whether or not the branch exists."""
-    own = git_dir(worktree)
+    whether or not the branch exists; ``repo``: as ``commits``."""
+    own = admin_dir(worktree, repo)
     try:
         head = (own / "HEAD").read_text(encoding="utf-8", errors="surrogateescape") if own else ""
     except OSError:
@@ -80,10 +117,10 @@ def on_branch(worktree: Path, branch: str) -> bool:
     return head.strip() == f"ref: refs/heads/{branch}"
 
 
-def last_commit(worktree: Path) -> str | None:
-    """The commit the worktree's ``HEAD`` was at last, from its own reflog (``logs/HEAD`` in
-    its git directory, which a deleted branch does not take with it); no git process."""
-    own = git_dir(worktree)
+def last_commit(own: Path | None) -> str | None:
+    """The commit a worktree's ``HEAD`` was at last, from its own reflog (``logs/HEAD`` in
+    its git directory ``own``, which a deleted branch does not take with it); no git
+    process."""
     try:
         log = (own / "logs" / "HEAD").read_text(encoding="utf-8", errors="replace") if own else ""
     except OSError:
@@ -96,11 +133,13 @@ def last_commit(worktree: Path) -> str | None:
     return None
 
 
-def branch_deleted(worktree: Path, branch: str, spec_id: str, run_id: str) -> str:
+def branch_deleted(
+    worktree: Path, branch: str, spec_id: str, run_id: str, repo: Path | None = None
+) -> str:
     """``branch ... was deleted while its worktree was on it``, with the commit it was at
-    (``last_commit``) and how to bring it back."""
-    sha = last_commit(worktree)
-    own = git_dir(worktree)
+    (``last_commit``) and how to bring it back; ``repo``: as ``commits``."""
+    own = admin_dir(worktree, repo)
+    sha = last_commit(own)
     back = f"`git branch {branch} {sha[:12] if sha else 'SHA'}` brings it back"
     found = (
         f"its worktree's own reflog ({own / 'logs' / 'HEAD' if own else 'logs/HEAD'}) has it "

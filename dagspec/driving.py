@@ -255,12 +255,12 @@ def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: st
             )
         branch = spec.branch or places.branch_name(run.run_id, spec_id)
         if worktree is not None:  # commits on no branch: never under an agent's feet
-            adrift.refuse_taking_up(worktree, spec_id, run.run_id, branch, again)
+            adrift.refuse_taking_up(worktree, repo, spec_id, run.run_id, (branch, again))
         if git_refs.rev_parse(repo, f"refs/heads/{branch}") is not None:
             continue
         lost = git_refs.lost_commit(repo, f"refs/heads/{branch}")
-        if lost is None and worktree is not None and adrift.on_branch(worktree, branch):
-            gone = adrift.branch_deleted(worktree, branch, spec_id, run.run_id)  # unborn
+        if lost is None and worktree is not None and adrift.on_branch(worktree, branch, repo):
+            gone = adrift.branch_deleted(worktree, branch, spec_id, run.run_id, repo)  # unborn
             raise DagspecError(f"{gone}, then `{again}`")
         if lost is None:
             continue

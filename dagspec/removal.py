@@ -67,7 +67,7 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
         i: unseen_work.unseen(present[i], run, i, quiet=quiet, submodules=False) for i in quiet
     }
     held = {i: found for i, found in looked.items() if found}
-    held.update(_adrift(run, listed, [s for s in merged if owned[s.id] is None]))
+    held.update(_adrift(repo, listed, [s for s in merged if owned[s.id] is None]))
     paths = {path: i for i, path in present.items() if i not in held}
     done = git_batch.remove_clean_worktrees(repo, list(paths))
     for path in (p for p, gone in done.items() if not gone):
@@ -127,7 +127,7 @@ def _owned(spec: SpecState, run: RunState, listed: dict[Path, str | None]) -> Pa
 
 
 def _adrift(
-    run: RunState, listed: dict[Path, str | None], specs: list[SpecState]
+    repo: Path, listed: dict[Path, str | None], specs: list[SpecState]
 ) -> dict[str, Unseen]:
     """The specs whose worktree, kept for being on no branch of theirs, has a detached
     ``HEAD`` holding commits on no branch (``dagspec.adrift``): named, never dropped. A git
@@ -136,7 +136,7 @@ def _adrift(
     for spec in specs:
         path = Path(spec.worktree) if spec.worktree else None
         detached = path is not None and resolved(path) in listed and not listed[resolved(path)]
-        if path is not None and detached and (commits := adrift.commits(path)):
+        if path is not None and detached and (commits := adrift.commits(path, repo)):
             found[spec.id] = Unseen(path, adrift=tuple(commits), spec_dir=spec.spec_dir)
     return found
 

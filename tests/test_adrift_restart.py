@@ -4,6 +4,7 @@ worktree (``dagspec.adrift``). Real git, the stand-in autospec, the CLI in-proce
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 
 import pytest
@@ -84,3 +85,35 @@ def test_retry_resume_and_cleanup_refuse_a_spec_whose_branch_was_deleted_under_i
     git(project.repo, "branch", "dag/r/a", tip[:12])  # as told
     assert run_cli("retry", "r", "a") == 0
     assert git(project.repo, "merge-base", "--is-ancestor", tip, "main", "--").strip() == ""
+
+
+def test_a_deleted_worktree_whose_registration_holds_commits_is_not_pruned(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A commit on a detached HEAD, then the worktree's directory deleted (`rm -rf`): git's
+    registration holds its HEAD still, the only name of that commit. `dag retry` removed
+    the registration to make the worktree again; `dag cleanup --force` removed it too."""
+    failed_run(project, run_cli)
+    path = project.worktree("a")
+    mine = commit_detached(path, "my fix")
+    shutil.rmtree(path)
+    capsys.readouterr()
+    for command in (("retry", "r", "a"), ("resume", "r")):
+        assert run_cli(*command) == 1
+        err = capsys.readouterr().err
+        assert err == (
+            f"dag: error: the worktree {path} of spec a of run r was deleted, but git's record "
+            f"of it has a detached HEAD with 1 commit on no branch ({mine[:7]} my fix): "
+            f"`git branch NAME {mine[:7]}` keeps it, then `dag {' '.join(command)}` (it makes "
+            f"the worktree again from its branch dag/r/a)\n"
+        ), err
+    assert run_cli("cleanup", "r", "--force") == 1
+    out = capsys.readouterr().out
+    assert f"1 commit on no branch ({mine[:7]} my fix)" in out, out
+    assert f"HEAD {mine}\ndetached\n" in git(project.repo, "worktree", "list", "--porcelain")
+
+    git(project.repo, "branch", "mine", mine[:7])  # as told, then cleanup goes on
+    assert run_cli("cleanup", "r") == 0, capsys.readouterr()
+    assert str(path) not in git(project.repo, "worktree", "list", "--porcelain")
+    assert run_cli("retry", "r", "a") == 0  # afresh: its branch held nothing of its own
+    assert git(project.repo, "rev-parse", "mine").strip() == mine

@@ -217,12 +217,12 @@ def _plan_worktree(
         _plan_lost(plan, path, str(where), spec_id, (on, gone), force)
         return
     if on == ours and not git_refs.branch_exists(repo, ours):  # its commits on no branch now
-        gone = adrift.branch_deleted(path, ours, spec_id, state.run_id)
+        gone = adrift.branch_deleted(path, ours, spec_id, state.run_id, repo)
         _keep_commits(plan, path, (ours, state.run_id), gone)
         return
     unseen = unseen_work.unseen(path, state, spec_id, quiet=quiet, submodules=True)
     busy = checkout_safety.operation_in(path)  # what it made may be on no branch yet
-    found = adrift.commits(path)  # a detached HEAD only: --force never drops a commit
+    found = adrift.commits(path, repo)  # a detached HEAD only: --force never drops a commit
     if found and busy is None:
         _keep_commits(
             plan, path, (ours, state.run_id), f"{adrift.held(found)}: {adrift.keep_them(found)}"
