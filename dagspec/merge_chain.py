@@ -89,7 +89,13 @@ def _dropped(repo: Path, state: RunState, tip: str) -> frozenset[str]:
     recorded = {s.id: s.merge_commit for s in state.specs if s.merged and s.merge_commit}
     if not recorded:
         return frozenset()
-    on_base = git_merge.commits_since(repo, tip, state.base_commit)
+    try:
+        on_base = git_merge.commits_since(repo, tip, state.base_commit)
+    except GitError:  # the run's base commit pruned (a rewritten base): asked one by one
+        if git_refs.rev_parse(repo, state.base_commit) is not None:
+            raise
+        there = git_batch.present(repo, recorded.values())
+        on_base = {c for c in there if git_refs.is_ancestor(repo, c, tip)}
     return frozenset(
         spec_id
         for spec_id, sha in recorded.items()

@@ -31,7 +31,7 @@ from pathlib import Path
 from dagspec import git, git_commit, git_merge, git_refs, integration, lifecycle
 from dagspec.dagfile import Dag
 from dagspec.git_merge import MergeTree
-from dagspec.lifecycle import RunState, SpecStatus
+from dagspec.lifecycle import RunState, SpecState, SpecStatus
 from dagspec.merge_report import Outcome, SpecMerge
 from dagspec.workspace import branch_name
 
@@ -54,20 +54,24 @@ def build(
         spec = state.spec(spec_id)
         branch = spec.branch or branch_name(state.run_id, spec_id)
         behind = lifecycle.blocked_by(deps, roots).get(spec_id, ())
-        spec_tip = git_refs.rev_parse(repo, f"refs/heads/{branch}")
         if spec_id in roots:
             continue
-        if spec.merged or spec_tip in merged:
-            commit = spec.merge_commit if spec.merged else merged[spec_tip or ""]
-            results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED, commit))
+        if spec.merged:
+            results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED, spec.merge_commit))
+            continue
+        spec_tip, since = _source(repo, state, spec, branch, started_at)
+        if spec_tip in merged:
+            results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED, merged[spec_tip]))
             continue
         if behind or spec_tip is None:
             outcome = Outcome.BLOCKED if behind else Outcome.MISSING
-            results.append(SpecMerge(spec_id, branch, outcome, blocked_by=behind))
+            if not behind and spec.dropped_merge is not None:  # that merge gone too (git gc)
+                outcome = Outcome.LOST
+            results.append(
+                SpecMerge(spec_id, branch, outcome, spec.dropped_merge, blocked_by=behind)
+            )
             roots += [] if behind else [spec_id]
             continue
-        start = git_merge.merge_base(repo, spec_tip, started_at.get(spec_tip, state.base_commit))
-        since = start or state.base_commit
         replayed = git_merge.replay_tree(repo, since, head, spec_tip)
         if replayed.conflicts:
             results.append(
@@ -88,6 +92,24 @@ def build(
         head = git_commit.commit_tree(repo, replayed.tree, (head, work), message, sign=sign)
         results.append(SpecMerge(spec_id, branch, Outcome.WOULD_MERGE, head))
     return head, tuple(results)
+
+
+def _source(
+    repo: Path, state: RunState, spec: SpecState, branch: str, started_at: dict[str, str]
+) -> tuple[str | None, str]:
+    """The commit holding ``spec``'s work and the commit its own changes start from: its
+    branch's tip, from where it started (a join of the integration branch, else the run's
+    base commit); when the branch is gone and a reset dropped the spec's merge, that lost
+    merge commit, from its first parent (its changes are the spec's, as a replay or a merge
+    made them). None when neither is in the repository (the merge pruned: work lost)."""
+    tip = git_refs.rev_parse(repo, f"refs/heads/{branch}")
+    if tip is None and spec.dropped_merge is not None and not spec.merged:
+        parent = git_refs.rev_parse(repo, f"{spec.dropped_merge}^1")
+        return (spec.dropped_merge, parent) if parent is not None else (None, "")
+    if tip is None:
+        return None, ""
+    start = git_merge.merge_base(repo, tip, started_at.get(tip, state.base_commit))
+    return tip, start or state.base_commit
 
 
 REPLAYED_FROM = "(replayed from commit {})"

@@ -23,6 +23,7 @@ from dagspec.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    as_typed,
     print_error,
     print_warning,
 )
@@ -94,12 +95,9 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
     if (hint := early_start_hint(state, dag=dag_command())) is not None:
         print(f"hint: {hint}")
     if dropped:
-        ids = ", ".join(sorted(dropped))
-        print(
-            f"note: {state.base_branch} no longer has the merge of {ids} (reset, or a rebase "
-            f"aborted after the merge?): `{dag_command()} merge {state.run_id}` merges "
-            f"{'it' if len(dropped) == 1 else 'them'} again"
-        )
+        from dagspec import onto_advice  # git, only for a run that needs it (startup: bench/)
+
+        print(as_typed(onto_advice.dropped_note(repo, state, dropped)))
     if finishing:
         print(f"note: {finishing}")
     elif left_off(state):
