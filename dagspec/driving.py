@@ -510,19 +510,20 @@ def _merged(
     """``merge.merge_run``, which signers may keep waiting (``git_commit.signing_wait`` a
     merge commit): after a second signal stopped one, nothing is merged, and the signals
     are an interrupt that says so (``Interrupted``)."""
-    from dagspec import merge
+    from dagspec import merge, onto_advice
 
+    again = onto_advice.merge_command(run.run_id, onto=onto_current)
     try:
         return merge.merge_run(paths.repo, run, dag, dry_run=dry_run, onto_current=onto_current)
     except WaitStopped as stopped:
         raise Interrupted(
             f"the merge of run {run.run_id} {stopped} at a Ctrl-C: nothing was merged; "
-            f"`dag merge {run.run_id}` merges it",
+            f"`{again}` merges it",
             error=True,
         ) from None
     except SigningStopped:
         raise Interrupted(
             f"the merge of run {run.run_id} stopped at a second Ctrl-C while a signer kept it "
-            f"waiting: nothing was merged; `dag merge {run.run_id}` merges it",
+            f"waiting: nothing was merged; `{again}` merges it",
             error=True,
         ) from None

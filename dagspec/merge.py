@@ -44,6 +44,7 @@ from dagspec import (
     integration,
     lifecycle,
     lost_work,
+    onto_advice,
 )
 from dagspec.dagfile import Dag
 from dagspec.errors import DagspecError, GitError
@@ -69,7 +70,7 @@ def merge_run(
     """
     for _ in range(ATTEMPTS):
         tip, seen = base_tip(repo, state), state
-        with _no_room(state.run_id):
+        with _no_room(state.run_id, onto=onto_current):
             if onto_current and integration.rewritten(repo, state, tip):
                 # a replayed merge a reset dropped since: replayed again (as build does)
                 seen = lifecycle.record_dropped(state, dropped_merges(repo, state, tip))
@@ -89,12 +90,13 @@ def merge_run(
             return merged, report
     raise DagspecError(
         f"the branch {state.base_branch} kept moving while merging run {state.run_id} "
-        f"({ATTEMPTS} tries); nothing was changed: run `dag merge {state.run_id}` again"
+        f"({ATTEMPTS} tries); nothing was changed: run "
+        f"`{onto_advice.merge_command(state.run_id, onto=onto_current)}` again"
     )
 
 
 @contextlib.contextmanager
-def _no_room(run_id: str) -> Iterator[None]:
+def _no_room(run_id: str, *, onto: bool) -> Iterator[None]:
     """A git that could not write the merges' objects for want of room (a full disk, the
     file size limit: ``git_said.no_room``) said in one line: nothing has moved yet."""
     try:
@@ -105,7 +107,8 @@ def _no_room(run_id: str) -> Iterator[None]:
             raise
         raise DagspecError(
             f"git could not write the merges of run {run_id}: {room}; nothing was changed "
-            f"(no branch moved, no file touched): `dag merge {run_id}` once there is room"
+            f"(no branch moved, no file touched): "
+            f"`{onto_advice.merge_command(run_id, onto=onto)}` once there is room"
         ) from None
 
 

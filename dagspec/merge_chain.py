@@ -39,6 +39,7 @@ class Chain:
     head: str
     specs: tuple[SpecMerge, ...]
     branches: Mapping[str, str] | None = None
+    replayed: bool = False  # onto a rewritten base (``replay_chain``): advice says so
 
 
 def base_tip(repo: Path, state: RunState) -> str:
@@ -134,7 +135,7 @@ def replay_chain(repo: Path, state: RunState, dag: Dag, tip: str) -> Chain:
     joined = integration.joins(repo, state.run_id, state.base_commit)
     order = integration.merge_order(deps, joined, integration.spec_tips(repo, state))
     head, specs = replay.build(repo, state, dag, tip, order)
-    return Chain(tip, head, specs)
+    return Chain(tip, head, specs, replayed=True)
 
 
 def _merge_one(
@@ -245,4 +246,5 @@ def report_of(state: RunState, chain: Chain, *, dry_run: bool = False) -> MergeR
         chain.base,
         unfinished,
         order=tuple(s.id for s in state.specs),
+        onto_current=chain.replayed,
     )

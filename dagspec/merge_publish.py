@@ -19,6 +19,7 @@ from dagspec import (
     git_refs,
     git_said,
     git_worktree,
+    onto_advice,
     procgroup,
 )
 from dagspec.errors import DagspecError, GitError
@@ -80,19 +81,20 @@ def _cut_short(
     """Why the result waits when git was killed during the update (its signal) or failed
     midway (what it said: a full disk), and whether the checkout is clean again, so that
     ``dag merge`` does it again."""
+    command = onto_advice.merge_command(state.run_id, onto=chain.replayed)
     if exc.returncode == -signal.SIGXFSZ:  # ulimit -f: as a full disk, no interrupt
         why = (
             f"git reached the file size limit (ulimit -f; SIGXFSZ) during the update of "
             f"{checkout}; it was undone"
         )
-        again = f"once the limit is raised, `dag merge {state.run_id}` does it again"
+        again = f"once the limit is raised, `{command}` does it again"
     elif exc.returncode < 0:
         name = procgroup.signal_name(-exc.returncode)
         why = f"git was killed by {name} during the update of {checkout}; it was undone"
-        again = f"`dag merge {state.run_id}` does it again"
+        again = f"`{command}` does it again"
     else:
         why = f"git failed during the update of {checkout} ({_first_line(exc)}); it was undone"
-        again = f"once that is put right, `dag merge {state.run_id}` does it again"
+        again = f"once that is put right, `{command}` does it again"
     left = _unsafe_to_update(repo, checkout, chain)
     if left is None:
         return f"{why}; {again}", True
@@ -138,7 +140,8 @@ def _park(
     if previous is not None and git_merge.changes_not_on(repo, previous, chain.head):
         raise DagspecError(
             f"{reason}, and the branch {parked}, where the merge result would wait, has "
-            f"commits of its own: rename or delete it, then run `dag merge {state.run_id}`"
+            f"commits of its own: rename or delete it, then run "
+            f"`{onto_advice.merge_command(state.run_id, onto=chain.replayed)}`"
         )
     git_merge.set_branch(repo, parked, chain.head)
     report = report_of(state, chain)

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import attrs
 
-from dagspec import fit
+from dagspec import fit, onto_advice
 from dagspec.errors import EXIT_FAILED, EXIT_OK
 from dagspec.undeleted import Undeleted
 
@@ -51,6 +51,7 @@ class SpecMerge:
     commit: str | None = None  # its merge commit, when known
     files: tuple[str, ...] = ()  # the conflicting files
     blocked_by: tuple[str, ...] = ()  # the specs left off that it depends on
+    since: str | None = None  # a replay's: the commit its own changes start from
 
 
 @attrs.frozen
@@ -78,6 +79,7 @@ class MergeReport:
     parked_until: str = "the checkout is clean"  # what must happen before the result is taken
     order: tuple[str, ...] = ()  # the run's spec ids in its report's order: the rows' order
     undeleted: Undeleted | None = None  # the run's branches git kept once all was merged
+    onto_current: bool = False  # replayed onto a rewritten base: ``--onto-current`` again
 
     @property
     def base_moved(self) -> bool:
@@ -222,7 +224,8 @@ def _parked(report: MergeReport) -> list[str]:
         f"{report.base_branch} {verb}: {report.parked_because}; nothing of yours {touched} "
         "touched.",
         f"The merged result {wait} on {report.parked_on}. Once {report.parked_until}, take it "
-        f"with `dag merge {report.run_id}` (or `git merge --ff-only {report.parked_on}`, "
+        f"with `{onto_advice.merge_command(report.run_id, onto=report.onto_current)}` (or "
+        f"`git merge --ff-only {report.parked_on}`, "
         "which the next `dag merge` records).",
     ]
 
@@ -245,7 +248,9 @@ def _landing(report: MergeReport) -> str:
 def _conflict_hints(report: MergeReport) -> list[str]:
     conflicts = [s for s in report.specs if s.files]
     hints = [
-        f"To merge {s.spec_id} by hand: in a clean checkout of {report.base_branch}, "
+        onto_advice.rebase_hint(report.run_id, s.spec_id, s.branch, report.base_branch, s.since)
+        if report.onto_current
+        else f"To merge {s.spec_id} by hand: in a clean checkout of {report.base_branch}, "
         f"`git merge {s.branch}`, resolve, commit; then `dag merge {report.run_id}` "
         "records it and merges what depends on it."
         for s in conflicts
@@ -271,7 +276,8 @@ def _dropped_hints(report: MergeReport) -> list[str]:
     return [
         f"{report.base_branch} no longer has the merge of {ids} (reset, or a rebase aborted "
         f"after the merge?): now recorded not merged, each merge above kept in the run's "
-        f"record; `dag merge {report.run_id}` merges them again, from each one's branch, or "
+        f"record; `{onto_advice.merge_command(report.run_id, onto=report.onto_current)}` "
+        "merges them again, from each one's branch, or "
         "from its merge above (whose second parent holds its work) where the branch is gone."
     ]
 

@@ -59,7 +59,7 @@ def build(
         if spec.merged:
             results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED, spec.merge_commit))
             continue
-        spec_tip, since = _source(repo, state, spec, branch, started_at)
+        spec_tip, since = _source(repo, state, spec, branch, started_at, tip)
         if spec_tip in merged:
             results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED, merged[spec_tip]))
             continue
@@ -75,7 +75,9 @@ def build(
         replayed = git_merge.replay_tree(repo, since, head, spec_tip)
         if replayed.conflicts:
             results.append(
-                SpecMerge(spec_id, branch, Outcome.WOULD_CONFLICT, files=replayed.conflicts)
+                SpecMerge(
+                    spec_id, branch, Outcome.WOULD_CONFLICT, files=replayed.conflicts, since=since
+                )
             )
             roots.append(spec_id)
             continue
@@ -95,21 +97,31 @@ def build(
 
 
 def _source(
-    repo: Path, state: RunState, spec: SpecState, branch: str, started_at: dict[str, str]
+    repo: Path,
+    state: RunState,
+    spec: SpecState,
+    branch: str,
+    started_at: dict[str, str],
+    base: str,
 ) -> tuple[str | None, str]:
     """The commit holding ``spec``'s work and the commit its own changes start from: its
-    branch's tip, from where it started (a join of the integration branch, else the run's
-    base commit); when the branch is gone and a reset dropped the spec's merge, that lost
-    merge commit, from its first parent (its changes are the spec's, as a replay or a merge
-    made them). None when neither is in the repository (the merge pruned: work lost)."""
+        branch's tip, from where it started (a join of the integration branch, else the run's
+        base commit); when the branch is gone and a reset dropped the spec's merge, that lost
+        merge commit, from its first parent (its changes are the spec's, as a replay or a merge
+        made them); a branch the user rebased onto ``base``, the rewritten base branch's tip
+    (``onto_advice.rebase_hint``), from where it forks from it. None when neither is in the
+    repository (the merge pruned: work lost)."""
     tip = git_refs.rev_parse(repo, f"refs/heads/{branch}")
     if tip is None and spec.dropped_merge is not None and not spec.merged:
         parent = git_refs.rev_parse(repo, f"{spec.dropped_merge}^1")
         return (spec.dropped_merge, parent) if parent is not None else (None, "")
     if tip is None:
         return None, ""
-    start = git_merge.merge_base(repo, tip, started_at.get(tip, state.base_commit))
-    return tip, start or state.base_commit
+    if tip in started_at or git_refs.is_ancestor(repo, state.base_commit, tip):
+        start = git_merge.merge_base(repo, tip, started_at.get(tip, state.base_commit))
+        return tip, start or state.base_commit
+    # rebased by the user onto the rewritten base (a conflict resolved so): from there
+    return tip, git_merge.merge_base(repo, tip, base) or state.base_commit
 
 
 REPLAYED_FROM = "(replayed from commit {})"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import attrs
 
-from dagspec import checkout_move, driving, faults, merge_asked, relocate
+from dagspec import checkout_move, driving, faults, merge_asked, onto_advice, relocate
 from dagspec.lifecycle import RunState
 from dagspec.state import load, run_lock, save, settled
 from dagspec.workspace import RunPaths, check_run_id
@@ -39,7 +39,7 @@ def merge(
             paths, run, dry_run=False, cleanup=cleanup, onto_current=onto_current
         )
     if not cleanup and not run.options.keep_worktrees:
-        _cleanup_hint(merged)
+        _cleanup_hint(repo, merged)
     return code
 
 
@@ -55,11 +55,14 @@ def _asked(paths: RunPaths, run: RunState) -> RunState:
     return asked
 
 
-def _cleanup_hint(run: RunState) -> None:
+def _cleanup_hint(repo: Path, run: RunState) -> None:
     """How to remove what the merged specs left, which ``dag run`` removes when it merges
-    at its end and ``dag merge`` only with ``--cleanup`` (README, Merging)."""
+    at its end and ``dag merge`` only with ``--cleanup`` (README, Merging); with
+    ``--onto-current`` when the base branch was rewritten (plain ``dag merge`` refuses)."""
     if any(s.merged and s.worktree for s in run.specs):
+        onto = onto_advice.rewritten_now(repo, run)
         faults.say(
             "hint: the merged specs' worktrees and branches stay: "
-            f"`dag merge {run.run_id} --cleanup` removes them, as the end of `dag run` does\n"
+            f"`{onto_advice.merge_command(run.run_id, onto=onto)} --cleanup` removes them, "
+            "as the end of `dag run` does\n"
         )
