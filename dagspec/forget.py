@@ -102,11 +102,24 @@ def _remove_run_directory(run_dir: Path) -> None:
 TAKE_OR_DROP = "`git merge BRANCH` takes one's work, `git branch -D BRANCH` drops it"
 
 
-def render_forgotten(run_id: str, *, kept_branches: bool) -> str:
+def take_or_drop(run_id: str, *, rewritten: bool) -> str:
+    """How to take or drop a kept branch's work: ``TAKE_OR_DROP``, but never ``git merge``
+    for a run whose base branch was rewritten since (it would bring back what was dropped):
+    ``dag merge --onto-current`` replays it (``dagspec.onto_advice``)."""
+    if not rewritten:
+        return TAKE_OR_DROP
+    return (
+        f"`dag merge {run_id} --onto-current` replays a completed spec's work (`git merge` "
+        "would bring back the commits dropped from the base branch), `git branch -D BRANCH` "
+        "drops it"
+    )
+
+
+def render_forgotten(run_id: str, *, kept_branches: bool, rewritten: bool = False) -> str:
     """The last line of a forgetting: what went, and where the work kept is."""
     gone = (
         f"forgot run {run_id}: its state file and logs are removed, `dag list` no longer shows it"
     )
     if not kept_branches:
         return gone + "\n"
-    return f"{gone}; the branches kept above stay: {TAKE_OR_DROP}\n"
+    return f"{gone}; the branches kept above stay: {take_or_drop(run_id, rewritten=rewritten)}\n"

@@ -191,19 +191,23 @@ def tracked_changes(worktree: Path) -> list[str]:
     return status_entries(args, run(worktree, *args))
 
 
-def commits_not_applied(repo: Path, head: str, tip: str) -> list[str]:
+def commits_not_applied(
+    repo: Path, head: str, tip: str, *, dropped: Sequence[str] = ()
+) -> list[str]:
     """``<short sha> <subject>`` of each commit of ``head`` that ``tip`` has neither itself
     nor as a commit making the same change (a replay, a cherry-pick): merge commits left out.
     Equivalence is git's patch id (git-log(1), ``--cherry-pick``), commit by commit, so a
-    squash merge is not seen: ``changes_not_on`` sees it."""
+    squash merge is not seen: ``changes_not_on`` sees it. The commits of ``dropped`` (and
+    theirs) are left out too: those a rewrite of ``tip`` dropped on purpose."""
     args = ("--format=%h %s", "--no-merges", "--cherry-pick", "--right-only")
-    return lines(run(repo, "log", *args, f"{tip}...{head}", "--"))
+    unwanted = [f"^{commit}" for commit in dropped]
+    return lines(run(repo, "log", *args, f"{tip}...{head}", *unwanted, "--"))
 
 
-def changes_not_on(repo: Path, head: str, tip: str) -> list[str]:
+def changes_not_on(repo: Path, head: str, tip: str, *, dropped: Sequence[str] = ()) -> list[str]:
     """``commits_not_applied``, or none when ``tip`` has every change of ``head`` in one
     piece (``adds_nothing``: a squash merge, or several commits squashed by a rebase)."""
-    missing = commits_not_applied(repo, head, tip)
+    missing = commits_not_applied(repo, head, tip, dropped=dropped)
     return [] if missing and adds_nothing(repo, tip, head) else missing
 
 

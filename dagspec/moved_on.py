@@ -9,18 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from dagspec import git_batch, git_refs
+from dagspec import git_batch, git_refs, replay
 from dagspec.lifecycle import RunState, SpecState
 from dagspec.workspace import branch_name
 
 
 def moved_on(spec: SpecState, tip: str | None, repo: Path) -> bool:
     """Whether ``spec``, recorded merged by its merge commit, has a branch at ``tip`` with
-    commits made after the work that commit merged (its second parent): a replay's merge
-    (its second parent a replayed commit) or a squash (no merge commit) never has."""
+    commits made after the work that commit merged (its second parent, or the tip a replay
+    of it replayed: ``replay.merged_work``); a squash (no merge commit) never has."""
     if not spec.merged or spec.merge_commit is None or tip is None:
         return False
-    work = git_refs.rev_parse(repo, f"{spec.merge_commit}^2")
+    work = replay.merged_work(repo, spec.merge_commit)
     return work is not None and work != tip and git_refs.is_ancestor(repo, work, tip)
 
 

@@ -30,13 +30,14 @@ def rewritten_now(repo: Path, state: RunState) -> bool:
     return tip is not None and integration.rewritten(repo, state, tip)
 
 
-def take_branch(run_id: str, base: str) -> str:
-    """How to take a kept spec branch's work onto a rewritten base branch, for the line that
-    ends ``git branch -D BRANCH`` drops it."""
-    return (
-        f"`dag merge {run_id}{FLAG}` replays a completed spec's work onto {base} (`git merge` "
-        f"would bring back the commits dropped from {base})"
-    )
+def dropped_base(repo: Path, state: RunState) -> tuple[bool, tuple[str, ...]]:
+    """Whether the base branch was rewritten since the run began, and then the run's base
+    commit when the repository has it: it and the commits before it that the base branch
+    lacks are what the user dropped, not the work of any branch of the run."""
+    if not rewritten_now(repo, state):
+        return False, ()
+    there = git_refs.rev_parse(repo, state.base_commit) is not None
+    return True, (state.base_commit,) if there else ()
 
 
 def rebase_hint(run_id: str, spec_id: str, branch: str, base: str, since: str | None) -> str:

@@ -19,6 +19,7 @@ from dagspec import (
     git_worktree,
     lifecycle,
     moved_on,
+    onto_advice,
     replay,
     unseen_work,
     worktree,
@@ -39,6 +40,7 @@ class Cleaned(NamedTuple):
     kept_branches: tuple[str, ...] = ()  # removed specs' branches the base branch lacks
     undeleted: Undeleted | None = None  # merged specs' branches git would not delete
     moved: tuple[str, ...] = ()  # of ``kept_branches``, those moved on after the merge
+    onto: bool = False  # with ``kept_branches``: the base branch was rewritten since the run
 
 
 def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
@@ -82,7 +84,9 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
     removed = [s.id for s in merged if s.id in gone | unlisted]
     kept, undeleted = _delete_merged_branches(repo, run, removed)
     moved = _moved_on(repo, run, kept)
-    return Cleaned(lifecycle.forget_worktrees(run, removed), held, kept, undeleted, moved)
+    onto = bool(kept) and onto_advice.rewritten_now(repo, run)  # `git merge` would undo it
+    forgotten = lifecycle.forget_worktrees(run, removed)
+    return Cleaned(forgotten, held, kept, undeleted, moved, onto)
 
 
 def _moved_on(repo: Path, run: RunState, kept: tuple[str, ...]) -> tuple[str, ...]:
@@ -229,12 +233,17 @@ def render_cleanup(before: RunState, after: Cleaned, *, only_unseen: bool = Fals
                 f"kept worktree {old.worktree} ({old.id}): it has changes of its own or is in "
                 f"use; look, then `git worktree remove --force {old.worktree}`"
             )
+    command = onto_advice.merge_command(before.run_id, onto=after.onto)
+    take = {
+        b: f"`{command}` replays it" if after.onto else f"`git merge {b}` takes it"
+        for b in after.kept_branches
+    }
     lines.extend(
         f"kept branch {b}: it moved during the merge (a commit made on it after its work "
-        f"was merged): `dag merge {before.run_id}` takes the new commit"
+        f"was merged): `{command}` takes the new commit"
         if b in after.moved
         else f"kept branch {b}: {before.base_branch} no longer has its work (its merge was "
-        f"dropped?): `git merge {b}` takes it, `git branch -D {b}` drops it"
+        f"dropped?): {take[b]}, `git branch -D {b}` drops it"
         for b in after.kept_branches
     )
     return "".join(line + "\n" for line in lines)

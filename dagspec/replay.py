@@ -57,9 +57,13 @@ def build(
         if spec_id in roots:
             continue
         if spec.merged:
-            results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED, spec.merge_commit))
-            continue
-        spec_tip, since = _source(repo, state, spec, branch, started_at, tip)
+            spec_tip, since = _moved_on(repo, spec, branch)
+            if spec_tip is None:
+                merge = spec.merge_commit
+                results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED, merge))
+                continue
+        else:
+            spec_tip, since = _source(repo, state, spec, branch, started_at, tip)
         if spec_tip in merged:
             results.append(SpecMerge(spec_id, branch, Outcome.ALREADY_MERGED, merged[spec_tip]))
             continue
@@ -94,6 +98,19 @@ def build(
         head = git_commit.commit_tree(repo, replayed.tree, (head, work), message, sign=sign)
         results.append(SpecMerge(spec_id, branch, Outcome.WOULD_MERGE, head))
     return head, tuple(results)
+
+
+def _moved_on(repo: Path, spec: SpecState, branch: str) -> tuple[str | None, str]:
+    """A merged spec's branch tip and the tip its merge took, when the branch moved on
+    since (a commit made on it during the merge: ``moved_on.moved_on``): its new commits, to replay
+    as a merge of their own; else None and ""."""
+    tip = git_refs.rev_parse(repo, f"refs/heads/{branch}")
+    if tip is None or spec.merge_commit is None:
+        return None, ""
+    work = merged_work(repo, spec.merge_commit)
+    if work is None or work == tip or not git_refs.is_ancestor(repo, work, tip):
+        return None, ""
+    return tip, work
 
 
 def _source(
@@ -162,6 +179,17 @@ def replayed_tip(repo: Path, merge_commit: str) -> str | None:
     last line, :data:`REPLAYED_FROM`); None when it merged the spec's branch as it was."""
     message = git.run(repo, "log", "-1", "--format=%B", f"{merge_commit}^2", check=False)
     return _replayed_from(message)
+
+
+def merged_work(repo: Path, merge_commit: str) -> str | None:
+    """The spec tip ``merge_commit`` took: the one it replayed (``replayed_tip``), else its
+    second parent (the branch merged as it was); None when it has none (gone, pruned). One
+    git process."""
+    out = git.run(repo, "log", "-1", "--format=%H%x00%B", f"{merge_commit}^2", check=False)
+    second, _, message = out.partition("\x00")
+    if not second.strip():
+        return None
+    return _replayed_from(message) or second.strip()
 
 
 def rebase(

@@ -35,13 +35,13 @@ from dagspec import (
     git_worktree,
     lifecycle,
     moved_on,
+    onto_advice,
     relocate,
     removal,
     unseen_work,
     worktree,
 )
 from dagspec.errors import EXIT_FAILED, EXIT_OK, GitError, StateError, as_typed, print_error
-from dagspec.forget import TAKE_OR_DROP
 from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.merge_report import names
@@ -90,6 +90,10 @@ class Plan:
     strays_of: dict[str, tuple[str, ...]] = attrs.Factory(dict)  # stray -> spec branches
     # branch -> (spec, the commit that merged it): completed specs whose work is on the base
     on_base: dict[str, tuple[str, str | None]] = attrs.Factory(dict)
+    # the base branch rewritten since the run: the run's base commit (and those before it),
+    # which the user dropped, is not a branch's work, and no advice is to `git merge` one
+    dropped: tuple[str, ...] = ()
+    rewritten: bool = False
 
 
 def cleanup(repo: Path, run_id: str, *, force: bool, forget_run: bool = False) -> int:
@@ -163,6 +167,7 @@ def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
         if kept.worktree is not None and kept.worktree.busy is not None:
             checked_out.setdefault(kept.worktree.branch, resolved(kept.worktree.path))
     strays: list[tuple[str | None, str]] = [(None, b) for b in plan.strays]
+    plan.rewritten, plan.dropped = onto_advice.dropped_base(repo, state)
     for spec_id, branch in _branches(state) + strays:
         if git_refs.branch_exists(repo, branch):
             _plan_branch(plan, repo, state, spec_id, branch, checked_out, force)
@@ -353,11 +358,13 @@ def _plan_branch(
     flagged = spec_id is not None and state.spec(spec_id).merged
     in_history = git_refs.is_ancestor(repo, branch, state.base_branch)
     # A stray branch's commits count as saved when the spec branch it was forked for has them.
-    elsewhere = [state.base_branch, *(plan.strays_of.get(branch, ()))]
+    elsewhere = [state.base_branch, *plan.dropped, *(plan.strays_of.get(branch, ()))]
     if in_history:
         lost: tuple[str, ...] = ()
     elif spec_id is None:  # _merged, _integration: dagspec's merges of the specs' work
-        lost = tuple(git_merge.changes_not_on(repo, branch, state.base_branch))
+        lost = tuple(
+            git_merge.changes_not_on(repo, branch, state.base_branch, dropped=plan.dropped)
+        )
     else:
         lost = tuple(git_refs.commits_lacking(repo, branch, elsewhere))
         if lost and (
@@ -380,7 +387,8 @@ def _plan_branch(
                 state.spec(spec_id), git_refs.rev_parse(repo, f"refs/heads/{branch}"), repo
             )
         ):  # a commit made on it after its merge: not a merge dropped
-            dropped = f" (made after its merge: `dag merge {state.run_id}` takes it)"
+            command = onto_advice.merge_command(state.run_id, onto=plan.rewritten)
+            dropped = f" (made after its merge: `{command}` takes it)"
         plan.kept.append(Kept(f"kept {branch}: {loss}{dropped}", False, unmerged=True))
     else:
         plan.steps.append(Step(branch, branch, None, lost, loss))
@@ -479,7 +487,8 @@ def _report_forgetting(run_id: str, plan: Plan) -> int:
         print(as_typed(kept.message))
     if _worktrees_kept(plan):  # git refused to remove one: the run stays recorded
         return _refuse_forgetting(run_id, plan, removed=True)
-    print(as_typed(forget.render_forgotten(run_id, kept_branches=bool(plan.kept))), end="")
+    said = forget.render_forgotten(run_id, kept_branches=bool(plan.kept), rewritten=plan.rewritten)
+    print(as_typed(said), end="")
     return EXIT_OK
 
 
@@ -547,6 +556,7 @@ def _kept_line(run_id: str, plan: Plan, force: bool) -> str:
             f"branch, as its line says, then `dag cleanup {run_id}`"
         )
     if any(k.unmerged for k in plan.kept):
-        todo.append(f"a branch kept for its commits stays even with --force: {TAKE_OR_DROP}")
+        take = forget.take_or_drop(run_id, rewritten=plan.rewritten)
+        todo.append(f"a branch kept for its commits stays even with --force: {take}")
     return f"{what}: {'; '.join(todo)}" if todo else what + " with why"
     return EXIT_FAILED
