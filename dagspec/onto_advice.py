@@ -43,13 +43,14 @@ def dropped_base(repo: Path, state: RunState) -> tuple[bool, tuple[str, ...]]:
 def rebase_hint(run_id: str, spec_id: str, branch: str, base: str, since: str | None) -> str:
     """How to merge by hand a spec whose replay conflicts: its own commits rebased onto the
     base branch (``git merge`` of its branch would bring the dropped commits back), after
-    which ``dag merge --onto-current`` replays it without a conflict."""
+    which ``dag merge --onto-current`` replays it without a conflict (``replay._source``)."""
     start = since[:12] if since else f"the commit {spec_id} started from"
     return (
-        f"To merge {spec_id} by hand: rebase its own commits onto {base} where {branch} is "
-        f"checked out (`git rebase --onto {base} {start} {branch}`), resolve, `git rebase "
-        f"--continue`; then `dag merge {run_id}{FLAG}` replays it and merges what depends "
-        f"on it (not `git merge {branch}`: it would bring back the commits dropped from {base})."
+        f"To merge {spec_id} by hand: `git rebase --onto {base} {start} {branch}` (in "
+        f"{spec_id}'s worktree if it has one, else in a clean checkout, then `git switch "
+        f"{base}` once done), resolve, `git rebase --continue`; then `dag merge {run_id}{FLAG}` "
+        f"replays it and merges what depends on it (`git merge {branch}` would bring back the "
+        f"commits dropped from {base})."
     )
 
 

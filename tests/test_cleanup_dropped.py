@@ -75,26 +75,35 @@ def test_a_branch_whose_replayed_merge_was_dropped_stays(
     """The replay the state records is no longer on main: it says nothing of main now."""
     _, work = replayed_then_dropped(git_repo)
     assert run_cli("cleanup", RUN, "--forget") == 0
-    assert (
-        f"kept {branch('a')}: 2 commits not on main (its merge is no longer on main)"
-        in capsys.readouterr().out
-    )
+    out = capsys.readouterr().out
+    # 1: its own; the commit main dropped (the initial one, reworded) is not its work
+    assert f"kept {branch('a')}: 1 commit not on main (its merge is no longer on main)" in out
+    assert "`git merge" not in out.replace("(`git merge` would", "")  # it brings that back
+    assert " merge r1 --onto-current` replays a completed spec's work" in out
     assert tip(git_repo, branch("a")) == work
 
 
 def test_removing_merged_worktrees_keeps_a_branch_whose_replayed_merge_was_dropped(
-    git_repo: Path,
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The end of a run and ``dag merge --cleanup`` delete branches the same way."""
+    """The end of a run and ``dag merge --cleanup`` delete branches the same way. The
+    advice was `git merge dag/r1/a`, which brings back the commit main dropped (every
+    branch of the run holds it); `dag merge --onto-current` replays a's work alone."""
     paths, work = replayed_then_dropped(git_repo)
+    dropped = git(git_repo, "rev-parse", f"{work}~1").strip()  # main's initial commit, as was
     state = dstate.load(paths)
     cleaned = remove_merged_worktrees(git_repo, state)
     assert tip(git_repo, branch("a")) == work
     b = branch("a")
     assert render_cleanup(state, cleaned, only_unseen=True) == (
         f"kept branch {b}: main no longer has its work (its merge was dropped?): "
-        f"`git merge {b}` takes it, `git branch -D {b}` drops it\n"
+        f"`dag merge r1 --onto-current` replays it, `git branch -D {b}` drops it\n"
     )
+    dstate.save(cleaned.run, paths.state_file)
+    assert run_cli("merge", RUN, "--onto-current") == 0  # as advised
+    assert "  merged          a  " in capsys.readouterr().out
+    assert "main" not in git(git_repo, "branch", "--format=%(refname:short)", "--contains", dropped)
+    assert (git_repo / "a.txt").exists()
 
 
 def test_status_says_a_dropped_merge_is_not_merged_before_the_next_merge(
