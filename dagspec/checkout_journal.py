@@ -58,13 +58,15 @@ _markers: list[subprocess.Popen[bytes]] = []
 @attrs.frozen
 class Move:
     """One fast-forward of a checkout: ``branch``, checked out in ``checkout``, from commit
-    ``old`` to commit ``new``, by run ``run_id``."""
+    ``old`` to commit ``new``, by run ``run_id`` (``onto_current``: its merge replayed onto
+    a rewritten base, which only ``dag merge --onto-current`` does again)."""
 
     checkout: str
     branch: str
     old: str
     new: str
     run_id: str
+    onto_current: bool = False
 
 
 @attrs.frozen

@@ -251,7 +251,8 @@ def _settle(
     update = f"update of {where} to {move.new[:12]}"
     update = f"interrupted {update}" if cut_by is None else f"{update}, which {cut_by} cut short"
     if undone.changed:
-        notes.append(f"undid the {update}; `dag merge {move.run_id}` does it again")
+        again = f"dag merge {move.run_id}{' --onto-current' if move.onto_current else ''}"
+        notes.append(f"undid the {update}; `{again}` does it again")
     if undone.left:
         checkout_journal.note_left(repo, checkout, undone.left)
         shown = ", ".join(undone.left[:5]) + (", ..." if len(undone.left) > 5 else "")

@@ -58,7 +58,14 @@ def _publish_to_checkout(
     index and files) only when its tip is still an ancestor of the chain's head (journaled)."""
     reason = _unsafe_to_update(repo, checkout, chain)
     if reason is None:
-        move = (str(checkout), state.base_branch, chain.base, chain.head, state.run_id)
+        move = (
+            str(checkout),
+            state.base_branch,
+            chain.base,
+            chain.head,
+            state.run_id,
+            chain.replayed,
+        )
         try:
             checkout_move.fast_forward(repo, checkout_move.Move(*move))
         except GitError as exc:

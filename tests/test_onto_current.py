@@ -8,9 +8,11 @@ them (a <- b, joined on the integration branch)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,10 +23,12 @@ from dagspec import state as dstate
 from dagspec.console import dag_command
 from dagspec.lifecycle import SpecStatus
 from dagspec.workspace import RunPaths
-from tests.conftest import git, start_dag
+from tests.conftest import ROOT, git, start_dag
 from tests.git_gates import CommandGate
+from tests.test_checkout_move import BIG, _full_disk_git
 from tests.test_integration import joined_run, make_paths
-from tests.test_merge import RUN, add_commit, branch, tip
+from tests.test_merge import RUN, add_commit, branch, make_run, tip
+from tests.test_merge_leftovers import limited_dag
 from tests.test_squash_merged import branches
 
 Cli = Callable[..., int]
@@ -315,3 +319,47 @@ def test_a_branch_kept_by_the_cleanup_of_a_rewritten_run_is_not_advised_git_merg
     assert f"kept {branch('b')}: 3 commits not on main" in out, out
     assert no_git_merge_of_the_run(out)
     assert "`dag merge r1 --onto-current` replays a completed spec's work" in out
+
+
+def test_the_file_size_limit_while_replaying_says_to_replay_again(git_repo: Path) -> None:
+    """The line said `dag merge r1` once there is room, which refuses: main was rewritten.
+    The replay writes a merged blob (main's edit and a's, in one big file) past the limit."""
+    rows = [base64.b64encode(bytes([i % 256]) * 45 + os.urandom(15)).decode() for i in range(2000)]
+    add_commit(git_repo, {"big.txt": "\n".join(rows) + "\n"}, "a big file")
+    secret = add_commit(git_repo, {"secret.txt": "password\n"}, "add the deploy key by mistake")
+    paths = make_run(git_repo, {"a": ((), {"big.txt": "\n".join([*rows[:-1], "a"]) + "\n"})})
+    git(git_repo, "reset", "-q", "--hard", "HEAD~1")
+    add_commit(git_repo, {"big.txt": "\n".join(["user", *rows[1:]]) + "\n"}, "the user's edit")
+    before = tip(git_repo)
+
+    done = limited_dag(git_repo, 20_000, "merge", RUN, "--onto-current")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.endswith(" merge r1 --onto-current` once there is room\n")
+    assert tip(git_repo) == before
+    again = limited_dag(git_repo, 100_000_000, "merge", RUN, "--onto-current")
+    assert again.returncode == 0, again.stderr
+    assert dstate.load(paths).spec("a").merged and not on_main(git_repo, secret)
+
+
+@pytest.mark.slow
+def test_the_file_size_limit_during_a_replays_update_says_to_replay_again(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """git dies of SIGXFSZ writing a's 50 MB file into main's checkout: both lines said
+    `dag merge r1` does it again, which refuses: main was rewritten."""
+    secret = add_commit(git_repo, {"secret.txt": "password\n"}, "add the deploy key by mistake")
+    big = os.urandom(BIG // 2).hex()
+    paths = make_run(git_repo, {"a": ((), {"a-big.bin": big})})
+    git(git_repo, "reset", "-q", "--hard", "HEAD~1")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    limited = {**env, "PATH": f"{_full_disk_git(tmp_path / 'full', killed=True)}:{env['PATH']}"}
+    command = [sys.executable, "-m", "dagspec", "merge", RUN, "--onto-current"]
+    done = subprocess.run(command, cwd=git_repo, env=limited, capture_output=True, text=True)
+    assert done.returncode == 1, done
+    said = re.sub(r"`\S+ -m dagspec ", "`dag ", " ".join((done.stdout + done.stderr).split()))
+    assert "cut short; `dag merge r1 --onto-current` does it again" in said, said
+    assert "once the limit is raised, `dag merge r1 --onto-current` does it again" in said
+    assert "`dag merge r1`" not in said
+    again = subprocess.run(command, cwd=git_repo, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again
+    assert dstate.load(paths).spec("a").merged and not on_main(git_repo, secret)
