@@ -92,6 +92,7 @@ class Plan:
     on_base: dict[str, tuple[str, str | None]] = attrs.Factory(dict)
     # the base branch rewritten since the run: the run's base commit (and those before it),
     # which the user dropped, is not a branch's work, and no advice is to `git merge` one
+    # (a base commit pruned is on no branch: `git merge` cannot bring it back)
     dropped: tuple[str, ...] = ()
     rewritten: bool = False
 
@@ -487,7 +488,9 @@ def _report_forgetting(run_id: str, plan: Plan) -> int:
         print(as_typed(kept.message))
     if _worktrees_kept(plan):  # git refused to remove one: the run stays recorded
         return _refuse_forgetting(run_id, plan, removed=True)
-    said = forget.render_forgotten(run_id, kept_branches=bool(plan.kept), rewritten=plan.rewritten)
+    said = forget.render_forgotten(
+        run_id, kept_branches=bool(plan.kept), rewritten=bool(plan.dropped)
+    )
     print(as_typed(said), end="")
     return EXIT_OK
 
@@ -556,7 +559,7 @@ def _kept_line(run_id: str, plan: Plan, force: bool) -> str:
             f"branch, as its line says, then `dag cleanup {run_id}`"
         )
     if any(k.unmerged for k in plan.kept):
-        take = forget.take_or_drop(run_id, rewritten=plan.rewritten)
+        take = forget.take_or_drop(run_id, rewritten=bool(plan.dropped))
         todo.append(f"a branch kept for its commits stays even with --force: {take}")
     return f"{what}: {'; '.join(todo)}" if todo else what + " with why"
     return EXIT_FAILED
