@@ -72,7 +72,8 @@ class Unseen(NamedTuple):
 
     def advice(self) -> str:
         """Why the worktree is kept, and what to do, for the end of a run and ``dag merge``."""
-        said = [f"{held(list(self.adrift))}: {keep_them(list(self.adrift))}"] * bool(self.adrift)
+        adrift = list(self.adrift)
+        said = [f"{held(adrift)}: {keep_them(adrift)}"] if adrift else []
         submodules = dict.fromkeys(c.split(" ", 1)[0] for c in self.commits)
         for name in submodules:
             commits = tuple(c.split(" ", 1)[1] for c in self.commits if c.startswith(name + " "))
