@@ -142,9 +142,9 @@ class GitError(DagspecError):
         """One line (README, Errors): the command, git's gist (``git_said.gist``: the
         rest of what it said is what it always says), the lock file in its way, the hint."""
         said = (self.stderr or self.stdout).strip()
-        text = f"`{' '.join(self.cmd)}` failed with exit code {self.returncode}"
+        text = f"`{shown_command(self.cmd)}` failed with exit code {self.returncode}"
         if self.returncode == 0:  # git said the fault on stderr only
-            text = f"`{' '.join(self.cmd)}` exited 0 but reported a fault"
+            text = f"`{shown_command(self.cmd)}` exited 0 but reported a fault"
         if gist := git_said.gist(said):
             text += f": {gist}"
         elif room := git_said.no_room(self.returncode, said):  # killed: SIGXFSZ
@@ -152,6 +152,15 @@ class GitError(DagspecError):
         if lock := git_said.lock_in_the_way(said):
             text += f" ({git_said.lock_advice(lock)})"
         return text + (f"; {self.hint}" if self.hint else "")
+
+
+def shown_command(cmd: Sequence[str]) -> str:
+    """``cmd`` on one line: an argument of several lines (a commit message given with
+    ``-m``) is shown as its first line and an ellipsis, so a failed git's error stays one
+    line (README, Errors)."""
+    return " ".join(
+        arg.strip().split("\n", 1)[0] + " …" if "\n" in arg.strip() else arg for arg in cmd
+    )
 
 
 class LockedSigningKey(GitError):
@@ -260,7 +269,7 @@ class GitOutputError(GitError):
 
     def _message(self) -> str:
         return (
-            f"`{' '.join(self.cmd)}` printed {quoted(self.item)} where dagspec expects "
+            f"`{shown_command(self.cmd)}` printed {quoted(self.item)} where dagspec expects "
             f"{self.expected}: please report it, with what `git --version` says"
         )
 

@@ -9,6 +9,7 @@ cleaned and insulated.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 import signal
@@ -194,6 +195,29 @@ def stoppable_signers() -> Iterator[None]:
         _SIGNERS.stopped = False
 
 
+_PREDICTING = contextvars.ContextVar("predicting", default=False)
+
+# Who makes a dry run's commits: objects nobody sees (unreachable, pruned by ``git gc``),
+# made only to chain the next merge on; a repository with no identity can still predict.
+_PREDICTION_IDENTITY = {
+    f"GIT_{who}_{what}": value
+    for who in ("AUTHOR", "COMMITTER")
+    for what, value in (("NAME", "dagspec dry run"), ("EMAIL", "dry-run@dagspec.invalid"))
+}
+
+
+@contextlib.contextmanager
+def predicting() -> Iterator[None]:
+    """A dry run's time (``dag merge --dry-run``): :func:`commit_tree` signs nothing (no
+    signer runs, asks for a touch or logs a signature for a merge that is never made) and
+    needs no identity of the user's (:data:`_PREDICTION_IDENTITY`)."""
+    token = _PREDICTING.set(True)
+    try:
+        yield
+    finally:
+        _PREDICTING.reset(token)
+
+
 def commit_tree(
     repo: Path,
     tree: str,
@@ -204,7 +228,10 @@ def commit_tree(
     env: Mapping[str, str] | None = None,
 ) -> str:
     """A new commit object of ``tree`` with ``parents`` (no ref moves); signed with the
-    user's key and format (``user.signingKey``, ``gpg.format``) when ``sign``."""
+    user's key and format (``user.signingKey``, ``gpg.format``) when ``sign``, never
+    while :func:`predicting`."""
+    if _PREDICTING.get():
+        sign, env = False, {**_PREDICTION_IDENTITY, **(env or {})}
     flags = [arg for parent in parents for arg in ("-p", parent)]
     args = ("commit-tree", _sign_flag(sign), tree, *flags, "-m", message)
     return (_signed(repo, *args, env=env) if sign else run(repo, *args, env=env)).strip()

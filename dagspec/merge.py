@@ -33,17 +33,17 @@ How a merge is made, and what it guarantees (README, Merging):
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 
 from dagspec import (
+    git_commit,
     git_merge,
-    git_said,
     integration,
     lifecycle,
     lost_work,
+    merge_faults,
     onto_advice,
 )
 from dagspec.dagfile import Dag
@@ -70,7 +70,8 @@ def merge_run(
     """
     for _ in range(ATTEMPTS):
         tip, seen = base_tip(repo, state), state
-        with _no_room(state.run_id, onto=onto_current):
+        predicting = git_commit.predicting() if dry_run else contextlib.nullcontext()
+        with merge_faults.said_in_one_line(state.run_id, onto=onto_current), predicting:
             if onto_current and integration.rewritten(repo, state, tip):
                 # a replayed merge a reset dropped since: replayed again (as build does)
                 seen = lifecycle.record_dropped(state, dropped_merges(repo, state, tip))
@@ -93,23 +94,6 @@ def merge_run(
         f"({ATTEMPTS} tries); nothing was changed: run "
         f"`{onto_advice.merge_command(state.run_id, onto=onto_current)}` again"
     )
-
-
-@contextlib.contextmanager
-def _no_room(run_id: str, *, onto: bool) -> Iterator[None]:
-    """A git that could not write the merges' objects for want of room (a full disk, the
-    file size limit: ``git_said.no_room``) said in one line: nothing has moved yet."""
-    try:
-        yield
-    except GitError as exc:
-        room = git_said.no_room(exc.returncode, exc.stderr or "")
-        if room is None:
-            raise
-        raise DagspecError(
-            f"git could not write the merges of run {run_id}: {room}; nothing was changed "
-            f"(no branch moved, no file touched): "
-            f"`{onto_advice.merge_command(run_id, onto=onto)}` once there is room"
-        ) from None
 
 
 def _drop_joins(repo: Path, run_id: str, chain: Chain, report: MergeReport) -> MergeReport:
