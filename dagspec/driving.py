@@ -34,9 +34,10 @@ from dagspec.errors import (
 )
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.words import counted
-from dagspec.workspace import RunPaths
+from dagspec.workspace import RunPaths, branch_name
 
 if TYPE_CHECKING:
+    from dagspec import left_behind
     from dagspec.merge_report import MergeReport
 
 
@@ -329,7 +330,16 @@ def execute(
     return the exit code (0 completed and merged, 130 stopped by a signal, else 1)."""
     import trio
 
-    from dagspec import attempt, board, estimates, git_commit, ports, progress, scheduler
+    from dagspec import (
+        attempt,
+        board,
+        estimates,
+        git_commit,
+        left_behind,
+        ports,
+        progress,
+        scheduler,
+    )
 
     options = initial.options
     settings = scheduler.Settings(
@@ -387,12 +397,13 @@ def execute(
     # and its completed specs are merged, as they are when a spec failed.
     code = EXIT_OK if final.status is RunStatus.COMPLETED else EXIT_FAILED
     code = EXIT_INTERRUPTED if signalled else code
+    left = left_behind.Left()  # what the merge's cleanup left: nothing when none ran
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in final.specs)
     # merged specs' worktrees that a driver killed during their removal left (issue 11)
-    left = not options.keep_worktrees and any(s.merged and s.worktree for s in final.specs)
-    if options.merge and not signalled and (unmerged or left):
+    kept = not options.keep_worktrees and any(s.merged and s.worktree for s in final.specs)
+    if options.merge and not signalled and (unmerged or kept):
         try:
-            final, merged = merge_and_report(
+            final, merged, left = merge_and_report(
                 paths,
                 final,
                 dry_run=False,
@@ -406,9 +417,15 @@ def execute(
                 exc.say()  # what was not merged, and how to merge it
             final, code = state.load(paths), EXIT_INTERRUPTED  # still reported and told
     _end_unattended(final, notifier)
-    shown = render.as_typed_run(final)  # its reasons' `dag ...` fitted in the typed form
+    # its reasons' `dag ...` fitted in the typed form; a branch moved on after its merge not
+    # merged, as `dag status` shows it (``left_behind``)
+    shown = render.as_typed_run(left_behind.shown(final, left))
     lost = lost_branches(repo, final) if final.status is not RunStatus.RUNNING else {}
-    faults.say(render.summary(shown, color=color, dag=hint or dag_command(), lost=lost))
+    branches_left = bool(left.branches)
+    said = render.summary(
+        shown, color=color, dag=hint or dag_command(), lost=lost, branches_left=branches_left
+    )
+    faults.say(said)
     return code
 
 
@@ -426,6 +443,14 @@ def _end_unattended(final: RunState, notifier: notify.Notifier) -> None:
         print("\a", end="", flush=True)
 
 
+class Merged(NamedTuple):
+    """What ``merge_and_report`` did: the run as saved, the exit code, what it left."""
+
+    run: RunState
+    code: int
+    left: left_behind.Left
+
+
 def merge_and_report(
     paths: RunPaths,
     run: RunState,
@@ -435,7 +460,7 @@ def merge_and_report(
     quiet_cleanup: bool = False,
     onto_current: bool = False,
     dag: Dag | None = None,
-) -> tuple[RunState, int]:
+) -> Merged:
     """Merge (``dagspec.merge``), save, print the report, remove merged specs' worktrees if
     ``cleanup`` (saying which, unless ``quiet_cleanup``: then only those kept for work git
     status does not show, ``dagspec.unseen_work``); the new state and the exit code
@@ -443,9 +468,13 @@ def merge_and_report(
     rewritten base branch (``dagspec.replay``).
 
     The caller holds the run's lock (unless ``dry_run``, which writes nothing): ``dag
-    merge`` and the end of ``run``, ``resume`` and ``retry`` all come here.
+    merge`` and the end of ``run``, ``resume`` and ``retry`` all come here. Also returns
+    what the cleanup left (``left_behind``): a branch moved on after its merge (then exit 1:
+    its new commit is not on the base branch), the branches git did not delete.
     """
-    from dagspec import git_commit, merge_report, removal
+    import attrs
+
+    from dagspec import git_commit, left_behind, merge_report, removal
     from dagspec.undeleted import together
 
     dag = dag or load_dag(paths.dag_copy)
@@ -454,6 +483,7 @@ def merge_and_report(
         signs = git_commit.signs_commits(paths.repo)
     told = partial(_merge_signalled, signs=signs)
     done = False
+    left = left_behind.Left()
     try:
         # merged, removed and recorded whole; a second signal stops a signer it waits for
         with git_commit.stoppable_signers(), faults.signals_deferred(told):
@@ -468,6 +498,8 @@ def merge_and_report(
                 state.save(cleaned.run, paths.state_file)
                 faults.say(removal.render_cleanup(new, cleaned, only_unseen=quiet_cleanup))
                 new, undeleted = cleaned.run, together(undeleted, cleaned.undeleted)
+                moved = {s.branch or branch_name(run.run_id, s.id): s.id for s in new.specs}
+                left = left_behind.Left(tuple(moved[b] for b in cleaned.moved if b in moved))
             if undeleted is not None:  # cleanup, after the merge was recorded
                 print_error(undeleted.line(run.run_id))
             done = True
@@ -480,7 +512,9 @@ def merge_and_report(
             f"stopped at the Ctrl-C once the merge of run {run.run_id} was done, as it said above"
         ) from None
     code = merge_report.merge_exit_code(report)
-    return new, EXIT_FAILED if undeleted is not None else code
+    if undeleted is not None:
+        left = attrs.evolve(left, branches=undeleted.branches, locks=undeleted.locks)
+    return Merged(new, EXIT_FAILED if undeleted is not None or left.moved else code, left)
 
 
 def _merge_signalled(count: int, *, signs: bool) -> None:

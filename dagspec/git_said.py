@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import signal
+from collections.abc import Sequence
 
 # What git says of a lock file in its way (``LANGUAGE=C``: ``git_env``): ``index.lock``,
 # ``HEAD.lock``, ``packed-refs.lock`` or a ref's ``refs/heads/<branch>.lock``.
@@ -35,6 +36,21 @@ def lock_in_the_way(said: str) -> str | None:
     """The lock file git found in its way (another git at work, or a killed one's), if any."""
     found = LOCK_IN_THE_WAY.search(said)
     return found[1] if found else None
+
+
+def locks_in_the_way(said: str) -> list[str]:
+    """Every lock file git found in its way, in the order it said them, each once."""
+    return list(dict.fromkeys(found[1] for found in LOCK_IN_THE_WAY.finditer(said)))
+
+
+def locks_advice(locks: Sequence[str]) -> str:
+    """``lock_advice`` of one lock file, or of several, each named."""
+    if len(locks) == 1:
+        return lock_advice(locks[0])
+    return (
+        f"{', '.join(locks[:-1])} and {locks[-1]} are in the way: if no git is running in this "
+        "repository, delete them (a git killed earlier left them)"
+    )
 
 
 def lock_advice(lock: str) -> str:

@@ -40,6 +40,7 @@ import attrs
 from dagspec import (
     git_commit,
     git_merge,
+    git_worktree,
     integration,
     lifecycle,
     lost_work,
@@ -52,7 +53,7 @@ from dagspec.lifecycle import RunState
 from dagspec.merge_chain import Chain, base_tip, build, dropped_merges, replay_chain
 from dagspec.merge_publish import predict, publish
 from dagspec.merge_report import MergeReport, Outcome
-from dagspec.undeleted import Undeleted
+from dagspec.undeleted import with_locks
 
 ATTEMPTS = 3
 """How many times the merges are built again when the base branch moves under them."""
@@ -102,8 +103,9 @@ def _drop_joins(repo: Path, run_id: str, chain: Chain, report: MergeReport) -> M
     try:
         integration.drop(repo, run_id, listed=chain.branches)
     except GitError as exc:
-        kept = Undeleted((integration.integration_branch(run_id),), exc.stderr or exc.stdout)
-        return attrs.evolve(report, undeleted=kept)
+        kept = (integration.integration_branch(run_id),)
+        common = git_worktree.common_dir(repo)  # asked only now: every lock is named
+        return attrs.evolve(report, undeleted=with_locks(common, kept, exc.stderr or exc.stdout))
     return report
 
 

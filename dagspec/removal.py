@@ -26,7 +26,7 @@ from dagspec import (
 )
 from dagspec.errors import GitError
 from dagspec.lifecycle import RunState, SpecState
-from dagspec.undeleted import Undeleted
+from dagspec.undeleted import Undeleted, with_locks
 from dagspec.unseen_work import Unseen
 from dagspec.workspace import branch_name, resolved, worktree_root
 
@@ -191,7 +191,8 @@ def _delete_merged_branches(
         return kept, None
     tips = git_batch.branch_tips(repo, "refs/heads/")  # which git deleted, which not
     left = tuple(b for b in done if f"refs/heads/{b}" in tips)
-    return kept, Undeleted(left, said) if left else None
+    common = git_worktree.common_dir(repo) if left else None  # every lock is named
+    return kept, with_locks(common, left, said) if left else None
 
 
 def replayed_on_base(repo: Path, run: RunState, spec_id: str, branch: str) -> bool:

@@ -87,10 +87,12 @@ def summary(
     dag: str = "dag",
     after: str | None = None,
     lost: Mapping[str, str] | None = None,
+    branches_left: bool = False,
 ) -> str:
     """The end of a run: counts, failures with their reasons, and the next command to type
     (``dag`` is how the user calls dagspec: ``console.dag_command()``; ``after``: the
-    command just run, never suggested again; ``lost``: ``lost_note``)."""
+    command just run, never suggested again; ``lost``: ``lost_note``; ``branches_left``:
+    merged specs' branches git did not delete, ``left_behind``)."""
     lines = ["".join(_paint(text, code, color) for text, code in _footer(state))]
     for spec in state.specs:
         if spec.status is SpecStatus.FAILED:
@@ -103,7 +105,7 @@ def summary(
         lines.append(f"  completed, not merged into {state.base_branch} yet: {shown}")
     if lost:
         lines.append(lost_note(state, lost, dag=dag))
-    lines.append(next_line(state, dag=dag, after=after, lost=lost))
+    lines.append(next_line(state, dag=dag, after=after, lost=lost, branches_left=branches_left))
     return "\n".join(lines) + "\n"
 
 
@@ -126,10 +128,11 @@ def next_line(
     dag: str = "dag",
     after: str | None = None,
     lost: Mapping[str, str] | None = None,
+    branches_left: bool = False,
 ) -> str:
     """``next: <command>`` (``next_command``), or that nothing is left to do: no ``next:``
     that only sends the user round to a view already shown."""
-    command = next_command(state, dag=dag, after=after, lost=lost)
+    command = next_command(state, dag=dag, after=after, lost=lost, branches_left=branches_left)
     if command is None:
         return f"nothing left to do: every spec is merged into {state.base_branch}"
     return f"next: {command}"
@@ -141,6 +144,7 @@ def next_command(
     dag: str = "dag",
     after: str | None = None,
     lost: Mapping[str, str] | None = None,
+    branches_left: bool = False,
 ) -> str | None:
     """What to type next: look at a running run, resume, retry failures, merge, remove
     worktrees left; never ``dag <after>``, the command just run (``status``: a finished
@@ -148,8 +152,9 @@ def next_command(
     completed and merged, no worktree left. A run under ``--no-merge`` that resume or
     retry would continue gets ``dag merge`` too, for its completed specs. A resume or
     retry that would refuse a spec whose branch lost its commit (``lost``) comes after the
-    ``dag cleanup --force`` that lets it start that spec afresh."""
-    command = _next_command(state)
+    ``dag cleanup --force`` that lets it start that spec afresh. ``branches_left``: merged
+    specs' branches git did not delete (``left_behind``): ``dag cleanup`` then, not nothing."""
+    command = _next_command(state, branches_left)
     if command is None:
         return None
     if after and command.startswith(f"dag {after} "):
@@ -165,7 +170,7 @@ def next_command(
     return command.replace("dag", dag, 1)
 
 
-def _next_command(state: RunState) -> str | None:
+def _next_command(state: RunState, branches_left: bool = False) -> str | None:
     statuses = {spec.status for spec in state.specs}
     failed = [spec.id for spec in state.specs if spec.status is SpecStatus.FAILED]
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in state.specs)
@@ -177,7 +182,7 @@ def _next_command(state: RunState) -> str | None:
         return f"dag retry {state.run_id} {' '.join(failed)}"
     if unmerged:
         return f"dag merge {state.run_id}"
-    if any(spec.worktree for spec in state.specs):  # kept: --keep-worktrees
+    if any(spec.worktree for spec in state.specs) or branches_left:  # kept: --keep-worktrees
         return f"dag cleanup {state.run_id}"
     if all(s.status is SpecStatus.COMPLETED and s.merged for s in state.specs):
         return None  # nothing left to do

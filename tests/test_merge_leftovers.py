@@ -162,12 +162,14 @@ def test_a_commit_on_a_spec_branch_during_the_merge_is_taken_by_the_next(
     assert gate.release()
     out, err = merging.communicate(timeout=60)
 
-    assert merging.returncode == 0, err
+    assert merging.returncode == 1, err  # its new commit is not on main: as `dag status`
     assert (
         f"kept branch {branch('a')}: it moved during the merge (a commit made on it after its "
         "work was merged): `"
     ) in out
     assert " merge r1` takes the new commit\n" in out
+    assert run_cli("status", RUN) == 1
+    assert "next: dag merge r1" in capsys.readouterr().out
     first = dstate.load(paths).spec("a").merge_commit
     assert run_cli("merge", RUN) == 0
     assert "  merged          a  " in capsys.readouterr().out

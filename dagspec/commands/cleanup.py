@@ -46,6 +46,7 @@ from dagspec.integration import integration_branch
 from dagspec.lifecycle import RunState, RunStatus, SpecStatus
 from dagspec.merge_report import names
 from dagspec.state import load, run_lock, save, settled
+from dagspec.undeleted import locks_in_the_way
 from dagspec.words import counted
 from dagspec.workspace import (
     RunPaths,
@@ -436,8 +437,10 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
                 git_refs.delete_branch(repo, step.target, force=True)
         except GitError as exc:
             reason = git_said.gist(said := exc.stderr or exc.stdout)
-            if lock := git_said.lock_in_the_way(said):
-                reason = git_said.lock_advice(lock)
+            if git_said.locks_in_the_way(said):  # and those git would meet next
+                common = git_worktree.common_dir(repo)
+                branches = [] if step.spec_id else [step.target]
+                reason = git_said.locks_advice(locks_in_the_way(common, branches, said))
             stays = None
             if step.spec_id is not None:
                 ours = branch_name(state.run_id, step.spec_id)

@@ -26,7 +26,7 @@ def merge(
     paths = RunPaths(repo, check_run_id(run_id))
     run = load(paths)  # a missing run is refused before the lock creates its directory
     if dry_run:
-        _, code = driving.merge_and_report(
+        _, code, _ = driving.merge_and_report(
             paths, run, dry_run=True, cleanup=False, onto_current=onto_current
         )
         return code
@@ -35,7 +35,7 @@ def merge(
         run = settled(relocate.arrive(paths, load(paths)))
         if not run.options.merge:  # recorded before the merge can fail (``_asked``)
             run = _asked(paths, run)
-        merged, code = driving.merge_and_report(
+        merged, code, _ = driving.merge_and_report(
             paths, run, dry_run=False, cleanup=cleanup, onto_current=onto_current
         )
     if not cleanup and not run.options.keep_worktrees:

@@ -85,6 +85,7 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
         return _driver_gone(paths) if code == EXIT_FAILED else code
     state, dropped = _on_base_now(repo, _seen(paths))
     finishing = ending(state)
+    state, left_notes, branches_left = (state, [], False) if finishing else _left_now(repo, state)
     code = EXIT_OK if finishing else exit_code(state)  # its driver needs nothing of you yet
     if as_json:
         print(json.dumps(as_json_data(state), indent=2))
@@ -98,6 +99,8 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
         from dagspec import onto_advice  # git, only for a run that needs it (startup: bench/)
 
         print(as_typed(onto_advice.dropped_note(repo, state, dropped)))
+    for note in left_notes:
+        print(note)
     if finishing:
         print(f"note: {finishing}")
     elif left_off(state):
@@ -109,7 +112,9 @@ def status(repo: Path, run_id: str | None, *, as_json: bool, watch: bool, color:
         lost = _lost_branches(repo, state)
         if lost:
             print(render.lost_note(state, lost, dag=dag_command()))
-        line = render.next_line(state, dag=dag_command(), after="status", lost=lost)
+        line = render.next_line(
+            state, dag=dag_command(), after="status", lost=lost, branches_left=branches_left
+        )
         print(_merge_as_refused(repo, state, line))
     return code
 
@@ -160,6 +165,20 @@ def _on_base_now(repo: Path, state: RunState) -> tuple[RunState, frozenset[str]]
 
     dropped = merge_chain.dropped_merges(repo, state)
     return lifecycle.record_dropped(state, dropped), dropped
+
+
+def _left_now(repo: Path, state: RunState) -> tuple[RunState, list[str], bool]:
+    """What a finished run left (``left_behind``): the run as it makes it (a spec whose
+    branch moved on after its merge not merged), its notes, and whether merged specs'
+    branches are still there. git is asked only for a finished run with a spec merged."""
+    if state.status is RunStatus.RUNNING or not any(s.merged for s in state.specs):
+        return state, [], False
+    from dagspec import integration, left_behind  # git, only for a run that needs it
+
+    left = left_behind.read(repo, state)
+    merge = integration.merge_command(repo, state, dag=dag_command()) if left.moved else None
+    notes = left_behind.notes(state, left, dag=dag_command(), merge=merge)
+    return left_behind.shown(state, left), notes, bool(left.branches)
 
 
 def _seen(paths: RunPaths) -> RunState:
