@@ -67,6 +67,16 @@ def refusal(run_id: str, stays: Stays, *, removed: bool) -> str:
     )
 
 
+def branches_refusal(run_id: str, count: int) -> str:
+    """Why run ``run_id`` is not forgotten: git would not delete ``count`` of its branches
+    (each named above, with the lock file in the way), which nothing would delete after."""
+    them = "a branch" if count == 1 else f"{count} branches"
+    return (
+        f"run {run_id} is not forgotten: git could not delete {them} of it, each named above "
+        f"with what is in the way: once that is put right, `dag cleanup {run_id} --forget` again"
+    )
+
+
 def forget_run(paths: RunPaths) -> None:
     """Remove the run's state file, then its directory. The state file goes first: a
     command that reads the run after that finds no run, never half of one. The caller

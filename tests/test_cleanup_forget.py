@@ -161,3 +161,60 @@ def test_a_run_directory_moved_and_linked_back_goes_with_its_link(
     assert capsys.readouterr().out == f"{FORGOT}\n"
     assert not os.path.lexists(paths.run_dir) and not paths.state_file.exists()
     assert disk.is_dir() and not (disk / "r").exists()
+
+
+def test_a_branch_a_stale_lock_kept_keeps_the_run_and_is_not_advised_git_merge(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stale packed-refs.lock: git deletes no branch. The run was forgotten, exit 0, its
+    merged branches left with "`git merge BRANCH` takes one's work"; it stays, exit 1, one
+    line saying to put the lock right, then --forget again, which forgets it."""
+    from tests.test_merge import RUN, make_run
+
+    paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"}), "c": ((), {"c.txt": "c\n"})})
+    assert run_cli("merge", RUN) == 0
+    stale = git_repo / ".git" / "packed-refs.lock"
+    stale.write_text("")
+    capsys.readouterr()
+    assert run_cli("cleanup", RUN, "--forget") == 1
+    out, err = capsys.readouterr()
+    assert f"kept dag/r1/a: git could not remove it: {stale} is in the way" in out, out
+    assert "git merge" not in out + err and "forgot" not in out
+    assert err == (
+        "dag: error: run r1 is not forgotten: git could not delete 2 branches of it, each "
+        "named above with what is in the way: once that is put right, `dag cleanup r1 "
+        "--forget` again\n"
+    )
+    assert paths.state_file.exists()
+    stale.unlink()
+    assert run_cli("cleanup", RUN, "--forget") == 0
+    out = capsys.readouterr().out
+    assert "forgot run r1" in out and "git merge" not in out
+    assert not paths.state_file.exists()
+    assert branches(git_repo) == ["main"]
+
+
+def test_a_branch_moved_on_after_its_merge_is_advised_as_the_run_goes(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A commit on a's branch after its merge: `dag cleanup` says `dag merge` takes it (its
+    last line too, not `git merge BRANCH`); with --forget, which leaves no run to merge,
+    `git merge` of that branch."""
+    from tests.test_merge import RUN, add_commit, make_run
+
+    make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
+    assert run_cli("merge", RUN) == 0
+    git(git_repo, "checkout", "-q", "dag/r1/a")
+    add_commit(git_repo, {"late.txt": "late\n"}, "a commit made after the merge")
+    git(git_repo, "checkout", "-q", "main")
+    capsys.readouterr()
+    assert run_cli("cleanup", RUN) == 1
+    out, err = capsys.readouterr()
+    assert (
+        "kept dag/r1/a: 1 commit not on main (made after its merge: `dag merge r1` takes it)" in out
+    )
+    assert "git merge" not in err and err.endswith("`dag merge r1` takes it\n"), err
+    assert run_cli("cleanup", RUN, "--forget") == 0
+    out = capsys.readouterr().out
+    assert "(made after its merge: `git merge dag/r1/a` takes it)\n" in out, out
+    assert "`git merge BRANCH` takes one's work" in out

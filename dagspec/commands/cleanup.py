@@ -77,6 +77,8 @@ class Kept(NamedTuple):
     adrift: bool = False  # a worktree holding commits on no branch: it stays, even with --force
     loses: bool = True  # with force_would_remove: --force loses what its line names
     commits_stay: bool = False  # a worktree --force removes whose commits stay on its branch
+    moved: bool = False  # with unmerged: a merged spec's branch moved on after its merge
+    refused: bool = False  # a branch a stale lock kept git from deleting: no run is forgotten
 
 
 @attrs.define
@@ -96,6 +98,7 @@ class Plan:
     # (a base commit pruned is on no branch: `git merge` cannot bring it back)
     dropped: tuple[str, ...] = ()
     rewritten: bool = False
+    forgetting: bool = False  # --forget: no `dag merge RUN` is advised, the run goes
 
 
 def cleanup(repo: Path, run_id: str, *, force: bool, forget_run: bool = False) -> int:
@@ -109,12 +112,12 @@ def cleanup(repo: Path, run_id: str, *, force: bool, forget_run: bool = False) -
         # running) would move when it was last seen alive to now (``state.last_seen_alive``)
         state = _end_survivors(paths, settled(relocate.arrive(paths, load(paths))))
         _take_back(repo, state)
-        plan = plan_cleanup(repo, state, force=force)
+        plan = plan_cleanup(repo, state, force=force, forgetting=forget_run)
         if forget_run and _worktrees_kept(plan):  # before anything is removed
             return _refuse_forgetting(run_id, plan, removed=False)
         _print_losses(plan)
         cleaned = _carry_out(repo, state, plan)
-        if forget_run and not _worktrees_kept(plan):
+        if forget_run and not _worktrees_kept(plan) and not _refused(plan):
             forget.forget_run(paths)
         elif cleaned != state:
             save(cleaned, paths.state_file)
@@ -153,9 +156,9 @@ def _take_back(repo: Path, state: RunState) -> None:
             compat.take_back(repo, Path(spec.worktree), branch=ours, base_commit=base)
 
 
-def plan_cleanup(repo: Path, state: RunState, *, force: bool) -> Plan:
+def plan_cleanup(repo: Path, state: RunState, *, force: bool, forgetting: bool = False) -> Plan:
     """Decide, without changing anything, what to remove and what to keep."""
-    plan = Plan()
+    plan = Plan(forgetting=forgetting)
     known = {resolved(path): branch for path, branch in git_worktree.worktrees(repo).items()}
     quiet = unseen_work.quiet_specs(repo, state, [s.id for s in state.specs if s.worktree])
     for spec in state.specs:
@@ -382,16 +385,19 @@ def _plan_branch(
         plan.kept.append(Kept(f"kept {branch}: {', '.join(filter(None, [loss, where]))}", False))
     elif lost:
         dropped = f" (its merge is no longer on {state.base_branch})" if flagged else ""
-        if (
+        moved = (
             flagged
             and spec_id is not None
             and moved_on.moved_on(
                 state.spec(spec_id), git_refs.rev_parse(repo, f"refs/heads/{branch}"), repo
             )
-        ):  # a commit made on it after its merge: not a merge dropped
+        )  # a commit made on it after its merge: not a merge dropped
+        if moved:  # forgotten, no run is left to merge it (git merge brings back no dropped base)
             command = onto_advice.merge_command(state.run_id, onto=plan.rewritten)
-            dropped = f" (made after its merge: `{command}` takes it)"
-        plan.kept.append(Kept(f"kept {branch}: {loss}{dropped}", False, unmerged=True))
+            takes = f"git merge {branch}" if plan.forgetting and not plan.rewritten else command
+            dropped = f" (made after its merge: `{takes}` takes it)"
+        message = f"kept {branch}: {loss}{dropped}"
+        plan.kept.append(Kept(message, False, unmerged=True, moved=moved))
     else:
         plan.steps.append(Step(branch, branch, None, lost, loss))
 
@@ -446,7 +452,8 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
                 ours = branch_name(state.run_id, step.spec_id)
                 stays = forget.Stays(Path(step.target), "", ours, uncommitted=False)
             message = f"kept {step.name}: git could not remove it: {reason}"
-            plan.kept.append(Kept(message, False, stays))
+            locked = step.spec_id is None and bool(git_said.locks_in_the_way(said))
+            plan.kept.append(Kept(message, False, stays, refused=locked))
             continue
         print(f"removed {step.target}" if step.spec_id else f"deleted branch {step.name}")
         if step.spec_id is None and step.target in plan.on_base:
@@ -475,11 +482,20 @@ def _worktrees_kept(plan: Plan) -> list[forget.Stays]:
     return [kept.worktree for kept in plan.kept if kept.worktree is not None]
 
 
+def _refused(plan: Plan) -> list[str]:
+    """The branches git would not delete (a stale lock file in its way): the run is not
+    forgotten while they stay, as nothing would then delete them for it."""
+    return [kept.message for kept in plan.kept if kept.refused]
+
+
 def _refuse_forgetting(run_id: str, plan: Plan, *, removed: bool) -> int:
     """Each worktree that would outlive the run's record: one ``dag: error:`` line, what it
-    holds and how to keep it (``forget.refusal``)."""
+    holds and how to keep it (``forget.refusal``); the branches git would not delete: one
+    line, what was in the way (named on each branch's line above)."""
     for stays in _worktrees_kept(plan):
         print_error(forget.refusal(run_id, stays, removed=removed))
+    if refused := _refused(plan):
+        print_error(forget.branches_refusal(run_id, len(refused)))
     return EXIT_FAILED
 
 
@@ -489,11 +505,10 @@ def _report_forgetting(run_id: str, plan: Plan) -> int:
         print(as_typed(note))
     for kept in plan.kept:
         print(as_typed(kept.message))
-    if _worktrees_kept(plan):  # git refused to remove one: the run stays recorded
+    if _worktrees_kept(plan) or _refused(plan):  # git refused one: the run stays recorded
         return _refuse_forgetting(run_id, plan, removed=True)
-    said = forget.render_forgotten(
-        run_id, kept_branches=bool(plan.kept), rewritten=bool(plan.dropped)
-    )
+    kept_work = any(kept.unmerged for kept in plan.kept)  # merged ones have nothing to take
+    said = forget.render_forgotten(run_id, kept_branches=kept_work, rewritten=bool(plan.dropped))
     print(as_typed(said), end="")
     return EXIT_OK
 
@@ -561,8 +576,13 @@ def _kept_line(run_id: str, plan: Plan, force: bool) -> str:
             "a worktree whose commits no branch holds stays even with --force: keep them on a "
             f"branch, as its line says, then `dag cleanup {run_id}`"
         )
-    if any(k.unmerged for k in plan.kept):
+    if any(k.unmerged and not k.moved for k in plan.kept):
         take = forget.take_or_drop(run_id, rewritten=bool(plan.dropped))
         todo.append(f"a branch kept for its commits stays even with --force: {take}")
+    if any(k.moved for k in plan.kept):
+        todo.append(
+            "a branch with a commit made after its spec's merge stays even with --force: "
+            f"`{onto_advice.merge_command(run_id, onto=plan.rewritten)}` takes it"
+        )
     return f"{what}: {'; '.join(todo)}" if todo else what + " with why"
     return EXIT_FAILED
