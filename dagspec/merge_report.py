@@ -256,14 +256,16 @@ def _conflict_hints(report: MergeReport) -> list[str]:
         for s in conflicts
     ]
     lost = [s.spec_id for s in report.specs if s.outcome is Outcome.LOST]
-    hints += [
-        f"The work of {spec_id} is no longer in this repository (its merge was dropped from "
-        f"{report.base_branch}, then pruned by git gc, and no branch holds it): "
-        f"{'it would be' if report.dry_run else 'now'} recorded failed; `dag retry "
-        f"{report.run_id} {spec_id}` does it again, or `dag cleanup {report.run_id} --forget` "
-        "forgets it."
-        for spec_id in lost
-    ]
+    if lost:  # one retry of them all: a spec retried without a lost dependency stays blocked
+        one = len(lost) == 1
+        merges, it = ("its merge was", "it") if one else ("their merges were", "them")
+        hints.append(
+            f"The work of {', '.join(lost)} is no longer in this repository ({merges} dropped "
+            f"from {report.base_branch}, then pruned by git gc, and no branch holds {it}): "
+            f"{'it would be' if report.dry_run else 'now'} recorded failed; `dag retry "
+            f"{report.run_id} {' '.join(lost)}` does {it} again, or `dag cleanup "
+            f"{report.run_id} --forget` forgets {it}."
+        )
     return hints + _dropped_hints(report)
 
 

@@ -73,3 +73,29 @@ def test_dag_retry_does_lost_work_again(
     run = dstate.load(paths)
     assert run.status is RunStatus.COMPLETED and all(s.merged for s in run.specs)
     assert git(runnable, "rev-parse", "main").strip() == run.spec("b").merge_commit
+
+
+def test_work_lost_with_its_dependency_s_is_retried_with_it(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """b depends on a, both lost: the advice was `dag retry r1 b` for b, which left b
+    blocked behind a; it names a with it, in one retry of both."""
+    paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"}), "b": (("a",), {"b.txt": "b\n"})})
+    assert run_cli("merge", RUN) == 0
+    git(git_repo, "branch", "-q", "-D", branch("a"), branch("b"))
+    git(git_repo, "reset", "-q", "--hard", "HEAD~2")
+    git(git_repo, "reflog", "expire", "--expire=now", "--all")
+    git(git_repo, "gc", "-q", "--prune=now")
+    add_commit(git_repo, {"c.txt": "c\n"}, "the user's work")
+    capsys.readouterr()
+
+    assert run_cli("merge", RUN) == 1
+    out = capsys.readouterr().out.replace(dag_command(), "dag")
+    assert "The work of a, b is no longer in this repository (their merges were dropped" in out
+    assert "now recorded failed; `dag retry r1 a b` does them again" in out, out
+    assert "retry r1 b`" not in out
+    run = dstate.load(paths)
+    assert "`dag retry r1 a` does it again" in (run.spec("a").error or "")
+    assert "`dag retry r1 a b` does it again" in (run.spec("b").error or "")
+    assert run_cli("status", RUN) == 1
+    assert "next: dag retry r1 a b\n" in capsys.readouterr().out.replace(dag_command(), "dag")
