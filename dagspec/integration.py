@@ -292,6 +292,7 @@ class MergeFacts:
     replayed: Mapping[str, str] = attrs.field(factory=dict)  # ``replay.merged_replays``
     dropped: frozenset[str] = frozenset()  # merged, by a commit the base no longer has
     moved: frozenset[str] = frozenset()  # merged, their branch moved on since (``moved_on``)
+    flattened: frozenset[str] = frozenset()  # merged, that merge rewritten, the work kept
     trees: dict[str, str] = attrs.field(factory=dict)  # commit: its tree
 
     @classmethod

@@ -119,7 +119,8 @@ def _record(state: RunState, report: MergeReport) -> RunState:
     state = lost_work.record(
         state, {r.spec_id: r.commit for r in report.specs if r.outcome is Outcome.LOST}
     )
-    for spec_id, commit in merges.items():  # merged again: its branch had moved on
-        if state.spec(spec_id).merged and commit is not None:
+    for spec_id, commit in merges.items():  # merged again (its branch had moved on), or
+        # its merge rewritten with its work kept (a rebase that flattens merges): no commit
+        if state.spec(spec_id).merged and commit != state.spec(spec_id).merge_commit:
             state = state.with_spec(attrs.evolve(state.spec(spec_id), merge_commit=commit))
     return lifecycle.record_merges(lifecycle.record_dropped(state, dropped), merges)

@@ -66,7 +66,7 @@ def build(repo: Path, state: RunState, dag: Dag, tip: str) -> Chain:
     roots = [s.id for s in state.specs if s.status is not SpecStatus.COMPLETED and not s.merged]
     facts = integration.MergeFacts.read(repo, state)
     facts.replayed = replay.merged_replays(repo, tip, state.base_commit)  # the base has them
-    facts.dropped = _dropped(repo, state, tip)
+    facts.dropped, facts.flattened = _off_base(repo, state, tip)
     facts.moved = moved_on.moved_since_merged(repo, state, tip, facts.tips)  # merged again
     for spec_id in integration.merge_order(deps, facts.joins, facts.tips):
         spec = state.spec(spec_id)
@@ -80,16 +80,17 @@ def build(repo: Path, state: RunState, dag: Dag, tip: str) -> Chain:
     return Chain(tip, head, tuple(results), facts.branches)
 
 
-def _dropped(repo: Path, state: RunState, tip: str) -> frozenset[str]:
-    """The specs recorded merged by a merge commit the base branch, at ``tip``, no longer has
-    (a reset, a rebase aborted after the merge), and whose work it lacks too: one
-    ``git rev-list``, when there are any. A merge commit rewritten with the spec's work
-    kept (``git commit --amend`` of it, a ``git pull --rebase`` that flattens merges) is
-    not a drop: its spec side is on the base, or every change of it is
-    (``git_merge.adds_nothing``)."""
+def _off_base(repo: Path, state: RunState, tip: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The specs recorded merged by a merge commit the base branch, at ``tip``, no longer
+    has: those whose work it lacks too (dropped: a reset, a rebase aborted after the
+    merge), and those whose work it has (flattened); one ``git rev-list``, when there are
+    any. A merge commit rewritten with the spec's work kept (``git commit --amend`` of it,
+    a ``git pull --rebase`` that flattens merges) is not a drop: its spec side is on the
+    base, or every change of it is (``git_merge.adds_nothing``); its spec is "already
+    merged", no merge commit of it on the base branch."""
     recorded = {s.id: s.merge_commit for s in state.specs if s.merged and s.merge_commit}
     if not recorded:
-        return frozenset()
+        return frozenset(), frozenset()
     try:
         on_base = git_merge.commits_since(repo, tip, state.base_commit)
     except GitError:  # the run's base commit pruned (a rewritten base): asked one by one
@@ -97,25 +98,30 @@ def _dropped(repo: Path, state: RunState, tip: str) -> frozenset[str]:
             raise
         there = git_batch.present(repo, recorded.values())
         on_base = {c for c in there if git_refs.is_ancestor(repo, c, tip)}
-    return frozenset(
-        spec_id
-        for spec_id, sha in recorded.items()
-        if sha not in on_base and not _work_on_base(repo, sha, tip)
-    )
+    off = {spec_id: sha for spec_id, sha in recorded.items() if sha not in on_base}
+    kept = frozenset(spec_id for spec_id, sha in off.items() if _work_on_base(repo, sha, tip))
+    return frozenset(off) - kept, kept
 
 
 def dropped_merges(repo: Path, state: RunState, tip: str | None = None) -> frozenset[str]:
     """The specs recorded merged whose merge the base branch, at ``tip`` (default: as it is
-    now), no longer has (``_dropped``), for ``dag status`` and a replay; none when there is
-    no base branch to ask, or git cannot answer (its base commit pruned: a rewritten base,
-    which ``dag merge`` names)."""
+    now), no longer has (``_off_base``), for a replay."""
+    return merges_off_base(repo, state, tip)[0]
+
+
+def merges_off_base(
+    repo: Path, state: RunState, tip: str | None = None
+) -> tuple[frozenset[str], frozenset[str]]:
+    """``_off_base`` at ``tip`` (default: the base branch as it is now), for ``dag status``
+    and a replay; none when there is no base branch to ask, or git cannot answer (its base
+    commit pruned: a rewritten base, which ``dag merge`` names)."""
     tip = tip or git_refs.rev_parse(repo, f"refs/heads/{state.base_branch}")
     if tip is None:
-        return frozenset()
+        return frozenset(), frozenset()
     try:
-        return _dropped(repo, state, tip)
+        return _off_base(repo, state, tip)
     except GitError:
-        return frozenset()
+        return frozenset(), frozenset()
 
 
 def _work_on_base(repo: Path, merge_commit: str, tip: str) -> bool:
@@ -164,8 +170,9 @@ def _merge_one(
         )
         outcome = Outcome.LOST if lost else Outcome.DROPPED  # LOST: no way to merge it again
         return SpecMerge(spec.id, branch, outcome, spec.merge_commit), head
-    if spec.merged and spec.id not in known.moved:
-        return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED, spec.merge_commit), head
+    if spec.merged and spec.id not in known.moved:  # its merge flattened: no merge commit
+        commit = None if spec.id in known.flattened else spec.merge_commit
+        return SpecMerge(spec.id, branch, Outcome.ALREADY_MERGED, commit), head
     if behind:
         return SpecMerge(spec.id, branch, Outcome.BLOCKED, blocked_by=behind), head
     tip = known.tips.get(spec.id)

@@ -150,6 +150,23 @@ def test_a_merge_rewritten_with_its_work_kept_is_not_dropped(
     assert outcomes(report) == {"a": Outcome.ALREADY_MERGED} and merge_exit_code(report) == 0
     assert state.spec("a").merged and tip(git_repo) == main
     assert "dropped" not in render_report(report)
+    # not "merged before" a commit main no longer has: its work is there, with no merge
+    assert "  already merged  a\n" in render_report(report), render_report(report)
+    assert state.spec("a").merge_commit is None
+
+
+def test_status_says_already_merged_of_a_merge_a_rebase_flattened(
+    git_repo: Path, run_cli: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the next `dag merge` records it, `dag status` says it as the merge would."""
+    paths = make_run(git_repo, A)
+    assert run_cli("merge", RUN) == 0
+    flatten_the_merge(git_repo)
+    capsys.readouterr()
+    assert run_cli("status", RUN) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].endswith("already merged"), out
+    assert dstate.load(paths).spec("a").merge_commit is not None  # status writes nothing
 
 
 def test_onto_current_merges_again_a_replay_a_reset_dropped(

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from dagspec import estimates, lifecycle, merge_asked, relocate, render, terminal
 from dagspec.console import dag_command
 from dagspec.errors import (
@@ -163,7 +165,9 @@ def _on_base_now(repo: Path, state: RunState) -> tuple[RunState, frozenset[str]]
         return state, frozenset()
     from dagspec import merge_chain  # git, only for a run that needs it (startup: bench/)
 
-    dropped = merge_chain.dropped_merges(repo, state)
+    dropped, flattened = merge_chain.merges_off_base(repo, state)
+    for spec_id in flattened:  # its merge rewritten, its work kept: "already merged"
+        state = state.with_spec(attrs.evolve(state.spec(spec_id), merge_commit=None))
     return lifecycle.record_dropped(state, dropped), dropped
 
 
