@@ -159,3 +159,43 @@ def test_the_end_of_a_run_whose_branch_moved_on_after_its_merge_says_next_dag_me
     assert run_cli("status", "r") == 1
     assert _typed(capsys.readouterr().out).endswith("next: dag merge r\n")
     assert integration_branch("r") not in branches(project.repo)
+
+
+def _moved_on_after_its_merge(repo: Path, run_cli: Cli) -> None:
+    make_run(repo, {"a": ((), {"a.txt": "a\n"})})
+    assert run_cli("merge", RUN) == 0
+    git(repo, "checkout", "-q", branch("a"))
+    add_commit(repo, {"late.txt": "late\n"}, "a commit made after the merge")
+    git(repo, "checkout", "-q", "main")
+
+
+def test_resume_and_a_watch_say_dag_merge_for_a_branch_moved_on_after_its_merge(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dag resume` of it said "nothing to resume" then "nothing left to do", and the end of
+    `dag status --watch` the same, exit 0."""
+    _moved_on_after_its_merge(git_repo, run_cli)
+    capsys.readouterr()
+    assert run_cli("resume", RUN) == 0
+    out = _typed(capsys.readouterr().out)
+    assert out.endswith("nothing to resume\nnext: dag merge r1\n"), out
+    assert run_cli("status", RUN, "--watch") == 1
+    out = _typed(capsys.readouterr().out)
+    assert f"note: {branch('a')} has a commit made after the merge of a" in out, out
+    assert out.endswith("`dag merge r1` takes it\nnext: dag merge r1\n"), out
+
+
+def test_a_watch_of_a_run_whose_branches_a_lock_kept_says_dag_cleanup(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_run(git_repo, {"a": ((), {"a.txt": "a\n"})})
+    stale = git_repo / ".git" / "packed-refs.lock"
+    stale.write_text("")
+    assert run_cli("merge", RUN, "--cleanup") == 1
+    capsys.readouterr()
+    assert run_cli("status", RUN, "--watch") == 0
+    out = _typed(capsys.readouterr().out)
+    assert f"note: the run's branch {branch('a')} is still there, its work merged: {stale}" in out
+    assert out.endswith("`dag cleanup r1` deletes it\nnext: dag cleanup r1\n"), out
+    assert run_cli("resume", RUN) == 0
+    assert _typed(capsys.readouterr().out).endswith("nothing to resume\nnext: dag cleanup r1\n")

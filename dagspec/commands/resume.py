@@ -13,7 +13,17 @@ from typing import Any
 
 import attrs
 
-from dagspec import amend, checkout_move, driving, faults, lifecycle, relocate, render, state
+from dagspec import (
+    amend,
+    checkout_move,
+    driving,
+    faults,
+    left_behind,
+    lifecycle,
+    relocate,
+    render,
+    state,
+)
 from dagspec.console import dag_command
 from dagspec.errors import EXIT_OK
 from dagspec.executable import autospec_version, find_run_autospec
@@ -43,7 +53,9 @@ def resume(
     with state.run_lock(paths):
         recorded = state.ended_at_last_write(relocate.arrive(paths, state.load(paths)), paths)
         if _nothing_left(recorded):
-            next_line = render.next_line(recorded, dag=dag_command())
+            left = left_behind.read(repo, recorded)  # a branch moved on, branches left
+            shown, branches_left = left_behind.shown(recorded, left), bool(left.branches)
+            next_line = render.next_line(shown, dag=dag_command(), branches_left=branches_left)
             faults.say(f"run {run_id} has completed every spec: nothing to resume\n{next_line}\n")
             if guessed:
                 faults.say(_older_to_resume(repo, run_id))

@@ -267,10 +267,9 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path)
     time it changes."""
     if not live:
         final = watch(read, _print_table(color), _wait(None), every_tick=False, driven=_ending)
-        lost = _lost_branches(repo, final)
-        summary = render.summary(final, color=color, dag=dag_command(), after="status", lost=lost)
+        summary, code = _summary(repo, final, color=color)
         print(summary.partition("\n")[2], end="")  # its first line ends the last table
-        return exit_code(final)
+        return code
     shown = terminal.Board(sys.stdout, color=color, history=estimates.load_history(repo))
     try:
         final = watch(read, shown.show, _wait(shown), every_tick=True, driven=_ending)
@@ -278,9 +277,26 @@ def _watch(read: Callable[[], RunState], *, color: bool, live: bool, repo: Path)
         return EXIT_INTERRUPTED
     finally:
         shown.close()
+    summary, code = _summary(repo, final, color=color)
+    print(summary, end="")
+    return code
+
+
+def _summary(repo: Path, final: RunState, *, color: bool) -> tuple[str, int]:
+    """The end of a watch, as ``dag run`` ends (``render.summary``), with what the run left
+    (``_left_now``: its notes before the ``next:`` line), and its exit code."""
     lost = _lost_branches(repo, final)
-    print(render.summary(final, color=color, dag=dag_command(), after="status", lost=lost), end="")
-    return exit_code(final)
+    final, notes, branches_left = _left_now(repo, final)
+    summary = render.summary(
+        final,
+        color=color,
+        dag=dag_command(),
+        after="status",
+        lost=lost,
+        branches_left=branches_left,
+    )
+    body, _, last = summary.rstrip("\n").rpartition("\n")
+    return "\n".join([body, *notes, last]) + "\n", exit_code(final)
 
 
 def _ending(state: RunState) -> bool:
