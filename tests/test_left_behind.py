@@ -199,3 +199,25 @@ def test_a_watch_of_a_run_whose_branches_a_lock_kept_says_dag_cleanup(
     assert out.endswith("`dag cleanup r1` deletes it\nnext: dag cleanup r1\n"), out
     assert run_cli("resume", RUN) == 0
     assert _typed(capsys.readouterr().out).endswith("nothing to resume\nnext: dag cleanup r1\n")
+
+
+def test_the_integration_branch_s_lock_and_a_spec_s_are_both_named(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two deletions, two locks (the merge's of _integration, the cleanup's of a): the one
+    line named only the first; it names both, then `dag cleanup` once they are gone."""
+    from tests.test_integration import joined_run
+
+    joined_run(git_repo)
+    heads = git_repo / ".git" / "refs" / "heads"
+    locks = [heads / f"{integration_branch(RUN)}.lock", heads / f"{branch('a')}.lock"]
+    for lock in locks:
+        lock.write_text("")
+    assert run_cli("merge", RUN, "--cleanup") == 1
+    err = _typed(capsys.readouterr().err)
+    assert err.count("\n") == 1, err
+    assert f"{locks[0]} and {locks[1]} are in the way" in err, err
+    for lock in locks:
+        lock.unlink()
+    assert run_cli("cleanup", RUN) == 0
+    assert branches(git_repo) == ["main"]

@@ -109,3 +109,18 @@ def test_a_failed_git_s_command_is_one_line_with_its_message_cut() -> None:
         "`git commit-tree abc -m Merge dag/r1/a: a …` failed with exit code 128: "
         "fatal: unable to auto-detect email address"
     )
+
+
+def test_a_dry_run_onto_a_rewritten_base_signs_nothing(
+    git_repo: Path, tmp_path: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--onto-current` replays each spec as new commits: predicted, none is signed."""
+    make_run(git_repo, {"a": ((), {"a.txt": "a\n"}), "b": (("a",), {"b.txt": "b\n"})})
+    git(git_repo, "commit", "-q", "--amend", "-m", "initial, reworded")  # main rewritten
+    log = _failing_signer(git_repo, tmp_path)
+    assert run_cli("merge", RUN, "--dry-run", "--onto-current") == 0
+    assert "would merge     b" in capsys.readouterr().out
+    assert not log.exists()
+    assert run_cli("merge", RUN, "--onto-current") == 1
+    assert "could not sign the merge commits of run r1" in capsys.readouterr().err
+    assert log.exists()
