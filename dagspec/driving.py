@@ -34,7 +34,7 @@ from dagspec.errors import (
 )
 from dagspec.lifecycle import RunOptions, RunState, RunStatus, SpecState, SpecStatus
 from dagspec.words import counted
-from dagspec.workspace import RunPaths, branch_name
+from dagspec.workspace import RunPaths
 
 if TYPE_CHECKING:
     from dagspec import left_behind
@@ -330,16 +330,8 @@ def execute(
     return the exit code (0 completed and merged, 130 stopped by a signal, else 1)."""
     import trio
 
-    from dagspec import (
-        attempt,
-        board,
-        estimates,
-        git_commit,
-        left_behind,
-        ports,
-        progress,
-        scheduler,
-    )
+    from dagspec import attempt, board, estimates, git_commit, ports, progress, scheduler
+    from dagspec import left_behind as behind
 
     options = initial.options
     settings = scheduler.Settings(
@@ -397,7 +389,7 @@ def execute(
     # and its completed specs are merged, as they are when a spec failed.
     code = EXIT_OK if final.status is RunStatus.COMPLETED else EXIT_FAILED
     code = EXIT_INTERRUPTED if signalled else code
-    left = left_behind.Left()  # what the merge's cleanup left: nothing when none ran
+    left = behind.Left()  # what the merge's cleanup left: nothing when none ran
     unmerged = any(s.status is SpecStatus.COMPLETED and not s.merged for s in final.specs)
     # merged specs' worktrees that a driver killed during their removal left (issue 11)
     kept = not options.keep_worktrees and any(s.merged and s.worktree for s in final.specs)
@@ -417,13 +409,10 @@ def execute(
                 exc.say()  # what was not merged, and how to merge it
             final, code = state.load(paths), EXIT_INTERRUPTED  # still reported and told
     _end_unattended(final, notifier)
-    # its reasons' `dag ...` fitted in the typed form; a branch moved on after its merge not
-    # merged, as `dag status` shows it (``left_behind``)
-    shown = render.as_typed_run(left_behind.shown(final, left))
+    shown = render.as_typed_run(behind.shown(final, left))  # `dag ...` as typed; what is left
     lost = lost_branches(repo, final) if final.status is not RunStatus.RUNNING else {}
-    branches_left = bool(left.branches)
     said = render.summary(
-        shown, color=color, dag=hint or dag_command(), lost=lost, branches_left=branches_left
+        shown, color=color, dag=hint or dag_command(), lost=lost, branches_left=bool(left.branches)
     )
     faults.say(said)
     return code
@@ -443,14 +432,6 @@ def _end_unattended(final: RunState, notifier: notify.Notifier) -> None:
         print("\a", end="", flush=True)
 
 
-class Merged(NamedTuple):
-    """What ``merge_and_report`` did: the run as saved, the exit code, what it left."""
-
-    run: RunState
-    code: int
-    left: left_behind.Left
-
-
 def merge_and_report(
     paths: RunPaths,
     run: RunState,
@@ -460,7 +441,7 @@ def merge_and_report(
     quiet_cleanup: bool = False,
     onto_current: bool = False,
     dag: Dag | None = None,
-) -> Merged:
+) -> left_behind.Merged:
     """Merge (``dagspec.merge``), save, print the report, remove merged specs' worktrees if
     ``cleanup`` (saying which, unless ``quiet_cleanup``: then only those kept for work git
     status does not show, ``dagspec.unseen_work``); the new state and the exit code
@@ -472,8 +453,6 @@ def merge_and_report(
     what the cleanup left (``left_behind``): a branch moved on after its merge (then exit 1:
     its new commit is not on the base branch), the branches git did not delete.
     """
-    import attrs
-
     from dagspec import git_commit, left_behind, merge_report, removal
     from dagspec.undeleted import together
 
@@ -483,7 +462,7 @@ def merge_and_report(
         signs = git_commit.signs_commits(paths.repo)
     told = partial(_merge_signalled, signs=signs)
     done = False
-    left = left_behind.Left()
+    cleaned = None
     try:
         # merged, removed and recorded whole; a second signal stops a signer it waits for
         with git_commit.stoppable_signers(), faults.signals_deferred(told):
@@ -498,8 +477,6 @@ def merge_and_report(
                 state.save(cleaned.run, paths.state_file)
                 faults.say(removal.render_cleanup(new, cleaned, only_unseen=quiet_cleanup))
                 new, undeleted = cleaned.run, together(undeleted, cleaned.undeleted)
-                moved = {s.branch or branch_name(run.run_id, s.id): s.id for s in new.specs}
-                left = left_behind.Left(tuple(moved[b] for b in cleaned.moved if b in moved))
             if undeleted is not None:  # cleanup, after the merge was recorded
                 print_error(undeleted.line(run.run_id))
             done = True
@@ -511,10 +488,11 @@ def merge_and_report(
         raise Interrupted(
             f"stopped at the Ctrl-C once the merge of run {run.run_id} was done, as it said above"
         ) from None
+    left = left_behind.of_cleanup(new, None if cleaned is None else cleaned.moved, undeleted)
     code = merge_report.merge_exit_code(report)
-    if undeleted is not None:
-        left = attrs.evolve(left, branches=undeleted.branches, locks=undeleted.locks)
-    return Merged(new, EXIT_FAILED if undeleted is not None or left.moved else code, left)
+    return left_behind.Merged(
+        new, EXIT_FAILED if undeleted is not None or left.moved else code, left
+    )
 
 
 def _merge_signalled(count: int, *, signs: bool) -> None:

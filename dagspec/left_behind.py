@@ -7,14 +7,16 @@ deletes them). The end of a run knows them from its cleanup; ``dag status`` asks
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import attrs
 
 from dagspec import git_said, git_worktree, integration, moved_on
 from dagspec.errors import GitError
 from dagspec.lifecycle import RunState, RunStatus
-from dagspec.undeleted import locks_in_the_way
+from dagspec.undeleted import Undeleted, locks_in_the_way
 from dagspec.workspace import branch_name
 
 
@@ -26,6 +28,24 @@ class Left:
     moved: tuple[str, ...] = ()
     branches: tuple[str, ...] = ()
     locks: tuple[str, ...] = ()
+
+
+class Merged(NamedTuple):
+    """What ``driving.merge_and_report`` did: the run as saved, the exit code, what it left."""
+
+    run: RunState
+    code: int
+    left: Left
+
+
+def of_cleanup(state: RunState, moved: Sequence[str] | None, undeleted: Undeleted | None) -> Left:
+    """What a merge's cleanup left: the specs of the branches it kept for having ``moved``
+    on after their merge (``removal.Cleaned.moved``), the branches git did not delete."""
+    spec_of = {s.branch or branch_name(state.run_id, s.id): s.id for s in state.specs}
+    ids = tuple(spec_of[b] for b in moved or () if b in spec_of)
+    if undeleted is None:
+        return Left(ids)
+    return Left(ids, undeleted.branches, undeleted.locks)
 
 
 def read(repo: Path, state: RunState) -> Left:
