@@ -45,7 +45,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dagspec import (
@@ -64,8 +64,11 @@ from dagspec.errors import DagspecError, GitError, as_typed
 __all__ = ["ENDED", "JOURNAL", "LOCK", "Move", "fast_forward", "finish_interrupted", "midway"]
 
 
-def fast_forward(repo: Path, move: Move) -> None:
-    """Fast-forward ``move.checkout`` to ``move.new``, journaled (module docstring).
+def fast_forward(repo: Path, move: Move, unsafe: Callable[[], str | None]) -> str | None:
+    """Fast-forward ``move.checkout`` to ``move.new``, journaled (module docstring), unless
+    ``unsafe``, asked with the locks held (the checkout, and its branch, as they are after
+    any wait for the lock: ``checkout_safety.unsafe_to_update``), says why not: then that
+    reason, and nothing moved.
 
     Raises ``GitError`` when git refuses (not a fast-forward, local changes in the way):
     git checks before it writes files, and the files in the way may be the user's own,
@@ -79,7 +82,10 @@ def fast_forward(repo: Path, move: Move) -> None:
     with checkout_journal.move_lock(repo) as lock:
         _settle_journal(repo, lock)  # a move an earlier dag left cut short comes first
         with checkout_lock(Path(move.checkout)) as held:
-            _move(repo, move, lock, held)
+            reason = unsafe()
+            if reason is None:
+                _move(repo, move, lock, held)
+    return reason
 
 
 def _move(repo: Path, move: Move, lock: int, held: tuple[int, ...]) -> None:

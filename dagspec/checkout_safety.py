@@ -17,10 +17,22 @@ from dagspec import checkout_journal, git_merge, git_worktree
 from dagspec.merge_report import names
 
 
-def unsafe_to_update(repo: Path, checkout: Path, old: str, new: str) -> str | None:
+class Moved(Exception):
+    """The checkout is no longer where the move was planned from: HEAD names another
+    branch (or none), or the branch is at another commit (a reset, a commit)."""
+
+
+def unsafe_to_update(
+    repo: Path, checkout: Path, old: str, new: str, *, branch: str | None = None
+) -> str | None:
     """Why fast-forwarding ``checkout`` from commit ``old`` to ``new`` could lose the user's
-    work, or None when it cannot."""
-    changes = [e[3:] for e in git_merge.tracked_changes(checkout)]
+    work, or None when it cannot. ``branch``: raise ``Moved`` unless HEAD is that branch at
+    ``old``, seen in the same ``git status`` (git's own fast-forward takes any ancestor of
+    ``new``: from a tip reset back, it would bring back what the reset dropped)."""
+    status = git_merge.checkout_status(checkout)
+    if branch is not None and (status.branch, status.head) != (branch, old):
+        raise Moved(f"{checkout}: {status.branch or 'HEAD'} at {status.head}")
+    changes = [e[3:] for e in status.changes]
     if changes:
         why = f"{checkout} has uncommitted changes ({names(changes)})"
         return why + _left_by_dagspec(repo, checkout, changes)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from dagspec.errors import GitError, GitOutputError
 from dagspec.git import run, run_told
 from dagspec.git_commit import commit_tree
-from dagspec.git_output import OBJECT_ID, fields, lines, nul_split, status_entries
+from dagspec.git_output import OBJECT_ID, fields, lines, nul_split, status_v2
 from dagspec.git_refs import rev_parse
 
 
@@ -174,21 +174,46 @@ def replay_tree(repo: Path, start: str, onto: str, tip: str) -> MergeTree:
     return merge_tree(repo, ours, theirs)
 
 
-def tracked_changes(worktree: Path) -> list[str]:
-    """``XY path`` per staged or unstaged change to a tracked file; never writes the index
-    (``--no-optional-locks``), so asking changes nothing. Edits and untracked files inside
-    a submodule are not changes of this checkout (``--ignore-submodules=dirty``): no
+class CheckoutStatus(NamedTuple):
+    """What one ``git status`` saw of a checkout: the branch its HEAD names (None when
+    detached), the commit HEAD is at (None before the first), and ``XY path`` per staged
+    or unstaged change to a tracked file."""
+
+    branch: str | None
+    head: str | None
+    changes: list[str]
+
+
+def checkout_status(worktree: Path) -> CheckoutStatus:
+    """HEAD and the changes to tracked files of ``worktree``, seen at once; never writes the
+    index (``--no-optional-locks``), so asking changes nothing. Edits and untracked files
+    inside a submodule are not changes of this checkout (``--ignore-submodules=dirty``): no
     checkout or fast-forward of it touches them (git-submodule(1)); a submodule checked out
     at another commit is one."""
     args = (
         "--no-optional-locks",
         "status",
-        "--porcelain",
+        "--porcelain=v2",
+        "--branch",
         "-z",
         "--untracked-files=no",
         "--ignore-submodules=dirty",
     )
-    return status_entries(args, run(worktree, *args))
+    out = run(worktree, *args)
+    headers, changes = status_v2(args, out)
+    branch, head = headers.get("branch.head"), headers.get("branch.oid")
+    if branch is None or head is None:
+        raise GitOutputError(["git", *args], out, out, "# branch.oid and # branch.head")
+    return CheckoutStatus(
+        None if branch == "(detached)" else branch,
+        head if head is not None and OBJECT_ID.fullmatch(head) else None,
+        changes,
+    )
+
+
+def tracked_changes(worktree: Path) -> list[str]:
+    """``XY path`` per staged or unstaged change to a tracked file (``checkout_status``)."""
+    return checkout_status(worktree).changes
 
 
 def commits_not_applied(

@@ -84,3 +84,30 @@ def ref_names(args: Sequence[str], out: str) -> list[str]:
         if not ref.startswith("refs/") or " " in ref:
             raise GitOutputError(["git", *args], out, ref, "full ref names (refs/...)")
     return found
+
+
+_V2_FIELDS = {"1": 8, "2": 9, "u": 10}
+"""``git status --porcelain=v2`` (git-status(1)): the fields of an entry of each kind
+before its path (``1`` a change, ``2`` a rename or copy, its origin a field of its own
+after it under ``-z``, ``u`` an unmerged path)."""
+
+
+def status_v2(args: Sequence[str], out: str) -> tuple[dict[str, str], list[str]]:
+    """The headers (``branch.oid``, ``branch.head``...) and the ``XY path`` of each entry
+    of ``git status --porcelain=v2 -z`` (``args``), as ``status_entries`` reads v1's (an
+    origin left out, `` `` for v2's ``.``, unchanged). Raises
+    ``GitOutputError`` for an item of any other shape."""
+    headers: dict[str, str] = {}
+    entries: list[str] = []
+    items = iter(fields(args, out))
+    for item in items:
+        kind, *rest = item.split(" ", _V2_FIELDS.get(item[:1], 2))
+        if kind == "#" and len(rest) == 2:
+            headers[rest[0]] = rest[1]
+            continue
+        if kind not in _V2_FIELDS or len(rest) != _V2_FIELDS[kind] or len(rest[0]) != 2:
+            raise GitOutputError(["git", *args], out, item, "porcelain=v2 entries")
+        entries.append(f"{rest[0].replace('.', ' ')} {rest[-1]}")  # "." unchanged: v1's " "
+        if kind == "2" and next(items, None) is None:
+            raise GitOutputError(["git", *args], out, item, "the origin path after it")
+    return headers, entries

@@ -8,6 +8,7 @@ error types (``dagspec.errors``) use it.
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 from collections.abc import Sequence
@@ -26,10 +27,24 @@ def gist(said: str) -> str:
 
     >>> gist("error: cannot lock ref 'x': File exists.\\n\\nAnother git process seems...")
     "error: cannot lock ref 'x': File exists"
+
+    When that line ends in a colon, the indented lines under it are what it names (the
+    files "would be overwritten by merge:"), and are kept, after it:
+
+    >>> gist("error: The following ... by merge:\\n\\ta.py\\n\\tb.py\\nPlease move or remove")
+    'error: The following ... by merge: a.py, b.py'
     """
-    lines = [line.strip() for line in said.splitlines() if line.strip()]
-    first = next((line for line in lines if line.startswith(("fatal:", "error:"))), None)
-    return (first or (lines[0] if lines else "")).rstrip(".")
+    lines = [line for line in said.splitlines() if line.strip()]
+    at = next((i for i, line in enumerate(lines) if line.startswith(("fatal:", "error:"))), 0)
+    first = lines[at].strip() if lines else ""
+    if first.endswith(":"):
+        named = [line.strip() for line in itertools.takewhile(_indented, lines[at + 1 :])]
+        first = f"{first} {', '.join(named)}" if named else first
+    return first.rstrip(".")
+
+
+def _indented(line: str) -> bool:
+    return line[:1] in ("\t", " ")
 
 
 def lock_in_the_way(said: str) -> str | None:

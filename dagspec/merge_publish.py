@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -54,27 +55,32 @@ def _publish_to_checkout(
 ) -> MergeReport | None:
     """Fast-forward the checkout of the base branch when that is safe, else park.
 
-    The fast-forward is the checkout's compare-and-swap: git moves the branch (with HEAD,
-    index and files) only when its tip is still an ancestor of the chain's head (journaled)."""
-    reason = _unsafe_to_update(repo, checkout, chain)
-    if reason is None:
-        move = (
-            str(checkout),
-            state.base_branch,
-            chain.base,
-            chain.head,
-            state.run_id,
-            chain.replayed,
-        )
-        try:
-            checkout_move.fast_forward(repo, checkout_move.Move(*move))
-        except GitError as exc:
-            if base_tip(repo, state) != chain.base:
-                return None  # the user committed meanwhile, and git changed nothing
-            if checkout_move.midway(exc):  # settled: the checkout is as it was
-                return _park(repo, state, chain, *_cut_short(repo, state, checkout, chain, exc))
-            why = f"fast-forwarding it failed: {_first_line(exc)}"
-            return _park(repo, state, chain, why, until=_refused_until(checkout, exc))
+    git's fast-forward is no compare-and-swap: it moves the branch (with HEAD, index and
+    files) from any ancestor of the chain's head, so from a tip reset back it would bring
+    back what the reset dropped. So once the move locks are held (after any wait for them)
+    the checkout is asked again, in one ``git status``: still on the branch, the branch
+    still at the chain's base, else the chain is built again (None); safe to update, else
+    parked. git then moves the branch from the tip it reads as it starts (journaled)."""
+    move = (
+        str(checkout),
+        state.base_branch,
+        chain.base,
+        chain.head,
+        state.run_id,
+        chain.replayed,
+    )
+    unsafe = partial(_unsafe_to_update, repo, checkout, chain, branch=state.base_branch)
+    try:
+        reason = checkout_move.fast_forward(repo, checkout_move.Move(*move), unsafe)
+    except checkout_safety.Moved:  # while it waited for the move lock, say
+        return None
+    except GitError as exc:
+        if base_tip(repo, state) != chain.base:
+            return None  # the user committed meanwhile, and git changed nothing
+        if checkout_move.midway(exc):  # settled: the checkout is as it was
+            return _park(repo, state, chain, *_cut_short(repo, state, checkout, chain, exc))
+        why = f"fast-forwarding it failed: {_first_line(exc)}"
+        return _park(repo, state, chain, why, until=_refused_until(checkout, exc))
     if reason is not None:
         return _park(repo, state, chain, reason)
     _drop_stale_parked(repo, state, chain)
@@ -172,8 +178,10 @@ def _checkout_of(repo: Path, branch: str) -> tuple[Path | None, checkout_safety.
     return None, None
 
 
-def _unsafe_to_update(repo: Path, checkout: Path, chain: Chain) -> str | None:
-    return checkout_safety.unsafe_to_update(repo, checkout, chain.base, chain.head)
+def _unsafe_to_update(
+    repo: Path, checkout: Path, chain: Chain, *, branch: str | None = None
+) -> str | None:
+    return checkout_safety.unsafe_to_update(repo, checkout, chain.base, chain.head, branch=branch)
 
 
 def waiting_result(repo: Path, state: RunState) -> str | None:

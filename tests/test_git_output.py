@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from dagspec import git, git_batch, git_checkout, git_merge, git_refs, git_worktree
-from dagspec.errors import GitOutputError, quoted
+from dagspec import git, git_batch, git_checkout, git_merge, git_refs, git_said, git_worktree
+from dagspec.errors import GitError, GitOutputError, quoted
 from tests.conftest import git as run_git
 
 ODD_FILES = [
@@ -195,7 +195,14 @@ def _calls(repo: Path, before: str, after: str) -> dict[str, Callable[[], Any]]:
         ("branch_names", "for-each-ref", "warning: x\\n", "warning: x"),
         ("refs", "for-each-ref", "refs/heads/a b\\n", "refs/heads/a b"),
         ("uncommitted", "status", "garbage\\0", "garbage"),
-        ("tracked_changes", "status", "R  new\\0", "R  new"),  # its origin missing
+        ("tracked_changes", "status", "R  new\\0", "R  new"),  # porcelain v1's
+        (
+            "tracked_changes",
+            "status",
+            "2 R. N... 1 1 1 a b R100 new\\0",
+            "2 R. N... 1 1 1 a b R100 new",
+        ),  # its origin missing
+        ("tracked_changes", "status", "1 .M N...\\0", "1 .M N..."),  # no path
         ("untracked_files", "status", "\\0\\0", "\0\0"),
         ("tracked_files", "ls-files", "\\0\\0", "\0\0"),
         ("tree_modes", "ls-tree", "100644 blob\\0", "100644 blob"),
@@ -265,3 +272,31 @@ def test_a_checkouts_git_directories_are_read_from_its_files_as_git_reads_them(
     (separate / ".git").write_text(f"gitdir:{store}\n")  # git needs the space: not a pointer
     assert git_worktree.gitfile_target(separate) is None
     assert git_worktree.dot_git(tmp_path / "nowhere") is None
+
+
+def test_one_status_says_where_head_is_and_what_changed(odd: tuple[Path, str, str]) -> None:
+    """``checkout_status``: the branch HEAD names, its commit and the changes, seen at once
+    (a merge asks them together, so that a branch moved meanwhile is seen)."""
+    repo, before, after = odd
+    (repo / "with space").write_text("changed")
+    status = git_merge.checkout_status(repo)
+    assert status == ("main", after, [" M with space"])
+    run_git(repo, "checkout", "-q", "-f", "--detach", before)
+    assert git_merge.checkout_status(repo) == (None, before, [])
+    run_git(repo, "checkout", "-q", "--orphan", "new")
+    assert git_merge.checkout_status(repo).head is None
+
+
+def test_what_git_names_under_its_error_is_in_its_gist(git_repo: Path) -> None:
+    """git's refusal names the files under its first line ("would be overwritten by
+    merge:", then each file indented): the gist, which the merge's report says, named none."""
+    run_git(git_repo, "commit", "-q", "--allow-empty", "-m", "first")
+    run_git(git_repo, "checkout", "-q", "-b", "x")
+    (git_repo / "f.py").write_text("theirs\n")
+    run_git(git_repo, "add", "f.py")
+    run_git(git_repo, "commit", "-q", "-m", "f")
+    run_git(git_repo, "checkout", "-q", "main")
+    (git_repo / "f.py").write_text("mine\n")
+    with pytest.raises(GitError) as info:
+        git_merge.fast_forward(git_repo, "x")
+    assert git_said.gist(info.value.stderr or "").endswith("would be overwritten by merge: f.py")
