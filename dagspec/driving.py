@@ -469,7 +469,7 @@ def merge_and_report(
             merged = _merged(paths, run, dag, dry_run=dry_run, onto_current=onto_current)
             new, report = merged
             if not dry_run:
-                state.save(new, paths.state_file)
+                _record_merged(paths, new, report)
             faults.say(merge_report.render_report(report, width=render.terminal_width()))
             undeleted = report.undeleted
             if cleanup and not dry_run:
@@ -493,6 +493,21 @@ def merge_and_report(
     return left_behind.Merged(
         new, EXIT_FAILED if undeleted is not None or left.moved else code, left
     )
+
+
+def _record_merged(paths: RunPaths, run: RunState, report: MergeReport) -> None:
+    """Save the state the merge left; when there is no room for it, and the merge moved the
+    base branch (or parked its result), say what it did first: that is done all the same."""
+    from dagspec import merge_report
+
+    try:
+        state.save(run, paths.state_file)
+    except OSError as exc:
+        said = merge_report.unrecorded(report, exc)
+        if said is None:
+            raise
+        faults.say(merge_report.render_report(report, width=render.terminal_width()))
+        raise DagspecError(said) from None
 
 
 def _merge_signalled(count: int, *, signs: bool) -> None:

@@ -4,6 +4,7 @@ makes it)."""
 from __future__ import annotations
 
 import enum
+import errno
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -84,6 +85,29 @@ class MergeReport:
     @property
     def base_moved(self) -> bool:
         return self.new_tip != self.old_tip
+
+
+_NO_ROOM = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space"}
+_NO_ROOM[errno.EFBIG] = "raise the file size limit (ulimit -f)"
+
+
+def unrecorded(report: MergeReport, exc: OSError) -> str | None:
+    """The error when the run's state could not be written (``exc``: no room) after the
+    merge moved the base branch or parked its result, which stay: what it did, and that
+    the next ``dag merge`` records it; None when it moved nothing, or for another error."""
+    todo = _NO_ROOM.get(exc.errno or 0)
+    if todo is None or not (report.base_moved or report.parked_on):
+        return None
+    done = (
+        f"{report.base_branch} was moved to {report.new_tip[:12]}"
+        if report.base_moved
+        else f"its result waits on {report.parked_on}"
+    )
+    return (
+        f"run {report.run_id} was merged ({done}, as said above), but its state could not "
+        f"record it: cannot write {exc.filename}: {exc.strerror}: {todo}, then "
+        f"`dag merge {report.run_id}` records it, merging nothing again"
+    )
 
 
 # --- rendering ----------------------------------------------------------------------------

@@ -214,3 +214,29 @@ def test_dag_cleanup_says_a_commit_after_the_merge_is_not_a_merge_dropped(
     out = capsys.readouterr().out
     assert f"kept {branch('a')}: 1 commit not on main (made after its merge: `" in out, out
     assert "no longer on main" not in out
+
+
+def test_no_room_for_the_state_once_main_moved_says_that_main_moved(git_repo: Path) -> None:
+    """The file size limit is reached writing the run's state (it grows as specs become
+    merged) after the base branch moved: "cannot write ... run the command again" said
+    nothing of the merge, which stays. The report and one line say main moved and that
+    `dag merge` records it; it does, merging nothing again."""
+    paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"}), "b": ((), {"b.txt": "b\n"})})
+    before = paths.state_file.read_bytes()
+
+    done = limited_dag(git_repo, len(before) + 16, "merge", RUN)
+
+    moved = tip(git_repo)
+    assert paths.state_file.read_bytes() == before and (git_repo / "b.txt").exists()
+    assert done.returncode == 1 and f" -> {moved[:12]}" in done.stdout, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("dag: error: ")]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"dag: error: run r1 was merged (main was moved to {moved[:12]}, as said above), but "
+        f"its state could not record it: cannot write {paths.state_file}: File too large: "
+        "raise the file size limit (ulimit -f), then `"
+    ), done.stderr
+    assert errors[0].endswith(" merge r1` records it, merging nothing again")
+    again = limited_dag(git_repo, 100_000_000, "merge", RUN)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert tip(git_repo) == moved
+    assert all(s.merged for s in dstate.load(paths).specs)
