@@ -23,6 +23,7 @@ from dagspec import (
     onto_advice,
     procgroup,
 )
+from dagspec.console import dag_command
 from dagspec.errors import DagspecError, GitError
 from dagspec.lifecycle import RunState, SpecStatus
 from dagspec.merge_chain import Chain, base_tip, report_of
@@ -195,6 +196,11 @@ def waiting_result(repo: Path, state: RunState) -> str | None:
         return None
     said = f"not merged yet: the result waits on {parked}"
     base = git_refs.rev_parse(repo, f"refs/heads/{state.base_branch}")
+    if base is not None and _taken(repo, head, base):
+        return (
+            f"{state.base_branch} has taken the result that waited on {parked} (a merge of "
+            f"yours, say), not recorded yet: `{dag_command()} merge {state.run_id}` records it"
+        )
     checkout, busy = _checkout_of(repo, state.base_branch)
     why = None if busy is None else busy.why
     if why is None and checkout is not None and base is not None:
@@ -205,6 +211,14 @@ def waiting_result(repo: Path, state: RunState) -> str | None:
     if why is None:
         return f"{said}; nothing keeps {state.base_branch} from taking it now"
     return f"{said}, as {state.base_branch} was not moved: {why}"
+
+
+def _taken(repo: Path, head: str, base: str) -> bool:
+    """Whether the base branch, at ``base``, has the parked result ``head``: fast-forwarded
+    to it or past it (``git merge --ff-only``), or its changes squashed or rebased in."""
+    return git_refs.is_ancestor(repo, head, base) or not git_merge.changes_not_on(
+        repo, head, base
+    )
 
 
 def _drop_stale_parked(repo: Path, state: RunState, chain: Chain) -> None:

@@ -337,6 +337,40 @@ def test_taking_the_waiting_result_by_hand_is_recorded_by_the_next_merge(git_rep
     assert not git_refs.branch_exists(git_repo, "dag/r1/_merged")  # nothing left on it
 
 
+@pytest.mark.parametrize("take", ["ff-only", "ff-only, then a commit", "squash"])
+def test_status_of_a_waiting_result_taken_by_hand_says_to_record_it(
+    git_repo: Path, take: str
+) -> None:
+    """After the user's own ``git merge --ff-only dag/r1/_merged`` (or a squash of it),
+    ``dag status`` still said "the result waits on it; nothing keeps main from taking it
+    now": it says main has taken it, and that ``dag merge`` records it."""
+    paths = make_run(git_repo, {"a": ((), {"a.txt": "a\n"}), "b": ((), {"b.txt": "b\n"})})
+    (git_repo / "README.md").write_text("my edit\n")
+    state, report = merge_run(git_repo, *load(paths))
+    assert report.parked_on == "dag/r1/_merged"
+    git(git_repo, "checkout", "--", "README.md")
+    waiting = waiting_result(git_repo, state)
+    assert waiting is not None and "nothing keeps main from taking it now" in waiting
+    if take == "squash":
+        git(git_repo, "merge", "-q", "--squash", "dag/r1/_merged")
+        git(git_repo, "commit", "-qm", "squashed")
+    else:
+        git(git_repo, "merge", "-q", "--ff-only", "dag/r1/_merged")
+    if take.endswith("a commit"):
+        add_commit(git_repo, {"later.txt": "later\n"}, "later")
+
+    said = waiting_result(git_repo, state)
+
+    assert said is not None and said.startswith(
+        "main has taken the result that waited on dag/r1/_merged (a merge of yours, say), "
+        "not recorded yet: `"
+    ), said
+    assert said.endswith(" merge r1` records it")
+    state, report = merge_run(git_repo, *load(paths))
+    assert all(s.merged for s in state.specs) and merge_exit_code(report) == 0
+    assert waiting_result(git_repo, state) is None
+
+
 def test_merging_again_once_the_checkout_is_clean_drops_the_waiting_branch(
     git_repo: Path,
 ) -> None:
