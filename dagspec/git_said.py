@@ -40,7 +40,24 @@ def gist(said: str) -> str:
     if first.endswith(":"):
         named = [line.strip() for line in itertools.takewhile(_indented, lines[at + 1 :])]
         first = f"{first} {', '.join(named)}" if named else first
-    return first.rstrip(".")
+    return _CHILD_KILLED.sub(_name_signal, first.rstrip("."))
+
+
+_CHILD_KILLED = re.compile(r"died of signal (\d+)")
+"""What git says of a git it started that was killed (``run-command.c``: ``worktree add``'s
+``reset``), by number."""
+
+
+def _name_signal(found: re.Match[str]) -> str:
+    """``died of signal 25 (SIGXFSZ: the file size limit (ulimit -f) was reached)``."""
+    number = int(found[1])
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return found[0]
+    if number == signal.SIGXFSZ:
+        return f"{found[0]} ({name}: the file size limit (ulimit -f) was reached)"
+    return f"{found[0]} ({name})"
 
 
 def _indented(line: str) -> bool:
@@ -79,7 +96,9 @@ def lock_advice(lock: str) -> str:
 def no_room(returncode: int, said: str) -> str | None:
     """Why git could not write, when it was for want of room: the file size limit (git
     killed by SIGXFSZ, or EFBIG) or a full disk; None for any other failure."""
-    if returncode == -signal.SIGXFSZ or "File too large" in said:
+    killed = _CHILD_KILLED.search(said)
+    child = killed is not None and int(killed[1]) == signal.SIGXFSZ  # a git it started
+    if returncode == -signal.SIGXFSZ or child or "File too large" in said:
         return "the file size limit (ulimit -f) was reached"
     if any(words in said for words in _NO_ROOM):
         return "the disk is full"

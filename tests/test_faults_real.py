@@ -19,7 +19,7 @@ from dagspec import arguments, checks, driving
 from dagspec.dagfile import Dag, load_dag
 from dagspec.lifecycle import RunOptions
 from dagspec.workspace import RunPaths
-from tests.conftest import ROOT
+from tests.conftest import ROOT, git
 from tests.engine_support import Project, dag_text, group_alive, start_dag
 from tests.fake_autospec_fixture import wait_for
 
@@ -168,6 +168,32 @@ def test_a_log_at_the_file_size_limit_names_the_log_not_a_start(project: Project
         error = project.state().spec("b").error or ""
         assert said in error and "could not be started" not in error, error
     assert project.statuses()["a"] == "completed"
+
+
+def test_a_worktree_cut_short_by_the_file_size_limit_names_the_limit(project: Project) -> None:
+    """``ulimit -f`` below a file of the repository: ``git worktree add`` starts a git of
+    its own (``reset``) that SIGXFSZ kills, and says "reset died of signal 25", which was
+    all the spec's error said. It names the signal and the file size limit."""
+    (project.repo / "big.bin").write_bytes(os.urandom(300 * 1024))
+    git(project.repo, "add", "big.bin")
+    git(project.repo, "commit", "-qm", "a big file")
+    project.write_dag(dag_text("a"))
+    driver = subprocess.run(
+        [sys.executable, "-m", "dagspec", "run", "dag.yaml", "--run-id", "r", "--no-merge"],
+        cwd=project.repo,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size(200 * 1024),
+        timeout=60,
+        check=False,
+    )
+    assert driver.returncode == 1 and "bug" not in driver.stderr, driver.stderr
+    error = project.state().spec("a").error or ""
+    assert "died of signal 25 (SIGXFSZ: the file size limit (ulimit -f) was reached)" in error, (
+        error
+    )
 
 
 def test_sighup_is_an_interrupt(project: Project) -> None:

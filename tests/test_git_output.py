@@ -300,3 +300,18 @@ def test_what_git_names_under_its_error_is_in_its_gist(git_repo: Path) -> None:
     with pytest.raises(GitError) as info:
         git_merge.fast_forward(git_repo, "x")
     assert git_said.gist(info.value.stderr or "").endswith("would be overwritten by merge: f.py")
+
+
+def test_a_git_that_says_a_git_it_started_died_of_a_signal_is_named() -> None:
+    """git names a git it started and a signal killed by number ("reset died of signal 25",
+    ``git worktree add`` under ``ulimit -f``), and exits 128 + the number: the signal is
+    named, and the file size limit is seen as the want of room it is."""
+    said = "error: reset died of signal 25\n"
+    assert git_said.gist(said) == (
+        "error: reset died of signal 25 (SIGXFSZ: the file size limit (ulimit -f) was reached)"
+    )
+    assert git_said.no_room(153, said) == "the file size limit (ulimit -f) was reached"
+    assert (
+        git_said.gist("error: reset died of signal 9") == "error: reset died of signal 9 (SIGKILL)"
+    )
+    assert git_said.no_room(137, "error: reset died of signal 9") is None
