@@ -154,3 +154,31 @@ def test_an_untracked_file_made_during_the_wait_parks_the_result_naming_it(
     assert f"untracked files the merge would overwrite ({spec_dir})" in said, said
     assert git(repo, "rev-parse", "main").strip() == tip
     assert (repo / spec_dir).read_text() == "mine\n" and code != 0
+
+
+def test_the_base_checked_out_elsewhere_during_the_wait_is_fast_forwarded_there(
+    finished: Project,
+) -> None:
+    """The user took main to a worktree of its own while the merge waited: that checkout is
+    the one fast-forwarded, not the one it left (detached)."""
+    repo = finished.repo
+    other = repo.parent / "other"
+
+    def move(r: Path) -> None:
+        git(r, "checkout", "-q", "--detach")
+        git(r, "worktree", "add", "-q", str(other), "main")
+
+    code, said = _merge_while_held(finished, move)
+    assert code == 0, said
+    assert (other / "specs").is_dir() and not (repo / "specs").exists(), said
+    assert git(other, "status", "--porcelain", "-uno") == ""
+    assert git(repo, "rev-parse", "HEAD").strip() == git(repo, "rev-parse", "main^").strip()
+
+
+def test_an_edit_made_during_the_wait_parks_the_result_naming_it(finished: Project) -> None:
+    repo = finished.repo
+    tip = git(repo, "rev-parse", "main").strip()
+    code, said = _merge_while_held(finished, lambda r: (r / "secret.txt").write_text("edit\n"))
+    assert "uncommitted changes (secret.txt)" in said and code != 0, said
+    assert git(repo, "rev-parse", "main").strip() == tip
+    assert (repo / "secret.txt").read_text() == "edit\n"
