@@ -50,6 +50,7 @@ from pathlib import Path
 
 from dagspec import (
     checkout_journal,
+    checkout_orig,
     checkout_undo,
     git_checkout,
     git_merge,
@@ -110,6 +111,7 @@ def _move(repo: Path, move: Move, lock: int, held: tuple[int, ...]) -> None:
         raise
     checkout_journal.path(repo).unlink(missing_ok=True)
     checkout_journal.forget_left(repo)
+    checkout_orig.check(repo, move, os.urandom(8).hex(), (lock, *held))  # from another tip?
 
 
 _REFUSALS = (

@@ -109,9 +109,12 @@ def restore_from_index(
         run(worktree, "checkout-index", "-q", "-u", "--", *batch, keep_fds=keep_fds)
 
 
-def two_tree_update(worktree: Path, current: str, target: str) -> None:
+def two_tree_update(
+    worktree: Path, current: str, target: str, *, keep_fds: Sequence[int] = ()
+) -> None:
     """Take the worktree's index and files from commit ``current`` to ``target``, leaving
     HEAD alone: ``git read-tree -m -u`` does "a fast-forward (i.e. 2-way) merge" and "-u
     ... update[s] the files in the work tree with the result" (git-read-tree(1)); it
-    refuses, changing nothing, when that would lose a local change or an untracked file."""
-    run(worktree, "read-tree", "-m", "-u", current, target)
+    refuses, changing nothing, when that would lose a local change or an untracked file.
+    ``keep_fds``: ``dagspec.git.run``."""
+    run(worktree, "read-tree", "-m", "-u", current, target, keep_fds=keep_fds)

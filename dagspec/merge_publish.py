@@ -61,7 +61,8 @@ def _publish_to_checkout(
     back what the reset dropped. So once the move locks are held (after any wait for them)
     the checkout is asked again, in one ``git status``: still on the branch, the branch
     still at the chain's base, else the chain is built again (None); safe to update, else
-    parked. git then moves the branch from the tip it reads as it starts (journaled)."""
+    parked. git then moves the branch from the tip it reads as it starts (journaled): a move
+    from another (a reset in between) is taken back (``checkout_orig``), and built again."""
     move = (
         str(checkout),
         state.base_branch,

@@ -11,6 +11,7 @@ way, and the new place of a branch moved to another checkout is found.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from dagspec.workspace import runs_dir
 from tests.conftest import git
 from tests.engine_support import Project, dag_text, start_dag
 from tests.fake_autospec_fixture import wait_for
+from tests.git_gates import CommandGate
 from tests.test_concurrent_runs import _holder
 from tests.test_ledgers import _blocked_on
 
@@ -182,3 +184,28 @@ def test_an_edit_made_during_the_wait_parks_the_result_naming_it(finished: Proje
     assert "uncommitted changes (secret.txt)" in said and code != 0, said
     assert git(repo, "rev-parse", "main").strip() == tip
     assert (repo / "secret.txt").read_text() == "edit\n"
+
+
+def test_a_reset_just_before_git_fast_forwards_is_taken_back_and_merged_again(
+    finished: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkout is asked with the locks held, and git's ``merge --ff-only`` starts a
+    moment later, reading the tip it moves from afresh: a reset in that moment (held here
+    by a gate before git runs) was fast-forwarded over. git's ``ORIG_HEAD`` names the tip
+    it moved from: the move is taken back, and the merges built again on the reset tip."""
+    repo = finished.repo
+    reset = git(repo, "rev-parse", "HEAD~1").strip()
+    gate = CommandGate(tmp_path / "gate", "--ff-only")
+    monkeypatch.setenv("PATH", f"{gate.path}{os.pathsep}{os.environ['PATH']}")
+    driver = start_dag(repo, "merge", "r")
+    gate.wait()
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    gate.release()
+    out, err = driver.communicate(timeout=60)
+    assert driver.returncode == 0, out + err
+    assert "Traceback" not in out + err
+    assert "add secret.txt" not in _log(repo) and not (repo / "secret.txt").exists(), out + err
+    assert git(repo, "rev-parse", "main^").strip() == reset and (repo / "specs").is_dir()
+    assert git(repo, "status", "--porcelain", "-uno") == ""
+    assert finished.state().spec("a").merged
+    assert not (runs_dir(repo) / checkout_move.JOURNAL).exists()
