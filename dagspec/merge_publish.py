@@ -217,9 +217,7 @@ def waiting_result(repo: Path, state: RunState) -> str | None:
 def _taken(repo: Path, head: str, base: str) -> bool:
     """Whether the base branch, at ``base``, has the parked result ``head``: fast-forwarded
     to it or past it (``git merge --ff-only``), or its changes squashed or rebased in."""
-    return git_refs.is_ancestor(repo, head, base) or not git_merge.changes_not_on(
-        repo, head, base
-    )
+    return git_refs.is_ancestor(repo, head, base) or not git_merge.changes_not_on(repo, head, base)
 
 
 def _drop_stale_parked(repo: Path, state: RunState, chain: Chain) -> None:
