@@ -136,7 +136,9 @@ def test_status_says_why_the_result_waits_on_its_branch(
     r`, not that the result is not merged yet, nor why, as `dag run` had said."""
     base = git(git_repo, "rev-parse", "HEAD").strip()  # a real one: not a rewritten base
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED), base_commit=base))
-    git(git_repo, "commit", "-q", "--allow-empty", "-m", "the merged result")
+    (git_repo / "a.txt").write_text("a\n")  # the result has work of its own: not taken
+    git(git_repo, "add", "a.txt")
+    git(git_repo, "commit", "-q", "-m", "the merged result")
     git(git_repo, "branch", "dag/r/_merged")
     git(git_repo, "reset", "-q", "--hard", "HEAD~1")
     (git_repo / "README.md").write_text("my edit\n")
