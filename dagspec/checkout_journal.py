@@ -55,6 +55,11 @@ _markers: list[subprocess.Popen[bytes]] = []
 """The end markers started, kept from the garbage collector (which warns of a running one)."""
 
 
+class Moved(Exception):
+    """The checkout is no longer where a move was planned from: HEAD names another branch
+    (or none), or the branch is at another commit (a reset, a commit)."""
+
+
 @attrs.frozen
 class Move:
     """One fast-forward of a checkout: ``branch``, checked out in ``checkout``, from commit

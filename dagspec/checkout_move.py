@@ -59,10 +59,19 @@ from dagspec import (
     lock_waits,
     words,
 )
-from dagspec.checkout_journal import ENDED, JOURNAL, LOCK, Move, Undoing
+from dagspec.checkout_journal import ENDED, JOURNAL, LOCK, Move, Moved, Undoing
 from dagspec.errors import DagspecError, GitError, as_typed
 
-__all__ = ["ENDED", "JOURNAL", "LOCK", "Move", "fast_forward", "finish_interrupted", "midway"]
+__all__ = [
+    "ENDED",
+    "JOURNAL",
+    "LOCK",
+    "Move",
+    "Moved",
+    "fast_forward",
+    "finish_interrupted",
+    "midway",
+]
 
 
 def fast_forward(repo: Path, move: Move, unsafe: Callable[[], str | None]) -> str | None:

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dagspec import checkout_journal, git_checkout, git_merge, git_worktree
-from dagspec.checkout_journal import Move
-from dagspec.checkout_safety import Moved
+from dagspec.checkout_journal import Move, Moved
 from dagspec.git_output import OBJECT_ID
 
 

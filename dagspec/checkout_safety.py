@@ -14,12 +14,8 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from dagspec import checkout_journal, git_merge, git_worktree
+from dagspec.checkout_journal import Moved
 from dagspec.merge_report import names
-
-
-class Moved(Exception):
-    """The checkout is no longer where the move was planned from: HEAD names another
-    branch (or none), or the branch is at another commit (a reset, a commit)."""
 
 
 def unsafe_to_update(

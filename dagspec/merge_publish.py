@@ -74,7 +74,7 @@ def _publish_to_checkout(
     unsafe = partial(_unsafe_to_update, repo, checkout, chain, branch=state.base_branch)
     try:
         reason = checkout_move.fast_forward(repo, checkout_move.Move(*move), unsafe)
-    except checkout_safety.Moved:  # while it waited for the move lock, say
+    except checkout_move.Moved:  # while it waited for the move lock, say
         return None
     except GitError as exc:
         if base_tip(repo, state) != chain.base:
