@@ -43,7 +43,7 @@ def check(repo: Path, move: Move, token: str, keep_fds: Sequence[int]) -> None:
     status = git_merge.checkout_status(checkout)
     if (status.branch, status.head, status.changes) != (move.branch, move.new, []):
         raise Moved(f"{checkout} moved again after its update to {move.new[:12]}")
-    back = Move(move.checkout, move.branch, move.new, start, move.run_id)
+    back = Move(move.checkout, move.branch, move.new, start, move.run_id, move.onto_current)
     checkout_journal.write(repo, back, token)  # killed midway: the next command settles it
     checkout_journal.start_end_marker(repo, token)
     git_checkout.two_tree_update(checkout, move.new, start, keep_fds=keep_fds)

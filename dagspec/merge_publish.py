@@ -198,9 +198,11 @@ def waiting_result(repo: Path, state: RunState) -> str | None:
     said = f"not merged yet: the result waits on {parked}"
     base = git_refs.rev_parse(repo, f"refs/heads/{state.base_branch}")
     if base is not None and _taken(repo, head, base):
+        onto = onto_advice.FLAG if onto_advice.rewritten_now(repo, state) else ""
         return (
             f"{state.base_branch} has taken the result that waited on {parked} (a merge of "
-            f"yours, say), not recorded yet: `{dag_command()} merge {state.run_id}` records it"
+            f"yours, say), not recorded yet: `{dag_command()} merge {state.run_id}{onto}` "
+            "records it"
         )
     checkout, busy = _checkout_of(repo, state.base_branch)
     why = None if busy is None else busy.why

@@ -106,7 +106,8 @@ def unrecorded(report: MergeReport, exc: OSError) -> str | None:
     return (
         f"run {report.run_id} was merged ({done}, as said above), but its state could not "
         f"record it: cannot write {exc.filename}: {exc.strerror}: {todo}, then "
-        f"`dag merge {report.run_id}` records it, merging nothing again"
+        f"`{onto_advice.merge_command(report.run_id, onto=report.onto_current)}` records it, "
+        "merging nothing again"
     )
 
 
