@@ -266,6 +266,47 @@ def test_a_result_waiting_for_a_clean_checkout_is_taken_with_onto_current(
     assert all(s.merged for s in dstate.load(paths).specs) and not on_main(git_repo, secret)
 
 
+def test_status_of_a_replayed_result_taken_by_hand_names_onto_current(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The result waiting after a replay, taken by the user's `git merge --ff-only` as the
+    advice says: `dag status` says main has taken it, and to record it with the command
+    that does (plain `dag merge` refuses: main was rewritten)."""
+    paths, secret = rewritten(git_repo)
+    (git_repo / "README.md").write_text("my edit\n")
+    assert run_cli("merge", RUN, "--onto-current") == 1
+    git(git_repo, "checkout", "--", "README.md")
+    git(git_repo, "merge", "-q", "--ff-only", f"dag/{RUN}/_merged")
+    capsys.readouterr()
+    assert run_cli("status", RUN) == 1
+    out = said(capsys)
+    assert (
+        "note: main has taken the result that waited on dag/r1/_merged (a merge of yours, "
+        "say), not recorded yet: `dag merge r1 --onto-current` records it"
+    ) in out, out
+    assert run_cli("merge", RUN, "--onto-current") == 0
+    assert all(s.merged for s in dstate.load(paths).specs) and not on_main(git_repo, secret)
+
+
+def test_no_room_for_the_state_after_a_replay_says_to_record_it_with_onto_current(
+    git_repo: Path,
+) -> None:
+    """The state cannot grow (``ulimit -f``) once the replay moved main: the error says so,
+    and names the command that records it, which then merges nothing again."""
+    paths, secret = rewritten(git_repo)
+    limit = len(paths.state_file.read_bytes()) + 16
+    done = limited_dag(git_repo, limit, "merge", RUN, "--onto-current")
+    moved = tip(git_repo)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("dag: error: ")]
+    assert done.returncode == 1 and len(errors) == 1, done.stdout + done.stderr
+    assert f"main was moved to {moved[:12]}" in errors[0]
+    assert errors[0].endswith(" merge r1 --onto-current` records it, merging nothing again")
+    again = limited_dag(git_repo, 100_000_000, "merge", RUN, "--onto-current")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert tip(git_repo) == moved and not on_main(git_repo, secret)
+    assert all(s.merged for s in dstate.load(paths).specs)
+
+
 def test_the_cleanup_hint_after_a_replay_names_onto_current(
     git_repo: Path, tmp_path: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
