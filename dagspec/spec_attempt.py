@@ -140,33 +140,37 @@ async def _run_agent(
         drive.apply(stall_news(drive.run, spec_id, idle=idle, now=state.utcnow()))
 
     dog = for_attempt(settings.stall_timeout, log, ready.path, watcher, news)
-    with trio.move_on_after(timeout or float("inf")) as timer:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(watcher.poll_tasks, settings.poll_interval)
-            if dog is not None:
-                nursery.start_soon(dog.watch, nursery.cancel_scope)
-            # the spec's timeout and the watchdog cover execution.setup too (issue 17)
-            own = None if timeout or dog else SETUP_TIMEOUT
-            await user_setup(drive.run, settings.dag, spec_id, ready, grace, limit=own)
-            agent.write_header(log, drive.run.spec(spec_id).attempts, call, state.utcnow())
-            try:
-                await drive.door(
-                    call.argv,
-                    cwd=ready.path,
-                    env=ready.env,
-                    log=log,
-                    on_start=partial(_started, drive, spec_id, started),
-                    on_line=watcher.line,
-                    grace=grace,
-                    on_exit=partial(_exited, drive, spec_id, started),
-                )
-            except OSError as exc:  # after it started (the door says why one cannot start)
-                raise DagspecError(f"autospec was stopped: {faults.spec_reason(exc)}") from None
-            nursery.cancel_scope.cancel()
+    try:
+        with trio.move_on_after(timeout or float("inf")) as timer:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watcher.poll_tasks, settings.poll_interval)
+                if dog is not None:
+                    nursery.start_soon(dog.watch, nursery.cancel_scope)
+                # the spec's timeout and the watchdog cover execution.setup too (issue 17)
+                own = None if timeout or dog else SETUP_TIMEOUT
+                await user_setup(drive.run, settings.dag, spec_id, ready, grace, limit=own)
+                agent.write_header(log, drive.run.spec(spec_id).attempts, call, state.utcnow())
+                try:
+                    await drive.door(
+                        call.argv,
+                        cwd=ready.path,
+                        env=ready.env,
+                        log=log,
+                        on_start=partial(_started, drive, spec_id, started),
+                        on_line=watcher.line,
+                        grace=grace,
+                        on_exit=partial(_exited, drive, spec_id, started),
+                    )
+                except OSError as exc:  # after it started (the door says why one cannot start)
+                    raise DagspecError(f"autospec was stopped: {faults.spec_reason(exc)}") from None
+                nursery.cancel_scope.cancel()
+    finally:  # however it ended: failed, timed out, stalled, interrupted (a stop's Cancelled)
+        if not started or started[0].returncode != 0:  # (exit 0: ``_complete`` reads them)
+            # The tasks it did since the last poll: read while it holds its slot (no spec
+            # starts before its failure is applied, ``fail_fast``), before its end is.
+            with trio.CancelScope(shield=True):
+                await watcher.look()
     code = started[0].returncode if started else None
-    if code != 0:  # the tasks it made before it failed (exit 0: ``_complete`` reads them),
-        with trio.CancelScope(shield=True):  # read while it holds its slot: no spec starts
-            await watcher.look()  # before its failure is applied (``fail_fast``)
     drive.groups.difference_update(p.pid for p in started)
     drive.workspace.release(ready.path)  # an empty directory or two: no git, no thread
     drive.collecting.discard(spec_id)  # until _complete: it may yet fail (a timeout)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -215,3 +217,30 @@ async def test_a_spec_that_made_its_list_and_failed_keeps_its_tasks(project: Pro
     assert final.spec("a").status.value == "failed"
     assert (final.spec("a").tasks_done, final.spec("a").tasks_total) == (0, 2)
     assert final.spec("b").tasks_total == 2  # completed: read as before
+
+
+async def test_an_interrupted_spec_keeps_the_tasks_done_since_the_last_poll(
+    project: Project,
+) -> None:
+    """A Ctrl-C soon after a task completed (within one poll of tasks.yaml) left the run
+    at 0/2 though the spec's tasks.yaml had T001 Completed: the list is read once more when
+    an attempt ends, however it ends."""
+    project.fake.setenv("HANG_AT", "implement:T002")  # T001 Completed, T002 InProgress
+    initial, settings = drive_settings(project, poll_interval=1e6)
+
+    async def interrupt_once_both_hang() -> None:
+        with trio.fail_after(30):
+            while len(project.fake.events("hang")) < 2:  # noqa: ASYNC110 (a file, no event)
+                await trio.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(interrupt_once_both_hang)
+        final = await drive(project, initial, settings, lambda _, e: None)
+    assert final.status is RunStatus.INTERRUPTED
+    for spec_id in ("a", "b"):
+        spec = final.spec(spec_id)
+        assert spec.status.value == "interrupted"
+        assert (spec.tasks_done, spec.tasks_total) == (1, 2)
+        saved = state.load(settings.paths).spec(spec_id)
+        assert (saved.tasks_done, saved.tasks_total) == (1, 2)
