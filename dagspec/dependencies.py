@@ -82,10 +82,12 @@ def _check_cycles(
 ) -> None:
     # Run on whatever could be read (issue 15): edges to ids that do not exist, and
     # self-edges, were reported by _check_dep already.
-    layer_graph = {
-        layer["id"]: [d for d in layer["depends_on"] if d in layer_lines and d != layer["id"]]
-        for layer in layers
-    }
+    # an id defined twice (reported) keeps its first definition's edges, as its line: the
+    # second must not hide a cycle through the first
+    layer_graph: dict[str, list[str]] = {}
+    for layer in layers:
+        deps = [d for d in layer["depends_on"] if d in layer_lines and d != layer["id"]]
+        layer_graph.setdefault(layer["id"], deps)
     cycle = graph.find_cycle(layer_graph)
     if cycle:
         problems.add(layer_lines[cycle[0]], "layer dependency cycle: " + " -> ".join(cycle))
@@ -103,7 +105,7 @@ def _mixed_graph(
     """Features and layers as nodes, so a cycle is printed through the edges that make it:
     a feature depends on its own dependencies and on the layers its layer depends on; a
     layer depends on its features. Edges to undefined features and self-edges are left out
-    (reported already)."""
+    (reported already); an id defined twice keeps the edges of its first definition."""
     nodes: dict[tuple[str, str], list[tuple[str, str]]] = {}
     layer_ids = {layer["id"] for layer in layers}
     for layer in layers:
@@ -111,8 +113,9 @@ def _mixed_graph(
         for feature in layer["features"]:
             deps = feature["depends_on"]
             own = [("feature", d) for d in deps if d in feature_ids and d != feature["id"]]
-            nodes[("feature", feature["id"])] = own + inherited
-        nodes[("layer", layer["id"])] = [("feature", f["id"]) for f in layer["features"]]
+            nodes.setdefault(("feature", feature["id"]), own + inherited)  # the first
+        members = nodes.setdefault(("layer", layer["id"]), [])
+        members.extend(("feature", f["id"]) for f in layer["features"])
     return nodes
 
 

@@ -203,7 +203,7 @@ def test_json_valid_and_invalid(
     assert err == ""
     report = json.loads(out)
     assert report["valid"] is False
-    assert report["features"] == report["layers"] == 0
+    assert report["features"] is report["layers"] is None  # not 0: nothing was counted
     assert report["errors"] == [
         {
             "file": "bad.yaml",
@@ -235,6 +235,37 @@ def test_every_problem_of_a_file_in_one_pass(
         "dag: error: dag.yaml:8: feature 'c' has no description and there is no "
         "specs/c/spec.yaml: add a description, or write the spec first",
     ]
+
+
+@pytest.mark.parametrize("kind", ["feature", "layer"])
+def test_a_duplicate_id_does_not_hide_a_cycle_through_its_first_definition(
+    kind: str,
+    write_dag: Callable[..., Path],
+    run_cli: Callable[..., int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The second definition of an id replaced the first's edges in the cycle check: only
+    the duplicate was reported, and the cycle came next round."""
+    if kind == "feature":
+        write_dag(
+            "layers:\n  - id: L0\n    features:\n"
+            "      - {id: a, description: x, depends_on: [c]}\n"
+            "      - {id: c, description: x, depends_on: [a]}\n"
+            "      - {id: a, description: x}\n"
+        )
+        cycle, duplicate = "4: dependency cycle: a -> c -> a", "6: duplicate feature id 'a'"
+    else:
+        write_dag(
+            "layers:\n"
+            "  - {id: L0, depends_on: [L1], features: [{id: a, description: x}]}\n"
+            "  - {id: L1, depends_on: [L0], features: [{id: b, description: x}]}\n"
+            "  - {id: L0, features: [{id: c, description: x}]}\n"
+        )
+        cycle, duplicate = "2: layer dependency cycle: L0 -> L1 -> L0", "4: duplicate layer id"
+    assert run_cli("validate", "dag.yaml") == 1
+    err = capsys.readouterr().err
+    assert f"dag: error: dag.yaml:{cycle}\n" in err
+    assert f"dag: error: dag.yaml:{duplicate}" in err
 
 
 def test_quiet_prints_nothing_for_a_valid_file(

@@ -71,6 +71,7 @@ def _as_json(
         "valid": not problems,
         "errors": [{"file": p.file, "line": p.line, "message": p.message} for p in problems],
         "warnings": [{"file": p.file, "line": p.line, "message": p.message} for p in warnings],
-        "features": len(dag.features) if dag else 0,
-        "layers": len(dag.layers) if dag else 0,
+        # null for an invalid file: nothing was counted (0 read as "an empty DAG")
+        "features": len(dag.features) if dag else None,
+        "layers": len(dag.layers) if dag else None,
     }
