@@ -8,7 +8,7 @@ directories it sees, ``spec.yaml``, ``plan.yaml`` and ``tasks.yaml``, task statu
 as it implements, and resuming with ``-pti|-ti|-i --spec <dir>``. Its "implementation" is a
 small Python module per spec under ``src/``. Standard library only.
 
-Two knobs of the tests' stand-in (fixtures/fake_autospec/autospec), read from the
+Three variables of the tests' stand-in (fixtures/fake_autospec/autospec), read from the
 environment and read again before every step, so that a user can see a spec fail or slow a
 run down (README, "Without an AI agent"):
 
