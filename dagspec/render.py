@@ -350,7 +350,8 @@ def _run_time(state: RunState, now: datetime) -> str:
 
 
 def _note(spec: SpecState, state: RunState) -> str:
-    """What a pending spec waits for, what blocks a blocked one, why one failed."""
+    """What a pending spec waits for, what blocks a blocked one, why one failed, where a
+    completed one's work stands against the base branch (``merge_word``)."""
     if spec.status is SpecStatus.PENDING:
         done = {s.id for s in state.specs if s.status is SpecStatus.COMPLETED}
         waiting = [dep for dep in spec.depends_on if dep not in done]
@@ -362,7 +363,7 @@ def _note(spec: SpecState, state: RunState) -> str:
         return "" if note == spec.status.value else note
     if spec.status is SpecStatus.RUNNING and spec.attempts > 1:
         return f"attempt {spec.attempts}"
-    return merge_word(spec) if spec.merged else ""  # not merged yet: the summary says it
+    return merge_word(spec)  # merged, already merged, not merged yet: as the report says
 
 
 def _first_line(text: str | None) -> str:

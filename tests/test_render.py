@@ -268,7 +268,8 @@ def test_a_spec_s_time_counts_every_attempt_as_the_report_card_does() -> None:
     state = _retried_run()
     table = render.status_table(state, now=at(200), width=80, color=False).splitlines()
     card = report.render_text(report.card(state, now=at(200))).splitlines()
-    assert (table[1].split()[-1], table[2].split()[-3:]) == ("2m01s", ["1m00s", "attempt", "2"])
+    assert table[1].split()[-4:] == ["2m01s", "not", "merged", "yet"]  # as the card says
+    assert table[2].split()[-3:] == ["1m00s", "attempt", "2"]
     assert " 2m01s " in card[2] and " 1m00s " in card[3], card
 
 
@@ -285,7 +286,7 @@ def test_the_live_board_times_a_spec_as_status_and_the_report_card_do() -> None:
     table = render.status_table(state, now=at(200), width=100, color=False).splitlines()
     card = report.render_text(report.card(state, now=at(200))).splitlines()
     assert (rows[0].split()[-1], rows[1].split()[-3]) == ("2m01s", "1m00s"), frame
-    assert (table[1].split()[-1], table[2].split()[-3]) == ("2m01s", "1m00s")
+    assert (table[1].split()[-4], table[2].split()[-3]) == ("2m01s", "1m00s")
     assert " 2m01s " in card[2] and " 1m00s " in card[3], card
 
 
@@ -305,3 +306,22 @@ def test_a_stopped_spec_s_note_does_not_repeat_its_status() -> None:
     state = run(REPO, "r", stopped, status=RunStatus.INTERRUPTED)
     table = render.status_table(state, now=at(0), width=80, color=False)
     assert table.count("interrupted") == 3, table  # the row's, the run's and its count's
+
+
+@pytest.mark.parametrize(
+    ("merged", "commit", "word"),
+    [(False, None, "not merged yet"), (True, "c" * 40, "merged"), (True, None, "already merged")],
+)
+def test_a_completed_spec_s_note_is_the_report_card_s_merge_word(
+    merged: bool, commit: str | None, word: str
+) -> None:
+    """A spec completed but not merged (`dag retry RUN SPEC --no-merge`) had a blank NOTE
+    in ``dag status``, a merged one `merged`, while ``dag report`` said `not merged yet`."""
+    from dagspec import report
+
+    done = spec("a", SpecStatus.COMPLETED, merged=merged, merge_commit=commit)
+    state = run(REPO, "r", done, finished_at=at(200))
+    table = render.status_table(state, now=at(200), width=100, color=False).splitlines()
+    card = report.render_text(report.card(state, now=at(200))).splitlines()
+    assert table[1].endswith(f"  {word}"), table
+    assert any(f" {word}" in line for line in card), card

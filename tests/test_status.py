@@ -388,8 +388,8 @@ def test_watch_of_a_finished_run_draws_once_in_place_then_the_summary(
     save(run(git_repo, "r", spec("a", SpecStatus.COMPLETED)))
     assert run_cli("status", "--watch", "--color", "never") == 1  # its merge is left to do
     assert capsys.readouterr().out == (
-        "SPEC  LAYER  STATUS       STAGE  TASKS  TIME\n"
-        "a     L0     ✓ completed\n"
+        "SPEC  LAYER  STATUS       STAGE  TASKS  TIME  NOTE\n"
+        "a     L0     ✓ completed                      not merged yet\n"
         "run r completed: 1 completed\n"  # once: the summary's counts are the table's
         "  completed, not merged into main yet: a\n"  # why it exits 1
         "next: dag merge r\n"
