@@ -43,6 +43,7 @@ from dagspec.workspace import (
 )
 
 MIN_GIT_TEXT = git.MIN_GIT_TEXT
+AUTOSPEC_CHECK = "the autospec executable"  # `dag doctor` names the one found on its line
 
 
 class PreflightError(DagspecError):
@@ -60,7 +61,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     (f"git {MIN_GIT_TEXT} or newer", check_git),
     ("a committer identity", check_identity),
     ("a working signer, if commit.gpgSign is on", check_signer),
-    ("the autospec executable", check_autospec),
+    (AUTOSPEC_CHECK, check_autospec),
     ("an autospec constitution", check_constitution),
     ("the base branch, with a commit", check_base),
     ("the programs of the filters git requires", check_filters),

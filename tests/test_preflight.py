@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -702,7 +703,8 @@ def test_doctor_without_a_dag_checks_the_machine_and_the_repository(
     (project.repo / ".gitignore").write_text(".autospec/\n")
     assert run_cli("doctor") == 0
     out = capsys.readouterr().out
-    assert "  ok       the autospec executable\n" in out
+    # named, with its version, as `run --dry-run` does: which one a run would take
+    assert f"  ok       the autospec executable: {project.fake.path} (autospec " in out
     assert "  ok       .autospec/ ignored by git\n" in out
     assert "error" not in out and "warning" not in out
     assert "worktree paths free" not in out  # a run's checks need its DAG file
@@ -728,6 +730,24 @@ def test_doctor_says_once_that_autospec_s_directory_is_not_ignored(
         ignore.write(".autospec/\n")
     assert run_cli("doctor") == 0
     assert "warning" not in capsys.readouterr().out
+
+
+def test_doctor_before_autospec_s_directory_exists_says_whether_git_will_ignore_it(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without `.autospec/` yet, doctor said `ok .autospec/ ignored by git`, and warned that
+    it is not as soon as the constitution was copied in."""
+    shutil.rmtree(project.repo / ".autospec")
+    assert run_cli("doctor") == 1  # no constitution
+    out = capsys.readouterr().out
+    assert "  ok       .autospec/ ignored by git" not in out
+    assert "  warning  .autospec/ is not there yet, and git will not ignore it" in out
+    assert "`echo .autospec/ >> .gitignore`\n" in out
+    (project.repo / ".gitignore").write_text(".autospec/\n")
+    assert run_cli("doctor") == 1
+    out = capsys.readouterr().out
+    assert "  ok       .autospec/ ignored by git\n" in out
+    assert "warning" not in out
 
 
 @pytest.mark.parametrize("how", ["ignored link", "committed"])
