@@ -136,23 +136,35 @@ def _header(state: RunState, view: View) -> str:
     return text
 
 
-def stopping_line(grace: float, agents: int, *, committing: int = 0, signs: bool = False) -> str:
+def stopping_line(
+    grace: float, agents: int, *, committing: int = 0, signs: bool = False, width: int = 0
+) -> str:
     """The header's second line after the first Ctrl-C (issue 14): the agents waited for,
     the specs whose work is being committed (``committing``: their agents are done; with
     ``signs``, a signer may keep each waiting up to ``git_commit.signing_wait``), what a
-    second Ctrl-C ends; with neither, there is nothing to wait for."""
-    doing, again = [], []
+    second Ctrl-C ends; with neither, there is nothing to wait for. Given the board's
+    ``width``, a shorter wording when the full one would be cut: what a second Ctrl-C does
+    stays, the details go first."""
+    doing, brief, again, does = [], [], [], []
     if agents:
         doing.append(f"waiting up to {grace:g} s for {counted(agents, 'agent')}")
+        brief.append(f"{counted(agents, 'agent')} (up to {grace:g} s)")
         again.append(f"kill {'it' if agents == 1 else 'them'}")
+        does.append(f"kills {'it' if agents == 1 else 'them'}")
     if committing:
         how = "committing and signing" if signs else "committing"
         doing.append(f"{how} the work of {counted(committing, 'spec')}")
+        brief.append(f"{how} {counted(committing, 'spec')}")
         again += ["stop signing"] if signs else []
+        does += ["stops signing"] if signs else []
     if not doing:
         return "stopping: no agent is running"
     later = f" (Ctrl-C again to {' and '.join(again)} now)" if again else ""
-    return f"stopping: {' and '.join(doing)}{later}"
+    full = f"stopping: {' and '.join(doing)}{later}"
+    then = f"; Ctrl-C again {' and '.join(does)}" if does else ""
+    shorter = (f"stopping {', '.join(brief)}{then}", f"stopping{then}")
+    # a board line never reaches the last column (``_cut``)
+    return next((t for t in (full, *shorter) if len(t) < width), full if not width else shorter[-1])
 
 
 def committing(state: RunState) -> int:

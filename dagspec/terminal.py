@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import TextIO
 
 from dagspec import board, fit, render
@@ -103,7 +104,7 @@ class Board:
         self.state: RunState | None = None
         self.columns: board.Columns | None = None
         self.ticks = 0
-        self.stopping_text: str | None = None
+        self.stopping_text: Callable[..., str] | None = None  # the line, given width=
         self.drawn_at = -MIN_INTERVAL
         self.dag = dag_command()  # the hint's form of dag, found once (it asks PATH)
 
@@ -124,7 +125,9 @@ class Board:
     def stopping(self, state: RunState, grace: float, agents: int, *, signs: bool = False) -> None:
         """The run is stopping: say so in the header, and on each running row."""
         at_work = board.committing(state)
-        self.stopping_text = board.stopping_line(grace, agents, committing=at_work, signs=signs)
+        self.stopping_text = partial(
+            board.stopping_line, grace, agents, committing=at_work, signs=signs
+        )
         self.show(state)
 
     def close(self) -> None:
@@ -144,7 +147,7 @@ class Board:
                 columns=columns,
                 color=self.color,
                 tick=self.ticks,
-                stopping=stopping,
+                stopping=stopping(width=width) if stopping else None,
                 history=self.history,
                 dag=self.dag,
             )

@@ -272,6 +272,24 @@ def test_after_the_first_ctrl_c_the_board_says_it_is_stopping() -> None:
     assert [line.split()[3] for line in lines[start + 3 : start + 7]] == ["stopping"] * 4
 
 
+@pytest.mark.parametrize(
+    ("width", "said"),
+    [
+        (60, "stopping 4 agents (up to 10 s); Ctrl-C again kills them"),
+        (40, "stopping; Ctrl-C again kills them"),
+    ],
+)
+def test_a_narrow_board_s_stopping_line_keeps_what_a_second_ctrl_c_does(
+    width: int, said: str
+) -> None:
+    """At COLUMNS=60 the line was cut to `stopping: waiting up to 10 s for 2 agents
+    (Ctrl-C again to…`, losing the instruction: a shorter wording fits."""
+    term, clock = Terminal(width, 30), Clock()
+    shown = start_board(term, clock, 6)
+    shown.stopping(state_at(6, 1), 10.0, 4)
+    assert said in [line.rstrip() for line in term.lines], term.lines
+
+
 def test_the_stopping_line_names_the_work_being_committed_and_signed(tmp_path: Path) -> None:
     """After a Ctrl-C, a spec whose agent is done still has its work committed (and signed,
     which a signer can make wait): the line said "no agent is running" then."""
