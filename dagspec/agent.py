@@ -300,6 +300,15 @@ def write_header(log: Path, attempt: int, call: autospec.Invocation, now: dateti
         file.write(f"=== dagspec: attempt {attempt}, {now:%Y-%m-%dT%H:%M:%SZ}: {call.shell()}\n")
 
 
+def write_ending(log: Path, attempt: int, how: str) -> None:
+    """Each attempt's output ends with a line saying how it ended, the pair of its header:
+    ``=== dagspec: end of attempt 2: timed out after 30m00s``. Not in the header's words:
+    ``limits.limit_at_end`` finds the last attempt by them. A log that cannot take it (a
+    full disk) goes without: the attempt's end is recorded in the state all the same."""
+    with contextlib.suppress(OSError), log.open("a", encoding="utf-8") as file:
+        file.write(f"\n=== dagspec: end of attempt {attempt}: {how}\n")
+
+
 def exit_reason(
     code: int, stage: str | None, last_error: str | None, *, worktree: Path | None = None
 ) -> str:

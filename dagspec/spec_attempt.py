@@ -170,6 +170,11 @@ async def _run_agent(
             # starts before its failure is applied, ``fail_fast``), before its end is.
             with trio.CancelScope(shield=True):
                 await watcher.look()
+        if started:  # its header was written: how it ended, under its output
+            quiet = idle_text(dog.idle) if dog is not None and dog.ended else None
+            how = _ending(drive, spec_id, ready, started[0].returncode, watcher, quiet)
+            timed_out = agent.timeout_reason(timeout or 0.0) if timer.cancelled_caught else None
+            agent.write_ending(log, drive.run.spec(spec_id).attempts, timed_out or how)
     code = started[0].returncode if started else None
     drive.groups.difference_update(p.pid for p in started)
     drive.workspace.release(ready.path)  # an empty directory or two: no git, no thread
@@ -191,6 +196,28 @@ async def _run_agent(
     else:
         drive.apply(lifecycle.agent_exited(drive.run, spec_id))  # a failed join resumes here
         await _complete(drive, spec_id, ready.path, watcher.spec_dir)
+
+
+def _ending(
+    drive: Drive,
+    spec_id: str,
+    ready: Prepared,
+    code: int | None,
+    watcher: agent.Watcher,
+    stalled: str | None,
+) -> str:
+    """How an attempt whose agent started ended, for its log's last line (a timeout aside):
+    ``no progress for 2 min``, ``autospec exited with 0``, ``interrupted (the run stopped):
+    autospec was killed by SIGTERM``, or why it failed (``agent.exit_reason``)."""
+    if stalled is not None:
+        return f"no progress for {stalled}"
+    if code == 0:
+        return "autospec exited with 0"
+    if drive.stopping or code is None:
+        said = f": {agent.exit_reason(code, None, None)}" if code is not None else ""
+        return ("interrupted (the run stopped)" if drive.stopping else "ended") + said
+    stage = drive.run.spec(spec_id).stage
+    return agent.exit_reason(code, stage, watcher.last_error, worktree=ready.path)
 
 
 def _limit_at_end(log: Path) -> LimitHit | None:

@@ -168,6 +168,8 @@ async def test_a_timeout_fails_the_spec_and_kills_its_group(
     assert [g for g in groups if group_alive(g)] == []
     assert children and not any(pid_alive(c) for c in children)
     assert Event("a", "failed", "timed out after 30m00s") in events
+    log = settings.paths.log_file("a").read_text()
+    assert log.endswith("\n=== dagspec: end of attempt 1: timed out after 30m00s\n")
 
 
 @pytest.mark.slow
@@ -217,6 +219,11 @@ async def test_a_spec_that_made_its_list_and_failed_keeps_its_tasks(project: Pro
     assert final.spec("a").status.value == "failed"
     assert (final.spec("a").tasks_done, final.spec("a").tasks_total) == (0, 2)
     assert final.spec("b").tasks_total == 2  # completed: read as before
+    # each log says how its attempt ended, under the agent's output
+    failed, completed = (settings.paths.log_file(s).read_text() for s in ("a", "b"))
+    assert failed.endswith(f"\n=== dagspec: end of attempt 1: {final.spec('a').error}\n")
+    assert "autospec exited with 1 during implement" in failed.splitlines()[-1]
+    assert completed.endswith("\n=== dagspec: end of attempt 1: autospec exited with 0\n")
 
 
 async def test_an_interrupted_spec_keeps_the_tasks_done_since_the_last_poll(
@@ -244,3 +251,8 @@ async def test_an_interrupted_spec_keeps_the_tasks_done_since_the_last_poll(
         assert (spec.tasks_done, spec.tasks_total) == (1, 2)
         saved = state.load(settings.paths).spec(spec_id)
         assert (saved.tasks_done, saved.tasks_total) == (1, 2)
+        log = settings.paths.log_file(spec_id).read_text()  # how the attempt ended, last
+        assert log.endswith(
+            "\n=== dagspec: end of attempt 1: interrupted (the run stopped): "
+            "autospec was killed by SIGTERM\n"
+        ), log[-300:]
