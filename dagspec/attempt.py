@@ -171,7 +171,9 @@ def prepare(
     branch = spec.branch or branch_name(run.run_id, spec.id)
     with book.worktrees:
         go_on()  # the last moment to give up: from here on the worktree is made and returned
-        kept = path.is_dir()  # else its uncommitted work, if any, went with it
+        # else its uncommitted work, if any, went with it (a plain directory left in its
+        # place is none of it: ``reopen_worktree`` refuses it, or recreates it when empty)
+        kept = path.is_dir() and git_worktree.is_registered(path)
         # autospec < 0.10.4 may have left it on its own branch; taken back, the spec's
         # branch may be one the drive did not know of
         taken = spec.branch is not None and compat.take_back(

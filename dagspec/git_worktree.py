@@ -157,6 +157,22 @@ def gitfile_target(checkout: Path) -> Path | None:
     return checkout / text.removeprefix("gitdir: ").rstrip("\r\n")
 
 
+def is_registered(checkout: Path) -> bool:
+    """Whether ``checkout`` is the linked worktree git registered there: its ``.git`` file
+    leads to a git directory whose ``gitdir`` file names that ``.git`` file back
+    (git-worktree(1), DETAILS). A plain directory left where a worktree was is not, and git
+    run in it would act on whatever repository encloses it. No git process."""
+    target = gitfile_target(checkout)
+    if target is None:
+        return False
+    try:
+        named = os.fsdecode((target / "gitdir").read_bytes()).rstrip("\r\n")
+    except OSError:
+        return False
+    back = os.path.realpath(target / named)  # relative to the git directory unless absolute
+    return back == os.path.realpath(checkout / ".git")
+
+
 def dot_git(checkout: Path) -> Path | None:
     """The checkout's own git directory as its files say: its ``.git`` directory, or where
     its ``.git`` file points (``gitfile_target``); None when neither says."""

@@ -123,8 +123,12 @@ def remove_emptied_places(repo: Path, run: RunState) -> None:
 
 
 def _owned(spec: SpecState, run: RunState, listed: dict[Path, str | None]) -> Path | None:
-    """The spec's worktree when git lists it on the spec's own branch: the one to remove."""
+    """The spec's worktree when git lists it on the spec's own branch: the one to remove.
+    A directory there that is not that worktree (``git_worktree.is_registered``) is none:
+    git run in it would act on whatever repository encloses it; it stays as it is."""
     if spec.worktree is None or resolved(Path(spec.worktree)) not in listed:
+        return None
+    if Path(spec.worktree).is_dir() and not git_worktree.is_registered(Path(spec.worktree)):
         return None
     branch = spec.branch or branch_name(run.run_id, spec.id)
     return Path(spec.worktree) if listed[resolved(Path(spec.worktree))] == branch else None

@@ -158,7 +158,9 @@ def reopen_worktree(
     """
     registered = {resolved(p): b for p, b in git_worktree.worktrees(repo).items()}
     if resolved(path) in registered and path.is_dir():
-        return
+        if git_worktree.is_registered(path):
+            return
+        _take_back_empty(path, branch)  # a plain directory there now: never git's or the agent's
     if not git_refs.branch_exists(repo, branch):
         raise WorktreeError(
             f"branch {branch} was deleted, and the spec's work with it: "
@@ -176,6 +178,26 @@ def reopen_worktree(
     with worktree_adds.one_at_a_time(repo, go_on):
         git_worktree.add_worktree_existing(repo, path, branch)
     mark_made(path)
+
+
+def _take_back_empty(path: Path, branch: str) -> None:
+    """Remove the empty directory left at ``path`` where a worktree was (the worktree is then
+    recreated from ``branch``); anything else there is refused (``NotAWorktree``): git or an
+    agent run in it would act on whatever repository encloses it."""
+    if path.is_symlink() or any(path.iterdir()):
+        then = f"the spec's worktree is then made again from its branch {branch}"
+        raise not_a_worktree(path, then)
+    path.rmdir()
+
+
+def not_a_worktree(path: Path, then: str) -> WorktreeError:
+    """The error for a spec's worktree path that holds something other than the worktree
+    git registered there (``git_worktree.is_registered``); ``then``: what follows once it
+    is moved away."""
+    return WorktreeError(
+        f"{path} is no longer the worktree git registered there (its .git does not lead "
+        f"back to it): dagspec runs neither git nor the agent in it; move it away, {then}"
+    )
 
 
 def git_dir(worktree: Path) -> Path | None:
@@ -251,10 +273,13 @@ def _check_free(path: Path) -> None:
 def unsaved_work(path: Path) -> list[str]:
     """What removing the worktree at ``path`` would lose: ``XY path`` per changed or
     untracked file (``git_worktree.uncommitted``), the configuration dagspec copied in left out (its
-    original stays in the repository). Empty when ``path`` is not a directory. The one rule
+    original stays in the repository). Empty when ``path`` is not a directory; refused
+    (``not_a_worktree``) when it is a directory but not the worktree git registered. The one rule
     for "safe to remove", for ``dag merge --cleanup``, the end of a run and ``dag cleanup``."""
     if not path.is_dir():
         return []
+    if not git_worktree.is_registered(path):  # git would list the enclosing repository's
+        raise not_a_worktree(path, "then run this again (a deleted worktree is cleaned up)")
     copied = tuple(f"?? {name}/" for name in COPIED)
     return [entry for entry in git_worktree.uncommitted(path) if not entry.startswith(copied)]
 

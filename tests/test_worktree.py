@@ -163,6 +163,51 @@ def test_reopen_without_the_branch_is_a_clear_error(git_repo: Path, make) -> Non
         worktree.reopen_worktree(git_repo, path, branch="dag/r/a")
 
 
+def _enclosed(tmp_path: Path) -> Path:
+    """Make ``wts``, where the worktrees are, a repository of its own on ``main``: what a
+    plain directory left at a worktree's path would be inside."""
+    outer = tmp_path / "wts"
+    git(outer, "init", "-q", "-b", "main")
+    git(outer, "commit", "-q", "--allow-empty", "-m", "outer")
+    return outer
+
+
+def test_reopen_remakes_a_worktree_whose_place_is_an_empty_plain_directory(  # type: ignore[no-untyped-def]
+    git_repo: Path, tmp_path: Path, make
+) -> None:
+    import shutil
+
+    path = make("a")
+    commit_file(path, "a.txt", "committed\n")
+    outer = _enclosed(tmp_path)
+    shutil.rmtree(path)
+    path.mkdir()  # no longer a worktree: git there would act on the outer repository
+    worktree.reopen_worktree(git_repo, path, branch="dag/r/a")
+    assert (path / "a.txt").read_text() == "committed\n"
+    assert git(path, "symbolic-ref", "--short", "HEAD").strip() == "dag/r/a"
+    assert git(outer, "symbolic-ref", "--short", "HEAD").strip() == "main"
+
+
+def test_reopen_refuses_a_plain_directory_with_files_where_the_worktree_was(  # type: ignore[no-untyped-def]
+    git_repo: Path, tmp_path: Path, make
+) -> None:
+    import shutil
+
+    path = make("a")
+    outer = _enclosed(tmp_path)
+    shutil.rmtree(path)
+    path.mkdir()
+    (path / "mine.txt").write_text("user data\n")
+    with pytest.raises(WorktreeError, match="no longer the worktree git registered") as raised:
+        worktree.reopen_worktree(git_repo, path, branch="dag/r/a")
+    assert "made again from its branch dag/r/a" in str(raised.value)
+    assert (path / "mine.txt").read_text() == "user data\n"
+    assert not (path / ".git").exists()
+    with pytest.raises(WorktreeError, match="no longer the worktree git registered"):
+        worktree.unsaved_work(path)  # never the outer repository's status
+    assert git(outer, "status", "--porcelain").strip() == "?? r/"
+
+
 # --- copied configuration -------------------------------------------------------------------
 
 
