@@ -143,6 +143,8 @@ def end_group(process: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
 def _exited(process: subprocess.Popen[bytes], within: float) -> None:
     """Wait up to ``within`` seconds for ``process`` to exit, leaving it unreaped (a zombie
     keeps its pid, so its group's id names no stranger's group when it is signalled next).
+    One reaped already (``Popen.communicate`` waits a moment for it at a Ctrl-C) is not
+    waited for: its group's id stays its group's while a member of it lives.
     """
     if not hasattr(os, "waitid"):  # not on every Unix: reaped, as subprocess does
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -150,9 +152,12 @@ def _exited(process: subprocess.Popen[bytes], within: float) -> None:
         return
     deadline, pause = time.monotonic() + within, 0.0005
     flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
-    while os.waitid(os.P_PID, process.pid, flags) is None and time.monotonic() < deadline:
-        time.sleep(pause)  # as Popen.wait(timeout) polls
-        pause = min(pause * 2, 0.05)
+    try:  # reaped already (ChildProcessError): Popen's own wait at an interrupt reaps it
+        while os.waitid(os.P_PID, process.pid, flags) is None and time.monotonic() < deadline:
+            time.sleep(pause)  # as Popen.wait(timeout) polls
+            pause = min(pause * 2, 0.05)
+    except ChildProcessError:
+        return
 
 
 TIMED_OUT = -int(signal.SIGKILL)
