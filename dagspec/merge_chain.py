@@ -56,8 +56,9 @@ def base_tip(repo: Path, state: RunState) -> str:
 def build(repo: Path, state: RunState, dag: Dag, tip: str) -> Chain:
     """Chain one merge commit per mergeable spec on ``tip``, in dependency order.
 
-    A spec is left off when its merge conflicts, its branch is missing, or it is behind a
-    spec left off or not completed (the lifecycle's cascade rule, ``blocked_by``).
+    A spec is left off when its merge conflicts, its branch is missing or shares no history
+    with ``tip`` (made anew after a deletion), or it is behind a spec left off or not
+    completed (the lifecycle's cascade rule, ``blocked_by``).
     """
     head = tip
     results: list[SpecMerge] = []
@@ -195,9 +196,11 @@ def _merge_one(
         work = replay.own_work(repo, known, tip, head)  # the base moved: its commits replayed
         merged = git_merge.merge_tree(repo, head, work)
     except GitError:  # its branch points at a commit ``git gc`` pruned? (asked only now)
-        if git_batch.present(repo, [tip]):
-            raise
-        return SpecMerge(spec.id, branch, Outcome.MISSING, tip), head  # with the lost commit
+        if not git_batch.present(repo, [tip]):
+            return SpecMerge(spec.id, branch, Outcome.MISSING, tip), head  # the lost commit
+        if git_merge.merge_base(repo, head, tip) is None:  # made anew, from no commit of ours
+            return SpecMerge(spec.id, branch, Outcome.UNRELATED, tip), head
+        raise
     if merged.conflicts:
         return SpecMerge(spec.id, branch, Outcome.WOULD_CONFLICT, files=merged.conflicts), head
     if merged.tree == known.tree(head) and git_merge.adds_nothing(repo, base, tip):

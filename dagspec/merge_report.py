@@ -23,6 +23,7 @@ class Outcome(enum.Enum):
     CONFLICT = "conflict"
     BLOCKED = "blocked"
     MISSING = "branch missing"
+    UNRELATED = "unrelated"  # its branch shares no history with the base branch
     DROPPED = "merge dropped"  # recorded merged, by a commit the base branch no longer has
     LOST = "work lost"  # dropped, that merge commit pruned since, and no branch holds it
     WOULD_MERGE = "would merge"
@@ -34,6 +35,7 @@ LEFT_OFF = frozenset(
         Outcome.CONFLICT,
         Outcome.BLOCKED,
         Outcome.MISSING,
+        Outcome.UNRELATED,
         Outcome.DROPPED,
         Outcome.LOST,
         Outcome.WOULD_CONFLICT,
@@ -159,7 +161,7 @@ def _wraps(result: SpecMerge) -> bool:
 
 
 _NAMING = frozenset(
-    {Outcome.MISSING, Outcome.DROPPED, Outcome.LOST}
+    {Outcome.MISSING, Outcome.UNRELATED, Outcome.DROPPED, Outcome.LOST}
 )  # details that name what to act on
 
 
@@ -224,6 +226,8 @@ def _detail(result: SpecMerge, report: MergeReport) -> str:
         return f"{result.branch}: its commit {result.commit[:12]} is gone (pruned by git gc?)"
     if result.outcome is Outcome.MISSING:
         return f"no branch {result.branch}"
+    if result.outcome is Outcome.UNRELATED:
+        return f"{result.branch} shares no commit with {report.base_branch} (made anew?)"
     if result.outcome is Outcome.DROPPED:
         return f"not merged any more: {(result.commit or '')[:12]} is not on the branch"
     if result.outcome is Outcome.LOST:
@@ -279,6 +283,15 @@ def _conflict_hints(report: MergeReport) -> list[str]:
         f"`git merge {s.branch}`, resolve, commit; then `dag merge {report.run_id}` "
         "records it and merges what depends on it."
         for s in conflicts
+    ]
+    hints += [
+        f"The branch {s.branch} of {s.spec_id} shares no history with {report.base_branch} "
+        f"(made anew after it was deleted?): to merge what it has, `git rebase --root --onto "
+        f"{report.base_branch} {s.branch}`; to merge {s.spec_id} as the run made it (from "
+        f"its integration branch, if it joined it), move that branch aside (`git branch -m "
+        f"{s.branch} NAME`); then `dag merge {report.run_id}`."
+        for s in report.specs
+        if s.outcome is Outcome.UNRELATED
     ]
     lost = [s.spec_id for s in report.specs if s.outcome is Outcome.LOST]
     if lost:  # one retry of them all: a spec retried without a lost dependency stays blocked

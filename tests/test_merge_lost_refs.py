@@ -12,7 +12,7 @@ from dagspec import integration
 from dagspec.errors import DagspecError
 from dagspec.integration import integration_branch
 from dagspec.merge import merge_run
-from dagspec.merge_report import Outcome
+from dagspec.merge_report import Outcome, merge_exit_code, render_report
 from tests.conftest import git
 from tests.test_integration import join, joined_run, make_paths, spec_branch
 from tests.test_merge import RUN, branch, load, make_run, outcomes, tip
@@ -95,3 +95,35 @@ def test_an_integration_branch_moved_by_someone_else_is_refused(git_repo: Path) 
 
     assert f"`git branch -f {integration_branch(RUN)} {joined_a}`" in str(info.value)
     assert tip(git_repo, integration_branch(RUN)) == base
+
+
+def _made_anew(repo: Path, spec_id: str) -> None:
+    """The spec's branch deleted and made again as a root commit (a commit in its worktree
+    after ``git update-ref -d``): it shares no history with the base branch."""
+    empty = git(repo, "hash-object", "-t", "tree", "-w", "/dev/null").strip()
+    root = git(repo, "commit-tree", empty, "-m", "made anew").strip()
+    git(repo, "update-ref", f"refs/heads/{branch(spec_id)}", root)
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["merge", "dry-run"])
+def test_a_branch_made_anew_is_left_off_saying_why_and_the_others_merge(
+    git_repo: Path, dry_run: bool
+) -> None:
+    """b's branch recreated with no commit of the run's: git's "refusing to merge unrelated
+    histories" stopped every merge, no spec named; now b is left off, "unrelated", with what
+    to do, and a is merged."""
+    base, _ = joined_run(git_repo)
+    _made_anew(git_repo, "b")
+
+    state, report = merge_run(git_repo, *load(make_paths(git_repo)), dry_run=dry_run)
+
+    merged = Outcome.WOULD_MERGE if dry_run else Outcome.MERGED
+    assert outcomes(report) == {"a": merged, "b": Outcome.UNRELATED}
+    assert merge_exit_code(report) == 1
+    text = render_report(report)
+    assert "  unrelated       b  dag/r1/b shares no commit with main (made anew?)\n" in text
+    assert f"`git rebase --root --onto main {branch('b')}`" in text
+    assert f"`git branch -m {branch('b')} NAME`); then `dag merge {RUN}`." in text
+    if not dry_run:
+        assert state.spec("a").merged and not state.spec("b").merged
+        assert tip(git_repo) != base
