@@ -380,7 +380,13 @@ def collect(
     message = f"dag({run.run_id}): {spec.id}"
     branch = spec.branch or ""
     done = worktree.collect_work(
-        Path(run.repo), path, branch=branch, message=message, sign=book.sign, identity=book.identity
+        Path(run.repo),
+        path,
+        branch=branch,
+        message=message,
+        sign=book.sign,
+        identity=book.identity,
+        again=f"dag retry {run.run_id} {spec.id}",
     )
     return name, done.committed
 

@@ -240,8 +240,9 @@ def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: st
     ever; the files of its worktree are all that is left of its work, and ``dag cleanup
     --force`` removes them and the branch), or whose commits no branch holds
     (``dagspec.adrift``: a detached HEAD with commits of its own, the branch deleted under
-    its worktree), which its agent would work beside."""
-    from dagspec import adrift, checkout_safety, git_refs  # only for runs that resume specs
+    its worktree), which its agent would work beside, or whose worktree is off its branch
+    (``dagspec.off_branch``), where its work could not be put on the branch."""
+    from dagspec import adrift, checkout_safety, git_refs, off_branch  # runs that resume specs
 
     for spec_id in spec_ids:
         spec = run.spec(spec_id)
@@ -257,6 +258,7 @@ def check_branches(repo: Path, run: RunState, spec_ids: Iterable[str], again: st
         branch = spec.branch or places.branch_name(run.run_id, spec_id)
         if worktree is not None:  # commits on no branch: never under an agent's feet
             adrift.refuse_taking_up(worktree, repo, spec_id, run.run_id, (branch, again))
+            off_branch.refuse_off_branch(repo, worktree, spec_id, run.run_id, (branch, again))
         if git_refs.rev_parse(repo, f"refs/heads/{branch}") is not None:
             continue
         lost = git_refs.lost_commit(repo, f"refs/heads/{branch}")

@@ -143,7 +143,7 @@ def _discard_unfinished_creation(repo: Path, path: Path, branch: str, starts: li
         )
     holder = _holder(repo, branch)
     if holder is not None and holder != resolved(path):
-        raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
+        raise _held_elsewhere(branch, holder)
     if holder is not None:
         git_worktree.remove_worktree(repo, path, force=True)
     git_refs.delete_branch(repo, branch, force=True)
@@ -174,7 +174,7 @@ def reopen_worktree(
     if holder is not None and not holder.exists():  # its directory moved or deleted
         git_worktree.remove_worktree(repo, holder, force=True)
     elif holder is not None:
-        raise WorktreeError(f"branch {branch} is checked out elsewhere, in {holder}")
+        raise _held_elsewhere(branch, holder)
     with worktree_adds.one_at_a_time(repo, go_on):
         git_worktree.add_worktree_existing(repo, path, branch)
     mark_made(path)
@@ -251,6 +251,16 @@ def made_at(worktree: Path) -> float | None:
         return None if gitdir is None else (gitdir / MADE).stat().st_mtime
     except OSError:
         return None
+
+
+def _held_elsewhere(branch: str, holder: Path) -> WorktreeError:
+    """The spec's branch checked out in another checkout (a worktree of another run, say):
+    git checks a branch out in one place only."""
+    return WorktreeError(
+        f"branch {branch} is checked out elsewhere, in {holder}: switch that checkout off "
+        f"it (`git -C {holder} switch --detach` keeps its files and commits), then retry "
+        "the spec"
+    )
 
 
 def _holder(repo: Path, branch: str) -> Path | None:
@@ -414,6 +424,7 @@ def collect_work(
     message: str,
     sign: bool | None = None,
     identity: Mapping[str, str] | None = None,
+    again: str = "dag retry",
 ) -> Collected:
     """Put all the agent's work on ``branch`` as commits.
 
@@ -422,7 +433,8 @@ def collect_work(
     by ``identity`` (``git_config.identity_env``). When autospec switched the worktree to a branch
     of its own (v0.7.3 creates ``NNN-name`` during specify, contract §1.5), that branch
     descends from ``branch``: ``branch`` is moved to it and checked out again, and the stray
-    branch is deleted. Three git processes when the work is on ``branch``
+    branch is deleted. ``again``: the command the refusals end with (the spec's retry).
+    Three git processes when the work is on ``branch``
     (``git_batch.head_branch`` reads which branch it is on).
     """
     current = git_batch.head_branch(worktree)
@@ -432,7 +444,7 @@ def collect_work(
         raise WorktreeError(  # before any commit: nothing of the user's branch is touched
             f"the worktree {worktree} is on the branch {current}, not the spec's {branch}, "
             f"and {current} is not one autospec made: dagspec leaves it as it is; switch the "
-            f"worktree back (`git -C {worktree} switch {branch}`), then `dag retry`"
+            f"worktree back (`git -C {worktree} switch {branch}`), then `{again}`"
         )
     sign = git_commit.signs_commits(repo) if sign is None else sign
     committed = git_commit.commit_all(worktree, message, sign=sign, identity=identity)
@@ -442,7 +454,7 @@ def collect_work(
     if head is None or not git_refs.is_ancestor(worktree, branch, head):
         raise WorktreeError(
             f"autospec left the work in {worktree} on {current or 'a detached HEAD'}, which "
-            f"does not descend from {branch}: move it there by hand, then `dag resume`"
+            f"does not descend from {branch}: move it there by hand, then `{again}`"
         )
     git_worktree.checkout_branch_at(worktree, branch, head)
     if current is not None and spec_dirs.is_numbered(current):
