@@ -167,6 +167,23 @@ def test_force_says_what_is_lost_then_removes_it_but_never_a_branch_main_lacks(
     assert capsys.readouterr().out == "nothing to clean up for run r\n"
 
 
+def test_force_lists_the_first_fifty_files_then_how_many_more(
+    setup: Setup, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """60,000 untracked files were 60,000 lines before the removal."""
+    many = setup.b / "many"
+    many.mkdir()
+    for n in range(120):
+        (many / f"f{n:03d}.txt").write_text("x\n")
+    assert run_cli("cleanup", "r", "--force") == 1
+    out = capsys.readouterr().out
+    listed = out.split("removed ", 1)[0].splitlines()
+    assert listed[:2] == ["--force: this work will be lost:", "  wt-b: 122 uncommitted files"]
+    assert len(listed) == 2 + 50 + 1
+    assert listed[-1] == "    and 72 more"
+    assert not setup.b.exists()
+
+
 def test_an_unmerged_branch_without_worktree_is_kept(
     git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -427,7 +427,12 @@ def _print_losses(plan: Plan) -> None:
     print("--force: this work will be lost:")
     for step in losing:
         print(f"  {step.name}: {step.loss}")
-        print("".join(f"    {item}\n" for item in step.lost), end="")
+        print("".join(f"    {item}\n" for item in step.lost[:_LISTED]), end="")
+        if len(step.lost) > _LISTED:  # 60,000 untracked files are not 60,000 lines
+            print(f"    and {len(step.lost) - _LISTED} more")
+
+
+_LISTED = 50  # the items of one removal that --force lists, then how many more
 
 
 def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
