@@ -63,12 +63,14 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
     listed = {resolved(path): branch for path, branch in git_worktree.worktrees(repo).items()}
     merged = [s for s in run.specs if s.merged]
     owned = {s.id: _owned(s, run, listed) for s in merged}
-    present = {i: path for i, path in owned.items() if path is not None}
+    tips = git_batch.branch_tips(repo, "refs/heads/")  # one process: a deleted one is gone
+    gone = _branch_gone(repo, run, owned, tips)
+    present = {i: path for i, path in owned.items() if path is not None and i not in gone}
     quiet = unseen_work.quiet_specs(repo, run, present)
     looked = {
         i: unseen_work.unseen(present[i], run, i, quiet=quiet, submodules=False) for i in quiet
     }
-    held = {i: found for i, found in looked.items() if found}
+    held = {i: found for i, found in looked.items() if found} | gone
     held.update(_adrift(repo, listed, [s for s in merged if owned[s.id] is None]))
     paths = {path: i for i, path in present.items() if i not in held}
     done = git_batch.remove_clean_worktrees(repo, list(paths))
@@ -77,12 +79,12 @@ def remove_merged_worktrees(repo: Path, run: RunState) -> Cleaned:
         if found:
             held[paths[path]] = found
     remove_emptied_places(repo, run)
-    gone = {i for path, i in paths.items() if done[path]}
+    went = {i for path, i in paths.items() if done[path]}
     unlisted = {
         s.id for s in merged if s.worktree is None or resolved(Path(s.worktree)) not in listed
     }
-    removed = [s.id for s in merged if s.id in gone | unlisted]
-    kept, undeleted = _delete_merged_branches(repo, run, removed)
+    removed = [s.id for s in merged if s.id in went | unlisted]
+    kept, undeleted = _delete_merged_branches(repo, run, removed, tips)
     moved = _moved_on(repo, run, kept)
     onto = bool(kept) and onto_advice.rewritten_now(repo, run)  # `git merge` would undo it
     forgotten = lifecycle.forget_worktrees(run, removed)
@@ -134,6 +136,22 @@ def _owned(spec: SpecState, run: RunState, listed: dict[Path, str | None]) -> Pa
     return Path(spec.worktree) if listed[resolved(Path(spec.worktree))] == branch else None
 
 
+def _branch_gone(
+    repo: Path, run: RunState, owned: dict[str, Path | None], tips: dict[str, str]
+) -> dict[str, Unseen]:
+    """The specs whose worktree is on their branch, and the branch deleted under it (``git
+    update-ref -d``): its ``HEAD``, and its reflog, may be the last names of the spec's
+    commits (``adrift.branch_deleted``), so it stays, as ``dag cleanup`` keeps it, with the
+    command that brings the branch back. No git process: ``tips`` are the branches."""
+    found = {}
+    for spec_id, path in owned.items():
+        branch = run.spec(spec_id).branch or branch_name(run.run_id, spec_id)
+        if path is not None and f"refs/heads/{branch}" not in tips:
+            said = adrift.branch_deleted(path, branch, spec_id, run.run_id, repo)
+            found[spec_id] = Unseen(path, gone=said)
+    return found
+
+
 def _adrift(
     repo: Path, listed: dict[Path, str | None], specs: list[SpecState]
 ) -> dict[str, Unseen]:
@@ -167,16 +185,16 @@ def _remove_refused(repo: Path, run: RunState, spec_id: str, path: Path) -> tupl
 
 
 def _delete_merged_branches(
-    repo: Path, run: RunState, removed: list[str]
+    repo: Path, run: RunState, removed: list[str], tips: dict[str, str]
 ) -> tuple[tuple[str, ...], Undeleted | None]:
     """Delete the branches of the ``removed`` specs that the base branch contains now, in
     history or in content (a replay still on it, a squash merge: ``git_merge.adds_nothing``),
     whatever the state says (a merge dropped since by a reset is recorded still); the
     branches kept, those the base lacks, the only refs holding their specs' work, and
-    those git would not delete (a stale lock file in its way)."""
+    those git would not delete (a stale lock file in its way). ``tips``: the branches, as
+    they were before the worktrees went (removing one deletes no branch)."""
     prefix = f"refs/heads/dag/{run.run_id}/"
     branches = {i: run.spec(i).branch or branch_name(run.run_id, i) for i in removed}
-    tips = git_batch.branch_tips(repo, "refs/heads/")  # one process: a deleted one is gone
     branches = {i: b for i, b in branches.items() if f"refs/heads/{b}" in tips}
     try:
         contained = git_batch.contained_in(repo, f"refs/heads/{run.base_branch}", prefix)

@@ -52,9 +52,10 @@ class Unseen(NamedTuple):
     ignored: tuple[str, ...] = ()  # files written during the spec's run, relative
     spec_dir: str | None = None
     adrift: tuple[str, ...] = ()  # "<short sha> <subject>" on no branch: ``dagspec.adrift``
+    gone: str = ""  # its branch deleted under it: ``adrift.branch_deleted`` says how to bring it
 
     def __bool__(self) -> bool:
-        return bool(self.commits or self.ignored or self.adrift)
+        return bool(self.commits or self.ignored or self.adrift or self.gone)
 
     def items(self) -> tuple[str, ...]:
         """One line per thing lost (``dag cleanup --force`` lists them)."""
@@ -71,7 +72,11 @@ class Unseen(NamedTuple):
         return ", ".join(parts)
 
     def advice(self) -> str:
-        """Why the worktree is kept, and what to do, for the end of a run and ``dag merge``."""
+        """Why the worktree is kept, and what to do, for the end of a run and ``dag merge``.
+        A worktree whose branch was deleted under it is removed without ``--force`` once the
+        branch is back: git then refuses while it has uncommitted changes."""
+        if self.gone:
+            return f"{self.gone}; then `git worktree remove {self.path}`"
         adrift = list(self.adrift)
         said = [f"{held(adrift)}: {keep_them(adrift)}"] if adrift else []
         submodules = dict.fromkeys(c.split(" ", 1)[0] for c in self.commits)

@@ -3,6 +3,8 @@ that removes or takes up the worktree drops them (``dagspec.adrift``)."""
 
 from __future__ import annotations
 
+import shlex
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,3 +94,45 @@ def test_the_end_of_a_merged_run_names_the_commits_a_kept_worktree_holds(
         f"`git worktree remove --force {path}`\n"
     )
     assert git(path, "rev-parse", "HEAD").strip() == mine
+
+
+def backticked(line: str) -> list[list[str]]:
+    """The commands a line of advice names between backticks, split as a shell would."""
+    return [shlex.split(command) for command in line.split("`")[1::2]]
+
+
+@pytest.mark.parametrize("deleted", [False, True], ids=["present", "directory-deleted"])
+def test_the_end_of_a_run_keeps_a_worktree_whose_branch_was_deleted_under_it(
+    git_repo: Path, deleted: bool
+) -> None:
+    """`git update-ref -d` of a merged spec's branch, a commit of the user's on it (its
+    directory deleted too, or not): the end of a run and `dag merge --cleanup` removed the
+    worktree, or advised `git worktree remove --force`, and with it its HEAD and reflog,
+    the last names of that commit. It stays, with the command that brings the branch back;
+    followed as printed, the commit is on the branch and the worktree gone."""
+    path = add_worktree(git_repo, "r", "a", commit="a work")
+    merge(git_repo, branch("r", "a"))
+    (path / "more.txt").write_text("more\n")
+    git(path, "add", "more.txt")
+    git(path, "commit", "-q", "-m", "my more")
+    mine = git(path, "rev-parse", "HEAD").strip()
+    git(git_repo, "update-ref", "-d", f"refs/heads/{branch('r', 'a')}")
+    if deleted:
+        shutil.rmtree(path)
+    state = run(git_repo, "r", spec("a", SpecStatus.COMPLETED, worktree=str(path), merged=True))
+    cleaned = removal.remove_merged_worktrees(git_repo, state)
+    assert cleaned.run.spec("a").worktree == str(path)
+    said = removal.render_cleanup(state, cleaned, only_unseen=True)
+    assert said.startswith(
+        f"kept worktree {path} (a): branch dag/r/a of spec a of run r was deleted while its "
+        f"worktree {path} was on it, so the spec's commits are on no branch; "
+    ), said
+    assert said.count("\n") == 1 and f"`git branch dag/r/a {mine[:12]}` brings it back" in said
+    assert said.endswith(f"; then `git worktree remove {path}`\n"), said
+    assert f"{path} " in git(git_repo, "worktree", "list")  # its registration, and reflog, stay
+
+    for command in backticked(said):  # as told
+        assert command[0] == "git"
+        git(git_repo, *command[1:])
+    assert git(git_repo, "rev-parse", branch("r", "a")).strip() == mine
+    assert f"{path} " not in git(git_repo, "worktree", "list") and not path.exists()
