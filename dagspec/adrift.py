@@ -14,7 +14,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from dagspec import git_refs
+from dagspec import git_refs, git_worktree
 from dagspec.errors import DagspecError
 from dagspec.ledgers import shared_dir
 from dagspec.merge_report import names
@@ -151,3 +151,37 @@ def branch_deleted(
         f"branch {branch} of spec {spec_id} of run {run_id} was deleted while its worktree "
         f"{worktree} was on it, so the spec's commits are on no branch; {found}"
     )
+
+
+def forget_deleted(repo: Path, worktree: Path, branch: str) -> None:
+    """Before a spec starts afresh at ``worktree`` (its branch gone): a registration git
+    still holds there, its directory deleted, goes first, or ``git worktree add`` refuses
+    ("a missing but already registered worktree") on every retry. It goes only when it
+    names nothing else: its detached ``HEAD`` holds no commit on no branch, or it is on a
+    branch that exists; else ``DagspecError`` says how to keep them (``retry`` refuses such
+    a spec first, ``refuse_taking_up``). No git process unless there is one to forget."""
+    own = admin_dir(worktree, repo)
+    if own is None or os.path.lexists(worktree):
+        return
+    at, named = detached_at(own), head_branch(own)
+    found = commits(worktree, repo)  # a git process only for a detached one
+    on_a_branch = at is None and bool(named) and git_refs.branch_exists(repo, named)
+    if found or not (at is not None or on_a_branch):
+        sha = at or last_commit(own)
+        keep = keep_them(found) if found else f"`git branch NAME {sha[:12] if sha else 'SHA'}`"
+        raise DagspecError(
+            f"git's record of the deleted worktree {worktree} names commits no branch may "
+            f"hold (its reflog: {own / 'logs' / 'HEAD'}): {keep}{'' if found else ' keeps them'}"
+            f", then `git worktree remove {worktree}` forgets it, and the spec (its branch "
+            f"{branch} gone) starts afresh"
+        )
+    git_worktree.remove_worktree(repo, worktree, force=True)
+
+
+def head_branch(own: Path) -> str:
+    """The branch a worktree's ``HEAD`` file (in its git directory ``own``) names; ``""``."""
+    try:
+        head = (own / "HEAD").read_text(encoding="utf-8", errors="surrogateescape").strip()
+    except OSError:
+        return ""
+    return head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else ""

@@ -22,6 +22,7 @@ from pathlib import Path
 import attrs
 
 from dagspec import (
+    adrift,
     autospec,
     compat,
     copies,
@@ -187,6 +188,7 @@ def prepare(
             # a branch without commits of its own): nothing of it is left; it starts afresh.
             start = _start_point(run, dag, spec.id, book)
             exists = branch in book.branches
+            adrift.forget_deleted(repo, path, branch)  # a stale registration git refuses
             worktree.create_worktree(
                 repo, path, branch=branch, start=start, exists=exists, go_on=go_on
             )

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dagspec import removal
+from dagspec import adrift, removal
+from dagspec.errors import DagspecError
 from dagspec.lifecycle import SpecStatus
 from tests.conftest import git
 from tests.run_states import branch, run, save, spec
@@ -136,3 +137,29 @@ def test_the_end_of_a_run_keeps_a_worktree_whose_branch_was_deleted_under_it(
         git(git_repo, *command[1:])
     assert git(git_repo, "rev-parse", branch("r", "a")).strip() == mine
     assert f"{path} " not in git(git_repo, "worktree", "list") and not path.exists()
+
+
+def test_a_deleted_worktree_is_forgotten_before_a_fresh_start_only_when_it_names_nothing(
+    git_repo: Path,
+) -> None:
+    """Before a spec starts afresh, git's registration of its deleted worktree goes (`git
+    worktree add` refuses "a missing but already registered worktree"), unless its detached
+    HEAD holds a commit on no branch: then it is named, with the commands that keep it,
+    which followed as printed leave nothing to forget."""
+    path = add_worktree(git_repo, "r", "a", commit="a work")
+    mine = commit_detached(path, "my fix")
+    shutil.rmtree(path)
+    with pytest.raises(DagspecError) as raised:
+        adrift.forget_deleted(git_repo, path, branch("r", "a"))
+    said = str(raised.value)
+    assert f"`git branch NAME {mine[:7]}` keeps it, then `git worktree remove {path}`" in said, said
+    assert f"{path}\n" in git(git_repo, "worktree", "list", "--porcelain")
+    for command in backticked(said):  # as told
+        git(git_repo, *[{"NAME": "mine"}.get(word, word) for word in command[1:]])
+    adrift.forget_deleted(git_repo, path, branch("r", "a"))
+    assert git(git_repo, "rev-parse", "mine").strip() == mine
+
+    again = add_worktree(git_repo, "r", "b")  # on a branch that exists: it goes
+    shutil.rmtree(again)
+    adrift.forget_deleted(git_repo, again, branch("r", "b"))
+    assert f"{again}\n" not in git(git_repo, "worktree", "list", "--porcelain")

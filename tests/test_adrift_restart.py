@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import git
 from tests.engine_support import Project, dag_text
-from tests.test_adrift import commit_detached
+from tests.test_adrift import backticked, commit_detached
 
 pytest_plugins = ("tests.engine_fixtures",)
 pytestmark = pytest.mark.slow
@@ -116,4 +116,54 @@ def test_a_deleted_worktree_whose_registration_holds_commits_is_not_pruned(
     assert run_cli("cleanup", "r") == 0, capsys.readouterr()
     assert str(path) not in git(project.repo, "worktree", "list", "--porcelain")
     assert run_cli("retry", "r", "a") == 0  # afresh: its branch held nothing of its own
+    assert git(project.repo, "rev-parse", "mine").strip() == mine
+
+
+@pytest.mark.parametrize("deleted", [False, True], ids=["present", "directory-deleted"])
+def test_cleanup_keeps_the_branch_of_a_worktree_it_keeps_and_retry_s_advice_works(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str], deleted: bool
+) -> None:
+    """A commit on a detached HEAD in a failed spec's worktree (its directory deleted too,
+    or not): `dag cleanup` kept the worktree but deleted the spec's branch, which held
+    nothing of its own, so retry's advice `git -C PATH switch dag/r/a` failed (invalid
+    reference), and a retry then failed on git's registration. The branch stays with the
+    worktree; retry's advice, followed as printed, takes the spec up again."""
+    failed_run(project, run_cli)
+    path = project.worktree("a")
+    mine = commit_detached(path, "my fix")
+    if deleted:
+        shutil.rmtree(path)
+    capsys.readouterr()
+    assert run_cli("cleanup", "r") == 1
+    out = capsys.readouterr().out
+    assert f"kept dag/r/a: the branch of the worktree {path}, which stays\n" in out, out
+    assert "deleted branch dag/r/a" not in out
+    assert git(project.repo, "rev-parse", "--verify", "-q", "dag/r/a").strip()
+
+    assert run_cli("retry", "r", "a") == 1
+    err = capsys.readouterr().err
+    for command in backticked(err)[:-1]:  # as told, NAME chosen; the last is the retry
+        assert command[0] == "git", command
+        git(project.repo, *[{"NAME": "mine"}.get(word, word) for word in command[1:]])
+    assert backticked(err)[-1] == ["dag", "retry", "r", "a"], err
+    assert run_cli("retry", "r", "a") == 0, capsys.readouterr()
+    assert git(project.repo, "rev-parse", "mine").strip() == mine
+
+
+def test_a_spec_whose_branch_and_worktree_directory_were_deleted_starts_afresh(
+    project: Project, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its commits kept on a branch of the user's, then the worktree's directory and the
+    spec's branch deleted: a retry starting afresh failed on every try with git's raw
+    "is a missing but already registered worktree". Git's registration, which names
+    nothing else now, is forgotten first."""
+    failed_run(project, run_cli)
+    path = project.worktree("a")
+    mine = commit_detached(path, "my fix")
+    git(project.repo, "branch", "mine", mine)
+    shutil.rmtree(path)
+    git(project.repo, "branch", "-q", "-D", "dag/r/a")
+    capsys.readouterr()
+    assert run_cli("retry", "r", "a") == 0
+    assert "a: completed" in capsys.readouterr().out  # merged, its worktree removed
     assert git(project.repo, "rev-parse", "mine").strip() == mine

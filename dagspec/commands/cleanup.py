@@ -99,6 +99,7 @@ class Plan:
     dropped: tuple[str, ...] = ()
     rewritten: bool = False
     forgetting: bool = False  # --forget: no `dag merge RUN` is advised, the run goes
+    detached: set[str] = attrs.Factory(set)  # spec branches a kept worktree is not on
 
 
 def cleanup(repo: Path, run_id: str, *, force: bool, forget_run: bool = False) -> int:
@@ -171,6 +172,10 @@ def plan_cleanup(repo: Path, state: RunState, *, force: bool, forgetting: bool =
     for kept in plan.kept:  # a rebase holds its branch with HEAD detached: git lists none
         if kept.worktree is not None and kept.worktree.busy is not None:
             checked_out.setdefault(kept.worktree.branch, resolved(kept.worktree.path))
+    for kept in plan.kept:  # detached with commits on no branch: its advice switches back
+        if kept.worktree is not None and kept.worktree.branch not in checked_out:
+            checked_out[kept.worktree.branch] = resolved(kept.worktree.path)
+            plan.detached.add(kept.worktree.branch)
     strays: list[tuple[str | None, str]] = [(None, b) for b in plan.strays]
     plan.rewritten, plan.dropped = onto_advice.dropped_base(repo, state)
     for spec_id, branch in _branches(state) + strays:
@@ -382,6 +387,8 @@ def _plan_branch(
     loss = _commits(len(lost), state)
     if branch in checked_out:
         where = f"checked out in {checked_out[branch]}"
+        if branch in plan.detached:  # a worktree kept detached goes back to it
+            where = f"the branch of the worktree {checked_out[branch]}, which stays"
         plan.kept.append(Kept(f"kept {branch}: {', '.join(filter(None, [loss, where]))}", False))
     elif lost:
         dropped = f" (its merge is no longer on {state.base_branch})" if flagged else ""
