@@ -163,3 +163,24 @@ def test_a_deleted_worktree_is_forgotten_before_a_fresh_start_only_when_it_names
     shutil.rmtree(again)
     adrift.forget_deleted(git_repo, again, branch("r", "b"))
     assert f"{again}\n" not in git(git_repo, "worktree", "list", "--porcelain")
+
+
+def test_cleanup_keeps_the_branch_of_a_worktree_git_would_not_remove(
+    git_repo: Path, run_cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed spec's worktree, detached at its branch's commit and locked (`git worktree
+    lock`): git refused to remove it, and its branch, holding nothing of its own, was
+    deleted all the same, so the worktree that stayed had no branch to go back to."""
+    path = add_worktree(git_repo, "r", "a")
+    git(path, "checkout", "-q", "--detach")
+    git(git_repo, "worktree", "lock", str(path))
+    save(run(git_repo, "r", spec("a", SpecStatus.FAILED, worktree=str(path))))
+    assert run_cli("cleanup", "r") == 1
+    out = capsys.readouterr().out
+    assert f"kept dag/r/a: the branch of the worktree {path}, which stays\n" in out, out
+    assert git(git_repo, "rev-parse", "--verify", "-q", "refs/heads/dag/r/a").strip()
+    assert path.is_dir()
+
+    git(git_repo, "worktree", "unlock", str(path))
+    assert run_cli("cleanup", "r") == 0, capsys.readouterr()
+    assert not path.exists()

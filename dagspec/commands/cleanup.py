@@ -447,7 +447,12 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
     git refuses to remove joins ``plan.kept``; a completed spec whose branch went because its
     work is on the base branch is recorded as merged (``plan.on_base``)."""
     merges: dict[str, str | None] = {}
+    staying: dict[str, str] = {}  # spec branch -> its worktree git would not remove
     for step in plan.steps:
+        if step.spec_id is None and step.target in staying:  # its worktree stays: so does it
+            said = f"the branch of the worktree {staying[step.target]}, which stays"
+            plan.kept.append(Kept(f"kept {step.name}: {said}", False))
+            continue
         try:
             if step.spec_id is not None:
                 worktree.remove_worktree(repo, Path(step.target), force=True)
@@ -463,6 +468,7 @@ def _carry_out(repo: Path, state: RunState, plan: Plan) -> RunState:
             if step.spec_id is not None:
                 ours = branch_name(state.run_id, step.spec_id)
                 stays = forget.Stays(Path(step.target), "", ours, uncommitted=False)
+                staying[ours] = step.target
             message = f"kept {step.name}: git could not remove it: {reason}"
             locked = step.spec_id is None and bool(git_said.locks_in_the_way(said))
             plan.kept.append(Kept(message, False, stays, refused=locked))
