@@ -22,7 +22,6 @@ from pathlib import Path
 import attrs
 
 from dagspec import (
-    adrift,
     autospec,
     compat,
     copies,
@@ -188,7 +187,10 @@ def prepare(
             # a branch without commits of its own): nothing of it is left; it starts afresh.
             start = _start_point(run, dag, spec.id, book)
             exists = branch in book.branches
-            adrift.forget_deleted(repo, path, branch)  # a stale registration git refuses
+            if spec.branch is not None:  # taken up again: git may hold its deleted worktree
+                from dagspec import adrift  # only for specs started before
+
+                adrift.forget_deleted(repo, path, branch)  # a record `worktree add` refuses
             worktree.create_worktree(
                 repo, path, branch=branch, start=start, exists=exists, go_on=go_on
             )

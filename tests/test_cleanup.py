@@ -326,7 +326,7 @@ def test_a_worktree_git_refuses_to_remove_is_reported(
     worktree_line, branch_line = captured.out.splitlines()  # git's words vary by version
     assert worktree_line.startswith("kept wt-a: git could not remove it: ")
     assert "locked" in worktree_line
-    assert branch_line.startswith("kept dag/r/a: git could not remove it: ")
+    assert branch_line == f"kept dag/r/a: the branch of the worktree {path}, which stays"
     assert (
         captured.err
         == "dag: error: kept 1 worktree and 1 branch of run r, each named above with why\n"
