@@ -126,24 +126,24 @@ def _ended(driver: subprocess.Popen[str]) -> tuple[str, str]:
         raise AssertionError(f"still running 30 s after a Ctrl-C: {out}{err}") from None
 
 
-def _holder(path: Path) -> subprocess.Popen[str]:
-    """Another process holding an ``flock`` on ``path`` (as an orphaned git holds the move
-    lock), once it says so; it lets go when its stdin closes."""
+def holder(path: Path) -> subprocess.Popen[str]:
+    """Another process (an orphaned git, another run) holding an ``flock`` on ``path``, once
+    it says so; it lets go at a line on its stdin or when its stdin closes: the gate."""
     path.parent.mkdir(parents=True, exist_ok=True)
     code = (
         "import fcntl, os, sys\n"
         "fcntl.flock(os.open(sys.argv[1], os.O_RDWR | os.O_CREAT), fcntl.LOCK_EX)\n"
         "print('held', flush=True)\n"
-        "sys.stdin.read()\n"
+        "sys.stdin.readline()\n"
     )
-    holder = subprocess.Popen(
+    child = subprocess.Popen(
         [sys.executable, "-c", code, str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-    return holder
+    assert child.stdout is not None and child.stdout.readline() == "held\n"
+    return child
 
 
 def test_a_ctrl_c_stops_a_wait_for_the_move_lock_in_a_run_and_in_dag_merge(
@@ -156,7 +156,7 @@ def test_a_ctrl_c_stops_a_wait_for_the_move_lock_in_a_run_and_in_dag_merge(
     line that says how to merge."""
     project.write_dag(dag_text("a"))
     lock = runs_dir(project.repo) / checkout_move.LOCK
-    holder = _holder(lock)
+    held_by = holder(lock)
     try:
         for args in (("run", "dag.yaml", "--run-id", "r"), ("merge", "r")):
             driver = start_dag(project.repo, *args)
@@ -168,7 +168,7 @@ def test_a_ctrl_c_stops_a_wait_for_the_move_lock_in_a_run_and_in_dag_merge(
             assert driver.returncode == 130, out + err
             assert (
                 f"note: waiting for git to finish updating the checkout, which holds {lock}; "
-                f"held by pid {holder.pid} (python"
+                f"held by pid {held_by.pid} (python"
             ) in err, err
             assert "(Ctrl-C stops the wait)" in err, err
             stopped = [line for line in err.splitlines() if line.startswith("dag: error: ")]
@@ -192,7 +192,7 @@ def test_a_ctrl_c_stops_a_wait_for_the_move_lock_in_a_run_and_in_dag_merge(
         ), err
         journal.unlink()
     finally:
-        holder.communicate(input="")
+        held_by.communicate(input="")
     out, err = _ended(start_dag(project.repo, "merge", "r"))
     assert (project.repo / "specs").is_dir(), out + err
 

@@ -5,8 +5,6 @@ per-process locks only."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,30 +15,10 @@ from dagspec import worktree, worktree_adds
 from tests.conftest import git
 from tests.engine_support import Project, dag_text, start_dag
 from tests.fake_autospec_fixture import make_autospec_project, wait_for
-from tests.test_concurrent_runs import _interrupted_waiting_for
+from tests.test_concurrent_runs import _interrupted_waiting_for, holder
 from tests.test_ledgers import _blocked_on
 
 pytest_plugins = ("tests.engine_fixtures",)
-
-_HOLDER = """
-import fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
-fcntl.flock(fd, fcntl.LOCK_EX)
-print("held", flush=True)
-sys.stdin.readline()  # the gate: the test says when to let go
-"""
-
-
-def _holder(lock: Path) -> subprocess.Popen[str]:
-    """Another process (standing for another run) holding the lock until told."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", _HOLDER, str(lock)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None and child.stdout.readline() == "held\n"
-    return child
 
 
 def test_an_add_waits_for_another_process_holding_the_lock_saying_so(
@@ -49,7 +27,7 @@ def test_an_add_waits_for_another_process_holding_the_lock_saying_so(
     """A child process holds the lock: the add waits (blocked on the lock, nothing made),
     says so after a moment, and is made once the child lets go."""
     lock = git_repo / ".git" / worktree_adds.ADD_LOCK
-    child = _holder(lock)
+    child = holder(lock)
     path = tmp_path / "wt" / "r" / "a"
     errors: list[BaseException] = []
 
@@ -85,7 +63,7 @@ def test_a_stop_ends_the_wait_with_nothing_made(git_repo: Path, tmp_path: Path) 
     """The drive's cancellation (``go_on`` raising, as ``trio.from_thread.check_cancelled``
     does at a Ctrl-C) ends the wait: what it raised comes out, no worktree, no branch."""
     lock = git_repo / ".git" / worktree_adds.ADD_LOCK
-    child = _holder(lock)
+    child = holder(lock)
     stop = threading.Event()
 
     class Stopped(Exception):
