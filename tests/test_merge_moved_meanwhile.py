@@ -23,7 +23,7 @@ from tests.conftest import git
 from tests.engine_support import Project, dag_text, start_dag
 from tests.fake_autospec_fixture import wait_for
 from tests.git_gates import CommandGate
-from tests.test_concurrent_runs import _holder
+from tests.test_concurrent_runs import holder
 from tests.test_ledgers import _blocked_on
 
 pytest_plugins = ("tests.engine_fixtures",)
@@ -41,7 +41,7 @@ def _merge_while_held(project: Project, move: Callable[[Path], None]) -> tuple[i
     """``dag merge r`` of a finished run of spec a, with ``move`` done by the user while the
     merge waits for the move lock; its exit code and output."""
     lock = runs_dir(project.repo) / checkout_move.LOCK
-    holder = _holder(lock)
+    held_by = holder(lock)
     try:
         driver = start_dag(project.repo, "merge", "r")
         waiting = lambda: _blocked_on(lock) or driver.poll() is not None  # noqa: E731
@@ -49,7 +49,7 @@ def _merge_while_held(project: Project, move: Callable[[Path], None]) -> tuple[i
         assert driver.poll() is None, driver.communicate()
         move(project.repo)
     finally:
-        holder.communicate(input="")
+        held_by.communicate(input="")
     out, err = driver.communicate(timeout=60)
     assert "Traceback" not in out + err
     return driver.returncode, out + err
