@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,26 @@ from tests.test_ledgers import _blocked_on
 pytest_plugins = ("tests.engine_fixtures",)
 
 
+def _adding_blocked(
+    repo: Path, path: Path, lock: Path, **options: Any
+) -> tuple[threading.Thread, list[BaseException]]:
+    """``worktree.create_worktree`` of ``dag/r/a`` at ``path`` in a thread, once it is seen
+    waiting on ``lock`` (``/proc/locks``); the thread and what it raised."""
+    errors: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            worktree.create_worktree(repo, path, branch="dag/r/a", start="main", **options)
+        except BaseException as exc:
+            errors.append(exc)
+
+    adding = threading.Thread(target=add)
+    adding.start()
+    wait_for(lambda: _blocked_on(lock) or not adding.is_alive(), timeout=30, what="a wait")
+    assert _blocked_on(lock), errors  # not made already, past the lock
+    return adding, errors
+
+
 def test_an_add_waits_for_another_process_holding_the_lock_saying_so(
     git_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -29,19 +50,8 @@ def test_an_add_waits_for_another_process_holding_the_lock_saying_so(
     lock = git_repo / ".git" / worktree_adds.ADD_LOCK
     child = holder(lock)
     path = tmp_path / "wt" / "r" / "a"
-    errors: list[BaseException] = []
-
-    def add() -> None:
-        try:
-            worktree.create_worktree(git_repo, path, branch="dag/r/a", start="main")
-        except BaseException as exc:
-            errors.append(exc)
-
-    adding = threading.Thread(target=add)
     try:
-        adding.start()
-        wait_for(lambda: _blocked_on(lock) or not adding.is_alive(), timeout=30, what="a wait")
-        assert _blocked_on(lock), errors  # not made already, past the lock
+        adding, errors = _adding_blocked(git_repo, path, lock)
         said = ""
         deadline = time.monotonic() + 30
         while "note: waiting for another run" not in said and time.monotonic() < deadline:
@@ -74,19 +84,8 @@ def test_a_stop_ends_the_wait_with_nothing_made(git_repo: Path, tmp_path: Path) 
             raise Stopped
 
     path = tmp_path / "wt" / "r" / "a"
-    errors: list[BaseException] = []
-
-    def add() -> None:
-        try:
-            worktree.create_worktree(git_repo, path, branch="dag/r/a", start="main", go_on=go_on)
-        except BaseException as exc:
-            errors.append(exc)
-
-    adding = threading.Thread(target=add)
     try:
-        adding.start()
-        wait_for(lambda: _blocked_on(lock) or not adding.is_alive(), timeout=30, what="a wait")
-        assert _blocked_on(lock), errors  # not made already, past the lock
+        adding, errors = _adding_blocked(git_repo, path, lock, go_on=go_on)
         stop.set()
         adding.join(timeout=30)
         assert not adding.is_alive()
